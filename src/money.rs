@@ -1,0 +1,363 @@
+//! Money: currencies with Stripe's exponents and minimums, and exact decimal parsing.
+//!
+//! Amounts enter as decimals in major units (`"12.99"`, JSON `12.99`), are parsed exactly (never
+//! through `f64`) and become integer minor units in the currency's Stripe exponent (USD 2, JPY 0,
+//! KWD 3). Amounts leave as decimal strings again.
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Deserializer};
+use std::fmt;
+
+/// Stripe's maximum amount for a single charge, in minor units (eight digits).
+pub const MAX_AMOUNT_MINOR: i64 = 99_999_999;
+
+#[derive(Debug, PartialEq, Eq)]
+struct CurrencyInfo {
+    /// Lower-case ISO 4217 code, as Stripe wants it.
+    code: &'static str,
+    /// Stripe's exponent: minor units per major unit are 10^exponent.
+    exponent: u32,
+    /// Decimals a charge amount may carry (less than `exponent` where Stripe requires trailing
+    /// zeros: ISK whole krónur, three-decimal currencies rounded to the hundredth).
+    decimals: u32,
+    /// Stripe's minimum charge, in minor units.
+    minimum: i64,
+}
+
+const fn c(code: &'static str, exponent: u32, decimals: u32, minimum: i64) -> CurrencyInfo {
+    CurrencyInfo {
+        code,
+        exponent,
+        decimals,
+        minimum,
+    }
+}
+
+/// The currencies we accept. Minimums are Stripe's published minimum charge amounts; where Stripe
+/// publishes none, the local equivalent of USD 0.50 rounded up.
+static CURRENCIES: &[CurrencyInfo] = &[
+    c("aed", 2, 2, 200),
+    c("aud", 2, 2, 50),
+    c("bgn", 2, 2, 100),
+    c("bhd", 3, 2, 190),
+    c("brl", 2, 2, 50),
+    c("cad", 2, 2, 50),
+    c("chf", 2, 2, 50),
+    c("clp", 0, 0, 500),
+    c("czk", 2, 2, 1500),
+    c("dkk", 2, 2, 250),
+    c("eur", 2, 2, 50),
+    c("gbp", 2, 2, 30),
+    c("hkd", 2, 2, 400),
+    c("huf", 2, 2, 17500),
+    c("inr", 2, 2, 50),
+    c("isk", 2, 0, 7000),
+    c("jod", 3, 2, 360),
+    c("jpy", 0, 0, 50),
+    c("krw", 0, 0, 700),
+    c("kwd", 3, 2, 160),
+    c("mxn", 2, 2, 1000),
+    c("myr", 2, 2, 200),
+    c("nok", 2, 2, 300),
+    c("nzd", 2, 2, 50),
+    c("omr", 3, 2, 200),
+    c("pln", 2, 2, 200),
+    c("ron", 2, 2, 200),
+    c("sek", 2, 2, 300),
+    c("sgd", 2, 2, 50),
+    c("thb", 2, 2, 1000),
+    c("tnd", 3, 2, 1600),
+    c("ugx", 0, 0, 1900),
+    c("usd", 2, 2, 50),
+    c("vnd", 0, 0, 13000),
+];
+
+/// A supported currency. Cheap to copy; compares by code.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Currency(&'static CurrencyInfo);
+
+impl Currency {
+    /// Looks a currency up by its ISO code, in any case.
+    pub fn parse(code: &str) -> Result<Currency, MoneyError> {
+        CURRENCIES
+            .iter()
+            .find(|info| info.code.eq_ignore_ascii_case(code))
+            .map(Currency)
+            .ok_or_else(|| MoneyError::UnknownCurrency(code.to_string()))
+    }
+
+    pub fn code(self) -> &'static str {
+        self.0.code
+    }
+
+    /// Stripe's exponent for this currency.
+    pub fn exponent(self) -> u32 {
+        self.0.exponent
+    }
+
+    /// Stripe's minimum charge, in minor units.
+    pub fn minimum_charge(self) -> i64 {
+        self.0.minimum
+    }
+
+    /// Whether `minor` is a valid Stripe amount for this currency (its trailing digits are zero
+    /// where Stripe requires it).
+    pub fn allows_minor(self, minor: i64) -> bool {
+        minor % 10_i64.pow(self.0.exponent - self.0.decimals) == 0
+    }
+}
+
+impl fmt::Debug for Currency {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0.code)
+    }
+}
+
+impl fmt::Display for Currency {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0.code)
+    }
+}
+
+/// An exact amount: integer minor units in a currency.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Money {
+    pub minor: i64,
+    pub currency: Currency,
+}
+
+impl Money {
+    /// An amount already in minor units (from our database or from Stripe).
+    pub fn from_minor(minor: i64, currency: Currency) -> Money {
+        Money { minor, currency }
+    }
+
+    /// Parses a positive decimal in major units exactly: digits, optionally a point and more
+    /// digits. No sign, exponent, spaces or separators; at most the currency's decimals (trailing
+    /// zeros beyond them are fine: `10.00` JPY is 10); at most Stripe's maximum amount.
+    pub fn parse(text: &str, currency: Currency) -> Result<Money, MoneyError> {
+        let (int, frac) = text.split_once('.').unwrap_or((text, ""));
+        if text.starts_with('-') {
+            return Err(MoneyError::NotPositive);
+        }
+        let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+        if !digits(int) || (text.contains('.') && !digits(frac)) {
+            return Err(MoneyError::NotADecimal);
+        }
+        let significant = frac.trim_end_matches('0');
+        if significant.len() as u32 > currency.0.decimals {
+            return Err(MoneyError::TooPrecise {
+                decimals: currency.0.decimals,
+            });
+        }
+        let int = int.trim_start_matches('0');
+        if int.len() > 12 {
+            return Err(MoneyError::TooLarge);
+        }
+        let exponent = currency.exponent() as usize;
+        let padded = format!("{int}{significant:0<exponent$}");
+        let minor: i64 = if padded.is_empty() {
+            0
+        } else {
+            padded.parse().map_err(|_| MoneyError::TooLarge)?
+        };
+        if minor <= 0 {
+            return Err(MoneyError::NotPositive);
+        }
+        if minor > MAX_AMOUNT_MINOR {
+            return Err(MoneyError::TooLarge);
+        }
+        Ok(Money { minor, currency })
+    }
+
+    /// Like [`Money::parse`], and also at least Stripe's minimum charge for the currency.
+    pub fn parse_charge(text: &str, currency: Currency) -> Result<Money, MoneyError> {
+        let money = Money::parse(text, currency)?;
+        if money.minor < currency.minimum_charge() {
+            return Err(MoneyError::TooSmall {
+                minimum: Money::from_minor(currency.minimum_charge(), currency).to_decimal_string(),
+            });
+        }
+        Ok(money)
+    }
+
+    /// The amount in major units with the currency's decimals: `"12.99"`, `"1299"` (JPY),
+    /// `"1.250"` (KWD).
+    pub fn to_decimal_string(&self) -> String {
+        Decimal::new(self.minor, self.currency.exponent()).to_string()
+    }
+}
+
+/// Why an amount or currency was refused. The message is safe to show to API callers.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MoneyError {
+    #[error("must be a decimal number in major units, like 12.99 (no exponent, sign or separators)")]
+    NotADecimal,
+    #[error("must be greater than zero")]
+    NotPositive,
+    #[error("has more decimal places than the currency allows ({decimals})")]
+    TooPrecise { decimals: u32 },
+    #[error("is over the maximum amount Stripe accepts (99999999 minor units)")]
+    TooLarge,
+    #[error("is under the minimum charge for the currency ({minimum})")]
+    TooSmall { minimum: String },
+    #[error("unsupported currency '{0}'")]
+    UnknownCurrency(String),
+}
+
+/// The exact text of a decimal that arrived as a JSON number or a JSON string. With serde_json's
+/// `arbitrary_precision`, a number keeps the digits the client sent; nothing goes through `f64`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecimalText(pub String);
+
+impl<'de> Deserialize<'de> for DecimalText {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        match serde_json::Value::deserialize(deserializer)? {
+            serde_json::Value::Number(n) => Ok(DecimalText(n.to_string())),
+            serde_json::Value::String(s) => Ok(DecimalText(s)),
+            _ => Err(serde::de::Error::custom(
+                "expected a decimal amount as a JSON number or string",
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn cur(code: &str) -> Currency {
+        Currency::parse(code).unwrap()
+    }
+
+    fn minor(text: &str, code: &str) -> Result<i64, MoneyError> {
+        Money::parse(text, cur(code)).map(|m| m.minor)
+    }
+
+    #[test]
+    fn two_decimal_currencies() {
+        for code in ["usd", "eur", "huf"] {
+            assert_eq!(minor("12.99", code), Ok(1299));
+            assert_eq!(minor("12.9", code), Ok(1290));
+            assert_eq!(minor("12", code), Ok(1200));
+            assert_eq!(minor("0012.990", code), Ok(1299));
+            assert_eq!(
+                minor("12.999", code),
+                Err(MoneyError::TooPrecise { decimals: 2 })
+            );
+        }
+    }
+
+    #[test]
+    fn zero_decimal_currencies() {
+        for code in ["jpy", "krw"] {
+            assert_eq!(minor("1299", code), Ok(1299));
+            assert_eq!(minor("1299.00", code), Ok(1299));
+            assert_eq!(
+                minor("1299.5", code),
+                Err(MoneyError::TooPrecise { decimals: 0 })
+            );
+        }
+    }
+
+    #[test]
+    fn three_decimal_currencies_need_a_trailing_zero() {
+        for code in ["kwd", "bhd"] {
+            assert_eq!(minor("1.25", code), Ok(1250));
+            assert_eq!(minor("1.250", code), Ok(1250));
+            assert_eq!(
+                minor("1.255", code),
+                Err(MoneyError::TooPrecise { decimals: 2 })
+            );
+            assert!(cur(code).allows_minor(1250));
+            assert!(!cur(code).allows_minor(1255));
+        }
+    }
+
+    #[test]
+    fn isk_is_whole_kronur_in_two_decimal_units() {
+        assert_eq!(minor("1500", "isk"), Ok(150_000));
+        assert_eq!(
+            minor("1500.50", "isk"),
+            Err(MoneyError::TooPrecise { decimals: 0 })
+        );
+        assert!(!cur("isk").allows_minor(150_050));
+    }
+
+    #[test]
+    fn rejects_what_is_not_a_plain_positive_decimal() {
+        for bad in ["", "abc", "1e3", "1E3", "12,99", " 12", "12 ", "+12", ".5", "5.", "0x10"] {
+            assert_eq!(minor(bad, "usd"), Err(MoneyError::NotADecimal), "{bad:?}");
+        }
+        assert_eq!(minor("-1", "usd"), Err(MoneyError::NotPositive));
+        assert_eq!(minor("0", "usd"), Err(MoneyError::NotPositive));
+        assert_eq!(minor("0.00", "usd"), Err(MoneyError::NotPositive));
+    }
+
+    #[test]
+    fn enforces_stripe_maximum_and_minimum() {
+        assert_eq!(minor("999999.99", "usd"), Ok(MAX_AMOUNT_MINOR));
+        assert_eq!(minor("1000000.00", "usd"), Err(MoneyError::TooLarge));
+        assert_eq!(
+            minor("99999999999999999999999999999999", "usd"),
+            Err(MoneyError::TooLarge)
+        );
+        let usd = cur("usd");
+        assert!(Money::parse_charge("0.50", usd).is_ok());
+        assert_eq!(
+            Money::parse_charge("0.49", usd),
+            Err(MoneyError::TooSmall {
+                minimum: "0.50".into()
+            })
+        );
+        assert!(Money::parse_charge("49", cur("jpy")).is_err());
+        assert!(Money::parse_charge("50", cur("jpy")).is_ok());
+    }
+
+    #[test]
+    fn currency_lookup_is_case_insensitive_and_closed() {
+        assert_eq!(cur("USD").code(), "usd");
+        assert_eq!(
+            Currency::parse("xyz"),
+            Err(MoneyError::UnknownCurrency("xyz".into()))
+        );
+        assert_eq!(cur("jpy").exponent(), 0);
+        assert_eq!(cur("kwd").exponent(), 3);
+    }
+
+    #[test]
+    fn formats_with_the_currency_exponent() {
+        assert_eq!(Money::from_minor(1299, cur("usd")).to_decimal_string(), "12.99");
+        assert_eq!(Money::from_minor(1200, cur("usd")).to_decimal_string(), "12.00");
+        assert_eq!(Money::from_minor(5, cur("usd")).to_decimal_string(), "0.05");
+        assert_eq!(Money::from_minor(1299, cur("jpy")).to_decimal_string(), "1299");
+        assert_eq!(Money::from_minor(1250, cur("kwd")).to_decimal_string(), "1.250");
+    }
+
+    #[test]
+    fn decimal_text_keeps_the_digits_sent() {
+        let parsed: Vec<DecimalText> =
+            serde_json::from_str(r#"[12.99, "12.99", 1e3, 0.1000000000000000055511151231257827]"#)
+                .unwrap();
+        let texts: Vec<&str> = parsed.iter().map(|d| d.0.as_str()).collect();
+        assert_eq!(
+            texts,
+            ["12.99", "12.99", "1e3", "0.1000000000000000055511151231257827"]
+        );
+        assert!(serde_json::from_str::<DecimalText>("true").is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn decimal_to_minor_to_decimal_round_trips(
+            minor in 1i64..=MAX_AMOUNT_MINOR,
+            code in prop::sample::select(CURRENCIES.iter().map(|c| c.code).collect::<Vec<_>>()),
+        ) {
+            let currency = cur(code);
+            prop_assume!(currency.allows_minor(minor));
+            let text = Money::from_minor(minor, currency).to_decimal_string();
+            prop_assert_eq!(Money::parse(&text, currency).map(|m| m.minor), Ok(minor));
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! Embedded, stateful Stripe simulator speaking Stripe's wire protocol.
