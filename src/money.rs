@@ -343,7 +343,7 @@ mod tests {
         let texts: Vec<&str> = parsed.iter().map(|d| d.0.as_str()).collect();
         assert_eq!(
             texts,
-            ["12.99", "12.99", "1e3", "0.1000000000000000055511151231257827"]
+            ["12.99", "12.99", "1e+3", "0.1000000000000000055511151231257827"]
         );
         assert!(serde_json::from_str::<DecimalText>("true").is_err());
     }
