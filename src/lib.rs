@@ -3,6 +3,14 @@
 //! The data path reads top-down: `api` parses and authorises, `flows` decides, `stripe` and `db`
 //! do the I/O. `sim` is an embedded Stripe simulator speaking Stripe's wire protocol.
 
+pub mod api;
+pub mod app;
+pub mod auth;
+pub mod config;
+pub mod crypto;
+pub mod db;
+pub mod error;
+pub mod flows;
 pub mod money;
 pub mod secret;
 pub mod sim;

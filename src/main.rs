@@ -1,1 +1,148 @@
-fn main() {}
+//! The `pos-backend` command: `serve` (default), `migrate`, `token`, `account`.
+
+use clap::{Parser, Subcommand};
+use pos_backend::app::Application;
+use pos_backend::auth::{parse_ttl, AccountsClaim, Authenticator, Scope};
+use pos_backend::config::{Config, ConfigArgs, JwtKey};
+use pos_backend::crypto::SecretBox;
+use pos_backend::db::Db;
+use pos_backend::flows::accounts::{self, AccountChanges};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "pos-backend",
+    version,
+    about = "Card-present POS payments on Stripe Terminal"
+)]
+struct Cli {
+    #[command(flatten)]
+    config: ConfigArgs,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP server (the default).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Print a signed JWT for calling the API.
+    Token {
+        /// An account the token may act for (repeatable).
+        #[arg(long = "account", required_unless_present = "all_accounts")]
+        accounts: Vec<String>,
+        /// The token may act for every account (platform operators).
+        #[arg(long, conflicts_with = "accounts")]
+        all_accounts: bool,
+        /// Space-separated scopes.
+        #[arg(
+            long,
+            default_value = "payments:read payments:write cards:read cards:write terminal"
+        )]
+        scope: String,
+        /// Lifetime, e.g. 8h, 30m, 7d.
+        #[arg(long, default_value = "8h")]
+        ttl: String,
+        /// The token's subject (who acts), recorded in payment histories.
+        #[arg(long, default_value = "cli")]
+        subject: String,
+    },
+    /// Create or update a merchant account directly in the database.
+    Account {
+        external_account_id: String,
+        #[arg(long)]
+        display_name: Option<String>,
+        #[arg(long)]
+        currency: Option<String>,
+        #[arg(long)]
+        stripe_account_id: Option<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    env_logger::Builder::new()
+        .parse_filters(&cli.config.log)
+        .format_timestamp_millis()
+        .init();
+    let result = actix_web::rt::System::new().block_on(run(cli));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), String> {
+    let config = Config::resolve(&cli.config)?;
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => {
+            let app = Application::build(config).await?;
+            app.run_until_stopped().await.map_err(|e| e.to_string())
+        }
+        Command::Migrate => {
+            let db = Db::connect(&config.database_url, 1).map_err(|e| e.to_string())?;
+            db.migrate().map_err(|e| e.to_string())?;
+            println!("migrations applied ({:?})", db.backend());
+            Ok(())
+        }
+        Command::Token {
+            accounts,
+            all_accounts,
+            scope,
+            ttl,
+            subject,
+        } => {
+            let JwtKey::Hs256(secret) = &config.jwt else {
+                return Err(
+                    "tokens can only be issued with an HS256 secret (POS_JWT_SECRET)".into(),
+                );
+            };
+            let scopes = scope
+                .split_whitespace()
+                .map(|s| Scope::parse(s).ok_or_else(|| format!("unknown scope '{s}'")))
+                .collect::<Result<Vec<_>, _>>()?;
+            let claim = if all_accounts {
+                AccountsClaim::All("*".into())
+            } else {
+                AccountsClaim::List(accounts)
+            };
+            let token =
+                Authenticator::hs256(secret).issue(&subject, claim, &scopes, parse_ttl(&ttl)?)?;
+            println!("{token}");
+            Ok(())
+        }
+        Command::Account {
+            external_account_id,
+            display_name,
+            currency,
+            stripe_account_id,
+        } => {
+            let db = Db::connect(&config.database_url, 1).map_err(|e| e.to_string())?;
+            let secrets = SecretBox::new(config.encryption_key.expose());
+            let changes = AccountChanges {
+                display_name: display_name.map(Some),
+                default_currency: currency
+                    .map(|c| pos_backend::money::Currency::parse(&c).map(|c| c.code().to_string()))
+                    .transpose()
+                    .map_err(|e| e.to_string())?,
+                stripe_account_id: stripe_account_id.map(Some),
+                ..AccountChanges::default()
+            };
+            let (account, created) = accounts::upsert(&db, &secrets, external_account_id, changes)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!(
+                "{} account {} ({})",
+                if created { "created" } else { "updated" },
+                account.external_account_id,
+                account.default_currency
+            );
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,193 @@
+//! `PUT/GET /v1/accounts/{external_account_id}` (scope `accounts:admin`): merchant settings.
+
+use super::extract::{external_id, ApiJson, Patch};
+use crate::app::AppState;
+use crate::auth::{Caller, Scope};
+use crate::db::models::Account;
+use crate::error::ApiError;
+use crate::flows::accounts::{self, AccountChanges};
+use crate::money::Currency;
+use crate::secret::Secret;
+use actix_web::{web, HttpResponse};
+use serde::{Deserialize, Serialize};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PutAccount {
+    #[serde(default)]
+    display_name: Patch<String>,
+    #[serde(default)]
+    default_currency: Patch<String>,
+    #[serde(default)]
+    stripe_account_id: Patch<String>,
+    #[serde(default)]
+    stripe_secret_key: Patch<String>,
+    #[serde(default)]
+    webhook_url: Patch<String>,
+}
+
+#[derive(Serialize)]
+pub struct AccountResponse {
+    external_account_id: String,
+    display_name: Option<String>,
+    default_currency: String,
+    stripe_account_id: Option<String>,
+    has_stripe_secret_key: bool,
+    webhook_url: Option<String>,
+    created_at: String,
+    updated_at: String,
+}
+
+impl From<Account> for AccountResponse {
+    fn from(a: Account) -> Self {
+        AccountResponse {
+            external_account_id: a.external_account_id,
+            display_name: a.display_name,
+            default_currency: a.default_currency,
+            stripe_account_id: a.stripe_account_id,
+            has_stripe_secret_key: a.stripe_secret_key_enc.is_some(),
+            webhook_url: a.webhook_url,
+            created_at: super::timestamp(a.created_at),
+            updated_at: super::timestamp(a.updated_at),
+        }
+    }
+}
+
+pub async fn put(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+    ApiJson(body): ApiJson<PutAccount>,
+) -> Result<HttpResponse, ApiError> {
+    let external_account_id = path.into_inner();
+    external_id("external_account_id", &external_account_id)?;
+    caller.authorize(Scope::AccountsAdmin, &external_account_id)?;
+    let changes = validate(body, state.simulator_mode())?;
+    let (account, created) =
+        accounts::upsert(&state.db, &state.secrets, external_account_id, changes).await?;
+    let mut response = if created {
+        HttpResponse::Created()
+    } else {
+        HttpResponse::Ok()
+    };
+    Ok(response.json(AccountResponse::from(account)))
+}
+
+pub async fn get(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let external_account_id = path.into_inner();
+    caller.authorize(Scope::AccountsAdmin, &external_account_id)?;
+    let account = accounts::get(&state.db, external_account_id).await?;
+    Ok(HttpResponse::Ok().json(AccountResponse::from(account)))
+}
+
+fn validate(body: PutAccount, simulator: bool) -> Result<AccountChanges, ApiError> {
+    fn patch<T>(
+        p: Patch<String>,
+        check: impl FnOnce(String) -> Result<T, ApiError>,
+    ) -> Result<Option<Option<T>>, ApiError> {
+        match p {
+            Patch::Absent => Ok(None),
+            Patch::Null => Ok(Some(None)),
+            Patch::Value(v) => check(v).map(|v| Some(Some(v))),
+        }
+    }
+    let display_name = patch(body.display_name, |v| {
+        if v.trim().is_empty() || v.chars().count() > 200 || v.chars().any(char::is_control) {
+            return Err(ApiError::invalid(
+                "display_name",
+                "'display_name' must be 1 to 200 printable characters",
+            ));
+        }
+        Ok(v)
+    })?;
+    let default_currency = match body.default_currency {
+        Patch::Absent => None,
+        Patch::Null => {
+            return Err(ApiError::invalid(
+                "default_currency",
+                "'default_currency' cannot be null",
+            ))
+        }
+        Patch::Value(v) => Some(
+            Currency::parse(&v)
+                .map_err(|e| ApiError::invalid("default_currency", e.to_string()))?
+                .code()
+                .to_string(),
+        ),
+    };
+    let stripe_account_id = patch(body.stripe_account_id, |v| {
+        let ok = v.strip_prefix("acct_").is_some_and(|rest| {
+            !rest.is_empty() && rest.len() <= 64 && rest.bytes().all(|b| b.is_ascii_alphanumeric())
+        });
+        if !ok {
+            return Err(ApiError::invalid(
+                "stripe_account_id",
+                "'stripe_account_id' must look like acct_…",
+            ));
+        }
+        Ok(v)
+    })?;
+    let stripe_secret_key = patch(body.stripe_secret_key, |v| {
+        let ok = ["sk_test_", "sk_live_", "rk_test_", "rk_live_"]
+            .iter()
+            .any(|p| {
+                v.strip_prefix(p).is_some_and(|rest| {
+                    !rest.is_empty()
+                        && rest.len() <= 255
+                        && rest.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+                })
+            });
+        if !ok {
+            return Err(ApiError::invalid(
+                "stripe_secret_key",
+                "'stripe_secret_key' must be a Stripe secret or restricted key (sk_… or rk_…)",
+            ));
+        }
+        if simulator && v.contains("_live_") {
+            return Err(ApiError::invalid(
+                "stripe_secret_key",
+                "live keys cannot be used while the server runs against the Stripe simulator",
+            ));
+        }
+        Ok(Secret::new(v))
+    })?;
+    let webhook_url = patch(body.webhook_url, |v| {
+        let url = url::Url::parse(&v).map_err(|_| {
+            ApiError::invalid("webhook_url", "'webhook_url' must be an absolute URL")
+        })?;
+        let loopback = match url.host() {
+            Some(url::Host::Domain(d)) => d == "localhost",
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            None => false,
+        };
+        match url.scheme() {
+            "https" if url.host().is_some() => {}
+            "http" if loopback => {}
+            _ => {
+                return Err(ApiError::invalid(
+                    "webhook_url",
+                    "'webhook_url' must use https (http only for loopback addresses)",
+                ))
+            }
+        }
+        if !url.username().is_empty() || url.password().is_some() || v.len() > 2048 {
+            return Err(ApiError::invalid(
+                "webhook_url",
+                "'webhook_url' must not carry credentials and be at most 2048 characters",
+            ));
+        }
+        Ok(v)
+    })?;
+    Ok(AccountChanges {
+        display_name,
+        default_currency,
+        stripe_account_id,
+        stripe_secret_key,
+        webhook_url,
+    })
+}

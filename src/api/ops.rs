@@ -1,0 +1,20 @@
+//! Operational endpoints: `GET /healthz` (the process is up) and `GET /readyz` (a database round
+//! trip succeeds).
+
+use crate::app::AppState;
+use crate::error::ApiError;
+use actix_web::{web, HttpResponse};
+use serde_json::json;
+
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(json!({"status": "ok"}))
+}
+
+pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    state.db.ping().await?;
+    let database = match state.db.backend() {
+        crate::db::Backend::Postgres => "postgres",
+        crate::db::Backend::Sqlite => "sqlite",
+    };
+    Ok(HttpResponse::Ok().json(json!({"status": "ready", "database": database})))
+}

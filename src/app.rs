@@ -1,0 +1,141 @@
+//! Builds the actix application (state, routes, middleware) and runs it. Tests use the same
+//! `Application::build`, on port 0.
+
+use crate::api;
+use crate::auth::Authenticator;
+use crate::config::{Config, JwtKey, StripeMode};
+use crate::crypto::SecretBox;
+use crate::db::Db;
+use crate::error::ApiError;
+use actix_web::body::EitherBody;
+use actix_web::dev::{Server, Service, ServiceResponse};
+use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers, Logger};
+use actix_web::{web, App, HttpMessage, HttpResponse, HttpServer};
+use std::net::{SocketAddr, TcpListener};
+
+/// Shared state of every request.
+pub struct AppState {
+    pub db: Db,
+    pub secrets: SecretBox,
+    pub stripe_mode: StripeMode,
+}
+
+impl AppState {
+    /// True when Stripe is the embedded simulator.
+    pub fn simulator_mode(&self) -> bool {
+        matches!(self.stripe_mode, StripeMode::Simulator)
+    }
+}
+
+/// The request id of the current request (also sent back as `X-Request-Id`).
+#[derive(Clone)]
+pub struct RequestId(pub String);
+
+/// A bound, ready-to-run server.
+pub struct Application {
+    address: SocketAddr,
+    server: Server,
+}
+
+impl Application {
+    /// Connects the database (running migrations), binds the listener and builds the server.
+    pub async fn build(config: Config) -> Result<Application, String> {
+        let listener = TcpListener::bind(&config.listen)
+            .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+        let address = listener.local_addr().map_err(|e| e.to_string())?;
+        let (url, pool_size) = (config.database_url.clone(), config.db_pool_size);
+        let db = tokio::task::spawn_blocking(move || Db::connect(&url, pool_size))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?;
+        let auth = match &config.jwt {
+            JwtKey::Hs256(secret) => Authenticator::hs256(secret),
+            JwtKey::Rs256PublicPem(pem) => {
+                Authenticator::rs256(pem).map_err(|e| format!("POS_JWT_PUBLIC_KEY_FILE: {e}"))?
+            }
+        };
+        match &config.stripe {
+            StripeMode::Simulator => log::info!(
+                "Stripe: SIMULATOR mode (no STRIPE_SECRET_KEY): the embedded simulator at http://{address}/sim/stripe"
+            ),
+            StripeMode::Stripe { api_base, .. } => log::info!("Stripe: LIVE API mode against {api_base}"),
+        }
+        let state = web::Data::new(AppState {
+            db,
+            secrets: SecretBox::new(config.encryption_key.expose()),
+            stripe_mode: config.stripe.clone(),
+        });
+        let auth = web::Data::new(auth);
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .app_data(auth.clone())
+                .app_data(web::PayloadConfig::new(api::extract::BODY_LIMIT))
+                .configure(api::configure)
+                .default_service(web::to(|| async {
+                    Err::<HttpResponse, _>(ApiError::from_status(
+                        actix_web::http::StatusCode::NOT_FOUND,
+                    ))
+                }))
+                .wrap(ErrorHandlers::new().default_handler(json_envelope))
+                .wrap_fn(|req, srv| {
+                    let id = uuid::Uuid::new_v4().simple().to_string();
+                    req.extensions_mut().insert(RequestId(id.clone()));
+                    let response = srv.call(req);
+                    async move {
+                        let mut response = response.await?;
+                        if let Ok(value) = HeaderValue::from_str(&id) {
+                            response
+                                .headers_mut()
+                                .insert(HeaderName::from_static("x-request-id"), value);
+                        }
+                        Ok(response)
+                    }
+                })
+                .wrap(
+                    Logger::new("%{method}xi %U %s %Dms id=%{x-request-id}o")
+                        .custom_request_replace("method", |req| req.method().to_string()),
+                )
+        })
+        .listen(listener)
+        .map_err(|e| e.to_string())?
+        .shutdown_timeout(10);
+        if let Some(workers) = config.workers {
+            server = server.workers(workers.max(1));
+        }
+        log::info!("listening on http://{address}");
+        Ok(Application {
+            address,
+            server: server.run(),
+        })
+    }
+
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// Serves until the process is asked to stop.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+/// Rewrites any error response that is not already JSON (actix's own plain-text errors) into our
+/// envelope, so clients see one error format everywhere.
+fn json_envelope<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHandlerResponse<B>> {
+    let is_json = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if is_json {
+        return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
+    }
+    let status = res.status();
+    let (req, _) = res.into_parts();
+    let body = actix_web::ResponseError::error_response(&ApiError::from_status(status));
+    Ok(ErrorHandlerResponse::Response(
+        ServiceResponse::new(req, body).map_body(|_, b| EitherBody::right(b)),
+    ))
+}

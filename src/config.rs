@@ -1,0 +1,202 @@
+//! Configuration from environment variables and command-line flags. Every default works offline:
+//! with nothing set, the service runs on SQLite in `./data` against the embedded Stripe simulator.
+
+use crate::crypto::SecretBox;
+use crate::secret::Secret;
+use clap::Args;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The settings shared by every subcommand.
+#[derive(Debug, Clone, Args)]
+pub struct ConfigArgs {
+    /// `postgres://…` for PostgreSQL, otherwise a SQLite file path.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "./data/pos.db",
+        global = true
+    )]
+    pub database_url: String,
+    /// Address the HTTP server listens on.
+    #[arg(
+        long,
+        env = "POS_LISTEN",
+        default_value = "127.0.0.1:8080",
+        global = true
+    )]
+    pub listen: String,
+    /// Folder for the SQLite database and generated development secrets.
+    #[arg(long, env = "POS_DATA_DIR", default_value = "./data", global = true)]
+    pub data_dir: PathBuf,
+    /// HS256 secret for verifying (and, with `token`, issuing) JWTs.
+    #[arg(long, env = "POS_JWT_SECRET", hide_env_values = true, global = true)]
+    pub jwt_secret: Option<String>,
+    /// PEM file with the RS256 public key for verifying JWTs (instead of a secret).
+    #[arg(long, env = "POS_JWT_PUBLIC_KEY_FILE", global = true)]
+    pub jwt_public_key_file: Option<PathBuf>,
+    /// Platform Stripe secret key. Unset: simulator mode (the embedded simulator at /sim/stripe).
+    #[arg(long, env = "STRIPE_SECRET_KEY", hide_env_values = true, global = true)]
+    pub stripe_secret_key: Option<String>,
+    /// Stripe API base URL (default https://api.stripe.com; in simulator mode, the embedded one).
+    #[arg(long, env = "STRIPE_API_BASE", global = true)]
+    pub stripe_api_base: Option<String>,
+    /// Timeout of one Stripe request, in seconds.
+    #[arg(long, env = "STRIPE_TIMEOUT_SECS", default_value_t = 30, global = true)]
+    pub stripe_timeout_secs: u64,
+    /// 32-byte key (64 hex digits or base64) encrypting merchants' Stripe keys at rest.
+    #[arg(
+        long,
+        env = "POS_ENCRYPTION_KEY",
+        hide_env_values = true,
+        global = true
+    )]
+    pub encryption_key: Option<String>,
+    /// Log filter, env_logger syntax (e.g. `info`, `pos_backend=debug`).
+    #[arg(long, env = "POS_LOG", default_value = "info", global = true)]
+    pub log: String,
+    /// HTTP worker threads (default: one per core).
+    #[arg(long, env = "POS_WORKERS", global = true)]
+    pub workers: Option<usize>,
+    /// Database connection pool size.
+    #[arg(long, env = "POS_DB_POOL_SIZE", default_value_t = 10, global = true)]
+    pub db_pool_size: u32,
+}
+
+/// How JWTs are verified.
+#[derive(Debug, Clone)]
+pub enum JwtKey {
+    Hs256(Secret<String>),
+    Rs256PublicPem(Vec<u8>),
+}
+
+/// Where Stripe requests go.
+#[derive(Debug, Clone)]
+pub enum StripeMode {
+    /// No key configured: the embedded simulator, mounted on this server at `/sim/stripe`.
+    Simulator,
+    /// A real (or external) Stripe: the platform key and the API base URL.
+    Stripe {
+        secret_key: Secret<String>,
+        api_base: String,
+    },
+}
+
+/// The resolved configuration the application runs with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub database_url: String,
+    pub listen: String,
+    pub jwt: JwtKey,
+    pub stripe: StripeMode,
+    pub stripe_timeout: Duration,
+    pub encryption_key: Secret<[u8; 32]>,
+    pub workers: Option<usize>,
+    pub db_pool_size: u32,
+}
+
+impl Config {
+    /// Resolves flags and environment into a `Config`. A live key (`sk_live_…`) requires an
+    /// explicit JWT key and encryption key; otherwise missing secrets are generated once in the
+    /// data folder so that the server and `pos-backend token` agree.
+    pub fn resolve(args: &ConfigArgs) -> Result<Config, String> {
+        let live = args
+            .stripe_secret_key
+            .as_deref()
+            .is_some_and(|k| k.starts_with("sk_live_") || k.starts_with("rk_live_"));
+        let stripe = match &args.stripe_secret_key {
+            None => StripeMode::Simulator,
+            Some(key) if key.starts_with("sk_") || key.starts_with("rk_") => StripeMode::Stripe {
+                secret_key: Secret::new(key.clone()),
+                api_base: args
+                    .stripe_api_base
+                    .clone()
+                    .unwrap_or_else(|| "https://api.stripe.com".into())
+                    .trim_end_matches('/')
+                    .to_string(),
+            },
+            Some(_) => {
+                return Err("STRIPE_SECRET_KEY must be a Stripe secret key (sk_… or rk_…)".into())
+            }
+        };
+        let jwt = match (&args.jwt_secret, &args.jwt_public_key_file) {
+            (Some(_), Some(_)) => {
+                return Err("set POS_JWT_SECRET or POS_JWT_PUBLIC_KEY_FILE, not both".into())
+            }
+            (Some(secret), None) => {
+                if secret.len() < 32 {
+                    return Err("POS_JWT_SECRET must be at least 32 characters".into());
+                }
+                JwtKey::Hs256(Secret::new(secret.clone()))
+            }
+            (None, Some(path)) => JwtKey::Rs256PublicPem(
+                std::fs::read(path)
+                    .map_err(|e| format!("POS_JWT_PUBLIC_KEY_FILE {}: {e}", path.display()))?,
+            ),
+            (None, None) if live => {
+                return Err(
+                    "a live Stripe key requires POS_JWT_SECRET or POS_JWT_PUBLIC_KEY_FILE".into(),
+                )
+            }
+            (None, None) => JwtKey::Hs256(Secret::new(dev_secret(
+                &args.data_dir,
+                "dev-jwt-secret",
+                32,
+            )?)),
+        };
+        let encryption_key = match &args.encryption_key {
+            Some(text) => {
+                SecretBox::parse_key(text).map_err(|e| format!("POS_ENCRYPTION_KEY {e}"))?
+            }
+            None if live => return Err("a live Stripe key requires POS_ENCRYPTION_KEY".into()),
+            None => SecretBox::parse_key(&dev_secret(&args.data_dir, "dev-encryption-key", 32)?)
+                .map_err(|e| {
+                    format!(
+                        "{}: {e}",
+                        args.data_dir.join("dev-encryption-key").display()
+                    )
+                })?,
+        };
+        Ok(Config {
+            database_url: args.database_url.clone(),
+            listen: args.listen.clone(),
+            jwt,
+            stripe,
+            stripe_timeout: Duration::from_secs(args.stripe_timeout_secs.max(1)),
+            encryption_key: Secret::new(encryption_key),
+            workers: args.workers,
+            db_pool_size: args.db_pool_size.max(1),
+        })
+    }
+}
+
+/// Reads a development secret from `dir/name`, creating it (random, hex, mode 0600) the first time.
+fn dev_secret(dir: &Path, name: &str, bytes: usize) -> Result<String, String> {
+    let path = dir.join(name);
+    match std::fs::read_to_string(&path) {
+        Ok(existing) => return Ok(existing.trim().to_string()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(format!("{}: {e}", path.display())),
+    }
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let mut raw = vec![0u8; bytes];
+    rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut raw);
+    let secret = hex::encode(raw);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(&path) {
+        Ok(mut file) => {
+            std::io::Write::write_all(&mut file, secret.as_bytes())
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+            log::info!("generated development secret {}", path.display());
+            Ok(secret)
+        }
+        // Another process created it first: use theirs.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => std::fs::read_to_string(&path)
+            .map(|s| s.trim().to_string())
+            .map_err(|e| format!("{}: {e}", path.display())),
+        Err(e) => Err(format!("{}: {e}", path.display())),
+    }
+}

@@ -1,0 +1,106 @@
+//! Rows as Rust structs, one per table, with the inserts and updates the flows need.
+
+use super::schema::{accounts, cards, customers, payment_history, payments};
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = accounts, treat_none_as_null = true)]
+pub struct Account {
+    pub id: String,
+    pub external_account_id: String,
+    pub display_name: Option<String>,
+    pub default_currency: String,
+    pub stripe_account_id: Option<String>,
+    pub stripe_secret_key_enc: Option<String>,
+    pub webhook_url: Option<String>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = customers)]
+pub struct Customer {
+    pub id: String,
+    pub account_id: String,
+    pub external_customer_id: String,
+    pub stripe_customer_id: String,
+    pub created_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = payments)]
+pub struct Payment {
+    pub id: String,
+    pub account_id: String,
+    pub external_transaction_id: String,
+    pub customer_id: Option<String>,
+    pub stripe_payment_intent_id: Option<String>,
+    pub request_fingerprint: String,
+    pub amount: i64,
+    pub currency: String,
+    pub capture_method: String,
+    pub payment_method_types: String,
+    pub description: Option<String>,
+    pub metadata: Option<String>,
+    pub status: String,
+    pub amount_capturable: i64,
+    pub amount_captured: i64,
+    pub amount_refunded: i64,
+    pub stripe_charge_id: Option<String>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = cards)]
+pub struct Card {
+    pub id: String,
+    pub account_id: String,
+    pub customer_id: String,
+    pub stripe_payment_method_id: String,
+    pub fingerprint: String,
+    pub brand: String,
+    pub last4: String,
+    pub exp_month: i64,
+    pub exp_year: i64,
+    pub source_payment_id: Option<String>,
+    pub deleted: bool,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = payment_history)]
+pub struct PaymentHistory {
+    pub id: String,
+    pub payment_id: String,
+    pub action: String,
+    pub status: String,
+    pub amount: Option<i64>,
+    pub actor: String,
+    pub created_at: NaiveDateTime,
+}
+
+/// Current time, truncated to microseconds so it round-trips identically through both backends.
+pub fn now() -> NaiveDateTime {
+    let now = chrono::Utc::now().naive_utc();
+    now.with_nanosecond_truncated()
+}
+
+trait TruncateNanos {
+    fn with_nanosecond_truncated(self) -> Self;
+}
+
+impl TruncateNanos for NaiveDateTime {
+    fn with_nanosecond_truncated(self) -> Self {
+        use chrono::Timelike;
+        self.with_nanosecond(self.nanosecond() / 1000 * 1000)
+            .unwrap_or(self)
+    }
+}
+
+/// A new time-ordered primary key (UUIDv7).
+pub fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}

@@ -1,0 +1,94 @@
+//! Diesel table definitions: the portable column types (BigInt, Text, Bool, Timestamp) that the
+//! PostgreSQL and SQLite migrations both create.
+
+diesel::table! {
+    accounts (id) {
+        id -> Text,
+        external_account_id -> Text,
+        display_name -> Nullable<Text>,
+        default_currency -> Text,
+        stripe_account_id -> Nullable<Text>,
+        stripe_secret_key_enc -> Nullable<Text>,
+        webhook_url -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    customers (id) {
+        id -> Text,
+        account_id -> Text,
+        external_customer_id -> Text,
+        stripe_customer_id -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    payments (id) {
+        id -> Text,
+        account_id -> Text,
+        external_transaction_id -> Text,
+        customer_id -> Nullable<Text>,
+        stripe_payment_intent_id -> Nullable<Text>,
+        request_fingerprint -> Text,
+        amount -> BigInt,
+        currency -> Text,
+        capture_method -> Text,
+        payment_method_types -> Text,
+        description -> Nullable<Text>,
+        metadata -> Nullable<Text>,
+        status -> Text,
+        amount_capturable -> BigInt,
+        amount_captured -> BigInt,
+        amount_refunded -> BigInt,
+        stripe_charge_id -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    cards (id) {
+        id -> Text,
+        account_id -> Text,
+        customer_id -> Text,
+        stripe_payment_method_id -> Text,
+        fingerprint -> Text,
+        brand -> Text,
+        last4 -> Text,
+        exp_month -> BigInt,
+        exp_year -> BigInt,
+        source_payment_id -> Nullable<Text>,
+        deleted -> Bool,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    payment_history (id) {
+        id -> Text,
+        payment_id -> Text,
+        action -> Text,
+        status -> Text,
+        amount -> Nullable<BigInt>,
+        actor -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(customers -> accounts (account_id));
+diesel::joinable!(payments -> accounts (account_id));
+diesel::joinable!(payments -> customers (customer_id));
+diesel::joinable!(cards -> customers (customer_id));
+diesel::joinable!(payment_history -> payments (payment_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    accounts,
+    customers,
+    payments,
+    cards,
+    payment_history
+);

@@ -1,0 +1,218 @@
+//! `ApiError`: every failure the API reports, mapped to an HTTP status and the JSON envelope
+//! `{"error": {"type", "code", "message", "param"?, "decline_code"?}}`.
+
+use crate::db::DbError;
+use actix_web::http::{header, StatusCode};
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+use std::fmt;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ApiError {
+    #[serde(skip)]
+    pub status: StatusCode,
+    #[serde(rename = "type")]
+    pub error_type: &'static str,
+    pub code: String,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub param: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decline_code: Option<String>,
+    /// Safe to retry the same request (Stripe was unreachable, timed out or failed).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub retryable: bool,
+}
+
+impl ApiError {
+    pub fn new(
+        status: StatusCode,
+        error_type: &'static str,
+        code: &str,
+        message: impl Into<String>,
+    ) -> Self {
+        ApiError {
+            status,
+            error_type,
+            code: code.to_string(),
+            message: message.into(),
+            param: None,
+            decline_code: None,
+            retryable: false,
+        }
+    }
+
+    /// 400 for a field that is present but wrong.
+    pub fn invalid(param: &str, message: impl Into<String>) -> Self {
+        let mut e = Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            "parameter_invalid",
+            message,
+        );
+        e.param = Some(param.to_string());
+        e
+    }
+
+    /// 400 for a required field that is absent.
+    pub fn missing(param: &str) -> Self {
+        let mut e = Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            "parameter_missing",
+            format!("missing required parameter '{param}'"),
+        );
+        e.param = Some(param.to_string());
+        e
+    }
+
+    /// 400 for a field the endpoint does not know.
+    pub fn unknown_param(param: &str) -> Self {
+        let mut e = Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            "parameter_unknown",
+            format!("unknown parameter '{param}'"),
+        );
+        e.param = Some(param.to_string());
+        e
+    }
+
+    /// 400 for a body that is not what the endpoint takes as a whole.
+    pub fn bad_request(code: &str, message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            code,
+            message,
+        )
+    }
+
+    pub fn unauthorized(code: &str, message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "authentication_error",
+            code,
+            message,
+        )
+    }
+
+    pub fn forbidden(code: &str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "permission_error", code, message)
+    }
+
+    /// 404: unknown, or another account's object (never revealed to exist).
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "invalid_request_error",
+            "resource_missing",
+            message,
+        )
+    }
+
+    /// 409: the object is not in a state that allows the request, or an idempotency conflict.
+    pub fn conflict(code: &str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, "invalid_request_error", code, message)
+    }
+
+    /// 500 for our own faults; the detail is logged, never returned.
+    pub fn internal(detail: impl fmt::Display) -> Self {
+        log::error!("internal error: {detail}");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "api_error",
+            "internal_error",
+            "an internal error occurred",
+        )
+    }
+
+    /// The envelope for a bare status produced outside our handlers (router, actix extractors).
+    pub fn from_status(status: StatusCode) -> Self {
+        let (code, message) = match status {
+            StatusCode::NOT_FOUND => ("resource_missing", "no such route"),
+            StatusCode::METHOD_NOT_ALLOWED => {
+                ("method_not_allowed", "method not allowed on this route")
+            }
+            StatusCode::PAYLOAD_TOO_LARGE => {
+                ("body_too_large", "request body is over the 64 KiB limit")
+            }
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => (
+                "content_type_invalid",
+                "Content-Type must be application/json",
+            ),
+            s if s.is_client_error() => ("invalid_request", "the request could not be processed"),
+            _ => ("internal_error", "an internal error occurred"),
+        };
+        let error_type = if status.is_server_error() {
+            "api_error"
+        } else {
+            "invalid_request_error"
+        };
+        Self::new(status, error_type, code, message)
+    }
+
+    pub fn with_param(mut self, param: &str) -> Self {
+        self.param = Some(param.to_string());
+        self
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} {}: {}",
+            self.status.as_u16(),
+            self.code,
+            self.message
+        )
+    }
+}
+
+#[derive(Serialize)]
+struct Envelope<'a> {
+    error: &'a ApiError,
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut response = HttpResponse::build(self.status);
+        if self.status == StatusCode::UNAUTHORIZED {
+            response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+        }
+        response.json(Envelope { error: self })
+    }
+}
+
+impl From<DbError> for ApiError {
+    fn from(e: DbError) -> Self {
+        match e {
+            DbError::Unavailable(detail) => {
+                log::error!("database unavailable: {detail}");
+                let mut e = ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "api_error",
+                    "database_unavailable",
+                    "the database is unavailable; retry later",
+                );
+                e.retryable = true;
+                e
+            }
+            DbError::Query(diesel::result::Error::NotFound) => {
+                ApiError::not_found("no such object")
+            }
+            other => ApiError::internal(other),
+        }
+    }
+}
+
+impl From<diesel::result::Error> for ApiError {
+    fn from(e: diesel::result::Error) -> Self {
+        ApiError::from(DbError::Query(e))
+    }
+}

@@ -1,0 +1,106 @@
+//! Merchant accounts: create or update settings, read them back. The merchant's own Stripe key is
+//! sealed with AES-256-GCM (bound to the account's row id) and never leaves this module in clear.
+
+use crate::crypto::SecretBox;
+use crate::db::models::{new_id, now, Account};
+use crate::db::schema::accounts;
+use crate::db::{Db, DbConnection};
+use crate::error::ApiError;
+use diesel::prelude::*;
+
+/// Validated changes to an account; `None` leaves a field as it is, `Some(None)` clears it.
+#[derive(Debug, Default)]
+pub struct AccountChanges {
+    pub display_name: Option<Option<String>>,
+    pub default_currency: Option<String>,
+    pub stripe_account_id: Option<Option<String>>,
+    pub stripe_secret_key: Option<Option<crate::secret::Secret<String>>>,
+    pub webhook_url: Option<Option<String>>,
+}
+
+/// Creates the account or applies `changes` to it. Returns the row and whether it was created.
+pub async fn upsert(
+    db: &Db,
+    secrets: &SecretBox,
+    external_account_id: String,
+    changes: AccountChanges,
+) -> Result<(Account, bool), ApiError> {
+    let secrets = secrets.clone();
+    db.run(move |conn| {
+        crate::db::write_transaction(conn, |conn| {
+            let existing = find(conn, &external_account_id)?;
+            let created = existing.is_none();
+            let at = now();
+            let mut account = existing.unwrap_or_else(|| Account {
+                id: new_id(),
+                external_account_id: external_account_id.clone(),
+                display_name: None,
+                default_currency: "usd".into(),
+                stripe_account_id: None,
+                stripe_secret_key_enc: None,
+                webhook_url: None,
+                created_at: at,
+                updated_at: at,
+            });
+            if let Some(v) = changes.display_name {
+                account.display_name = v;
+            }
+            if let Some(v) = changes.default_currency {
+                account.default_currency = v;
+            }
+            if let Some(v) = changes.stripe_account_id {
+                account.stripe_account_id = v;
+            }
+            if let Some(v) = changes.stripe_secret_key {
+                account.stripe_secret_key_enc =
+                    v.map(|key| secrets.seal(key.expose(), &account.id));
+            }
+            if let Some(v) = changes.webhook_url {
+                account.webhook_url = v;
+            }
+            account.updated_at = at;
+            let written = if created {
+                diesel::insert_into(accounts::table)
+                    .values(&account)
+                    .execute(conn)
+            } else {
+                diesel::update(accounts::table.find(&account.id))
+                    .set(&account)
+                    .execute(conn)
+            };
+            written.map_err(|e| match e {
+                diesel::result::Error::DatabaseError(
+                    diesel::result::DatabaseErrorKind::UniqueViolation,
+                    _,
+                ) => ApiError::conflict(
+                    "stripe_account_in_use",
+                    "that Stripe account is already linked to another account",
+                )
+                .with_param("stripe_account_id"),
+                other => ApiError::from(other),
+            })?;
+            Ok((account, created))
+        })
+    })
+    .await
+}
+
+/// The account with this external id, or 404.
+pub async fn get(db: &Db, external_account_id: String) -> Result<Account, ApiError> {
+    db.run(move |conn| {
+        find(conn, &external_account_id)?.ok_or_else(|| ApiError::not_found("no such account"))
+    })
+    .await
+}
+
+pub(crate) fn find(
+    conn: &mut DbConnection,
+    external_account_id: &str,
+) -> Result<Option<Account>, ApiError> {
+    accounts::table
+        .filter(accounts::external_account_id.eq(external_account_id))
+        .select(Account::as_select())
+        .first(conn)
+        .optional()
+        .map_err(ApiError::from)
+}

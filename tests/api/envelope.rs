@@ -1,0 +1,68 @@
+//! Every failure, including actix's own, answers with the JSON error envelope.
+
+use crate::both_backends;
+use reqwest::Method;
+
+async fn raw(
+    app: &crate::helpers::TestApp,
+    method: Method,
+    path: &str,
+    content_type: Option<&str>,
+    body: Vec<u8>,
+) -> (u16, serde_json::Value) {
+    let mut request = app
+        .client
+        .request(method, app.url(path))
+        .bearer_auth(app.token(&["*"], "accounts:admin"))
+        .body(body);
+    if let Some(ct) = content_type {
+        request = request.header("Content-Type", ct);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/json",
+        "{path}"
+    );
+    assert!(response.headers().contains_key("x-request-id"));
+    (status, response.json().await.unwrap())
+}
+
+both_backends! {
+    async fn malformed_inputs_get_the_envelope(app) {
+        let json = Some("application/json");
+        let (s, e) = raw(&app, Method::PUT, "/v1/accounts/x", json, b"{not json".to_vec()).await;
+        assert_eq!((s, e["error"]["code"].as_str()), (400, Some("body_invalid_json")), "{e}");
+
+        let (s, e) = raw(&app, Method::PUT, "/v1/accounts/x", Some("text/plain"), b"{}".to_vec()).await;
+        assert_eq!((s, e["error"]["code"].as_str()), (415, Some("content_type_invalid")), "{e}");
+
+        let (s, e) = raw(&app, Method::PUT, "/v1/accounts/x", None, b"{}".to_vec()).await;
+        assert_eq!(s, 415, "{e}");
+
+        let (s, e) = raw(&app, Method::PUT, "/v1/accounts/x", json, br#"{"surprise": 1}"#.to_vec()).await;
+        assert_eq!((s, e["error"]["code"].as_str(), e["error"]["param"].as_str()), (400, Some("parameter_unknown"), Some("surprise")), "{e}");
+
+        let (s, e) = raw(&app, Method::PUT, "/v1/accounts/x", json, br#"{"display_name": ["a"]}"#.to_vec()).await;
+        assert_eq!((s, e["error"]["param"].as_str()), (400, Some("display_name")), "{e}");
+
+        let (s, e) = raw(&app, Method::PUT, "/v1/accounts/x", json, b"[1, 2]".to_vec()).await;
+        assert_eq!(s, 400, "{e}");
+
+        let mut big = br#"{"display_name": ""#.to_vec();
+        big.extend(std::iter::repeat_n(b'a', 70 * 1024));
+        big.extend(br#""}"#);
+        let (s, e) = raw(&app, Method::PUT, "/v1/accounts/x", json, big).await;
+        assert_eq!((s, e["error"]["code"].as_str()), (413, Some("body_too_large")), "{e}");
+    }
+
+    async fn unknown_routes_and_methods_get_the_envelope(app) {
+        let (s, e) = raw(&app, Method::GET, "/v1/nothing-here", None, vec![]).await;
+        assert_eq!((s, e["error"]["code"].as_str()), (404, Some("resource_missing")), "{e}");
+        let (s, e) = raw(&app, Method::DELETE, "/v1/accounts/x", None, vec![]).await;
+        assert_eq!((s, e["error"]["code"].as_str()), (405, Some("method_not_allowed")), "{e}");
+        let (s, e) = raw(&app, Method::POST, "/healthz", None, vec![]).await;
+        assert!(s == 404 || s == 405, "{s} {e}");
+    }
+}

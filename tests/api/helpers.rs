@@ -1,0 +1,208 @@
+//! Test harness: `TestApp::spawn(backend)` starts the real application on port 0 with a fresh
+//! SQLite file or a fresh PostgreSQL database, and `both_backends!` runs a test body on each.
+
+use diesel::{Connection, PgConnection, RunQueryDsl};
+use pos_backend::app::Application;
+use pos_backend::auth::{AccountsClaim, Authenticator, Scope};
+use pos_backend::config::{Config, JwtKey, StripeMode};
+use pos_backend::secret::Secret;
+use serde_json::Value;
+use std::time::Duration;
+
+pub const JWT_SECRET: &str = "test-secret-test-secret-test-secret!";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Base URL of the PostgreSQL server used for tests (`TEST_POSTGRES_URL`).
+pub fn postgres_server() -> String {
+    std::env::var("TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+}
+
+/// A fresh, uniquely named database on the test PostgreSQL server; dropped with the value.
+pub struct PgDatabase {
+    pub name: String,
+    pub url: String,
+}
+
+impl PgDatabase {
+    pub fn create() -> PgDatabase {
+        let name = format!("pos_test_{}", uuid::Uuid::new_v4().simple());
+        let mut admin = PgConnection::establish(&format!("{}/postgres", postgres_server()))
+            .expect("PostgreSQL must be running for the tests (TEST_POSTGRES_URL)");
+        diesel::sql_query(format!("CREATE DATABASE {name}"))
+            .execute(&mut admin)
+            .expect("create test database");
+        PgDatabase {
+            url: format!("{}/{name}", postgres_server()),
+            name,
+        }
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        if let Ok(mut admin) = PgConnection::establish(&format!("{}/postgres", postgres_server())) {
+            if let Err(e) = diesel::sql_query(format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ))
+            .execute(&mut admin)
+            {
+                eprintln!("could not drop test database {}: {e}", self.name);
+            }
+        }
+    }
+}
+
+enum Storage {
+    Sqlite(#[allow(dead_code)] tempfile::TempDir),
+    Postgres(#[allow(dead_code)] PgDatabase),
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub backend: Backend,
+    pub database_url: String,
+    auth: Authenticator,
+    _storage: Storage,
+}
+
+pub fn test_config(database_url: &str) -> Config {
+    Config {
+        database_url: database_url.to_string(),
+        listen: "127.0.0.1:0".into(),
+        jwt: JwtKey::Hs256(Secret::new(JWT_SECRET.into())),
+        stripe: StripeMode::Simulator,
+        stripe_timeout: Duration::from_secs(5),
+        encryption_key: Secret::new([42u8; 32]),
+        workers: Some(2),
+        db_pool_size: 8,
+    }
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> TestApp {
+        let _ = env_logger::builder().is_test(true).try_init();
+        let (storage, database_url) = match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let url = dir.path().join("pos.db").to_string_lossy().into_owned();
+                (Storage::Sqlite(dir), url)
+            }
+            Backend::Postgres => {
+                let db = tokio::task::spawn_blocking(PgDatabase::create)
+                    .await
+                    .unwrap();
+                let url = db.url.clone();
+                (Storage::Postgres(db), url)
+            }
+        };
+        Self::spawn_with(test_config(&database_url), backend, storage).await
+    }
+
+    async fn spawn_with(config: Config, backend: Backend, storage: Storage) -> TestApp {
+        let database_url = config.database_url.clone();
+        let app = Application::build(config)
+            .await
+            .expect("application builds");
+        let address = format!("http://{}", app.address());
+        actix_web::rt::spawn(app.run_until_stopped());
+        TestApp {
+            address,
+            client: reqwest::Client::new(),
+            backend,
+            database_url,
+            auth: Authenticator::hs256(&Secret::new(JWT_SECRET.into())),
+            _storage: storage,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    /// A token for `accounts` (or every account with `["*"]`) with the given space-separated scopes.
+    pub fn token(&self, accounts: &[&str], scopes: &str) -> String {
+        let claim = if accounts == ["*"] {
+            AccountsClaim::All("*".into())
+        } else {
+            AccountsClaim::List(accounts.iter().map(|a| a.to_string()).collect())
+        };
+        let scopes: Vec<Scope> = scopes
+            .split_whitespace()
+            .map(|s| Scope::parse(s).expect("scope"))
+            .collect();
+        self.auth.issue("test-suite", claim, &scopes, 3600).unwrap()
+    }
+
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut request = self.client.request(method, self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("request sent");
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        let json =
+            serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}"));
+        (status, json)
+    }
+
+    pub async fn put_account(&self, account: &str, body: Value) -> (u16, Value) {
+        let token = self.token(&[account], "accounts:admin");
+        self.send(
+            reqwest::Method::PUT,
+            &format!("/v1/accounts/{account}"),
+            Some(&token),
+            Some(body),
+        )
+        .await
+    }
+
+    /// A second application on the same database (as after a restart).
+    pub async fn restart_on_same_database(&self) -> String {
+        let app = Application::build(test_config(&self.database_url))
+            .await
+            .expect("application builds again");
+        let address = format!("http://{}", app.address());
+        actix_web::rt::spawn(app.run_until_stopped());
+        address
+    }
+}
+
+/// Runs each listed test body against a fresh app on SQLite and on PostgreSQL, as two tests.
+#[macro_export]
+macro_rules! both_backends {
+    ($(async fn $name:ident($app:ident) $body:block)*) => {
+        $(
+            mod $name {
+                #[allow(unused_imports)]
+                use super::*;
+                async fn body($app: $crate::helpers::TestApp) $body
+                #[actix_web::test]
+                async fn sqlite() {
+                    body($crate::helpers::TestApp::spawn($crate::helpers::Backend::Sqlite).await).await
+                }
+                #[actix_web::test]
+                async fn postgres() {
+                    body($crate::helpers::TestApp::spawn($crate::helpers::Backend::Postgres).await).await
+                }
+            }
+        )*
+    };
+}

@@ -1,0 +1,9 @@
+//! Integration tests over real HTTP; every test runs on SQLite and on PostgreSQL.
+
+mod helpers;
+
+mod accounts;
+mod auth;
+mod envelope;
+mod ops;
+mod schema;
