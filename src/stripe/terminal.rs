@@ -241,7 +241,9 @@ impl PresentPaymentMethod<'_> {
 const READERS: &str = "/v1/terminal/readers";
 
 impl StripeClient {
-    /// `POST /v1/terminal/connection_tokens`, optionally restricted to a location.
+    /// `POST /v1/terminal/connection_tokens`, optionally restricted to a location. Tokens are
+    /// single use: pass a fresh Idempotency-Key (a UUID) for every token, or a retry of the same
+    /// call gets the same token back.
     pub async fn create_connection_token(
         &self,
         account: &StripeAccount,
