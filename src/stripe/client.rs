@@ -390,11 +390,12 @@ impl StripeClient {
                 retry_after,
             );
             log::warn!(
-                "stripe {method_name} {path}: attempt {retries} failed ({}, request id {}); retry {retries}/{} in {} ms",
+                "stripe {method_name} {path}: attempt {retries} failed ({}, code {}, request id {}); retry {retries}/{} in {} ms",
                 match failure {
                     Failure::Connection => "connection error".to_string(),
                     Failure::Status { status, .. } => format!("status {status}"),
                 },
+                error.code().unwrap_or("-"),
                 error.request_id().unwrap_or("-"),
                 inner.config.max_retries,
                 delay.as_millis()

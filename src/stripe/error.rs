@@ -75,7 +75,8 @@ pub enum StripeError {
     #[error("Stripe {method} {path} timed out; the outcome is unknown")]
     Timeout { method: &'static str, path: String },
     /// Stripe could not be reached, or the connection broke before a full answer arrived
-    /// (retried by the client; this is the last attempt's error).
+    /// (retried by the client; this is the last attempt's error). See
+    /// [`StripeError::is_outcome_unknown`].
     #[error("could not reach Stripe for {method} {path}: {source}")]
     Connection {
         method: &'static str,
@@ -152,9 +153,15 @@ impl StripeError {
         }
     }
 
-    /// True when the request may have been applied although no answer arrived.
+    /// True when the request may have been applied although no complete answer arrived: a
+    /// timeout, or a connection that broke after the request was sent. Repeat the call with the
+    /// same Idempotency-Key to learn the outcome; do not treat it as a failure.
     pub fn is_outcome_unknown(&self) -> bool {
-        matches!(self, StripeError::Timeout { .. })
+        match self {
+            StripeError::Timeout { .. } => true,
+            StripeError::Connection { source, .. } => !source.is_connect(),
+            _ => false,
+        }
     }
 
     /// Stripe's `Request-Id` for the failed call, when Stripe answered.
