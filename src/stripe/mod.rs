@@ -1,1 +1,54 @@
 //! Stripe API client over reqwest.
+//!
+//! One [`StripeClient`] (cheap to clone; one pooled HTTP client inside) talks to `api.stripe.com`
+//! or to anything speaking the same protocol (the embedded simulator): only
+//! [`StripeConfig::api_base`] differs. Every call takes a [`StripeAccount`] — the secret key to
+//! use and, for Connect, the `acct_…` to act for — and every POST takes the caller's
+//! Idempotency-Key, which the client reuses on each of its retries.
+//!
+//! - [`form`]: Stripe's bracketed form encoding (`metadata[k]`, `expand[]`, `a[0]`).
+//! - [`client`]: configuration, headers, retries with backoff, response and error decoding.
+//! - [`error`]: [`StripeError`], the decoded error envelope.
+//! - [`types`]: shared object plumbing — expandable fields, lists, string enums.
+//! - one module per resource: typed objects, typed parameters and the calls on [`StripeClient`].
+//! - [`webhook`]: `Stripe-Signature` verification and signing.
+
+pub mod charges;
+pub mod checkout;
+pub mod client;
+pub mod customers;
+pub mod error;
+pub mod events;
+pub mod form;
+pub mod payment_intents;
+pub mod payment_methods;
+pub mod refunds;
+pub mod setup_intents;
+pub mod terminal;
+pub mod types;
+pub mod webhook;
+
+pub use charges::{CardDetails, CardPresentDetails, Charge, ChargeStatus, PaymentMethodDetails};
+pub use checkout::{
+    CheckoutLineItem, CheckoutMode, CheckoutPaymentStatus, CheckoutSession, CheckoutSessionStatus,
+    CreateCheckoutSession, ListCheckoutSessions, UiMode,
+};
+pub use client::{StripeAccount, StripeClient, StripeConfig, API_VERSION, DEFAULT_API_BASE};
+pub use customers::{CreateCustomer, Customer, UpdateCustomer};
+pub use error::{ApiErrorObject, ErrorType, StripeError};
+pub use events::{Event, EventData, EventRequest, ListEvents};
+pub use payment_intents::{
+    CancelPaymentIntent, CancellationReason, CaptureMethod, CapturePaymentIntent,
+    ConfirmPaymentIntent, CreatePaymentIntent, IncrementAuthorization, PaymentIntent,
+    PaymentIntentStatus, SetupFutureUsage, UpdatePaymentIntent,
+};
+pub use payment_methods::{ListCustomerPaymentMethods, PaymentMethod, PaymentMethodCard};
+pub use refunds::{CreateRefund, Refund, RefundReason, RefundStatus};
+pub use setup_intents::{CreateSetupIntent, SetupIntent, SetupIntentStatus};
+pub use terminal::{
+    ConnectionToken, CreateLocation, CreateReader, ListLocations, ListReaders, Location,
+    PresentPaymentMethod, ProcessConfig, ProcessPaymentIntent, Reader, ReaderAction,
+};
+pub use types::{
+    metadata_query, Address, Expandable, List, ListParams, Metadata, SearchParams, SearchResult,
+};

@@ -1,0 +1,448 @@
+//! Stripe Terminal: connection tokens, locations, readers, the server-driven flow
+//! (`process_payment_intent`, `cancel_action`) and the test helper that presents a card on a
+//! simulated reader.
+
+use serde::Deserialize;
+
+use super::client::{id_path, StripeAccount, StripeClient};
+use super::error::StripeError;
+use super::form::Form;
+use super::payment_intents::PaymentIntent;
+use super::types::{
+    null_default, secret, string_enum, Address, Expandable, HasId, List, ListParams, Metadata,
+};
+use crate::secret::Secret;
+
+/// A connection token for the Terminal SDK; `secret` never shows in logs. Single use: fetch a
+/// fresh one every time the SDK asks.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ConnectionToken {
+    #[serde(deserialize_with = "secret")]
+    pub secret: Secret<String>,
+    pub location: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Location {
+    pub id: String,
+    pub display_name: String,
+    #[serde(default)]
+    pub address: Address,
+    #[serde(default, deserialize_with = "null_default")]
+    pub metadata: Metadata,
+    #[serde(default)]
+    pub livemode: bool,
+}
+
+impl HasId for Location {
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+string_enum! {
+    pub enum ReaderActionType {
+        ProcessPaymentIntent = "process_payment_intent",
+        ProcessSetupIntent = "process_setup_intent",
+        RefundPayment = "refund_payment",
+        SetReaderDisplay = "set_reader_display",
+    }
+}
+
+string_enum! {
+    pub enum ReaderActionStatus {
+        InProgress = "in_progress",
+        Succeeded = "succeeded",
+        Failed = "failed",
+    }
+}
+
+/// `action.process_payment_intent` on a reader.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ProcessPaymentIntentAction {
+    pub payment_intent: Expandable<PaymentIntent>,
+}
+
+/// What a reader is doing (or last did) for a server-driven request.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ReaderAction {
+    #[serde(rename = "type")]
+    pub action_type: ReaderActionType,
+    pub status: ReaderActionStatus,
+    pub failure_code: Option<String>,
+    pub failure_message: Option<String>,
+    pub process_payment_intent: Option<ProcessPaymentIntentAction>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Reader {
+    pub id: String,
+    pub label: String,
+    pub device_type: String,
+    /// `online` / `offline`.
+    pub status: Option<String>,
+    pub location: Option<Expandable<Location>>,
+    #[serde(default)]
+    pub serial_number: String,
+    pub action: Option<ReaderAction>,
+    pub ip_address: Option<String>,
+    pub device_sw_version: Option<String>,
+    #[serde(default, deserialize_with = "null_default")]
+    pub metadata: Metadata,
+    #[serde(default)]
+    pub livemode: bool,
+}
+
+impl HasId for Reader {
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+/// `address[…]` of a new location; `country` is required.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AddressParams<'a> {
+    pub line1: Option<&'a str>,
+    pub line2: Option<&'a str>,
+    pub city: Option<&'a str>,
+    pub state: Option<&'a str>,
+    pub postal_code: Option<&'a str>,
+    pub country: &'a str,
+}
+
+/// `POST /v1/terminal/locations`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CreateLocation<'a> {
+    pub display_name: &'a str,
+    pub address: AddressParams<'a>,
+    pub metadata: Option<&'a Metadata>,
+}
+
+impl CreateLocation<'_> {
+    fn encode(&self) -> Form {
+        let mut f = Form::new();
+        f.push("display_name", self.display_name);
+        let a = &self.address;
+        for (field, value) in [
+            ("line1", a.line1),
+            ("line2", a.line2),
+            ("city", a.city),
+            ("state", a.state),
+            ("postal_code", a.postal_code),
+            ("country", Some(a.country)),
+        ] {
+            if let Some(value) = value {
+                f.key("address").field(field).value(value);
+            }
+        }
+        f.push_map_opt("metadata", self.metadata);
+        f
+    }
+}
+
+/// `GET /v1/terminal/locations`.
+pub type ListLocations<'a> = ListParams<'a>;
+
+/// `POST /v1/terminal/readers`: register a reader by the code it displays (`simulated-wpe` for a
+/// simulated WisePOS E).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CreateReader<'a> {
+    pub registration_code: &'a str,
+    pub label: Option<&'a str>,
+    pub location: Option<&'a str>,
+    pub metadata: Option<&'a Metadata>,
+}
+
+impl CreateReader<'_> {
+    fn encode(&self) -> Form {
+        let mut f = Form::new();
+        f.push("registration_code", self.registration_code);
+        f.push_opt("label", self.label);
+        f.push_opt("location", self.location);
+        f.push_map_opt("metadata", self.metadata);
+        f
+    }
+}
+
+/// `GET /v1/terminal/readers`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ListReaders<'a> {
+    pub location: Option<&'a str>,
+    /// `online` / `offline`.
+    pub status: Option<&'a str>,
+    pub device_type: Option<&'a str>,
+    pub page: ListParams<'a>,
+}
+
+/// `process_config[…]`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ProcessConfig {
+    pub skip_tipping: Option<bool>,
+    /// `process_config[tipping][amount_eligible]`, minor units.
+    pub tipping_amount_eligible: Option<i64>,
+}
+
+/// `POST /v1/terminal/readers/{id}/process_payment_intent`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ProcessPaymentIntent<'a> {
+    pub payment_intent: &'a str,
+    pub process_config: Option<ProcessConfig>,
+    pub expand: &'a [&'a str],
+}
+
+impl ProcessPaymentIntent<'_> {
+    fn encode(&self) -> Form {
+        let mut f = Form::new();
+        f.push("payment_intent", self.payment_intent);
+        if let Some(config) = &self.process_config {
+            if let Some(skip) = config.skip_tipping {
+                f.key("process_config").field("skip_tipping").value(skip);
+            }
+            if let Some(amount) = config.tipping_amount_eligible {
+                f.key("process_config")
+                    .field("tipping")
+                    .field("amount_eligible")
+                    .value(amount);
+            }
+        }
+        f.push_expand(self.expand);
+        f
+    }
+}
+
+/// `POST /v1/test_helpers/terminal/readers/{id}/present_payment_method` (test mode only):
+/// presents a test card on a simulated reader.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PresentPaymentMethod<'a> {
+    /// `card_present[number]`, a test card number.
+    pub card_number: Option<&'a str>,
+    /// `interac_present[number]`, for `type=interac_present`.
+    pub interac_number: Option<&'a str>,
+    /// `card_present` (default) or `interac_present`.
+    pub payment_type: Option<&'a str>,
+    pub amount_tip: Option<i64>,
+}
+
+impl PresentPaymentMethod<'_> {
+    fn encode(&self) -> Form {
+        let mut f = Form::new();
+        f.push_opt("type", self.payment_type);
+        if let Some(number) = self.card_number {
+            f.key("card_present").field("number").value(number);
+        }
+        if let Some(number) = self.interac_number {
+            f.key("interac_present").field("number").value(number);
+        }
+        f.push_opt("amount_tip", self.amount_tip);
+        f
+    }
+}
+
+const READERS: &str = "/v1/terminal/readers";
+
+impl StripeClient {
+    /// `POST /v1/terminal/connection_tokens`, optionally restricted to a location. Tokens are
+    /// single use: pass a fresh Idempotency-Key (a UUID) for every token, or a retry of the same
+    /// call gets the same token back.
+    pub async fn create_connection_token(
+        &self,
+        account: &StripeAccount,
+        location: Option<&str>,
+        idempotency_key: &str,
+    ) -> Result<ConnectionToken, StripeError> {
+        let mut form = Form::new();
+        form.push_opt("location", location);
+        self.post(
+            account,
+            "/v1/terminal/connection_tokens",
+            form,
+            idempotency_key,
+        )
+        .await
+    }
+
+    pub async fn create_location(
+        &self,
+        account: &StripeAccount,
+        params: &CreateLocation<'_>,
+        idempotency_key: &str,
+    ) -> Result<Location, StripeError> {
+        self.post(
+            account,
+            "/v1/terminal/locations",
+            params.encode(),
+            idempotency_key,
+        )
+        .await
+    }
+
+    pub async fn list_locations(
+        &self,
+        account: &StripeAccount,
+        params: &ListLocations<'_>,
+    ) -> Result<List<Location>, StripeError> {
+        let mut query = Form::new();
+        params.encode(&mut query);
+        self.get(account, "/v1/terminal/locations", query).await
+    }
+
+    pub async fn create_reader(
+        &self,
+        account: &StripeAccount,
+        params: &CreateReader<'_>,
+        idempotency_key: &str,
+    ) -> Result<Reader, StripeError> {
+        self.post(account, READERS, params.encode(), idempotency_key)
+            .await
+    }
+
+    pub async fn list_readers(
+        &self,
+        account: &StripeAccount,
+        params: &ListReaders<'_>,
+    ) -> Result<List<Reader>, StripeError> {
+        let mut query = Form::new();
+        query.push_opt("location", params.location);
+        query.push_opt("status", params.status);
+        query.push_opt("device_type", params.device_type);
+        params.page.encode(&mut query);
+        self.get(account, READERS, query).await
+    }
+
+    pub async fn retrieve_reader(
+        &self,
+        account: &StripeAccount,
+        id: &str,
+        expand: &[&str],
+    ) -> Result<Reader, StripeError> {
+        let mut query = Form::new();
+        query.push_expand(expand);
+        self.get(account, &id_path(READERS, id, "")?, query).await
+    }
+
+    /// Hands a PaymentIntent to a smart reader; the reader's `action` tracks the outcome.
+    pub async fn process_payment_intent(
+        &self,
+        account: &StripeAccount,
+        reader: &str,
+        params: &ProcessPaymentIntent<'_>,
+        idempotency_key: &str,
+    ) -> Result<Reader, StripeError> {
+        let path = id_path(READERS, reader, "/process_payment_intent")?;
+        self.post(account, &path, params.encode(), idempotency_key)
+            .await
+    }
+
+    /// Cancels the reader's current action (an empty POST).
+    pub async fn cancel_reader_action(
+        &self,
+        account: &StripeAccount,
+        reader: &str,
+        idempotency_key: &str,
+    ) -> Result<Reader, StripeError> {
+        let path = id_path(READERS, reader, "/cancel_action")?;
+        self.post(account, &path, Form::new(), idempotency_key)
+            .await
+    }
+
+    /// Test helper: presents a card on a simulated reader. Refused without I/O for a live key.
+    pub async fn present_payment_method(
+        &self,
+        account: &StripeAccount,
+        reader: &str,
+        params: &PresentPaymentMethod<'_>,
+        idempotency_key: &str,
+    ) -> Result<Reader, StripeError> {
+        if account.is_live() {
+            return Err(StripeError::InvalidArgument(
+                "present_payment_method is a test helper; it cannot be used with a live key".into(),
+            ));
+        }
+        let path = id_path(
+            "/v1/test_helpers/terminal/readers",
+            reader,
+            "/present_payment_method",
+        )?;
+        self.post(account, &path, params.encode(), idempotency_key)
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encodes_terminal_params() {
+        let location = CreateLocation {
+            display_name: "Till 1",
+            address: AddressParams {
+                line1: Some("1 Main St"),
+                city: Some("Springfield"),
+                country: "US",
+                ..Default::default()
+            },
+            metadata: None,
+        };
+        assert_eq!(
+            location.encode().as_str(),
+            "display_name=Till+1&address[line1]=1+Main+St&address[city]=Springfield&address[country]=US"
+        );
+        let process = ProcessPaymentIntent {
+            payment_intent: "pi_1",
+            process_config: Some(ProcessConfig {
+                skip_tipping: Some(true),
+                tipping_amount_eligible: None,
+            }),
+            expand: &[],
+        };
+        assert_eq!(
+            process.encode().as_str(),
+            "payment_intent=pi_1&process_config[skip_tipping]=true"
+        );
+        let present = PresentPaymentMethod {
+            card_number: Some("4242424242424242"),
+            ..Default::default()
+        };
+        assert_eq!(
+            present.encode().as_str(),
+            "card_present[number]=4242424242424242"
+        );
+        let reader = CreateReader {
+            registration_code: "simulated-wpe",
+            label: Some("Front"),
+            location: Some("tml_1"),
+            metadata: None,
+        };
+        assert_eq!(
+            reader.encode().as_str(),
+            "registration_code=simulated-wpe&label=Front&location=tml_1"
+        );
+    }
+
+    #[test]
+    fn decodes_a_reader_with_action_and_a_token() {
+        let reader: Reader = serde_json::from_str(
+            r#"{"id":"tmr_1","object":"terminal.reader","label":"Front","device_type":"simulated_wisepos_e",
+                "status":"online","location":"tml_1","serial_number":"SIM-1","metadata":{},"livemode":false,
+                "action":{"type":"process_payment_intent","status":"in_progress","failure_code":null,
+                  "failure_message":null,"process_payment_intent":{"payment_intent":"pi_1","process_config":{}}}}"#,
+        )
+        .unwrap();
+        let action = reader.action.unwrap();
+        assert_eq!(action.action_type, ReaderActionType::ProcessPaymentIntent);
+        assert_eq!(action.status, ReaderActionStatus::InProgress);
+        assert_eq!(
+            action.process_payment_intent.unwrap().payment_intent.id(),
+            "pi_1"
+        );
+        assert_eq!(reader.location.unwrap().id(), "tml_1");
+
+        let token: ConnectionToken = serde_json::from_str(
+            r#"{"object":"terminal.connection_token","secret":"pst_test_abc","location":null}"#,
+        )
+        .unwrap();
+        assert_eq!(token.secret.expose(), "pst_test_abc");
+        assert!(!format!("{token:?}").contains("pst_test_abc"));
+    }
+}
