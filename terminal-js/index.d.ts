@@ -346,14 +346,30 @@ export interface ChargeResult {
   card: SavedCard | null;
   /** Why the card could not be saved (e.g. code 'card_not_saveable' for a wallet). The payment still succeeded. */
   cardError: PosTerminalError | null;
+  /** The card the reader read in this call (brand, last4, …), when the terminal reported it. */
+  cardPresent: CardPresentDetails | null;
   paymentIntentId: string;
   intent: PaymentIntentRecord;
+  /** The PaymentIntent processPayment returned in this call (null when resumed or recovered). */
+  paymentIntent: unknown;
   /** Cards presented in this call. */
   attempts: number;
   declines: PosTerminalError[];
   /** True when the outcome was established by asking the backend after a processing error. */
   recovered: boolean;
 }
+
+export interface CardPresentDetails {
+  brand: string | null;
+  last4: string | null;
+  exp_month: number | null;
+  exp_year: number | null;
+  /** Wallet type ('apple_pay', …) for a wallet tap. */
+  wallet: string | null;
+}
+
+/** Card details from a collected PaymentIntent (sdk_payment_details.card_present), or null. */
+export declare function cardPresentDetails(paymentIntent: unknown): CardPresentDetails | null;
 
 export interface CollectOptions<C = Record<string, unknown>> {
   /** Shortcut for allowRedisplay 'always'. */

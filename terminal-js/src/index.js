@@ -88,6 +88,28 @@ function resolveTerminal(terminal, props) {
     'terminal must be a StripeTerminal (with create()), a factory, or a Terminal instance', { param: 'terminal' });
 }
 
+/**
+ * Brand / last4 / expiry of the card read by the reader, from the collected PaymentIntent
+ * (`sdk_payment_details.card_present` or an expanded `payment_method.card_present`), or null.
+ */
+export function cardPresentDetails(paymentIntent) {
+  if (!paymentIntent || typeof paymentIntent !== 'object') return null;
+  const candidates = [paymentIntent.sdk_payment_details, paymentIntent.payment_method];
+  for (const c of candidates) {
+    const cp = c && typeof c === 'object' ? c.card_present ?? c.interac_present : null;
+    if (cp && typeof cp === 'object' && (cp.brand || cp.last4)) {
+      return {
+        brand: cp.brand ?? null,
+        last4: cp.last4 ?? null,
+        exp_month: cp.exp_month ?? null,
+        exp_year: cp.exp_year ?? null,
+        wallet: cp.wallet?.type ?? null,
+      };
+    }
+  }
+  return null;
+}
+
 function callSafely(fn, ...args) {
   if (typeof fn !== 'function') return;
   try {
@@ -454,6 +476,7 @@ export function createPosTerminal(options = {}) {
       if (run.cancelRequested) await cancelIntentAndThrow(run);
 
       run.step(ChargeSteps.PROCESS);
+      run.collected = collected;
       try {
         status = await processWithRecovery(run, collected);
       } catch (err) {
@@ -511,8 +534,10 @@ export function createPosTerminal(options = {}) {
       payment,
       card,
       cardError,
+      cardPresent: cardPresentDetails(run.collected),
       paymentIntentId: run.intent.id,
       intent: run.intent,
+      paymentIntent: run.sdkPaymentIntent,
       attempts: attempt,
       declines,
       recovered: run.recovered,
@@ -569,6 +594,7 @@ export function createPosTerminal(options = {}) {
       intent: null,
       record: null,
       sdkPaymentIntent: null,
+      collected: null,
       recovered: false,
       cancelRequested: false,
       cancelled: false,

@@ -225,12 +225,26 @@ export function createSimulatedTerminal(options = {}) {
     return DEFAULT_CARD;
   };
 
-  function withSdkDetails(pi) {
+  /**
+   * The SDK adds `sdk_payment_details` (what the reader read) to the collected PaymentIntent. Use
+   * the simulator's expanded payment_method when it has one, else what our reader "read".
+   */
+  function withSdkDetails(pi, cardNumber) {
     if (!pi || typeof pi !== 'object') return pi;
     const pm = pi.payment_method;
-    const details = pm && typeof pm === 'object'
-      ? pm
-      : { id: typeof pm === 'string' ? pm : null, type: 'card_present', card_present: null };
+    if (pm && typeof pm === 'object' && pm.card_present) return { ...pi, sdk_payment_details: pm };
+    const known = TEST_CARDS.find((c) => c.number === cardNumber);
+    const details = {
+      id: typeof pm === 'string' ? pm : pm?.id ?? null,
+      type: 'card_present',
+      card_present: {
+        brand: known?.brand ?? null,
+        last4: cardNumber ? cardNumber.slice(-4) : null,
+        exp_month: null,
+        exp_year: null,
+        wallet: known?.wallet ? { type: 'apple_pay' } : null,
+      },
+    };
     return { ...pi, sdk_payment_details: details };
   }
 
@@ -309,9 +323,10 @@ export function createSimulatedTerminal(options = {}) {
         const fault = takeFault('collect');
         if (fault) return faultError(fault);
         const allowRedisplay = collectOptions?.config_override?.allow_redisplay;
+        const cardNumber = cardFrom(collectOptions);
         const res = await sessionPost('/_sim/terminal/collect', {
           client_secret: clientSecret,
-          card_number: cardFrom(collectOptions),
+          card_number: cardNumber,
           ...(allowRedisplay ? { allow_redisplay: allowRedisplay } : {}),
         });
         if (op.cancelled) {
@@ -323,7 +338,7 @@ export function createSimulatedTerminal(options = {}) {
         if (!res.ok) return { error: res.error };
         const pi = res.json;
         if (pi?.id) secrets.set(pi.id, clientSecret);
-        return { paymentIntent: withSdkDetails(pi) };
+        return { paymentIntent: withSdkDetails(pi, cardNumber) };
       } finally {
         collectOp = null;
         if (connectionStatus === 'connected') setPaymentStatus('ready');

@@ -88,6 +88,8 @@ test('a decline lets the customer try another card on the same intent (onDecline
   assert.equal(result.declines.length, 1);
   assert.equal(result.payment.status, 'succeeded');
   assert.equal(result.card.brand, 'mastercard');
+  assert.deepEqual(result.cardPresent, { brand: 'mastercard', last4: '4444', exp_month: 12, exp_year: 2034, wallet: null });
+  assert.equal(result.paymentIntent.status, 'requires_capture');
   assert.equal(env.fake.state.intents.size, 1, 'one PaymentIntent for the whole sale');
 });
 

@@ -145,3 +145,20 @@ test('TEST_CARDS lists the simulator cards', () => {
     '4000000000000069', '4000000000000119', '4111111111111111']) assert.ok(numbers.includes(n), n);
   assert.ok(Object.isFrozen(TEST_CARDS));
 });
+
+test('sdk_payment_details falls back to the card the reader read when payment_method is not expanded', async (t) => {
+  // A simulator that answers collect with payment_method as an id, as Stripe does unless expanded.
+  const unexpanding = async (url, init) => {
+    const res = await fetch(url, init);
+    if (!String(url).endsWith('/_sim/terminal/collect') || !res.ok) return res;
+    const pi = await res.json();
+    return new Response(JSON.stringify({ ...pi, payment_method: pi.payment_method.id }), { status: 200 });
+  };
+  const { terminal, intent } = await env(t, { fetch: unexpanding });
+  await terminal.connectReader((await terminal.discoverReaders()).discoveredReaders[0]);
+  const pi = await intent();
+  const collected = await terminal.collectPaymentMethod(pi.client_secret, { testCardNumber: '4111111111111111' });
+  assert.equal(typeof collected.paymentIntent.payment_method, 'string');
+  assert.deepEqual(collected.paymentIntent.sdk_payment_details.card_present,
+    { brand: 'visa', last4: '1111', exp_month: null, exp_year: null, wallet: { type: 'apple_pay' } });
+});
