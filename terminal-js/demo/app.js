@@ -97,7 +97,9 @@ function renderAmount() {
 function renderButtons() {
   const amountOk = Number(state.cents || '0') > 0;
   ui.charge.disabled = !state.ready || state.busy || !amountOk || state.approved;
-  ui.charge.textContent = state.pending ? 'Try again' : `Charge ${amountOk ? money(amountString()) : ''}`.trim();
+  ui.charge.textContent = state.busy ? 'Charging…'
+    : state.pending ? 'Try again'
+      : `Charge ${amountOk ? money(amountString()) : ''}`.trim();
   ui.cancel.hidden = !state.busy;
   // A sale that may have been paid (outcome unknown, authorised but not captured) can only be
   // resumed, never edited into a new one.

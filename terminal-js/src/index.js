@@ -627,16 +627,22 @@ export function createPosTerminal(options = {}) {
    */
   async function cancel() {
     const run = current;
+    const cancelCollect = async () => {
+      try {
+        return await terminal.cancelCollectPaymentMethod();
+      } catch (error) {
+        return { error };
+      }
+    };
     if (!run) {
       if (!collectInFlight) return false;
-      const result = await terminal.cancelCollectPaymentMethod().catch((e) => ({ error: e }));
+      const result = await cancelCollect();
       return !(result && result.error);
     }
     if (!CANCELLABLE_PHASES.has(run.phase)) return false;
     run.requestCancel();
-    if (run.phase === ChargeSteps.COLLECT) {
-      await Promise.resolve(terminal.cancelCollectPaymentMethod()).catch(() => undefined);
-    }
+    // If collection already finished, this fails harmlessly: charge() checks the request before processing.
+    if (run.phase === ChargeSteps.COLLECT) await cancelCollect();
     const outcome = await run.settled;
     return outcome.cancelled;
   }
