@@ -1,0 +1,579 @@
+// Type declarations for @pos-backend/terminal-js (src/index.js and src/simulated.js).
+//
+// The Terminal types here are structural: they describe what terminal-js needs from a Stripe Terminal
+// JS SDK instance, so this file does not depend on @stripe/terminal-js. types-test.ts checks that the
+// real SDK's types (Terminal, StripeTerminal, ISdkManagedPaymentIntent, ErrorResponse, …) fit them,
+// and that the wrappers hand back the SDK's own types (generic over the terminal you pass).
+
+// ---------------------------------------------------------------------------------------------
+// SDK shapes (structural)
+
+/** The `error` of an SDK `{error}` result (the SDK's ExposedError). */
+export interface SdkError {
+  type?: string;
+  code?: string;
+  message: string;
+  decline_code?: string;
+  request_id?: string;
+  payment_intent?: { id?: string; status?: string } | null;
+}
+
+export interface SdkErrorResult {
+  error: SdkError;
+}
+
+export interface ReaderLike {
+  id: string;
+  label?: string | null;
+  device_type?: string;
+  serial_number?: string;
+  status?: string | null;
+}
+
+export interface PaymentIntentLike {
+  id: string;
+  status: string;
+  client_secret?: string | null;
+}
+
+/** What terminal-js uses of a Stripe Terminal instance. The real SDK's Terminal satisfies it. */
+export interface TerminalLike {
+  discoverReaders(config?: any): Promise<{ discoveredReaders: ReaderLike[] } | SdkErrorResult>;
+  connectReader(reader: any, connectOptions?: any): Promise<{ reader: ReaderLike } | SdkErrorResult>;
+  collectPaymentMethod(clientSecret: string, options?: any): Promise<{ paymentIntent: PaymentIntentLike } | SdkErrorResult>;
+  processPayment(paymentIntent: any, options?: any): Promise<{ paymentIntent: PaymentIntentLike } | SdkErrorResult>;
+  cancelCollectPaymentMethod(): Promise<object | SdkErrorResult>;
+  getConnectionStatus?(): string;
+  getConnectedReader?(): ReaderLike | null;
+}
+
+export type ConnectionStatusValue = 'connecting' | 'connected' | 'not_connected';
+export type PaymentStatusValue = 'not_ready' | 'ready' | 'waiting_for_input' | 'processing';
+
+/** The callbacks terminal-js hands to StripeTerminal.create() / your factory. */
+export interface TerminalCallbacks {
+  onFetchConnectionToken: () => Promise<string>;
+  onUnexpectedReaderDisconnect: (event: { error?: SdkError }) => void;
+  onConnectionStatusChange: (event: { status: ConnectionStatusValue }) => void;
+  onPaymentStatusChange: (event: { status: PaymentStatusValue }) => void;
+}
+
+/**
+ * How to give terminal-js its terminal: the StripeTerminal namespace (we call create() with our
+ * callbacks), a factory receiving those callbacks, or an instance you created yourself (then pass
+ * `onFetchConnectionToken: () => pos.fetchConnectionToken()` or createConnectionTokenFetcher()).
+ */
+export type TerminalSource<T extends TerminalLike> =
+  | T
+  | ((props: TerminalCallbacks & Record<string, unknown>) => T)
+  | { create(props: TerminalCallbacks & Record<string, any>): T };
+
+type Success<R> = Exclude<Awaited<R>, { error: any }>;
+/** The PaymentIntent type T's collectPaymentMethod resolves to (ISdkManagedPaymentIntent for the real SDK). */
+export type CollectedIntentOf<T extends TerminalLike> =
+  Success<ReturnType<T['collectPaymentMethod']>> extends { paymentIntent: infer P } ? P : never;
+/** The PaymentIntent type T's processPayment resolves to (IPaymentIntent for the real SDK). */
+export type ProcessedIntentOf<T extends TerminalLike> =
+  Success<ReturnType<T['processPayment']>> extends { paymentIntent: infer P } ? P : never;
+/** The reader type T's connectReader resolves to (Reader for the real SDK). */
+export type ReaderOf<T extends TerminalLike> =
+  Success<ReturnType<T['connectReader']>> extends { reader: infer R } ? R : never;
+/** The reader type T's discoverReaders lists. */
+export type DiscoveredReaderOf<T extends TerminalLike> =
+  Success<ReturnType<T['discoverReaders']>> extends { discoveredReaders: Array<infer R> } ? R : never;
+type CollectConfigOf<T extends TerminalLike> =
+  NonNullable<Parameters<T['collectPaymentMethod']>[1]> extends { config_override?: infer C } ? C : Record<string, unknown>;
+
+// ---------------------------------------------------------------------------------------------
+// Errors
+
+export type ErrorKind =
+  | 'declined'
+  | 'cancelled'
+  | 'reader_disconnected'
+  | 'timeout'
+  | 'network'
+  | 'backend'
+  | 'invalid_request'
+  | 'unknown_outcome'
+  | 'terminal';
+
+export declare const ErrorKinds: Readonly<{
+  DECLINED: 'declined';
+  CANCELLED: 'cancelled';
+  READER_DISCONNECTED: 'reader_disconnected';
+  TIMEOUT: 'timeout';
+  NETWORK: 'network';
+  BACKEND: 'backend';
+  INVALID_REQUEST: 'invalid_request';
+  UNKNOWN_OUTCOME: 'unknown_outcome';
+  TERMINAL: 'terminal';
+}>;
+
+export interface PosTerminalErrorDetails {
+  code?: string | null;
+  declineCode?: string | null;
+  status?: number | null;
+  param?: string | null;
+  type?: string | null;
+  paymentIntentId?: string | null;
+  paymentStatus?: string | null;
+  paymentIntent?: unknown;
+  retryable?: boolean;
+  raw?: unknown;
+  cause?: unknown;
+}
+
+export declare class PosTerminalError extends Error {
+  constructor(kind: ErrorKind, message: string, details?: PosTerminalErrorDetails);
+  readonly name: 'PosTerminalError';
+  kind: ErrorKind;
+  /** SDK error code (e.g. 'canceled', 'network_timeout') or backend error code (e.g. 'card_not_saveable'). */
+  code: string | null;
+  /** Why the card was declined (kind 'declined'): 'generic_decline', 'insufficient_funds', … */
+  declineCode: string | null;
+  /** HTTP status of a backend error. */
+  status: number | null;
+  /** The request field a 400 names. */
+  param: string | null;
+  type: string | null;
+  paymentIntentId: string | null;
+  /** Stripe's PaymentIntent status when known: 'requires_payment_method' means not charged. */
+  paymentStatus: string | null;
+  paymentIntent: unknown;
+  /** Safe to retry as is (network trouble, 502/503/504, …). */
+  retryable: boolean;
+  raw: unknown;
+  /** Set when cancel() could not cancel the intent at the backend. */
+  backendCancelError?: PosTerminalError;
+  toJSON(): Record<string, unknown>;
+}
+
+export declare function isPosTerminalError(value: unknown): value is PosTerminalError;
+/** An SDK `{error}`'s error → PosTerminalError (declined / cancelled / reader_disconnected / timeout / network / terminal). */
+export declare function fromSdkError(error: SdkError | unknown, context?: { paymentIntentId?: string | null }): PosTerminalError;
+/** A backend HTTP error → PosTerminalError (402 → declined, else backend). */
+export declare function fromHttpError(status: number, body: unknown, context?: { paymentIntentId?: string | null }): PosTerminalError;
+/** Anything thrown or an SDK `{error}` result → PosTerminalError. */
+export declare function normalizeError(value: unknown, context?: { paymentIntentId?: string | null }): PosTerminalError;
+
+// ---------------------------------------------------------------------------------------------
+// Backend
+
+export type PaymentIntentStatus =
+  | 'requires_payment_method'
+  | 'requires_confirmation'
+  | 'requires_action'
+  | 'processing'
+  | 'requires_capture'
+  | 'succeeded'
+  | 'canceled';
+
+/** Amount: major units, as a number or (better) a decimal string: 12.99 or "12.99". */
+export type Amount = number | string;
+
+/** The backend's payment record. Amounts are decimal strings ("12.99"). */
+export interface Payment {
+  id: string;
+  status: PaymentIntentStatus;
+  amount: string;
+  amount_captured?: string | null;
+  currency: string;
+  capture_method?: 'manual' | 'automatic';
+  external_account_id: string;
+  external_transaction_id: string;
+  external_customer_id: string | null;
+  customer_id: string | null;
+  created_at: string;
+  [field: string]: unknown;
+}
+
+/** POST /v1/payment/intent's answer. */
+export interface PaymentIntentRecord extends Payment {
+  client_secret: string;
+}
+
+export interface SavedCard {
+  id: string;
+  payment_method_id: string;
+  customer_id: string;
+  external_customer_id: string;
+  brand: string;
+  last4: string;
+  exp_month: number;
+  exp_year: number;
+  created_at: string;
+}
+
+export interface FetchLike {
+  (input: string, init?: { method?: string; headers?: Record<string, string>; body?: string; signal?: any }): Promise<{
+    ok: boolean;
+    status: number;
+    text(): Promise<string>;
+  }>;
+}
+
+export type AuthTokenSource = string | (() => string | Promise<string>);
+
+export interface BackendClientOptions {
+  /** The backend's origin, e.g. 'https://pos.example.com'; '' (default) = same origin. */
+  backendUrl?: string;
+  /** The JWT, or a function asked before every request (never cached by us). */
+  getAuthToken: AuthTokenSource;
+  fetch?: FetchLike;
+  /** Per-request timeout (default 30 000 ms). */
+  timeoutMs?: number;
+  /** Retries of network errors, timeouts, 429 and 502/503/504 (default 2). */
+  retries?: number;
+  /** First backoff delay, doubled each retry (default 300 ms). */
+  retryDelayMs?: number;
+}
+
+export interface CreateIntentParams {
+  external_account_id: string;
+  amount: Amount;
+  currency?: string;
+  external_transaction_id: string;
+  external_customer_id?: string;
+  payment_method_types?: 'card_present' | Array<'card_present' | 'interac_present'>;
+  capture_method?: 'manual' | 'automatic';
+  description?: string;
+  metadata?: Record<string, string>;
+}
+
+export interface BackendClient {
+  request<R = unknown>(method: string, path: string, body?: object, options?: { retry?: boolean; paymentIntentId?: string }): Promise<R>;
+  connectionToken(params: { external_account_id: string; location?: string }): Promise<string>;
+  createIntent(params: CreateIntentParams): Promise<PaymentIntentRecord>;
+  capture(params: { payment_id: string; amount?: Amount; external_account_id: string }): Promise<Payment>;
+  saveCard(params: { payment_id: string; external_customer_id: string; external_account_id: string }): Promise<SavedCard>;
+  getPayment(params: { payment_id: string; external_account_id: string }): Promise<Payment>;
+  cancelPayment(params: { payment_id: string; external_account_id: string }): Promise<Payment>;
+  listCards(params: { external_account_id: string; external_customer_id: string }): Promise<SavedCard[]>;
+}
+
+export declare function createBackendClient(options: BackendClientOptions): BackendClient;
+
+/** A standalone onFetchConnectionToken: a fresh token from the backend on every call. */
+export declare function createConnectionTokenFetcher(options: {
+  backendUrl?: string;
+  getAuthToken: AuthTokenSource;
+  externalAccountId: string;
+  location?: string;
+  fetch?: FetchLike;
+  backend?: BackendClient;
+}): () => Promise<string>;
+
+export declare function paymentIntentIdFromSecret(clientSecret: string): string | null;
+
+// ---------------------------------------------------------------------------------------------
+// PosTerminal
+
+export type ChargeStep =
+  | 'intent'
+  | 'collect'
+  | 'process'
+  | 'declined'
+  | 'verify'
+  | 'capture'
+  | 'save_card'
+  | 'done'
+  | 'cancelled';
+
+export declare const ChargeSteps: Readonly<{
+  INTENT: 'intent';
+  COLLECT: 'collect';
+  PROCESS: 'process';
+  DECLINED: 'declined';
+  VERIFY: 'verify';
+  CAPTURE: 'capture';
+  SAVE_CARD: 'save_card';
+  DONE: 'done';
+  CANCELLED: 'cancelled';
+}>;
+
+export interface ChargeStepEvent {
+  step: ChargeStep;
+  paymentIntentId: string | null;
+  /** Card attempt number (1 for the first card). */
+  attempt: number;
+  /** 'declined': the decline; 'verify': the processing error being checked. */
+  error?: PosTerminalError;
+  payment?: Payment;
+  card?: SavedCard | null;
+  cardError?: PosTerminalError | null;
+}
+
+export interface AbortSignalLike {
+  readonly aborted: boolean;
+  addEventListener(type: 'abort', listener: () => void): void;
+}
+
+export interface DeclineContext {
+  attempt: number;
+  paymentIntentId: string;
+  /** Aborted when cancel() is called while you decide. */
+  signal: AbortSignalLike;
+}
+
+export interface ChargeParams {
+  /** Defaults to the PosTerminal's externalAccountId. */
+  external_account_id?: string;
+  amount: Amount;
+  currency?: string;
+  /** Your sale id. The same id again resumes the same payment (never a second charge). */
+  external_transaction_id: string;
+  /** Required with saveCard. */
+  external_customer_id?: string;
+  /** Save the card on file after capture (passes allow_redisplay 'always' to collection). */
+  saveCard?: boolean;
+  description?: string;
+  metadata?: Record<string, string>;
+  onStep?: (event: ChargeStepEvent) => void;
+  /**
+   * Called on each decline. Resolve true to read another card on the same intent (e.g. after the
+   * cashier asked for another card), false to stop: charge() then rejects with the decline and
+   * can be resumed later with the same external_transaction_id. Without onDecline, a decline
+   * rejects at once.
+   */
+  onDecline?: (error: PosTerminalError, context: DeclineContext) => boolean | Promise<boolean>;
+}
+
+export interface ChargeResult {
+  /** The captured payment (status 'succeeded'). */
+  payment: Payment;
+  /** The saved card (saveCard), else null. */
+  card: SavedCard | null;
+  /** Why the card could not be saved (e.g. code 'card_not_saveable' for a wallet). The payment still succeeded. */
+  cardError: PosTerminalError | null;
+  /** The card the reader read in this call (brand, last4, …), when the terminal reported it. */
+  cardPresent: CardPresentDetails | null;
+  paymentIntentId: string;
+  intent: PaymentIntentRecord;
+  /** The PaymentIntent processPayment returned in this call (null when resumed or recovered). */
+  paymentIntent: unknown;
+  /** Cards presented in this call. */
+  attempts: number;
+  declines: PosTerminalError[];
+  /** True when the outcome was established by asking the backend after a processing error. */
+  recovered: boolean;
+}
+
+export interface CardPresentDetails {
+  brand: string | null;
+  last4: string | null;
+  exp_month: number | null;
+  exp_year: number | null;
+  /** Wallet type ('apple_pay', …) for a wallet tap. */
+  wallet: string | null;
+}
+
+/** Card details from a collected PaymentIntent (sdk_payment_details.card_present), or null. */
+export declare function cardPresentDetails(paymentIntent: unknown): CardPresentDetails | null;
+
+export interface CollectOptions<C = Record<string, unknown>> {
+  /** Shortcut for allowRedisplay 'always'. */
+  saveCard?: boolean;
+  allowRedisplay?: 'always' | 'limited' | 'unspecified';
+  config_override?: C;
+  tip_configuration?: unknown;
+}
+
+export interface ConnectOptions {
+  simulated?: boolean;
+  location?: string;
+  readerId?: string;
+  label?: string;
+  connectOptions?: unknown;
+}
+
+export interface PosTerminalOptions<T extends TerminalLike> {
+  /** The backend's origin; '' (default) = same origin. */
+  backendUrl?: string;
+  /** The JWT, or a function asked before every backend request. */
+  getAuthToken: AuthTokenSource;
+  /** The merchant this till works for: used for connection tokens and as charge()'s default account. */
+  externalAccountId?: string;
+  /** Terminal location for connection tokens and discovery. */
+  location?: string;
+  terminal: TerminalSource<T>;
+  /** Extra StripeTerminal.create() options (logLevel, readerBehavior, …). */
+  terminalOptions?: Record<string, unknown>;
+  fetch?: FetchLike;
+  /** Use this backend client instead of building one. */
+  backend?: BackendClient;
+  requestTimeoutMs?: number;
+  requestRetries?: number;
+  retryDelayMs?: number;
+  /** Give up waiting for processPayment after this long and ask the backend (default 120 000; 0 = never). */
+  processTimeoutMs?: number;
+  /** processPayment retries when the request provably never reached Stripe (default 1). */
+  processRetries?: number;
+  /** How long to keep asking the backend for a payment's true status (default 30 000). */
+  verifyTimeoutMs?: number;
+  verifyIntervalMs?: number;
+  onUnexpectedReaderDisconnect?: (event: { error?: SdkError }) => void;
+  onConnectionStatusChange?: (event: { status: ConnectionStatusValue }) => void;
+  onPaymentStatusChange?: (event: { status: PaymentStatusValue }) => void;
+}
+
+export interface PosTerminal<T extends TerminalLike = TerminalLike> {
+  /** The SDK (or simulated) terminal instance. */
+  readonly terminal: T;
+  readonly backend: BackendClient;
+  /** The onFetchConnectionToken given to the SDK: a fresh token on every call. */
+  fetchConnectionToken(): Promise<string>;
+  discoverReaders(config?: Parameters<T['discoverReaders']>[0]): Promise<Array<DiscoveredReaderOf<T>>>;
+  connectReader(reader: Parameters<T['connectReader']>[0], connectOptions?: Parameters<T['connectReader']>[1]): Promise<ReaderOf<T>>;
+  /** Discover and connect (by readerId / label, else the first reader); no-op when connected. */
+  connect(options?: ConnectOptions): Promise<ReaderOf<T>>;
+  collectPaymentMethod(clientSecret: string, options?: CollectOptions<CollectConfigOf<T>>): Promise<CollectedIntentOf<T>>;
+  processPayment(
+    paymentIntent: Parameters<T['processPayment']>[0],
+    options?: { timeoutMs?: number } & Record<string, unknown>,
+  ): Promise<ProcessedIntentOf<T>>;
+  /** intent → collect → process → capture → save card. See ChargeParams. */
+  charge(params: ChargeParams): Promise<ChargeResult>;
+  /**
+   * Cancels the charge in progress before processing (reader collection + the intent at the
+   * backend). Resolves true when cancelled (charge() then rejects with kind 'cancelled').
+   */
+  cancel(): Promise<boolean>;
+  getState(): { phase: ChargeStep; paymentIntentId: string | null } | null;
+  isReaderConnected(): boolean;
+  getPayment(paymentId: string, externalAccountId?: string): Promise<Payment>;
+  capturePayment(paymentId: string, options?: { amount?: Amount; external_account_id?: string }): Promise<Payment>;
+  cancelPayment(paymentId: string, externalAccountId?: string): Promise<Payment>;
+  saveCard(paymentId: string, externalCustomerId: string, externalAccountId?: string): Promise<SavedCard>;
+  listCards(externalCustomerId: string, externalAccountId?: string): Promise<SavedCard[]>;
+}
+
+export declare function createPosTerminal<T extends TerminalLike>(options: PosTerminalOptions<T>): PosTerminal<T>;
+
+// ---------------------------------------------------------------------------------------------
+// Simulated terminal (src/simulated.js, also re-exported from the package root)
+
+export interface TestCard {
+  readonly number: string;
+  readonly brand: string;
+  readonly label: string;
+  readonly outcome: 'approved' | 'declined';
+  readonly declineCode?: string;
+  readonly wallet?: boolean;
+}
+
+export declare const TEST_CARDS: ReadonlyArray<TestCard>;
+
+export interface SimulatedReader {
+  id: string;
+  object: 'terminal.reader';
+  action: null;
+  device_sw_version: string;
+  device_type: string;
+  ip_address: string;
+  label: string;
+  last_seen_at: number | null;
+  livemode: boolean;
+  location: string | null;
+  metadata: Record<string, string>;
+  serial_number: string;
+  status: 'online' | 'offline' | null;
+}
+
+/** A Stripe PaymentIntent as the simulator returns it. */
+export interface SimulatedPaymentIntent {
+  id: string;
+  object: 'payment_intent';
+  amount: number;
+  currency: string;
+  status: PaymentIntentStatus;
+  capture_method: 'manual' | 'automatic' | 'automatic_async';
+  client_secret?: string | null;
+  customer?: string | null;
+  payment_method?: unknown;
+  latest_charge?: string | null;
+  metadata?: Record<string, string>;
+  [field: string]: unknown;
+}
+
+export interface SimulatedCollectedPaymentIntent extends SimulatedPaymentIntent {
+  sdk_payment_details: unknown;
+}
+
+export interface SimulatorConfiguration {
+  testCardNumber?: string | null;
+  testPaymentMethod?: string | null;
+  [key: string]: unknown;
+}
+
+export interface SimulatedFault {
+  operation: 'connect' | 'collect' | 'process';
+  /** SDK error code to answer with (default 'network_timeout'). */
+  code?: string;
+  message?: string;
+  /** process: send the request first (the payment goes through), then lose the answer. */
+  reachServer?: boolean;
+  /** process: never answer. */
+  hang?: boolean;
+  /** process: also drop the reader (onUnexpectedReaderDisconnect fires). */
+  disconnect?: boolean;
+}
+
+export interface SimulatedTerminalOptions {
+  /** The backend's origin; '' = same origin. */
+  backendUrl?: string;
+  /** The simulator's base: a path joined to backendUrl (default '/sim/stripe') or an absolute URL. */
+  stripeApiBase?: string;
+  fetch?: FetchLike;
+  onFetchConnectionToken: () => Promise<string>;
+  onUnexpectedReaderDisconnect?: (event: { error?: SdkError }) => void;
+  onConnectionStatusChange?: (event: { status: ConnectionStatusValue }) => void;
+  onPaymentStatusChange?: (event: { status: PaymentStatusValue }) => void;
+  /** How long the simulated customer takes to present a card (default 0). */
+  readerDelayMs?: number;
+  requestTimeoutMs?: number;
+  readers?: SimulatedReader[];
+}
+
+export interface SimulatedTerminal {
+  getConnectionStatus(): ConnectionStatusValue;
+  getPaymentStatus(): PaymentStatusValue;
+  getConnectedReader(): SimulatedReader | null;
+  discoverReaders(config?: { simulated?: boolean; location?: string; method?: string; device_type?: string }):
+    Promise<{ discoveredReaders: SimulatedReader[] } | SdkErrorResult>;
+  connectReader(reader: SimulatedReader, connectOptions?: { fail_if_in_use?: boolean | null }):
+    Promise<{ reader: SimulatedReader } | SdkErrorResult>;
+  disconnectReader(): Promise<Record<string, never>>;
+  clearCachedCredentials(): Promise<Record<string, never>>;
+  collectPaymentMethod(
+    clientSecret: string,
+    options?: {
+      config_override?: { allow_redisplay?: 'always' | 'limited' | 'unspecified' | null; [key: string]: unknown };
+      tip_configuration?: unknown;
+      /** Simulator only: the card presented for this call. */
+      testCardNumber?: string;
+    },
+  ): Promise<{ paymentIntent: SimulatedCollectedPaymentIntent } | SdkErrorResult>;
+  cancelCollectPaymentMethod(): Promise<Record<string, never> | SdkErrorResult>;
+  processPayment(paymentIntent: SimulatedCollectedPaymentIntent | SimulatedPaymentIntent, options?: unknown):
+    Promise<{ paymentIntent: SimulatedPaymentIntent } | SdkErrorResult>;
+  /** Overwrites the configuration; reset after each processPayment, like the real simulated reader. */
+  setSimulatorConfiguration(config: SimulatorConfiguration): void;
+  getSimulatorConfiguration(): SimulatorConfiguration;
+  /** Simulator only: make the next operation fail. */
+  simulateFault(fault: SimulatedFault): void;
+  /** Simulator only: the reader drops off. */
+  simulateReaderDisconnect(): void;
+}
+
+export declare function createSimulatedTerminal(options: SimulatedTerminalOptions): SimulatedTerminal;
+
+/** A StripeTerminal-like namespace whose create() builds simulated terminals. */
+export interface SimulatedStripeTerminal {
+  create(props: Partial<SimulatedTerminalOptions> & { onFetchConnectionToken: () => Promise<string> }): SimulatedTerminal;
+  PaymentStatus: Readonly<{ NOT_READY: 'not_ready'; READY: 'ready'; WAITING_FOR_INPUT: 'waiting_for_input'; PROCESSING: 'processing' }>;
+  ConnectionStatus: Readonly<{ CONNECTING: 'connecting'; CONNECTED: 'connected'; NOT_CONNECTED: 'not_connected' }>;
+  OutputLogLevel: Readonly<{ NONE: 'none'; VERBOSE: 'verbose' }>;
+}
+
+export declare function createSimulatedStripeTerminal(defaults?: Partial<SimulatedTerminalOptions>): SimulatedStripeTerminal;

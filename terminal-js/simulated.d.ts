@@ -1,0 +1,15 @@
+// Types for @pos-backend/terminal-js/simulated (src/simulated.js).
+export {
+  createSimulatedTerminal,
+  createSimulatedStripeTerminal,
+  TEST_CARDS,
+  TestCard,
+  SimulatedTerminal,
+  SimulatedTerminalOptions,
+  SimulatedStripeTerminal,
+  SimulatedReader,
+  SimulatedPaymentIntent,
+  SimulatedCollectedPaymentIntent,
+  SimulatorConfiguration,
+  SimulatedFault,
+} from './index.js';

@@ -1,0 +1,686 @@
+// terminal-js: card-present payments on Stripe Terminal against pos-backend.
+//
+//   const pos = createPosTerminal({ backendUrl, getAuthToken, externalAccountId, terminal: StripeTerminal });
+//   await pos.connect({ simulated: true });
+//   const { payment, card } = await pos.charge({ amount: '12.99', external_transaction_id, saveCard: true,
+//                                              external_customer_id: 'customer_12345' });
+//
+// See README.md for the whole API and the recovery rules.
+
+import { createBackendClient, sleep } from './backend.js';
+import {
+  ErrorKinds,
+  PosTerminalError,
+  fromSdkError,
+  normalizeError,
+} from './errors.js';
+
+export { createBackendClient } from './backend.js';
+export {
+  ErrorKinds,
+  PosTerminalError,
+  isPosTerminalError,
+  fromSdkError,
+  fromHttpError,
+  normalizeError,
+} from './errors.js';
+export { createSimulatedTerminal, createSimulatedStripeTerminal, TEST_CARDS } from './simulated.js';
+
+/** The steps charge() reports through onStep, in order. */
+export const ChargeSteps = Object.freeze({
+  INTENT: 'intent',
+  COLLECT: 'collect',
+  PROCESS: 'process',
+  DECLINED: 'declined',
+  VERIFY: 'verify',
+  CAPTURE: 'capture',
+  SAVE_CARD: 'save_card',
+  DONE: 'done',
+  CANCELLED: 'cancelled',
+});
+
+// cancel() can stop a charge only before the card is processed.
+const CANCELLABLE_PHASES = new Set([ChargeSteps.INTENT, ChargeSteps.COLLECT, ChargeSteps.DECLINED]);
+
+/** `pi_123_secret_456` → `pi_123` (for error context; never logged). */
+export function paymentIntentIdFromSecret(clientSecret) {
+  if (typeof clientSecret !== 'string') return null;
+  const i = clientSecret.indexOf('_secret_');
+  return i > 0 ? clientSecret.slice(0, i) : null;
+}
+
+/**
+ * A standalone onFetchConnectionToken: fetches a fresh token from the backend on every call.
+ * Use it when you create the StripeTerminal instance yourself.
+ */
+export function createConnectionTokenFetcher({ backendUrl = '', getAuthToken, externalAccountId, location, fetch, backend } = {}) {
+  const client = backend ?? createBackendClient({ backendUrl, getAuthToken, fetch });
+  if (!externalAccountId) {
+    throw new PosTerminalError(ErrorKinds.INVALID_REQUEST, 'externalAccountId is required for connection tokens', {
+      param: 'externalAccountId',
+    });
+  }
+  return () => client.connectionToken({ external_account_id: externalAccountId, location });
+}
+
+function isTerminalInstance(value) {
+  return value && typeof value === 'object' && typeof value.collectPaymentMethod === 'function';
+}
+
+/**
+ * `terminal` may be
+ *  - the StripeTerminal namespace (window.StripeTerminal, loadStripeTerminal()'s result, or
+ *    createSimulatedStripeTerminal()): we call its create() with our callbacks;
+ *  - a factory `(props) => Terminal`: called with our callbacks;
+ *  - an already created Terminal instance: used as is (create it with
+ *    `onFetchConnectionToken: () => pos.fetchConnectionToken()`).
+ */
+function resolveTerminal(terminal, props) {
+  if (!terminal) {
+    throw new PosTerminalError(ErrorKinds.INVALID_REQUEST, 'terminal is required', { param: 'terminal' });
+  }
+  if (isTerminalInstance(terminal)) return { instance: terminal, owned: false };
+  if (typeof terminal === 'object' && typeof terminal.create === 'function') {
+    return { instance: terminal.create(props), owned: true };
+  }
+  if (typeof terminal === 'function') return { instance: terminal(props), owned: true };
+  throw new PosTerminalError(ErrorKinds.INVALID_REQUEST,
+    'terminal must be a StripeTerminal (with create()), a factory, or a Terminal instance', { param: 'terminal' });
+}
+
+/**
+ * Brand / last4 / expiry of the card read by the reader, from the collected PaymentIntent
+ * (`sdk_payment_details.card_present` or an expanded `payment_method.card_present`), or null.
+ */
+export function cardPresentDetails(paymentIntent) {
+  if (!paymentIntent || typeof paymentIntent !== 'object') return null;
+  const candidates = [paymentIntent.sdk_payment_details, paymentIntent.payment_method];
+  for (const c of candidates) {
+    const cp = c && typeof c === 'object' ? c.card_present ?? c.interac_present : null;
+    if (cp && typeof cp === 'object' && (cp.brand || cp.last4)) {
+      return {
+        brand: cp.brand ?? null,
+        last4: cp.last4 ?? null,
+        exp_month: cp.exp_month ?? null,
+        exp_year: cp.exp_year ?? null,
+        wallet: cp.wallet?.type ?? null,
+      };
+    }
+  }
+  return null;
+}
+
+function callSafely(fn, ...args) {
+  if (typeof fn !== 'function') return;
+  try {
+    fn(...args);
+  } catch {
+    // A UI callback must never break a payment.
+  }
+}
+
+/**
+ * @param {object} options see index.d.ts (PosTerminalOptions)
+ */
+export function createPosTerminal(options = {}) {
+  const {
+    backendUrl = '',
+    getAuthToken,
+    externalAccountId,
+    location,
+    processTimeoutMs = 120_000,
+    processRetries = 1,
+    verifyTimeoutMs = 30_000,
+    verifyIntervalMs = 1_000,
+    terminalOptions = {},
+    onUnexpectedReaderDisconnect,
+    onConnectionStatusChange,
+    onPaymentStatusChange,
+  } = options;
+
+  const backend = options.backend ?? createBackendClient({
+    backendUrl,
+    getAuthToken,
+    fetch: options.fetch,
+    timeoutMs: options.requestTimeoutMs,
+    retries: options.requestRetries,
+    retryDelayMs: options.retryDelayMs,
+  });
+
+  /** onFetchConnectionToken for the SDK: a fresh token on every call, never cached. */
+  async function fetchConnectionToken() {
+    if (!externalAccountId) {
+      throw new PosTerminalError(ErrorKinds.INVALID_REQUEST, 'externalAccountId is required for connection tokens', {
+        param: 'externalAccountId',
+      });
+    }
+    return backend.connectionToken({ external_account_id: externalAccountId, location });
+  }
+
+  let readerConnected = null; // null: unknown (instance given by the app)
+  const { instance: terminal } = resolveTerminal(options.terminal, {
+    ...terminalOptions,
+    onFetchConnectionToken: fetchConnectionToken,
+    onUnexpectedReaderDisconnect: (event) => {
+      readerConnected = false;
+      callSafely(onUnexpectedReaderDisconnect, event);
+    },
+    onConnectionStatusChange: (event) => {
+      if (event?.status === 'connected') readerConnected = true;
+      if (event?.status === 'not_connected') readerConnected = false;
+      callSafely(onConnectionStatusChange, event);
+    },
+    onPaymentStatusChange: (event) => callSafely(onPaymentStatusChange, event),
+  });
+
+  /** Runs an SDK call and unwraps its `{error}` / success result. */
+  async function callSdk(fn, context) {
+    let result;
+    try {
+      result = await fn();
+    } catch (err) {
+      throw normalizeError(err, context);
+    }
+    if (result && typeof result === 'object' && 'error' in result && result.error) {
+      throw fromSdkError(result.error, context);
+    }
+    return result;
+  }
+
+  // ---- reader helpers ------------------------------------------------------------------------
+
+  async function discoverReaders(config = {}) {
+    const result = await callSdk(() => terminal.discoverReaders(config));
+    return Array.isArray(result?.discoveredReaders) ? result.discoveredReaders : [];
+  }
+
+  async function connectReader(reader, connectOptions) {
+    const result = await callSdk(() =>
+      connectOptions === undefined ? terminal.connectReader(reader) : terminal.connectReader(reader, connectOptions));
+    readerConnected = true;
+    return result.reader;
+  }
+
+  /**
+   * Discovers readers and connects to one (by readerId or label, else the first).
+   * Returns the already connected reader when there is one.
+   */
+  async function connect({ simulated, location: readerLocation, readerId, label, connectOptions } = {}) {
+    if (typeof terminal.getConnectionStatus === 'function' && terminal.getConnectionStatus() === 'connected' &&
+        typeof terminal.getConnectedReader === 'function') {
+      const current = terminal.getConnectedReader();
+      if (current && (!readerId || current.id === readerId)) return current;
+    }
+    const config = {};
+    if (simulated !== undefined) config.simulated = simulated;
+    if (readerLocation ?? location) config.location = readerLocation ?? location;
+    const readers = await discoverReaders(config);
+    const reader = readers.find((r) => (readerId ? r.id === readerId : label ? r.label === label : true));
+    if (!reader) {
+      throw new PosTerminalError(ErrorKinds.READER_DISCONNECTED,
+        readers.length ? `No reader matches ${readerId ?? label}` : 'No reader found', { code: 'no_reader_found' });
+    }
+    return connectReader(reader, connectOptions);
+  }
+
+  // ---- payment wrappers ----------------------------------------------------------------------
+
+  let collectInFlight = false;
+
+  /**
+   * collectPaymentMethod with typed errors. `saveCard: true` passes allow_redisplay 'always'
+   * (Stripe requires allow_redisplay when the intent has setup_future_usage).
+   */
+  async function collectPaymentMethod(clientSecret, collectOptions = {}) {
+    if (typeof clientSecret !== 'string' || !clientSecret) {
+      throw new PosTerminalError(ErrorKinds.INVALID_REQUEST, 'clientSecret is required', { param: 'clientSecret' });
+    }
+    const { saveCard = false, allowRedisplay, config_override, tip_configuration } = collectOptions;
+    const config = { ...(config_override ?? {}) };
+    if (allowRedisplay) config.allow_redisplay = allowRedisplay;
+    else if (saveCard && !config.allow_redisplay) config.allow_redisplay = 'always';
+    const sdkOptions = {};
+    if (Object.keys(config).length) sdkOptions.config_override = config;
+    if (tip_configuration) sdkOptions.tip_configuration = tip_configuration;
+    const context = { paymentIntentId: paymentIntentIdFromSecret(clientSecret) };
+    collectInFlight = true;
+    try {
+      const result = await callSdk(() => (Object.keys(sdkOptions).length
+        ? terminal.collectPaymentMethod(clientSecret, sdkOptions)
+        : terminal.collectPaymentMethod(clientSecret)), context);
+      if (!result?.paymentIntent) {
+        throw new PosTerminalError(ErrorKinds.TERMINAL, 'collectPaymentMethod returned no paymentIntent', {
+          code: 'invalid_response', ...context,
+        });
+      }
+      return result.paymentIntent;
+    } finally {
+      collectInFlight = false;
+    }
+  }
+
+  /**
+   * processPayment with typed errors and a client-side timeout (processTimeoutMs; 0 disables it).
+   * A timeout is reported as kind 'timeout', code 'process_timeout': the outcome is then unknown
+   * (charge() asks the backend).
+   */
+  async function processPayment(paymentIntent, processOptions = {}) {
+    const context = { paymentIntentId: paymentIntent?.id ?? null };
+    const timeoutMs = processOptions.timeoutMs ?? processTimeoutMs;
+    const { timeoutMs: _ignored, ...sdkOptions } = processOptions;
+    const call = callSdk(() => (Object.keys(sdkOptions).length
+      ? terminal.processPayment(paymentIntent, sdkOptions)
+      : terminal.processPayment(paymentIntent)), context);
+    let timer;
+    const timeout = timeoutMs > 0
+      ? new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new PosTerminalError(ErrorKinds.TIMEOUT,
+          `The terminal did not finish processing within ${timeoutMs} ms`,
+          { code: 'process_timeout', retryable: false, ...context })), timeoutMs);
+      })
+      : null;
+    try {
+      const result = await (timeout ? Promise.race([call, timeout]) : call);
+      if (!result?.paymentIntent) {
+        throw new PosTerminalError(ErrorKinds.TERMINAL, 'processPayment returned no paymentIntent', {
+          code: 'invalid_response', ...context,
+        });
+      }
+      return result.paymentIntent;
+    } finally {
+      if (timer) clearTimeout(timer);
+      call.catch(() => {}); // a late failure after our timeout is not unhandled
+    }
+  }
+
+  // ---- charge --------------------------------------------------------------------------------
+
+  let current = null; // the charge in progress
+
+  function withPayment(err, run, extra = {}) {
+    const e = normalizeError(err);
+    if (!e.paymentIntentId && run.intent?.id) e.paymentIntentId = run.intent.id;
+    Object.assign(e, extra);
+    return e;
+  }
+
+  /**
+   * Asks the backend for the intent's true status, polling while Stripe says `processing`.
+   * Throws unknown_outcome when the backend cannot tell us in verifyTimeoutMs.
+   */
+  async function verifyStatus(run, cause) {
+    const deadline = Date.now() + verifyTimeoutMs;
+    let lastError = null;
+    for (;;) {
+      try {
+        const record = await backend.getPayment({ payment_id: run.intent.id, external_account_id: run.account });
+        run.record = record;
+        if (record.status !== 'processing') return record.status;
+        lastError = null;
+      } catch (err) {
+        lastError = err;
+        const fatal = err instanceof PosTerminalError && err.kind === ErrorKinds.BACKEND && !err.retryable &&
+          err.status !== 429;
+        if (fatal) break;
+      }
+      if (Date.now() + verifyIntervalMs > deadline) break;
+      await sleep(verifyIntervalMs);
+    }
+    throw new PosTerminalError(ErrorKinds.UNKNOWN_OUTCOME,
+      'The payment was submitted but its outcome could not be confirmed. Do not start a new sale: ' +
+      'call charge() again with the same external_transaction_id to resume, or check the payment.',
+      {
+        code: 'payment_outcome_unknown',
+        paymentIntentId: run.intent.id,
+        paymentStatus: lastError ? null : 'processing',
+        cause: lastError ?? cause,
+        retryable: true,
+      });
+  }
+
+  /**
+   * processPayment, and when it fails without a clear answer, the backend's status.
+   * Returns the intent status reached ('requires_capture' | 'succeeded'); throws a declined
+   * error for a decline, or the processing error with paymentStatus when nothing was charged.
+   */
+  async function processWithRecovery(run, collected) {
+    for (let attempt = 0; ; attempt++) {
+      let err;
+      try {
+        const processed = await processPayment(collected);
+        run.sdkPaymentIntent = processed;
+        if (processed.status === 'requires_capture' || processed.status === 'succeeded') return processed.status;
+        err = new PosTerminalError(ErrorKinds.TERMINAL, `processPayment left the payment in ${processed.status}`, {
+          code: 'unexpected_status', paymentIntentId: run.intent.id, paymentStatus: processed.status,
+        });
+      } catch (e) {
+        err = withPayment(e, run);
+      }
+      // A clear decline: the intent is back in requires_payment_method.
+      if (err.kind === ErrorKinds.DECLINED && err.paymentStatus === 'requires_payment_method') throw err;
+      // The SDK says the request never reached Stripe: retry it as Stripe recommends.
+      if (err.paymentStatus === 'requires_confirmation' && attempt < processRetries &&
+          err.kind !== ErrorKinds.READER_DISCONNECTED) {
+        continue;
+      }
+      // No clear answer (timeout, disconnect, unexpected state, …): ask the backend.
+      run.step(ChargeSteps.VERIFY, { error: err });
+      const status = await verifyStatus(run, err);
+      run.recovered = true;
+      switch (status) {
+        case 'requires_capture':
+        case 'succeeded':
+          return status;
+        case 'requires_payment_method':
+          err.paymentStatus = status;
+          if (err.kind === ErrorKinds.DECLINED) throw err;
+          err.message = `${err.message} (the card was not charged)`;
+          throw err;
+        case 'requires_confirmation':
+          err.paymentStatus = status;
+          if (attempt < processRetries && err.code !== 'process_timeout' &&
+              err.kind !== ErrorKinds.READER_DISCONNECTED) {
+            continue;
+          }
+          err.message = `${err.message} (the card has not been charged yet)`;
+          throw err;
+        case 'canceled':
+          throw new PosTerminalError(ErrorKinds.CANCELLED, 'The payment was canceled', {
+            code: 'payment_canceled', paymentIntentId: run.intent.id, paymentStatus: status, cause: err,
+          });
+        default:
+          err.paymentStatus = status;
+          throw err;
+      }
+    }
+  }
+
+  async function cancelIntentAndThrow(run, cause) {
+    run.step(ChargeSteps.CANCELLED);
+    const error = new PosTerminalError(ErrorKinds.CANCELLED, 'The payment was cancelled', {
+      code: 'charge_cancelled',
+      paymentIntentId: run.intent?.id ?? null,
+      paymentStatus: run.intent?.status ?? null,
+      cause,
+    });
+    if (run.intent?.id) {
+      try {
+        const record = await backend.cancelPayment({ payment_id: run.intent.id, external_account_id: run.account });
+        error.paymentStatus = record?.status ?? 'canceled';
+      } catch (cancelError) {
+        error.backendCancelError = cancelError;
+      }
+    }
+    run.cancelled = true;
+    throw error;
+  }
+
+  async function runCharge(run, params) {
+    const {
+      amount, currency, external_transaction_id, external_customer_id, saveCard = false,
+      onStep, onDecline, description, metadata,
+    } = params;
+    const account = run.account;
+    let attempt = 0;
+    run.step = (step, extra = {}) => {
+      run.phase = step;
+      callSafely(onStep, { step, paymentIntentId: run.intent?.id ?? null, attempt, ...extra });
+    };
+
+    run.step(ChargeSteps.INTENT);
+    run.intent = await backend.createIntent({
+      external_account_id: account,
+      amount,
+      currency,
+      external_transaction_id,
+      external_customer_id,
+      description,
+      metadata,
+    });
+    if (run.cancelRequested) await cancelIntentAndThrow(run);
+
+    let status = run.intent.status;
+    const declines = [];
+    for (;;) {
+      if (status === 'requires_capture' || status === 'succeeded') break;
+      if (status === 'canceled') {
+        throw new PosTerminalError(ErrorKinds.CANCELLED,
+          'This transaction was canceled; start a new sale with a new external_transaction_id', {
+            code: 'payment_canceled', paymentIntentId: run.intent.id, paymentStatus: status,
+          });
+      }
+      if (status === 'processing') {
+        run.step(ChargeSteps.VERIFY);
+        status = await verifyStatus(run);
+        continue;
+      }
+
+      // requires_payment_method / requires_confirmation: present a card.
+      attempt++;
+      run.step(ChargeSteps.COLLECT);
+      let collected;
+      try {
+        collected = await collectPaymentMethod(run.intent.client_secret, {
+          // Stripe needs allow_redisplay whenever the intent has setup_future_usage, i.e. whenever
+          // it has a customer: 'always' to save the card, else the conservative 'limited'.
+          allowRedisplay: saveCard ? 'always' : external_customer_id ? 'limited' : undefined,
+        });
+      } catch (err) {
+        if (run.cancelRequested) await cancelIntentAndThrow(run, err);
+        const e = withPayment(err, run);
+        if (e.kind !== ErrorKinds.DECLINED) throw e; // nothing was charged: collect never charges
+        collected = null;
+        status = await handleDecline(run, e, declines, onDecline, attempt);
+        continue;
+      }
+      if (run.cancelRequested) await cancelIntentAndThrow(run);
+
+      run.step(ChargeSteps.PROCESS);
+      run.collected = collected;
+      try {
+        status = await processWithRecovery(run, collected);
+      } catch (err) {
+        if (err.kind !== ErrorKinds.DECLINED) throw err;
+        status = await handleDecline(run, err, declines, onDecline, attempt);
+      }
+    }
+
+    // Authorised (or already captured): capture, then save the card.
+    let payment;
+    if (status === 'requires_capture') {
+      run.step(ChargeSteps.CAPTURE);
+      try {
+        payment = await backend.capture({ payment_id: run.intent.id, external_account_id: account });
+      } catch (err) {
+        // 409: maybe captured meanwhile (another tablet, a retry): the backend knows.
+        let truth = null;
+        if (err instanceof PosTerminalError && err.status === 409) {
+          truth = await backend.getPayment({ payment_id: run.intent.id, external_account_id: account }).catch(() => null);
+        }
+        if (truth?.status === 'succeeded') {
+          payment = truth;
+        } else {
+          throw withPayment(err, run, {
+            paymentStatus: truth?.status ?? 'requires_capture',
+            message: `${err.message} — the card is authorised but not captured; call charge() again with the same ` +
+              'external_transaction_id to finish',
+          });
+        }
+      }
+    } else {
+      payment = run.record?.status === 'succeeded'
+        ? run.record
+        : await backend.getPayment({ payment_id: run.intent.id, external_account_id: account });
+    }
+
+    let card = null;
+    let cardError = null;
+    if (saveCard) {
+      run.step(ChargeSteps.SAVE_CARD);
+      try {
+        card = await backend.saveCard({
+          payment_id: run.intent.id,
+          external_customer_id,
+          external_account_id: account,
+        });
+      } catch (err) {
+        // The customer has paid: a card that cannot be saved (wallet, …) is reported, not thrown.
+        cardError = withPayment(err, run);
+      }
+    }
+
+    run.step(ChargeSteps.DONE, { payment, card, cardError });
+    return {
+      payment,
+      card,
+      cardError,
+      cardPresent: cardPresentDetails(run.collected),
+      paymentIntentId: run.intent.id,
+      intent: run.intent,
+      paymentIntent: run.sdkPaymentIntent,
+      attempts: attempt,
+      declines,
+      recovered: run.recovered,
+    };
+  }
+
+  /** Reports a decline; asks onDecline whether to collect another card on the same intent. */
+  async function handleDecline(run, err, declines, onDecline, attempt) {
+    declines.push(err);
+    run.step(ChargeSteps.DECLINED, { error: err });
+    if (typeof onDecline !== 'function') throw err;
+    let again;
+    try {
+      again = await Promise.race([
+        Promise.resolve(onDecline(err, { attempt, paymentIntentId: run.intent.id, signal: run.abort.signal })),
+        run.cancelledPromise.then(() => false),
+      ]);
+    } catch (callbackError) {
+      throw withPayment(callbackError, run);
+    }
+    if (run.cancelRequested) await cancelIntentAndThrow(run, err);
+    if (!again) throw err;
+    return 'requires_payment_method';
+  }
+
+  /**
+   * One call for the whole seed flow: intent → collect → process → capture → save card.
+   * Calling it again with the same external_transaction_id resumes the same payment.
+   */
+  async function charge(params = {}) {
+    if (current) {
+      throw new PosTerminalError(ErrorKinds.INVALID_REQUEST, 'A charge is already in progress', {
+        code: 'charge_in_progress',
+      });
+    }
+    const account = params.external_account_id ?? externalAccountId;
+    const missing = [];
+    if (!account) missing.push('external_account_id');
+    if (params.amount === undefined || params.amount === null || params.amount === '') missing.push('amount');
+    if (!params.external_transaction_id) missing.push('external_transaction_id');
+    if (missing.length) {
+      throw new PosTerminalError(ErrorKinds.INVALID_REQUEST, `Missing ${missing.join(', ')}`, { param: missing[0] });
+    }
+    if (params.saveCard && !params.external_customer_id) {
+      throw new PosTerminalError(ErrorKinds.INVALID_REQUEST, 'saveCard needs external_customer_id', {
+        param: 'external_customer_id', code: 'customer_required',
+      });
+    }
+    let resolveCancelled;
+    let resolveSettled;
+    const run = {
+      account,
+      phase: ChargeSteps.INTENT,
+      intent: null,
+      record: null,
+      sdkPaymentIntent: null,
+      collected: null,
+      recovered: false,
+      cancelRequested: false,
+      cancelled: false,
+      abort: new AbortController(),
+      cancelledPromise: new Promise((resolve) => { resolveCancelled = resolve; }),
+      settled: new Promise((resolve) => { resolveSettled = resolve; }),
+      requestCancel() {
+        this.cancelRequested = true;
+        this.abort.abort();
+        resolveCancelled();
+      },
+      step: () => {},
+    };
+    current = run;
+    try {
+      return await runCharge(run, params);
+    } catch (err) {
+      throw withPayment(err, run);
+    } finally {
+      current = null;
+      resolveSettled({ cancelled: run.cancelled });
+    }
+  }
+
+  /**
+   * Cancels the charge in progress if the card has not been processed yet: cancels collection on
+   * the reader and the intent at the backend. Resolves true when the charge was cancelled (its
+   * promise then rejects with kind 'cancelled'), false when there was nothing to cancel or it is
+   * too late (processing already started).
+   */
+  async function cancel() {
+    const run = current;
+    const cancelCollect = async () => {
+      try {
+        return await terminal.cancelCollectPaymentMethod();
+      } catch (error) {
+        return { error };
+      }
+    };
+    if (!run) {
+      if (!collectInFlight) return false;
+      const result = await cancelCollect();
+      return !(result && result.error);
+    }
+    if (!CANCELLABLE_PHASES.has(run.phase)) return false;
+    run.requestCancel();
+    // If collection already finished, this fails harmlessly: charge() checks the request before processing.
+    if (run.phase === ChargeSteps.COLLECT) await cancelCollect();
+    const outcome = await run.settled;
+    return outcome.cancelled;
+  }
+
+  return {
+    terminal,
+    backend,
+    fetchConnectionToken,
+    discoverReaders,
+    connectReader,
+    connect,
+    collectPaymentMethod,
+    processPayment,
+    charge,
+    cancel,
+    /** The charge in progress: {phase, paymentIntentId} or null. */
+    getState() {
+      return current ? { phase: current.phase, paymentIntentId: current.intent?.id ?? null } : null;
+    },
+    isReaderConnected() {
+      if (typeof terminal.getConnectionStatus === 'function') return terminal.getConnectionStatus() === 'connected';
+      return readerConnected === true;
+    },
+    // Small backend helpers (account defaults to externalAccountId).
+    getPayment(paymentId, account = externalAccountId) {
+      return backend.getPayment({ payment_id: paymentId, external_account_id: account });
+    },
+    capturePayment(paymentId, { amount, external_account_id = externalAccountId } = {}) {
+      return backend.capture({ payment_id: paymentId, amount, external_account_id });
+    },
+    cancelPayment(paymentId, account = externalAccountId) {
+      return backend.cancelPayment({ payment_id: paymentId, external_account_id: account });
+    },
+    saveCard(paymentId, externalCustomerId, account = externalAccountId) {
+      return backend.saveCard({ payment_id: paymentId, external_customer_id: externalCustomerId, external_account_id: account });
+    },
+    listCards(externalCustomerId, account = externalAccountId) {
+      return backend.listCards({ external_account_id: account, external_customer_id: externalCustomerId });
+    },
+  };
+}

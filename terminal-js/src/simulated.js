@@ -1,0 +1,445 @@
+// A simulated Stripe Terminal: the subset of the StripeTerminal JS SDK's Terminal that terminal-js
+// uses, backed by pos-backend's embedded Stripe simulator (`{backendUrl}{stripeApiBase}/_sim/terminal/*`).
+//
+// Like the real SDK, every method resolves (never rejects) to a result object or `{error}`, with
+// the real SDK's error codes (no_established_connection, canceled, network_timeout, …) and, for
+// declines, Stripe's card error with `decline_code` and the updated `payment_intent`.
+//
+// Choose the card the "customer" presents with setSimulatorConfiguration({testCardNumber}) (reset
+// after each processPayment, as the real SDK does) or per call with
+// collectPaymentMethod(secret, {testCardNumber}).
+
+const DEFAULT_CARD = '4242424242424242';
+
+/** Test cards understood by the simulator. */
+export const TEST_CARDS = Object.freeze([
+  { number: '4242424242424242', brand: 'visa', label: 'Visa · approved', outcome: 'approved' },
+  { number: '5555555555554444', brand: 'mastercard', label: 'Mastercard · approved', outcome: 'approved' },
+  { number: '4111111111111111', brand: 'visa', label: 'Wallet tap · approved, not saveable', outcome: 'approved', wallet: true },
+  { number: '4000000000000002', brand: 'visa', label: 'Declined · generic_decline', outcome: 'declined', declineCode: 'generic_decline' },
+  { number: '4000000000009995', brand: 'visa', label: 'Declined · insufficient_funds', outcome: 'declined', declineCode: 'insufficient_funds' },
+  { number: '4000000000000069', brand: 'visa', label: 'Declined · expired_card', outcome: 'declined', declineCode: 'expired_card' },
+  { number: '4000000000000119', brand: 'visa', label: 'Declined · processing_error', outcome: 'declined', declineCode: 'processing_error' },
+].map(Object.freeze));
+
+const TEST_PAYMENT_METHODS = {
+  visa: '4242424242424242',
+  mastercard: '5555555555554444',
+  visa_debit: '4242424242424242',
+};
+
+const SIMULATED_READERS = Object.freeze([
+  {
+    id: 'tmr_simulated_wisepos_e',
+    object: 'terminal.reader',
+    action: null,
+    device_sw_version: '2.26.0.0',
+    device_type: 'simulated_wisepos_e',
+    ip_address: '0.0.0.0',
+    label: 'Simulated WisePOS E',
+    last_seen_at: null,
+    livemode: false,
+    location: null,
+    metadata: {},
+    serial_number: 'SIM-WPE-0001',
+    status: 'online',
+  },
+  {
+    id: 'tmr_simulated_s700',
+    object: 'terminal.reader',
+    action: null,
+    device_sw_version: '2.26.0.0',
+    device_type: 'stripe_s700',
+    ip_address: '0.0.0.0',
+    label: 'Simulated S700',
+    last_seen_at: null,
+    livemode: false,
+    location: null,
+    metadata: {},
+    serial_number: 'SIM-S700-0001',
+    status: 'online',
+  },
+]);
+
+const sdkError = (code, message, extra = {}) => ({ error: { code, message, ...extra } });
+
+function joinUrl(base, path) {
+  return `${(base ?? '').replace(/\/+$/, '')}${path}`;
+}
+
+function defaultFetch() {
+  if (typeof globalThis.fetch !== 'function') throw new TypeError('No fetch available: pass options.fetch');
+  return globalThis.fetch.bind(globalThis);
+}
+
+/**
+ * @param {object} options
+ * @param {string} [options.backendUrl] the backend's origin ('' = same origin)
+ * @param {string} [options.stripeApiBase] the simulator's base: a path ('/sim/stripe', default) joined
+ *   to backendUrl, or an absolute URL
+ * @param {() => Promise<string>} options.onFetchConnectionToken
+ */
+export function createSimulatedTerminal(options = {}) {
+  const {
+    backendUrl = '',
+    stripeApiBase = '/sim/stripe',
+    onFetchConnectionToken,
+    onUnexpectedReaderDisconnect,
+    onConnectionStatusChange,
+    onPaymentStatusChange,
+    readerDelayMs = 0,
+    requestTimeoutMs = 30_000,
+  } = options;
+  if (typeof onFetchConnectionToken !== 'function') {
+    throw new TypeError('createSimulatedTerminal: onFetchConnectionToken must be a function returning a Promise<string>');
+  }
+  const fetchFn = options.fetch ?? defaultFetch();
+  const simBase = /^https?:\/\//.test(stripeApiBase) ? stripeApiBase : joinUrl(backendUrl, stripeApiBase);
+  const readers = (options.readers ?? SIMULATED_READERS).map((r) => ({ ...r }));
+
+  let connectionStatus = 'not_connected';
+  let paymentStatus = 'not_ready';
+  let connectedReader = null;
+  let session = null;
+  let simulatorConfig = {};
+  let collectOp = null; // {cancelled, cancel()}
+  let processing = false;
+  const secrets = new Map(); // pi id → client secret (processPayment gets the PaymentIntent object)
+  const faults = [];
+
+  const notify = (fn, event) => {
+    if (typeof fn !== 'function') return;
+    try { fn(event); } catch { /* app callback errors never break the terminal */ }
+  };
+  const setConnectionStatus = (status) => {
+    if (status === connectionStatus) return;
+    connectionStatus = status;
+    notify(onConnectionStatusChange, { status });
+  };
+  const setPaymentStatus = (status) => {
+    if (status === paymentStatus) return;
+    paymentStatus = status;
+    notify(onPaymentStatusChange, { status });
+  };
+
+  /** POST to the simulator; resolves to {ok, json} or an SDK `{error}`. Never rejects. */
+  async function simPost(path, body) {
+    const controller = typeof AbortController === 'function' ? new AbortController() : null;
+    let timedOut = false;
+    const timer = controller && requestTimeoutMs > 0
+      ? setTimeout(() => { timedOut = true; controller.abort(); }, requestTimeoutMs)
+      : null;
+    try {
+      const res = await fetchFn(joinUrl(simBase, path), {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
+        body: JSON.stringify(body),
+        signal: controller?.signal,
+      });
+      const text = await res.text();
+      let json = null;
+      try { json = text ? JSON.parse(text) : null; } catch { json = null; }
+      if (res.ok && json) return { ok: true, json };
+      const e = json && typeof json.error === 'object' && json.error ? json.error : {};
+      return {
+        ok: false,
+        status: res.status,
+        error: {
+          ...e,
+          code: e.code ?? (res.status >= 500 ? 'network_error' : 'reader_error'),
+          message: e.message ?? `Simulator answered HTTP ${res.status}`,
+        },
+      };
+    } catch (cause) {
+      return timedOut
+        ? { ok: false, error: { code: 'network_timeout', message: 'The request to the simulated reader timed out.' } }
+        : { ok: false, error: { code: 'network_error', message: `Could not reach the simulator: ${cause?.message ?? cause}` } };
+    } finally {
+      if (timer) clearTimeout(timer);
+    }
+  }
+
+  /** Fetches a connection token (fresh, from the app) and redeems it for a simulator session. */
+  async function openSession() {
+    let token;
+    try {
+      token = await onFetchConnectionToken();
+    } catch (cause) {
+      return sdkError('failed_fetch_connection_token',
+        `Failed to fetch a connection token: ${cause?.message ?? cause}`);
+    }
+    if (typeof token !== 'string' || !token) {
+      return sdkError('failed_fetch_connection_token', 'onFetchConnectionToken did not resolve to a token string');
+    }
+    const res = await simPost('/_sim/terminal/sessions', { connection_token: token });
+    if (!res.ok) return { error: res.error };
+    if (typeof res.json.session !== 'string') return sdkError('reader_error', 'The simulator returned no session');
+    session = res.json.session;
+    return { session };
+  }
+
+  /** A session call that re-opens the session once if the simulator no longer knows it. */
+  async function sessionPost(path, body) {
+    if (!session) {
+      const opened = await openSession();
+      if (opened.error) return { ok: false, error: opened.error };
+    }
+    let res = await simPost(path, { session, ...body });
+    if (!res.ok && res.status === 401) {
+      session = null;
+      const opened = await openSession();
+      if (opened.error) return { ok: false, error: opened.error };
+      res = await simPost(path, { session, ...body });
+    }
+    return res;
+  }
+
+  function takeFault(operation) {
+    const i = faults.findIndex((f) => f.operation === operation);
+    return i < 0 ? null : faults.splice(i, 1)[0];
+  }
+
+  function faultError(fault) {
+    const messages = {
+      network_timeout: 'The request to the reader timed out.',
+      network_error: 'A network error occurred while talking to the reader.',
+      reader_connection_error: 'The connection to the reader was lost.',
+      no_established_connection: 'No reader is connected.',
+    };
+    return sdkError(fault.code, fault.message ?? messages[fault.code] ?? `Simulated ${fault.code}`);
+  }
+
+  function disconnectLocally() {
+    session = null;
+    connectedReader = null;
+    setPaymentStatus('not_ready');
+    setConnectionStatus('not_connected');
+  }
+
+  const cardFrom = (collectOptions) => {
+    if (collectOptions?.testCardNumber) return String(collectOptions.testCardNumber);
+    if (simulatorConfig.testCardNumber) return String(simulatorConfig.testCardNumber);
+    if (simulatorConfig.testPaymentMethod && TEST_PAYMENT_METHODS[simulatorConfig.testPaymentMethod]) {
+      return TEST_PAYMENT_METHODS[simulatorConfig.testPaymentMethod];
+    }
+    return DEFAULT_CARD;
+  };
+
+  /**
+   * The SDK adds `sdk_payment_details` (what the reader read) to the collected PaymentIntent. Use
+   * the simulator's expanded payment_method when it has one, else what our reader "read".
+   */
+  function withSdkDetails(pi, cardNumber) {
+    if (!pi || typeof pi !== 'object') return pi;
+    const pm = pi.payment_method;
+    if (pm && typeof pm === 'object' && pm.card_present) return { ...pi, sdk_payment_details: pm };
+    const known = TEST_CARDS.find((c) => c.number === cardNumber);
+    const details = {
+      id: typeof pm === 'string' ? pm : pm?.id ?? null,
+      type: 'card_present',
+      card_present: {
+        brand: known?.brand ?? null,
+        last4: cardNumber ? cardNumber.slice(-4) : null,
+        exp_month: null,
+        exp_year: null,
+        wallet: known?.wallet ? { type: 'apple_pay' } : null,
+      },
+    };
+    return { ...pi, sdk_payment_details: details };
+  }
+
+  const terminal = {
+    getConnectionStatus: () => connectionStatus,
+    getPaymentStatus: () => paymentStatus,
+    getConnectedReader: () => connectedReader,
+
+    async discoverReaders(_config = {}) {
+      return { discoveredReaders: readers.map((r) => ({ ...r })) };
+    },
+
+    async connectReader(reader, _connectOptions) {
+      if (connectionStatus === 'connected') {
+        return sdkError('already_connected', 'Already connected to a reader. Disconnect first.');
+      }
+      const known = reader && readers.find((r) => r.id === reader.id);
+      if (!known) return sdkError('invalid_reader_shape', 'connectReader needs a reader returned by discoverReaders.');
+      const fault = takeFault('connect');
+      if (fault) return faultError(fault);
+      setConnectionStatus('connecting');
+      session = null;
+      const opened = await openSession();
+      if (opened.error) {
+        setConnectionStatus('not_connected');
+        return { error: opened.error };
+      }
+      connectedReader = { ...known, status: 'online' };
+      setConnectionStatus('connected');
+      setPaymentStatus('ready');
+      return { reader: { ...connectedReader } };
+    },
+
+    async disconnectReader() {
+      if (collectOp) collectOp.cancel();
+      disconnectLocally();
+      return {};
+    },
+
+    async clearCachedCredentials() {
+      session = null;
+      return {};
+    },
+
+    async collectPaymentMethod(clientSecret, collectOptions = {}) {
+      if (connectionStatus !== 'connected') return sdkError('no_established_connection', 'No reader is connected.');
+      if (collectOp || processing) {
+        return sdkError('command_already_in_progress', 'Another command is already in progress on the reader.');
+      }
+      if (typeof clientSecret !== 'string' || !clientSecret.includes('_secret_')) {
+        return sdkError('invalid_payment_intent_client_secret', 'collectPaymentMethod needs a PaymentIntent client secret.');
+      }
+      let cancelResolve;
+      const op = {
+        cancelled: false,
+        disconnected: false,
+        cancelPromise: new Promise((resolve) => { cancelResolve = resolve; }),
+        cancel() { this.cancelled = true; cancelResolve(); },
+      };
+      collectOp = op;
+      setPaymentStatus('waiting_for_input');
+      const canceledResult = () => (op.disconnected
+        ? sdkError('reader_connection_error', 'The connection to the reader was lost.')
+        : sdkError('canceled', 'The command was canceled.'));
+      try {
+        // The customer takes a moment to present the card; cancellable meanwhile.
+        if (readerDelayMs > 0) {
+          let timer;
+          await Promise.race([
+            new Promise((resolve) => { timer = setTimeout(resolve, readerDelayMs); }),
+            op.cancelPromise,
+          ]);
+          clearTimeout(timer);
+        }
+        if (op.cancelled) return canceledResult();
+        const fault = takeFault('collect');
+        if (fault) return faultError(fault);
+        const allowRedisplay = collectOptions?.config_override?.allow_redisplay;
+        const cardNumber = cardFrom(collectOptions);
+        const res = await sessionPost('/_sim/terminal/collect', {
+          client_secret: clientSecret,
+          card_number: cardNumber,
+          ...(allowRedisplay ? { allow_redisplay: allowRedisplay } : {}),
+        });
+        if (op.cancelled) {
+          if (res.ok && !op.disconnected) {
+            await sessionPost('/_sim/terminal/cancel_collect', { client_secret: clientSecret });
+          }
+          return canceledResult();
+        }
+        if (!res.ok) return { error: res.error };
+        const pi = res.json;
+        if (pi?.id) secrets.set(pi.id, clientSecret);
+        return { paymentIntent: withSdkDetails(pi, cardNumber) };
+      } finally {
+        collectOp = null;
+        if (connectionStatus === 'connected') setPaymentStatus('ready');
+      }
+    },
+
+    async cancelCollectPaymentMethod() {
+      if (!collectOp || collectOp.cancelled) {
+        return sdkError('no_active_collect_payment_method_attempt',
+          'cancelCollectPaymentMethod can only be called when collectPaymentMethod is in progress.');
+      }
+      collectOp.cancel();
+      return {};
+    },
+
+    async processPayment(paymentIntent, _processOptions) {
+      if (connectionStatus !== 'connected') return sdkError('no_established_connection', 'No reader is connected.');
+      if (collectOp || processing) {
+        return sdkError('command_already_in_progress', 'Another command is already in progress on the reader.');
+      }
+      const clientSecret = paymentIntent?.client_secret ?? secrets.get(paymentIntent?.id);
+      if (!paymentIntent || typeof paymentIntent !== 'object' || !clientSecret) {
+        return sdkError('invalid_payment_intent_input_shape',
+          'processPayment needs the PaymentIntent returned by collectPaymentMethod.');
+      }
+      processing = true;
+      setPaymentStatus('processing');
+      try {
+        const fault = takeFault('process');
+        if (fault && !fault.reachServer) {
+          if (fault.hang) await new Promise(() => {});
+          return faultError(fault);
+        }
+        const res = await sessionPost('/_sim/terminal/process', { client_secret: clientSecret });
+        if (fault) {
+          // The request reached Stripe but its answer was lost.
+          if (fault.disconnect) {
+            disconnectLocally();
+            notify(onUnexpectedReaderDisconnect, faultError(fault));
+          }
+          if (fault.hang) await new Promise(() => {});
+          return faultError(fault);
+        }
+        if (!res.ok) return { error: res.error };
+        return { paymentIntent: res.json };
+      } finally {
+        processing = false;
+        simulatorConfig = {}; // the real simulated reader reverts to its defaults after processPayment
+        if (connectionStatus === 'connected') setPaymentStatus('ready');
+      }
+    },
+
+    setSimulatorConfiguration(config) {
+      simulatorConfig = config && typeof config === 'object' ? { ...config } : {};
+    },
+
+    getSimulatorConfiguration() {
+      return { ...simulatorConfig };
+    },
+
+    // ---- simulator-only controls (not in the real SDK) ----
+
+    /**
+     * Makes the next `operation` ('connect' | 'collect' | 'process') fail with SDK error `code`.
+     * For 'process', `reachServer: true` first sends the request (the payment goes through) and
+     * loses the answer; `hang: true` never answers; `disconnect: true` also drops the reader.
+     */
+    simulateFault(fault) {
+      if (!fault || !['connect', 'collect', 'process'].includes(fault.operation)) {
+        throw new TypeError("simulateFault: operation must be 'connect', 'collect' or 'process'");
+      }
+      faults.push({ code: 'network_timeout', reachServer: false, hang: false, disconnect: false, ...fault });
+    },
+
+    /** The reader drops off: in-flight collection fails, onUnexpectedReaderDisconnect fires. */
+    simulateReaderDisconnect() {
+      if (connectionStatus !== 'connected') return;
+      if (collectOp) {
+        collectOp.disconnected = true;
+        collectOp.cancel();
+      }
+      disconnectLocally();
+      notify(onUnexpectedReaderDisconnect, sdkError('reader_connection_error', 'The connection to the reader was lost.'));
+    },
+  };
+  return terminal;
+}
+
+/**
+ * A StripeTerminal-like namespace whose create(props) returns a simulated terminal: pass it as
+ * `terminal` to createPosTerminal exactly like `window.StripeTerminal`.
+ */
+export function createSimulatedStripeTerminal(defaults = {}) {
+  return {
+    create(props = {}) {
+      return createSimulatedTerminal({ ...defaults, ...props });
+    },
+    PaymentStatus: Object.freeze({
+      NOT_READY: 'not_ready', READY: 'ready', WAITING_FOR_INPUT: 'waiting_for_input', PROCESSING: 'processing',
+    }),
+    ConnectionStatus: Object.freeze({ CONNECTING: 'connecting', CONNECTED: 'connected', NOT_CONNECTED: 'not_connected' }),
+    OutputLogLevel: Object.freeze({ NONE: 'none', VERBOSE: 'verbose' }),
+  };
+}

@@ -1,0 +1,66 @@
+// A scripted Terminal for unit tests: the same method shapes as the Stripe Terminal JS SDK, whose
+// answers each test chooses. It records every call.
+
+export function createFakeTerminal(props = {}, script = {}) {
+  const calls = [];
+  let connected = false;
+  let collecting = null;
+  const record = (name, args) => calls.push({ name, args });
+
+  const terminal = {
+    calls,
+    props,
+    script,
+    getConnectionStatus: () => (connected ? 'connected' : 'not_connected'),
+    getPaymentStatus: () => (collecting ? 'waiting_for_input' : connected ? 'ready' : 'not_ready'),
+    getConnectedReader: () => (connected ? { id: 'tmr_fake', label: 'Fake reader' } : null),
+    async discoverReaders(config) {
+      record('discoverReaders', [config]);
+      if (script.discoverReaders) return script.discoverReaders(config);
+      return { discoveredReaders: [{ id: 'tmr_fake', label: 'Fake reader', device_type: 'simulated_wisepos_e' }] };
+    },
+    async connectReader(reader, options) {
+      record('connectReader', [reader, options]);
+      if (script.connectReader) return script.connectReader(reader, options);
+      try {
+        await props.onFetchConnectionToken();
+      } catch (e) {
+        return { error: { code: 'failed_fetch_connection_token', message: String(e?.message ?? e) } };
+      }
+      connected = true;
+      return { reader };
+    },
+    async collectPaymentMethod(clientSecret, options) {
+      record('collectPaymentMethod', [clientSecret, options]);
+      let cancel;
+      const cancelled = new Promise((resolve) => { cancel = resolve; });
+      collecting = { cancel };
+      try {
+        const answer = script.collect
+          ? script.collect(clientSecret, options, { cancelled })
+          : { paymentIntent: { id: clientSecret.split('_secret_')[0], client_secret: clientSecret, status: 'requires_confirmation', sdk_payment_details: {} } };
+        return await Promise.race([
+          answer,
+          cancelled.then(() => ({ error: { code: 'canceled', message: 'The command was canceled.' } })),
+        ]);
+      } finally {
+        collecting = null;
+      }
+    },
+    async cancelCollectPaymentMethod() {
+      record('cancelCollectPaymentMethod', []);
+      if (!collecting) return { error: { code: 'no_active_collect_payment_method_attempt', message: 'nothing to cancel' } };
+      collecting.cancel();
+      return {};
+    },
+    async processPayment(paymentIntent, options) {
+      record('processPayment', [paymentIntent, options]);
+      if (script.process) return script.process(paymentIntent, options);
+      return { paymentIntent: { ...paymentIntent, status: 'requires_capture' } };
+    },
+    count(name) {
+      return calls.filter((c) => c.name === name).length;
+    },
+  };
+  return terminal;
+}

@@ -1,0 +1,127 @@
+// Compile-time checks (npm run typecheck = tsc --noEmit): the real @stripe/terminal-js types fit our
+// wrappers, and the wrappers hand back the SDK's own types. Nothing here runs.
+import type {
+  ErrorResponse,
+  ExposedError,
+  IPaymentIntent,
+  ISdkManagedPaymentIntent,
+  Reader,
+  StripeTerminal,
+  Terminal,
+  TerminalProps,
+} from '@stripe/terminal-js';
+import {
+  createConnectionTokenFetcher,
+  createPosTerminal,
+  createSimulatedStripeTerminal,
+  createSimulatedTerminal,
+  fromSdkError,
+  normalizeError,
+  PosTerminalError,
+  type ChargeResult,
+  type PosTerminal,
+  type SdkError,
+  type SimulatedCollectedPaymentIntent,
+  type SimulatedPaymentIntent,
+  type SimulatedReader,
+  type SimulatedTerminal,
+  type TerminalLike,
+} from './index.js';
+import { createSimulatedTerminal as createSimulatedTerminal2, TEST_CARDS } from './simulated.js';
+
+type Equals<A, B> = (<X>() => X extends A ? 1 : 2) extends (<X>() => X extends B ? 1 : 2) ? true : false;
+function assertType<_T extends true>(): void {}
+
+declare const terminal: Terminal;
+declare const StripeTerminalSdk: StripeTerminal;
+
+// The real SDK's Terminal is a TerminalLike, and its ExposedError an SdkError.
+export const asLike: TerminalLike = terminal;
+declare const exposed: ExposedError;
+export const asSdkError: SdkError = exposed;
+
+const base = { backendUrl: 'https://pos.example.com', getAuthToken: async () => 'jwt', externalAccountId: 'acct_1' };
+
+// Every way of passing the real SDK infers PosTerminal<Terminal>.
+const pos = createPosTerminal({ ...base, terminal });
+assertType<Equals<typeof pos, PosTerminal<Terminal>>>();
+const posFromNamespace = createPosTerminal({ ...base, terminal: StripeTerminalSdk, terminalOptions: { logLevel: 'verbose' } });
+assertType<Equals<typeof posFromNamespace, PosTerminal<Terminal>>>();
+const posFromFactory = createPosTerminal({
+  ...base,
+  terminal: (props) => StripeTerminalSdk.create(props),
+});
+assertType<Equals<typeof posFromFactory, PosTerminal<Terminal>>>();
+// Our callbacks are valid StripeTerminal.create() props.
+export const propsCheck = (props: Parameters<Extract<Parameters<typeof createPosTerminal>[0]['terminal'], (p: any) => any>>[0]): TerminalProps => props;
+// An instance the app creates with our token fetcher.
+export const ownInstance = StripeTerminalSdk.create({ onFetchConnectionToken: createConnectionTokenFetcher(base), onUnexpectedReaderDisconnect: () => {} });
+
+export async function realSdkFlow(): Promise<ChargeResult> {
+  const readers = await pos.discoverReaders({ simulated: true });
+  assertType<Equals<typeof readers, Reader[]>>();
+  const reader = await pos.connectReader(readers[0], { fail_if_in_use: true });
+  assertType<Equals<typeof reader, Reader>>();
+  const connected: Reader = await pos.connect({ simulated: true });
+  void connected;
+
+  const collected = await pos.collectPaymentMethod('pi_1_secret_2', { saveCard: true, config_override: { skip_tipping: true } });
+  assertType<Equals<typeof collected, ISdkManagedPaymentIntent>>();
+  const processed = await pos.processPayment(collected);
+  assertType<Equals<typeof processed, IPaymentIntent>>();
+
+  // What the raw SDK returns feeds our wrappers and error helpers.
+  const raw = await terminal.collectPaymentMethod('pi_1_secret_2');
+  if ('error' in raw) {
+    const err: PosTerminalError = fromSdkError(raw.error);
+    const kind: 'declined' | 'cancelled' | string = err.kind;
+    void kind;
+  } else {
+    await pos.processPayment(raw.paymentIntent);
+  }
+  const rawProcessed = await terminal.processPayment(collected);
+  if ('error' in rawProcessed) {
+    const response: ErrorResponse = rawProcessed;
+    const e = normalizeError(response);
+    const declineCode: string | null = e.declineCode;
+    const status: string | null = fromSdkError(response.error).paymentStatus;
+    void declineCode; void status;
+  }
+
+  // @ts-expect-error processPayment takes the collected PaymentIntent, not a client secret
+  await pos.processPayment('pi_1_secret_2');
+  // @ts-expect-error amount is required
+  await pos.charge({ external_transaction_id: 'sale-1' });
+
+  const result = await pos.charge({
+    amount: '12.99',
+    external_transaction_id: 'sale-1',
+    external_customer_id: 'customer_12345',
+    saveCard: true,
+    onStep: ({ step }) => { const s: string = step; void s; },
+    onDecline: async (error, { attempt, signal }) => error.kind === 'declined' && attempt < 3 && !signal.aborted,
+  });
+  const last4: string | undefined = result.card?.last4;
+  const amount: string = result.payment.amount;
+  void last4; void amount;
+  return result;
+}
+
+// The simulated terminal plugs into the same slot, with its own precise types.
+const sim = createSimulatedTerminal({ backendUrl: '', onFetchConnectionToken: async () => 'pst_test_1' });
+export const simAsLike: TerminalLike = sim;
+const simPos = createPosTerminal({ ...base, terminal: sim });
+assertType<Equals<typeof simPos, PosTerminal<SimulatedTerminal>>>();
+const simPosFromNamespace = createPosTerminal({ ...base, terminal: createSimulatedStripeTerminal({ readerDelayMs: 500 }) });
+assertType<Equals<typeof simPosFromNamespace, PosTerminal<SimulatedTerminal>>>();
+export async function simulatedFlow(): Promise<void> {
+  const reader = await simPos.connect({ simulated: true });
+  assertType<Equals<typeof reader, SimulatedReader>>();
+  simPos.terminal.setSimulatorConfiguration({ testCardNumber: TEST_CARDS[0].number });
+  const collected = await simPos.collectPaymentMethod('pi_1_secret_2');
+  assertType<Equals<typeof collected, SimulatedCollectedPaymentIntent>>();
+  const processed = await simPos.processPayment(collected);
+  assertType<Equals<typeof processed, SimulatedPaymentIntent>>();
+  simPos.terminal.simulateFault({ operation: 'process', reachServer: true });
+}
+export const sameFactory: typeof createSimulatedTerminal = createSimulatedTerminal2;
