@@ -191,7 +191,9 @@ impl Money {
 /// Why an amount or currency was refused. The message is safe to show to API callers.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MoneyError {
-    #[error("must be a decimal number in major units, like 12.99 (no exponent, sign or separators)")]
+    #[error(
+        "must be a decimal number in major units, like 12.99 (no exponent, sign or separators)"
+    )]
     NotADecimal,
     #[error("must be greater than zero")]
     NotPositive,
@@ -287,7 +289,9 @@ mod tests {
 
     #[test]
     fn rejects_what_is_not_a_plain_positive_decimal() {
-        for bad in ["", "abc", "1e3", "1E3", "12,99", " 12", "12 ", "+12", ".5", "5.", "0x10"] {
+        for bad in [
+            "", "abc", "1e3", "1E3", "12,99", " 12", "12 ", "+12", ".5", "5.", "0x10",
+        ] {
             assert_eq!(minor(bad, "usd"), Err(MoneyError::NotADecimal), "{bad:?}");
         }
         assert_eq!(minor("-1", "usd"), Err(MoneyError::NotPositive));
@@ -328,11 +332,23 @@ mod tests {
 
     #[test]
     fn formats_with_the_currency_exponent() {
-        assert_eq!(Money::from_minor(1299, cur("usd")).to_decimal_string(), "12.99");
-        assert_eq!(Money::from_minor(1200, cur("usd")).to_decimal_string(), "12.00");
+        assert_eq!(
+            Money::from_minor(1299, cur("usd")).to_decimal_string(),
+            "12.99"
+        );
+        assert_eq!(
+            Money::from_minor(1200, cur("usd")).to_decimal_string(),
+            "12.00"
+        );
         assert_eq!(Money::from_minor(5, cur("usd")).to_decimal_string(), "0.05");
-        assert_eq!(Money::from_minor(1299, cur("jpy")).to_decimal_string(), "1299");
-        assert_eq!(Money::from_minor(1250, cur("kwd")).to_decimal_string(), "1.250");
+        assert_eq!(
+            Money::from_minor(1299, cur("jpy")).to_decimal_string(),
+            "1299"
+        );
+        assert_eq!(
+            Money::from_minor(1250, cur("kwd")).to_decimal_string(),
+            "1.250"
+        );
     }
 
     #[test]
@@ -343,7 +359,12 @@ mod tests {
         let texts: Vec<&str> = parsed.iter().map(|d| d.0.as_str()).collect();
         assert_eq!(
             texts,
-            ["12.99", "12.99", "1e+3", "0.1000000000000000055511151231257827"]
+            [
+                "12.99",
+                "12.99",
+                "1e+3",
+                "0.1000000000000000055511151231257827"
+            ]
         );
         assert!(serde_json::from_str::<DecimalText>("true").is_err());
     }
