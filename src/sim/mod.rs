@@ -1,1 +1,481 @@
 //! Embedded, stateful Stripe simulator speaking Stripe's wire protocol.
+//!
+//! Mounted inside the backend (`Simulator::scope("/sim/stripe")`) or run alone (`serve`). One
+//! catch-all handler per scope routes every request, so authentication, the request log, fault
+//! injection, idempotency and 404s behave the same everywhere:
+//!
+//! - `/v1/…`: the Stripe API (form-encoded requests, Stripe's objects, errors and headers; see
+//!   `routes` for the operations);
+//! - `/_sim/…`: simulator controls (faults, request log, webhook endpoint, hosted checkout page,
+//!   endpoints for the simulated JS terminal), JSON, no authentication, CORS enabled.
+//!
+//! State lives in memory behind one std `Mutex` that is never held across an `.await`; delays
+//! (latency, hangs, webhook retries) sleep on tokio.
+
+mod cards;
+mod charges;
+mod customers;
+mod error;
+mod events;
+mod faults;
+mod idempotency;
+mod params;
+mod payment_intents;
+mod payment_methods;
+mod routes;
+mod search;
+mod sim_api;
+mod state;
+mod terminal;
+pub mod webhooks;
+
+pub use faults::FaultRule;
+
+use actix_web::http::StatusCode;
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer, Scope};
+use error::ApiError;
+use idempotency::{Begin, Fingerprint, Stored};
+use params::Params;
+use state::{random_id, Ctx, LogEntry, Origin, State};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+use webhooks::{Endpoint, Job};
+
+/// The API version the simulator reports (`Stripe-Version`) unless the request pins one.
+pub const API_VERSION: &str = "2024-06-20";
+
+/// Simulator settings.
+#[derive(Debug, Clone, Default)]
+pub struct SimConfig {
+    /// Where signed events are POSTed (None: nowhere until set via `/_sim/webhook_endpoint`).
+    pub webhook_url: Option<String>,
+    /// The endpoint's signing secret, `whsec_…`.
+    pub webhook_secret: String,
+    /// Faults active from the start (same JSON as `POST /_sim/faults`).
+    pub faults: Vec<FaultRule>,
+}
+
+/// A running simulator; cheap to clone (shared state).
+#[derive(Clone)]
+pub struct Simulator {
+    inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    state: Mutex<State>,
+    http: reqwest::Client,
+}
+
+impl Inner {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// The status, body and headers of one simulated API answer.
+struct Reply {
+    status: u16,
+    body: String,
+    should_retry: Option<bool>,
+    /// For an idempotent replay: the request id of the original request.
+    replay_of: Option<String>,
+}
+
+impl Reply {
+    fn error(error: &ApiError) -> Reply {
+        Reply {
+            status: error.status,
+            body: pretty(&error.envelope()),
+            should_retry: error.should_retry,
+            replay_of: None,
+        }
+    }
+}
+
+fn pretty(value: &serde_json::Value) -> String {
+    serde_json::to_string_pretty(value).expect("JSON values serialize")
+}
+
+impl Simulator {
+    pub fn new(config: SimConfig) -> Simulator {
+        let mut state = State::default();
+        if let Some(url) = config.webhook_url {
+            state.webhook = Some(Endpoint {
+                url,
+                secret: config.webhook_secret,
+            });
+        }
+        for rule in config.faults {
+            state.faults.add(rule);
+        }
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .expect("reqwest client builds");
+        Simulator {
+            inner: Arc::new(Inner {
+                state: Mutex::new(state),
+                http,
+            }),
+        }
+    }
+
+    /// All simulator routes under `prefix` ("/sim/stripe" when embedded, "" standalone). Unknown
+    /// paths get Stripe's 404 envelope.
+    pub fn scope(&self, prefix: &str) -> Scope {
+        let sim = self.clone();
+        let prefix = prefix.trim_end_matches('/').to_string();
+        web::scope(&prefix.clone()).default_service(web::to(
+            move |req: HttpRequest, body: web::Bytes| {
+                let sim = sim.clone();
+                let prefix = prefix.clone();
+                async move { sim.handle(req, body, &prefix).await }
+            },
+        ))
+    }
+
+    async fn handle(&self, req: HttpRequest, body: web::Bytes, prefix: &str) -> HttpResponse {
+        let path = req
+            .path()
+            .strip_prefix(prefix)
+            .filter(|p| p.is_empty() || p.starts_with('/'))
+            .unwrap_or(req.path())
+            .to_string();
+        let path = if path.is_empty() {
+            "/".to_string()
+        } else {
+            path
+        };
+        let base_url = {
+            let info = req.connection_info();
+            format!("{}://{}{}", info.scheme(), info.host(), prefix)
+        };
+        if path == "/_sim" || path.starts_with("/_sim/") {
+            return sim_api::handle(self, &req, &body, &path, &base_url).await;
+        }
+        let request_id = random_id("req", 14);
+        let version = header(&req, "Stripe-Version").unwrap_or_else(|| API_VERSION.to_string());
+        let idempotency_key = if req.method() == actix_web::http::Method::POST {
+            header(&req, "Idempotency-Key")
+        } else {
+            None
+        };
+        let reply = self
+            .api(
+                &req,
+                &body,
+                &path,
+                &base_url,
+                &request_id,
+                idempotency_key.as_deref(),
+            )
+            .await;
+        let mut response = HttpResponse::build(
+            StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        );
+        response
+            .content_type("application/json")
+            .insert_header((
+                "Request-Id",
+                reply.replay_of.clone().unwrap_or(request_id.clone()),
+            ))
+            .insert_header(("Stripe-Version", version))
+            .insert_header(("Cache-Control", "no-cache, no-store"))
+            .insert_header(("Access-Control-Allow-Origin", "*"));
+        if let Some(key) = &idempotency_key {
+            response.insert_header(("Idempotency-Key", key.as_str()));
+        }
+        if let Some(original) = &reply.replay_of {
+            response
+                .insert_header(("Idempotent-Replayed", "true"))
+                .insert_header(("Original-Request", original.as_str()));
+        }
+        if let Some(retry) = reply.should_retry {
+            response.insert_header(("Stripe-Should-Retry", if retry { "true" } else { "false" }));
+        }
+        response.body(reply.body)
+    }
+
+    /// One Stripe API request: auth → parameters → idempotency → faults → handler → stored
+    /// result → webhooks → (hang) → answer.
+    async fn api(
+        &self,
+        req: &HttpRequest,
+        body: &[u8],
+        path: &str,
+        base_url: &str,
+        request_id: &str,
+        idempotency_key: Option<&str>,
+    ) -> Reply {
+        let method = req.method().as_str().to_ascii_uppercase();
+        let account = header(req, "Stripe-Account");
+        let mut pairs = Params::pairs(req.query_string().as_bytes());
+        if method != "GET" && method != "DELETE" {
+            pairs.extend(Params::pairs(body));
+        }
+        let mut entry = LogEntry {
+            method: method.clone(),
+            path: path.to_string(),
+            idempotency_key: idempotency_key.map(str::to_string),
+            status: 0,
+            stripe_account: account.clone(),
+            params: pairs.iter().map(|(k, _)| k.clone()).collect(),
+            request_id: request_id.to_string(),
+        };
+        let prepared = prepare(req, body, path, &method, account.as_deref(), &pairs);
+        let (ns, route, path_params, params) = match prepared {
+            Ok(p) => p,
+            Err(error) => return self.logged(entry, Reply::error(&error)),
+        };
+        let fingerprint = Fingerprint {
+            method: method.clone(),
+            path: path.to_string(),
+            params: params.tree().clone(),
+        };
+        let now = state::now();
+        let effects = {
+            let mut state = self.inner.lock();
+            if let Some(key) = idempotency_key {
+                match state.idempotency.begin(&ns, key, fingerprint, now) {
+                    Begin::Proceed => {}
+                    Begin::Replay(stored) => {
+                        drop(state);
+                        return self.logged(
+                            entry,
+                            Reply {
+                                status: stored.status,
+                                body: stored.body,
+                                should_retry: stored.should_retry,
+                                replay_of: Some(stored.request_id),
+                            },
+                        );
+                    }
+                    Begin::Reject(error) => {
+                        drop(state);
+                        return self.logged(entry, Reply::error(&error));
+                    }
+                }
+            }
+            state.faults.on_request(&method, path)
+        };
+        if effects.latency_ms > 0 {
+            tokio::time::sleep(Duration::from_millis(effects.latency_ms)).await;
+        }
+        if let Some(error) = effects.failure() {
+            if let Some(key) = idempotency_key {
+                self.inner.lock().idempotency.abandon(&ns, key);
+            }
+            return self.logged(entry, Reply::error(&error));
+        }
+        let (reply, jobs) = {
+            let mut state = self.inner.lock();
+            let ctx = Ctx {
+                origin: Origin {
+                    ns: ns.clone(),
+                    account: account.clone(),
+                    request_id: Some(request_id.to_string()),
+                    idempotency_key: idempotency_key.map(str::to_string),
+                    method: method.clone(),
+                    path: path.to_string(),
+                },
+                params: &params,
+                path_params,
+                now,
+                base_url: base_url.to_string(),
+            };
+            let result = (route.handler)(&mut state, &ctx).and_then(|mut value| {
+                state.expand(&ns, &mut value, &params.expand())?;
+                Ok(value)
+            });
+            let (reply, store) = match result {
+                Ok(value) => (
+                    Reply {
+                        status: 200,
+                        body: pretty(&value),
+                        should_retry: None,
+                        replay_of: None,
+                    },
+                    true,
+                ),
+                Err(error) => (Reply::error(&error), error.is_stored_for_idempotency()),
+            };
+            if let Some(key) = idempotency_key {
+                if store {
+                    let stored = Stored {
+                        status: reply.status,
+                        body: reply.body.clone(),
+                        request_id: request_id.to_string(),
+                        should_retry: reply.should_retry,
+                    };
+                    state.idempotency.finish(&ns, key, stored, now);
+                } else {
+                    state.idempotency.abandon(&ns, key);
+                }
+            }
+            entry.status = reply.status;
+            state.requests.push(entry);
+            (reply, take_jobs(&mut state))
+        };
+        self.spawn_deliveries(jobs);
+        if effects.hang_ms > 0 {
+            tokio::time::sleep(Duration::from_millis(effects.hang_ms)).await;
+        }
+        reply
+    }
+
+    fn logged(&self, mut entry: LogEntry, reply: Reply) -> Reply {
+        entry.status = reply.status;
+        self.inner.lock().requests.push(entry);
+        reply
+    }
+
+    pub(crate) fn spawn_deliveries(&self, jobs: Vec<Job>) {
+        for job in jobs {
+            tokio::spawn(webhooks::deliver(self.inner.clone(), job));
+        }
+    }
+
+    pub(crate) fn inner(&self) -> &Inner {
+        &self.inner
+    }
+}
+
+/// Hands the events of the current request to the webhook sender (or marks them dropped).
+pub(crate) fn take_jobs(state: &mut State) -> Vec<Job> {
+    let outbox = std::mem::take(&mut state.outbox);
+    let mut jobs = Vec::new();
+    for index in outbox {
+        let Some(endpoint) = state.webhook.clone() else {
+            continue;
+        };
+        let (kind, method, path) = {
+            let e = &state.events[index];
+            (
+                e.kind.clone(),
+                e.source_method.clone(),
+                e.source_path.clone(),
+            )
+        };
+        let dropped = state.faults.drop_event(&kind, &method, &path);
+        let event = &mut state.events[index];
+        event.delivery.url = Some(endpoint.url.clone());
+        if dropped {
+            event.delivery.status = events::DeliveryStatus::Dropped;
+            continue;
+        }
+        event.delivery.status = events::DeliveryStatus::Pending;
+        let body = serde_json::to_string(&event.render()).expect("JSON values serialize");
+        jobs.push(Job {
+            event: index,
+            body,
+            endpoint,
+        });
+    }
+    jobs
+}
+
+fn header(req: &HttpRequest, name: &str) -> Option<String> {
+    req.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+}
+
+/// The secret key of a request: `Authorization: Bearer sk_test_…` or basic auth with the key as
+/// user name.
+fn secret_key(req: &HttpRequest) -> Result<String, ApiError> {
+    let no_key = || {
+        ApiError::invalid(
+            "You did not provide an API key. You need to provide your API key in the Authorization header, using Bearer auth (e.g. 'Authorization: Bearer YOUR_SECRET_KEY'). See https://stripe.com/docs/api#authentication for details, or we can help at https://support.stripe.com/.",
+        )
+        .with_status(401)
+    };
+    let value = header(req, "Authorization").ok_or_else(no_key)?;
+    let key = if let Some(token) = value.strip_prefix("Bearer ") {
+        token.trim().to_string()
+    } else if let Some(encoded) = value.strip_prefix("Basic ") {
+        use base64::Engine;
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(encoded.trim())
+            .ok()
+            .and_then(|bytes| String::from_utf8(bytes).ok())
+            .ok_or_else(no_key)?;
+        decoded.split(':').next().unwrap_or_default().to_string()
+    } else {
+        return Err(no_key());
+    };
+    if key.starts_with("sk_test_") && key.len() > "sk_test_".len() {
+        Ok(key)
+    } else {
+        let shown: String = key
+            .chars()
+            .rev()
+            .take(4)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
+        Err(ApiError::invalid(format!(
+            "Invalid API Key provided: {}****{shown}",
+            key.chars().take(8).collect::<String>()
+        ))
+        .with_status(401))
+    }
+}
+
+type Prepared = (String, &'static routes::Route, Vec<String>, Params);
+
+/// Authentication, body format, routing and parameter validation: everything that happens
+/// before a request can execute.
+fn prepare(
+    req: &HttpRequest,
+    body: &[u8],
+    path: &str,
+    method: &str,
+    account: Option<&str>,
+    pairs: &[(String, String)],
+) -> Result<Prepared, ApiError> {
+    let key = secret_key(req)?;
+    if let Some(account) = account {
+        if !account.starts_with("acct_") || account.len() <= "acct_".len() {
+            return Err(ApiError::invalid(format!(
+                "The provided key '{}' does not have access to account '{account}' (or that account does not exist). Application access may have been revoked.",
+                &key[..8]
+            ))
+            .with_code("account_invalid")
+            .with_status(403));
+        }
+    }
+    let content_type = header(req, "Content-Type")
+        .unwrap_or_default()
+        .to_lowercase();
+    if !body.is_empty()
+        && method != "GET"
+        && method != "DELETE"
+        && !content_type.is_empty()
+        && !content_type.starts_with("application/x-www-form-urlencoded")
+    {
+        return Err(ApiError::invalid(format!(
+            "Invalid request: the body must be form-encoded (Content-Type: application/x-www-form-urlencoded), not {content_type}. Stripe's API does not accept JSON request bodies."
+        )));
+    }
+    let (route, path_params) = routes::find(method, path)?;
+    let params = Params::parse(params::operation(&route.operation()), pairs)?;
+    let ns = match account {
+        Some(account) => account.to_string(),
+        None => format!("platform:{key}"),
+    };
+    Ok((ns, route, path_params, params))
+}
+
+/// Runs the simulator alone (`pos-backend stripe-sim --listen …`).
+pub async fn serve(listener: std::net::TcpListener, sim: Simulator) -> std::io::Result<()> {
+    // Built in its own statement so that only the (Send) server handle lives across the await.
+    let server = HttpServer::new(move || App::new().service(sim.scope("")))
+        .listen(listener)?
+        .run();
+    server.await
+}

@@ -1,0 +1,205 @@
+//! Test cards: what each test number looks like (brand, funding, wallet) and how it behaves at a
+//! reader and later, saved, in card-not-present payments.
+
+use super::error::ApiError;
+use sha2::{Digest, Sha256};
+
+/// Why a card is declined: Stripe's `code`, `decline_code` and customer-facing message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Decline {
+    pub code: &'static str,
+    pub decline_code: &'static str,
+    pub message: &'static str,
+}
+
+const GENERIC: Decline = Decline {
+    code: "card_declined",
+    decline_code: "generic_decline",
+    message: "Your card was declined.",
+};
+const INSUFFICIENT_FUNDS: Decline = Decline {
+    code: "card_declined",
+    decline_code: "insufficient_funds",
+    message: "Your card has insufficient funds.",
+};
+const EXPIRED: Decline = Decline {
+    code: "expired_card",
+    decline_code: "expired_card",
+    message: "Your card has expired.",
+};
+const PROCESSING: Decline = Decline {
+    code: "processing_error",
+    decline_code: "processing_error",
+    message: "An error occurred while processing your card. Try again in a little bit.",
+};
+const LOST: Decline = Decline {
+    code: "card_declined",
+    decline_code: "lost_card",
+    message: "Your card was declined.",
+};
+const STOLEN: Decline = Decline {
+    code: "card_declined",
+    decline_code: "stolen_card",
+    message: "Your card was declined.",
+};
+
+/// One test card number and its behaviour.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TestCard {
+    pub number: &'static str,
+    pub brand: &'static str,
+    pub funding: &'static str,
+    pub country: &'static str,
+    /// Outcome when presented at a reader (card present).
+    pub present: Option<Decline>,
+    /// Outcome of card-not-present payments with the card (saved, or entered on Checkout).
+    pub online: Option<Decline>,
+    /// Online payments need 3-D Secure: on-session → `requires_action`, off-session → declined
+    /// with `authentication_required`.
+    pub needs_authentication: bool,
+    /// A wallet tap (`apple_pay`): no `generated_card`.
+    pub wallet: Option<&'static str>,
+    /// Interac debit (`interac_present`).
+    pub interac: bool,
+}
+
+const fn card(number: &'static str, brand: &'static str, funding: &'static str) -> TestCard {
+    TestCard {
+        number,
+        brand,
+        funding,
+        country: "US",
+        present: None,
+        online: None,
+        needs_authentication: false,
+        wallet: None,
+        interac: false,
+    }
+}
+
+const fn declining(number: &'static str, decline: Decline) -> TestCard {
+    let mut c = card(number, "visa", "credit");
+    c.present = Some(decline);
+    c.online = Some(decline);
+    c
+}
+
+/// Every card the simulator knows. The default card is the first.
+pub(crate) static CARDS: &[TestCard] = &[
+    card("4242424242424242", "visa", "credit"),
+    card("5555555555554444", "mastercard", "credit"),
+    card("4000056655665556", "visa", "debit"),
+    card("378282246310005", "amex", "credit"),
+    card("6011111111111117", "discover", "credit"),
+    declining("4000000000000002", GENERIC),
+    declining("4000000000009995", INSUFFICIENT_FUNDS),
+    declining("4000000000000069", EXPIRED),
+    declining("4000000000000119", PROCESSING),
+    declining("4000000000009987", LOST),
+    declining("4000000000009979", STOLEN),
+    TestCard {
+        wallet: Some("apple_pay"),
+        ..card("4111111111111111", "visa", "credit")
+    },
+    TestCard {
+        online: Some(GENERIC),
+        ..card("4000000000000341", "visa", "credit")
+    },
+    TestCard {
+        needs_authentication: true,
+        ..card("4000002760003184", "visa", "credit")
+    },
+    TestCard {
+        interac: true,
+        country: "CA",
+        ..card("4506445006931933", "interac", "debit")
+    },
+];
+
+/// Stripe's magic test PaymentMethod ids (`pm_card_visa`, …) and the number each stands for.
+static MAGIC_PAYMENT_METHODS: &[(&str, &str)] = &[
+    ("pm_card_visa", "4242424242424242"),
+    ("pm_card_mastercard", "5555555555554444"),
+    ("pm_card_visa_debit", "4000056655665556"),
+    ("pm_card_amex", "378282246310005"),
+    ("pm_card_discover", "6011111111111117"),
+    ("pm_card_chargeDeclined", "4000000000000002"),
+    (
+        "pm_card_chargeDeclinedInsufficientFunds",
+        "4000000000009995",
+    ),
+    ("pm_card_chargeDeclinedExpiredCard", "4000000000000069"),
+    ("pm_card_chargeDeclinedProcessingError", "4000000000000119"),
+    ("pm_card_chargeDeclinedLostCard", "4000000000009987"),
+    ("pm_card_chargeDeclinedStolenCard", "4000000000009979"),
+    ("pm_card_chargeCustomerFail", "4000000000000341"),
+    ("pm_card_authenticationRequired", "4000002760003184"),
+];
+
+pub(crate) const DEFAULT_NUMBER: &str = "4242424242424242";
+pub(crate) const EXP_MONTH: i64 = 12;
+pub(crate) const EXP_YEAR: i64 = 2030;
+
+/// Looks a test card up by number (spaces allowed); unknown numbers are a 400 naming `param`.
+pub(crate) fn lookup(number: &str, param: &str) -> Result<&'static TestCard, ApiError> {
+    let digits: String = number.chars().filter(|c| !c.is_whitespace()).collect();
+    CARDS.iter().find(|c| c.number == digits).ok_or_else(|| {
+        ApiError::invalid(format!(
+            "The card number {number} is not one of the simulator's test cards."
+        ))
+        .with_code("incorrect_number")
+        .with_param(param)
+    })
+}
+
+/// The card a magic PaymentMethod id (`pm_card_visa`) stands for.
+pub(crate) fn magic_payment_method(id: &str) -> Option<&'static TestCard> {
+    MAGIC_PAYMENT_METHODS
+        .iter()
+        .find(|(magic, _)| *magic == id)
+        .and_then(|(_, number)| CARDS.iter().find(|c| c.number == *number))
+}
+
+impl TestCard {
+    pub fn last4(&self) -> &'static str {
+        &self.number[self.number.len() - 4..]
+    }
+
+    /// Stable per card number, like Stripe's fingerprint (16 alphanumerics).
+    pub fn fingerprint(&self) -> String {
+        let digest = Sha256::digest(format!("sim-fingerprint:{}", self.number).as_bytes());
+        const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+        digest
+            .iter()
+            .take(16)
+            .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char)
+            .collect()
+    }
+
+    /// The card network (`visa`, `mastercard`, …).
+    pub fn network(&self) -> &'static str {
+        self.brand
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fingerprints_are_stable_and_distinct() {
+        let visa = lookup("4242 4242 4242 4242", "n").unwrap();
+        assert_eq!(visa.fingerprint(), visa.fingerprint());
+        assert_eq!(visa.fingerprint().len(), 16);
+        let mc = lookup("5555555555554444", "n").unwrap();
+        assert_ne!(visa.fingerprint(), mc.fingerprint());
+        assert_eq!(mc.last4(), "4444");
+        assert!(lookup("1234", "n").is_err());
+        assert_eq!(
+            magic_payment_method("pm_card_chargeDeclined")
+                .unwrap()
+                .present,
+            Some(GENERIC)
+        );
+    }
+}

@@ -1,0 +1,294 @@
+//! `/_sim/…`: the simulator's own controls (JSON, no authentication, permissive CORS):
+//!
+//! - `POST /_sim/faults` (a `FaultRule`, appended), `GET /_sim/faults`, `DELETE /_sim/faults`;
+//! - `GET /_sim/requests` (the API request log), `DELETE /_sim/requests`;
+//! - `POST /_sim/webhook_endpoint` `{url, secret}`, `GET /_sim/webhook_deliveries`;
+//! - the simulated JS terminal: `POST /_sim/terminal/sessions`, `…/collect`, `…/process`,
+//!   `…/cancel_collect`.
+
+use super::cards::{self, DEFAULT_NUMBER};
+use super::error::ApiError;
+use super::faults::FaultRule;
+use super::payment_intents::{self, Status};
+use super::payment_methods::{self, Kind};
+use super::state::{now, random_id, Origin, State};
+use super::terminal::TerminalSession;
+use super::webhooks::Endpoint;
+use super::{take_jobs, Simulator};
+use actix_web::http::{Method, StatusCode};
+use actix_web::{HttpRequest, HttpResponse};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+fn cors(mut builder: actix_web::HttpResponseBuilder) -> actix_web::HttpResponseBuilder {
+    builder
+        .insert_header(("Access-Control-Allow-Origin", "*"))
+        .insert_header(("Access-Control-Allow-Methods", "GET, POST, DELETE, OPTIONS"))
+        .insert_header((
+            "Access-Control-Allow-Headers",
+            "Content-Type, Authorization, Stripe-Account, Idempotency-Key",
+        ))
+        .insert_header(("Access-Control-Max-Age", "600"));
+    builder
+}
+
+fn json_reply(result: Result<Value, ApiError>) -> HttpResponse {
+    let (status, body) = match result {
+        Ok(v) => (200, v),
+        Err(e) => (e.status, e.envelope()),
+    };
+    cors(HttpResponse::build(
+        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+    ))
+    .content_type("application/json")
+    .body(serde_json::to_string_pretty(&body).expect("JSON values serialize"))
+}
+
+/// A JSON request body (unknown fields rejected).
+fn body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(bytes).map_err(|e| ApiError::invalid(format!("Invalid JSON body: {e}")))
+}
+
+pub(crate) async fn handle(
+    sim: &Simulator,
+    req: &HttpRequest,
+    bytes: &[u8],
+    path: &str,
+    base_url: &str,
+) -> HttpResponse {
+    if req.method() == Method::OPTIONS {
+        return cors(HttpResponse::NoContent()).finish();
+    }
+    let segments: Vec<&str> = path.trim_matches('/').split('/').skip(1).collect();
+    let method = req.method().as_str();
+    let _ = base_url;
+    let result = match (method, segments.as_slice()) {
+        ("POST", ["faults"]) => body::<FaultRule>(bytes).and_then(|rule| {
+            rule.validate()?;
+            let mut state = sim.inner().lock();
+            state.faults.add(rule);
+            Ok(json!({ "data": state.faults.list() }))
+        }),
+        ("GET", ["faults"]) => Ok(json!({ "data": sim.inner().lock().faults.list() })),
+        ("DELETE", ["faults"]) => {
+            sim.inner().lock().faults.clear();
+            Ok(json!({ "data": [] }))
+        }
+        ("GET", ["requests"]) => Ok(json!({ "data": sim.inner().lock().requests })),
+        ("DELETE", ["requests"]) => {
+            sim.inner().lock().requests.clear();
+            Ok(json!({ "data": [] }))
+        }
+        ("POST", ["webhook_endpoint"]) => set_webhook_endpoint(sim, bytes),
+        ("GET", ["webhook_deliveries"]) => {
+            let state = sim.inner().lock();
+            let data: Vec<Value> = state
+                .events
+                .iter()
+                .map(|e| json!({ "event": e.meta.id, "type": e.kind, "delivery": e.delivery }))
+                .collect();
+            Ok(json!({ "data": data }))
+        }
+        ("POST", ["terminal", "sessions"]) => body(bytes).and_then(|b| open_session(sim, b)),
+        ("POST", ["terminal", action @ ("collect" | "process" | "cancel_collect")]) => {
+            body(bytes).and_then(|b| terminal_action(sim, action, b))
+        }
+        _ => Err(
+            ApiError::invalid(format!("Unrecognized request URL ({method}: {path})."))
+                .with_status(404),
+        ),
+    };
+    json_reply(result)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WebhookEndpointBody {
+    url: Option<String>,
+    secret: Option<String>,
+}
+
+fn set_webhook_endpoint(sim: &Simulator, bytes: &[u8]) -> Result<Value, ApiError> {
+    let b: WebhookEndpointBody = body(bytes)?;
+    let mut state = sim.inner().lock();
+    match b.url {
+        None => state.webhook = None,
+        Some(url) => {
+            url::Url::parse(&url)
+                .map_err(|e| ApiError::invalid(format!("Invalid url: {e}")).with_param("url"))?;
+            let secret = match b.secret {
+                Some(s) if s.starts_with("whsec_") => s,
+                Some(_) => {
+                    return Err(
+                        ApiError::invalid("secret must start with whsec_").with_param("secret")
+                    )
+                }
+                None => state
+                    .webhook
+                    .as_ref()
+                    .map(|e| e.secret.clone())
+                    .ok_or_else(|| ApiError::missing_param("secret"))?,
+            };
+            state.webhook = Some(Endpoint { url, secret });
+        }
+    }
+    Ok(json!({ "url": state.webhook.as_ref().map(|e| e.url.clone()) }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SessionBody {
+    connection_token: String,
+}
+
+fn open_session(sim: &Simulator, b: SessionBody) -> Result<Value, ApiError> {
+    let mut state = sim.inner().lock();
+    let token = state
+        .connection_tokens
+        .get_mut(&b.connection_token)
+        .ok_or_else(|| {
+            ApiError::invalid("Invalid connection token.")
+                .with_code("invalid_connection_token")
+                .with_param("connection_token")
+        })?;
+    if token.redeemed {
+        return Err(ApiError::invalid(
+            "This connection token has already been used. Connection tokens are single-use: fetch a new one.",
+        )
+        .with_code("connection_token_already_used")
+        .with_param("connection_token"));
+    }
+    token.redeemed = true;
+    let session = TerminalSession {
+        ns: token.ns.clone(),
+        location: token.location.clone(),
+    };
+    let id = random_id("tss", 24);
+    let location = session.location.clone();
+    state.terminal_sessions.insert(id.clone(), session);
+    Ok(json!({ "session": id, "location": location }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TerminalBody {
+    session: String,
+    client_secret: String,
+    card_number: Option<String>,
+    allow_redisplay: Option<String>,
+}
+
+fn terminal_action(sim: &Simulator, action: &str, b: TerminalBody) -> Result<Value, ApiError> {
+    if action != "collect" && (b.card_number.is_some() || b.allow_redisplay.is_some()) {
+        let field = if b.card_number.is_some() {
+            "card_number"
+        } else {
+            "allow_redisplay"
+        };
+        return Err(ApiError::unknown_param(field));
+    }
+    let mut state = sim.inner().lock();
+    let ns = state
+        .terminal_sessions
+        .get(&b.session)
+        .map(|s| s.ns.clone())
+        .ok_or_else(|| {
+            ApiError::invalid(format!("No such terminal session: '{}'", b.session))
+                .with_code("resource_missing")
+                .with_param("session")
+                .with_status(404)
+        })?;
+    let pi = payment_intents::by_client_secret(&state, &ns, &b.client_secret)?.clone();
+    let origin = Origin::simulator(&ns, &format!("/_sim/terminal/{action}"));
+    let now = now();
+    let result = match action {
+        "collect" => collect(&mut state, &ns, now, &pi.meta.id, b),
+        "process" => {
+            if pi.status != Status::RequiresConfirmation {
+                Err(ApiError::unexpected_state(format!(
+                    "This PaymentIntent has a status of {}; collect a payment method first (it must be requires_confirmation to be processed).",
+                    pi.status.as_str()
+                )))
+            } else {
+                payment_intents::confirm_intent(&mut state, &origin, now, &pi.meta.id, false, "")
+            }
+        }
+        _ => {
+            if matches!(
+                pi.status,
+                Status::RequiresPaymentMethod | Status::RequiresConfirmation
+            ) {
+                let intent = state.payment_intents.get_mut(&pi.meta.id).expect("found");
+                intent.payment_method = None;
+                intent.status = Status::RequiresPaymentMethod;
+                Ok(())
+            } else {
+                Err(ApiError::unexpected_state(format!(
+                    "This PaymentIntent has a status of {}; there is no collected payment method to cancel.",
+                    pi.status.as_str()
+                )))
+            }
+        }
+    };
+    let jobs = take_jobs(&mut state);
+    let rendered = state.payment_intents[&pi.meta.id].render();
+    drop(state);
+    sim.spawn_deliveries(jobs);
+    result.map(|()| rendered)
+}
+
+fn collect(
+    state: &mut State,
+    ns: &str,
+    now: i64,
+    pi_id: &str,
+    b: TerminalBody,
+) -> Result<(), ApiError> {
+    let pi = &state.payment_intents[pi_id];
+    if pi.status != Status::RequiresPaymentMethod {
+        return Err(ApiError::unexpected_state(format!(
+            "This PaymentIntent has a status of {}; a payment method can only be collected while it is requires_payment_method.",
+            pi.status.as_str()
+        )));
+    }
+    let card = cards::lookup(
+        b.card_number.as_deref().unwrap_or(DEFAULT_NUMBER),
+        "card_number",
+    )?;
+    let kind = if card.interac {
+        Kind::InteracPresent
+    } else {
+        Kind::CardPresent
+    };
+    if !pi.payment_method_types.iter().any(|t| t == kind.as_str()) {
+        return Err(ApiError::invalid(format!(
+            "This PaymentIntent does not accept {} payments (payment_method_types: {}).",
+            kind.as_str(),
+            pi.payment_method_types.join(", ")
+        ))
+        .with_code("payment_method_not_available")
+        .with_param("card_number"));
+    }
+    let allow_redisplay = match b.allow_redisplay.as_deref() {
+        None => "unspecified",
+        Some(v @ ("always" | "limited" | "unspecified")) => v,
+        Some(other) => {
+            return Err(ApiError::invalid(format!(
+            "Invalid allow_redisplay: must be one of always, limited or unspecified (got {other})"
+        ))
+            .with_param("allow_redisplay"))
+        }
+    };
+    let pm = payment_methods::create(state, ns, now, kind, card);
+    state
+        .payment_methods
+        .get_mut(&pm)
+        .expect("created")
+        .allow_redisplay = allow_redisplay.to_string();
+    let intent = state.payment_intents.get_mut(pi_id).expect("found");
+    intent.payment_method = Some(pm);
+    intent.status = Status::RequiresConfirmation;
+    intent.last_payment_error = None;
+    Ok(())
+}

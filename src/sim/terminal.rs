@@ -1,0 +1,434 @@
+//! Stripe Terminal: connection tokens, locations, simulated readers (`simulated-wpe`), the
+//! server-driven `process_payment_intent` / `cancel_action` flow and the
+//! `present_payment_method` test helper.
+
+use super::cards::{self, DEFAULT_NUMBER};
+use super::error::ApiError;
+use super::payment_intents::{self, Status};
+use super::payment_methods::{self, Kind};
+use super::state::{
+    find, find_mut, list, metadata_json, newest_first, random_id, Ctx, Meta, Object, State,
+};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+
+const SIMULATED_REGISTRATION_CODE: &str = "simulated-wpe";
+const INTERAC_DEFAULT_NUMBER: &str = "4506445006931933";
+
+/// A connection token (`pst_test_…`); the simulated JS terminal redeems each one once.
+#[derive(Debug, Clone)]
+pub(crate) struct ConnectionToken {
+    pub ns: String,
+    pub location: Option<String>,
+    pub redeemed: bool,
+}
+
+/// A session of the simulated JS terminal, opened with a connection token.
+#[derive(Debug, Clone)]
+pub(crate) struct TerminalSession {
+    pub ns: String,
+    pub location: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Location {
+    pub meta: Meta,
+    pub display_name: String,
+    pub address: Value,
+    pub metadata: BTreeMap<String, String>,
+    pub configuration_overrides: Option<String>,
+}
+
+impl Object for Location {
+    fn meta(&self) -> &Meta {
+        &self.meta
+    }
+}
+
+impl Location {
+    pub fn render(&self) -> Value {
+        let field = |k: &str| self.address.get(k).cloned().unwrap_or(Value::Null);
+        let mut out = json!({
+            "id": self.meta.id,
+            "object": "terminal.location",
+            "address": {
+                "city": field("city"), "country": field("country"), "line1": field("line1"),
+                "line2": field("line2"), "postal_code": field("postal_code"), "state": field("state"),
+            },
+            "display_name": self.display_name,
+            "livemode": false,
+            "metadata": metadata_json(&self.metadata),
+        });
+        if let Some(c) = &self.configuration_overrides {
+            out["configuration_overrides"] = json!(c);
+        }
+        out
+    }
+}
+
+/// The reader's current (or last) action.
+#[derive(Debug, Clone)]
+pub(crate) struct ReaderAction {
+    pub payment_intent: String,
+    pub process_config: Value,
+    pub status: &'static str,
+    pub failure_code: Option<String>,
+    pub failure_message: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Reader {
+    pub meta: Meta,
+    pub label: String,
+    pub location: Option<String>,
+    pub serial_number: String,
+    pub metadata: BTreeMap<String, String>,
+    pub action: Option<ReaderAction>,
+    pub last_seen_at: i64,
+}
+
+impl Object for Reader {
+    fn meta(&self) -> &Meta {
+        &self.meta
+    }
+}
+
+impl Reader {
+    pub fn render(&self) -> Value {
+        json!({
+            "id": self.meta.id,
+            "object": "terminal.reader",
+            "action": self.action.as_ref().map(|a| json!({
+                "failure_code": a.failure_code,
+                "failure_message": a.failure_message,
+                "process_payment_intent": {
+                    "payment_intent": a.payment_intent,
+                    "process_config": a.process_config,
+                },
+                "status": a.status,
+                "type": "process_payment_intent",
+            })),
+            "device_sw_version": "2.37.2.0",
+            "device_type": "simulated_wisepos_e",
+            "ip_address": "0.0.0.0",
+            "label": self.label,
+            "last_seen_at": self.last_seen_at,
+            "livemode": false,
+            "location": self.location,
+            "metadata": metadata_json(&self.metadata),
+            "serial_number": self.serial_number,
+            "status": "online",
+        })
+    }
+
+    fn busy(&self) -> bool {
+        self.action
+            .as_ref()
+            .is_some_and(|a| a.status == "in_progress")
+    }
+}
+
+fn require_location(state: &State, ctx: &Ctx, id: &str) -> Result<(), ApiError> {
+    find(&state.locations, ctx.ns(), id)
+        .map(|_| ())
+        .ok_or_else(|| ApiError::no_such_param("terminal.location", id, "location"))
+}
+
+/// `POST /v1/terminal/connection_tokens`
+pub(crate) fn create_connection_token(state: &mut State, ctx: &Ctx) -> Result<Value, ApiError> {
+    let location = ctx.params.str("location").map(str::to_string);
+    if let Some(l) = &location {
+        require_location(state, ctx, l)?;
+    }
+    let secret = random_id("pst_test", 48);
+    state.connection_tokens.insert(
+        secret.clone(),
+        ConnectionToken {
+            ns: ctx.ns().to_string(),
+            location: location.clone(),
+            redeemed: false,
+        },
+    );
+    let mut out = json!({ "object": "terminal.connection_token", "secret": secret });
+    if let Some(l) = location {
+        out["location"] = json!(l);
+    }
+    Ok(out)
+}
+
+/// `POST /v1/terminal/locations`
+pub(crate) fn create_location(state: &mut State, ctx: &Ctx) -> Result<Value, ApiError> {
+    let p = ctx.params;
+    let address = p.value("address").cloned().unwrap_or(Value::Null);
+    if !address.is_object() {
+        return Err(ApiError::invalid("Invalid object").with_param("address"));
+    }
+    if p.at_str(&["address", "country"]).is_none() {
+        return Err(ApiError::missing_param("address[country]"));
+    }
+    let mut metadata = BTreeMap::new();
+    if let Some(update) = p.metadata() {
+        update.apply(&mut metadata);
+    }
+    let location = Location {
+        meta: state.meta("tml", ctx.ns(), ctx.now),
+        display_name: p.str("display_name").unwrap_or_default().to_string(),
+        address,
+        metadata,
+        configuration_overrides: p.str("configuration_overrides").map(str::to_string),
+    };
+    let rendered = location.render();
+    state.locations.insert(location.meta.id.clone(), location);
+    Ok(rendered)
+}
+
+/// `GET /v1/terminal/locations`
+pub(crate) fn list_locations(state: &mut State, ctx: &Ctx) -> Result<Value, ApiError> {
+    let items = newest_first(&state.locations, ctx.ns())
+        .into_iter()
+        .map(Location::render)
+        .collect();
+    list(items, ctx.params, "/v1/terminal/locations")
+}
+
+/// `GET /v1/terminal/locations/{location}`
+pub(crate) fn retrieve_location(state: &mut State, ctx: &Ctx) -> Result<Value, ApiError> {
+    let id = ctx.path_param(0);
+    find(&state.locations, ctx.ns(), id)
+        .map(Location::render)
+        .ok_or_else(|| ApiError::no_such("terminal.location", id, "location"))
+}
+
+/// `POST /v1/terminal/readers` (registration code `simulated-wpe`).
+pub(crate) fn register_reader(state: &mut State, ctx: &Ctx) -> Result<Value, ApiError> {
+    let p = ctx.params;
+    let code = p.str("registration_code").unwrap_or_default();
+    if code != SIMULATED_REGISTRATION_CODE {
+        return Err(ApiError::invalid(format!(
+            "The registration code '{code}' is invalid or has expired. The simulator registers simulated readers only (registration_code=simulated-wpe)."
+        ))
+        .with_code("terminal_reader_registration_code_invalid")
+        .with_param("registration_code"));
+    }
+    let location = p.str("location").map(str::to_string);
+    if let Some(l) = &location {
+        require_location(state, ctx, l)?;
+    }
+    let mut metadata = BTreeMap::new();
+    if let Some(update) = p.metadata() {
+        update.apply(&mut metadata);
+    }
+    let reader = Reader {
+        meta: state.meta("tmr", ctx.ns(), ctx.now),
+        label: p.str("label").unwrap_or(code).to_string(),
+        location,
+        serial_number: uuid::Uuid::new_v4().to_string(),
+        metadata,
+        action: None,
+        last_seen_at: ctx.now * 1000,
+    };
+    let rendered = reader.render();
+    state.readers.insert(reader.meta.id.clone(), reader);
+    Ok(rendered)
+}
+
+/// `GET /v1/terminal/readers`
+pub(crate) fn list_readers(state: &mut State, ctx: &Ctx) -> Result<Value, ApiError> {
+    let p = ctx.params;
+    let items = newest_first(&state.readers, ctx.ns())
+        .into_iter()
+        .filter(|r| p.str("location").is_none() || r.location.as_deref() == p.str("location"))
+        .filter(|_| {
+            p.str("device_type")
+                .is_none_or(|t| t == "simulated_wisepos_e")
+        })
+        .filter(|_| p.str("status").is_none_or(|s| s == "online"))
+        .map(Reader::render)
+        .collect();
+    list(items, ctx.params, "/v1/terminal/readers")
+}
+
+fn path_reader<'a>(state: &'a State, ctx: &Ctx) -> Result<&'a Reader, ApiError> {
+    let id = ctx.path_param(0);
+    find(&state.readers, ctx.ns(), id)
+        .ok_or_else(|| ApiError::no_such("terminal.reader", id, "reader"))
+}
+
+/// `GET /v1/terminal/readers/{reader}`
+pub(crate) fn retrieve_reader(state: &mut State, ctx: &Ctx) -> Result<Value, ApiError> {
+    path_reader(state, ctx).map(Reader::render)
+}
+
+/// `POST /v1/terminal/readers/{reader}/process_payment_intent`
+pub(crate) fn process_payment_intent(state: &mut State, ctx: &Ctx) -> Result<Value, ApiError> {
+    let p = ctx.params;
+    let reader = path_reader(state, ctx)?;
+    if reader.busy() {
+        return Err(ApiError::invalid(
+            "Reader is currently busy processing another request. Cancel the current action or wait for it to finish.",
+        )
+        .with_code("terminal_reader_busy"));
+    }
+    let reader_id = reader.meta.id.clone();
+    let pi_id = p.str("payment_intent").unwrap_or_default().to_string();
+    let pi = find(&state.payment_intents, ctx.ns(), &pi_id)
+        .ok_or_else(|| ApiError::no_such_param("payment_intent", &pi_id, "payment_intent"))?;
+    if !matches!(
+        pi.status,
+        Status::RequiresPaymentMethod | Status::RequiresConfirmation
+    ) {
+        return Err(ApiError::invalid(format!(
+            "This PaymentIntent has a status of {} and cannot be processed by a reader. It must have a status of requires_payment_method or requires_confirmation.",
+            pi.status.as_str()
+        ))
+        .with_code("intent_invalid_state")
+        .with_param("payment_intent"));
+    }
+    if !pi
+        .payment_method_types
+        .iter()
+        .any(|t| t == "card_present" || t == "interac_present")
+    {
+        return Err(ApiError::invalid(
+            "This PaymentIntent cannot be processed by a reader: its payment_method_types do not include card_present.",
+        )
+        .with_param("payment_intent"));
+    }
+    let mut config = serde_json::Map::new();
+    config.insert(
+        "enable_customer_cancellation".into(),
+        json!(p
+            .at_bool(&["process_config", "enable_customer_cancellation"])
+            .unwrap_or(false)),
+    );
+    config.insert(
+        "skip_tipping".into(),
+        json!(p
+            .at_bool(&["process_config", "skip_tipping"])
+            .unwrap_or(false)),
+    );
+    if let Some(eligible) = p.at_int(&["process_config", "tipping", "amount_eligible"]) {
+        config.insert("tipping".into(), json!({ "amount_eligible": eligible }));
+    }
+    let reader = find_mut(&mut state.readers, ctx.ns(), &reader_id).expect("found");
+    reader.action = Some(ReaderAction {
+        payment_intent: pi_id,
+        process_config: Value::Object(config),
+        status: "in_progress",
+        failure_code: None,
+        failure_message: None,
+    });
+    reader.last_seen_at = ctx.now * 1000;
+    Ok(reader.render())
+}
+
+/// `POST /v1/terminal/readers/{reader}/cancel_action`
+pub(crate) fn cancel_action(state: &mut State, ctx: &Ctx) -> Result<Value, ApiError> {
+    let reader = path_reader(state, ctx)?;
+    if !reader.busy() {
+        return Err(
+            ApiError::invalid("This Reader has no in-progress action to cancel.")
+                .with_code("terminal_reader_action_not_found"),
+        );
+    }
+    let reader_id = reader.meta.id.clone();
+    let reader = find_mut(&mut state.readers, ctx.ns(), &reader_id).expect("found");
+    reader.action = None;
+    Ok(reader.render())
+}
+
+/// `POST /v1/test_helpers/terminal/readers/{reader}/present_payment_method`: the customer taps or
+/// inserts a card; the reader confirms the PaymentIntent of its in-progress action.
+pub(crate) fn present_payment_method(state: &mut State, ctx: &Ctx) -> Result<Value, ApiError> {
+    let p = ctx.params;
+    let reader = path_reader(state, ctx)?;
+    let Some(action) = reader.action.clone().filter(|a| a.status == "in_progress") else {
+        return Err(ApiError::invalid(
+            "This Reader has no in-progress action; call process_payment_intent first.",
+        )
+        .with_code("terminal_reader_action_not_found"));
+    };
+    let reader_id = reader.meta.id.clone();
+    let kind = match p.str("type").unwrap_or("card_present") {
+        "interac_present" => Kind::InteracPresent,
+        "card_present" => Kind::CardPresent,
+        other => {
+            return Err(ApiError::invalid(format!(
+                "Invalid type: must be one of card_present or interac_present (got {other})"
+            ))
+            .with_param("type"))
+        }
+    };
+    let (param, number) = match kind {
+        Kind::InteracPresent => (
+            "interac_present[number]",
+            p.at_str(&["interac_present", "number"])
+                .unwrap_or(INTERAC_DEFAULT_NUMBER),
+        ),
+        _ => (
+            "card_present[number]",
+            p.at_str(&["card_present", "number"])
+                .unwrap_or(DEFAULT_NUMBER),
+        ),
+    };
+    let card = cards::lookup(number, param)?;
+    if card.interac != (kind == Kind::InteracPresent) {
+        return Err(ApiError::invalid(format!(
+            "The test card {number} cannot be presented as {}.",
+            kind.as_str()
+        ))
+        .with_param(param));
+    }
+    let pi = state.payment_intents[&action.payment_intent].clone();
+    let outcome: Result<(), ApiError> = if !matches!(
+        pi.status,
+        Status::RequiresPaymentMethod | Status::RequiresConfirmation
+    ) {
+        Err(ApiError::invalid(format!(
+            "The PaymentIntent has a status of {} and can no longer be processed.",
+            pi.status.as_str()
+        ))
+        .with_code("intent_invalid_state"))
+    } else if !pi.payment_method_types.iter().any(|t| t == kind.as_str()) {
+        Err(ApiError::invalid(format!(
+            "The PaymentIntent does not accept {} payments.",
+            kind.as_str()
+        ))
+        .with_code("payment_method_not_available"))
+    } else {
+        let pm = payment_methods::create(state, ctx.ns(), ctx.now, kind, card);
+        let intent = state.payment_intents.get_mut(&pi.meta.id).expect("exists");
+        if let Some(tip) = p.int("amount_tip").filter(|t| *t > 0) {
+            intent.amount += tip;
+            intent.tip = Some(tip);
+        }
+        intent.payment_method = Some(pm);
+        intent.status = Status::RequiresConfirmation;
+        payment_intents::confirm_intent(
+            state,
+            &ctx.origin,
+            ctx.now,
+            &pi.meta.id,
+            false,
+            &ctx.base_url,
+        )
+    };
+    let reader = find_mut(&mut state.readers, ctx.ns(), &reader_id).expect("found");
+    let current = reader.action.as_mut().expect("in progress");
+    match &outcome {
+        Ok(()) => current.status = "succeeded",
+        Err(e) => {
+            current.status = "failed";
+            current.failure_code = Some(e.code.clone().unwrap_or_else(|| e.kind.to_string()));
+            current.failure_message = Some(e.message.clone());
+        }
+    }
+    let rendered = reader.render();
+    let kind = if outcome.is_ok() {
+        "terminal.reader.action_succeeded"
+    } else {
+        "terminal.reader.action_failed"
+    };
+    state.emit(&ctx.origin, kind, rendered.clone(), None, ctx.now);
+    Ok(rendered)
+}

@@ -1,0 +1,291 @@
+//! Terminal objects and the server-driven reader flow.
+
+use crate::{id, start};
+
+#[tokio::test]
+async fn locations_readers_and_connection_tokens() {
+    let sim = start().await;
+    let missing = sim
+        .post("/v1/terminal/locations", &[("display_name", "Shop")])
+        .await;
+    assert_eq!((missing.status, missing.code()), (400, "parameter_missing"));
+    let loc = sim
+        .post(
+            "/v1/terminal/locations",
+            &[
+                ("display_name", "Shop"),
+                ("address[line1]", "1 Main St"),
+                ("address[city]", "Springfield"),
+                ("address[country]", "US"),
+                ("address[postal_code]", "12345"),
+            ],
+        )
+        .await
+        .ok();
+    assert_eq!(loc["object"], "terminal.location");
+    assert_eq!(loc["address"]["country"], "US");
+    let reader = sim
+        .post(
+            "/v1/terminal/readers",
+            &[
+                ("registration_code", "simulated-wpe"),
+                ("location", id(&loc)),
+            ],
+        )
+        .await
+        .ok();
+    assert_eq!(reader["device_type"], "simulated_wisepos_e");
+    assert_eq!(reader["label"], "simulated-wpe");
+    assert_eq!(reader["location"], id(&loc));
+    assert!(reader["action"].is_null());
+    let bad = sim
+        .post("/v1/terminal/readers", &[("registration_code", "nope")])
+        .await;
+    assert_eq!(
+        (bad.status, bad.body["error"]["param"].as_str()),
+        (400, Some("registration_code"))
+    );
+    let listed = sim
+        .get("/v1/terminal/readers", &[("location", id(&loc))])
+        .await
+        .ok();
+    assert_eq!(listed["data"][0]["id"], id(&reader));
+    let got = sim
+        .get(
+            &format!("/v1/terminal/readers/{}", id(&reader)),
+            &[("expand[]", "location")],
+        )
+        .await
+        .ok();
+    assert_eq!(got["location"]["display_name"], "Shop");
+    assert_eq!(
+        sim.get("/v1/terminal/locations", &[]).await.ok()["data"][0]["id"],
+        id(&loc)
+    );
+    let token = sim.post("/v1/terminal/connection_tokens", &[]).await.ok();
+    assert!(token["secret"].as_str().unwrap().starts_with("pst_test_"));
+    assert!(token.get("location").is_none());
+    let scoped = sim
+        .post("/v1/terminal/connection_tokens", &[("location", id(&loc))])
+        .await
+        .ok();
+    assert_eq!(scoped["location"], id(&loc));
+    assert_ne!(scoped["secret"], token["secret"]);
+}
+
+#[tokio::test]
+async fn process_present_capture() {
+    let sim = start().await;
+    let pi = sim.intent(&[]).await;
+    assert_eq!(pi["status"], "requires_payment_method");
+    assert!(pi["client_secret"]
+        .as_str()
+        .unwrap()
+        .starts_with(&format!("{}_secret_", id(&pi))));
+    let reader = sim.reader().await;
+    let rid = id(&reader).to_string();
+    let early = sim
+        .post(
+            &format!("/v1/test_helpers/terminal/readers/{rid}/present_payment_method"),
+            &[],
+        )
+        .await;
+    assert_eq!(early.status, 400);
+    let processing = sim
+        .post(
+            &format!("/v1/terminal/readers/{rid}/process_payment_intent"),
+            &[("payment_intent", id(&pi))],
+        )
+        .await
+        .ok();
+    assert_eq!(processing["action"]["status"], "in_progress");
+    assert_eq!(processing["action"]["type"], "process_payment_intent");
+    assert_eq!(
+        processing["action"]["process_payment_intent"]["payment_intent"],
+        id(&pi)
+    );
+    let busy = sim
+        .post(
+            &format!("/v1/terminal/readers/{rid}/process_payment_intent"),
+            &[("payment_intent", id(&pi))],
+        )
+        .await;
+    assert_eq!((busy.status, busy.code()), (400, "terminal_reader_busy"));
+    let done = sim
+        .post(
+            &format!("/v1/test_helpers/terminal/readers/{rid}/present_payment_method"),
+            &[],
+        )
+        .await
+        .ok();
+    assert_eq!(done["action"]["status"], "succeeded");
+    let pi = sim
+        .get(
+            &format!("/v1/payment_intents/{}", id(&pi)),
+            &[("expand[]", "latest_charge")],
+        )
+        .await
+        .ok();
+    assert_eq!(pi["status"], "requires_capture");
+    assert_eq!(pi["amount_capturable"], 1299);
+    assert_eq!(pi["amount_received"], 0);
+    let charge = &pi["latest_charge"];
+    assert_eq!(charge["captured"], false);
+    let card = &charge["payment_method_details"]["card_present"];
+    assert_eq!(card["brand"], "visa");
+    assert_eq!(card["last4"], "4242");
+    assert_eq!(card["exp_month"], 12);
+    assert_eq!(card["exp_year"], 2030);
+    assert!(card["capture_before"].as_i64().unwrap() > pi["created"].as_i64().unwrap());
+    assert!(
+        card["generated_card"].is_null(),
+        "no customer → no generated card"
+    );
+    // The card-present PaymentMethod is what the intent used.
+    let pm = sim
+        .get(
+            &format!(
+                "/v1/payment_methods/{}",
+                charge["payment_method"].as_str().unwrap()
+            ),
+            &[],
+        )
+        .await
+        .ok();
+    assert_eq!(pm["type"], "card_present");
+    assert_eq!(pm["card_present"]["fingerprint"], card["fingerprint"]);
+}
+
+#[tokio::test]
+async fn declined_at_reader_then_another_card() {
+    let sim = start().await;
+    let pi = sim.intent(&[]).await;
+    let (reader, after) = sim.pay_at_reader(id(&pi), "4000000000000002").await;
+    assert_eq!(reader["action"]["status"], "failed");
+    assert_eq!(reader["action"]["failure_code"], "card_declined");
+    assert_eq!(after["status"], "requires_payment_method");
+    assert_eq!(
+        after["last_payment_error"]["decline_code"],
+        "generic_decline"
+    );
+    assert_eq!(after["last_payment_error"]["type"], "card_error");
+    assert_eq!(after["latest_charge"]["status"], "failed");
+    assert!(after["payment_method"].is_null());
+    let capture = sim
+        .post(&format!("/v1/payment_intents/{}/capture", id(&pi)), &[])
+        .await;
+    assert_eq!(
+        (capture.status, capture.code()),
+        (400, "payment_intent_unexpected_state")
+    );
+    let (reader, after) = sim.pay_at_reader(id(&pi), "5555555555554444").await;
+    assert_eq!(reader["action"]["status"], "succeeded");
+    assert_eq!(after["status"], "requires_capture");
+    assert!(after["last_payment_error"].is_null());
+    assert_eq!(
+        after["latest_charge"]["payment_method_details"]["card_present"]["brand"],
+        "mastercard"
+    );
+}
+
+#[tokio::test]
+async fn decline_codes_of_test_cards() {
+    let sim = start().await;
+    for (number, code, decline) in [
+        ("4000000000009995", "card_declined", "insufficient_funds"),
+        ("4000000000000069", "expired_card", "expired_card"),
+        ("4000000000000119", "processing_error", "processing_error"),
+    ] {
+        let pi = sim.intent(&[]).await;
+        let (reader, after) = sim.pay_at_reader(id(&pi), number).await;
+        assert_eq!(reader["action"]["failure_code"], code);
+        assert_eq!(after["last_payment_error"]["code"], code);
+        assert_eq!(after["last_payment_error"]["decline_code"], decline);
+    }
+}
+
+#[tokio::test]
+async fn cancel_action_and_automatic_capture() {
+    let sim = start().await;
+    let pi = sim.intent(&[("capture_method", "automatic")]).await;
+    let reader = sim.reader().await;
+    let rid = id(&reader).to_string();
+    sim.post(
+        &format!("/v1/terminal/readers/{rid}/process_payment_intent"),
+        &[("payment_intent", id(&pi))],
+    )
+    .await
+    .ok();
+    let canceled = sim
+        .post(&format!("/v1/terminal/readers/{rid}/cancel_action"), &[])
+        .await
+        .ok();
+    assert!(canceled["action"].is_null());
+    let again = sim
+        .post(&format!("/v1/terminal/readers/{rid}/cancel_action"), &[])
+        .await;
+    assert_eq!(again.status, 400);
+    let (_, after) = sim.pay_at_reader(id(&pi), "4242424242424242").await;
+    assert_eq!(after["status"], "succeeded");
+    assert_eq!(after["amount_received"], 1299);
+    assert_eq!(after["latest_charge"]["captured"], true);
+    assert_eq!(after["latest_charge"]["amount_captured"], 1299);
+}
+
+#[tokio::test]
+async fn tips_and_interac() {
+    let sim = start().await;
+    let pi = sim
+        .post(
+            "/v1/payment_intents",
+            &[
+                ("amount", "1000"),
+                ("currency", "cad"),
+                ("payment_method_types[]", "card_present"),
+                ("payment_method_types[]", "interac_present"),
+                ("capture_method", "manual"),
+            ],
+        )
+        .await
+        .ok();
+    let reader = sim.reader().await;
+    let rid = id(&reader).to_string();
+    sim.post(
+        &format!("/v1/terminal/readers/{rid}/process_payment_intent"),
+        &[("payment_intent", id(&pi))],
+    )
+    .await
+    .ok();
+    sim.post(
+        &format!("/v1/test_helpers/terminal/readers/{rid}/present_payment_method"),
+        &[("type", "interac_present"), ("amount_tip", "150")],
+    )
+    .await
+    .ok();
+    let after = sim
+        .get(
+            &format!("/v1/payment_intents/{}", id(&pi)),
+            &[("expand[]", "latest_charge")],
+        )
+        .await
+        .ok();
+    // Interac is single-message: captured at once whatever capture_method says.
+    assert_eq!(after["status"], "succeeded");
+    assert_eq!(after["amount"], 1150);
+    assert_eq!(after["amount_details"]["tip"]["amount"], 150);
+    assert_eq!(
+        after["latest_charge"]["payment_method_details"]["type"],
+        "interac_present"
+    );
+    let usd = sim
+        .post(
+            "/v1/payment_intents",
+            &[
+                ("amount", "1000"),
+                ("currency", "usd"),
+                ("payment_method_types[]", "interac_present"),
+            ],
+        )
+        .await;
+    assert_eq!(usd.status, 400);
+}
