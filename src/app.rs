@@ -7,6 +7,10 @@ use crate::config::{Config, JwtKey, StripeMode};
 use crate::crypto::SecretBox;
 use crate::db::Db;
 use crate::error::ApiError;
+use crate::flows::Services;
+use crate::secret::Secret;
+use crate::sim::{SimConfig, Simulator};
+use crate::stripe::{StripeClient, StripeConfig};
 use actix_web::body::EitherBody;
 use actix_web::dev::{Server, Service, ServiceResponse};
 use actix_web::http::header::{self, HeaderName, HeaderValue};
@@ -14,19 +18,11 @@ use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers, Logger};
 use actix_web::{web, App, HttpMessage, HttpResponse, HttpServer};
 use std::net::{SocketAddr, TcpListener};
 
-/// Shared state of every request.
-pub struct AppState {
-    pub db: Db,
-    pub secrets: SecretBox,
-    pub stripe_mode: StripeMode,
-}
+/// The platform key the backend uses against the embedded simulator.
+pub const SIMULATOR_KEY: &str = "sk_test_simulator";
 
-impl AppState {
-    /// True when Stripe is the embedded simulator.
-    pub fn simulator_mode(&self) -> bool {
-        matches!(self.stripe_mode, StripeMode::Simulator)
-    }
-}
+/// Where the embedded simulator is mounted.
+pub const SIMULATOR_PATH: &str = "/sim/stripe";
 
 /// The request id of the current request (also sent back as `X-Request-Id`).
 #[derive(Clone)]
@@ -55,48 +51,72 @@ impl Application {
                 Authenticator::rs256(pem).map_err(|e| format!("POS_JWT_PUBLIC_KEY_FILE: {e}"))?
             }
         };
-        match &config.stripe {
-            StripeMode::Simulator => log::info!(
-                "Stripe: SIMULATOR mode (no STRIPE_SECRET_KEY): the embedded simulator at http://{address}/sim/stripe"
-            ),
-            StripeMode::Stripe { api_base, .. } => log::info!("Stripe: LIVE API mode against {api_base}"),
-        }
-        let state = web::Data::new(AppState {
+        let (simulator, platform_key, api_base) = match &config.stripe {
+            StripeMode::Simulator => {
+                let base = format!("http://{address}{SIMULATOR_PATH}");
+                log::info!("Stripe: SIMULATOR mode (no STRIPE_SECRET_KEY): the embedded simulator at {base}");
+                let sim = Simulator::new(SimConfig {
+                    webhook_url: None,
+                    webhook_secret: format!("whsec_{}", uuid::Uuid::new_v4().simple()),
+                    faults: Vec::new(),
+                });
+                (Some(sim), Secret::new(SIMULATOR_KEY.to_string()), base)
+            }
+            StripeMode::Stripe {
+                api_base,
+                secret_key,
+            } => {
+                log::info!("Stripe: LIVE API mode against {api_base}");
+                (None, secret_key.clone(), api_base.clone())
+            }
+        };
+        let stripe = StripeClient::new(StripeConfig {
+            api_base,
+            timeout: config.stripe_timeout,
+            ..StripeConfig::default()
+        })
+        .map_err(|e| e.to_string())?;
+        let state = web::Data::new(Services {
             db,
+            stripe,
+            platform_key,
             secrets: SecretBox::new(config.encryption_key.expose()),
-            stripe_mode: config.stripe.clone(),
+            simulator: simulator.is_some(),
         });
         let auth = web::Data::new(auth);
         let mut server = HttpServer::new(move || {
-            App::new()
+            let mut app = App::new()
                 .app_data(state.clone())
                 .app_data(auth.clone())
                 .app_data(web::PayloadConfig::new(api::extract::BODY_LIMIT))
-                .configure(api::configure)
-                .default_service(web::to(|| async {
-                    Err::<HttpResponse, _>(ApiError::from_status(
-                        actix_web::http::StatusCode::NOT_FOUND,
-                    ))
-                }))
-                .wrap(ErrorHandlers::new().default_handler(json_envelope))
-                .wrap_fn(|req, srv| {
-                    let id = uuid::Uuid::new_v4().simple().to_string();
-                    req.extensions_mut().insert(RequestId(id.clone()));
-                    let response = srv.call(req);
-                    async move {
-                        let mut response = response.await?;
-                        if let Ok(value) = HeaderValue::from_str(&id) {
-                            response
-                                .headers_mut()
-                                .insert(HeaderName::from_static("x-request-id"), value);
-                        }
-                        Ok(response)
+                .configure(api::configure);
+            if let Some(sim) = &simulator {
+                app = app.service(sim.scope(SIMULATOR_PATH));
+            }
+            app.default_service(web::to(|| async {
+                Err::<HttpResponse, _>(ApiError::from_status(
+                    actix_web::http::StatusCode::NOT_FOUND,
+                ))
+            }))
+            .wrap(ErrorHandlers::new().default_handler(json_envelope))
+            .wrap_fn(|req, srv| {
+                let id = uuid::Uuid::new_v4().simple().to_string();
+                req.extensions_mut().insert(RequestId(id.clone()));
+                let response = srv.call(req);
+                async move {
+                    let mut response = response.await?;
+                    if let Ok(value) = HeaderValue::from_str(&id) {
+                        response
+                            .headers_mut()
+                            .insert(HeaderName::from_static("x-request-id"), value);
                     }
-                })
-                .wrap(
-                    Logger::new("%{method}xi %U %s %Dms id=%{x-request-id}o")
-                        .custom_request_replace("method", |req| req.method().to_string()),
-                )
+                    Ok(response)
+                }
+            })
+            .wrap(
+                Logger::new("%{method}xi %U %s %Dms id=%{x-request-id}o")
+                    .custom_request_replace("method", |req| req.method().to_string()),
+            )
         })
         .listen(listener)
         .map_err(|e| e.to_string())?

@@ -7,8 +7,29 @@ use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 use std::fmt;
 
+/// The code of a unique-constraint violation in our database (409).
+pub const UNIQUE_VIOLATION: &str = "unique_violation";
+
+/// An API failure. Boxed, so results that carry it stay small on the happy path.
+#[derive(Debug, Clone)]
+pub struct ApiError(Box<ErrorBody>);
+
+impl std::ops::Deref for ApiError {
+    type Target = ErrorBody;
+    fn deref(&self) -> &ErrorBody {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for ApiError {
+    fn deref_mut(&mut self) -> &mut ErrorBody {
+        &mut self.0
+    }
+}
+
+/// What an `ApiError` says: the HTTP status and the envelope's fields.
 #[derive(Debug, Clone, Serialize)]
-pub struct ApiError {
+pub struct ErrorBody {
     #[serde(skip)]
     pub status: StatusCode,
     #[serde(rename = "type")]
@@ -19,6 +40,12 @@ pub struct ApiError {
     pub param: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub decline_code: Option<String>,
+    /// The payment's current status, on state conflicts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payment_status: Option<String>,
+    /// Stripe's request id, when Stripe answered with an error.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stripe_request_id: Option<String>,
     /// Safe to retry the same request (Stripe was unreachable, timed out or failed).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub retryable: bool,
@@ -31,15 +58,17 @@ impl ApiError {
         code: &str,
         message: impl Into<String>,
     ) -> Self {
-        ApiError {
+        ApiError(Box::new(ErrorBody {
             status,
             error_type,
             code: code.to_string(),
             message: message.into(),
             param: None,
             decline_code: None,
+            payment_status: None,
+            stripe_request_id: None,
             retryable: false,
-        }
+        }))
     }
 
     /// 400 for a field that is present but wrong.
@@ -116,6 +145,17 @@ impl ApiError {
         Self::new(StatusCode::CONFLICT, "invalid_request_error", code, message)
     }
 
+    /// 402: the card was declined.
+    pub fn card_declined(
+        code: &str,
+        decline_code: Option<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        let mut e = Self::new(StatusCode::PAYMENT_REQUIRED, "card_error", code, message);
+        e.decline_code = decline_code;
+        e
+    }
+
     /// 500 for our own faults; the detail is logged, never returned.
     pub fn internal(detail: impl fmt::Display) -> Self {
         log::error!("internal error: {detail}");
@@ -172,7 +212,7 @@ impl fmt::Display for ApiError {
 
 #[derive(Serialize)]
 struct Envelope<'a> {
-    error: &'a ApiError,
+    error: &'a ErrorBody,
 }
 
 impl ResponseError for ApiError {
@@ -185,7 +225,7 @@ impl ResponseError for ApiError {
         if self.status == StatusCode::UNAUTHORIZED {
             response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
         }
-        response.json(Envelope { error: self })
+        response.json(Envelope { error: &self.0 })
     }
 }
 
@@ -206,6 +246,13 @@ impl From<DbError> for ApiError {
             DbError::Query(diesel::result::Error::NotFound) => {
                 ApiError::not_found("no such object")
             }
+            DbError::Query(diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::UniqueViolation,
+                _,
+            )) => ApiError::conflict(
+                UNIQUE_VIOLATION,
+                "a record with these identifiers already exists",
+            ),
             other => ApiError::internal(other),
         }
     }
@@ -214,5 +261,83 @@ impl From<DbError> for ApiError {
 impl From<diesel::result::Error> for ApiError {
     fn from(e: diesel::result::Error) -> Self {
         ApiError::from(DbError::Query(e))
+    }
+}
+
+impl From<crate::stripe::StripeError> for ApiError {
+    fn from(e: crate::stripe::StripeError) -> Self {
+        use crate::stripe::StripeError;
+        let request_id = e.request_id().map(str::to_string);
+        let mut api = match &e {
+            StripeError::Api { .. } if e.is_card_error() => {
+                let mut api = ApiError::new(
+                    StatusCode::PAYMENT_REQUIRED,
+                    "card_error",
+                    e.code().unwrap_or("card_declined"),
+                    match &e {
+                        StripeError::Api {
+                            message: Some(m), ..
+                        } => m.to_string(),
+                        _ => "the card was declined".to_string(),
+                    },
+                );
+                api.decline_code = e.decline_code().map(str::to_string);
+                api
+            }
+            StripeError::Api { status, .. } if matches!(*status, 409 | 429 | 500..) => {
+                log::warn!("Stripe unavailable: {e}");
+                let mut api = ApiError::new(
+                    StatusCode::BAD_GATEWAY,
+                    "api_error",
+                    "stripe_unavailable",
+                    "Stripe is unavailable or busy; retry the same request",
+                );
+                api.retryable = true;
+                api
+            }
+            StripeError::Api { .. } => {
+                log::error!("Stripe rejected our request: {e}");
+                ApiError::new(
+                    StatusCode::BAD_GATEWAY,
+                    "api_error",
+                    "stripe_request_failed",
+                    "Stripe rejected the request; see stripe_request_id",
+                )
+            }
+            StripeError::Timeout { .. } => {
+                log::warn!("{e}");
+                let mut api = ApiError::new(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    "api_error",
+                    "stripe_timeout",
+                    "Stripe did not answer in time; the outcome is unknown: retry the same request",
+                );
+                api.retryable = true;
+                api
+            }
+            StripeError::Connection { .. } => {
+                log::warn!("{e}");
+                let mut api = ApiError::new(
+                    StatusCode::BAD_GATEWAY,
+                    "api_error",
+                    "stripe_unreachable",
+                    "Stripe could not be reached; retry the same request",
+                );
+                api.retryable = true;
+                api
+            }
+            StripeError::Decode { .. } => {
+                log::error!("{e}");
+                ApiError::new(
+                    StatusCode::BAD_GATEWAY,
+                    "api_error",
+                    "stripe_bad_response",
+                    "Stripe's answer could not be read",
+                )
+            }
+            StripeError::InvalidArgument(_) => return ApiError::internal(e),
+        };
+        api.stripe_request_id = request_id;
+        api
     }
 }

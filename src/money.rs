@@ -136,14 +136,8 @@ impl Money {
     /// digits. No sign, exponent, spaces or separators; at most the currency's decimals (trailing
     /// zeros beyond them are fine: `10.00` JPY is 10); at most Stripe's maximum amount.
     pub fn parse(text: &str, currency: Currency) -> Result<Money, MoneyError> {
+        check_decimal(text)?;
         let (int, frac) = text.split_once('.').unwrap_or((text, ""));
-        if text.starts_with('-') {
-            return Err(MoneyError::NotPositive);
-        }
-        let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
-        if !digits(int) || (text.contains('.') && !digits(frac)) {
-            return Err(MoneyError::NotADecimal);
-        }
         let significant = frac.trim_end_matches('0');
         if significant.len() as u32 > currency.0.decimals {
             return Err(MoneyError::TooPrecise {
@@ -186,6 +180,23 @@ impl Money {
     pub fn to_decimal_string(&self) -> String {
         Decimal::new(self.minor, self.currency.exponent()).to_string()
     }
+}
+
+/// Checks that `text` is a plain positive decimal (digits, optionally a point and more digits),
+/// before its currency is known.
+pub fn check_decimal(text: &str) -> Result<(), MoneyError> {
+    if text.starts_with('-') {
+        return Err(MoneyError::NotPositive);
+    }
+    let (int, frac) = text.split_once('.').unwrap_or((text, ""));
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if !digits(int) || (text.contains('.') && !digits(frac)) {
+        return Err(MoneyError::NotADecimal);
+    }
+    if text.bytes().all(|b| b == b'0' || b == b'.') {
+        return Err(MoneyError::NotPositive);
+    }
+    Ok(())
 }
 
 /// Why an amount or currency was refused. The message is safe to show to API callers.

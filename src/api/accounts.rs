@@ -1,11 +1,11 @@
 //! `PUT/GET /v1/accounts/{external_account_id}` (scope `accounts:admin`): merchant settings.
 
 use super::extract::{external_id, ApiJson, Patch};
-use crate::app::AppState;
 use crate::auth::{Caller, Scope};
 use crate::db::models::Account;
 use crate::error::ApiError;
 use crate::flows::accounts::{self, AccountChanges};
+use crate::flows::Services;
 use crate::money::Currency;
 use crate::secret::Secret;
 use actix_web::{web, HttpResponse};
@@ -54,7 +54,7 @@ impl From<Account> for AccountResponse {
 }
 
 pub async fn put(
-    state: web::Data<AppState>,
+    state: web::Data<Services>,
     caller: Caller,
     path: web::Path<String>,
     ApiJson(body): ApiJson<PutAccount>,
@@ -62,7 +62,7 @@ pub async fn put(
     let external_account_id = path.into_inner();
     external_id("external_account_id", &external_account_id)?;
     caller.authorize(Scope::AccountsAdmin, &external_account_id)?;
-    let changes = validate(body, state.simulator_mode())?;
+    let changes = validate(body, state.simulator)?;
     let (account, created) =
         accounts::upsert(&state.db, &state.secrets, external_account_id, changes).await?;
     let mut response = if created {
@@ -74,7 +74,7 @@ pub async fn put(
 }
 
 pub async fn get(
-    state: web::Data<AppState>,
+    state: web::Data<Services>,
     caller: Caller,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {

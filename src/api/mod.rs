@@ -2,8 +2,11 @@
 //! authorise, then call `flows`.
 
 pub mod accounts;
+pub mod cards;
 pub mod extract;
 pub mod ops;
+pub mod payments;
+pub mod terminal;
 
 use actix_web::web;
 use chrono::NaiveDateTime;
@@ -12,6 +15,42 @@ use chrono::NaiveDateTime;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(ops::healthz))
         .route("/readyz", web::get().to(ops::readyz))
+        .route("/v1/payment/intent", web::post().to(payments::intent))
+        .route("/v1/payment/capture", web::post().to(payments::capture))
+        .route("/v1/payment/cancel", web::post().to(payments::cancel))
+        .route("/v1/payment/refund", web::post().to(payments::refund))
+        .route("/v1/payment/charge", web::post().to(payments::charge))
+        .route("/v1/payment/{payment_id}", web::get().to(payments::get))
+        .route("/v1/payments", web::get().to(payments::list))
+        .route("/v1/customer/card", web::post().to(cards::save))
+        .route("/v1/customer/cards", web::get().to(cards::list))
+        .route("/v1/customer/card/{id}", web::delete().to(cards::delete))
+        .route(
+            "/v1/terminal/connection_token",
+            web::post().to(terminal::connection_token),
+        )
+        .service(
+            web::resource("/v1/terminal/locations")
+                .route(web::post().to(terminal::create_location))
+                .route(web::get().to(terminal::list_locations)),
+        )
+        .service(
+            web::resource("/v1/terminal/readers")
+                .route(web::post().to(terminal::register_reader))
+                .route(web::get().to(terminal::list_readers)),
+        )
+        .route(
+            "/v1/terminal/readers/{id}",
+            web::get().to(terminal::get_reader),
+        )
+        .route(
+            "/v1/terminal/readers/{id}/process",
+            web::post().to(terminal::process),
+        )
+        .route(
+            "/v1/terminal/readers/{id}/cancel",
+            web::post().to(terminal::cancel_action),
+        )
         .service(
             web::resource("/v1/accounts/{external_account_id}")
                 .route(web::put().to(accounts::put))

@@ -1,6 +1,9 @@
 //! Rows as Rust structs, one per table, with the inserts and updates the flows need.
 
-use super::schema::{accounts, cards, customers, payment_history, payments};
+use super::schema::{
+    accounts, cards, customers, payment_history, payments, refunds, terminal_locations,
+    terminal_readers,
+};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
@@ -48,6 +51,10 @@ pub struct Payment {
     pub amount_captured: i64,
     pub amount_refunded: i64,
     pub stripe_charge_id: Option<String>,
+    /// The saved card charged off-session (saved-card charges only).
+    pub stripe_payment_method_id: Option<String>,
+    pub failure_code: Option<String>,
+    pub decline_code: Option<String>,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
 }
@@ -79,6 +86,41 @@ pub struct PaymentHistory {
     pub status: String,
     pub amount: Option<i64>,
     pub actor: String,
+    pub created_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = refunds)]
+pub struct Refund {
+    pub id: String,
+    pub payment_id: String,
+    pub stripe_refund_id: String,
+    pub amount: i64,
+    pub reason: Option<String>,
+    pub status: String,
+    pub actor: String,
+    pub created_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = terminal_locations)]
+pub struct TerminalLocation {
+    pub id: String,
+    pub account_id: String,
+    pub stripe_location_id: String,
+    pub display_name: String,
+    pub created_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = terminal_readers)]
+pub struct TerminalReader {
+    pub id: String,
+    pub account_id: String,
+    pub stripe_reader_id: String,
+    pub label: Option<String>,
+    pub stripe_location_id: Option<String>,
+    pub device_type: String,
     pub created_at: NaiveDateTime,
 }
 

@@ -44,6 +44,9 @@ diesel::table! {
         amount_captured -> BigInt,
         amount_refunded -> BigInt,
         stripe_charge_id -> Nullable<Text>,
+        stripe_payment_method_id -> Nullable<Text>,
+        failure_code -> Nullable<Text>,
+        decline_code -> Nullable<Text>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
     }
@@ -79,7 +82,43 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    refunds (id) {
+        id -> Text,
+        payment_id -> Text,
+        stripe_refund_id -> Text,
+        amount -> BigInt,
+        reason -> Nullable<Text>,
+        status -> Text,
+        actor -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    terminal_locations (id) {
+        id -> Text,
+        account_id -> Text,
+        stripe_location_id -> Text,
+        display_name -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    terminal_readers (id) {
+        id -> Text,
+        account_id -> Text,
+        stripe_reader_id -> Text,
+        label -> Nullable<Text>,
+        stripe_location_id -> Nullable<Text>,
+        device_type -> Text,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(customers -> accounts (account_id));
+diesel::joinable!(refunds -> payments (payment_id));
 diesel::joinable!(payments -> accounts (account_id));
 diesel::joinable!(payments -> customers (customer_id));
 diesel::joinable!(cards -> customers (customer_id));

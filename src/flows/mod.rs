@@ -1,4 +1,47 @@
-//! Business operations: each validates its inputs, talks to the database and Stripe, and
+//! Business operations: each validates what it needs, talks to the database and Stripe, and
 //! returns domain results. No HTTP types here.
 
 pub mod accounts;
+pub mod cards;
+pub mod customers;
+pub mod payments;
+pub mod refunds;
+pub mod terminal;
+
+use crate::crypto::SecretBox;
+use crate::db::models::Account;
+use crate::db::Db;
+use crate::error::ApiError;
+use crate::secret::Secret;
+use crate::stripe::{StripeAccount, StripeClient};
+
+/// What the flows work with: the database, Stripe, and the key that seals secrets at rest.
+pub struct Services {
+    pub db: Db,
+    pub stripe: StripeClient,
+    /// The platform's Stripe key (`sk_test_simulator` in simulator mode).
+    pub platform_key: Secret<String>,
+    pub secrets: SecretBox,
+    /// True when Stripe is the embedded simulator.
+    pub simulator: bool,
+}
+
+impl Services {
+    /// Whose Stripe account this merchant's calls act on: its own key if it has one, else the
+    /// platform key, for its connected account when it has one.
+    pub fn stripe_account(&self, account: &Account) -> Result<StripeAccount, ApiError> {
+        if let Some(sealed) = &account.stripe_secret_key_enc {
+            let key = self.secrets.open(sealed, &account.id).map_err(|e| {
+                ApiError::internal(format!("account {}: stored Stripe key: {e}", account.id))
+            })?;
+            return Ok(StripeAccount {
+                secret_key: key,
+                stripe_account: None,
+            });
+        }
+        Ok(StripeAccount {
+            secret_key: self.platform_key.clone(),
+            stripe_account: account.stripe_account_id.clone(),
+        })
+    }
+}

@@ -88,6 +88,11 @@ pub fn test_config(database_url: &str) -> Config {
 
 impl TestApp {
     pub async fn spawn(backend: Backend) -> TestApp {
+        Self::spawn_configured(backend, |_| {}).await
+    }
+
+    /// Like `spawn`, with the configuration adjusted by `adjust` first.
+    pub async fn spawn_configured(backend: Backend, adjust: impl FnOnce(&mut Config)) -> TestApp {
         let _ = env_logger::builder().is_test(true).try_init();
         let (storage, database_url) = match backend {
             Backend::Sqlite => {
@@ -103,7 +108,9 @@ impl TestApp {
                 (Storage::Postgres(db), url)
             }
         };
-        Self::spawn_with(test_config(&database_url), backend, storage).await
+        let mut config = test_config(&database_url);
+        adjust(&mut config);
+        Self::spawn_with(config, backend, storage).await
     }
 
     async fn spawn_with(config: Config, backend: Backend, storage: Storage) -> TestApp {
@@ -205,4 +212,133 @@ macro_rules! both_backends {
             }
         )*
     };
+}
+
+/// Driving the embedded Stripe simulator the way a reader and Stripe's test helpers would.
+impl TestApp {
+    pub fn sim_url(&self, path: &str) -> String {
+        format!("{}/sim/stripe{path}", self.address)
+    }
+
+    /// A form POST to the simulator's Stripe API with the platform key.
+    pub async fn sim_post(&self, path: &str, form: &[(&str, &str)]) -> (u16, Value) {
+        let response = self
+            .client
+            .post(self.sim_url(path))
+            .bearer_auth(pos_backend::app::SIMULATOR_KEY)
+            .form(form)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap())
+    }
+
+    pub async fn sim_get(&self, path: &str) -> Value {
+        self.client
+            .get(self.sim_url(path))
+            .bearer_auth(pos_backend::app::SIMULATOR_KEY)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// The simulator's request log: `(method, path)` of every Stripe call so far.
+    pub async fn stripe_calls(&self) -> Vec<(String, String)> {
+        let log: Value = self
+            .client
+            .get(self.sim_url("/_sim/requests"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        log["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r["method"].as_str().unwrap().to_string(),
+                    r["path"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    }
+
+    pub async fn clear_stripe_calls(&self) {
+        let response = self
+            .client
+            .delete(self.sim_url("/_sim/requests"))
+            .send()
+            .await
+            .unwrap();
+        assert!(response.status().is_success());
+    }
+
+    pub async fn add_fault(&self, rule: Value) {
+        let response = self
+            .client
+            .post(self.sim_url("/_sim/faults"))
+            .json(&rule)
+            .send()
+            .await
+            .unwrap();
+        assert!(response.status().is_success(), "fault accepted");
+    }
+
+    /// Registers a simulated WisePOS E reader and returns its id.
+    pub async fn register_reader(&self) -> String {
+        let (status, reader) = self
+            .sim_post(
+                "/v1/terminal/readers",
+                &[("registration_code", "simulated-wpe"), ("label", "Till 1")],
+            )
+            .await;
+        assert_eq!(status, 200, "{reader}");
+        reader["id"].as_str().unwrap().to_string()
+    }
+
+    /// Hands the intent to the reader and taps `card` on it, as a customer at the till would.
+    /// Returns the simulator's answer to the tap.
+    pub async fn tap_card(&self, reader: &str, payment_intent: &str, card: &str) -> (u16, Value) {
+        let (status, body) = self
+            .sim_post(
+                &format!("/v1/terminal/readers/{reader}/process_payment_intent"),
+                &[("payment_intent", payment_intent)],
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        self.sim_post(
+            &format!("/v1/test_helpers/terminal/readers/{reader}/present_payment_method"),
+            &[("card_present[number]", card), ("type", "card_present")],
+        )
+        .await
+    }
+
+    /// Creates a merchant account with every scope and returns a token for it.
+    pub async fn merchant(&self, account: &str, currency: &str) -> String {
+        let (status, body) = self
+            .put_account(account, serde_json::json!({"default_currency": currency}))
+            .await;
+        assert!(status == 201 || status == 200, "{body}");
+        self.token(
+            &[account],
+            "payments:read payments:write cards:read cards:write terminal",
+        )
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> (u16, Value) {
+        self.send(reqwest::Method::POST, path, Some(token), Some(body))
+            .await
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> (u16, Value) {
+        self.send(reqwest::Method::GET, path, Some(token), None)
+            .await
+    }
 }

@@ -4,6 +4,7 @@ mod helpers;
 
 mod accounts;
 mod auth;
+mod card_on_file;
 mod envelope;
 mod ops;
 mod schema;

@@ -38,11 +38,14 @@ CREATE TABLE payments (
     amount_captured BIGINT NOT NULL,
     amount_refunded BIGINT NOT NULL,
     stripe_charge_id TEXT UNIQUE,
+    stripe_payment_method_id TEXT,
+    failure_code TEXT,
+    decline_code TEXT,
     created_at TIMESTAMP NOT NULL,
     updated_at TIMESTAMP NOT NULL,
     UNIQUE (account_id, external_transaction_id)
 );
-CREATE INDEX payments_account_created ON payments (account_id, created_at, id);
+CREATE INDEX payments_account_id ON payments (account_id, id);
 
 CREATE TABLE cards (
     id TEXT PRIMARY KEY NOT NULL,
@@ -71,3 +74,33 @@ CREATE TABLE payment_history (
     created_at TIMESTAMP NOT NULL
 );
 CREATE INDEX payment_history_payment ON payment_history (payment_id, created_at);
+
+CREATE TABLE refunds (
+    id TEXT PRIMARY KEY NOT NULL,
+    payment_id TEXT NOT NULL REFERENCES payments (id),
+    stripe_refund_id TEXT NOT NULL UNIQUE,
+    amount BIGINT NOT NULL,
+    reason TEXT,
+    status TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    created_at TIMESTAMP NOT NULL
+);
+CREATE INDEX refunds_payment ON refunds (payment_id);
+
+CREATE TABLE terminal_locations (
+    id TEXT PRIMARY KEY NOT NULL,
+    account_id TEXT NOT NULL REFERENCES accounts (id),
+    stripe_location_id TEXT NOT NULL UNIQUE,
+    display_name TEXT NOT NULL,
+    created_at TIMESTAMP NOT NULL
+);
+
+CREATE TABLE terminal_readers (
+    id TEXT PRIMARY KEY NOT NULL,
+    account_id TEXT NOT NULL REFERENCES accounts (id),
+    stripe_reader_id TEXT NOT NULL UNIQUE,
+    label TEXT,
+    stripe_location_id TEXT,
+    device_type TEXT NOT NULL,
+    created_at TIMESTAMP NOT NULL
+);

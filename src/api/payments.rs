@@ -1,0 +1,586 @@
+//! `POST /v1/payment/intent`, `POST /v1/payment/capture`, `GET /v1/payment/{id}`.
+
+use super::extract::{external_id, ApiJson, ApiQuery};
+use crate::auth::{Caller, Scope};
+use crate::error::ApiError;
+use crate::flows::payments::{self, NewIntent, PaymentView, RESERVED_METADATA};
+use crate::flows::Services;
+use crate::money::{check_decimal, Currency, DecimalText, Money};
+use actix_web::{web, HttpResponse};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// `"card_present"` or a list of payment method types.
+#[derive(Deserialize)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IntentRequest {
+    external_account_id: String,
+    amount: DecimalText,
+    #[serde(default)]
+    currency: Option<String>,
+    #[serde(default)]
+    payment_method_types: Option<OneOrMany>,
+    #[serde(default)]
+    capture_method: Option<String>,
+    external_transaction_id: String,
+    #[serde(default)]
+    external_customer_id: Option<String>,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    metadata: Option<BTreeMap<String, String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaptureRequest {
+    payment_id: String,
+    #[serde(default)]
+    amount: Option<DecimalText>,
+    external_account_id: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountQuery {
+    pub external_account_id: String,
+}
+
+#[derive(Serialize)]
+struct HistoryEntry {
+    action: String,
+    status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    amount: Option<String>,
+    actor: String,
+    at: String,
+}
+
+/// A payment as the API shows it.
+#[derive(Serialize)]
+pub struct PaymentResponse {
+    id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_secret: Option<String>,
+    status: String,
+    amount: String,
+    amount_capturable: String,
+    amount_captured: String,
+    amount_refunded: String,
+    currency: String,
+    capture_method: String,
+    payment_method_types: Vec<String>,
+    external_account_id: String,
+    external_transaction_id: String,
+    external_customer_id: Option<String>,
+    customer_id: Option<String>,
+    description: Option<String>,
+    metadata: BTreeMap<String, String>,
+    created_at: String,
+    updated_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    history: Option<Vec<HistoryEntry>>,
+}
+
+impl PaymentResponse {
+    pub fn from_view(view: PaymentView, with_history: bool) -> PaymentResponse {
+        let p = view.payment;
+        let currency = Currency::parse(&p.currency).ok();
+        let amount = |minor: i64| match currency {
+            Some(c) => Money::from_minor(minor, c).to_decimal_string(),
+            None => minor.to_string(),
+        };
+        let history = with_history.then(|| {
+            view.history
+                .into_iter()
+                .map(|h| HistoryEntry {
+                    action: h.action,
+                    status: h.status,
+                    amount: h.amount.map(amount),
+                    actor: h.actor,
+                    at: super::timestamp(h.created_at),
+                })
+                .collect()
+        });
+        PaymentResponse {
+            id: p.stripe_payment_intent_id,
+            client_secret: view.client_secret.map(|s| s.expose().clone()),
+            status: p.status,
+            amount: amount(p.amount),
+            amount_capturable: amount(p.amount_capturable),
+            amount_captured: amount(p.amount_captured),
+            amount_refunded: amount(p.amount_refunded),
+            currency: p.currency,
+            capture_method: p.capture_method,
+            payment_method_types: p
+                .payment_method_types
+                .split(',')
+                .map(str::to_string)
+                .collect(),
+            external_account_id: view.external_account_id,
+            external_transaction_id: p.external_transaction_id,
+            external_customer_id: view
+                .customer
+                .as_ref()
+                .map(|c| c.external_customer_id.clone()),
+            customer_id: view.customer.map(|c| c.stripe_customer_id),
+            description: p.description,
+            metadata: p
+                .metadata
+                .as_deref()
+                .and_then(|m| serde_json::from_str(m).ok())
+                .unwrap_or_default(),
+            created_at: super::timestamp(p.created_at),
+            updated_at: super::timestamp(p.updated_at),
+            history,
+        }
+    }
+}
+
+pub async fn intent(
+    services: web::Data<Services>,
+    caller: Caller,
+    ApiJson(body): ApiJson<IntentRequest>,
+) -> Result<HttpResponse, ApiError> {
+    external_id("external_account_id", &body.external_account_id)?;
+    caller.authorize(Scope::PaymentsWrite, &body.external_account_id)?;
+    let input = validate_intent(body)?;
+    let view = payments::create_intent(&services, &caller.subject, input).await?;
+    Ok(HttpResponse::Ok().json(PaymentResponse::from_view(view, false)))
+}
+
+/// Everything that can be checked without I/O; the amount is checked fully here when the currency
+/// is given, else once the account's default currency is known.
+fn validate_intent(body: IntentRequest) -> Result<NewIntent, ApiError> {
+    external_id("external_transaction_id", &body.external_transaction_id)?;
+    if let Some(c) = &body.external_customer_id {
+        external_id("external_customer_id", c)?;
+    }
+    let amount_error =
+        |e: crate::money::MoneyError| ApiError::invalid("amount", format!("'amount' {e}"));
+    check_decimal(&body.amount.0).map_err(amount_error)?;
+    let currency = body
+        .currency
+        .as_deref()
+        .map(|c| Currency::parse(c).map_err(|e| ApiError::invalid("currency", e.to_string())))
+        .transpose()?;
+    if let Some(currency) = currency {
+        Money::parse_charge(&body.amount.0, currency).map_err(amount_error)?;
+    }
+    let types = match body.payment_method_types {
+        None => vec!["card_present".to_string()],
+        Some(OneOrMany::One(t)) => vec![t],
+        Some(OneOrMany::Many(list)) => list,
+    };
+    let mut payment_method_types: Vec<&'static str> = Vec::new();
+    for t in &types {
+        let known = match t.as_str() {
+            "card_present" => "card_present",
+            "interac_present" => "interac_present",
+            _ => {
+                return Err(ApiError::invalid(
+                    "payment_method_types",
+                    "'payment_method_types' must be \"card_present\" or [\"card_present\", \"interac_present\"]",
+                ))
+            }
+        };
+        if !payment_method_types.contains(&known) {
+            payment_method_types.push(known);
+        }
+    }
+    if !payment_method_types.contains(&"card_present") {
+        return Err(ApiError::invalid(
+            "payment_method_types",
+            "'payment_method_types' must include card_present",
+        ));
+    }
+    let capture_method = match body.capture_method.as_deref() {
+        None | Some("manual") => "manual",
+        Some("automatic") => "automatic",
+        Some(_) => {
+            return Err(ApiError::invalid(
+                "capture_method",
+                "'capture_method' must be \"manual\" or \"automatic\"",
+            ))
+        }
+    };
+    if let Some(d) = &body.description {
+        if d.chars().count() > 1000 {
+            return Err(ApiError::invalid(
+                "description",
+                "'description' must be at most 1000 characters",
+            ));
+        }
+    }
+    let metadata = body.metadata.unwrap_or_default();
+    if metadata.len() > 20 {
+        return Err(ApiError::invalid(
+            "metadata",
+            "'metadata' takes at most 20 keys",
+        ));
+    }
+    for (k, v) in &metadata {
+        if k.is_empty()
+            || k.chars().count() > 40
+            || k.contains(['[', ']'])
+            || v.chars().count() > 500
+        {
+            return Err(ApiError::invalid(
+                "metadata",
+                "'metadata' keys must be 1 to 40 characters without brackets, values at most 500",
+            ));
+        }
+        if RESERVED_METADATA.contains(&k.as_str()) {
+            return Err(ApiError::invalid(
+                "metadata",
+                format!("'metadata' key '{k}' is reserved"),
+            ));
+        }
+    }
+    Ok(NewIntent {
+        external_account_id: body.external_account_id,
+        amount: body.amount,
+        currency,
+        payment_method_types,
+        capture_method,
+        external_transaction_id: body.external_transaction_id,
+        external_customer_id: body.external_customer_id,
+        description: body.description,
+        metadata,
+        saved_card: None,
+    })
+}
+
+/// A PaymentIntent id as the API takes it.
+pub fn payment_id(value: &str) -> Result<(), ApiError> {
+    let ok = value.strip_prefix("pi_").is_some_and(|rest| {
+        !rest.is_empty()
+            && rest.len() <= 250
+            && rest.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::invalid(
+            "payment_id",
+            "'payment_id' must be a PaymentIntent id (pi_…)",
+        ))
+    }
+}
+
+pub async fn capture(
+    services: web::Data<Services>,
+    caller: Caller,
+    ApiJson(body): ApiJson<CaptureRequest>,
+) -> Result<HttpResponse, ApiError> {
+    external_id("external_account_id", &body.external_account_id)?;
+    caller.authorize(Scope::PaymentsWrite, &body.external_account_id)?;
+    payment_id(&body.payment_id)?;
+    if let Some(a) = &body.amount {
+        check_decimal(&a.0).map_err(|e| ApiError::invalid("amount", format!("'amount' {e}")))?;
+    }
+    let view = payments::capture(
+        &services,
+        &caller.subject,
+        body.external_account_id,
+        body.payment_id,
+        body.amount,
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(PaymentResponse::from_view(view, false)))
+}
+
+pub async fn get(
+    services: web::Data<Services>,
+    caller: Caller,
+    path: web::Path<String>,
+    ApiQuery(query): ApiQuery<AccountQuery>,
+) -> Result<HttpResponse, ApiError> {
+    external_id("external_account_id", &query.external_account_id)?;
+    caller.authorize(Scope::PaymentsRead, &query.external_account_id)?;
+    let id = path.into_inner();
+    payment_id(&id)?;
+    let view = payments::get(&services, &caller.subject, query.external_account_id, id).await?;
+    Ok(HttpResponse::Ok().json(PaymentResponse::from_view(view, true)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CancelRequest {
+    payment_id: String,
+    external_account_id: String,
+}
+
+pub async fn cancel(
+    services: web::Data<Services>,
+    caller: Caller,
+    ApiJson(body): ApiJson<CancelRequest>,
+) -> Result<HttpResponse, ApiError> {
+    external_id("external_account_id", &body.external_account_id)?;
+    caller.authorize(Scope::PaymentsWrite, &body.external_account_id)?;
+    payment_id(&body.payment_id)?;
+    let view = payments::cancel(
+        &services,
+        &caller.subject,
+        body.external_account_id,
+        body.payment_id,
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(PaymentResponse::from_view(view, false)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefundRequest {
+    payment_id: String,
+    external_account_id: String,
+    #[serde(default)]
+    amount: Option<DecimalText>,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+pub async fn refund(
+    services: web::Data<Services>,
+    caller: Caller,
+    ApiJson(body): ApiJson<RefundRequest>,
+) -> Result<HttpResponse, ApiError> {
+    use crate::stripe::RefundReason;
+    external_id("external_account_id", &body.external_account_id)?;
+    caller.authorize(Scope::PaymentsWrite, &body.external_account_id)?;
+    payment_id(&body.payment_id)?;
+    if let Some(a) = &body.amount {
+        check_decimal(&a.0).map_err(|e| ApiError::invalid("amount", format!("'amount' {e}")))?;
+    }
+    let reason = match body.reason.as_deref() {
+        None => None,
+        Some("duplicate") => Some(RefundReason::Duplicate),
+        Some("fraudulent") => Some(RefundReason::Fraudulent),
+        Some("requested_by_customer") => Some(RefundReason::RequestedByCustomer),
+        Some(_) => {
+            return Err(ApiError::invalid(
+                "reason",
+                "'reason' must be duplicate, fraudulent or requested_by_customer",
+            ))
+        }
+    };
+    let view = crate::flows::refunds::refund(
+        &services,
+        &caller.subject,
+        body.external_account_id,
+        body.payment_id,
+        body.amount,
+        reason,
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(PaymentResponse::from_view(view, false)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChargeRequest {
+    external_account_id: String,
+    external_customer_id: String,
+    #[serde(default)]
+    card_id: Option<String>,
+    #[serde(default)]
+    payment_method_id: Option<String>,
+    amount: DecimalText,
+    #[serde(default)]
+    currency: Option<String>,
+    external_transaction_id: String,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    metadata: Option<BTreeMap<String, String>>,
+}
+
+/// `POST /v1/payment/charge`: charges a saved card off-session, at once.
+pub async fn charge(
+    services: web::Data<Services>,
+    caller: Caller,
+    ApiJson(body): ApiJson<ChargeRequest>,
+) -> Result<HttpResponse, ApiError> {
+    use crate::flows::payments::CardRef;
+    external_id("external_account_id", &body.external_account_id)?;
+    caller.authorize(Scope::PaymentsWrite, &body.external_account_id)?;
+    let card = match (body.card_id, body.payment_method_id) {
+        (Some(id), None) => {
+            external_id("card_id", &id)?;
+            CardRef::CardId(id)
+        }
+        (None, Some(pm)) if pm.starts_with("pm_") && pm.len() <= 255 => {
+            CardRef::PaymentMethodId(pm)
+        }
+        (None, Some(_)) => {
+            return Err(ApiError::invalid(
+                "payment_method_id",
+                "'payment_method_id' must be a PaymentMethod id (pm_…)",
+            ))
+        }
+        (Some(_), Some(_)) => {
+            return Err(ApiError::invalid(
+                "card_id",
+                "give card_id or payment_method_id, not both",
+            ))
+        }
+        (None, None) => return Err(ApiError::missing("card_id")),
+    };
+    let mut input = validate_intent(IntentRequest {
+        external_account_id: body.external_account_id,
+        amount: body.amount,
+        currency: body.currency,
+        payment_method_types: None,
+        capture_method: Some("automatic".into()),
+        external_transaction_id: body.external_transaction_id,
+        external_customer_id: Some(body.external_customer_id),
+        description: body.description,
+        metadata: body.metadata,
+    })?;
+    input.payment_method_types = vec!["card"];
+    input.saved_card = Some(card);
+    let view = payments::create_intent(&services, &caller.subject, input).await?;
+    Ok(HttpResponse::Ok().json(PaymentResponse::from_view(view, false)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    external_account_id: String,
+    #[serde(default)]
+    status: Option<String>,
+    #[serde(default)]
+    external_customer_id: Option<String>,
+    #[serde(default)]
+    since: Option<String>,
+    #[serde(default)]
+    until: Option<String>,
+    #[serde(default)]
+    min_amount: Option<String>,
+    #[serde(default)]
+    max_amount: Option<String>,
+    #[serde(default)]
+    currency: Option<String>,
+    #[serde(default)]
+    limit: Option<String>,
+    #[serde(default)]
+    starting_after: Option<String>,
+}
+
+/// `GET /v1/payments`: newest first, filtered, with cursor pagination.
+pub async fn list(
+    services: web::Data<Services>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    use crate::flows::payments::PaymentFilter;
+    external_id("external_account_id", &q.external_account_id)?;
+    caller.authorize(Scope::PaymentsRead, &q.external_account_id)?;
+    let time = |param: &str, v: &Option<String>| {
+        v.as_deref()
+            .map(|t| {
+                chrono::DateTime::parse_from_rfc3339(t)
+                    .map(|t| t.naive_utc())
+                    .map_err(|_| {
+                        ApiError::invalid(param, format!("'{param}' must be an RFC 3339 time"))
+                    })
+            })
+            .transpose()
+    };
+    let limit = match q.limit.as_deref() {
+        None => 20,
+        Some(l) => match l.parse::<i64>() {
+            Ok(n) if (1..=100).contains(&n) => n,
+            _ => {
+                return Err(ApiError::invalid(
+                    "limit",
+                    "'limit' must be a whole number from 1 to 100",
+                ))
+            }
+        },
+    };
+    let currency = q
+        .currency
+        .as_deref()
+        .map(|c| Currency::parse(c).map_err(|e| ApiError::invalid("currency", e.to_string())))
+        .transpose()?;
+    if let Some(status) = &q.status {
+        const STATUSES: [&str; 9] = [
+            "creating",
+            "requires_payment_method",
+            "requires_confirmation",
+            "requires_action",
+            "processing",
+            "requires_capture",
+            "succeeded",
+            "canceled",
+            "failed",
+        ];
+        if !STATUSES.contains(&status.as_str()) {
+            return Err(ApiError::invalid(
+                "status",
+                format!("'status' must be one of {}", STATUSES.join(", ")),
+            ));
+        }
+    }
+    if let Some(c) = &q.external_customer_id {
+        external_id("external_customer_id", c)?;
+    }
+    if let Some(cursor) = &q.starting_after {
+        payment_id(cursor).map_err(|_| {
+            ApiError::invalid(
+                "starting_after",
+                "'starting_after' must be a payment id (pi_…)",
+            )
+        })?;
+    }
+    let (since, until) = (time("since", &q.since)?, time("until", &q.until)?);
+    // Amount bounds are in major units of `currency`, or of the account's default currency.
+    let bound_currency = match (currency, q.min_amount.is_some() || q.max_amount.is_some()) {
+        (Some(c), _) => Some(c),
+        (None, true) => {
+            let account =
+                crate::flows::accounts::get(&services.db, q.external_account_id.clone()).await?;
+            Some(Currency::parse(&account.default_currency).map_err(ApiError::internal)?)
+        }
+        (None, false) => None,
+    };
+    let bound = |param: &str, v: &Option<String>| -> Result<Option<i64>, ApiError> {
+        match (v, bound_currency) {
+            (Some(text), Some(c)) => Money::parse(text, c)
+                .map(|m| Some(m.minor))
+                .map_err(|e| ApiError::invalid(param, format!("'{param}' {e}"))),
+            _ => Ok(None),
+        }
+    };
+    let filter = PaymentFilter {
+        status: q.status,
+        external_customer_id: q.external_customer_id,
+        since,
+        until,
+        min_amount: bound("min_amount", &q.min_amount)?,
+        max_amount: bound("max_amount", &q.max_amount)?,
+        currency: bound_currency.map(|c| c.code().to_string()),
+        limit,
+        starting_after: q.starting_after,
+    };
+    let (views, has_more) = payments::list(&services, q.external_account_id, filter).await?;
+    let data: Vec<PaymentResponse> = views
+        .into_iter()
+        .map(|v| PaymentResponse::from_view(v, false))
+        .collect();
+    let next = if has_more {
+        data.last().and_then(|p| p.id.clone())
+    } else {
+        None
+    };
+    Ok(HttpResponse::Ok()
+        .json(serde_json::json!({"data": data, "has_more": has_more, "next_starting_after": next})))
+}

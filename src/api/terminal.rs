@@ -1,0 +1,285 @@
+//! Stripe Terminal for POS tablets and smart readers: `POST /v1/terminal/connection_token`,
+//! locations, readers, and the server-driven `process` / `cancel` of a reader's action.
+
+use super::extract::{external_id, ApiJson, ApiQuery};
+use super::payments::{payment_id, AccountQuery};
+use crate::auth::{Caller, Scope};
+use crate::db::models::{TerminalLocation, TerminalReader};
+use crate::error::ApiError;
+use crate::flows::terminal::{self, NewLocation};
+use crate::flows::Services;
+use crate::stripe::Reader;
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenRequest {
+    external_account_id: String,
+    #[serde(default)]
+    location: Option<String>,
+}
+
+fn stripe_id(param: &str, prefix: &str, value: &str) -> Result<(), ApiError> {
+    let ok = value.strip_prefix(prefix).is_some_and(|rest| {
+        !rest.is_empty()
+            && rest.len() <= 250
+            && rest.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::invalid(
+            param,
+            format!("'{param}' must be a Stripe id ({prefix}…)"),
+        ))
+    }
+}
+
+/// A fresh connection token for the Terminal SDK on every call.
+pub async fn connection_token(
+    services: web::Data<Services>,
+    caller: Caller,
+    ApiJson(body): ApiJson<TokenRequest>,
+) -> Result<HttpResponse, ApiError> {
+    external_id("external_account_id", &body.external_account_id)?;
+    caller.authorize(Scope::Terminal, &body.external_account_id)?;
+    if let Some(l) = &body.location {
+        stripe_id("location", "tml_", l)?;
+    }
+    let secret =
+        terminal::connection_token(&services, body.external_account_id, body.location.clone())
+            .await?;
+    Ok(HttpResponse::Ok()
+        .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
+        .json(json!({"secret": secret.expose(), "location": body.location})))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AddressRequest {
+    line1: String,
+    #[serde(default)]
+    city: Option<String>,
+    #[serde(default)]
+    state: Option<String>,
+    #[serde(default)]
+    postal_code: Option<String>,
+    country: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LocationRequest {
+    external_account_id: String,
+    display_name: String,
+    address: AddressRequest,
+}
+
+fn location_json(l: TerminalLocation) -> Value {
+    json!({"id": l.stripe_location_id, "display_name": l.display_name, "created_at": super::timestamp(l.created_at)})
+}
+
+fn text(param: &str, value: &str, max: usize) -> Result<(), ApiError> {
+    if value.trim().is_empty() || value.chars().count() > max || value.chars().any(char::is_control)
+    {
+        return Err(ApiError::invalid(
+            param,
+            format!("'{param}' must be 1 to {max} printable characters"),
+        ));
+    }
+    Ok(())
+}
+
+pub async fn create_location(
+    services: web::Data<Services>,
+    caller: Caller,
+    ApiJson(body): ApiJson<LocationRequest>,
+) -> Result<HttpResponse, ApiError> {
+    external_id("external_account_id", &body.external_account_id)?;
+    caller.authorize(Scope::Terminal, &body.external_account_id)?;
+    text("display_name", &body.display_name, 100)?;
+    text("address.line1", &body.address.line1, 200)?;
+    let country = body.address.country.to_ascii_uppercase();
+    if country.len() != 2 || !country.bytes().all(|b| b.is_ascii_uppercase()) {
+        return Err(ApiError::invalid(
+            "address.country",
+            "'address.country' must be a two-letter ISO country code",
+        ));
+    }
+    for (param, value) in [
+        ("address.city", &body.address.city),
+        ("address.state", &body.address.state),
+        ("address.postal_code", &body.address.postal_code),
+    ] {
+        if let Some(v) = value {
+            text(param, v, 100)?;
+        }
+    }
+    let location = terminal::create_location(
+        &services,
+        body.external_account_id,
+        NewLocation {
+            display_name: body.display_name,
+            line1: body.address.line1,
+            city: body.address.city,
+            state: body.address.state,
+            postal_code: body.address.postal_code,
+            country,
+        },
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(location_json(location)))
+}
+
+pub async fn list_locations(
+    services: web::Data<Services>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<AccountQuery>,
+) -> Result<HttpResponse, ApiError> {
+    external_id("external_account_id", &q.external_account_id)?;
+    caller.authorize(Scope::Terminal, &q.external_account_id)?;
+    let rows = terminal::list_locations(&services, q.external_account_id).await?;
+    Ok(HttpResponse::Ok()
+        .json(json!({"data": rows.into_iter().map(location_json).collect::<Vec<_>>()})))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReaderRequest {
+    external_account_id: String,
+    registration_code: String,
+    #[serde(default)]
+    label: Option<String>,
+    #[serde(default)]
+    location: Option<String>,
+}
+
+fn reader_json(row: TerminalReader, live: Option<Reader>) -> Value {
+    let mut body = json!({
+        "id": row.stripe_reader_id,
+        "label": row.label,
+        "device_type": row.device_type,
+        "location": row.stripe_location_id,
+        "created_at": super::timestamp(row.created_at),
+    });
+    if let Some(reader) = live {
+        body["status"] = json!(reader.status);
+        body["action"] = match reader.action {
+            Some(a) => json!({
+                "type": a.action_type.as_str(),
+                "status": a.status.as_str(),
+                "failure_code": a.failure_code,
+                "failure_message": a.failure_message,
+                "payment_id": a.process_payment_intent.map(|p| p.payment_intent.id().to_string()),
+            }),
+            None => Value::Null,
+        };
+    }
+    body
+}
+
+pub async fn register_reader(
+    services: web::Data<Services>,
+    caller: Caller,
+    ApiJson(body): ApiJson<ReaderRequest>,
+) -> Result<HttpResponse, ApiError> {
+    external_id("external_account_id", &body.external_account_id)?;
+    caller.authorize(Scope::Terminal, &body.external_account_id)?;
+    text("registration_code", &body.registration_code, 100)?;
+    if let Some(label) = &body.label {
+        text("label", label, 100)?;
+    }
+    if let Some(l) = &body.location {
+        stripe_id("location", "tml_", l)?;
+    }
+    let (row, reader) = terminal::register_reader(
+        &services,
+        body.external_account_id,
+        body.registration_code,
+        body.label,
+        body.location,
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(reader_json(row, Some(reader))))
+}
+
+pub async fn list_readers(
+    services: web::Data<Services>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<AccountQuery>,
+) -> Result<HttpResponse, ApiError> {
+    external_id("external_account_id", &q.external_account_id)?;
+    caller.authorize(Scope::Terminal, &q.external_account_id)?;
+    let rows = terminal::list_readers(&services, q.external_account_id).await?;
+    Ok(HttpResponse::Ok()
+        .json(json!({"data": rows.into_iter().map(|r| reader_json(r, None)).collect::<Vec<_>>()})))
+}
+
+pub async fn get_reader(
+    services: web::Data<Services>,
+    caller: Caller,
+    path: web::Path<String>,
+    ApiQuery(q): ApiQuery<AccountQuery>,
+) -> Result<HttpResponse, ApiError> {
+    external_id("external_account_id", &q.external_account_id)?;
+    caller.authorize(Scope::Terminal, &q.external_account_id)?;
+    let id = path.into_inner();
+    stripe_id("id", "tmr_", &id)?;
+    let (row, reader) = terminal::get_reader(&services, q.external_account_id, id).await?;
+    Ok(HttpResponse::Ok().json(reader_json(row, Some(reader))))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProcessRequest {
+    external_account_id: String,
+    payment_id: String,
+    #[serde(default)]
+    allow_redisplay: Option<String>,
+}
+
+pub async fn process(
+    services: web::Data<Services>,
+    caller: Caller,
+    path: web::Path<String>,
+    ApiJson(body): ApiJson<ProcessRequest>,
+) -> Result<HttpResponse, ApiError> {
+    external_id("external_account_id", &body.external_account_id)?;
+    caller.authorize(Scope::Terminal, &body.external_account_id)?;
+    let id = path.into_inner();
+    stripe_id("id", "tmr_", &id)?;
+    payment_id(&body.payment_id)?;
+    if let Some(v) = &body.allow_redisplay {
+        if !["always", "limited", "unspecified"].contains(&v.as_str()) {
+            return Err(ApiError::invalid(
+                "allow_redisplay",
+                "'allow_redisplay' must be always, limited or unspecified",
+            ));
+        }
+    }
+    let (row, reader) =
+        terminal::process(&services, body.external_account_id, id, body.payment_id).await?;
+    Ok(HttpResponse::Ok().json(reader_json(row, Some(reader))))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CancelActionRequest {
+    external_account_id: String,
+}
+
+pub async fn cancel_action(
+    services: web::Data<Services>,
+    caller: Caller,
+    path: web::Path<String>,
+    ApiJson(body): ApiJson<CancelActionRequest>,
+) -> Result<HttpResponse, ApiError> {
+    external_id("external_account_id", &body.external_account_id)?;
+    caller.authorize(Scope::Terminal, &body.external_account_id)?;
+    let id = path.into_inner();
+    stripe_id("id", "tmr_", &id)?;
+    let (row, reader) = terminal::cancel_action(&services, body.external_account_id, id).await?;
+    Ok(HttpResponse::Ok().json(reader_json(row, Some(reader))))
+}

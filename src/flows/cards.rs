@@ -1,0 +1,283 @@
+//! Saved cards: the card used in a captured card-present payment, saved on the customer through
+//! Stripe's `generated_card`, de-duplicated by card fingerprint per customer.
+
+use super::payments;
+use super::Services;
+use crate::db::models::{new_id, now, Card, Customer};
+use crate::db::schema::cards;
+use crate::db::DbConnection;
+use crate::error::ApiError;
+use crate::stripe::Expandable;
+use diesel::prelude::*;
+
+/// A saved card with its customer.
+#[derive(Debug, Clone)]
+pub struct CardView {
+    pub card: Card,
+    pub customer: Customer,
+}
+
+/// Saves the card of a captured payment on its customer. One Stripe call (the intent with its
+/// latest charge expanded); saving again, or the same physical card again, returns the card
+/// already saved.
+pub async fn save_from_payment(
+    services: &Services,
+    external_account_id: String,
+    payment_id: String,
+    external_customer_id: String,
+) -> Result<CardView, ApiError> {
+    let (account, payment) = payments::load(services, external_account_id, payment_id).await?;
+    let customer = match payment.customer_id.clone() {
+        Some(id) => services.db.run(move |c| super::customers::by_id(c, &id)).await?,
+        None => {
+            return Err(ApiError::conflict(
+                "card_not_saveable",
+                "the payment was created without a customer, so its card cannot be saved; create the intent with external_customer_id",
+            ))
+        }
+    };
+    if customer.external_customer_id != external_customer_id {
+        return Err(ApiError::conflict(
+            "customer_mismatch",
+            "the payment belongs to another customer than external_customer_id",
+        )
+        .with_param("external_customer_id"));
+    }
+    let (payment_row_id, customer_id) = (payment.id.clone(), customer.id.clone());
+    if let Some(card) = services
+        .db
+        .run(move |c| find_saved_from(c, &customer_id, &payment_row_id))
+        .await?
+    {
+        return Ok(CardView { card, customer });
+    }
+
+    let stripe_account = services.stripe_account(&account)?;
+    let intent_id = payment.stripe_payment_intent_id.clone().unwrap_or_default();
+    let intent = services
+        .stripe
+        .retrieve_payment_intent(&stripe_account, &intent_id, &["latest_charge"])
+        .await?;
+    if intent.status.as_str() != "succeeded" {
+        payments::sync_status(services, &payment, intent.status.as_str(), "stripe").await?;
+        let mut e = ApiError::conflict(
+            "payment_not_captured",
+            format!(
+                "the card can be saved once the payment is captured (status '{}')",
+                intent.status.as_str()
+            ),
+        );
+        e.payment_status = Some(intent.status.as_str().to_string());
+        return Err(e);
+    }
+    let details = match &intent.latest_charge {
+        Some(Expandable::Object(charge)) => charge
+            .payment_method_details
+            .as_ref()
+            .and_then(|d| d.card_present.clone().or_else(|| d.interac_present.clone())),
+        _ => None,
+    };
+    let Some((generated, details)) = details.and_then(|d| d.generated_card.clone().map(|g| (g, d)))
+    else {
+        return Err(ApiError::conflict(
+            "card_not_saveable",
+            "this payment produced no reusable card (a phone or watch wallet was tapped, or the intent was not set up for future use)",
+        ));
+    };
+    let at = now();
+    let card = Card {
+        id: new_id(),
+        account_id: account.id.clone(),
+        customer_id: customer.id.clone(),
+        stripe_payment_method_id: generated,
+        fingerprint: details.fingerprint.clone().unwrap_or_default(),
+        brand: details.brand.clone().unwrap_or_else(|| "unknown".into()),
+        last4: details.last4.clone().unwrap_or_default(),
+        exp_month: details.exp_month.map(i64::from).unwrap_or_default(),
+        exp_year: details.exp_year.map(i64::from).unwrap_or_default(),
+        source_payment_id: Some(payment.id.clone()),
+        deleted: false,
+        created_at: at,
+        updated_at: at,
+    };
+    let card =
+        services
+            .db
+            .run(move |conn| {
+                match diesel::insert_into(cards::table)
+                    .values(&card)
+                    .execute(conn)
+                {
+                    Ok(_) => Ok(card),
+                    // The same physical card (or the same payment method) is already saved: that one.
+                    Err(e) => {
+                        let e = ApiError::from(e);
+                        if e.code != crate::error::UNIQUE_VIOLATION {
+                            return Err(e);
+                        }
+                        cards::table
+                            .filter(cards::customer_id.eq(&card.customer_id))
+                            .filter(cards::deleted.eq(false))
+                            .filter(cards::fingerprint.eq(&card.fingerprint).or(
+                                cards::stripe_payment_method_id.eq(&card.stripe_payment_method_id),
+                            ))
+                            .select(Card::as_select())
+                            .first(conn)
+                            .map_err(ApiError::from)
+                    }
+                }
+            })
+            .await?;
+    Ok(CardView { card, customer })
+}
+
+/// The card already saved from this payment, if any.
+fn find_saved_from(
+    conn: &mut DbConnection,
+    customer_id: &str,
+    payment_id: &str,
+) -> Result<Option<Card>, ApiError> {
+    cards::table
+        .filter(cards::customer_id.eq(customer_id))
+        .filter(cards::source_payment_id.eq(payment_id))
+        .filter(cards::deleted.eq(false))
+        .select(Card::as_select())
+        .first(conn)
+        .optional()
+        .map_err(ApiError::from)
+}
+
+/// The customer and the live saved card a charge names; 404 for an unknown customer, or a card
+/// that is deleted or belongs to someone else.
+pub async fn chargeable(
+    services: &Services,
+    account: &crate::db::models::Account,
+    external_customer_id: &str,
+    card: &super::payments::CardRef,
+) -> Result<(Customer, Card), ApiError> {
+    let (account_id, external, card) = (
+        account.id.clone(),
+        external_customer_id.to_string(),
+        card.clone(),
+    );
+    services
+        .db
+        .run(move |conn| {
+            let customer =
+                super::customers::find(conn, &account_id, &external)?.ok_or_else(|| {
+                    ApiError::not_found("no such customer").with_param("external_customer_id")
+                })?;
+            let mut query = cards::table
+                .filter(cards::customer_id.eq(&customer.id))
+                .filter(cards::deleted.eq(false))
+                .select(Card::as_select())
+                .into_boxed();
+            let param = match &card {
+                super::payments::CardRef::CardId(id) => {
+                    query = query.filter(cards::id.eq(id.clone()));
+                    "card_id"
+                }
+                super::payments::CardRef::PaymentMethodId(pm) => {
+                    query = query.filter(cards::stripe_payment_method_id.eq(pm.clone()));
+                    "payment_method_id"
+                }
+            };
+            let card = query.first(conn).optional()?.ok_or_else(|| {
+                ApiError::not_found("no such card for this customer").with_param(param)
+            })?;
+            Ok((customer, card))
+        })
+        .await
+}
+
+/// The customer's live saved cards, newest first.
+pub async fn list(
+    services: &Services,
+    external_account_id: String,
+    external_customer_id: String,
+) -> Result<Vec<CardView>, ApiError> {
+    services
+        .db
+        .run(move |conn| {
+            let account = super::accounts::find(conn, &external_account_id)?
+                .ok_or_else(|| ApiError::not_found("no such account"))?;
+            let Some(customer) = super::customers::find(conn, &account.id, &external_customer_id)?
+            else {
+                return Ok(Vec::new());
+            };
+            let rows = cards::table
+                .filter(cards::customer_id.eq(&customer.id))
+                .filter(cards::deleted.eq(false))
+                .order(cards::id.desc())
+                .select(Card::as_select())
+                .load(conn)?;
+            Ok(rows
+                .into_iter()
+                .map(|card| CardView {
+                    card,
+                    customer: customer.clone(),
+                })
+                .collect())
+        })
+        .await
+}
+
+/// Detaches the card at Stripe, then marks it deleted; a deleted card cannot be charged. Deleting
+/// it again returns the deleted card.
+pub async fn delete(
+    services: &Services,
+    external_account_id: String,
+    card_id: String,
+) -> Result<CardView, ApiError> {
+    let (account, view) = services
+        .db
+        .run(move |conn| {
+            let account = super::accounts::find(conn, &external_account_id)?
+                .ok_or_else(|| ApiError::not_found("no such account"))?;
+            let card = cards::table
+                .filter(cards::account_id.eq(&account.id))
+                .filter(cards::id.eq(&card_id))
+                .select(Card::as_select())
+                .first(conn)
+                .optional()?
+                .ok_or_else(|| ApiError::not_found("no such card"))?;
+            let customer = super::customers::by_id(conn, &card.customer_id)?;
+            Ok::<_, ApiError>((account, CardView { card, customer }))
+        })
+        .await?;
+    if view.card.deleted {
+        return Ok(view);
+    }
+    let stripe_account = services.stripe_account(&account)?;
+    let pm = view.card.stripe_payment_method_id.clone();
+    match services
+        .stripe
+        .detach_payment_method(&stripe_account, &pm, &format!("detach:{pm}"))
+        .await
+    {
+        Ok(_) => {}
+        // Already detached at Stripe (or gone): the card is unusable either way.
+        Err(e) if e.status() == Some(404) || e.code() == Some("payment_method_not_attached") => {
+            log::info!("card {} was already detached at Stripe", view.card.id);
+        }
+        Err(e) => return Err(e.into()),
+    }
+    let id = view.card.id.clone();
+    let card = services
+        .db
+        .run(move |conn| {
+            diesel::update(cards::table.find(&id))
+                .set((cards::deleted.eq(true), cards::updated_at.eq(now())))
+                .execute(conn)?;
+            cards::table
+                .find(&id)
+                .select(Card::as_select())
+                .first(conn)
+                .map_err(ApiError::from)
+        })
+        .await?;
+    Ok(CardView {
+        card,
+        customer: view.customer,
+    })
+}

@@ -1,0 +1,859 @@
+//! Payments: create a card-present PaymentIntent, capture it, read it back.
+//!
+//! Crash safety (DESIGN §4): the payment row is written first (`creating`), then the intent is
+//! created at Stripe with an Idempotency-Key derived from the account and the caller's
+//! `external_transaction_id`, then the row is completed. A retry — after a crash, a timeout or by a
+//! concurrent duplicate — replays the same Stripe request with the same key and parameters, so it
+//! can only ever find the one PaymentIntent.
+
+use super::{customers, Services};
+use crate::db::models::{new_id, now, Account, Customer, Payment, PaymentHistory};
+use crate::db::schema::{payment_history, payments};
+use crate::db::{write_transaction, DbConnection};
+use crate::error::ApiError;
+use crate::money::{Currency, DecimalText, Money};
+use crate::secret::Secret;
+use crate::stripe::{
+    CaptureMethod, CapturePaymentIntent, CreatePaymentIntent, Metadata, PaymentIntent,
+    SetupFutureUsage, StripeAccount, StripeError,
+};
+use diesel::prelude::*;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+
+/// Our status while the PaymentIntent is being created; afterwards, Stripe's status.
+pub const CREATING: &str = "creating";
+
+/// Our status for a declined saved-card charge (Stripe leaves such an intent in
+/// `requires_payment_method`; for us the payment is over).
+pub const FAILED: &str = "failed";
+
+/// Metadata keys we set on Stripe objects ourselves.
+pub const RESERVED_METADATA: [&str; 3] = [
+    "external_account_id",
+    "external_transaction_id",
+    "external_customer_id",
+];
+
+/// A validated `POST /v1/payment/intent`.
+#[derive(Debug, Clone)]
+pub struct NewIntent {
+    pub external_account_id: String,
+    /// Checked for syntax already; parsed against the currency once it is known.
+    pub amount: DecimalText,
+    pub currency: Option<Currency>,
+    pub payment_method_types: Vec<&'static str>,
+    pub capture_method: &'static str,
+    pub external_transaction_id: String,
+    pub external_customer_id: Option<String>,
+    pub description: Option<String>,
+    pub metadata: BTreeMap<String, String>,
+    /// Charge this saved card off-session at once (`POST /v1/payment/charge`) instead of
+    /// creating a card-present intent for a reader.
+    pub saved_card: Option<CardRef>,
+}
+
+/// A saved card, named by our id or by its Stripe PaymentMethod id.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub enum CardRef {
+    CardId(String),
+    PaymentMethodId(String),
+}
+
+/// A payment with what the API shows next to it.
+#[derive(Debug, Clone)]
+pub struct PaymentView {
+    pub payment: Payment,
+    pub external_account_id: String,
+    pub customer: Option<Customer>,
+    /// Present only in answers to the intent request (never stored).
+    pub client_secret: Option<Secret<String>>,
+    pub history: Vec<PaymentHistory>,
+}
+
+/// Creates (or, for the same `external_transaction_id`, returns) the PaymentIntent.
+pub async fn create_intent(
+    services: &Services,
+    actor: &str,
+    input: NewIntent,
+) -> Result<PaymentView, ApiError> {
+    let account = super::accounts::get(&services.db, input.external_account_id.clone()).await?;
+    let currency = match input.currency {
+        Some(c) => c,
+        None => Currency::parse(&account.default_currency).map_err(ApiError::internal)?,
+    };
+    let money = Money::parse_charge(&input.amount.0, currency)
+        .map_err(|e| ApiError::invalid("amount", format!("'amount' {e}")))?;
+    if input.payment_method_types.contains(&"interac_present") && currency.code() != "cad" {
+        return Err(ApiError::invalid(
+            "payment_method_types",
+            "interac_present is only available for payments in CAD",
+        ));
+    }
+    let fingerprint = request_fingerprint(&input, money);
+    let stripe_account = services.stripe_account(&account)?;
+
+    let existing = {
+        let (account_id, tx) = (account.id.clone(), input.external_transaction_id.clone());
+        services
+            .db
+            .run(move |c| find_by_transaction(c, &account_id, &tx))
+            .await?
+    };
+    let payment = match existing {
+        Some(p) if p.request_fingerprint != fingerprint => return Err(idempotency_conflict()),
+        Some(p) => p,
+        None => {
+            let (customer, card) = match (&input.external_customer_id, &input.saved_card) {
+                (Some(external), Some(card)) => {
+                    let (customer, card) =
+                        super::cards::chargeable(services, &account, external, card).await?;
+                    (Some(customer), Some(card))
+                }
+                (Some(external), None) => (
+                    Some(
+                        customers::find_or_create(services, &stripe_account, &account, external)
+                            .await?,
+                    ),
+                    None,
+                ),
+                (None, _) => (None, None),
+            };
+            let row = Payment {
+                id: new_id(),
+                account_id: account.id.clone(),
+                external_transaction_id: input.external_transaction_id.clone(),
+                customer_id: customer.as_ref().map(|c| c.id.clone()),
+                stripe_payment_intent_id: None,
+                request_fingerprint: fingerprint.clone(),
+                amount: money.minor,
+                currency: currency.code().to_string(),
+                capture_method: input.capture_method.to_string(),
+                payment_method_types: input.payment_method_types.join(","),
+                description: input.description.clone(),
+                metadata: (!input.metadata.is_empty()).then(|| {
+                    serde_json::to_string(&input.metadata).expect("string map serializes")
+                }),
+                status: CREATING.into(),
+                amount_capturable: 0,
+                amount_captured: 0,
+                amount_refunded: 0,
+                stripe_charge_id: None,
+                stripe_payment_method_id: card.map(|c| c.stripe_payment_method_id),
+                failure_code: None,
+                decline_code: None,
+                created_at: now(),
+                updated_at: now(),
+            };
+            let actor = actor.to_string();
+            services
+                .db
+                .run(move |conn| {
+                    let inserted = write_transaction(conn, |conn| {
+                        diesel::insert_into(payments::table)
+                            .values(&row)
+                            .execute(conn)?;
+                        record(conn, &row.id, "create", CREATING, Some(row.amount), &actor)?;
+                        Ok::<_, ApiError>(())
+                    });
+                    match inserted {
+                        Ok(()) => Ok(row),
+                        // A concurrent identical request wrote it first: continue with theirs.
+                        Err(e) if is_unique_violation(&e) => {
+                            let theirs = find_by_transaction(
+                                conn,
+                                &row.account_id,
+                                &row.external_transaction_id,
+                            )?
+                            .ok_or_else(|| {
+                                ApiError::internal("payment vanished after a unique violation")
+                            })?;
+                            if theirs.request_fingerprint != row.request_fingerprint {
+                                return Err(idempotency_conflict());
+                            }
+                            Ok(theirs)
+                        }
+                        Err(e) => Err(e),
+                    }
+                })
+                .await?
+        }
+    };
+    let customer = load_customer(services, &payment).await?;
+    let intent = match &payment.stripe_payment_intent_id {
+        // A declined saved-card charge stays declined for this external_transaction_id.
+        Some(_) if payment.status == FAILED => return Err(declined(&payment)),
+        // Completed before: the same intent again, with its client secret from Stripe.
+        Some(id) => {
+            services
+                .stripe
+                .retrieve_payment_intent(&stripe_account, id, &[])
+                .await?
+        }
+        // New, or left in `creating` by a crash or timeout: (re)play the creation.
+        None => match create_at_stripe(
+            services,
+            &stripe_account,
+            &account,
+            &payment,
+            customer.as_ref(),
+        )
+        .await
+        {
+            Ok(intent) => intent,
+            Err(StripeError::Api {
+                payment_intent: Some(intent),
+                code,
+                decline_code,
+                ..
+            }) if payment.stripe_payment_method_id.is_some() => {
+                let failed = fail(
+                    services,
+                    payment,
+                    &intent,
+                    code.as_deref(),
+                    decline_code.as_deref(),
+                    actor,
+                )
+                .await?;
+                return Err(declined(&failed));
+            }
+            Err(e) => return Err(e.into()),
+        },
+    };
+    let payment = complete(services, payment, &intent, actor).await?;
+    Ok(PaymentView {
+        payment,
+        external_account_id: account.external_account_id,
+        customer,
+        client_secret: intent.client_secret,
+        history: Vec::new(),
+    })
+}
+
+/// The PaymentIntent request for a payment row. Built only from the row, so a replay sends
+/// exactly the same parameters under the same Idempotency-Key.
+async fn create_at_stripe(
+    services: &Services,
+    stripe_account: &StripeAccount,
+    account: &Account,
+    payment: &Payment,
+    customer: Option<&Customer>,
+) -> Result<PaymentIntent, StripeError> {
+    let mut metadata: Metadata = payment
+        .metadata
+        .as_deref()
+        .and_then(|m| serde_json::from_str(m).ok())
+        .unwrap_or_default();
+    metadata.insert(
+        "external_account_id".into(),
+        account.external_account_id.clone(),
+    );
+    metadata.insert(
+        "external_transaction_id".into(),
+        payment.external_transaction_id.clone(),
+    );
+    if let Some(c) = customer {
+        metadata.insert(
+            "external_customer_id".into(),
+            c.external_customer_id.clone(),
+        );
+    }
+    let types: Vec<&str> = payment.payment_method_types.split(',').collect();
+    let saved_card = payment.stripe_payment_method_id.as_deref();
+    let params = CreatePaymentIntent {
+        payment_method_types: &types,
+        capture_method: Some(CaptureMethod::from(payment.capture_method.as_str())),
+        customer: customer.map(|c| c.stripe_customer_id.as_str()),
+        // Card-present intents with a customer are set up so the card can be saved afterwards;
+        // a saved card is charged merchant-initiated, confirmed at once.
+        setup_future_usage: customer
+            .filter(|_| saved_card.is_none())
+            .map(|_| SetupFutureUsage::OffSession),
+        payment_method: saved_card,
+        confirm: saved_card.map(|_| true),
+        off_session: saved_card.map(|_| true),
+        description: payment.description.as_deref(),
+        metadata: Some(&metadata),
+        ..CreatePaymentIntent::new(payment.amount, &payment.currency)
+    };
+    let key = format!("pi:{}:{}", account.id, payment.external_transaction_id);
+    services
+        .stripe
+        .create_payment_intent(stripe_account, &params, &key)
+        .await
+}
+
+/// Records a declined saved-card charge: the intent Stripe created, and why it failed.
+async fn fail(
+    services: &Services,
+    payment: Payment,
+    intent: &PaymentIntent,
+    code: Option<&str>,
+    decline_code: Option<&str>,
+    actor: &str,
+) -> Result<Payment, ApiError> {
+    let (intent_id, actor) = (intent.id.clone(), actor.to_string());
+    let (code, decline_code) = (
+        code.unwrap_or("card_declined").to_string(),
+        decline_code.map(str::to_string),
+    );
+    services
+        .db
+        .run(move |conn| {
+            write_transaction(conn, |conn| {
+                diesel::update(payments::table.find(&payment.id))
+                    .set((
+                        payments::stripe_payment_intent_id.eq(&intent_id),
+                        payments::status.eq(FAILED),
+                        payments::failure_code.eq(&code),
+                        payments::decline_code.eq(&decline_code),
+                        payments::updated_at.eq(now()),
+                    ))
+                    .execute(conn)?;
+                record(
+                    conn,
+                    &payment.id,
+                    "charge",
+                    FAILED,
+                    Some(payment.amount),
+                    &actor,
+                )?;
+                by_id(conn, &payment.id)
+            })
+        })
+        .await
+}
+
+/// The 402 of a declined saved-card charge, from what was recorded.
+fn declined(payment: &Payment) -> ApiError {
+    let mut e = ApiError::card_declined(
+        payment.failure_code.as_deref().unwrap_or("card_declined"),
+        payment.decline_code.clone(),
+        "the card was declined; the payment is recorded as failed",
+    );
+    e.payment_status = Some(FAILED.to_string());
+    e
+}
+
+/// Records the intent's id and state on the row (once; concurrent completions agree).
+async fn complete(
+    services: &Services,
+    payment: Payment,
+    intent: &PaymentIntent,
+    actor: &str,
+) -> Result<Payment, ApiError> {
+    if payment.stripe_payment_intent_id.as_deref() == Some(intent.id.as_str())
+        && payment.status == intent.status.as_str()
+    {
+        return Ok(payment);
+    }
+    let (intent_id, status, capturable) = (
+        intent.id.clone(),
+        intent.status.as_str().to_string(),
+        intent.amount_capturable,
+    );
+    let actor = actor.to_string();
+    services
+        .db
+        .run(move |conn| {
+            write_transaction(conn, |conn| {
+                let at = now();
+                diesel::update(payments::table.find(&payment.id))
+                    .set((
+                        payments::stripe_payment_intent_id.eq(&intent_id),
+                        payments::status.eq(&status),
+                        payments::amount_capturable.eq(capturable),
+                        payments::updated_at.eq(at),
+                    ))
+                    .execute(conn)?;
+                if payment.status != status {
+                    record(conn, &payment.id, "sync", &status, None, &actor)?;
+                }
+                by_id(conn, &payment.id)
+            })
+        })
+        .await
+}
+
+/// Captures all or part of an authorised payment.
+pub async fn capture(
+    services: &Services,
+    actor: &str,
+    external_account_id: String,
+    payment_id: String,
+    amount: Option<DecimalText>,
+) -> Result<PaymentView, ApiError> {
+    let (account, payment) = load(services, external_account_id, payment_id).await?;
+    let currency = Currency::parse(&payment.currency).map_err(ApiError::internal)?;
+    let amount = amount
+        .map(|a| {
+            Money::parse(&a.0, currency)
+                .map_err(|e| ApiError::invalid("amount", format!("'amount' {e}")))
+        })
+        .transpose()?
+        .map(|m| m.minor);
+    if let Some(minor) = amount {
+        if minor > payment.amount {
+            return Err(ApiError::invalid(
+                "amount",
+                format!(
+                    "'amount' exceeds the authorised amount ({})",
+                    Money::from_minor(payment.amount, currency).to_decimal_string()
+                ),
+            ));
+        }
+    }
+    match payment.status.as_str() {
+        // Repeating a completed capture returns the same result, without asking Stripe again.
+        "succeeded" if amount.is_none() || amount == Some(payment.amount_captured) => {
+            return view(services, account, payment).await;
+        }
+        "succeeded" | "canceled" | CREATING => return Err(not_capturable(&payment.status)),
+        _ => {}
+    }
+    let stripe_account = services.stripe_account(&account)?;
+    let intent_id = payment.stripe_payment_intent_id.clone().unwrap_or_default();
+    // A PaymentIntent is captured at most once, whatever the key: a fresh key per request, so a
+    // refused capture (not yet authorised) does not poison the next attempt.
+    let key = format!("capture:{intent_id}:{}", uuid::Uuid::new_v4());
+    let params = CapturePaymentIntent {
+        amount_to_capture: amount,
+        ..Default::default()
+    };
+    let intent = match services
+        .stripe
+        .capture_payment_intent(&stripe_account, &intent_id, &params, &key)
+        .await
+    {
+        Ok(intent) => intent,
+        Err(StripeError::Api {
+            code: Some(code),
+            payment_intent: Some(current),
+            ..
+        }) if &*code == "payment_intent_unexpected_state"
+            && current.status.as_str() == "succeeded" =>
+        {
+            // Captured already (an earlier attempt whose answer was lost): record it.
+            *current
+        }
+        Err(StripeError::Api {
+            code: Some(code),
+            payment_intent,
+            ..
+        }) if &*code == "payment_intent_unexpected_state" => {
+            let status = payment_intent.map(|pi| pi.status.as_str().to_string());
+            if let Some(status) = &status {
+                sync_status(services, &payment, status, actor).await?;
+            }
+            return Err(not_capturable(status.as_deref().unwrap_or(&payment.status)));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let actor = actor.to_string();
+    let payment = services
+        .db
+        .run(move |conn| {
+            write_transaction(conn, |conn| {
+                let status = intent.status.as_str();
+                diesel::update(payments::table.find(&payment.id))
+                    .set((
+                        payments::status.eq(status),
+                        payments::amount_capturable.eq(intent.amount_capturable),
+                        payments::amount_captured.eq(intent.amount_received),
+                        payments::stripe_charge_id
+                            .eq(intent.latest_charge.as_ref().map(|c| c.id().to_string())),
+                        payments::updated_at.eq(now()),
+                    ))
+                    .execute(conn)?;
+                record(
+                    conn,
+                    &payment.id,
+                    "capture",
+                    status,
+                    Some(intent.amount_received),
+                    &actor,
+                )?;
+                by_id(conn, &payment.id)
+            })
+        })
+        .await?;
+    view(services, account, payment).await
+}
+
+/// Our record of a payment, with its status refreshed from Stripe while it can still change.
+pub async fn get(
+    services: &Services,
+    actor: &str,
+    external_account_id: String,
+    payment_id: String,
+) -> Result<PaymentView, ApiError> {
+    let (account, mut payment) = load(services, external_account_id, payment_id).await?;
+    if let (Some(id), false) = (
+        &payment.stripe_payment_intent_id,
+        payment.status == "canceled",
+    ) {
+        let intent = services
+            .stripe
+            .retrieve_payment_intent(&services.stripe_account(&account)?, id, &[])
+            .await?;
+        if intent.status.as_str() != payment.status
+            || intent.amount_capturable != payment.amount_capturable
+        {
+            payment = complete(services, payment, &intent, actor).await?;
+        }
+    }
+    let mut view = view(services, account, payment).await?;
+    let id = view.payment.id.clone();
+    view.history = services
+        .db
+        .run(move |conn| {
+            payment_history::table
+                .filter(payment_history::payment_id.eq(&id))
+                .order((payment_history::created_at.asc(), payment_history::id.asc()))
+                .select(PaymentHistory::as_select())
+                .load(conn)
+                .map_err(ApiError::from)
+        })
+        .await?;
+    Ok(view)
+}
+
+/// The account (404 if unknown) and its payment with this PaymentIntent id (404 if unknown or
+/// another account's).
+pub async fn load(
+    services: &Services,
+    external_account_id: String,
+    payment_id: String,
+) -> Result<(Account, Payment), ApiError> {
+    services
+        .db
+        .run(move |conn| {
+            let account = super::accounts::find(conn, &external_account_id)?
+                .ok_or_else(|| ApiError::not_found("no such account"))?;
+            let payment = payments::table
+                .filter(payments::account_id.eq(&account.id))
+                .filter(payments::stripe_payment_intent_id.eq(&payment_id))
+                .select(Payment::as_select())
+                .first(conn)
+                .optional()?
+                .ok_or_else(|| {
+                    ApiError::not_found(format!("no such payment: '{payment_id}'"))
+                        .with_param("payment_id")
+                })?;
+            Ok((account, payment))
+        })
+        .await
+}
+
+pub async fn view(
+    services: &Services,
+    account: Account,
+    payment: Payment,
+) -> Result<PaymentView, ApiError> {
+    let customer = load_customer(services, &payment).await?;
+    Ok(PaymentView {
+        payment,
+        external_account_id: account.external_account_id,
+        customer,
+        client_secret: None,
+        history: Vec::new(),
+    })
+}
+
+async fn load_customer(
+    services: &Services,
+    payment: &Payment,
+) -> Result<Option<Customer>, ApiError> {
+    match payment.customer_id.clone() {
+        Some(id) => services
+            .db
+            .run(move |c| customers::by_id(c, &id))
+            .await
+            .map(Some),
+        None => Ok(None),
+    }
+}
+
+/// Brings the row's status in line with Stripe's, recording the change.
+pub async fn sync_status(
+    services: &Services,
+    payment: &Payment,
+    status: &str,
+    actor: &str,
+) -> Result<(), ApiError> {
+    if payment.status == status {
+        return Ok(());
+    }
+    let (id, status, actor) = (payment.id.clone(), status.to_string(), actor.to_string());
+    services
+        .db
+        .run(move |conn| {
+            write_transaction(conn, |conn| {
+                diesel::update(payments::table.find(&id))
+                    .set((payments::status.eq(&status), payments::updated_at.eq(now())))
+                    .execute(conn)?;
+                record(conn, &id, "sync", &status, None, &actor)
+            })
+        })
+        .await
+}
+
+/// Appends to a payment's history (inside the caller's transaction).
+pub fn record(
+    conn: &mut DbConnection,
+    payment_id: &str,
+    action: &str,
+    status: &str,
+    amount: Option<i64>,
+    actor: &str,
+) -> Result<(), ApiError> {
+    diesel::insert_into(payment_history::table)
+        .values(PaymentHistory {
+            id: new_id(),
+            payment_id: payment_id.to_string(),
+            action: action.to_string(),
+            status: status.to_string(),
+            amount,
+            actor: actor.to_string(),
+            created_at: now(),
+        })
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn by_id(conn: &mut DbConnection, id: &str) -> Result<Payment, ApiError> {
+    payments::table
+        .find(id)
+        .select(Payment::as_select())
+        .first(conn)
+        .map_err(ApiError::from)
+}
+
+fn find_by_transaction(
+    conn: &mut DbConnection,
+    account_id: &str,
+    external_transaction_id: &str,
+) -> Result<Option<Payment>, ApiError> {
+    payments::table
+        .filter(payments::account_id.eq(account_id))
+        .filter(payments::external_transaction_id.eq(external_transaction_id))
+        .select(Payment::as_select())
+        .first(conn)
+        .optional()
+        .map_err(ApiError::from)
+}
+
+/// A digest of everything that defines the payment, to tell a retry from a conflicting reuse of
+/// the same `external_transaction_id`.
+fn request_fingerprint(input: &NewIntent, money: Money) -> String {
+    let canonical = serde_json::json!([
+        money.minor,
+        money.currency.code(),
+        input.payment_method_types,
+        input.capture_method,
+        input.external_customer_id,
+        input.description,
+        input.metadata,
+        input.saved_card,
+    ]);
+    hex::encode(Sha256::digest(canonical.to_string().as_bytes()))
+}
+
+fn idempotency_conflict() -> ApiError {
+    ApiError::conflict(
+        "idempotency_conflict",
+        "this external_transaction_id was already used with different parameters",
+    )
+    .with_param("external_transaction_id")
+}
+
+fn not_capturable(status: &str) -> ApiError {
+    let mut e = ApiError::conflict(
+        "payment_not_capturable",
+        format!("the payment cannot be captured in status '{status}' (only from requires_capture)"),
+    );
+    e.payment_status = Some(status.to_string());
+    e
+}
+
+fn is_unique_violation(e: &ApiError) -> bool {
+    e.code == crate::error::UNIQUE_VIOLATION
+}
+
+/// Voids an uncaptured authorisation. A captured payment is refunded instead (409).
+pub async fn cancel(
+    services: &Services,
+    actor: &str,
+    external_account_id: String,
+    payment_id: String,
+) -> Result<PaymentView, ApiError> {
+    let (account, payment) = load(services, external_account_id, payment_id).await?;
+    match payment.status.as_str() {
+        "canceled" => return view(services, account, payment).await,
+        "succeeded" => {
+            let mut e = ApiError::conflict(
+                "payment_already_captured",
+                "the payment is captured and can no longer be voided; refund it with POST /v1/payment/refund",
+            );
+            e.payment_status = Some(payment.status.clone());
+            return Err(e);
+        }
+        FAILED => return Err(not_cancelable(FAILED)),
+        _ => {}
+    }
+    let stripe_account = services.stripe_account(&account)?;
+    let intent_id = payment.stripe_payment_intent_id.clone().unwrap_or_default();
+    let intent = match services
+        .stripe
+        .cancel_payment_intent(
+            &stripe_account,
+            &intent_id,
+            &Default::default(),
+            &format!("cancel:{intent_id}:{}", uuid::Uuid::new_v4()),
+        )
+        .await
+    {
+        Ok(intent) => intent,
+        Err(StripeError::Api {
+            code: Some(code),
+            payment_intent: Some(current),
+            ..
+        }) if &*code == "payment_intent_unexpected_state"
+            && current.status.as_str() == "canceled" =>
+        {
+            *current
+        }
+        Err(StripeError::Api {
+            code: Some(code),
+            payment_intent,
+            ..
+        }) if &*code == "payment_intent_unexpected_state" => {
+            let status = payment_intent.map(|pi| pi.status.as_str().to_string());
+            if let Some(status) = &status {
+                sync_status(services, &payment, status, actor).await?;
+            }
+            return Err(not_cancelable(status.as_deref().unwrap_or(&payment.status)));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let actor = actor.to_string();
+    let payment = services
+        .db
+        .run(move |conn| {
+            write_transaction(conn, |conn| {
+                let status = intent.status.as_str();
+                diesel::update(payments::table.find(&payment.id))
+                    .set((
+                        payments::status.eq(status),
+                        payments::amount_capturable.eq(0),
+                        payments::updated_at.eq(now()),
+                    ))
+                    .execute(conn)?;
+                record(conn, &payment.id, "cancel", status, None, &actor)?;
+                by_id(conn, &payment.id)
+            })
+        })
+        .await?;
+    view(services, account, payment).await
+}
+
+fn not_cancelable(status: &str) -> ApiError {
+    let mut e = ApiError::conflict(
+        "payment_not_cancelable",
+        format!("the payment cannot be canceled in status '{status}'"),
+    );
+    e.payment_status = Some(status.to_string());
+    e
+}
+
+/// Filters of `GET /v1/payments`, validated.
+#[derive(Debug, Clone, Default)]
+pub struct PaymentFilter {
+    pub status: Option<String>,
+    pub external_customer_id: Option<String>,
+    pub since: Option<chrono::NaiveDateTime>,
+    pub until: Option<chrono::NaiveDateTime>,
+    /// Minor units, in `currency`.
+    pub min_amount: Option<i64>,
+    pub max_amount: Option<i64>,
+    pub currency: Option<String>,
+    pub limit: i64,
+    /// The PaymentIntent id of the last payment of the previous page.
+    pub starting_after: Option<String>,
+}
+
+/// One page of an account's payments, newest first, and whether more follow. Pages are cut on the
+/// time-ordered primary key, so payments created meanwhile never shift later pages.
+pub async fn list(
+    services: &Services,
+    external_account_id: String,
+    filter: PaymentFilter,
+) -> Result<(Vec<PaymentView>, bool), ApiError> {
+    services
+        .db
+        .run(move |conn| {
+            use crate::db::schema::customers;
+            let account = super::accounts::find(conn, &external_account_id)?
+                .ok_or_else(|| ApiError::not_found("no such account"))?;
+            let mut query = payments::table
+                .left_join(customers::table)
+                .filter(payments::account_id.eq(&account.id))
+                .filter(payments::stripe_payment_intent_id.is_not_null())
+                .select((Payment::as_select(), Option::<Customer>::as_select()))
+                .order(payments::id.desc())
+                .limit(filter.limit + 1)
+                .into_boxed();
+            if let Some(cursor) = &filter.starting_after {
+                let cursor_id: String = payments::table
+                    .filter(payments::account_id.eq(&account.id))
+                    .filter(payments::stripe_payment_intent_id.eq(cursor))
+                    .select(payments::id)
+                    .first(conn)
+                    .optional()?
+                    .ok_or_else(|| {
+                        ApiError::invalid(
+                            "starting_after",
+                            "'starting_after' is not a payment of this account",
+                        )
+                    })?;
+                query = query.filter(payments::id.lt(cursor_id));
+            }
+            if let Some(status) = &filter.status {
+                query = query.filter(payments::status.eq(status.clone()));
+            }
+            if let Some(external) = &filter.external_customer_id {
+                query = query.filter(customers::external_customer_id.eq(external.clone()));
+            }
+            if let Some(since) = filter.since {
+                query = query.filter(payments::created_at.ge(since));
+            }
+            if let Some(until) = filter.until {
+                query = query.filter(payments::created_at.lt(until));
+            }
+            if let Some(currency) = &filter.currency {
+                query = query.filter(payments::currency.eq(currency.clone()));
+            }
+            if let Some(min) = filter.min_amount {
+                query = query.filter(payments::amount.ge(min));
+            }
+            if let Some(max) = filter.max_amount {
+                query = query.filter(payments::amount.le(max));
+            }
+            let mut rows: Vec<(Payment, Option<Customer>)> = query.load(conn)?;
+            let has_more = rows.len() as i64 > filter.limit;
+            rows.truncate(filter.limit as usize);
+            let views = rows
+                .into_iter()
+                .map(|(payment, customer)| PaymentView {
+                    payment,
+                    external_account_id: account.external_account_id.clone(),
+                    customer,
+                    client_secret: None,
+                    history: Vec::new(),
+                })
+                .collect();
+            Ok((views, has_more))
+        })
+        .await
+}

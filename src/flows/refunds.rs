@@ -1,0 +1,143 @@
+//! Refunds: full or partial, several partials up to the captured amount and never more.
+//!
+//! Each refund's Idempotency-Key is derived from the payment, the amount already refunded and the
+//! amount asked for: a retry of the same request (after a timeout, say) replays the same refund,
+//! while a later, separate refund gets a new key.
+
+use super::payments::{self, PaymentView};
+use super::Services;
+use crate::db::models::{new_id, now, Refund};
+use crate::db::schema::{payments as payments_table, refunds};
+use crate::db::write_transaction;
+use crate::error::ApiError;
+use crate::money::{Currency, DecimalText, Money};
+use crate::stripe::{CreateRefund, Metadata, RefundReason};
+use diesel::prelude::*;
+
+/// Refunds `amount` (or everything not yet refunded) of a captured payment.
+pub async fn refund(
+    services: &Services,
+    actor: &str,
+    external_account_id: String,
+    payment_id: String,
+    amount: Option<DecimalText>,
+    reason: Option<RefundReason>,
+) -> Result<PaymentView, ApiError> {
+    let (account, payment) = payments::load(services, external_account_id, payment_id).await?;
+    if payment.status != "succeeded" {
+        let mut e = ApiError::conflict(
+            "payment_not_refundable",
+            format!(
+                "only captured payments can be refunded (status '{}'); void an uncaptured one with POST /v1/payment/cancel",
+                payment.status
+            ),
+        );
+        e.payment_status = Some(payment.status.clone());
+        return Err(e);
+    }
+    let currency = Currency::parse(&payment.currency).map_err(ApiError::internal)?;
+    let refundable = payment.amount_captured - payment.amount_refunded;
+    let amount = match amount {
+        Some(a) => {
+            Money::parse(&a.0, currency)
+                .map_err(|e| ApiError::invalid("amount", format!("'amount' {e}")))?
+                .minor
+        }
+        None => refundable,
+    };
+    if refundable <= 0 {
+        return Err(ApiError::conflict(
+            "payment_fully_refunded",
+            "the payment is already fully refunded",
+        ));
+    }
+    if amount > refundable {
+        return Err(ApiError::invalid(
+            "amount",
+            format!(
+                "'amount' exceeds what is left to refund ({})",
+                Money::from_minor(refundable, currency).to_decimal_string()
+            ),
+        ));
+    }
+    let stripe_account = services.stripe_account(&account)?;
+    let intent_id = payment.stripe_payment_intent_id.clone().unwrap_or_default();
+    let mut metadata = Metadata::new();
+    metadata.insert(
+        "external_account_id".into(),
+        account.external_account_id.clone(),
+    );
+    metadata.insert(
+        "external_transaction_id".into(),
+        payment.external_transaction_id.clone(),
+    );
+    let key = format!("refund:{intent_id}:{}:{amount}", payment.amount_refunded);
+    let refund = services
+        .stripe
+        .create_refund(
+            &stripe_account,
+            &CreateRefund {
+                payment_intent: Some(&intent_id),
+                amount: Some(amount),
+                reason: reason.clone(),
+                metadata: Some(&metadata),
+                ..Default::default()
+            },
+            &key,
+        )
+        .await?;
+    let actor = actor.to_string();
+    let row = Refund {
+        id: new_id(),
+        payment_id: payment.id.clone(),
+        stripe_refund_id: refund.id.clone(),
+        amount: refund.amount,
+        reason: reason.map(|r| r.as_str().to_string()),
+        status: refund
+            .status
+            .as_ref()
+            .map_or("pending", |s| s.as_str())
+            .to_string(),
+        actor: actor.clone(),
+        created_at: now(),
+    };
+    let payment = services
+        .db
+        .run(move |conn| {
+            write_transaction(conn, |conn| {
+                let recorded: bool = diesel::select(diesel::dsl::exists(
+                    refunds::table.filter(refunds::stripe_refund_id.eq(&row.stripe_refund_id)),
+                ))
+                .get_result(conn)?;
+                if !recorded {
+                    diesel::insert_into(refunds::table)
+                        .values(&row)
+                        .execute(conn)?;
+                    let total: i64 = refunds::table
+                        .filter(refunds::payment_id.eq(&row.payment_id))
+                        .filter(refunds::status.ne_all(["failed", "canceled"]))
+                        .select(refunds::amount)
+                        .load::<i64>(conn)?
+                        .iter()
+                        .sum();
+                    diesel::update(payments_table::table.find(&row.payment_id))
+                        .set((
+                            payments_table::amount_refunded.eq(total),
+                            payments_table::updated_at.eq(now()),
+                        ))
+                        .execute(conn)?;
+                    payments::record(
+                        conn,
+                        &row.payment_id,
+                        "refund",
+                        "succeeded",
+                        Some(row.amount),
+                        &actor,
+                    )?;
+                }
+                payments::by_id(conn, &row.payment_id)
+            })
+        })
+        .await?;
+    payments::view(services, account, payment).await
+}

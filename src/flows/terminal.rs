@@ -1,0 +1,298 @@
+//! Stripe Terminal for a merchant: connection tokens, locations and readers (recorded per account,
+//! since accounts without their own Stripe account share the platform's), and the server-driven
+//! flow for smart readers.
+
+use super::payments;
+use super::Services;
+use crate::db::models::{new_id, now, Account, TerminalLocation, TerminalReader};
+use crate::db::schema::{terminal_locations, terminal_readers};
+use crate::error::ApiError;
+use crate::secret::Secret;
+use crate::stripe::terminal::AddressParams;
+use crate::stripe::{CreateLocation, CreateReader, Metadata, ProcessPaymentIntent, Reader};
+use diesel::prelude::*;
+
+/// A fresh connection token (never cached: the SDK redeems each one once).
+pub async fn connection_token(
+    services: &Services,
+    external_account_id: String,
+    location: Option<String>,
+) -> Result<Secret<String>, ApiError> {
+    let account = super::accounts::get(&services.db, external_account_id).await?;
+    if let Some(location) = &location {
+        owned_location(services, &account, location).await?;
+    }
+    let token = services
+        .stripe
+        .create_connection_token(
+            &services.stripe_account(&account)?,
+            location.as_deref(),
+            &format!("cst:{}", uuid::Uuid::new_v4()),
+        )
+        .await?;
+    Ok(token.secret)
+}
+
+/// A new location for the account's readers.
+pub struct NewLocation {
+    pub display_name: String,
+    pub line1: String,
+    pub city: Option<String>,
+    pub state: Option<String>,
+    pub postal_code: Option<String>,
+    pub country: String,
+}
+
+pub async fn create_location(
+    services: &Services,
+    external_account_id: String,
+    new: NewLocation,
+) -> Result<TerminalLocation, ApiError> {
+    let account = super::accounts::get(&services.db, external_account_id).await?;
+    let mut metadata = Metadata::new();
+    metadata.insert(
+        "external_account_id".into(),
+        account.external_account_id.clone(),
+    );
+    let location = services
+        .stripe
+        .create_location(
+            &services.stripe_account(&account)?,
+            &CreateLocation {
+                display_name: &new.display_name,
+                address: AddressParams {
+                    line1: Some(&new.line1),
+                    city: new.city.as_deref(),
+                    state: new.state.as_deref(),
+                    postal_code: new.postal_code.as_deref(),
+                    country: &new.country,
+                    ..Default::default()
+                },
+                metadata: Some(&metadata),
+            },
+            &format!("loc:{}", uuid::Uuid::new_v4()),
+        )
+        .await?;
+    let row = TerminalLocation {
+        id: new_id(),
+        account_id: account.id,
+        stripe_location_id: location.id,
+        display_name: location.display_name,
+        created_at: now(),
+    };
+    services
+        .db
+        .run(move |conn| {
+            diesel::insert_into(terminal_locations::table)
+                .values(&row)
+                .execute(conn)?;
+            Ok(row)
+        })
+        .await
+}
+
+pub async fn list_locations(
+    services: &Services,
+    external_account_id: String,
+) -> Result<Vec<TerminalLocation>, ApiError> {
+    services
+        .db
+        .run(move |conn| {
+            let account = super::accounts::find(conn, &external_account_id)?
+                .ok_or_else(|| ApiError::not_found("no such account"))?;
+            terminal_locations::table
+                .filter(terminal_locations::account_id.eq(&account.id))
+                .order(terminal_locations::id.desc())
+                .select(TerminalLocation::as_select())
+                .load(conn)
+                .map_err(ApiError::from)
+        })
+        .await
+}
+
+async fn owned_location(
+    services: &Services,
+    account: &Account,
+    location: &str,
+) -> Result<(), ApiError> {
+    let (account_id, location) = (account.id.clone(), location.to_string());
+    let owned: bool = services
+        .db
+        .run(move |conn| {
+            diesel::select(diesel::dsl::exists(
+                terminal_locations::table
+                    .filter(terminal_locations::account_id.eq(&account_id))
+                    .filter(terminal_locations::stripe_location_id.eq(&location)),
+            ))
+            .get_result(conn)
+            .map_err(ApiError::from)
+        })
+        .await?;
+    if owned {
+        Ok(())
+    } else {
+        Err(ApiError::not_found("no such location for this account").with_param("location"))
+    }
+}
+
+/// Registers a reader by the code it displays (`simulated-wpe` for a simulated WisePOS E).
+pub async fn register_reader(
+    services: &Services,
+    external_account_id: String,
+    registration_code: String,
+    label: Option<String>,
+    location: Option<String>,
+) -> Result<(TerminalReader, Reader), ApiError> {
+    let account = super::accounts::get(&services.db, external_account_id).await?;
+    if let Some(location) = &location {
+        owned_location(services, &account, location).await?;
+    }
+    let mut metadata = Metadata::new();
+    metadata.insert(
+        "external_account_id".into(),
+        account.external_account_id.clone(),
+    );
+    let reader = services
+        .stripe
+        .create_reader(
+            &services.stripe_account(&account)?,
+            &CreateReader {
+                registration_code: &registration_code,
+                label: label.as_deref(),
+                location: location.as_deref(),
+                metadata: Some(&metadata),
+            },
+            &format!("rdr:{}", uuid::Uuid::new_v4()),
+        )
+        .await?;
+    let row = TerminalReader {
+        id: new_id(),
+        account_id: account.id,
+        stripe_reader_id: reader.id.clone(),
+        label: Some(reader.label.clone()),
+        stripe_location_id: reader.location.as_ref().map(|l| l.id().to_string()),
+        device_type: reader.device_type.clone(),
+        created_at: now(),
+    };
+    services
+        .db
+        .run(move |conn| {
+            diesel::insert_into(terminal_readers::table)
+                .values(&row)
+                .execute(conn)?;
+            Ok(row)
+        })
+        .await
+        .map(|row| (row, reader))
+}
+
+pub async fn list_readers(
+    services: &Services,
+    external_account_id: String,
+) -> Result<Vec<TerminalReader>, ApiError> {
+    services
+        .db
+        .run(move |conn| {
+            let account = super::accounts::find(conn, &external_account_id)?
+                .ok_or_else(|| ApiError::not_found("no such account"))?;
+            terminal_readers::table
+                .filter(terminal_readers::account_id.eq(&account.id))
+                .order(terminal_readers::id.desc())
+                .select(TerminalReader::as_select())
+                .load(conn)
+                .map_err(ApiError::from)
+        })
+        .await
+}
+
+/// The account and its reader with this Stripe id (404 if unknown or another account's).
+async fn owned_reader(
+    services: &Services,
+    external_account_id: String,
+    reader_id: String,
+) -> Result<(Account, TerminalReader), ApiError> {
+    services
+        .db
+        .run(move |conn| {
+            let account = super::accounts::find(conn, &external_account_id)?
+                .ok_or_else(|| ApiError::not_found("no such account"))?;
+            let reader = terminal_readers::table
+                .filter(terminal_readers::account_id.eq(&account.id))
+                .filter(terminal_readers::stripe_reader_id.eq(&reader_id))
+                .select(TerminalReader::as_select())
+                .first(conn)
+                .optional()?
+                .ok_or_else(|| ApiError::not_found("no such reader"))?;
+            Ok((account, reader))
+        })
+        .await
+}
+
+/// The reader as Stripe sees it now, with its current action.
+pub async fn get_reader(
+    services: &Services,
+    external_account_id: String,
+    reader_id: String,
+) -> Result<(TerminalReader, Reader), ApiError> {
+    let (account, row) = owned_reader(services, external_account_id, reader_id).await?;
+    let reader = services
+        .stripe
+        .retrieve_reader(
+            &services.stripe_account(&account)?,
+            &row.stripe_reader_id,
+            &[],
+        )
+        .await?;
+    Ok((row, reader))
+}
+
+/// Hands the account's PaymentIntent to the reader, which collects and confirms it.
+pub async fn process(
+    services: &Services,
+    external_account_id: String,
+    reader_id: String,
+    payment_id: String,
+) -> Result<(TerminalReader, Reader), ApiError> {
+    let (account, row) = owned_reader(services, external_account_id.clone(), reader_id).await?;
+    let (_, payment) = payments::load(services, external_account_id, payment_id).await?;
+    let intent = payment.stripe_payment_intent_id.clone().unwrap_or_default();
+    let reader = services
+        .stripe
+        .process_payment_intent(
+            &services.stripe_account(&account)?,
+            &row.stripe_reader_id,
+            &ProcessPaymentIntent {
+                payment_intent: &intent,
+                ..Default::default()
+            },
+            &format!(
+                "process:{}:{intent}:{}",
+                row.stripe_reader_id,
+                uuid::Uuid::new_v4()
+            ),
+        )
+        .await?;
+    Ok((row, reader))
+}
+
+/// Cancels what the reader is doing.
+pub async fn cancel_action(
+    services: &Services,
+    external_account_id: String,
+    reader_id: String,
+) -> Result<(TerminalReader, Reader), ApiError> {
+    let (account, row) = owned_reader(services, external_account_id, reader_id).await?;
+    let reader = services
+        .stripe
+        .cancel_reader_action(
+            &services.stripe_account(&account)?,
+            &row.stripe_reader_id,
+            &format!(
+                "cancel_action:{}:{}",
+                row.stripe_reader_id,
+                uuid::Uuid::new_v4()
+            ),
+        )
+        .await?;
+    Ok((row, reader))
+}
