@@ -146,3 +146,19 @@ pub fn external_id(param: &str, value: &str) -> Result<(), ApiError> {
     }
     Ok(())
 }
+
+/// The caller's `Idempotency-Key` header, if any: 1 to 255 visible ASCII characters.
+pub fn idempotency_key(request: &HttpRequest) -> Result<Option<String>, ApiError> {
+    let Some(value) = request.headers().get("Idempotency-Key") else {
+        return Ok(None);
+    };
+    match value.to_str() {
+        Ok(k) if !k.is_empty() && k.len() <= 255 && k.bytes().all(|b| b.is_ascii_graphic()) => {
+            Ok(Some(k.to_string()))
+        }
+        _ => Err(ApiError::invalid(
+            "Idempotency-Key",
+            "the Idempotency-Key header must be 1 to 255 visible ASCII characters",
+        )),
+    }
+}

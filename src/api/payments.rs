@@ -350,6 +350,7 @@ pub struct RefundRequest {
 pub async fn refund(
     services: web::Data<Services>,
     caller: Caller,
+    request: actix_web::HttpRequest,
     ApiJson(body): ApiJson<RefundRequest>,
 ) -> Result<HttpResponse, ApiError> {
     use crate::stripe::RefundReason;
@@ -378,6 +379,7 @@ pub async fn refund(
         body.payment_id,
         body.amount,
         reason,
+        super::extract::idempotency_key(&request)?,
     )
     .await?;
     Ok(HttpResponse::Ok().json(PaymentResponse::from_view(view, false)))

@@ -1,7 +1,8 @@
 //! Refunds: full or partial, several partials up to the captured amount and never more.
 //!
-//! Each refund's Idempotency-Key is derived from the payment, the amount already refunded and the
-//! amount asked for: a retry of the same request (after a timeout, say) replays the same refund,
+//! Each refund's Stripe Idempotency-Key comes from the caller's own `Idempotency-Key` header when
+//! there is one (any repeat replays the same refund); otherwise from the payment, the amount
+//! already refunded and the amount asked for, so a retry before the refund is recorded replays it
 //! while a later, separate refund gets a new key.
 
 use super::payments::{self, PaymentView};
@@ -22,6 +23,7 @@ pub async fn refund(
     payment_id: String,
     amount: Option<DecimalText>,
     reason: Option<RefundReason>,
+    idempotency_key: Option<String>,
 ) -> Result<PaymentView, ApiError> {
     let (account, payment) = payments::load(services, external_account_id, payment_id).await?;
     if payment.status != "succeeded" {
@@ -71,7 +73,12 @@ pub async fn refund(
         "external_transaction_id".into(),
         payment.external_transaction_id.clone(),
     );
-    let key = format!("refund:{intent_id}:{}:{amount}", payment.amount_refunded);
+    // The caller's Idempotency-Key makes any repeat safe; without one, a repeat is recognised only
+    // until the first refund is recorded (after that, the same request is a new refund).
+    let key = match &idempotency_key {
+        Some(k) => format!("refund:{intent_id}:key:{k}"),
+        None => format!("refund:{intent_id}:{}:{amount}", payment.amount_refunded),
+    };
     let refund = services
         .stripe
         .create_refund(

@@ -6,5 +6,6 @@ mod accounts;
 mod auth;
 mod card_on_file;
 mod envelope;
+mod lifecycle;
 mod ops;
 mod schema;
