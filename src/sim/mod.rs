@@ -14,16 +14,19 @@
 
 mod cards;
 mod charges;
+mod checkout;
 mod customers;
 mod error;
 mod events;
 mod faults;
+mod hosted;
 mod idempotency;
 mod params;
 mod payment_intents;
 mod payment_methods;
 mod routes;
 mod search;
+mod setup_intents;
 mod sim_api;
 mod state;
 mod terminal;
