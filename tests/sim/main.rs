@@ -1,7 +1,11 @@
 //! Integration tests of the Stripe simulator: a standalone simulator on an ephemeral port, driven
 //! with raw form-encoded HTTP requests exactly as a Stripe client would send them.
 
+#[path = "../support/spec.rs"]
+mod spec;
+
 mod checkout;
+mod conformance;
 mod faults;
 mod idempotency;
 mod payments;
