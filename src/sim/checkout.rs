@@ -213,6 +213,12 @@ pub(crate) fn create(state: &mut State, ctx: &Ctx) -> Result<Value, ApiError> {
     }
     if let Some(customer) = p.str("customer") {
         super::customers::require(state, ctx.ns(), customer, "customer")?;
+        if p.has("customer_email") {
+            return Err(ApiError::invalid(
+                "You may only specify one of these parameters: customer, customer_email.",
+            )
+            .with_param("customer_email"));
+        }
     }
     let (amount_total, currency) = if mode == "payment" {
         let (total, currency) = line_items_total(ctx)?;

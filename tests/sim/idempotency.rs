@@ -21,7 +21,8 @@ async fn same_key_same_params_replays_the_first_answer() {
     assert_eq!(again.status, 200);
     assert_eq!(again.header("Idempotent-Replayed"), Some("true"));
     assert_eq!(again.body, first.body);
-    assert_eq!(again.header("Request-Id"), first.header("Request-Id"));
+    assert_eq!(again.header("Original-Request"), first.header("Request-Id"));
+    assert_ne!(again.header("Request-Id"), first.header("Request-Id"));
     let all = sim.get("/v1/payment_intents", &[]).await.ok();
     assert_eq!(all["data"].as_array().unwrap().len(), 1);
     // The key is per namespace: another account runs its own request.

@@ -6,6 +6,7 @@ mod spec;
 
 mod checkout;
 mod conformance;
+mod embedded;
 mod faults;
 mod idempotency;
 mod payments;
