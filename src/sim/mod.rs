@@ -5,9 +5,41 @@
 //! injection, idempotency and 404s behave the same everywhere:
 //!
 //! - `/v1/…`: the Stripe API (form-encoded requests, Stripe's objects, errors and headers; see
-//!   `routes` for the operations);
-//! - `/_sim/…`: simulator controls (faults, request log, webhook endpoint, hosted checkout page,
-//!   endpoints for the simulated JS terminal), JSON, no authentication, CORS enabled.
+//!   `routes` for the operations). Any `sk_test_…` key (Bearer or basic auth). Objects live in
+//!   the namespace of the `Stripe-Account` header, else of the secret key.
+//! - `/_sim/…`: simulator controls (faults, request log, webhook endpoint and deliveries, hosted
+//!   Checkout and 3-D Secure pages, endpoints for the simulated JS terminal), JSON, no
+//!   authentication, CORS enabled; see `sim_api`.
+//!
+//! Test cards (`card_present[number]` at a reader, `card_number` on `/_sim` endpoints and
+//! Checkout; all expire 12/2030; the fingerprint is stable per number):
+//!
+//! | number             | brand      | behaviour                                                  |
+//! |--------------------|------------|------------------------------------------------------------|
+//! | 4242424242424242   | visa       | succeeds (default)                                         |
+//! | 5555555555554444   | mastercard | succeeds                                                   |
+//! | 4000056655665556   | visa debit | succeeds                                                   |
+//! | 378282246310005    | amex       | succeeds                                                   |
+//! | 6011111111111117   | discover   | succeeds                                                   |
+//! | 4000000000000002   | visa       | card_declined / generic_decline                            |
+//! | 4000000000009995   | visa       | card_declined / insufficient_funds                         |
+//! | 4000000000000069   | visa       | expired_card                                               |
+//! | 4000000000000119   | visa       | processing_error                                           |
+//! | 4000000000009987   | visa       | card_declined / lost_card                                  |
+//! | 4000000000009979   | visa       | card_declined / stolen_card                                |
+//! | 4111111111111111   | visa       | Apple Pay wallet tap: succeeds, no `generated_card`        |
+//! | 4000000000000341   | visa       | succeeds at the reader and saves; later charges of the     |
+//! |                    |            | saved card decline (card_declined / generic_decline)       |
+//! | 4000002760003184   | visa       | online payments need 3-D Secure (`requires_action`; off    |
+//! |                    |            | session: authentication_required); fine at a reader        |
+//! | 4506445006931933   | interac    | `interac_present` (CAD), captured at once                  |
+//!
+//! Magic PaymentMethod ids: `pm_card_visa`, `pm_card_mastercard`, `pm_card_visa_debit`,
+//! `pm_card_amex`, `pm_card_discover`, `pm_card_chargeDeclined`,
+//! `pm_card_chargeDeclinedInsufficientFunds`, `pm_card_chargeDeclinedExpiredCard`,
+//! `pm_card_chargeDeclinedProcessingError`, `pm_card_chargeDeclinedLostCard`,
+//! `pm_card_chargeDeclinedStolenCard`, `pm_card_chargeCustomerFail` (0341),
+//! `pm_card_authenticationRequired`.
 //!
 //! State lives in memory behind one std `Mutex` that is never held across an `.await`; delays
 //! (latency, hangs, webhook retries) sleep on tokio.
