@@ -315,9 +315,8 @@ pub(crate) fn list_all(state: &mut State, ctx: &Ctx) -> Result<Value, ApiError> 
         .filter(|s| {
             email.is_none() || (s.status == "complete" && s.customer_email.as_deref() == email)
         })
-        .map(CheckoutSession::render)
-        .collect();
-    list(items, p, "/v1/checkout/sessions")
+        .collect::<Vec<_>>();
+    list(items, CheckoutSession::render, p, "/v1/checkout/sessions")
 }
 
 /// `POST /v1/checkout/sessions/{session}/expire`
