@@ -83,7 +83,7 @@ pub const API_VERSION: &str = "2024-06-20";
 const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
 
 /// Simulator settings.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct SimConfig {
     /// Where signed events are POSTed (None: nowhere until set via `/_sim/webhook_endpoint`).
     pub webhook_url: Option<String>,
@@ -91,6 +91,17 @@ pub struct SimConfig {
     pub webhook_secret: String,
     /// Faults active from the start (same JSON as `POST /_sim/faults`).
     pub faults: Vec<FaultRule>,
+}
+
+/// The webhook secret stays out of logs.
+impl std::fmt::Debug for SimConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimConfig")
+            .field("webhook_url", &self.webhook_url)
+            .field("webhook_secret", &"***")
+            .field("faults", &self.faults)
+            .finish()
+    }
 }
 
 /// A running simulator; cheap to clone (shared state).
@@ -521,4 +532,21 @@ pub async fn serve(listener: std::net::TcpListener, sim: Simulator) -> std::io::
         .listen(listener)?
         .run();
     server.await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_debug_hides_the_webhook_secret() {
+        let config = SimConfig {
+            webhook_url: Some("http://localhost/hook".into()),
+            webhook_secret: "whsec_very_secret".into(),
+            faults: vec![],
+        };
+        let shown = format!("{config:?}");
+        assert!(shown.contains("http://localhost/hook"));
+        assert!(!shown.contains("very_secret"));
+    }
 }
