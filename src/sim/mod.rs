@@ -14,16 +14,19 @@
 
 mod cards;
 mod charges;
+mod checkout;
 mod customers;
 mod error;
 mod events;
 mod faults;
+mod hosted;
 mod idempotency;
 mod params;
 mod payment_intents;
 mod payment_methods;
 mod routes;
 mod search;
+mod setup_intents;
 mod sim_api;
 mod state;
 mod terminal;
@@ -43,6 +46,9 @@ use webhooks::{Endpoint, Job};
 
 /// The API version the simulator reports (`Stripe-Version`) unless the request pins one.
 pub const API_VERSION: &str = "2024-06-20";
+
+/// Stripe's limit on `Idempotency-Key` length.
+const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
 
 /// Simulator settings.
 #[derive(Debug, Clone, Default)]
@@ -177,10 +183,7 @@ impl Simulator {
         );
         response
             .content_type("application/json")
-            .insert_header((
-                "Request-Id",
-                reply.replay_of.clone().unwrap_or(request_id.clone()),
-            ))
+            .insert_header(("Request-Id", request_id.as_str()))
             .insert_header(("Stripe-Version", version))
             .insert_header(("Cache-Control", "no-cache, no-store"))
             .insert_header(("Access-Control-Allow-Origin", "*"));
@@ -224,7 +227,15 @@ impl Simulator {
             params: pairs.iter().map(|(k, _)| k.clone()).collect(),
             request_id: request_id.to_string(),
         };
-        let prepared = prepare(req, body, path, &method, account.as_deref(), &pairs);
+        let prepared =
+            prepare(req, body, path, &method, account.as_deref(), &pairs).and_then(|p| {
+                if idempotency_key.is_some_and(|k| k.len() > MAX_IDEMPOTENCY_KEY_LEN) {
+                    return Err(ApiError::invalid(format!(
+                    "Idempotency keys must be at most {MAX_IDEMPOTENCY_KEY_LEN} characters long."
+                )));
+                }
+                Ok(p)
+            });
         let (ns, route, path_params, params) = match prepared {
             Ok(p) => p,
             Err(error) => return self.logged(entry, Reply::error(&error)),

@@ -264,51 +264,32 @@ pub(crate) fn create(state: &mut State, ctx: &Ctx) -> Result<Value, ApiError> {
     if let Some(update) = p.metadata() {
         update.apply(&mut metadata);
     }
-    let meta = state.meta("pi", ctx.ns(), ctx.now);
-    let client_secret = format!("{}{}", meta.id, &random_id("_secret", 25));
-    let pi = PaymentIntent {
-        meta,
-        amount,
-        currency,
-        status: if payment_method.is_some() {
-            Status::RequiresConfirmation
-        } else {
-            Status::RequiresPaymentMethod
-        },
-        capture_method: p.str("capture_method").unwrap_or("automatic").to_string(),
-        confirmation_method: p
-            .str("confirmation_method")
-            .unwrap_or("automatic")
-            .to_string(),
-        customer: p.str("customer").map(str::to_string),
-        description: p.str("description").map(str::to_string),
-        metadata,
-        payment_method,
-        payment_method_types: types,
-        setup_future_usage: p.str("setup_future_usage").map(str::to_string),
-        receipt_email: p.str("receipt_email").map(str::to_string),
-        statement_descriptor: p.str("statement_descriptor").map(str::to_string),
-        statement_descriptor_suffix: p.str("statement_descriptor_suffix").map(str::to_string),
-        transfer_group: p.str("transfer_group").map(str::to_string),
-        application_fee_amount: p.int("application_fee_amount"),
-        amount_capturable: 0,
-        amount_received: 0,
-        latest_charge: None,
-        last_payment_error: None,
-        canceled_at: None,
-        cancellation_reason: None,
-        client_secret,
-        request_incremental_authorization: options_flag(
-            ctx,
-            "request_incremental_authorization_support",
-        )
-        .unwrap_or(false),
-        request_extended_authorization: options_flag(ctx, "request_extended_authorization")
-            .unwrap_or(false),
-        tip: None,
-        next_action: None,
-        authenticated: false,
+    let mut pi = blank(state, ctx.ns(), ctx.now, amount, currency, types);
+    pi.status = if payment_method.is_some() {
+        Status::RequiresConfirmation
+    } else {
+        Status::RequiresPaymentMethod
     };
+    pi.payment_method = payment_method;
+    if let Some(method) = p.str("capture_method") {
+        pi.capture_method = method.to_string();
+    }
+    if let Some(method) = p.str("confirmation_method") {
+        pi.confirmation_method = method.to_string();
+    }
+    pi.customer = p.str("customer").map(str::to_string);
+    pi.description = p.str("description").map(str::to_string);
+    pi.metadata = metadata;
+    pi.setup_future_usage = p.str("setup_future_usage").map(str::to_string);
+    pi.receipt_email = p.str("receipt_email").map(str::to_string);
+    pi.statement_descriptor = p.str("statement_descriptor").map(str::to_string);
+    pi.statement_descriptor_suffix = p.str("statement_descriptor_suffix").map(str::to_string);
+    pi.transfer_group = p.str("transfer_group").map(str::to_string);
+    pi.application_fee_amount = p.int("application_fee_amount");
+    pi.request_incremental_authorization =
+        options_flag(ctx, "request_incremental_authorization_support").unwrap_or(false);
+    pi.request_extended_authorization =
+        options_flag(ctx, "request_extended_authorization").unwrap_or(false);
     let id = pi.meta.id.clone();
     let rendered = pi.render();
     state.payment_intents.insert(id.clone(), pi);
@@ -323,6 +304,50 @@ pub(crate) fn create(state: &mut State, ctx: &Ctx) -> Result<Value, ApiError> {
         confirm_intent(state, &ctx.origin, ctx.now, &id, off_session, &ctx.base_url)?;
     }
     Ok(state.payment_intents[&id].render())
+}
+
+/// A new intent waiting for a payment method, with Stripe's defaults (not stored yet).
+pub(crate) fn blank(
+    state: &mut State,
+    ns: &str,
+    now: i64,
+    amount: i64,
+    currency: String,
+    payment_method_types: Vec<String>,
+) -> PaymentIntent {
+    let meta = state.meta("pi", ns, now);
+    let client_secret = format!("{}{}", meta.id, random_id("_secret", 25));
+    PaymentIntent {
+        meta,
+        amount,
+        currency,
+        status: Status::RequiresPaymentMethod,
+        capture_method: "automatic".to_string(),
+        confirmation_method: "automatic".to_string(),
+        customer: None,
+        description: None,
+        metadata: BTreeMap::new(),
+        payment_method: None,
+        payment_method_types,
+        setup_future_usage: None,
+        receipt_email: None,
+        statement_descriptor: None,
+        statement_descriptor_suffix: None,
+        transfer_group: None,
+        application_fee_amount: None,
+        amount_capturable: 0,
+        amount_received: 0,
+        latest_charge: None,
+        last_payment_error: None,
+        canceled_at: None,
+        cancellation_reason: None,
+        client_secret,
+        request_incremental_authorization: false,
+        request_extended_authorization: false,
+        tip: None,
+        next_action: None,
+        authenticated: false,
+    }
 }
 
 /// `off_session`: `true`, `one_off` or `recurring` mean off-session.

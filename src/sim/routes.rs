@@ -3,7 +3,9 @@
 
 use super::error::ApiError;
 use super::state::{Ctx, State};
-use super::{charges, customers, events, payment_intents, payment_methods, terminal};
+use super::{
+    charges, checkout, customers, events, payment_intents, payment_methods, setup_intents, terminal,
+};
 use serde_json::Value;
 
 pub(crate) type Handler = fn(&mut State, &Ctx) -> Result<Value, ApiError>;
@@ -118,6 +120,21 @@ pub(crate) static ROUTES: &[Route] = &[
         "POST",
         "/v1/test_helpers/terminal/readers/{reader}/present_payment_method",
         terminal::present_payment_method,
+    ),
+    route("POST", "/v1/setup_intents", setup_intents::create),
+    route("GET", "/v1/setup_intents/{intent}", setup_intents::retrieve),
+    route(
+        "POST",
+        "/v1/setup_intents/{intent}/confirm",
+        setup_intents::confirm,
+    ),
+    route("POST", "/v1/checkout/sessions", checkout::create),
+    route("GET", "/v1/checkout/sessions", checkout::list_all),
+    route("GET", "/v1/checkout/sessions/{session}", checkout::retrieve),
+    route(
+        "POST",
+        "/v1/checkout/sessions/{session}/expire",
+        checkout::expire,
     ),
     route("GET", "/v1/events", events::list_all),
     route("GET", "/v1/events/{id}", events::retrieve),

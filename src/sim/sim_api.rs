@@ -4,7 +4,9 @@
 //! - `GET /_sim/requests` (the API request log), `DELETE /_sim/requests`;
 //! - `POST /_sim/webhook_endpoint` `{url, secret}`, `GET /_sim/webhook_deliveries`;
 //! - the simulated JS terminal: `POST /_sim/terminal/sessions`, `…/collect`, `…/process`,
-//!   `…/cancel_collect`.
+//!   `…/cancel_collect`;
+//! - hosted pages (`hosted`): `GET /_sim/checkout/{id}`, `POST /_sim/checkout/{id}/complete`,
+//!   `GET|POST /_sim/authenticate/{payment_intent}`.
 
 use super::cards::{self, DEFAULT_NUMBER};
 use super::error::ApiError;
@@ -14,7 +16,7 @@ use super::payment_methods::{self, Kind};
 use super::state::{now, random_id, Origin, State};
 use super::terminal::TerminalSession;
 use super::webhooks::Endpoint;
-use super::{take_jobs, Simulator};
+use super::{hosted, take_jobs, Simulator};
 use actix_web::http::{Method, StatusCode};
 use actix_web::{HttpRequest, HttpResponse};
 use serde::de::DeserializeOwned;
@@ -62,7 +64,42 @@ pub(crate) async fn handle(
     }
     let segments: Vec<&str> = path.trim_matches('/').split('/').skip(1).collect();
     let method = req.method().as_str();
-    let _ = base_url;
+    let form = req
+        .headers()
+        .get("Content-Type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    let answer = match (method, segments.as_slice()) {
+        ("GET", ["checkout", id]) => {
+            let (status, html) = hosted::checkout_page(sim, id, base_url);
+            Some(hosted::Answer::Html(status, html))
+        }
+        ("POST", ["checkout", id, "complete"]) => {
+            Some(hosted::checkout_complete(sim, id, bytes, form))
+        }
+        ("GET", ["authenticate", id]) => {
+            let (status, html) = hosted::authenticate_page(sim, id, base_url);
+            Some(hosted::Answer::Html(status, html))
+        }
+        ("POST", ["authenticate", id]) => Some(hosted::authenticate(sim, id, bytes, form)),
+        _ => None,
+    };
+    match answer {
+        Some(hosted::Answer::Json(result)) => return json_reply(result),
+        Some(hosted::Answer::Html(status, html)) => {
+            return cors(HttpResponse::build(
+                StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            ))
+            .content_type("text/html; charset=utf-8")
+            .body(html)
+        }
+        Some(hosted::Answer::Redirect(url)) => {
+            return cors(HttpResponse::SeeOther())
+                .insert_header(("Location", url))
+                .finish()
+        }
+        None => {}
+    }
     let result = match (method, segments.as_slice()) {
         ("POST", ["faults"]) => body::<FaultRule>(bytes).and_then(|rule| {
             rule.validate()?;

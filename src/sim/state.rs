@@ -3,6 +3,7 @@
 //! Guarded by one std `Mutex`, never held across an `.await`.
 
 use super::charges::{Charge, Refund};
+use super::checkout::CheckoutSession;
 use super::customers::Customer;
 use super::error::ApiError;
 use super::events::Event;
@@ -11,6 +12,7 @@ use super::idempotency::Idempotency;
 use super::params::Params;
 use super::payment_intents::PaymentIntent;
 use super::payment_methods::PaymentMethod;
+use super::setup_intents::SetupIntent;
 use super::terminal::{ConnectionToken, Location, Reader, TerminalSession};
 use super::webhooks::Endpoint;
 use rand::distributions::Alphanumeric;
@@ -103,6 +105,8 @@ pub(crate) struct State {
     pub charges: HashMap<String, Charge>,
     pub refunds: HashMap<String, Refund>,
     pub payment_methods: HashMap<String, PaymentMethod>,
+    pub setup_intents: HashMap<String, SetupIntent>,
+    pub checkout_sessions: HashMap<String, CheckoutSession>,
     pub locations: HashMap<String, Location>,
     pub readers: HashMap<String, Reader>,
     /// By secret.
@@ -177,6 +181,8 @@ impl State {
             "ch" | "py" => find(&self.charges, ns, id).map(|o| o.render()),
             "re" => find(&self.refunds, ns, id).map(|o| o.render()),
             "pm" => find(&self.payment_methods, ns, id).map(|o| o.render()),
+            "seti" => find(&self.setup_intents, ns, id).map(|o| o.render()),
+            "cs" => find(&self.checkout_sessions, ns, id).map(|o| o.render()),
             "tml" => find(&self.locations, ns, id).map(|o| o.render()),
             "tmr" => find(&self.readers, ns, id).map(|o| o.render()),
             "evt" => self

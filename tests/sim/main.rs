@@ -1,9 +1,19 @@
 //! Integration tests of the Stripe simulator: a standalone simulator on an ephemeral port, driven
 //! with raw form-encoded HTTP requests exactly as a Stripe client would send them.
 
+#[path = "../support/spec.rs"]
+mod spec;
+
+mod checkout;
+mod conformance;
+mod embedded;
+mod faults;
+mod idempotency;
 mod payments;
 mod protocol;
+mod sim_terminal;
 mod terminal;
+mod webhooks;
 
 use pos_backend::sim::{serve, FaultRule, SimConfig, Simulator};
 use reqwest::header::HeaderMap;

@@ -1,0 +1,247 @@
+//! The `/_sim/terminal` endpoints used by the simulated JS terminal.
+
+use crate::{id, start, Sim};
+use reqwest::Method;
+use serde_json::{json, Value};
+
+async fn session(sim: &Sim) -> String {
+    let token = sim.post("/v1/terminal/connection_tokens", &[]).await.ok();
+    let s = sim
+        .sim(
+            Method::POST,
+            "/_sim/terminal/sessions",
+            Some(json!({"connection_token": token["secret"]})),
+        )
+        .await
+        .ok();
+    s["session"].as_str().unwrap().to_string()
+}
+
+async fn call(sim: &Sim, action: &str, body: Value) -> crate::Answer {
+    sim.sim(
+        Method::POST,
+        &format!("/_sim/terminal/{action}"),
+        Some(body),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn connection_tokens_are_single_use() {
+    let sim = start().await;
+    let loc = sim
+        .post(
+            "/v1/terminal/locations",
+            &[("display_name", "Shop"), ("address[country]", "US")],
+        )
+        .await
+        .ok();
+    let token = sim
+        .post("/v1/terminal/connection_tokens", &[("location", id(&loc))])
+        .await
+        .ok();
+    let body = json!({"connection_token": token["secret"]});
+    let first = sim
+        .sim(Method::POST, "/_sim/terminal/sessions", Some(body.clone()))
+        .await
+        .ok();
+    assert!(first["session"].as_str().unwrap().starts_with("tss_"));
+    assert_eq!(first["location"], id(&loc));
+    let reused = sim
+        .sim(Method::POST, "/_sim/terminal/sessions", Some(body))
+        .await;
+    assert_eq!(reused.status, 400);
+    assert_eq!(reused.body["error"]["type"], "invalid_request_error");
+    let unknown = sim
+        .sim(
+            Method::POST,
+            "/_sim/terminal/sessions",
+            Some(json!({"connection_token": "pst_test_nope"})),
+        )
+        .await;
+    assert_eq!(unknown.status, 400);
+}
+
+#[tokio::test]
+async fn collect_process_and_decline() {
+    let sim = start().await;
+    let tss = session(&sim).await;
+    let customer = sim.customer("js").await;
+    let pi = sim
+        .intent(&[
+            ("customer", id(&customer)),
+            ("setup_future_usage", "off_session"),
+        ])
+        .await;
+    let secret = pi["client_secret"].clone();
+    let collected = call(
+        &sim,
+        "collect",
+        json!({"session": tss, "client_secret": secret, "card_number": "4000000000000002"}),
+    )
+    .await
+    .ok();
+    assert_eq!(collected["status"], "requires_confirmation");
+    let pm = sim
+        .get(
+            &format!(
+                "/v1/payment_methods/{}",
+                collected["payment_method"].as_str().unwrap()
+            ),
+            &[],
+        )
+        .await
+        .ok();
+    assert_eq!(pm["type"], "card_present");
+    let again = call(
+        &sim,
+        "collect",
+        json!({"session": tss, "client_secret": secret}),
+    )
+    .await;
+    assert_eq!(
+        (again.status, again.code()),
+        (400, "payment_intent_unexpected_state")
+    );
+    let declined = call(
+        &sim,
+        "process",
+        json!({"session": tss, "client_secret": secret}),
+    )
+    .await;
+    assert_eq!(declined.status, 402);
+    assert_eq!(declined.body["error"]["type"], "card_error");
+    assert_eq!(declined.body["error"]["decline_code"], "generic_decline");
+    assert_eq!(
+        declined.body["error"]["payment_intent"]["status"],
+        "requires_payment_method"
+    );
+    call(
+        &sim,
+        "collect",
+        json!({"session": tss, "client_secret": secret, "allow_redisplay": "always"}),
+    )
+    .await
+    .ok();
+    let processed = call(
+        &sim,
+        "process",
+        json!({"session": tss, "client_secret": secret}),
+    )
+    .await
+    .ok();
+    assert_eq!(processed["status"], "requires_capture");
+    let charged = sim
+        .get(
+            &format!(
+                "/v1/charges/{}",
+                processed["latest_charge"].as_str().unwrap()
+            ),
+            &[],
+        )
+        .await
+        .ok();
+    let generated = charged["payment_method_details"]["card_present"]["generated_card"]
+        .as_str()
+        .unwrap();
+    let saved = sim
+        .get(&format!("/v1/payment_methods/{generated}"), &[])
+        .await
+        .ok();
+    assert_eq!(saved["allow_redisplay"], "always");
+    assert_eq!(saved["customer"], id(&customer));
+}
+
+#[tokio::test]
+async fn cancel_collect_and_isolation() {
+    let sim = start().await;
+    let tss = session(&sim).await;
+    let pi = sim.intent(&[("capture_method", "automatic")]).await;
+    let secret = pi["client_secret"].clone();
+    call(
+        &sim,
+        "collect",
+        json!({"session": tss, "client_secret": secret}),
+    )
+    .await
+    .ok();
+    let back = call(
+        &sim,
+        "cancel_collect",
+        json!({"session": tss, "client_secret": secret}),
+    )
+    .await
+    .ok();
+    assert_eq!(back["status"], "requires_payment_method");
+    assert!(back["payment_method"].is_null());
+    let early = call(
+        &sim,
+        "process",
+        json!({"session": tss, "client_secret": secret}),
+    )
+    .await;
+    assert_eq!(early.status, 400);
+    call(
+        &sim,
+        "collect",
+        json!({"session": tss, "client_secret": secret}),
+    )
+    .await
+    .ok();
+    let done = call(
+        &sim,
+        "process",
+        json!({"session": tss, "client_secret": secret}),
+    )
+    .await
+    .ok();
+    assert_eq!(done["status"], "succeeded");
+    // A session of another account cannot see this intent.
+    let other = sim.as_account("acct_js");
+    let other_tss = session(&other).await;
+    let hidden = call(
+        &sim,
+        "collect",
+        json!({"session": other_tss, "client_secret": secret}),
+    )
+    .await;
+    assert_eq!((hidden.status, hidden.code()), (404, "resource_missing"));
+    let wrong = call(
+        &sim,
+        "collect",
+        json!({"session": tss, "client_secret": format!("{}_secret_wrong", id(&pi))}),
+    )
+    .await;
+    assert_eq!(wrong.status, 404);
+    let no_session = call(
+        &sim,
+        "collect",
+        json!({"session": "tss_nope", "client_secret": secret}),
+    )
+    .await;
+    assert_eq!(no_session.status, 404);
+}
+
+#[tokio::test]
+async fn cors_for_browsers() {
+    let sim = start().await;
+    let preflight = sim
+        .send(
+            sim.http
+                .request(
+                    Method::OPTIONS,
+                    format!("{}/_sim/terminal/collect", sim.base),
+                )
+                .header("Origin", "http://pos.example")
+                .header("Access-Control-Request-Method", "POST"),
+        )
+        .await;
+    assert_eq!(preflight.status, 204);
+    assert_eq!(preflight.header("Access-Control-Allow-Origin"), Some("*"));
+    assert!(preflight
+        .header("Access-Control-Allow-Headers")
+        .unwrap()
+        .contains("Content-Type"));
+    let answer = sim.sim(Method::GET, "/_sim/requests", None).await;
+    assert_eq!(answer.header("Access-Control-Allow-Origin"), Some("*"));
+}
