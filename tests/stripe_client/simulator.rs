@@ -11,6 +11,7 @@ use pos_backend::sim::{serve, SimConfig, Simulator};
 use pos_backend::stripe::*;
 use serde_json::{json, Value};
 
+use crate::mock::{MockStripe, Reply};
 use crate::spec;
 
 struct Sim {
@@ -18,15 +19,21 @@ struct Sim {
     http: reqwest::Client,
 }
 
+const WEBHOOK_SECRET: &str = "whsec_client_tests";
+
 impl Sim {
     async fn start() -> Sim {
+        Sim::start_with_webhooks(None).await
+    }
+
+    async fn start_with_webhooks(webhook_url: Option<String>) -> Sim {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(serve(
             listener,
             Simulator::new(SimConfig {
-                webhook_url: None,
-                webhook_secret: "whsec_client_tests".into(),
+                webhook_url,
+                webhook_secret: WEBHOOK_SECRET.into(),
                 faults: Vec::new(),
             }),
         ));
@@ -1009,4 +1016,64 @@ async fn concurrent_requests_with_one_key_wait_out_the_409_and_share_the_result(
         .await
         .unwrap();
     assert_eq!(found.data.len(), 1);
+}
+
+#[tokio::test]
+async fn the_simulators_signed_webhooks_verify_and_decode() {
+    let receiver = MockStripe::start((0..20).map(|_| Reply::json(200, "{}")).collect()).await;
+    let sim =
+        Sim::start_with_webhooks(Some(format!("{}/v1/webhooks/stripe", receiver.base()))).await;
+    let c = sim.client(Duration::from_secs(10), 0, Duration::from_millis(1));
+    let a = account();
+    let pi = c
+        .create_payment_intent(
+            &a,
+            &CreatePaymentIntent {
+                payment_method_types: &["card_present"],
+                ..CreatePaymentIntent::new(1299, "usd")
+            },
+            &key("pi"),
+        )
+        .await
+        .unwrap();
+    let mut delivered = Vec::new();
+    for _ in 0..100 {
+        delivered = receiver.requests();
+        if !delivered.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(!delivered.is_empty(), "no webhook arrived");
+    let now = chrono::Utc::now().timestamp();
+    for hook in &delivered {
+        let header = hook.header("stripe-signature").unwrap();
+        let body = hook.body.as_bytes();
+        let event = webhook::construct_event(
+            body,
+            header,
+            &["whsec_other", WEBHOOK_SECRET],
+            webhook::DEFAULT_TOLERANCE,
+            now,
+        )
+        .unwrap();
+        assert!(matches!(
+            webhook::verify(
+                body,
+                header,
+                &["whsec_other"],
+                webhook::DEFAULT_TOLERANCE,
+                now
+            ),
+            Err(webhook::WebhookError::SignatureMismatch)
+        ));
+        if event.event_type == "payment_intent.created" {
+            let object: PaymentIntent = event.object().unwrap();
+            assert_eq!(object.id, pi.id);
+            assert_eq!(event.object_id(), Some(pi.id.as_str()));
+        }
+    }
+    assert!(delivered
+        .iter()
+        .any(|hook| hook.body.contains("payment_intent.created")));
 }
