@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod cards;
+pub mod demo;
 pub mod extract;
 pub mod ops;
 pub mod payments;
@@ -55,7 +56,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::resource("/v1/accounts/{external_account_id}")
                 .route(web::put().to(accounts::put))
                 .route(web::get().to(accounts::get)),
-        );
+        )
+        // The demo POS page: registered always, reachable only in simulator mode (guarded).
+        .configure(demo::configure);
 }
 
 /// Timestamps leave the API as RFC 3339 in UTC with microseconds.

@@ -5,6 +5,7 @@ mod helpers;
 mod accounts;
 mod auth;
 mod card_on_file;
+mod demo;
 mod envelope;
 mod lifecycle;
 mod ops;
