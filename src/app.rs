@@ -32,6 +32,8 @@ pub struct RequestId(pub String);
 pub struct Application {
     address: SocketAddr,
     server: Server,
+    services: std::sync::Arc<Services>,
+    delivery: Option<crate::jobs::delivery::DeliveryConfig>,
 }
 
 impl Application {
@@ -51,13 +53,16 @@ impl Application {
                 Authenticator::rs256(pem).map_err(|e| format!("POS_JWT_PUBLIC_KEY_FILE: {e}"))?
             }
         };
+        let mut webhook_secrets = config.stripe_webhook_secrets.clone();
         let (simulator, platform_key, api_base) = match &config.stripe {
             StripeMode::Simulator => {
                 let base = format!("http://{address}{SIMULATOR_PATH}");
                 log::info!("Stripe: SIMULATOR mode (no STRIPE_SECRET_KEY): the embedded simulator at {base}");
+                let secret = format!("whsec_{}", uuid::Uuid::new_v4().simple());
+                webhook_secrets.push(Secret::new(secret.clone()));
                 let sim = Simulator::new(SimConfig {
-                    webhook_url: None,
-                    webhook_secret: format!("whsec_{}", uuid::Uuid::new_v4().simple()),
+                    webhook_url: Some(format!("http://{address}/v1/webhooks/stripe")),
+                    webhook_secret: secret,
                     faults: Vec::new(),
                 });
                 (Some(sim), Secret::new(SIMULATOR_KEY.to_string()), base)
@@ -81,8 +86,10 @@ impl Application {
             stripe,
             platform_key,
             secrets: SecretBox::new(config.encryption_key.expose()),
+            stripe_webhook_secrets: webhook_secrets,
             simulator: simulator.is_some(),
         });
+        let worker_state = state.clone();
         let auth = web::Data::new(auth);
         let mut server = HttpServer::new(move || {
             let mut app = App::new()
@@ -128,6 +135,8 @@ impl Application {
         Ok(Application {
             address,
             server: server.run(),
+            services: worker_state.into_inner(),
+            delivery: config.delivery.clone(),
         })
     }
 
@@ -137,7 +146,14 @@ impl Application {
 
     /// Serves until the process is asked to stop.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let worker = self.delivery.map(|config| {
+            actix_web::rt::spawn(crate::jobs::delivery::run(self.services.clone(), config))
+        });
+        let result = self.server.await;
+        if let Some(worker) = worker {
+            worker.abort();
+        }
+        result
     }
 }
 

@@ -41,6 +41,18 @@ pub struct ConfigArgs {
     /// Stripe API base URL (default https://api.stripe.com; in simulator mode, the embedded one).
     #[arg(long, env = "STRIPE_API_BASE", global = true)]
     pub stripe_api_base: Option<String>,
+    /// Secret(s) of the platform's Stripe webhook endpoint (`whsec_…`; comma-separated while one
+    /// is rotated). In simulator mode the simulator's is added.
+    #[arg(
+        long,
+        env = "STRIPE_WEBHOOK_SECRET",
+        hide_env_values = true,
+        global = true
+    )]
+    pub stripe_webhook_secret: Option<String>,
+    /// Run the merchant-webhook delivery worker in this process.
+    #[arg(long, env = "POS_WEBHOOK_WORKER", default_value_t = true, action = clap::ArgAction::Set, global = true)]
+    pub webhook_worker: bool,
     /// Timeout of one Stripe request, in seconds.
     #[arg(long, env = "STRIPE_TIMEOUT_SECS", default_value_t = 30, global = true)]
     pub stripe_timeout_secs: u64,
@@ -93,6 +105,9 @@ pub struct Config {
     pub encryption_key: Secret<[u8; 32]>,
     pub workers: Option<usize>,
     pub db_pool_size: u32,
+    pub stripe_webhook_secrets: Vec<Secret<String>>,
+    /// Merchant-webhook delivery (None: this process delivers nothing).
+    pub delivery: Option<crate::jobs::delivery::DeliveryConfig>,
 }
 
 impl Config {
@@ -166,6 +181,15 @@ impl Config {
             encryption_key: Secret::new(encryption_key),
             workers: args.workers,
             db_pool_size: args.db_pool_size.max(1),
+            stripe_webhook_secrets: args
+                .stripe_webhook_secret
+                .iter()
+                .flat_map(|s| s.split(','))
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| Secret::new(s.to_string()))
+                .collect(),
+            delivery: args.webhook_worker.then(Default::default),
         })
     }
 }

@@ -11,6 +11,7 @@ pub mod crypto;
 pub mod db;
 pub mod error;
 pub mod flows;
+pub mod jobs;
 pub mod money;
 pub mod secret;
 pub mod sim;

@@ -133,9 +133,10 @@ async fn run(cli: Cli) -> Result<(), String> {
                 stripe_account_id: stripe_account_id.map(Some),
                 ..AccountChanges::default()
             };
-            let (account, created) = accounts::upsert(&db, &secrets, external_account_id, changes)
+            let upserted = accounts::upsert(&db, &secrets, external_account_id, changes)
                 .await
                 .map_err(|e| e.to_string())?;
+            let (account, created) = (upserted.account, upserted.created);
             println!(
                 "{} account {} ({})",
                 if created { "created" } else { "updated" },

@@ -24,6 +24,8 @@ pub struct PutAccount {
     stripe_secret_key: Patch<String>,
     #[serde(default)]
     webhook_url: Patch<String>,
+    #[serde(default)]
+    stripe_webhook_secret: Patch<String>,
 }
 
 #[derive(Serialize)]
@@ -34,6 +36,10 @@ pub struct AccountResponse {
     stripe_account_id: Option<String>,
     has_stripe_secret_key: bool,
     webhook_url: Option<String>,
+    /// Only in the answer that set or changed `webhook_url`: the secret that signs our webhooks.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    webhook_secret: Option<String>,
+    has_stripe_webhook_secret: bool,
     created_at: String,
     updated_at: String,
 }
@@ -47,6 +53,8 @@ impl From<Account> for AccountResponse {
             stripe_account_id: a.stripe_account_id,
             has_stripe_secret_key: a.stripe_secret_key_enc.is_some(),
             webhook_url: a.webhook_url,
+            webhook_secret: None,
+            has_stripe_webhook_secret: a.stripe_webhook_secret_enc.is_some(),
             created_at: super::timestamp(a.created_at),
             updated_at: super::timestamp(a.updated_at),
         }
@@ -63,14 +71,16 @@ pub async fn put(
     external_id("external_account_id", &external_account_id)?;
     caller.authorize(Scope::AccountsAdmin, &external_account_id)?;
     let changes = validate(body, state.simulator)?;
-    let (account, created) =
+    let upserted =
         accounts::upsert(&state.db, &state.secrets, external_account_id, changes).await?;
-    let mut response = if created {
+    let mut response = if upserted.created {
         HttpResponse::Created()
     } else {
         HttpResponse::Ok()
     };
-    Ok(response.json(AccountResponse::from(account)))
+    let mut body = AccountResponse::from(upserted.account);
+    body.webhook_secret = upserted.new_webhook_secret.map(|s| s.expose().clone());
+    Ok(response.json(body))
 }
 
 pub async fn get(
@@ -183,7 +193,20 @@ fn validate(body: PutAccount, simulator: bool) -> Result<AccountChanges, ApiErro
         }
         Ok(v)
     })?;
+    let stripe_webhook_secret = patch(body.stripe_webhook_secret, |v| {
+        let ok = v.strip_prefix("whsec_").is_some_and(|rest| {
+            !rest.is_empty() && rest.len() <= 255 && rest.bytes().all(|b| b.is_ascii_alphanumeric())
+        });
+        if !ok {
+            return Err(ApiError::invalid(
+                "stripe_webhook_secret",
+                "'stripe_webhook_secret' must be a Stripe endpoint secret (whsec_…)",
+            ));
+        }
+        Ok(Secret::new(v))
+    })?;
     Ok(AccountChanges {
+        stripe_webhook_secret,
         display_name,
         default_currency,
         stripe_account_id,

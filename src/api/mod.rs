@@ -8,6 +8,7 @@ pub mod extract;
 pub mod ops;
 pub mod payments;
 pub mod terminal;
+pub mod webhooks;
 
 use actix_web::web;
 use chrono::NaiveDateTime;
@@ -26,6 +27,19 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/v1/customer/card", web::post().to(cards::save))
         .route("/v1/customer/cards", web::get().to(cards::list))
         .route("/v1/customer/card/{id}", web::delete().to(cards::delete))
+        .service(
+            web::resource("/v1/webhooks/stripe")
+                .app_data(web::PayloadConfig::new(256 * 1024))
+                .route(web::post().to(webhooks::stripe)),
+        )
+        .route(
+            "/v1/webhooks/deliveries",
+            web::get().to(webhooks::deliveries),
+        )
+        .route(
+            "/v1/webhooks/deliveries/{id}/retry",
+            web::post().to(webhooks::retry),
+        )
         .route(
             "/v1/terminal/connection_token",
             web::post().to(terminal::connection_token),

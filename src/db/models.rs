@@ -1,8 +1,8 @@
 //! Rows as Rust structs, one per table, with the inserts and updates the flows need.
 
 use super::schema::{
-    accounts, cards, customers, payment_history, payments, refunds, terminal_locations,
-    terminal_readers,
+    accounts, cards, customers, payment_history, payments, refunds, stripe_events,
+    terminal_locations, terminal_readers, webhook_deliveries,
 };
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -19,6 +19,10 @@ pub struct Account {
     pub webhook_url: Option<String>,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// Signs our webhooks to the merchant (sealed; shown once when set).
+    pub webhook_secret_enc: Option<String>,
+    /// The merchant's own Stripe endpoint secret, for events from its own Stripe account (sealed).
+    pub stripe_webhook_secret_enc: Option<String>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -121,6 +125,35 @@ pub struct TerminalReader {
     pub label: Option<String>,
     pub stripe_location_id: Option<String>,
     pub device_type: String,
+    pub created_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = stripe_events)]
+pub struct StripeEvent {
+    pub id: String,
+    pub event_type: String,
+    pub stripe_account: Option<String>,
+    pub object_id: Option<String>,
+    pub received_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = webhook_deliveries)]
+pub struct WebhookDelivery {
+    pub id: String,
+    pub account_id: String,
+    pub event_type: String,
+    /// Set for events announced once per object (`{payment id}:{type}`): a second announcement of
+    /// the same change (by our API and by Stripe's webhook, racing) is dropped.
+    pub dedupe_key: Option<String>,
+    pub payload: String,
+    pub status: String,
+    pub attempts: i64,
+    pub next_attempt_at: NaiveDateTime,
+    pub last_status: Option<i64>,
+    pub last_error: Option<String>,
+    pub delivered_at: Option<NaiveDateTime>,
     pub created_at: NaiveDateTime,
 }
 

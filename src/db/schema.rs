@@ -12,6 +12,8 @@ diesel::table! {
         webhook_url -> Nullable<Text>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        webhook_secret_enc -> Nullable<Text>,
+        stripe_webhook_secret_enc -> Nullable<Text>,
     }
 }
 
@@ -117,7 +119,35 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    stripe_events (id) {
+        id -> Text,
+        event_type -> Text,
+        stripe_account -> Nullable<Text>,
+        object_id -> Nullable<Text>,
+        received_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    webhook_deliveries (id) {
+        id -> Text,
+        account_id -> Text,
+        event_type -> Text,
+        dedupe_key -> Nullable<Text>,
+        payload -> Text,
+        status -> Text,
+        attempts -> BigInt,
+        next_attempt_at -> Timestamp,
+        last_status -> Nullable<BigInt>,
+        last_error -> Nullable<Text>,
+        delivered_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(customers -> accounts (account_id));
+diesel::joinable!(webhook_deliveries -> accounts (account_id));
 diesel::joinable!(refunds -> payments (payment_id));
 diesel::joinable!(payments -> accounts (account_id));
 diesel::joinable!(payments -> customers (customer_id));

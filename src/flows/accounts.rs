@@ -9,13 +9,32 @@ use crate::error::ApiError;
 use diesel::prelude::*;
 
 /// Validated changes to an account; `None` leaves a field as it is, `Some(None)` clears it.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct AccountChanges {
     pub display_name: Option<Option<String>>,
     pub default_currency: Option<String>,
     pub stripe_account_id: Option<Option<String>>,
     pub stripe_secret_key: Option<Option<crate::secret::Secret<String>>>,
     pub webhook_url: Option<Option<String>>,
+    pub stripe_webhook_secret: Option<Option<crate::secret::Secret<String>>>,
+}
+
+/// The result of an upsert: the row, whether it was created, and — when a webhook URL was set or
+/// changed — the new secret that signs our webhooks, shown to the caller this once.
+pub struct Upserted {
+    pub account: Account,
+    pub created: bool,
+    pub new_webhook_secret: Option<crate::secret::Secret<String>>,
+}
+
+/// The sealing context of an account's webhook-signing secret.
+pub fn webhook_secret_context(account: &Account) -> String {
+    format!("{}:webhook", account.id)
+}
+
+/// The sealing context of an account's own Stripe endpoint secret.
+pub fn stripe_webhook_secret_context(account: &Account) -> String {
+    format!("{}:stripe-webhook", account.id)
 }
 
 /// Creates the account or applies `changes` to it. Returns the row and whether it was created.
@@ -24,7 +43,24 @@ pub async fn upsert(
     secrets: &SecretBox,
     external_account_id: String,
     changes: AccountChanges,
-) -> Result<(Account, bool), ApiError> {
+) -> Result<Upserted, ApiError> {
+    // A concurrent request may create the same new account first: then apply ours as an update.
+    match upsert_once(db, secrets, external_account_id.clone(), changes.clone()).await {
+        Err(e) if e.code == CREATED_CONCURRENTLY => {
+            upsert_once(db, secrets, external_account_id, changes).await
+        }
+        other => other,
+    }
+}
+
+const CREATED_CONCURRENTLY: &str = "account_created_concurrently";
+
+async fn upsert_once(
+    db: &Db,
+    secrets: &SecretBox,
+    external_account_id: String,
+    changes: AccountChanges,
+) -> Result<Upserted, ApiError> {
     let secrets = secrets.clone();
     db.run(move |conn| {
         crate::db::write_transaction(conn, |conn| {
@@ -41,7 +77,10 @@ pub async fn upsert(
                 webhook_url: None,
                 created_at: at,
                 updated_at: at,
+                webhook_secret_enc: None,
+                stripe_webhook_secret_enc: None,
             });
+            let mut new_webhook_secret = None;
             if let Some(v) = changes.display_name {
                 account.display_name = v;
             }
@@ -56,7 +95,20 @@ pub async fn upsert(
                     v.map(|key| secrets.seal(key.expose(), &account.id));
             }
             if let Some(v) = changes.webhook_url {
+                if v.is_none() {
+                    account.webhook_secret_enc = None;
+                } else if v != account.webhook_url {
+                    let secret = format!("whsec_{}", hex::encode(rand::random::<[u8; 24]>()));
+                    account.webhook_secret_enc =
+                        Some(secrets.seal(&secret, &webhook_secret_context(&account)));
+                    new_webhook_secret = Some(crate::secret::Secret::new(secret));
+                }
                 account.webhook_url = v;
+            }
+            if let Some(v) = changes.stripe_webhook_secret {
+                let context = stripe_webhook_secret_context(&account);
+                account.stripe_webhook_secret_enc =
+                    v.map(|key| secrets.seal(key.expose(), &context));
             }
             account.updated_at = at;
             let written = if created {
@@ -71,6 +123,16 @@ pub async fn upsert(
             written.map_err(|e| match e {
                 diesel::result::Error::DatabaseError(
                     diesel::result::DatabaseErrorKind::UniqueViolation,
+                    info,
+                ) if !info.message().contains("stripe_account_id")
+                    && !info
+                        .constraint_name()
+                        .is_some_and(|c| c.contains("stripe_account_id")) =>
+                {
+                    ApiError::conflict(CREATED_CONCURRENTLY, "the account was created concurrently")
+                }
+                diesel::result::Error::DatabaseError(
+                    diesel::result::DatabaseErrorKind::UniqueViolation,
                     _,
                 ) => ApiError::conflict(
                     "stripe_account_in_use",
@@ -79,7 +141,11 @@ pub async fn upsert(
                 .with_param("stripe_account_id"),
                 other => ApiError::from(other),
             })?;
-            Ok((account, created))
+            Ok(Upserted {
+                account,
+                created,
+                new_webhook_secret,
+            })
         })
     })
     .await

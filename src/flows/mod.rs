@@ -4,9 +4,11 @@
 pub mod accounts;
 pub mod cards;
 pub mod customers;
+pub mod events;
 pub mod payments;
 pub mod refunds;
 pub mod terminal;
+pub mod webhooks;
 
 use crate::crypto::SecretBox;
 use crate::db::models::Account;
@@ -22,6 +24,8 @@ pub struct Services {
     /// The platform's Stripe key (`sk_test_simulator` in simulator mode).
     pub platform_key: Secret<String>,
     pub secrets: SecretBox,
+    /// The platform's Stripe webhook endpoint secrets (several while one is rotated).
+    pub stripe_webhook_secrets: Vec<Secret<String>>,
     /// True when Stripe is the embedded simulator.
     pub simulator: bool,
 }

@@ -302,6 +302,7 @@ async fn fail(
         .db
         .run(move |conn| {
             write_transaction(conn, |conn| {
+                let current = lock(conn, &payment.id)?;
                 diesel::update(payments::table.find(&payment.id))
                     .set((
                         payments::stripe_payment_intent_id.eq(&intent_id),
@@ -311,14 +312,16 @@ async fn fail(
                         payments::updated_at.eq(now()),
                     ))
                     .execute(conn)?;
-                record(
-                    conn,
-                    &payment.id,
-                    "charge",
-                    FAILED,
-                    Some(payment.amount),
-                    &actor,
-                )?;
+                if current.status != FAILED {
+                    record(
+                        conn,
+                        &payment.id,
+                        "charge",
+                        FAILED,
+                        Some(payment.amount),
+                        &actor,
+                    )?;
+                }
                 by_id(conn, &payment.id)
             })
         })
@@ -358,6 +361,7 @@ async fn complete(
         .db
         .run(move |conn| {
             write_transaction(conn, |conn| {
+                let current = lock(conn, &payment.id)?;
                 let at = now();
                 diesel::update(payments::table.find(&payment.id))
                     .set((
@@ -367,7 +371,7 @@ async fn complete(
                         payments::updated_at.eq(at),
                     ))
                     .execute(conn)?;
-                if payment.status != status {
+                if current.status != status {
                     record(conn, &payment.id, "sync", &status, None, &actor)?;
                 }
                 by_id(conn, &payment.id)
@@ -455,6 +459,7 @@ pub async fn capture(
         .db
         .run(move |conn| {
             write_transaction(conn, |conn| {
+                let current = lock(conn, &payment.id)?;
                 let status = intent.status.as_str();
                 diesel::update(payments::table.find(&payment.id))
                     .set((
@@ -466,14 +471,17 @@ pub async fn capture(
                         payments::updated_at.eq(now()),
                     ))
                     .execute(conn)?;
-                record(
-                    conn,
-                    &payment.id,
-                    "capture",
-                    status,
-                    Some(intent.amount_received),
-                    &actor,
-                )?;
+                // Stripe's webhook may have recorded the capture first: record it once.
+                if current.status != status {
+                    record(
+                        conn,
+                        &payment.id,
+                        "capture",
+                        status,
+                        Some(intent.amount_received),
+                        &actor,
+                    )?;
+                }
                 by_id(conn, &payment.id)
             })
         })
@@ -590,6 +598,9 @@ pub async fn sync_status(
         .db
         .run(move |conn| {
             write_transaction(conn, |conn| {
+                if lock(conn, &id)?.status == status {
+                    return Ok(());
+                }
                 diesel::update(payments::table.find(&id))
                     .set((payments::status.eq(&status), payments::updated_at.eq(now())))
                     .execute(conn)?;
@@ -599,7 +610,8 @@ pub async fn sync_status(
         .await
 }
 
-/// Appends to a payment's history (inside the caller's transaction).
+/// Appends to a payment's history and queues the merchant event the change announces (inside the
+/// caller's transaction, so both happen with the change or not at all).
 pub fn record(
     conn: &mut DbConnection,
     payment_id: &str,
@@ -619,7 +631,29 @@ pub fn record(
             created_at: now(),
         })
         .execute(conn)?;
+    if let Some(event) = super::events::payment_event(action, status) {
+        let payment = by_id(conn, payment_id)?;
+        super::events::emit_payment(conn, &payment, event)?;
+    }
     Ok(())
+}
+
+/// The payment row, locked until the end of the transaction (PostgreSQL `FOR UPDATE`; SQLite's
+/// write transactions already exclude each other), so that our API and Stripe's webhooks, racing
+/// on the same change, record and announce it once.
+pub fn lock(conn: &mut DbConnection, id: &str) -> Result<Payment, ApiError> {
+    match conn {
+        DbConnection::Pg(pg) => payments::table
+            .find(id)
+            .select(Payment::as_select())
+            .for_update()
+            .first(pg),
+        DbConnection::Sqlite(sqlite) => payments::table
+            .find(id)
+            .select(Payment::as_select())
+            .first(sqlite),
+    }
+    .map_err(ApiError::from)
 }
 
 pub fn by_id(conn: &mut DbConnection, id: &str) -> Result<Payment, ApiError> {
@@ -742,6 +776,7 @@ pub async fn cancel(
         .db
         .run(move |conn| {
             write_transaction(conn, |conn| {
+                let current = lock(conn, &payment.id)?;
                 let status = intent.status.as_str();
                 diesel::update(payments::table.find(&payment.id))
                     .set((
@@ -750,7 +785,9 @@ pub async fn cancel(
                         payments::updated_at.eq(now()),
                     ))
                     .execute(conn)?;
-                record(conn, &payment.id, "cancel", status, None, &actor)?;
+                if current.status != status {
+                    record(conn, &payment.id, "cancel", status, None, &actor)?;
+                }
                 by_id(conn, &payment.id)
             })
         })

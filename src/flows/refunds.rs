@@ -112,6 +112,7 @@ pub async fn refund(
         .db
         .run(move |conn| {
             write_transaction(conn, |conn| {
+                let before = payments::lock(conn, &row.payment_id)?.amount_refunded;
                 let recorded: bool = diesel::select(diesel::dsl::exists(
                     refunds::table.filter(refunds::stripe_refund_id.eq(&row.stripe_refund_id)),
                 ))
@@ -133,14 +134,17 @@ pub async fn refund(
                             payments_table::updated_at.eq(now()),
                         ))
                         .execute(conn)?;
-                    payments::record(
-                        conn,
-                        &row.payment_id,
-                        "refund",
-                        "succeeded",
-                        Some(row.amount),
-                        &actor,
-                    )?;
+                    // Stripe's charge.refunded webhook may have counted it already.
+                    if total != before {
+                        payments::record(
+                            conn,
+                            &row.payment_id,
+                            "refund",
+                            "succeeded",
+                            Some(row.amount),
+                            &actor,
+                        )?;
+                    }
                 }
                 payments::by_id(conn, &row.payment_id)
             })

@@ -28,6 +28,10 @@ both_backends! {
         assert_eq!(created["default_currency"], "eur");
         assert_eq!(created["has_stripe_secret_key"], true);
         assert!(!created.to_string().contains("sk_test_51Secretvalue"));
+        // The webhook-signing secret is shown once, in the answer that set the URL.
+        let mut created = created;
+        let secret = created.as_object_mut().unwrap().remove("webhook_secret").unwrap();
+        assert!(secret.as_str().unwrap().starts_with("whsec_"));
 
         let token = app.token(&["acme"], "accounts:admin");
         let (status, got) = app.send(Method::GET, "/v1/accounts/acme", Some(&token), None).await;

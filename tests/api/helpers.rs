@@ -11,6 +11,9 @@ use std::time::Duration;
 
 pub const JWT_SECRET: &str = "test-secret-test-secret-test-secret!";
 
+/// The platform's Stripe endpoint secret in tests (besides the simulator's own).
+pub const STRIPE_WEBHOOK_SECRET: &str = "whsec_testplatformsecret";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,
@@ -83,6 +86,13 @@ pub fn test_config(database_url: &str) -> Config {
         encryption_key: Secret::new([42u8; 32]),
         workers: Some(2),
         db_pool_size: 8,
+        stripe_webhook_secrets: vec![Secret::new(STRIPE_WEBHOOK_SECRET.into())],
+        delivery: Some(pos_backend::jobs::delivery::DeliveryConfig {
+            poll_interval: Duration::from_millis(50),
+            backoff_unit: Duration::from_millis(10),
+            timeout: Duration::from_secs(2),
+            batch: 20,
+        }),
     }
 }
 
@@ -341,4 +351,84 @@ impl TestApp {
         self.send(reqwest::Method::GET, path, Some(token), None)
             .await
     }
+}
+
+/// One request a test merchant endpoint received.
+#[derive(Debug, Clone)]
+pub struct Delivered {
+    pub signature: String,
+    pub event_id: String,
+    pub body: String,
+}
+
+/// A merchant's webhook endpoint for tests: answers 500 to the first `failures` requests, then 200,
+/// and keeps every request it got.
+pub struct MerchantEndpoint {
+    pub url: String,
+    pub received: std::sync::Arc<std::sync::Mutex<Vec<Delivered>>>,
+}
+
+impl MerchantEndpoint {
+    pub fn start(failures: usize) -> MerchantEndpoint {
+        use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+        let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::<Delivered>::new()));
+        let seen = received.clone();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        let server = HttpServer::new(move || {
+            let seen = seen.clone();
+            App::new().route(
+                "/hook",
+                web::post().to(move |req: HttpRequest, body: web::Bytes| {
+                    let seen = seen.clone();
+                    async move {
+                        let header = |name: &str| {
+                            req.headers()
+                                .get(name)
+                                .and_then(|v| v.to_str().ok())
+                                .unwrap_or_default()
+                                .to_string()
+                        };
+                        let mut all = seen.lock().unwrap();
+                        all.push(Delivered {
+                            signature: header("Pos-Signature"),
+                            event_id: header("Pos-Event-Id"),
+                            body: String::from_utf8_lossy(&body).into_owned(),
+                        });
+                        if all.len() <= failures {
+                            HttpResponse::InternalServerError().finish()
+                        } else {
+                            HttpResponse::Ok().finish()
+                        }
+                    }
+                }),
+            )
+        })
+        .workers(1)
+        .listen(listener)
+        .unwrap()
+        .run();
+        actix_web::rt::spawn(server);
+        MerchantEndpoint { url, received }
+    }
+
+    pub fn count(&self) -> usize {
+        self.received.lock().unwrap().len()
+    }
+}
+
+/// Polls `check` every 50 ms for up to `secs` seconds; panics with `what` if it never holds.
+pub async fn eventually<F, Fut>(secs: u64, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+    while std::time::Instant::now() < deadline {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("timed out waiting for: {what}");
 }

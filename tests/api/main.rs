@@ -10,3 +10,4 @@ mod envelope;
 mod lifecycle;
 mod ops;
 mod schema;
+mod webhooks;

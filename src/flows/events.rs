@@ -1,0 +1,149 @@
+//! Events for merchants (`payment.authorized`, `payment.captured`, …, `card.saved`,
+//! `card.deleted`): written to the `webhook_deliveries` outbox in the same transaction as the change
+//! they announce, then delivered by the worker in `jobs::delivery`. Accounts without a webhook URL
+//! get no rows.
+
+use crate::db::models::{new_id, now, Account, Card, Customer, Payment, WebhookDelivery};
+use crate::db::schema::{accounts, customers, webhook_deliveries};
+use crate::db::DbConnection;
+use crate::error::ApiError;
+use crate::money::{Currency, Money};
+use diesel::prelude::*;
+use serde_json::{json, Value};
+
+/// Status of an outbox row.
+pub const PENDING: &str = "pending";
+pub const DELIVERED: &str = "delivered";
+pub const FAILED: &str = "failed";
+
+/// The merchant event a payment change announces, if any.
+pub fn payment_event(action: &str, status: &str) -> Option<&'static str> {
+    match (action, status) {
+        ("capture", _) => Some("payment.captured"),
+        ("cancel", _) => Some("payment.canceled"),
+        ("refund", _) => Some("payment.refunded"),
+        ("declined", _) => Some("payment.failed"),
+        ("expiring", _) => Some("payment.authorization_expiring"),
+        (_, "requires_capture") => Some("payment.authorized"),
+        (_, "succeeded") => Some("payment.captured"),
+        (_, "canceled") => Some("payment.canceled"),
+        (_, "failed") => Some("payment.failed"),
+        _ => None,
+    }
+}
+
+/// Queues `event_type` about `payment` (inside the caller's transaction).
+pub fn emit_payment(
+    conn: &mut DbConnection,
+    payment: &Payment,
+    event_type: &str,
+) -> Result<(), ApiError> {
+    let Some(account) = webhook_account(conn, &payment.account_id)? else {
+        return Ok(());
+    };
+    let customer: Option<Customer> = match &payment.customer_id {
+        Some(id) => Some(
+            customers::table
+                .find(id)
+                .select(Customer::as_select())
+                .first(conn)?,
+        ),
+        None => None,
+    };
+    let amount = |minor: i64| match Currency::parse(&payment.currency) {
+        Ok(c) => Money::from_minor(minor, c).to_decimal_string(),
+        Err(_) => minor.to_string(),
+    };
+    let object = json!({
+        "object": "payment",
+        "id": payment.stripe_payment_intent_id,
+        "status": payment.status,
+        "amount": amount(payment.amount),
+        "amount_captured": amount(payment.amount_captured),
+        "amount_refunded": amount(payment.amount_refunded),
+        "currency": payment.currency,
+        "external_account_id": account.external_account_id,
+        "external_transaction_id": payment.external_transaction_id,
+        "external_customer_id": customer.as_ref().map(|c| c.external_customer_id.clone()),
+        "customer_id": customer.map(|c| c.stripe_customer_id),
+    });
+    // A change is announced once, whichever of our API and Stripe's webhook records it first.
+    let once = matches!(
+        event_type,
+        "payment.authorized" | "payment.captured" | "payment.canceled"
+    ) || (event_type == "payment.failed" && payment.status == "failed");
+    let dedupe_key = once.then(|| format!("{}:{event_type}", payment.id));
+    enqueue(conn, &account, event_type, dedupe_key, object)
+}
+
+/// Queues `card.saved` / `card.deleted` (inside the caller's transaction).
+pub fn emit_card(
+    conn: &mut DbConnection,
+    card: &Card,
+    customer: &Customer,
+    event_type: &str,
+) -> Result<(), ApiError> {
+    let Some(account) = webhook_account(conn, &card.account_id)? else {
+        return Ok(());
+    };
+    let object = json!({
+        "object": "card",
+        "id": card.id,
+        "payment_method_id": card.stripe_payment_method_id,
+        "external_account_id": account.external_account_id,
+        "external_customer_id": customer.external_customer_id,
+        "customer_id": customer.stripe_customer_id,
+        "brand": card.brand,
+        "last4": card.last4,
+        "exp_month": card.exp_month,
+        "exp_year": card.exp_year,
+        "deleted": card.deleted,
+    });
+    let dedupe_key = Some(format!("{}:{event_type}", card.id));
+    enqueue(conn, &account, event_type, dedupe_key, object)
+}
+
+fn webhook_account(conn: &mut DbConnection, account_id: &str) -> Result<Option<Account>, ApiError> {
+    let account: Account = accounts::table
+        .find(account_id)
+        .select(Account::as_select())
+        .first(conn)?;
+    Ok(account.webhook_url.is_some().then_some(account))
+}
+
+fn enqueue(
+    conn: &mut DbConnection,
+    account: &Account,
+    event_type: &str,
+    dedupe_key: Option<String>,
+    object: Value,
+) -> Result<(), ApiError> {
+    let at = now();
+    let id = format!("evt_{}", uuid::Uuid::now_v7().simple());
+    let payload = json!({
+        "id": id,
+        "type": event_type,
+        "created": at.and_utc().timestamp(),
+        "data": {"object": object},
+    });
+    let row = WebhookDelivery {
+        id: new_id(),
+        account_id: account.id.clone(),
+        event_type: event_type.to_string(),
+        dedupe_key,
+        payload: payload.to_string(),
+        status: PENDING.to_string(),
+        attempts: 0,
+        next_attempt_at: at,
+        last_status: None,
+        last_error: None,
+        delivered_at: None,
+        created_at: at,
+    };
+    let insert = diesel::insert_into(webhook_deliveries::table).values(&row);
+    match conn {
+        DbConnection::Pg(pg) => insert.on_conflict_do_nothing().execute(pg)?,
+        DbConnection::Sqlite(sqlite) => insert.on_conflict_do_nothing().execute(sqlite)?,
+    };
+    Ok(())
+}

@@ -1,0 +1,345 @@
+//! Stripe → us: signed events, verified against the platform's endpoint secrets and the account's
+//! own, deduplicated by event id, and applied to our records in the same transaction that stores
+//! them. Out-of-order events never move a payment backwards.
+
+use super::payments::{self, CREATING, FAILED};
+use super::Services;
+use crate::db::models::{now, Account, Card, Customer, Payment, StripeEvent};
+use crate::db::schema::{
+    accounts, cards, customers, payments as payments_table, refunds, stripe_events,
+};
+use crate::db::{write_transaction, DbConnection};
+use crate::error::ApiError;
+use crate::stripe::webhook::{self, DEFAULT_TOLERANCE};
+use crate::stripe::Event;
+use diesel::prelude::*;
+use serde_json::Value;
+
+/// What became of a delivered event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Received {
+    Applied,
+    /// Seen before: acknowledged, no effect.
+    Duplicate,
+}
+
+/// How far along a payment is: a status never gives way to a lower one.
+pub fn rank(status: &str) -> u8 {
+    match status {
+        CREATING => 0,
+        "requires_payment_method" => 1,
+        "requires_confirmation" => 2,
+        "requires_action" => 3,
+        "processing" => 4,
+        "requires_capture" => 5,
+        _ => 6, // succeeded, canceled, failed: final
+    }
+}
+
+/// Verifies, stores and applies one webhook delivery.
+pub async fn receive(
+    services: &Services,
+    payload: &[u8],
+    signature: &str,
+) -> Result<(Received, Event), ApiError> {
+    let event = webhook::parse_event(payload).map_err(|_| {
+        ApiError::bad_request("webhook_invalid", "the payload is not a Stripe event")
+    })?;
+    let account = event_account(services, &event).await?;
+    let mut secrets: Vec<String> = services
+        .stripe_webhook_secrets
+        .iter()
+        .map(|s| s.expose().clone())
+        .collect();
+    if let Some(sealed) = account
+        .as_ref()
+        .and_then(|a| a.stripe_webhook_secret_enc.as_ref().map(|s| (a, s)))
+    {
+        let (account, sealed) = sealed;
+        let context = super::accounts::stripe_webhook_secret_context(account);
+        secrets.push(
+            services
+                .secrets
+                .open(sealed, &context)
+                .map_err(ApiError::internal)?
+                .expose()
+                .clone(),
+        );
+    }
+    let refs: Vec<&str> = secrets.iter().map(String::as_str).collect();
+    webhook::verify(
+        payload,
+        signature,
+        &refs,
+        DEFAULT_TOLERANCE,
+        chrono::Utc::now().timestamp(),
+    )
+    .map_err(|e| {
+        ApiError::bad_request(
+            "webhook_signature_invalid",
+            format!("signature rejected: {e}"),
+        )
+    })?;
+
+    let stored = event.clone();
+    let outcome: Result<Received, ApiError> = services
+        .db
+        .run(move |conn| {
+            write_transaction(conn, |conn| {
+                let seen: bool =
+                    diesel::select(diesel::dsl::exists(stripe_events::table.find(&stored.id)))
+                        .get_result(conn)?;
+                if seen {
+                    return Ok(Received::Duplicate);
+                }
+                diesel::insert_into(stripe_events::table)
+                    .values(StripeEvent {
+                        id: stored.id.clone(),
+                        event_type: stored.event_type.clone(),
+                        stripe_account: stored.account.clone(),
+                        object_id: stored.object_id().map(str::to_string),
+                        received_at: now(),
+                    })
+                    .execute(conn)?;
+                apply(conn, &stored)?;
+                Ok(Received::Applied)
+            })
+        })
+        .await;
+    match outcome {
+        Ok(received) => Ok((received, event)),
+        // The same event delivered twice at once: the other delivery stored it.
+        Err(e) if e.code == crate::error::UNIQUE_VIOLATION => Ok((Received::Duplicate, event)),
+        Err(e) => Err(e),
+    }
+}
+
+/// The merchant account an event concerns: by connected account, else by the external id we put
+/// in the object's metadata.
+async fn event_account(services: &Services, event: &Event) -> Result<Option<Account>, ApiError> {
+    let by_connect = event.account.clone();
+    let by_metadata = event.data.object["metadata"]["external_account_id"]
+        .as_str()
+        .map(str::to_string);
+    if by_connect.is_none() && by_metadata.is_none() {
+        return Ok(None);
+    }
+    services
+        .db
+        .run(move |conn| {
+            let query = accounts::table.select(Account::as_select());
+            let found = match (by_connect, by_metadata) {
+                (Some(acct), _) => query
+                    .filter(accounts::stripe_account_id.eq(acct))
+                    .first(conn),
+                (None, Some(external)) => query
+                    .filter(accounts::external_account_id.eq(external))
+                    .first(conn),
+                (None, None) => return Ok(None),
+            };
+            found.optional().map_err(ApiError::from)
+        })
+        .await
+}
+
+fn apply(conn: &mut DbConnection, event: &Event) -> Result<(), ApiError> {
+    let object = &event.data.object;
+    match event.event_type.as_str() {
+        "payment_intent.amount_capturable_updated"
+        | "payment_intent.succeeded"
+        | "payment_intent.canceled"
+        | "payment_intent.requires_action"
+        | "payment_intent.processing"
+        | "payment_intent.payment_failed" => {
+            payment_intent_changed(conn, event.event_type.as_str(), object)
+        }
+        "charge.refunded" => charge_refunded(conn, object),
+        "charge.refund.updated" => refund_updated(conn, object),
+        "payment_method.detached" => payment_method_detached(conn, object),
+        _ => Ok(()),
+    }
+}
+
+/// Our payment for a PaymentIntent: by its id, or — when the creating request has not recorded the
+/// id yet — by the external ids in its metadata.
+fn payment_for_intent(
+    conn: &mut DbConnection,
+    intent: &Value,
+) -> Result<Option<Payment>, ApiError> {
+    let Some(id) = intent["id"].as_str() else {
+        return Ok(None);
+    };
+    let found = payments_table::table
+        .filter(payments_table::stripe_payment_intent_id.eq(id))
+        .select(Payment::as_select())
+        .first(conn)
+        .optional()?;
+    if found.is_some() {
+        return Ok(found);
+    }
+    let (Some(external_account), Some(tx)) = (
+        intent["metadata"]["external_account_id"].as_str(),
+        intent["metadata"]["external_transaction_id"].as_str(),
+    ) else {
+        return Ok(None);
+    };
+    let creating = payments_table::table
+        .inner_join(accounts::table)
+        .filter(accounts::external_account_id.eq(external_account))
+        .filter(payments_table::external_transaction_id.eq(tx))
+        .filter(payments_table::stripe_payment_intent_id.is_null())
+        .select(Payment::as_select())
+        .first(conn)
+        .optional()?;
+    if let Some(p) = &creating {
+        diesel::update(payments_table::table.find(&p.id))
+            .set(payments_table::stripe_payment_intent_id.eq(id))
+            .execute(conn)?;
+    }
+    Ok(creating.map(|p| Payment {
+        stripe_payment_intent_id: Some(id.to_string()),
+        ..p
+    }))
+}
+
+fn payment_intent_changed(
+    conn: &mut DbConnection,
+    event_type: &str,
+    intent: &Value,
+) -> Result<(), ApiError> {
+    let Some(found) = payment_for_intent(conn, intent)? else {
+        return Ok(());
+    };
+    let payment = payments::lock(conn, &found.id)?;
+    let status = intent["status"].as_str().unwrap_or_default();
+    if event_type == "payment_intent.payment_failed" {
+        // A decline: the intent awaits another card; announce it while nothing later happened.
+        // (A declined saved-card charge is announced by the charge request itself.)
+        if rank(&payment.status) <= rank("requires_payment_method")
+            && payment.status != FAILED
+            && payment.stripe_payment_method_id.is_none()
+        {
+            set_status(conn, &payment, "requires_payment_method", intent)?;
+            payments::record(
+                conn,
+                &payment.id,
+                "declined",
+                "requires_payment_method",
+                None,
+                "stripe",
+            )?;
+        }
+        return Ok(());
+    }
+    if rank(status) <= rank(&payment.status) {
+        return Ok(()); // late or repeated: never backwards
+    }
+    set_status(conn, &payment, status, intent)?;
+    let amount = intent["amount_received"]
+        .as_i64()
+        .filter(|_| status == "succeeded");
+    payments::record(conn, &payment.id, "webhook", status, amount, "stripe")
+}
+
+fn set_status(
+    conn: &mut DbConnection,
+    payment: &Payment,
+    status: &str,
+    intent: &Value,
+) -> Result<(), ApiError> {
+    let latest_charge = match &intent["latest_charge"] {
+        Value::String(id) => Some(id.clone()),
+        Value::Object(charge) => charge.get("id").and_then(Value::as_str).map(str::to_string),
+        _ => None,
+    };
+    diesel::update(payments_table::table.find(&payment.id))
+        .set((
+            payments_table::status.eq(status),
+            payments_table::amount_capturable.eq(intent["amount_capturable"].as_i64().unwrap_or(0)),
+            payments_table::amount_captured.eq(intent["amount_received"]
+                .as_i64()
+                .unwrap_or(payment.amount_captured)),
+            payments_table::stripe_charge_id
+                .eq(latest_charge.or_else(|| payment.stripe_charge_id.clone())),
+            payments_table::updated_at.eq(now()),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+fn charge_refunded(conn: &mut DbConnection, charge: &Value) -> Result<(), ApiError> {
+    let Some(intent_id) = charge["payment_intent"].as_str() else {
+        return Ok(());
+    };
+    let Some(found) = payments_table::table
+        .filter(payments_table::stripe_payment_intent_id.eq(intent_id))
+        .select(Payment::as_select())
+        .first(conn)
+        .optional()?
+    else {
+        return Ok(());
+    };
+    let payment = payments::lock(conn, &found.id)?;
+    if payment.status != "succeeded" {
+        return Ok(()); // a released authorisation is not a refund
+    }
+    // Stripe counts the uncaptured rest of a partial capture as refunded: leave it out.
+    let uncaptured =
+        charge["amount"].as_i64().unwrap_or(0) - charge["amount_captured"].as_i64().unwrap_or(0);
+    let refunded = (charge["amount_refunded"].as_i64().unwrap_or(0) - uncaptured)
+        .clamp(0, payment.amount_captured);
+    if refunded <= payment.amount_refunded {
+        return Ok(());
+    }
+    diesel::update(payments_table::table.find(&payment.id))
+        .set((
+            payments_table::amount_refunded.eq(refunded),
+            payments_table::updated_at.eq(now()),
+        ))
+        .execute(conn)?;
+    payments::record(
+        conn,
+        &payment.id,
+        "refund",
+        &payment.status,
+        Some(refunded - payment.amount_refunded),
+        "stripe",
+    )
+}
+
+fn refund_updated(conn: &mut DbConnection, refund: &Value) -> Result<(), ApiError> {
+    let (Some(id), Some(status)) = (refund["id"].as_str(), refund["status"].as_str()) else {
+        return Ok(());
+    };
+    diesel::update(refunds::table.filter(refunds::stripe_refund_id.eq(id)))
+        .set(refunds::status.eq(status))
+        .execute(conn)?;
+    Ok(())
+}
+
+fn payment_method_detached(conn: &mut DbConnection, method: &Value) -> Result<(), ApiError> {
+    let Some(id) = method["id"].as_str() else {
+        return Ok(());
+    };
+    let Some(card) = cards::table
+        .filter(cards::stripe_payment_method_id.eq(id))
+        .filter(cards::deleted.eq(false))
+        .select(Card::as_select())
+        .first(conn)
+        .optional()?
+    else {
+        return Ok(());
+    };
+    diesel::update(cards::table.find(&card.id))
+        .set((cards::deleted.eq(true), cards::updated_at.eq(now())))
+        .execute(conn)?;
+    let customer: Customer = customers::table
+        .find(&card.customer_id)
+        .select(Customer::as_select())
+        .first(conn)?;
+    let card = Card {
+        deleted: true,
+        ..card
+    };
+    super::events::emit_card(conn, &card, &customer, "card.deleted")
+}

@@ -1,0 +1,272 @@
+//! Delivers the merchant-event outbox: claims due rows (on PostgreSQL with `FOR UPDATE SKIP
+//! LOCKED`, so several instances share the work and each event goes out once; on SQLite one writer
+//! at a time), POSTs each to the account's `webhook_url` signed with `Pos-Signature`, and records
+//! the outcome: delivered, or retried with exponential backoff over about a day, then failed.
+
+use crate::db::models::{now, Account, WebhookDelivery};
+use crate::db::schema::{accounts, webhook_deliveries};
+use crate::db::{write_transaction, Db, DbConnection};
+use crate::error::ApiError;
+use crate::flows::events::{DELIVERED, FAILED, PENDING};
+use crate::flows::Services;
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use std::time::Duration;
+
+/// Waits between attempts, in units of `DeliveryConfig::backoff_unit` (seconds in production):
+/// 10 s, 30 s, 1 min, 5 min, 15 min, 30 min, 1 h, 2 h, 4 h, 8 h, 8 h — about 24 h in all, so the
+/// twelfth failed attempt is the last.
+pub const BACKOFF: [u64; 11] = [10, 30, 60, 300, 900, 1800, 3600, 7200, 14400, 28800, 28800];
+
+/// How long a claimed row is reserved for the worker that claimed it.
+const LEASE: Duration = Duration::from_secs(60);
+
+#[derive(Debug, Clone)]
+pub struct DeliveryConfig {
+    pub poll_interval: Duration,
+    pub backoff_unit: Duration,
+    pub timeout: Duration,
+    pub batch: i64,
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        DeliveryConfig {
+            poll_interval: Duration::from_secs(1),
+            backoff_unit: Duration::from_secs(1),
+            timeout: Duration::from_secs(10),
+            batch: 20,
+        }
+    }
+}
+
+/// Runs forever: claims due deliveries and sends them.
+pub async fn run(services: std::sync::Arc<Services>, config: DeliveryConfig) {
+    let http = reqwest::Client::builder()
+        .timeout(config.timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("HTTP client for webhooks");
+    loop {
+        match deliver_due(&services, &http, &config).await {
+            Ok(n) if n > 0 => continue,
+            Ok(_) => {}
+            Err(e) => log::warn!("webhook delivery: {e}"),
+        }
+        tokio::time::sleep(config.poll_interval).await;
+    }
+}
+
+/// Claims and sends one batch; returns how many were attempted.
+pub async fn deliver_due(
+    services: &Services,
+    http: &reqwest::Client,
+    config: &DeliveryConfig,
+) -> Result<usize, ApiError> {
+    let batch = config.batch;
+    let claimed = services.db.run(move |conn| claim(conn, batch)).await?;
+    let count = claimed.len();
+    let sends = claimed
+        .into_iter()
+        .map(|(delivery, account)| send(services, http, config, delivery, account));
+    for result in futures_util::future::join_all(sends).await {
+        result?;
+    }
+    Ok(count)
+}
+
+/// Reserves up to `batch` due rows for this worker by moving their next attempt past the lease.
+fn claim(conn: &mut DbConnection, batch: i64) -> Result<Vec<(WebhookDelivery, Account)>, ApiError> {
+    write_transaction(conn, |conn| {
+        let at = now();
+        macro_rules! due {
+            () => {
+                webhook_deliveries::table
+                    .filter(webhook_deliveries::status.eq(PENDING))
+                    .filter(webhook_deliveries::next_attempt_at.le(at))
+                    .order(webhook_deliveries::next_attempt_at.asc())
+                    .limit(batch)
+                    .select(WebhookDelivery::as_select())
+            };
+        }
+        let rows: Vec<WebhookDelivery> = match conn {
+            DbConnection::Pg(pg) => due!().for_update().skip_locked().load(pg)?,
+            DbConnection::Sqlite(sqlite) => due!().load(sqlite)?,
+        };
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+        let lease = at + chrono::Duration::from_std(LEASE).expect("lease fits");
+        diesel::update(webhook_deliveries::table.filter(webhook_deliveries::id.eq_any(&ids)))
+            .set(webhook_deliveries::next_attempt_at.eq(lease))
+            .execute(conn)?;
+        let account_ids: Vec<&str> = rows.iter().map(|r| r.account_id.as_str()).collect();
+        let owners: Vec<Account> = accounts::table
+            .filter(accounts::id.eq_any(&account_ids))
+            .select(Account::as_select())
+            .load(conn)?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|row| {
+                let owner = owners.iter().find(|a| a.id == row.account_id)?.clone();
+                Some((row, owner))
+            })
+            .collect())
+    })
+}
+
+async fn send(
+    services: &Services,
+    http: &reqwest::Client,
+    config: &DeliveryConfig,
+    delivery: WebhookDelivery,
+    account: Account,
+) -> Result<(), ApiError> {
+    let outcome = match (&account.webhook_url, &account.webhook_secret_enc) {
+        (Some(url), Some(sealed)) => {
+            let secret = services
+                .secrets
+                .open(
+                    sealed,
+                    &crate::flows::accounts::webhook_secret_context(&account),
+                )
+                .map_err(ApiError::internal)?;
+            let timestamp = chrono::Utc::now().timestamp();
+            let signature = crate::stripe::webhook::sign(
+                secret.expose(),
+                timestamp,
+                delivery.payload.as_bytes(),
+            );
+            let response = http
+                .post(url)
+                .header("Content-Type", "application/json")
+                .header("Pos-Signature", signature)
+                .header("Pos-Event-Id", delivery.payload_event_id())
+                .header("Pos-Event-Type", &delivery.event_type)
+                .body(delivery.payload.clone())
+                .send()
+                .await;
+            match response {
+                Ok(r) if r.status().is_success() => Ok(r.status().as_u16()),
+                Ok(r) => Err((
+                    Some(r.status().as_u16()),
+                    format!("HTTP {}", r.status().as_u16()),
+                )),
+                Err(e) => Err((
+                    None,
+                    if e.is_timeout() {
+                        "timed out".to_string()
+                    } else {
+                        "connection failed".to_string()
+                    },
+                )),
+            }
+        }
+        _ => Err((None, "the account has no webhook URL".to_string())),
+    };
+    let attempts = delivery.attempts + 1;
+    let at = now();
+    let id = delivery.id.clone();
+    let (status, last_status, last_error, next, delivered_at): (
+        &str,
+        Option<i64>,
+        Option<String>,
+        NaiveDateTime,
+        Option<NaiveDateTime>,
+    ) = match outcome {
+        Ok(code) => (DELIVERED, Some(code as i64), None, at, Some(at)),
+        Err((code, error)) => match BACKOFF.get(attempts as usize - 1) {
+            Some(units) => {
+                let wait = config.backoff_unit * (*units as u32);
+                let next = at
+                    + chrono::Duration::from_std(wait)
+                        .unwrap_or_else(|_| chrono::Duration::hours(8));
+                (PENDING, code.map(i64::from), Some(error), next, None)
+            }
+            None => (FAILED, code.map(i64::from), Some(error), at, None),
+        },
+    };
+    if status != DELIVERED {
+        log::info!(
+            "webhook {} to account {}: attempt {attempts} failed ({:?}), now {status}",
+            delivery.id,
+            account.external_account_id,
+            last_error
+        );
+    }
+    services
+        .db
+        .run(move |conn| {
+            diesel::update(webhook_deliveries::table.find(&id))
+                .set((
+                    webhook_deliveries::status.eq(status),
+                    webhook_deliveries::attempts.eq(attempts),
+                    webhook_deliveries::last_status.eq(last_status),
+                    webhook_deliveries::last_error.eq(last_error),
+                    webhook_deliveries::next_attempt_at.eq(next),
+                    webhook_deliveries::delivered_at.eq(delivered_at),
+                ))
+                .execute(conn)
+                .map(|_| ())
+                .map_err(ApiError::from)
+        })
+        .await
+}
+
+impl WebhookDelivery {
+    /// The `id` inside the payload (`evt_…`), which merchants deduplicate on.
+    pub fn payload_event_id(&self) -> String {
+        serde_json::from_str::<serde_json::Value>(&self.payload)
+            .ok()
+            .and_then(|v| v["id"].as_str().map(str::to_string))
+            .unwrap_or_default()
+    }
+}
+
+/// Deliveries of an account, newest first, optionally of one status.
+pub async fn list(
+    db: &Db,
+    account_id: String,
+    status: Option<String>,
+    limit: i64,
+) -> Result<Vec<WebhookDelivery>, ApiError> {
+    db.run(move |conn| {
+        let mut query = webhook_deliveries::table
+            .filter(webhook_deliveries::account_id.eq(account_id))
+            .order(webhook_deliveries::id.desc())
+            .limit(limit)
+            .select(WebhookDelivery::as_select())
+            .into_boxed();
+        if let Some(status) = status {
+            query = query.filter(webhook_deliveries::status.eq(status));
+        }
+        query.load(conn).map_err(ApiError::from)
+    })
+    .await
+}
+
+/// Schedules a delivery again at once (a failed one too), keeping its attempt count.
+pub async fn retry(db: &Db, account_id: String, id: String) -> Result<WebhookDelivery, ApiError> {
+    db.run(move |conn| {
+        let changed = diesel::update(
+            webhook_deliveries::table
+                .filter(webhook_deliveries::id.eq(&id))
+                .filter(webhook_deliveries::account_id.eq(&account_id)),
+        )
+        .set((
+            webhook_deliveries::status.eq(PENDING),
+            webhook_deliveries::next_attempt_at.eq(now()),
+        ))
+        .execute(conn)?;
+        if changed == 0 {
+            return Err(ApiError::not_found("no such delivery"));
+        }
+        webhook_deliveries::table
+            .find(&id)
+            .select(WebhookDelivery::as_select())
+            .first(conn)
+            .map_err(ApiError::from)
+    })
+    .await
+}

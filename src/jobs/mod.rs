@@ -1,0 +1,3 @@
+//! Background workers: delivery of merchant webhooks, and the reconciler.
+
+pub mod delivery;

@@ -1,0 +1,242 @@
+//! Webhooks in (Stripe → us) and out (us → merchants), issue 8.
+
+use crate::both_backends;
+use crate::helpers::{eventually, Backend, MerchantEndpoint, TestApp, STRIPE_WEBHOOK_SECRET};
+use pos_backend::stripe::webhook;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+
+const VISA: &str = "4242424242424242";
+
+/// A Stripe event about `object`, signed with `secrets` (several `v1` while a secret rotates).
+fn signed_event(
+    id: &str,
+    event_type: &str,
+    object: Value,
+    secrets: &[&str],
+    age: i64,
+) -> (String, String) {
+    let body = json!({"id": id, "object": "event", "type": event_type, "created": chrono::Utc::now().timestamp(),
+        "api_version": "2022-11-15", "livemode": false, "pending_webhooks": 1, "request": {"id": null, "idempotency_key": null},
+        "data": {"object": object}})
+    .to_string();
+    let t = chrono::Utc::now().timestamp() - age;
+    let v1: Vec<String> = secrets
+        .iter()
+        .map(|s| {
+            webhook::sign(s, t, body.as_bytes())
+                .split(",v1=")
+                .nth(1)
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    (
+        body,
+        format!(
+            "t={t},{}",
+            v1.iter()
+                .map(|v| format!("v1={v}"))
+                .collect::<Vec<_>>()
+                .join(",")
+        ),
+    )
+}
+
+async fn deliver(app: &TestApp, body: &str, signature: &str) -> (u16, Value) {
+    let response = app
+        .client
+        .post(app.url("/v1/webhooks/stripe"))
+        .header("Stripe-Signature", signature)
+        .header("Content-Type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap())
+}
+
+async fn new_intent(app: &TestApp, token: &str, tx: &str) -> String {
+    let (status, intent) = app
+        .post("/v1/payment/intent", token, json!({"external_account_id": "acme", "amount": "10.00", "external_transaction_id": tx}))
+        .await;
+    assert_eq!(status, 200, "{intent}");
+    intent["id"].as_str().unwrap().to_string()
+}
+
+/// Our stored status (the list does not ask Stripe, unlike GET /v1/payment/{id}).
+async fn stored_status(app: &TestApp, token: &str, tx: &str) -> String {
+    let (_, page) = app
+        .get("/v1/payments?external_account_id=acme&limit=100", token)
+        .await;
+    page["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["external_transaction_id"] == tx)
+        .unwrap()["status"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+async fn deliveries(app: &TestApp, token: &str) -> Vec<Value> {
+    let (status, page) = app
+        .get(
+            "/v1/webhooks/deliveries?external_account_id=acme&limit=100",
+            token,
+        )
+        .await;
+    assert_eq!(status, 200, "{page}");
+    page["data"].as_array().unwrap().clone()
+}
+
+both_backends! {
+    async fn stripe_signatures(app) {
+        let token = app.merchant("acme", "usd").await;
+        let pi = new_intent(&app, &token, "sig").await;
+        let object = json!({"id": pi, "object": "payment_intent", "status": "requires_capture", "amount_capturable": 1000,
+            "amount_received": 0, "metadata": {"external_account_id": "acme", "external_transaction_id": "sig"}});
+        let (body, good) = signed_event("evt_sig_1", "payment_intent.amount_capturable_updated", object.clone(), &[STRIPE_WEBHOOK_SECRET], 0);
+
+        let tampered = body.replace("1000", "9999");
+        assert_eq!(deliver(&app, &tampered, &good).await.0, 400, "tampered body");
+        let (_, wrong) = signed_event("evt_sig_1", "payment_intent.amount_capturable_updated", object.clone(), &["whsec_wrong"], 0);
+        assert_eq!(deliver(&app, &body, &wrong).await.0, 400, "wrong secret");
+        let (stale_body, stale) = signed_event("evt_sig_1", "payment_intent.amount_capturable_updated", object.clone(), &[STRIPE_WEBHOOK_SECRET], 400);
+        let (status, error) = deliver(&app, &stale_body, &stale).await;
+        assert_eq!((status, error["error"]["code"].as_str()), (400, Some("webhook_signature_invalid")), "stale");
+        let response = app.client.post(app.url("/v1/webhooks/stripe")).body(body.clone()).send().await.unwrap();
+        assert_eq!(response.status(), 400, "no signature");
+        assert_eq!(stored_status(&app, &token, "sig").await, "requires_payment_method", "nothing applied");
+
+        let (status, first) = deliver(&app, &body, &good).await;
+        assert_eq!((status, first["duplicate"].as_bool()), (200, Some(false)), "nothing was stored before: {first}");
+        assert_eq!(stored_status(&app, &token, "sig").await, "requires_capture");
+        let (status, replay) = deliver(&app, &body, &good).await;
+        assert_eq!((status, replay["duplicate"].as_bool()), (200, Some(true)), "replayed: no effect");
+
+        // Rotation: Stripe signs with the old and the new secret; we know one of them.
+        let (body, rotated) = signed_event("evt_sig_2", "payment_intent.canceled",
+            json!({"id": pi, "object": "payment_intent", "status": "canceled", "amount_capturable": 0, "amount_received": 0}),
+            &["whsec_retiredsecret", STRIPE_WEBHOOK_SECRET], 0);
+        assert_eq!(deliver(&app, &body, &rotated).await.0, 200);
+        assert_eq!(stored_status(&app, &token, "sig").await, "canceled");
+    }
+
+    async fn out_of_order_events_never_move_backwards(app) {
+        let token = app.merchant("acme", "usd").await;
+        let pi = new_intent(&app, &token, "ooo").await;
+        let intent = |status: &str, capturable: i64, received: i64| json!({"id": pi, "object": "payment_intent", "status": status,
+            "amount_capturable": capturable, "amount_received": received});
+        let (body, sig) = signed_event("evt_ooo_1", "payment_intent.succeeded", intent("succeeded", 0, 1000), &[STRIPE_WEBHOOK_SECRET], 0);
+        assert_eq!(deliver(&app, &body, &sig).await.0, 200);
+        let (body, sig) = signed_event("evt_ooo_2", "payment_intent.amount_capturable_updated", intent("requires_capture", 1000, 0), &[STRIPE_WEBHOOK_SECRET], 0);
+        assert_eq!(deliver(&app, &body, &sig).await.0, 200);
+        let (body, sig) = signed_event("evt_ooo_3", "payment_intent.payment_failed", intent("requires_payment_method", 0, 0), &[STRIPE_WEBHOOK_SECRET], 0);
+        assert_eq!(deliver(&app, &body, &sig).await.0, 200);
+        assert_eq!(stored_status(&app, &token, "ooo").await, "succeeded");
+        let (_, page) = app.get("/v1/payments?external_account_id=acme", &token).await;
+        assert_eq!(page["data"][0]["amount_captured"], "10.00");
+    }
+
+    async fn a_payment_completed_only_through_webhooks(app) {
+        let hook = MerchantEndpoint::start(0);
+        let token = app.merchant("acme", "usd").await;
+        let (status, account) = app.put_account("acme", json!({"webhook_url": hook.url})).await;
+        assert_eq!(status, 200, "{account}");
+        let reader = app.register_reader().await;
+        let pi = new_intent(&app, &token, "wh-only").await;
+        app.tap_card(&reader, &pi, VISA).await;
+        // Captured at Stripe directly (e.g. from the Dashboard): we only hear of it by webhook.
+        let (status, _) = app.sim_post(&format!("/v1/payment_intents/{pi}/capture"), &[]).await;
+        assert_eq!(status, 200);
+        eventually(10, "the capture arrives by webhook", || async { stored_status(&app, &token, "wh-only").await == "succeeded" }).await;
+        eventually(10, "merchant told of authorisation and capture", || async {
+            let types: Vec<String> = hook.received.lock().unwrap().iter()
+                .map(|d| serde_json::from_str::<Value>(&d.body).unwrap()["type"].as_str().unwrap().to_string()).collect();
+            types.contains(&"payment.authorized".to_string()) && types.contains(&"payment.captured".to_string())
+        }).await;
+        let (_, page) = app.get("/v1/payments?external_account_id=acme", &token).await;
+        assert_eq!(page["data"][0]["amount_captured"], "10.00");
+    }
+
+    async fn merchant_endpoint_failing_twice_gets_one_delivery_in_three_attempts(app) {
+        let hook = MerchantEndpoint::start(2);
+        let token = app.merchant("acme", "usd").await;
+        let (_, account) = app.put_account("acme", json!({"webhook_url": hook.url})).await;
+        let secret = account["webhook_secret"].as_str().unwrap().to_string();
+        let pi = new_intent(&app, &token, "void-me").await;
+        let (status, _) = app.post("/v1/payment/cancel", &token, json!({"payment_id": pi, "external_account_id": "acme"})).await;
+        assert_eq!(status, 200);
+        eventually(10, "delivered", || async {
+            deliveries(&app, &token).await.iter().any(|d| d["event_type"] == "payment.canceled" && d["status"] == "delivered")
+        }).await;
+        let all = deliveries(&app, &token).await;
+        let canceled: Vec<&Value> = all.iter().filter(|d| d["event_type"] == "payment.canceled").collect();
+        assert_eq!(canceled.len(), 1, "one delivery: {all:?}");
+        assert_eq!(canceled[0]["attempts"], 3);
+        assert_eq!(canceled[0]["last_status"], 200);
+        let received = hook.received.lock().unwrap().clone();
+        assert_eq!(received.len(), 3);
+        assert!(received.iter().all(|d| d.event_id == received[0].event_id), "the same event each time");
+        let last = received.last().unwrap();
+        webhook::verify(last.body.as_bytes(), &last.signature, &[&secret], webhook::DEFAULT_TOLERANCE, chrono::Utc::now().timestamp())
+            .expect("merchants can verify Pos-Signature with their secret");
+        let event: Value = serde_json::from_str(&last.body).unwrap();
+        assert_eq!(event["type"], "payment.canceled");
+        assert_eq!(event["data"]["object"]["id"], pi.as_str());
+        assert_eq!(event["data"]["object"]["external_transaction_id"], "void-me");
+
+        // Retry on request: delivered once more.
+        let id = canceled[0]["id"].as_str().unwrap();
+        let (status, retried) = app.post(&format!("/v1/webhooks/deliveries/{id}/retry"), &token, json!({"external_account_id": "acme"})).await;
+        assert_eq!((status, retried["status"].as_str()), (200, Some("pending")), "{retried}");
+        eventually(10, "redelivered", || async { hook.count() == 4 }).await;
+        let other = app.merchant("other", "usd").await;
+        let (status, _) = app.post(&format!("/v1/webhooks/deliveries/{id}/retry"), &other, json!({"external_account_id": "other"})).await;
+        assert_eq!(status, 404);
+        let (_, theirs) = app.get("/v1/webhooks/deliveries?external_account_id=other", &other).await;
+        assert_eq!(theirs["data"], json!([]));
+    }
+}
+
+#[actix_web::test]
+async fn two_instances_on_one_postgres_deliver_each_event_once() {
+    let app = TestApp::spawn(Backend::Postgres).await;
+    let _second = app.restart_on_same_database().await;
+    let hook = MerchantEndpoint::start(0);
+    let token = app.merchant("acme", "usd").await;
+    app.put_account("acme", json!({"webhook_url": hook.url}))
+        .await;
+    for batch in 0..10 {
+        let requests = (0..20).map(|i| {
+            let app = &app;
+            let token = token.clone();
+            async move {
+                let pi = new_intent(app, &token, &format!("many-{batch}-{i}")).await;
+                let (status, body) = app
+                    .post(
+                        "/v1/payment/cancel",
+                        &token,
+                        json!({"payment_id": pi, "external_account_id": "acme"}),
+                    )
+                    .await;
+                assert_eq!(status, 200, "{body}");
+            }
+        });
+        futures_util::future::join_all(requests).await;
+    }
+    eventually(30, "200 events delivered", || async { hook.count() >= 200 }).await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let mut per_event: BTreeMap<String, usize> = BTreeMap::new();
+    for d in hook.received.lock().unwrap().iter() {
+        *per_event.entry(d.event_id.clone()).or_default() += 1;
+    }
+    assert_eq!(per_event.len(), 200, "200 distinct events");
+    assert!(
+        per_event.values().all(|n| *n == 1),
+        "each delivered exactly once"
+    );
+}
