@@ -297,7 +297,10 @@ fn claim(
             if row.created_at > now - chrono::Duration::seconds(LEASE_SECS) {
                 return Ok(Begin::InProgress);
             }
-            log::warn!("Idempotency-Key: taking over request {} after its lease", row.id);
+            log::warn!(
+                "Idempotency-Key: taking over request {} after its lease",
+                row.id
+            );
         }
         diesel::delete(dsl::api_idempotency.filter(dsl::id.eq(&row.id))).execute(conn)?;
     }

@@ -6,6 +6,7 @@ mod accounts;
 mod auth;
 mod card_on_file;
 mod envelope;
+mod idempotency;
 mod lifecycle;
 mod ops;
 mod schema;
