@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod cards;
 pub mod demo;
 pub mod extract;
+pub mod idempotency;
 pub mod ops;
 pub mod payments;
 pub mod terminal;

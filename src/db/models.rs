@@ -179,3 +179,23 @@ impl TruncateNanos for NaiveDateTime {
 pub fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()
 }
+
+/// A caller's `Idempotency-Key` on one of our POSTs and, once the handler has answered, the
+/// response to replay (`api::idempotency`).
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = super::schema::api_idempotency)]
+pub struct ApiIdempotency {
+    pub id: String,
+    /// `account:{external_account_id}`, or `subject:{sub}` when the body names no account.
+    pub scope: String,
+    pub idempotency_key: String,
+    /// SHA-256 of method, path and (canonical JSON) body.
+    pub request_fingerprint: String,
+    /// `in_progress` or `completed`.
+    pub status: String,
+    pub response_status: Option<i64>,
+    pub response_content_type: Option<String>,
+    pub response_body: Option<String>,
+    pub created_at: NaiveDateTime,
+    pub completed_at: Option<NaiveDateTime>,
+}

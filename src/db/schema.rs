@@ -161,3 +161,20 @@ diesel::allow_tables_to_appear_in_same_query!(
     cards,
     payment_history
 );
+
+diesel::table! {
+    api_idempotency (id) {
+        id -> Text,
+        scope -> Text,
+        idempotency_key -> Text,
+        request_fingerprint -> Text,
+        status -> Text,
+        response_status -> Nullable<BigInt>,
+        response_content_type -> Nullable<Text>,
+        response_body -> Nullable<Text>,
+        created_at -> Timestamp,
+        completed_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(api_idempotency, accounts);

@@ -7,6 +7,7 @@ mod auth;
 mod card_on_file;
 mod demo;
 mod envelope;
+mod idempotency;
 mod lifecycle;
 mod ops;
 mod schema;

@@ -1,0 +1,402 @@
+//! `Idempotency-Key` on our own API: a middleware over every `POST /v1/…` (except Stripe's
+//! webhook endpoint) that stores the first response to a key and replays it.
+//!
+//! - Scope: per account and key. The account is the body's `external_account_id` (else the
+//!   token's subject). The caller is authenticated and must be allowed to act for that account
+//!   before anything is looked up, so a stored response never reaches another account; requests
+//!   that fail either check go to the handler untouched (and get its 401/403).
+//! - The row is inserted `in_progress` before the handler runs (the unique `(scope, key)` index
+//!   decides a race), and completed with the status, content type and body after. The same key
+//!   with another method, path or body is 409 `idempotency_key_reused`; a duplicate while the
+//!   first is running is 409 `request_in_progress` (retryable).
+//! - Retryable outcomes (5xx, 429, `"retryable": true`) are not stored: the row is deleted, so a
+//!   retry runs again (every flow is idempotent towards Stripe). Rows older than 24 h count as
+//!   absent; an `in_progress` row older than [`LEASE_SECS`] is taken to be a crashed request's
+//!   and taken over.
+//! - Requests without the header touch neither the database nor the body. With it, the body is
+//!   buffered (up to the 64 KiB limit) and put back, so the handler's extractors and error
+//!   envelopes are unchanged.
+
+use super::extract::{idempotency_key, BODY_LIMIT};
+use crate::auth::Caller;
+use crate::db::models::{self, ApiIdempotency};
+use crate::db::schema::api_idempotency::dsl;
+use crate::db::{write_transaction, Db, DbConnection, DbError};
+use crate::error::ApiError;
+use crate::flows::Services;
+use actix_web::body::{self, EitherBody, MessageBody};
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::error::PayloadError;
+use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::http::{Method, StatusCode};
+use actix_web::middleware::Next;
+use actix_web::web::{self, Bytes, BytesMut};
+use actix_web::{Error, FromRequest, HttpMessage, HttpResponse};
+use diesel::prelude::*;
+use futures_util::{stream, StreamExt};
+use sha2::{Digest, Sha256};
+use std::pin::Pin;
+
+/// What `Payload::Stream` holds.
+type BoxedPayloadStream = Pin<Box<dyn futures_util::Stream<Item = Result<Bytes, PayloadError>>>>;
+
+/// The header on a replayed response.
+pub const REPLAYED_HEADER: &str = "idempotent-replayed";
+
+/// How long a response is replayed.
+const RETENTION_HOURS: i64 = 24;
+
+/// How long an `in_progress` row holds its key. Longer than any request (a handler makes at most
+/// a few Stripe calls, each with its timeout and retries); after it the request is presumed lost
+/// with its process, and the next retry runs again.
+pub const LEASE_SECS: i64 = 300;
+
+const IN_PROGRESS: &str = "in_progress";
+const COMPLETED: &str = "completed";
+
+/// The Stripe → us webhook: Stripe's retries carry no key of ours.
+const STRIPE_WEBHOOK: &str = "/v1/webhooks/stripe";
+
+/// The middleware (`actix_web::middleware::from_fn(idempotency::middleware)`).
+pub async fn middleware<B: MessageBody + 'static>(
+    mut req: ServiceRequest,
+    next: Next<B>,
+) -> Result<ServiceResponse<EitherBody<B>>, Error> {
+    let Some(key) = keyed_post(&req) else {
+        return pass(req, next).await;
+    };
+    // Unauthenticated: the handler answers 401, whatever the key.
+    let Ok(caller) = Caller::extract(req.request()).await else {
+        return pass(req, next).await;
+    };
+    let key = match key {
+        Ok(key) => key,
+        Err(e) => return Ok(req.error_response(e).map_into_right_body()),
+    };
+    let Some(body) = buffer(&mut req).await else {
+        return pass(req, next).await;
+    };
+    let (account, canonical) = read_body(&body);
+    let scope = match account {
+        Some(account) if caller.require_account(&account).is_err() => {
+            return pass(req, next).await;
+        }
+        Some(account) => format!("account:{account}"),
+        None => format!("subject:{}", caller.subject),
+    };
+    let fingerprint = fingerprint(&req, canonical.as_deref().unwrap_or(&body));
+    let Some(db) = req
+        .app_data::<web::Data<Services>>()
+        .map(|services| services.db.clone())
+    else {
+        return Err(ApiError::internal("Services missing from app data").into());
+    };
+
+    let id = match begin(&db, scope, key, fingerprint).await {
+        Ok(Begin::Run(id)) => id,
+        Ok(Begin::Replay(row)) => {
+            log::debug!("Idempotency-Key: replaying {}", row.id);
+            let response = replayed(row).unwrap_or_else(HttpResponse::from_error);
+            return Ok(req.into_response(response).map_into_right_body());
+        }
+        Ok(Begin::Reused) => {
+            let e = ApiError::conflict(
+                "idempotency_key_reused",
+                "this Idempotency-Key was already used with a different request \
+                 (method, path or body); use a new key for a new request",
+            )
+            .with_param("Idempotency-Key");
+            return Ok(req.error_response(e).map_into_right_body());
+        }
+        Ok(Begin::InProgress) => {
+            let mut e = ApiError::conflict(
+                "request_in_progress",
+                "a request with this Idempotency-Key is still being processed; retry shortly",
+            );
+            e.retryable = true;
+            let mut response = req.error_response(e);
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            return Ok(response.map_into_right_body());
+        }
+        Err(e) => return Ok(req.error_response(e).map_into_right_body()),
+    };
+
+    let response = match next.call(req).await {
+        Ok(response) => response,
+        Err(e) => {
+            abandon(&db, id).await;
+            return Err(e);
+        }
+    };
+    let (req, response) = response.into_parts();
+    let (head, response_body) = response.into_parts();
+    let bytes = match body::to_bytes(response_body).await {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            abandon(&db, id).await;
+            let e: Box<dyn std::error::Error> = e.into();
+            return Err(ApiError::internal(format!("reading the response: {e}")).into());
+        }
+    };
+    let status = head.status();
+    let content_type = head
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    match storable(status, &bytes) {
+        Some(text) => complete(&db, id, status, content_type, text).await,
+        None => abandon(&db, id).await,
+    }
+    let response = head.set_body(bytes).map_into_boxed_body();
+    Ok(ServiceResponse::new(req, response).map_into_right_body())
+}
+
+async fn pass<B: MessageBody + 'static>(
+    req: ServiceRequest,
+    next: Next<B>,
+) -> Result<ServiceResponse<EitherBody<B>>, Error> {
+    next.call(req)
+        .await
+        .map(ServiceResponse::map_into_left_body)
+}
+
+/// The key (or why it is invalid) of a POST under `/v1/` that carries one; `None` for every
+/// other request, decided from the request line and headers alone.
+fn keyed_post(req: &ServiceRequest) -> Option<Result<String, ApiError>> {
+    let path = req.path();
+    let applies = req.method() == Method::POST
+        && path.starts_with("/v1/")
+        && path.trim_end_matches('/') != STRIPE_WEBHOOK;
+    if !applies {
+        return None;
+    }
+    idempotency_key(req.request()).transpose()
+}
+
+/// Reads the whole body and puts it back for the handler. `None` when it is over the limit or
+/// cannot be read: the handler then gets the same stream it would have had (what was read, then
+/// the rest or the error) and answers as it always does (413, 400).
+async fn buffer(req: &mut ServiceRequest) -> Option<Bytes> {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|length| length > BODY_LIMIT) {
+        return None;
+    }
+    let mut payload = req.take_payload();
+    let mut read = BytesMut::new();
+    let failure: Option<PayloadError> = loop {
+        match payload.next().await {
+            None => {
+                let bytes = read.freeze();
+                req.set_payload(Payload::from(bytes.clone()));
+                return Some(bytes);
+            }
+            Some(Ok(chunk)) => {
+                read.extend_from_slice(&chunk);
+                if read.len() > BODY_LIMIT {
+                    break None;
+                }
+            }
+            Some(Err(e)) => break Some(e),
+        }
+    };
+    let head = stream::iter([Ok(read.freeze())]);
+    let stream: BoxedPayloadStream = match failure {
+        None => Box::pin(head.chain(payload)),
+        Some(e) => Box::pin(head.chain(stream::iter([Err(e)]))),
+    };
+    req.set_payload(Payload::Stream { payload: stream });
+    None
+}
+
+/// The body's `external_account_id` and its canonical form (sorted keys, no whitespace), when
+/// the body is JSON.
+fn read_body(body: &[u8]) -> (Option<String>, Option<Vec<u8>>) {
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return (None, None);
+    };
+    let account = value
+        .get("external_account_id")
+        .and_then(|v| v.as_str())
+        .map(str::to_string);
+    (account, serde_json::to_vec(&value).ok())
+}
+
+/// What identifies "the same request": method, path and query, body.
+fn fingerprint(req: &ServiceRequest, body: &[u8]) -> String {
+    let mut hash = Sha256::new();
+    hash.update(req.method().as_str());
+    hash.update(b"\n");
+    hash.update(
+        req.uri()
+            .path_and_query()
+            .map_or(req.path(), |p| p.as_str()),
+    );
+    hash.update(b"\n");
+    hash.update(body);
+    hex::encode(hash.finalize())
+}
+
+/// The outcome of claiming a key.
+enum Begin {
+    /// The key is ours: run the handler, then complete or abandon row `id`.
+    Run(String),
+    Replay(ApiIdempotency),
+    Reused,
+    InProgress,
+}
+
+/// Claims `(scope, key)`, or says why not. On PostgreSQL two concurrent first requests both
+/// insert; the loser's unique violation sends it round again, to find the winner's row.
+async fn begin(
+    db: &Db,
+    scope: String,
+    key: String,
+    fingerprint: String,
+) -> Result<Begin, ApiError> {
+    for _ in 0..3 {
+        let (scope, key, fingerprint) = (scope.clone(), key.clone(), fingerprint.clone());
+        let claimed = db
+            .run(move |conn| write_transaction(conn, |c| claim(c, scope, key, fingerprint)))
+            .await;
+        match claimed {
+            Err(e) if e.is_unique_violation() => continue,
+            other => return other.map_err(ApiError::from),
+        }
+    }
+    Ok(Begin::InProgress)
+}
+
+fn claim(
+    conn: &mut DbConnection,
+    scope: String,
+    key: String,
+    fingerprint: String,
+) -> Result<Begin, DbError> {
+    let now = models::now();
+    let existing = dsl::api_idempotency
+        .filter(dsl::scope.eq(&scope))
+        .filter(dsl::idempotency_key.eq(&key))
+        .select(ApiIdempotency::as_select())
+        .first(conn)
+        .optional()?;
+    if let Some(row) = existing {
+        if row.created_at > now - chrono::Duration::hours(RETENTION_HOURS) {
+            if row.request_fingerprint != fingerprint {
+                return Ok(Begin::Reused);
+            }
+            if row.status == COMPLETED {
+                return Ok(Begin::Replay(row));
+            }
+            if row.created_at > now - chrono::Duration::seconds(LEASE_SECS) {
+                return Ok(Begin::InProgress);
+            }
+            log::warn!(
+                "Idempotency-Key: taking over request {} after its lease",
+                row.id
+            );
+        }
+        diesel::delete(dsl::api_idempotency.filter(dsl::id.eq(&row.id))).execute(conn)?;
+    }
+    let row = ApiIdempotency {
+        id: models::new_id(),
+        scope,
+        idempotency_key: key,
+        request_fingerprint: fingerprint,
+        status: IN_PROGRESS.to_string(),
+        response_status: None,
+        response_content_type: None,
+        response_body: None,
+        created_at: now,
+        completed_at: None,
+    };
+    diesel::insert_into(dsl::api_idempotency)
+        .values(&row)
+        .execute(conn)?;
+    Ok(Begin::Run(row.id))
+}
+
+/// The response body to store, or `None` for an outcome a retry should re-run: 5xx, 429, an
+/// envelope saying `"retryable": true` (and a body that is not text, which we never produce).
+fn storable(status: StatusCode, body: &Bytes) -> Option<String> {
+    if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
+        return None;
+    }
+    let retryable = serde_json::from_slice::<serde_json::Value>(body).is_ok_and(|v| {
+        v.pointer("/error/retryable") == Some(&serde_json::Value::Bool(true))
+            || v.get("retryable") == Some(&serde_json::Value::Bool(true))
+    });
+    if retryable {
+        return None;
+    }
+    String::from_utf8(body.to_vec()).ok()
+}
+
+async fn complete(
+    db: &Db,
+    id: String,
+    status: StatusCode,
+    content_type: Option<String>,
+    body: String,
+) {
+    let done = db
+        .run(move |conn| {
+            diesel::update(
+                dsl::api_idempotency
+                    .filter(dsl::id.eq(&id))
+                    .filter(dsl::status.eq(IN_PROGRESS)),
+            )
+            .set((
+                dsl::status.eq(COMPLETED),
+                dsl::response_status.eq(Some(i64::from(status.as_u16()))),
+                dsl::response_content_type.eq(content_type),
+                dsl::response_body.eq(Some(body)),
+                dsl::completed_at.eq(Some(models::now())),
+            ))
+            .execute(conn)
+            .map_err(DbError::from)
+        })
+        .await;
+    if let Err(e) = done {
+        // The caller has its answer; a retry waits for the lease, then runs again.
+        log::error!("Idempotency-Key: could not store the response: {e}");
+    }
+}
+
+/// Frees the key, so that a retry runs the request again.
+async fn abandon(db: &Db, id: String) {
+    let done = db
+        .run(move |conn| {
+            diesel::delete(dsl::api_idempotency.filter(dsl::id.eq(&id)))
+                .execute(conn)
+                .map_err(DbError::from)
+        })
+        .await;
+    if let Err(e) = done {
+        log::error!("Idempotency-Key: could not release a key: {e}");
+    }
+}
+
+/// The stored response, marked `Idempotent-Replayed: true`.
+fn replayed(row: ApiIdempotency) -> Result<HttpResponse, ApiError> {
+    let status = row
+        .response_status
+        .and_then(|s| u16::try_from(s).ok())
+        .and_then(|s| StatusCode::from_u16(s).ok())
+        .ok_or_else(|| ApiError::internal(format!("stored response {} has no status", row.id)))?;
+    let mut response = HttpResponse::build(status);
+    if let Some(content_type) = row.response_content_type {
+        response.insert_header((header::CONTENT_TYPE, content_type));
+    }
+    response.insert_header((
+        HeaderName::from_static(REPLAYED_HEADER),
+        HeaderValue::from_static("true"),
+    ));
+    Ok(response.body(row.response_body.unwrap_or_default()))
+}
