@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod cards;
+pub mod checkout;
 pub mod extract;
 pub mod ops;
 pub mod payments;
@@ -24,7 +25,17 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/v1/payments", web::get().to(payments::list))
         .route("/v1/customer/card", web::post().to(cards::save))
         .route("/v1/customer/cards", web::get().to(cards::list))
+        .route(
+            "/v1/customer/card/checkout",
+            web::post().to(checkout::create_setup_session),
+        )
+        .route(
+            "/v1/customer/card/checkout/{session_id}",
+            web::get().to(checkout::setup_card),
+        )
         .route("/v1/customer/card/{id}", web::delete().to(cards::delete))
+        .route("/v1/checkout", web::post().to(checkout::create))
+        .route("/v1/checkout/{session_id}", web::get().to(checkout::get))
         .route(
             "/v1/terminal/connection_token",
             web::post().to(terminal::connection_token),

@@ -129,5 +129,32 @@ diesel::allow_tables_to_appear_in_same_query!(
     customers,
     payments,
     cards,
-    payment_history
+    payment_history,
+    checkout_sessions
 );
+
+diesel::table! {
+    checkout_sessions (id) {
+        id -> Text,
+        account_id -> Text,
+        customer_id -> Nullable<Text>,
+        stripe_checkout_session_id -> Nullable<Text>,
+        mode -> Text,
+        ui_mode -> Text,
+        status -> Text,
+        reference -> Nullable<Text>,
+        currency -> Nullable<Text>,
+        amount -> Nullable<BigInt>,
+        line_items -> Nullable<Text>,
+        success_url -> Nullable<Text>,
+        cancel_url -> Nullable<Text>,
+        card_id -> Nullable<Text>,
+        payment_id -> Nullable<Text>,
+        expires_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(checkout_sessions -> accounts (account_id));
+diesel::joinable!(checkout_sessions -> customers (customer_id));
