@@ -303,9 +303,13 @@ pub async fn get(
     caller.authorize(Scope::PaymentsRead, &q.external_account_id)?;
     let session_id = path.into_inner();
     checkout_session_id(&session_id)?;
-    let view =
-        checkout::get_checkout(&services, &caller.subject, q.external_account_id, session_id)
-            .await?;
+    let view = checkout::get_checkout(
+        &services,
+        &caller.subject,
+        q.external_account_id,
+        session_id,
+    )
+    .await?;
     Ok(HttpResponse::Ok().json(CheckoutResponse::from(view)))
 }
 

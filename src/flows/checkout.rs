@@ -232,7 +232,7 @@ pub async fn setup_card(
 ) -> Result<CardView, ApiError> {
     let (account, row) = load(services, external_account_id, session_id, SETUP).await?;
     match finish_setup(services, &account, row).await? {
-        SetupOutcome::Saved(card) => Ok(card),
+        SetupOutcome::Saved(card) => Ok(*card),
         SetupOutcome::Open => Err(ApiError::conflict(
             "checkout_not_complete",
             "the customer has not completed the Checkout Session yet",
@@ -258,13 +258,13 @@ pub async fn complete_setup_session(
         return Ok(None);
     }
     Ok(match finish_setup(services, &account, row).await? {
-        SetupOutcome::Saved(card) => Some(card),
+        SetupOutcome::Saved(card) => Some(*card),
         SetupOutcome::Open | SetupOutcome::Expired => None,
     })
 }
 
 enum SetupOutcome {
-    Saved(CardView),
+    Saved(Box<CardView>),
     Open,
     Expired,
 }
@@ -275,7 +275,9 @@ async fn finish_setup(
     row: CheckoutSessionRow,
 ) -> Result<SetupOutcome, ApiError> {
     if let Some(card_id) = row.card_id.clone() {
-        return card_view(services, card_id).await.map(SetupOutcome::Saved);
+        return card_view(services, card_id)
+            .await
+            .map(|card| SetupOutcome::Saved(Box::new(card)));
     }
     if row.status == EXPIRED {
         return Ok(SetupOutcome::Expired);
@@ -284,7 +286,11 @@ async fn finish_setup(
     let session_id = row.stripe_checkout_session_id.clone().unwrap_or_default();
     let session = services
         .stripe
-        .retrieve_checkout_session(&stripe_account, &session_id, &["setup_intent.payment_method"])
+        .retrieve_checkout_session(
+            &stripe_account,
+            &session_id,
+            &["setup_intent.payment_method"],
+        )
         .await?;
     match session_status(&session) {
         COMPLETE => {}
@@ -375,7 +381,9 @@ async fn finish_setup(
             by_id(conn, &row_id).map(|r| r.card_id.unwrap_or(card.id))
         })
         .await?;
-    card_view(services, card_id).await.map(SetupOutcome::Saved)
+    card_view(services, card_id)
+        .await
+        .map(|card| SetupOutcome::Saved(Box::new(card)))
 }
 
 async fn card_view(services: &Services, card_id: String) -> Result<CardView, ApiError> {
@@ -407,9 +415,9 @@ pub async fn create_checkout(
     let (items, total) = price_items(&input.items, currency)?;
     let stripe_account = services.stripe_account(&account)?;
     let customer = match &input.external_customer_id {
-        Some(external) => Some(
-            customers::find_or_create(services, &stripe_account, &account, external).await?,
-        ),
+        Some(external) => {
+            Some(customers::find_or_create(services, &stripe_account, &account, external).await?)
+        }
         None => None,
     };
     let at = now();
@@ -480,7 +488,11 @@ async fn expire_earlier(
     row: &CheckoutSessionRow,
     actor: &str,
 ) -> Result<(), ApiError> {
-    let (account_id, reference, id) = (row.account_id.clone(), row.reference.clone(), row.id.clone());
+    let (account_id, reference, id) = (
+        row.account_id.clone(),
+        row.reference.clone(),
+        row.id.clone(),
+    );
     let earlier: Vec<CheckoutSessionRow> = services
         .db
         .run(move |conn| {
@@ -606,7 +618,10 @@ async fn sync_payment_session(
         COMPLETE => {
             let payment = finish_payment(services, account, &row, &session, actor).await?;
             let id = row.id.clone();
-            (services.db.run(move |c| by_id(c, &id)).await?, Some(payment))
+            (
+                services.db.run(move |c| by_id(c, &id)).await?,
+                Some(payment),
+            )
         }
         EXPIRED => (set_status(services, &row.id, EXPIRED).await?, None),
         _ => (row, None),

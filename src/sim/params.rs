@@ -41,8 +41,9 @@ const NEWER_THAN_SPEC: &str = r#"{"POST /v1/checkout/sessions": {"params": {
 fn table() -> &'static HashMap<String, Operation> {
     static TABLE: OnceLock<HashMap<String, Operation>> = OnceLock::new();
     TABLE.get_or_init(|| {
-        let mut table: HashMap<String, Operation> = serde_json::from_str(include_str!("params.json"))
-            .expect("src/sim/params.json is valid");
+        let mut table: HashMap<String, Operation> =
+            serde_json::from_str(include_str!("params.json"))
+                .expect("src/sim/params.json is valid");
         let newer: HashMap<String, Operation> =
             serde_json::from_str(NEWER_THAN_SPEC).expect("NEWER_THAN_SPEC is valid");
         for (key, extra) in newer {
