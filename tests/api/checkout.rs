@@ -508,3 +508,70 @@ async fn an_orphan_session_is_expired_by_the_next_checkout_sqlite() {
 async fn an_orphan_session_is_expired_by_the_next_checkout_postgres() {
     orphan_session_is_expired(short_timeout_app(crate::helpers::Backend::Postgres).await).await
 }
+
+/// The simulator's Embedded Checkout (newer than the pinned spec): `return_url` instead of
+/// `success_url`/`cancel_url`, refused the other way round, as Stripe does.
+#[actix_web::test]
+async fn simulator_checks_ui_mode_redirects() {
+    let app = TestApp::spawn(crate::helpers::Backend::Sqlite).await;
+    let item = [
+        ("mode", "payment"),
+        ("line_items[0][price_data][currency]", "usd"),
+        ("line_items[0][price_data][unit_amount]", "500"),
+        ("line_items[0][price_data][product_data][name]", "Tea"),
+        ("line_items[0][quantity]", "1"),
+    ];
+    type Form<'a> = &'a [(&'a str, &'a str)];
+    let cases: [(Form, u16, Option<&str>); 5] = [
+        (
+            &[
+                ("ui_mode", "embedded"),
+                ("return_url", "https://x.example/r"),
+            ],
+            200,
+            None,
+        ),
+        (
+            &[
+                ("ui_mode", "embedded"),
+                ("success_url", "https://x.example/s"),
+                ("return_url", "https://x.example/r"),
+            ],
+            400,
+            Some("success_url"),
+        ),
+        (
+            &[
+                ("ui_mode", "embedded"),
+                ("cancel_url", "https://x.example/c"),
+                ("return_url", "https://x.example/r"),
+            ],
+            400,
+            Some("cancel_url"),
+        ),
+        (&[("ui_mode", "embedded")], 400, Some("return_url")),
+        (
+            &[
+                ("success_url", "https://x.example/s"),
+                ("return_url", "https://x.example/r"),
+            ],
+            400,
+            Some("return_url"),
+        ),
+    ];
+    for (extra, status, param) in cases {
+        let form: Vec<(&str, &str)> = item.iter().chain(extra).copied().collect();
+        let (got, body) = app.sim_post("/v1/checkout/sessions", &form).await;
+        assert_eq!(
+            (got, body["error"]["param"].as_str()),
+            (status, param),
+            "{extra:?}: {body}"
+        );
+    }
+    let (status, body) = app.sim_post("/v1/checkout/sessions", &item).await;
+    assert_eq!(
+        (status, body["error"]["param"].as_str()),
+        (400, Some("success_url")),
+        "{body}"
+    );
+}
