@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod cards;
 pub mod checkout;
+pub mod demo;
 pub mod extract;
 pub mod ops;
 pub mod payments;
@@ -66,7 +67,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::resource("/v1/accounts/{external_account_id}")
                 .route(web::put().to(accounts::put))
                 .route(web::get().to(accounts::get)),
-        );
+        )
+        // The demo POS page: registered always, reachable only in simulator mode (guarded).
+        .configure(demo::configure);
 }
 
 /// Timestamps leave the API as RFC 3339 in UTC with microseconds.

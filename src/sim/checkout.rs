@@ -351,9 +351,8 @@ pub(crate) fn list_all(state: &mut State, ctx: &Ctx) -> Result<Value, ApiError> 
         .filter(|s| {
             email.is_none() || (s.status == "complete" && s.customer_email.as_deref() == email)
         })
-        .map(CheckoutSession::render)
-        .collect();
-    list(items, p, "/v1/checkout/sessions")
+        .collect::<Vec<_>>();
+    list(items, CheckoutSession::render, p, "/v1/checkout/sessions")
 }
 
 /// `POST /v1/checkout/sessions/{session}/expire`
@@ -506,13 +505,24 @@ pub(crate) fn complete(
         s.payment_intent = Some(pi_id.clone());
         s.customer = customer;
         let intent = state.payment_intents.get_mut(&pi_id).expect("exists");
-        intent.payment_method = Some(pm);
+        intent.payment_method = Some(pm.clone());
         intent.status = payment_intents::Status::RequiresConfirmation;
         // The hosted page completes 3-D Secure with the customer when the card asks for it.
         intent.authenticated = card.needs_authentication;
         payment_intents::confirm_intent(state, &origin, now, &pi_id, false, "")?;
         let succeeded = state.payment_intents[&pi_id].status == payment_intents::Status::Succeeded;
         state.checkout_sessions.get_mut(id).expect("exists").paid = succeeded;
+        // Checkout keeps the card on the session's customer for later sessions.
+        if let Some(customer) = &state.payment_intents[&pi_id].customer.clone() {
+            let method = state.payment_methods.get_mut(&pm).expect("created");
+            if method.customer.is_none() {
+                method.customer = Some(customer.clone());
+                method.consumed = false;
+                method.allow_redisplay = "limited".to_string();
+                let rendered = method.render();
+                state.emit(&origin, "payment_method.attached", rendered, None, now);
+            }
+        }
     }
     let s = state.checkout_sessions.get_mut(id).expect("exists");
     s.status = "complete";

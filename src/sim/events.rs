@@ -114,7 +114,6 @@ pub(crate) fn list_all(state: &mut State, ctx: &Ctx) -> Result<Value, ApiError> 
             p.bool("delivery_success")
                 .is_none_or(|ok| ok == (e.delivery.status == DeliveryStatus::Delivered))
         })
-        .map(Event::render)
-        .collect();
-    list(items, p, "/v1/events")
+        .collect::<Vec<_>>();
+    list(items, Event::render, p, "/v1/events")
 }

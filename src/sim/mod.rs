@@ -5,9 +5,41 @@
 //! injection, idempotency and 404s behave the same everywhere:
 //!
 //! - `/v1/…`: the Stripe API (form-encoded requests, Stripe's objects, errors and headers; see
-//!   `routes` for the operations);
-//! - `/_sim/…`: simulator controls (faults, request log, webhook endpoint, hosted checkout page,
-//!   endpoints for the simulated JS terminal), JSON, no authentication, CORS enabled.
+//!   `routes` for the operations). Any `sk_test_…` key (Bearer or basic auth). Objects live in
+//!   the namespace of the `Stripe-Account` header, else of the secret key.
+//! - `/_sim/…`: simulator controls (faults, request log, webhook endpoint and deliveries, hosted
+//!   Checkout and 3-D Secure pages, endpoints for the simulated JS terminal), JSON, no
+//!   authentication, CORS enabled; see `sim_api`.
+//!
+//! Test cards (`card_present[number]` at a reader, `card_number` on `/_sim` endpoints and
+//! Checkout; all expire 12/2030; the fingerprint is stable per number):
+//!
+//! | number             | brand      | behaviour                                                  |
+//! |--------------------|------------|------------------------------------------------------------|
+//! | 4242424242424242   | visa       | succeeds (default)                                         |
+//! | 5555555555554444   | mastercard | succeeds                                                   |
+//! | 4000056655665556   | visa debit | succeeds                                                   |
+//! | 378282246310005    | amex       | succeeds                                                   |
+//! | 6011111111111117   | discover   | succeeds                                                   |
+//! | 4000000000000002   | visa       | card_declined / generic_decline                            |
+//! | 4000000000009995   | visa       | card_declined / insufficient_funds                         |
+//! | 4000000000000069   | visa       | expired_card                                               |
+//! | 4000000000000119   | visa       | processing_error                                           |
+//! | 4000000000009987   | visa       | card_declined / lost_card                                  |
+//! | 4000000000009979   | visa       | card_declined / stolen_card                                |
+//! | 4111111111111111   | visa       | Apple Pay wallet tap: succeeds, no `generated_card`        |
+//! | 4000000000000341   | visa       | succeeds at the reader and saves; later charges of the     |
+//! |                    |            | saved card decline (card_declined / generic_decline)       |
+//! | 4000002760003184   | visa       | online payments need 3-D Secure (`requires_action`; off    |
+//! |                    |            | session: authentication_required); fine at a reader        |
+//! | 4506445006931933   | interac    | `interac_present` (CAD), captured at once                  |
+//!
+//! Magic PaymentMethod ids: `pm_card_visa`, `pm_card_mastercard`, `pm_card_visa_debit`,
+//! `pm_card_amex`, `pm_card_discover`, `pm_card_chargeDeclined`,
+//! `pm_card_chargeDeclinedInsufficientFunds`, `pm_card_chargeDeclinedExpiredCard`,
+//! `pm_card_chargeDeclinedProcessingError`, `pm_card_chargeDeclinedLostCard`,
+//! `pm_card_chargeDeclinedStolenCard`, `pm_card_chargeCustomerFail` (0341),
+//! `pm_card_authenticationRequired`.
 //!
 //! State lives in memory behind one std `Mutex` that is never held across an `.await`; delays
 //! (latency, hangs, webhook retries) sleep on tokio.
@@ -51,7 +83,7 @@ pub const API_VERSION: &str = "2024-06-20";
 const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
 
 /// Simulator settings.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct SimConfig {
     /// Where signed events are POSTed (None: nowhere until set via `/_sim/webhook_endpoint`).
     pub webhook_url: Option<String>,
@@ -59,6 +91,17 @@ pub struct SimConfig {
     pub webhook_secret: String,
     /// Faults active from the start (same JSON as `POST /_sim/faults`).
     pub faults: Vec<FaultRule>,
+}
+
+/// The webhook secret stays out of logs.
+impl std::fmt::Debug for SimConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimConfig")
+            .field("webhook_url", &self.webhook_url)
+            .field("webhook_secret", &"***")
+            .field("faults", &self.faults)
+            .finish()
+    }
 }
 
 /// A running simulator; cheap to clone (shared state).
@@ -489,4 +532,21 @@ pub async fn serve(listener: std::net::TcpListener, sim: Simulator) -> std::io::
         .listen(listener)?
         .run();
     server.await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_debug_hides_the_webhook_secret() {
+        let config = SimConfig {
+            webhook_url: Some("http://localhost/hook".into()),
+            webhook_secret: "whsec_very_secret".into(),
+            faults: vec![],
+        };
+        let shown = format!("{config:?}");
+        assert!(shown.contains("http://localhost/hook"));
+        assert!(!shown.contains("very_secret"));
+    }
 }

@@ -390,9 +390,13 @@ pub(crate) fn list_all(state: &mut State, ctx: &Ctx) -> Result<Value, ApiError> 
         .into_iter()
         .filter(|pi| customer.is_none() || pi.customer.as_deref() == customer)
         .filter(|pi| created_matches(ctx.params, pi.meta.created))
-        .map(PaymentIntent::render)
-        .collect();
-    list(items, ctx.params, "/v1/payment_intents")
+        .collect::<Vec<_>>();
+    list(
+        items,
+        PaymentIntent::render,
+        ctx.params,
+        "/v1/payment_intents",
+    )
 }
 
 /// `GET /v1/payment_intents/search`

@@ -283,9 +283,13 @@ pub(crate) fn list_all(state: &mut State, ctx: &Ctx) -> Result<Value, ApiError> 
                 .into_iter()
                 .filter(|pm| pm.kind == Kind::Card && pm.customer.is_some())
                 .filter(|pm| type_matches(ctx, pm))
-                .map(PaymentMethod::render)
-                .collect();
-            list(items, ctx.params, "/v1/payment_methods")
+                .collect::<Vec<_>>();
+            list(
+                items,
+                PaymentMethod::render,
+                ctx.params,
+                "/v1/payment_methods",
+            )
         }
     }
 }
@@ -305,7 +309,6 @@ pub(crate) fn list_for(
         .into_iter()
         .filter(|pm| pm.customer.as_deref() == Some(customer))
         .filter(|pm| type_matches(ctx, pm))
-        .map(PaymentMethod::render)
-        .collect();
-    list(items, ctx.params, url)
+        .collect::<Vec<_>>();
+    list(items, PaymentMethod::render, ctx.params, url)
 }

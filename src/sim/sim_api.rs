@@ -3,8 +3,12 @@
 //! - `POST /_sim/faults` (a `FaultRule`, appended), `GET /_sim/faults`, `DELETE /_sim/faults`;
 //! - `GET /_sim/requests` (the API request log), `DELETE /_sim/requests`;
 //! - `POST /_sim/webhook_endpoint` `{url, secret}`, `GET /_sim/webhook_deliveries`;
-//! - the simulated JS terminal: `POST /_sim/terminal/sessions`, `…/collect`, `…/process`,
-//!   `…/cancel_collect`;
+//! - the simulated JS terminal: `POST /_sim/terminal/sessions` `{connection_token}` →
+//!   `{session, location}` (a token works once); `…/collect` `{session, client_secret,
+//!   card_number?, allow_redisplay?}` → the PaymentIntent in requires_confirmation with
+//!   `payment_method` expanded (the collected `card_present` PaymentMethod); `…/process`
+//!   `{session, client_secret}` → the confirmed PaymentIntent, or a 402 card error carrying it
+//!   back in requires_payment_method; `…/cancel_collect` → requires_payment_method;
 //! - hosted pages (`hosted`): `GET /_sim/checkout/{id}`, `POST /_sim/checkout/{id}/complete`,
 //!   `GET|POST /_sim/authenticate/{payment_intent}`.
 
@@ -269,7 +273,11 @@ fn terminal_action(sim: &Simulator, action: &str, b: TerminalBody) -> Result<Val
         }
     };
     let jobs = take_jobs(&mut state);
-    let rendered = state.payment_intents[&pi.meta.id].render();
+    let mut rendered = state.payment_intents[&pi.meta.id].render();
+    if action == "collect" {
+        // The collected card, as the Terminal SDK shows it.
+        state.expand(&ns, &mut rendered, &["payment_method".to_string()])?;
+    }
     drop(state);
     sim.spawn_deliveries(jobs);
     result.map(|()| rendered)

@@ -275,26 +275,27 @@ impl State {
 }
 
 /// A Stripe list object (`{"object": "list", "data", "has_more", "url"}`) over `items` (already
-/// newest first), paginated with `limit`, `starting_after` and `ending_before`.
-pub(crate) fn list(items: Vec<Value>, params: &Params, url: &str) -> Result<Value, ApiError> {
+/// newest first), paginated with `limit`, `starting_after` and `ending_before`; only the page is
+/// rendered.
+pub(crate) fn list<T: Object>(
+    items: Vec<&T>,
+    render: impl Fn(&T) -> Value,
+    params: &Params,
+    url: &str,
+) -> Result<Value, ApiError> {
     let limit = page_limit(params)?;
-    let ids: Vec<&str> = items
-        .iter()
-        .map(|v| v["id"].as_str().unwrap_or_default())
-        .collect();
-    let (start, end) = if let Some(after) = params.str("starting_after") {
-        let i = ids.iter().position(|id| *id == after).ok_or_else(|| {
-            ApiError::invalid(format!("No such object: '{after}'"))
+    let position = |id: &str, param: &str| {
+        items.iter().position(|o| o.meta().id == id).ok_or_else(|| {
+            ApiError::invalid(format!("No such object: '{id}'"))
                 .with_code("resource_missing")
-                .with_param("starting_after")
-        })?;
+                .with_param(param)
+        })
+    };
+    let (start, end) = if let Some(after) = params.str("starting_after") {
+        let i = position(after, "starting_after")?;
         (i + 1, (i + 1 + limit).min(items.len()))
     } else if let Some(before) = params.str("ending_before") {
-        let i = ids.iter().position(|id| *id == before).ok_or_else(|| {
-            ApiError::invalid(format!("No such object: '{before}'"))
-                .with_code("resource_missing")
-                .with_param("ending_before")
-        })?;
+        let i = position(before, "ending_before")?;
         (i.saturating_sub(limit), i)
     } else {
         (0, limit.min(items.len()))
@@ -304,7 +305,7 @@ pub(crate) fn list(items: Vec<Value>, params: &Params, url: &str) -> Result<Valu
     } else {
         end < items.len()
     };
-    let data: Vec<Value> = items[start..end].to_vec();
+    let data: Vec<Value> = items[start..end].iter().map(|o| render(o)).collect();
     Ok(json!({ "object": "list", "data": data, "has_more": has_more, "url": url }))
 }
 

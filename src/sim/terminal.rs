@@ -186,9 +186,13 @@ pub(crate) fn create_location(state: &mut State, ctx: &Ctx) -> Result<Value, Api
 pub(crate) fn list_locations(state: &mut State, ctx: &Ctx) -> Result<Value, ApiError> {
     let items = newest_first(&state.locations, ctx.ns())
         .into_iter()
-        .map(Location::render)
-        .collect();
-    list(items, ctx.params, "/v1/terminal/locations")
+        .collect::<Vec<_>>();
+    list(
+        items,
+        Location::render,
+        ctx.params,
+        "/v1/terminal/locations",
+    )
 }
 
 /// `GET /v1/terminal/locations/{location}`
@@ -243,9 +247,8 @@ pub(crate) fn list_readers(state: &mut State, ctx: &Ctx) -> Result<Value, ApiErr
                 .is_none_or(|t| t == "simulated_wisepos_e")
         })
         .filter(|_| p.str("status").is_none_or(|s| s == "online"))
-        .map(Reader::render)
-        .collect();
-    list(items, ctx.params, "/v1/terminal/readers")
+        .collect::<Vec<_>>();
+    list(items, Reader::render, ctx.params, "/v1/terminal/readers")
 }
 
 fn path_reader<'a>(state: &'a State, ctx: &Ctx) -> Result<&'a Reader, ApiError> {

@@ -26,7 +26,7 @@ pub fn signature_header(secret: &str, timestamp: i64, payload: &[u8]) -> String 
 }
 
 /// Where events go.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub(crate) struct Endpoint {
     pub url: String,
     pub secret: String,

@@ -28,10 +28,12 @@ pub mod terminal;
 pub mod types;
 pub mod webhook;
 
-pub use charges::{CardDetails, CardPresentDetails, Charge, ChargeStatus, PaymentMethodDetails};
+pub use charges::{
+    CardDetails, CardPresentDetails, Charge, ChargeStatus, PaymentMethodDetails, Wallet,
+};
 pub use checkout::{
-    CheckoutLineItem, CheckoutMode, CheckoutPaymentStatus, CheckoutSession, CheckoutSessionStatus,
-    CreateCheckoutSession, ListCheckoutSessions, UiMode,
+    CheckoutLineItem, CheckoutMode, CheckoutPaymentIntentData, CheckoutPaymentStatus,
+    CheckoutSession, CheckoutSessionStatus, CreateCheckoutSession, ListCheckoutSessions, UiMode,
 };
 pub use client::{StripeAccount, StripeClient, StripeConfig, API_VERSION, DEFAULT_API_BASE};
 pub use customers::{CreateCustomer, Customer, UpdateCustomer};
@@ -39,16 +41,20 @@ pub use error::{ApiErrorObject, ErrorType, StripeError};
 pub use events::{Event, EventData, EventRequest, ListEvents};
 pub use payment_intents::{
     CancelPaymentIntent, CancellationReason, CaptureMethod, CapturePaymentIntent,
-    ConfirmPaymentIntent, CreatePaymentIntent, IncrementAuthorization, PaymentIntent,
-    PaymentIntentStatus, SetupFutureUsage, UpdatePaymentIntent,
+    CardPresentOptions, ConfirmPaymentIntent, CreatePaymentIntent, IncrementAuthorization,
+    PaymentIntent, PaymentIntentStatus, SetupFutureUsage, UpdatePaymentIntent,
 };
-pub use payment_methods::{ListCustomerPaymentMethods, PaymentMethod, PaymentMethodCard};
+pub use payment_methods::{
+    GeneratedFrom, ListCustomerPaymentMethods, PaymentMethod, PaymentMethodCard, PaymentMethodType,
+};
 pub use refunds::{CreateRefund, Refund, RefundReason, RefundStatus};
 pub use setup_intents::{CreateSetupIntent, SetupIntent, SetupIntentStatus};
 pub use terminal::{
-    ConnectionToken, CreateLocation, CreateReader, ListLocations, ListReaders, Location,
-    PresentPaymentMethod, ProcessConfig, ProcessPaymentIntent, Reader, ReaderAction,
+    AddressParams, ConnectionToken, CreateLocation, CreateReader, ListLocations, ListReaders,
+    Location, PresentPaymentMethod, ProcessConfig, ProcessPaymentIntent,
+    ProcessPaymentIntentAction, Reader, ReaderAction, ReaderActionStatus, ReaderActionType,
 };
 pub use types::{
-    metadata_query, Address, Expandable, List, ListParams, Metadata, SearchParams, SearchResult,
+    metadata_query, Address, Expandable, HasId, List, ListParams, Metadata, SearchParams,
+    SearchResult,
 };

@@ -98,8 +98,10 @@ function renderButtons() {
   const amountOk = Number(state.cents || '0') > 0;
   ui.charge.disabled = !state.ready || state.busy || !amountOk || state.approved;
   ui.charge.textContent = state.busy ? 'Charging…'
-    : state.pending ? 'Try again'
-      : `Charge ${amountOk ? money(amountString()) : ''}`.trim();
+    : state.approved ? 'Paid ✓'
+      : state.pending ? 'Try again'
+        : `Charge ${amountOk ? money(amountString()) : ''}`.trim();
+  ui.charge.classList.toggle('paid', state.approved && !state.busy);
   ui.cancel.hidden = !state.busy;
   // A sale that may have been paid (outcome unknown, authorised but not captured) can only be
   // resumed, never edited into a new one.
@@ -112,26 +114,42 @@ function renderButtons() {
   ui.saveHint.hidden = hasCustomer;
 }
 
+function cardOption(card) {
+  const label = document.createElement('label');
+  label.className = `card-option ${card.outcome}`;
+  label.dataset.testid = `card-${card.number}`;
+  const input = document.createElement('input');
+  input.type = 'radio';
+  input.name = 'test-card';
+  input.value = card.number;
+  input.checked = card.number === state.card;
+  input.addEventListener('change', () => { state.card = card.number; });
+  const [title] = card.label.split(' · ');
+  const declined = card.outcome === 'declined';
+  const text = document.createElement('span');
+  text.innerHTML = declined ? '<strong></strong><code></code>' : '<strong></strong><small></small><code></code>';
+  text.querySelector('strong').textContent = declined ? brandName(card.declineCode.replace(/_/g, ' ')) : title;
+  if (!declined) text.querySelector('small').textContent = card.wallet ? 'not saveable' : 'saveable';
+  text.querySelector('code').textContent = `•••• ${card.number.slice(-4)}`;
+  label.append(input, text);
+  return label;
+}
+
 function renderCards() {
-  ui.cardOptions.replaceChildren(...TEST_CARDS.map((card) => {
-    const label = document.createElement('label');
-    label.className = `card-option ${card.outcome}`;
-    label.dataset.testid = `card-${card.number}`;
-    const input = document.createElement('input');
-    input.type = 'radio';
-    input.name = 'test-card';
-    input.value = card.number;
-    input.checked = card.number === state.card;
-    input.addEventListener('change', () => { state.card = card.number; });
-    const [title, detail] = card.label.split(' · ');
-    const text = document.createElement('span');
-    text.innerHTML = `<strong></strong><small></small><code></code>`;
-    text.querySelector('strong').textContent = title;
-    text.querySelector('small').textContent = detail;
-    text.querySelector('code').textContent = `•••• ${card.number.slice(-4)}`;
-    label.append(input, text);
-    return label;
-  }));
+  // Two rows: the cards that approve, then the ones that decline (with their decline code).
+  const groups = [['approved', 'Approves'], ['declined', 'Declines']].map(([outcome, caption]) => {
+    const group = document.createElement('div');
+    group.className = `card-group ${outcome}`;
+    const head = document.createElement('span');
+    head.className = 'card-group-caption';
+    head.textContent = caption;
+    const grid = document.createElement('div');
+    grid.className = 'card-options';
+    grid.append(...TEST_CARDS.filter((c) => c.outcome === outcome).map(cardOption));
+    group.append(head, grid);
+    return group;
+  });
+  ui.cardOptions.replaceChildren(...groups);
 }
 
 function selectCard(number) {
@@ -188,7 +206,7 @@ const esc = (s) => String(s ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '
 
 async function refreshSavedCards() {
   const customer = ui.customer.value.trim();
-  ui.cardsOwner.textContent = customer ? `· ${customer}` : '';
+  ui.cardsOwner.textContent = customer;
   if (!customer || !state.pos) {
     ui.savedCards.innerHTML = '<li class="empty">Enter a customer ID to see their cards.</li>';
     return;

@@ -324,11 +324,19 @@ export function createSimulatedTerminal(options = {}) {
         if (fault) return faultError(fault);
         const allowRedisplay = collectOptions?.config_override?.allow_redisplay;
         const cardNumber = cardFrom(collectOptions);
-        const res = await sessionPost('/_sim/terminal/collect', {
+        const collectBody = {
           client_secret: clientSecret,
           card_number: cardNumber,
           ...(allowRedisplay ? { allow_redisplay: allowRedisplay } : {}),
-        });
+        };
+        let res = await sessionPost('/_sim/terminal/collect', collectBody);
+        if (!res.ok && res.error?.code === 'payment_intent_unexpected_state' && !op.cancelled) {
+          // The intent still holds a card collected earlier that was never processed (a reader
+          // that went silent, a page reload): Stripe lets a new read replace it, the simulator
+          // wants it dropped first. cancel_collect only succeeds while nothing was charged.
+          const dropped = await sessionPost('/_sim/terminal/cancel_collect', { client_secret: clientSecret });
+          if (dropped.ok) res = await sessionPost('/_sim/terminal/collect', collectBody);
+        }
         if (op.cancelled) {
           if (res.ok && !op.disconnected) {
             await sessionPost('/_sim/terminal/cancel_collect', { client_secret: clientSecret });

@@ -125,6 +125,146 @@ if (requireBackend('integration.test.js')) {
     assert.equal(result.payment.status, 'succeeded');
   });
 
+  test('decline answers are clear: no status check, the card read is reported', async () => {
+    const pos = await makePos();
+    pos.terminal.setSimulatorConfiguration({ testCardNumber: '4000000000000002' });
+    const steps = [];
+    const result = await pos.charge({
+      amount: '2.50', external_transaction_id: unique('txn'), onStep: (s) => steps.push(s.step),
+      onDecline: (e) => {
+        assert.equal(e.paymentStatus, 'requires_payment_method');
+        pos.terminal.setSimulatorConfiguration({ testCardNumber: '5555555555554444' });
+        return true;
+      },
+    });
+    assert.deepEqual(steps, ['intent', 'collect', 'process', 'declined', 'collect', 'process', 'capture', 'done']);
+    assert.equal(result.recovered, false);
+    assert.equal(result.cardPresent.brand, 'mastercard');
+    assert.equal(result.cardPresent.last4, '4444');
+    assert.equal(result.payment.amount_captured, '2.50');
+  });
+
+  test('processPayment fails before reaching Stripe → status check says requires_confirmation → processed again', async () => {
+    const pos = await makePos();
+    pos.terminal.simulateFault({ operation: 'process', code: 'network_error', reachServer: false });
+    const steps = [];
+    const result = await pos.charge({ amount: '6.00', external_transaction_id: unique('txn'), onStep: (s) => steps.push(s.step) });
+    assert.deepEqual(steps, ['intent', 'collect', 'process', 'verify', 'capture', 'done']);
+    assert.equal(result.recovered, true);
+    assert.equal(result.attempts, 1, 'the same card, not a second read');
+    assert.equal(result.payment.status, 'succeeded');
+  });
+
+  test('silent terminal after the payment went through → client timeout → status check → captured', async () => {
+    const pos = await makePos({}, { processTimeoutMs: 300 });
+    pos.terminal.simulateFault({ operation: 'process', reachServer: true, hang: true });
+    const steps = [];
+    const result = await pos.charge({ amount: '8.25', external_transaction_id: unique('txn'), onStep: (s) => steps.push(s) });
+    const verify = steps.find((s) => s.step === 'verify');
+    assert.equal(verify.error.code, 'process_timeout');
+    assert.equal(result.recovered, true);
+    assert.equal(result.payment.status, 'succeeded');
+    assert.equal(result.payment.amount_captured, '8.25');
+  });
+
+  test('silent terminal before anything reached Stripe → timeout → not charged, the sale resumes', async () => {
+    const pos = await makePos({}, { processTimeoutMs: 300 });
+    pos.terminal.simulateFault({ operation: 'process', reachServer: false, hang: true });
+    const txn = unique('txn');
+    const e = await pos.charge({ amount: '9.10', external_transaction_id: txn }).catch((x) => x);
+    assert.equal(e.kind, 'timeout', String(e?.stack ?? e));
+    assert.equal(e.code, 'process_timeout');
+    assert.equal(e.paymentStatus, 'requires_confirmation');
+    assert.match(e.message, /not been charged/);
+    // The hung reader is replaced (a fresh PosTerminal, as after a reload): the same sale resumes.
+    const fresh = await makePos();
+    const result = await fresh.charge({ amount: '9.10', external_transaction_id: txn });
+    assert.equal(result.paymentIntentId, e.paymentIntentId);
+    assert.equal(result.payment.status, 'succeeded');
+  });
+
+  test('reader drops while processing, after Stripe authorised → status check → captured', async () => {
+    const disconnects = [];
+    const pos = await makePos({}, { onUnexpectedReaderDisconnect: (ev) => disconnects.push(ev) });
+    pos.terminal.simulateFault({ operation: 'process', code: 'reader_connection_error', reachServer: true, disconnect: true });
+    const result = await pos.charge({ amount: '11.00', external_transaction_id: unique('txn') });
+    assert.equal(result.recovered, true);
+    assert.equal(result.payment.status, 'succeeded');
+    assert.equal(disconnects.length, 1);
+    assert.equal(pos.isReaderConnected(), false);
+  });
+
+  test('capture keeps failing at Stripe → authorised-not-captured error; charge() again captures only', async (t) => {
+    const pos = await makePos({}, { requestRetries: 0 });
+    const sim = `${BACKEND_URL}${session.stripe_api_base}/_sim/faults`;
+    const fault = await fetch(sim, {
+      method: 'POST', headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ method: 'POST', path: '/v1/payment_intents/*/capture', error_rate: 1, error_status: 503 }),
+    });
+    assert.equal(fault.status, 200, await fault.text());
+    let cleared = false;
+    const clear = async () => {
+      if (!cleared) await fetch(sim, { method: 'DELETE' });
+      cleared = true;
+    };
+    t.after(clear);
+    const txn = unique('txn');
+    const e = await pos.charge({ amount: '13.37', external_transaction_id: txn }).catch((x) => x);
+    assert.equal(e.kind, 'backend', String(e?.stack ?? e));
+    assert.ok(e.status >= 500, `status ${e.status}`);
+    assert.equal(e.paymentStatus, 'requires_capture');
+    assert.match(e.message, /authorised but not captured/);
+    assert.equal((await pos.getPayment(e.paymentIntentId)).status, 'requires_capture');
+    await clear();
+    const steps = [];
+    const result = await pos.charge({ amount: '13.37', external_transaction_id: txn, onStep: (s) => steps.push(s.step) });
+    assert.deepEqual(steps, ['intent', 'capture', 'done']);
+    assert.equal(result.attempts, 0);
+    assert.equal(result.paymentIntentId, e.paymentIntentId);
+    assert.equal(result.payment.status, 'succeeded');
+  });
+
+  test('cancel() while onDecline is pending cancels the payment at the backend', async () => {
+    const pos = await makePos();
+    pos.terminal.setSimulatorConfiguration({ testCardNumber: '4000000000000002' });
+    let declined;
+    const atDecline = new Promise((r) => { declined = r; });
+    const charging = pos.charge({
+      amount: '4.00', external_transaction_id: unique('txn'),
+      onDecline: (_e, { signal }) => {
+        declined();
+        return new Promise((resolve) => signal.addEventListener('abort', () => resolve(false)));
+      },
+    });
+    await atDecline;
+    assert.equal(await pos.cancel(), true);
+    const e = await charging.catch((x) => x);
+    assert.equal(e.kind, 'cancelled');
+    assert.equal(e.paymentStatus, 'canceled');
+    assert.equal((await pos.getPayment(e.paymentIntentId)).status, 'canceled');
+    // A canceled sale cannot be rung again under the same transaction id.
+    const again = await pos.charge({ amount: '4.00', external_transaction_id: (await pos.getPayment(e.paymentIntentId)).external_transaction_id }).catch((x) => x);
+    assert.equal(again.kind, 'cancelled');
+    assert.equal(again.code, 'payment_canceled');
+  });
+
+  test('a token the backend rejects is a typed 401, and the reader cannot connect', async () => {
+    const pos = createPosTerminal({
+      backendUrl: BACKEND_URL,
+      getAuthToken: () => `${session.token}x`,
+      externalAccountId: session.external_account_id,
+      terminal: createSimulatedStripeTerminal({ backendUrl: BACKEND_URL, stripeApiBase: session.stripe_api_base }),
+      requestRetries: 0,
+    });
+    const e = await pos.fetchConnectionToken().catch((x) => x);
+    assert.equal(e.kind, 'backend');
+    assert.equal(e.status, 401);
+    assert.equal(e.code, 'token_invalid');
+    const c = await pos.connect({ simulated: true }).catch((x) => x);
+    assert.equal(c.kind, 'terminal');
+    assert.equal(c.code, 'failed_fetch_connection_token');
+  });
+
   test('cancel() while waiting for the card cancels the payment at the backend', async () => {
     const pos = await makePos({ readerDelayMs: 5_000 });
     let atCollect;

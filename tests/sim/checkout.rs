@@ -368,3 +368,74 @@ async fn three_d_secure_cards() {
         "payment_intent_authentication_failure"
     );
 }
+
+#[tokio::test]
+async fn payment_mode_keeps_the_card_on_the_customer() {
+    let sim = start().await;
+    let customer = sim.customer("co-5").await;
+    let session = sim
+        .post(
+            "/v1/checkout/sessions",
+            &[
+                ("mode", "payment"),
+                ("customer", id(&customer)),
+                ("success_url", "https://pos.example/paid"),
+                ("line_items[0][price_data][currency]", "eur"),
+                ("line_items[0][price_data][unit_amount]", "700"),
+                ("line_items[0][price_data][product_data][name]", "Ticket"),
+                ("payment_intent_data[capture_method]", "manual"),
+            ],
+        )
+        .await
+        .ok();
+    let path = format!("/_sim/checkout/{}/complete", id(&session));
+    let declined = sim
+        .sim(
+            Method::POST,
+            &path,
+            Some(json!({"card_number": "4000000000009995"})),
+        )
+        .await;
+    assert_eq!(declined.status, 402);
+    let first_pi = declined.body["error"]["payment_intent"]["id"].clone();
+    let none = sim
+        .get(
+            &format!("/v1/customers/{}/payment_methods", id(&customer)),
+            &[],
+        )
+        .await
+        .ok();
+    assert!(
+        none["data"].as_array().unwrap().is_empty(),
+        "declined cards are not kept"
+    );
+    let done = sim.sim(Method::POST, &path, Some(json!({}))).await.ok();
+    assert_eq!(
+        done["payment_intent"], first_pi,
+        "the retry reuses the session's intent"
+    );
+    assert_eq!(
+        done["payment_status"], "unpaid",
+        "authorized, not captured yet"
+    );
+    let pi = sim
+        .get(
+            &format!(
+                "/v1/payment_intents/{}",
+                done["payment_intent"].as_str().unwrap()
+            ),
+            &[],
+        )
+        .await
+        .ok();
+    assert_eq!(pi["status"], "requires_capture");
+    let kept = sim
+        .get(
+            &format!("/v1/customers/{}/payment_methods", id(&customer)),
+            &[],
+        )
+        .await
+        .ok();
+    assert_eq!(kept["data"][0]["id"], pi["payment_method"]);
+    assert_eq!(kept["data"][0]["allow_redisplay"], "limited");
+}

@@ -442,7 +442,15 @@ async fn every_operation_conforms() {
         )
         .await,
     );
-    let _ = rid;
+    c.response(
+        "GET",
+        "/v1/terminal/readers/{reader}",
+        sim.get(
+            &format!("/v1/terminal/readers/{rid}"),
+            &[("expand[]", "action.process_payment_intent.payment_intent")],
+        )
+        .await,
+    );
     // Intent update / confirm / increment / search / list.
     let open = c.response(
         "POST",

@@ -156,3 +156,30 @@ async fn declines_are_replayed_validation_errors_are_not() {
     assert_eq!(retried.body["name"], "y");
     assert!(id(&retried.body).starts_with("cus_"));
 }
+
+#[tokio::test]
+async fn concurrent_requests_with_one_key_create_one_object() {
+    let sim = start().await;
+    let mut tasks = Vec::new();
+    for _ in 0..20 {
+        let http = sim.http.clone();
+        let url = format!("{}/v1/payment_intents", sim.base);
+        tasks.push(tokio::spawn(async move {
+            http.post(url)
+                .bearer_auth(crate::KEY)
+                .header("Idempotency-Key", "same")
+                .form(PI)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }));
+    }
+    for task in tasks {
+        let status = task.await.unwrap();
+        assert!(status == 200 || status == 409, "{status}");
+    }
+    let all = sim.get("/v1/payment_intents", &[]).await.ok();
+    assert_eq!(all["data"].as_array().unwrap().len(), 1);
+}

@@ -327,4 +327,16 @@ async fn events_list_filters() {
         .ok();
     assert_eq!(next["data"][0]["type"], "customer.created");
     assert_eq!(next["has_more"], false);
+    let back = sim
+        .get(
+            "/v1/events",
+            &[
+                ("limit", "1"),
+                ("ending_before", next["data"][0]["id"].as_str().unwrap()),
+            ],
+        )
+        .await
+        .ok();
+    assert_eq!(back["data"][0]["id"], page["data"][1]["id"]);
+    assert_eq!(back["has_more"], true);
 }

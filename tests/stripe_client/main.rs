@@ -1,7 +1,12 @@
 //! The Stripe client against a scripted local HTTP server: headers, form bodies, retries (and the
-//! Idempotency-Key they reuse), timeouts, error decoding, tolerance of unknown fields.
+//! Idempotency-Key they reuse), timeouts, error decoding, tolerance of unknown fields. And
+//! (`simulator`) against the embedded Stripe simulator: every operation, spec conformance of every
+//! parameter sent, retries under injected faults.
 
 mod mock;
+mod simulator;
+#[path = "../support/spec.rs"]
+mod spec;
 
 use std::time::{Duration, Instant};
 

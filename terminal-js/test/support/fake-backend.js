@@ -344,7 +344,9 @@ export async function startFakeBackend(options = {}) {
 
     'POST /sim/stripe/_sim/terminal/collect': (_req, body) => {
       const pi = sessionIntent(body);
-      if (!['requires_payment_method', 'requires_confirmation'].includes(pi.status)) {
+      // Like pos-backend's simulator: a card already collected must be dropped (cancel_collect)
+      // before another one is read.
+      if (pi.status !== 'requires_payment_method') {
         throw stripeError(400, 'invalid_request_error', 'payment_intent_unexpected_state',
           `PaymentIntent is ${pi.status}`, { payment_intent: stripeIntent(pi) });
       }
@@ -409,10 +411,12 @@ export async function startFakeBackend(options = {}) {
 
     'POST /sim/stripe/_sim/terminal/cancel_collect': (_req, body) => {
       const pi = sessionIntent(body);
-      if (pi.status === 'requires_confirmation') {
-        pi.status = 'requires_payment_method';
-        pi.payment_method = null;
+      if (!['requires_payment_method', 'requires_confirmation'].includes(pi.status)) {
+        throw stripeError(400, 'invalid_request_error', 'payment_intent_unexpected_state',
+          `PaymentIntent is ${pi.status}: there is no collected payment method to cancel`);
       }
+      pi.status = 'requires_payment_method';
+      pi.payment_method = null;
       return stripeIntent(pi);
     },
   };

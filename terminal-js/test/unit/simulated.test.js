@@ -162,3 +162,33 @@ test('sdk_payment_details falls back to the card the reader read when payment_me
   assert.deepEqual(collected.paymentIntent.sdk_payment_details.card_present,
     { brand: 'visa', last4: '1111', exp_month: null, exp_year: null, wallet: { type: 'apple_pay' } });
 });
+
+test('a card collected earlier but never processed is replaced by a new read (another reader session)', async (t) => {
+  const { terminal, intent, fake, api } = await env(t);
+  await terminal.connectReader((await terminal.discoverReaders()).discoveredReaders[0]);
+  const pi = await intent();
+  assert.equal((await terminal.collectPaymentMethod(pi.client_secret, { testCardNumber: '4242424242424242' })).paymentIntent.status,
+    'requires_confirmation');
+  // A new tablet session (reload) never saw that collection and reads another card.
+  const other = createSimulatedTerminal({
+    backendUrl: fake.url, onFetchConnectionToken: () => api.connectionToken({ external_account_id: FAKE_ACCOUNT }),
+  });
+  await other.connectReader((await other.discoverReaders()).discoveredReaders[0]);
+  const collected = await other.collectPaymentMethod(pi.client_secret, { testCardNumber: '5555555555554444' });
+  assert.equal(collected.paymentIntent.status, 'requires_confirmation', JSON.stringify(collected.error));
+  assert.equal(collected.paymentIntent.sdk_payment_details.card_present.last4, '4444');
+  const processed = await other.processPayment(collected.paymentIntent);
+  assert.equal(processed.paymentIntent.status, 'requires_capture');
+  assert.equal(fake.state.intents.get(pi.id).charge.card.last4, '4444');
+});
+
+test('a paid intent is never re-collected: the unexpected-state error comes through', async (t) => {
+  const { terminal, intent, fake } = await env(t);
+  await terminal.connectReader((await terminal.discoverReaders()).discoveredReaders[0]);
+  const pi = await intent();
+  const collected = await terminal.collectPaymentMethod(pi.client_secret);
+  await terminal.processPayment(collected.paymentIntent);
+  const again = await terminal.collectPaymentMethod(pi.client_secret);
+  assert.equal(again.error.code, 'payment_intent_unexpected_state');
+  assert.equal(fake.state.intents.get(pi.id).status, 'requires_capture');
+});

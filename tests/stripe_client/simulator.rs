@@ -1,0 +1,1079 @@
+//! The client against the embedded simulator, over real HTTP: every operation the client offers,
+//! with every parameter key it sent (from the simulator's request log) checked against Stripe's
+//! OpenAPI spec; and, with fault injection on, retries that reuse one Idempotency-Key and create
+//! exactly one object.
+
+use std::collections::BTreeSet;
+use std::net::TcpListener;
+use std::time::Duration;
+
+use pos_backend::sim::{serve, SimConfig, Simulator};
+use pos_backend::stripe::*;
+use serde_json::{json, Value};
+
+use crate::mock::{MockStripe, Reply};
+use crate::spec;
+
+struct Sim {
+    base: String,
+    http: reqwest::Client,
+}
+
+const WEBHOOK_SECRET: &str = "whsec_client_tests";
+
+impl Sim {
+    async fn start() -> Sim {
+        Sim::start_with_webhooks(None).await
+    }
+
+    async fn start_with_webhooks(webhook_url: Option<String>) -> Sim {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(serve(
+            listener,
+            Simulator::new(SimConfig {
+                webhook_url,
+                webhook_secret: WEBHOOK_SECRET.into(),
+                faults: Vec::new(),
+            }),
+        ));
+        Sim {
+            base,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    fn client(&self, timeout: Duration, max_retries: u32, backoff: Duration) -> StripeClient {
+        StripeClient::new(StripeConfig {
+            api_base: self.base.clone(),
+            timeout,
+            max_retries,
+            initial_backoff: backoff,
+            max_backoff: backoff * 4,
+        })
+        .unwrap()
+    }
+
+    async fn control(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let mut request = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let body: Value = response.json().await.unwrap();
+        assert!(status.is_success(), "{path}: {status} {body:#}");
+        body
+    }
+
+    async fn fault(&self, rule: Value) {
+        self.control(reqwest::Method::POST, "/_sim/faults", Some(rule))
+            .await;
+    }
+
+    async fn requests(&self) -> Vec<Value> {
+        let log = self
+            .control(reqwest::Method::GET, "/_sim/requests", None)
+            .await;
+        log["data"].as_array().unwrap().clone()
+    }
+
+    /// Log entries for one method and path.
+    async fn calls(&self, method: &str, path: &str) -> Vec<Value> {
+        self.requests()
+            .await
+            .into_iter()
+            .filter(|r| r["method"] == method && r["path"] == path)
+            .collect()
+    }
+
+    /// Pays an open Checkout Session on the simulated hosted page.
+    async fn complete_checkout(&self, session: &str) {
+        self.control(
+            reqwest::Method::POST,
+            &format!("/_sim/checkout/{session}/complete"),
+            Some(json!({"card_number": "4242424242424242"})),
+        )
+        .await;
+    }
+}
+
+fn account() -> StripeAccount {
+    StripeAccount::new("sk_test_client_conformance")
+}
+
+fn key(what: &str) -> String {
+    format!("{what}:{}", uuid::Uuid::new_v4())
+}
+
+fn metadata(pairs: &[(&str, &str)]) -> Metadata {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// A reader at a new location, and an authorised card-present intent for `customer`.
+async fn authorised_intent(
+    c: &StripeClient,
+    a: &StripeAccount,
+    customer: Option<&str>,
+    amount: i64,
+) -> (Reader, PaymentIntent) {
+    let reader = c
+        .create_reader(
+            a,
+            &CreateReader {
+                registration_code: "simulated-wpe",
+                label: Some("Till"),
+                ..Default::default()
+            },
+            &key("reader"),
+        )
+        .await
+        .unwrap();
+    let pi = c
+        .create_payment_intent(
+            a,
+            &CreatePaymentIntent {
+                payment_method_types: &["card_present"],
+                capture_method: Some(CaptureMethod::Manual),
+                customer,
+                setup_future_usage: customer.map(|_| SetupFutureUsage::OffSession),
+                ..CreatePaymentIntent::new(amount, "usd")
+            },
+            &key("pi"),
+        )
+        .await
+        .unwrap();
+    c.process_payment_intent(
+        a,
+        &reader.id,
+        &ProcessPaymentIntent {
+            payment_intent: &pi.id,
+            ..Default::default()
+        },
+        &key("process"),
+    )
+    .await
+    .unwrap();
+    c.present_payment_method(
+        a,
+        &reader.id,
+        &PresentPaymentMethod {
+            card_number: Some("4242424242424242"),
+            ..Default::default()
+        },
+        &key("present"),
+    )
+    .await
+    .unwrap();
+    let pi = c
+        .retrieve_payment_intent(a, &pi.id, &["latest_charge"])
+        .await
+        .unwrap();
+    assert_eq!(pi.status, PaymentIntentStatus::RequiresCapture);
+    (reader, pi)
+}
+
+#[tokio::test]
+async fn every_operation_sends_only_parameters_the_spec_declares() {
+    let sim = Sim::start().await;
+    let c = sim.client(Duration::from_secs(10), 0, Duration::from_millis(1));
+    let a = account();
+    let tag = uuid::Uuid::new_v4().to_string();
+
+    // Terminal: location, reader, connection token.
+    let location = c
+        .create_location(
+            &a,
+            &CreateLocation {
+                display_name: "Front desk",
+                address: AddressParams {
+                    line1: Some("1 Main St"),
+                    line2: Some("Unit 2"),
+                    city: Some("Springfield"),
+                    state: Some("IL"),
+                    postal_code: Some("62701"),
+                    country: "US",
+                },
+                metadata: Some(&metadata(&[("tag", &tag)])),
+            },
+            &key("location"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(location.address.city.as_deref(), Some("Springfield"));
+    let locations = c
+        .list_locations(
+            &a,
+            &ListLocations {
+                limit: Some(10),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(locations.data.iter().any(|l| l.id == location.id));
+    let reader = c
+        .create_reader(
+            &a,
+            &CreateReader {
+                registration_code: "simulated-wpe",
+                label: Some("Till 1"),
+                location: Some(&location.id),
+                metadata: Some(&metadata(&[("tag", &tag)])),
+            },
+            &key("reader"),
+        )
+        .await
+        .unwrap();
+    let readers = c
+        .list_readers(
+            &a,
+            &ListReaders {
+                location: Some(&location.id),
+                page: ListParams {
+                    limit: Some(5),
+                    ..Default::default()
+                },
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(readers.data.len(), 1);
+    let fetched = c.retrieve_reader(&a, &reader.id, &[]).await.unwrap();
+    assert_eq!(fetched.location.unwrap().id(), location.id);
+    let token = c
+        .create_connection_token(&a, Some(&location.id), &key("token"))
+        .await
+        .unwrap();
+    assert!(!token.secret.expose().is_empty());
+
+    // Customers.
+    let ext = format!("customer-{tag}");
+    let customer = c
+        .create_customer(
+            &a,
+            &CreateCustomer {
+                email: Some("ada@example.com"),
+                name: Some("Ada"),
+                phone: Some("+15555550100"),
+                description: Some("regular"),
+                metadata: Some(&metadata(&[("external_customer_id", &ext)])),
+                ..Default::default()
+            },
+            &key("customer"),
+        )
+        .await
+        .unwrap();
+    let same = c.retrieve_customer(&a, &customer.id, &[]).await.unwrap();
+    assert_eq!(same.metadata["external_customer_id"], ext);
+    let updated = c
+        .update_customer(
+            &a,
+            &customer.id,
+            &UpdateCustomer {
+                description: Some("VIP"),
+                metadata: Some(&metadata(&[("tier", "gold")])),
+                ..Default::default()
+            },
+            &key("customer-update"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(updated.description.as_deref(), Some("VIP"));
+    assert_eq!(updated.metadata.len(), 2);
+    let query = metadata_query("external_customer_id", &ext);
+    let found = c
+        .search_customers(
+            &a,
+            &SearchParams {
+                query: &query,
+                limit: Some(2),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(found.data.len(), 1);
+
+    // The card-present payment: create, update, search, process on the reader, present a card,
+    // increment, capture partially; the saved card.
+    let tx = format!("tx-{tag}");
+    let tx_metadata = metadata(&[("external_transaction_id", &tx)]);
+    let pi = c
+        .create_payment_intent(
+            &a,
+            &CreatePaymentIntent {
+                payment_method_types: &["card_present"],
+                capture_method: Some(CaptureMethod::Manual),
+                customer: Some(&customer.id),
+                setup_future_usage: Some(SetupFutureUsage::OffSession),
+                description: Some("Lunch"),
+                metadata: Some(&tx_metadata),
+                card_present: Some(CardPresentOptions {
+                    request_incremental_authorization_support: Some(true),
+                    ..Default::default()
+                }),
+                ..CreatePaymentIntent::new(1299, "usd")
+            },
+            &key("pi"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(pi.status, PaymentIntentStatus::RequiresPaymentMethod);
+    assert!(pi.client_secret.is_some());
+    let pi = c
+        .update_payment_intent(
+            &a,
+            &pi.id,
+            &UpdatePaymentIntent {
+                description: Some("Lunch for two"),
+                metadata: Some(&metadata(&[("table", "7")])),
+                ..Default::default()
+            },
+            &key("pi-update"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(pi.metadata["table"], "7");
+    let query = metadata_query("external_transaction_id", &tx);
+    let found = c
+        .search_payment_intents(
+            &a,
+            &SearchParams {
+                query: &query,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(found.data.len(), 1);
+    let reader_state = c
+        .process_payment_intent(
+            &a,
+            &reader.id,
+            &ProcessPaymentIntent {
+                payment_intent: &pi.id,
+                process_config: Some(ProcessConfig {
+                    skip_tipping: Some(true),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+            &key("process"),
+        )
+        .await
+        .unwrap();
+    let action = reader_state.action.unwrap();
+    assert_eq!(action.action_type, ReaderActionType::ProcessPaymentIntent);
+    c.present_payment_method(
+        &a,
+        &reader.id,
+        &PresentPaymentMethod {
+            card_number: Some("4242424242424242"),
+            ..Default::default()
+        },
+        &key("present"),
+    )
+    .await
+    .unwrap();
+    let pi = c
+        .retrieve_payment_intent(&a, &pi.id, &["latest_charge"])
+        .await
+        .unwrap();
+    assert_eq!(pi.status, PaymentIntentStatus::RequiresCapture);
+    assert_eq!(pi.amount_capturable, 1299);
+    let charge = pi.latest_charge.as_ref().unwrap().as_object().unwrap();
+    let card = charge.card_present().unwrap();
+    assert_eq!(card.brand.as_deref(), Some("visa"));
+    assert_eq!(card.last4.as_deref(), Some("4242"));
+    assert!(card.exp_month.is_some() && card.exp_year.is_some() && card.capture_before.is_some());
+    let generated = card.generated_card.clone().unwrap();
+    let pi = c
+        .increment_authorization(
+            &a,
+            &pi.id,
+            &IncrementAuthorization {
+                amount: 1500,
+                ..Default::default()
+            },
+            &key("increment"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(pi.amount_capturable, 1500);
+    let pi = c
+        .capture_payment_intent(
+            &a,
+            &pi.id,
+            &CapturePaymentIntent {
+                amount_to_capture: Some(1400),
+                metadata: Some(&metadata(&[("captured_by", "till-1")])),
+                ..Default::default()
+            },
+            &key("capture"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(pi.status, PaymentIntentStatus::Succeeded);
+    assert_eq!(pi.amount_received, 1400);
+    let charge_id = pi.latest_charge.as_ref().unwrap().id().to_string();
+    let charge = c.retrieve_charge(&a, &charge_id, &[]).await.unwrap();
+    assert_eq!(charge.amount_captured, 1400);
+    assert!(charge.captured);
+    let saved = c
+        .retrieve_payment_method(&a, &generated, &[])
+        .await
+        .unwrap();
+    assert_eq!(saved.method_type, PaymentMethodType::Card);
+    assert_eq!(saved.customer.as_ref().unwrap().id(), customer.id);
+    let card = saved.card.as_ref().unwrap();
+    assert_eq!((card.brand.as_str(), card.last4.as_str()), ("visa", "4242"));
+    let cards = c
+        .list_customer_payment_methods(
+            &a,
+            &customer.id,
+            &ListCustomerPaymentMethods {
+                method_type: Some(PaymentMethodType::Card),
+                page: ListParams {
+                    limit: Some(10),
+                    ..Default::default()
+                },
+            },
+        )
+        .await
+        .unwrap();
+    assert!(cards.data.iter().any(|pm| pm.id == generated));
+
+    // Refunds.
+    let refund = c
+        .create_refund(
+            &a,
+            &CreateRefund {
+                payment_intent: Some(&pi.id),
+                amount: Some(400),
+                reason: Some(RefundReason::RequestedByCustomer),
+                metadata: Some(&metadata(&[("why", "cold soup")])),
+                ..Default::default()
+            },
+            &key("refund"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(refund.amount, 400);
+    let refund = c.retrieve_refund(&a, &refund.id, &[]).await.unwrap();
+    assert_eq!(refund.payment_intent.unwrap().id(), pi.id);
+
+    // Charging the saved card off-session, at once and by a separate confirm.
+    let charged = c
+        .create_payment_intent(
+            &a,
+            &CreatePaymentIntent {
+                payment_method_types: &["card"],
+                customer: Some(&customer.id),
+                payment_method: Some(&generated),
+                confirm: Some(true),
+                off_session: Some(true),
+                ..CreatePaymentIntent::new(2500, "usd")
+            },
+            &key("off-session"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(charged.status, PaymentIntentStatus::Succeeded);
+    let later = c
+        .create_payment_intent(
+            &a,
+            &CreatePaymentIntent {
+                payment_method_types: &["card"],
+                customer: Some(&customer.id),
+                payment_method: Some(&generated),
+                ..CreatePaymentIntent::new(700, "usd")
+            },
+            &key("to-confirm"),
+        )
+        .await
+        .unwrap();
+    let confirmed = c
+        .confirm_payment_intent(
+            &a,
+            &later.id,
+            &ConfirmPaymentIntent {
+                off_session: Some(true),
+                ..Default::default()
+            },
+            &key("confirm"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(confirmed.status, PaymentIntentStatus::Succeeded);
+
+    // Cancel an authorisation.
+    let (_, to_void) = authorised_intent(&c, &a, None, 800).await;
+    let voided = c
+        .cancel_payment_intent(
+            &a,
+            &to_void.id,
+            &CancelPaymentIntent {
+                cancellation_reason: Some(CancellationReason::RequestedByCustomer),
+                ..Default::default()
+            },
+            &key("cancel"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(voided.status, PaymentIntentStatus::Canceled);
+
+    // Attach and detach.
+    let attached = c
+        .attach_payment_method(&a, "pm_card_visa", &customer.id, &key("attach"))
+        .await
+        .unwrap();
+    assert_eq!(attached.customer.as_ref().unwrap().id(), customer.id);
+    let detached = c
+        .detach_payment_method(&a, &attached.id, &key("detach"))
+        .await
+        .unwrap();
+    assert!(detached.customer.is_none());
+
+    // SetupIntents.
+    let setup = c
+        .create_setup_intent(
+            &a,
+            &CreateSetupIntent {
+                customer: Some(&customer.id),
+                payment_method_types: &["card"],
+                usage: Some(SetupFutureUsage::OffSession),
+                description: Some("card on file"),
+                metadata: Some(&metadata(&[("tag", &tag)])),
+                ..Default::default()
+            },
+            &key("setup"),
+        )
+        .await
+        .unwrap();
+    let setup = c
+        .retrieve_setup_intent(&a, &setup.id, &["payment_method"])
+        .await
+        .unwrap();
+    assert_eq!(setup.customer.unwrap().id(), customer.id);
+
+    // Checkout: setup mode, completed, read back with its SetupIntent in one call.
+    let session = c
+        .create_checkout_session(
+            &a,
+            &CreateCheckoutSession {
+                success_url: Some("https://pos.example/saved?session={CHECKOUT_SESSION_ID}"),
+                cancel_url: Some("https://pos.example/cancel"),
+                customer: Some(&customer.id),
+                payment_method_types: &["card"],
+                metadata: Some(&metadata(&[("tag", &tag)])),
+                setup_intent_metadata: Some(&metadata(&[("external_customer_id", &ext)])),
+                ..CreateCheckoutSession::new(CheckoutMode::Setup)
+            },
+            &key("checkout-setup"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(session.status, Some(CheckoutSessionStatus::Open));
+    assert!(session.url.is_some());
+    sim.complete_checkout(&session.id).await;
+    let session = c
+        .retrieve_checkout_session(&a, &session.id, &["setup_intent"])
+        .await
+        .unwrap();
+    assert_eq!(session.status, Some(CheckoutSessionStatus::Complete));
+    let setup = session.setup_intent.unwrap().into_object().unwrap();
+    assert_eq!(setup.status, SetupIntentStatus::Succeeded);
+    assert!(setup.payment_method.is_some());
+
+    // Checkout: payment mode, paid, found by its PaymentIntent; another one expired.
+    let items = [
+        CheckoutLineItem {
+            name: "Room",
+            unit_amount: 10000,
+            currency: "usd",
+            quantity: 2,
+            ..Default::default()
+        },
+        CheckoutLineItem {
+            name: "Breakfast",
+            description: Some("Daily"),
+            unit_amount: 1550,
+            currency: "usd",
+            quantity: 1,
+        },
+    ];
+    let expires_at = chrono::Utc::now().timestamp() + 3600;
+    let reference = format!("booking-{tag}");
+    let payment_session = |idem: String| {
+        let (c, a, items, reference) = (c.clone(), a.clone(), items, reference.clone());
+        async move {
+            c.create_checkout_session(
+                &a,
+                &CreateCheckoutSession {
+                    success_url: Some("https://pos.example/paid"),
+                    cancel_url: Some("https://pos.example/cancel"),
+                    customer_email: Some("guest@example.com"),
+                    line_items: &items,
+                    client_reference_id: Some(&reference),
+                    expires_at: Some(expires_at),
+                    payment_intent_data: Some(CheckoutPaymentIntentData {
+                        description: Some("Booking"),
+                        metadata: Some(&metadata(&[("reference", &reference)])),
+                        ..Default::default()
+                    }),
+                    ..CreateCheckoutSession::new(CheckoutMode::Payment)
+                },
+                &idem,
+            )
+            .await
+            .unwrap()
+        }
+    };
+    let paid = payment_session(key("checkout-pay")).await;
+    assert_eq!(paid.amount_total, Some(21550));
+    sim.complete_checkout(&paid.id).await;
+    let paid = c
+        .retrieve_checkout_session(&a, &paid.id, &["payment_intent"])
+        .await
+        .unwrap();
+    assert_eq!(paid.payment_status, Some(CheckoutPaymentStatus::Paid));
+    let paid_pi = paid.payment_intent.as_ref().unwrap().id().to_string();
+    let listed = c
+        .list_checkout_sessions(
+            &a,
+            &ListCheckoutSessions {
+                payment_intent: Some(&paid_pi),
+                page: ListParams {
+                    limit: Some(3),
+                    ..Default::default()
+                },
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(listed.data.len(), 1);
+    assert_eq!(listed.data[0].id, paid.id);
+    let abandoned = payment_session(key("checkout-abandoned")).await;
+    let expired = c
+        .expire_checkout_session(&a, &abandoned.id, &key("expire"))
+        .await
+        .unwrap();
+    assert_eq!(expired.status, Some(CheckoutSessionStatus::Expired));
+
+    // A reader action canceled.
+    let busy = c
+        .create_payment_intent(
+            &a,
+            &CreatePaymentIntent {
+                payment_method_types: &["card_present"],
+                ..CreatePaymentIntent::new(500, "usd")
+            },
+            &key("pi-busy"),
+        )
+        .await
+        .unwrap();
+    c.process_payment_intent(
+        &a,
+        &reader.id,
+        &ProcessPaymentIntent {
+            payment_intent: &busy.id,
+            ..Default::default()
+        },
+        &key("process-busy"),
+    )
+    .await
+    .unwrap();
+    let idle = c
+        .cancel_reader_action(&a, &reader.id, &key("cancel-action"))
+        .await
+        .unwrap();
+    assert!(idle
+        .action
+        .is_none_or(|action| action.status != ReaderActionStatus::InProgress));
+
+    // Events.
+    let events = c
+        .list_events(
+            &a,
+            &ListEvents {
+                event_type: Some("payment_intent.succeeded"),
+                created_gte: Some(0),
+                page: ListParams {
+                    limit: Some(3),
+                    ..Default::default()
+                },
+            },
+        )
+        .await
+        .unwrap();
+    assert!(!events.data.is_empty());
+    let event = c.retrieve_event(&a, &events.data[0].id).await.unwrap();
+    assert_eq!(event.event_type, "payment_intent.succeeded");
+    let from_event: PaymentIntent = event.object().unwrap();
+    assert_eq!(from_event.status, PaymentIntentStatus::Succeeded);
+
+    // Every request: known operation, declared parameter keys, our headers.
+    let mut errors = Vec::new();
+    let mut seen = BTreeSet::new();
+    for entry in sim.requests().await {
+        let method = entry["method"].as_str().unwrap();
+        let path = entry["path"].as_str().unwrap();
+        assert_eq!(entry["status"], 200, "{entry:#}");
+        let Some(template) = spec::match_path(method, path) else {
+            errors.push(format!("{method} {path}: no such operation in the spec"));
+            continue;
+        };
+        if method == "POST" {
+            assert!(entry["idempotency_key"].is_string(), "{entry:#}");
+        }
+        for key in entry["params"].as_array().unwrap() {
+            if let Err(why) = spec::check_param_key(method, &template, key.as_str().unwrap()) {
+                errors.push(format!("{method} {template}: {why}"));
+            }
+        }
+        seen.insert(format!("{method} {template}"));
+    }
+    assert!(
+        errors.is_empty(),
+        "undeclared parameters:\n{}",
+        errors.join("\n")
+    );
+    let expected = [
+        "GET /v1/charges/{charge}",
+        "GET /v1/checkout/sessions",
+        "GET /v1/checkout/sessions/{session}",
+        "GET /v1/customers/search",
+        "GET /v1/customers/{customer}",
+        "GET /v1/customers/{customer}/payment_methods",
+        "GET /v1/events",
+        "GET /v1/events/{id}",
+        "GET /v1/payment_intents/search",
+        "GET /v1/payment_intents/{intent}",
+        "GET /v1/payment_methods/{payment_method}",
+        "GET /v1/refunds/{refund}",
+        "GET /v1/setup_intents/{intent}",
+        "GET /v1/terminal/locations",
+        "GET /v1/terminal/readers",
+        "GET /v1/terminal/readers/{reader}",
+        "POST /v1/checkout/sessions",
+        "POST /v1/checkout/sessions/{session}/expire",
+        "POST /v1/customers",
+        "POST /v1/customers/{customer}",
+        "POST /v1/payment_intents",
+        "POST /v1/payment_intents/{intent}",
+        "POST /v1/payment_intents/{intent}/cancel",
+        "POST /v1/payment_intents/{intent}/capture",
+        "POST /v1/payment_intents/{intent}/confirm",
+        "POST /v1/payment_intents/{intent}/increment_authorization",
+        "POST /v1/payment_methods/{payment_method}/attach",
+        "POST /v1/payment_methods/{payment_method}/detach",
+        "POST /v1/refunds",
+        "POST /v1/setup_intents",
+        "POST /v1/terminal/connection_tokens",
+        "POST /v1/terminal/locations",
+        "POST /v1/terminal/readers",
+        "POST /v1/terminal/readers/{reader}/cancel_action",
+        "POST /v1/terminal/readers/{reader}/process_payment_intent",
+        "POST /v1/test_helpers/terminal/readers/{reader}/present_payment_method",
+    ];
+    let expected: BTreeSet<String> = expected.iter().map(|s| s.to_string()).collect();
+    assert_eq!(seen, expected);
+}
+
+/// All log entries of `method path` carry one Idempotency-Key; returns their statuses.
+async fn statuses_with_one_key(sim: &Sim, method: &str, path: &str, key: &str) -> Vec<u64> {
+    let calls = sim.calls(method, path).await;
+    assert!(
+        calls.iter().all(|c| c["idempotency_key"] == key),
+        "{calls:#?}"
+    );
+    calls
+        .iter()
+        .map(|c| c["status"].as_u64().unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn injected_errors_are_retried_with_one_key_and_create_one_object() {
+    let sim = Sim::start().await;
+    let c = sim.client(Duration::from_secs(10), 2, Duration::from_millis(5));
+    let a = account();
+
+    // Two 500s, then the customer: created once.
+    sim.fault(json!({"method": "POST", "path": "/v1/customers", "error_rate": 1.0, "times": 2}))
+        .await;
+    let ext = format!("faulty-{}", uuid::Uuid::new_v4());
+    let customer_key = key("customer");
+    let customer = c
+        .create_customer(
+            &a,
+            &CreateCustomer {
+                metadata: Some(&metadata(&[("external_customer_id", &ext)])),
+                ..Default::default()
+            },
+            &customer_key,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        statuses_with_one_key(&sim, "POST", "/v1/customers", &customer_key).await,
+        [500, 500, 200]
+    );
+    let query = metadata_query("external_customer_id", &ext);
+    let found = c
+        .search_customers(
+            &a,
+            &SearchParams {
+                query: &query,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(found.data.len(), 1);
+    assert_eq!(found.data[0].id, customer.id);
+
+    // Two 503s on PaymentIntent creation.
+    sim.fault(
+        json!({"method": "POST", "path": "/v1/payment_intents", "error_rate": 1.0,
+        "error_status": 503, "times": 2}),
+    )
+    .await;
+    let tx = format!("tx-{}", uuid::Uuid::new_v4());
+    let pi_key = key("pi");
+    let pi = c
+        .create_payment_intent(
+            &a,
+            &CreatePaymentIntent {
+                payment_method_types: &["card_present"],
+                capture_method: Some(CaptureMethod::Manual),
+                metadata: Some(&metadata(&[("external_transaction_id", &tx)])),
+                ..CreatePaymentIntent::new(1299, "usd")
+            },
+            &pi_key,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        statuses_with_one_key(&sim, "POST", "/v1/payment_intents", &pi_key).await,
+        [503, 503, 200]
+    );
+    let query = metadata_query("external_transaction_id", &tx);
+    let found = c
+        .search_payment_intents(
+            &a,
+            &SearchParams {
+                query: &query,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(found.data.len(), 1);
+    assert_eq!(found.data[0].id, pi.id);
+
+    // Two 429s (with Stripe-Should-Retry: true) on capture: captured once.
+    let (_, pi) = authorised_intent(&c, &a, Some(&customer.id), 2000).await;
+    let capture_path = format!("/v1/payment_intents/{}/capture", pi.id);
+    sim.fault(
+        json!({"method": "POST", "path": "/v1/payment_intents/*/capture",
+        "rate_limit_rate": 1.0, "times": 2}),
+    )
+    .await;
+    let capture_key = key("capture");
+    let captured = c
+        .capture_payment_intent(&a, &pi.id, &Default::default(), &capture_key)
+        .await
+        .unwrap();
+    assert_eq!(captured.amount_received, 2000);
+    assert_eq!(
+        statuses_with_one_key(&sim, "POST", &capture_path, &capture_key).await,
+        [429, 429, 200]
+    );
+
+    // Retries exhausted: the caller's own retry with the same key refunds exactly once.
+    sim.fault(json!({"method": "POST", "path": "/v1/refunds", "error_rate": 1.0, "times": 3}))
+        .await;
+    let refund_key = key("refund");
+    let params = CreateRefund {
+        payment_intent: Some(&pi.id),
+        amount: Some(500),
+        ..Default::default()
+    };
+    let err = c.create_refund(&a, &params, &refund_key).await.unwrap_err();
+    assert_eq!(err.status(), Some(500));
+    assert!(err.is_retryable());
+    let refund = c.create_refund(&a, &params, &refund_key).await.unwrap();
+    let again = c.create_refund(&a, &params, &refund_key).await.unwrap();
+    assert_eq!(again.id, refund.id);
+    assert_eq!(
+        statuses_with_one_key(&sim, "POST", "/v1/refunds", &refund_key).await,
+        [500, 500, 500, 200, 200]
+    );
+    let charge = c
+        .retrieve_charge(&a, pi.latest_charge.as_ref().unwrap().id(), &[])
+        .await
+        .unwrap();
+    assert_eq!(charge.amount_refunded, 500);
+
+    // GETs are retried too.
+    sim.fault(json!({"method": "GET", "path": "/v1/charges/", "error_rate": 1.0, "times": 2}))
+        .await;
+    c.retrieve_charge(&a, &charge.id, &[]).await.unwrap();
+    let charge_path = format!("/v1/charges/{}", charge.id);
+    let statuses: Vec<u64> = sim
+        .calls("GET", &charge_path)
+        .await
+        .iter()
+        .map(|c| c["status"].as_u64().unwrap())
+        .collect();
+    assert_eq!(statuses, [200, 500, 500, 200]);
+}
+
+#[tokio::test]
+async fn a_timeout_after_creation_is_healed_by_retrying_with_the_same_key() {
+    let sim = Sim::start().await;
+    let c = sim.client(Duration::from_millis(500), 2, Duration::from_millis(5));
+    let a = account();
+    sim.fault(
+        json!({"method": "POST", "path": "/v1/payment_intents", "hang_ms": 2000, "times": 1}),
+    )
+    .await;
+    let tx = format!("tx-{}", uuid::Uuid::new_v4());
+    let tx_metadata = metadata(&[("external_transaction_id", &tx)]);
+    let params = CreatePaymentIntent {
+        payment_method_types: &["card_present"],
+        metadata: Some(&tx_metadata),
+        ..CreatePaymentIntent::new(1299, "usd")
+    };
+    let pi_key = key("pi");
+    let err = c
+        .create_payment_intent(&a, &params, &pi_key)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StripeError::Timeout { .. }), "{err:?}");
+    assert!(err.is_outcome_unknown());
+    // Not retried by the client: one attempt so far.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(sim.calls("POST", "/v1/payment_intents").await.len() <= 1);
+
+    let pi = c.create_payment_intent(&a, &params, &pi_key).await.unwrap();
+    let query = metadata_query("external_transaction_id", &tx);
+    let found = c
+        .search_payment_intents(
+            &a,
+            &SearchParams {
+                query: &query,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(found.data.len(), 1);
+    assert_eq!(found.data[0].id, pi.id);
+}
+
+#[tokio::test]
+async fn concurrent_requests_with_one_key_wait_out_the_409_and_share_the_result() {
+    let sim = Sim::start().await;
+    let c = sim.client(Duration::from_secs(10), 5, Duration::from_millis(150));
+    let a = account();
+    sim.fault(json!({"method": "POST", "path": "/v1/customers", "latency_ms": 400, "times": 1}))
+        .await;
+    let ext = format!("concurrent-{}", uuid::Uuid::new_v4());
+    let ext_metadata = metadata(&[("external_customer_id", &ext)]);
+    let params = CreateCustomer {
+        metadata: Some(&ext_metadata),
+        ..Default::default()
+    };
+    let customer_key = key("customer");
+    let first = c.create_customer(&a, &params, &customer_key);
+    let second = async {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        c.create_customer(&a, &params, &customer_key).await
+    };
+    let (first, second) = tokio::join!(first, second);
+    let (first, second) = (first.unwrap(), second.unwrap());
+    assert_eq!(first.id, second.id);
+    let statuses = statuses_with_one_key(&sim, "POST", "/v1/customers", &customer_key).await;
+    assert!(statuses.contains(&409), "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 2);
+    let query = metadata_query("external_customer_id", &ext);
+    let found = c
+        .search_customers(
+            &a,
+            &SearchParams {
+                query: &query,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(found.data.len(), 1);
+}
+
+#[tokio::test]
+async fn the_simulators_signed_webhooks_verify_and_decode() {
+    let receiver = MockStripe::start((0..20).map(|_| Reply::json(200, "{}")).collect()).await;
+    let sim =
+        Sim::start_with_webhooks(Some(format!("{}/v1/webhooks/stripe", receiver.base()))).await;
+    let c = sim.client(Duration::from_secs(10), 0, Duration::from_millis(1));
+    let a = account();
+    let pi = c
+        .create_payment_intent(
+            &a,
+            &CreatePaymentIntent {
+                payment_method_types: &["card_present"],
+                ..CreatePaymentIntent::new(1299, "usd")
+            },
+            &key("pi"),
+        )
+        .await
+        .unwrap();
+    let mut delivered = Vec::new();
+    for _ in 0..100 {
+        delivered = receiver.requests();
+        if !delivered.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(!delivered.is_empty(), "no webhook arrived");
+    let now = chrono::Utc::now().timestamp();
+    for hook in &delivered {
+        let header = hook.header("stripe-signature").unwrap();
+        let body = hook.body.as_bytes();
+        let event = webhook::construct_event(
+            body,
+            header,
+            &["whsec_other", WEBHOOK_SECRET],
+            webhook::DEFAULT_TOLERANCE,
+            now,
+        )
+        .unwrap();
+        assert!(matches!(
+            webhook::verify(
+                body,
+                header,
+                &["whsec_other"],
+                webhook::DEFAULT_TOLERANCE,
+                now
+            ),
+            Err(webhook::WebhookError::SignatureMismatch)
+        ));
+        if event.event_type == "payment_intent.created" {
+            let object: PaymentIntent = event.object().unwrap();
+            assert_eq!(object.id, pi.id);
+            assert_eq!(event.object_id(), Some(pi.id.as_str()));
+        }
+    }
+    assert!(delivered
+        .iter()
+        .any(|hook| hook.body.contains("payment_intent.created")));
+}
