@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod cards;
+pub mod checkout;
 pub mod demo;
 pub mod extract;
 pub mod idempotency;
@@ -27,6 +28,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/v1/payments", web::get().to(payments::list))
         .route("/v1/customer/card", web::post().to(cards::save))
         .route("/v1/customer/cards", web::get().to(cards::list))
+        .route(
+            "/v1/customer/card/checkout",
+            web::post().to(checkout::create_setup_session),
+        )
+        .route(
+            "/v1/customer/card/checkout/{session_id}",
+            web::get().to(checkout::setup_card),
+        )
         .route("/v1/customer/card/{id}", web::delete().to(cards::delete))
         .service(
             web::resource("/v1/webhooks/stripe")
@@ -41,6 +50,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             "/v1/webhooks/deliveries/{id}/retry",
             web::post().to(webhooks::retry),
         )
+        .route("/v1/checkout", web::post().to(checkout::create))
+        .route("/v1/checkout/{session_id}", web::get().to(checkout::get))
         .route(
             "/v1/terminal/connection_token",
             web::post().to(terminal::connection_token),

@@ -1,8 +1,8 @@
 //! Rows as Rust structs, one per table, with the inserts and updates the flows need.
 
 use super::schema::{
-    accounts, cards, customers, payment_history, payments, refunds, stripe_events,
-    terminal_locations, terminal_readers, webhook_deliveries,
+    accounts, cards, checkout_sessions, customers, payment_history, payments, refunds,
+    stripe_events, terminal_locations, terminal_readers, webhook_deliveries,
 };
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -198,4 +198,38 @@ pub struct ApiIdempotency {
     pub response_body: Option<String>,
     pub created_at: NaiveDateTime,
     pub completed_at: Option<NaiveDateTime>,
+}
+
+/// A Checkout Session we created (setup or payment mode) and how it ended.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = checkout_sessions)]
+pub struct CheckoutSessionRow {
+    pub id: String,
+    pub account_id: String,
+    pub customer_id: Option<String>,
+    /// `cs_…`; none while the session is being created.
+    pub stripe_checkout_session_id: Option<String>,
+    /// `setup` or `payment`.
+    pub mode: String,
+    /// `hosted` or `embedded`.
+    pub ui_mode: String,
+    /// `creating`, `open`, `complete` or `expired`.
+    pub status: String,
+    /// The caller's reference (payment mode).
+    pub reference: Option<String>,
+    pub currency: Option<String>,
+    /// The total in minor units (payment mode).
+    pub amount: Option<i64>,
+    /// The line items as sent to Stripe, JSON (payment mode).
+    pub line_items: Option<String>,
+    /// As sent to Stripe (an embedded session's `return_url`), with `{CHECKOUT_SESSION_ID}`.
+    pub success_url: Option<String>,
+    pub cancel_url: Option<String>,
+    /// The card saved when a setup session completed.
+    pub card_id: Option<String>,
+    /// The payment recorded when a payment session completed.
+    pub payment_id: Option<String>,
+    pub expires_at: Option<NaiveDateTime>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
 }

@@ -154,14 +154,6 @@ diesel::joinable!(payments -> customers (customer_id));
 diesel::joinable!(cards -> customers (customer_id));
 diesel::joinable!(payment_history -> payments (payment_id));
 
-diesel::allow_tables_to_appear_in_same_query!(
-    accounts,
-    customers,
-    payments,
-    cards,
-    payment_history
-);
-
 diesel::table! {
     api_idempotency (id) {
         id -> Text,
@@ -177,4 +169,43 @@ diesel::table! {
     }
 }
 
-diesel::allow_tables_to_appear_in_same_query!(api_idempotency, accounts);
+diesel::table! {
+    checkout_sessions (id) {
+        id -> Text,
+        account_id -> Text,
+        customer_id -> Nullable<Text>,
+        stripe_checkout_session_id -> Nullable<Text>,
+        mode -> Text,
+        ui_mode -> Text,
+        status -> Text,
+        reference -> Nullable<Text>,
+        currency -> Nullable<Text>,
+        amount -> Nullable<BigInt>,
+        line_items -> Nullable<Text>,
+        success_url -> Nullable<Text>,
+        cancel_url -> Nullable<Text>,
+        card_id -> Nullable<Text>,
+        payment_id -> Nullable<Text>,
+        expires_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(checkout_sessions -> accounts (account_id));
+diesel::joinable!(checkout_sessions -> customers (customer_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    accounts,
+    customers,
+    payments,
+    cards,
+    payment_history,
+    refunds,
+    terminal_locations,
+    terminal_readers,
+    stripe_events,
+    webhook_deliveries,
+    api_idempotency,
+    checkout_sessions,
+);

@@ -1,5 +1,6 @@
 //! Saved cards: the card used in a captured card-present payment, saved on the customer through
-//! Stripe's `generated_card`, de-duplicated by card fingerprint per customer.
+//! Stripe's `generated_card` (or a card saved through Checkout, `flows::checkout`),
+//! de-duplicated by card fingerprint per customer.
 
 use super::payments;
 use super::Services;
@@ -100,35 +101,52 @@ pub async fn save_from_payment(
         created_at: at,
         updated_at: at,
     };
-    let card =
-        services
-            .db
-            .run(move |conn| {
-                match diesel::insert_into(cards::table)
-                    .values(&card)
-                    .execute(conn)
-                {
-                    Ok(_) => Ok(card),
-                    // The same physical card (or the same payment method) is already saved: that one.
-                    Err(e) => {
-                        let e = ApiError::from(e);
-                        if e.code != crate::error::UNIQUE_VIOLATION {
-                            return Err(e);
-                        }
-                        cards::table
-                            .filter(cards::customer_id.eq(&card.customer_id))
-                            .filter(cards::deleted.eq(false))
-                            .filter(cards::fingerprint.eq(&card.fingerprint).or(
-                                cards::stripe_payment_method_id.eq(&card.stripe_payment_method_id),
-                            ))
-                            .select(Card::as_select())
-                            .first(conn)
-                            .map_err(ApiError::from)
-                    }
-                }
-            })
-            .await?;
+    let card = store_card(services, card).await?;
     Ok(CardView { card, customer })
+}
+
+/// Records a saved card on its customer, unless the same physical card (fingerprint) or the same
+/// PaymentMethod is already saved for them: then that card is returned instead.
+pub async fn store_card(services: &Services, card: Card) -> Result<Card, ApiError> {
+    services
+        .db
+        .run(move |conn| {
+            // The same physical card (or the same payment method) already saved: that one.
+            if let Some(existing) = same_card(conn, &card)? {
+                return Ok(existing);
+            }
+            let inserted = crate::db::write_transaction(conn, |conn| {
+                diesel::insert_into(cards::table)
+                    .values(&card)
+                    .execute(conn)?;
+                let customer = super::customers::by_id(conn, &card.customer_id)?;
+                super::events::emit_card(conn, &card, &customer, "card.saved")
+            });
+            match inserted {
+                Ok(()) => Ok(card),
+                // Saved concurrently by another request.
+                Err(e) if e.code == crate::error::UNIQUE_VIOLATION => same_card(conn, &card)?
+                    .ok_or_else(|| ApiError::internal("card vanished after a unique violation")),
+                Err(e) => Err(e),
+            }
+        })
+        .await
+}
+
+/// A live card of the same customer with the same fingerprint or payment method.
+fn same_card(conn: &mut DbConnection, card: &Card) -> Result<Option<Card>, ApiError> {
+    cards::table
+        .filter(cards::customer_id.eq(&card.customer_id))
+        .filter(cards::deleted.eq(false))
+        .filter(
+            cards::fingerprint
+                .eq(&card.fingerprint)
+                .or(cards::stripe_payment_method_id.eq(&card.stripe_payment_method_id)),
+        )
+        .select(Card::as_select())
+        .first(conn)
+        .optional()
+        .map_err(ApiError::from)
 }
 
 /// The card already saved from this payment, if any.

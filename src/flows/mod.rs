@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod cards;
+pub mod checkout;
 pub mod customers;
 pub mod events;
 pub mod payments;

@@ -351,10 +351,11 @@ async fn complete(
     {
         return Ok(payment);
     }
-    let (intent_id, status, capturable) = (
+    let (intent_id, status, capturable, received) = (
         intent.id.clone(),
         intent.status.as_str().to_string(),
         intent.amount_capturable,
+        intent.amount_received,
     );
     let actor = actor.to_string();
     services
@@ -368,6 +369,7 @@ async fn complete(
                         payments::stripe_payment_intent_id.eq(&intent_id),
                         payments::status.eq(&status),
                         payments::amount_capturable.eq(capturable),
+                        payments::amount_captured.eq(received.max(current.amount_captured)),
                         payments::updated_at.eq(at),
                     ))
                     .execute(conn)?;

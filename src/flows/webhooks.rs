@@ -107,6 +107,15 @@ pub async fn receive(
         })
         .await;
     match outcome {
+        Ok(Received::Applied) if event.event_type == "checkout.session.completed" => {
+            // Completing a session reads it from Stripe: after the event is stored, not inside
+            // its transaction. Idempotent with the synchronous GET.
+            if let Some(session) = event.object_id() {
+                super::checkout::complete_setup_session(services, session).await?;
+                super::checkout::complete_payment_session(services, session).await?;
+            }
+            Ok((Received::Applied, event))
+        }
         Ok(received) => Ok((received, event)),
         // The same event delivered twice at once: the other delivery stored it.
         Err(e) if e.code == crate::error::UNIQUE_VIOLATION => Ok((Received::Duplicate, event)),

@@ -9,7 +9,7 @@ use super::payment_intents::{self, check_amount};
 use super::payment_methods::{self, Kind};
 use super::setup_intents::{self, NewSetupIntent};
 use super::state::{
-    find, find_mut, list, metadata_json, newest_first, Ctx, Meta, Object, Origin, State,
+    find, find_mut, list, metadata_json, newest_first, random_id, Ctx, Meta, Object, Origin, State,
 };
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -26,8 +26,12 @@ pub(crate) struct CheckoutSession {
     pub customer: Option<String>,
     pub customer_email: Option<String>,
     pub customer_creation: Option<String>,
-    pub success_url: String,
+    pub success_url: Option<String>,
     pub cancel_url: Option<String>,
+    /// `hosted` (a page at `url`) or `embedded` (mounted with `client_secret`, then `return_url`).
+    pub ui_mode: String,
+    pub return_url: Option<String>,
+    pub client_secret: Option<String>,
     pub currency: Option<String>,
     pub amount_total: Option<i64>,
     pub metadata: BTreeMap<String, String>,
@@ -64,7 +68,7 @@ impl CheckoutSession {
             "billing_address_collection": null,
             "cancel_url": self.cancel_url,
             "client_reference_id": self.client_reference_id,
-            "client_secret": null,
+            "client_secret": self.client_secret,
             "consent": null,
             "consent_collection": null,
             "created": self.meta.created,
@@ -116,6 +120,7 @@ impl CheckoutSession {
             },
             "phone_number_collection": { "enabled": false },
             "recovered_from": null,
+            "return_url": self.return_url,
             "setup_intent": self.setup_intent,
             "shipping_address_collection": null,
             "shipping_cost": null,
@@ -131,8 +136,12 @@ impl CheckoutSession {
             } else {
                 Value::Null
             },
-            "ui_mode": "hosted",
-            "url": if self.status == "open" { json!(self.url) } else { Value::Null },
+            "ui_mode": self.ui_mode,
+            "url": if self.status == "open" && self.ui_mode == "hosted" {
+                json!(self.url)
+            } else {
+                Value::Null
+            },
         });
         extend(&mut out, more);
         out
@@ -232,6 +241,28 @@ pub(crate) fn create(state: &mut State, ctx: &Ctx) -> Result<Value, ApiError> {
         }
         (None, p.str("currency").map(str::to_lowercase))
     };
+    let ui_mode = p.str("ui_mode").unwrap_or("hosted");
+    if ui_mode == "embedded" {
+        if let Some(param) = ["success_url", "cancel_url"].into_iter().find(|k| p.has(k)) {
+            return Err(ApiError::invalid(format!(
+                "You cannot use `{param}` when `ui_mode` is `embedded`; use `return_url`."
+            ))
+            .with_param(param));
+        }
+        if !p.has("return_url") {
+            return Err(ApiError::missing_param("return_url"));
+        }
+    } else {
+        if p.has("return_url") {
+            return Err(ApiError::invalid(
+                "`return_url` can only be used when `ui_mode` is `embedded`.",
+            )
+            .with_param("return_url"));
+        }
+        if !p.has("success_url") {
+            return Err(ApiError::missing_param("success_url"));
+        }
+    }
     let expires_at = match p.int("expires_at") {
         None => ctx.now + MAX_LIFETIME_SECS,
         Some(t) if t >= ctx.now + MIN_LIFETIME_SECS && t <= ctx.now + MAX_LIFETIME_SECS => t,
@@ -257,6 +288,8 @@ pub(crate) fn create(state: &mut State, ctx: &Ctx) -> Result<Value, ApiError> {
     }
     let meta = state.meta("cs_test", ctx.ns(), ctx.now);
     let url = format!("{}/_sim/checkout/{}", ctx.base_url, meta.id);
+    let client_secret =
+        (ui_mode == "embedded").then(|| format!("{}{}", meta.id, random_id("_secret", 24)));
     let session = CheckoutSession {
         meta,
         mode: mode.to_string(),
@@ -264,8 +297,11 @@ pub(crate) fn create(state: &mut State, ctx: &Ctx) -> Result<Value, ApiError> {
         customer: p.str("customer").map(str::to_string),
         customer_email: p.str("customer_email").map(str::to_string),
         customer_creation: p.str("customer_creation").map(str::to_string),
-        success_url: p.str("success_url").unwrap_or_default().to_string(),
+        success_url: p.str("success_url").map(str::to_string),
         cancel_url: p.str("cancel_url").map(str::to_string),
+        ui_mode: ui_mode.to_string(),
+        return_url: p.str("return_url").map(str::to_string),
+        client_secret,
         currency,
         amount_total,
         metadata,
@@ -501,9 +537,12 @@ pub(crate) fn complete(
     Ok(rendered)
 }
 
-/// The success URL with `{CHECKOUT_SESSION_ID}` filled in.
+/// The success URL (an embedded session's return URL) with `{CHECKOUT_SESSION_ID}` filled in.
 pub(crate) fn success_redirect(session: &Value) -> String {
-    let url = session["success_url"].as_str().unwrap_or_default();
+    let url = session["success_url"]
+        .as_str()
+        .or_else(|| session["return_url"].as_str())
+        .unwrap_or_default();
     url.replace(
         "{CHECKOUT_SESSION_ID}",
         session["id"].as_str().unwrap_or_default(),

@@ -5,6 +5,7 @@ mod helpers;
 mod accounts;
 mod auth;
 mod card_on_file;
+mod checkout;
 mod demo;
 mod envelope;
 mod idempotency;

@@ -153,10 +153,10 @@ both_backends! {
         let (status, _) = app.sim_post(&format!("/v1/payment_intents/{pi}/capture"), &[]).await;
         assert_eq!(status, 200);
         eventually(10, "the capture arrives by webhook", || async { stored_status(&app, &token, "wh-only").await == "succeeded" }).await;
-        eventually(10, "merchant told of authorisation and capture", || async {
-            let types: Vec<String> = hook.received.lock().unwrap().iter()
-                .map(|d| serde_json::from_str::<Value>(&d.body).unwrap()["type"].as_str().unwrap().to_string()).collect();
-            types.contains(&"payment.authorized".to_string()) && types.contains(&"payment.captured".to_string())
+        // (The authorisation may be announced too, unless its event arrives after the capture's:
+        // a late event never moves a payment backwards.)
+        eventually(10, "merchant told of the capture", || async {
+            hook.received.lock().unwrap().iter().any(|d| d.body.contains("\"payment.captured\""))
         }).await;
         let (_, page) = app.get("/v1/payments?external_account_id=acme", &token).await;
         assert_eq!(page["data"][0]["amount_captured"], "10.00");
