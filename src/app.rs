@@ -34,6 +34,7 @@ pub struct Application {
     server: Server,
     services: std::sync::Arc<Services>,
     delivery: Option<crate::jobs::delivery::DeliveryConfig>,
+    reconcile: Option<crate::jobs::reconcile::ReconcileConfig>,
 }
 
 impl Application {
@@ -138,6 +139,7 @@ impl Application {
             server: server.run(),
             services: worker_state.into_inner(),
             delivery: config.delivery.clone(),
+            reconcile: config.reconcile.clone(),
         })
     }
 
@@ -147,13 +149,21 @@ impl Application {
 
     /// Serves until the process is asked to stop.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let worker = self.delivery.map(|config| {
-            actix_web::rt::spawn(crate::jobs::delivery::run(self.services.clone(), config))
-        });
-        let result = self.server.await;
-        if let Some(worker) = worker {
-            worker.abort();
+        let mut workers = Vec::new();
+        if let Some(config) = self.delivery {
+            workers.push(actix_web::rt::spawn(crate::jobs::delivery::run(
+                self.services.clone(),
+                config,
+            )));
         }
+        if let Some(config) = self.reconcile {
+            workers.push(actix_web::rt::spawn(crate::jobs::reconcile::run(
+                self.services.clone(),
+                config,
+            )));
+        }
+        let result = self.server.await;
+        workers.iter().for_each(|w| w.abort());
         result
     }
 }

@@ -53,6 +53,14 @@ pub struct ConfigArgs {
     /// Run the merchant-webhook delivery worker in this process.
     #[arg(long, env = "POS_WEBHOOK_WORKER", default_value_t = true, action = clap::ArgAction::Set, global = true)]
     pub webhook_worker: bool,
+    /// Seconds between background reconciler runs (0: not in this process).
+    #[arg(
+        long,
+        env = "POS_RECONCILE_INTERVAL_SECS",
+        default_value_t = 300,
+        global = true
+    )]
+    pub reconcile_interval_secs: u64,
     /// Timeout of one Stripe request, in seconds.
     #[arg(long, env = "STRIPE_TIMEOUT_SECS", default_value_t = 30, global = true)]
     pub stripe_timeout_secs: u64,
@@ -108,6 +116,8 @@ pub struct Config {
     pub stripe_webhook_secrets: Vec<Secret<String>>,
     /// Merchant-webhook delivery (None: this process delivers nothing).
     pub delivery: Option<crate::jobs::delivery::DeliveryConfig>,
+    /// The background reconciler (None: not in this process).
+    pub reconcile: Option<crate::jobs::reconcile::ReconcileConfig>,
 }
 
 impl Config {
@@ -190,6 +200,12 @@ impl Config {
                 .map(|s| Secret::new(s.to_string()))
                 .collect(),
             delivery: args.webhook_worker.then(Default::default),
+            reconcile: (args.reconcile_interval_secs > 0).then(|| {
+                crate::jobs::reconcile::ReconcileConfig {
+                    interval: Duration::from_secs(args.reconcile_interval_secs),
+                    ..Default::default()
+                }
+            }),
         })
     }
 }

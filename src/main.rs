@@ -1,12 +1,16 @@
-//! The `pos-backend` command: `serve` (default), `migrate`, `token`, `account`.
+//! The `pos-backend` command: `serve` (default), `migrate`, `token`, `account`, `reconcile`,
+//! `stripe-sim`.
 
 use clap::{Parser, Subcommand};
 use pos_backend::app::Application;
 use pos_backend::auth::{parse_ttl, AccountsClaim, Authenticator, Scope};
-use pos_backend::config::{Config, ConfigArgs, JwtKey};
+use pos_backend::config::{Config, ConfigArgs, JwtKey, StripeMode};
 use pos_backend::crypto::SecretBox;
 use pos_backend::db::Db;
 use pos_backend::flows::accounts::{self, AccountChanges};
+use pos_backend::flows::Services;
+use pos_backend::jobs::reconcile::{self, ReconcileConfig};
+use pos_backend::stripe::{StripeClient, StripeConfig};
 use std::process::ExitCode;
 
 #[derive(Parser)]
@@ -49,6 +53,28 @@ enum Command {
         #[arg(long, default_value = "cli")]
         subject: String,
     },
+    /// Reconcile once with Stripe (stuck payments, missed webhooks, expiring authorisations) and
+    /// print what changed. Needs STRIPE_SECRET_KEY (and STRIPE_API_BASE for a simulator).
+    Reconcile {
+        /// A payment still `creating` after this long is stuck (e.g. 60s).
+        #[arg(long, default_value = "60s")]
+        stuck_after: String,
+        /// Replay Stripe's events of this recent past (e.g. 72h).
+        #[arg(long, default_value = "72h")]
+        events_since: String,
+        /// Announce authorisations that must be captured within this long (e.g. 24h).
+        #[arg(long, default_value = "24h")]
+        expiring_within: String,
+    },
+    /// Run the Stripe simulator alone.
+    StripeSim {
+        /// Where signed webhook events are POSTed.
+        #[arg(long)]
+        webhook_url: Option<String>,
+        /// The `whsec_…` secret they are signed with (random when omitted).
+        #[arg(long, hide_env_values = true)]
+        webhook_secret: Option<String>,
+    },
     /// Create or update a merchant account directly in the database.
     Account {
         external_account_id: String,
@@ -78,6 +104,29 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<(), String> {
+    if let Some(Command::StripeSim {
+        webhook_url,
+        webhook_secret,
+    }) = &cli.command
+    {
+        let listener = std::net::TcpListener::bind(&cli.config.listen)
+            .map_err(|e| format!("{}: {e}", cli.config.listen))?;
+        let secret = webhook_secret
+            .clone()
+            .unwrap_or_else(|| format!("whsec_{}", uuid::Uuid::new_v4().simple()));
+        println!(
+            "Stripe simulator on http://{} (any sk_test_… key)",
+            listener.local_addr().map_err(|e| e.to_string())?
+        );
+        let sim = pos_backend::sim::Simulator::new(pos_backend::sim::SimConfig {
+            webhook_url: webhook_url.clone(),
+            webhook_secret: secret,
+            faults: Vec::new(),
+        });
+        return pos_backend::sim::serve(listener, sim)
+            .await
+            .map_err(|e| e.to_string());
+    }
     let config = Config::resolve(&cli.config)?;
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {
@@ -114,6 +163,50 @@ async fn run(cli: Cli) -> Result<(), String> {
             let token =
                 Authenticator::hs256(secret).issue(&subject, claim, &scopes, parse_ttl(&ttl)?)?;
             println!("{token}");
+            Ok(())
+        }
+        Command::StripeSim { .. } => unreachable!("handled above"),
+        Command::Reconcile {
+            stuck_after,
+            events_since,
+            expiring_within,
+        } => {
+            let StripeMode::Stripe {
+                secret_key,
+                api_base,
+            } = &config.stripe
+            else {
+                return Err("reconcile needs STRIPE_SECRET_KEY (with STRIPE_API_BASE=http://…/sim/stripe for a running simulator)".into());
+            };
+            let db = Db::connect(&config.database_url, 2).map_err(|e| e.to_string())?;
+            let stripe = StripeClient::new(StripeConfig {
+                api_base: api_base.clone(),
+                timeout: config.stripe_timeout,
+                ..StripeConfig::default()
+            })
+            .map_err(|e| e.to_string())?;
+            let services = Services {
+                db,
+                stripe,
+                platform_key: secret_key.clone(),
+                secrets: SecretBox::new(config.encryption_key.expose()),
+                stripe_webhook_secrets: config.stripe_webhook_secrets.clone(),
+                simulator: false,
+            };
+            let secs = |s: &str| parse_ttl(s).map(|n| std::time::Duration::from_secs(n as u64));
+            let reconcile = ReconcileConfig {
+                stuck_after: secs(&stuck_after)?,
+                events_since: secs(&events_since)?,
+                expiring_within: secs(&expiring_within)?,
+                ..ReconcileConfig::default()
+            };
+            let changes = reconcile::run_once(&services, &reconcile)
+                .await
+                .map_err(|e| e.to_string())?;
+            for change in &changes {
+                println!("{change}");
+            }
+            println!("reconciled: {} change(s)", changes.len());
             Ok(())
         }
         Command::Account {

@@ -233,7 +233,7 @@ pub async fn create_intent(
 
 /// The PaymentIntent request for a payment row. Built only from the row, so a replay sends
 /// exactly the same parameters under the same Idempotency-Key.
-async fn create_at_stripe(
+pub(crate) async fn create_at_stripe(
     services: &Services,
     stripe_account: &StripeAccount,
     account: &Account,
@@ -340,7 +340,7 @@ fn declined(payment: &Payment) -> ApiError {
 }
 
 /// Records the intent's id and state on the row (once; concurrent completions agree).
-async fn complete(
+pub(crate) async fn complete(
     services: &Services,
     payment: Payment,
     intent: &PaymentIntent,

@@ -81,6 +81,14 @@ pub async fn receive(
         )
     })?;
 
+    let received = store_and_apply(services, event.clone()).await?;
+    Ok((received, event))
+}
+
+/// Stores a verified event (once: a repeat is `Duplicate`) and applies it to our records in the
+/// same transaction; then completes Checkout sessions it announces. Shared by the webhook
+/// endpoint and the reconciler, which replays events that never arrived.
+pub async fn store_and_apply(services: &Services, event: Event) -> Result<Received, ApiError> {
     let stored = event.clone();
     let outcome: Result<Received, ApiError> = services
         .db
@@ -114,14 +122,28 @@ pub async fn receive(
                 super::checkout::complete_setup_session(services, session).await?;
                 super::checkout::complete_payment_session(services, session).await?;
             }
-            Ok((Received::Applied, event))
+            Ok(Received::Applied)
         }
-        Ok(received) => Ok((received, event)),
         // The same event delivered twice at once: the other delivery stored it.
-        Err(e) if e.code == crate::error::UNIQUE_VIOLATION => Ok((Received::Duplicate, event)),
-        Err(e) => Err(e),
+        Err(e) if e.code == crate::error::UNIQUE_VIOLATION => Ok(Received::Duplicate),
+        other => other,
     }
 }
+
+/// Whether we act on events of this type (the reconciler replays only these).
+pub const HANDLED: [&str; 11] = [
+    "payment_intent.amount_capturable_updated",
+    "payment_intent.succeeded",
+    "payment_intent.canceled",
+    "payment_intent.requires_action",
+    "payment_intent.processing",
+    "payment_intent.payment_failed",
+    "charge.refunded",
+    "charge.refund.updated",
+    "checkout.session.completed",
+    "setup_intent.succeeded",
+    "payment_method.detached",
+];
 
 /// The merchant account an event concerns: by connected account, else by the external id we put
 /// in the object's metadata.

@@ -93,6 +93,7 @@ pub fn test_config(database_url: &str) -> Config {
             timeout: Duration::from_secs(2),
             batch: 20,
         }),
+        reconcile: None,
     }
 }
 

@@ -11,5 +11,6 @@ mod envelope;
 mod idempotency;
 mod lifecycle;
 mod ops;
+mod reconcile;
 mod schema;
 mod webhooks;
