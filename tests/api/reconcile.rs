@@ -37,7 +37,8 @@ async fn reconcile(app: &TestApp, extra: &[&str]) -> String {
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     assert!(
         output.status.success(),
-        "reconcile failed: {stdout}\n{}",
+        "reconcile failed ({:?}): {stdout}\n{}",
+        output.status,
         String::from_utf8_lossy(&output.stderr)
     );
     stdout
