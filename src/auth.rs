@@ -83,6 +83,11 @@ pub struct Caller {
 }
 
 impl Caller {
+    /// The token's scopes as a bit set (a stable identity of what the token may do).
+    pub fn scope_bits(&self) -> u8 {
+        self.scopes
+    }
+
     pub fn has_scope(&self, scope: Scope) -> bool {
         self.scopes & scope.bit() != 0
     }

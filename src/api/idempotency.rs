@@ -84,7 +84,13 @@ pub async fn middleware<B: MessageBody + 'static>(
         Some(account) => format!("account:{account}"),
         None => format!("subject:{}", caller.subject),
     };
-    let fingerprint = fingerprint(&req, canonical.as_deref().unwrap_or(&body));
+    // The token's scopes are part of "the same request": a narrower token never gets a replay of
+    // what a broader one was answered (an intent's client_secret, say).
+    let fingerprint = fingerprint(
+        &req,
+        caller.scope_bits(),
+        canonical.as_deref().unwrap_or(&body),
+    );
     let Some(db) = req
         .app_data::<web::Data<Services>>()
         .map(|services| services.db.clone())
@@ -228,9 +234,10 @@ fn read_body(body: &[u8]) -> (Option<String>, Option<Vec<u8>>) {
     (account, serde_json::to_vec(&value).ok())
 }
 
-/// What identifies "the same request": method, path and query, body.
-fn fingerprint(req: &ServiceRequest, body: &[u8]) -> String {
+/// What identifies "the same request": method, path and query, the caller's scopes, body.
+fn fingerprint(req: &ServiceRequest, scopes: u8, body: &[u8]) -> String {
     let mut hash = Sha256::new();
+    hash.update([scopes]);
     hash.update(req.method().as_str());
     hash.update(b"\n");
     hash.update(

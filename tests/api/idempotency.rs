@@ -149,6 +149,12 @@ both_backends! {
         let other_key = keyed(&app, Some(&token), "key-2", "/v1/payment/intent", &body).await;
         assert_eq!((other_key.0, other_key.1, &other_key.2["id"]), (200, false, &first.2["id"]));
         assert_eq!(intent_creations(&app).await, 1);
+
+        // A token with other scopes never gets the stored answer (it holds a client secret).
+        let read_only = app.token(&["acme"], "payments:read");
+        let narrower = keyed(&app, Some(&read_only), "key-1", "/v1/payment/intent", &body).await;
+        assert!(!narrower.1 && narrower.0 != 200, "{narrower:?}");
+        assert!(narrower.2.get("client_secret").is_none());
     }
 
     async fn a_4xx_is_replayed_too(app) {
