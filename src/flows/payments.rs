@@ -427,35 +427,19 @@ pub async fn capture(
         amount_to_capture: amount,
         ..Default::default()
     };
-    let intent = match services
+    let answer = services
         .stripe
         .capture_payment_intent(&stripe_account, &intent_id, &params, &key)
-        .await
-    {
-        Ok(intent) => intent,
-        Err(StripeError::Api {
-            code: Some(code),
-            payment_intent: Some(current),
-            ..
-        }) if &*code == "payment_intent_unexpected_state"
-            && current.status.as_str() == "succeeded" =>
-        {
-            // Captured already (an earlier attempt whose answer was lost): record it.
-            *current
-        }
-        Err(StripeError::Api {
-            code: Some(code),
-            payment_intent,
-            ..
-        }) if &*code == "payment_intent_unexpected_state" => {
-            let status = payment_intent.map(|pi| pi.status.as_str().to_string());
-            if let Some(status) = &status {
-                sync_status(services, &payment, status, actor).await?;
-            }
-            return Err(not_capturable(status.as_deref().unwrap_or(&payment.status)));
-        }
-        Err(e) => return Err(e.into()),
-    };
+        .await;
+    let intent = settle(
+        services,
+        &payment,
+        answer,
+        "succeeded",
+        not_capturable,
+        actor,
+    )
+    .await?;
     let actor = actor.to_string();
     let payment = services
         .db
@@ -740,7 +724,7 @@ pub async fn cancel(
     }
     let stripe_account = services.stripe_account(&account)?;
     let intent_id = payment.stripe_payment_intent_id.clone().unwrap_or_default();
-    let intent = match services
+    let answer = services
         .stripe
         .cancel_payment_intent(
             &stripe_account,
@@ -748,31 +732,16 @@ pub async fn cancel(
             &Default::default(),
             &format!("cancel:{intent_id}:{}", uuid::Uuid::new_v4()),
         )
-        .await
-    {
-        Ok(intent) => intent,
-        Err(StripeError::Api {
-            code: Some(code),
-            payment_intent: Some(current),
-            ..
-        }) if &*code == "payment_intent_unexpected_state"
-            && current.status.as_str() == "canceled" =>
-        {
-            *current
-        }
-        Err(StripeError::Api {
-            code: Some(code),
-            payment_intent,
-            ..
-        }) if &*code == "payment_intent_unexpected_state" => {
-            let status = payment_intent.map(|pi| pi.status.as_str().to_string());
-            if let Some(status) = &status {
-                sync_status(services, &payment, status, actor).await?;
-            }
-            return Err(not_cancelable(status.as_deref().unwrap_or(&payment.status)));
-        }
-        Err(e) => return Err(e.into()),
-    };
+        .await;
+    let intent = settle(
+        services,
+        &payment,
+        answer,
+        "canceled",
+        not_cancelable,
+        actor,
+    )
+    .await?;
     let actor = actor.to_string();
     let payment = services
         .db
@@ -795,6 +764,35 @@ pub async fn cancel(
         })
         .await?;
     view(services, account, payment).await
+}
+
+/// Stripe's answer to a capture or a void. When Stripe says the intent is not in a state for it,
+/// the intent it shows either is already `done` (an earlier attempt whose answer was lost: that is
+/// the result) or gives the 409 `refused` makes, after our record takes its status.
+async fn settle(
+    services: &Services,
+    payment: &Payment,
+    answer: Result<PaymentIntent, StripeError>,
+    done: &str,
+    refused: fn(&str) -> ApiError,
+    actor: &str,
+) -> Result<PaymentIntent, ApiError> {
+    match answer {
+        Ok(intent) => Ok(intent),
+        Err(StripeError::Api {
+            code: Some(code),
+            payment_intent,
+            ..
+        }) if &*code == "payment_intent_unexpected_state" => match payment_intent {
+            Some(current) if current.status.as_str() == done => Ok(*current),
+            Some(current) => {
+                sync_status(services, payment, current.status.as_str(), actor).await?;
+                Err(refused(current.status.as_str()))
+            }
+            None => Err(refused(&payment.status)),
+        },
+        Err(e) => Err(e.into()),
+    }
 }
 
 fn not_cancelable(status: &str) -> ApiError {
