@@ -240,3 +240,62 @@ fn dev_secret(dir: &Path, name: &str, bytes: usize) -> Result<String, String> {
         Err(e) => Err(format!("{}: {e}", path.display())),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        config: ConfigArgs,
+    }
+
+    fn args(extra: &[&str], data_dir: &Path) -> ConfigArgs {
+        let mut argv = vec!["pos-backend", "--data-dir", data_dir.to_str().unwrap()];
+        argv.extend_from_slice(extra);
+        Cli::try_parse_from(argv).unwrap().config
+    }
+
+    #[test]
+    fn a_live_key_needs_explicit_jwt_and_encryption_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let live = ["--stripe-secret-key", "sk_live_abc"];
+        let err = Config::resolve(&args(&live, dir.path())).unwrap_err();
+        assert!(err.contains("POS_JWT_SECRET"), "{err}");
+        let jwt = "--jwt-secret=0123456789abcdef0123456789abcdef";
+        let err = Config::resolve(&args(&[live[0], live[1], jwt], dir.path())).unwrap_err();
+        assert!(err.contains("POS_ENCRYPTION_KEY"), "{err}");
+        let key = format!("--encryption-key={}", "ab".repeat(32));
+        let config = Config::resolve(&args(&[live[0], live[1], jwt, &key], dir.path())).unwrap();
+        assert!(matches!(config.stripe, StripeMode::Stripe { .. }));
+        assert!(
+            !dir.path().join("dev-jwt-secret").exists(),
+            "no development secret with real money"
+        );
+    }
+
+    #[test]
+    fn simulator_mode_generates_development_secrets_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = Config::resolve(&args(&[], dir.path())).unwrap();
+        let second = Config::resolve(&args(&[], dir.path())).unwrap();
+        assert!(matches!(first.stripe, StripeMode::Simulator));
+        let secret = |c: &Config| match &c.jwt {
+            JwtKey::Hs256(s) => s.expose().clone(),
+            JwtKey::Rs256PublicPem(_) => unreachable!(),
+        };
+        assert_eq!(
+            secret(&first),
+            secret(&second),
+            "the server and `pos-backend token` agree"
+        );
+        assert_eq!(
+            first.encryption_key.expose(),
+            second.encryption_key.expose()
+        );
+        assert!(Config::resolve(&args(&["--jwt-secret", "short"], dir.path())).is_err());
+        assert!(Config::resolve(&args(&["--stripe-secret-key", "pk_test_1"], dir.path())).is_err());
+    }
+}
