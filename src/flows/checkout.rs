@@ -464,6 +464,37 @@ pub async fn create_checkout(
         })
         .await?;
     expire_earlier(services, &stripe_account, &account, &row, actor).await?;
+    // An earlier session may have been recorded paid meanwhile (by Stripe's webhook): then this
+    // one is never created.
+    let (account_id, reference, id) = (
+        row.account_id.clone(),
+        row.reference.clone(),
+        row.id.clone(),
+    );
+    services
+        .db
+        .run(move |conn| {
+            write_transaction(conn, |conn| {
+                let paid: i64 = checkout_sessions::table
+                    .filter(checkout_sessions::account_id.eq(&account_id))
+                    .filter(checkout_sessions::mode.eq(PAYMENT))
+                    .filter(checkout_sessions::reference.eq(&reference))
+                    .filter(checkout_sessions::status.eq(COMPLETE))
+                    .count()
+                    .get_result(conn)?;
+                if paid == 0 {
+                    return Ok(());
+                }
+                diesel::update(checkout_sessions::table.find(&id))
+                    .set((
+                        checkout_sessions::status.eq(EXPIRED),
+                        checkout_sessions::updated_at.eq(now()),
+                    ))
+                    .execute(conn)?;
+                Err(already_paid())
+            })
+        })
+        .await?;
     let session =
         create_at_stripe(services, &stripe_account, &account, &row, customer.as_ref()).await?;
     let row = record_created(services, &row, &session).await?;
