@@ -113,7 +113,10 @@ impl Db {
         };
         let pool = Pool::builder()
             .max_size(max_size)
-            .min_idle(Some(1))
+            // Connections are opened on demand by the thread that needs one, never by the pool's
+            // background threads: a short-lived command then exits with no connection being set
+            // up behind its back.
+            .min_idle(Some(0))
             .connection_timeout(Duration::from_secs(5))
             .connection_customizer(Box::new(SqlitePragmas))
             .build(ConnectionManager::<DbConnection>::new(url))
