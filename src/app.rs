@@ -126,6 +126,7 @@ impl Application {
                 Logger::new("%{method}xi %U %s %Dms id=%{x-request-id}o")
                     .custom_request_replace("method", |req| req.method().to_string()),
             )
+            .wrap(actix_web::middleware::from_fn(api::metrics::middleware))
         })
         .listen(listener)
         .map_err(|e| e.to_string())?

@@ -7,6 +7,8 @@ pub mod checkout;
 pub mod demo;
 pub mod extract;
 pub mod idempotency;
+pub mod metrics;
+pub mod openapi;
 pub mod ops;
 pub mod payments;
 pub mod terminal;
@@ -19,6 +21,8 @@ use chrono::NaiveDateTime;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(ops::healthz))
         .route("/readyz", web::get().to(ops::readyz))
+        .route("/metrics", web::get().to(metrics::metrics))
+        .route("/v1/openapi.json", web::get().to(openapi::document))
         .route("/v1/payment/intent", web::post().to(payments::intent))
         .route("/v1/payment/capture", web::post().to(payments::capture))
         .route("/v1/payment/cancel", web::post().to(payments::cancel))

@@ -1,0 +1,890 @@
+//! `GET /v1/openapi.json` (no auth): the OpenAPI 3.0 description of this API (not Stripe's).
+//!
+//! The document is built once from [`OPERATIONS`], one row per route registered in
+//! `api::configure` (the demo page's `/pos` routes, simulator mode only, are left out), plus the
+//! shared components: request and response schemas, the error envelope and its responses, the
+//! `Idempotency-Key` header (on every `POST /v1/…` but Stripe's webhook) and the bearer JWT
+//! scheme. OpenAPI 3.0 lets only OAuth2 schemes list scopes in `security`, so the scope an
+//! operation requires is given as `x-required-scope` and in its description.
+//! The integration tests check both directions against the running app: every documented
+//! operation is routed, and every route in `configure` is documented.
+
+use crate::auth::Scope;
+use actix_web::HttpResponse;
+use serde_json::{json, Map, Value};
+use std::sync::OnceLock;
+
+/// Who may call an operation.
+#[derive(Clone, Copy)]
+pub enum Auth {
+    /// No token (health, metrics, this document, Stripe's signed webhook).
+    Public,
+    /// A bearer JWT with this scope, acting for the account named in the request.
+    Bearer(Scope),
+}
+
+/// What an operation's failure may also involve, beyond the input and auth errors.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Calls {
+    /// No I/O at all.
+    Nothing,
+    /// Our database only.
+    Database,
+    /// Stripe too (502/504 possible).
+    Stripe,
+    /// Stripe, and a card may be declined (402).
+    Card,
+}
+
+/// One documented operation.
+pub struct Operation {
+    pub method: &'static str,
+    pub path: &'static str,
+    pub id: &'static str,
+    pub tag: &'static str,
+    pub summary: &'static str,
+    pub auth: Auth,
+    pub calls: Calls,
+    /// Query parameters: name, required, schema.
+    pub query: &'static [(&'static str, bool, Schema)],
+    /// The JSON body's schema component, if any.
+    pub body: Option<&'static str>,
+    /// Success responses: status, description, schema component (`metrics` and `openapi` are
+    /// not JSON objects of ours and ignore it).
+    pub ok: &'static [(u16, &'static str, &'static str)],
+}
+
+/// Query parameter schemas, kept as names so the table stays `const`.
+#[derive(Clone, Copy)]
+pub enum Schema {
+    ExternalId,
+    Currency,
+    Decimal,
+    DateTime,
+    PaymentStatus,
+    DeliveryStatus,
+    Limit(u32),
+    PaymentId,
+}
+
+use Auth::{Bearer, Public};
+use Calls::{Card, Database, Nothing, Stripe};
+use Schema::{ExternalId, Limit};
+
+const ACCOUNT_Q: &[(&str, bool, Schema)] = &[("external_account_id", true, ExternalId)];
+
+/// Every route of `api::configure`, in its order.
+pub const OPERATIONS: &[Operation] = &[
+    Operation { method: "get", path: "/healthz", id: "healthz", tag: "ops", summary: "The process is up.", auth: Public, calls: Nothing, query: &[], body: None, ok: &[(200, "Up.", "Health")] },
+    Operation { method: "get", path: "/readyz", id: "readyz", tag: "ops", summary: "A database round trip succeeds.", auth: Public, calls: Database, query: &[], body: None, ok: &[(200, "Ready.", "Ready")] },
+    Operation { method: "get", path: "/metrics", id: "metrics", tag: "ops", summary: "Prometheus metrics (text format 0.0.4): requests and latency by route pattern, webhook deliveries pending/failed, build info.", auth: Public, calls: Database, query: &[], body: None, ok: &[(200, "The exposition text.", "")] },
+    Operation { method: "get", path: "/v1/openapi.json", id: "openapi", tag: "ops", summary: "This document.", auth: Public, calls: Nothing, query: &[], body: None, ok: &[(200, "The OpenAPI document.", "")] },
+    Operation { method: "post", path: "/v1/payment/intent", id: "createPaymentIntent", tag: "payments", summary: "Create (or, for the same external_transaction_id and parameters, return again) a card-present PaymentIntent.", auth: Bearer(Scope::PaymentsWrite), calls: Stripe, query: &[], body: Some("IntentRequest"), ok: &[(200, "The payment.", "Payment")] },
+    Operation { method: "post", path: "/v1/payment/capture", id: "capturePayment", tag: "payments", summary: "Capture an authorised payment, fully or partially.", auth: Bearer(Scope::PaymentsWrite), calls: Stripe, query: &[], body: Some("CaptureRequest"), ok: &[(200, "The payment.", "Payment")] },
+    Operation { method: "post", path: "/v1/payment/cancel", id: "cancelPayment", tag: "payments", summary: "Cancel (void) a payment not yet captured.", auth: Bearer(Scope::PaymentsWrite), calls: Stripe, query: &[], body: Some("CancelRequest"), ok: &[(200, "The payment.", "Payment")] },
+    Operation { method: "post", path: "/v1/payment/refund", id: "refundPayment", tag: "payments", summary: "Refund a captured payment, fully or partially. Send Idempotency-Key when retrying.", auth: Bearer(Scope::PaymentsWrite), calls: Stripe, query: &[], body: Some("RefundRequest"), ok: &[(200, "The payment.", "Payment")] },
+    Operation { method: "post", path: "/v1/payment/charge", id: "chargeSavedCard", tag: "payments", summary: "Charge a saved card off-session, confirmed and captured at once.", auth: Bearer(Scope::PaymentsWrite), calls: Card, query: &[], body: Some("ChargeRequest"), ok: &[(200, "The payment.", "Payment")] },
+    Operation { method: "get", path: "/v1/payment/{payment_id}", id: "getPayment", tag: "payments", summary: "A payment with its history; its status is refreshed from Stripe unless canceled.", auth: Bearer(Scope::PaymentsRead), calls: Stripe, query: ACCOUNT_Q, body: None, ok: &[(200, "The payment.", "Payment")] },
+    Operation { method: "get", path: "/v1/payments", id: "listPayments", tag: "payments", summary: "Payments newest first, filtered, with cursor pagination.", auth: Bearer(Scope::PaymentsRead), calls: Database, query: &[
+        ("external_account_id", true, ExternalId),
+        ("status", false, Schema::PaymentStatus),
+        ("external_customer_id", false, ExternalId),
+        ("since", false, Schema::DateTime),
+        ("until", false, Schema::DateTime),
+        ("min_amount", false, Schema::Decimal),
+        ("max_amount", false, Schema::Decimal),
+        ("currency", false, Schema::Currency),
+        ("limit", false, Limit(20)),
+        ("starting_after", false, Schema::PaymentId),
+    ], body: None, ok: &[(200, "A page of payments.", "PaymentList")] },
+    Operation { method: "post", path: "/v1/customer/card", id: "saveCard", tag: "cards", summary: "Save the card of a captured payment on the customer (the same card twice returns the existing one).", auth: Bearer(Scope::CardsWrite), calls: Stripe, query: &[], body: Some("SaveCardRequest"), ok: &[(200, "The saved card.", "Card")] },
+    Operation { method: "get", path: "/v1/customer/cards", id: "listCards", tag: "cards", summary: "The customer's saved cards, newest first.", auth: Bearer(Scope::CardsRead), calls: Database, query: &[("external_account_id", true, ExternalId), ("external_customer_id", true, ExternalId)], body: None, ok: &[(200, "The cards.", "CardList")] },
+    Operation { method: "post", path: "/v1/customer/card/checkout", id: "createSetupSession", tag: "checkout", summary: "A setup-mode Checkout Session that saves a card for the customer.", auth: Bearer(Scope::CardsWrite), calls: Stripe, query: &[], body: Some("SetupSessionRequest"), ok: &[(200, "The session.", "SetupSession")] },
+    Operation { method: "get", path: "/v1/customer/card/checkout/{session_id}", id: "getSetupSessionCard", tag: "checkout", summary: "The card a completed setup session saved (409 checkout_not_complete / checkout_expired before).", auth: Bearer(Scope::CardsRead), calls: Stripe, query: ACCOUNT_Q, body: None, ok: &[(200, "The saved card.", "Card")] },
+    Operation { method: "delete", path: "/v1/customer/card/{id}", id: "deleteCard", tag: "cards", summary: "Delete a saved card (detached at Stripe).", auth: Bearer(Scope::CardsWrite), calls: Stripe, query: ACCOUNT_Q, body: None, ok: &[(200, "The deleted card.", "DeletedCard")] },
+    Operation { method: "post", path: "/v1/webhooks/stripe", id: "stripeWebhook", tag: "webhooks", summary: "Stripe's events, authenticated by the Stripe-Signature header (no JWT); deduplicated by event id.", auth: Public, calls: Stripe, query: &[], body: Some("StripeEvent"), ok: &[(200, "Received (or seen before).", "WebhookReceived")] },
+    Operation { method: "get", path: "/v1/webhooks/deliveries", id: "listWebhookDeliveries", tag: "webhooks", summary: "The account's merchant-webhook deliveries, newest first.", auth: Bearer(Scope::PaymentsRead), calls: Database, query: &[("external_account_id", true, ExternalId), ("status", false, Schema::DeliveryStatus), ("limit", false, Limit(50))], body: None, ok: &[(200, "The deliveries.", "WebhookDeliveryList")] },
+    Operation { method: "post", path: "/v1/webhooks/deliveries/{id}/retry", id: "retryWebhookDelivery", tag: "webhooks", summary: "Send a delivery again now.", auth: Bearer(Scope::PaymentsWrite), calls: Database, query: &[], body: Some("AccountRequest"), ok: &[(200, "The delivery.", "WebhookDelivery")] },
+    Operation { method: "post", path: "/v1/checkout", id: "createCheckout", tag: "checkout", summary: "A payment-mode Checkout Session for a reference; earlier open sessions for it are expired first.", auth: Bearer(Scope::PaymentsWrite), calls: Stripe, query: &[], body: Some("CheckoutRequest"), ok: &[(200, "The session.", "CheckoutSession")] },
+    Operation { method: "get", path: "/v1/checkout/{session_id}", id: "getCheckout", tag: "checkout", summary: "A payment-mode session, with its payment once paid.", auth: Bearer(Scope::PaymentsRead), calls: Stripe, query: ACCOUNT_Q, body: None, ok: &[(200, "The session.", "CheckoutSession")] },
+    Operation { method: "post", path: "/v1/terminal/connection_token", id: "createConnectionToken", tag: "terminal", summary: "A fresh Terminal connection token (never cached).", auth: Bearer(Scope::Terminal), calls: Stripe, query: &[], body: Some("ConnectionTokenRequest"), ok: &[(200, "The token.", "ConnectionToken")] },
+    Operation { method: "post", path: "/v1/terminal/locations", id: "createLocation", tag: "terminal", summary: "Create a Terminal location.", auth: Bearer(Scope::Terminal), calls: Stripe, query: &[], body: Some("LocationRequest"), ok: &[(200, "The location.", "Location")] },
+    Operation { method: "get", path: "/v1/terminal/locations", id: "listLocations", tag: "terminal", summary: "The account's Terminal locations.", auth: Bearer(Scope::Terminal), calls: Database, query: ACCOUNT_Q, body: None, ok: &[(200, "The locations.", "LocationList")] },
+    Operation { method: "post", path: "/v1/terminal/readers", id: "registerReader", tag: "terminal", summary: "Register a reader by its registration code.", auth: Bearer(Scope::Terminal), calls: Stripe, query: &[], body: Some("ReaderRequest"), ok: &[(200, "The reader.", "Reader")] },
+    Operation { method: "get", path: "/v1/terminal/readers", id: "listReaders", tag: "terminal", summary: "The account's readers (without live status).", auth: Bearer(Scope::Terminal), calls: Database, query: ACCOUNT_Q, body: None, ok: &[(200, "The readers.", "ReaderList")] },
+    Operation { method: "get", path: "/v1/terminal/readers/{id}", id: "getReader", tag: "terminal", summary: "A reader with its live status and current action.", auth: Bearer(Scope::Terminal), calls: Stripe, query: ACCOUNT_Q, body: None, ok: &[(200, "The reader.", "Reader")] },
+    Operation { method: "post", path: "/v1/terminal/readers/{id}/process", id: "processOnReader", tag: "terminal", summary: "Hand a payment to a smart reader (server-driven).", auth: Bearer(Scope::Terminal), calls: Stripe, query: &[], body: Some("ProcessRequest"), ok: &[(200, "The reader.", "Reader")] },
+    Operation { method: "post", path: "/v1/terminal/readers/{id}/cancel", id: "cancelReaderAction", tag: "terminal", summary: "Cancel the reader's current action.", auth: Bearer(Scope::Terminal), calls: Stripe, query: &[], body: Some("AccountRequest"), ok: &[(200, "The reader.", "Reader")] },
+    Operation { method: "put", path: "/v1/accounts/{external_account_id}", id: "putAccount", tag: "accounts", summary: "Create or update a merchant account: absent fields keep their value, null clears.", auth: Bearer(Scope::AccountsAdmin), calls: Database, query: &[], body: Some("AccountRequest_Put"), ok: &[(200, "Updated.", "Account"), (201, "Created.", "Account")] },
+    Operation { method: "get", path: "/v1/accounts/{external_account_id}", id: "getAccount", tag: "accounts", summary: "A merchant account's settings (secrets never returned).", auth: Bearer(Scope::AccountsAdmin), calls: Database, query: &[], body: None, ok: &[(200, "The account.", "Account")] },
+];
+
+/// `GET /v1/openapi.json`.
+pub async fn document() -> HttpResponse {
+    static DOCUMENT: OnceLock<String> = OnceLock::new();
+    let body = DOCUMENT.get_or_init(|| spec().to_string());
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(body.as_str())
+}
+
+/// The whole document.
+pub fn spec() -> Value {
+    let mut paths = Map::new();
+    for op in OPERATIONS {
+        let item = paths
+            .entry(op.path)
+            .or_insert_with(|| json!({}))
+            .as_object_mut()
+            .expect("path items are objects");
+        item.insert(op.method.to_string(), operation(op));
+    }
+    let tags: Vec<Value> = [
+        "ops", "payments", "cards", "checkout", "terminal", "webhooks", "accounts",
+    ]
+    .iter()
+    .map(|t| json!({ "name": t }))
+    .collect();
+    json!({
+        "openapi": "3.0.3",
+        "info": {
+            "title": "pos-backend",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Card-present point-of-sale payments on Stripe Terminal. Amounts go in as \
+                decimals in major units (JSON number or string, parsed exactly) and come out as \
+                decimal strings with a lower-case ISO 4217 currency. Every failure answers with the \
+                Error envelope; unknown routes are 404 `resource_missing`, wrong methods 405. The \
+                demo POS page (`/pos…`, simulator mode only) is not part of the API and not listed.",
+        },
+        "tags": tags,
+        "security": [{"bearerAuth": []}],
+        "paths": paths,
+        "components": {
+            "securitySchemes": {
+                "bearerAuth": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "bearerFormat": "JWT",
+                    "description": "HS256 or RS256 JWT with claims `sub`, `accounts` (a list of \
+                        external_account_id, or \"*\") and `scope` (space-separated: payments:read \
+                        payments:write cards:read cards:write terminal accounts:admin), `exp`. Each \
+                        operation names the scope it needs in `x-required-scope`.",
+                },
+            },
+            "parameters": {
+                "IdempotencyKey": {
+                    "name": "Idempotency-Key",
+                    "in": "header",
+                    "required": false,
+                    "description": "Replays the first response to this key (24 h, per account) with \
+                        `Idempotent-Replayed: true`; the same key with another request is 409 \
+                        `idempotency_key_reused`, while the first still runs 409 `request_in_progress`.",
+                    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"},
+                },
+                "StripeSignature": {
+                    "name": "Stripe-Signature",
+                    "in": "header",
+                    "required": true,
+                    "description": "Stripe's `t=…,v1=…` signature of the raw body (5-minute tolerance).",
+                    "schema": {"type": "string"},
+                },
+            },
+            "responses": error_responses(),
+            "schemas": schemas(),
+        },
+    })
+}
+
+fn operation(op: &Operation) -> Value {
+    let mut parameters: Vec<Value> = path_params(op.path)
+        .map(|name| {
+            json!({"name": name, "in": "path", "required": true,
+                   "schema": {"type": "string", "minLength": 1, "maxLength": 255}})
+        })
+        .collect();
+    for (name, required, schema) in op.query {
+        parameters.push(json!({"name": name, "in": "query", "required": required,
+                               "schema": query_schema(*schema)}));
+    }
+    let idempotent = op.method == "post" && op.path.starts_with("/v1/") && op.id != "stripeWebhook";
+    if idempotent {
+        parameters.push(json!({"$ref": "#/components/parameters/IdempotencyKey"}));
+    }
+    if op.id == "stripeWebhook" {
+        parameters.push(json!({"$ref": "#/components/parameters/StripeSignature"}));
+    }
+
+    let mut responses = Map::new();
+    for (status, description, schema) in op.ok {
+        let content = match op.id {
+            "metrics" => json!({"text/plain; version=0.0.4": {"schema": {"type": "string"}}}),
+            "openapi" => json!({"application/json": {"schema": {"type": "object"}}}),
+            _ => {
+                json!({"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}})
+            }
+        };
+        responses.insert(
+            status.to_string(),
+            json!({"description": description, "content": content}),
+        );
+    }
+    let mut errors: Vec<u16> = Vec::new();
+    if op.body.is_some() || !op.query.is_empty() || op.path.contains('{') {
+        errors.push(400);
+    }
+    if let Bearer(_) = op.auth {
+        errors.extend([401, 403, 404]);
+    }
+    if op.calls == Card {
+        errors.push(402);
+    }
+    if op.body.is_some() || (op.method == "get" && op.path.contains('{')) {
+        errors.push(409);
+    }
+    if op.body.is_some() {
+        errors.extend([413, 415]);
+    }
+    if matches!(op.calls, Stripe | Card) {
+        errors.extend([502, 504]);
+    }
+    if op.calls != Nothing {
+        errors.push(503);
+    }
+    errors.sort_unstable();
+    errors.dedup();
+    for status in errors {
+        responses.insert(
+            status.to_string(),
+            json!({"$ref": format!("#/components/responses/{}", error_name(status))}),
+        );
+    }
+
+    let mut operation = json!({
+        "operationId": op.id,
+        "tags": [op.tag],
+        "summary": op.summary,
+        "parameters": parameters,
+        "responses": responses,
+    });
+    match op.auth {
+        Public => operation["security"] = json!([]),
+        Bearer(scope) => {
+            operation["security"] = json!([{"bearerAuth": []}]);
+            operation["x-required-scope"] = json!(scope.as_str());
+            operation["description"] = json!(format!(
+                "Requires scope `{}` and the request's account among the token's `accounts`.",
+                scope.as_str()
+            ));
+        }
+    }
+    if let Some(body) = op.body {
+        operation["requestBody"] = json!({
+            "required": true,
+            "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{body}")}}},
+        });
+    }
+    operation
+}
+
+/// The `{name}` segments of a path pattern.
+pub fn path_params(path: &str) -> impl Iterator<Item = &str> {
+    path.split('/')
+        .filter_map(|segment| segment.strip_prefix('{')?.strip_suffix('}'))
+}
+
+fn query_schema(schema: Schema) -> Value {
+    match schema {
+        Schema::ExternalId => json!({"$ref": "#/components/schemas/ExternalId"}),
+        Schema::Currency => json!({"$ref": "#/components/schemas/Currency"}),
+        Schema::Decimal => json!({"$ref": "#/components/schemas/DecimalString"}),
+        Schema::DateTime => json!({"type": "string", "format": "date-time"}),
+        Schema::PaymentStatus => json!({"$ref": "#/components/schemas/PaymentStatus"}),
+        Schema::DeliveryStatus => {
+            json!({"type": "string", "enum": ["pending", "delivered", "failed"]})
+        }
+        Schema::Limit(default) => {
+            json!({"type": "integer", "minimum": 1, "maximum": 100, "default": default})
+        }
+        Schema::PaymentId => json!({"$ref": "#/components/schemas/PaymentId"}),
+    }
+}
+
+fn error_name(status: u16) -> &'static str {
+    match status {
+        400 => "BadRequest",
+        401 => "Unauthorized",
+        402 => "CardDeclined",
+        403 => "Forbidden",
+        404 => "NotFound",
+        409 => "Conflict",
+        413 => "PayloadTooLarge",
+        415 => "UnsupportedMediaType",
+        502 => "StripeFailed",
+        503 => "Unavailable",
+        504 => "StripeTimeout",
+        _ => unreachable!("no shared response for {status}"),
+    }
+}
+
+fn error_responses() -> Value {
+    let described = [
+        (400, "Bad input (`invalid_request_error`); `param` names the field: parameter_invalid, parameter_missing, parameter_unknown, body_invalid_json."),
+        (401, "No, malformed, expired or wrongly signed token (`authentication_error`)."),
+        (402, "The card was declined (`card_error`, with `decline_code`)."),
+        (403, "Missing scope, or an account outside the token (`permission_error`)."),
+        (404, "Unknown object, or another account's (never revealed)."),
+        (409, "Wrong state (`payment_status` tells the current one) or an idempotency conflict."),
+        (413, "Body over 64 KiB."),
+        (415, "Content-Type is not JSON."),
+        (502, "Stripe failed or could not be reached (`api_error`); `retryable` tells whether the same request may be retried."),
+        (503, "The database is unavailable (`api_error`, retryable)."),
+        (504, "Stripe did not answer in time; the outcome is unknown: retry the same request."),
+    ];
+    let mut out = Map::new();
+    for (status, description) in described {
+        out.insert(
+            error_name(status).to_string(),
+            json!({"description": description,
+                   "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}),
+        );
+    }
+    Value::Object(out)
+}
+
+/// `{"type": "object", …}` with the given required fields; requests reject unknown fields.
+fn object(required: &[&str], properties: Value, closed: bool) -> Value {
+    let mut schema = json!({"type": "object", "properties": properties});
+    if !required.is_empty() {
+        schema["required"] = json!(required);
+    }
+    if closed {
+        schema["additionalProperties"] = json!(false);
+    }
+    schema
+}
+
+fn request(required: &[&str], properties: Value) -> Value {
+    object(required, properties, true)
+}
+
+fn response(properties: Value) -> Value {
+    let required: Vec<&str> = properties
+        .as_object()
+        .map(|p| p.keys().map(String::as_str).collect())
+        .unwrap_or_default();
+    object(&required, properties.clone(), false)
+}
+
+fn r(name: &str) -> Value {
+    json!({"$ref": format!("#/components/schemas/{name}")})
+}
+
+fn nullable(mut schema: Value) -> Value {
+    if schema.get("$ref").is_some() {
+        return json!({"allOf": [schema], "nullable": true});
+    }
+    schema["nullable"] = json!(true);
+    schema
+}
+
+fn list_of(name: &str) -> Value {
+    response(json!({"data": {"type": "array", "items": r(name)}}))
+}
+
+fn schemas() -> Value {
+    let string = || json!({"type": "string"});
+    let time = || json!({"type": "string", "format": "date-time"});
+    let nstring = || nullable(json!({"type": "string"}));
+    let entries: Vec<(&str, Value)> = vec![
+        (
+            "Error",
+            json!({
+                "type": "object",
+                "required": ["error"],
+                "properties": {"error": {
+                    "type": "object",
+                    "required": ["type", "code", "message"],
+                    "properties": {
+                        "type": {"type": "string", "enum": ["invalid_request_error", "authentication_error", "permission_error", "card_error", "api_error"]},
+                        "code": string(),
+                        "message": string(),
+                        "param": {"type": "string", "description": "The offending field (or header)."},
+                        "decline_code": {"type": "string"},
+                        "payment_status": {"type": "string", "description": "The payment's current status, on state conflicts."},
+                        "stripe_request_id": {"type": "string"},
+                        "retryable": {"type": "boolean", "description": "Present (true) when the same request may be retried."},
+                    },
+                }},
+            }),
+        ),
+        (
+            "Amount",
+            json!({
+                "description": "A positive decimal in major units, as a JSON number or string (`12.99`, `\"12.99\"`), parsed exactly; at most the currency's decimals, no exponent, within Stripe's minimum and maximum.",
+                "oneOf": [{"type": "string", "pattern": "^[0-9]+(\\.[0-9]+)?$"}, {"type": "number", "exclusiveMinimum": true, "minimum": 0}],
+            }),
+        ),
+        (
+            "DecimalString",
+            json!({"type": "string", "pattern": "^[0-9]+(\\.[0-9]+)?$", "example": "12.99"}),
+        ),
+        (
+            "Currency",
+            json!({"type": "string", "minLength": 3, "maxLength": 3, "description": "ISO 4217 code (answered in lower case).", "example": "usd"}),
+        ),
+        (
+            "ExternalId",
+            json!({"type": "string", "minLength": 1, "maxLength": 255, "description": "The caller's identifier (no control characters)."}),
+        ),
+        (
+            "PaymentId",
+            json!({"type": "string", "pattern": "^pi_[A-Za-z0-9_]+$", "description": "A Stripe PaymentIntent id."}),
+        ),
+        (
+            "PaymentStatus",
+            json!({"type": "string", "enum": ["creating", "requires_payment_method", "requires_confirmation", "requires_action", "processing", "requires_capture", "succeeded", "canceled", "failed"]}),
+        ),
+        (
+            "Metadata",
+            json!({"type": "object", "maxProperties": 20, "additionalProperties": {"type": "string", "maxLength": 500}, "description": "Keys 1–40 characters without brackets; some keys are reserved."}),
+        ),
+        (
+            "IntentRequest",
+            request(
+                &["external_account_id", "amount", "external_transaction_id"],
+                json!({
+                    "external_account_id": r("ExternalId"),
+                    "amount": r("Amount"),
+                    "currency": r("Currency"),
+                    "payment_method_types": {"description": "Default `card_present`.", "oneOf": [
+                        {"type": "string", "enum": ["card_present"]},
+                        {"type": "array", "items": {"type": "string", "enum": ["card_present", "interac_present"]}, "minItems": 1},
+                    ]},
+                    "capture_method": {"type": "string", "enum": ["manual", "automatic"], "default": "manual"},
+                    "external_transaction_id": r("ExternalId"),
+                    "external_customer_id": r("ExternalId"),
+                    "description": {"type": "string", "maxLength": 1000},
+                    "metadata": r("Metadata"),
+                }),
+            ),
+        ),
+        (
+            "CaptureRequest",
+            request(
+                &["payment_id", "external_account_id"],
+                json!({
+                    "payment_id": r("PaymentId"),
+                    "amount": r("Amount"),
+                    "external_account_id": r("ExternalId"),
+                }),
+            ),
+        ),
+        (
+            "CancelRequest",
+            request(
+                &["payment_id", "external_account_id"],
+                json!({
+                    "payment_id": r("PaymentId"),
+                    "external_account_id": r("ExternalId"),
+                }),
+            ),
+        ),
+        (
+            "RefundRequest",
+            request(
+                &["payment_id", "external_account_id"],
+                json!({
+                    "payment_id": r("PaymentId"),
+                    "external_account_id": r("ExternalId"),
+                    "amount": r("Amount"),
+                    "reason": {"type": "string", "enum": ["duplicate", "fraudulent", "requested_by_customer"]},
+                }),
+            ),
+        ),
+        (
+            "ChargeRequest",
+            request(
+                &[
+                    "external_account_id",
+                    "external_customer_id",
+                    "amount",
+                    "external_transaction_id",
+                ],
+                json!({
+                    "external_account_id": r("ExternalId"),
+                    "external_customer_id": r("ExternalId"),
+                    "card_id": {"allOf": [r("ExternalId")], "description": "Our saved card's id; or give payment_method_id (exactly one of the two)."},
+                    "payment_method_id": {"type": "string", "pattern": "^pm_", "maxLength": 255},
+                    "amount": r("Amount"),
+                    "currency": r("Currency"),
+                    "external_transaction_id": r("ExternalId"),
+                    "description": {"type": "string", "maxLength": 1000},
+                    "metadata": r("Metadata"),
+                }),
+            ),
+        ),
+        (
+            "SaveCardRequest",
+            request(
+                &["payment_id", "external_customer_id", "external_account_id"],
+                json!({
+                    "payment_id": r("PaymentId"),
+                    "external_customer_id": r("ExternalId"),
+                    "external_account_id": r("ExternalId"),
+                }),
+            ),
+        ),
+        (
+            "SetupSessionRequest",
+            request(
+                &[
+                    "external_account_id",
+                    "external_customer_id",
+                    "success_url",
+                    "cancel_url",
+                ],
+                json!({
+                    "external_account_id": r("ExternalId"),
+                    "external_customer_id": r("ExternalId"),
+                    "success_url": {"type": "string", "format": "uri", "maxLength": 2048},
+                    "cancel_url": {"type": "string", "format": "uri", "maxLength": 2048},
+                    "currency": r("Currency"),
+                }),
+            ),
+        ),
+        (
+            "CheckoutItem",
+            request(
+                &["name", "amount", "quantity"],
+                json!({
+                    "name": {"type": "string", "minLength": 1, "maxLength": 250},
+                    "amount": r("Amount"),
+                    "quantity": {"type": "integer", "minimum": 1, "maximum": 999},
+                }),
+            ),
+        ),
+        (
+            "CheckoutRequest",
+            request(
+                &["external_account_id", "reference", "items", "success_url"],
+                json!({
+                    "external_account_id": r("ExternalId"),
+                    "reference": {"type": "string", "minLength": 1, "maxLength": 200},
+                    "items": {"type": "array", "items": r("CheckoutItem"), "minItems": 1, "maxItems": 100},
+                    "currency": r("Currency"),
+                    "success_url": {"type": "string", "format": "uri", "maxLength": 2048},
+                    "cancel_url": {"type": "string", "format": "uri", "maxLength": 2048, "description": "Hosted sessions only."},
+                    "ui_mode": {"type": "string", "enum": ["hosted", "embedded"], "default": "hosted"},
+                    "external_customer_id": r("ExternalId"),
+                }),
+            ),
+        ),
+        (
+            "ConnectionTokenRequest",
+            request(
+                &["external_account_id"],
+                json!({
+                    "external_account_id": r("ExternalId"),
+                    "location": {"type": "string", "pattern": "^tml_"},
+                }),
+            ),
+        ),
+        (
+            "LocationRequest",
+            request(
+                &["external_account_id", "display_name", "address"],
+                json!({
+                    "external_account_id": r("ExternalId"),
+                    "display_name": {"type": "string", "minLength": 1, "maxLength": 100},
+                    "address": request(&["line1", "country"], json!({
+                        "line1": {"type": "string", "minLength": 1, "maxLength": 200},
+                        "city": {"type": "string", "maxLength": 100},
+                        "state": {"type": "string", "maxLength": 100},
+                        "postal_code": {"type": "string", "maxLength": 100},
+                        "country": {"type": "string", "minLength": 2, "maxLength": 2},
+                    })),
+                }),
+            ),
+        ),
+        (
+            "ReaderRequest",
+            request(
+                &["external_account_id", "registration_code"],
+                json!({
+                    "external_account_id": r("ExternalId"),
+                    "registration_code": {"type": "string", "minLength": 1, "maxLength": 100},
+                    "label": {"type": "string", "maxLength": 100},
+                    "location": {"type": "string", "pattern": "^tml_"},
+                }),
+            ),
+        ),
+        (
+            "ProcessRequest",
+            request(
+                &["external_account_id", "payment_id"],
+                json!({
+                    "external_account_id": r("ExternalId"),
+                    "payment_id": r("PaymentId"),
+                    "allow_redisplay": {"type": "string", "enum": ["always", "limited", "unspecified"], "description": "Validated, not sent (the pinned Stripe version predates it)."},
+                }),
+            ),
+        ),
+        (
+            "AccountRequest",
+            request(
+                &["external_account_id"],
+                json!({"external_account_id": r("ExternalId")}),
+            ),
+        ),
+        (
+            "AccountRequest_Put",
+            request(
+                &[],
+                json!({
+                    "display_name": nullable(json!({"type": "string", "minLength": 1, "maxLength": 200})),
+                    "default_currency": r("Currency"),
+                    "stripe_account_id": nullable(json!({"type": "string", "pattern": "^acct_[A-Za-z0-9]+$"})),
+                    "stripe_secret_key": nullable(json!({"type": "string", "pattern": "^(sk|rk)_(test|live)_", "description": "Encrypted at rest, never returned."})),
+                    "webhook_url": nullable(json!({"type": "string", "format": "uri", "maxLength": 2048, "description": "https (http for loopback only); setting it answers once with webhook_secret."})),
+                    "stripe_webhook_secret": nullable(json!({"type": "string", "pattern": "^whsec_"})),
+                }),
+            ),
+        ),
+        (
+            "StripeEvent",
+            json!({"type": "object", "required": ["id", "type"], "description": "A Stripe Event, as Stripe signs and sends it.",
+            "properties": {"id": string(), "type": string(), "data": {"type": "object"}}}),
+        ),
+        (
+            "PaymentHistoryEntry",
+            json!({"type": "object", "required": ["action", "status", "actor", "at"], "properties": {
+                "action": string(), "status": string(), "amount": r("DecimalString"), "actor": string(), "at": time(),
+            }}),
+        ),
+        (
+            "Payment",
+            json!({
+                "type": "object",
+                "required": ["id", "status", "amount", "amount_capturable", "amount_captured", "amount_refunded", "currency", "capture_method", "payment_method_types", "external_account_id", "external_transaction_id", "external_customer_id", "customer_id", "description", "metadata", "created_at", "updated_at"],
+                "properties": {
+                    "id": nullable(r("PaymentId")),
+                    "client_secret": {"type": "string", "description": "Only where the Terminal SDK needs it (creation)."},
+                    "status": r("PaymentStatus"),
+                    "amount": r("DecimalString"),
+                    "amount_capturable": r("DecimalString"),
+                    "amount_captured": r("DecimalString"),
+                    "amount_refunded": r("DecimalString"),
+                    "currency": r("Currency"),
+                    "capture_method": {"type": "string", "enum": ["manual", "automatic"]},
+                    "payment_method_types": {"type": "array", "items": string()},
+                    "external_account_id": string(),
+                    "external_transaction_id": string(),
+                    "external_customer_id": nstring(),
+                    "customer_id": nstring(),
+                    "description": nstring(),
+                    "metadata": {"type": "object", "additionalProperties": string()},
+                    "created_at": time(),
+                    "updated_at": time(),
+                    "history": {"type": "array", "items": r("PaymentHistoryEntry"), "description": "GET /v1/payment/{payment_id} only."},
+                },
+            }),
+        ),
+        (
+            "PaymentList",
+            response(json!({
+                "data": {"type": "array", "items": r("Payment")},
+                "has_more": {"type": "boolean"},
+                "next_starting_after": nullable(r("PaymentId")),
+            })),
+        ),
+        (
+            "Card",
+            response(json!({
+                "id": string(),
+                "payment_method_id": {"type": "string", "pattern": "^pm_"},
+                "customer_id": {"type": "string", "pattern": "^cus_"},
+                "external_customer_id": string(),
+                "brand": string(),
+                "last4": {"type": "string", "minLength": 4, "maxLength": 4},
+                "exp_month": {"type": "integer"},
+                "exp_year": {"type": "integer"},
+                "created_at": time(),
+            })),
+        ),
+        ("CardList", list_of("Card")),
+        (
+            "DeletedCard",
+            json!({"allOf": [r("Card"), response(json!({"deleted": {"type": "boolean", "enum": [true]}}))]}),
+        ),
+        (
+            "SetupSession",
+            response(json!({
+                "session_id": nstring(),
+                "url": nullable(json!({"type": "string", "format": "uri"})),
+                "status": string(),
+                "external_account_id": string(),
+                "customer_id": nstring(),
+                "external_customer_id": nstring(),
+                "expires_at": nullable(time()),
+                "created_at": time(),
+            })),
+        ),
+        (
+            "CheckoutSession",
+            response(json!({
+                "session_id": nstring(),
+                "url": nullable(json!({"type": "string", "format": "uri", "description": "Hosted sessions."})),
+                "client_secret": nullable(json!({"type": "string", "description": "Embedded sessions."})),
+                "status": string(),
+                "ui_mode": {"type": "string", "enum": ["hosted", "embedded"]},
+                "reference": nstring(),
+                "amount": nullable(r("DecimalString")),
+                "currency": nullable(r("Currency")),
+                "external_account_id": string(),
+                "customer_id": nstring(),
+                "external_customer_id": nstring(),
+                "payment_intent_id": nstring(),
+                "payment": nullable(r("Payment")),
+                "expires_at": nullable(time()),
+                "created_at": time(),
+            })),
+        ),
+        (
+            "ConnectionToken",
+            response(json!({"secret": string(), "location": nstring()})),
+        ),
+        (
+            "Location",
+            response(json!({"id": nstring(), "display_name": string(), "created_at": time()})),
+        ),
+        ("LocationList", list_of("Location")),
+        (
+            "Reader",
+            json!({
+                "type": "object",
+                "required": ["id", "label", "device_type", "location", "created_at"],
+                "properties": {
+                    "id": string(),
+                    "label": nstring(),
+                    "device_type": nstring(),
+                    "location": nstring(),
+                    "created_at": time(),
+                    "status": nullable(json!({"type": "string", "description": "Live (not in lists)."})),
+                    "action": nullable(response(json!({
+                        "type": string(), "status": string(), "failure_code": nstring(),
+                        "failure_message": nstring(), "payment_id": nstring(),
+                    }))),
+                },
+            }),
+        ),
+        ("ReaderList", list_of("Reader")),
+        (
+            "Account",
+            json!({
+                "type": "object",
+                "required": ["external_account_id", "display_name", "default_currency", "stripe_account_id", "has_stripe_secret_key", "webhook_url", "has_stripe_webhook_secret", "created_at", "updated_at"],
+                "properties": {
+                    "external_account_id": string(),
+                    "display_name": nstring(),
+                    "default_currency": r("Currency"),
+                    "stripe_account_id": nstring(),
+                    "has_stripe_secret_key": {"type": "boolean"},
+                    "webhook_url": nstring(),
+                    "webhook_secret": {"type": "string", "description": "Only in the answer that set or changed webhook_url; keep it."},
+                    "has_stripe_webhook_secret": {"type": "boolean"},
+                    "created_at": time(),
+                    "updated_at": time(),
+                },
+            }),
+        ),
+        (
+            "WebhookDelivery",
+            response(json!({
+                "id": string(),
+                "event_id": nstring(),
+                "event_type": string(),
+                "status": {"type": "string", "enum": ["pending", "delivered", "failed"]},
+                "attempts": {"type": "integer"},
+                "last_status": nullable(json!({"type": "integer"})),
+                "last_error": nstring(),
+                "next_attempt_at": nullable(time()),
+                "delivered_at": nullable(time()),
+                "created_at": time(),
+                "payload": {"type": "object"},
+            })),
+        ),
+        ("WebhookDeliveryList", list_of("WebhookDelivery")),
+        (
+            "WebhookReceived",
+            response(
+                json!({"received": {"type": "boolean"}, "id": string(), "duplicate": {"type": "boolean"}}),
+            ),
+        ),
+        (
+            "Health",
+            response(json!({"status": {"type": "string", "enum": ["ok"]}})),
+        ),
+        (
+            "Ready",
+            response(
+                json!({"status": {"type": "string", "enum": ["ready"]}, "database": {"type": "string", "enum": ["sqlite", "postgres"]}}),
+            ),
+        ),
+    ];
+    Value::Object(
+        entries
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every `$ref` in the document points at a component that exists.
+    #[test]
+    fn references_resolve() {
+        let doc = spec();
+        fn walk(v: &Value, doc: &Value, seen: &mut usize) {
+            match v {
+                Value::Object(map) => {
+                    if let Some(Value::String(target)) = map.get("$ref") {
+                        let pointer = target.strip_prefix('#').expect("local ref");
+                        assert!(doc.pointer(pointer).is_some(), "dangling {target}");
+                        *seen += 1;
+                    }
+                    map.values().for_each(|v| walk(v, doc, seen));
+                }
+                Value::Array(items) => items.iter().for_each(|v| walk(v, doc, seen)),
+                _ => {}
+            }
+        }
+        let mut seen = 0;
+        walk(&doc, &doc, &mut seen);
+        assert!(seen > 100, "{seen} refs");
+    }
+
+    #[test]
+    fn operation_ids_are_unique_and_posts_take_idempotency_keys() {
+        let mut ids: Vec<&str> = OPERATIONS.iter().map(|o| o.id).collect();
+        ids.sort_unstable();
+        let before = ids.len();
+        ids.dedup();
+        assert_eq!(ids.len(), before);
+        let doc = spec();
+        let intent = &doc["paths"]["/v1/payment/intent"]["post"];
+        assert!(intent["parameters"]
+            .as_array()
+            .unwrap()
+            .contains(&json!({"$ref": "#/components/parameters/IdempotencyKey"})));
+        assert_eq!(intent["x-required-scope"], "payments:write");
+        let webhook = &doc["paths"]["/v1/webhooks/stripe"]["post"];
+        assert!(!webhook["parameters"]
+            .as_array()
+            .unwrap()
+            .contains(&json!({"$ref": "#/components/parameters/IdempotencyKey"})));
+        assert_eq!(webhook["security"], json!([]));
+    }
+}
