@@ -583,6 +583,17 @@ pub async fn list(
     } else {
         None
     };
-    Ok(HttpResponse::Ok()
-        .json(serde_json::json!({"data": data, "has_more": has_more, "next_starting_after": next})))
+    // Serialised straight from the structs: through a `serde_json::Value` the page costs ~7× as
+    // much to encode (benches/latency.rs).
+    #[derive(Serialize)]
+    struct Page {
+        data: Vec<PaymentResponse>,
+        has_more: bool,
+        next_starting_after: Option<String>,
+    }
+    Ok(HttpResponse::Ok().json(Page {
+        data,
+        has_more,
+        next_starting_after: next,
+    }))
 }

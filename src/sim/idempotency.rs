@@ -51,6 +51,10 @@ pub(crate) enum Begin {
 #[derive(Debug, Default)]
 pub(crate) struct Idempotency {
     slots: HashMap<(String, String), Slot>,
+    /// When expired keys were last swept. A sweep visits every key, so it runs at most once per
+    /// second (`now` is in seconds), not on every request: a slot expires between sweeps only if
+    /// it was already expired at the last one, so lookups see exactly what sweeping every time did.
+    swept_at: i64,
 }
 
 fn mismatch(key: &str, first: &Fingerprint, now: &Fingerprint) -> ApiError {
@@ -69,10 +73,13 @@ fn mismatch(key: &str, first: &Fingerprint, now: &Fingerprint) -> ApiError {
 
 impl Idempotency {
     pub fn begin(&mut self, ns: &str, key: &str, fingerprint: Fingerprint, now: i64) -> Begin {
-        self.slots.retain(|_, slot| match slot {
-            Slot::Done { at, .. } => now - *at < RETENTION_SECS,
-            Slot::InFlight { started, .. } => now - *started < RETENTION_SECS,
-        });
+        if now != self.swept_at {
+            self.slots.retain(|_, slot| match slot {
+                Slot::Done { at, .. } => now - *at < RETENTION_SECS,
+                Slot::InFlight { started, .. } => now - *started < RETENTION_SECS,
+            });
+            self.swept_at = now;
+        }
         let id = (ns.to_string(), key.to_string());
         match self.slots.get(&id) {
             None => {
