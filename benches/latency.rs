@@ -564,6 +564,7 @@ async fn run(full: bool, postgres: bool, database_url: String) {
         db_pool_size: pool_size,
         stripe_webhook_secrets: Vec::new(),
         delivery: None,
+        reconcile: None,
     };
     let app = Application::build(config)
         .await

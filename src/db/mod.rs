@@ -117,6 +117,8 @@ impl Db {
             // background threads: a short-lived command then exits with no connection being set
             // up behind its back.
             .min_idle(Some(0))
+            // …and kept once open (opening a PostgreSQL connection costs milliseconds).
+            .idle_timeout(None)
             .connection_timeout(Duration::from_secs(5))
             .connection_customizer(Box::new(SqlitePragmas))
             .build(ConnectionManager::<DbConnection>::new(url))

@@ -24,6 +24,17 @@ pub async fn find_or_create(
     {
         return Ok(found);
     }
+    create(services, stripe_account, account, external_customer_id).await
+}
+
+/// Creates the Stripe customer for `external_customer_id` (idempotently: the key is derived from
+/// both ids) and records it; a concurrent creation's row wins.
+pub async fn create(
+    services: &Services,
+    stripe_account: &StripeAccount,
+    account: &Account,
+    external_customer_id: &str,
+) -> Result<Customer, ApiError> {
     let mut metadata = Metadata::new();
     metadata.insert("external_customer_id".into(), external_customer_id.into());
     metadata.insert(

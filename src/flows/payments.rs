@@ -77,7 +77,28 @@ pub async fn create_intent(
     actor: &str,
     input: NewIntent,
 ) -> Result<PaymentView, ApiError> {
-    let account = super::accounts::get(&services.db, input.external_account_id.clone()).await?;
+    // One database hop for what the request needs to know: the account, an earlier payment for the
+    // same external_transaction_id, and the customer.
+    let (account, existing, known_customer) = {
+        let (external_account, tx, external_customer) = (
+            input.external_account_id.clone(),
+            input.external_transaction_id.clone(),
+            input.external_customer_id.clone(),
+        );
+        services
+            .db
+            .run(move |c| {
+                let account = super::accounts::find(c, &external_account)?
+                    .ok_or_else(|| ApiError::not_found("no such account"))?;
+                let existing = find_by_transaction(c, &account.id, &tx)?;
+                let customer = match &external_customer {
+                    Some(external) => customers::find(c, &account.id, external)?,
+                    None => None,
+                };
+                Ok::<_, ApiError>((account, existing, customer))
+            })
+            .await?
+    };
     let currency = match input.currency {
         Some(c) => c,
         None => Currency::parse(&account.default_currency).map_err(ApiError::internal)?,
@@ -93,16 +114,10 @@ pub async fn create_intent(
     let fingerprint = request_fingerprint(&input, money);
     let stripe_account = services.stripe_account(&account)?;
 
-    let existing = {
-        let (account_id, tx) = (account.id.clone(), input.external_transaction_id.clone());
-        services
-            .db
-            .run(move |c| find_by_transaction(c, &account_id, &tx))
-            .await?
-    };
-    let payment = match existing {
+    let (payment, customer) = match existing {
         Some(p) if p.request_fingerprint != fingerprint => return Err(idempotency_conflict()),
-        Some(p) => p,
+        // The same request (same fingerprint, so the same customer).
+        Some(p) => (p, known_customer),
         None => {
             let (customer, card) = match (&input.external_customer_id, &input.saved_card) {
                 (Some(external), Some(card)) => {
@@ -110,11 +125,9 @@ pub async fn create_intent(
                         super::cards::chargeable(services, &account, external, card).await?;
                     (Some(customer), Some(card))
                 }
+                (Some(_), None) if known_customer.is_some() => (known_customer, None),
                 (Some(external), None) => (
-                    Some(
-                        customers::find_or_create(services, &stripe_account, &account, external)
-                            .await?,
-                    ),
+                    Some(customers::create(services, &stripe_account, &account, external).await?),
                     None,
                 ),
                 (None, _) => (None, None),
@@ -176,10 +189,10 @@ pub async fn create_intent(
                         Err(e) => Err(e),
                     }
                 })
-                .await?
+                .await
+                .map(|payment| (payment, customer))?
         }
     };
-    let customer = load_customer(services, &payment).await?;
     let intent = match &payment.stripe_payment_intent_id {
         // A declined saved-card charge stays declined for this external_transaction_id.
         Some(_) if payment.status == FAILED => return Err(declined(&payment)),
