@@ -270,7 +270,13 @@ async fn begin(
     for _ in 0..3 {
         let (scope, key, fingerprint) = (scope.clone(), key.clone(), fingerprint.clone());
         let claimed = db
-            .run(move |conn| write_transaction(conn, |c| claim(c, scope, key, fingerprint)))
+            .run(move |conn| {
+                write_transaction(conn, |c| {
+                    // A lost claim is only a missed duplicate after a database crash.
+                    crate::db::relax_commit(c)?;
+                    claim(c, scope, key, fingerprint)
+                })
+            })
             .await;
         match claimed {
             Err(e) if e.is_unique_violation() => continue,

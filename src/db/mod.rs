@@ -223,6 +223,17 @@ where
     }
 }
 
+/// Inside a write transaction: lets PostgreSQL commit it without waiting for the WAL flush. Only
+/// for rows whose loss in a database crash is harmless because a later, synchronous commit of the
+/// same request flushes them (PostgreSQL flushes the WAL in order) and a retry recreates them — the
+/// `creating` payment row before its Stripe call, an Idempotency-Key claim. No-op on SQLite.
+pub fn relax_commit(conn: &mut DbConnection) -> Result<(), DbError> {
+    if let DbConnection::Pg(pg) = conn {
+        pg.batch_execute("SET LOCAL synchronous_commit = off")?;
+    }
+    Ok(())
+}
+
 enum TxError<E> {
     App(E),
     Db(DieselError),

@@ -163,6 +163,8 @@ pub async fn create_intent(
                 .db
                 .run(move |conn| {
                     let inserted = write_transaction(conn, |conn| {
+                        // Flushed by the synchronous commit that records Stripe's answer.
+                        crate::db::relax_commit(conn)?;
                         diesel::insert_into(payments::table)
                             .values(&row)
                             .execute(conn)?;
