@@ -339,17 +339,5 @@ fn redirect_url(param: &str, value: &str) -> Result<(), ApiError> {
 
 /// A Checkout Session id as the API takes it.
 fn checkout_session_id(value: &str) -> Result<(), ApiError> {
-    let ok = value.strip_prefix("cs_").is_some_and(|rest| {
-        !rest.is_empty()
-            && rest.len() <= 250
-            && rest.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-    });
-    if ok {
-        Ok(())
-    } else {
-        Err(ApiError::invalid(
-            "session_id",
-            "'session_id' must be a Checkout Session id (cs_…)",
-        ))
-    }
+    super::extract::stripe_id("session_id", "cs_", "Checkout Session", value)
 }

@@ -147,6 +147,23 @@ pub fn external_id(param: &str, value: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// Checks a Stripe object id given as `param`: `prefix` then 1 to 250 letters, digits or `_`.
+pub fn stripe_id(param: &str, prefix: &str, what: &str, value: &str) -> Result<(), ApiError> {
+    let ok = value.strip_prefix(prefix).is_some_and(|rest| {
+        !rest.is_empty()
+            && rest.len() <= 250
+            && rest.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::invalid(
+            param,
+            format!("'{param}' must be a {what} id ({prefix}…)"),
+        ))
+    }
+}
+
 /// The caller's `Idempotency-Key` header, if any: 1 to 255 visible ASCII characters.
 pub fn idempotency_key(request: &HttpRequest) -> Result<Option<String>, ApiError> {
     let Some(value) = request.headers().get("Idempotency-Key") else {

@@ -260,19 +260,7 @@ fn validate_intent(body: IntentRequest) -> Result<NewIntent, ApiError> {
 
 /// A PaymentIntent id as the API takes it.
 pub fn payment_id(value: &str) -> Result<(), ApiError> {
-    let ok = value.strip_prefix("pi_").is_some_and(|rest| {
-        !rest.is_empty()
-            && rest.len() <= 250
-            && rest.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-    });
-    if ok {
-        Ok(())
-    } else {
-        Err(ApiError::invalid(
-            "payment_id",
-            "'payment_id' must be a PaymentIntent id (pi_…)",
-        ))
-    }
+    super::extract::stripe_id("payment_id", "pi_", "PaymentIntent", value)
 }
 
 pub async fn capture(

@@ -22,19 +22,7 @@ pub struct TokenRequest {
 }
 
 fn stripe_id(param: &str, prefix: &str, value: &str) -> Result<(), ApiError> {
-    let ok = value.strip_prefix(prefix).is_some_and(|rest| {
-        !rest.is_empty()
-            && rest.len() <= 250
-            && rest.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-    });
-    if ok {
-        Ok(())
-    } else {
-        Err(ApiError::invalid(
-            param,
-            format!("'{param}' must be a Stripe id ({prefix}…)"),
-        ))
-    }
+    super::extract::stripe_id(param, prefix, "Stripe", value)
 }
 
 /// A fresh connection token for the Terminal SDK on every call.
