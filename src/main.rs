@@ -74,6 +74,10 @@ enum Command {
         /// The `whsec_…` secret they are signed with (random when omitted).
         #[arg(long, hide_env_values = true)]
         webhook_secret: Option<String>,
+        /// A fault to inject from the start, as the JSON `POST /_sim/faults` takes (repeatable),
+        /// e.g. '{"path":"/v1/payment_intents","latency_ms":200}'.
+        #[arg(long = "fault")]
+        faults: Vec<String>,
     },
     /// Create or update a merchant account directly in the database.
     Account {
@@ -107,8 +111,13 @@ async fn run(cli: Cli) -> Result<(), String> {
     if let Some(Command::StripeSim {
         webhook_url,
         webhook_secret,
+        faults,
     }) = &cli.command
     {
+        let faults = faults
+            .iter()
+            .map(|f| serde_json::from_str(f).map_err(|e| format!("--fault {f}: {e}")))
+            .collect::<Result<Vec<pos_backend::sim::FaultRule>, _>>()?;
         let listener = std::net::TcpListener::bind(&cli.config.listen)
             .map_err(|e| format!("{}: {e}", cli.config.listen))?;
         let secret = webhook_secret
@@ -121,7 +130,7 @@ async fn run(cli: Cli) -> Result<(), String> {
         let sim = pos_backend::sim::Simulator::new(pos_backend::sim::SimConfig {
             webhook_url: webhook_url.clone(),
             webhook_secret: secret,
-            faults: Vec::new(),
+            faults,
         });
         return pos_backend::sim::serve(listener, sim)
             .await

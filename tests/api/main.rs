@@ -6,6 +6,7 @@ mod accounts;
 mod auth;
 mod card_on_file;
 mod checkout;
+mod cli;
 mod demo;
 mod envelope;
 mod idempotency;
