@@ -153,10 +153,16 @@ async fn upsert_once(
 
 /// The account with this external id, or 404.
 pub async fn get(db: &Db, external_account_id: String) -> Result<Account, ApiError> {
-    db.run(move |conn| {
-        find(conn, &external_account_id)?.ok_or_else(|| ApiError::not_found("no such account"))
-    })
-    .await
+    db.run(move |conn| require(conn, &external_account_id))
+        .await
+}
+
+/// The account with this external id, or 404 (inside a database hop).
+pub(crate) fn require(
+    conn: &mut DbConnection,
+    external_account_id: &str,
+) -> Result<Account, ApiError> {
+    find(conn, external_account_id)?.ok_or_else(|| ApiError::not_found("no such account"))
 }
 
 pub(crate) fn find(

@@ -217,8 +217,7 @@ pub async fn list(
     services
         .db
         .run(move |conn| {
-            let account = super::accounts::find(conn, &external_account_id)?
-                .ok_or_else(|| ApiError::not_found("no such account"))?;
+            let account = super::accounts::require(conn, &external_account_id)?;
             let Some(customer) = super::customers::find(conn, &account.id, &external_customer_id)?
             else {
                 return Ok(Vec::new());
@@ -250,8 +249,7 @@ pub async fn delete(
     let (account, view) = services
         .db
         .run(move |conn| {
-            let account = super::accounts::find(conn, &external_account_id)?
-                .ok_or_else(|| ApiError::not_found("no such account"))?;
+            let account = super::accounts::require(conn, &external_account_id)?;
             let card = cards::table
                 .filter(cards::account_id.eq(&account.id))
                 .filter(cards::id.eq(&card_id))

@@ -949,8 +949,7 @@ async fn load(
     services
         .db
         .run(move |conn| {
-            let account = accounts::find(conn, &external_account_id)?
-                .ok_or_else(|| ApiError::not_found("no such account"))?;
+            let account = accounts::require(conn, &external_account_id)?;
             let row = checkout_sessions::table
                 .filter(checkout_sessions::account_id.eq(&account.id))
                 .filter(checkout_sessions::stripe_checkout_session_id.eq(&session_id))

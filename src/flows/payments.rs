@@ -88,8 +88,7 @@ pub async fn create_intent(
         services
             .db
             .run(move |c| {
-                let account = super::accounts::find(c, &external_account)?
-                    .ok_or_else(|| ApiError::not_found("no such account"))?;
+                let account = super::accounts::require(c, &external_account)?;
                 let existing = find_by_transaction(c, &account.id, &tx)?;
                 let customer = match &external_customer {
                     Some(external) => customers::find(c, &account.id, external)?,
@@ -538,8 +537,7 @@ pub async fn load(
     services
         .db
         .run(move |conn| {
-            let account = super::accounts::find(conn, &external_account_id)?
-                .ok_or_else(|| ApiError::not_found("no such account"))?;
+            let account = super::accounts::require(conn, &external_account_id)?;
             let payment = payments::table
                 .filter(payments::account_id.eq(&account.id))
                 .filter(payments::stripe_payment_intent_id.eq(&payment_id))
@@ -846,8 +844,7 @@ pub async fn list(
         .db
         .run(move |conn| {
             use crate::db::schema::customers;
-            let account = super::accounts::find(conn, &external_account_id)?
-                .ok_or_else(|| ApiError::not_found("no such account"))?;
+            let account = super::accounts::require(conn, &external_account_id)?;
             let mut query = payments::table
                 .left_join(customers::table)
                 .filter(payments::account_id.eq(&account.id))

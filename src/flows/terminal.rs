@@ -98,8 +98,7 @@ pub async fn list_locations(
     services
         .db
         .run(move |conn| {
-            let account = super::accounts::find(conn, &external_account_id)?
-                .ok_or_else(|| ApiError::not_found("no such account"))?;
+            let account = super::accounts::require(conn, &external_account_id)?;
             terminal_locations::table
                 .filter(terminal_locations::account_id.eq(&account.id))
                 .order(terminal_locations::id.desc())
@@ -193,8 +192,7 @@ pub async fn list_readers(
     services
         .db
         .run(move |conn| {
-            let account = super::accounts::find(conn, &external_account_id)?
-                .ok_or_else(|| ApiError::not_found("no such account"))?;
+            let account = super::accounts::require(conn, &external_account_id)?;
             terminal_readers::table
                 .filter(terminal_readers::account_id.eq(&account.id))
                 .order(terminal_readers::id.desc())
@@ -214,8 +212,7 @@ async fn owned_reader(
     services
         .db
         .run(move |conn| {
-            let account = super::accounts::find(conn, &external_account_id)?
-                .ok_or_else(|| ApiError::not_found("no such account"))?;
+            let account = super::accounts::require(conn, &external_account_id)?;
             let reader = terminal_readers::table
                 .filter(terminal_readers::account_id.eq(&account.id))
                 .filter(terminal_readers::stripe_reader_id.eq(&reader_id))
