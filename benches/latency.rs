@@ -127,13 +127,15 @@ fn storage(postgres: bool) -> (Storage, String) {
         let server = std::env::var("BENCH_POSTGRES_URL")
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
         let name = format!("pos_bench_{}", uuid::Uuid::new_v4().simple());
-        let admin_url = format!("{server}/postgres");
+        // TLS off over loopback, as in the tests (no OpenSSL clean-up racing at exit).
+        let options = "sslmode=disable&gssencmode=disable";
+        let admin_url = format!("{server}/postgres?{options}");
         let mut admin = PgConnection::establish(&admin_url)
             .expect("PostgreSQL must be running for BENCH_DATABASE=postgres");
         diesel::sql_query(format!("CREATE DATABASE {name}"))
             .execute(&mut admin)
             .expect("create the bench database");
-        let url = format!("{server}/{name}");
+        let url = format!("{server}/{name}?{options}");
         (Storage::Postgres { admin_url, name }, url)
     } else {
         let dir = tempfile::tempdir().expect("temp dir");

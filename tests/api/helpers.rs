@@ -26,6 +26,17 @@ pub fn postgres_server() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
 }
 
+/// The URL of database `name` on the test server, with TLS and GSSAPI encryption off. Over loopback
+/// they protect nothing, and with them libpq runs OpenSSL, whose atexit clean-up races the worker
+/// threads of the tests' servers still closing their connections when the test binary exits: a
+/// SIGSEGV after every test passed (diesel-rs/diesel#3441, sfackler/r2d2#137).
+pub fn postgres_url(name: &str) -> String {
+    format!(
+        "{}/{name}?sslmode=disable&gssencmode=disable",
+        postgres_server()
+    )
+}
+
 /// A fresh, uniquely named database on the test PostgreSQL server; dropped with the value.
 pub struct PgDatabase {
     pub name: String,
@@ -35,13 +46,13 @@ pub struct PgDatabase {
 impl PgDatabase {
     pub fn create() -> PgDatabase {
         let name = format!("pos_test_{}", uuid::Uuid::new_v4().simple());
-        let mut admin = PgConnection::establish(&format!("{}/postgres", postgres_server()))
+        let mut admin = PgConnection::establish(&postgres_url("postgres"))
             .expect("PostgreSQL must be running for the tests (TEST_POSTGRES_URL)");
         diesel::sql_query(format!("CREATE DATABASE {name}"))
             .execute(&mut admin)
             .expect("create test database");
         PgDatabase {
-            url: format!("{}/{name}", postgres_server()),
+            url: postgres_url(&name),
             name,
         }
     }
@@ -49,7 +60,7 @@ impl PgDatabase {
 
 impl Drop for PgDatabase {
     fn drop(&mut self) {
-        if let Ok(mut admin) = PgConnection::establish(&format!("{}/postgres", postgres_server())) {
+        if let Ok(mut admin) = PgConnection::establish(&postgres_url("postgres")) {
             if let Err(e) = diesel::sql_query(format!(
                 "DROP DATABASE IF EXISTS {} WITH (FORCE)",
                 self.name
