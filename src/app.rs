@@ -24,6 +24,12 @@ pub const SIMULATOR_KEY: &str = "sk_test_simulator";
 /// Where the embedded simulator is mounted.
 pub const SIMULATOR_PATH: &str = "/sim/stripe";
 
+/// How long an idle client connection is kept open. Longer than the idle time after which HTTP
+/// clients drop a pooled connection (our Stripe client: 60 s), so a client never reuses a
+/// connection the server is closing at that moment (a request lost with "connection closed before
+/// message completed"); actix's default is 5 s.
+pub const KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(75);
+
 /// The request id of the current request (also sent back as `X-Request-Id`).
 #[derive(Clone)]
 pub struct RequestId(pub String);
@@ -128,6 +134,7 @@ impl Application {
             )
             .wrap(actix_web::middleware::from_fn(api::metrics::middleware))
         })
+        .keep_alive(KEEP_ALIVE)
         .listen(listener)
         .map_err(|e| e.to_string())?
         .shutdown_timeout(10);

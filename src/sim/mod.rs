@@ -529,6 +529,7 @@ fn prepare(
 pub async fn serve(listener: std::net::TcpListener, sim: Simulator) -> std::io::Result<()> {
     // Built in its own statement so that only the (Send) server handle lives across the await.
     let server = HttpServer::new(move || App::new().service(sim.scope("")))
+        .keep_alive(crate::app::KEEP_ALIVE)
         .listen(listener)?
         .run();
     server.await

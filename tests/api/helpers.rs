@@ -144,7 +144,11 @@ impl TestApp {
         actix_web::rt::spawn(app.run_until_stopped());
         TestApp {
             address,
-            client: reqwest::Client::new(),
+            // Idle connections are dropped well before the server's keep-alive closes them.
+            client: reqwest::Client::builder()
+                .pool_idle_timeout(Duration::from_secs(30))
+                .build()
+                .unwrap(),
             backend,
             database_url,
             auth: Authenticator::hs256(&Secret::new(JWT_SECRET.into())),
