@@ -513,8 +513,10 @@ export interface SimulatedFault {
   message?: string;
   /** process: send the request first (the payment goes through), then lose the answer. */
   reachServer?: boolean;
-  /** process: never answer. */
+  /** process: never answer (until cancelProcessPayment). */
   hang?: boolean;
+  /** process: wait this long before sending the request (a slow reader); cancelProcessPayment meanwhile stops it. */
+  delayMs?: number;
   /** process: also drop the reader (onUnexpectedReaderDisconnect fires). */
   disconnect?: boolean;
 }
@@ -557,6 +559,8 @@ export interface SimulatedTerminal {
   cancelCollectPaymentMethod(): Promise<Record<string, never> | SdkErrorResult>;
   processPayment(paymentIntent: SimulatedCollectedPaymentIntent | SimulatedPaymentIntent, options?: unknown):
     Promise<{ paymentIntent: SimulatedPaymentIntent } | SdkErrorResult>;
+  /** Stops a processPayment in progress (it resolves with error code 'canceled'). */
+  cancelProcessPayment(): Promise<Record<string, never> | SdkErrorResult>;
   /** Overwrites the configuration; reset after each processPayment, like the real simulated reader. */
   setSimulatorConfiguration(config: SimulatorConfiguration): void;
   getSimulatorConfiguration(): SimulatorConfiguration;

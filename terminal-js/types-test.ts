@@ -123,5 +123,8 @@ export async function simulatedFlow(): Promise<void> {
   const processed = await simPos.processPayment(collected);
   assertType<Equals<typeof processed, SimulatedPaymentIntent>>();
   simPos.terminal.simulateFault({ operation: 'process', reachServer: true });
+  simPos.terminal.simulateFault({ operation: 'process', delayMs: 1_500 });
+  const cancelled = await simPos.terminal.cancelProcessPayment();
+  if ('error' in cancelled) void cancelled.error.code;
 }
 export const sameFactory: typeof createSimulatedTerminal = createSimulatedTerminal2;

@@ -103,7 +103,7 @@ export function createSimulatedTerminal(options = {}) {
   let session = null;
   let simulatorConfig = {};
   let collectOp = null; // {cancelled, cancel()}
-  let processing = false;
+  let processOp = null; // {cancelled, cancel()}
   const secrets = new Map(); // pi id → client secret (processPayment gets the PaymentIntent object)
   const faults = [];
 
@@ -122,10 +122,14 @@ export function createSimulatedTerminal(options = {}) {
     notify(onPaymentStatusChange, { status });
   };
 
-  /** POST to the simulator; resolves to {ok, json} or an SDK `{error}`. Never rejects. */
-  async function simPost(path, body) {
+  /**
+   * POST to the simulator; resolves to {ok, json} or an SDK `{error}`. Never rejects. `op`
+   * (a cancellable operation) aborts the request when cancelled.
+   */
+  async function simPost(path, body, op = null) {
     const controller = typeof AbortController === 'function' ? new AbortController() : null;
     let timedOut = false;
+    op?.cancelPromise.then(() => controller?.abort());
     const timer = controller && requestTimeoutMs > 0
       ? setTimeout(() => { timedOut = true; controller.abort(); }, requestTimeoutMs)
       : null;
@@ -179,17 +183,17 @@ export function createSimulatedTerminal(options = {}) {
   }
 
   /** A session call that re-opens the session once if the simulator no longer knows it. */
-  async function sessionPost(path, body) {
+  async function sessionPost(path, body, op = null) {
     if (!session) {
       const opened = await openSession();
       if (opened.error) return { ok: false, error: opened.error };
     }
-    let res = await simPost(path, { session, ...body });
+    let res = await simPost(path, { session, ...body }, op);
     if (!res.ok && res.status === 401) {
       session = null;
       const opened = await openSession();
       if (opened.error) return { ok: false, error: opened.error };
-      res = await simPost(path, { session, ...body });
+      res = await simPost(path, { session, ...body }, op);
     }
     return res;
   }
@@ -214,6 +218,27 @@ export function createSimulatedTerminal(options = {}) {
     connectedReader = null;
     setPaymentStatus('not_ready');
     setConnectionStatus('not_connected');
+  }
+
+  /** A reader command that cancel*() can stop: `cancelPromise` resolves when it is cancelled. */
+  function cancellableOp() {
+    let cancelResolve;
+    return {
+      cancelled: false,
+      disconnected: false,
+      cancelPromise: new Promise((resolve) => { cancelResolve = resolve; }),
+      cancel() { this.cancelled = true; cancelResolve(); },
+    };
+  }
+
+  /** Waits `ms` (forever when null) unless `op` is cancelled first. */
+  async function waitUnlessCancelled(op, ms) {
+    let timer;
+    await Promise.race([
+      ms === null ? new Promise(() => {}) : new Promise((resolve) => { timer = setTimeout(resolve, ms); }),
+      op.cancelPromise,
+    ]);
+    clearTimeout(timer);
   }
 
   const cardFrom = (collectOptions) => {
@@ -291,19 +316,13 @@ export function createSimulatedTerminal(options = {}) {
 
     async collectPaymentMethod(clientSecret, collectOptions = {}) {
       if (connectionStatus !== 'connected') return sdkError('no_established_connection', 'No reader is connected.');
-      if (collectOp || processing) {
+      if (collectOp || processOp) {
         return sdkError('command_already_in_progress', 'Another command is already in progress on the reader.');
       }
       if (typeof clientSecret !== 'string' || !clientSecret.includes('_secret_')) {
         return sdkError('invalid_payment_intent_client_secret', 'collectPaymentMethod needs a PaymentIntent client secret.');
       }
-      let cancelResolve;
-      const op = {
-        cancelled: false,
-        disconnected: false,
-        cancelPromise: new Promise((resolve) => { cancelResolve = resolve; }),
-        cancel() { this.cancelled = true; cancelResolve(); },
-      };
+      const op = cancellableOp();
       collectOp = op;
       setPaymentStatus('waiting_for_input');
       const canceledResult = () => (op.disconnected
@@ -311,14 +330,7 @@ export function createSimulatedTerminal(options = {}) {
         : sdkError('canceled', 'The command was canceled.'));
       try {
         // The customer takes a moment to present the card; cancellable meanwhile.
-        if (readerDelayMs > 0) {
-          let timer;
-          await Promise.race([
-            new Promise((resolve) => { timer = setTimeout(resolve, readerDelayMs); }),
-            op.cancelPromise,
-          ]);
-          clearTimeout(timer);
-        }
+        if (readerDelayMs > 0) await waitUnlessCancelled(op, readerDelayMs);
         if (op.cancelled) return canceledResult();
         const fault = takeFault('collect');
         if (fault) return faultError(fault);
@@ -364,7 +376,7 @@ export function createSimulatedTerminal(options = {}) {
 
     async processPayment(paymentIntent, _processOptions) {
       if (connectionStatus !== 'connected') return sdkError('no_established_connection', 'No reader is connected.');
-      if (collectOp || processing) {
+      if (collectOp || processOp) {
         return sdkError('command_already_in_progress', 'Another command is already in progress on the reader.');
       }
       const clientSecret = paymentIntent?.client_secret ?? secrets.get(paymentIntent?.id);
@@ -372,31 +384,49 @@ export function createSimulatedTerminal(options = {}) {
         return sdkError('invalid_payment_intent_input_shape',
           'processPayment needs the PaymentIntent returned by collectPaymentMethod.');
       }
-      processing = true;
+      const op = cancellableOp();
+      processOp = op;
       setPaymentStatus('processing');
+      const canceled = () => sdkError('canceled', 'The command was canceled.');
       try {
         const fault = takeFault('process');
-        if (fault && !fault.reachServer) {
-          if (fault.hang) await new Promise(() => {});
-          return faultError(fault);
+        // A slow reader: cancelProcessPayment meanwhile means the request is never sent.
+        if (fault?.delayMs > 0) await waitUnlessCancelled(op, fault.delayMs);
+        if (op.cancelled) return canceled();
+        if (fault && !fault.reachServer && !fault.delayMs) {
+          if (fault.hang) await waitUnlessCancelled(op, null);
+          return op.cancelled ? canceled() : faultError(fault);
         }
-        const res = await sessionPost('/_sim/terminal/process', { client_secret: clientSecret });
-        if (fault) {
+        // Once sent, the request may reach Stripe even if cancelled meanwhile (like a real reader):
+        // an answer that still arrives is reported, cancelled or not.
+        const res = await sessionPost('/_sim/terminal/process', { client_secret: clientSecret }, op);
+        if (op.cancelled && (!res.ok || fault?.reachServer)) return canceled();
+        if (fault?.reachServer) {
           // The request reached Stripe but its answer was lost.
           if (fault.disconnect) {
             disconnectLocally();
             notify(onUnexpectedReaderDisconnect, faultError(fault));
           }
-          if (fault.hang) await new Promise(() => {});
-          return faultError(fault);
+          if (fault.hang) await waitUnlessCancelled(op, null);
+          return op.cancelled ? canceled() : faultError(fault);
         }
         if (!res.ok) return { error: res.error };
         return { paymentIntent: res.json };
       } finally {
-        processing = false;
+        processOp = null;
         simulatorConfig = {}; // the real simulated reader reverts to its defaults after processPayment
         if (connectionStatus === 'connected') setPaymentStatus('ready');
       }
+    },
+
+    /** Stops a processPayment in progress: it resolves with error code 'canceled'. */
+    async cancelProcessPayment() {
+      if (!processOp || processOp.cancelled) {
+        return sdkError('no_active_process_payment_attempt',
+          'cancelProcessPayment can only be called when processPayment is in progress.');
+      }
+      processOp.cancel();
+      return {};
     },
 
     setSimulatorConfiguration(config) {
@@ -412,7 +442,9 @@ export function createSimulatedTerminal(options = {}) {
     /**
      * Makes the next `operation` ('connect' | 'collect' | 'process') fail with SDK error `code`.
      * For 'process', `reachServer: true` first sends the request (the payment goes through) and
-     * loses the answer; `hang: true` never answers; `disconnect: true` also drops the reader.
+     * loses the answer; `hang: true` never answers (until cancelProcessPayment); `disconnect: true`
+     * also drops the reader; `delayMs` waits that long before sending the request (a slow reader:
+     * then it goes through normally, unless cancelled meanwhile).
      */
     simulateFault(fault) {
       if (!fault || !['connect', 'collect', 'process'].includes(fault.operation)) {

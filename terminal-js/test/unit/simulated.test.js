@@ -192,3 +192,39 @@ test('a paid intent is never re-collected: the unexpected-state error comes thro
   assert.equal(again.error.code, 'payment_intent_unexpected_state');
   assert.equal(fake.state.intents.get(pi.id).status, 'requires_capture');
 });
+
+test('cancelProcessPayment frees a reader whose processPayment never answers', async (t) => {
+  const { terminal, intent } = await env(t);
+  assert.equal((await terminal.cancelProcessPayment()).error.code, 'no_active_process_payment_attempt');
+  await terminal.connectReader((await terminal.discoverReaders()).discoveredReaders[0]);
+  const pi = await intent();
+  const collected = await terminal.collectPaymentMethod(pi.client_secret);
+  terminal.simulateFault({ operation: 'process', hang: true });
+  const processing = terminal.processPayment(collected.paymentIntent);
+  await new Promise((r) => setTimeout(r, 10));
+  assert.equal(terminal.getPaymentStatus(), 'processing');
+  assert.equal((await terminal.processPayment(collected.paymentIntent)).error.code, 'command_already_in_progress');
+  assert.deepEqual(await terminal.cancelProcessPayment(), {});
+  assert.equal((await processing).error.code, 'canceled');
+  assert.equal(terminal.getPaymentStatus(), 'ready');
+  assert.equal((await terminal.cancelProcessPayment()).error.code, 'no_active_process_payment_attempt');
+  // The reader takes commands again: the same card goes through.
+  assert.equal((await terminal.processPayment(collected.paymentIntent)).paymentIntent.status, 'requires_capture');
+});
+
+test('a slow reader cancelled before it sends the request charges nothing; uncancelled it goes through', async (t) => {
+  const { terminal, intent, fake } = await env(t);
+  await terminal.connectReader((await terminal.discoverReaders()).discoveredReaders[0]);
+  const pi = await intent();
+  const collected = await terminal.collectPaymentMethod(pi.client_secret);
+  terminal.simulateFault({ operation: 'process', delayMs: 5_000 });
+  const processing = terminal.processPayment(collected.paymentIntent);
+  await new Promise((r) => setTimeout(r, 10));
+  assert.deepEqual(await terminal.cancelProcessPayment(), {});
+  assert.equal((await processing).error.code, 'canceled');
+  assert.equal(fake.state.intents.get(pi.id).status, 'requires_confirmation');
+  assert.equal(fake.requests.filter((r) => r.path === '/sim/stripe/_sim/terminal/process').length, 0);
+
+  terminal.simulateFault({ operation: 'process', delayMs: 30 });
+  assert.equal((await terminal.processPayment(collected.paymentIntent)).paymentIntent.status, 'requires_capture');
+});
