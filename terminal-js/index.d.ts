@@ -43,6 +43,8 @@ export interface TerminalLike {
   collectPaymentMethod(clientSecret: string, options?: any): Promise<{ paymentIntent: PaymentIntentLike } | SdkErrorResult>;
   processPayment(paymentIntent: any, options?: any): Promise<{ paymentIntent: PaymentIntentLike } | SdkErrorResult>;
   cancelCollectPaymentMethod(): Promise<object | SdkErrorResult>;
+  /** Called when processPayment outlives processTimeoutMs, so that the reader is not left busy. */
+  cancelProcessPayment?(): Promise<object | SdkErrorResult>;
   getConnectionStatus?(): string;
   getConnectedReader?(): ReaderLike | null;
 }
@@ -405,8 +407,14 @@ export interface PosTerminalOptions<T extends TerminalLike> {
   requestTimeoutMs?: number;
   requestRetries?: number;
   retryDelayMs?: number;
-  /** Give up waiting for processPayment after this long and ask the backend (default 120 000; 0 = never). */
+  /**
+   * Stop waiting for processPayment after this long (default 120 000; 0 = never): the SDK call is
+   * cancelled (cancelProcessPayment) and the backend asked. If Stripe has no answer yet, charge()
+   * rejects with kind 'unknown_outcome' (the reader may still authorise the card).
+   */
   processTimeoutMs?: number;
+  /** After that timeout, how long the cancelled SDK call may still answer (default 5 000). */
+  processCancelTimeoutMs?: number;
   /** processPayment retries when the request provably never reached Stripe (default 1). */
   processRetries?: number;
   /** How long to keep asking the backend for a payment's true status (default 30 000). */

@@ -37,6 +37,8 @@ declare const StripeTerminalSdk: StripeTerminal;
 
 // The real SDK's Terminal is a TerminalLike, and its ExposedError an SdkError.
 export const asLike: TerminalLike = terminal;
+// The cancel terminal-js calls after a process timeout is the real SDK's, and the simulator has it.
+export const realCancelProcess: NonNullable<TerminalLike['cancelProcessPayment']> = () => terminal.cancelProcessPayment();
 declare const exposed: ExposedError;
 export const asSdkError: SdkError = exposed;
 

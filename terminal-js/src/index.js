@@ -110,6 +110,18 @@ export function cardPresentDetails(paymentIntent) {
   return null;
 }
 
+const TIMED_OUT = Symbol('timed out');
+
+/** `promise`'s value, or TIMED_OUT when it takes longer than `ms`. */
+async function raceTimeout(promise, ms) {
+  let timer;
+  try {
+    return await Promise.race([promise, new Promise((resolve) => { timer = setTimeout(resolve, ms, TIMED_OUT); })]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 function callSafely(fn, ...args) {
   if (typeof fn !== 'function') return;
   try {
@@ -129,6 +141,7 @@ export function createPosTerminal(options = {}) {
     externalAccountId,
     location,
     processTimeoutMs = 120_000,
+    processCancelTimeoutMs = 5_000,
     processRetries = 1,
     verifyTimeoutMs = 30_000,
     verifyIntervalMs = 1_000,
@@ -261,8 +274,10 @@ export function createPosTerminal(options = {}) {
 
   /**
    * processPayment with typed errors and a client-side timeout (processTimeoutMs; 0 disables it).
-   * A timeout is reported as kind 'timeout', code 'process_timeout': the outcome is then unknown
-   * (charge() asks the backend).
+   * On timeout the SDK call is cancelled (terminal.cancelProcessPayment), so that the reader is not
+   * left busy, and given processCancelTimeoutMs to settle: an answer that still arrives (approved,
+   * declined) counts as usual. Otherwise kind 'timeout', code 'process_timeout': the outcome is
+   * unknown, the reader may still authorise the card (charge() asks the backend).
    */
   async function processPayment(paymentIntent, processOptions = {}) {
     const context = { paymentIntentId: paymentIntent?.id ?? null };
@@ -271,26 +286,37 @@ export function createPosTerminal(options = {}) {
     const call = callSdk(() => (Object.keys(sdkOptions).length
       ? terminal.processPayment(paymentIntent, sdkOptions)
       : terminal.processPayment(paymentIntent)), context);
-    let timer;
-    const timeout = timeoutMs > 0
-      ? new Promise((_, reject) => {
-        timer = setTimeout(() => reject(new PosTerminalError(ErrorKinds.TIMEOUT,
-          `The terminal did not finish processing within ${timeoutMs} ms`,
-          { code: 'process_timeout', retryable: false, ...context })), timeoutMs);
-      })
-      : null;
-    try {
-      const result = await (timeout ? Promise.race([call, timeout]) : call);
-      if (!result?.paymentIntent) {
-        throw new PosTerminalError(ErrorKinds.TERMINAL, 'processPayment returned no paymentIntent', {
-          code: 'invalid_response', ...context,
-        });
-      }
-      return result.paymentIntent;
-    } finally {
-      if (timer) clearTimeout(timer);
-      call.catch(() => {}); // a late failure after our timeout is not unhandled
+    call.catch(() => {}); // a failure after our timeout is handled below, never unhandled
+    let result = timeoutMs > 0 ? await raceTimeout(call, timeoutMs) : await call;
+    if (result === TIMED_OUT) result = await cancelTimedOutProcess(call, timeoutMs, context);
+    if (!result?.paymentIntent) {
+      throw new PosTerminalError(ErrorKinds.TERMINAL, 'processPayment returned no paymentIntent', {
+        code: 'invalid_response', ...context,
+      });
     }
+    return result.paymentIntent;
+  }
+
+  /** Cancels a processPayment that outlived its timeout; resolves its late answer or throws. */
+  async function cancelTimedOutProcess(call, timeoutMs, context) {
+    let cancelError = null;
+    if (typeof terminal.cancelProcessPayment === 'function') {
+      try {
+        const cancelled = await terminal.cancelProcessPayment();
+        if (cancelled && typeof cancelled === 'object' && cancelled.error) cancelError = cancelled.error;
+      } catch (err) {
+        cancelError = err;
+      }
+    }
+    const late = await raceTimeout(call.then((result) => ({ result }), (error) => ({ error })), processCancelTimeoutMs);
+    if (late !== TIMED_OUT && late.result) return late.result; // the reader answered after all
+    if (late !== TIMED_OUT && late.error.kind === ErrorKinds.DECLINED) throw late.error;
+    throw new PosTerminalError(ErrorKinds.TIMEOUT, `The terminal did not finish processing within ${timeoutMs} ms`, {
+      code: 'process_timeout',
+      retryable: false,
+      cause: late === TIMED_OUT ? cancelError ?? undefined : late.error,
+      ...context,
+    });
   }
 
   // ---- charge --------------------------------------------------------------------------------
@@ -339,6 +365,19 @@ export function createPosTerminal(options = {}) {
   }
 
   /**
+   * The reader went silent (or away) while processing and Stripe has no answer yet: the card may
+   * still be authorised, so the sale must not be rung again. Resuming it with the same
+   * external_transaction_id is safe (one intent is charged at most once).
+   */
+  function outcomeUnknown(run, cause, paymentStatus) {
+    return new PosTerminalError(ErrorKinds.UNKNOWN_OUTCOME,
+      `The reader did not confirm payment ${run.intent.id} and it may still go through. Check the payment ` +
+      'before charging the customer again; to finish this sale, call charge() again with the same ' +
+      'external_transaction_id.',
+      { code: 'process_outcome_unknown', paymentIntentId: run.intent.id, paymentStatus, cause, retryable: true });
+  }
+
+  /**
    * processPayment, and when it fails without a clear answer, the backend's status.
    * Returns the intent status reached ('requires_capture' | 'succeeded'); throws a declined
    * error for a decline, or the processing error with paymentStatus when nothing was charged.
@@ -378,10 +417,11 @@ export function createPosTerminal(options = {}) {
           throw err;
         case 'requires_confirmation':
           err.paymentStatus = status;
-          if (attempt < processRetries && err.code !== 'process_timeout' &&
-              err.kind !== ErrorKinds.READER_DISCONNECTED) {
-            continue;
+          // A reader that never answered, or dropped off mid-process, may still authorise the card.
+          if (err.code === 'process_timeout' || err.kind === ErrorKinds.READER_DISCONNECTED) {
+            throw outcomeUnknown(run, err, status);
           }
+          if (attempt < processRetries) continue;
           err.message = `${err.message} (the card has not been charged yet)`;
           throw err;
         case 'canceled':

@@ -167,18 +167,53 @@ if (requireBackend('integration.test.js')) {
     assert.equal(result.payment.amount_captured, '8.25');
   });
 
-  test('silent terminal before anything reached Stripe → timeout → not charged, the sale resumes', async () => {
+  test('silent terminal before anything reached Stripe → timeout cancels it → unknown_outcome; the same PosTerminal resumes', async () => {
     const pos = await makePos({}, { processTimeoutMs: 300 });
     pos.terminal.simulateFault({ operation: 'process', reachServer: false, hang: true });
     const txn = unique('txn');
     const e = await pos.charge({ amount: '9.10', external_transaction_id: txn }).catch((x) => x);
-    assert.equal(e.kind, 'timeout', String(e?.stack ?? e));
-    assert.equal(e.code, 'process_timeout');
+    assert.equal(e.kind, 'unknown_outcome', String(e?.stack ?? e));
+    assert.equal(e.code, 'process_outcome_unknown');
     assert.equal(e.paymentStatus, 'requires_confirmation');
-    assert.match(e.message, /not been charged/);
-    // The hung reader is replaced (a fresh PosTerminal, as after a reload): the same sale resumes.
-    const fresh = await makePos();
-    const result = await fresh.charge({ amount: '9.10', external_transaction_id: txn });
+    assert.match(e.message, /Check the payment/);
+    assert.equal(pos.terminal.getPaymentStatus(), 'ready', 'cancelProcessPayment freed the reader');
+    const result = await pos.charge({ amount: '9.10', external_transaction_id: txn });
+    assert.equal(result.paymentIntentId, e.paymentIntentId);
+    assert.equal(result.payment.status, 'succeeded');
+  });
+
+  // The auditor's scenario: the reader's request reaches Stripe 1.2 s after it was sent, far past
+  // processTimeoutMs, and cannot be called back (it is on the wire: this fetch ignores the abort).
+  const slowProcessFetch = (ms) => async (url, init) => {
+    if (String(url).endsWith('/_sim/terminal/process')) {
+      await new Promise((r) => setTimeout(r, ms));
+      return fetch(url, { ...init, signal: undefined });
+    }
+    return fetch(url, init);
+  };
+
+  test('slow reader authorising after the timeout: its late answer counts → captured', async () => {
+    const pos = await makePos({ fetch: slowProcessFetch(1_200) }, { processTimeoutMs: 300, processCancelTimeoutMs: 5_000 });
+    const result = await pos.charge({ amount: '7.70', external_transaction_id: unique('txn') });
+    assert.equal(result.payment.status, 'succeeded');
+    assert.equal(result.payment.amount_captured, '7.70');
+  });
+
+  test('slow reader authorising after charge() gave up → unknown_outcome, never "not charged"; resume captures', async () => {
+    const pos = await makePos({ fetch: slowProcessFetch(1_200) }, { processTimeoutMs: 300, processCancelTimeoutMs: 100 });
+    const txn = unique('txn');
+    const e = await pos.charge({ amount: '7.80', external_transaction_id: txn }).catch((x) => x);
+    assert.equal(e.kind, 'unknown_outcome', String(e?.stack ?? e));
+    assert.doesNotMatch(e.message, /not (been )?charged/);
+    let status;
+    for (let i = 0; i < 50 && status !== 'requires_capture'; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      status = (await pos.getPayment(e.paymentIntentId)).status;
+    }
+    assert.equal(status, 'requires_capture', 'the card was authorised after all');
+    const steps = [];
+    const result = await pos.charge({ amount: '7.80', external_transaction_id: txn, onStep: (s) => steps.push(s.step) });
+    assert.deepEqual(steps, ['intent', 'capture', 'done']);
     assert.equal(result.paymentIntentId, e.paymentIntentId);
     assert.equal(result.payment.status, 'succeeded');
   });

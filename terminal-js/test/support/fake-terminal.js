@@ -5,6 +5,7 @@ export function createFakeTerminal(props = {}, script = {}) {
   const calls = [];
   let connected = false;
   let collecting = null;
+  let processing = null;
   const record = (name, args) => calls.push({ name, args });
 
   const terminal = {
@@ -55,8 +56,28 @@ export function createFakeTerminal(props = {}, script = {}) {
     },
     async processPayment(paymentIntent, options) {
       record('processPayment', [paymentIntent, options]);
-      if (script.process) return script.process(paymentIntent, options);
-      return { paymentIntent: { ...paymentIntent, status: 'requires_capture' } };
+      let cancel;
+      const cancelled = new Promise((resolve) => { cancel = resolve; });
+      processing = { cancel };
+      try {
+        const answer = script.process
+          ? script.process(paymentIntent, options)
+          : { paymentIntent: { ...paymentIntent, status: 'requires_capture' } };
+        return await Promise.race([
+          answer,
+          cancelled.then(() => ({ error: { code: 'canceled', message: 'The command was canceled.' } })),
+        ]);
+      } finally {
+        processing = null;
+      }
+    },
+    /** script.cancelProcess() may answer instead (e.g. an {error}: too late, the call goes on). */
+    async cancelProcessPayment() {
+      record('cancelProcessPayment', []);
+      if (script.cancelProcess) return script.cancelProcess();
+      if (!processing) return { error: { code: 'no_active_process_payment_attempt', message: 'nothing to cancel' } };
+      processing.cancel();
+      return {};
     },
     count(name) {
       return calls.filter((c) => c.name === name).length;

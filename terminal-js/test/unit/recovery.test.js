@@ -49,6 +49,150 @@ test('processPayment never answers → client timeout → backend status → cap
   assert.equal(result.recovered, true);
 });
 
+// The auditor's scenario (issue 7): the reader is slower than processTimeoutMs and authorises the
+// card after charge() gave up waiting. charge() must never say "not charged" then.
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const collectedTo = (env, status) => (secret) => {
+  env.fake.setStatus(idOf(secret), status);
+  return { paymentIntent: { id: idOf(secret), client_secret: secret, status } };
+};
+const captures = (env) => env.fake.requests.filter((r) => r.path === '/v1/payment/capture').length;
+
+test('slow reader: timeout → cancelProcessPayment too late → its late approval is used → captured', async (t) => {
+  const env = await setup({
+    terminal: 'fake',
+    processTimeoutMs: 50,
+    processCancelTimeoutMs: 1_000,
+    script: {
+      collect: (secret) => collectedTo(env, 'requires_confirmation')(secret),
+      async process(pi) {
+        await sleep(150);
+        env.fake.setStatus(pi.id, 'requires_capture');
+        return { paymentIntent: { ...pi, status: 'requires_capture' } };
+      },
+      cancelProcess: () => ({ error: { code: 'reader_busy', message: 'too late to cancel' } }),
+    },
+  });
+  t.after(() => env.close());
+  const result = await env.pos.charge({ amount: '6.50', external_transaction_id: txn() });
+  assert.equal(env.sdk.count('cancelProcessPayment'), 1);
+  assert.equal(result.payment.status, 'succeeded');
+  assert.equal(result.payment.amount_captured, '6.50');
+});
+
+test('slow reader that authorises after charge() gave up → unknown_outcome, never "not charged"; resume captures', async (t) => {
+  const env = await setup({
+    terminal: 'fake',
+    processTimeoutMs: 50,
+    processCancelTimeoutMs: 20,
+    script: {
+      collect: (secret) => collectedTo(env, 'requires_confirmation')(secret),
+      process(pi) {
+        setTimeout(() => env.fake.setStatus(pi.id, 'requires_capture'), 200); // Stripe authorises later…
+        return new Promise(() => {}); // …and the SDK never answers, cancel or not
+      },
+      cancelProcess: () => ({ error: { code: 'reader_busy', message: 'too late to cancel' } }),
+    },
+  });
+  t.after(() => env.close());
+  const id = txn();
+  const e = await env.pos.charge({ amount: '9.10', external_transaction_id: id }).catch((x) => x);
+  assert.equal(e.kind, 'unknown_outcome', String(e?.stack ?? e));
+  assert.equal(e.code, 'process_outcome_unknown');
+  assert.match(e.paymentIntentId, /^pi_/);
+  assert.equal(e.paymentStatus, 'requires_confirmation');
+  assert.match(e.message, /Check the payment before charging the customer again/);
+  assert.match(e.message, new RegExp(e.paymentIntentId));
+  assert.doesNotMatch(e.message, /not (been )?charged/);
+  assert.equal(e.cause.code, 'process_timeout');
+  assert.equal(env.sdk.count('cancelProcessPayment'), 1);
+  assert.equal(env.sdk.count('processPayment'), 1, 'a timed-out process is not retried blindly');
+  assert.equal(captures(env), 0);
+
+  await sleep(250);
+  assert.equal((await env.pos.getPayment(e.paymentIntentId)).status, 'requires_capture', 'the card was authorised');
+  const steps = [];
+  const result = await env.pos.charge({ amount: '9.10', external_transaction_id: id, onStep: (s) => steps.push(s.step) });
+  assert.deepEqual(steps, ['intent', 'capture', 'done'], 'captured, no second card read');
+  assert.equal(result.paymentIntentId, e.paymentIntentId);
+  assert.equal(result.payment.status, 'succeeded');
+});
+
+test('timeout, cancelProcessPayment stops the reader, Stripe has no answer → unknown_outcome; the same sale resumes', async (t) => {
+  let calls = 0;
+  const env = await setup({
+    terminal: 'fake',
+    processTimeoutMs: 50,
+    script: {
+      collect: (secret) => collectedTo(env, 'requires_confirmation')(secret),
+      process(pi) {
+        calls += 1;
+        if (calls === 1) return new Promise(() => {}); // silent until cancelled
+        env.fake.setStatus(pi.id, 'requires_capture');
+        return { paymentIntent: { ...pi, status: 'requires_capture' } };
+      },
+    },
+  });
+  t.after(() => env.close());
+  const id = txn();
+  const e = await env.pos.charge({ amount: '3.30', external_transaction_id: id }).catch((x) => x);
+  assert.equal(e.kind, 'unknown_outcome');
+  assert.equal(e.paymentStatus, 'requires_confirmation');
+  assert.equal(e.cause.cause.code, 'canceled', 'the SDK call ended with canceled');
+  assert.equal(env.sdk.count('cancelProcessPayment'), 1);
+  const result = await env.pos.charge({ amount: '3.30', external_transaction_id: id });
+  assert.equal(result.paymentIntentId, e.paymentIntentId);
+  assert.equal(result.payment.status, 'succeeded');
+});
+
+test('timeout, then the late answer is a decline → reported as the decline', async (t) => {
+  const env = await setup({
+    terminal: 'fake',
+    processTimeoutMs: 30,
+    script: {
+      collect: (secret) => collectedTo(env, 'requires_confirmation')(secret),
+      async process(pi) {
+        await sleep(80);
+        env.fake.setStatus(pi.id, 'requires_payment_method');
+        return { error: { type: 'card_error', code: 'card_declined', decline_code: 'insufficient_funds', message: 'declined', payment_intent: { id: pi.id, status: 'requires_payment_method' } } };
+      },
+      cancelProcess: () => ({ error: { code: 'reader_busy', message: 'too late to cancel' } }),
+    },
+  });
+  t.after(() => env.close());
+  const e = await env.pos.charge({ amount: '3.30', external_transaction_id: txn() }).catch((x) => x);
+  assert.equal(e.kind, 'declined');
+  assert.equal(e.declineCode, 'insufficient_funds');
+});
+
+test('the reader drops mid-process and Stripe has no answer → unknown_outcome (the reader may still authorise)', async (t) => {
+  const env = await setup({
+    terminal: 'fake',
+    script: {
+      collect: (secret) => collectedTo(env, 'requires_confirmation')(secret),
+      process: () => ({ error: { code: 'reader_connection_error', message: 'The connection to the reader was lost.' } }),
+    },
+  });
+  t.after(() => env.close());
+  const e = await env.pos.charge({ amount: '5.00', external_transaction_id: txn() }).catch((x) => x);
+  assert.equal(e.kind, 'unknown_outcome');
+  assert.equal(e.cause.kind, 'reader_disconnected');
+  assert.equal(env.sdk.count('processPayment'), 1);
+});
+
+test('simulated reader hangs → timeout cancels it → unknown_outcome; the same PosTerminal resumes the sale', async (t) => {
+  const env = await setup({ processTimeoutMs: 50 });
+  t.after(() => env.close());
+  env.sdk.simulateFault({ operation: 'process', hang: true });
+  const id = txn();
+  const e = await env.pos.charge({ amount: '9.10', external_transaction_id: id }).catch((x) => x);
+  assert.equal(e.kind, 'unknown_outcome', String(e?.stack ?? e));
+  assert.equal(env.sdk.getPaymentStatus(), 'ready', 'the reader is not left busy');
+  const result = await env.pos.charge({ amount: '9.10', external_transaction_id: id });
+  assert.equal(result.paymentIntentId, e.paymentIntentId);
+  assert.equal(result.payment.status, 'succeeded');
+});
+
 test('the request never reached Stripe (requires_confirmation) → processPayment is retried', async (t) => {
   const env = await setup();
   t.after(() => env.close());

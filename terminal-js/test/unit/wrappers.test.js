@@ -80,7 +80,23 @@ test('processPayment wrapper times out on a silent terminal', async (t) => {
   const env = await setup({ terminal: 'fake', script: { process: () => new Promise(() => {}) } });
   t.after(() => env.close());
   await assert.rejects(env.pos.processPayment({ id: 'pi_8' }, { timeoutMs: 30 }),
-    (e) => e.kind === 'timeout' && e.code === 'process_timeout' && e.paymentIntentId === 'pi_8');
+    (e) => e.kind === 'timeout' && e.code === 'process_timeout' && e.paymentIntentId === 'pi_8' &&
+      e.cause?.code === 'canceled');
+  assert.equal(env.sdk.count('cancelProcessPayment'), 1, 'the reader is told to stop');
+});
+
+test('processPayment wrapper: an answer arriving while the timed-out call is cancelled is returned', async (t) => {
+  const env = await setup({
+    terminal: 'fake',
+    processCancelTimeoutMs: 1_000,
+    script: {
+      process: (pi) => new Promise((r) => setTimeout(() => r({ paymentIntent: { ...pi, status: 'requires_capture' } }), 80)),
+      cancelProcess: () => ({ error: { code: 'reader_busy', message: 'too late to cancel' } }),
+    },
+  });
+  t.after(() => env.close());
+  assert.equal((await env.pos.processPayment({ id: 'pi_9' }, { timeoutMs: 20 })).status, 'requires_capture');
+  assert.equal(env.sdk.count('cancelProcessPayment'), 1);
 });
 
 test('discoverReaders / connectReader / connect helpers', async (t) => {
