@@ -16,6 +16,7 @@ const ui = {
   cardOptions: $('card-options'),
   charge: $('charge'),
   cancel: $('cancel'),
+  check: $('check'),
   steps: $('steps'),
   message: $('message'),
   result: $('result'),
@@ -36,7 +37,10 @@ const state = {
   ready: false,
   // A sale that did not finish (decline, lost answer, …): retrying reuses its transaction id, so
   // the backend resumes the same payment instead of starting a second one.
-  pending: null, // {external_transaction_id, amount, customer}
+  // A sale whose payment may have gone through (outcome unknown, authorised but not captured) is
+  // `locked`: no new sale until the cashier resumes it or Check payment settles it.
+  pending: null, // {external_transaction_id, amount, customer, paymentIntentId?, locked?}
+  checking: false, // Check payment is reading the payment's status
   approved: false, // the sale on screen is paid: Charge stays off until a new sale starts
   pos: null,
   account: null,
@@ -96,13 +100,15 @@ function renderAmount() {
 
 function renderButtons() {
   const amountOk = Number(state.cents || '0') > 0;
-  ui.charge.disabled = !state.ready || state.busy || !amountOk || state.approved;
+  ui.charge.disabled = !state.ready || state.busy || state.checking || !amountOk || state.approved;
   ui.charge.textContent = state.busy ? 'Charging…'
     : state.approved ? 'Paid ✓'
       : state.pending ? 'Try again'
         : `Charge ${amountOk ? money(amountString()) : ''}`.trim();
   ui.charge.classList.toggle('paid', state.approved && !state.busy);
   ui.cancel.hidden = !state.busy;
+  ui.check.hidden = state.busy || !state.pending?.locked;
+  ui.check.disabled = state.checking;
   // A sale that may have been paid (outcome unknown, authorised but not captured) can only be
   // resumed, never edited into a new one.
   const locked = state.busy || Boolean(state.pending?.locked);
@@ -247,8 +253,9 @@ function describeError(err) {
     case 'reader_disconnected':
       return ['error', `<strong>Reader not connected.</strong> ${esc(err.message)}`];
     case 'unknown_outcome':
-      return ['warning', `<strong>Payment outcome not confirmed yet.</strong> Do not start a new sale —
-        tap <em>Try again</em> to resume this one.`];
+      return ['warning', `<strong>Payment not confirmed — the card may still be charged.</strong>
+        Do not start a new sale. Tap <em>Check payment</em> to see whether it went through, or
+        <em>Try again</em> to resume this same sale.`];
     default:
       if (err.paymentStatus === 'requires_capture') {
         return ['warning', `<strong>Card authorised, capture pending.</strong> ${esc(err.message)}<br>
@@ -304,12 +311,53 @@ async function charge() {
       err.kind === 'timeout' || err.kind === 'network' || err.paymentStatus === 'requires_capture' ||
       (err.kind === 'backend' && err.retryable);
     if (!resumable) state.pending = null;
-    else if (err.kind === 'unknown_outcome' || err.paymentStatus === 'requires_capture') state.pending.locked = true;
+    else if (err.kind === 'unknown_outcome' || err.paymentStatus === 'requires_capture') {
+      state.pending.locked = true;
+      state.pending.paymentIntentId = err.paymentIntentId;
+    }
     if (err.kind === 'reader_disconnected') void connectReader();
   } finally {
     state.busy = false;
     renderButtons();
   }
+}
+
+/** Check payment: reads a locked sale's payment; unlocks it only once nothing can be charged. */
+async function checkPayment() {
+  const pending = state.pending;
+  if (state.busy || state.checking || !pending?.locked || !pending.paymentIntentId) return;
+  state.checking = true;
+  renderButtons();
+  let payment;
+  try {
+    payment = await state.pos.getPayment(pending.paymentIntentId);
+  } catch (err) {
+    showMessage('error', `<strong>Could not check the payment.</strong> ${esc(err.message)} The sale stays locked.`);
+    return;
+  } finally {
+    state.checking = false;
+    renderButtons();
+  }
+  switch (payment.status) {
+    case 'requires_capture':
+    case 'succeeded':
+      // Paid: finishing the same sale captures (and saves the card) without reading a card again.
+      showMessage('info', 'The card was authorised — finishing the sale…');
+      await charge();
+      return;
+    case 'requires_payment_method':
+      pending.locked = false;
+      showMessage('info', '<strong>Not charged.</strong> Tap <em>Try again</em> to present a card on this sale.');
+      break;
+    case 'canceled':
+      state.pending = null;
+      showMessage('info', '<strong>Sale cancelled.</strong> Nothing was charged.');
+      break;
+    default:
+      showMessage('warning', `<strong>Still not confirmed</strong> <code>${esc(payment.status)}</code>. The reader may
+        still be finishing: check again in a moment, or tap <em>Try again</em> to resume this same sale.`);
+  }
+  renderButtons();
 }
 
 function showResult(result) {
@@ -368,6 +416,7 @@ ui.customer.addEventListener('input', () => {
   customerTimer = setTimeout(refreshSavedCards, 300);
 });
 ui.charge.addEventListener('click', () => void charge());
+ui.check.addEventListener('click', () => void checkPayment());
 ui.cancel.addEventListener('click', async () => {
   ui.cancel.disabled = true;
   const cancelled = await state.pos.cancel();
@@ -403,8 +452,11 @@ async function start() {
   try {
     const { external_account_id, stripe_api_base } = await fetchSession();
     state.account = external_account_id;
+    // ?process_timeout_ms=500 tries the slow-reader path (with posDemo.state.pos.terminal.simulateFault).
+    const processTimeoutMs = Number(new URLSearchParams(location.search).get('process_timeout_ms')) || undefined;
     state.pos = createPosTerminal({
       backendUrl: location.origin,
+      processTimeoutMs,
       getAuthToken,
       externalAccountId: external_account_id,
       terminal: createSimulatedStripeTerminal({
@@ -424,5 +476,5 @@ async function start() {
   }
 }
 
-window.posDemo = { state, selectCard, newSale }; // handy from the console
+window.posDemo = { state, selectCard, newSale, checkPayment }; // handy from the console
 void start();
