@@ -188,8 +188,13 @@ fn json_envelope<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHandlerRe
         return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
     }
     let status = res.status();
+    let allow = res.headers().get(header::ALLOW).cloned();
     let (req, _) = res.into_parts();
-    let body = actix_web::ResponseError::error_response(&ApiError::from_status(status));
+    let mut body = actix_web::ResponseError::error_response(&ApiError::from_status(status));
+    if let Some(allow) = allow {
+        // The router's 405 names the methods the path takes.
+        body.headers_mut().insert(header::ALLOW, allow);
+    }
     Ok(ErrorHandlerResponse::Response(
         ServiceResponse::new(req, body).map_body(|_, b| EitherBody::right(b)),
     ))

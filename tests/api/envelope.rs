@@ -58,11 +58,49 @@ both_backends! {
     }
 
     async fn unknown_routes_and_methods_get_the_envelope(app) {
-        let (s, e) = raw(&app, Method::GET, "/v1/nothing-here", None, vec![]).await;
-        assert_eq!((s, e["error"]["code"].as_str()), (404, Some("resource_missing")), "{e}");
-        let (s, e) = raw(&app, Method::DELETE, "/v1/accounts/x", None, vec![]).await;
-        assert_eq!((s, e["error"]["code"].as_str()), (405, Some("method_not_allowed")), "{e}");
-        let (s, e) = raw(&app, Method::POST, "/healthz", None, vec![]).await;
-        assert!(s == 404 || s == 405, "{s} {e}");
+        for path in ["/v1/nothing-here", "/v1/payment", "/v1/payment/pi_1/extra", "/healthz/x"] {
+            let (s, e) = raw(&app, Method::GET, path, None, vec![]).await;
+            assert_eq!((s, e["error"]["code"].as_str()), (404, Some("resource_missing")), "{path} {e}");
+        }
+        // A known path with a method it does not take: 405 naming the ones it does, even where a
+        // more general pattern (`GET /v1/payment/{payment_id}`) would otherwise match.
+        let wrong = [
+            (Method::DELETE, "/v1/accounts/x", "GET, PUT"),
+            (Method::POST, "/healthz", "GET"),
+            (Method::POST, "/readyz", "GET"),
+            (Method::POST, "/v1/openapi.json", "GET"),
+            (Method::POST, "/v1/payments", "GET"),
+            (Method::GET, "/v1/payment/capture", "POST"),
+            (Method::PUT, "/v1/payment/capture", "POST"),
+            (Method::DELETE, "/v1/payment/intent", "POST"),
+            (Method::POST, "/v1/payment/pi_1", "GET"),
+            (Method::GET, "/v1/terminal/connection_token", "POST"),
+            (Method::GET, "/v1/customer/card", "POST"),
+            (Method::GET, "/v1/customer/card/pm_1", "DELETE"),
+            (Method::DELETE, "/v1/terminal/readers", "GET, POST"),
+            (Method::GET, "/v1/webhooks/stripe", "POST"),
+            (Method::POST, "/pos/lib/index.js", "GET"),
+        ];
+        for (method, path, allowed) in wrong {
+            let response = app
+                .client
+                .request(method.clone(), app.url(path))
+                .bearer_auth(app.token(&["*"], "accounts:admin payments:read payments:write"))
+                .send()
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            let mut allow: Vec<String> = response.headers()["allow"]
+                .to_str()
+                .unwrap()
+                .split(',')
+                .map(|m| m.trim().to_string())
+                .collect();
+            allow.sort();
+            assert_eq!(response.headers()["content-type"], "application/json", "{method} {path}");
+            let e: serde_json::Value = response.json().await.unwrap();
+            assert_eq!((status, e["error"]["code"].as_str()), (405, Some("method_not_allowed")), "{method} {path} {e}");
+            assert_eq!(allow.join(", "), allowed, "{method} {path}");
+        }
     }
 }
