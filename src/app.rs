@@ -114,6 +114,9 @@ impl Application {
             }))
             .wrap(ErrorHandlers::new().default_handler(json_envelope))
             .wrap(actix_web::middleware::from_fn(api::idempotency::middleware))
+            .wrap(actix_web::middleware::from_fn(
+                api::extract::reject_nul_in_path,
+            ))
             .wrap_fn(|req, srv| {
                 let id = uuid::Uuid::new_v4().simple().to_string();
                 req.extensions_mut().insert(RequestId(id.clone()));
