@@ -114,6 +114,9 @@ impl Application {
             }))
             .wrap(ErrorHandlers::new().default_handler(json_envelope))
             .wrap(actix_web::middleware::from_fn(api::idempotency::middleware))
+            .wrap(actix_web::middleware::from_fn(
+                api::extract::reject_nul_in_path,
+            ))
             .wrap_fn(|req, srv| {
                 let id = uuid::Uuid::new_v4().simple().to_string();
                 req.extensions_mut().insert(RequestId(id.clone()));
@@ -188,8 +191,13 @@ fn json_envelope<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHandlerRe
         return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
     }
     let status = res.status();
+    let allow = res.headers().get(header::ALLOW).cloned();
     let (req, _) = res.into_parts();
-    let body = actix_web::ResponseError::error_response(&ApiError::from_status(status));
+    let mut body = actix_web::ResponseError::error_response(&ApiError::from_status(status));
+    if let Some(allow) = allow {
+        // The router's 405 names the methods the path takes.
+        body.headers_mut().insert(header::ALLOW, allow);
+    }
     Ok(ErrorHandlerResponse::Response(
         ServiceResponse::new(req, body).map_body(|_, b| EitherBody::right(b)),
     ))

@@ -89,6 +89,7 @@ pub async fn get(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let external_account_id = path.into_inner();
+    external_id("external_account_id", &external_account_id)?;
     caller.authorize(Scope::AccountsAdmin, &external_account_id)?;
     let account = accounts::get(&state.db, external_account_id).await?;
     Ok(HttpResponse::Ok().json(AccountResponse::from(account)))
@@ -166,6 +167,13 @@ fn validate(body: PutAccount, simulator: bool) -> Result<AccountChanges, ApiErro
         Ok(Secret::new(v))
     })?;
     let webhook_url = patch(body.webhook_url, |v| {
+        // The URL parser drops tabs and newlines silently; what is stored is what was sent.
+        if v.chars().any(|c| c.is_control() || c.is_whitespace()) {
+            return Err(ApiError::invalid(
+                "webhook_url",
+                "'webhook_url' must not contain spaces or control characters",
+            ));
+        }
         let url = url::Url::parse(&v).map_err(|_| {
             ApiError::invalid("webhook_url", "'webhook_url' must be an absolute URL")
         })?;

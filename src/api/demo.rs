@@ -68,9 +68,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     .is_some_and(|services| services.simulator)
             }))
             .service(web::resource(["", "/"]).route(web::get().to(page)))
-            .route("/token", web::post().to(token))
-            .route("/lib/{file}", web::get().to(lib_file))
-            .route("/demo/{file}", web::get().to(demo_file)),
+            .service(web::resource("/token").route(web::post().to(token)))
+            .service(web::resource("/lib/{file}").route(web::get().to(lib_file)))
+            .service(web::resource("/demo/{file}").route(web::get().to(demo_file))),
     );
 }
 

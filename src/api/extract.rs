@@ -1,12 +1,16 @@
 //! Request extractors that answer every malformed input with our JSON envelope: `ApiJson<T>`
 //! (content type, 64 KiB limit, syntax, unknown/missing/mistyped fields named in `param`) and
 //! `ApiQuery<T>` for query strings. `Patch<T>` tells an absent field from an explicit `null`.
+//! No client text may hold a NUL character (PostgreSQL rejects it in text): JSON bodies, queries
+//! and, through the `reject_nul_in_path` middleware, path parameters answer it with a 400.
 
 use crate::error::ApiError;
-use actix_web::dev::Payload;
+use actix_web::body::MessageBody;
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
+use actix_web::middleware::Next;
 use actix_web::web::Bytes;
-use actix_web::{FromRequest, HttpMessage, HttpRequest};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, ResponseError};
 use futures_util::future::LocalBoxFuture;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
@@ -45,21 +49,68 @@ impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
     }
 }
 
-/// Parses JSON into `T`, naming the offending field on failure.
+/// Parses a JSON object into `T`, naming the offending field on failure. The body must be an
+/// object (serde would otherwise fill a struct from an array by position), and no string in it,
+/// key or value, may hold a NUL character (PostgreSQL cannot store one in text).
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let syntax = |e: serde_json::Error| {
+        ApiError::bad_request(
+            "body_invalid_json",
+            format!("the body is not valid JSON: {e}"),
+        )
+    };
+    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(syntax)?;
+    if !value.is_object() {
+        return Err(ApiError::bad_request(
+            "body_invalid",
+            "the body must be a JSON object",
+        ));
+    }
+    if let Some(path) = nul_path(&value, String::new()) {
+        return Err(nul_error(&path));
+    }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
         use serde_json::error::Category;
         match inner.classify() {
-            Category::Syntax | Category::Eof | Category::Io => ApiError::bad_request(
-                "body_invalid_json",
-                format!("the body is not valid JSON: {inner}"),
-            ),
+            Category::Syntax | Category::Eof | Category::Io => syntax(inner),
             Category::Data => field_error(&path, &inner.to_string()),
         }
     })
+}
+
+/// The path (`a.b[0]`, as serde_path_to_error writes it) of the first string in `value` that
+/// holds a NUL character, or of the object key that does.
+fn nul_path(value: &serde_json::Value, path: String) -> Option<String> {
+    use serde_json::Value;
+    match value {
+        Value::String(s) if s.contains('\0') => Some(path),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, v)| nul_path(v, format!("{path}[{i}]"))),
+        Value::Object(fields) => fields.iter().find_map(|(k, v)| {
+            let path = if path.is_empty() {
+                k.clone()
+            } else {
+                format!("{path}.{k}")
+            };
+            if k.contains('\0') {
+                Some(path)
+            } else {
+                nul_path(v, path)
+            }
+        }),
+        _ => None,
+    }
+}
+
+/// 400 for client text holding a NUL character.
+fn nul_error(param: &str) -> ApiError {
+    let param = param.replace('\0', "\\u0000");
+    ApiError::invalid(&param, format!("'{param}' must not contain NUL characters"))
 }
 
 /// Maps serde's data errors onto `param`: unknown and missing fields are named in the message,
@@ -103,14 +154,41 @@ impl<T: DeserializeOwned> FromRequest for ApiQuery<T> {
     type Future = std::future::Ready<Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(
-            req.query_string().as_bytes(),
-        ));
+        let pairs = form_urlencoded::parse(req.query_string().as_bytes());
+        if let Some((key, _)) = pairs
+            .clone()
+            .find(|(k, v)| k.contains('\0') || v.contains('\0'))
+        {
+            return std::future::ready(Err(nul_error(&key)));
+        }
+        let de = serde_urlencoded::Deserializer::new(pairs);
         std::future::ready(
             serde_path_to_error::deserialize(de)
                 .map(ApiQuery)
                 .map_err(|e| field_error(&e.path().to_string(), &e.into_inner().to_string())),
         )
+    }
+}
+
+/// Middleware: a path parameter holding a NUL character (`%00`) is a 400 naming the parameter,
+/// before any handler or the idempotency store sees it. Paths no route matches go on to the 404.
+pub async fn reject_nul_in_path(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let param = req.path().contains("%00").then(|| {
+        let pattern = req.match_pattern()?;
+        let (segments, names) = (req.path().split('/'), pattern.split('/'));
+        let name = segments.zip(names).find(|(s, _)| s.contains("%00"))?.1;
+        let name = name.strip_prefix('{')?.strip_suffix('}')?;
+        Some(name.split(':').next().unwrap_or(name).to_string())
+    });
+    match param.flatten() {
+        Some(param) => {
+            let response = nul_error(&param).error_response();
+            Ok(req.into_response(response).map_into_right_body())
+        }
+        None => next.call(req).await.map(|r| r.map_into_left_body()),
     }
 }
 
@@ -130,7 +208,7 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Patch<T> {
 }
 
 /// Checks a caller-supplied identifier (`external_*_id`): 1 to 255 characters, no control
-/// characters.
+/// characters (NUL included).
 pub fn external_id(param: &str, value: &str) -> Result<(), ApiError> {
     if value.is_empty() || value.len() > 255 {
         return Err(ApiError::invalid(

@@ -17,48 +17,49 @@ pub mod webhooks;
 use actix_web::web;
 use chrono::NaiveDateTime;
 
-/// Registers every API route.
+/// Registers every API route. Each path is one `web::resource` holding all of its methods, so a
+/// wrong method on a known path is a 405 (with `Allow`), and a more general pattern registered
+/// later (`/v1/payment/{payment_id}`) never swallows a fixed path (`/v1/payment/capture`).
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/healthz", web::get().to(ops::healthz))
-        .route("/readyz", web::get().to(ops::readyz))
-        .route("/metrics", web::get().to(metrics::metrics))
-        .route("/v1/openapi.json", web::get().to(openapi::document))
-        .route("/v1/payment/intent", web::post().to(payments::intent))
-        .route("/v1/payment/capture", web::post().to(payments::capture))
-        .route("/v1/payment/cancel", web::post().to(payments::cancel))
-        .route("/v1/payment/refund", web::post().to(payments::refund))
-        .route("/v1/payment/charge", web::post().to(payments::charge))
-        .route("/v1/payment/{payment_id}", web::get().to(payments::get))
-        .route("/v1/payments", web::get().to(payments::list))
-        .route("/v1/customer/card", web::post().to(cards::save))
-        .route("/v1/customer/cards", web::get().to(cards::list))
-        .route(
-            "/v1/customer/card/checkout",
-            web::post().to(checkout::create_setup_session),
+    cfg.service(web::resource("/healthz").route(web::get().to(ops::healthz)))
+        .service(web::resource("/readyz").route(web::get().to(ops::readyz)))
+        .service(web::resource("/metrics").route(web::get().to(metrics::metrics)))
+        .service(web::resource("/v1/openapi.json").route(web::get().to(openapi::document)))
+        .service(web::resource("/v1/payment/intent").route(web::post().to(payments::intent)))
+        .service(web::resource("/v1/payment/capture").route(web::post().to(payments::capture)))
+        .service(web::resource("/v1/payment/cancel").route(web::post().to(payments::cancel)))
+        .service(web::resource("/v1/payment/refund").route(web::post().to(payments::refund)))
+        .service(web::resource("/v1/payment/charge").route(web::post().to(payments::charge)))
+        .service(web::resource("/v1/payment/{payment_id}").route(web::get().to(payments::get)))
+        .service(web::resource("/v1/payments").route(web::get().to(payments::list)))
+        .service(web::resource("/v1/customer/card").route(web::post().to(cards::save)))
+        .service(web::resource("/v1/customer/cards").route(web::get().to(cards::list)))
+        .service(
+            web::resource("/v1/customer/card/checkout")
+                .route(web::post().to(checkout::create_setup_session)),
         )
-        .route(
-            "/v1/customer/card/checkout/{session_id}",
-            web::get().to(checkout::setup_card),
+        .service(
+            web::resource("/v1/customer/card/checkout/{session_id}")
+                .route(web::get().to(checkout::setup_card)),
         )
-        .route("/v1/customer/card/{id}", web::delete().to(cards::delete))
+        .service(web::resource("/v1/customer/card/{id}").route(web::delete().to(cards::delete)))
         .service(
             web::resource("/v1/webhooks/stripe")
                 .app_data(web::PayloadConfig::new(256 * 1024))
                 .route(web::post().to(webhooks::stripe)),
         )
-        .route(
-            "/v1/webhooks/deliveries",
-            web::get().to(webhooks::deliveries),
+        .service(
+            web::resource("/v1/webhooks/deliveries").route(web::get().to(webhooks::deliveries)),
         )
-        .route(
-            "/v1/webhooks/deliveries/{id}/retry",
-            web::post().to(webhooks::retry),
+        .service(
+            web::resource("/v1/webhooks/deliveries/{id}/retry")
+                .route(web::post().to(webhooks::retry)),
         )
-        .route("/v1/checkout", web::post().to(checkout::create))
-        .route("/v1/checkout/{session_id}", web::get().to(checkout::get))
-        .route(
-            "/v1/terminal/connection_token",
-            web::post().to(terminal::connection_token),
+        .service(web::resource("/v1/checkout").route(web::post().to(checkout::create)))
+        .service(web::resource("/v1/checkout/{session_id}").route(web::get().to(checkout::get)))
+        .service(
+            web::resource("/v1/terminal/connection_token")
+                .route(web::post().to(terminal::connection_token)),
         )
         .service(
             web::resource("/v1/terminal/locations")
@@ -70,17 +71,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::post().to(terminal::register_reader))
                 .route(web::get().to(terminal::list_readers)),
         )
-        .route(
-            "/v1/terminal/readers/{id}",
-            web::get().to(terminal::get_reader),
+        .service(
+            web::resource("/v1/terminal/readers/{id}").route(web::get().to(terminal::get_reader)),
         )
-        .route(
-            "/v1/terminal/readers/{id}/process",
-            web::post().to(terminal::process),
+        .service(
+            web::resource("/v1/terminal/readers/{id}/process")
+                .route(web::post().to(terminal::process)),
         )
-        .route(
-            "/v1/terminal/readers/{id}/cancel",
-            web::post().to(terminal::cancel_action),
+        .service(
+            web::resource("/v1/terminal/readers/{id}/cancel")
+                .route(web::post().to(terminal::cancel_action)),
         )
         .service(
             web::resource("/v1/accounts/{external_account_id}")

@@ -84,6 +84,9 @@ both_backends! {
             (json!({"webhook_url": "http://merchant.example/hook"}), "webhook_url"),
             (json!({"webhook_url": "not a url"}), "webhook_url"),
             (json!({"webhook_url": "https://user:pw@merchant.example/"}), "webhook_url"),
+            (json!({"webhook_url": "https://merchant.example/\u{0}"}), "webhook_url"),
+            (json!({"webhook_url": "https://merchant.example/\nhook"}), "webhook_url"),
+            (json!({"webhook_url": "https://merchant.example/ho\tok"}), "webhook_url"),
             (json!({"color": "blue"}), "color"),
         ];
         for (body, param) in cases {
