@@ -973,7 +973,7 @@ async fn in_process(b: &Bench, url: &str) -> Vec<(&'static str, Stats)> {
             .retrieve_payment_intent(&account, &next(), &[])
             .await
             .unwrap(),
-        "flows::payments::get" => payments::get(&services, "bench", ACCOUNT.into(), next())
+        "flows::payments::get" => payments::get(&services, ACCOUNT.into(), next())
             .await
             .unwrap(),
     ));

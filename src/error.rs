@@ -43,6 +43,9 @@ pub struct ErrorBody {
     /// The payment's current status, on state conflicts.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub payment_status: Option<String>,
+    /// The payment concerned (`pi_…`), when the request created one that failed (a decline).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payment_id: Option<String>,
     /// Stripe's request id, when Stripe answered with an error.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stripe_request_id: Option<String>,
@@ -66,6 +69,7 @@ impl ApiError {
             param: None,
             decline_code: None,
             payment_status: None,
+            payment_id: None,
             stripe_request_id: None,
             retryable: false,
         }))

@@ -411,6 +411,7 @@ fn schemas() -> Value {
                         "param": {"type": "string", "description": "The offending field (or header)."},
                         "decline_code": {"type": "string"},
                         "payment_status": {"type": "string", "description": "The payment's current status, on state conflicts."},
+                        "payment_id": {"type": "string", "description": "The payment (`pi_…`) a declined charge recorded as failed."},
                         "stripe_request_id": {"type": "string"},
                         "retryable": {"type": "boolean", "description": "Present (true) when the same request may be retried."},
                     },

@@ -295,7 +295,7 @@ pub async fn get(
     caller.authorize(Scope::PaymentsRead, &query.external_account_id)?;
     let id = path.into_inner();
     payment_id(&id)?;
-    let view = payments::get(&services, &caller.subject, query.external_account_id, id).await?;
+    let view = payments::get(&services, query.external_account_id, id).await?;
     Ok(HttpResponse::Ok().json(PaymentResponse::from_view(view, true)))
 }
 

@@ -60,7 +60,13 @@ pub async fn save_from_payment(
         .retrieve_payment_intent(&stripe_account, &intent_id, &["latest_charge"])
         .await?;
     if intent.status.as_str() != "succeeded" {
-        payments::sync_status(services, &payment, intent.status.as_str(), "stripe").await?;
+        payments::sync_status(
+            services,
+            &payment,
+            intent.status.as_str(),
+            payments::STRIPE_ACTOR,
+        )
+        .await?;
         let mut e = ApiError::conflict(
             "payment_not_captured",
             format!(

@@ -28,6 +28,9 @@ pub const CREATING: &str = "creating";
 /// `requires_payment_method`; for us the payment is over).
 pub const FAILED: &str = "failed";
 
+/// The actor of history entries for changes Stripe reported (a refresh, a webhook).
+pub const STRIPE_ACTOR: &str = "stripe";
+
 /// Metadata keys we set on Stripe objects ourselves.
 pub const RESERVED_METADATA: [&str; 3] = [
     "external_account_id",
@@ -350,10 +353,12 @@ fn declined(payment: &Payment) -> ApiError {
         "the card was declined; the payment is recorded as failed",
     );
     e.payment_status = Some(FAILED.to_string());
+    e.payment_id = payment.stripe_payment_intent_id.clone();
     e
 }
 
-/// Records the intent's id and state on the row (once; concurrent completions agree).
+/// Records the intent's id and state on the row (once; concurrent completions agree). A payment
+/// recorded as `failed` stays failed: Stripe keeps such an intent in `requires_payment_method`.
 pub(crate) async fn complete(
     services: &Services,
     payment: Payment,
@@ -377,6 +382,9 @@ pub(crate) async fn complete(
         .run(move |conn| {
             write_transaction(conn, |conn| {
                 let current = lock(conn, &payment.id)?;
+                if current.status == FAILED {
+                    return Ok(current);
+                }
                 let at = now();
                 diesel::update(payments::table.find(&payment.id))
                     .set((
@@ -489,18 +497,17 @@ pub async fn capture(
     view(services, account, payment).await
 }
 
-/// Our record of a payment, with its status refreshed from Stripe while it can still change.
+/// Our record of a payment, with its status refreshed from Stripe while it can still change
+/// (not once canceled or failed). Changes the refresh finds are Stripe's (or the reader's), and
+/// recorded as such, not as the reader of the payment's.
 pub async fn get(
     services: &Services,
-    actor: &str,
     external_account_id: String,
     payment_id: String,
 ) -> Result<PaymentView, ApiError> {
     let (account, mut payment) = load(services, external_account_id, payment_id).await?;
-    if let (Some(id), false) = (
-        &payment.stripe_payment_intent_id,
-        payment.status == "canceled",
-    ) {
+    let settled = matches!(payment.status.as_str(), "canceled" | FAILED);
+    if let (Some(id), false) = (&payment.stripe_payment_intent_id, settled) {
         let intent = services
             .stripe
             .retrieve_payment_intent(&services.stripe_account(&account)?, id, &[])
@@ -508,7 +515,7 @@ pub async fn get(
         if intent.status.as_str() != payment.status
             || intent.amount_capturable != payment.amount_capturable
         {
-            payment = complete(services, payment, &intent, actor).await?;
+            payment = complete(services, payment, &intent, STRIPE_ACTOR).await?;
         }
     }
     let mut view = view(services, account, payment).await?;

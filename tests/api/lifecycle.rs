@@ -187,8 +187,23 @@ both_backends! {
         assert_eq!(status, 402, "{declined}");
         assert_eq!(declined["error"]["type"], "card_error");
         assert!(declined["error"]["decline_code"].is_string(), "{declined}");
-        let (status, again) = app.post("/v1/payment/charge", &token, charge_body("erin", risky["id"].as_str().unwrap(), "later-3", "9.99")).await;
-        assert_eq!((status, &again["error"]["decline_code"]), (402, &declined["error"]["decline_code"]), "a repeat gives the same answer");
+        let failed_id = declined["error"]["payment_id"].as_str().expect("the 402 names the payment").to_string();
+        assert!(failed_id.starts_with("pi_"), "{declined}");
+        // Reading it back (which refreshes from Stripe, where the intent awaits another card)
+        // leaves it failed.
+        let (status, record) = app.get(&format!("/v1/payment/{failed_id}?external_account_id=acme"), &token).await;
+        assert_eq!((status, record["status"].as_str()), (200, Some("failed")), "{record}");
+        assert_eq!(record["external_transaction_id"], "later-3");
+        let pi = app.sim_get(&format!("/v1/payment_intents/{failed_id}")).await;
+        assert_eq!(pi["status"], "requires_payment_method", "Stripe's view differs from ours");
+        for _ in 0..2 {
+            let (status, again) = app.post("/v1/payment/charge", &token, charge_body("erin", risky["id"].as_str().unwrap(), "later-3", "9.99")).await;
+            assert_eq!((status, &again["error"]["decline_code"]), (402, &declined["error"]["decline_code"]), "a repeat gives the same answer: {again}");
+            assert_eq!(again["error"]["payment_id"], failed_id.as_str());
+            assert!(again.get("client_secret").is_none(), "{again}");
+            let (_, record) = app.get(&format!("/v1/payment/{failed_id}?external_account_id=acme"), &token).await;
+            assert_eq!(record["status"], "failed");
+        }
         let (_, failed) = app.get("/v1/payments?external_account_id=acme&status=failed", &token).await;
         assert_eq!(failed["data"].as_array().unwrap().len(), 1, "{failed}");
         assert_eq!(failed["data"][0]["external_transaction_id"], "later-3");
@@ -305,6 +320,25 @@ both_backends! {
         assert_eq!((status, page["data"].as_array().unwrap().len()), (200, 0));
         let (status, _) = app.get("/v1/payments?external_account_id=acme", &other).await;
         assert_eq!(status, 403);
+    }
+
+    async fn a_refresh_is_attributed_to_stripe(app) {
+        let token = app.merchant("acme", "usd").await;
+        let reader = app.register_reader().await;
+        // Without Stripe's webhooks, only the read-back learns that the card was presented.
+        app.add_fault(json!({"path": "payment_intent.*", "drop_webhooks": true})).await;
+        let id = intent(&app, &token, "acme", "tapped", "4.00", None).await["id"].as_str().unwrap().to_string();
+        let (status, tapped) = app.tap_card(&reader, &id, VISA).await;
+        assert_eq!(status, 200, "{tapped}");
+        let (_, record) = app.get(&format!("/v1/payment/{id}?external_account_id=acme"), &token).await;
+        assert_eq!(record["status"], "requires_capture", "{record}");
+        let history: Vec<(&str, &str, &str)> = record["history"].as_array().unwrap().iter()
+            .map(|h| (h["action"].as_str().unwrap(), h["status"].as_str().unwrap(), h["actor"].as_str().unwrap())).collect();
+        assert_eq!(history, vec![
+            ("create", "creating", "test-suite"),
+            ("sync", "requires_payment_method", "test-suite"),
+            ("sync", "requires_capture", "stripe"),
+        ], "{record}");
     }
 
     async fn terminal_tokens_locations_readers(app) {
