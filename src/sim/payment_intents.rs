@@ -10,8 +10,8 @@ use super::error::{ApiError, CardErrorDetails};
 use super::payment_methods::{self, read_method, Kind, PaymentMethod};
 use super::search::{FieldValue, Query, Searchable};
 use super::state::{
-    created_matches, find, find_mut, list, metadata_json, newest_first, random_id, Ctx, Meta,
-    Object, Origin, State,
+    created_matches, find, list, metadata_json, newest_first, random_id, Ctx, Meta, Object, Origin,
+    State,
 };
 use crate::money::{Currency, MAX_AMOUNT_MINOR};
 use serde_json::{json, Value};
@@ -290,6 +290,13 @@ pub(crate) fn create(state: &mut State, ctx: &Ctx) -> Result<Value, ApiError> {
         options_flag(ctx, "request_incremental_authorization_support").unwrap_or(false);
     pi.request_extended_authorization =
         options_flag(ctx, "request_extended_authorization").unwrap_or(false);
+    if confirm {
+        // Like Stripe, a confirmation that cannot even be attempted creates nothing.
+        if let Err(error) = check_confirmable(state, &pi) {
+            payment_methods::discard_unused(state, p.str("payment_method"), pi.payment_method);
+            return Err(error);
+        }
+    }
     let id = pi.meta.id.clone();
     let rendered = pi.render();
     state.payment_intents.insert(id.clone(), pi);
@@ -539,25 +546,29 @@ pub(crate) fn confirm(state: &mut State, ctx: &Ctx) -> Result<Value, ApiError> {
         }
     }
     let off_session = off_session(ctx)?;
-    let payment_method = match p.str("payment_method") {
-        Some(pm) => Some(payment_methods::resolve(state, ctx, pm, "payment_method")?),
-        None => pi.payment_method.clone(),
-    };
-    let intent = find_mut(&mut state.payment_intents, ctx.ns(), &pi.meta.id).expect("found");
-    intent.payment_method = payment_method;
-    if p.has("setup_future_usage") {
-        intent.setup_future_usage = p.str("setup_future_usage").map(str::to_string);
-    }
-    if p.has("receipt_email") {
-        intent.receipt_email = p.str("receipt_email").map(str::to_string);
-    }
-    if let Some(method) = p.str("capture_method") {
-        intent.capture_method = method.to_string();
-    }
+    let mut updated = pi.clone();
     if let Some(types) = p.strings("payment_method_types") {
         check_types(&types, &pi.currency)?;
-        intent.payment_method_types = types;
+        updated.payment_method_types = types;
     }
+    if let Some(pm) = p.str("payment_method") {
+        updated.payment_method = Some(payment_methods::resolve(state, ctx, pm, "payment_method")?);
+    }
+    if p.has("setup_future_usage") {
+        updated.setup_future_usage = p.str("setup_future_usage").map(str::to_string);
+    }
+    if p.has("receipt_email") {
+        updated.receipt_email = p.str("receipt_email").map(str::to_string);
+    }
+    if let Some(method) = p.str("capture_method") {
+        updated.capture_method = method.to_string();
+    }
+    // A rejected confirmation leaves the intent as it was.
+    if let Err(error) = check_confirmable(state, &updated) {
+        payment_methods::discard_unused(state, p.str("payment_method"), updated.payment_method);
+        return Err(error);
+    }
+    state.payment_intents.insert(pi.meta.id.clone(), updated);
     confirm_intent(
         state,
         &ctx.origin,
@@ -635,25 +646,15 @@ fn card_details(pm: &PaymentMethod, pi: &PaymentIntent, authenticated: bool) -> 
     })
 }
 
-/// Confirms an intent with its `payment_method`: authorizes (or declines) the card, creates the
-/// Charge, moves the intent on and emits the events. A decline is returned as a 402 card error
-/// carrying the intent (back in requires_payment_method).
-pub(crate) fn confirm_intent(
-    state: &mut State,
-    origin: &Origin,
-    now: i64,
-    pi_id: &str,
-    off_session: bool,
-    base_url: &str,
-) -> Result<(), ApiError> {
-    let ns = origin.ns.clone();
-    let pi = state.payment_intents[pi_id].clone();
-    let Some(pm_id) = pi.payment_method.clone() else {
+/// Whether `pi` can be confirmed at all: it has a payment method of an allowed type that is not
+/// another customer's. These are 400s that change nothing; a decline is not checked here.
+fn check_confirmable(state: &State, pi: &PaymentIntent) -> Result<(), ApiError> {
+    let Some(pm_id) = &pi.payment_method else {
         return Err(ApiError::unexpected_state(
             "You cannot confirm this PaymentIntent because it's missing a payment method. You can either update the PaymentIntent with a payment method and then confirm it again, or confirm it again directly with a payment method.",
         ));
     };
-    let pm = state.payment_methods[&pm_id].clone();
+    let pm = &state.payment_methods[pm_id];
     if !pi
         .payment_method_types
         .iter()
@@ -674,6 +675,25 @@ pub(crate) fn confirm_intent(
             .with_param("payment_method"));
         }
     }
+    Ok(())
+}
+
+/// Confirms an intent with its `payment_method`: authorizes (or declines) the card, creates the
+/// Charge, moves the intent on and emits the events. A decline is returned as a 402 card error
+/// carrying the intent (back in requires_payment_method).
+pub(crate) fn confirm_intent(
+    state: &mut State,
+    origin: &Origin,
+    now: i64,
+    pi_id: &str,
+    off_session: bool,
+    base_url: &str,
+) -> Result<(), ApiError> {
+    let ns = origin.ns.clone();
+    let pi = state.payment_intents[pi_id].clone();
+    check_confirmable(state, &pi)?;
+    let pm_id = pi.payment_method.clone().expect("checked");
+    let pm = state.payment_methods[&pm_id].clone();
     let authenticated = pi.authenticated;
     let decline: Option<Decline> = match pm.kind {
         Kind::CardPresent | Kind::InteracPresent => pm.card.present,

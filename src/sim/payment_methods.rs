@@ -179,6 +179,16 @@ pub(crate) fn resolve(
     Ok(pm.meta.id.clone())
 }
 
+/// Drops the PaymentMethod that `resolve` made for the magic test id `param` (`pm_card_visa`)
+/// when the request naming it is rejected, so a failed request leaves nothing behind.
+pub(crate) fn discard_unused(state: &mut State, param: Option<&str>, resolved: Option<String>) {
+    if let (Some(param), Some(id)) = (param, resolved) {
+        if cards::magic_payment_method(param).is_some() {
+            state.payment_methods.remove(&id);
+        }
+    }
+}
+
 /// Attaches a PaymentMethod to a customer (emits `payment_method.attached`); returns its id.
 pub(crate) fn attach_to(
     state: &mut State,

@@ -435,3 +435,137 @@ async fn increment_authorization_needs_support() {
         .ok();
     assert_eq!(captured["amount_received"], 1500);
 }
+
+/// Every event of the simulator's account, oldest first (types only).
+async fn event_types(sim: &Sim) -> Vec<String> {
+    let events = sim.get("/v1/events", &[("limit", "100")]).await.ok();
+    let mut types: Vec<String> = events["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap().to_string())
+        .collect();
+    types.reverse();
+    types
+}
+
+async fn intent_count(sim: &Sim) -> usize {
+    let list = sim
+        .get("/v1/payment_intents", &[("limit", "100")])
+        .await
+        .ok();
+    list["data"].as_array().unwrap().len()
+}
+
+#[tokio::test]
+async fn a_create_whose_confirmation_is_rejected_creates_nothing() {
+    let sim = start().await;
+    let owner = sim.customer("owner").await;
+    let owned = sim
+        .post(
+            "/v1/payment_methods/pm_card_visa/attach",
+            &[("customer", id(&owner))],
+        )
+        .await
+        .ok();
+    let events_before = event_types(&sim).await;
+    let base = [("amount", "1299"), ("currency", "usd"), ("confirm", "true")];
+    let rejected: [&[(&str, &str)]; 3] = [
+        // A `card` PaymentMethod for a card-present intent.
+        &[
+            ("payment_method_types[]", "card_present"),
+            ("payment_method", "pm_card_visa"),
+            ("metadata[order]", "o-1"),
+        ],
+        // Another customer's PaymentMethod.
+        &[("payment_method", id(&owned))],
+        // Nothing to confirm with.
+        &[("payment_method_types[]", "card")],
+    ];
+    for extra in rejected {
+        let mut form = base.to_vec();
+        form.extend_from_slice(extra);
+        let answer = sim.post("/v1/payment_intents", &form).await;
+        assert_eq!(answer.status, 400, "{extra:?}: {:#}", answer.body);
+        assert!(answer.body["error"].get("payment_intent").is_none());
+    }
+    assert_eq!(intent_count(&sim).await, 0, "no orphan intent");
+    assert_eq!(event_types(&sim).await, events_before, "no event");
+    let search = sim
+        .get(
+            "/v1/payment_intents/search",
+            &[("query", "metadata['order']:'o-1'")],
+        )
+        .await
+        .ok();
+    assert_eq!(search["data"], json!([]));
+
+    // A decline is different: Stripe creates the intent and returns it inside the 402.
+    let mut form = base.to_vec();
+    form.push(("payment_method", "pm_card_chargeDeclined"));
+    let declined = sim.post("/v1/payment_intents", &form).await;
+    assert_eq!((declined.status, declined.code()), (402, "card_declined"));
+    let pi = &declined.body["error"]["payment_intent"];
+    assert_eq!(pi["status"], "requires_payment_method");
+    let stored = sim
+        .get(&format!("/v1/payment_intents/{}", id(pi)), &[])
+        .await
+        .ok();
+    assert_eq!(stored["last_payment_error"]["code"], "card_declined");
+    assert_eq!(intent_count(&sim).await, 1);
+    let new_events = event_types(&sim).await[events_before.len()..].to_vec();
+    assert_eq!(
+        new_events,
+        [
+            "payment_intent.created",
+            "charge.failed",
+            "payment_intent.payment_failed"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_rejected_confirm_leaves_the_intent_unchanged() {
+    let sim = start().await;
+    let owner = sim.customer("owner").await;
+    let owned = sim
+        .post(
+            "/v1/payment_methods/pm_card_visa/attach",
+            &[("customer", id(&owner))],
+        )
+        .await
+        .ok();
+    let pi = sim.intent(&[]).await;
+    let path = format!("/v1/payment_intents/{}", id(&pi));
+    let before = sim.get(&path, &[]).await.ok();
+    let events_before = event_types(&sim).await;
+    let rejected: [&[(&str, &str)]; 3] = [
+        &[("payment_method", "pm_card_visa")],
+        &[
+            ("payment_method", id(&owned)),
+            ("payment_method_types[]", "card"),
+            ("receipt_email", "a@example.com"),
+            ("capture_method", "automatic"),
+        ],
+        &[("setup_future_usage", "off_session")],
+    ];
+    for form in rejected {
+        let answer = sim.post(&format!("{path}/confirm"), form).await;
+        assert_eq!(answer.status, 400, "{form:?}: {:#}", answer.body);
+        assert_eq!(sim.get(&path, &[]).await.ok(), before, "after {form:?}");
+    }
+    assert_eq!(event_types(&sim).await, events_before);
+
+    // The intent is still usable: a valid confirm goes through.
+    let confirmed = sim
+        .post(
+            &format!("{path}/confirm"),
+            &[
+                ("payment_method", "pm_card_visa"),
+                ("payment_method_types[]", "card"),
+            ],
+        )
+        .await
+        .ok();
+    assert_eq!(confirmed["status"], "requires_capture");
+}
