@@ -322,6 +322,48 @@ both_backends! {
         assert_eq!(status, 403);
     }
 
+    async fn a_deleted_card_is_announced_and_cannot_be_saved_again(app) {
+        let token = app.merchant("acme", "usd").await;
+        let hook = crate::helpers::MerchantEndpoint::start(0);
+        let (status, account) = app.put_account("acme", json!({"webhook_url": hook.url})).await;
+        assert_eq!(status, 200, "{account}");
+        // Without Stripe's payment_method.detached, only the DELETE itself can announce it.
+        app.add_fault(json!({"path": "payment_method.*", "drop_webhooks": true})).await;
+        let reader = app.register_reader().await;
+        let paid = captured(&app, &token, &reader, "keep-card", "5.00", Some("erin"), VISA).await;
+        let save = json!({"payment_id": paid, "external_customer_id": "erin", "external_account_id": "acme"});
+        let (status, card) = app.post("/v1/customer/card", &token, save.clone()).await;
+        assert_eq!(status, 200, "{card}");
+        let card_id = card["id"].as_str().unwrap();
+        let delete = format!("/v1/customer/card/{card_id}?external_account_id=acme");
+        for _ in 0..2 {
+            let (status, deleted) = app.send(Method::DELETE, &delete, Some(&token), None).await;
+            assert_eq!((status, deleted["deleted"].as_bool()), (200, Some(true)), "{deleted}");
+        }
+        let (status, deliveries) = app.get("/v1/webhooks/deliveries?external_account_id=acme", &token).await;
+        assert_eq!(status, 200, "{deliveries}");
+        let announced: Vec<&Value> = deliveries["data"].as_array().unwrap().iter()
+            .filter(|d| d["event_type"] == "card.deleted").collect();
+        assert_eq!(announced.len(), 1, "once: {deliveries}");
+        let object = &announced[0]["payload"]["data"]["object"];
+        assert_eq!((&object["id"], &object["deleted"]), (&card["id"], &json!(true)), "{object}");
+
+        // Saving it again from the same payment: its PaymentMethod was detached at Stripe.
+        let calls = app.stripe_calls().await.len();
+        let (status, error) = app.post("/v1/customer/card", &token, save).await;
+        assert_eq!((status, error["error"]["code"].as_str()), (409, Some("card_deleted")), "{error}");
+        assert_eq!(app.stripe_calls().await.len(), calls, "answered without Stripe");
+        let (_, cards) = app.get("/v1/customer/cards?external_account_id=acme&external_customer_id=erin", &token).await;
+        assert_eq!(cards["data"], json!([]));
+
+        // The same physical card in a new payment is a new PaymentMethod: saved again.
+        let again = saved_card(&app, &token, &reader, "erin", VISA).await;
+        assert_ne!(again["id"], card["id"]);
+        assert_ne!(again["payment_method_id"], card["payment_method_id"]);
+        let (_, cards) = app.get("/v1/customer/cards?external_account_id=acme&external_customer_id=erin", &token).await;
+        assert_eq!(cards["data"].as_array().unwrap().len(), 1, "{cards}");
+    }
+
     async fn a_refresh_is_attributed_to_stripe(app) {
         let token = app.merchant("acme", "usd").await;
         let reader = app.register_reader().await;
