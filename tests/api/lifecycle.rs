@@ -159,6 +159,50 @@ both_backends! {
         assert_eq!(record["amount_refunded"], "12.99");
     }
 
+    async fn concurrent_refunds_never_exceed_the_capture(app) {
+        let token = app.merchant("acme", "usd").await;
+        let reader = app.register_reader().await;
+        let id = captured(&app, &token, &reader, "refund-race", "10.00", None, VISA).await;
+        // Held at Stripe, so every request passes our check before any refund exists.
+        app.add_fault(json!({"path": "/v1/refunds", "latency_ms": 300, "times": 4})).await;
+        let amounts = ["6.00", "7.00", "5.50", "8.00"];
+        let answers = futures_util::future::join_all(amounts.iter().map(|amount| {
+            app.post("/v1/payment/refund", &token, json!({"payment_id": id, "external_account_id": "acme", "amount": amount}))
+        }))
+        .await;
+        let refunded: Vec<&str> = answers.iter().filter(|(s, _)| *s == 200).map(|(_, b)| b["amount_refunded"].as_str().unwrap()).collect();
+        assert_eq!(refunded.len(), 1, "any two exceed 10.00: {answers:?}");
+        for (status, body) in answers.iter().filter(|(s, _)| *s != 200) {
+            assert_eq!((*status, body["error"]["param"].as_str()), (400, Some("amount")), "{body}");
+        }
+        let (_, record) = app.get(&format!("/v1/payment/{id}?external_account_id=acme"), &token).await;
+        assert_eq!(record["amount_refunded"], refunded[0]);
+        let charge = app.sim_get(&format!("/v1/charges/{}", app.sim_get(&format!("/v1/payment_intents/{id}")).await["latest_charge"].as_str().unwrap())).await;
+        let minor: i64 = refunded[0].replace('.', "").parse().unwrap();
+        assert_eq!(charge["amount_refunded"], minor);
+
+        // Two full refunds at once: one refunds the rest, the other finds nothing left.
+        app.add_fault(json!({"path": "/v1/refunds", "latency_ms": 300, "times": 2})).await;
+        let rest = json!({"payment_id": id, "external_account_id": "acme"});
+        let (a, b) = futures_util::join!(
+            app.client.post(app.url("/v1/payment/refund")).bearer_auth(&token).header("Idempotency-Key", "rest-a").json(&rest).send(),
+            app.client.post(app.url("/v1/payment/refund")).bearer_auth(&token).header("Idempotency-Key", "rest-b").json(&rest).send(),
+        );
+        let mut statuses = Vec::new();
+        for response in [a.unwrap(), b.unwrap()] {
+            let status = response.status().as_u16();
+            let body: Value = response.json().await.unwrap();
+            if status != 200 {
+                assert_eq!(body["error"]["code"], "payment_fully_refunded", "{body}");
+            }
+            statuses.push(status);
+        }
+        statuses.sort();
+        assert_eq!(statuses, vec![200, 409]);
+        let (_, record) = app.get(&format!("/v1/payment/{id}?external_account_id=acme"), &token).await;
+        assert_eq!(record["amount_refunded"], "10.00");
+    }
+
     async fn charge_a_saved_card(app) {
         let token = app.merchant("acme", "usd").await;
         let reader = app.register_reader().await;
