@@ -476,6 +476,32 @@ both_backends! {
         assert_eq!(status, 200, "{canceled}");
         assert_eq!(canceled["action"], Value::Null, "{canceled}");
 
+        // State conflicts are 409s: nothing to cancel; a payment past collecting (from our record,
+        // before any Stripe call); a reader busy with another payment; a payment Stripe says was
+        // collected meanwhile.
+        let (status, error) = app.post(&format!("/v1/terminal/readers/{reader_id}/cancel"), &token, json!({"external_account_id": "acme"})).await;
+        assert_eq!((status, error["error"]["code"].as_str()), (409, Some("reader_action_not_found")), "{error}");
+        let calls = app.stripe_calls().await.len();
+        let process = |payment: &str| json!({"external_account_id": "acme", "payment_id": payment});
+        let (status, error) = app.post(&format!("/v1/terminal/readers/{reader_id}/process"), &token, process(&pi)).await;
+        assert_eq!((status, error["error"]["code"].as_str(), error["error"]["payment_status"].as_str()),
+            (409, Some("payment_not_processable"), Some("requires_capture")), "{error}");
+        assert_eq!(app.stripe_calls().await.len(), calls, "decided from our record");
+        let pi3 = intent(&app, &token, "acme", "smart-3", "17.00", None).await["id"].as_str().unwrap().to_string();
+        let pi4 = intent(&app, &token, "acme", "smart-4", "18.00", None).await["id"].as_str().unwrap().to_string();
+        let (status, body) = app.post(&format!("/v1/terminal/readers/{reader_id}/process"), &token, process(&pi3)).await;
+        assert_eq!(status, 200, "{body}");
+        let (status, error) = app.post(&format!("/v1/terminal/readers/{reader_id}/process"), &token, process(&pi4)).await;
+        assert_eq!((status, error["error"]["code"].as_str()), (409, Some("reader_busy")), "{error}");
+        // pi3 is collected at another reader, unknown to our record (its webhooks are lost).
+        app.add_fault(json!({"path": "payment_intent.*", "drop_webhooks": true})).await;
+        app.post(&format!("/v1/terminal/readers/{reader_id}/cancel"), &token, json!({"external_account_id": "acme"})).await;
+        let elsewhere = app.register_reader().await;
+        let (status, tapped) = app.tap_card(&elsewhere, &pi3, VISA).await;
+        assert_eq!(status, 200, "{tapped}");
+        let (status, error) = app.post(&format!("/v1/terminal/readers/{reader_id}/process"), &token, process(&pi3)).await;
+        assert_eq!((status, error["error"]["code"].as_str()), (409, Some("payment_not_processable")), "{error}");
+
         // Another account sees none of it.
         let other = app.merchant("other", "usd").await;
         let (status, _) = app.get(&format!("/v1/terminal/readers/{reader_id}?external_account_id=other"), &other).await;
