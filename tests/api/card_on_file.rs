@@ -186,6 +186,17 @@ both_backends! {
         assert_eq!(app.stripe_calls().await, vec![], "no invalid request reached Stripe");
     }
 
+    async fn interac_on_a_cad_account(app) {
+        let token = app.merchant("maple", "cad").await;
+        let mut body = intent_body("maple", "interac-ok", json!("5.00"), None);
+        body["payment_method_types"] = json!(["card_present", "interac_present"]);
+        let (status, intent) = app.post("/v1/payment/intent", &token, body).await;
+        assert_eq!(status, 200, "{intent}");
+        assert_eq!((intent["currency"].as_str(), &intent["payment_method_types"]), (Some("cad"), &json!(["card_present", "interac_present"])));
+        let pi = app.sim_get(&format!("/v1/payment_intents/{}", intent["id"].as_str().unwrap())).await;
+        assert_eq!((pi["currency"].as_str(), &pi["payment_method_types"], &pi["amount"]), (Some("cad"), &json!(["card_present", "interac_present"]), &json!(500)), "{pi}");
+    }
+
     async fn intents_are_idempotent(app) {
         let token = app.merchant("acme", "usd").await;
         app.clear_stripe_calls().await;

@@ -220,6 +220,11 @@ both_backends! {
         // Repeat: the same payment, no second charge.
         let (status, again) = app.post("/v1/payment/charge", &token, charge_body("erin", card_id, "later-1", "25.50")).await;
         assert_eq!((status, &again["id"]), (200, &paid["id"]));
+        // The same external_transaction_id for another charge: 409, and no second PaymentIntent.
+        let calls = app.stripe_calls().await.len();
+        let (status, conflict) = app.post("/v1/payment/charge", &token, charge_body("erin", card_id, "later-1", "25.51")).await;
+        assert_eq!((status, conflict["error"]["code"].as_str()), (409, Some("idempotency_conflict")), "{conflict}");
+        assert_eq!(app.stripe_calls().await.len(), calls);
         // By payment_method_id too.
         let (status, by_pm) = app.post("/v1/payment/charge", &token, json!({"external_account_id": "acme", "external_customer_id": "erin",
             "payment_method_id": card["payment_method_id"], "amount": "1.00", "external_transaction_id": "later-2"})).await;
