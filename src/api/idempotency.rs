@@ -13,11 +13,16 @@
 //!   retry runs again (every flow is idempotent towards Stripe). Rows older than 24 h count as
 //!   absent; an `in_progress` row older than [`LEASE_SECS`] is taken to be a crashed request's
 //!   and taken over.
+//! - Routes whose answers carry a secret ([`UNSTORED`]: the intent's and the charge's
+//!   `client_secret`, a connection token) are never stored or replayed, so no secret reaches the
+//!   database: the key is only checked for syntax. Their flows answer repeats themselves (the
+//!   same PaymentIntent for the same `external_transaction_id`, its client secret fetched from
+//!   Stripe; a fresh connection token every time, as a redeemed one cannot be reused).
 //! - Requests without the header touch neither the database nor the body. With it, the body is
 //!   buffered (up to the 64 KiB limit) and put back, so the handler's extractors and error
 //!   envelopes are unchanged.
 
-use super::extract::{idempotency_key, BODY_LIMIT};
+use super::extract::{external_id, idempotency_key, BODY_LIMIT};
 use crate::auth::Caller;
 use crate::db::models::{self, ApiIdempotency};
 use crate::db::schema::api_idempotency::dsl;
@@ -57,6 +62,13 @@ const COMPLETED: &str = "completed";
 /// The Stripe → us webhook: Stripe's retries carry no key of ours.
 const STRIPE_WEBHOOK: &str = "/v1/webhooks/stripe";
 
+/// Routes whose answers carry a secret, never stored (see the module's documentation).
+const UNSTORED: [&str; 3] = [
+    "/v1/payment/intent",
+    "/v1/payment/charge",
+    "/v1/terminal/connection_token",
+];
+
 /// The middleware (`actix_web::middleware::from_fn(idempotency::middleware)`).
 pub async fn middleware<B: MessageBody + 'static>(
     mut req: ServiceRequest,
@@ -77,6 +89,13 @@ pub async fn middleware<B: MessageBody + 'static>(
         return pass(req, next).await;
     };
     let (account, canonical) = read_body(&body);
+    // The account goes into the database as the key's scope: checked as the handler would.
+    if let Some(Err(e)) = account
+        .as_deref()
+        .map(|a| external_id("external_account_id", a))
+    {
+        return Ok(req.error_response(e).map_into_right_body());
+    }
     let scope = match account {
         Some(account) if caller.require_account(&account).is_err() => {
             return pass(req, next).await;
@@ -85,7 +104,7 @@ pub async fn middleware<B: MessageBody + 'static>(
         None => format!("subject:{}", caller.subject),
     };
     // The token's scopes are part of "the same request": a narrower token never gets a replay of
-    // what a broader one was answered (an intent's client_secret, say).
+    // what a broader one was answered.
     let fingerprint = fingerprint(
         &req,
         caller.scope_bits(),
@@ -170,16 +189,20 @@ async fn pass<B: MessageBody + 'static>(
 }
 
 /// The key (or why it is invalid) of a POST under `/v1/` that carries one; `None` for every
-/// other request, decided from the request line and headers alone.
+/// other request, decided from the request line and headers alone. On an [`UNSTORED`] route
+/// only an invalid key counts.
 fn keyed_post(req: &ServiceRequest) -> Option<Result<String, ApiError>> {
-    let path = req.path();
-    let applies = req.method() == Method::POST
-        && path.starts_with("/v1/")
-        && path.trim_end_matches('/') != STRIPE_WEBHOOK;
+    let path = req.path().trim_end_matches('/');
+    let applies =
+        req.method() == Method::POST && path.starts_with("/v1/") && path != STRIPE_WEBHOOK;
     if !applies {
         return None;
     }
-    idempotency_key(req.request()).transpose()
+    let key = idempotency_key(req.request()).transpose()?;
+    if UNSTORED.contains(&path) && key.is_ok() {
+        return None;
+    }
+    Some(key)
 }
 
 /// Reads the whole body and puts it back for the handler. `None` when it is over the limit or

@@ -1,6 +1,8 @@
 //! Saved cards: the card used in a captured card-present payment, saved on the customer through
 //! Stripe's `generated_card` (or a card saved through Checkout, `flows::checkout`),
-//! de-duplicated by card fingerprint per customer.
+//! de-duplicated by card fingerprint per customer. A deleted card's PaymentMethod was detached at
+//! Stripe and cannot be saved again (409 `card_deleted`); a new payment with the same physical card
+//! yields a new PaymentMethod, which can.
 
 use super::payments;
 use super::Services;
@@ -45,12 +47,14 @@ pub async fn save_from_payment(
         .with_param("external_customer_id"));
     }
     let (payment_row_id, customer_id) = (payment.id.clone(), customer.id.clone());
-    if let Some(card) = services
+    match services
         .db
         .run(move |c| find_saved_from(c, &customer_id, &payment_row_id))
         .await?
     {
-        return Ok(CardView { card, customer });
+        Some(card) if card.deleted => return Err(card_deleted()),
+        Some(card) => return Ok(CardView { card, customer }),
+        None => {}
     }
 
     let stripe_account = services.stripe_account(&account)?;
@@ -112,11 +116,15 @@ pub async fn save_from_payment(
 }
 
 /// Records a saved card on its customer, unless the same physical card (fingerprint) or the same
-/// PaymentMethod is already saved for them: then that card is returned instead.
+/// PaymentMethod is already saved for them: then that card is returned instead. A PaymentMethod
+/// whose card was deleted is 409 `card_deleted`.
 pub async fn store_card(services: &Services, card: Card) -> Result<Card, ApiError> {
     services
         .db
         .run(move |conn| {
+            if was_deleted(conn, &card.stripe_payment_method_id)? {
+                return Err(card_deleted());
+            }
             // The same physical card (or the same payment method) already saved: that one.
             if let Some(existing) = same_card(conn, &card)? {
                 return Ok(existing);
@@ -130,9 +138,15 @@ pub async fn store_card(services: &Services, card: Card) -> Result<Card, ApiErro
             });
             match inserted {
                 Ok(()) => Ok(card),
-                // Saved concurrently by another request.
-                Err(e) if e.code == crate::error::UNIQUE_VIOLATION => same_card(conn, &card)?
-                    .ok_or_else(|| ApiError::internal("card vanished after a unique violation")),
+                // Saved concurrently by another request (or deleted meanwhile).
+                Err(e) if e.code == crate::error::UNIQUE_VIOLATION => match same_card(conn, &card)?
+                {
+                    Some(existing) => Ok(existing),
+                    None if was_deleted(conn, &card.stripe_payment_method_id)? => {
+                        Err(card_deleted())
+                    }
+                    None => Err(ApiError::internal("card vanished after a unique violation")),
+                },
                 Err(e) => Err(e),
             }
         })
@@ -155,7 +169,25 @@ fn same_card(conn: &mut DbConnection, card: &Card) -> Result<Option<Card>, ApiEr
         .map_err(ApiError::from)
 }
 
-/// The card already saved from this payment, if any.
+/// Whether a card with this PaymentMethod was saved and deleted (so detached at Stripe).
+fn was_deleted(conn: &mut DbConnection, payment_method: &str) -> Result<bool, ApiError> {
+    diesel::select(diesel::dsl::exists(
+        cards::table
+            .filter(cards::stripe_payment_method_id.eq(payment_method))
+            .filter(cards::deleted.eq(true)),
+    ))
+    .get_result(conn)
+    .map_err(ApiError::from)
+}
+
+fn card_deleted() -> ApiError {
+    ApiError::conflict(
+        "card_deleted",
+        "this card was saved and then deleted (detached at Stripe), so it cannot be saved again from the same payment; save it from a new payment",
+    )
+}
+
+/// The card saved from this payment (live, else deleted), if any.
 fn find_saved_from(
     conn: &mut DbConnection,
     customer_id: &str,
@@ -164,7 +196,7 @@ fn find_saved_from(
     cards::table
         .filter(cards::customer_id.eq(customer_id))
         .filter(cards::source_payment_id.eq(payment_id))
-        .filter(cards::deleted.eq(false))
+        .order(cards::deleted.asc())
         .select(Card::as_select())
         .first(conn)
         .optional()
@@ -284,18 +316,22 @@ pub async fn delete(
         }
         Err(e) => return Err(e.into()),
     }
-    let id = view.card.id.clone();
+    let (id, customer) = (view.card.id.clone(), view.customer.clone());
     let card = services
         .db
         .run(move |conn| {
-            diesel::update(cards::table.find(&id))
-                .set((cards::deleted.eq(true), cards::updated_at.eq(now())))
-                .execute(conn)?;
-            cards::table
-                .find(&id)
-                .select(Card::as_select())
-                .first(conn)
-                .map_err(ApiError::from)
+            crate::db::write_transaction(conn, |conn| {
+                diesel::update(cards::table.find(&id))
+                    .set((cards::deleted.eq(true), cards::updated_at.eq(now())))
+                    .execute(conn)?;
+                let card: Card = cards::table
+                    .find(&id)
+                    .select(Card::as_select())
+                    .first(conn)?;
+                // Once, whether this or Stripe's payment_method.detached webhook records it first.
+                super::events::emit_card(conn, &card, &customer, "card.deleted")?;
+                Ok::<_, ApiError>(card)
+            })
         })
         .await?;
     Ok(CardView {

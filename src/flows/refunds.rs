@@ -4,6 +4,10 @@
 //! there is one (any repeat replays the same refund); otherwise from the payment, the amount
 //! already refunded and the amount asked for, so a retry before the refund is recorded replays it
 //! while a later, separate refund gets a new key.
+//!
+//! Concurrent refunds of one payment all pass our check against the recorded amount; Stripe
+//! refuses what would exceed the charge, and its refusal is the caller's 400 (or 409 once nothing
+//! is left), as if our check had seen the other refunds.
 
 use super::payments::{self, PaymentView};
 use super::Services;
@@ -12,7 +16,7 @@ use crate::db::schema::{payments as payments_table, refunds};
 use crate::db::write_transaction;
 use crate::error::ApiError;
 use crate::money::{Currency, DecimalText, Money};
-use crate::stripe::{CreateRefund, Metadata, RefundReason};
+use crate::stripe::{CreateRefund, Metadata, RefundReason, StripeError};
 use diesel::prelude::*;
 
 /// Refunds `amount` (or everything not yet refunded) of a captured payment.
@@ -48,10 +52,7 @@ pub async fn refund(
         None => refundable,
     };
     if refundable <= 0 {
-        return Err(ApiError::conflict(
-            "payment_fully_refunded",
-            "the payment is already fully refunded",
-        ));
+        return Err(fully_refunded());
     }
     if amount > refundable {
         return Err(ApiError::invalid(
@@ -92,7 +93,8 @@ pub async fn refund(
             },
             &key,
         )
-        .await?;
+        .await
+        .map_err(refused)?;
     let actor = actor.to_string();
     let row = Refund {
         id: new_id(),
@@ -151,4 +153,24 @@ pub async fn refund(
         })
         .await?;
     payments::view(services, account, payment).await
+}
+
+/// Stripe's refusals of a refund that (concurrent) other refunds made too large, as our own check
+/// answers them; anything else as usual.
+fn refused(e: StripeError) -> ApiError {
+    match e.code() {
+        Some("amount_too_large") => ApiError::invalid(
+            "amount",
+            "'amount' exceeds what is left to refund (other refunds of this payment were made meanwhile)",
+        ),
+        Some("charge_already_refunded") => fully_refunded(),
+        _ => e.into(),
+    }
+}
+
+fn fully_refunded() -> ApiError {
+    ApiError::conflict(
+        "payment_fully_refunded",
+        "the payment is already fully refunded",
+    )
 }

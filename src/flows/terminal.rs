@@ -243,7 +243,9 @@ pub async fn get_reader(
     Ok((row, reader))
 }
 
-/// Hands the account's PaymentIntent to the reader, which collects and confirms it.
+/// Hands the account's PaymentIntent to the reader, which collects and confirms it. 409 when the
+/// payment is past collecting a card (`payment_not_processable`, checked first from our record,
+/// else as Stripe says) or the reader is busy with another action (`reader_busy`).
 pub async fn process(
     services: &Services,
     external_account_id: String,
@@ -252,6 +254,9 @@ pub async fn process(
 ) -> Result<(TerminalReader, Reader), ApiError> {
     let (account, row) = owned_reader(services, external_account_id.clone(), reader_id).await?;
     let (_, payment) = payments::load(services, external_account_id, payment_id).await?;
+    if !PROCESSABLE.contains(&payment.status.as_str()) {
+        return Err(not_processable(Some(&payment.status)));
+    }
     let intent = payment.stripe_payment_intent_id.clone().unwrap_or_default();
     let reader = services
         .stripe
@@ -268,11 +273,36 @@ pub async fn process(
                 uuid::Uuid::new_v4()
             ),
         )
-        .await?;
+        .await
+        .map_err(|e| match e.code() {
+            Some("intent_invalid_state" | "payment_intent_unexpected_state") => {
+                not_processable(None)
+            }
+            Some("terminal_reader_busy") => ApiError::conflict(
+                "reader_busy",
+                "the reader is busy with another action; wait for it, or cancel it with POST /v1/terminal/readers/{id}/cancel",
+            ),
+            _ => e.into(),
+        })?;
     Ok((row, reader))
 }
 
-/// Cancels what the reader is doing.
+/// The statuses in which a reader can collect a card for the payment.
+const PROCESSABLE: [&str; 2] = ["requires_payment_method", "requires_confirmation"];
+
+fn not_processable(status: Option<&str>) -> ApiError {
+    let mut e = ApiError::conflict(
+        "payment_not_processable",
+        match status {
+            Some(status) => format!("the payment cannot be collected by a reader in status '{status}' (only while it awaits a card)"),
+            None => "the payment no longer awaits a card; read it with GET /v1/payment/{id}".to_string(),
+        },
+    );
+    e.payment_status = status.map(str::to_string);
+    e
+}
+
+/// Cancels what the reader is doing (409 `reader_action_not_found` when it is doing nothing).
 pub async fn cancel_action(
     services: &Services,
     external_account_id: String,
@@ -290,6 +320,13 @@ pub async fn cancel_action(
                 uuid::Uuid::new_v4()
             ),
         )
-        .await?;
+        .await
+        .map_err(|e| match e.code() {
+            Some("terminal_reader_action_not_found") => ApiError::conflict(
+                "reader_action_not_found",
+                "the reader has no action in progress to cancel",
+            ),
+            _ => e.into(),
+        })?;
     Ok((row, reader))
 }

@@ -1,8 +1,9 @@
 //! `Idempotency-Key` on our own API (issue 8): replay, conflicts, concurrency, isolation between
-//! accounts, retryable failures, expiry.
+//! accounts, retryable failures, expiry; and the routes never stored, as their answers carry
+//! secrets. Most cases create Terminal locations: a request Stripe would repeat without the key.
 
 use crate::both_backends;
-use crate::helpers::TestApp;
+use crate::helpers::{Backend, TestApp};
 use diesel::prelude::*;
 use pos_backend::db::schema::api_idempotency::dsl;
 use pos_backend::db::Db;
@@ -39,6 +40,24 @@ async fn answer(request: reqwest::RequestBuilder) -> Answer {
     let body =
         serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}"));
     (status, replayed, body)
+}
+
+const LOCATIONS: &str = "/v1/terminal/locations";
+
+fn location(account: &str, name: &str) -> Value {
+    json!({
+        "external_account_id": account,
+        "display_name": name,
+        "address": {"line1": "1 Main St", "city": "Springfield", "country": "us"},
+    })
+}
+
+async fn location_creations(app: &TestApp) -> usize {
+    app.stripe_calls()
+        .await
+        .into_iter()
+        .filter(|(m, p)| m == "POST" && p == LOCATIONS)
+        .count()
 }
 
 fn intent(account: &str, tx: &str, amount: &str) -> Value {
@@ -121,6 +140,52 @@ async fn with_db<T: Send + 'static>(
     .unwrap()
 }
 
+#[derive(diesel::QueryableByName)]
+struct Name {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    name: String,
+}
+
+#[derive(diesel::QueryableByName)]
+struct Count {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}
+
+/// Whether `needle` appears anywhere in the app's database: in the SQLite files (the database and
+/// its write-ahead log), or in the text of any row of any PostgreSQL table.
+async fn database_contains(app: &TestApp, needle: &str) -> bool {
+    let needle = needle.to_string();
+    match app.backend {
+        Backend::Sqlite => [String::new(), "-wal".into()].iter().any(|suffix| {
+            std::fs::read(format!("{}{suffix}", app.database_url))
+                .is_ok_and(|bytes| bytes.windows(needle.len()).any(|w| w == needle.as_bytes()))
+        }),
+        Backend::Postgres => {
+            with_db(app, move |c| {
+                let tables: Vec<Name> = diesel::sql_query(
+                    "SELECT table_name::text AS name FROM information_schema.tables WHERE table_schema = 'public'",
+                )
+                .load(c)?;
+                assert!(tables.iter().any(|t| t.name == "api_idempotency"));
+                for table in tables {
+                    let found: Count = diesel::sql_query(format!(
+                        "SELECT count(*) AS n FROM \"{}\" AS t WHERE t::text LIKE '%' || $1 || '%'",
+                        table.name
+                    ))
+                    .bind::<diesel::sql_types::Text, _>(&needle)
+                    .get_result(c)?;
+                    if found.n > 0 {
+                        return Ok(true);
+                    }
+                }
+                Ok(false)
+            })
+            .await
+        }
+    }
+}
+
 async fn stored_keys(app: &TestApp) -> i64 {
     with_db(app, |c| dsl::api_idempotency.count().get_result(c)).await
 }
@@ -128,33 +193,34 @@ async fn stored_keys(app: &TestApp) -> i64 {
 both_backends! {
     async fn the_first_response_is_replayed(app) {
         let token = app.merchant("acme", "usd").await;
-        let body = intent("acme", "order-1", "12.99");
-        let first = keyed(&app, Some(&token), "key-1", "/v1/payment/intent", &body).await;
+        let body = location("acme", "Main St");
+        let first = keyed(&app, Some(&token), "key-1", LOCATIONS, &body).await;
         assert_eq!((first.0, first.1), (200, false), "{}", first.2);
         let calls = app.stripe_calls().await;
-        let again = keyed(&app, Some(&token), "key-1", "/v1/payment/intent", &body).await;
+        let again = keyed(&app, Some(&token), "key-1", LOCATIONS, &body).await;
         assert_eq!(again, (200, true, first.2.clone()), "the same answer, marked as a replay");
         assert_eq!(app.stripe_calls().await, calls, "no Stripe call for a replay");
-        assert_eq!(intent_creations(&app).await, 1);
+        assert_eq!(location_creations(&app).await, 1);
 
         // The same JSON with other key order and spacing is the same request.
-        let raw = r#"{ "external_transaction_id":"order-1", "capture_method":"manual", "payment_method_types":"card_present", "amount":"12.99", "external_account_id":"acme" }"#;
-        let reordered = answer(app.client.post(app.url("/v1/payment/intent")).bearer_auth(&token)
+        let raw = r#"{ "address": {"country":"us", "line1":"1 Main St", "city":"Springfield"}, "display_name":"Main St", "external_account_id":"acme" }"#;
+        let reordered = answer(app.client.post(app.url(LOCATIONS)).bearer_auth(&token)
             .header("Idempotency-Key", "key-1").header("Content-Type", "application/json").body(raw)).await;
         assert_eq!(reordered, (200, true, first.2.clone()));
 
-        // Without a key, or with another, the request runs (the flow's own idempotency answers).
-        let (status, plain) = app.post("/v1/payment/intent", &token, body.clone()).await;
-        assert_eq!((status, &plain["id"]), (200, &first.2["id"]));
-        let other_key = keyed(&app, Some(&token), "key-2", "/v1/payment/intent", &body).await;
-        assert_eq!((other_key.0, other_key.1, &other_key.2["id"]), (200, false, &first.2["id"]));
-        assert_eq!(intent_creations(&app).await, 1);
+        // Without a key, or with another, the request runs again.
+        let (status, plain) = app.post(LOCATIONS, &token, body.clone()).await;
+        assert_eq!(status, 200, "{plain}");
+        assert_ne!(plain["id"], first.2["id"]);
+        let other_key = keyed(&app, Some(&token), "key-2", LOCATIONS, &body).await;
+        assert_eq!((other_key.0, other_key.1), (200, false));
+        assert_ne!(other_key.2["id"], first.2["id"]);
+        assert_eq!(location_creations(&app).await, 3);
 
-        // A token with other scopes never gets the stored answer (it holds a client secret).
+        // A token with other scopes never gets the stored answer.
         let read_only = app.token(&["acme"], "payments:read");
-        let narrower = keyed(&app, Some(&read_only), "key-1", "/v1/payment/intent", &body).await;
-        assert!(!narrower.1 && narrower.0 != 200, "{narrower:?}");
-        assert!(narrower.2.get("client_secret").is_none());
+        let narrower = keyed(&app, Some(&read_only), "key-1", LOCATIONS, &body).await;
+        assert!(!narrower.1 && narrower.0 != 200 && narrower.2.get("id").is_none(), "{narrower:?}");
     }
 
     async fn a_4xx_is_replayed_too(app) {
@@ -176,22 +242,22 @@ both_backends! {
         assert_eq!((fresh.0, fresh.1, fresh.2["status"].as_str()), (200, false, Some("succeeded")), "{}", fresh.2);
 
         // Validation errors are answered (and replayed) exactly as without a key.
-        let bad = intent("acme", "order-3", "abc");
-        let (status, plain) = app.post("/v1/payment/intent", &token, bad.clone()).await;
-        assert_eq!(status, 400);
-        assert_eq!(keyed(&app, Some(&token), "bad-1", "/v1/payment/intent", &bad).await, (400, false, plain.clone()));
-        assert_eq!(keyed(&app, Some(&token), "bad-1", "/v1/payment/intent", &bad).await, (400, true, plain));
+        let bad = location("acme", " ");
+        let (status, plain) = app.post(LOCATIONS, &token, bad.clone()).await;
+        assert_eq!((status, plain["error"]["param"].as_str()), (400, Some("display_name")), "{plain}");
+        assert_eq!(keyed(&app, Some(&token), "bad-1", LOCATIONS, &bad).await, (400, false, plain.clone()));
+        assert_eq!(keyed(&app, Some(&token), "bad-1", LOCATIONS, &bad).await, (400, true, plain));
     }
 
     async fn the_same_key_for_another_request_is_a_conflict(app) {
         let token = app.merchant("acme", "usd").await;
-        let first = keyed(&app, Some(&token), "key-1", "/v1/payment/intent", &intent("acme", "order-1", "12.99")).await;
+        let first = keyed(&app, Some(&token), "key-1", LOCATIONS, &location("acme", "Main St")).await;
         assert_eq!(first.0, 200, "{}", first.2);
         let calls = app.stripe_calls().await;
         for (path, body) in [
-            ("/v1/payment/intent", intent("acme", "order-1", "13.00")),
-            ("/v1/payment/intent", intent("acme", "order-9", "12.99")),
-            ("/v1/payment/capture", json!({"payment_id": first.2["id"], "external_account_id": "acme"})),
+            (LOCATIONS, location("acme", "High St")),
+            (LOCATIONS, json!({"external_account_id": "acme", "display_name": "Main St", "address": {"line1": "2 Main St", "country": "us"}})),
+            ("/v1/terminal/readers", json!({"external_account_id": "acme", "registration_code": "simulated-wpe"})),
         ] {
             let (status, replayed, error) = keyed(&app, Some(&token), "key-1", path, &body).await;
             assert_eq!((status, replayed), (409, false), "{error}");
@@ -201,16 +267,16 @@ both_backends! {
         }
         assert_eq!(app.stripe_calls().await, calls, "a conflict reaches no handler");
         // The original is still replayed.
-        let again = keyed(&app, Some(&token), "key-1", "/v1/payment/intent", &intent("acme", "order-1", "12.99")).await;
+        let again = keyed(&app, Some(&token), "key-1", LOCATIONS, &location("acme", "Main St")).await;
         assert_eq!(again, (200, true, first.2));
     }
 
     async fn concurrent_duplicates_run_once(app) {
         let token = app.merchant("acme", "usd").await;
-        app.add_fault(json!({"path": "/v1/payment_intents", "latency_ms": 300, "times": 1})).await;
-        let body = intent("acme", "order-burst", "7.50");
+        app.add_fault(json!({"path": LOCATIONS, "latency_ms": 300, "times": 1})).await;
+        let body = location("acme", "Burst St");
         let answers = futures_util::future::join_all(
-            (0..10).map(|_| keyed(&app, Some(&token), "burst", "/v1/payment/intent", &body)),
+            (0..10).map(|_| keyed(&app, Some(&token), "burst", LOCATIONS, &body)),
         )
         .await;
         let executed: Vec<&Answer> = answers.iter().filter(|(s, r, _)| *s == 200 && !r).collect();
@@ -230,34 +296,36 @@ both_backends! {
             }
         }
         assert!(in_progress > 0, "the duplicates overlapped the first: {answers:?}");
-        assert_eq!(intent_creations(&app).await, 1);
+        assert_eq!(location_creations(&app).await, 1);
         // Once it is done, the retry gets the replay.
-        assert_eq!(keyed(&app, Some(&token), "burst", "/v1/payment/intent", &body).await, (200, true, first.clone()));
+        assert_eq!(keyed(&app, Some(&token), "burst", LOCATIONS, &body).await, (200, true, first.clone()));
     }
 
     async fn a_stored_response_never_reaches_another_account(app) {
         let acme = app.merchant("acme", "usd").await;
         let other = app.merchant("other", "usd").await;
-        let body = intent("acme", "order-1", "12.99");
-        let first = keyed(&app, Some(&acme), "shared-key", "/v1/payment/intent", &body).await;
+        let body = location("acme", "Main St");
+        let first = keyed(&app, Some(&acme), "shared-key", LOCATIONS, &body).await;
         assert_eq!(first.0, 200, "{}", first.2);
 
         // Another account's token naming acme: 403 exactly as without the key.
-        let (status, plain) = app.post("/v1/payment/intent", &other, body.clone()).await;
+        let (status, plain) = app.post(LOCATIONS, &other, body.clone()).await;
         assert_eq!(status, 403);
-        assert_eq!(keyed(&app, Some(&other), "shared-key", "/v1/payment/intent", &body).await, (403, false, plain));
+        assert_eq!(keyed(&app, Some(&other), "shared-key", LOCATIONS, &body).await, (403, false, plain));
         // No token: 401, not the replay.
-        let (status, replayed, error) = keyed(&app, None, "shared-key", "/v1/payment/intent", &body).await;
+        let (status, replayed, error) = keyed(&app, None, "shared-key", LOCATIONS, &body).await;
         assert_eq!((status, replayed, error["error"]["type"].as_str()), (401, false, Some("authentication_error")));
 
-        // The same key in its own account is its own request: a new intent, not acme's.
-        let own = keyed(&app, Some(&other), "shared-key", "/v1/payment/intent", &intent("other", "order-1", "12.99")).await;
+        // The same key in its own account is its own request: a new location, not acme's.
+        let own = keyed(&app, Some(&other), "shared-key", LOCATIONS, &location("other", "Main St")).await;
         assert_eq!((own.0, own.1), (200, false), "{}", own.2);
         assert_ne!(own.2["id"], first.2["id"]);
-        assert_eq!(own.2["external_account_id"], "other");
+        let (_, theirs) = app.get("/v1/terminal/locations?external_account_id=other", &other).await;
+        assert_eq!(theirs["data"][0]["id"], own.2["id"]);
 
         // acme's payment through other's account, with a key acme used for it: 404 as without.
-        let capture = |account: &str| json!({"payment_id": first.2["id"], "external_account_id": account});
+        let (_, payment) = app.post("/v1/payment/intent", &acme, intent("acme", "order-1", "12.99")).await;
+        let capture = |account: &str| json!({"payment_id": payment["id"], "external_account_id": account});
         let acme_capture = keyed(&app, Some(&acme), "capture-key", "/v1/payment/capture", &capture("acme")).await;
         assert_eq!(acme_capture.0, 409, "{}", acme_capture.2);
         let (status, plain) = app.post("/v1/payment/capture", &other, capture("other")).await;
@@ -267,50 +335,52 @@ both_backends! {
 
     async fn keys_are_at_most_255_visible_characters(app) {
         let token = app.merchant("acme", "usd").await;
-        let body = intent("acme", "order-1", "12.99");
+        let body = location("acme", "Main St");
         let long = "k".repeat(256);
-        let (status, _, error) = keyed(&app, Some(&token), &long, "/v1/payment/intent", &body).await;
-        assert_eq!(status, 400, "{error}");
-        assert_eq!(error["error"]["code"], "parameter_invalid");
-        assert_eq!(error["error"]["param"], "Idempotency-Key");
-        assert_eq!(intent_creations(&app).await, 0);
-        // Unauthenticated comes first.
-        assert_eq!(keyed(&app, None, &long, "/v1/payment/intent", &body).await.0, 401);
+        for path in [LOCATIONS, "/v1/payment/intent", "/v1/terminal/connection_token"] {
+            let (status, _, error) = keyed(&app, Some(&token), &long, path, &body).await;
+            assert_eq!(status, 400, "{path}: {error}");
+            assert_eq!(error["error"]["code"], "parameter_invalid");
+            assert_eq!(error["error"]["param"], "Idempotency-Key");
+            // Unauthenticated comes first.
+            assert_eq!(keyed(&app, None, &long, path, &body).await.0, 401);
+        }
+        assert_eq!(app.stripe_calls().await.len(), 0);
         let longest = "k".repeat(255);
-        let ok = keyed(&app, Some(&token), &longest, "/v1/payment/intent", &body).await;
+        let ok = keyed(&app, Some(&token), &longest, LOCATIONS, &body).await;
         assert_eq!((ok.0, ok.1), (200, false), "{}", ok.2);
-        assert_eq!(keyed(&app, Some(&token), &longest, "/v1/payment/intent", &body).await, (200, true, ok.2));
+        assert_eq!(keyed(&app, Some(&token), &longest, LOCATIONS, &body).await, (200, true, ok.2));
     }
 
     async fn retryable_failures_are_not_stored(app) {
         let token = app.merchant("acme", "usd").await;
-        app.add_fault(json!({"path": "/v1/payment_intents", "error_rate": 1.0, "times": 3})).await;
-        let body = intent("acme", "order-1", "12.99");
-        let (status, replayed, error) = keyed(&app, Some(&token), "retry-me", "/v1/payment/intent", &body).await;
+        app.add_fault(json!({"path": LOCATIONS, "error_rate": 1.0, "times": 3})).await;
+        let body = location("acme", "Main St");
+        let (status, replayed, error) = keyed(&app, Some(&token), "retry-me", LOCATIONS, &body).await;
         assert_eq!((status, replayed), (502, false), "{error}");
         assert_eq!(error["error"]["retryable"], true);
         assert_eq!(stored_keys(&app).await, 0, "nothing kept for a retryable failure");
-        let retried = keyed(&app, Some(&token), "retry-me", "/v1/payment/intent", &body).await;
+        let retried = keyed(&app, Some(&token), "retry-me", LOCATIONS, &body).await;
         assert_eq!((retried.0, retried.1), (200, false), "{}", retried.2);
-        assert_eq!(keyed(&app, Some(&token), "retry-me", "/v1/payment/intent", &body).await, (200, true, retried.2));
-        assert_eq!(intent_creations(&app).await, 4, "3 failed attempts, then the retry's one");
+        assert_eq!(keyed(&app, Some(&token), "retry-me", LOCATIONS, &body).await, (200, true, retried.2));
+        assert_eq!(location_creations(&app).await, 4, "3 failed attempts, then the retry's one");
     }
 
     async fn bodies_and_envelopes_are_unchanged_by_a_key(app) {
         let token = app.merchant("acme", "usd").await;
         let send = |key: Option<&str>, content_type: &str, body: Vec<u8>| {
-            let mut request = app.client.post(app.url("/v1/payment/intent")).bearer_auth(&token)
+            let mut request = app.client.post(app.url(LOCATIONS)).bearer_auth(&token)
                 .header("Content-Type", content_type.to_string()).body(body);
             if let Some(key) = key {
                 request = request.header("Idempotency-Key", key.to_string());
             }
             answer(request)
         };
-        let padded = format!(r#"{{"external_account_id":"acme","amount":"1.00","external_transaction_id":"big","description":"{}"}}"#, "x".repeat(70_000));
+        let padded = format!(r#"{{"external_account_id":"acme","display_name":"{}","address":{{"line1":"1","country":"us"}}}}"#, "x".repeat(70_000));
         let cases: [(&str, Vec<u8>, u16); 4] = [
             ("application/json", b"{not json".to_vec(), 400),
-            ("application/json", br#"{"external_account_id":"acme","amount":"1.00","external_transaction_id":"t","color":"red"}"#.to_vec(), 400),
-            ("text/plain", serde_json::to_vec(&intent("acme", "t", "1.00")).unwrap(), 415),
+            ("application/json", br#"{"external_account_id":"acme","display_name":"t","address":{"line1":"1","country":"us"},"color":"red"}"#.to_vec(), 400),
+            ("text/plain", serde_json::to_vec(&location("acme", "t")).unwrap(), 415),
             ("application/json", padded.into_bytes(), 413),
         ];
         for (i, (content_type, body, expected)) in cases.into_iter().enumerate() {
@@ -321,18 +391,18 @@ both_backends! {
         }
 
         // Chunked bodies (no Content-Length): read, put back, and over the limit still a 413.
-        let big = format!(r#"{{"external_account_id":"acme","amount":"1.00","external_transaction_id":"t","description":"{}"}}"#, "x".repeat(70_000));
-        let (status, error) = chunked(&app, &token, "chunked-big", "/v1/payment/intent", big.as_bytes()).await;
+        let big = format!(r#"{{"external_account_id":"acme","display_name":"{}","address":{{"line1":"1","country":"us"}}}}"#, "x".repeat(70_000));
+        let (status, error) = chunked(&app, &token, "chunked-big", LOCATIONS, big.as_bytes()).await;
         assert_eq!((status, error["error"]["code"].as_str()), (413, Some("body_too_large")), "{error}");
-        let small = intent("acme", "chunked", "2.00");
-        let (status, created) = chunked(&app, &token, "chunked-small", "/v1/payment/intent", &serde_json::to_vec(&small).unwrap()).await;
+        let small = location("acme", "chunked");
+        let (status, created) = chunked(&app, &token, "chunked-small", LOCATIONS, &serde_json::to_vec(&small).unwrap()).await;
         assert_eq!(status, 200, "{created}");
-        assert_eq!(keyed(&app, Some(&token), "chunked-small", "/v1/payment/intent", &small).await, (200, true, created));
+        assert_eq!(keyed(&app, Some(&token), "chunked-small", LOCATIONS, &small).await, (200, true, created));
     }
 
     async fn only_keyed_posts_under_v1_are_stored(app) {
         let token = app.merchant("acme", "usd").await;
-        let (status, _) = app.post("/v1/payment/intent", &token, intent("acme", "order-1", "12.99")).await;
+        let (status, _) = app.post(LOCATIONS, &token, location("acme", "Main St")).await;
         assert_eq!(status, 200);
         assert_eq!(stored_keys(&app).await, 0, "no key, no row");
         // Stripe's webhook endpoint is not a caller's: a key there is ignored.
@@ -344,15 +414,15 @@ both_backends! {
             .header("Idempotency-Key", "list").send().await.unwrap();
         assert_eq!(response.status(), 200);
         assert_eq!(stored_keys(&app).await, 0);
-        let stored = keyed(&app, Some(&token), "one", "/v1/payment/intent", &intent("acme", "order-2", "1.00")).await;
+        let stored = keyed(&app, Some(&token), "one", LOCATIONS, &location("acme", "High St")).await;
         assert_eq!(stored.0, 200);
         assert_eq!(stored_keys(&app).await, 1);
     }
 
     async fn old_and_abandoned_keys_are_released(app) {
         let token = app.merchant("acme", "usd").await;
-        let body = intent("acme", "order-1", "12.99");
-        let first = keyed(&app, Some(&token), "aging", "/v1/payment/intent", &body).await;
+        let body = location("acme", "Main St");
+        let first = keyed(&app, Some(&token), "aging", LOCATIONS, &body).await;
         assert_eq!(first.0, 200, "{}", first.2);
         let ago = |secs: i64| pos_backend::db::models::now() - chrono::Duration::seconds(secs);
 
@@ -360,38 +430,79 @@ both_backends! {
         let now = ago(0);
         with_db(&app, move |c| diesel::update(dsl::api_idempotency)
             .set((dsl::status.eq("in_progress"), dsl::created_at.eq(now))).execute(c)).await;
-        let (status, _, error) = keyed(&app, Some(&token), "aging", "/v1/payment/intent", &body).await;
+        let (status, _, error) = keyed(&app, Some(&token), "aging", LOCATIONS, &body).await;
         assert_eq!((status, error["error"]["code"].as_str()), (409, Some("request_in_progress")));
 
         // Left in_progress by a crash past the lease: the retry runs again and is stored.
         let stale = ago(pos_backend::api::idempotency::LEASE_SECS + 60);
         with_db(&app, move |c| diesel::update(dsl::api_idempotency).set(dsl::created_at.eq(stale)).execute(c)).await;
-        let rerun = keyed(&app, Some(&token), "aging", "/v1/payment/intent", &body).await;
-        assert_eq!((rerun.0, rerun.1, &rerun.2["id"]), (200, false, &first.2["id"]));
-        assert_eq!(keyed(&app, Some(&token), "aging", "/v1/payment/intent", &body).await, (200, true, rerun.2));
+        let rerun = keyed(&app, Some(&token), "aging", LOCATIONS, &body).await;
+        assert_eq!((rerun.0, rerun.1), (200, false), "{}", rerun.2);
+        assert_eq!(location_creations(&app).await, 2);
+        assert_eq!(keyed(&app, Some(&token), "aging", LOCATIONS, &body).await, (200, true, rerun.2));
 
         // After 24 h the key is free, even for another request.
         let old = ago(25 * 3600);
         with_db(&app, move |c| diesel::update(dsl::api_idempotency).set(dsl::created_at.eq(old)).execute(c)).await;
-        let other = keyed(&app, Some(&token), "aging", "/v1/payment/intent", &intent("acme", "order-2", "3.00")).await;
-        assert_eq!((other.0, other.1, other.2["amount"].as_str()), (200, false, Some("3.00")), "{}", other.2);
+        let other = keyed(&app, Some(&token), "aging", LOCATIONS, &location("acme", "High St")).await;
+        assert_eq!((other.0, other.1, other.2["display_name"].as_str()), (200, false, Some("High St")), "{}", other.2);
         assert_eq!(stored_keys(&app).await, 1, "the old row was replaced");
     }
 }
 
 both_backends! {
+    async fn secrets_are_never_stored(app) {
+        let token = app.merchant("acme", "usd").await;
+        // The intent: not stored, so the repeat runs again and the flow answers it (the same
+        // intent, its client secret fetched from Stripe).
+        let body = intent("acme", "order-1", "12.99");
+        let first = keyed(&app, Some(&token), "till-3-order-1", "/v1/payment/intent", &body).await;
+        assert_eq!((first.0, first.1), (200, false), "{}", first.2);
+        let secret = first.2["client_secret"].as_str().unwrap().to_string();
+        let again = keyed(&app, Some(&token), "till-3-order-1", "/v1/payment/intent", &body).await;
+        assert_eq!((again.0, again.1), (200, false), "{}", again.2);
+        assert_eq!((&again.2["id"], again.2["client_secret"].as_str()), (&first.2["id"], Some(secret.as_str())));
+        assert_eq!(intent_creations(&app).await, 1);
+
+        // Connection tokens: a fresh one every call, whatever the key.
+        let token_body = json!({"external_account_id": "acme"});
+        let t1 = keyed(&app, Some(&token), "tok-1", "/v1/terminal/connection_token", &token_body).await;
+        let t2 = keyed(&app, Some(&token), "tok-1", "/v1/terminal/connection_token", &token_body).await;
+        assert_eq!((t1.0, t1.1, t2.0, t2.1), (200, false, 200, false), "{t1:?} {t2:?}");
+        assert_ne!(t1.2["secret"], t2.2["secret"]);
+
+        assert_eq!(stored_keys(&app).await, 0);
+        for needle in [secret.as_str(), t1.2["secret"].as_str().unwrap(), t2.2["secret"].as_str().unwrap()] {
+            assert!(!database_contains(&app, needle).await, "{needle} is in the database");
+        }
+        // The search does find what is there.
+        assert!(database_contains(&app, first.2["id"].as_str().unwrap()).await);
+    }
+
+    async fn the_account_in_the_body_is_checked_before_it_is_stored(app) {
+        app.merchant("acme", "usd").await;
+        let everything = app.token(&["*"], "terminal");
+        let acme_only = app.token(&["acme"], "terminal");
+        for token in [&everything, &acme_only] {
+            let (status, _, error) = keyed(&app, Some(token), "nul-1", LOCATIONS, &location("ac\u{0}me", "Main St")).await;
+            assert_eq!((status, error["error"]["param"].as_str()), (400, Some("external_account_id")), "{error}");
+        }
+        assert_eq!(stored_keys(&app).await, 0);
+        assert_eq!(location_creations(&app).await, 0);
+    }
+
     async fn a_client_that_gave_up_gets_the_replay(app) {
         let token = app.merchant("acme", "usd").await;
-        app.add_fault(json!({"path": "/v1/payment_intents", "latency_ms": 1500, "times": 1})).await;
-        let body = intent("acme", "order-slow", "8.00");
-        let gone = app.client.post(app.url("/v1/payment/intent")).bearer_auth(&token)
+        app.add_fault(json!({"path": LOCATIONS, "latency_ms": 1500, "times": 1})).await;
+        let body = location("acme", "Slow St");
+        let gone = app.client.post(app.url(LOCATIONS)).bearer_auth(&token)
             .header("Idempotency-Key", "slow").json(&body)
             .timeout(std::time::Duration::from_millis(300)).send().await;
         assert!(gone.unwrap_err().is_timeout());
         // The request carries on without its client: retries wait, then get its answer.
         let mut waited = 0;
         let retry = loop {
-            let retry = keyed(&app, Some(&token), "slow", "/v1/payment/intent", &body).await;
+            let retry = keyed(&app, Some(&token), "slow", LOCATIONS, &body).await;
             if retry.0 != 409 {
                 break retry;
             }
@@ -401,7 +512,7 @@ both_backends! {
             tokio::time::sleep(std::time::Duration::from_millis(200)).await;
         };
         assert!(waited > 0, "the first request was still running");
-        assert_eq!((retry.0, retry.1, retry.2["external_transaction_id"].as_str()), (200, true, Some("order-slow")), "{}", retry.2);
-        assert_eq!(intent_creations(&app).await, 1);
+        assert_eq!((retry.0, retry.1, retry.2["display_name"].as_str()), (200, true, Some("Slow St")), "{}", retry.2);
+        assert_eq!(location_creations(&app).await, 1);
     }
 }

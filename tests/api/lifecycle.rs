@@ -159,6 +159,50 @@ both_backends! {
         assert_eq!(record["amount_refunded"], "12.99");
     }
 
+    async fn concurrent_refunds_never_exceed_the_capture(app) {
+        let token = app.merchant("acme", "usd").await;
+        let reader = app.register_reader().await;
+        let id = captured(&app, &token, &reader, "refund-race", "10.00", None, VISA).await;
+        // Held at Stripe, so every request passes our check before any refund exists.
+        app.add_fault(json!({"path": "/v1/refunds", "latency_ms": 300, "times": 4})).await;
+        let amounts = ["6.00", "7.00", "5.50", "8.00"];
+        let answers = futures_util::future::join_all(amounts.iter().map(|amount| {
+            app.post("/v1/payment/refund", &token, json!({"payment_id": id, "external_account_id": "acme", "amount": amount}))
+        }))
+        .await;
+        let refunded: Vec<&str> = answers.iter().filter(|(s, _)| *s == 200).map(|(_, b)| b["amount_refunded"].as_str().unwrap()).collect();
+        assert_eq!(refunded.len(), 1, "any two exceed 10.00: {answers:?}");
+        for (status, body) in answers.iter().filter(|(s, _)| *s != 200) {
+            assert_eq!((*status, body["error"]["param"].as_str()), (400, Some("amount")), "{body}");
+        }
+        let (_, record) = app.get(&format!("/v1/payment/{id}?external_account_id=acme"), &token).await;
+        assert_eq!(record["amount_refunded"], refunded[0]);
+        let charge = app.sim_get(&format!("/v1/charges/{}", app.sim_get(&format!("/v1/payment_intents/{id}")).await["latest_charge"].as_str().unwrap())).await;
+        let minor: i64 = refunded[0].replace('.', "").parse().unwrap();
+        assert_eq!(charge["amount_refunded"], minor);
+
+        // Two full refunds at once: one refunds the rest, the other finds nothing left.
+        app.add_fault(json!({"path": "/v1/refunds", "latency_ms": 300, "times": 2})).await;
+        let rest = json!({"payment_id": id, "external_account_id": "acme"});
+        let (a, b) = futures_util::join!(
+            app.client.post(app.url("/v1/payment/refund")).bearer_auth(&token).header("Idempotency-Key", "rest-a").json(&rest).send(),
+            app.client.post(app.url("/v1/payment/refund")).bearer_auth(&token).header("Idempotency-Key", "rest-b").json(&rest).send(),
+        );
+        let mut statuses = Vec::new();
+        for response in [a.unwrap(), b.unwrap()] {
+            let status = response.status().as_u16();
+            let body: Value = response.json().await.unwrap();
+            if status != 200 {
+                assert_eq!(body["error"]["code"], "payment_fully_refunded", "{body}");
+            }
+            statuses.push(status);
+        }
+        statuses.sort();
+        assert_eq!(statuses, vec![200, 409]);
+        let (_, record) = app.get(&format!("/v1/payment/{id}?external_account_id=acme"), &token).await;
+        assert_eq!(record["amount_refunded"], "10.00");
+    }
+
     async fn charge_a_saved_card(app) {
         let token = app.merchant("acme", "usd").await;
         let reader = app.register_reader().await;
@@ -176,6 +220,11 @@ both_backends! {
         // Repeat: the same payment, no second charge.
         let (status, again) = app.post("/v1/payment/charge", &token, charge_body("erin", card_id, "later-1", "25.50")).await;
         assert_eq!((status, &again["id"]), (200, &paid["id"]));
+        // The same external_transaction_id for another charge: 409, and no second PaymentIntent.
+        let calls = app.stripe_calls().await.len();
+        let (status, conflict) = app.post("/v1/payment/charge", &token, charge_body("erin", card_id, "later-1", "25.51")).await;
+        assert_eq!((status, conflict["error"]["code"].as_str()), (409, Some("idempotency_conflict")), "{conflict}");
+        assert_eq!(app.stripe_calls().await.len(), calls);
         // By payment_method_id too.
         let (status, by_pm) = app.post("/v1/payment/charge", &token, json!({"external_account_id": "acme", "external_customer_id": "erin",
             "payment_method_id": card["payment_method_id"], "amount": "1.00", "external_transaction_id": "later-2"})).await;
@@ -322,6 +371,48 @@ both_backends! {
         assert_eq!(status, 403);
     }
 
+    async fn a_deleted_card_is_announced_and_cannot_be_saved_again(app) {
+        let token = app.merchant("acme", "usd").await;
+        let hook = crate::helpers::MerchantEndpoint::start(0);
+        let (status, account) = app.put_account("acme", json!({"webhook_url": hook.url})).await;
+        assert_eq!(status, 200, "{account}");
+        // Without Stripe's payment_method.detached, only the DELETE itself can announce it.
+        app.add_fault(json!({"path": "payment_method.*", "drop_webhooks": true})).await;
+        let reader = app.register_reader().await;
+        let paid = captured(&app, &token, &reader, "keep-card", "5.00", Some("erin"), VISA).await;
+        let save = json!({"payment_id": paid, "external_customer_id": "erin", "external_account_id": "acme"});
+        let (status, card) = app.post("/v1/customer/card", &token, save.clone()).await;
+        assert_eq!(status, 200, "{card}");
+        let card_id = card["id"].as_str().unwrap();
+        let delete = format!("/v1/customer/card/{card_id}?external_account_id=acme");
+        for _ in 0..2 {
+            let (status, deleted) = app.send(Method::DELETE, &delete, Some(&token), None).await;
+            assert_eq!((status, deleted["deleted"].as_bool()), (200, Some(true)), "{deleted}");
+        }
+        let (status, deliveries) = app.get("/v1/webhooks/deliveries?external_account_id=acme", &token).await;
+        assert_eq!(status, 200, "{deliveries}");
+        let announced: Vec<&Value> = deliveries["data"].as_array().unwrap().iter()
+            .filter(|d| d["event_type"] == "card.deleted").collect();
+        assert_eq!(announced.len(), 1, "once: {deliveries}");
+        let object = &announced[0]["payload"]["data"]["object"];
+        assert_eq!((&object["id"], &object["deleted"]), (&card["id"], &json!(true)), "{object}");
+
+        // Saving it again from the same payment: its PaymentMethod was detached at Stripe.
+        let calls = app.stripe_calls().await.len();
+        let (status, error) = app.post("/v1/customer/card", &token, save).await;
+        assert_eq!((status, error["error"]["code"].as_str()), (409, Some("card_deleted")), "{error}");
+        assert_eq!(app.stripe_calls().await.len(), calls, "answered without Stripe");
+        let (_, cards) = app.get("/v1/customer/cards?external_account_id=acme&external_customer_id=erin", &token).await;
+        assert_eq!(cards["data"], json!([]));
+
+        // The same physical card in a new payment is a new PaymentMethod: saved again.
+        let again = saved_card(&app, &token, &reader, "erin", VISA).await;
+        assert_ne!(again["id"], card["id"]);
+        assert_ne!(again["payment_method_id"], card["payment_method_id"]);
+        let (_, cards) = app.get("/v1/customer/cards?external_account_id=acme&external_customer_id=erin", &token).await;
+        assert_eq!(cards["data"].as_array().unwrap().len(), 1, "{cards}");
+    }
+
     async fn a_refresh_is_attributed_to_stripe(app) {
         let token = app.merchant("acme", "usd").await;
         let reader = app.register_reader().await;
@@ -389,6 +480,32 @@ both_backends! {
         let (status, canceled) = app.post(&format!("/v1/terminal/readers/{reader_id}/cancel"), &token, json!({"external_account_id": "acme"})).await;
         assert_eq!(status, 200, "{canceled}");
         assert_eq!(canceled["action"], Value::Null, "{canceled}");
+
+        // State conflicts are 409s: nothing to cancel; a payment past collecting (from our record,
+        // before any Stripe call); a reader busy with another payment; a payment Stripe says was
+        // collected meanwhile.
+        let (status, error) = app.post(&format!("/v1/terminal/readers/{reader_id}/cancel"), &token, json!({"external_account_id": "acme"})).await;
+        assert_eq!((status, error["error"]["code"].as_str()), (409, Some("reader_action_not_found")), "{error}");
+        let calls = app.stripe_calls().await.len();
+        let process = |payment: &str| json!({"external_account_id": "acme", "payment_id": payment});
+        let (status, error) = app.post(&format!("/v1/terminal/readers/{reader_id}/process"), &token, process(&pi)).await;
+        assert_eq!((status, error["error"]["code"].as_str(), error["error"]["payment_status"].as_str()),
+            (409, Some("payment_not_processable"), Some("requires_capture")), "{error}");
+        assert_eq!(app.stripe_calls().await.len(), calls, "decided from our record");
+        let pi3 = intent(&app, &token, "acme", "smart-3", "17.00", None).await["id"].as_str().unwrap().to_string();
+        let pi4 = intent(&app, &token, "acme", "smart-4", "18.00", None).await["id"].as_str().unwrap().to_string();
+        let (status, body) = app.post(&format!("/v1/terminal/readers/{reader_id}/process"), &token, process(&pi3)).await;
+        assert_eq!(status, 200, "{body}");
+        let (status, error) = app.post(&format!("/v1/terminal/readers/{reader_id}/process"), &token, process(&pi4)).await;
+        assert_eq!((status, error["error"]["code"].as_str()), (409, Some("reader_busy")), "{error}");
+        // pi3 is collected at another reader, unknown to our record (its webhooks are lost).
+        app.add_fault(json!({"path": "payment_intent.*", "drop_webhooks": true})).await;
+        app.post(&format!("/v1/terminal/readers/{reader_id}/cancel"), &token, json!({"external_account_id": "acme"})).await;
+        let elsewhere = app.register_reader().await;
+        let (status, tapped) = app.tap_card(&elsewhere, &pi3, VISA).await;
+        assert_eq!(status, 200, "{tapped}");
+        let (status, error) = app.post(&format!("/v1/terminal/readers/{reader_id}/process"), &token, process(&pi3)).await;
+        assert_eq!((status, error["error"]["code"].as_str()), (409, Some("payment_not_processable")), "{error}");
 
         // Another account sees none of it.
         let other = app.merchant("other", "usd").await;
