@@ -209,14 +209,20 @@ async fn run(cli: Cli) -> Result<(), String> {
                 expiring_within: secs(&expiring_within)?,
                 ..ReconcileConfig::default()
             };
-            let changes = reconcile::run_once(&services, &reconcile)
-                .await
-                .map_err(|e| e.to_string())?;
-            for change in &changes {
+            let report = reconcile::run_once(&services, &reconcile).await;
+            for change in &report.changes {
                 println!("{change}");
             }
-            println!("reconciled: {} change(s)", changes.len());
-            Ok(())
+            for failure in &report.failures {
+                println!("failed: {failure}");
+            }
+            println!("reconciled: {} change(s)", report.changes.len());
+            match report.failures.len() {
+                0 => Ok(()),
+                n => Err(format!(
+                    "reconcile: {n} failure(s); the rest was reconciled"
+                )),
+            }
         }
         Command::Account {
             external_account_id,

@@ -17,6 +17,7 @@
 
 use super::cards::{self, CardView};
 use super::payments::{self, PaymentView};
+use super::webhooks::Scope;
 use super::{accounts, customers, Services};
 use crate::db::models::{new_id, now, Account, Card, CheckoutSessionRow, Customer, Payment};
 use crate::db::schema::{accounts as accounts_table, cards as cards_table, checkout_sessions};
@@ -27,7 +28,7 @@ use crate::secret::Secret;
 use crate::stripe::checkout::CheckoutPaymentIntentData;
 use crate::stripe::{
     CheckoutLineItem, CheckoutMode, CheckoutSession, CreateCheckoutSession, Expandable, Metadata,
-    StripeAccount, StripeError, UiMode,
+    PaymentMethod, StripeAccount, StripeError, UiMode,
 };
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -250,8 +251,9 @@ pub async fn setup_card(
 pub async fn complete_setup_session(
     services: &Services,
     stripe_session_id: &str,
+    scope: &Scope,
 ) -> Result<Option<CardView>, ApiError> {
-    let Some((account, row)) = find_by_stripe_id(services, stripe_session_id).await? else {
+    let Some((account, row)) = find_by_stripe_id(services, stripe_session_id, scope).await? else {
         return Ok(None);
     };
     if row.mode != SETUP {
@@ -261,6 +263,62 @@ pub async fn complete_setup_session(
         SetupOutcome::Saved(card) => Some(*card),
         SetupOutcome::Open | SetupOutcome::Expired => None,
     })
+}
+
+/// The SetupIntent metadata key naming the setup session's row (ours, known before Stripe's id).
+pub const CHECKOUT_ID_METADATA: &str = "checkout_id";
+
+/// For the `setup_intent.succeeded` webhook: saves the card of a SetupIntent that one of our setup
+/// sessions created (its metadata names the session), even if `checkout.session.completed` never
+/// comes. One Stripe call (the PaymentMethod). Idempotent with [`setup_card`] and
+/// [`complete_setup_session`]. `None` for a SetupIntent that is not one of ours in `scope`.
+pub async fn complete_setup_intent(
+    services: &Services,
+    intent: &serde_json::Value,
+    scope: &Scope,
+) -> Result<Option<CardView>, ApiError> {
+    let method_id = match &intent["payment_method"] {
+        serde_json::Value::String(id) => id.clone(),
+        serde_json::Value::Object(pm) => match pm.get("id").and_then(|v| v.as_str()) {
+            Some(id) => id.to_string(),
+            None => return Ok(None),
+        },
+        _ => return Ok(None),
+    };
+    let (Some(row_id), Some("succeeded")) = (
+        intent["metadata"][CHECKOUT_ID_METADATA].as_str(),
+        intent["status"].as_str(),
+    ) else {
+        return Ok(None);
+    };
+    let row_id = row_id.to_string();
+    let found = services
+        .db
+        .run(move |conn| {
+            checkout_sessions::table
+                .inner_join(accounts_table::table)
+                .filter(checkout_sessions::id.eq(&row_id))
+                .filter(checkout_sessions::mode.eq(SETUP))
+                .select((CheckoutSessionRow::as_select(), Account::as_select()))
+                .first(conn)
+                .optional()
+                .map_err(ApiError::from)
+        })
+        .await?;
+    let Some((row, account)) = found.filter(|(_, a)| scope.allows(&a.id)) else {
+        return Ok(None);
+    };
+    if let Some(card_id) = row.card_id.clone() {
+        return card_view(services, card_id).await.map(Some);
+    }
+    let stripe_account = services.stripe_account(&account)?;
+    let method = services
+        .stripe
+        .retrieve_payment_method(&stripe_account, &method_id, &[])
+        .await?;
+    save_setup_card(services, &stripe_account, &account, row, method)
+        .await
+        .map(Some)
 }
 
 enum SetupOutcome {
@@ -300,23 +358,38 @@ async fn finish_setup(
         }
         _ => return Ok(SetupOutcome::Open),
     }
-    let customer_id = row.customer_id.clone().unwrap_or_default();
-    let customer = services
-        .db
-        .run(move |c| customers::by_id(c, &customer_id))
-        .await?;
-    let not_saveable = |why: &str| {
-        ApiError::conflict(
-            "card_not_saveable",
-            format!("the Checkout Session completed without a reusable card: {why}"),
-        )
-    };
     let method = session
         .setup_intent
         .and_then(Expandable::into_object)
         .and_then(|si| si.payment_method)
         .and_then(Expandable::into_object)
         .ok_or_else(|| not_saveable("its SetupIntent has no payment method"))?;
+    save_setup_card(services, &stripe_account, account, row, method)
+        .await
+        .map(|card| SetupOutcome::Saved(Box::new(card)))
+}
+
+fn not_saveable(why: &str) -> ApiError {
+    ApiError::conflict(
+        "card_not_saveable",
+        format!("the Checkout Session completed without a reusable card: {why}"),
+    )
+}
+
+/// Saves a setup session's card on the session's customer (attaching it first if Checkout left it
+/// unattached) and records it on the session, once: a concurrent completion gets the same card.
+async fn save_setup_card(
+    services: &Services,
+    stripe_account: &StripeAccount,
+    account: &Account,
+    row: CheckoutSessionRow,
+    method: PaymentMethod,
+) -> Result<CardView, ApiError> {
+    let customer_id = row.customer_id.clone().unwrap_or_default();
+    let customer = services
+        .db
+        .run(move |c| customers::by_id(c, &customer_id))
+        .await?;
     let details = method
         .card
         .as_ref()
@@ -334,7 +407,7 @@ async fn finish_setup(
             services
                 .stripe
                 .attach_payment_method(
-                    &stripe_account,
+                    stripe_account,
                     &method.id,
                     &customer.stripe_customer_id,
                     &key,
@@ -381,9 +454,7 @@ async fn finish_setup(
             by_id(conn, &row_id).map(|r| r.card_id.unwrap_or(card.id))
         })
         .await?;
-    card_view(services, card_id)
-        .await
-        .map(|card| SetupOutcome::Saved(Box::new(card)))
+    card_view(services, card_id).await
 }
 
 async fn card_view(services: &Services, card_id: String) -> Result<CardView, ApiError> {
@@ -610,8 +681,9 @@ pub async fn get_checkout(
 pub async fn complete_payment_session(
     services: &Services,
     stripe_session_id: &str,
+    scope: &Scope,
 ) -> Result<Option<PaymentView>, ApiError> {
-    let Some((account, row)) = find_by_stripe_id(services, stripe_session_id).await? else {
+    let Some((account, row)) = find_by_stripe_id(services, stripe_session_id, scope).await? else {
         return Ok(None);
     };
     if row.mode != PAYMENT {
@@ -797,6 +869,8 @@ async fn create_at_stripe(
             quantity: item.quantity.unsigned_abs(),
         })
         .collect();
+    let mut intent_metadata = metadata.clone();
+    intent_metadata.insert(CHECKOUT_ID_METADATA.into(), row.id.clone());
     let embedded = row.ui_mode == UiMode::Embedded.as_str();
     let setup = row.mode == SETUP;
     let redirect = row.success_url.as_deref();
@@ -822,7 +896,7 @@ async fn create_at_stripe(
             metadata: Some(&metadata),
             ..Default::default()
         }),
-        setup_intent_metadata: setup.then_some(&metadata),
+        setup_intent_metadata: setup.then_some(&intent_metadata),
         ..CreateCheckoutSession::new(if setup {
             CheckoutMode::Setup
         } else {
@@ -966,11 +1040,13 @@ async fn load(
         .await
 }
 
-/// Our session with this Stripe id, with its account, if we created it.
+/// Our session with this Stripe id, with its account, if we created it for an account in `scope`.
 async fn find_by_stripe_id(
     services: &Services,
     stripe_session_id: &str,
+    scope: &Scope,
 ) -> Result<Option<(Account, CheckoutSessionRow)>, ApiError> {
+    let scope = scope.clone();
     let stripe_session_id = stripe_session_id.to_string();
     services
         .db
@@ -981,7 +1057,11 @@ async fn find_by_stripe_id(
                 .select((CheckoutSessionRow::as_select(), Account::as_select()))
                 .first(conn)
                 .optional()
-                .map(|found| found.map(|(row, account)| (account, row)))
+                .map(|found| {
+                    found
+                        .filter(|(_, account)| scope.allows(&account.id))
+                        .map(|(row, account)| (account, row))
+                })
                 .map_err(ApiError::from)
         })
         .await

@@ -36,6 +36,37 @@ pub fn rank(status: &str) -> u8 {
     }
 }
 
+/// Whose records a verified event may change. A merchant's own endpoint secret vouches only for
+/// that merchant's Stripe account: an event it signs never touches another merchant's records,
+/// whatever ids the event names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    /// Signed with a platform endpoint secret and not for a connected account.
+    Platform,
+    /// Signed with this account's own secret, or the platform's for its connected account
+    /// (`None`: a connected account that is none of ours, so nobody's).
+    Account(Option<String>),
+}
+
+impl Scope {
+    /// Whether the event may change a record of the account with this (internal) id.
+    pub fn allows(&self, account_id: &str) -> bool {
+        match self {
+            Scope::Platform => true,
+            Scope::Account(scoped) => scoped.as_deref() == Some(account_id),
+        }
+    }
+
+    /// The scope of events read from Stripe with an account's own key or connected account (the
+    /// reconciler), or with the platform's key (`None`).
+    pub fn of(account: Option<&Account>) -> Scope {
+        match account {
+            None => Scope::Platform,
+            Some(a) => Scope::Account(Some(a.id.clone())),
+        }
+    }
+}
+
 /// Verifies, stores and applies one webhook delivery.
 pub async fn receive(
     services: &Services,
@@ -46,50 +77,92 @@ pub async fn receive(
         ApiError::bad_request("webhook_invalid", "the payload is not a Stripe event")
     })?;
     let account = event_account(services, &event).await?;
-    let mut secrets: Vec<String> = services
-        .stripe_webhook_secrets
-        .iter()
-        .map(|s| s.expose().clone())
-        .collect();
-    if let Some(sealed) = account
-        .as_ref()
-        .and_then(|a| a.stripe_webhook_secret_enc.as_ref().map(|s| (a, s)))
-    {
-        let (account, sealed) = sealed;
-        let context = super::accounts::stripe_webhook_secret_context(account);
-        secrets.push(
-            services
-                .secrets
-                .open(sealed, &context)
-                .map_err(ApiError::internal)?
-                .expose()
-                .clone(),
-        );
-    }
-    let refs: Vec<&str> = secrets.iter().map(String::as_str).collect();
-    webhook::verify(
-        payload,
-        signature,
-        &refs,
-        DEFAULT_TOLERANCE,
-        chrono::Utc::now().timestamp(),
-    )
-    .map_err(|e| {
+    let rejected = |e: webhook::WebhookError| {
         ApiError::bad_request(
             "webhook_signature_invalid",
             format!("signature rejected: {e}"),
         )
-    })?;
-
-    let received = store_and_apply(services, event.clone()).await?;
+    };
+    let now = chrono::Utc::now().timestamp();
+    let platform: Vec<&str> = services
+        .stripe_webhook_secrets
+        .iter()
+        .map(|s| s.expose().as_str())
+        .collect();
+    let scope = match webhook::verify(payload, signature, &platform, DEFAULT_TOLERANCE, now) {
+        Ok(()) if event.account.is_some() => Scope::Account(account.map(|a| a.id)),
+        Ok(()) => Scope::Platform,
+        Err(e @ (webhook::WebhookError::SignatureMismatch | webhook::WebhookError::NoSecrets)) => {
+            // Not the platform's: perhaps the account's own endpoint secret.
+            let Some((account, sealed)) = account.as_ref().and_then(|a| {
+                a.stripe_webhook_secret_enc
+                    .as_ref()
+                    .map(|sealed| (a, sealed))
+            }) else {
+                return Err(rejected(e));
+            };
+            let context = super::accounts::stripe_webhook_secret_context(account);
+            let own = services
+                .secrets
+                .open(sealed, &context)
+                .map_err(ApiError::internal)?;
+            webhook::verify(
+                payload,
+                signature,
+                &[own.expose().as_str()],
+                DEFAULT_TOLERANCE,
+                now,
+            )
+            .map_err(rejected)?;
+            Scope::Account(Some(account.id.clone()))
+        }
+        Err(e) => return Err(rejected(e)),
+    };
+    let received = store_and_apply(services, event.clone(), &scope).await?;
     Ok((received, event))
 }
 
-/// Stores a verified event (once: a repeat is `Duplicate`) and applies it to our records in the
-/// same transaction; then completes Checkout sessions it announces. Shared by the webhook
-/// endpoint and the reconciler, which replays events that never arrived.
-pub async fn store_and_apply(services: &Services, event: Event) -> Result<Received, ApiError> {
+/// Stores a verified event (once: a repeat is `Duplicate`) and applies it, within `scope`, to our
+/// records in the same transaction. An event that completes a Checkout Session or a SetupIntent
+/// (which reads from Stripe) is handled first and stored only once that succeeded, so a failure
+/// answers 5xx and Stripe's retry tries again. Shared by the webhook endpoint and the reconciler,
+/// which replays events that never arrived.
+pub async fn store_and_apply(
+    services: &Services,
+    event: Event,
+    scope: &Scope,
+) -> Result<Received, ApiError> {
+    let completes = matches!(
+        event.event_type.as_str(),
+        "checkout.session.completed" | "setup_intent.succeeded"
+    );
+    if completes {
+        let id = event.id.clone();
+        let seen = services
+            .db
+            .run(move |conn| {
+                diesel::select(diesel::dsl::exists(stripe_events::table.find(&id)))
+                    .get_result::<bool>(conn)
+                    .map_err(ApiError::from)
+            })
+            .await?;
+        if seen {
+            return Ok(Received::Duplicate);
+        }
+        // Both completions are idempotent with the synchronous GET and with each other.
+        match (event.event_type.as_str(), event.object_id()) {
+            ("checkout.session.completed", Some(session)) => {
+                super::checkout::complete_setup_session(services, session, scope).await?;
+                super::checkout::complete_payment_session(services, session, scope).await?;
+            }
+            ("setup_intent.succeeded", Some(_)) => {
+                super::checkout::complete_setup_intent(services, &event.data.object, scope).await?;
+            }
+            _ => {}
+        }
+    }
     let stored = event.clone();
+    let scope = scope.clone();
     let outcome: Result<Received, ApiError> = services
         .db
         .run(move |conn| {
@@ -109,21 +182,12 @@ pub async fn store_and_apply(services: &Services, event: Event) -> Result<Receiv
                         received_at: now(),
                     })
                     .execute(conn)?;
-                apply(conn, &stored)?;
+                apply(conn, &stored, &scope)?;
                 Ok(Received::Applied)
             })
         })
         .await;
     match outcome {
-        Ok(Received::Applied) if event.event_type == "checkout.session.completed" => {
-            // Completing a session reads it from Stripe: after the event is stored, not inside
-            // its transaction. Idempotent with the synchronous GET.
-            if let Some(session) = event.object_id() {
-                super::checkout::complete_setup_session(services, session).await?;
-                super::checkout::complete_payment_session(services, session).await?;
-            }
-            Ok(Received::Applied)
-        }
         // The same event delivered twice at once: the other delivery stored it.
         Err(e) if e.code == crate::error::UNIQUE_VIOLATION => Ok(Received::Duplicate),
         other => other,
@@ -173,7 +237,7 @@ async fn event_account(services: &Services, event: &Event) -> Result<Option<Acco
         .await
 }
 
-fn apply(conn: &mut DbConnection, event: &Event) -> Result<(), ApiError> {
+fn apply(conn: &mut DbConnection, event: &Event, scope: &Scope) -> Result<(), ApiError> {
     let object = &event.data.object;
     match event.event_type.as_str() {
         "payment_intent.amount_capturable_updated"
@@ -182,20 +246,21 @@ fn apply(conn: &mut DbConnection, event: &Event) -> Result<(), ApiError> {
         | "payment_intent.requires_action"
         | "payment_intent.processing"
         | "payment_intent.payment_failed" => {
-            payment_intent_changed(conn, event.event_type.as_str(), object)
+            payment_intent_changed(conn, event.event_type.as_str(), object, scope)
         }
-        "charge.refunded" => charge_refunded(conn, object),
-        "charge.refund.updated" => refund_updated(conn, object),
-        "payment_method.detached" => payment_method_detached(conn, object),
+        "charge.refunded" => charge_refunded(conn, object, scope),
+        "charge.refund.updated" => refund_updated(conn, object, scope),
+        "payment_method.detached" => payment_method_detached(conn, object, scope),
         _ => Ok(()),
     }
 }
 
-/// Our payment for a PaymentIntent: by its id, or — when the creating request has not recorded the
-/// id yet — by the external ids in its metadata.
+/// Our payment for a PaymentIntent, within `scope`: by its id, or — when the creating request has
+/// not recorded the id yet — by the external ids in its metadata.
 fn payment_for_intent(
     conn: &mut DbConnection,
     intent: &Value,
+    scope: &Scope,
 ) -> Result<Option<Payment>, ApiError> {
     let Some(id) = intent["id"].as_str() else {
         return Ok(None);
@@ -205,8 +270,8 @@ fn payment_for_intent(
         .select(Payment::as_select())
         .first(conn)
         .optional()?;
-    if found.is_some() {
-        return Ok(found);
+    if let Some(payment) = found {
+        return Ok(scope.allows(&payment.account_id).then_some(payment));
     }
     let (Some(external_account), Some(tx)) = (
         intent["metadata"]["external_account_id"].as_str(),
@@ -221,7 +286,8 @@ fn payment_for_intent(
         .filter(payments_table::stripe_payment_intent_id.is_null())
         .select(Payment::as_select())
         .first(conn)
-        .optional()?;
+        .optional()?
+        .filter(|p| scope.allows(&p.account_id));
     if let Some(p) = &creating {
         diesel::update(payments_table::table.find(&p.id))
             .set(payments_table::stripe_payment_intent_id.eq(id))
@@ -237,8 +303,9 @@ fn payment_intent_changed(
     conn: &mut DbConnection,
     event_type: &str,
     intent: &Value,
+    scope: &Scope,
 ) -> Result<(), ApiError> {
-    let Some(found) = payment_for_intent(conn, intent)? else {
+    let Some(found) = payment_for_intent(conn, intent, scope)? else {
         return Ok(());
     };
     let payment = payments::lock(conn, &found.id)?;
@@ -298,7 +365,7 @@ fn set_status(
     Ok(())
 }
 
-fn charge_refunded(conn: &mut DbConnection, charge: &Value) -> Result<(), ApiError> {
+fn charge_refunded(conn: &mut DbConnection, charge: &Value, scope: &Scope) -> Result<(), ApiError> {
     let Some(intent_id) = charge["payment_intent"].as_str() else {
         return Ok(());
     };
@@ -307,6 +374,7 @@ fn charge_refunded(conn: &mut DbConnection, charge: &Value) -> Result<(), ApiErr
         .select(Payment::as_select())
         .first(conn)
         .optional()?
+        .filter(|p| scope.allows(&p.account_id))
     else {
         return Ok(());
     };
@@ -338,17 +406,30 @@ fn charge_refunded(conn: &mut DbConnection, charge: &Value) -> Result<(), ApiErr
     )
 }
 
-fn refund_updated(conn: &mut DbConnection, refund: &Value) -> Result<(), ApiError> {
+fn refund_updated(conn: &mut DbConnection, refund: &Value, scope: &Scope) -> Result<(), ApiError> {
     let (Some(id), Some(status)) = (refund["id"].as_str(), refund["status"].as_str()) else {
         return Ok(());
     };
+    let owner: Option<String> = refunds::table
+        .inner_join(payments_table::table.on(payments_table::id.eq(refunds::payment_id)))
+        .filter(refunds::stripe_refund_id.eq(id))
+        .select(payments_table::account_id)
+        .first(conn)
+        .optional()?;
+    if !owner.is_some_and(|owner| scope.allows(&owner)) {
+        return Ok(());
+    }
     diesel::update(refunds::table.filter(refunds::stripe_refund_id.eq(id)))
         .set(refunds::status.eq(status))
         .execute(conn)?;
     Ok(())
 }
 
-fn payment_method_detached(conn: &mut DbConnection, method: &Value) -> Result<(), ApiError> {
+fn payment_method_detached(
+    conn: &mut DbConnection,
+    method: &Value,
+    scope: &Scope,
+) -> Result<(), ApiError> {
     let Some(id) = method["id"].as_str() else {
         return Ok(());
     };
@@ -358,6 +439,7 @@ fn payment_method_detached(conn: &mut DbConnection, method: &Value) -> Result<()
         .select(Card::as_select())
         .first(conn)
         .optional()?
+        .filter(|c| scope.allows(&c.account_id))
     else {
         return Ok(());
     };

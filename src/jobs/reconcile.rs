@@ -9,12 +9,15 @@
 //! 2. Missed webhooks: Stripe's recent events are listed and every one we never stored goes
 //!    through the webhook path (deduplicated by event id, never moving a payment backwards).
 //! 3. Authorisations whose `capture_before` is near raise `payment.authorization_expiring`, once.
+//!
+//! Every payment, account and event is tried on its own: one that fails (Stripe down for one
+//! merchant, a bad key) is reported and the pass goes on with the rest.
 
 use crate::db::models::{Account, Payment};
 use crate::db::schema::{accounts, payment_history, payments, stripe_events};
 use crate::error::ApiError;
 use crate::flows::payments::{self as payment_flows, CREATING};
-use crate::flows::webhooks::{self, Received, HANDLED};
+use crate::flows::webhooks::{self, Received, Scope, HANDLED};
 use crate::flows::Services;
 use crate::stripe::{metadata_query, Expandable, ListEvents, ListParams, SearchParams};
 use diesel::prelude::*;
@@ -43,27 +46,46 @@ impl Default for ReconcileConfig {
     }
 }
 
-/// Runs forever in the background.
-pub async fn run(services: std::sync::Arc<Services>, config: ReconcileConfig) {
-    loop {
-        tokio::time::sleep(config.interval).await;
-        match run_once(&services, &config).await {
-            Ok(changes) => changes.iter().for_each(|c| log::info!("reconcile: {c}")),
-            Err(e) => log::warn!("reconcile: {e}"),
+/// What one pass did, and what it could not do.
+#[derive(Debug, Default)]
+pub struct Report {
+    pub changes: Vec<String>,
+    pub failures: Vec<String>,
+}
+
+impl Report {
+    fn outcome(&mut self, what: impl FnOnce() -> String, result: Result<Option<String>, ApiError>) {
+        match result {
+            Ok(Some(change)) => self.changes.push(change),
+            Ok(None) => {}
+            Err(e) => self.failures.push(format!("{}: {e}", what())),
         }
     }
 }
 
-/// One pass over the three checks; returns what changed.
-pub async fn run_once(
-    services: &Services,
-    config: &ReconcileConfig,
-) -> Result<Vec<String>, ApiError> {
-    let mut changes = Vec::new();
-    heal_creating(services, config, &mut changes).await?;
-    replay_missed_events(services, config, &mut changes).await?;
-    announce_expiring(services, config, &mut changes).await?;
-    Ok(changes)
+/// Runs forever in the background.
+pub async fn run(services: std::sync::Arc<Services>, config: ReconcileConfig) {
+    loop {
+        tokio::time::sleep(config.interval).await;
+        let report = run_once(&services, &config).await;
+        report
+            .changes
+            .iter()
+            .for_each(|c| log::info!("reconcile: {c}"));
+        report
+            .failures
+            .iter()
+            .for_each(|f| log::warn!("reconcile failed: {f}"));
+    }
+}
+
+/// One pass over the three checks.
+pub async fn run_once(services: &Services, config: &ReconcileConfig) -> Report {
+    let mut report = Report::default();
+    heal_creating(services, config, &mut report).await;
+    replay_missed_events(services, config, &mut report).await;
+    announce_expiring(services, config, &mut report).await;
+    report
 }
 
 fn ago(d: Duration) -> chrono::NaiveDateTime {
@@ -71,13 +93,9 @@ fn ago(d: Duration) -> chrono::NaiveDateTime {
         - chrono::Duration::from_std(d).unwrap_or_else(|_| chrono::Duration::days(3650))
 }
 
-async fn heal_creating(
-    services: &Services,
-    config: &ReconcileConfig,
-    changes: &mut Vec<String>,
-) -> Result<(), ApiError> {
+async fn heal_creating(services: &Services, config: &ReconcileConfig, report: &mut Report) {
     let before = ago(config.stuck_after);
-    let stuck: Vec<(Payment, Account)> = services
+    let stuck: Result<Vec<(Payment, Account)>, ApiError> = services
         .db
         .run(move |conn| {
             payments::table
@@ -88,79 +106,95 @@ async fn heal_creating(
                 .load(conn)
                 .map_err(ApiError::from)
         })
-        .await?;
+        .await;
+    let stuck = match stuck {
+        Ok(stuck) => stuck,
+        Err(e) => {
+            return report
+                .failures
+                .push(format!("payments stuck in creating: {e}"))
+        }
+    };
     for (payment, account) in stuck {
-        let stripe_account = services.stripe_account(&account)?;
-        let query = format!(
-            "{} AND {}",
-            metadata_query("external_account_id", &account.external_account_id),
-            metadata_query("external_transaction_id", &payment.external_transaction_id)
+        let what = format!(
+            "payment {} (account {})",
+            payment.external_transaction_id, account.external_account_id
         );
-        let found = services
-            .stripe
-            .search_payment_intents(
-                &stripe_account,
-                &SearchParams {
-                    query: &query,
-                    limit: Some(1),
-                    ..Default::default()
-                },
-            )
-            .await?
-            .data
-            .into_iter()
-            .next();
-        let (intent, how) = match found {
-            Some(intent) => (intent, "found by metadata"),
-            None if payment.stripe_payment_method_id.is_some() => {
-                changes.push(format!(
-                    "payment {} (account {}): saved-card charge never reached Stripe; left for the caller to retry",
-                    payment.external_transaction_id, account.external_account_id
-                ));
-                continue;
-            }
-            None => {
-                let customer = match payment.customer_id.clone() {
-                    Some(id) => Some(
-                        services
-                            .db
-                            .run(move |c| crate::flows::customers::by_id(c, &id))
-                            .await?,
-                    ),
-                    None => None,
-                };
-                let intent = payment_flows::create_at_stripe(
-                    services,
-                    &stripe_account,
-                    &account,
-                    &payment,
-                    customer.as_ref(),
-                )
-                .await?;
-                (intent, "creation replayed with its Idempotency-Key")
-            }
-        };
-        let line = format!(
-            "payment {} (account {}): creating → {} as {} ({how})",
-            payment.external_transaction_id,
-            account.external_account_id,
-            intent.status.as_str(),
-            intent.id
-        );
-        payment_flows::complete(services, payment, &intent, "reconciler").await?;
-        changes.push(line);
+        let result = heal_one(services, payment, account).await;
+        report.outcome(|| what, result);
     }
-    Ok(())
 }
 
-async fn replay_missed_events(
+async fn heal_one(
     services: &Services,
-    config: &ReconcileConfig,
-    changes: &mut Vec<String>,
-) -> Result<(), ApiError> {
+    payment: Payment,
+    account: Account,
+) -> Result<Option<String>, ApiError> {
+    let stripe_account = services.stripe_account(&account)?;
+    let query = format!(
+        "{} AND {}",
+        metadata_query("external_account_id", &account.external_account_id),
+        metadata_query("external_transaction_id", &payment.external_transaction_id)
+    );
+    let found = services
+        .stripe
+        .search_payment_intents(
+            &stripe_account,
+            &SearchParams {
+                query: &query,
+                limit: Some(1),
+                ..Default::default()
+            },
+        )
+        .await?
+        .data
+        .into_iter()
+        .next();
+    let (intent, how) = match found {
+        Some(intent) => (intent, "found by metadata"),
+        None if payment.stripe_payment_method_id.is_some() => {
+            return Ok(Some(format!(
+                "payment {} (account {}): saved-card charge never reached Stripe; left for the caller to retry",
+                payment.external_transaction_id, account.external_account_id
+            )));
+        }
+        None => {
+            let customer = match payment.customer_id.clone() {
+                Some(id) => Some(
+                    services
+                        .db
+                        .run(move |c| crate::flows::customers::by_id(c, &id))
+                        .await?,
+                ),
+                None => None,
+            };
+            let intent = payment_flows::create_at_stripe(
+                services,
+                &stripe_account,
+                &account,
+                &payment,
+                customer.as_ref(),
+            )
+            .await?;
+            (intent, "creation replayed with its Idempotency-Key")
+        }
+    };
+    let line = format!(
+        "payment {} (account {}): creating → {} as {} ({how})",
+        payment.external_transaction_id,
+        account.external_account_id,
+        intent.status.as_str(),
+        intent.id
+    );
+    payment_flows::complete(services, payment, &intent, "reconciler").await?;
+    Ok(Some(line))
+}
+
+async fn replay_missed_events(services: &Services, config: &ReconcileConfig, report: &mut Report) {
     let since = chrono::Utc::now().timestamp() - config.events_since.as_secs() as i64;
-    // The platform's own events, and those of every merchant with a key or connected account.
-    let merchants: Vec<Account> = services
+    // The platform's own events, and those of every merchant with a key or connected account
+    // (whose events may change only that merchant's records).
+    let merchants: Result<Vec<Account>, ApiError> = services
         .db
         .run(|conn| {
             accounts::table
@@ -173,71 +207,92 @@ async fn replay_missed_events(
                 .load(conn)
                 .map_err(ApiError::from)
         })
-        .await?;
-    let mut contexts = vec![crate::stripe::StripeAccount {
-        secret_key: services.platform_key.clone(),
-        stripe_account: None,
-    }];
-    for merchant in &merchants {
-        contexts.push(services.stripe_account(merchant)?);
+        .await;
+    let merchants = match merchants {
+        Ok(merchants) => merchants,
+        Err(e) => return report.failures.push(format!("merchant accounts: {e}")),
+    };
+    let sources = std::iter::once(None).chain(merchants.iter().map(Some));
+    for merchant in sources {
+        let what = match merchant {
+            None => "Stripe events of the platform".to_string(),
+            Some(m) => format!("Stripe events of account {}", m.external_account_id),
+        };
+        if let Err(e) = replay_events_of(services, merchant, since, report).await {
+            report.failures.push(format!("{what}: {e}"));
+        }
     }
-    for context in contexts {
-        let mut starting_after: Option<String> = None;
-        loop {
-            let page = services
-                .stripe
-                .list_events(
-                    &context,
-                    &ListEvents {
-                        created_gte: Some(since),
-                        page: ListParams {
-                            limit: Some(100),
-                            starting_after: starting_after.as_deref(),
-                            ..Default::default()
-                        },
+}
+
+/// Replays one Stripe account's unseen events; an event that fails is reported and left for the
+/// next pass (it is not stored), the others still apply.
+async fn replay_events_of(
+    services: &Services,
+    merchant: Option<&Account>,
+    since: i64,
+    report: &mut Report,
+) -> Result<(), ApiError> {
+    let context = match merchant {
+        None => crate::stripe::StripeAccount {
+            secret_key: services.platform_key.clone(),
+            stripe_account: None,
+        },
+        Some(m) => services.stripe_account(m)?,
+    };
+    let scope = Scope::of(merchant);
+    let mut starting_after: Option<String> = None;
+    loop {
+        let page = services
+            .stripe
+            .list_events(
+                &context,
+                &ListEvents {
+                    created_gte: Some(since),
+                    page: ListParams {
+                        limit: Some(100),
+                        starting_after: starting_after.as_deref(),
                         ..Default::default()
                     },
-                )
-                .await?;
-            let ids: Vec<String> = page.data.iter().map(|e| e.id.clone()).collect();
-            let known: Vec<String> = services
-                .db
-                .run(move |conn| {
-                    stripe_events::table
-                        .filter(stripe_events::id.eq_any(&ids))
-                        .select(stripe_events::id)
-                        .load(conn)
-                        .map_err(ApiError::from)
-                })
-                .await?;
-            starting_after = page.data.last().map(|e| e.id.clone());
-            // Oldest first, as Stripe would have delivered them.
-            for event in page.data.into_iter().rev() {
-                if known.contains(&event.id) || !HANDLED.contains(&event.event_type.as_str()) {
-                    continue;
-                }
-                let line = format!(
-                    "event {} ({}) was never delivered: applied",
-                    event.id, event.event_type
-                );
-                if webhooks::store_and_apply(services, event).await? == Received::Applied {
-                    changes.push(line);
-                }
+                    ..Default::default()
+                },
+            )
+            .await?;
+        let ids: Vec<String> = page.data.iter().map(|e| e.id.clone()).collect();
+        let known: Vec<String> = services
+            .db
+            .run(move |conn| {
+                stripe_events::table
+                    .filter(stripe_events::id.eq_any(&ids))
+                    .select(stripe_events::id)
+                    .load(conn)
+                    .map_err(ApiError::from)
+            })
+            .await?;
+        starting_after = page.data.last().map(|e| e.id.clone());
+        // Oldest first, as Stripe would have delivered them.
+        for event in page.data.into_iter().rev() {
+            if known.contains(&event.id) || !HANDLED.contains(&event.event_type.as_str()) {
+                continue;
             }
-            if !page.has_more || starting_after.is_none() {
-                break;
-            }
+            let line = format!(
+                "event {} ({}) was never delivered: applied",
+                event.id, event.event_type
+            );
+            let what = format!("event {} ({})", event.id, event.event_type);
+            let result = webhooks::store_and_apply(services, event, &scope)
+                .await
+                .map(|r| (r == Received::Applied).then_some(line));
+            report.outcome(|| what, result);
+        }
+        if !page.has_more || starting_after.is_none() {
+            break;
         }
     }
     Ok(())
 }
 
-async fn announce_expiring(
-    services: &Services,
-    config: &ReconcileConfig,
-    changes: &mut Vec<String>,
-) -> Result<(), ApiError> {
-    let authorised: Vec<(Payment, Account)> = services
+async fn announce_expiring(services: &Services, config: &ReconcileConfig, report: &mut Report) {
+    let authorised: Result<Vec<(Payment, Account)>, ApiError> = services
         .db
         .run(|conn| {
             let announced = payment_history::table
@@ -251,53 +306,86 @@ async fn announce_expiring(
                 .load(conn)
                 .map_err(ApiError::from)
         })
-        .await?;
+        .await;
+    let authorised = match authorised {
+        Ok(authorised) => authorised,
+        Err(e) => return report.failures.push(format!("authorised payments: {e}")),
+    };
     let horizon = chrono::Utc::now().timestamp() + config.expiring_within.as_secs() as i64;
     for (payment, account) in authorised {
-        let Some(intent_id) = payment.stripe_payment_intent_id.clone() else {
-            continue;
-        };
-        let intent = services
-            .stripe
-            .retrieve_payment_intent(
-                &services.stripe_account(&account)?,
-                &intent_id,
-                &["latest_charge"],
-            )
-            .await?;
-        let capture_before = match &intent.latest_charge {
-            Some(Expandable::Object(charge)) => charge
-                .payment_method_details
-                .as_ref()
-                .and_then(|d| d.card_present.as_ref().or(d.interac_present.as_ref()))
-                .and_then(|c| c.capture_before),
-            _ => None,
-        };
-        let Some(deadline) = capture_before.filter(|t| *t <= horizon) else {
-            continue;
-        };
-        let id = payment.id.clone();
-        services
-            .db
-            .run(move |conn| {
-                crate::db::write_transaction(conn, |conn| {
-                    payment_flows::record(
-                        conn,
-                        &id,
-                        "expiring",
-                        "requires_capture",
-                        None,
-                        "reconciler",
-                    )
-                })
-            })
-            .await?;
-        changes.push(format!(
-            "payment {} ({intent_id}, account {}): authorisation expires at {} unless captured: payment.authorization_expiring",
-            payment.external_transaction_id,
-            account.external_account_id,
-            chrono::DateTime::from_timestamp(deadline, 0).map(|t| t.to_rfc3339()).unwrap_or_default()
-        ));
+        let what = format!(
+            "payment {} (account {})",
+            payment.external_transaction_id, account.external_account_id
+        );
+        let result = announce_one(services, payment, account, horizon).await;
+        report.outcome(|| what, result);
     }
-    Ok(())
+}
+
+async fn announce_one(
+    services: &Services,
+    payment: Payment,
+    account: Account,
+    horizon: i64,
+) -> Result<Option<String>, ApiError> {
+    let Some(intent_id) = payment.stripe_payment_intent_id.clone() else {
+        return Ok(None);
+    };
+    let intent = services
+        .stripe
+        .retrieve_payment_intent(
+            &services.stripe_account(&account)?,
+            &intent_id,
+            &["latest_charge"],
+        )
+        .await?;
+    let capture_before = match &intent.latest_charge {
+        Some(Expandable::Object(charge)) => charge
+            .payment_method_details
+            .as_ref()
+            .and_then(|d| d.card_present.as_ref().or(d.interac_present.as_ref()))
+            .and_then(|c| c.capture_before),
+        _ => None,
+    };
+    let Some(deadline) = capture_before.filter(|t| *t <= horizon) else {
+        return Ok(None);
+    };
+    let id = payment.id.clone();
+    // Checked again under the payment's lock: two reconcilers (or a capture meanwhile) never
+    // announce it twice, nor after it stopped awaiting capture.
+    let announced = services
+        .db
+        .run(move |conn| {
+            crate::db::write_transaction(conn, |conn| {
+                let locked = payment_flows::lock(conn, &id)?;
+                let before: bool = diesel::select(diesel::dsl::exists(
+                    payment_history::table
+                        .filter(payment_history::payment_id.eq(&id))
+                        .filter(payment_history::action.eq("expiring")),
+                ))
+                .get_result(conn)?;
+                if before || locked.status != "requires_capture" {
+                    return Ok(false);
+                }
+                payment_flows::record(
+                    conn,
+                    &id,
+                    "expiring",
+                    "requires_capture",
+                    None,
+                    "reconciler",
+                )?;
+                Ok::<_, ApiError>(true)
+            })
+        })
+        .await?;
+    if !announced {
+        return Ok(None);
+    }
+    Ok(Some(format!(
+        "payment {} ({intent_id}, account {}): authorisation expires at {} unless captured: payment.authorization_expiring",
+        payment.external_transaction_id,
+        account.external_account_id,
+        chrono::DateTime::from_timestamp(deadline, 0).map(|t| t.to_rfc3339()).unwrap_or_default()
+    )))
 }

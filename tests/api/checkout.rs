@@ -101,6 +101,81 @@ both_backends! {
         assert_eq!(saved_events, 1, "card.saved once");
     }
 
+    async fn setup_intent_succeeded_alone_saves_the_card(app) {
+        let token = app.merchant("acme", "usd").await;
+        app.add_fault(json!({"path": "checkout.session.*", "drop_webhooks": true})).await;
+        let id = setup_session(&app, &token, "cust-si").await;
+        let (status, done) = complete(&app, &id, VISA).await;
+        assert_eq!(status, 200, "{done}");
+        crate::helpers::eventually(10, "setup_intent.succeeded saves the card", || async {
+            let (_, cards) = app.get("/v1/customer/cards?external_account_id=acme&external_customer_id=cust-si", &token).await;
+            cards["data"].as_array().unwrap().len() == 1
+        })
+        .await;
+        app.clear_stripe_calls().await;
+        let (status, card) = saved_card(&app, &token, &id).await;
+        assert_eq!(status, 200, "{card}");
+        assert_eq!(card["last4"], "4242");
+        assert_eq!(app.stripe_calls().await, vec![], "the session is recorded as complete: no Stripe call");
+    }
+
+    async fn a_completion_that_failed_is_done_when_stripe_retries(app) {
+        let token = app.merchant("acme", "usd").await;
+        app.add_fault(json!({"path": "checkout.session.*", "drop_webhooks": true})).await;
+        app.add_fault(json!({"path": "setup_intent.*", "drop_webhooks": true})).await;
+        let id = setup_session(&app, &token, "cust-retry").await;
+        let (status, done) = complete(&app, &id, VISA).await;
+        assert_eq!(status, 200, "{done}");
+        let session = app.sim_get(&format!("/v1/checkout/sessions/{id}")).await;
+        let body = json!({"id": "evt_completed_retried", "object": "event", "type": "checkout.session.completed",
+            "created": chrono::Utc::now().timestamp(), "livemode": false, "pending_webhooks": 1, "data": {"object": session}})
+        .to_string();
+        let deliver = || async {
+            let signature = pos_backend::stripe::webhook::sign(crate::helpers::STRIPE_WEBHOOK_SECRET, chrono::Utc::now().timestamp(), body.as_bytes());
+            let response = app.client.post(app.url("/v1/webhooks/stripe")).header("Stripe-Signature", signature).body(body.clone()).send().await.unwrap();
+            (response.status().as_u16(), response.json::<Value>().await.unwrap())
+        };
+        let cards = || async {
+            let (_, cards) = app.get("/v1/customer/cards?external_account_id=acme&external_customer_id=cust-retry", &token).await;
+            cards["data"].as_array().unwrap().len()
+        };
+        // Stripe is down while we read the session (each of our client's three attempts fails).
+        app.add_fault(json!({"method": "GET", "path": "/v1/checkout/sessions/", "error_rate": 1.0, "error_status": 503, "times": 3})).await;
+        let (status, error) = deliver().await;
+        assert!(status >= 500, "Stripe must retry: {status} {error}");
+        assert_eq!(cards().await, 0);
+        // Stripe's retry of the same event: not a duplicate, it completes the session now.
+        let (status, retried) = deliver().await;
+        assert_eq!((status, retried["duplicate"].as_bool()), (200, Some(false)), "{retried}");
+        assert_eq!(cards().await, 1);
+        let (status, again) = deliver().await;
+        assert_eq!((status, again["duplicate"].as_bool()), (200, Some(true)), "{again}");
+    }
+
+    async fn another_merchants_secret_cannot_complete_a_session(app) {
+        const EVIL_SECRET: &str = "whsec_evilOwnEndpointSecret";
+        let token = app.merchant("acme", "usd").await;
+        app.merchant("evil", "usd").await;
+        app.put_account("evil", json!({"stripe_webhook_secret": EVIL_SECRET})).await;
+        app.add_fault(json!({"path": "checkout.session.*", "drop_webhooks": true})).await;
+        app.add_fault(json!({"path": "setup_intent.*", "drop_webhooks": true})).await;
+        let id = setup_session(&app, &token, "cust-forged").await;
+        let (status, _) = complete(&app, &id, VISA).await;
+        assert_eq!(status, 200);
+        let mut session = app.sim_get(&format!("/v1/checkout/sessions/{id}")).await;
+        session["metadata"]["external_account_id"] = json!("evil");
+        let body = json!({"id": "evt_forged_session", "object": "event", "type": "checkout.session.completed",
+            "created": chrono::Utc::now().timestamp(), "livemode": false, "pending_webhooks": 1, "data": {"object": session}})
+        .to_string();
+        let signature = pos_backend::stripe::webhook::sign(EVIL_SECRET, chrono::Utc::now().timestamp(), body.as_bytes());
+        app.clear_stripe_calls().await;
+        let response = app.client.post(app.url("/v1/webhooks/stripe")).header("Stripe-Signature", signature).body(body).send().await.unwrap();
+        assert_eq!(response.status(), 200, "authentic for evil");
+        assert_eq!(app.stripe_calls().await, vec![], "acme's session is not even read");
+        let (_, cards) = app.get("/v1/customer/cards?external_account_id=acme&external_customer_id=cust-forged", &token).await;
+        assert_eq!(cards["data"], json!([]));
+    }
+
     async fn setup_session_saves_a_chargeable_card(app) {
         let token = app.merchant("acme", "usd").await;
         let (status, created) = app
@@ -127,8 +202,10 @@ both_backends! {
         let (status, error) = saved_card(&app, &token, id).await;
         assert_eq!((status, error["error"]["code"].as_str()), (409, Some("checkout_not_complete")), "{error}");
 
-        // This test takes the synchronous path: Stripe's checkout.session.completed is held back.
+        // This test takes the synchronous path: Stripe's checkout.session.completed and
+        // setup_intent.succeeded are held back.
         app.add_fault(json!({"path": "checkout.session.*", "drop_webhooks": true})).await;
+        app.add_fault(json!({"path": "setup_intent.*", "drop_webhooks": true})).await;
         let (status, done) = complete(&app, id, VISA).await;
         assert_eq!(status, 200, "{done}");
 

@@ -5,8 +5,15 @@ use crate::both_backends;
 use crate::helpers::{eventually, MerchantEndpoint, TestApp, JWT_SECRET};
 use serde_json::{json, Value};
 
-/// Runs `pos-backend reconcile` against `app` and returns what it printed.
+/// Runs `pos-backend reconcile` against `app` and returns what it printed; it must succeed.
 async fn reconcile(app: &TestApp, extra: &[&str]) -> String {
+    let (success, stdout) = reconcile_outcome(app, extra).await;
+    assert!(success, "reconcile failed: {stdout}");
+    stdout
+}
+
+/// Runs `pos-backend reconcile`: whether it exited 0, and stdout followed by stderr.
+async fn reconcile_outcome(app: &TestApp, extra: &[&str]) -> (bool, String) {
     let data_dir = tempfile::tempdir().unwrap();
     let mut args: Vec<String> = vec![
         "reconcile".into(),
@@ -34,14 +41,12 @@ async fn reconcile(app: &TestApp, extra: &[&str]) -> String {
     })
     .await
     .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(
-        output.status.success(),
-        "reconcile failed ({:?}): {stdout}\n{}",
-        output.status,
+    let printed = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
-    stdout
+    (output.status.success(), printed)
 }
 
 async fn stored(app: &TestApp, token: &str, tx: &str) -> Option<Value> {
@@ -138,6 +143,31 @@ async fn stuck_payments_are_healed_postgres() {
 }
 
 both_backends! {
+    async fn one_failure_does_not_stop_the_pass(app) {
+        let token = app.merchant("acme", "usd").await;
+        for tx in ["stuck-1", "stuck-2"] {
+            // Stripe fails all three attempts: the payment stays `creating`.
+            app.add_fault(json!({"method": "POST", "path": "/v1/payment_intents", "error_rate": 1.0, "error_status": 500, "times": 3})).await;
+            let (status, _) = app.post("/v1/payment/intent", &token, intent_body(tx)).await;
+            assert_eq!(status, 502);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+        // Looking up the first stuck payment fails (three attempts); the second still heals.
+        app.add_fault(json!({"method": "GET", "path": "/v1/payment_intents/search", "error_rate": 1.0, "error_status": 500, "times": 3})).await;
+        let (success, out) = reconcile_outcome(&app, &["--stuck-after", "1s"]).await;
+        assert!(!success, "a failure makes the command fail: {out}");
+        let failed: Vec<&str> = out.lines().filter(|l| l.starts_with("failed: payment stuck-")).collect();
+        let healed: Vec<&str> = out.lines().filter(|l| l.contains(": creating → requires_payment_method")).collect();
+        assert_eq!((failed.len(), healed.len()), (1, 1), "{out}");
+        assert!(out.contains("reconciled: 1 change(s)"), "{out}");
+        // The next pass heals the other one.
+        let out = reconcile(&app, &["--stuck-after", "1s"]).await;
+        assert!(out.contains("reconciled: 1 change(s)"), "{out}");
+        for tx in ["stuck-1", "stuck-2"] {
+            assert_eq!(stored(&app, &token, tx).await.unwrap()["status"], "requires_payment_method");
+        }
+    }
+
     async fn dropped_webhooks_are_repaired(app) {
         let hook = MerchantEndpoint::start(0);
         let token = app.merchant("acme", "usd").await;

@@ -67,8 +67,15 @@ async fn new_intent(app: &TestApp, token: &str, tx: &str) -> String {
 
 /// Our stored status (the list does not ask Stripe, unlike GET /v1/payment/{id}).
 async fn stored_status(app: &TestApp, token: &str, tx: &str) -> String {
+    status_in(app, token, "acme", tx).await
+}
+
+async fn status_in(app: &TestApp, token: &str, account: &str, tx: &str) -> String {
     let (_, page) = app
-        .get("/v1/payments?external_account_id=acme&limit=100", token)
+        .get(
+            &format!("/v1/payments?external_account_id={account}&limit=100"),
+            token,
+        )
         .await;
     page["data"]
         .as_array()
@@ -123,6 +130,48 @@ both_backends! {
             &["whsec_retiredsecret", STRIPE_WEBHOOK_SECRET], 0);
         assert_eq!(deliver(&app, &body, &rotated).await.0, 200);
         assert_eq!(stored_status(&app, &token, "sig").await, "canceled");
+    }
+
+    async fn a_merchant_secret_vouches_only_for_that_merchants_records(app) {
+        const EVIL_SECRET: &str = "whsec_evilOwnEndpointSecret";
+        let token = app.merchant("acme", "usd").await;
+        let victim = new_intent(&app, &token, "victim").await;
+        let evil = app.merchant("evil", "usd").await;
+        let (status, account) = app.put_account("evil", json!({"stripe_webhook_secret": EVIL_SECRET})).await;
+        assert_eq!((status, account["has_stripe_webhook_secret"].as_bool()), (200, Some(true)), "{account}");
+        let (status, own) = app
+            .post("/v1/payment/intent", &evil, json!({"external_account_id": "evil", "amount": "10.00", "external_transaction_id": "own"}))
+            .await;
+        assert_eq!(status, 200, "{own}");
+        let canceled = |id: &str, account: &str| json!({"id": id, "object": "payment_intent", "status": "canceled",
+            "amount_capturable": 0, "amount_received": 0,
+            "metadata": {"external_account_id": account, "external_transaction_id": "victim"}});
+
+        // Signed with evil's own endpoint secret, claiming to be evil's, naming acme's intent:
+        // authentic for evil, so acknowledged, but it cannot touch acme's payment.
+        let (body, sig) = signed_event("evt_forged_1", "payment_intent.canceled", canceled(&victim, "evil"), &[EVIL_SECRET], 0);
+        assert_eq!(deliver(&app, &body, &sig).await.0, 200);
+        // Claiming to be acme's: acme has no such secret, so the signature is rejected.
+        let (body, sig) = signed_event("evt_forged_2", "payment_intent.canceled", canceled(&victim, "acme"), &[EVIL_SECRET], 0);
+        assert_eq!(deliver(&app, &body, &sig).await.0, 400);
+        // The platform's secret for a connected account that is not acme's: not acme's either.
+        let mut connect: Value = serde_json::from_str(&signed_event("evt_forged_3", "payment_intent.canceled", canceled(&victim, "acme"), &[], 0).0).unwrap();
+        connect["account"] = json!("acct_1NotAcmeAtAll");
+        let body = connect.to_string();
+        let sig = webhook::sign(STRIPE_WEBHOOK_SECRET, chrono::Utc::now().timestamp(), body.as_bytes());
+        assert_eq!(deliver(&app, &body, &sig).await.0, 200);
+        assert_eq!(stored_status(&app, &token, "victim").await, "requires_payment_method", "acme's payment untouched");
+
+        // Evil's own secret does move evil's own payment.
+        let mine = json!({"id": own["id"], "object": "payment_intent", "status": "canceled", "amount_capturable": 0,
+            "amount_received": 0, "metadata": {"external_account_id": "evil", "external_transaction_id": "own"}});
+        let (body, sig) = signed_event("evt_own_1", "payment_intent.canceled", mine, &[EVIL_SECRET], 0);
+        assert_eq!(deliver(&app, &body, &sig).await.0, 200);
+        assert_eq!(status_in(&app, &evil, "evil", "own").await, "canceled");
+        // And the platform's secret still moves acme's.
+        let (body, sig) = signed_event("evt_platform_1", "payment_intent.canceled", canceled(&victim, "acme"), &[STRIPE_WEBHOOK_SECRET], 0);
+        assert_eq!(deliver(&app, &body, &sig).await.0, 200);
+        assert_eq!(stored_status(&app, &token, "victim").await, "canceled");
     }
 
     async fn out_of_order_events_never_move_backwards(app) {
