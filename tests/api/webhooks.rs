@@ -174,6 +174,62 @@ both_backends! {
         assert_eq!(stored_status(&app, &token, "victim").await, "canceled");
     }
 
+    async fn changes_made_at_stripe_arrive_by_webhook(app) {
+        let hook = MerchantEndpoint::start(0);
+        let token = app.merchant("acme", "usd").await;
+        app.put_account("acme", json!({"webhook_url": hook.url})).await;
+        let reader = app.register_reader().await;
+        let (status, intent) = app
+            .post("/v1/payment/intent", &token, json!({"external_account_id": "acme", "amount": "10.00",
+                "external_transaction_id": "at-stripe", "external_customer_id": "cust-at-stripe"}))
+            .await;
+        assert_eq!(status, 200, "{intent}");
+        let pi = intent["id"].as_str().unwrap().to_string();
+        app.tap_card(&reader, &pi, VISA).await;
+        // (Captured before the authorisation's event arrives, the payment is announced captured
+        // only: a late event never moves it backwards.)
+        eventually(10, "authorised by webhook", || async { stored_status(&app, &token, "at-stripe").await == "requires_capture" }).await;
+        let (status, captured) = app.post("/v1/payment/capture", &token, json!({"payment_id": pi, "external_account_id": "acme"})).await;
+        assert_eq!(status, 200, "{captured}");
+        let (status, card) = app.post("/v1/customer/card", &token, json!({"payment_id": pi, "external_customer_id": "cust-at-stripe",
+            "external_account_id": "acme"})).await;
+        assert_eq!(status, 200, "{card}");
+
+        // A refund made in Stripe's Dashboard: charge.refunded.
+        let (status, refund) = app.sim_post("/v1/refunds", &[("payment_intent", pi.as_str()), ("amount", "400")]).await;
+        assert_eq!(status, 200, "{refund}");
+        eventually(10, "the refund arrives by webhook", || async {
+            let (_, page) = app.get("/v1/payments?external_account_id=acme", &token).await;
+            page["data"][0]["amount_refunded"] == "4.00"
+        })
+        .await;
+        // The card detached at Stripe: payment_method.detached marks it deleted.
+        let pm = card["payment_method_id"].as_str().unwrap();
+        let (status, detached) = app.sim_post(&format!("/v1/payment_methods/{pm}/detach"), &[]).await;
+        assert_eq!(status, 200, "{detached}");
+        eventually(10, "the card is deleted by webhook", || async {
+            let (_, cards) = app.get("/v1/customer/cards?external_account_id=acme&external_customer_id=cust-at-stripe", &token).await;
+            cards["data"].as_array().unwrap().is_empty()
+        })
+        .await;
+        // A declined tap on another sale: payment_intent.payment_failed.
+        let declined = new_intent(&app, &token, "declined-tap").await;
+        app.tap_card(&reader, &declined, "4000000000000002").await;
+        eventually(10, "the merchant hears of each change", || async {
+            let got = hook.received.lock().unwrap();
+            ["payment.authorized", "payment.captured", "card.saved", "payment.refunded", "card.deleted", "payment.failed"]
+                .iter()
+                .all(|t| got.iter().any(|d| d.body.contains(&format!("\"{t}\""))))
+        })
+        .await;
+        let refunded: Vec<Value> = hook.received.lock().unwrap().iter()
+            .map(|d| serde_json::from_str::<Value>(&d.body).unwrap())
+            .filter(|e| e["type"] == "payment.refunded")
+            .collect();
+        assert_eq!(refunded.len(), 1, "{refunded:?}");
+        assert_eq!(refunded[0]["data"]["object"]["amount_refunded"], "4.00");
+    }
+
     async fn out_of_order_events_never_move_backwards(app) {
         let token = app.merchant("acme", "usd").await;
         let pi = new_intent(&app, &token, "ooo").await;
@@ -249,6 +305,63 @@ both_backends! {
         let (_, theirs) = app.get("/v1/webhooks/deliveries?external_account_id=other", &other).await;
         assert_eq!(theirs["data"], json!([]));
     }
+}
+
+/// An endpoint that never answers 2xx: every attempt of the schedule, then `failed`.
+async fn a_delivery_that_never_succeeds_ends_failed(backend: Backend) {
+    let app = TestApp::spawn_configured(backend, |c| {
+        if let Some(d) = c.delivery.as_mut() {
+            // The 24 h schedule compressed to about 4 s.
+            d.backoff_unit = std::time::Duration::from_micros(50);
+        }
+    })
+    .await;
+    let hook = MerchantEndpoint::start(usize::MAX);
+    let token = app.merchant("acme", "usd").await;
+    app.put_account("acme", json!({"webhook_url": hook.url}))
+        .await;
+    let pi = new_intent(&app, &token, "never-heard").await;
+    let (status, _) = app
+        .post(
+            "/v1/payment/cancel",
+            &token,
+            json!({"payment_id": pi, "external_account_id": "acme"}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    eventually(30, "given up", || async {
+        deliveries(&app, &token).await.iter().any(|d| d["status"] == "failed")
+    })
+    .await;
+    let all = deliveries(&app, &token).await;
+    assert_eq!(all.len(), 1, "{all:?}");
+    let attempts = webhook_attempts();
+    assert_eq!(all[0]["attempts"], attempts, "{all:?}");
+    assert_eq!(all[0]["last_status"], 500);
+    assert_eq!(all[0]["next_attempt_at"], Value::Null);
+    assert_eq!(hook.count() as i64, attempts);
+    let (_, failed) = app
+        .get(
+            "/v1/webhooks/deliveries?external_account_id=acme&status=failed",
+            &token,
+        )
+        .await;
+    assert_eq!(failed["data"].as_array().unwrap().len(), 1);
+}
+
+/// The schedule's waits plus the first attempt.
+fn webhook_attempts() -> i64 {
+    pos_backend::jobs::delivery::BACKOFF.len() as i64 + 1
+}
+
+#[actix_web::test]
+async fn a_delivery_that_never_succeeds_ends_failed_sqlite() {
+    a_delivery_that_never_succeeds_ends_failed(Backend::Sqlite).await
+}
+
+#[actix_web::test]
+async fn a_delivery_that_never_succeeds_ends_failed_postgres() {
+    a_delivery_that_never_succeeds_ends_failed(Backend::Postgres).await
 }
 
 #[actix_web::test]
