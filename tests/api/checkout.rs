@@ -345,6 +345,39 @@ both_backends! {
         assert_eq!(status, 403);
     }
 
+    async fn a_paid_session_is_recorded_by_the_webhook_alone(app) {
+        let hook = crate::helpers::MerchantEndpoint::start(0);
+        let token = app.merchant("acme", "usd").await;
+        app.put_account("acme", json!({"webhook_url": hook.url})).await;
+        let (status, created) = app.post("/v1/checkout", &token, checkout_body("booking-wh")).await;
+        assert_eq!(status, 200, "{created}");
+        let id = created["session_id"].as_str().unwrap();
+        let (status, paid) = complete(&app, id, VISA).await;
+        assert_eq!(status, 200, "{paid}");
+        // Nobody asks about the session: checkout.session.completed records the payment.
+        crate::helpers::eventually(10, "the payment is listed", || async {
+            let (_, list) = app.get("/v1/payments?external_account_id=acme", &token).await;
+            list["data"].as_array().unwrap().len() == 1
+        })
+        .await;
+        let (_, list) = app.get("/v1/payments?external_account_id=acme", &token).await;
+        assert_eq!(list["data"][0]["status"], "succeeded");
+        assert_eq!(list["data"][0]["amount_captured"], "215.50");
+        assert_eq!(list["data"][0]["external_transaction_id"], format!("checkout:booking-wh:{id}"));
+        app.clear_stripe_calls().await;
+        let (status, done) = app.get(&format!("/v1/checkout/{id}?external_account_id=acme"), &token).await;
+        assert_eq!((status, done["status"].as_str()), (200, Some("complete")), "{done}");
+        assert_eq!(done["payment"]["id"], list["data"][0]["id"]);
+        assert_eq!(app.stripe_calls().await, vec![], "already complete: no Stripe call");
+        crate::helpers::eventually(10, "payment.captured announced", || async {
+            hook.received.lock().unwrap().iter().any(|d| d.body.contains("\"payment.captured\""))
+        })
+        .await;
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        let captured = hook.received.lock().unwrap().iter().filter(|d| d.body.contains("\"payment.captured\"")).count();
+        assert_eq!(captured, 1, "announced once");
+    }
+
     async fn checkout_for_a_reference(app) {
         let token = app.merchant("acme", "usd").await;
         let (status, first) = app.post("/v1/checkout", &token, checkout_body("booking-7")).await;
