@@ -18,6 +18,9 @@
 //!   database: the key is only checked for syntax. Their flows answer repeats themselves (the
 //!   same PaymentIntent for the same `external_transaction_id`, its client secret fetched from
 //!   Stripe; a fresh connection token every time, as a redeemed one cannot be reused).
+//! - Stored bodies are sealed (AES-256-GCM under `POS_ENCRYPTION_KEY`, bound to the row), so what
+//!   an answer carries (an embedded Checkout Session's `client_secret`, customer details) is never
+//!   readable in the database.
 //! - Requests without the header touch neither the database nor the body. With it, the body is
 //!   buffered (up to the 64 KiB limit) and put back, so the handler's extractors and error
 //!   envelopes are unchanged.
@@ -110,18 +113,16 @@ pub async fn middleware<B: MessageBody + 'static>(
         caller.scope_bits(),
         canonical.as_deref().unwrap_or(&body),
     );
-    let Some(db) = req
-        .app_data::<web::Data<Services>>()
-        .map(|services| services.db.clone())
-    else {
+    let Some(services) = req.app_data::<web::Data<Services>>().cloned() else {
         return Err(ApiError::internal("Services missing from app data").into());
     };
+    let db = services.db.clone();
 
     let id = match begin(&db, scope, key, fingerprint).await {
         Ok(Begin::Run(id)) => id,
         Ok(Begin::Replay(row)) => {
             log::debug!("Idempotency-Key: replaying {}", row.id);
-            let response = replayed(row).unwrap_or_else(HttpResponse::from_error);
+            let response = replayed(&services, row).unwrap_or_else(HttpResponse::from_error);
             return Ok(req.into_response(response).map_into_right_body());
         }
         Ok(Begin::Reused) => {
@@ -172,7 +173,10 @@ pub async fn middleware<B: MessageBody + 'static>(
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
     match storable(status, &bytes) {
-        Some(text) => complete(&db, id, status, content_type, text).await,
+        Some(text) => {
+            let sealed = services.secrets.seal(&text, &seal_context(&id));
+            complete(&db, id, status, content_type, sealed).await
+        }
         None => abandon(&db, id).await,
     }
     let response = head.set_body(bytes).map_into_boxed_body();
@@ -419,8 +423,13 @@ async fn abandon(db: &Db, id: String) {
     }
 }
 
+/// What a stored body is sealed to: its own row, so no body can be moved to another key.
+fn seal_context(row_id: &str) -> String {
+    format!("api_idempotency:{row_id}")
+}
+
 /// The stored response, marked `Idempotent-Replayed: true`.
-fn replayed(row: ApiIdempotency) -> Result<HttpResponse, ApiError> {
+fn replayed(services: &Services, row: ApiIdempotency) -> Result<HttpResponse, ApiError> {
     let status = row
         .response_status
         .and_then(|s| u16::try_from(s).ok())
@@ -434,5 +443,12 @@ fn replayed(row: ApiIdempotency) -> Result<HttpResponse, ApiError> {
         HeaderName::from_static(REPLAYED_HEADER),
         HeaderValue::from_static("true"),
     ));
-    Ok(response.body(row.response_body.unwrap_or_default()))
+    let body = services
+        .secrets
+        .open(
+            row.response_body.as_deref().unwrap_or_default(),
+            &seal_context(&row.id),
+        )
+        .map_err(|e| ApiError::internal(format!("stored response {}: {e}", row.id)))?;
+    Ok(response.body(body.expose().clone()))
 }

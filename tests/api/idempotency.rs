@@ -479,6 +479,37 @@ both_backends! {
         assert!(database_contains(&app, first.2["id"].as_str().unwrap()).await);
     }
 
+    async fn stored_answers_are_sealed(app) {
+        let token = app.merchant("acme", "usd").await;
+        // An embedded Checkout Session: its answer carries a client_secret, and a repeat must not
+        // expire it for a new one, so it is stored, sealed.
+        let body = json!({"external_account_id": "acme", "reference": "table-9", "ui_mode": "embedded",
+            "items": [{"name": "Dinner", "amount": "42.00", "quantity": 1}],
+            "success_url": "https://hotel.example/done"});
+        let first = keyed(&app, Some(&token), "checkout-table-9", "/v1/checkout", &body).await;
+        assert_eq!((first.0, first.1), (200, false), "{}", first.2);
+        let secret = first.2["client_secret"].as_str().unwrap().to_string();
+        let again = keyed(&app, Some(&token), "checkout-table-9", "/v1/checkout", &body).await;
+        assert_eq!(again, (200, true, first.2.clone()), "replayed as it was");
+        assert_eq!(stored_keys(&app).await, 1);
+        assert!(!database_contains(&app, &secret).await, "the client secret is not readable in the database");
+        // Sealed to its own row: moved to another key, it no longer opens.
+        let stolen = keyed(&app, Some(&token), "other-key", LOCATIONS, &location("acme", "Main St")).await;
+        assert_eq!(stolen.0, 200);
+        with_db(&app, |c| {
+            let body: Option<String> = dsl::api_idempotency
+                .filter(dsl::idempotency_key.eq("checkout-table-9"))
+                .select(dsl::response_body)
+                .first(c)?;
+            diesel::update(dsl::api_idempotency.filter(dsl::idempotency_key.eq("other-key")))
+                .set(dsl::response_body.eq(body))
+                .execute(c)
+        })
+        .await;
+        let tampered = keyed(&app, Some(&token), "other-key", LOCATIONS, &location("acme", "Main St")).await;
+        assert_eq!(tampered.0, 500, "{}", tampered.2);
+    }
+
     async fn the_account_in_the_body_is_checked_before_it_is_stored(app) {
         app.merchant("acme", "usd").await;
         let everything = app.token(&["*"], "terminal");

@@ -330,7 +330,10 @@ async fn a_delivery_that_never_succeeds_ends_failed(backend: Backend) {
         .await;
     assert_eq!(status, 200);
     eventually(30, "given up", || async {
-        deliveries(&app, &token).await.iter().any(|d| d["status"] == "failed")
+        deliveries(&app, &token)
+            .await
+            .iter()
+            .any(|d| d["status"] == "failed")
     })
     .await;
     let all = deliveries(&app, &token).await;
