@@ -7,7 +7,7 @@
 //! drives it over loopback HTTP with one keep-alive reqwest client:
 //!
 //! - sequential rows: `POST /v1/payment/intent` (without, with an existing and with a first-time
-//!   customer; replayed; with an `Idempotency-Key`), `POST /v1/payment/capture`,
+//!   customer; replayed), `POST /v1/terminal/locations` (plain and with an `Idempotency-Key`), `POST /v1/payment/capture`,
 //!   `GET /v1/payment/{id}`, `GET /v1/payments?limit=20`, each timed interleaved one for one with
 //!   the Stripe call(s) it makes sent straight to the simulator (the baseline), so both see the same
 //!   machine; p50/p90/p99/max in µs and the overhead (flow − baseline); Stripe calls per request
@@ -582,6 +582,7 @@ async fn run(full: bool, postgres: bool, database_url: String) {
             &[
                 Scope::PaymentsRead,
                 Scope::PaymentsWrite,
+                Scope::Terminal,
                 Scope::AccountsAdmin,
             ],
             3600,
@@ -795,25 +796,48 @@ async fn run(full: bool, postgres: bool, database_url: String) {
     b.row("GET /v1/payments?limit=20", timed, None, counted_reqs)
         .await;
 
-    // With our own Idempotency-Key: the middleware's reservation and completion.
-    let keyed = |b: &Bench| {
-        let mut r = b.api_post("/v1/payment/intent", &b.intent_body(&Bench::new_tx(), None));
-        r.headers_mut().insert(
-            "idempotency-key",
-            uuid::Uuid::new_v4().simple().to_string().parse().unwrap(),
-        );
+    // With our own Idempotency-Key: the middleware's reservation, completion and sealing, on a
+    // route whose answers it stores (it never stores an intent's, which carries a client secret).
+    let location = |b: &Bench, key: bool| {
+        let body = json!({"external_account_id": ACCOUNT, "display_name": "Bench St",
+            "address": {"line1": "1 Bench St", "city": "Springfield", "postal_code": "12345", "country": "US"}});
+        let mut r = b.api_post("/v1/terminal/locations", &body);
+        if key {
+            r.headers_mut().insert(
+                "idempotency-key",
+                uuid::Uuid::new_v4().simple().to_string().parse().unwrap(),
+            );
+        }
         r
     };
-    let timed = (0..n).map(|_| keyed(&b)).collect();
-    let base = (0..n).map(|_| one(b.stripe_create(None))).collect();
-    let counted_reqs = (0..k).map(|_| keyed(&b)).collect();
-    b.row(
-        "POST /v1/payment/intent +Idempotency-Key",
-        timed,
-        Some(("POST /v1/payment_intents", base)),
-        counted_reqs,
-    )
-    .await;
+    let stripe_location = |b: &Bench| {
+        b.stripe_post(
+            "/v1/terminal/locations",
+            &[
+                ("display_name", "Bench St"),
+                ("address[line1]", "1 Bench St"),
+                ("address[city]", "Springfield"),
+                ("address[postal_code]", "12345"),
+                ("address[country]", "US"),
+            ],
+            None,
+        )
+    };
+    for (label, key) in [
+        ("POST /v1/terminal/locations", false),
+        ("POST /v1/terminal/locations +Idempotency-Key", true),
+    ] {
+        let timed = (0..n).map(|_| location(&b, key)).collect();
+        let base = (0..n).map(|_| one(stripe_location(&b))).collect();
+        let counted_reqs = (0..k).map(|_| location(&b, key)).collect();
+        b.row(
+            label,
+            timed,
+            Some(("POST /v1/terminal/locations", base)),
+            counted_reqs,
+        )
+        .await;
+    }
 
     // ---- concurrent ---------------------------------------------------------------------------
     let m = b.conc_reqs;
