@@ -228,6 +228,9 @@ impl State {
         let Some(object) = value.as_object_mut() else {
             return Err(not_expandable());
         };
+        if !expandable(object.get("object").and_then(Value::as_str), first) {
+            return Err(not_expandable());
+        }
         let field = object.get_mut(*first).ok_or_else(not_expandable)?;
         match field {
             Value::Null => Ok(()),
@@ -344,4 +347,22 @@ pub(crate) fn created_matches(params: &Params, created: i64) -> bool {
 /// Metadata as a JSON object.
 pub(crate) fn metadata_json(metadata: &std::collections::BTreeMap<String, String>) -> Value {
     json!(metadata)
+}
+
+/// Whether the spec lets `field` of an object of type `object` be expanded (its
+/// `x-expandableFields`, kept in `expandable.json`); a list's or search result's `data` always.
+/// Objects the spec names no type for (nested hashes) are descended into freely.
+fn expandable(object: Option<&str>, field: &str) -> bool {
+    static TABLE: std::sync::OnceLock<HashMap<String, Vec<String>>> = std::sync::OnceLock::new();
+    let table = TABLE.get_or_init(|| {
+        serde_json::from_str(include_str!("expandable.json"))
+            .expect("src/sim/expandable.json is valid")
+    });
+    match object {
+        Some("list" | "search_result") => field == "data",
+        Some(kind) => table
+            .get(kind)
+            .is_none_or(|fields| fields.iter().any(|f| f == field)),
+        None => true,
+    }
 }

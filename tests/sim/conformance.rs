@@ -67,6 +67,21 @@ fn params_table_matches_the_spec() {
 }
 
 #[test]
+fn expandable_table_matches_the_spec() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/src/sim/expandable.json");
+    let table: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let schemas = &spec::spec()["components"]["schemas"];
+    for (kind, fields) in table.as_object().unwrap() {
+        let mut declared: Vec<Value> = schemas[kind]["x-expandableFields"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{kind}: no such schema"))
+            .clone();
+        declared.sort_by(|a, b| a.as_str().cmp(&b.as_str()));
+        assert_eq!(fields.as_array().unwrap(), &declared, "{kind}");
+    }
+}
+
+#[test]
 fn param_key_checker() {
     let pi = "/v1/payment_intents";
     assert!(spec::check_param_key("POST", pi, "metadata[external_customer_id]").is_ok());

@@ -253,6 +253,32 @@ async fn expand_on_get_and_post_and_lists() {
         .await;
     assert_eq!(bad.status, 400);
     assert_eq!(bad.body["error"]["param"], "expand");
+    // Only the spec's expandable fields: a field that holds an id but is not expandable (the
+    // object's own `id`, a charge's `payment_intent` is, a PaymentIntent's `id` is not) is a 400.
+    for (path, not) in [
+        (format!("/v1/payment_intents/{}", id(&pi)), "id"),
+        (format!("/v1/charges/{charge_id}"), "payment_method"),
+        (format!("/v1/charges/{charge_id}"), "payment_intent.id"),
+    ] {
+        let refused = sim.get(&path, &[("expand[]", not)]).await;
+        assert_eq!(
+            refused.status, 400,
+            "{path} expand[]={not}: {}",
+            refused.body
+        );
+        assert_eq!(
+            refused.body["error"]["message"],
+            format!("This property cannot be expanded ({not}).")
+        );
+    }
+    let charge = sim
+        .get(
+            &format!("/v1/charges/{charge_id}"),
+            &[("expand[]", "payment_intent.customer")],
+        )
+        .await
+        .ok();
+    assert_eq!(charge["payment_intent"]["customer"]["id"], id(&customer));
 }
 
 #[tokio::test]
