@@ -1,4 +1,4 @@
-//! Fault injection: added latency, 5xx and 429 responses, responses that hang after the request
+//! Fault injection: added latency, 5xx, 429 and 400 responses, responses that hang after the request
 //! was processed, and dropped webhooks, per method and path pattern, optionally for the next N
 //! matching requests only.
 
@@ -26,7 +26,8 @@ pub struct FaultRule {
     /// instead of processing the request.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_rate: Option<f64>,
-    /// Status for `error_rate` failures: 500 (default), 502, 503 or 504.
+    /// Status for `error_rate` failures: 500 (default), 502, 503 or 504; or 400, an
+    /// `invalid_request_error` (`Stripe-Should-Retry: false`), as if the request were malformed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_status: Option<u16>,
     /// Probability (0..=1) of answering 429 `rate_limit` instead of processing the request.
@@ -58,10 +59,10 @@ impl FaultRule {
         }
         if self
             .error_status
-            .is_some_and(|s| ![500, 502, 503, 504].contains(&s))
+            .is_some_and(|s| ![400, 500, 502, 503, 504].contains(&s))
         {
             return Err(
-                ApiError::invalid("error_status must be 500, 502, 503 or 504")
+                ApiError::invalid("error_status must be 400, 500, 502, 503 or 504")
                     .with_param("error_status"),
             );
         }
@@ -123,6 +124,13 @@ pub(crate) struct Effects {
 impl Effects {
     /// The failure to answer instead of processing, if any.
     pub fn failure(&self) -> Option<ApiError> {
+        if self.error_status == Some(400) {
+            let mut error =
+                ApiError::invalid("Invalid request (injected by the simulator's fault rules).")
+                    .with_code("parameter_invalid_empty");
+            error.should_retry = Some(false);
+            return Some(error);
+        }
         if let Some(status) = self.error_status {
             return Some(ApiError::server_error(
                 status,

@@ -404,3 +404,24 @@ async fn a_timeout_after_creation_is_healed_by_the_retry_sqlite() {
 async fn a_timeout_after_creation_is_healed_by_the_retry_postgres() {
     timeout_healed_by_retry(short_timeout_app(crate::helpers::Backend::Postgres).await).await
 }
+
+// Stripe refusing what we sent (a bug on our side, not the caller's): 502 `stripe_request_failed`
+// naming Stripe's request id, not retried, nothing charged; the caller's retry goes through.
+both_backends! {
+    async fn a_stripe_4xx_caused_by_us_is_a_502_with_the_request_id(app) {
+        let token = app.merchant("acme", "usd").await;
+        app.add_fault(json!({"method": "POST", "path": "/v1/payment_intents", "error_rate": 1.0, "error_status": 400, "times": 1})).await;
+        app.clear_stripe_calls().await;
+        let body = intent_body("acme", "rejected-tx", json!("12.99"), None);
+        let (status, error) = app.post("/v1/payment/intent", &token, body.clone()).await;
+        assert_eq!(status, 502, "{error}");
+        assert_eq!(error["error"]["code"], "stripe_request_failed");
+        assert!(error["error"]["stripe_request_id"].as_str().is_some_and(|id| id.starts_with("req_")), "{error}");
+        assert_ne!(error["error"]["retryable"], true, "{error}");
+        let creations = app.stripe_calls().await.into_iter().filter(|(m, p)| m == "POST" && p == "/v1/payment_intents").count();
+        assert_eq!(creations, 1, "a 400 is not retried");
+        let (status, intent) = app.post("/v1/payment/intent", &token, body).await;
+        assert_eq!(status, 200, "{intent}");
+        assert_eq!(intent["status"], "requires_payment_method");
+    }
+}
