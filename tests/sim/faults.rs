@@ -137,3 +137,70 @@ async fn request_log_records_every_api_call() {
     sim.sim(Method::DELETE, "/_sim/requests", None).await.ok();
     assert!(sim.requests().await.is_empty());
 }
+
+/// Every operation the simulator serves (its parameter table names them all) answers an injected
+/// error before doing anything: the error envelope, `Stripe-Should-Retry: true`, a request id, and
+/// no object or event created.
+#[tokio::test]
+async fn every_operation_can_fail() {
+    let sim = start().await;
+    let table: serde_json::Value =
+        serde_json::from_str(include_str!("../../src/sim/params.json")).unwrap();
+    let operations: Vec<&String> = table.as_object().unwrap().keys().collect();
+    assert!(operations.len() >= 30, "{operations:?}");
+    for (i, operation) in operations.iter().enumerate() {
+        let (method, template) = operation.split_once(' ').unwrap();
+        let path: String = template
+            .split('/')
+            .map(|s| if s.starts_with('{') { "x_fault" } else { s })
+            .collect::<Vec<_>>()
+            .join("/");
+        let status = [500, 502, 503, 504][i % 4];
+        sim.fault(json!({"method": method, "path": path, "error_rate": 1.0, "error_status": status, "times": 1}))
+            .await;
+        // Faults apply to requests that would be processed: the required parameters are given.
+        let required: Vec<(&str, &str)> = table[operation.as_str()]["required"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|name| match name.as_str().unwrap() {
+                "query" => vec![("query", "metadata['a']:'b'")],
+                "amount" => vec![("amount", "100")],
+                "currency" => vec![("currency", "usd")],
+                "success_url" => vec![("success_url", "https://shop.example/ok")],
+                "customer" => vec![("customer", "cus_x_fault")],
+                "payment_intent" => vec![("payment_intent", "pi_x_fault")],
+                "registration_code" => vec![("registration_code", "simulated-wpe")],
+                "display_name" => vec![("display_name", "Fault St")],
+                "address" => vec![("address[country]", "US"), ("address[line1]", "1 Fault St")],
+                other => panic!("{operation}: give a value for {other}"),
+            })
+            .collect();
+        let answer = match method {
+            "GET" => sim.get(&path, &required).await,
+            _ => sim.post(&path, &required).await,
+        };
+        assert_eq!(answer.status, status, "{operation}: {:?}", answer.body);
+        assert_eq!(answer.body["error"]["type"], "api_error", "{operation}");
+        assert_eq!(
+            answer.header("Stripe-Should-Retry"),
+            Some("true"),
+            "{operation}"
+        );
+        assert!(
+            answer
+                .header("Request-Id")
+                .is_some_and(|id| id.starts_with("req_")),
+            "{operation}"
+        );
+    }
+    assert!(
+        sim.sim(Method::GET, "/_sim/faults", None).await.ok()["data"]
+            .as_array()
+            .unwrap()
+            .is_empty(),
+        "each rule used once"
+    );
+    let events = sim.get("/v1/events", &[]).await.ok();
+    assert_eq!(events["data"], json!([]), "nothing happened");
+}
