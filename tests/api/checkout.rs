@@ -2,7 +2,7 @@
 //! reference through a payment-mode session, against the simulator's hosted Checkout.
 
 use crate::both_backends;
-use crate::helpers::TestApp;
+use crate::helpers::{TestApp, STRIPE_WEBHOOK_SECRET};
 use serde_json::{json, Value};
 
 const VISA: &str = "4242424242424242";
@@ -63,6 +63,30 @@ async fn saved_card(app: &TestApp, token: &str, session: &str) -> (u16, Value) {
     .await
 }
 
+/// Delivers `checkout.session.completed` for `session` (as Stripe has it) signed with `secret`.
+async fn session_completed(
+    app: &TestApp,
+    event_id: &str,
+    session: &Value,
+    secret: &str,
+) -> (u16, Value) {
+    let body = json!({"id": event_id, "object": "event", "type": "checkout.session.completed",
+        "created": chrono::Utc::now().timestamp(), "livemode": false, "pending_webhooks": 1,
+        "data": {"object": session}})
+    .to_string();
+    let signature =
+        pos_backend::stripe::webhook::sign(secret, chrono::Utc::now().timestamp(), body.as_bytes());
+    let response = app
+        .client
+        .post(app.url("/v1/webhooks/stripe"))
+        .header("Stripe-Signature", signature)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.json().await.unwrap())
+}
+
 both_backends! {
     async fn the_webhook_completes_a_setup_session_once(app) {
         let hook = crate::helpers::MerchantEndpoint::start(0);
@@ -83,12 +107,8 @@ both_backends! {
         assert_eq!(app.stripe_calls().await, vec![], "already saved by the webhook: no Stripe call");
         // The same event again (Stripe retries) changes nothing.
         let session = app.sim_get(&format!("/v1/checkout/sessions/{id}")).await;
-        let body = json!({"id": "evt_checkout_again", "object": "event", "type": "checkout.session.completed",
-            "created": chrono::Utc::now().timestamp(), "livemode": false, "pending_webhooks": 1, "data": {"object": session}})
-        .to_string();
-        let signature = pos_backend::stripe::webhook::sign(crate::helpers::STRIPE_WEBHOOK_SECRET, chrono::Utc::now().timestamp(), body.as_bytes());
-        let response = app.client.post(app.url("/v1/webhooks/stripe")).header("Stripe-Signature", signature).body(body).send().await.unwrap();
-        assert_eq!(response.status(), 200);
+        let (status, _) = session_completed(&app, "evt_checkout_again", &session, STRIPE_WEBHOOK_SECRET).await;
+        assert_eq!(status, 200);
         let (_, cards) = app.get("/v1/customer/cards?external_account_id=acme&external_customer_id=cust-wh", &token).await;
         assert_eq!(cards["data"].as_array().unwrap().len(), 1);
         assert_eq!(cards["data"][0]["id"], card["id"]);
@@ -127,14 +147,7 @@ both_backends! {
         let (status, done) = complete(&app, &id, VISA).await;
         assert_eq!(status, 200, "{done}");
         let session = app.sim_get(&format!("/v1/checkout/sessions/{id}")).await;
-        let body = json!({"id": "evt_completed_retried", "object": "event", "type": "checkout.session.completed",
-            "created": chrono::Utc::now().timestamp(), "livemode": false, "pending_webhooks": 1, "data": {"object": session}})
-        .to_string();
-        let deliver = || async {
-            let signature = pos_backend::stripe::webhook::sign(crate::helpers::STRIPE_WEBHOOK_SECRET, chrono::Utc::now().timestamp(), body.as_bytes());
-            let response = app.client.post(app.url("/v1/webhooks/stripe")).header("Stripe-Signature", signature).body(body.clone()).send().await.unwrap();
-            (response.status().as_u16(), response.json::<Value>().await.unwrap())
-        };
+        let deliver = || session_completed(&app, "evt_completed_retried", &session, STRIPE_WEBHOOK_SECRET);
         let cards = || async {
             let (_, cards) = app.get("/v1/customer/cards?external_account_id=acme&external_customer_id=cust-retry", &token).await;
             cards["data"].as_array().unwrap().len()
@@ -164,13 +177,9 @@ both_backends! {
         assert_eq!(status, 200);
         let mut session = app.sim_get(&format!("/v1/checkout/sessions/{id}")).await;
         session["metadata"]["external_account_id"] = json!("evil");
-        let body = json!({"id": "evt_forged_session", "object": "event", "type": "checkout.session.completed",
-            "created": chrono::Utc::now().timestamp(), "livemode": false, "pending_webhooks": 1, "data": {"object": session}})
-        .to_string();
-        let signature = pos_backend::stripe::webhook::sign(EVIL_SECRET, chrono::Utc::now().timestamp(), body.as_bytes());
         app.clear_stripe_calls().await;
-        let response = app.client.post(app.url("/v1/webhooks/stripe")).header("Stripe-Signature", signature).body(body).send().await.unwrap();
-        assert_eq!(response.status(), 200, "authentic for evil");
+        let (status, _) = session_completed(&app, "evt_forged_session", &session, EVIL_SECRET).await;
+        assert_eq!(status, 200, "authentic for evil");
         assert_eq!(app.stripe_calls().await, vec![], "acme's session is not even read");
         let (_, cards) = app.get("/v1/customer/cards?external_account_id=acme&external_customer_id=cust-forged", &token).await;
         assert_eq!(cards["data"], json!([]));
