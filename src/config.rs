@@ -154,10 +154,18 @@ impl Config {
                 }
                 JwtKey::Hs256(Secret::new(secret.clone()))
             }
-            (None, Some(path)) => JwtKey::Rs256PublicPem(
-                std::fs::read(path)
-                    .map_err(|e| format!("POS_JWT_PUBLIC_KEY_FILE {}: {e}", path.display()))?,
-            ),
+            (None, Some(path)) => {
+                let pem = std::fs::read(path)
+                    .map_err(|e| format!("POS_JWT_PUBLIC_KEY_FILE {}: {e}", path.display()))?;
+                // Refused now, with the file named, rather than when the server builds.
+                crate::auth::Authenticator::rs256(&pem).map_err(|e| {
+                    format!(
+                        "POS_JWT_PUBLIC_KEY_FILE {}: not an RSA public key in PEM: {e}",
+                        path.display()
+                    )
+                })?;
+                JwtKey::Rs256PublicPem(pem)
+            }
             (None, None) if live => {
                 return Err(
                     "a live Stripe key requires POS_JWT_SECRET or POS_JWT_PUBLIC_KEY_FILE".into(),
@@ -210,34 +218,58 @@ impl Config {
     }
 }
 
-/// Reads a development secret from `dir/name`, creating it (random, hex, mode 0600) the first time.
+/// Reads a development secret from `dir/name`: `bytes` random bytes as hex, created (mode 0600)
+/// the first time. A file that is not exactly that (empty, truncated, edited) is refused rather
+/// than used as a weak key. Creation is atomic: the secret is written and synced to a temporary
+/// file, then hard-linked into place, so a crash never leaves a partial file and of two processes
+/// starting at once, one secret wins and both use it.
 fn dev_secret(dir: &Path, name: &str, bytes: usize) -> Result<String, String> {
     let path = dir.join(name);
+    let shown = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
+    let checked = |text: String| {
+        let secret = text.trim().to_string();
+        if secret.len() == bytes * 2 && secret.bytes().all(|b| b.is_ascii_hexdigit()) {
+            Ok(secret)
+        } else {
+            Err(format!(
+                "{}: not a development secret ({} hex digits expected); delete the file to \
+                 generate a new one (tokens and sealed values made with the old one stop working)",
+                path.display(),
+                bytes * 2
+            ))
+        }
+    };
     match std::fs::read_to_string(&path) {
-        Ok(existing) => return Ok(existing.trim().to_string()),
+        Ok(existing) => return checked(existing),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(format!("{}: {e}", path.display())),
+        Err(e) => return Err(shown(&e)),
     }
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let mut raw = vec![0u8; bytes];
     rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut raw);
     let secret = hex::encode(raw);
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    match options.open(&path) {
-        Ok(mut file) => {
-            std::io::Write::write_all(&mut file, secret.as_bytes())
-                .map_err(|e| format!("{}: {e}", path.display()))?;
+    let temp = dir.join(format!(".{name}.{}", uuid::Uuid::new_v4().simple()));
+    let written = (|| {
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut file = options.open(&temp)?;
+        std::io::Write::write_all(&mut file, secret.as_bytes())?;
+        file.sync_all()?;
+        std::fs::hard_link(&temp, &path)
+    })();
+    let _ = std::fs::remove_file(&temp);
+    match written {
+        Ok(()) => {
             log::info!("generated development secret {}", path.display());
             Ok(secret)
         }
         // Another process created it first: use theirs.
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => std::fs::read_to_string(&path)
-            .map(|s| s.trim().to_string())
-            .map_err(|e| format!("{}: {e}", path.display())),
-        Err(e) => Err(format!("{}: {e}", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            checked(std::fs::read_to_string(&path).map_err(|e| shown(&e))?)
+        }
+        Err(e) => Err(shown(&e)),
     }
 }
 
@@ -296,6 +328,97 @@ mod tests {
             second.encryption_key.expose()
         );
         assert!(Config::resolve(&args(&["--jwt-secret", "short"], dir.path())).is_err());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            for name in ["dev-jwt-secret", "dev-encryption-key"] {
+                let meta = std::fs::metadata(dir.path().join(name)).unwrap();
+                assert_eq!(meta.permissions().mode() & 0o777, 0o600, "{name}");
+            }
+        }
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .filter(|n| n.to_string_lossy().starts_with('.'))
+            .collect();
+        assert!(
+            leftovers.is_empty(),
+            "no temporary files left: {leftovers:?}"
+        );
         assert!(Config::resolve(&args(&["--stripe-secret-key", "pk_test_1"], dir.path())).is_err());
+    }
+
+    #[test]
+    fn a_damaged_development_secret_is_refused() {
+        for (name, content) in [
+            ("dev-jwt-secret", ""),
+            ("dev-jwt-secret", "\n"),
+            ("dev-jwt-secret", "0123abcd"),
+            ("dev-encryption-key", &"ab".repeat(31)),
+            ("dev-jwt-secret", &"zz".repeat(32)),
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            std::fs::write(dir.path().join(name), content).unwrap();
+            let err = Config::resolve(&args(&[], dir.path())).unwrap_err();
+            assert!(
+                err.contains(name) && err.contains("delete the file"),
+                "{name} {content:?}: {err}"
+            );
+        }
+        // A good one (as written, with a trailing newline from an editor) is reused.
+        let dir = tempfile::tempdir().unwrap();
+        let good = "ab".repeat(32);
+        std::fs::write(dir.path().join("dev-jwt-secret"), format!("{good}\n")).unwrap();
+        let config = Config::resolve(&args(&[], dir.path())).unwrap();
+        assert!(matches!(&config.jwt, JwtKey::Hs256(s) if *s.expose() == good));
+    }
+
+    #[test]
+    fn the_rs256_key_file_is_checked_at_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let public = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/jwt-rs256-public.pem"
+        );
+        let both = Config::resolve(&args(
+            &[
+                "--jwt-secret",
+                &"s".repeat(32),
+                "--jwt-public-key-file",
+                public,
+            ],
+            dir.path(),
+        ))
+        .unwrap_err();
+        assert!(both.contains("not both"), "{both}");
+        let config =
+            Config::resolve(&args(&["--jwt-public-key-file", public], dir.path())).unwrap();
+        assert!(matches!(config.jwt, JwtKey::Rs256PublicPem(_)));
+        assert!(
+            !dir.path().join("dev-jwt-secret").exists(),
+            "no development JWT secret"
+        );
+        let missing = dir.path().join("missing.pem");
+        let err = Config::resolve(&args(
+            &["--jwt-public-key-file", missing.to_str().unwrap()],
+            dir.path(),
+        ))
+        .unwrap_err();
+        assert!(err.contains("missing.pem"), "{err}");
+        let garbage = dir.path().join("garbage.pem");
+        std::fs::write(
+            &garbage,
+            "-----BEGIN PUBLIC KEY-----\nnot a key\n-----END PUBLIC KEY-----\n",
+        )
+        .unwrap();
+        let err = Config::resolve(&args(
+            &["--jwt-public-key-file", garbage.to_str().unwrap()],
+            dir.path(),
+        ))
+        .unwrap_err();
+        assert!(
+            err.contains("garbage.pem") && err.contains("not an RSA public key"),
+            "{err}"
+        );
     }
 }

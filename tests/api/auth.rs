@@ -81,3 +81,92 @@ both_backends! {
         assert_eq!(status, 200);
     }
 }
+
+/// RS256 (`POS_JWT_PUBLIC_KEY_FILE`): tokens signed with the private key of the configured public
+/// key are accepted; everything else, including the public key used as an HMAC secret (the classic
+/// algorithm confusion), is 401.
+async fn rs256_tokens(backend: crate::helpers::Backend) {
+    let fixture = |name: &str| {
+        std::fs::read(format!(
+            "{}/tests/fixtures/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap()
+    };
+    let public = fixture("jwt-rs256-public.pem");
+    let app = crate::helpers::TestApp::spawn_configured(backend, |c| {
+        c.jwt = pos_backend::config::JwtKey::Rs256PublicPem(public.clone())
+    })
+    .await;
+    let rs256 = |pem: &[u8]| {
+        encode(
+            &Header::new(jsonwebtoken::Algorithm::RS256),
+            &claims(3600),
+            &EncodingKey::from_rsa_pem(pem).unwrap(),
+        )
+        .unwrap()
+    };
+    let get = |token: String| {
+        let request = app
+            .client
+            .get(app.url("/v1/accounts/a1"))
+            .bearer_auth(token);
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            (status, response.json::<serde_json::Value>().await.unwrap())
+        }
+    };
+    // Signed by the trusted key: authenticated (the account does not exist yet: 404).
+    let (status, body) = get(rs256(&fixture("jwt-rs256-private.pem"))).await;
+    assert_eq!(status, 404, "{body}");
+    let confused = encode(
+        &Header::new(jsonwebtoken::Algorithm::HS256),
+        &claims(3600),
+        &EncodingKey::from_secret(&public),
+    )
+    .unwrap();
+    let alg_none = format!(
+        "{}.{}.",
+        B64.encode(br#"{"alg":"none","typ":"JWT"}"#),
+        B64.encode(claims(3600).to_string())
+    );
+    let expired = encode(
+        &Header::new(jsonwebtoken::Algorithm::RS256),
+        &claims(-3600),
+        &EncodingKey::from_rsa_pem(&fixture("jwt-rs256-private.pem")).unwrap(),
+    )
+    .unwrap();
+    for (what, token, code) in [
+        (
+            "another RSA key",
+            rs256(&fixture("jwt-rs256-other-private.pem")),
+            "token_invalid",
+        ),
+        ("HS256 keyed with the public key", confused, "token_invalid"),
+        (
+            "HS256 with the test suite's secret",
+            signed(claims(3600), JWT_SECRET),
+            "token_invalid",
+        ),
+        ("alg none", alg_none, "token_invalid"),
+        ("expired", expired, "token_expired"),
+    ] {
+        let (status, body) = get(token).await;
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (401, Some(code)),
+            "{what}: {body}"
+        );
+    }
+}
+
+#[actix_web::test]
+async fn rs256_tokens_sqlite() {
+    rs256_tokens(crate::helpers::Backend::Sqlite).await
+}
+
+#[actix_web::test]
+async fn rs256_tokens_postgres() {
+    rs256_tokens(crate::helpers::Backend::Postgres).await
+}
