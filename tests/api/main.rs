@@ -11,6 +11,7 @@ mod demo;
 mod envelope;
 mod idempotency;
 mod lifecycle;
+mod logs;
 mod ops;
 mod reconcile;
 mod schema;
