@@ -119,29 +119,45 @@ pub async fn save_from_payment(
 /// PaymentMethod is already saved for them: then that card is returned instead. A PaymentMethod
 /// whose card was deleted is 409 `card_deleted`.
 pub async fn store_card(services: &Services, card: Card) -> Result<Card, ApiError> {
+    store_card_then(services, card, |_, _| Ok(())).await
+}
+
+/// [`store_card`], then `then` with the card saved (new or the existing one): in the transaction
+/// that inserts a new card, so what records it (a Checkout session's `card_id`) is never seen
+/// without it.
+pub async fn store_card_then<F>(services: &Services, card: Card, then: F) -> Result<Card, ApiError>
+where
+    F: FnOnce(&mut DbConnection, &Card) -> Result<(), ApiError> + Send + 'static,
+{
     services
         .db
         .run(move |conn| {
             if was_deleted(conn, &card.stripe_payment_method_id)? {
                 return Err(card_deleted());
             }
+            let existing = |conn: &mut DbConnection, existing: Card, then: F| {
+                crate::db::write_transaction(conn, |conn| then(conn, &existing))?;
+                Ok(existing)
+            };
             // The same physical card (or the same payment method) already saved: that one.
-            if let Some(existing) = same_card(conn, &card)? {
-                return Ok(existing);
+            if let Some(found) = same_card(conn, &card)? {
+                return existing(conn, found, then);
             }
+            let mut then = Some(then);
             let inserted = crate::db::write_transaction(conn, |conn| {
                 diesel::insert_into(cards::table)
                     .values(&card)
                     .execute(conn)?;
                 let customer = super::customers::by_id(conn, &card.customer_id)?;
-                super::events::emit_card(conn, &card, &customer, "card.saved")
+                super::events::emit_card(conn, &card, &customer, "card.saved")?;
+                then.take().expect("called once")(conn, &card)
             });
             match inserted {
                 Ok(()) => Ok(card),
                 // Saved concurrently by another request (or deleted meanwhile).
                 Err(e) if e.code == crate::error::UNIQUE_VIOLATION => match same_card(conn, &card)?
                 {
-                    Some(existing) => Ok(existing),
+                    Some(found) => existing(conn, found, then.take().ok_or(e)?),
                     None if was_deleted(conn, &card.stripe_payment_method_id)? => {
                         Err(card_deleted())
                     }

@@ -416,7 +416,10 @@ async fn save_setup_card(
         }
     }
     let at = now();
-    let card = cards::store_card(
+    let row_id = row.id.clone();
+    // The session records its card in the transaction that saves the card; a concurrent
+    // completion of the same session finds the same card (de-duplicated) and records nothing new.
+    let card = cards::store_card_then(
         services,
         Card {
             id: new_id(),
@@ -433,12 +436,7 @@ async fn save_setup_card(
             created_at: at,
             updated_at: at,
         },
-    )
-    .await?;
-    let row_id = row.id.clone();
-    let card_id = services
-        .db
-        .run(move |conn| {
+        move |conn, card| {
             diesel::update(
                 checkout_sessions::table
                     .find(&row_id)
@@ -450,11 +448,11 @@ async fn save_setup_card(
                 checkout_sessions::updated_at.eq(now()),
             ))
             .execute(conn)?;
-            // A concurrent completion may have recorded it first (the same card, de-duplicated).
-            by_id(conn, &row_id).map(|r| r.card_id.unwrap_or(card.id))
-        })
-        .await?;
-    card_view(services, card_id).await
+            Ok(())
+        },
+    )
+    .await?;
+    Ok(CardView { card, customer })
 }
 
 async fn card_view(services: &Services, card_id: String) -> Result<CardView, ApiError> {
