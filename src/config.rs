@@ -157,6 +157,15 @@ impl Config {
             (None, Some(path)) => {
                 let pem = std::fs::read(path)
                     .map_err(|e| format!("POS_JWT_PUBLIC_KEY_FILE {}: {e}", path.display()))?;
+                // jsonwebtoken takes an RSA private key here too, and then verifies no token at
+                // all (every request 401); and the server has no business holding that key.
+                if holds_private_key(&pem) {
+                    return Err(format!(
+                        "POS_JWT_PUBLIC_KEY_FILE {}: holds a private key; give the server only the \
+                         public key (openssl pkey -in private.pem -pubout -out public.pem)",
+                        path.display()
+                    ));
+                }
                 // Refused now, with the file named, rather than when the server builds.
                 crate::auth::Authenticator::rs256(&pem).map_err(|e| {
                     format!(
@@ -216,6 +225,15 @@ impl Config {
             }),
         })
     }
+}
+
+/// Whether PEM text has a private-key block (`PRIVATE KEY`, `RSA PRIVATE KEY`, `ENCRYPTED …`).
+fn holds_private_key(pem: &[u8]) -> bool {
+    String::from_utf8_lossy(pem).lines().any(|line| {
+        line.trim()
+            .strip_prefix("-----BEGIN ")
+            .is_some_and(|label| label.contains("PRIVATE KEY"))
+    })
 }
 
 /// Reads a development secret from `dir/name`: `bytes` random bytes as hex, created (mode 0600)
@@ -374,6 +392,31 @@ mod tests {
     }
 
     #[test]
+    fn processes_starting_at_once_agree_on_one_development_secret() {
+        let dir = tempfile::tempdir().unwrap();
+        let barrier = std::sync::Barrier::new(8);
+        let secrets: Vec<String> = std::thread::scope(|scope| {
+            let racers: Vec<_> = (0..8)
+                .map(|_| {
+                    scope.spawn(|| {
+                        barrier.wait();
+                        dev_secret(dir.path(), "dev-jwt-secret", 32).unwrap()
+                    })
+                })
+                .collect();
+            racers.into_iter().map(|r| r.join().unwrap()).collect()
+        });
+        let on_disk = std::fs::read_to_string(dir.path().join("dev-jwt-secret")).unwrap();
+        assert_eq!(on_disk.len(), 64);
+        assert!(secrets.iter().all(|s| *s == on_disk), "{secrets:?}");
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["dev-jwt-secret"], "no temporary files left");
+    }
+
+    #[test]
     fn the_rs256_key_file_is_checked_at_start() {
         let dir = tempfile::tempdir().unwrap();
         let public = concat!(
@@ -420,5 +463,30 @@ mod tests {
             err.contains("garbage.pem") && err.contains("not an RSA public key"),
             "{err}"
         );
+        let resolve_with = |file: &Path| {
+            Config::resolve(&args(
+                &["--jwt-public-key-file", file.to_str().unwrap()],
+                dir.path(),
+            ))
+        };
+        // Unreadable (a directory: root reads any file whatever its mode) and empty files.
+        let err = resolve_with(dir.path()).unwrap_err();
+        assert!(err.starts_with("POS_JWT_PUBLIC_KEY_FILE "), "{err}");
+        let empty = dir.path().join("empty.pem");
+        std::fs::write(&empty, "").unwrap();
+        let err = resolve_with(&empty).unwrap_err();
+        assert!(
+            err.contains("empty.pem") && err.contains("not an RSA public key"),
+            "{err}"
+        );
+        // The private key by mistake: jsonwebtoken parses it, and would then verify no token.
+        let private =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/jwt-rs256-private.pem");
+        let err = resolve_with(&private).unwrap_err();
+        assert!(
+            err.contains("jwt-rs256-private.pem") && err.contains("private key"),
+            "{err}"
+        );
+        assert!(!err.contains("BEGIN"), "the key is not echoed: {err}");
     }
 }

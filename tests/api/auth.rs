@@ -117,9 +117,23 @@ async fn rs256_tokens(backend: crate::helpers::Backend) {
             (status, response.json::<serde_json::Value>().await.unwrap())
         }
     };
-    // Signed by the trusted key: authenticated (the account does not exist yet: 404).
-    let (status, body) = get(rs256(&fixture("jwt-rs256-private.pem"))).await;
-    assert_eq!(status, 404, "{body}");
+    // Signed by the trusted key: authenticated and authorised (creates the account, then reads it).
+    let trusted = rs256(&fixture("jwt-rs256-private.pem"));
+    let created = app
+        .client
+        .put(app.url("/v1/accounts/a1"))
+        .bearer_auth(&trusted)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let (status, body) = get(trusted).await;
+    assert_eq!(
+        (status, &body["external_account_id"]),
+        (200, &json!("a1")),
+        "{body}"
+    );
     let confused = encode(
         &Header::new(jsonwebtoken::Algorithm::HS256),
         &claims(3600),
