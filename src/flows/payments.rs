@@ -468,29 +468,35 @@ pub async fn capture(
         .run(move |conn| {
             write_transaction(conn, |conn| {
                 let current = lock(conn, &payment.id)?;
-                let status = intent.status.as_str();
+                // The row as the update leaves it: announced and answered without reading it back.
+                let captured = Payment {
+                    status: intent.status.as_str().to_string(),
+                    amount_capturable: intent.amount_capturable,
+                    amount_captured: intent.amount_received,
+                    stripe_charge_id: intent.latest_charge.as_ref().map(|c| c.id().to_string()),
+                    updated_at: now(),
+                    ..current.clone()
+                };
                 diesel::update(payments::table.find(&payment.id))
                     .set((
-                        payments::status.eq(status),
-                        payments::amount_capturable.eq(intent.amount_capturable),
-                        payments::amount_captured.eq(intent.amount_received),
-                        payments::stripe_charge_id
-                            .eq(intent.latest_charge.as_ref().map(|c| c.id().to_string())),
-                        payments::updated_at.eq(now()),
+                        payments::status.eq(&captured.status),
+                        payments::amount_capturable.eq(captured.amount_capturable),
+                        payments::amount_captured.eq(captured.amount_captured),
+                        payments::stripe_charge_id.eq(&captured.stripe_charge_id),
+                        payments::updated_at.eq(captured.updated_at),
                     ))
                     .execute(conn)?;
                 // Stripe's webhook may have recorded the capture first: record it once.
-                if current.status != status {
-                    record(
+                if current.status != captured.status {
+                    record_row(
                         conn,
-                        &payment.id,
+                        &captured,
                         "capture",
-                        status,
                         Some(intent.amount_received),
                         &actor,
                     )?;
                 }
-                by_id(conn, &payment.id)
+                Ok::<_, ApiError>(captured)
             })
         })
         .await?;
@@ -626,6 +632,38 @@ pub fn record(
     amount: Option<i64>,
     actor: &str,
 ) -> Result<(), ApiError> {
+    insert_history(conn, payment_id, action, status, amount, actor)?;
+    if let Some(event) = super::events::payment_event(action, status) {
+        let payment = by_id(conn, payment_id)?;
+        super::events::emit_payment(conn, &payment, event)?;
+    }
+    Ok(())
+}
+
+/// [`record`] for a payment whose row the caller holds as it now is (its `status`): the event
+/// is built from it, without reading the row again.
+pub fn record_row(
+    conn: &mut DbConnection,
+    payment: &Payment,
+    action: &str,
+    amount: Option<i64>,
+    actor: &str,
+) -> Result<(), ApiError> {
+    insert_history(conn, &payment.id, action, &payment.status, amount, actor)?;
+    if let Some(event) = super::events::payment_event(action, &payment.status) {
+        super::events::emit_payment(conn, payment, event)?;
+    }
+    Ok(())
+}
+
+fn insert_history(
+    conn: &mut DbConnection,
+    payment_id: &str,
+    action: &str,
+    status: &str,
+    amount: Option<i64>,
+    actor: &str,
+) -> Result<(), ApiError> {
     diesel::insert_into(payment_history::table)
         .values(PaymentHistory {
             id: new_id(),
@@ -637,10 +675,6 @@ pub fn record(
             created_at: now(),
         })
         .execute(conn)?;
-    if let Some(event) = super::events::payment_event(action, status) {
-        let payment = by_id(conn, payment_id)?;
-        super::events::emit_payment(conn, &payment, event)?;
-    }
     Ok(())
 }
 
