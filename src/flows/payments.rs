@@ -385,20 +385,28 @@ pub(crate) async fn complete(
                 if current.status == FAILED {
                     return Ok(current);
                 }
-                let at = now();
+                // The row as the update leaves it, without reading it back.
+                let completed = Payment {
+                    stripe_payment_intent_id: Some(intent_id),
+                    status,
+                    amount_capturable: capturable,
+                    amount_captured: received.max(current.amount_captured),
+                    updated_at: now(),
+                    ..current.clone()
+                };
                 diesel::update(payments::table.find(&payment.id))
                     .set((
-                        payments::stripe_payment_intent_id.eq(&intent_id),
-                        payments::status.eq(&status),
-                        payments::amount_capturable.eq(capturable),
-                        payments::amount_captured.eq(received.max(current.amount_captured)),
-                        payments::updated_at.eq(at),
+                        payments::stripe_payment_intent_id.eq(&completed.stripe_payment_intent_id),
+                        payments::status.eq(&completed.status),
+                        payments::amount_capturable.eq(completed.amount_capturable),
+                        payments::amount_captured.eq(completed.amount_captured),
+                        payments::updated_at.eq(completed.updated_at),
                     ))
                     .execute(conn)?;
-                if current.status != status {
-                    record(conn, &payment.id, "sync", &status, None, &actor)?;
+                if current.status != completed.status {
+                    record_row(conn, &completed, "sync", None, &actor)?;
                 }
-                by_id(conn, &payment.id)
+                Ok(completed)
             })
         })
         .await
@@ -802,18 +810,24 @@ pub async fn cancel(
         .run(move |conn| {
             write_transaction(conn, |conn| {
                 let current = lock(conn, &payment.id)?;
-                let status = intent.status.as_str();
+                // The row as the update leaves it, without reading it back.
+                let canceled = Payment {
+                    status: intent.status.as_str().to_string(),
+                    amount_capturable: 0,
+                    updated_at: now(),
+                    ..current.clone()
+                };
                 diesel::update(payments::table.find(&payment.id))
                     .set((
-                        payments::status.eq(status),
+                        payments::status.eq(&canceled.status),
                         payments::amount_capturable.eq(0),
-                        payments::updated_at.eq(now()),
+                        payments::updated_at.eq(canceled.updated_at),
                     ))
                     .execute(conn)?;
-                if current.status != status {
-                    record(conn, &payment.id, "cancel", status, None, &actor)?;
+                if current.status != canceled.status {
+                    record_row(conn, &canceled, "cancel", None, &actor)?;
                 }
-                by_id(conn, &payment.id)
+                Ok::<_, ApiError>(canceled)
             })
         })
         .await?;
