@@ -149,6 +149,13 @@ impl ApiError {
         Self::new(StatusCode::CONFLICT, "invalid_request_error", code, message)
     }
 
+    /// 409 `request_in_progress`: the same change is under way; retrying the same request is safe.
+    pub fn in_progress(message: impl Into<String>) -> Self {
+        let mut e = Self::conflict("request_in_progress", message);
+        e.retryable = true;
+        e
+    }
+
     /// 402: the card was declined.
     pub fn card_declined(
         code: &str,

@@ -15,7 +15,7 @@ use crate::money::{Currency, DecimalText, Money};
 use crate::secret::Secret;
 use crate::stripe::{
     CaptureMethod, CapturePaymentIntent, CreatePaymentIntent, Metadata, PaymentIntent,
-    SetupFutureUsage, StripeAccount, StripeError,
+    PaymentIntentStatus, SetupFutureUsage, StripeAccount, StripeError,
 };
 use diesel::prelude::*;
 use sha2::{Digest, Sha256};
@@ -463,11 +463,10 @@ pub async fn capture(
         .await;
     let intent = settle(
         services,
+        &stripe_account,
         &payment,
         answer,
-        "succeeded",
-        not_capturable,
-        actor,
+        Wanted::Capture(amount),
     )
     .await?;
     let actor = actor.to_string();
@@ -795,15 +794,7 @@ pub async fn cancel(
             &format!("cancel:{intent_id}:{}", uuid::Uuid::new_v4()),
         )
         .await;
-    let intent = settle(
-        services,
-        &payment,
-        answer,
-        "canceled",
-        not_cancelable,
-        actor,
-    )
-    .await?;
+    let intent = settle(services, &stripe_account, &payment, answer, Wanted::Cancel).await?;
     let actor = actor.to_string();
     let payment = services
         .db
@@ -834,33 +825,87 @@ pub async fn cancel(
     view(services, account, payment).await
 }
 
-/// Stripe's answer to a capture or a void. When Stripe says the intent is not in a state for it,
-/// the intent it shows either is already `done` (an earlier attempt whose answer was lost: that is
-/// the result) or gives the 409 `refused` makes, after our record takes its status.
+/// What a capture or a void asked of Stripe, to judge the intent Stripe shows.
+#[derive(Debug, Clone, Copy)]
+enum Wanted {
+    /// Captured; `Some(amount)` for a partial capture, `None` for the whole authorisation.
+    Capture(Option<i64>),
+    Cancel,
+}
+
+impl Wanted {
+    /// Whether the intent as it is at Stripe is what the request asked for: an earlier attempt
+    /// (whose answer was lost) or a concurrent duplicate already did it.
+    fn done_by(self, payment: &Payment, intent: &PaymentIntent) -> bool {
+        match self {
+            Wanted::Capture(amount) => {
+                intent.status == PaymentIntentStatus::Succeeded
+                    && intent.amount_received == amount.unwrap_or(payment.amount)
+            }
+            Wanted::Cancel => intent.status == PaymentIntentStatus::Canceled,
+        }
+    }
+
+    /// The definitive refusal, once the intent's true status says the request cannot happen.
+    fn refused(self, status: &str) -> ApiError {
+        match self {
+            Wanted::Capture(_) => not_capturable(status),
+            Wanted::Cancel => not_cancelable(status),
+        }
+    }
+}
+
+/// Stripe's answer to a capture or a void, decided by the intent's true state. When Stripe says
+/// the intent is not in a state for it (`payment_intent_unexpected_state`), the intent it shows
+/// (`error.payment_intent`, read from Stripe when the error carries none) decides:
+/// - it already is what was asked (an earlier attempt whose answer was lost, or a concurrent
+///   duplicate): that is the result, a success;
+/// - it is still in motion (`requires_capture`, `processing`): a retryable 409
+///   `request_in_progress`, never a definitive refusal;
+/// - otherwise the refusal, with the true status, after our record caught up with it.
 async fn settle(
     services: &Services,
+    stripe_account: &StripeAccount,
     payment: &Payment,
     answer: Result<PaymentIntent, StripeError>,
-    done: &str,
-    refused: fn(&str) -> ApiError,
-    actor: &str,
+    wanted: Wanted,
 ) -> Result<PaymentIntent, ApiError> {
-    match answer {
-        Ok(intent) => Ok(intent),
+    let shown = match answer {
+        Ok(intent) => return Ok(intent),
         Err(StripeError::Api {
             code: Some(code),
             payment_intent,
             ..
-        }) if &*code == "payment_intent_unexpected_state" => match payment_intent {
-            Some(current) if current.status.as_str() == done => Ok(*current),
-            Some(current) => {
-                sync_status(services, payment, current.status.as_str(), actor).await?;
-                Err(refused(current.status.as_str()))
-            }
-            None => Err(refused(&payment.status)),
-        },
-        Err(e) => Err(e.into()),
+        }) if &*code == "payment_intent_unexpected_state" => payment_intent,
+        Err(e) => return Err(e.into()),
+    };
+    let intent = match shown {
+        Some(intent) => *intent,
+        None => {
+            let id = payment
+                .stripe_payment_intent_id
+                .as_deref()
+                .unwrap_or_default();
+            services
+                .stripe
+                .retrieve_payment_intent(stripe_account, id, &[])
+                .await?
+        }
+    };
+    if wanted.done_by(payment, &intent) {
+        return Ok(intent);
     }
+    if matches!(
+        intent.status,
+        PaymentIntentStatus::RequiresCapture | PaymentIntentStatus::Processing
+    ) {
+        return Err(ApiError::in_progress(
+            "Stripe is still changing this payment; retry the same request shortly",
+        ));
+    }
+    let status = intent.status.as_str().to_string();
+    complete(services, payment.clone(), &intent, STRIPE_ACTOR).await?;
+    Err(wanted.refused(&status))
 }
 
 fn not_cancelable(status: &str) -> ApiError {

@@ -18,7 +18,8 @@ pub(crate) struct ApiError {
     pub should_retry: Option<bool>,
 }
 
-/// The objects a `card_error` refers to.
+/// The objects an error refers to (a `card_error`'s charge and decline, an intent-state error's
+/// PaymentIntent).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct CardErrorDetails {
     pub decline_code: Option<String>,
@@ -87,8 +88,16 @@ impl ApiError {
         ApiError::no_such(object, id, param).with_status(400)
     }
 
-    pub fn unexpected_state(message: impl Into<String>) -> ApiError {
-        ApiError::invalid(message).with_code("payment_intent_unexpected_state")
+    /// `payment_intent_unexpected_state`: the request does not fit the intent's status. Like
+    /// Stripe's, the error carries the PaymentIntent as it is (`error.payment_intent`), so the
+    /// caller learns the true state without another request.
+    pub fn unexpected_state(message: impl Into<String>, intent: Value) -> ApiError {
+        let mut error = ApiError::invalid(message).with_code("payment_intent_unexpected_state");
+        error.card = Some(Box::new(CardErrorDetails {
+            payment_intent: Some(intent),
+            ..Default::default()
+        }));
+        error
     }
 
     pub fn server_error(status: u16, message: impl Into<String>) -> ApiError {

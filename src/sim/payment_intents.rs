@@ -292,8 +292,10 @@ pub(crate) fn create(state: &mut State, ctx: &Ctx) -> Result<Value, ApiError> {
         options_flag(ctx, "request_extended_authorization").unwrap_or(false);
     if confirm {
         // Like Stripe, a confirmation that cannot even be attempted creates nothing.
-        if let Err(error) = check_confirmable(state, &pi) {
+        if let Err(mut error) = check_confirmable(state, &pi) {
             payment_methods::discard_unused(state, p.str("payment_method"), pi.payment_method);
+            // The intent was never created: the error names none.
+            error.card = None;
             return Err(error);
         }
     }
@@ -446,7 +448,7 @@ pub(crate) fn update(state: &mut State, ctx: &Ctx) -> Result<Value, ApiError> {
             return Err(ApiError::unexpected_state(format!(
                 "You cannot update `{field}` on this PaymentIntent because it has a status of {}. Updates are only allowed while the PaymentIntent has one of the following statuses: requires_payment_method, requires_confirmation, requires_action.",
                 pi.status.as_str()
-            ))
+            ), pi.render())
             .with_param(field));
         }
     }
@@ -535,7 +537,7 @@ pub(crate) fn confirm(state: &mut State, ctx: &Ctx) -> Result<Value, ApiError> {
         return Err(ApiError::unexpected_state(format!(
             "You cannot confirm this PaymentIntent because it has a status of {}. Only a PaymentIntent with one of the following statuses may be confirmed: requires_payment_method, requires_confirmation, requires_action.",
             pi.status.as_str()
-        )));
+        ), pi.render()));
     }
     if let Some(secret) = p.str("client_secret") {
         if secret != pi.client_secret {
@@ -651,8 +653,7 @@ fn card_details(pm: &PaymentMethod, pi: &PaymentIntent, authenticated: bool) -> 
 fn check_confirmable(state: &State, pi: &PaymentIntent) -> Result<(), ApiError> {
     let Some(pm_id) = &pi.payment_method else {
         return Err(ApiError::unexpected_state(
-            "You cannot confirm this PaymentIntent because it's missing a payment method. You can either update the PaymentIntent with a payment method and then confirm it again, or confirm it again directly with a payment method.",
-        ));
+            "You cannot confirm this PaymentIntent because it's missing a payment method. You can either update the PaymentIntent with a payment method and then confirm it again, or confirm it again directly with a payment method.", pi.render()));
     };
     let pm = &state.payment_methods[pm_id];
     if !pi
@@ -851,7 +852,7 @@ pub(crate) fn capture(state: &mut State, ctx: &Ctx) -> Result<Value, ApiError> {
         return Err(ApiError::unexpected_state(format!(
             "This PaymentIntent could not be captured because it has a status of {}. Only a PaymentIntent with one of the following statuses may be captured: requires_capture.",
             pi.status.as_str()
-        )));
+        ), pi.render()));
     }
     let amount = match p.int("amount_to_capture") {
         None => pi.amount_capturable,
@@ -922,7 +923,7 @@ pub(crate) fn cancel(state: &mut State, ctx: &Ctx) -> Result<Value, ApiError> {
         return Err(ApiError::unexpected_state(format!(
             "You cannot cancel this PaymentIntent because it has a status of {}. Only a PaymentIntent with one of the following statuses may be canceled: requires_payment_method, requires_capture, requires_confirmation, requires_action, processing.",
             pi.status.as_str()
-        )));
+        ), pi.render()));
     }
     cancel_intent(
         state,
@@ -982,7 +983,7 @@ pub(crate) fn increment_authorization(state: &mut State, ctx: &Ctx) -> Result<Va
         return Err(ApiError::unexpected_state(format!(
             "This PaymentIntent's amount could not be incremented because it has a status of {}. Only a PaymentIntent with one of the following statuses may have its amount incremented: requires_capture.",
             pi.status.as_str()
-        )));
+        ), pi.render()));
     }
     let charge_id = pi
         .latest_charge

@@ -250,7 +250,7 @@ fn terminal_action(sim: &Simulator, action: &str, b: TerminalBody) -> Result<Val
                 Err(ApiError::unexpected_state(format!(
                     "This PaymentIntent has a status of {}; collect a payment method first (it must be requires_confirmation to be processed).",
                     pi.status.as_str()
-                )))
+                ), pi.render()))
             } else {
                 payment_intents::confirm_intent(&mut state, &origin, now, &pi.meta.id, false, "")
             }
@@ -268,7 +268,7 @@ fn terminal_action(sim: &Simulator, action: &str, b: TerminalBody) -> Result<Val
                 Err(ApiError::unexpected_state(format!(
                     "This PaymentIntent has a status of {}; there is no collected payment method to cancel.",
                     pi.status.as_str()
-                )))
+                ), pi.render()))
             }
         }
     };
@@ -295,7 +295,7 @@ fn collect(
         return Err(ApiError::unexpected_state(format!(
             "This PaymentIntent has a status of {}; a payment method can only be collected while it is requires_payment_method.",
             pi.status.as_str()
-        )));
+        ), pi.render()));
     }
     let card = cards::lookup(
         b.card_number.as_deref().unwrap_or(DEFAULT_NUMBER),

@@ -7,6 +7,7 @@ mod auth;
 mod card_on_file;
 mod checkout;
 mod cli;
+mod conflicts;
 mod demo;
 mod envelope;
 mod idempotency;

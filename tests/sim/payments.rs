@@ -57,10 +57,19 @@ async fn partial_capture_and_wrong_states() {
         .post(&format!("/v1/payment_intents/{pid}/capture"), &[])
         .await;
     assert_eq!(again.code(), "payment_intent_unexpected_state");
+    // Like Stripe's, an intent-state error carries the intent as it is.
+    let shown = &again.body["error"]["payment_intent"];
+    assert_eq!(shown["id"], pid.as_str());
+    assert_eq!(shown["status"], "succeeded");
+    assert_eq!(shown["amount_received"], 1000);
     let cancel = sim
         .post(&format!("/v1/payment_intents/{pid}/cancel"), &[])
         .await;
     assert_eq!(cancel.code(), "payment_intent_unexpected_state");
+    assert_eq!(
+        cancel.body["error"]["payment_intent"]["status"],
+        "succeeded"
+    );
     let update = sim
         .post(&format!("/v1/payment_intents/{pid}"), &[("amount", "2000")])
         .await;
