@@ -53,6 +53,9 @@ impl Services {
 
     /// The Stripe context (`stripe_keys::context`) the account's calls act in now.
     pub fn stripe_context(&self, account: &Account) -> Result<String, ApiError> {
-        Ok(stripe_keys::context(account, &self.stripe_account(account)?))
+        Ok(stripe_keys::context(
+            account,
+            &self.stripe_account(account)?,
+        ))
     }
 }

@@ -95,7 +95,10 @@ pub fn context_of(own_key: Option<&str>, connected_account: Option<&str>) -> Str
 
 /// Whether a customer was made in `current` (rows from before contexts were recorded: yes).
 pub fn customer_in(customer: &Customer, current: &str) -> bool {
-    customer.stripe_context.as_deref().is_none_or(|c| c == current)
+    customer
+        .stripe_context
+        .as_deref()
+        .is_none_or(|c| c == current)
 }
 
 /// Whether a live card can be charged in `current`: it was saved there.

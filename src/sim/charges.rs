@@ -330,7 +330,10 @@ pub(crate) fn list_refunds(state: &mut State, ctx: &Ctx) -> Result<Value, ApiErr
     let items = newest_first(&state.refunds, ctx.ns())
         .into_iter()
         .filter(|r| p.str("charge").is_none_or(|c| r.charge == c))
-        .filter(|r| p.str("payment_intent").is_none_or(|pi| r.payment_intent == pi))
+        .filter(|r| {
+            p.str("payment_intent")
+                .is_none_or(|pi| r.payment_intent == pi)
+        })
         .filter(|r| created_matches(p, r.meta.created))
         .collect::<Vec<_>>();
     list(items, Refund::render, p, "/v1/refunds")

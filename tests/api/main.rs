@@ -15,4 +15,5 @@ mod logs;
 mod ops;
 mod reconcile;
 mod schema;
+mod stripe_keys;
 mod webhooks;

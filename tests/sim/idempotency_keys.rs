@@ -12,7 +12,10 @@ const PI: &[(&str, &str)] = &[
 ];
 
 async fn intents(sim: &crate::Sim) -> usize {
-    let all = sim.get("/v1/payment_intents", &[("limit", "100")]).await.ok();
+    let all = sim
+        .get("/v1/payment_intents", &[("limit", "100")])
+        .await
+        .ok();
     all["data"].as_array().unwrap().len()
 }
 
