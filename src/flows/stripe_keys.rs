@@ -130,6 +130,51 @@ mod tests {
     }
 
     #[test]
+    fn a_row_from_before_replays_the_old_key_and_a_new_row_its_own() {
+        let now = chrono::Utc::now().naive_utc();
+        let mut payment = crate::db::models::Payment {
+            id: "p".into(),
+            account_id: "acct-row".into(),
+            external_transaction_id: "tx-1".into(),
+            customer_id: None,
+            stripe_payment_intent_id: None,
+            request_fingerprint: String::new(),
+            amount: 100,
+            currency: "usd".into(),
+            capture_method: "manual".into(),
+            payment_method_types: "card_present".into(),
+            description: None,
+            metadata: None,
+            status: "creating".into(),
+            amount_capturable: 0,
+            amount_captured: 0,
+            amount_refunded: 0,
+            stripe_charge_id: None,
+            stripe_payment_method_id: None,
+            failure_code: None,
+            decline_code: None,
+            created_at: now,
+            updated_at: now,
+            stripe_idempotency_key: None,
+        };
+        assert_eq!(of_payment(&payment), "pi:acct-row:tx-1");
+        payment.stripe_idempotency_key = Some(payment_intent("acct-row", "tx-1"));
+        assert_eq!(of_payment(&payment), payment_intent("acct-row", "tx-1"));
+        assert!(of_payment(&payment).starts_with("pi_"));
+    }
+
+    #[test]
+    fn contexts_never_contain_the_key() {
+        let key = "sk_test_merchantSecret";
+        let context = context_of(Some(key), Some("acct_1"));
+        assert!(context.starts_with("key:") && context.len() == 36, "{context}");
+        assert!(!context.contains("merchantSecret"));
+        assert_ne!(context, context_of(Some("sk_test_other"), None));
+        assert_eq!(context_of(None, Some("acct_1")), "acct:acct_1");
+        assert_eq!(context_of(None, None), "platform");
+    }
+
+    #[test]
     fn parts_are_length_prefixed() {
         assert_ne!(payment_intent("a:b", "c"), payment_intent("a", "b:c"));
         assert_ne!(payment_intent("ab", "c"), payment_intent("a", "bc"));

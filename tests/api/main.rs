@@ -15,5 +15,6 @@ mod logs;
 mod ops;
 mod reconcile;
 mod schema;
+mod stripe_context;
 mod stripe_keys;
 mod webhooks;
