@@ -39,11 +39,19 @@ pub fn legacy_payment_intent(account_id: &str, external_transaction_id: &str) ->
     format!("pi:{account_id}:{external_transaction_id}")
 }
 
-/// The key a payment row replays its PaymentIntent creation with.
+/// The key a payment row replays its PaymentIntent creation with: the stored one; for a row from
+/// before, the old formula — unless that key was unusable (over 255 characters, or not printable
+/// ASCII), so the old attempt could not have created an intent under it: then the derived key.
 pub fn of_payment(payment: &crate::db::models::Payment) -> String {
-    payment.stripe_idempotency_key.clone().unwrap_or_else(|| {
-        legacy_payment_intent(&payment.account_id, &payment.external_transaction_id)
-    })
+    if let Some(key) = &payment.stripe_idempotency_key {
+        return key.clone();
+    }
+    let legacy = legacy_payment_intent(&payment.account_id, &payment.external_transaction_id);
+    if crate::stripe::usable_idempotency_key(&legacy) {
+        legacy
+    } else {
+        payment_intent(&payment.account_id, &payment.external_transaction_id)
+    }
 }
 
 /// The key creating the Stripe customer for `external_customer_id` in `context`.
@@ -111,7 +119,7 @@ mod tests {
     use super::*;
 
     fn visible_ascii(key: &str) -> bool {
-        !key.is_empty() && key.len() <= 255 && key.bytes().all(|b| (0x21..=0x7e).contains(&b))
+        crate::stripe::usable_idempotency_key(key) && !key.contains(' ')
     }
 
     #[test]
@@ -158,6 +166,14 @@ mod tests {
             stripe_idempotency_key: None,
         };
         assert_eq!(of_payment(&payment), "pi:acct-row:tx-1");
+        payment.external_transaction_id = "tx with spaces".into();
+        assert_eq!(of_payment(&payment), "pi:acct-row:tx with spaces");
+        // Keys the old code could not have used: the derived one.
+        for tx in ["sub-ünicode-1".to_string(), "t".repeat(250)] {
+            payment.external_transaction_id = tx.clone();
+            assert_eq!(of_payment(&payment), payment_intent("acct-row", &tx));
+        }
+        payment.external_transaction_id = "tx-1".into();
         payment.stripe_idempotency_key = Some(payment_intent("acct-row", "tx-1"));
         assert_eq!(of_payment(&payment), payment_intent("acct-row", "tx-1"));
         assert!(of_payment(&payment).starts_with("pi_"));
@@ -167,7 +183,10 @@ mod tests {
     fn contexts_never_contain_the_key() {
         let key = "sk_test_merchantSecret";
         let context = context_of(Some(key), Some("acct_1"));
-        assert!(context.starts_with("key:") && context.len() == 36, "{context}");
+        assert!(
+            context.starts_with("key:") && context.len() == 36,
+            "{context}"
+        );
         assert!(!context.contains("merchantSecret"));
         assert_ne!(context, context_of(Some("sk_test_other"), None));
         assert_eq!(context_of(None, Some("acct_1")), "acct:acct_1");
