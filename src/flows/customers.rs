@@ -75,52 +75,44 @@ pub async fn create(
     services
         .db
         .run(move |conn| {
-            let stored: Result<Customer, ApiError> = write_transaction(conn, |conn| {
-                match find(conn, &row.account_id, &row.external_customer_id)? {
-                    None => {
-                        diesel::insert_into(customers::table)
-                            .values(&row)
-                            .execute(conn)?;
-                        Ok(row.clone())
-                    }
-                    // Made in this context already (by a concurrent request, or before).
-                    Some(theirs)
-                        if stripe_keys::customer_in(
-                            &theirs,
-                            row.stripe_context.as_deref().unwrap_or_default(),
-                        ) =>
-                    {
-                        Ok(theirs)
-                    }
-                    // Made in another Stripe context: from now on it names the new customer.
-                    Some(old) => {
-                        diesel::update(customers::table.find(&old.id))
-                            .set((
-                                customers::stripe_customer_id.eq(&row.stripe_customer_id),
-                                customers::stripe_context.eq(&row.stripe_context),
-                                customers::stripe_idempotency_key.eq(&row.stripe_idempotency_key),
-                            ))
-                            .execute(conn)?;
-                        Ok(Customer {
-                            stripe_customer_id: row.stripe_customer_id.clone(),
-                            stripe_context: row.stripe_context.clone(),
-                            stripe_idempotency_key: row.stripe_idempotency_key.clone(),
-                            ..old
-                        })
-                    }
-                }
-            });
-            match stored {
-                // A concurrent request inserted it first (same Stripe customer, by idempotency).
-                Err(e) if e.code == crate::error::UNIQUE_VIOLATION => {
-                    find(conn, &row.account_id, &row.external_customer_id)?.ok_or_else(|| {
-                        ApiError::internal("customer vanished after a unique violation")
-                    })
-                }
-                other => other,
+            match diesel::insert_into(customers::table)
+                .values(&row)
+                .execute(conn)
+            {
+                Ok(_) => Ok(row),
+                // Recorded already: by a concurrent request (the same Stripe customer, by
+                // idempotency), or in another Stripe context, which from now on names this one.
+                Err(diesel::result::Error::DatabaseError(
+                    diesel::result::DatabaseErrorKind::UniqueViolation,
+                    _,
+                )) => write_transaction(conn, |conn| repoint(conn, row)),
+                Err(e) => Err(ApiError::from(e)),
             }
         })
         .await
+}
+
+/// The recorded customer for `row`'s ids: as it is when it was made in `row`'s context, else
+/// naming `row`'s Stripe customer and context from now on.
+fn repoint(conn: &mut DbConnection, row: Customer) -> Result<Customer, ApiError> {
+    let theirs = find(conn, &row.account_id, &row.external_customer_id)?
+        .ok_or_else(|| ApiError::internal("customer vanished after a unique violation"))?;
+    if stripe_keys::customer_in(&theirs, row.stripe_context.as_deref().unwrap_or_default()) {
+        return Ok(theirs);
+    }
+    diesel::update(customers::table.find(&theirs.id))
+        .set((
+            customers::stripe_customer_id.eq(&row.stripe_customer_id),
+            customers::stripe_context.eq(&row.stripe_context),
+            customers::stripe_idempotency_key.eq(&row.stripe_idempotency_key),
+        ))
+        .execute(conn)?;
+    Ok(Customer {
+        stripe_customer_id: row.stripe_customer_id,
+        stripe_context: row.stripe_context,
+        stripe_idempotency_key: row.stripe_idempotency_key,
+        ..theirs
+    })
 }
 
 pub fn find(
