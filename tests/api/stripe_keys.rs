@@ -311,6 +311,27 @@ async fn checkout_with_unicode_ids_survives_lost_answers(app) {
     assert_eq!(read["external_customer_id"], customer);
 }
 
+async fn a_card_saving_session_with_a_unicode_customer_survives_a_lost_answer(app) {
+    let token = app.merchant("acme", "usd").await;
+    let customer = "👩‍💻-κλιέντ-".repeat(20);
+    assert!(customer.chars().count() <= 255);
+    let body = json!({
+        "external_account_id": "acme",
+        "external_customer_id": customer,
+        "success_url": "https://shop.example/card-saved",
+        "cancel_url": "https://shop.example/account",
+    });
+    lose_next_answer(&app, "/v1/customers").await;
+    let (status, error) = app.post("/v1/customer/card/checkout", &token, body.clone()).await;
+    assert_eq!(status, 504, "{error}");
+    let (status, session) = app.post("/v1/customer/card/checkout", &token, body).await;
+    assert_eq!(status, 200, "{session}");
+    assert_eq!(session["external_customer_id"], customer.as_str());
+    let found = customers_for(&app, &customer).await;
+    assert_eq!(found.len(), 1, "exactly one customer at Stripe");
+    assert_eq!(session["customer_id"], found[0]["id"]);
+}
+
 }
 
 crate::both_backends! {
