@@ -2,9 +2,9 @@
 //!
 //! Crash safety (DESIGN §4): the payment row is written first (`creating`), then the intent is
 //! created at Stripe with the Idempotency-Key stored on the row (derived from the account and the
-//! caller's `external_transaction_id`, `flows::stripe_keys`), then the row is completed. A retry — after a crash, a timeout or by a
-//! concurrent duplicate — replays the same Stripe request with the same key and parameters, so it
-//! can only ever find the one PaymentIntent.
+//! caller's `external_transaction_id`, `flows::stripe_keys`), then the row is completed. A retry —
+//! after a crash, a timeout or by a concurrent duplicate — replays the same Stripe request with the
+//! same key and parameters, so it can only ever find the one PaymentIntent.
 
 use super::{customers, Services};
 use crate::db::models::{new_id, now, Account, Customer, Payment, PaymentHistory};
