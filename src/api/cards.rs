@@ -28,6 +28,9 @@ pub struct CardResponse {
     last4: String,
     exp_month: i64,
     exp_year: i64,
+    /// False for a card saved in another Stripe context (the merchant's key or connected account
+    /// changed since) or deleted: `POST /v1/payment/charge` refuses it.
+    chargeable: bool,
     created_at: String,
 }
 
@@ -42,6 +45,7 @@ impl From<CardView> for CardResponse {
             last4: v.card.last4,
             exp_month: v.card.exp_month,
             exp_year: v.card.exp_year,
+            chargeable: v.chargeable,
             created_at: super::timestamp(v.card.created_at),
         }
     }

@@ -210,7 +210,8 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Patch<T> {
 /// Checks a caller-supplied identifier (`external_*_id`): 1 to 255 characters, no control
 /// characters (NUL included).
 pub fn external_id(param: &str, value: &str) -> Result<(), ApiError> {
-    if value.is_empty() || value.len() > 255 {
+    // Characters, not bytes: an id in any script takes up to 255 (our Stripe keys are derived).
+    if value.is_empty() || value.chars().count() > 255 {
         return Err(ApiError::invalid(
             param,
             format!("'{param}' must be 1 to 255 characters"),

@@ -83,7 +83,7 @@ pub const OPERATIONS: &[Operation] = &[
     Operation { method: "post", path: "/v1/payment/capture", id: "capturePayment", tag: "payments", summary: "Capture an authorised payment, fully or partially.", auth: Bearer(Scope::PaymentsWrite), calls: Stripe, query: &[], body: Some("CaptureRequest"), ok: &[(200, "The payment.", "Payment")] },
     Operation { method: "post", path: "/v1/payment/cancel", id: "cancelPayment", tag: "payments", summary: "Cancel (void) a payment not yet captured.", auth: Bearer(Scope::PaymentsWrite), calls: Stripe, query: &[], body: Some("CancelRequest"), ok: &[(200, "The payment.", "Payment")] },
     Operation { method: "post", path: "/v1/payment/refund", id: "refundPayment", tag: "payments", summary: "Refund a captured payment, fully or partially. Send Idempotency-Key when retrying.", auth: Bearer(Scope::PaymentsWrite), calls: Stripe, query: &[], body: Some("RefundRequest"), ok: &[(200, "The payment.", "Payment")] },
-    Operation { method: "post", path: "/v1/payment/charge", id: "chargeSavedCard", tag: "payments", summary: "Charge a saved card off-session, confirmed and captured at once.", auth: Bearer(Scope::PaymentsWrite), calls: Card, query: &[], body: Some("ChargeRequest"), ok: &[(200, "The payment.", "Payment")] },
+    Operation { method: "post", path: "/v1/payment/charge", id: "chargeSavedCard", tag: "payments", summary: "Charge a saved card off-session, confirmed and captured at once (409 card_unavailable for a card saved under an earlier Stripe key or connected account).", auth: Bearer(Scope::PaymentsWrite), calls: Card, query: &[], body: Some("ChargeRequest"), ok: &[(200, "The payment.", "Payment")] },
     Operation { method: "get", path: "/v1/payment/{payment_id}", id: "getPayment", tag: "payments", summary: "A payment with its history; its status is refreshed from Stripe unless canceled.", auth: Bearer(Scope::PaymentsRead), calls: Stripe, query: ACCOUNT_Q, body: None, ok: &[(200, "The payment.", "Payment")] },
     Operation { method: "get", path: "/v1/payments", id: "listPayments", tag: "payments", summary: "Payments newest first, filtered, with cursor pagination.", auth: Bearer(Scope::PaymentsRead), calls: Database, query: &[
         ("external_account_id", true, ExternalId),
@@ -711,6 +711,7 @@ fn schemas() -> Value {
                 "last4": {"type": "string", "minLength": 4, "maxLength": 4},
                 "exp_month": {"type": "integer"},
                 "exp_year": {"type": "integer"},
+                "chargeable": {"type": "boolean", "description": "False for a card saved in another Stripe account than the merchant uses now (its Stripe key or connected account changed since; `POST /v1/payment/charge` answers 409 `card_unavailable`), or deleted."},
                 "created_at": time(),
             })),
         ),

@@ -33,6 +33,12 @@ pub struct Customer {
     pub external_customer_id: String,
     pub stripe_customer_id: String,
     pub created_at: NaiveDateTime,
+    /// The Idempotency-Key the Stripe customer was created with (NULL on rows written before
+    /// keys were derived, `flows::stripe_keys`).
+    pub stripe_idempotency_key: Option<String>,
+    /// The Stripe context the customer was made in (`flows::stripe_keys::context`); NULL: the
+    /// account's current one.
+    pub stripe_context: Option<String>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -61,6 +67,10 @@ pub struct Payment {
     pub decline_code: Option<String>,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// The Idempotency-Key of the PaymentIntent creation, fixed when the row is written, so a
+    /// replay sends exactly it. NULL on rows written before: they replay with the old formula
+    /// (`flows::stripe_keys::legacy_payment_intent`).
+    pub stripe_idempotency_key: Option<String>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -79,6 +89,9 @@ pub struct Card {
     pub deleted: bool,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// The Stripe context the card was saved in; NULL: the account's current one. A card of
+    /// another context than the account's current one cannot be charged.
+    pub stripe_context: Option<String>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -104,6 +117,8 @@ pub struct Refund {
     pub status: String,
     pub actor: String,
     pub created_at: NaiveDateTime,
+    /// The Idempotency-Key the refund was created with (NULL on rows written before).
+    pub stripe_idempotency_key: Option<String>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]

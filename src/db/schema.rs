@@ -24,6 +24,8 @@ diesel::table! {
         external_customer_id -> Text,
         stripe_customer_id -> Text,
         created_at -> Timestamp,
+        stripe_idempotency_key -> Nullable<Text>,
+        stripe_context -> Nullable<Text>,
     }
 }
 
@@ -51,6 +53,7 @@ diesel::table! {
         decline_code -> Nullable<Text>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        stripe_idempotency_key -> Nullable<Text>,
     }
 }
 
@@ -69,6 +72,7 @@ diesel::table! {
         deleted -> Bool,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        stripe_context -> Nullable<Text>,
     }
 }
 
@@ -94,6 +98,7 @@ diesel::table! {
         status -> Text,
         actor -> Text,
         created_at -> Timestamp,
+        stripe_idempotency_key -> Nullable<Text>,
     }
 }
 

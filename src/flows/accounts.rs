@@ -80,6 +80,9 @@ async fn upsert_once(
                 webhook_secret_enc: None,
                 stripe_webhook_secret_enc: None,
             });
+            let context_before = (!created)
+                .then(|| stripe_context(&secrets, &account))
+                .transpose()?;
             let mut new_webhook_secret = None;
             if let Some(v) = changes.display_name {
                 account.display_name = v;
@@ -141,6 +144,12 @@ async fn upsert_once(
                 .with_param("stripe_account_id"),
                 other => ApiError::from(other),
             })?;
+            // Customers and cards recorded without a context were made in the one left now.
+            if let Some(before) = context_before {
+                if before != stripe_context(&secrets, &account)? {
+                    stamp_context(conn, &account.id, &before)?;
+                }
+            }
             Ok(Upserted {
                 account,
                 created,
@@ -149,6 +158,41 @@ async fn upsert_once(
         })
     })
     .await
+}
+
+/// The Stripe context (`stripe_keys::context_of`) of the account's settings.
+fn stripe_context(secrets: &SecretBox, account: &Account) -> Result<String, ApiError> {
+    let own_key = match &account.stripe_secret_key_enc {
+        Some(sealed) => Some(secrets.open(sealed, &account.id).map_err(|e| {
+            ApiError::internal(format!("account {}: stored Stripe key: {e}", account.id))
+        })?),
+        None => None,
+    };
+    Ok(super::stripe_keys::context_of(
+        own_key.as_ref().map(|k| k.expose().as_str()),
+        account.stripe_account_id.as_deref(),
+    ))
+}
+
+/// Records `context` on the account's customers and cards that have none (NULL means "the
+/// account's current context"), before the account moves to another one.
+fn stamp_context(conn: &mut DbConnection, account_id: &str, context: &str) -> Result<(), ApiError> {
+    use crate::db::schema::{cards, customers};
+    diesel::update(
+        customers::table
+            .filter(customers::account_id.eq(account_id))
+            .filter(customers::stripe_context.is_null()),
+    )
+    .set(customers::stripe_context.eq(context))
+    .execute(conn)?;
+    diesel::update(
+        cards::table
+            .filter(cards::account_id.eq(account_id))
+            .filter(cards::stripe_context.is_null()),
+    )
+    .set(cards::stripe_context.eq(context))
+    .execute(conn)?;
+    Ok(())
 }
 
 /// The account with this external id, or 404.

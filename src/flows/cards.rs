@@ -18,6 +18,20 @@ use diesel::prelude::*;
 pub struct CardView {
     pub card: Card,
     pub customer: Customer,
+    /// Live and saved in the Stripe context the account's calls act in now.
+    pub chargeable: bool,
+}
+
+impl CardView {
+    /// The card as seen from the Stripe context `current`.
+    pub fn new(card: Card, customer: Customer, current: &str) -> Self {
+        let chargeable = super::stripe_keys::card_chargeable(&card, current);
+        CardView {
+            card,
+            customer,
+            chargeable,
+        }
+    }
 }
 
 /// Saves the card of a captured payment on its customer. One Stripe call (the intent with its
@@ -30,6 +44,7 @@ pub async fn save_from_payment(
     external_customer_id: String,
 ) -> Result<CardView, ApiError> {
     let (account, payment) = payments::load(services, external_account_id, payment_id).await?;
+    let context = services.stripe_context(&account)?;
     let customer = match payment.customer_id.clone() {
         Some(id) => services.db.run(move |c| super::customers::by_id(c, &id)).await?,
         None => {
@@ -53,7 +68,7 @@ pub async fn save_from_payment(
         .await?
     {
         Some(card) if card.deleted => return Err(card_deleted()),
-        Some(card) => return Ok(CardView { card, customer }),
+        Some(card) => return Ok(CardView::new(card, customer, &context)),
         None => {}
     }
 
@@ -110,9 +125,10 @@ pub async fn save_from_payment(
         deleted: false,
         created_at: at,
         updated_at: at,
+        stripe_context: Some(context.clone()),
     };
     let card = store_card(services, card).await?;
-    Ok(CardView { card, customer })
+    Ok(CardView::new(card, customer, &context))
 }
 
 /// Records a saved card on its customer, unless the same physical card (fingerprint) or the same
@@ -169,7 +185,8 @@ where
         .await
 }
 
-/// A live card of the same customer with the same fingerprint or payment method.
+/// A live card of the same customer with the same payment method, or the same fingerprint in the
+/// same Stripe context.
 fn same_card(conn: &mut DbConnection, card: &Card) -> Result<Option<Card>, ApiError> {
     cards::table
         .filter(cards::customer_id.eq(&card.customer_id))
@@ -177,6 +194,13 @@ fn same_card(conn: &mut DbConnection, card: &Card) -> Result<Option<Card>, ApiEr
         .filter(
             cards::fingerprint
                 .eq(&card.fingerprint)
+                .and(
+                    // Saved in the same Stripe context (NULL: the current one, where new cards
+                    // are saved).
+                    cards::stripe_context
+                        .eq(&card.stripe_context)
+                        .or(cards::stripe_context.is_null()),
+                )
                 .or(cards::stripe_payment_method_id.eq(&card.stripe_payment_method_id)),
         )
         .select(Card::as_select())
@@ -194,6 +218,13 @@ fn was_deleted(conn: &mut DbConnection, payment_method: &str) -> Result<bool, Ap
     ))
     .get_result(conn)
     .map_err(ApiError::from)
+}
+
+fn card_unavailable() -> ApiError {
+    ApiError::conflict(
+        "card_unavailable",
+        "this card was saved in another Stripe account than the one the merchant uses now (its Stripe key or connected account changed), so it cannot be charged; save the card again",
+    )
 }
 
 fn card_deleted() -> ApiError {
@@ -220,7 +251,8 @@ fn find_saved_from(
 }
 
 /// The customer and the live saved card a charge names; 404 for an unknown customer, or a card
-/// that is deleted or belongs to someone else.
+/// that is deleted or belongs to someone else; 409 `card_unavailable` for a card saved in another
+/// Stripe context (the merchant's Stripe key or connected account changed since).
 pub async fn chargeable(
     services: &Services,
     account: &crate::db::models::Account,
@@ -232,6 +264,7 @@ pub async fn chargeable(
         external_customer_id.to_string(),
         card.clone(),
     );
+    let context = services.stripe_context(account)?;
     services
         .db
         .run(move |conn| {
@@ -257,6 +290,9 @@ pub async fn chargeable(
             let card = query.first(conn).optional()?.ok_or_else(|| {
                 ApiError::not_found("no such card for this customer").with_param(param)
             })?;
+            if !super::stripe_keys::card_chargeable(&card, &context) {
+                return Err(card_unavailable().with_param(param));
+            }
             Ok((customer, card))
         })
         .await
@@ -268,13 +304,13 @@ pub async fn list(
     external_account_id: String,
     external_customer_id: String,
 ) -> Result<Vec<CardView>, ApiError> {
-    services
+    let (account, found) = services
         .db
         .run(move |conn| {
             let account = super::accounts::require(conn, &external_account_id)?;
             let Some(customer) = super::customers::find(conn, &account.id, &external_customer_id)?
             else {
-                return Ok(Vec::new());
+                return Ok((account, None));
             };
             let rows = cards::table
                 .filter(cards::customer_id.eq(&customer.id))
@@ -282,15 +318,17 @@ pub async fn list(
                 .order(cards::id.desc())
                 .select(Card::as_select())
                 .load(conn)?;
-            Ok(rows
-                .into_iter()
-                .map(|card| CardView {
-                    card,
-                    customer: customer.clone(),
-                })
-                .collect())
+            Ok::<_, ApiError>((account, Some((customer, rows))))
         })
-        .await
+        .await?;
+    let Some((customer, rows)) = found else {
+        return Ok(Vec::new());
+    };
+    let context = services.stripe_context(&account)?;
+    Ok(rows
+        .into_iter()
+        .map(|card| CardView::new(card, customer.clone(), &context))
+        .collect())
 }
 
 /// Detaches the card at Stripe, then marks it deleted; a deleted card cannot be charged. Deleting
@@ -312,7 +350,15 @@ pub async fn delete(
                 .optional()?
                 .ok_or_else(|| ApiError::not_found("no such card"))?;
             let customer = super::customers::by_id(conn, &card.customer_id)?;
-            Ok::<_, ApiError>((account, CardView { card, customer }))
+            // Returned only once deleted, so never chargeable.
+            Ok::<_, ApiError>((
+                account,
+                CardView {
+                    card,
+                    customer,
+                    chargeable: false,
+                },
+            ))
         })
         .await?;
     if view.card.deleted {
@@ -353,5 +399,6 @@ pub async fn delete(
     Ok(CardView {
         card,
         customer: view.customer,
+        chargeable: false,
     })
 }

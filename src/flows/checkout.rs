@@ -309,7 +309,7 @@ pub async fn complete_setup_intent(
         return Ok(None);
     };
     if let Some(card_id) = row.card_id.clone() {
-        return card_view(services, card_id).await.map(Some);
+        return card_view(services, &account, card_id).await.map(Some);
     }
     let stripe_account = services.stripe_account(&account)?;
     let method = services
@@ -333,7 +333,7 @@ async fn finish_setup(
     row: CheckoutSessionRow,
 ) -> Result<SetupOutcome, ApiError> {
     if let Some(card_id) = row.card_id.clone() {
-        return card_view(services, card_id)
+        return card_view(services, account, card_id)
             .await
             .map(|card| SetupOutcome::Saved(Box::new(card)));
     }
@@ -385,6 +385,7 @@ async fn save_setup_card(
     row: CheckoutSessionRow,
     method: PaymentMethod,
 ) -> Result<CardView, ApiError> {
+    let context = super::stripe_keys::context(account, stripe_account);
     let customer_id = row.customer_id.clone().unwrap_or_default();
     let customer = services
         .db
@@ -435,6 +436,7 @@ async fn save_setup_card(
             deleted: false,
             created_at: at,
             updated_at: at,
+            stripe_context: Some(context.clone()),
         },
         move |conn, card| {
             diesel::update(
@@ -452,10 +454,15 @@ async fn save_setup_card(
         },
     )
     .await?;
-    Ok(CardView { card, customer })
+    Ok(CardView::new(card, customer, &context))
 }
 
-async fn card_view(services: &Services, card_id: String) -> Result<CardView, ApiError> {
+async fn card_view(
+    services: &Services,
+    account: &Account,
+    card_id: String,
+) -> Result<CardView, ApiError> {
+    let context = services.stripe_context(account)?;
     services
         .db
         .run(move |conn| {
@@ -464,7 +471,7 @@ async fn card_view(services: &Services, card_id: String) -> Result<CardView, Api
                 .select(Card::as_select())
                 .first(conn)?;
             let customer = customers::by_id(conn, &card.customer_id)?;
-            Ok(CardView { card, customer })
+            Ok(CardView::new(card, customer, &context))
         })
         .await
 }
@@ -784,6 +791,8 @@ async fn finish_payment(
         decline_code: None,
         created_at: at,
         updated_at: at,
+        // Recorded from Stripe's intent, never created by us.
+        stripe_idempotency_key: None,
     };
     let (row_id, actor) = (row.id.clone(), actor.to_string());
     let recorded = services

@@ -1,15 +1,22 @@
 //! Customers: one Stripe customer per merchant account and `external_customer_id`, found in our
-//! database or created at Stripe (with an Idempotency-Key derived from both ids) and recorded.
+//! database or created at Stripe (with an Idempotency-Key derived from both ids and the Stripe
+//! context, `flows::stripe_keys`) and recorded.
+//!
+//! A customer row belongs to the Stripe context it was made in. Once the merchant's Stripe key
+//! or connected account changed, its `cus_` is not reachable any more: the next use creates the
+//! customer anew in the current context and the same row (same `external_customer_id`) names it
+//! from then on; cards saved in the old context stay listed but cannot be charged.
 
-use super::Services;
+use super::{stripe_keys, Services};
 use crate::db::models::{new_id, now, Account, Customer};
 use crate::db::schema::customers;
-use crate::db::DbConnection;
+use crate::db::{write_transaction, DbConnection};
 use crate::error::ApiError;
 use crate::stripe::{CreateCustomer, Metadata, StripeAccount};
 use diesel::prelude::*;
 
-/// The customer row for `external_customer_id`, creating the Stripe customer the first time.
+/// The customer row for `external_customer_id`, creating the Stripe customer the first time (or
+/// anew when the row names one of another Stripe context).
 pub async fn find_or_create(
     services: &Services,
     stripe_account: &StripeAccount,
@@ -17,24 +24,28 @@ pub async fn find_or_create(
     external_customer_id: &str,
 ) -> Result<Customer, ApiError> {
     let (account_id, external) = (account.id.clone(), external_customer_id.to_string());
-    if let Some(found) = services
+    let found = services
         .db
         .run(move |c| find(c, &account_id, &external))
-        .await?
-    {
-        return Ok(found);
+        .await?;
+    let context = stripe_keys::context(account, stripe_account);
+    match found {
+        Some(found) if stripe_keys::customer_in(&found, &context) => Ok(found),
+        _ => create(services, stripe_account, account, external_customer_id).await,
     }
-    create(services, stripe_account, account, external_customer_id).await
 }
 
-/// Creates the Stripe customer for `external_customer_id` (idempotently: the key is derived from
-/// both ids) and records it; a concurrent creation's row wins.
+/// Creates the Stripe customer for `external_customer_id` in the current Stripe context
+/// (idempotently: the key is derived from the ids and the context) and records it: a new row, or
+/// the row of another context now naming the new customer. A concurrent creation's row wins.
 pub async fn create(
     services: &Services,
     stripe_account: &StripeAccount,
     account: &Account,
     external_customer_id: &str,
 ) -> Result<Customer, ApiError> {
+    let context = stripe_keys::context(account, stripe_account);
+    let key = stripe_keys::customer(&account.id, &context, external_customer_id);
     let mut metadata = Metadata::new();
     metadata.insert("external_customer_id".into(), external_customer_id.into());
     metadata.insert(
@@ -49,7 +60,7 @@ pub async fn create(
                 metadata: Some(&metadata),
                 ..Default::default()
             },
-            &format!("cus:{}:{external_customer_id}", account.id),
+            &key,
         )
         .await?;
     let row = Customer {
@@ -58,6 +69,8 @@ pub async fn create(
         external_customer_id: external_customer_id.to_string(),
         stripe_customer_id: created.id,
         created_at: now(),
+        stripe_idempotency_key: Some(key),
+        stripe_context: Some(context),
     };
     services
         .db
@@ -67,17 +80,39 @@ pub async fn create(
                 .execute(conn)
             {
                 Ok(_) => Ok(row),
-                // A concurrent request recorded it first (same Stripe customer, by idempotency).
+                // Recorded already: by a concurrent request (the same Stripe customer, by
+                // idempotency), or in another Stripe context, which from now on names this one.
                 Err(diesel::result::Error::DatabaseError(
                     diesel::result::DatabaseErrorKind::UniqueViolation,
                     _,
-                )) => find(conn, &row.account_id, &row.external_customer_id)?.ok_or_else(|| {
-                    ApiError::internal("customer vanished after a unique violation")
-                }),
+                )) => write_transaction(conn, |conn| repoint(conn, row)),
                 Err(e) => Err(ApiError::from(e)),
             }
         })
         .await
+}
+
+/// The recorded customer for `row`'s ids: as it is when it was made in `row`'s context, else
+/// naming `row`'s Stripe customer and context from now on.
+fn repoint(conn: &mut DbConnection, row: Customer) -> Result<Customer, ApiError> {
+    let theirs = find(conn, &row.account_id, &row.external_customer_id)?
+        .ok_or_else(|| ApiError::internal("customer vanished after a unique violation"))?;
+    if stripe_keys::customer_in(&theirs, row.stripe_context.as_deref().unwrap_or_default()) {
+        return Ok(theirs);
+    }
+    diesel::update(customers::table.find(&theirs.id))
+        .set((
+            customers::stripe_customer_id.eq(&row.stripe_customer_id),
+            customers::stripe_context.eq(&row.stripe_context),
+            customers::stripe_idempotency_key.eq(&row.stripe_idempotency_key),
+        ))
+        .execute(conn)?;
+    Ok(Customer {
+        stripe_customer_id: row.stripe_customer_id,
+        stripe_context: row.stripe_context,
+        stripe_idempotency_key: row.stripe_idempotency_key,
+        ..theirs
+    })
 }
 
 pub fn find(

@@ -8,6 +8,7 @@ pub mod customers;
 pub mod events;
 pub mod payments;
 pub mod refunds;
+pub mod stripe_keys;
 pub mod terminal;
 pub mod webhooks;
 
@@ -48,5 +49,13 @@ impl Services {
             secret_key: self.platform_key.clone(),
             stripe_account: account.stripe_account_id.clone(),
         })
+    }
+
+    /// The Stripe context (`stripe_keys::context`) the account's calls act in now.
+    pub fn stripe_context(&self, account: &Account) -> Result<String, ApiError> {
+        Ok(stripe_keys::context(
+            account,
+            &self.stripe_account(account)?,
+        ))
     }
 }

@@ -1,10 +1,10 @@
 //! Payments: create a card-present PaymentIntent, capture it, read it back.
 //!
 //! Crash safety (DESIGN §4): the payment row is written first (`creating`), then the intent is
-//! created at Stripe with an Idempotency-Key derived from the account and the caller's
-//! `external_transaction_id`, then the row is completed. A retry — after a crash, a timeout or by a
-//! concurrent duplicate — replays the same Stripe request with the same key and parameters, so it
-//! can only ever find the one PaymentIntent.
+//! created at Stripe with the Idempotency-Key stored on the row (derived from the account and the
+//! caller's `external_transaction_id`, `flows::stripe_keys`), then the row is completed. A retry —
+//! after a crash, a timeout or by a concurrent duplicate — replays the same Stripe request with the
+//! same key and parameters, so it can only ever find the one PaymentIntent.
 
 use super::{customers, Services};
 use crate::db::models::{new_id, now, Account, Customer, Payment, PaymentHistory};
@@ -127,7 +127,17 @@ pub async fn create_intent(
                         super::cards::chargeable(services, &account, external, card).await?;
                     (Some(customer), Some(card))
                 }
-                (Some(_), None) if known_customer.is_some() => (known_customer, None),
+                // Known, and made in the Stripe context calls act in now (else made anew).
+                (Some(_), None)
+                    if known_customer.as_ref().is_some_and(|c| {
+                        super::stripe_keys::customer_in(
+                            c,
+                            &super::stripe_keys::context(&account, &stripe_account),
+                        )
+                    }) =>
+                {
+                    (known_customer, None)
+                }
                 (Some(external), None) => (
                     Some(customers::create(services, &stripe_account, &account, external).await?),
                     None,
@@ -159,6 +169,10 @@ pub async fn create_intent(
                 decline_code: None,
                 created_at: now(),
                 updated_at: now(),
+                stripe_idempotency_key: Some(super::stripe_keys::payment_intent(
+                    &account.id,
+                    &input.external_transaction_id,
+                )),
             };
             let actor = actor.to_string();
             services
@@ -294,7 +308,7 @@ pub(crate) async fn create_at_stripe(
         metadata: Some(&metadata),
         ..CreatePaymentIntent::new(payment.amount, &payment.currency)
     };
-    let key = format!("pi:{}:{}", account.id, payment.external_transaction_id);
+    let key = super::stripe_keys::of_payment(payment);
     services
         .stripe
         .create_payment_intent(stripe_account, &params, &key)

@@ -1,9 +1,10 @@
 //! Refunds: full or partial, several partials up to the captured amount and never more.
 //!
-//! Each refund's Stripe Idempotency-Key comes from the caller's own `Idempotency-Key` header when
-//! there is one (any repeat replays the same refund); otherwise from the payment, the amount
-//! already refunded and the amount asked for, so a retry before the refund is recorded replays it
-//! while a later, separate refund gets a new key.
+//! Each refund's Stripe Idempotency-Key is derived (`flows::stripe_keys`) from the caller's own
+//! `Idempotency-Key` header when there is one (any repeat replays the same refund); otherwise from
+//! the payment, the amount already refunded and the amount asked for, so a retry before the refund
+//! is recorded replays it while a later, separate refund gets a new key. The refund row records
+//! the key it was created with.
 //!
 //! Concurrent refunds of one payment all pass our check against the recorded amount; Stripe
 //! refuses what would exceed the charge, and its refusal is the caller's 400 (or 409 once nothing
@@ -77,8 +78,8 @@ pub async fn refund(
     // The caller's Idempotency-Key makes any repeat safe; without one, a repeat is recognised only
     // until the first refund is recorded (after that, the same request is a new refund).
     let key = match &idempotency_key {
-        Some(k) => format!("refund:{intent_id}:key:{k}"),
-        None => format!("refund:{intent_id}:{}:{amount}", payment.amount_refunded),
+        Some(k) => super::stripe_keys::refund_for_caller_key(&intent_id, k),
+        None => super::stripe_keys::refund_for_amounts(&intent_id, payment.amount_refunded, amount),
     };
     let refund = services
         .stripe
@@ -109,6 +110,7 @@ pub async fn refund(
             .to_string(),
         actor: actor.clone(),
         created_at: now(),
+        stripe_idempotency_key: Some(key),
     };
     let payment = services
         .db

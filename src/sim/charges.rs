@@ -1,10 +1,12 @@
-//! Charges (created when a PaymentIntent is confirmed; retrieve) and refunds (create, retrieve;
-//! never more than captured minus already refunded).
+//! Charges (created when a PaymentIntent is confirmed; retrieve) and refunds (create, retrieve,
+//! list; never more than captured minus already refunded).
 
 use super::cards::Decline;
 use super::error::ApiError;
 use super::payment_intents::Status;
-use super::state::{find, find_mut, metadata_json, Ctx, Meta, Object, State};
+use super::state::{
+    created_matches, find, find_mut, list, metadata_json, newest_first, Ctx, Meta, Object, State,
+};
 use crate::money::Currency;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -320,6 +322,21 @@ pub(crate) fn create_refund(state: &mut State, ctx: &Ctx) -> Result<Value, ApiEr
         ctx.now,
     );
     Ok(rendered)
+}
+
+/// `GET /v1/refunds`: newest first, filtered by `charge`, `payment_intent` and `created`.
+pub(crate) fn list_refunds(state: &mut State, ctx: &Ctx) -> Result<Value, ApiError> {
+    let p = ctx.params;
+    let items = newest_first(&state.refunds, ctx.ns())
+        .into_iter()
+        .filter(|r| p.str("charge").is_none_or(|c| r.charge == c))
+        .filter(|r| {
+            p.str("payment_intent")
+                .is_none_or(|pi| r.payment_intent == pi)
+        })
+        .filter(|r| created_matches(p, r.meta.created))
+        .collect::<Vec<_>>();
+    list(items, Refund::render, p, "/v1/refunds")
 }
 
 /// `GET /v1/refunds/{refund}`

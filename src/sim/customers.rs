@@ -1,9 +1,11 @@
-//! Customers: create, retrieve, update, search, and the customer's payment methods.
+//! Customers: create, retrieve, update, list, search, and the customer's payment methods.
 
 use super::error::ApiError;
 use super::payment_methods;
 use super::search::{FieldValue, Query, Searchable};
-use super::state::{find, metadata_json, newest_first, Ctx, Meta, Object, State};
+use super::state::{
+    created_matches, find, list, metadata_json, newest_first, Ctx, Meta, Object, State,
+};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
@@ -246,6 +248,17 @@ pub(crate) fn search(state: &mut State, ctx: &Ctx) -> Result<Value, ApiError> {
         .map(Customer::render)
         .collect();
     super::search::result(items, ctx.params, "/v1/customers/search")
+}
+
+/// `GET /v1/customers`: newest first, filtered by `email` (exact) and `created`.
+pub(crate) fn list_all(state: &mut State, ctx: &Ctx) -> Result<Value, ApiError> {
+    let email = ctx.params.str("email");
+    let items = newest_first(&state.customers, ctx.ns())
+        .into_iter()
+        .filter(|c| email.is_none() || c.email.as_deref() == email)
+        .filter(|c| created_matches(ctx.params, c.meta.created))
+        .collect::<Vec<_>>();
+    list(items, Customer::render, ctx.params, "/v1/customers")
 }
 
 /// `GET /v1/customers/{customer}/payment_methods`

@@ -207,9 +207,9 @@ impl Simulator {
         let request_id = random_id("req", 14);
         let version = header(&req, "Stripe-Version").unwrap_or_else(|| API_VERSION.to_string());
         let idempotency_key = if req.method() == actix_web::http::Method::POST {
-            header(&req, "Idempotency-Key")
+            idempotency_key_header(&req)
         } else {
-            None
+            Ok(None)
         };
         let reply = self
             .api(
@@ -218,9 +218,10 @@ impl Simulator {
                 &path,
                 &base_url,
                 &request_id,
-                idempotency_key.as_deref(),
+                idempotency_key.as_ref().map(Option::as_deref),
             )
             .await;
+        let idempotency_key = idempotency_key.ok().flatten();
         let mut response = HttpResponse::build(
             StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
         );
@@ -253,8 +254,13 @@ impl Simulator {
         path: &str,
         base_url: &str,
         request_id: &str,
-        idempotency_key: Option<&str>,
+        idempotency_key: Result<Option<&str>, &ApiError>,
     ) -> Reply {
+        // An unreadable key is refused (after authentication and parameters), never ignored.
+        let (idempotency_key, key_error) = match idempotency_key {
+            Ok(key) => (key, None),
+            Err(error) => (None, Some(error.clone())),
+        };
         let method = req.method().as_str().to_ascii_uppercase();
         let account = header(req, "Stripe-Account");
         let mut pairs = Params::pairs(req.query_string().as_bytes());
@@ -272,12 +278,10 @@ impl Simulator {
         };
         let prepared =
             prepare(req, body, path, &method, account.as_deref(), &pairs).and_then(|p| {
-                if idempotency_key.is_some_and(|k| k.len() > MAX_IDEMPOTENCY_KEY_LEN) {
-                    return Err(ApiError::invalid(format!(
-                    "Idempotency keys must be at most {MAX_IDEMPOTENCY_KEY_LEN} characters long."
-                )));
+                match key_error {
+                    Some(error) => Err(error),
+                    None => Ok(p),
                 }
-                Ok(p)
             });
         let (ns, route, path_params, params) = match prepared {
             Ok(p) => p,
@@ -428,6 +432,29 @@ pub(crate) fn take_jobs(state: &mut State) -> Vec<Job> {
         });
     }
     jobs
+}
+
+/// A POST's `Idempotency-Key`: none when absent or blank; a 400 `invalid_request_error` when it
+/// cannot be used as Stripe's key (over 255 characters, or anything but printable ASCII).
+fn idempotency_key_header(req: &HttpRequest) -> Result<Option<String>, ApiError> {
+    let Some(raw) = req.headers().get("Idempotency-Key") else {
+        return Ok(None);
+    };
+    let bytes = raw.as_bytes().trim_ascii();
+    if bytes.is_empty() {
+        return Ok(None);
+    }
+    if bytes.len() > MAX_IDEMPOTENCY_KEY_LEN {
+        return Err(ApiError::invalid(format!(
+            "Idempotency keys must be at most {MAX_IDEMPOTENCY_KEY_LEN} characters long."
+        )));
+    }
+    if !bytes.iter().all(|b| (0x20..=0x7e).contains(b)) {
+        return Err(ApiError::invalid(
+            "Idempotency keys may contain only printable ASCII characters.",
+        ));
+    }
+    Ok(Some(String::from_utf8_lossy(bytes).into_owned()))
 }
 
 fn header(req: &HttpRequest, name: &str) -> Option<String> {

@@ -27,6 +27,7 @@ const fn route(method: &'static str, template: &'static str, handler: Handler) -
 /// Literal segments come before `{param}` ones so `/v1/customers/search` is not a customer id.
 pub(crate) static ROUTES: &[Route] = &[
     route("POST", "/v1/customers", customers::create),
+    route("GET", "/v1/customers", customers::list_all),
     route("GET", "/v1/customers/search", customers::search),
     route("GET", "/v1/customers/{customer}", customers::retrieve),
     route("POST", "/v1/customers/{customer}", customers::update),
@@ -70,6 +71,7 @@ pub(crate) static ROUTES: &[Route] = &[
     ),
     route("GET", "/v1/charges/{charge}", charges::retrieve),
     route("POST", "/v1/refunds", charges::create_refund),
+    route("GET", "/v1/refunds", charges::list_refunds),
     route("GET", "/v1/refunds/{refund}", charges::retrieve_refund),
     route("GET", "/v1/payment_methods", payment_methods::list_all),
     route(

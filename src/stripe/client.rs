@@ -252,6 +252,14 @@ impl StripeClient {
                 "a POST needs a non-empty Idempotency-Key".into(),
             ));
         }
+        // Stripe takes at most 255 characters; anything but printable ASCII would not be read as
+        // the key we meant (and HTTP trims outer spaces). Never sent: such a key is a bug of ours
+        // (`flows::stripe_keys`).
+        if !usable_idempotency_key(idempotency_key) {
+            return Err(StripeError::InvalidArgument(
+                "an Idempotency-Key must be at most 255 printable ASCII characters".into(),
+            ));
+        }
         let key = HeaderValue::from_str(idempotency_key).map_err(|_| {
             StripeError::InvalidArgument("the Idempotency-Key is not a valid header value".into())
         })?;
@@ -403,6 +411,16 @@ impl StripeClient {
             tokio::time::sleep(delay).await;
         }
     }
+}
+
+/// Whether Stripe can take `key` as an Idempotency-Key: 1 to 255 printable ASCII characters, not
+/// starting or ending with a space (HTTP would trim it).
+pub fn usable_idempotency_key(key: &str) -> bool {
+    !key.is_empty()
+        && key.len() <= 255
+        && key.bytes().all(|b| (0x20..=0x7e).contains(&b))
+        && !key.starts_with(' ')
+        && !key.ends_with(' ')
 }
 
 #[cfg(test)]

@@ -35,7 +35,10 @@ pub use checkout::{
     CheckoutLineItem, CheckoutMode, CheckoutPaymentIntentData, CheckoutPaymentStatus,
     CheckoutSession, CheckoutSessionStatus, CreateCheckoutSession, ListCheckoutSessions, UiMode,
 };
-pub use client::{StripeAccount, StripeClient, StripeConfig, API_VERSION, DEFAULT_API_BASE};
+pub use client::{
+    usable_idempotency_key, StripeAccount, StripeClient, StripeConfig, API_VERSION,
+    DEFAULT_API_BASE,
+};
 pub use customers::{CreateCustomer, Customer, UpdateCustomer};
 pub use error::{ApiErrorObject, ErrorType, StripeError};
 pub use events::{Event, EventData, EventRequest, ListEvents};

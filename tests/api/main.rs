@@ -16,4 +16,6 @@ mod logs;
 mod ops;
 mod reconcile;
 mod schema;
+mod stripe_context;
+mod stripe_keys;
 mod webhooks;

@@ -9,6 +9,7 @@ mod conformance;
 mod embedded;
 mod faults;
 mod idempotency;
+mod idempotency_keys;
 mod payments;
 mod protocol;
 mod sim_terminal;

@@ -425,11 +425,14 @@ async fn bad_ids_and_live_test_helpers_are_refused_without_io() {
         .await
         .unwrap_err();
     assert!(matches!(err, StripeError::InvalidArgument(_)));
-    let err = c
-        .create_payment_intent(&account(), &create_params(), "")
-        .await
-        .unwrap_err();
-    assert!(matches!(err, StripeError::InvalidArgument(_)));
+    let long = "k".repeat(256);
+    for key in ["", "pi:acct:sub-ünicode-1", " outer space", long.as_str()] {
+        let err = c
+            .create_payment_intent(&account(), &create_params(), key)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StripeError::InvalidArgument(_)), "{key}");
+    }
     let err = c
         .present_payment_method(
             &StripeAccount::new("sk_live_x"),
