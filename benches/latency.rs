@@ -567,6 +567,7 @@ async fn run(full: bool, postgres: bool, database_url: String) {
         stripe_webhook_secrets: Vec::new(),
         delivery: None,
         reconcile: None,
+        instance: Default::default(),
     };
     let app = Application::build(config)
         .await

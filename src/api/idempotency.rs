@@ -140,7 +140,7 @@ pub async fn middleware<B: MessageBody + 'static>(
         Ok(Begin::Run(id)) => id,
         Ok(Begin::Replay(row)) => {
             log::debug!("Idempotency-Key: replaying {}", row.id);
-            let response = replayed(&services, row).unwrap_or_else(HttpResponse::from_error);
+            let response = replayed(&services, *row).unwrap_or_else(HttpResponse::from_error);
             return Ok(req.into_response(response).map_into_right_body());
         }
         Ok(Begin::Reused) => {
@@ -299,7 +299,7 @@ fn fingerprint(req: &ServiceRequest, scopes: u8, body: &[u8]) -> String {
 enum Begin {
     /// The key is ours: run the handler, then complete or abandon row `id`.
     Run(String),
-    Replay(ApiIdempotency),
+    Replay(Box<ApiIdempotency>),
     Reused,
     InProgress,
 }
@@ -353,7 +353,7 @@ fn claim(
                 return Ok(Begin::Reused);
             }
             if row.status == COMPLETED {
-                return Ok(Begin::Replay(row));
+                return Ok(Begin::Replay(Box::new(row)));
             }
             if still_held(conn, instance, &row, now)? {
                 return Ok(Begin::InProgress);
