@@ -81,6 +81,22 @@ both_backends! {
             json!({"external_account_id": "acme", "location": location})).await;
         assert_error(&answer, 404, "location");
 
+        // A Checkout Session (setup and payment mode) the caller names by its id.
+        let token = app.token(&["acme"], "payments:read payments:write cards:read cards:write terminal");
+        let (status, setup) = app.post("/v1/customer/card/checkout", &token, json!({
+            "external_account_id": "acme", "external_customer_id": "cust-1",
+            "success_url": "https://shop.example/saved", "cancel_url": "https://shop.example/account"})).await;
+        assert_eq!(status, 200, "{setup}");
+        let answer = other.get(&format!("/v1/customer/card/checkout/{}?external_account_id=acme", setup["session_id"].as_str().unwrap()), &token).await;
+        assert_error(&answer, 404, "session_id");
+        let (status, pay) = app.post("/v1/checkout", &token, json!({
+            "external_account_id": "acme", "reference": "booking-1",
+            "items": [{"name": "Room", "amount": "100.00", "quantity": 1}],
+            "success_url": "https://hotel.example/booked", "cancel_url": "https://hotel.example/basket"})).await;
+        assert_eq!(status, 200, "{pay}");
+        let answer = other.get(&format!("/v1/checkout/{}?external_account_id=acme", pay["session_id"].as_str().unwrap()), &token).await;
+        assert_error(&answer, 404, "session_id");
+
         // On the instance whose Stripe knows them, the same requests succeed.
         let (status, body) = app.get(&format!("/v1/terminal/readers/{reader_id}?external_account_id=acme"), &token).await;
         assert_eq!(status, 200, "{body}");
