@@ -43,6 +43,7 @@ pub struct Application {
     delivery: Option<crate::jobs::delivery::DeliveryConfig>,
     reconcile: Option<crate::jobs::reconcile::ReconcileConfig>,
     instance: Instance,
+    heartbeat_db: Db,
 }
 
 impl Application {
@@ -56,7 +57,14 @@ impl Application {
             .await
             .map_err(|e| e.to_string())?
             .map_err(|e| e.to_string())?;
-        let instance = Instance::register(&db, config.instance.clone())
+        // The heartbeat has a connection of its own: a pool starved by a burst of requests must
+        // not make this live instance look dead (and its Idempotency-Keys free) to the others.
+        let url = config.database_url.clone();
+        let heartbeat_db = tokio::task::spawn_blocking(move || Db::connect(&url, 1))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?;
+        let instance = Instance::register(&heartbeat_db, config.instance.clone())
             .await
             .map_err(|e| format!("registering this instance: {e}"))?;
         let auth = match &config.jwt {
@@ -159,6 +167,7 @@ impl Application {
             delivery: config.delivery.clone(),
             reconcile: config.reconcile.clone(),
             instance,
+            heartbeat_db,
         })
     }
 
@@ -170,7 +179,7 @@ impl Application {
     /// Idempotency-Keys of requests cut short by the shutdown are free at once.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let mut workers = vec![actix_web::rt::spawn(crate::jobs::instances::run(
-            self.services.db.clone(),
+            self.heartbeat_db.clone(),
             self.instance.clone(),
         ))];
         if let Some(config) = self.delivery {
@@ -187,7 +196,7 @@ impl Application {
         }
         let result = self.server.await;
         workers.iter().for_each(|w| w.abort());
-        self.instance.deregister(&self.services.db).await;
+        self.instance.deregister(&self.heartbeat_db).await;
         result
     }
 }
