@@ -336,6 +336,24 @@ mod tests {
     }
 
     #[test]
+    fn the_instance_timeout_covers_at_least_two_heartbeats() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config::resolve(&args(&[], dir.path())).unwrap();
+        assert_eq!(config.instance.heartbeat_interval, Duration::from_secs(5));
+        assert_eq!(config.instance.timeout, Duration::from_secs(15));
+        let short = ["--heartbeat-interval-ms=100", "--instance-timeout-ms=400"];
+        let config = Config::resolve(&args(&short, dir.path())).unwrap();
+        assert_eq!(config.instance.timeout, Duration::from_millis(400));
+        for refused in [
+            ["--heartbeat-interval-ms=1000", "--instance-timeout-ms=1500"],
+            ["--heartbeat-interval-ms=0", "--instance-timeout-ms=1500"],
+        ] {
+            let err = Config::resolve(&args(&refused, dir.path())).unwrap_err();
+            assert!(err.contains("POS_INSTANCE_TIMEOUT_MS"), "{err}");
+        }
+    }
+
+    #[test]
     fn a_live_key_needs_explicit_jwt_and_encryption_keys() {
         let dir = tempfile::tempdir().unwrap();
         let live = ["--stripe-secret-key", "sk_live_abc"];
