@@ -670,6 +670,9 @@ mod crash {
 
     const WEBHOOK_SECRET: &str = "whsec_crashtest";
     const KEY: &str = "capture-after-crash";
+    /// The instance timeout of the crash test: well over the restart of the server (under a
+    /// second, more on a loaded machine), so that the first retry meets a key still held.
+    const KILLED_TIMEOUT_MS: u64 = 4000;
 
     /// A server process on a fixed port and database, a Stripe simulator, and a payment ready to
     /// capture.
@@ -963,7 +966,7 @@ mod crash {
     /// database: the retry is "in progress" until the dead instance's heartbeat times out, then
     /// runs and captures (once at Stripe).
     async fn a_killed_instance_releases_its_keys(database_url: &str, data_dir: &Path) {
-        let mut till = Till::open(database_url, data_dir, 3000).await;
+        let mut till = Till::open(database_url, data_dir, KILLED_TIMEOUT_MS).await;
         let in_flight = till.capture_left_hanging().await;
         till.server.kill().unwrap(); // SIGKILL
         till.server.wait().unwrap();
@@ -974,6 +977,7 @@ mod crash {
         );
 
         till.restart().await;
+        let restarted = killed.elapsed();
         let (status, first) = till.capture().await;
         assert_eq!(
             (
@@ -1010,7 +1014,7 @@ mod crash {
             "released after {released:?}, before the timeout"
         );
         eprintln!(
-            "key released {released:?} after the kill (timeout {} ms)",
+            "restarted {restarted:?} and key released {released:?} after the kill (timeout {} ms)",
             till.timeout_ms
         );
     }
