@@ -567,6 +567,11 @@ async fn run(full: bool, postgres: bool, database_url: String) {
         stripe_webhook_secrets: Vec::new(),
         delivery: None,
         reconcile: None,
+        // One beat at start, none during the counted passes (the statements are per request).
+        instance: pos_backend::jobs::instances::InstanceConfig {
+            heartbeat_interval: Duration::from_secs(3600),
+            timeout: Duration::from_secs(7200),
+        },
     };
     let app = Application::build(config)
         .await

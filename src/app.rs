@@ -8,6 +8,7 @@ use crate::crypto::SecretBox;
 use crate::db::Db;
 use crate::error::ApiError;
 use crate::flows::Services;
+use crate::jobs::instances::Instance;
 use crate::secret::Secret;
 use crate::sim::{SimConfig, Simulator};
 use crate::stripe::{StripeClient, StripeConfig};
@@ -41,6 +42,8 @@ pub struct Application {
     services: std::sync::Arc<Services>,
     delivery: Option<crate::jobs::delivery::DeliveryConfig>,
     reconcile: Option<crate::jobs::reconcile::ReconcileConfig>,
+    instance: Instance,
+    heartbeat_db: Db,
 }
 
 impl Application {
@@ -54,6 +57,16 @@ impl Application {
             .await
             .map_err(|e| e.to_string())?
             .map_err(|e| e.to_string())?;
+        // The heartbeat has a connection of its own: a pool starved by a burst of requests must
+        // not make this live instance look dead (and its Idempotency-Keys free) to the others.
+        let url = config.database_url.clone();
+        let heartbeat_db = tokio::task::spawn_blocking(move || Db::connect(&url, 1))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?;
+        let instance = Instance::register(&heartbeat_db, config.instance.clone())
+            .await
+            .map_err(|e| format!("registering this instance: {e}"))?;
         let auth = match &config.jwt {
             JwtKey::Hs256(secret) => Authenticator::hs256(secret),
             JwtKey::Rs256PublicPem(pem) => {
@@ -98,10 +111,12 @@ impl Application {
         });
         let worker_state = state.clone();
         let auth = web::Data::new(auth);
+        let this_instance = web::Data::new(instance.clone());
         let mut server = HttpServer::new(move || {
             let mut app = App::new()
                 .app_data(state.clone())
                 .app_data(auth.clone())
+                .app_data(this_instance.clone())
                 .app_data(web::PayloadConfig::new(api::extract::BODY_LIMIT))
                 .configure(api::configure);
             if let Some(sim) = &simulator {
@@ -151,6 +166,8 @@ impl Application {
             services: worker_state.into_inner(),
             delivery: config.delivery.clone(),
             reconcile: config.reconcile.clone(),
+            instance,
+            heartbeat_db,
         })
     }
 
@@ -158,9 +175,13 @@ impl Application {
         self.address
     }
 
-    /// Serves until the process is asked to stop.
+    /// Serves until the process is asked to stop; then deregisters the instance, so that the
+    /// Idempotency-Keys of requests cut short by the shutdown are free at once.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let mut workers = Vec::new();
+        let mut workers = vec![actix_web::rt::spawn(crate::jobs::instances::run(
+            self.heartbeat_db.clone(),
+            self.instance.clone(),
+        ))];
         if let Some(config) = self.delivery {
             workers.push(actix_web::rt::spawn(crate::jobs::delivery::run(
                 self.services.clone(),
@@ -175,6 +196,7 @@ impl Application {
         }
         let result = self.server.await;
         workers.iter().for_each(|w| w.abort());
+        self.instance.deregister(&self.heartbeat_db).await;
         result
     }
 }

@@ -2,7 +2,9 @@
 //!
 //! Tokens are HS256 (shared secret) or RS256 (public key); only the configured algorithm is
 //! accepted (`alg: none` never is). Claims: `sub`, `accounts` (a list, or `"*"` for platform
-//! operators), `scope` (space separated), `exp`.
+//! operators), `scope` (space separated), `exp`; optional `nbf` and `iat`. A token is refused
+//! (401) when expired, not yet valid (`nbf` in the future) or issued in the future (`iat`), each
+//! with the same 30 s leeway for clock skew, or when its `sub` is empty.
 
 use crate::error::ApiError;
 use crate::secret::Secret;
@@ -71,6 +73,9 @@ pub struct Claims {
     pub exp: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iat: Option<i64>,
+    /// Not before (checked by the validation; typed here so that a non-number is refused).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<i64>,
 }
 
 /// The authenticated caller of a request.
@@ -124,6 +129,9 @@ impl Caller {
     }
 }
 
+/// Clock skew allowed on `exp`, `nbf` and `iat`, in seconds.
+const LEEWAY_SECS: u64 = 30;
+
 /// Verifies tokens (and, with a shared secret, issues them).
 pub struct Authenticator {
     decoding: DecodingKey,
@@ -141,7 +149,8 @@ impl Authenticator {
     fn validation(alg: Algorithm) -> Validation {
         let mut validation = Validation::new(alg);
         validation.set_required_spec_claims(&["exp", "sub"]);
-        validation.leeway = 30;
+        validation.leeway = LEEWAY_SECS;
+        validation.validate_nbf = true;
         validation
     }
 
@@ -172,6 +181,10 @@ impl Authenticator {
                     ErrorKind::ExpiredSignature => {
                         ApiError::unauthorized("token_expired", "the token has expired")
                     }
+                    ErrorKind::ImmatureSignature => ApiError::unauthorized(
+                        "token_not_yet_valid",
+                        "the token is not valid yet (nbf)",
+                    ),
                     ErrorKind::InvalidSignature
                     | ErrorKind::InvalidAlgorithm
                     | ErrorKind::InvalidAlgorithmName => ApiError::unauthorized(
@@ -185,6 +198,22 @@ impl Authenticator {
                 }
             })?;
         let claims = data.claims;
+        let leeway = LEEWAY_SECS as i64;
+        if claims
+            .iat
+            .is_some_and(|iat| iat > jsonwebtoken::get_current_timestamp() as i64 + leeway)
+        {
+            return Err(ApiError::unauthorized(
+                "token_not_yet_valid",
+                "the token is issued in the future (iat)",
+            ));
+        }
+        if claims.sub.trim().is_empty() {
+            return Err(ApiError::unauthorized(
+                "token_invalid",
+                "the token's subject (sub) is empty",
+            ));
+        }
         let (all_accounts, accounts) = match claims.accounts {
             AccountsClaim::All(star) if star == "*" => (true, Vec::new()),
             AccountsClaim::All(one) => (false, vec![one]),
@@ -226,6 +255,7 @@ impl Authenticator {
                 .join(" "),
             exp: now + ttl_secs,
             iat: Some(now),
+            nbf: None,
         };
         encode(&Header::new(Algorithm::HS256), &claims, key).map_err(|e| e.to_string())
     }

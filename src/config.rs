@@ -81,6 +81,23 @@ pub struct ConfigArgs {
     /// Database connection pool size.
     #[arg(long, env = "POS_DB_POOL_SIZE", default_value_t = 10, global = true)]
     pub db_pool_size: u32,
+    /// Milliseconds between two heartbeats of this process (see `jobs::instances`).
+    #[arg(
+        long,
+        env = "POS_HEARTBEAT_INTERVAL_MS",
+        default_value_t = 5000,
+        global = true
+    )]
+    pub heartbeat_interval_ms: u64,
+    /// Milliseconds without a heartbeat after which a process is taken for dead and the
+    /// Idempotency-Keys it was running are released (at least twice the interval).
+    #[arg(
+        long,
+        env = "POS_INSTANCE_TIMEOUT_MS",
+        default_value_t = 15000,
+        global = true
+    )]
+    pub instance_timeout_ms: u64,
 }
 
 /// How JWTs are verified.
@@ -118,6 +135,8 @@ pub struct Config {
     pub delivery: Option<crate::jobs::delivery::DeliveryConfig>,
     /// The background reconciler (None: not in this process).
     pub reconcile: Option<crate::jobs::reconcile::ReconcileConfig>,
+    /// This process's heartbeat, which frees the Idempotency-Keys it held when it dies.
+    pub instance: crate::jobs::instances::InstanceConfig,
 }
 
 impl Config {
@@ -199,7 +218,15 @@ impl Config {
                     )
                 })?,
         };
+        let instance = crate::jobs::instances::InstanceConfig {
+            heartbeat_interval: Duration::from_millis(args.heartbeat_interval_ms),
+            timeout: Duration::from_millis(args.instance_timeout_ms),
+        };
+        instance
+            .validate()
+            .map_err(|e| format!("POS_HEARTBEAT_INTERVAL_MS / POS_INSTANCE_TIMEOUT_MS: {e}"))?;
         Ok(Config {
+            instance,
             database_url: args.database_url.clone(),
             listen: args.listen.clone(),
             jwt,
@@ -306,6 +333,24 @@ mod tests {
         let mut argv = vec!["pos-backend", "--data-dir", data_dir.to_str().unwrap()];
         argv.extend_from_slice(extra);
         Cli::try_parse_from(argv).unwrap().config
+    }
+
+    #[test]
+    fn the_instance_timeout_covers_at_least_two_heartbeats() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config::resolve(&args(&[], dir.path())).unwrap();
+        assert_eq!(config.instance.heartbeat_interval, Duration::from_secs(5));
+        assert_eq!(config.instance.timeout, Duration::from_secs(15));
+        let short = ["--heartbeat-interval-ms=100", "--instance-timeout-ms=400"];
+        let config = Config::resolve(&args(&short, dir.path())).unwrap();
+        assert_eq!(config.instance.timeout, Duration::from_millis(400));
+        for refused in [
+            ["--heartbeat-interval-ms=1000", "--instance-timeout-ms=1500"],
+            ["--heartbeat-interval-ms=0", "--instance-timeout-ms=1500"],
+        ] {
+            let err = Config::resolve(&args(&refused, dir.path())).unwrap_err();
+            assert!(err.contains("POS_INSTANCE_TIMEOUT_MS"), "{err}");
+        }
     }
 
     #[test]

@@ -275,6 +275,63 @@ impl From<diesel::result::Error> for ApiError {
     }
 }
 
+impl ApiError {
+    /// A Stripe error on a call that carries something the caller gave us, under our field
+    /// `ours` and Stripe's parameter `theirs` (`None`: the object in the call's path). Stripe's
+    /// refusal of that input is the caller's mistake, named by our field: `resource_missing` on
+    /// it (or a 404 for the path's object) → 404, any other 400 `invalid_request_error` on that
+    /// parameter (an unknown registration code) → 400. Everything else, including a refusal of
+    /// what we added ourselves, maps as [`From<StripeError>`] (502: our request was wrong).
+    pub fn from_stripe_input(
+        e: crate::stripe::StripeError,
+        theirs: Option<&str>,
+        ours: &str,
+    ) -> ApiError {
+        use crate::stripe::StripeError;
+        let StripeError::Api {
+            status,
+            code,
+            param,
+            message,
+            request_id,
+            error_type,
+            ..
+        } = &e
+        else {
+            return e.into();
+        };
+        let resource_missing = code.as_deref() == Some("resource_missing");
+        let mut api = match theirs {
+            // The call's path names the object: Stripe answers 404 when it does not exist.
+            None if *status == 404 => ApiError::not_found(format!("no such {ours} at Stripe")),
+            Some(theirs) if param.as_deref() == Some(theirs) && resource_missing => {
+                ApiError::not_found(format!("no such {ours} at Stripe"))
+            }
+            Some(theirs)
+                if param.as_deref() == Some(theirs)
+                    && *status == 400
+                    && matches!(
+                        error_type,
+                        crate::stripe::error::ErrorType::InvalidRequestError
+                    ) =>
+            {
+                ApiError::invalid(
+                    ours,
+                    format!(
+                        "Stripe refused '{ours}': {}",
+                        message.as_deref().unwrap_or("invalid")
+                    ),
+                )
+            }
+            _ => return e.into(),
+        };
+        log::info!("Stripe refused the caller's {ours}: {e}");
+        api.param = Some(ours.to_string());
+        api.stripe_request_id = request_id.as_deref().map(str::to_string);
+        api
+    }
+}
+
 impl From<crate::stripe::StripeError> for ApiError {
     fn from(e: crate::stripe::StripeError) -> Self {
         use crate::stripe::StripeError;

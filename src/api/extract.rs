@@ -1,6 +1,7 @@
 //! Request extractors that answer every malformed input with our JSON envelope: `ApiJson<T>`
 //! (content type, 64 KiB limit, syntax, unknown/missing/mistyped fields named in `param`) and
-//! `ApiQuery<T>` for query strings. `Patch<T>` tells an absent field from an explicit `null`.
+//! `ApiQuery<T>` for query strings. A key given twice (`{"amount": 1, "amount": 2}`,
+//! `?limit=1&limit=2`) is a 400 naming it: which one was meant is not ours to guess. `Patch<T>` tells an absent field from an explicit `null`.
 //! No client text may hold a NUL character (PostgreSQL rejects it in text): JSON bodies, queries
 //! and, through the `reject_nul_in_path` middleware, path parameters answer it with a 400.
 
@@ -69,6 +70,9 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if let Some(path) = nul_path(&value, String::new()) {
         return Err(nul_error(&path));
     }
+    if let Some(path) = duplicate_key(bytes) {
+        return Err(duplicate_error(&path));
+    }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
@@ -105,6 +109,84 @@ fn nul_path(value: &serde_json::Value, path: String) -> Option<String> {
         }),
         _ => None,
     }
+}
+
+/// The path (as [`nul_path`] writes it) of the first key that appears twice in one object of
+/// the JSON document `bytes` (`serde_json::Value` would keep the last one silently).
+fn duplicate_key(bytes: &[u8]) -> Option<String> {
+    use serde::de::{DeserializeSeed, MapAccess, SeqAccess, Visitor};
+
+    /// Walks the value at a path; yields the first duplicated key's path.
+    struct Walk<'p>(&'p str);
+
+    impl<'de> DeserializeSeed<'de> for Walk<'_> {
+        type Value = Option<String>;
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_any(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for Walk<'_> {
+        type Value = Option<String>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a JSON value")
+        }
+        fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_unit<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            let mut found = None;
+            let mut i = 0;
+            while let Some(inner) = seq.next_element_seed(Walk(&format!("{}[{i}]", self.0)))? {
+                found = found.or(inner);
+                i += 1;
+            }
+            Ok(found)
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut seen = std::collections::HashSet::new();
+            let mut found = None;
+            while let Some(key) = map.next_key::<String>()? {
+                let path = if self.0.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{}.{key}", self.0)
+                };
+                let inner = map.next_value_seed(Walk(&path))?;
+                if found.is_none() && !seen.insert(key) {
+                    found = Some(path);
+                }
+                found = found.or(inner);
+            }
+            Ok(found)
+        }
+    }
+
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    Walk("").deserialize(&mut de).ok().flatten()
+}
+
+/// 400 for a key given twice.
+fn duplicate_error(param: &str) -> ApiError {
+    ApiError::invalid(
+        param,
+        format!("'{param}' is given more than once; give it once"),
+    )
 }
 
 /// 400 for client text holding a NUL character.
@@ -160,6 +242,10 @@ impl<T: DeserializeOwned> FromRequest for ApiQuery<T> {
             .find(|(k, v)| k.contains('\0') || v.contains('\0'))
         {
             return std::future::ready(Err(nul_error(&key)));
+        }
+        let mut seen = std::collections::HashSet::new();
+        if let Some((key, _)) = pairs.clone().find(|(k, _)| !seen.insert(k.clone())) {
+            return std::future::ready(Err(duplicate_error(&key)));
         }
         let de = serde_urlencoded::Deserializer::new(pairs);
         std::future::ready(

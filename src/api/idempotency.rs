@@ -11,8 +11,21 @@
 //!   first is running is 409 `request_in_progress` (retryable).
 //! - Retryable outcomes (5xx, 429, `"retryable": true`) are not stored: the row is deleted, so a
 //!   retry runs again (every flow is idempotent towards Stripe). Rows older than 24 h count as
-//!   absent; an `in_progress` row older than [`LEASE_SECS`] is taken to be a crashed request's
-//!   and taken over.
+//!   absent.
+//! - Crashed requests: an `in_progress` row names the server instance running it
+//!   (`jobs::instances`: an id per process and a heartbeat). A duplicate takes the key over, and
+//!   runs the request again, when that instance is dead — its heartbeat older than the instance
+//!   timeout (15 s by default), or its row gone after a clean shutdown — or, whatever the
+//!   heartbeat says, when the row is older than [`LEASE_SECS`] (the bound for a live but stuck
+//!   process, and the only rule for rows claimed before instances were recorded). A key held by
+//!   a killed process is thus usable again within the timeout of its last heartbeat. The takeover
+//!   is a conditional delete of the very row that was judged (same id, still `in_progress`) and a
+//!   fresh insert, in one write transaction: of two instances taking over at once, one deletes
+//!   the row and the other's delete finds nothing (the request is then in progress again); the
+//!   unique `(scope, key)` index backs this up. A live instance's key is never taken over before
+//!   the lease, so two live instances never run the same key at once (short of a process that
+//!   cannot reach the database for longer than the timeout yet still reaches Stripe: then the
+//!   request may run twice, which every flow tolerates, as Stripe calls carry idempotency keys).
 //! - Routes whose answers carry a secret ([`UNSTORED`]: the intent's and the charge's
 //!   `client_secret`, a connection token) are never stored or replayed, so no secret reaches the
 //!   database: the key is only checked for syntax. Their flows answer repeats themselves (the
@@ -32,6 +45,7 @@ use crate::db::schema::api_idempotency::dsl;
 use crate::db::{write_transaction, Db, DbConnection, DbError};
 use crate::error::ApiError;
 use crate::flows::Services;
+use crate::jobs::instances::Instance;
 use actix_web::body::{self, EitherBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::error::PayloadError;
@@ -54,9 +68,10 @@ pub const REPLAYED_HEADER: &str = "idempotent-replayed";
 /// How long a response is replayed.
 const RETENTION_HOURS: i64 = 24;
 
-/// How long an `in_progress` row holds its key. Longer than any request (a handler makes at most
-/// a few Stripe calls, each with its timeout and retries); after it the request is presumed lost
-/// with its process, and the next retry runs again.
+/// How long an `in_progress` row holds its key at most, even when its instance still beats.
+/// Longer than any request (a handler makes at most a few Stripe calls, each with its timeout and
+/// retries); after it the request is presumed stuck or lost, and the next retry runs again. A
+/// dead instance's keys are released sooner (see the module's documentation).
 pub const LEASE_SECS: i64 = 300;
 
 const IN_PROGRESS: &str = "in_progress";
@@ -116,13 +131,16 @@ pub async fn middleware<B: MessageBody + 'static>(
     let Some(services) = req.app_data::<web::Data<Services>>().cloned() else {
         return Err(ApiError::internal("Services missing from app data").into());
     };
+    let Some(instance) = req.app_data::<web::Data<Instance>>().cloned() else {
+        return Err(ApiError::internal("Instance missing from app data").into());
+    };
     let db = services.db.clone();
 
-    let id = match begin(&db, scope, key, fingerprint).await {
+    let id = match begin(&db, instance, scope, key, fingerprint).await {
         Ok(Begin::Run(id)) => id,
         Ok(Begin::Replay(row)) => {
             log::debug!("Idempotency-Key: replaying {}", row.id);
-            let response = replayed(&services, row).unwrap_or_else(HttpResponse::from_error);
+            let response = replayed(&services, *row).unwrap_or_else(HttpResponse::from_error);
             return Ok(req.into_response(response).map_into_right_body());
         }
         Ok(Begin::Reused) => {
@@ -281,7 +299,7 @@ fn fingerprint(req: &ServiceRequest, scopes: u8, body: &[u8]) -> String {
 enum Begin {
     /// The key is ours: run the handler, then complete or abandon row `id`.
     Run(String),
-    Replay(ApiIdempotency),
+    Replay(Box<ApiIdempotency>),
     Reused,
     InProgress,
 }
@@ -290,18 +308,20 @@ enum Begin {
 /// insert; the loser's unique violation sends it round again, to find the winner's row.
 async fn begin(
     db: &Db,
+    instance: web::Data<Instance>,
     scope: String,
     key: String,
     fingerprint: String,
 ) -> Result<Begin, ApiError> {
     for _ in 0..3 {
         let (scope, key, fingerprint) = (scope.clone(), key.clone(), fingerprint.clone());
+        let instance = instance.clone();
         let claimed = db
             .run(move |conn| {
                 write_transaction(conn, |c| {
                     // A lost claim is only a missed duplicate after a database crash.
                     crate::db::relax_commit(c)?;
-                    claim(c, scope, key, fingerprint)
+                    claim(c, &instance, scope, key, fingerprint)
                 })
             })
             .await;
@@ -315,6 +335,7 @@ async fn begin(
 
 fn claim(
     conn: &mut DbConnection,
+    instance: &Instance,
     scope: String,
     key: String,
     fingerprint: String,
@@ -332,17 +353,28 @@ fn claim(
                 return Ok(Begin::Reused);
             }
             if row.status == COMPLETED {
-                return Ok(Begin::Replay(row));
+                return Ok(Begin::Replay(Box::new(row)));
             }
-            if row.created_at > now - chrono::Duration::seconds(LEASE_SECS) {
+            if still_held(conn, instance, &row, now)? {
                 return Ok(Begin::InProgress);
             }
             log::warn!(
-                "Idempotency-Key: taking over request {} after its lease",
-                row.id
+                "Idempotency-Key: taking over request {} from instance {}",
+                row.id,
+                row.instance_id.as_deref().unwrap_or("(unrecorded)")
             );
         }
-        diesel::delete(dsl::api_idempotency.filter(dsl::id.eq(&row.id))).execute(conn)?;
+        // Only the row judged above: if another instance took it over (or it completed) since,
+        // the request is in progress (or done) and the caller's retry finds out which.
+        let deleted = diesel::delete(
+            dsl::api_idempotency
+                .filter(dsl::id.eq(&row.id))
+                .filter(dsl::status.eq(&row.status)),
+        )
+        .execute(conn)?;
+        if deleted == 0 {
+            return Ok(Begin::InProgress);
+        }
     }
     let row = ApiIdempotency {
         id: models::new_id(),
@@ -355,11 +387,29 @@ fn claim(
         response_body: None,
         created_at: now,
         completed_at: None,
+        instance_id: Some(instance.id.clone()),
     };
     diesel::insert_into(dsl::api_idempotency)
         .values(&row)
         .execute(conn)?;
     Ok(Begin::Run(row.id))
+}
+
+/// Whether an `in_progress` row still holds its key: within the lease, and run by a live instance
+/// (a row from before instances were recorded: the lease alone).
+fn still_held(
+    conn: &mut DbConnection,
+    instance: &Instance,
+    row: &ApiIdempotency,
+    now: chrono::NaiveDateTime,
+) -> QueryResult<bool> {
+    if row.created_at <= now - chrono::Duration::seconds(LEASE_SECS) {
+        return Ok(false);
+    }
+    match &row.instance_id {
+        None => Ok(true),
+        Some(holder) => instance.is_alive(conn, holder),
+    }
 }
 
 /// The response body to store, or `None` for an outcome a retry should re-run: 5xx, 429, an
@@ -404,7 +454,8 @@ async fn complete(
         })
         .await;
     if let Err(e) = done {
-        // The caller has its answer; a retry waits for the lease, then runs again.
+        // The caller has its answer; a retry waits for the lease (or this instance's death),
+        // then runs again.
         log::error!("Idempotency-Key: could not store the response: {e}");
     }
 }

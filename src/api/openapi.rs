@@ -178,8 +178,9 @@ pub fn spec() -> Value {
                     "required": false,
                     "description": "Replays the first response to this key (24 h, per account) with \
                         `Idempotent-Replayed: true`; the same key with another request is 409 \
-                        `idempotency_key_reused`, while the first still runs 409 `request_in_progress`. \
-                        Never stored for the intent, the charge and connection tokens (their answers \
+                        `idempotency_key_reused`, while the first still runs 409 `request_in_progress` \
+                        (retryable; a request lost with a crashed server frees its key within the \
+                        instance timeout, 15 s by default). Never stored for the intent, the charge and connection tokens (their answers \
                         carry secrets): those flows answer a repeat themselves.",
                     "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"},
                 },

@@ -213,6 +213,9 @@ pub struct ApiIdempotency {
     pub response_body: Option<String>,
     pub created_at: NaiveDateTime,
     pub completed_at: Option<NaiveDateTime>,
+    /// The server process running an `in_progress` request (`jobs::instances`); `None` on claims
+    /// made before instances were recorded.
+    pub instance_id: Option<String>,
 }
 
 /// A Checkout Session we created (setup or payment mode) and how it ended.

@@ -171,6 +171,15 @@ diesel::table! {
         response_body -> Nullable<Text>,
         created_at -> Timestamp,
         completed_at -> Nullable<Timestamp>,
+        instance_id -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    instances (id) {
+        id -> Text,
+        started_at -> Timestamp,
+        heartbeat_at -> Timestamp,
     }
 }
 
@@ -213,4 +222,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     webhook_deliveries,
     api_idempotency,
     checkout_sessions,
+    instances,
 );

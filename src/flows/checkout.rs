@@ -349,7 +349,8 @@ async fn finish_setup(
             &session_id,
             &["setup_intent.payment_method"],
         )
-        .await?;
+        .await
+        .map_err(|e| ApiError::from_stripe_input(e, None, "session_id"))?;
     match session_status(&session) {
         COMPLETE => {}
         EXPIRED => {
@@ -721,7 +722,8 @@ async fn sync_payment_session(
     let session = services
         .stripe
         .retrieve_checkout_session(&stripe_account, &session_id, &["payment_intent"])
-        .await?;
+        .await
+        .map_err(|e| ApiError::from_stripe_input(e, None, "session_id"))?;
     let (row, payment) = match session_status(&session) {
         COMPLETE => {
             let payment = finish_payment(services, account, &row, &session, actor).await?;

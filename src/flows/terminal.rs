@@ -29,7 +29,8 @@ pub async fn connection_token(
             location.as_deref(),
             &format!("cst:{}", uuid::Uuid::new_v4()),
         )
-        .await?;
+        .await
+        .map_err(|e| ApiError::from_stripe_input(e, Some("location"), "location"))?;
     Ok(token.secret)
 }
 
@@ -163,7 +164,11 @@ pub async fn register_reader(
             },
             &format!("rdr:{}", uuid::Uuid::new_v4()),
         )
-        .await?;
+        .await
+        .map_err(|e| match e.param() {
+            Some("location") => ApiError::from_stripe_input(e, Some("location"), "location"),
+            _ => ApiError::from_stripe_input(e, Some("registration_code"), "registration_code"),
+        })?;
     let row = TerminalReader {
         id: new_id(),
         account_id: account.id,
@@ -239,7 +244,8 @@ pub async fn get_reader(
             &row.stripe_reader_id,
             &[],
         )
-        .await?;
+        .await
+        .map_err(|e| ApiError::from_stripe_input(e, None, "id"))?;
     Ok((row, reader))
 }
 
@@ -282,7 +288,10 @@ pub async fn process(
                 "reader_busy",
                 "the reader is busy with another action; wait for it, or cancel it with POST /v1/terminal/readers/{id}/cancel",
             ),
-            _ => e.into(),
+            _ if e.param() == Some("payment_intent") => {
+                ApiError::from_stripe_input(e, Some("payment_intent"), "payment_id")
+            }
+            _ => ApiError::from_stripe_input(e, None, "id"),
         })?;
     Ok((row, reader))
 }
@@ -326,7 +335,7 @@ pub async fn cancel_action(
                 "reader_action_not_found",
                 "the reader has no action in progress to cancel",
             ),
-            _ => e.into(),
+            _ => ApiError::from_stripe_input(e, None, "id"),
         })?;
     Ok((row, reader))
 }

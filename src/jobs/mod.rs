@@ -1,4 +1,5 @@
-//! Background workers: delivery of merchant webhooks, and the reconciler.
+//! Background workers: delivery of merchant webhooks, the reconciler, and this process's heartbeat.
 
 pub mod delivery;
+pub mod instances;
 pub mod reconcile;

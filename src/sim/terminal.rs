@@ -211,7 +211,8 @@ pub(crate) fn register_reader(state: &mut State, ctx: &Ctx) -> Result<Value, Api
         return Err(ApiError::invalid(format!(
             "The registration code '{code}' is invalid or has expired. The simulator registers simulated readers only (registration_code=simulated-wpe)."
         ))
-        .with_code("terminal_reader_registration_code_invalid")
+        // Stripe's error codes (the `code` enum of its API and SDKs) have none for this: a 400
+        // `invalid_request_error` naming the parameter, without a code.
         .with_param("registration_code"));
     }
     let location = p.str("location").map(str::to_string);

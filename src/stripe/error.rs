@@ -189,6 +189,14 @@ impl StripeError {
         }
     }
 
+    /// `error.param`: the request parameter the error is about.
+    pub fn param(&self) -> Option<&str> {
+        match self {
+            StripeError::Api { param, .. } => param.as_deref(),
+            _ => None,
+        }
+    }
+
     /// `error.decline_code` (`generic_decline`, `insufficient_funds`, …).
     pub fn decline_code(&self) -> Option<&str> {
         match self {

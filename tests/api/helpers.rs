@@ -76,6 +76,8 @@ impl Drop for PgDatabase {
 enum Storage {
     Sqlite(#[allow(dead_code)] tempfile::TempDir),
     Postgres(#[allow(dead_code)] PgDatabase),
+    /// Another instance's database: the first `TestApp` owns it.
+    Shared,
 }
 
 pub struct TestApp {
@@ -105,6 +107,7 @@ pub fn test_config(database_url: &str) -> Config {
             batch: 20,
         }),
         reconcile: None,
+        instance: Default::default(),
     }
 }
 
@@ -205,6 +208,15 @@ impl TestApp {
             Some(body),
         )
         .await
+    }
+
+    /// A second, live instance on the same database (another process of the same deployment),
+    /// with its own embedded simulator; the configuration adjusted by `adjust`. It must not outlive
+    /// `self`, which owns the database.
+    pub async fn another_instance(&self, adjust: impl FnOnce(&mut Config)) -> TestApp {
+        let mut config = test_config(&self.database_url);
+        adjust(&mut config);
+        Self::spawn_with(config, self.backend, Storage::Shared).await
     }
 
     /// A second application on the same database (as after a restart).

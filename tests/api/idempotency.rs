@@ -547,3 +547,544 @@ both_backends! {
         assert_eq!(location_creations(&app).await, 1);
     }
 }
+
+/// Heartbeats every 100 ms, dead after 400 ms without one.
+fn short_heartbeat(config: &mut pos_backend::config::Config) {
+    config.instance = pos_backend::jobs::instances::InstanceConfig {
+        heartbeat_interval: std::time::Duration::from_millis(100),
+        timeout: std::time::Duration::from_millis(400),
+    };
+}
+
+async fn in_progress_rows(app: &TestApp) -> i64 {
+    with_db(app, |c| {
+        dsl::api_idempotency
+            .filter(dsl::status.eq("in_progress"))
+            .count()
+            .get_result(c)
+    })
+    .await
+}
+
+/// Waits (up to 10 s) until some request holds a key.
+async fn until_a_key_is_held(app: &TestApp) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while in_progress_rows(app).await == 0 {
+        assert!(std::time::Instant::now() < deadline, "no key was claimed");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// Two live instances on one database: a key one of them runs is never run by the other, even
+/// long past the heartbeat timeout; and of a burst spread over both, exactly one runs.
+async fn two_live_instances_never_run_the_same_key(backend: Backend) {
+    let one = TestApp::spawn_configured(backend, short_heartbeat).await;
+    let two = one.another_instance(short_heartbeat).await;
+    let token = one.merchant("acme", "usd").await;
+    let body = location("acme", "Twin St");
+    one.add_fault(json!({"path": LOCATIONS, "latency_ms": 2500, "times": 1}))
+        .await;
+    let first = keyed(&one, Some(&token), "twin", LOCATIONS, &body);
+    let duplicates = async {
+        until_a_key_is_held(&one).await;
+        // Three times the timeout: the holder's heartbeat keeps the key its own.
+        let started = std::time::Instant::now();
+        let mut refused = 0;
+        while started.elapsed() < std::time::Duration::from_millis(1200) {
+            let (status, _, error) = keyed(&two, Some(&token), "twin", LOCATIONS, &body).await;
+            assert_eq!(
+                (status, error["error"]["code"].as_str()),
+                (409, Some("request_in_progress")),
+                "{error}"
+            );
+            assert_eq!(error["error"]["retryable"], true);
+            refused += 1;
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        refused
+    };
+    let ((status, replayed, created), refused) = futures_util::join!(first, duplicates);
+    assert_eq!((status, replayed), (200, false), "{created}");
+    assert!(refused > 5, "{refused}");
+    assert_eq!(
+        keyed(&two, Some(&token), "twin", LOCATIONS, &body).await,
+        (200, true, created)
+    );
+    assert_eq!(
+        location_creations(&one).await + location_creations(&two).await,
+        1
+    );
+
+    // A burst over both instances at once.
+    for app in [&one, &two] {
+        app.add_fault(json!({"path": LOCATIONS, "latency_ms": 300, "times": 1}))
+            .await;
+    }
+    let body = location("acme", "Burst St");
+    let answers = futures_util::future::join_all((0..10).map(|i| {
+        let app = if i % 2 == 0 { &one } else { &two };
+        keyed(app, Some(&token), "twin-burst", LOCATIONS, &body)
+    }))
+    .await;
+    let ran = answers.iter().filter(|(s, r, _)| *s == 200 && !r).count();
+    assert_eq!(ran, 1, "exactly one request ran: {answers:?}");
+    for (status, replayed, error) in &answers {
+        if *status != 200 {
+            assert_eq!(
+                (*status, *replayed, error["error"]["code"].as_str()),
+                (409, false, Some("request_in_progress")),
+                "{error}"
+            );
+        }
+    }
+    assert_eq!(
+        location_creations(&one).await + location_creations(&two).await,
+        2
+    );
+}
+
+mod two_live_instances {
+    use super::*;
+
+    #[actix_web::test]
+    async fn sqlite() {
+        two_live_instances_never_run_the_same_key(Backend::Sqlite).await
+    }
+
+    #[actix_web::test]
+    async fn postgres() {
+        two_live_instances_never_run_the_same_key(Backend::Postgres).await
+    }
+}
+
+/// The real binary, against a Stripe simulator outside it (which keeps its state while the
+/// server is killed and restarted), on a database that outlives both runs.
+mod crash {
+    use super::*;
+    use crate::helpers::{PgDatabase, JWT_SECRET};
+    use pos_backend::auth::{AccountsClaim, Authenticator, Scope};
+    use pos_backend::secret::Secret;
+    use std::path::{Path, PathBuf};
+    use std::process::{Child, Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    const WEBHOOK_SECRET: &str = "whsec_crashtest";
+    const KEY: &str = "capture-after-crash";
+    /// The instance timeout of the crash test: well over the restart of the server (under a
+    /// second, more on a loaded machine), so that the first retry meets a key still held.
+    const KILLED_TIMEOUT_MS: u64 = 4000;
+
+    /// A server process on a fixed port and database, a Stripe simulator, and a payment ready to
+    /// capture.
+    struct Till {
+        client: reqwest::Client,
+        stripe: String,
+        base: String,
+        port: u16,
+        database_url: String,
+        data_dir: PathBuf,
+        timeout_ms: u64,
+        token: String,
+        payment: String,
+        server: Child,
+    }
+
+    /// `pos-backend serve`, with heartbeats every 250 ms and the given instance timeout.
+    fn serve(
+        database_url: &str,
+        data_dir: &Path,
+        port: u16,
+        stripe: &str,
+        timeout_ms: u64,
+    ) -> Child {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_pos-backend"));
+        command.arg("serve");
+        for name in ["POS_JWT_PUBLIC_KEY_FILE", "RUST_LOG"] {
+            command.env_remove(name);
+        }
+        command
+            .env("DATABASE_URL", database_url)
+            .env("POS_DATA_DIR", data_dir)
+            .env("POS_LISTEN", format!("127.0.0.1:{port}"))
+            .env("POS_JWT_SECRET", JWT_SECRET)
+            .env("POS_ENCRYPTION_KEY", "2a".repeat(32))
+            .env("STRIPE_SECRET_KEY", "sk_test_crash")
+            .env("STRIPE_API_BASE", stripe)
+            .env("STRIPE_WEBHOOK_SECRET", WEBHOOK_SECRET)
+            .env("POS_RECONCILE_INTERVAL_SECS", "0")
+            .env("POS_WORKERS", "2")
+            .env("POS_LOG", "warn")
+            .env("POS_HEARTBEAT_INTERVAL_MS", "250")
+            .env("POS_INSTANCE_TIMEOUT_MS", timeout_ms.to_string())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    }
+
+    async fn sim_post(
+        client: &reqwest::Client,
+        stripe: &str,
+        path: &str,
+        form: &[(&str, &str)],
+    ) -> Value {
+        let response = client
+            .post(format!("{stripe}{path}"))
+            .bearer_auth("sk_test_crash")
+            .form(form)
+            .send()
+            .await
+            .unwrap();
+        assert!(response.status().is_success());
+        response.json().await.unwrap()
+    }
+
+    impl Till {
+        async fn open(database_url: &str, data_dir: &Path, timeout_ms: u64) -> Till {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let stripe = format!("http://{}", listener.local_addr().unwrap());
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            let base = format!("http://127.0.0.1:{port}");
+            let sim = pos_backend::sim::Simulator::new(pos_backend::sim::SimConfig {
+                webhook_url: Some(format!("{base}/v1/webhooks/stripe")),
+                webhook_secret: WEBHOOK_SECRET.into(),
+                faults: Vec::new(),
+            });
+            actix_web::rt::spawn(pos_backend::sim::serve(listener, sim));
+            let scopes: Vec<Scope> = ["accounts:admin", "payments:read", "payments:write"]
+                .iter()
+                .map(|s| Scope::parse(s).unwrap())
+                .collect();
+            let token = Authenticator::hs256(&Secret::new(JWT_SECRET.to_string()))
+                .issue(
+                    "test-suite",
+                    AccountsClaim::List(vec!["acme".into()]),
+                    &scopes,
+                    3600,
+                )
+                .unwrap();
+            let mut till = Till {
+                client: reqwest::Client::new(),
+                server: serve(database_url, data_dir, port, &stripe, timeout_ms),
+                stripe,
+                base,
+                port,
+                database_url: database_url.to_string(),
+                data_dir: data_dir.to_path_buf(),
+                timeout_ms,
+                token,
+                payment: String::new(),
+            };
+            till.until_ready().await;
+            let (client, base, stripe, token) =
+                (&till.client, &till.base, &till.stripe, &till.token);
+            let response = client
+                .put(format!("{base}/v1/accounts/acme"))
+                .bearer_auth(token)
+                .json(&json!({"default_currency": "usd"}))
+                .send()
+                .await
+                .unwrap();
+            assert!(
+                response.status().is_success(),
+                "{:?}",
+                response.text().await
+            );
+            let response = client.post(format!("{base}/v1/payment/intent")).bearer_auth(token)
+                .json(&json!({"external_account_id": "acme", "amount": "12.99", "external_transaction_id": "crash-1"}))
+                .send().await.unwrap();
+            assert_eq!(response.status(), 200);
+            let payment = response.json::<Value>().await.unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_string();
+            let reader = sim_post(
+                client,
+                stripe,
+                "/v1/terminal/readers",
+                &[("registration_code", "simulated-wpe")],
+            )
+            .await;
+            let reader = reader["id"].as_str().unwrap();
+            sim_post(
+                client,
+                stripe,
+                &format!("/v1/terminal/readers/{reader}/process_payment_intent"),
+                &[("payment_intent", &payment)],
+            )
+            .await;
+            sim_post(
+                client,
+                stripe,
+                &format!("/v1/test_helpers/terminal/readers/{reader}/present_payment_method"),
+                &[("type", "card_present")],
+            )
+            .await;
+            till.payment = payment;
+            till
+        }
+
+        /// Waits (up to 20 s) until the server answers.
+        async fn until_ready(&mut self) {
+            let deadline = Instant::now() + Duration::from_secs(20);
+            loop {
+                if let Ok(r) = self
+                    .client
+                    .get(format!("{}/readyz", self.base))
+                    .send()
+                    .await
+                {
+                    if r.status().is_success() {
+                        return;
+                    }
+                }
+                assert!(
+                    self.server.try_wait().unwrap().is_none(),
+                    "the server exited"
+                );
+                assert!(Instant::now() < deadline, "the server did not start");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+
+        /// A new server process on the same port and database.
+        async fn restart(&mut self) {
+            self.server = serve(
+                &self.database_url,
+                &self.data_dir,
+                self.port,
+                &self.stripe,
+                self.timeout_ms,
+            );
+            self.until_ready().await;
+        }
+
+        fn capture_request(&self) -> reqwest::RequestBuilder {
+            self.client
+                .post(format!("{}/v1/payment/capture", self.base))
+                .bearer_auth(&self.token)
+                .header("Idempotency-Key", KEY)
+                .json(&json!({"payment_id": self.payment, "external_account_id": "acme"}))
+        }
+
+        async fn capture(&self) -> (u16, Value) {
+            let response = self.capture_request().send().await.unwrap();
+            (response.status().as_u16(), response.json().await.unwrap())
+        }
+
+        async fn captures_at_stripe(&self) -> usize {
+            let log: Value = self
+                .client
+                .get(format!("{}/_sim/requests", self.stripe))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            let path = format!("/v1/payment_intents/{}/capture", self.payment);
+            log["data"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|r| r["path"] == path.as_str())
+                .count()
+        }
+
+        /// Sends the keyed capture, Stripe captures and holds its answer back; returns once the
+        /// capture reached Stripe, with the client's request still waiting.
+        async fn capture_left_hanging(
+            &self,
+        ) -> actix_web::rt::task::JoinHandle<reqwest::Result<reqwest::Response>> {
+            let fault = json!({"path": format!("/v1/payment_intents/{}/capture", self.payment), "hang_ms": 60000, "times": 1});
+            let response = self
+                .client
+                .post(format!("{}/_sim/faults", self.stripe))
+                .json(&fault)
+                .send()
+                .await
+                .unwrap();
+            assert!(response.status().is_success());
+            let in_flight = actix_web::rt::spawn(self.capture_request().send());
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while self.captures_at_stripe().await == 0 {
+                assert!(
+                    Instant::now() < deadline,
+                    "the capture never reached Stripe"
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            in_flight
+        }
+
+        /// The payment is captured, once, at Stripe.
+        async fn assert_captured_once(&self, captured: &Value) {
+            assert_eq!(
+                (
+                    captured["status"].as_str(),
+                    captured["amount_captured"].as_str()
+                ),
+                (Some("succeeded"), Some("12.99")),
+                "{captured}"
+            );
+            let intent: Value = self
+                .client
+                .get(format!(
+                    "{}/v1/payment_intents/{}",
+                    self.stripe, self.payment
+                ))
+                .bearer_auth("sk_test_crash")
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            assert_eq!(
+                (
+                    intent["status"].as_str(),
+                    intent["amount_received"].as_i64()
+                ),
+                (Some("succeeded"), Some(1299)),
+                "{intent}"
+            );
+        }
+    }
+
+    impl Drop for Till {
+        fn drop(&mut self) {
+            let _ = self.server.kill();
+            let _ = self.server.wait();
+        }
+    }
+
+    /// SIGKILL during a keyed capture whose answer Stripe holds back; restart on the same
+    /// database: the retry is "in progress" until the dead instance's heartbeat times out, then
+    /// runs and captures (once at Stripe).
+    async fn a_killed_instance_releases_its_keys(database_url: &str, data_dir: &Path) {
+        let mut till = Till::open(database_url, data_dir, KILLED_TIMEOUT_MS).await;
+        let in_flight = till.capture_left_hanging().await;
+        till.server.kill().unwrap(); // SIGKILL
+        till.server.wait().unwrap();
+        let killed = Instant::now();
+        assert!(
+            in_flight.await.unwrap().is_err(),
+            "the client lost its answer with the server"
+        );
+
+        till.restart().await;
+        let restarted = killed.elapsed();
+        let (status, first) = till.capture().await;
+        assert_eq!(
+            (
+                status,
+                first["error"]["code"].as_str(),
+                first["error"]["retryable"].as_bool()
+            ),
+            (409, Some("request_in_progress"), Some(true)),
+            "{first}"
+        );
+        let deadline = killed + Duration::from_millis(till.timeout_ms) + Duration::from_secs(10);
+        let (status, captured) = loop {
+            let answer = till.capture().await;
+            if answer.0 != 409 {
+                break answer;
+            }
+            assert_eq!(
+                answer.1["error"]["code"], "request_in_progress",
+                "{}",
+                answer.1
+            );
+            assert!(
+                Instant::now() < deadline,
+                "the key is still held {:?} after the kill",
+                killed.elapsed()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        let released = killed.elapsed();
+        assert_eq!(status, 200, "{captured}");
+        till.assert_captured_once(&captured).await;
+        assert!(
+            released >= Duration::from_millis(till.timeout_ms - 500),
+            "released after {released:?}, before the timeout"
+        );
+        eprintln!(
+            "restarted {restarted:?} and key released {released:?} after the kill (timeout {} ms)",
+            till.timeout_ms
+        );
+    }
+
+    /// SIGTERM during the same capture: the server drains (its shutdown timeout cuts the hanging
+    /// request short), deregisters, and the key is free at once for the next process, although
+    /// the heartbeat timeout is a minute.
+    async fn a_clean_shutdown_releases_its_keys_at_once(database_url: &str, data_dir: &Path) {
+        let mut till = Till::open(database_url, data_dir, 60_000).await;
+        let in_flight = till.capture_left_hanging().await;
+        let status = Command::new("kill")
+            .args(["-TERM", &till.server.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while till.server.try_wait().unwrap().is_none() {
+            assert!(Instant::now() < deadline, "the server did not stop");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let _ = in_flight.await;
+        till.restart().await;
+        let (status, captured) = till.capture().await;
+        assert_eq!(status, 200, "the key is free at once: {captured}");
+        till.assert_captured_once(&captured).await;
+    }
+
+    async fn on_sqlite<F: std::future::Future<Output = ()>>(
+        test: impl FnOnce(String, PathBuf) -> F,
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = dir.path().join("pos.db").to_string_lossy().into_owned();
+        test(url, dir.path().to_path_buf()).await
+    }
+
+    async fn on_postgres<F: std::future::Future<Output = ()>>(
+        test: impl FnOnce(String, PathBuf) -> F,
+    ) {
+        let db = tokio::task::spawn_blocking(PgDatabase::create)
+            .await
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        test(db.url.clone(), dir.path().to_path_buf()).await
+    }
+
+    #[actix_web::test]
+    async fn killed_sqlite() {
+        on_sqlite(|url, dir| async move { a_killed_instance_releases_its_keys(&url, &dir).await })
+            .await
+    }
+
+    #[actix_web::test]
+    async fn killed_postgres() {
+        on_postgres(|url, dir| async move { a_killed_instance_releases_its_keys(&url, &dir).await })
+            .await
+    }
+
+    #[actix_web::test]
+    async fn shut_down_sqlite() {
+        on_sqlite(
+            |url, dir| async move { a_clean_shutdown_releases_its_keys_at_once(&url, &dir).await },
+        )
+        .await
+    }
+
+    #[actix_web::test]
+    async fn shut_down_postgres() {
+        on_postgres(|url, dir| async move {
+            a_clean_shutdown_releases_its_keys_at_once(&url, &dir).await
+        })
+        .await
+    }
+}

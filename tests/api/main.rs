@@ -4,6 +4,7 @@ mod helpers;
 
 mod accounts;
 mod auth;
+mod caller_errors;
 mod card_on_file;
 mod checkout;
 mod cli;

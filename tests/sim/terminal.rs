@@ -42,8 +42,21 @@ async fn locations_readers_and_connection_tokens() {
         .post("/v1/terminal/readers", &[("registration_code", "nope")])
         .await;
     assert_eq!(
-        (bad.status, bad.body["error"]["param"].as_str()),
-        (400, Some("registration_code"))
+        (
+            bad.status,
+            bad.body["error"]["type"].as_str(),
+            bad.body["error"]["param"].as_str()
+        ),
+        (
+            400,
+            Some("invalid_request_error"),
+            Some("registration_code")
+        )
+    );
+    assert!(
+        bad.body["error"]["code"].is_null(),
+        "Stripe has no error code for it: {}",
+        bad.body
     );
     let listed = sim
         .get("/v1/terminal/readers", &[("location", id(&loc))])

@@ -1,0 +1,2 @@
+ALTER TABLE api_idempotency DROP COLUMN instance_id;
+DROP TABLE instances;
