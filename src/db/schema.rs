@@ -81,6 +81,7 @@ diesel::table! {
         amount -> Nullable<BigInt>,
         actor -> Text,
         created_at -> Timestamp,
+        detail -> Nullable<Text>,
     }
 }
 

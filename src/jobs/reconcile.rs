@@ -16,7 +16,8 @@
 use crate::db::models::{Account, Payment};
 use crate::db::schema::{accounts, payment_history, payments, stripe_events};
 use crate::error::ApiError;
-use crate::flows::payments::{self as payment_flows, CREATING};
+use crate::flows::payments::{self as payment_flows};
+use crate::payment_state::{PaymentStatus, PaymentUpdate};
 use crate::flows::webhooks::{self, Received, Scope, HANDLED};
 use crate::flows::Services;
 use crate::stripe::{metadata_query, Expandable, ListEvents, ListParams, SearchParams};
@@ -100,7 +101,7 @@ async fn heal_creating(services: &Services, config: &ReconcileConfig, report: &m
         .run(move |conn| {
             payments::table
                 .inner_join(accounts::table)
-                .filter(payments::status.eq(CREATING))
+                .filter(payments::status.eq(PaymentStatus::Creating))
                 .filter(payments::created_at.lt(before))
                 .select((Payment::as_select(), Account::as_select()))
                 .load(conn)
@@ -300,7 +301,7 @@ async fn announce_expiring(services: &Services, config: &ReconcileConfig, report
                 .select(payment_history::payment_id);
             payments::table
                 .inner_join(accounts::table)
-                .filter(payments::status.eq("requires_capture"))
+                .filter(payments::status.eq(PaymentStatus::RequiresCapture))
                 .filter(payments::id.ne_all(announced))
                 .select((Payment::as_select(), Account::as_select()))
                 .load(conn)
@@ -364,18 +365,16 @@ async fn announce_one(
                         .filter(payment_history::action.eq("expiring")),
                 ))
                 .get_result(conn)?;
-                if before || locked.status != "requires_capture" {
+                if before || locked.status != PaymentStatus::RequiresCapture {
                     return Ok(false);
                 }
-                payment_flows::record(
+                crate::flows::payment_updates::apply(
                     conn,
                     &id,
-                    "expiring",
-                    "requires_capture",
-                    None,
+                    PaymentUpdate::Expiring,
                     "reconciler",
-                )?;
-                Ok::<_, ApiError>(true)
+                )
+                .map(|applied| applied.changed)
             })
         })
         .await?;
