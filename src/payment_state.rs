@@ -190,7 +190,9 @@ impl IntentState {
             ));
         }
         if capturable > 0 && status != PaymentStatus::RequiresCapture {
-            return Err(format!("amount_capturable {capturable} on a '{status}' intent"));
+            return Err(format!(
+                "amount_capturable {capturable} on a '{status}' intent"
+            ));
         }
         if (received > 0) != (status == PaymentStatus::Succeeded) {
             return Err(format!("amount_received {received} on a '{status}' intent"));

@@ -6,8 +6,8 @@
 //! concurrent duplicate — replays the same Stripe request with the same key and parameters, so it
 //! can only ever find the one PaymentIntent.
 
-use super::{customers, Services};
 use super::payment_updates::{apply_now, insert_history, observe, observe_intent};
+use super::{customers, Services};
 use crate::db::models::{new_id, now, Account, Customer, Payment, PaymentHistory};
 use crate::db::schema::{payment_history, payments};
 use crate::db::{write_transaction, DbConnection};
@@ -439,7 +439,8 @@ pub async fn get(
         if payment.status != intent.status.as_str()
             || intent.amount_capturable != payment.amount_capturable
         {
-            payment = observe_intent(services, payment, &intent, Source::Sync, STRIPE_ACTOR).await?;
+            payment =
+                observe_intent(services, payment, &intent, Source::Sync, STRIPE_ACTOR).await?;
         }
     }
     let mut view = view(services, account, payment).await?;

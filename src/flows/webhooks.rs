@@ -327,7 +327,11 @@ fn payment_intent_changed(
     apply_update(conn, &payment.id, update, STRIPE_ACTOR).map(|_| ())
 }
 
-fn charge_refunded(conn: &mut DbConnection, charge: &Charge, scope: &Scope) -> Result<(), ApiError> {
+fn charge_refunded(
+    conn: &mut DbConnection,
+    charge: &Charge,
+    scope: &Scope,
+) -> Result<(), ApiError> {
     let Some(intent_id) = charge.payment_intent.as_ref().map(|i| i.id().to_string()) else {
         return Ok(());
     };
@@ -371,7 +375,10 @@ fn charge_refunded(conn: &mut DbConnection, charge: &Charge, scope: &Scope) -> R
 }
 
 fn refund_updated(conn: &mut DbConnection, refund: &Refund, scope: &Scope) -> Result<(), ApiError> {
-    let (id, Some(status)) = (refund.id.as_str(), refund.status.as_ref().map(|s| s.as_str())) else {
+    let (id, Some(status)) = (
+        refund.id.as_str(),
+        refund.status.as_ref().map(|s| s.as_str()),
+    ) else {
         return Ok(());
     };
     let owner: Option<String> = refunds::table

@@ -15,4 +15,5 @@ mod logs;
 mod ops;
 mod reconcile;
 mod schema;
+mod state_machine;
 mod webhooks;

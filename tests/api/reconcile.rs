@@ -6,7 +6,7 @@ use crate::helpers::{eventually, MerchantEndpoint, TestApp, JWT_SECRET};
 use serde_json::{json, Value};
 
 /// Runs `pos-backend reconcile` against `app` and returns what it printed; it must succeed.
-async fn reconcile(app: &TestApp, extra: &[&str]) -> String {
+pub(crate) async fn reconcile(app: &TestApp, extra: &[&str]) -> String {
     let (success, stdout) = reconcile_outcome(app, extra).await;
     assert!(success, "reconcile failed: {stdout}");
     stdout
