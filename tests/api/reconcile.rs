@@ -13,7 +13,7 @@ pub(crate) async fn reconcile(app: &TestApp, extra: &[&str]) -> String {
 }
 
 /// Runs `pos-backend reconcile`: whether it exited 0, and stdout followed by stderr.
-async fn reconcile_outcome(app: &TestApp, extra: &[&str]) -> (bool, String) {
+pub(crate) async fn reconcile_outcome(app: &TestApp, extra: &[&str]) -> (bool, String) {
     let data_dir = tempfile::tempdir().unwrap();
     let mut args: Vec<String> = vec![
         "reconcile".into(),

@@ -4,7 +4,7 @@
 
 use crate::both_backends;
 use crate::helpers::{eventually, MerchantEndpoint, TestApp, STRIPE_WEBHOOK_SECRET};
-use crate::reconcile::reconcile;
+use crate::reconcile::{reconcile, reconcile_outcome};
 use crate::webhooks::{deliver, intent_object, signed_event};
 use serde_json::{json, Value};
 
@@ -314,5 +314,42 @@ both_backends! {
         let events = events_of(&app, &token, &pi).await;
         assert_in_state_order(&events);
         assert_eq!(events.iter().filter(|e| *e == "payment.captured").count(), 1, "{events:?}");
+    }
+
+    // The reconciler compares recent payments that are not final with Stripe and moves them
+    // forward, even when no event helps (webhooks dropped, the event list failing).
+    async fn the_reconciler_repairs_drift(app) {
+        let (token, _hook) = merchant_with_hook(&app).await;
+        let reader = app.register_reader().await;
+        app.add_fault(json!({"path": "payment_intent.*", "drop_webhooks": true})).await;
+        app.add_fault(json!({"method": "GET", "path": "/v1/events", "error_rate": 1.0, "error_status": 400})).await;
+        let (status, intent) = app.post("/v1/payment/intent", &token,
+            json!({"external_account_id": "acme", "amount": "10.00", "external_transaction_id": "drift"})).await;
+        assert_eq!(status, 200, "{intent}");
+        let pi = intent["id"].as_str().unwrap().to_string();
+        let (status, tapped) = app.tap_card(&reader, &pi, VISA).await;
+        assert_eq!(status, 200, "{tapped}");
+        let listed = || async {
+            let (_, page) = app.get("/v1/payments?external_account_id=acme", &token).await;
+            page["data"][0].clone()
+        };
+        assert_eq!(listed().await["status"], "requires_payment_method", "nothing heard yet");
+
+        let (_, printed) = reconcile_outcome(&app, &[]).await;
+        assert!(printed.contains(&format!("payment drift ({pi}, account acme): requires_payment_method → requires_capture at Stripe: drift repaired")), "{printed}");
+        let record = listed().await;
+        assert_eq!((record["status"].as_str(), record["amount_capturable"].as_str()), (Some("requires_capture"), Some("10.00")), "{record}");
+
+        let (status, _) = app.sim_post(&format!("/v1/payment_intents/{pi}/capture"), &[]).await;
+        assert_eq!(status, 200);
+        let (_, printed) = reconcile_outcome(&app, &[]).await;
+        assert!(printed.contains("requires_capture → succeeded at Stripe: drift repaired"), "{printed}");
+        let (_, again) = reconcile_outcome(&app, &[]).await;
+        assert!(!again.contains("drift repaired"), "a final payment is left alone: {again}");
+
+        let payment = payment_with_forward_history(&app, &token, "acme", &pi).await;
+        assert_eq!((payment["status"].as_str(), payment["amount_captured"].as_str()), (Some("succeeded"), Some("10.00")), "{payment}");
+        let events = events_of(&app, &token, &pi).await;
+        assert_eq!(events, ["payment.authorized", "payment.captured"], "{events:?}");
     }
 }
