@@ -4,7 +4,7 @@
 
 use crate::both_backends;
 use crate::helpers::{eventually, MerchantEndpoint, TestApp, STRIPE_WEBHOOK_SECRET};
-use crate::reconcile::{reconcile, reconcile_outcome};
+use crate::reconcile::{intents_for, reconcile, reconcile_against, reconcile_outcome};
 use crate::webhooks::{deliver, intent_object, signed_event};
 use serde_json::{json, Value};
 
@@ -351,5 +351,82 @@ both_backends! {
         assert_eq!((payment["status"].as_str(), payment["amount_captured"].as_str()), (Some("succeeded"), Some("10.00")), "{payment}");
         let events = events_of(&app, &token, &pi).await;
         assert_eq!(events, ["payment.authorized", "payment.captured"], "{events:?}");
+    }
+
+    // A PaymentIntent search hit whose metadata does not name the stuck payment is not taken for
+    // it (a proxy in front of the simulator answers the search with another sale's intent).
+    async fn the_reconciler_trusts_only_a_search_hit_that_names_the_payment(app) {
+        let token = app.merchant("acme", "usd").await;
+        app.add_fault(json!({"method": "POST", "path": "/v1/payment_intents", "error_rate": 1.0, "error_status": 500, "times": 3})).await;
+        let (status, _) = app.post("/v1/payment/intent", &token,
+            json!({"external_account_id": "acme", "amount": "10.00", "external_transaction_id": "stuck"})).await;
+        assert_eq!(status, 502);
+        let (status, decoy) = app.sim_post("/v1/payment_intents", &[("amount", "1000"), ("currency", "usd"),
+            ("payment_method_types[]", "card_present"), ("capture_method", "manual"),
+            ("metadata[external_account_id]", "acme"), ("metadata[external_transaction_id]", "another-sale")]).await;
+        assert_eq!(status, 200, "{decoy}");
+        let proxy = SearchForger::start(app.sim_url(""), "another-sale");
+        // The reconciler takes a payment as stuck once it is older than a second.
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+        let (success, printed) = reconcile_against(&app, &proxy, &["--stuck-after", "1s"]).await;
+        assert!(success, "{printed}");
+        assert!(printed.contains("payment stuck (account acme): creating → requires_payment_method"), "{printed}");
+        assert!(printed.contains("creation replayed"), "the forged hit is not used: {printed}");
+        let intents = intents_for(&app, "stuck").await;
+        assert_eq!(intents.len(), 1, "exactly one PaymentIntent of its own");
+        let (_, page) = app.get("/v1/payments?external_account_id=acme", &token).await;
+        assert_eq!(page["data"][0]["id"], intents[0]["id"], "{page}");
+        assert_ne!(page["data"][0]["id"], decoy["id"], "{page}");
+    }
+}
+
+/// An HTTP proxy to the simulator's Stripe API that answers every PaymentIntent search with the
+/// intents of transaction `decoy` instead.
+struct SearchForger;
+
+impl SearchForger {
+    /// Starts it; returns its base URL.
+    fn start(upstream: String, decoy: &str) -> String {
+        use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+        let decoy = format!("metadata['external_transaction_id']:'{decoy}'");
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let server = HttpServer::new(move || {
+            let (upstream, decoy) = (upstream.clone(), decoy.clone());
+            App::new().default_service(web::to(move |req: HttpRequest, body: web::Bytes| {
+                let (upstream, decoy) = (upstream.clone(), decoy.clone());
+                async move {
+                    let mut url =
+                        reqwest::Url::parse(&format!("{upstream}{}", req.path())).unwrap();
+                    if req.path() == "/v1/payment_intents/search" {
+                        url.query_pairs_mut().append_pair("query", &decoy);
+                    } else if !req.query_string().is_empty() {
+                        url.set_query(Some(req.query_string()));
+                    }
+                    let method =
+                        reqwest::Method::from_bytes(req.method().as_str().as_bytes()).unwrap();
+                    let mut forwarded = reqwest::Client::new()
+                        .request(method, url)
+                        .body(body.to_vec());
+                    for (name, value) in req.headers() {
+                        if name != "host" && name != "content-length" {
+                            forwarded = forwarded.header(name.as_str(), value.as_bytes());
+                        }
+                    }
+                    let answer = forwarded.send().await.unwrap();
+                    let status = answer.status().as_u16();
+                    let body = answer.bytes().await.unwrap();
+                    HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap())
+                        .content_type("application/json")
+                        .body(body)
+                }
+            }))
+        })
+        .workers(1)
+        .listen(listener)
+        .unwrap()
+        .run();
+        actix_web::rt::spawn(server);
+        base
     }
 }
