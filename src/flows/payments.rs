@@ -430,7 +430,7 @@ pub async fn get(
     external_account_id: String,
     payment_id: String,
 ) -> Result<PaymentView, ApiError> {
-    let (account, mut payment) = load(services, external_account_id, payment_id).await?;
+    let (account, payment) = load(services, external_account_id, payment_id).await?;
     if let (Some(id), false) = (&payment.stripe_payment_intent_id, payment.status.is_final()) {
         let intent = services
             .stripe
@@ -439,23 +439,33 @@ pub async fn get(
         if payment.status != intent.status.as_str()
             || intent.amount_capturable != payment.amount_capturable
         {
-            payment =
-                observe_intent(services, payment, &intent, Source::Sync, STRIPE_ACTOR).await?;
+            observe_intent(
+                services,
+                payment.clone(),
+                &intent,
+                Source::Sync,
+                STRIPE_ACTOR,
+            )
+            .await?;
         }
     }
-    let mut view = view(services, account, payment).await?;
-    let id = view.payment.id.clone();
-    view.history = services
+    // The row as it is now, with its history, in one hop: a capture (or webhook) that completed
+    // while Stripe was being read is shown, never the row as it was before the read.
+    let id = payment.id.clone();
+    let (payment, history) = services
         .db
         .run(move |conn| {
-            payment_history::table
+            let payment = by_id(conn, &id)?;
+            let history = payment_history::table
                 .filter(payment_history::payment_id.eq(&id))
                 .order((payment_history::created_at.asc(), payment_history::id.asc()))
                 .select(PaymentHistory::as_select())
-                .load(conn)
-                .map_err(ApiError::from)
+                .load(conn)?;
+            Ok::<_, ApiError>((payment, history))
         })
         .await?;
+    let mut view = view(services, account, payment).await?;
+    view.history = history;
     Ok(view)
 }
 
