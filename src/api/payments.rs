@@ -105,7 +105,7 @@ impl PaymentResponse {
                 .into_iter()
                 .map(|h| HistoryEntry {
                     action: h.action,
-                    status: h.status,
+                    status: h.status.to_string(),
                     amount: h.amount.map(amount),
                     actor: h.actor,
                     at: super::timestamp(h.created_at),
@@ -505,18 +505,21 @@ pub async fn list(
         .as_deref()
         .map(|c| Currency::parse(c).map_err(|e| ApiError::invalid("currency", e.to_string())))
         .transpose()?;
-    if let Some(status) = &q.status {
-        if crate::payment_state::PaymentStatus::parse(status).is_none() {
-            let all: Vec<&str> = crate::payment_state::PaymentStatus::ALL
-                .iter()
-                .map(|s| s.as_str())
-                .collect();
-            return Err(ApiError::invalid(
-                "status",
-                format!("'status' must be one of {}", all.join(", ")),
-            ));
-        }
-    }
+    let status = match q.status.as_deref() {
+        None => None,
+        Some(s) => Some(
+            crate::payment_state::PaymentStatus::parse(s).ok_or_else(|| {
+                let all: Vec<&str> = crate::payment_state::PaymentStatus::ALL
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect();
+                ApiError::invalid(
+                    "status",
+                    format!("'status' must be one of {}", all.join(", ")),
+                )
+            })?,
+        ),
+    };
     if let Some(c) = &q.external_customer_id {
         external_id("external_customer_id", c)?;
     }
@@ -548,7 +551,7 @@ pub async fn list(
         }
     };
     let filter = PaymentFilter {
-        status: q.status,
+        status,
         external_customer_id: q.external_customer_id,
         since,
         until,

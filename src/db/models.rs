@@ -88,7 +88,8 @@ pub struct PaymentHistory {
     pub id: String,
     pub payment_id: String,
     pub action: String,
-    pub status: String,
+    /// The payment's status after the entry (unchanged for `ignored` entries).
+    pub status: PaymentStatus,
     pub amount: Option<i64>,
     pub actor: String,
     pub created_at: NaiveDateTime,

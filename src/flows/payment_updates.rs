@@ -151,7 +151,7 @@ pub fn insert_history(
             id: new_id(),
             payment_id: payment.id.clone(),
             action: action.to_string(),
-            status: payment.status.as_str().to_string(),
+            status: payment.status,
             amount,
             actor: actor.to_string(),
             created_at: now(),

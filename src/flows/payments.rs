@@ -687,7 +687,7 @@ fn not_cancelable(status: &str) -> ApiError {
 /// Filters of `GET /v1/payments`, validated.
 #[derive(Debug, Clone, Default)]
 pub struct PaymentFilter {
-    pub status: Option<String>,
+    pub status: Option<PaymentStatus>,
     pub external_customer_id: Option<String>,
     pub since: Option<chrono::NaiveDateTime>,
     pub until: Option<chrono::NaiveDateTime>,
@@ -735,8 +735,8 @@ pub async fn list(
                     })?;
                 query = query.filter(payments::id.lt(cursor_id));
             }
-            if let Some(status) = &filter.status {
-                query = query.filter(payments::status.eq(status.clone()));
+            if let Some(status) = filter.status {
+                query = query.filter(payments::status.eq(status));
             }
             if let Some(external) = &filter.external_customer_id {
                 query = query.filter(customers::external_customer_id.eq(external.clone()));
