@@ -13,6 +13,7 @@ pub mod error;
 pub mod flows;
 pub mod jobs;
 pub mod money;
+pub mod payment_state;
 pub mod secret;
 pub mod sim;
 pub mod stripe;

@@ -61,6 +61,9 @@ struct HistoryEntry {
     amount: Option<String>,
     actor: String,
     at: String,
+    /// For `ignored` entries: the update that was refused.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    detail: Option<String>,
 }
 
 /// A payment as the API shows it.
@@ -102,17 +105,18 @@ impl PaymentResponse {
                 .into_iter()
                 .map(|h| HistoryEntry {
                     action: h.action,
-                    status: h.status,
+                    status: h.status.to_string(),
                     amount: h.amount.map(amount),
                     actor: h.actor,
                     at: super::timestamp(h.created_at),
+                    detail: h.detail,
                 })
                 .collect()
         });
         PaymentResponse {
             id: p.stripe_payment_intent_id,
             client_secret: view.client_secret.map(|s| s.expose().clone()),
-            status: p.status,
+            status: p.status.to_string(),
             amount: amount(p.amount),
             amount_capturable: amount(p.amount_capturable),
             amount_captured: amount(p.amount_captured),
@@ -501,25 +505,21 @@ pub async fn list(
         .as_deref()
         .map(|c| Currency::parse(c).map_err(|e| ApiError::invalid("currency", e.to_string())))
         .transpose()?;
-    if let Some(status) = &q.status {
-        const STATUSES: [&str; 9] = [
-            "creating",
-            "requires_payment_method",
-            "requires_confirmation",
-            "requires_action",
-            "processing",
-            "requires_capture",
-            "succeeded",
-            "canceled",
-            "failed",
-        ];
-        if !STATUSES.contains(&status.as_str()) {
-            return Err(ApiError::invalid(
-                "status",
-                format!("'status' must be one of {}", STATUSES.join(", ")),
-            ));
-        }
-    }
+    let status = match q.status.as_deref() {
+        None => None,
+        Some(s) => Some(
+            crate::payment_state::PaymentStatus::parse(s).ok_or_else(|| {
+                let all: Vec<&str> = crate::payment_state::PaymentStatus::ALL
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect();
+                ApiError::invalid(
+                    "status",
+                    format!("'status' must be one of {}", all.join(", ")),
+                )
+            })?,
+        ),
+    };
     if let Some(c) = &q.external_customer_id {
         external_id("external_customer_id", c)?;
     }
@@ -551,7 +551,7 @@ pub async fn list(
         }
     };
     let filter = PaymentFilter {
-        status: q.status,
+        status,
         external_customer_id: q.external_customer_id,
         since,
         until,

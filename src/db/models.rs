@@ -4,6 +4,7 @@ use super::schema::{
     accounts, cards, checkout_sessions, customers, payment_history, payments, refunds,
     stripe_events, terminal_locations, terminal_readers, webhook_deliveries,
 };
+use crate::payment_state::PaymentStatus;
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
@@ -41,7 +42,7 @@ pub struct Customer {
     pub stripe_context: Option<String>,
 }
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
 #[diesel(table_name = payments)]
 pub struct Payment {
     pub id: String,
@@ -56,7 +57,7 @@ pub struct Payment {
     pub payment_method_types: String,
     pub description: Option<String>,
     pub metadata: Option<String>,
-    pub status: String,
+    pub status: PaymentStatus,
     pub amount_capturable: i64,
     pub amount_captured: i64,
     pub amount_refunded: i64,
@@ -100,10 +101,13 @@ pub struct PaymentHistory {
     pub id: String,
     pub payment_id: String,
     pub action: String,
-    pub status: String,
+    /// The payment's status after the entry (unchanged for `ignored` entries).
+    pub status: PaymentStatus,
     pub amount: Option<i64>,
     pub actor: String,
     pub created_at: NaiveDateTime,
+    /// For `ignored` entries: the update that was refused, and why.
+    pub detail: Option<String>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]

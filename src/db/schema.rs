@@ -85,6 +85,7 @@ diesel::table! {
         amount -> Nullable<BigInt>,
         actor -> Text,
         created_at -> Timestamp,
+        detail -> Nullable<Text>,
     }
 }
 

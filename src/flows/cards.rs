@@ -79,10 +79,11 @@ pub async fn save_from_payment(
         .retrieve_payment_intent(&stripe_account, &intent_id, &["latest_charge"])
         .await?;
     if intent.status.as_str() != "succeeded" {
-        payments::sync_status(
+        super::payment_updates::observe_intent(
             services,
-            &payment,
-            intent.status.as_str(),
+            payment,
+            &intent,
+            crate::payment_state::Source::Sync,
             payments::STRIPE_ACTOR,
         )
         .await?;

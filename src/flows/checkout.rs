@@ -783,11 +783,13 @@ async fn finish_payment(
         },
         description: None,
         metadata: Some(serde_json::to_string(&metadata).map_err(ApiError::internal)?),
-        status: intent.status.as_str().to_string(),
-        amount_capturable: intent.amount_capturable,
-        amount_captured: intent.amount_received,
+        // Inserted as `creating`, then moved to the intent's state by the state machine (in the
+        // same transaction), which records and announces it.
+        status: crate::payment_state::PaymentStatus::Creating,
+        amount_capturable: 0,
+        amount_captured: 0,
         amount_refunded: 0,
-        stripe_charge_id: intent.latest_charge.as_ref().map(|c| c.id().to_string()),
+        stripe_charge_id: None,
         stripe_payment_method_id: None,
         failure_code: None,
         decline_code: None,
@@ -796,6 +798,12 @@ async fn finish_payment(
         // Recorded from Stripe's intent, never created by us.
         stripe_idempotency_key: None,
     };
+    let state = super::payment_updates::observe(intent).ok_or_else(|| {
+        ApiError::internal(format!(
+            "completed Checkout Session {} has an inconsistent PaymentIntent",
+            session.id
+        ))
+    })?;
     let (row_id, actor) = (row.id.clone(), actor.to_string());
     let recorded = services
         .db
@@ -807,14 +815,16 @@ async fn finish_payment(
                 diesel::insert_into(crate::db::schema::payments::table)
                     .values(&payment)
                     .execute(conn)?;
-                payments::record(
+                let payment = super::payment_updates::apply(
                     conn,
                     &payment.id,
-                    "checkout",
-                    &payment.status,
-                    Some(payment.amount_captured),
+                    crate::payment_state::PaymentUpdate::Intent {
+                        state: state.clone(),
+                        source: crate::payment_state::Source::Checkout,
+                    },
                     &actor,
-                )?;
+                )?
+                .payment;
                 diesel::update(checkout_sessions::table.find(&row_id))
                     .set((
                         checkout_sessions::status.eq(COMPLETE),

@@ -16,23 +16,8 @@ pub const PENDING: &str = "pending";
 pub const DELIVERED: &str = "delivered";
 pub const FAILED: &str = "failed";
 
-/// The merchant event a payment change announces, if any.
-pub fn payment_event(action: &str, status: &str) -> Option<&'static str> {
-    match (action, status) {
-        ("capture", _) => Some("payment.captured"),
-        ("cancel", _) => Some("payment.canceled"),
-        ("refund", _) => Some("payment.refunded"),
-        ("declined", _) => Some("payment.failed"),
-        ("expiring", _) => Some("payment.authorization_expiring"),
-        (_, "requires_capture") => Some("payment.authorized"),
-        (_, "succeeded") => Some("payment.captured"),
-        (_, "canceled") => Some("payment.canceled"),
-        (_, "failed") => Some("payment.failed"),
-        _ => None,
-    }
-}
-
-/// Queues `event_type` about `payment` (inside the caller's transaction).
+/// Queues `event_type` about `payment` (inside the caller's transaction; the state machine,
+/// `crate::payment_state`, decides which change announces what).
 pub fn emit_payment(
     conn: &mut DbConnection,
     payment: &Payment,
@@ -71,7 +56,8 @@ pub fn emit_payment(
     let once = matches!(
         event_type,
         "payment.authorized" | "payment.captured" | "payment.canceled"
-    ) || (event_type == "payment.failed" && payment.status == "failed");
+    ) || (event_type == "payment.failed"
+        && payment.status == crate::payment_state::PaymentStatus::Failed);
     let dedupe_key = once.then(|| format!("{}:{event_type}", payment.id));
     enqueue(conn, &account, event_type, dedupe_key, object)
 }

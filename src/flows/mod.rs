@@ -6,6 +6,7 @@ pub mod cards;
 pub mod checkout;
 pub mod customers;
 pub mod events;
+pub mod payment_updates;
 pub mod payments;
 pub mod refunds;
 pub mod stripe_keys;

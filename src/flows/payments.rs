@@ -6,12 +6,14 @@
 //! after a crash, a timeout or by a concurrent duplicate — replays the same Stripe request with the
 //! same key and parameters, so it can only ever find the one PaymentIntent.
 
+use super::payment_updates::{apply_now, insert_history, observe, observe_intent};
 use super::{customers, Services};
 use crate::db::models::{new_id, now, Account, Customer, Payment, PaymentHistory};
 use crate::db::schema::{payment_history, payments};
 use crate::db::{write_transaction, DbConnection};
 use crate::error::ApiError;
 use crate::money::{Currency, DecimalText, Money};
+use crate::payment_state::{PaymentStatus, PaymentUpdate, Source};
 use crate::secret::Secret;
 use crate::stripe::{
     CaptureMethod, CapturePaymentIntent, CreatePaymentIntent, Metadata, PaymentIntent,
@@ -20,13 +22,6 @@ use crate::stripe::{
 use diesel::prelude::*;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
-
-/// Our status while the PaymentIntent is being created; afterwards, Stripe's status.
-pub const CREATING: &str = "creating";
-
-/// Our status for a declined saved-card charge (Stripe leaves such an intent in
-/// `requires_payment_method`; for us the payment is over).
-pub const FAILED: &str = "failed";
 
 /// The actor of history entries for changes Stripe reported (a refresh, a webhook).
 pub const STRIPE_ACTOR: &str = "stripe";
@@ -159,7 +154,7 @@ pub async fn create_intent(
                 metadata: (!input.metadata.is_empty()).then(|| {
                     serde_json::to_string(&input.metadata).expect("string map serializes")
                 }),
-                status: CREATING.into(),
+                status: PaymentStatus::Creating,
                 amount_capturable: 0,
                 amount_captured: 0,
                 amount_refunded: 0,
@@ -184,7 +179,7 @@ pub async fn create_intent(
                         diesel::insert_into(payments::table)
                             .values(&row)
                             .execute(conn)?;
-                        record(conn, &row.id, "create", CREATING, Some(row.amount), &actor)?;
+                        insert_history(conn, &row, "create", Some(row.amount), &actor, None)?;
                         Ok::<_, ApiError>(())
                     });
                     match inserted {
@@ -213,7 +208,7 @@ pub async fn create_intent(
     };
     let intent = match &payment.stripe_payment_intent_id {
         // A declined saved-card charge stays declined for this external_transaction_id.
-        Some(_) if payment.status == FAILED => return Err(declined(&payment)),
+        Some(_) if payment.status == PaymentStatus::Failed => return Err(declined(&payment)),
         // Completed before: the same intent again, with its client secret from Stripe.
         Some(id) => {
             services
@@ -324,39 +319,14 @@ async fn fail(
     decline_code: Option<&str>,
     actor: &str,
 ) -> Result<Payment, ApiError> {
-    let (intent_id, actor) = (intent.id.clone(), actor.to_string());
-    let (code, decline_code) = (
-        code.unwrap_or("card_declined").to_string(),
-        decline_code.map(str::to_string),
-    );
-    services
-        .db
-        .run(move |conn| {
-            write_transaction(conn, |conn| {
-                let current = lock(conn, &payment.id)?;
-                diesel::update(payments::table.find(&payment.id))
-                    .set((
-                        payments::stripe_payment_intent_id.eq(&intent_id),
-                        payments::status.eq(FAILED),
-                        payments::failure_code.eq(&code),
-                        payments::decline_code.eq(&decline_code),
-                        payments::updated_at.eq(now()),
-                    ))
-                    .execute(conn)?;
-                if current.status != FAILED {
-                    record(
-                        conn,
-                        &payment.id,
-                        "charge",
-                        FAILED,
-                        Some(payment.amount),
-                        &actor,
-                    )?;
-                }
-                by_id(conn, &payment.id)
-            })
-        })
+    let update = PaymentUpdate::Failed {
+        intent_id: intent.id.clone(),
+        code: code.unwrap_or("card_declined").to_string(),
+        decline_code: decline_code.map(str::to_string),
+    };
+    apply_now(services, &payment.id, update, actor)
         .await
+        .map(|applied| applied.payment)
 }
 
 /// The 402 of a declined saved-card charge, from what was recorded.
@@ -366,13 +336,15 @@ fn declined(payment: &Payment) -> ApiError {
         payment.decline_code.clone(),
         "the card was declined; the payment is recorded as failed",
     );
-    e.payment_status = Some(FAILED.to_string());
+    e.payment_status = Some(PaymentStatus::Failed.to_string());
     e.payment_id = payment.stripe_payment_intent_id.clone();
     e
 }
 
-/// Records the intent's id and state on the row (once; concurrent completions agree). A payment
-/// recorded as `failed` stays failed: Stripe keeps such an intent in `requires_payment_method`.
+/// Records the intent's id and state on the row, through the state machine: a stale answer (a
+/// concurrent duplicate request that finishes after the payment moved on) changes nothing. A
+/// payment recorded as `failed` stays failed: Stripe keeps such an intent in
+/// `requires_payment_method`.
 pub(crate) async fn complete(
     services: &Services,
     payment: Payment,
@@ -384,46 +356,19 @@ pub(crate) async fn complete(
     {
         return Ok(payment);
     }
-    let (intent_id, status, capturable, received) = (
-        intent.id.clone(),
-        intent.status.as_str().to_string(),
-        intent.amount_capturable,
-        intent.amount_received,
-    );
-    let actor = actor.to_string();
-    services
-        .db
-        .run(move |conn| {
-            write_transaction(conn, |conn| {
-                let current = lock(conn, &payment.id)?;
-                if current.status == FAILED {
-                    return Ok(current);
-                }
-                // The row as the update leaves it, without reading it back.
-                let completed = Payment {
-                    stripe_payment_intent_id: Some(intent_id),
-                    status,
-                    amount_capturable: capturable,
-                    amount_captured: received.max(current.amount_captured),
-                    updated_at: now(),
-                    ..current.clone()
-                };
-                diesel::update(payments::table.find(&payment.id))
-                    .set((
-                        payments::stripe_payment_intent_id.eq(&completed.stripe_payment_intent_id),
-                        payments::status.eq(&completed.status),
-                        payments::amount_capturable.eq(completed.amount_capturable),
-                        payments::amount_captured.eq(completed.amount_captured),
-                        payments::updated_at.eq(completed.updated_at),
-                    ))
-                    .execute(conn)?;
-                if current.status != completed.status {
-                    record_row(conn, &completed, "sync", None, &actor)?;
-                }
-                Ok(completed)
-            })
-        })
+    let state = observe(intent).ok_or_else(|| {
+        ApiError::internal(format!(
+            "Stripe answered with an inconsistent PaymentIntent {}",
+            intent.id
+        ))
+    })?;
+    let update = PaymentUpdate::Intent {
+        state,
+        source: Source::Sync,
+    };
+    apply_now(services, &payment.id, update, actor)
         .await
+        .map(|applied| applied.payment)
 }
 
 /// Captures all or part of an authorised payment.
@@ -454,12 +399,14 @@ pub async fn capture(
             ));
         }
     }
-    match payment.status.as_str() {
+    match payment.status {
         // Repeating a completed capture returns the same result, without asking Stripe again.
-        "succeeded" if amount.is_none() || amount == Some(payment.amount_captured) => {
+        PaymentStatus::Succeeded if amount.is_none() || amount == Some(payment.amount_captured) => {
             return view(services, account, payment).await;
         }
-        "succeeded" | "canceled" | CREATING => return Err(not_capturable(&payment.status)),
+        PaymentStatus::Succeeded | PaymentStatus::Canceled | PaymentStatus::Creating => {
+            return Err(not_capturable(payment.status.as_str()))
+        }
         _ => {}
     }
     let stripe_account = services.stripe_account(&account)?;
@@ -483,44 +430,8 @@ pub async fn capture(
         Wanted::Capture(amount),
     )
     .await?;
-    let actor = actor.to_string();
-    let payment = services
-        .db
-        .run(move |conn| {
-            write_transaction(conn, |conn| {
-                let current = lock(conn, &payment.id)?;
-                // The row as the update leaves it: announced and answered without reading it back.
-                let captured = Payment {
-                    status: intent.status.as_str().to_string(),
-                    amount_capturable: intent.amount_capturable,
-                    amount_captured: intent.amount_received,
-                    stripe_charge_id: intent.latest_charge.as_ref().map(|c| c.id().to_string()),
-                    updated_at: now(),
-                    ..current.clone()
-                };
-                diesel::update(payments::table.find(&payment.id))
-                    .set((
-                        payments::status.eq(&captured.status),
-                        payments::amount_capturable.eq(captured.amount_capturable),
-                        payments::amount_captured.eq(captured.amount_captured),
-                        payments::stripe_charge_id.eq(&captured.stripe_charge_id),
-                        payments::updated_at.eq(captured.updated_at),
-                    ))
-                    .execute(conn)?;
-                // Stripe's webhook may have recorded the capture first: record it once.
-                if current.status != captured.status {
-                    record_row(
-                        conn,
-                        &captured,
-                        "capture",
-                        Some(intent.amount_received),
-                        &actor,
-                    )?;
-                }
-                Ok::<_, ApiError>(captured)
-            })
-        })
-        .await?;
+    // Stripe's webhook may have recorded the capture first: recorded and announced once.
+    let payment = observe_intent(services, payment, &intent, Source::Capture, actor).await?;
     view(services, account, payment).await
 }
 
@@ -532,32 +443,43 @@ pub async fn get(
     external_account_id: String,
     payment_id: String,
 ) -> Result<PaymentView, ApiError> {
-    let (account, mut payment) = load(services, external_account_id, payment_id).await?;
-    let settled = matches!(payment.status.as_str(), "canceled" | FAILED);
-    if let (Some(id), false) = (&payment.stripe_payment_intent_id, settled) {
+    let (account, payment) = load(services, external_account_id, payment_id).await?;
+    if let (Some(id), false) = (&payment.stripe_payment_intent_id, payment.status.is_final()) {
         let intent = services
             .stripe
             .retrieve_payment_intent(&services.stripe_account(&account)?, id, &[])
-            .await?;
-        if intent.status.as_str() != payment.status
+            .await
+            .map_err(|e| ApiError::from_stripe_input(e, None, "payment_id"))?;
+        if payment.status != intent.status.as_str()
             || intent.amount_capturable != payment.amount_capturable
         {
-            payment = complete(services, payment, &intent, STRIPE_ACTOR).await?;
+            observe_intent(
+                services,
+                payment.clone(),
+                &intent,
+                Source::Sync,
+                STRIPE_ACTOR,
+            )
+            .await?;
         }
     }
-    let mut view = view(services, account, payment).await?;
-    let id = view.payment.id.clone();
-    view.history = services
+    // The row as it is now, with its history, in one hop: a capture (or webhook) that completed
+    // while Stripe was being read is shown, never the row as it was before the read.
+    let id = payment.id.clone();
+    let (payment, history) = services
         .db
         .run(move |conn| {
-            payment_history::table
+            let payment = by_id(conn, &id)?;
+            let history = payment_history::table
                 .filter(payment_history::payment_id.eq(&id))
                 .order((payment_history::created_at.asc(), payment_history::id.asc()))
                 .select(PaymentHistory::as_select())
-                .load(conn)
-                .map_err(ApiError::from)
+                .load(conn)?;
+            Ok::<_, ApiError>((payment, history))
         })
         .await?;
+    let mut view = view(services, account, payment).await?;
+    view.history = history;
     Ok(view)
 }
 
@@ -614,89 +536,6 @@ async fn load_customer(
             .map(Some),
         None => Ok(None),
     }
-}
-
-/// Brings the row's status in line with Stripe's, recording the change.
-pub async fn sync_status(
-    services: &Services,
-    payment: &Payment,
-    status: &str,
-    actor: &str,
-) -> Result<(), ApiError> {
-    if payment.status == status {
-        return Ok(());
-    }
-    let (id, status, actor) = (payment.id.clone(), status.to_string(), actor.to_string());
-    services
-        .db
-        .run(move |conn| {
-            write_transaction(conn, |conn| {
-                if lock(conn, &id)?.status == status {
-                    return Ok(());
-                }
-                diesel::update(payments::table.find(&id))
-                    .set((payments::status.eq(&status), payments::updated_at.eq(now())))
-                    .execute(conn)?;
-                record(conn, &id, "sync", &status, None, &actor)
-            })
-        })
-        .await
-}
-
-/// Appends to a payment's history and queues the merchant event the change announces (inside the
-/// caller's transaction, so both happen with the change or not at all).
-pub fn record(
-    conn: &mut DbConnection,
-    payment_id: &str,
-    action: &str,
-    status: &str,
-    amount: Option<i64>,
-    actor: &str,
-) -> Result<(), ApiError> {
-    insert_history(conn, payment_id, action, status, amount, actor)?;
-    if let Some(event) = super::events::payment_event(action, status) {
-        let payment = by_id(conn, payment_id)?;
-        super::events::emit_payment(conn, &payment, event)?;
-    }
-    Ok(())
-}
-
-/// [`record`] for a payment whose row the caller holds as it now is (its `status`): the event
-/// is built from it, without reading the row again.
-pub fn record_row(
-    conn: &mut DbConnection,
-    payment: &Payment,
-    action: &str,
-    amount: Option<i64>,
-    actor: &str,
-) -> Result<(), ApiError> {
-    insert_history(conn, &payment.id, action, &payment.status, amount, actor)?;
-    if let Some(event) = super::events::payment_event(action, &payment.status) {
-        super::events::emit_payment(conn, payment, event)?;
-    }
-    Ok(())
-}
-
-fn insert_history(
-    conn: &mut DbConnection,
-    payment_id: &str,
-    action: &str,
-    status: &str,
-    amount: Option<i64>,
-    actor: &str,
-) -> Result<(), ApiError> {
-    diesel::insert_into(payment_history::table)
-        .values(PaymentHistory {
-            id: new_id(),
-            payment_id: payment_id.to_string(),
-            action: action.to_string(),
-            status: status.to_string(),
-            amount,
-            actor: actor.to_string(),
-            created_at: now(),
-        })
-        .execute(conn)?;
-    Ok(())
 }
 
 /// The payment row, locked until the end of the transaction (PostgreSQL `FOR UPDATE`; SQLite's
@@ -784,17 +623,17 @@ pub async fn cancel(
     payment_id: String,
 ) -> Result<PaymentView, ApiError> {
     let (account, payment) = load(services, external_account_id, payment_id).await?;
-    match payment.status.as_str() {
-        "canceled" => return view(services, account, payment).await,
-        "succeeded" => {
+    match payment.status {
+        PaymentStatus::Canceled => return view(services, account, payment).await,
+        PaymentStatus::Succeeded => {
             let mut e = ApiError::conflict(
                 "payment_already_captured",
                 "the payment is captured and can no longer be voided; refund it with POST /v1/payment/refund",
             );
-            e.payment_status = Some(payment.status.clone());
+            e.payment_status = Some(payment.status.to_string());
             return Err(e);
         }
-        FAILED => return Err(not_cancelable(FAILED)),
+        PaymentStatus::Failed => return Err(not_cancelable(PaymentStatus::Failed.as_str())),
         _ => {}
     }
     let stripe_account = services.stripe_account(&account)?;
@@ -809,33 +648,7 @@ pub async fn cancel(
         )
         .await;
     let intent = settle(services, &stripe_account, &payment, answer, Wanted::Cancel).await?;
-    let actor = actor.to_string();
-    let payment = services
-        .db
-        .run(move |conn| {
-            write_transaction(conn, |conn| {
-                let current = lock(conn, &payment.id)?;
-                // The row as the update leaves it, without reading it back.
-                let canceled = Payment {
-                    status: intent.status.as_str().to_string(),
-                    amount_capturable: 0,
-                    updated_at: now(),
-                    ..current.clone()
-                };
-                diesel::update(payments::table.find(&payment.id))
-                    .set((
-                        payments::status.eq(&canceled.status),
-                        payments::amount_capturable.eq(0),
-                        payments::updated_at.eq(canceled.updated_at),
-                    ))
-                    .execute(conn)?;
-                if current.status != canceled.status {
-                    record_row(conn, &canceled, "cancel", None, &actor)?;
-                }
-                Ok::<_, ApiError>(canceled)
-            })
-        })
-        .await?;
+    let payment = observe_intent(services, payment, &intent, Source::Cancel, actor).await?;
     view(services, account, payment).await
 }
 
@@ -891,7 +704,9 @@ async fn settle(
             payment_intent,
             ..
         }) if &*code == "payment_intent_unexpected_state" => payment_intent,
-        Err(e) => return Err(e.into()),
+        // An intent Stripe does not know (the merchant moved to another Stripe account): the
+        // caller's payment_id, not our failure.
+        Err(e) => return Err(ApiError::from_stripe_input(e, None, "payment_id")),
     };
     let intent = match shown {
         Some(intent) => *intent,
@@ -903,7 +718,8 @@ async fn settle(
             services
                 .stripe
                 .retrieve_payment_intent(stripe_account, id, &[])
-                .await?
+                .await
+                .map_err(|e| ApiError::from_stripe_input(e, None, "payment_id"))?
         }
     };
     if wanted.done_by(payment, &intent) {
@@ -918,7 +734,14 @@ async fn settle(
         ));
     }
     let status = intent.status.as_str().to_string();
-    complete(services, payment.clone(), &intent, STRIPE_ACTOR).await?;
+    observe_intent(
+        services,
+        payment.clone(),
+        &intent,
+        Source::Sync,
+        STRIPE_ACTOR,
+    )
+    .await?;
     Err(wanted.refused(&status))
 }
 
@@ -934,7 +757,7 @@ fn not_cancelable(status: &str) -> ApiError {
 /// Filters of `GET /v1/payments`, validated.
 #[derive(Debug, Clone, Default)]
 pub struct PaymentFilter {
-    pub status: Option<String>,
+    pub status: Option<PaymentStatus>,
     pub external_customer_id: Option<String>,
     pub since: Option<chrono::NaiveDateTime>,
     pub until: Option<chrono::NaiveDateTime>,
@@ -982,8 +805,8 @@ pub async fn list(
                     })?;
                 query = query.filter(payments::id.lt(cursor_id));
             }
-            if let Some(status) = &filter.status {
-                query = query.filter(payments::status.eq(status.clone()));
+            if let Some(status) = filter.status {
+                query = query.filter(payments::status.eq(status));
             }
             if let Some(external) = &filter.external_customer_id {
                 query = query.filter(customers::external_customer_id.eq(external.clone()));

@@ -10,13 +10,15 @@
 //! refuses what would exceed the charge, and its refusal is the caller's 400 (or 409 once nothing
 //! is left), as if our check had seen the other refunds.
 
+use super::payment_updates::apply;
 use super::payments::{self, PaymentView};
 use super::Services;
 use crate::db::models::{new_id, now, Refund};
-use crate::db::schema::{payments as payments_table, refunds};
+use crate::db::schema::refunds;
 use crate::db::write_transaction;
 use crate::error::ApiError;
 use crate::money::{Currency, DecimalText, Money};
+use crate::payment_state::{PaymentStatus, PaymentUpdate};
 use crate::stripe::{CreateRefund, Metadata, RefundReason, StripeError};
 use diesel::prelude::*;
 
@@ -31,7 +33,7 @@ pub async fn refund(
     idempotency_key: Option<String>,
 ) -> Result<PaymentView, ApiError> {
     let (account, payment) = payments::load(services, external_account_id, payment_id).await?;
-    if payment.status != "succeeded" {
+    if payment.status != PaymentStatus::Succeeded {
         let mut e = ApiError::conflict(
             "payment_not_refundable",
             format!(
@@ -39,7 +41,7 @@ pub async fn refund(
                 payment.status
             ),
         );
-        e.payment_status = Some(payment.status.clone());
+        e.payment_status = Some(payment.status.to_string());
         return Err(e);
     }
     let currency = Currency::parse(&payment.currency).map_err(ApiError::internal)?;
@@ -116,41 +118,33 @@ pub async fn refund(
         .db
         .run(move |conn| {
             write_transaction(conn, |conn| {
-                let before = payments::lock(conn, &row.payment_id)?.amount_refunded;
+                let current = payments::lock(conn, &row.payment_id)?;
                 let recorded: bool = diesel::select(diesel::dsl::exists(
                     refunds::table.filter(refunds::stripe_refund_id.eq(&row.stripe_refund_id)),
                 ))
                 .get_result(conn)?;
-                if !recorded {
-                    diesel::insert_into(refunds::table)
-                        .values(&row)
-                        .execute(conn)?;
-                    let total: i64 = refunds::table
-                        .filter(refunds::payment_id.eq(&row.payment_id))
-                        .filter(refunds::status.ne_all(["failed", "canceled"]))
-                        .select(refunds::amount)
-                        .load::<i64>(conn)?
-                        .iter()
-                        .sum();
-                    diesel::update(payments_table::table.find(&row.payment_id))
-                        .set((
-                            payments_table::amount_refunded.eq(total),
-                            payments_table::updated_at.eq(now()),
-                        ))
-                        .execute(conn)?;
-                    // Stripe's charge.refunded webhook may have counted it already.
-                    if total != before {
-                        payments::record(
-                            conn,
-                            &row.payment_id,
-                            "refund",
-                            "succeeded",
-                            Some(row.amount),
-                            &actor,
-                        )?;
-                    }
+                if recorded {
+                    return Ok(current);
                 }
-                payments::by_id(conn, &row.payment_id)
+                diesel::insert_into(refunds::table)
+                    .values(&row)
+                    .execute(conn)?;
+                let total: i64 = refunds::table
+                    .filter(refunds::payment_id.eq(&row.payment_id))
+                    .filter(refunds::status.ne_all(["failed", "canceled"]))
+                    .select(refunds::amount)
+                    .load::<i64>(conn)?
+                    .iter()
+                    .sum();
+                // Stripe's charge.refunded webhook may have counted it already: the amount
+                // refunded only goes up, and is announced once per change.
+                apply(
+                    conn,
+                    &row.payment_id,
+                    PaymentUpdate::Refunded { total },
+                    &actor,
+                )
+                .map(|applied| applied.payment)
             })
         })
         .await?;
@@ -166,7 +160,7 @@ fn refused(e: StripeError) -> ApiError {
             "'amount' exceeds what is left to refund (other refunds of this payment were made meanwhile)",
         ),
         Some("charge_already_refunded") => fully_refunded(),
-        _ => e.into(),
+        _ => ApiError::from_stripe_input(e, Some("payment_intent"), "payment_id"),
     }
 }
 

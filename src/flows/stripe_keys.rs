@@ -153,7 +153,7 @@ mod tests {
             payment_method_types: "card_present".into(),
             description: None,
             metadata: None,
-            status: "creating".into(),
+            status: crate::payment_state::PaymentStatus::Creating,
             amount_capturable: 0,
             amount_captured: 0,
             amount_refunded: 0,

@@ -7,6 +7,7 @@ use super::Services;
 use crate::db::models::{new_id, now, Account, TerminalLocation, TerminalReader};
 use crate::db::schema::{terminal_locations, terminal_readers};
 use crate::error::ApiError;
+use crate::payment_state::PaymentStatus;
 use crate::secret::Secret;
 use crate::stripe::terminal::AddressParams;
 use crate::stripe::{CreateLocation, CreateReader, Metadata, ProcessPaymentIntent, Reader};
@@ -260,8 +261,8 @@ pub async fn process(
 ) -> Result<(TerminalReader, Reader), ApiError> {
     let (account, row) = owned_reader(services, external_account_id.clone(), reader_id).await?;
     let (_, payment) = payments::load(services, external_account_id, payment_id).await?;
-    if !PROCESSABLE.contains(&payment.status.as_str()) {
-        return Err(not_processable(Some(&payment.status)));
+    if !PROCESSABLE.contains(&payment.status) {
+        return Err(not_processable(Some(payment.status.as_str())));
     }
     let intent = payment.stripe_payment_intent_id.clone().unwrap_or_default();
     let reader = services
@@ -297,7 +298,10 @@ pub async fn process(
 }
 
 /// The statuses in which a reader can collect a card for the payment.
-const PROCESSABLE: [&str; 2] = ["requires_payment_method", "requires_confirmation"];
+const PROCESSABLE: [PaymentStatus; 2] = [
+    PaymentStatus::RequiresPaymentMethod,
+    PaymentStatus::RequiresConfirmation,
+];
 
 fn not_processable(status: Option<&str>) -> ApiError {
     let mut e = ApiError::conflict(

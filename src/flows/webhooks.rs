@@ -2,7 +2,8 @@
 //! own, deduplicated by event id, and applied to our records in the same transaction that stores
 //! them. Out-of-order events never move a payment backwards.
 
-use super::payments::{self, CREATING, FAILED};
+use super::payment_updates::{apply as apply_update, observe};
+use super::payments::STRIPE_ACTOR;
 use super::Services;
 use crate::db::models::{now, Account, Card, Customer, Payment, StripeEvent};
 use crate::db::schema::{
@@ -10,10 +11,11 @@ use crate::db::schema::{
 };
 use crate::db::{write_transaction, DbConnection};
 use crate::error::ApiError;
+use crate::payment_state::{PaymentUpdate, Source};
 use crate::stripe::webhook::{self, DEFAULT_TOLERANCE};
-use crate::stripe::Event;
+use crate::stripe::{Charge, Event, PaymentIntent, PaymentMethod, Refund};
 use diesel::prelude::*;
-use serde_json::Value;
+use serde::de::DeserializeOwned;
 
 /// What became of a delivered event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,19 +23,6 @@ pub enum Received {
     Applied,
     /// Seen before: acknowledged, no effect.
     Duplicate,
-}
-
-/// How far along a payment is: a status never gives way to a lower one.
-pub fn rank(status: &str) -> u8 {
-    match status {
-        CREATING => 0,
-        "requires_payment_method" => 1,
-        "requires_confirmation" => 2,
-        "requires_action" => 3,
-        "processing" => 4,
-        "requires_capture" => 5,
-        _ => 6, // succeeded, canceled, failed: final
-    }
 }
 
 /// Whose records a verified event may change. A merchant's own endpoint secret vouches only for
@@ -238,35 +227,57 @@ async fn event_account(services: &Services, event: &Event) -> Result<Option<Acco
 }
 
 fn apply(conn: &mut DbConnection, event: &Event, scope: &Scope) -> Result<(), ApiError> {
-    let object = &event.data.object;
     match event.event_type.as_str() {
         "payment_intent.amount_capturable_updated"
         | "payment_intent.succeeded"
         | "payment_intent.canceled"
         | "payment_intent.requires_action"
         | "payment_intent.processing"
-        | "payment_intent.payment_failed" => {
-            payment_intent_changed(conn, event.event_type.as_str(), object, scope)
-        }
-        "charge.refunded" => charge_refunded(conn, object, scope),
-        "charge.refund.updated" => refund_updated(conn, object, scope),
-        "payment_method.detached" => payment_method_detached(conn, object, scope),
+        | "payment_intent.payment_failed" => match decode::<PaymentIntent>(event) {
+            Some(intent) => payment_intent_changed(conn, &event.event_type, &intent, scope),
+            None => Ok(()),
+        },
+        "charge.refunded" => match decode::<Charge>(event) {
+            Some(charge) => charge_refunded(conn, &charge, scope),
+            None => Ok(()),
+        },
+        "charge.refund.updated" => match decode::<Refund>(event) {
+            Some(refund) => refund_updated(conn, &refund, scope),
+            None => Ok(()),
+        },
+        "payment_method.detached" => match decode::<PaymentMethod>(event) {
+            Some(method) => payment_method_detached(conn, &method, scope),
+            None => Ok(()),
+        },
         _ => Ok(()),
     }
 }
 
+/// The event's object as the Stripe type it must be; an object that does not decode changes
+/// nothing and is logged (by event id and type, never its content).
+fn decode<T: DeserializeOwned>(event: &Event) -> Option<T> {
+    match event.object::<T>() {
+        Ok(object) => Some(object),
+        Err(e) => {
+            log::warn!(
+                "Stripe event {} ({}) ignored: its object does not decode: {e}",
+                event.id,
+                event.event_type
+            );
+            None
+        }
+    }
+}
+
 /// Our payment for a PaymentIntent, within `scope`: by its id, or — when the creating request has
-/// not recorded the id yet — by the external ids in its metadata.
+/// not recorded the id yet — by the external ids in its metadata (the update then records it).
 fn payment_for_intent(
     conn: &mut DbConnection,
-    intent: &Value,
+    intent: &PaymentIntent,
     scope: &Scope,
 ) -> Result<Option<Payment>, ApiError> {
-    let Some(id) = intent["id"].as_str() else {
-        return Ok(None);
-    };
     let found = payments_table::table
-        .filter(payments_table::stripe_payment_intent_id.eq(id))
+        .filter(payments_table::stripe_payment_intent_id.eq(&intent.id))
         .select(Payment::as_select())
         .first(conn)
         .optional()?;
@@ -274,12 +285,12 @@ fn payment_for_intent(
         return Ok(scope.allows(&payment.account_id).then_some(payment));
     }
     let (Some(external_account), Some(tx)) = (
-        intent["metadata"]["external_account_id"].as_str(),
-        intent["metadata"]["external_transaction_id"].as_str(),
+        intent.metadata.get("external_account_id"),
+        intent.metadata.get("external_transaction_id"),
     ) else {
         return Ok(None);
     };
-    let creating = payments_table::table
+    Ok(payments_table::table
         .inner_join(accounts::table)
         .filter(accounts::external_account_id.eq(external_account))
         .filter(payments_table::external_transaction_id.eq(tx))
@@ -287,90 +298,59 @@ fn payment_for_intent(
         .select(Payment::as_select())
         .first(conn)
         .optional()?
-        .filter(|p| scope.allows(&p.account_id));
-    if let Some(p) = &creating {
-        diesel::update(payments_table::table.find(&p.id))
-            .set(payments_table::stripe_payment_intent_id.eq(id))
-            .execute(conn)?;
-    }
-    Ok(creating.map(|p| Payment {
-        stripe_payment_intent_id: Some(id.to_string()),
-        ..p
-    }))
+        .filter(|p| scope.allows(&p.account_id)))
 }
 
 fn payment_intent_changed(
     conn: &mut DbConnection,
     event_type: &str,
-    intent: &Value,
+    intent: &PaymentIntent,
     scope: &Scope,
 ) -> Result<(), ApiError> {
-    let Some(found) = payment_for_intent(conn, intent, scope)? else {
+    let Some(payment) = payment_for_intent(conn, intent, scope)? else {
         return Ok(());
     };
-    let payment = payments::lock(conn, &found.id)?;
-    let status = intent["status"].as_str().unwrap_or_default();
-    if event_type == "payment_intent.payment_failed" {
-        // A decline: the intent awaits another card; announce it while nothing later happened.
-        // (A declined saved-card charge is announced by the charge request itself.)
-        if rank(&payment.status) <= rank("requires_payment_method")
-            && payment.status != FAILED
-            && payment.stripe_payment_method_id.is_none()
-        {
-            set_status(conn, &payment, "requires_payment_method", intent)?;
-            payments::record(
-                conn,
-                &payment.id,
-                "declined",
-                "requires_payment_method",
-                None,
-                "stripe",
-            )?;
+    let update = if event_type == "payment_intent.payment_failed" {
+        // A decline: the intent awaits another card.
+        PaymentUpdate::Declined {
+            intent_id: intent.id.clone(),
         }
-        return Ok(());
-    }
-    if rank(status) <= rank(&payment.status) {
-        return Ok(()); // late or repeated: never backwards
-    }
-    set_status(conn, &payment, status, intent)?;
-    let amount = intent["amount_received"]
-        .as_i64()
-        .filter(|_| status == "succeeded");
-    payments::record(conn, &payment.id, "webhook", status, amount, "stripe")
+    } else {
+        let Some(state) = observe(intent) else {
+            return Ok(());
+        };
+        PaymentUpdate::Intent {
+            state,
+            source: Source::Webhook,
+        }
+    };
+    apply_update(conn, &payment.id, update, STRIPE_ACTOR).map(|_| ())
 }
 
-fn set_status(
+fn charge_refunded(
     conn: &mut DbConnection,
-    payment: &Payment,
-    status: &str,
-    intent: &Value,
+    charge: &Charge,
+    scope: &Scope,
 ) -> Result<(), ApiError> {
-    let latest_charge = match &intent["latest_charge"] {
-        Value::String(id) => Some(id.clone()),
-        Value::Object(charge) => charge.get("id").and_then(Value::as_str).map(str::to_string),
-        _ => None,
-    };
-    diesel::update(payments_table::table.find(&payment.id))
-        .set((
-            payments_table::status.eq(status),
-            payments_table::amount_capturable.eq(intent["amount_capturable"].as_i64().unwrap_or(0)),
-            payments_table::amount_captured.eq(intent["amount_received"]
-                .as_i64()
-                .unwrap_or(payment.amount_captured)),
-            payments_table::stripe_charge_id
-                .eq(latest_charge.or_else(|| payment.stripe_charge_id.clone())),
-            payments_table::updated_at.eq(now()),
-        ))
-        .execute(conn)?;
-    Ok(())
-}
-
-fn charge_refunded(conn: &mut DbConnection, charge: &Value, scope: &Scope) -> Result<(), ApiError> {
-    let Some(intent_id) = charge["payment_intent"].as_str() else {
+    let Some(intent_id) = charge.payment_intent.as_ref().map(|i| i.id().to_string()) else {
         return Ok(());
     };
-    let Some(found) = payments_table::table
-        .filter(payments_table::stripe_payment_intent_id.eq(intent_id))
+    if charge.amount_captured < 0
+        || charge.amount_refunded < 0
+        || charge.amount_captured > charge.amount
+        || charge.amount_refunded > charge.amount
+    {
+        log::warn!(
+            "charge {} ignored: inconsistent amounts (amount {}, captured {}, refunded {})",
+            charge.id,
+            charge.amount,
+            charge.amount_captured,
+            charge.amount_refunded
+        );
+        return Ok(());
+    }
+    let Some(payment) = payments_table::table
+        .filter(payments_table::stripe_payment_intent_id.eq(&intent_id))
         .select(Payment::as_select())
         .first(conn)
         .optional()?
@@ -378,36 +358,27 @@ fn charge_refunded(conn: &mut DbConnection, charge: &Value, scope: &Scope) -> Re
     else {
         return Ok(());
     };
-    let payment = payments::lock(conn, &found.id)?;
-    if payment.status != "succeeded" {
-        return Ok(()); // a released authorisation is not a refund
-    }
-    // Stripe counts the uncaptured rest of a partial capture as refunded: leave it out.
-    let uncaptured =
-        charge["amount"].as_i64().unwrap_or(0) - charge["amount_captured"].as_i64().unwrap_or(0);
-    let refunded = (charge["amount_refunded"].as_i64().unwrap_or(0) - uncaptured)
-        .clamp(0, payment.amount_captured);
-    if refunded <= payment.amount_refunded {
+    // Stripe counts the uncaptured rest of a partial capture as refunded: leave it out. A
+    // released authorisation (nothing captured) is not a refund.
+    let uncaptured = charge.amount - charge.amount_captured;
+    let total = charge.amount_refunded - uncaptured;
+    if charge.amount_captured == 0 || total <= 0 {
         return Ok(());
     }
-    diesel::update(payments_table::table.find(&payment.id))
-        .set((
-            payments_table::amount_refunded.eq(refunded),
-            payments_table::updated_at.eq(now()),
-        ))
-        .execute(conn)?;
-    payments::record(
+    apply_update(
         conn,
         &payment.id,
-        "refund",
-        &payment.status,
-        Some(refunded - payment.amount_refunded),
-        "stripe",
+        PaymentUpdate::Refunded { total },
+        STRIPE_ACTOR,
     )
+    .map(|_| ())
 }
 
-fn refund_updated(conn: &mut DbConnection, refund: &Value, scope: &Scope) -> Result<(), ApiError> {
-    let (Some(id), Some(status)) = (refund["id"].as_str(), refund["status"].as_str()) else {
+fn refund_updated(conn: &mut DbConnection, refund: &Refund, scope: &Scope) -> Result<(), ApiError> {
+    let (id, Some(status)) = (
+        refund.id.as_str(),
+        refund.status.as_ref().map(|s| s.as_str()),
+    ) else {
         return Ok(());
     };
     let owner: Option<String> = refunds::table
@@ -427,12 +398,10 @@ fn refund_updated(conn: &mut DbConnection, refund: &Value, scope: &Scope) -> Res
 
 fn payment_method_detached(
     conn: &mut DbConnection,
-    method: &Value,
+    method: &PaymentMethod,
     scope: &Scope,
 ) -> Result<(), ApiError> {
-    let Some(id) = method["id"].as_str() else {
-        return Ok(());
-    };
+    let id = method.id.as_str();
     let Some(card) = cards::table
         .filter(cards::stripe_payment_method_id.eq(id))
         .filter(cards::deleted.eq(false))

@@ -5,10 +5,13 @@
 //! 1. Payments stuck in `creating` (a crash or timeout between our row and Stripe's answer): the
 //!    intent is looked up by its metadata, or its creation replayed with the same
 //!    Idempotency-Key, so there is never a second PaymentIntent. Saved-card charges are only
-//!    looked up (replaying one would charge a card nobody is waiting for).
+//!    looked up (replaying one would charge a card nobody is waiting for). A search hit counts
+//!    only if its metadata names this payment (account and transaction).
 //! 2. Missed webhooks: Stripe's recent events are listed and every one we never stored goes
 //!    through the webhook path (deduplicated by event id, never moving a payment backwards).
-//! 3. Authorisations whose `capture_before` is near raise `payment.authorization_expiring`, once.
+//! 3. Drift: every recent payment that is not final is compared with its intent at Stripe and
+//!    moved forward through the state machine when Stripe is further along.
+//! 4. Authorisations whose `capture_before` is near raise `payment.authorization_expiring`, once.
 //!
 //! Every payment, account and event is tried on its own: one that fails (Stripe down for one
 //! merchant, a bad key) is reported and the pass goes on with the rest.
@@ -16,10 +19,14 @@
 use crate::db::models::{Account, Payment};
 use crate::db::schema::{accounts, payment_history, payments, stripe_events};
 use crate::error::ApiError;
-use crate::flows::payments::{self as payment_flows, CREATING};
+use crate::flows::payment_updates::{apply_now, observe};
+use crate::flows::payments::{self as payment_flows};
 use crate::flows::webhooks::{self, Received, Scope, HANDLED};
 use crate::flows::Services;
-use crate::stripe::{metadata_query, Expandable, ListEvents, ListParams, SearchParams};
+use crate::payment_state::{PaymentStatus, PaymentUpdate, Source};
+use crate::stripe::{
+    metadata_query, Expandable, ListEvents, ListParams, PaymentIntent, SearchParams,
+};
 use diesel::prelude::*;
 use std::time::Duration;
 
@@ -27,7 +34,8 @@ use std::time::Duration;
 pub struct ReconcileConfig {
     /// A payment still `creating` after this long is taken as stuck.
     pub stuck_after: Duration,
-    /// How far back Stripe's events are replayed.
+    /// How far back Stripe's events are replayed, and how old a payment may be for its drift
+    /// from Stripe to be checked.
     pub events_since: Duration,
     /// Announce authorisations that must be captured within this long.
     pub expiring_within: Duration,
@@ -79,11 +87,12 @@ pub async fn run(services: std::sync::Arc<Services>, config: ReconcileConfig) {
     }
 }
 
-/// One pass over the three checks.
+/// One pass over the four checks.
 pub async fn run_once(services: &Services, config: &ReconcileConfig) -> Report {
     let mut report = Report::default();
     heal_creating(services, config, &mut report).await;
     replay_missed_events(services, config, &mut report).await;
+    repair_drift(services, config, &mut report).await;
     announce_expiring(services, config, &mut report).await;
     report
 }
@@ -100,7 +109,7 @@ async fn heal_creating(services: &Services, config: &ReconcileConfig, report: &m
         .run(move |conn| {
             payments::table
                 .inner_join(accounts::table)
-                .filter(payments::status.eq(CREATING))
+                .filter(payments::status.eq(PaymentStatus::Creating))
                 .filter(payments::created_at.lt(before))
                 .select((Payment::as_select(), Account::as_select()))
                 .load(conn)
@@ -136,20 +145,29 @@ async fn heal_one(
         metadata_query("external_account_id", &account.external_account_id),
         metadata_query("external_transaction_id", &payment.external_transaction_id)
     );
-    let found = services
+    let hits = services
         .stripe
         .search_payment_intents(
             &stripe_account,
             &SearchParams {
                 query: &query,
-                limit: Some(1),
+                limit: Some(10),
                 ..Default::default()
             },
         )
         .await?
-        .data
+        .data;
+    let (ours, others): (Vec<PaymentIntent>, Vec<PaymentIntent>) = hits
         .into_iter()
-        .next();
+        .partition(|intent| names_payment(intent, &account, &payment));
+    for other in &others {
+        log::warn!(
+            "reconcile: search hit {} for payment {} does not name it in its metadata; ignored",
+            other.id,
+            payment.id
+        );
+    }
+    let found = ours.into_iter().next();
     let (intent, how) = match found {
         Some(intent) => (intent, "found by metadata"),
         None if payment.stripe_payment_method_id.is_some() => {
@@ -188,6 +206,87 @@ async fn heal_one(
     );
     payment_flows::complete(services, payment, &intent, "reconciler").await?;
     Ok(Some(line))
+}
+
+/// Whether a PaymentIntent's metadata names this payment: a search hit is trusted only then.
+pub fn names_payment(intent: &PaymentIntent, account: &Account, payment: &Payment) -> bool {
+    intent.metadata.get("external_account_id") == Some(&account.external_account_id)
+        && intent.metadata.get("external_transaction_id") == Some(&payment.external_transaction_id)
+}
+
+/// The final statuses and `creating` (healed above): not compared with Stripe.
+const NOT_DRIFTING: [PaymentStatus; 4] = [
+    PaymentStatus::Creating,
+    PaymentStatus::Succeeded,
+    PaymentStatus::Canceled,
+    PaymentStatus::Failed,
+];
+
+/// At most this many payments are compared with Stripe per pass (oldest first).
+const DRIFT_BATCH: i64 = 500;
+
+async fn repair_drift(services: &Services, config: &ReconcileConfig, report: &mut Report) {
+    let since = ago(config.events_since);
+    let open: Result<Vec<(Payment, Account)>, ApiError> = services
+        .db
+        .run(move |conn| {
+            payments::table
+                .inner_join(accounts::table)
+                .filter(payments::status.ne_all(NOT_DRIFTING))
+                .filter(payments::stripe_payment_intent_id.is_not_null())
+                .filter(payments::created_at.ge(since))
+                .order(payments::id.asc())
+                .limit(DRIFT_BATCH)
+                .select((Payment::as_select(), Account::as_select()))
+                .load(conn)
+                .map_err(ApiError::from)
+        })
+        .await;
+    let open = match open {
+        Ok(open) => open,
+        Err(e) => return report.failures.push(format!("payments not final: {e}")),
+    };
+    for (payment, account) in open {
+        let what = format!(
+            "payment {} (account {})",
+            payment.external_transaction_id, account.external_account_id
+        );
+        let result = repair_one(services, payment, account).await;
+        report.outcome(|| what, result);
+    }
+}
+
+/// Moves one payment forward to its intent's state at Stripe, if Stripe is further along.
+async fn repair_one(
+    services: &Services,
+    payment: Payment,
+    account: Account,
+) -> Result<Option<String>, ApiError> {
+    let Some(intent_id) = payment.stripe_payment_intent_id.clone() else {
+        return Ok(None);
+    };
+    let intent = services
+        .stripe
+        .retrieve_payment_intent(&services.stripe_account(&account)?, &intent_id, &[])
+        .await?;
+    let Some(state) = observe(&intent) else {
+        return Ok(None);
+    };
+    let before = payment.status;
+    if !before.can_move_to(state.status) {
+        return Ok(None);
+    }
+    let update = PaymentUpdate::Intent {
+        state,
+        source: Source::Sync,
+    };
+    let applied = apply_now(services, &payment.id, update, "reconciler").await?;
+    Ok(applied.changed.then(|| {
+        format!(
+            "payment {} ({intent_id}, account {}): {before} → {} at Stripe: drift repaired",
+            payment.external_transaction_id, account.external_account_id, applied.payment.status
+        )
+    }))
 }
 
 async fn replay_missed_events(services: &Services, config: &ReconcileConfig, report: &mut Report) {
@@ -300,7 +399,7 @@ async fn announce_expiring(services: &Services, config: &ReconcileConfig, report
                 .select(payment_history::payment_id);
             payments::table
                 .inner_join(accounts::table)
-                .filter(payments::status.eq("requires_capture"))
+                .filter(payments::status.eq(PaymentStatus::RequiresCapture))
                 .filter(payments::id.ne_all(announced))
                 .select((Payment::as_select(), Account::as_select()))
                 .load(conn)
@@ -364,18 +463,16 @@ async fn announce_one(
                         .filter(payment_history::action.eq("expiring")),
                 ))
                 .get_result(conn)?;
-                if before || locked.status != "requires_capture" {
+                if before || locked.status != PaymentStatus::RequiresCapture {
                     return Ok(false);
                 }
-                payment_flows::record(
+                crate::flows::payment_updates::apply(
                     conn,
                     &id,
-                    "expiring",
-                    "requires_capture",
-                    None,
+                    PaymentUpdate::Expiring,
                     "reconciler",
-                )?;
-                Ok::<_, ApiError>(true)
+                )
+                .map(|applied| applied.changed)
             })
         })
         .await?;
@@ -388,4 +485,91 @@ async fn announce_one(
         account.external_account_id,
         chrono::DateTime::from_timestamp(deadline, 0).map(|t| t.to_rfc3339()).unwrap_or_default()
     )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::models::now;
+
+    fn intent(metadata: &[(&str, &str)]) -> PaymentIntent {
+        serde_json::from_value(serde_json::json!({
+            "id": "pi_1", "object": "payment_intent", "amount": 1000, "currency": "usd",
+            "status": "requires_payment_method", "capture_method": "manual", "created": 0,
+            "metadata": metadata.iter().copied().collect::<std::collections::BTreeMap<_, _>>(),
+        }))
+        .unwrap()
+    }
+
+    fn account() -> Account {
+        Account {
+            id: "a".into(),
+            external_account_id: "acme".into(),
+            display_name: None,
+            default_currency: "usd".into(),
+            stripe_account_id: None,
+            stripe_secret_key_enc: None,
+            webhook_url: None,
+            created_at: now(),
+            updated_at: now(),
+            webhook_secret_enc: None,
+            stripe_webhook_secret_enc: None,
+        }
+    }
+
+    fn payment() -> Payment {
+        Payment {
+            id: "p".into(),
+            account_id: "a".into(),
+            external_transaction_id: "tx-1".into(),
+            customer_id: None,
+            stripe_payment_intent_id: None,
+            request_fingerprint: String::new(),
+            amount: 1000,
+            currency: "usd".into(),
+            capture_method: "manual".into(),
+            payment_method_types: "card_present".into(),
+            description: None,
+            metadata: None,
+            status: PaymentStatus::Creating,
+            amount_capturable: 0,
+            amount_captured: 0,
+            amount_refunded: 0,
+            stripe_charge_id: None,
+            stripe_payment_method_id: None,
+            failure_code: None,
+            decline_code: None,
+            stripe_idempotency_key: None,
+            created_at: now(),
+            updated_at: now(),
+        }
+    }
+
+    #[test]
+    fn a_search_hit_counts_only_if_its_metadata_names_the_payment() {
+        let (account, payment) = (account(), payment());
+        let ours = intent(&[
+            ("external_account_id", "acme"),
+            ("external_transaction_id", "tx-1"),
+        ]);
+        assert!(names_payment(&ours, &account, &payment));
+        for wrong in [
+            intent(&[
+                ("external_account_id", "other"),
+                ("external_transaction_id", "tx-1"),
+            ]),
+            intent(&[
+                ("external_account_id", "acme"),
+                ("external_transaction_id", "TX-1"),
+            ]),
+            intent(&[("external_transaction_id", "tx-1")]),
+            intent(&[]),
+        ] {
+            assert!(
+                !names_payment(&wrong, &account, &payment),
+                "{:?}",
+                wrong.metadata
+            );
+        }
+    }
 }

@@ -97,6 +97,21 @@ both_backends! {
         let answer = other.get(&format!("/v1/checkout/{}?external_account_id=acme", pay["session_id"].as_str().unwrap()), &token).await;
         assert_error(&answer, 404, "session_id");
 
+        // A payment whose intent the other Stripe does not know: read, void, capture, refund.
+        let (status, authorised) = app.post("/v1/payment/intent", &token,
+            json!({"external_account_id": "acme", "amount": "7.00", "external_transaction_id": "t-2"})).await;
+        assert_eq!(status, 200, "{authorised}");
+        let authorised = authorised["id"].as_str().unwrap().to_string();
+        let body = json!({"external_account_id": "acme", "payment_id": authorised});
+        assert_error(&other.get(&format!("/v1/payment/{authorised}?external_account_id=acme"), &token).await, 404, "payment_id");
+        assert_error(&other.post("/v1/payment/cancel", &token, body.clone()).await, 404, "payment_id");
+        assert_error(&other.post("/v1/payment/capture", &token, body.clone()).await, 404, "payment_id");
+        let till = app.register_reader().await;
+        assert_eq!(app.tap_card(&till, &authorised, "4242424242424242").await.0, 200);
+        let (status, captured) = app.post("/v1/payment/capture", &token, body.clone()).await;
+        assert_eq!(status, 200, "{captured}");
+        assert_error(&other.post("/v1/payment/refund", &token, body).await, 404, "payment_id");
+
         // On the instance whose Stripe knows them, the same requests succeed.
         let (status, body) = app.get(&format!("/v1/terminal/readers/{reader_id}?external_account_id=acme"), &token).await;
         assert_eq!(status, 200, "{body}");

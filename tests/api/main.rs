@@ -17,6 +17,7 @@ mod logs;
 mod ops;
 mod reconcile;
 mod schema;
+mod state_machine;
 mod stripe_context;
 mod stripe_keys;
 mod webhooks;

@@ -6,14 +6,24 @@ use crate::helpers::{eventually, MerchantEndpoint, TestApp, JWT_SECRET};
 use serde_json::{json, Value};
 
 /// Runs `pos-backend reconcile` against `app` and returns what it printed; it must succeed.
-async fn reconcile(app: &TestApp, extra: &[&str]) -> String {
+pub(crate) async fn reconcile(app: &TestApp, extra: &[&str]) -> String {
     let (success, stdout) = reconcile_outcome(app, extra).await;
     assert!(success, "reconcile failed: {stdout}");
     stdout
 }
 
 /// Runs `pos-backend reconcile`: whether it exited 0, and stdout followed by stderr.
-async fn reconcile_outcome(app: &TestApp, extra: &[&str]) -> (bool, String) {
+pub(crate) async fn reconcile_outcome(app: &TestApp, extra: &[&str]) -> (bool, String) {
+    reconcile_against(app, &app.sim_url(""), extra).await
+}
+
+/// Runs `pos-backend reconcile` with Stripe at `stripe_api_base`: whether it exited 0, and stdout
+/// followed by stderr.
+pub(crate) async fn reconcile_against(
+    app: &TestApp,
+    stripe_api_base: &str,
+    extra: &[&str],
+) -> (bool, String) {
     let data_dir = tempfile::tempdir().unwrap();
     let mut args: Vec<String> = vec![
         "reconcile".into(),
@@ -22,7 +32,7 @@ async fn reconcile_outcome(app: &TestApp, extra: &[&str]) -> (bool, String) {
         "--stripe-secret-key".into(),
         pos_backend::app::SIMULATOR_KEY.into(),
         "--stripe-api-base".into(),
-        app.sim_url(""),
+        stripe_api_base.to_string(),
         "--encryption-key".into(),
         "2a".repeat(32),
         "--jwt-secret".into(),
@@ -61,7 +71,7 @@ async fn stored(app: &TestApp, token: &str, tx: &str) -> Option<Value> {
         .cloned()
 }
 
-async fn intents_for(app: &TestApp, tx: &str) -> Vec<Value> {
+pub(crate) async fn intents_for(app: &TestApp, tx: &str) -> Vec<Value> {
     let found = app
         .sim_get(&format!("/v1/payment_intents/search?query=metadata%5B%27external_transaction_id%27%5D%3A%27{tx}%27"))
         .await;

@@ -8,8 +8,20 @@ use std::collections::BTreeMap;
 
 const VISA: &str = "4242424242424242";
 
+/// A whole PaymentIntent as Stripe sends it in an event (a 10.00 USD manual-capture intent), with
+/// `fields` set over it.
+pub(crate) fn intent_object(fields: Value) -> Value {
+    let mut object = json!({"object": "payment_intent", "amount": 1000, "currency": "usd",
+        "capture_method": "manual", "created": chrono::Utc::now().timestamp(), "livemode": false,
+        "amount_capturable": 0, "amount_received": 0, "metadata": {}, "payment_method_types": ["card_present"]});
+    for (k, v) in fields.as_object().unwrap() {
+        object[k] = v.clone();
+    }
+    object
+}
+
 /// A Stripe event about `object`, signed with `secrets` (several `v1` while a secret rotates).
-fn signed_event(
+pub(crate) fn signed_event(
     id: &str,
     event_type: &str,
     object: Value,
@@ -43,7 +55,7 @@ fn signed_event(
     )
 }
 
-async fn deliver(app: &TestApp, body: &str, signature: &str) -> (u16, Value) {
+pub(crate) async fn deliver(app: &TestApp, body: &str, signature: &str) -> (u16, Value) {
     let response = app
         .client
         .post(app.url("/v1/webhooks/stripe"))
@@ -103,8 +115,8 @@ both_backends! {
     async fn stripe_signatures(app) {
         let token = app.merchant("acme", "usd").await;
         let pi = new_intent(&app, &token, "sig").await;
-        let object = json!({"id": pi, "object": "payment_intent", "status": "requires_capture", "amount_capturable": 1000,
-            "amount_received": 0, "metadata": {"external_account_id": "acme", "external_transaction_id": "sig"}});
+        let object = intent_object(json!({"id": pi, "object": "payment_intent", "status": "requires_capture", "amount_capturable": 1000,
+            "amount_received": 0, "metadata": {"external_account_id": "acme", "external_transaction_id": "sig"}}));
         let (body, good) = signed_event("evt_sig_1", "payment_intent.amount_capturable_updated", object.clone(), &[STRIPE_WEBHOOK_SECRET], 0);
 
         let tampered = body.replace("1000", "9999");
@@ -126,7 +138,7 @@ both_backends! {
 
         // Rotation: Stripe signs with the old and the new secret; we know one of them.
         let (body, rotated) = signed_event("evt_sig_2", "payment_intent.canceled",
-            json!({"id": pi, "object": "payment_intent", "status": "canceled", "amount_capturable": 0, "amount_received": 0}),
+            intent_object(json!({"id": pi, "object": "payment_intent", "status": "canceled", "amount_capturable": 0, "amount_received": 0})),
             &["whsec_retiredsecret", STRIPE_WEBHOOK_SECRET], 0);
         assert_eq!(deliver(&app, &body, &rotated).await.0, 200);
         assert_eq!(stored_status(&app, &token, "sig").await, "canceled");
@@ -143,9 +155,9 @@ both_backends! {
             .post("/v1/payment/intent", &evil, json!({"external_account_id": "evil", "amount": "10.00", "external_transaction_id": "own"}))
             .await;
         assert_eq!(status, 200, "{own}");
-        let canceled = |id: &str, account: &str| json!({"id": id, "object": "payment_intent", "status": "canceled",
+        let canceled = |id: &str, account: &str| intent_object(json!({"id": id, "object": "payment_intent", "status": "canceled",
             "amount_capturable": 0, "amount_received": 0,
-            "metadata": {"external_account_id": account, "external_transaction_id": "victim"}});
+            "metadata": {"external_account_id": account, "external_transaction_id": "victim"}}));
 
         // Signed with evil's own endpoint secret, claiming to be evil's, naming acme's intent:
         // authentic for evil, so acknowledged, but it cannot touch acme's payment.
@@ -163,8 +175,8 @@ both_backends! {
         assert_eq!(stored_status(&app, &token, "victim").await, "requires_payment_method", "acme's payment untouched");
 
         // Evil's own secret does move evil's own payment.
-        let mine = json!({"id": own["id"], "object": "payment_intent", "status": "canceled", "amount_capturable": 0,
-            "amount_received": 0, "metadata": {"external_account_id": "evil", "external_transaction_id": "own"}});
+        let mine = intent_object(json!({"id": own["id"], "object": "payment_intent", "status": "canceled", "amount_capturable": 0,
+            "amount_received": 0, "metadata": {"external_account_id": "evil", "external_transaction_id": "own"}}));
         let (body, sig) = signed_event("evt_own_1", "payment_intent.canceled", mine, &[EVIL_SECRET], 0);
         assert_eq!(deliver(&app, &body, &sig).await.0, 200);
         assert_eq!(status_in(&app, &evil, "evil", "own").await, "canceled");
@@ -233,8 +245,8 @@ both_backends! {
     async fn out_of_order_events_never_move_backwards(app) {
         let token = app.merchant("acme", "usd").await;
         let pi = new_intent(&app, &token, "ooo").await;
-        let intent = |status: &str, capturable: i64, received: i64| json!({"id": pi, "object": "payment_intent", "status": status,
-            "amount_capturable": capturable, "amount_received": received});
+        let intent = |status: &str, capturable: i64, received: i64| intent_object(json!({"id": pi, "object": "payment_intent", "status": status,
+            "amount_capturable": capturable, "amount_received": received}));
         let (body, sig) = signed_event("evt_ooo_1", "payment_intent.succeeded", intent("succeeded", 0, 1000), &[STRIPE_WEBHOOK_SECRET], 0);
         assert_eq!(deliver(&app, &body, &sig).await.0, 200);
         let (body, sig) = signed_event("evt_ooo_2", "payment_intent.amount_capturable_updated", intent("requires_capture", 1000, 0), &[STRIPE_WEBHOOK_SECRET], 0);

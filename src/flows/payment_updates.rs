@@ -1,0 +1,162 @@
+//! The one path that changes a payment row after its insert. [`apply`] locks the row, asks the
+//! state machine (`crate::payment_state::decide`) what the proposed update does, writes the row,
+//! appends the history entry and queues the merchant event, all in the caller's transaction. A
+//! stale or forbidden update changes nothing and is recorded as an `ignored` history entry saying
+//! what was refused.
+
+use super::Services;
+use crate::db::models::{new_id, now, Payment, PaymentHistory};
+use crate::db::schema::{payment_history, payments};
+use crate::db::{write_transaction, DbConnection};
+use crate::error::ApiError;
+use crate::payment_state::{decide, Decision, IntentState, PaymentUpdate, Source};
+use crate::stripe::PaymentIntent;
+use diesel::prelude::*;
+
+/// The action of history entries that record a refused update.
+pub const IGNORED: &str = "ignored";
+
+/// The row after an update, and whether the update changed it.
+#[derive(Debug, Clone)]
+pub struct Applied {
+    pub payment: Payment,
+    pub changed: bool,
+}
+
+/// Applies `update` to the payment `payment_id`. Must run inside a write transaction (the row stays
+/// locked until it ends, so racing writers are serialised and each sees the other's result).
+pub fn apply(
+    conn: &mut DbConnection,
+    payment_id: &str,
+    update: PaymentUpdate,
+    actor: &str,
+) -> Result<Applied, ApiError> {
+    let current = super::payments::lock(conn, payment_id)?;
+    match decide(&current, &update, now()) {
+        Decision::Same => Ok(Applied {
+            payment: current,
+            changed: false,
+        }),
+        Decision::Refused(why) => {
+            log::warn!("payment {payment_id}: ignored an update by {actor}: {why}");
+            insert_history(
+                conn,
+                &current,
+                IGNORED,
+                None,
+                actor,
+                Some(format!("refused: {why}")),
+            )?;
+            Ok(Applied {
+                payment: current,
+                changed: false,
+            })
+        }
+        Decision::Change {
+            after,
+            action,
+            amount,
+            event,
+        } => {
+            let after = *after;
+            let row_changed = Payment {
+                updated_at: current.updated_at,
+                ..after.clone()
+            } != current;
+            if row_changed {
+                diesel::update(payments::table.find(payment_id))
+                    .set((
+                        payments::stripe_payment_intent_id.eq(&after.stripe_payment_intent_id),
+                        payments::status.eq(after.status),
+                        payments::amount_capturable.eq(after.amount_capturable),
+                        payments::amount_captured.eq(after.amount_captured),
+                        payments::amount_refunded.eq(after.amount_refunded),
+                        payments::stripe_charge_id.eq(&after.stripe_charge_id),
+                        payments::failure_code.eq(&after.failure_code),
+                        payments::decline_code.eq(&after.decline_code),
+                        payments::updated_at.eq(after.updated_at),
+                    ))
+                    .execute(conn)?;
+            }
+            insert_history(conn, &after, action, amount, actor, None)?;
+            if let Some(event) = event {
+                super::events::emit_payment(conn, &after, event)?;
+            }
+            Ok(Applied {
+                payment: if row_changed { after } else { current },
+                changed: true,
+            })
+        }
+    }
+}
+
+/// [`apply`] in a transaction of its own.
+pub async fn apply_now(
+    services: &Services,
+    payment_id: &str,
+    update: PaymentUpdate,
+    actor: &str,
+) -> Result<Applied, ApiError> {
+    let (id, actor) = (payment_id.to_string(), actor.to_string());
+    services
+        .db
+        .run(move |conn| write_transaction(conn, |conn| apply(conn, &id, update, &actor)))
+        .await
+}
+
+/// Reads an intent Stripe showed us; `None` (logged, without secrets) if it contradicts itself.
+pub fn observe(intent: &PaymentIntent) -> Option<IntentState> {
+    match IntentState::from_intent(intent) {
+        Ok(state) => Some(state),
+        Err(why) => {
+            log::warn!("PaymentIntent {} ignored: {why}", intent.id);
+            None
+        }
+    }
+}
+
+/// Records what Stripe showed about `payment`'s intent (in a transaction of its own). An intent
+/// that contradicts itself changes nothing.
+pub async fn observe_intent(
+    services: &Services,
+    payment: Payment,
+    intent: &PaymentIntent,
+    source: Source,
+    actor: &str,
+) -> Result<Payment, ApiError> {
+    let Some(state) = observe(intent) else {
+        return Ok(payment);
+    };
+    apply_now(
+        services,
+        &payment.id,
+        PaymentUpdate::Intent { state, source },
+        actor,
+    )
+    .await
+    .map(|applied| applied.payment)
+}
+
+/// Appends an entry, with the payment's status as it now is, to its history.
+pub fn insert_history(
+    conn: &mut DbConnection,
+    payment: &Payment,
+    action: &str,
+    amount: Option<i64>,
+    actor: &str,
+    detail: Option<String>,
+) -> Result<(), ApiError> {
+    diesel::insert_into(payment_history::table)
+        .values(PaymentHistory {
+            id: new_id(),
+            payment_id: payment.id.clone(),
+            action: action.to_string(),
+            status: payment.status,
+            amount,
+            actor: actor.to_string(),
+            created_at: now(),
+            detail,
+        })
+        .execute(conn)?;
+    Ok(())
+}

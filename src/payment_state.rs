@@ -1,0 +1,582 @@
+//! The payment state machine, in one place: the statuses a payment goes through, their order,
+//! which moves are legal, how the amounts may move, and which merchant event each change
+//! announces. [`decide`] is pure: given the locked row and a proposed [`PaymentUpdate`] it says what
+//! the row becomes, or why the update is refused. `flows::payment_updates::apply` is the only
+//! writer of payment rows after their insert; it runs this under the row's lock.
+//!
+//! Rules:
+//! - Statuses are ordered `creating` < `requires_payment_method` < `requires_confirmation` <
+//!   `requires_action` < `processing` < `requires_capture` < {`succeeded`, `canceled`, `failed`}.
+//!   A status only moves forward (strictly up this order); the last three are final and never
+//!   change. A stale or repeated observation is therefore never applied.
+//! - `amount_captured` is set once, from 0 to the captured amount, on the move into `succeeded`
+//!   (never above the payment's amount), and never changes afterwards.
+//! - `amount_refunded` only goes up, never above `amount_captured`, and only on a `succeeded`
+//!   payment.
+//! - `amount_capturable` is the authorised amount while `requires_capture`, 0 in any other status.
+//! - The PaymentIntent id is set once; an observation of another intent is refused.
+
+use crate::db::models::Payment;
+use crate::stripe::{PaymentIntent, PaymentIntentStatus};
+use chrono::NaiveDateTime;
+use diesel::backend::Backend;
+use diesel::deserialize::{self, FromSql, FromSqlRow};
+use diesel::expression::AsExpression;
+use diesel::serialize::{self, Output, ToSql};
+use diesel::sql_types::Text;
+use serde::{Deserialize, Serialize};
+
+/// Where a payment stands. Stored as the same snake_case strings as Stripe's intent statuses
+/// (plus our `creating` and `failed`).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, AsExpression, FromSqlRow, Serialize, Deserialize,
+)]
+#[diesel(sql_type = Text)]
+#[serde(rename_all = "snake_case")]
+pub enum PaymentStatus {
+    /// Our row exists; the PaymentIntent is being created.
+    Creating,
+    RequiresPaymentMethod,
+    RequiresConfirmation,
+    RequiresAction,
+    Processing,
+    /// Authorised, awaiting capture.
+    RequiresCapture,
+    /// Captured (final).
+    Succeeded,
+    /// Voided (final).
+    Canceled,
+    /// A declined saved-card charge (final; Stripe leaves such an intent awaiting a card).
+    Failed,
+}
+
+impl PaymentStatus {
+    pub const ALL: [PaymentStatus; 9] = [
+        PaymentStatus::Creating,
+        PaymentStatus::RequiresPaymentMethod,
+        PaymentStatus::RequiresConfirmation,
+        PaymentStatus::RequiresAction,
+        PaymentStatus::Processing,
+        PaymentStatus::RequiresCapture,
+        PaymentStatus::Succeeded,
+        PaymentStatus::Canceled,
+        PaymentStatus::Failed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PaymentStatus::Creating => "creating",
+            PaymentStatus::RequiresPaymentMethod => "requires_payment_method",
+            PaymentStatus::RequiresConfirmation => "requires_confirmation",
+            PaymentStatus::RequiresAction => "requires_action",
+            PaymentStatus::Processing => "processing",
+            PaymentStatus::RequiresCapture => "requires_capture",
+            PaymentStatus::Succeeded => "succeeded",
+            PaymentStatus::Canceled => "canceled",
+            PaymentStatus::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<PaymentStatus> {
+        PaymentStatus::ALL.into_iter().find(|p| p.as_str() == s)
+    }
+
+    /// Position in the order of states; the final states share the top.
+    pub fn rank(self) -> u8 {
+        match self {
+            PaymentStatus::Creating => 0,
+            PaymentStatus::RequiresPaymentMethod => 1,
+            PaymentStatus::RequiresConfirmation => 2,
+            PaymentStatus::RequiresAction => 3,
+            PaymentStatus::Processing => 4,
+            PaymentStatus::RequiresCapture => 5,
+            PaymentStatus::Succeeded | PaymentStatus::Canceled | PaymentStatus::Failed => 6,
+        }
+    }
+
+    pub fn is_final(self) -> bool {
+        self.rank() == 6
+    }
+
+    /// Whether the status may move from `self` to `next`: strictly forward, never out of a final
+    /// state.
+    pub fn can_move_to(self, next: PaymentStatus) -> bool {
+        !self.is_final() && next.rank() > self.rank()
+    }
+
+    /// Our status for a Stripe intent status (`None`: one this code does not know).
+    pub fn from_intent(status: &PaymentIntentStatus) -> Option<PaymentStatus> {
+        match status {
+            PaymentIntentStatus::Unknown(_) => None,
+            known => PaymentStatus::parse(known.as_str()),
+        }
+    }
+
+    /// The merchant event announcing a move into this status.
+    pub fn event(self) -> Option<&'static str> {
+        match self {
+            PaymentStatus::RequiresCapture => Some("payment.authorized"),
+            PaymentStatus::Succeeded => Some("payment.captured"),
+            PaymentStatus::Canceled => Some("payment.canceled"),
+            PaymentStatus::Failed => Some("payment.failed"),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for PaymentStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<&str> for PaymentStatus {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+impl<DB> ToSql<Text, DB> for PaymentStatus
+where
+    DB: Backend,
+    str: ToSql<Text, DB>,
+{
+    fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, DB>) -> serialize::Result {
+        self.as_str().to_sql(out)
+    }
+}
+
+impl<DB> FromSql<Text, DB> for PaymentStatus
+where
+    DB: Backend,
+    String: FromSql<Text, DB>,
+{
+    fn from_sql(bytes: DB::RawValue<'_>) -> deserialize::Result<Self> {
+        let s = String::from_sql(bytes)?;
+        PaymentStatus::parse(&s).ok_or_else(|| format!("unknown payment status '{s}'").into())
+    }
+}
+
+/// What a PaymentIntent says, checked for consistency (see [`IntentState::from_intent`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IntentState {
+    pub intent_id: String,
+    pub status: PaymentStatus,
+    pub amount_capturable: i64,
+    pub amount_received: i64,
+    pub latest_charge: Option<String>,
+}
+
+impl IntentState {
+    /// Reads an intent, refusing (with the reason) an unknown status or amounts that contradict
+    /// each other: negative, above the intent's amount, capturable outside `requires_capture`,
+    /// received outside `succeeded` or nothing received on a `succeeded` intent.
+    pub fn from_intent(intent: &PaymentIntent) -> Result<IntentState, String> {
+        let status = PaymentStatus::from_intent(&intent.status)
+            .ok_or_else(|| format!("unknown intent status '{}'", intent.status.as_str()))?;
+        let (amount, capturable, received) = (
+            intent.amount,
+            intent.amount_capturable,
+            intent.amount_received,
+        );
+        if amount <= 0 || capturable < 0 || received < 0 {
+            return Err(format!(
+                "negative or zero amounts (amount {amount}, capturable {capturable}, received {received})"
+            ));
+        }
+        if capturable > amount || received > amount {
+            return Err(format!(
+                "amounts above the intent's amount {amount} (capturable {capturable}, received {received})"
+            ));
+        }
+        if capturable > 0 && status != PaymentStatus::RequiresCapture {
+            return Err(format!(
+                "amount_capturable {capturable} on a '{status}' intent"
+            ));
+        }
+        if (received > 0) != (status == PaymentStatus::Succeeded) {
+            return Err(format!("amount_received {received} on a '{status}' intent"));
+        }
+        Ok(IntentState {
+            intent_id: intent.id.clone(),
+            status,
+            amount_capturable: capturable,
+            amount_received: received,
+            latest_charge: intent.latest_charge.as_ref().map(|c| c.id().to_string()),
+        })
+    }
+}
+
+/// Who observed an intent's state: it names the history entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// Our creation request or a read of the intent (`sync`).
+    Sync,
+    /// Our capture request.
+    Capture,
+    /// Our void request.
+    Cancel,
+    /// A Stripe webhook (or an event the reconciler replayed).
+    Webhook,
+    /// A completed Checkout Session.
+    Checkout,
+}
+
+impl Source {
+    fn action(self) -> &'static str {
+        match self {
+            Source::Sync => "sync",
+            Source::Capture => "capture",
+            Source::Cancel => "cancel",
+            Source::Webhook => "webhook",
+            Source::Checkout => "checkout",
+        }
+    }
+}
+
+/// A proposed change of a payment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PaymentUpdate {
+    /// Stripe's view of the intent (an answer to create, retrieve, capture or cancel; a webhook).
+    Intent { state: IntentState, source: Source },
+    /// A saved-card charge was declined: the payment is over.
+    Failed {
+        intent_id: String,
+        code: String,
+        decline_code: Option<String>,
+    },
+    /// A card-present attempt was declined; the intent awaits another card.
+    Declined { intent_id: String },
+    /// Stripe's (or our) total refunded so far.
+    Refunded { total: i64 },
+    /// The authorisation's capture deadline is near.
+    Expiring,
+}
+
+/// What [`decide`] concluded.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decision {
+    /// Apply: the row as it becomes, the history entry and the merchant event.
+    Change {
+        after: Box<Payment>,
+        action: &'static str,
+        amount: Option<i64>,
+        event: Option<&'static str>,
+    },
+    /// Already so: nothing to write.
+    Same,
+    /// Not a legal move: nothing changes, the refusal is recorded.
+    Refused(String),
+}
+
+/// Decides what `update` does to the row `current` (locked by the caller), at time `at`.
+pub fn decide(current: &Payment, update: &PaymentUpdate, at: NaiveDateTime) -> Decision {
+    let cur = current.status;
+    let other_intent = |id: &str| {
+        current
+            .stripe_payment_intent_id
+            .as_deref()
+            .is_some_and(|ours| ours != id)
+    };
+    match update {
+        PaymentUpdate::Intent { state, source } => {
+            if other_intent(&state.intent_id) {
+                return Decision::Refused(format!(
+                    "intent {} is not this payment's",
+                    state.intent_id
+                ));
+            }
+            let next = state.status;
+            if next == cur {
+                return Decision::Same;
+            }
+            if !cur.can_move_to(next) {
+                return Decision::Refused(format!("{next} after {cur}"));
+            }
+            if state.amount_received > current.amount || state.amount_capturable > current.amount {
+                return Decision::Refused(format!(
+                    "{next} with amounts above the payment's {} (capturable {}, received {})",
+                    current.amount, state.amount_capturable, state.amount_received
+                ));
+            }
+            let captured = next == PaymentStatus::Succeeded;
+            let after = Payment {
+                stripe_payment_intent_id: Some(state.intent_id.clone()),
+                status: next,
+                amount_capturable: if next == PaymentStatus::RequiresCapture {
+                    state.amount_capturable
+                } else {
+                    0
+                },
+                amount_captured: if captured {
+                    state.amount_received
+                } else {
+                    current.amount_captured
+                },
+                stripe_charge_id: state
+                    .latest_charge
+                    .clone()
+                    .or_else(|| current.stripe_charge_id.clone()),
+                updated_at: at,
+                ..current.clone()
+            };
+            Decision::Change {
+                after: Box::new(after),
+                action: source.action(),
+                amount: captured.then_some(state.amount_received),
+                event: next.event(),
+            }
+        }
+        PaymentUpdate::Failed {
+            intent_id,
+            code,
+            decline_code,
+        } => {
+            if cur == PaymentStatus::Failed {
+                return Decision::Same;
+            }
+            if other_intent(intent_id) {
+                return Decision::Refused(format!("intent {intent_id} is not this payment's"));
+            }
+            if cur.is_final() {
+                return Decision::Refused(format!("failed after {cur}"));
+            }
+            let after = Payment {
+                stripe_payment_intent_id: Some(intent_id.clone()),
+                status: PaymentStatus::Failed,
+                amount_capturable: 0,
+                failure_code: Some(code.clone()),
+                decline_code: decline_code.clone(),
+                updated_at: at,
+                ..current.clone()
+            };
+            Decision::Change {
+                after: Box::new(after),
+                action: "charge",
+                amount: Some(current.amount),
+                event: Some("payment.failed"),
+            }
+        }
+        PaymentUpdate::Declined { intent_id } => {
+            if other_intent(intent_id) {
+                return Decision::Refused(format!("intent {intent_id} is not this payment's"));
+            }
+            // A decline is news only while nothing later happened; a saved-card decline is
+            // recorded (as failed) by the charge request itself.
+            if cur.rank() > PaymentStatus::RequiresPaymentMethod.rank() {
+                return Decision::Refused(format!("a decline after {cur}"));
+            }
+            if current.stripe_payment_method_id.is_some() {
+                return Decision::Same;
+            }
+            let after = Payment {
+                stripe_payment_intent_id: Some(intent_id.clone()),
+                status: PaymentStatus::RequiresPaymentMethod,
+                amount_capturable: 0,
+                updated_at: at,
+                ..current.clone()
+            };
+            Decision::Change {
+                after: Box::new(after),
+                action: "declined",
+                amount: None,
+                event: Some("payment.failed"),
+            }
+        }
+        PaymentUpdate::Refunded { total } => {
+            if cur != PaymentStatus::Succeeded {
+                return Decision::Refused(format!("a refund of {total} on a {cur} payment"));
+            }
+            if *total > current.amount_captured {
+                return Decision::Refused(format!(
+                    "refunded {total} above the captured {}",
+                    current.amount_captured
+                ));
+            }
+            if *total <= current.amount_refunded {
+                return Decision::Same; // never down; equal is a repeat
+            }
+            let after = Payment {
+                amount_refunded: *total,
+                updated_at: at,
+                ..current.clone()
+            };
+            Decision::Change {
+                after: Box::new(after),
+                action: "refund",
+                amount: Some(total - current.amount_refunded),
+                event: Some("payment.refunded"),
+            }
+        }
+        PaymentUpdate::Expiring => {
+            if cur != PaymentStatus::RequiresCapture {
+                return Decision::Refused(format!("expiring after {cur}"));
+            }
+            Decision::Change {
+                after: Box::new(current.clone()),
+                action: "expiring",
+                amount: None,
+                event: Some("payment.authorization_expiring"),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::models::now;
+    use PaymentStatus::*;
+
+    fn payment(status: PaymentStatus) -> Payment {
+        Payment {
+            id: "p".into(),
+            account_id: "a".into(),
+            external_transaction_id: "t".into(),
+            customer_id: None,
+            stripe_payment_intent_id: Some("pi_1".into()),
+            request_fingerprint: String::new(),
+            amount: 1000,
+            currency: "usd".into(),
+            capture_method: "manual".into(),
+            payment_method_types: "card_present".into(),
+            description: None,
+            metadata: None,
+            status,
+            amount_capturable: if status == RequiresCapture { 1000 } else { 0 },
+            amount_captured: if status == Succeeded { 1000 } else { 0 },
+            amount_refunded: 0,
+            stripe_charge_id: None,
+            stripe_payment_method_id: None,
+            failure_code: None,
+            decline_code: None,
+            stripe_idempotency_key: None,
+            created_at: now(),
+            updated_at: now(),
+        }
+    }
+
+    fn seen(status: PaymentStatus, capturable: i64, received: i64) -> PaymentUpdate {
+        PaymentUpdate::Intent {
+            state: IntentState {
+                intent_id: "pi_1".into(),
+                status,
+                amount_capturable: capturable,
+                amount_received: received,
+                latest_charge: Some("ch_1".into()),
+            },
+            source: Source::Webhook,
+        }
+    }
+
+    #[test]
+    fn statuses_round_trip_as_their_strings() {
+        for s in PaymentStatus::ALL {
+            assert_eq!(PaymentStatus::parse(s.as_str()), Some(s));
+            assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
+        }
+        assert_eq!(PaymentStatus::parse("pwned"), None);
+    }
+
+    #[test]
+    fn only_forward_moves_out_of_non_final_states() {
+        for from in PaymentStatus::ALL {
+            for to in PaymentStatus::ALL {
+                let allowed = from.can_move_to(to);
+                assert_eq!(
+                    allowed,
+                    !from.is_final() && to.rank() > from.rank(),
+                    "{from} → {to}"
+                );
+            }
+        }
+        assert!(!Succeeded.can_move_to(Canceled));
+        assert!(!RequiresCapture.can_move_to(RequiresPaymentMethod));
+        assert!(RequiresPaymentMethod.can_move_to(Succeeded));
+    }
+
+    #[test]
+    fn a_stale_intent_never_overwrites_a_capture() {
+        let captured = payment(Succeeded);
+        let d = decide(&captured, &seen(RequiresPaymentMethod, 0, 0), now());
+        assert!(matches!(d, Decision::Refused(_)), "{d:?}");
+        let d = decide(&captured, &seen(RequiresCapture, 1000, 0), now());
+        assert!(matches!(d, Decision::Refused(_)), "{d:?}");
+        assert_eq!(
+            decide(&captured, &seen(Succeeded, 0, 0), now()),
+            Decision::Same
+        );
+    }
+
+    #[test]
+    fn capture_sets_the_captured_amount_once() {
+        let authorised = payment(RequiresCapture);
+        let Decision::Change { after, event, .. } =
+            decide(&authorised, &seen(Succeeded, 0, 600), now())
+        else {
+            panic!("capture refused")
+        };
+        assert_eq!(
+            (
+                after.status,
+                after.amount_captured,
+                after.amount_capturable,
+                event
+            ),
+            (Succeeded, 600, 0, Some("payment.captured"))
+        );
+        let over = decide(&authorised, &seen(Succeeded, 0, 5000), now());
+        assert!(matches!(over, Decision::Refused(_)), "{over:?}");
+    }
+
+    #[test]
+    fn refunds_only_go_up_to_the_captured_amount() {
+        let captured = payment(Succeeded);
+        assert!(matches!(
+            decide(&captured, &PaymentUpdate::Refunded { total: 1001 }, now()),
+            Decision::Refused(_)
+        ));
+        let Decision::Change { after, amount, .. } =
+            decide(&captured, &PaymentUpdate::Refunded { total: 400 }, now())
+        else {
+            panic!()
+        };
+        assert_eq!((after.amount_refunded, amount), (400, Some(400)));
+        assert_eq!(
+            decide(&after, &PaymentUpdate::Refunded { total: 300 }, now()),
+            Decision::Same
+        );
+        assert!(matches!(
+            decide(
+                &payment(RequiresCapture),
+                &PaymentUpdate::Refunded { total: 1 },
+                now()
+            ),
+            Decision::Refused(_)
+        ));
+    }
+
+    #[test]
+    fn expiring_only_while_authorised() {
+        assert!(matches!(
+            decide(&payment(Succeeded), &PaymentUpdate::Expiring, now()),
+            Decision::Refused(_)
+        ));
+        assert!(matches!(
+            decide(&payment(RequiresCapture), &PaymentUpdate::Expiring, now()),
+            Decision::Change { .. }
+        ));
+    }
+
+    #[test]
+    fn another_intent_is_refused() {
+        let mut update = seen(RequiresCapture, 1000, 0);
+        if let PaymentUpdate::Intent { state, .. } = &mut update {
+            state.intent_id = "pi_other".into();
+        }
+        assert!(matches!(
+            decide(&payment(RequiresPaymentMethod), &update, now()),
+            Decision::Refused(_)
+        ));
+    }
+}
