@@ -57,7 +57,7 @@ struct Options {
     #[arg(long)]
     seed: Option<u64>,
     /// Injected Stripe faults per sale (5xx, 429, hang past the timeout, dropped webhooks).
-    #[arg(long, default_value_t = 0.05)]
+    #[arg(long, default_value_t = 0.15)]
     fault_rate: f64,
     /// How long the client retries one request before it gives up.
     #[arg(long, default_value_t = 30)]
@@ -362,7 +362,7 @@ async fn drive(
     let faults = faults_injected.lock().expect("faults").clone();
     println!("faults           {} {faults:?}", faults.values().sum::<u64>());
     println!(
-        "Stripe webhooks  {} relayed, {} refused (no instance up)",
+        "Stripe webhooks  {} relayed, {} not (no instance up or it died meanwhile)",
         received.stripe_relayed.load(Ordering::Relaxed),
         received.stripe_refused.load(Ordering::Relaxed)
     );

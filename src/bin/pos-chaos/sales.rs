@@ -101,6 +101,10 @@ fn decimal(minor: i64) -> String {
     format!("{}.{:02}", minor / 100, minor % 100)
 }
 
+fn encode(text: &str) -> String {
+    url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
+}
+
 fn key(rng: &mut StdRng) -> String {
     format!("chaos-{:032x}", rng.gen::<u128>())
 }
@@ -150,6 +154,10 @@ impl Till<'_> {
         self.ledger.sales.lock().expect("sales").push(sale);
     }
 
+    /// Sends one logical POST. Sometimes the till double-submits it (a double tap, a second
+    /// tablet): the same body at once, with the same key or a fresh one; or reads the payment at
+    /// the same moment, as a POS does after an unclear answer. The till keeps the answer that
+    /// succeeded, if any.
     async fn post(
         &self,
         rng: &mut StdRng,
@@ -157,8 +165,42 @@ impl Till<'_> {
         token: &str,
         body: Value,
         keyed: bool,
+        payment: Option<(&str, &str)>,
     ) -> Reply {
         let k = keyed.then(|| key(rng));
+        let mut twin = <StdRng as rand::SeedableRng>::seed_from_u64(rng.gen());
+        let roll: f64 = rng.gen();
+        if roll < 0.12 {
+            // A refund under a fresh key is a second refund (README): only the same key repeats it.
+            let fresh = rng.gen_bool(0.5) && path != "/v1/payment/refund";
+            let other_key = if fresh { Some(key(rng)) } else { k.clone() };
+            let (first, second) = futures_util::join!(
+                self.api.call(rng, Method::POST, path, token, Some(&body), k.as_deref()),
+                self.api.call(&mut twin, Method::POST, path, token, Some(&body), other_key.as_deref())
+            );
+            return match (first, second) {
+                (Reply::Ok(a), Reply::Ok(b)) => {
+                    if a["id"] != b["id"] {
+                        return Reply::Final(
+                            0,
+                            json!({"error": {"code": "chaos_double_submit",
+                                   "message": format!("a double submit answered two objects: {} and {}", a["id"], b["id"])}}),
+                        );
+                    }
+                    Reply::Ok(a)
+                }
+                (Reply::Ok(a), _) | (_, Reply::Ok(a)) => Reply::Ok(a),
+                (first, _) => first,
+            };
+        }
+        if let (Some((id, account)), true) = (payment, roll < 0.24) {
+            let get = format!("/v1/payment/{id}?external_account_id={}", encode(account));
+            let (reply, _) = futures_util::join!(
+                self.api.call(rng, Method::POST, path, token, Some(&body), k.as_deref()),
+                self.api.call(&mut twin, Method::GET, &get, token, None, None)
+            );
+            return reply;
+        }
         self.api
             .call(rng, Method::POST, path, token, Some(&body), k.as_deref())
             .await
@@ -177,7 +219,7 @@ impl Till<'_> {
         let body = json!({"external_account_id": sale.account, "external_customer_id": customer,
             "card_id": card, "amount": decimal(sale.amount),
             "external_transaction_id": sale.transaction});
-        match self.post(rng, "/v1/payment/charge", token, body, true).await {
+        match self.post(rng, "/v1/payment/charge", token, body, true, None).await {
             Reply::Ok(p) => {
                 sale.payment_id = p["id"].as_str().map(str::to_string);
                 if p["status"] == "succeeded" {
@@ -194,7 +236,10 @@ impl Till<'_> {
                 ));
             }
             Reply::Final(status, e) => {
-                sale.told_failed = Some(format!("charge {status} {}", e["error"]["code"]));
+                // Status 0: the double submit's two answers disagreed; not a failure told.
+                if status != 0 {
+                    sale.told_failed = Some(format!("charge {status} {}", e["error"]["code"]));
+                }
                 sale.unexpected.push(format!("charge: {status} {e}"));
             }
             Reply::GaveUp(why) => sale.unknown.push(why),
@@ -209,7 +254,7 @@ impl Till<'_> {
         if let Some(c) = &sale.customer {
             body["external_customer_id"] = json!(c);
         }
-        let id = match self.post(rng, "/v1/payment/intent", token, body, true).await {
+        let id = match self.post(rng, "/v1/payment/intent", token, body, true, None).await {
             Reply::Ok(p) => match p["id"].as_str() {
                 Some(id) => id.to_string(),
                 None => {
@@ -241,15 +286,16 @@ impl Till<'_> {
         };
         if card == DECLINED {
             // The customer's first card is declined; the till tries again with another.
-            let (status, _) = self.tap(rng, &id, DECLINED).await;
-            if status == 200 {
-                sale.unexpected.push("a declined card was approved".into());
+            let (status, tapped) = self.tap(rng, &id, DECLINED).await;
+            if status == 200 && tapped["action"]["status"] != "failed" {
+                sale.unexpected.push(format!("a declined card was approved: {tapped}"));
             }
         }
         let card = if card == DECLINED { VISA } else { card };
         let (status, tapped) = self.tap(rng, &id, card).await;
-        if status != 200 {
-            sale.unknown.push(format!("tap: {status} {tapped}"));
+        if status != 200 || tapped["action"]["status"] != "succeeded" {
+            // The reader's own failure (not the backend's): the sale stays open, unpaid.
+            sale.unexpected.push(format!("tap: {status} {tapped}"));
             return;
         }
         if rng.gen_bool(0.12) {
@@ -264,7 +310,7 @@ impl Till<'_> {
         } else {
             sale.amount
         };
-        match self.post(rng, "/v1/payment/capture", token, capture, true).await {
+        match self.post(rng, "/v1/payment/capture", token, capture, true, Some((&id, &sale.account))).await {
             Reply::Ok(p) if p["status"] == "succeeded" => {
                 sale.captured = minor(&p["amount_captured"]);
                 if sale.captured != Some(amount) {
@@ -273,7 +319,9 @@ impl Till<'_> {
             }
             Reply::Ok(p) => sale.unexpected.push(format!("capture answered {}", p["status"])),
             Reply::Final(status, e) => {
-                sale.told_failed = Some(format!("capture {status} {}", e["error"]["code"]));
+                if status != 0 {
+                    sale.told_failed = Some(format!("capture {status} {}", e["error"]["code"]));
+                }
                 sale.unexpected.push(format!("capture: {status} {e}"));
                 return;
             }
@@ -286,7 +334,7 @@ impl Till<'_> {
             if rng.gen_bool(0.6) {
                 let body = json!({"payment_id": id, "external_customer_id": customer,
                     "external_account_id": sale.account});
-                match self.post(rng, "/v1/customer/card", token, body, true).await {
+                match self.post(rng, "/v1/customer/card", token, body, true, Some((&id, &sale.account))).await {
                     Reply::Ok(c) => {
                         if let Some(card) = c["id"].as_str() {
                             self.ledger.cards.lock().expect("cards").push((
@@ -324,7 +372,7 @@ impl Till<'_> {
             } else {
                 left
             };
-            match self.post(rng, "/v1/payment/refund", token, body, true).await {
+            match self.post(rng, "/v1/payment/refund", token, body, true, Some((id, &sale.account))).await {
                 Reply::Ok(p) => sale.refunded = minor(&p["amount_refunded"]).unwrap_or(0),
                 Reply::Final(status, e) => {
                     sale.unexpected.push(format!("refund: {status} {e}"));
@@ -341,7 +389,8 @@ impl Till<'_> {
 
     async fn void(&self, rng: &mut StdRng, token: &str, sale: &mut Sale) {
         let body = json!({"payment_id": sale.payment_id, "external_account_id": sale.account});
-        match self.post(rng, "/v1/payment/cancel", token, body, true).await {
+        let id = sale.payment_id.clone().unwrap_or_default();
+        match self.post(rng, "/v1/payment/cancel", token, body, true, Some((&id, &sale.account))).await {
             Reply::Ok(p) if p["status"] == "canceled" => sale.voided = true,
             Reply::Ok(p) => sale.unexpected.push(format!("void answered {}", p["status"])),
             Reply::Final(status, e) => sale.unexpected.push(format!("void: {status} {e}")),
