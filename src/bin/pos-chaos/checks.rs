@@ -17,6 +17,9 @@ pub struct Violation {
     pub detail: String,
 }
 
+/// A listed card and its PaymentMethod's fingerprint at Stripe (None: not at Stripe).
+pub type SavedCard = (Value, Option<String>);
+
 /// Everything the checks compare, gathered once the run has settled.
 pub struct Observed {
     /// Every PaymentIntent at Stripe.
@@ -28,7 +31,7 @@ pub struct Observed {
     /// Our payments with their history (`GET /v1/payment/{id}`), by id.
     pub details: HashMap<String, Value>,
     /// (account, external customer) → saved cards, with the fingerprint Stripe gives each.
-    pub cards: BTreeMap<(String, String), Vec<(Value, Option<String>)>>,
+    pub cards: BTreeMap<(String, String), Vec<SavedCard>>,
     /// Outbox rows still pending or failed after the wait: (account, row).
     pub undelivered: Vec<(String, Value)>,
     pub deliveries: Vec<Delivery>,
@@ -99,7 +102,10 @@ pub async fn observe(
         };
         let page = api.sim_get(sim_url, &path).await?;
         let data = page["data"].as_array().cloned().unwrap_or_default();
-        after = data.last().and_then(|p| p["id"].as_str()).map(str::to_string);
+        after = data
+            .last()
+            .and_then(|p| p["id"].as_str())
+            .map(str::to_string);
         stripe.extend(data);
         if page["has_more"] != true {
             break;
@@ -111,8 +117,13 @@ pub async fn observe(
             pi["latest_charge"].as_str(),
             pi["amount_received"].as_i64().unwrap_or(0) > 0,
         ) {
-            let c = api.sim_get(sim_url, &format!("/v1/charges/{charge}")).await?;
-            refunded.insert(charge.to_string(), c["amount_refunded"].as_i64().unwrap_or(0));
+            let c = api
+                .sim_get(sim_url, &format!("/v1/charges/{charge}"))
+                .await?;
+            refunded.insert(
+                charge.to_string(),
+                c["amount_refunded"].as_i64().unwrap_or(0),
+            );
         }
     }
     let mut ours = Vec::new();
@@ -144,7 +155,11 @@ pub async fn observe(
         .filter_map(|s| Some((s.account.clone(), s.customer.clone()?)))
         .collect();
     for (account, customer) in customers {
-        let token = &accounts.iter().find(|(a, _)| *a == account).expect("account").1;
+        let token = &accounts
+            .iter()
+            .find(|(a, _)| *a == account)
+            .expect("account")
+            .1;
         let path = format!(
             "/v1/customer/cards?external_account_id={}&external_customer_id={}",
             encode(&account),
@@ -162,7 +177,12 @@ pub async fn observe(
                 .sim_get(sim_url, &format!("/v1/payment_methods/{pm}"))
                 .await
                 .ok()
-                .and_then(|m| m["card_present"]["fingerprint"].as_str().or(m["card"]["fingerprint"].as_str()).map(str::to_string));
+                .and_then(|m| {
+                    m["card_present"]["fingerprint"]
+                        .as_str()
+                        .or(m["card"]["fingerprint"].as_str())
+                        .map(str::to_string)
+                });
             with_fingerprints.push((card, fingerprint));
         }
         cards.insert((account, customer), with_fingerprints);
@@ -192,17 +212,27 @@ pub fn check(
     // Stripe's PaymentIntents of our accounts, by (account, external_transaction_id).
     let mut by_tx: HashMap<(String, String), Vec<&Value>> = HashMap::new();
     for pi in &observed.stripe {
-        let account = pi["metadata"]["external_account_id"].as_str().unwrap_or_default();
+        let account = pi["metadata"]["external_account_id"]
+            .as_str()
+            .unwrap_or_default();
         if !ours_accounts.contains(account) {
             continue;
         }
-        let tx = pi["metadata"]["external_transaction_id"].as_str().unwrap_or_default();
-        by_tx.entry((account.to_string(), tx.to_string())).or_default().push(pi);
+        let tx = pi["metadata"]["external_transaction_id"]
+            .as_str()
+            .unwrap_or_default();
+        by_tx
+            .entry((account.to_string(), tx.to_string()))
+            .or_default()
+            .push(pi);
     }
     for ((account, tx), pis) in &by_tx {
         if pis.len() > 1 {
             let ids: Vec<&str> = pis.iter().filter_map(|p| p["id"].as_str()).collect();
-            add("duplicate_payment_intent", format!("{account} / {tx}: {ids:?}"));
+            add(
+                "duplicate_payment_intent",
+                format!("{account} / {tx}: {ids:?}"),
+            );
         }
     }
     let stripe_by_id: HashMap<&str, &Value> = observed
@@ -218,8 +248,12 @@ pub fn check(
             .unwrap_or(0)
     };
     let took = |pis: Option<&Vec<&Value>>| -> i64 {
-        pis.map(|pis| pis.iter().map(|p| p["amount_received"].as_i64().unwrap_or(0)).sum())
-            .unwrap_or(0)
+        pis.map(|pis| {
+            pis.iter()
+                .map(|p| p["amount_received"].as_i64().unwrap_or(0))
+                .sum()
+        })
+        .unwrap_or(0)
     };
 
     // What each till saw against Stripe.
@@ -237,7 +271,10 @@ pub fn check(
             let succeeded: Vec<&&Value> = pis
                 .map(|p| p.iter().filter(|p| p["status"] == "succeeded").collect())
                 .unwrap_or_default();
-            let received: i64 = succeeded.iter().map(|p| p["amount_received"].as_i64().unwrap_or(0)).sum();
+            let received: i64 = succeeded
+                .iter()
+                .map(|p| p["amount_received"].as_i64().unwrap_or(0))
+                .sum();
             if succeeded.len() != 1 || received != captured {
                 add(
                     "capture_not_exactly_once",
@@ -248,15 +285,23 @@ pub fn check(
         if sale.voided {
             let canceled = pis.is_some_and(|p| p.iter().all(|p| p["status"] == "canceled"));
             if !canceled {
-                add("void_not_at_stripe", format!("{label}: till told voided, Stripe disagrees"));
+                add(
+                    "void_not_at_stripe",
+                    format!("{label}: till told voided, Stripe disagrees"),
+                );
             }
         }
         if sale.refunded > 0 || sale.refund_unknown > 0 {
-            let at_stripe: i64 = pis.map(|p| p.iter().map(|p| refunded_at_stripe(p)).sum()).unwrap_or(0);
+            let at_stripe: i64 = pis
+                .map(|p| p.iter().map(|p| refunded_at_stripe(p)).sum())
+                .unwrap_or(0);
             if at_stripe < sale.refunded || at_stripe > sale.refunded + sale.refund_unknown {
                 add(
                     "refund_mismatch",
-                    format!("{label}: till told {} refunded ({} unknown), Stripe refunded {at_stripe}", sale.refunded, sale.refund_unknown),
+                    format!(
+                        "{label}: till told {} refunded ({} unknown), Stripe refunded {at_stripe}",
+                        sale.refunded, sale.refund_unknown
+                    ),
                 );
             }
         }
@@ -281,34 +326,61 @@ pub fn check(
         for pi in pis {
             let id = pi["id"].as_str().unwrap_or_default();
             let Some(ours) = ours_by_id.get(id) else {
-                add("unknown_to_us", format!("{id} ({account} / {tx}, {}) is not in GET /v1/payments", pi["status"]));
+                add(
+                    "unknown_to_us",
+                    format!(
+                        "{id} ({account} / {tx}, {}) is not in GET /v1/payments",
+                        pi["status"]
+                    ),
+                );
                 continue;
             };
-            let (status, stripe_status) = (ours["status"].as_str().unwrap_or_default(), pi["status"].as_str().unwrap_or_default());
+            let (status, stripe_status) = (
+                ours["status"].as_str().unwrap_or_default(),
+                pi["status"].as_str().unwrap_or_default(),
+            );
             let declined = status == "failed" && stripe_status == "requires_payment_method";
             if status != stripe_status && !declined {
-                add("status_mismatch", format!("{id}: ours {status}, Stripe {stripe_status}"));
+                add(
+                    "status_mismatch",
+                    format!("{id}: ours {status}, Stripe {stripe_status}"),
+                );
             }
             let amounts = [
                 ("amount", minor(&ours["amount"]), pi["amount"].as_i64()),
-                ("amount_captured", minor(&ours["amount_captured"]), pi["amount_received"].as_i64()),
-                ("amount_refunded", minor(&ours["amount_refunded"]), Some(refunded_at_stripe(pi))),
+                (
+                    "amount_captured",
+                    minor(&ours["amount_captured"]),
+                    pi["amount_received"].as_i64(),
+                ),
+                (
+                    "amount_refunded",
+                    minor(&ours["amount_refunded"]),
+                    Some(refunded_at_stripe(pi)),
+                ),
             ];
             for (field, ours, stripe) in amounts {
                 if ours != stripe {
-                    add("amount_mismatch", format!("{id}: {field} ours {ours:?}, Stripe {stripe:?}"));
+                    add(
+                        "amount_mismatch",
+                        format!("{id}: {field} ours {ours:?}, Stripe {stripe:?}"),
+                    );
                 }
             }
         }
     }
     for p in &observed.ours {
         match p["id"].as_str() {
-            Some(id) if !stripe_by_id.contains_key(id) => {
-                add("unknown_to_stripe", format!("{id}: ours {}, not at Stripe", p["status"]))
-            }
+            Some(id) if !stripe_by_id.contains_key(id) => add(
+                "unknown_to_stripe",
+                format!("{id}: ours {}, not at Stripe", p["status"]),
+            ),
             None => add(
                 "status_mismatch",
-                format!("{} still {} with no PaymentIntent after reconcile", p["external_transaction_id"], p["status"]),
+                format!(
+                    "{} still {} with no PaymentIntent after reconcile",
+                    p["external_transaction_id"], p["status"]
+                ),
             ),
             _ => {}
         }
@@ -320,10 +392,16 @@ pub fn check(
         for h in d["history"].as_array().into_iter().flatten() {
             let status = h["status"].as_str().unwrap_or_default();
             if let Some(prev) = last {
-                let backwards = rank(status) < rank(prev)
-                    || (FINAL.contains(&prev) && status != prev);
+                let backwards =
+                    rank(status) < rank(prev) || (FINAL.contains(&prev) && status != prev);
                 if backwards {
-                    add("status_backwards", format!("{id}: {prev} → {status} ({} by {})", h["action"], h["actor"]));
+                    add(
+                        "status_backwards",
+                        format!(
+                            "{id}: {prev} → {status} ({} by {})",
+                            h["action"], h["actor"]
+                        ),
+                    );
                 }
             }
             last = Some(status);
@@ -338,7 +416,13 @@ pub fn check(
             let id = card["id"].as_str().unwrap_or_default();
             listed_cards.insert(id.to_string());
             match fingerprint {
-                None => add("card_unknown_to_stripe", format!("{account} / {customer}: card {id} ({})", card["payment_method_id"])),
+                None => add(
+                    "card_unknown_to_stripe",
+                    format!(
+                        "{account} / {customer}: card {id} ({})",
+                        card["payment_method_id"]
+                    ),
+                ),
                 Some(f) => {
                     if let Some(other) = seen.insert(f, id) {
                         add("duplicate_card", format!("{account} / {customer}: cards {other} and {id} are one physical card"));
@@ -350,7 +434,10 @@ pub fn check(
 
     for (account, customer, card) in saved {
         if !listed_cards.contains(card) {
-            add("saved_card_missing", format!("{account} / {customer}: card {card} the till saw saved is not listed"));
+            add(
+                "saved_card_missing",
+                format!("{account} / {customer}: card {card} the till saw saved is not listed"),
+            );
         }
     }
 
@@ -358,15 +445,30 @@ pub fn check(
     let mut events: HashMap<&str, &Delivery> = HashMap::new();
     for d in &observed.deliveries {
         if !d.signature_ok {
-            add("webhook_bad_signature", format!("{} event {}", d.account, d.event_id));
+            add(
+                "webhook_bad_signature",
+                format!("{} event {}", d.account, d.event_id),
+            );
         }
         if d.body["id"].as_str() != Some(d.event_id.as_str()) {
-            add("webhook_malformed", format!("{} event {}: body id {}", d.account, d.event_id, d.body["id"]));
+            add(
+                "webhook_malformed",
+                format!(
+                    "{} event {}: body id {}",
+                    d.account, d.event_id, d.body["id"]
+                ),
+            );
         }
         events.entry(d.event_id.as_str()).or_insert(d);
     }
     for (account, row) in &observed.undelivered {
-        add("webhook_undelivered", format!("{account}: {} {} is {} after {} attempt(s)", row["event_type"], row["event_id"], row["status"], row["attempts"]));
+        add(
+            "webhook_undelivered",
+            format!(
+                "{account}: {} {} is {} after {} attempt(s)",
+                row["event_type"], row["event_id"], row["status"], row["attempts"]
+            ),
+        );
     }
     let mut per_object: HashMap<&str, Vec<&Value>> = HashMap::new();
     for d in events.values() {
@@ -376,7 +478,8 @@ pub fn check(
     }
     for list in per_object.values_mut() {
         list.sort_by(|a, b| {
-            (a["created"].as_i64(), a["id"].as_str()).cmp(&(b["created"].as_i64(), b["id"].as_str()))
+            (a["created"].as_i64(), a["id"].as_str())
+                .cmp(&(b["created"].as_i64(), b["id"].as_str()))
         });
     }
     let empty = Vec::new();
@@ -402,12 +505,21 @@ pub fn check(
             .filter(|e| e["type"] == "payment.failed" && e["data"]["object"]["status"] == "failed")
             .count();
         match failed {
-            0 if status == "failed" => add("webhook_missing", format!("{id} is failed: no payment.failed")),
-            n if n > 1 => add("webhook_duplicate", format!("{id}: {n} × payment.failed (failed)")),
+            0 if status == "failed" => add(
+                "webhook_missing",
+                format!("{id} is failed: no payment.failed"),
+            ),
+            n if n > 1 => add(
+                "webhook_duplicate",
+                format!("{id}: {n} × payment.failed (failed)"),
+            ),
             _ => {}
         }
         if count("payment.captured") > 0 && count("payment.canceled") > 0 {
-            add("webhook_duplicate", format!("{id}: announced both captured and canceled"));
+            add(
+                "webhook_duplicate",
+                format!("{id}: announced both captured and canceled"),
+            );
         }
         let refunds: Vec<Option<i64>> = got
             .iter()
@@ -416,11 +528,17 @@ pub fn check(
             .collect();
         let distinct: HashSet<&Option<i64>> = refunds.iter().collect();
         if distinct.len() != refunds.len() {
-            add("webhook_duplicate", format!("{id}: payment.refunded twice for one refund ({refunds:?})"));
+            add(
+                "webhook_duplicate",
+                format!("{id}: payment.refunded twice for one refund ({refunds:?})"),
+            );
         }
         let refunded = minor(&p["amount_refunded"]).unwrap_or(0);
         if refunded > 0 && !refunds.contains(&Some(refunded)) {
-            add("webhook_missing", format!("{id}: refunded {refunded}, announced {refunds:?}"));
+            add(
+                "webhook_missing",
+                format!("{id}: refunded {refunded}, announced {refunds:?}"),
+            );
         }
         // In state order: statuses never go back, refunds come after the capture.
         let mut last_rank = 0;
@@ -429,13 +547,22 @@ pub fn check(
             let object = &e["data"]["object"];
             let r = rank(object["status"].as_str().unwrap_or_default());
             if r < last_rank {
-                add("webhook_out_of_order", format!("{id}: {} ({}) after a later state", e["type"], object["status"]));
+                add(
+                    "webhook_out_of_order",
+                    format!(
+                        "{id}: {} ({}) after a later state",
+                        e["type"], object["status"]
+                    ),
+                );
             }
             last_rank = last_rank.max(r);
             if e["type"] == "payment.refunded" {
                 let amount = minor(&object["amount_refunded"]).unwrap_or(0);
                 if amount < last_refunded {
-                    add("webhook_out_of_order", format!("{id}: payment.refunded {amount} after {last_refunded}"));
+                    add(
+                        "webhook_out_of_order",
+                        format!("{id}: payment.refunded {amount} after {last_refunded}"),
+                    );
                 }
                 last_refunded = amount;
             }
@@ -449,7 +576,10 @@ pub fn check(
         match n {
             0 => add("webhook_missing", format!("card {card}: no card.saved")),
             1 => {}
-            n => add("webhook_duplicate", format!("card {card}: {n} × card.saved")),
+            n => add(
+                "webhook_duplicate",
+                format!("card {card}: {n} × card.saved"),
+            ),
         }
     }
     v

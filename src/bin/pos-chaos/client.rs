@@ -96,7 +96,9 @@ impl Api {
             if attempt > 0 {
                 if start.elapsed() >= self.deadline {
                     self.stats.gave_up.fetch_add(1, Ordering::Relaxed);
-                    return Reply::GaveUp(format!("{method} {path} after {attempt} attempts: {last}"));
+                    return Reply::GaveUp(format!(
+                        "{method} {path} after {attempt} attempts: {last}"
+                    ));
                 }
                 self.stats.retries.fetch_add(1, Ordering::Relaxed);
                 tokio::time::sleep(pause(rng, attempt)).await;
@@ -176,8 +178,7 @@ impl Api {
                 }
                 Err(e) => (0, Value::String(e.to_string())),
             };
-            if (status != 0 && status < 500 && status != 429) || start.elapsed() >= self.deadline
-            {
+            if (status != 0 && status < 500 && status != 429) || start.elapsed() >= self.deadline {
                 return (status, body);
             }
             attempt += 1;
@@ -203,7 +204,12 @@ impl Api {
     }
 
     /// A JSON request to the simulator's `/_sim` API.
-    pub async fn sim_admin(&self, method: Method, url: &str, body: Option<&Value>) -> Result<Value, String> {
+    pub async fn sim_admin(
+        &self,
+        method: Method,
+        url: &str,
+        body: Option<&Value>,
+    ) -> Result<Value, String> {
         let mut request = self.http.request(method, url);
         if let Some(body) = body {
             request = request.json(body);

@@ -65,9 +65,7 @@ where
 fn address_in_log(path: &Path, marker: &str) -> Option<String> {
     let text = std::fs::read_to_string(path).ok()?;
     let rest = &text[text.find(marker)? + marker.len()..];
-    let end = rest
-        .find(|c: char| c.is_whitespace())
-        .unwrap_or(rest.len());
+    let end = rest.find(|c: char| c.is_whitespace()).unwrap_or(rest.len());
     Some(rest[..end].to_string())
 }
 
@@ -95,7 +93,12 @@ impl Cluster {
         let sim_log = dir.join("stripe-sim.log");
         let sim = Command::new(&bin)
             .arg("stripe-sim")
-            .args(["--listen", "127.0.0.1:0", "--webhook-url", stripe_webhook_url])
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--webhook-url",
+                stripe_webhook_url,
+            ])
             .arg("--webhook-secret")
             .arg(&webhook_secret)
             .env_clear()
@@ -109,7 +112,10 @@ impl Cluster {
             Database::Sqlite => None,
             Database::Postgres { server } => {
                 let name = format!("pos_chaos_{seed}_{}", std::process::id());
-                admin(server, &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))?;
+                admin(
+                    server,
+                    &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+                )?;
                 admin(server, &format!("CREATE DATABASE {name}"))?;
                 Some((server.clone(), name))
             }
@@ -129,7 +135,10 @@ impl Cluster {
                 ("POS_ENCRYPTION_KEY".into(), random_hex(&mut rng, 32)),
                 ("STRIPE_SECRET_KEY".into(), STRIPE_KEY.into()),
                 ("STRIPE_WEBHOOK_SECRET".into(), webhook_secret),
-                ("STRIPE_TIMEOUT_SECS".into(), STRIPE_TIMEOUT_SECS.to_string()),
+                (
+                    "STRIPE_TIMEOUT_SECS".into(),
+                    STRIPE_TIMEOUT_SECS.to_string(),
+                ),
                 // The run reconciles at its end, explicitly: the background job stays off so
                 // that what it would have hidden shows.
                 ("POS_RECONCILE_INTERVAL_SECS".into(), "0".into()),
@@ -156,17 +165,21 @@ impl Cluster {
         let cluster = self;
         let sim_url = {
             let sim = &mut cluster.sim;
-            poll(Duration::from_secs(30), "the Stripe simulator's address", || {
-                let found = address_in_log(sim_log, "Stripe simulator on ");
-                let exited = sim.try_wait().ok().flatten();
-                async move {
-                    match (found, exited) {
-                        (Some(url), _) => Ok(Some(url)),
-                        (None, Some(status)) => Err(format!("stripe-sim exited: {status}")),
-                        (None, None) => Ok(None),
+            poll(
+                Duration::from_secs(30),
+                "the Stripe simulator's address",
+                || {
+                    let found = address_in_log(sim_log, "Stripe simulator on ");
+                    let exited = sim.try_wait().ok().flatten();
+                    async move {
+                        match (found, exited) {
+                            (Some(url), _) => Ok(Some(url)),
+                            (None, Some(status)) => Err(format!("stripe-sim exited: {status}")),
+                            (None, None) => Ok(None),
+                        }
                     }
-                }
-            })
+                },
+            )
             .await?
         };
         cluster.sim_url = sim_url;
@@ -174,7 +187,10 @@ impl Cluster {
             .env
             .push(("STRIPE_API_BASE".into(), cluster.sim_url.clone()));
         // Migrations once, before instances race to apply them.
-        let out = cluster.command("migrate").output().map_err(|e| e.to_string())?;
+        let out = cluster
+            .command("migrate")
+            .output()
+            .map_err(|e| e.to_string())?;
         if !out.status.success() {
             return Err(format!(
                 "pos-backend migrate: {}",
@@ -202,7 +218,9 @@ impl Cluster {
     /// Starts instance `i` and waits until it answers `/healthz`.
     async fn start_instance(&mut self, i: usize) -> Result<(), String> {
         self.starts += 1;
-        let log = self.dir.join(format!("backend-{i}-start-{}.log", self.starts));
+        let log = self
+            .dir
+            .join(format!("backend-{i}-start-{}.log", self.starts));
         let mut child = self
             .command("serve")
             .stdout(log_file(&self.dir.join(format!("backend-{i}.out.log")))?)
@@ -287,8 +305,10 @@ impl Drop for Cluster {
         let _ = self.sim.kill();
         let _ = self.sim.wait();
         if let Some((server, name)) = &self.pg {
-            if let Err(e) = admin(server, &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-            {
+            if let Err(e) = admin(
+                server,
+                &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+            ) {
                 eprintln!("pos-chaos: dropping {name}: {e}");
             }
         }

@@ -136,7 +136,9 @@ async fn run(o: Options) -> Result<usize, String> {
     let started = Instant::now();
     let seed = o.seed.unwrap_or_else(|| rand::thread_rng().gen());
     if o.instances == 2 && matches!(o.database, DatabaseKind::Sqlite) {
-        return Err("--instances 2 needs --database postgres (instances share one database)".into());
+        return Err(
+            "--instances 2 needs --database postgres (instances share one database)".into(),
+        );
     }
     if !(0.0..=10.0).contains(&o.fault_rate) {
         return Err("--fault-rate must be between 0 and 10".into());
@@ -220,26 +222,49 @@ async fn drive(
     let scopes: Vec<Scope> = SCOPES.split(' ').filter_map(Scope::parse).collect();
     let mut accounts = Vec::new();
     for id in [format!("chaos-{seed}-a"), format!("chaos-café-{seed}-b")] {
-        let token = auth.issue("pos-chaos", AccountsClaim::List(vec![id.clone()]), &scopes, 6 * 3600)?;
+        let token = auth.issue(
+            "pos-chaos",
+            AccountsClaim::List(vec![id.clone()]),
+            &scopes,
+            6 * 3600,
+        )?;
         let body = json!({"default_currency": "usd", "display_name": "Chaos ☕",
                           "webhook_url": format!("{relay}/merchant/{}", encode(&id))});
         let answer = api
-            .call(&mut rng, Method::PUT, &format!("/v1/accounts/{}", encode(&id)), &token, Some(&body), None)
+            .call(
+                &mut rng,
+                Method::PUT,
+                &format!("/v1/accounts/{}", encode(&id)),
+                &token,
+                Some(&body),
+                None,
+            )
             .await;
         let Reply::Ok(account) = answer else {
             cluster.stop();
             return Err(format!("PUT /v1/accounts/{id}: {answer:?}"));
         };
-        let secret = account["webhook_secret"].as_str().unwrap_or_default().to_string();
-        received.secrets.lock().expect("secrets").insert(id.clone(), secret);
+        let secret = account["webhook_secret"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        received
+            .secrets
+            .lock()
+            .expect("secrets")
+            .insert(id.clone(), secret);
         accounts.push((id, token));
     }
     let mut readers = Vec::new();
     for n in 0..o.concurrency.max(1) {
         let label = format!("Till {n}");
         let (status, reader) = api
-            .sim_post(&mut rng, &sim_url, "/v1/terminal/readers",
-                &[("registration_code", "simulated-wpe"), ("label", &label)])
+            .sim_post(
+                &mut rng,
+                &sim_url,
+                "/v1/terminal/readers",
+                &[("registration_code", "simulated-wpe"), ("label", &label)],
+            )
             .await;
         match reader["id"].as_str() {
             Some(id) if status == 200 => readers.push(id.to_string()),
@@ -252,7 +277,9 @@ async fn drive(
 
     // The plan: which sales trigger a kill, which inject which faults.
     let window = (o.sales / 10)..(o.sales * 9 / 10).max(o.sales / 10 + 1);
-    let kill_at: HashSet<u64> = (0..o.kills).map(|_| rng.gen_range(window.clone())).collect();
+    let kill_at: HashSet<u64> = (0..o.kills)
+        .map(|_| rng.gen_range(window.clone()))
+        .collect();
     let mut fault_plan: HashMap<u64, Vec<(&'static str, Value)>> = HashMap::new();
     let fault_count = (o.fault_rate * o.sales as f64).round() as u64;
     for _ in 0..fault_count {
@@ -293,8 +320,15 @@ async fn drive(
             seed,
             customers_per_account,
         };
-        let (next, fault_plan, kill_at, kill_tx, faults_injected, api, sim_url) =
-            (&next, &fault_plan, &kill_at, kill_tx.clone(), &faults_injected, &api, &sim_url);
+        let (next, fault_plan, kill_at, kill_tx, faults_injected, api, sim_url) = (
+            &next,
+            &fault_plan,
+            &kill_at,
+            kill_tx.clone(),
+            &faults_injected,
+            &api,
+            &sim_url,
+        );
         async move {
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
@@ -304,14 +338,22 @@ async fn drive(
                 for (kind, rule) in fault_plan.get(&i).into_iter().flatten() {
                     let url = format!("{sim_url}/_sim/faults");
                     if api.sim_admin(Method::POST, &url, Some(rule)).await.is_ok() {
-                        *faults_injected.lock().expect("faults").entry(kind).or_default() += 1;
+                        *faults_injected
+                            .lock()
+                            .expect("faults")
+                            .entry(kind)
+                            .or_default() += 1;
                     }
                 }
                 if kill_at.contains(&i) {
                     let _ = kill_tx.send(());
                 }
                 if (i + 1) % (o.sales / 10).max(1) == 0 {
-                    eprintln!("pos-chaos: {} sales started, {:.0?}", i + 1, started.elapsed());
+                    eprintln!(
+                        "pos-chaos: {} sales started, {:.0?}",
+                        i + 1,
+                        started.elapsed()
+                    );
                 }
                 till.sale(i).await;
             }
@@ -333,7 +375,16 @@ async fn drive(
     let sales = std::mem::take(&mut *ledger.sales.lock().expect("sales"));
     let saved = std::mem::take(&mut *ledger.cards.lock().expect("cards"));
     let deliveries = received.deliveries.lock().expect("deliveries").clone();
-    let observed = checks::observe(&api, &mut rng, &sim_url, &accounts, &sales, deliveries, undelivered).await;
+    let observed = checks::observe(
+        &api,
+        &mut rng,
+        &sim_url,
+        &accounts,
+        &sales,
+        deliveries,
+        undelivered,
+    )
+    .await;
     cluster.stop();
     let observed = observed?;
     let violations = checks::check(&observed, &sales, &saved, &accounts);
@@ -347,7 +398,11 @@ async fn drive(
     let voided = sales.iter().filter(|s| s.voided).count();
     let refunded = sales.iter().filter(|s| s.refunded > 0).count();
     let declined = sales.iter().filter(|s| s.told_failed.is_some()).count();
-    let unique: HashSet<&str> = observed.deliveries.iter().map(|d| d.event_id.as_str()).collect();
+    let unique: HashSet<&str> = observed
+        .deliveries
+        .iter()
+        .map(|d| d.event_id.as_str())
+        .collect();
     println!("\n== pos-chaos figures (seed {seed}) ==");
     println!("sales            {} {kinds:?}", sales.len());
     println!("till saw         {captured} captured, {voided} voided, {refunded} refunded, {declined} told failed, {} saved cards", saved.len());
@@ -360,7 +415,10 @@ async fn drive(
     );
     println!("kills            {kills} (SIGKILL + restart)");
     let faults = faults_injected.lock().expect("faults").clone();
-    println!("faults           {} {faults:?}", faults.values().sum::<u64>());
+    println!(
+        "faults           {} {faults:?}",
+        faults.values().sum::<u64>()
+    );
     println!(
         "Stripe webhooks  {} relayed, {} not (no instance up or it died meanwhile)",
         received.stripe_relayed.load(Ordering::Relaxed),
@@ -409,15 +467,19 @@ async fn settle(
     api.sim_admin(Method::DELETE, &format!("{sim}/_sim/faults"), None)
         .await?;
     let deliveries_url = format!("{sim}/_sim/webhook_deliveries");
-    poll(Duration::from_secs(30), "the simulator's webhooks", || async {
-        let list = api.sim_admin(Method::GET, &deliveries_url, None).await?;
-        let pending = list["data"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .any(|d| d["delivery"]["status"] == "pending");
-        Ok((!pending).then_some(()))
-    })
+    poll(
+        Duration::from_secs(30),
+        "the simulator's webhooks",
+        || async {
+            let list = api.sim_admin(Method::GET, &deliveries_url, None).await?;
+            let pending = list["data"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|d| d["delivery"]["status"] == "pending");
+            Ok((!pending).then_some(()))
+        },
+    )
     .await?;
     let mut total = 0;
     let mut passes = 0;
@@ -429,13 +491,18 @@ async fn settle(
             break;
         }
         if passes == 5 {
-            return Err(format!("reconcile still changing or failing after 5 passes: {output}"));
+            return Err(format!(
+                "reconcile still changing or failing after 5 passes: {output}"
+            ));
         }
     }
     let mut undelivered = Vec::new();
     for (account, token) in accounts {
         let path = |status: &str| {
-            format!("/v1/webhooks/deliveries?external_account_id={}&status={status}&limit=100", encode(account))
+            format!(
+                "/v1/webhooks/deliveries?external_account_id={}&status={status}&limit=100",
+                encode(account)
+            )
         };
         let pending = |rng: &mut StdRng| {
             let path = path("pending");
@@ -443,7 +510,10 @@ async fn settle(
             let token = token.clone();
             let mut rng = StdRng::seed_from_u64(rng.gen());
             async move {
-                match api.call(&mut rng, Method::GET, &path, &token, None, None).await {
+                match api
+                    .call(&mut rng, Method::GET, &path, &token, None, None)
+                    .await
+                {
                     Reply::Ok(l) => Ok(l["data"].as_array().cloned().unwrap_or_default()),
                     other => Err(format!("GET {path}: {other:?}")),
                 }
@@ -460,20 +530,35 @@ async fn settle(
             for row in pending(rng).await? {
                 let id = row["id"].as_str().unwrap_or_default();
                 let body = json!({"external_account_id": account});
-                api.call(rng, Method::POST, &format!("/v1/webhooks/deliveries/{id}/retry"), token, Some(&body), None)
-                    .await;
+                api.call(
+                    rng,
+                    Method::POST,
+                    &format!("/v1/webhooks/deliveries/{id}/retry"),
+                    token,
+                    Some(&body),
+                    None,
+                )
+                .await;
             }
-            let _ = poll(Duration::from_secs(15), "merchant deliveries after retry", || {
-                let check = pending(rng);
-                async move { Ok(check.await?.is_empty().then_some(())) }
-            })
+            let _ = poll(
+                Duration::from_secs(15),
+                "merchant deliveries after retry",
+                || {
+                    let check = pending(rng);
+                    async move { Ok(check.await?.is_empty().then_some(())) }
+                },
+            )
             .await;
         }
         for status in ["pending", "failed"] {
             let path = path(status);
             match api.call(rng, Method::GET, &path, token, None, None).await {
                 Reply::Ok(l) => undelivered.extend(
-                    l["data"].as_array().into_iter().flatten().map(|r| (account.clone(), r.clone())),
+                    l["data"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .map(|r| (account.clone(), r.clone())),
                 ),
                 other => return Err(format!("GET {path}: {other:?}")),
             }

@@ -83,8 +83,7 @@ async fn merchant(
         .expect("secrets")
         .get(&account)
         .cloned();
-    let signature_ok =
-        secret.is_some_and(|s| verify(&s, &header(&req, "Pos-Signature"), &body));
+    let signature_ok = secret.is_some_and(|s| verify(&s, &header(&req, "Pos-Signature"), &body));
     shared
         .received
         .deliveries
@@ -109,7 +108,10 @@ async fn stripe(shared: web::Data<Shared>, req: HttpRequest, body: web::Bytes) -
         .cloned()
         .collect();
     if up.is_empty() {
-        shared.received.stripe_refused.fetch_add(1, Ordering::Relaxed);
+        shared
+            .received
+            .stripe_refused
+            .fetch_add(1, Ordering::Relaxed);
         return HttpResponse::ServiceUnavailable().finish();
     }
     let target = &up[rand::thread_rng().gen_range(0..up.len())];
@@ -123,13 +125,19 @@ async fn stripe(shared: web::Data<Shared>, req: HttpRequest, body: web::Bytes) -
         .await;
     match sent {
         Ok(r) => {
-            shared.received.stripe_relayed.fetch_add(1, Ordering::Relaxed);
+            shared
+                .received
+                .stripe_relayed
+                .fetch_add(1, Ordering::Relaxed);
             let status = actix_web::http::StatusCode::from_u16(r.status().as_u16())
                 .unwrap_or(actix_web::http::StatusCode::BAD_GATEWAY);
             HttpResponse::build(status).body(r.bytes().await.unwrap_or_default())
         }
         Err(_) => {
-            shared.received.stripe_refused.fetch_add(1, Ordering::Relaxed);
+            shared
+                .received
+                .stripe_refused
+                .fetch_add(1, Ordering::Relaxed);
             HttpResponse::BadGateway().finish()
         }
     }
@@ -138,7 +146,10 @@ async fn stripe(shared: web::Data<Shared>, req: HttpRequest, body: web::Bytes) -
 /// Starts the server; returns its base URL (`/merchant/{account}`, `/stripe`).
 pub fn start(received: Arc<Received>, targets: Targets) -> Result<String, String> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
-    let url = format!("http://{}", listener.local_addr().map_err(|e| e.to_string())?);
+    let url = format!(
+        "http://{}",
+        listener.local_addr().map_err(|e| e.to_string())?
+    );
     let shared = web::Data::new(Shared {
         received,
         targets,

@@ -143,7 +143,8 @@ impl Till<'_> {
             .collect();
         if !saved.is_empty() && rng.gen_bool(0.15) {
             let (customer, card) = saved[rng.gen_range(0..saved.len())].clone();
-            self.charge(&mut rng, token, &mut sale, customer, card).await;
+            self.charge(&mut rng, token, &mut sale, customer, card)
+                .await;
         } else {
             if rng.gen_bool(0.6) {
                 let n = rng.gen_range(0..self.customers_per_account);
@@ -175,8 +176,16 @@ impl Till<'_> {
             let fresh = rng.gen_bool(0.5) && path != "/v1/payment/refund";
             let other_key = if fresh { Some(key(rng)) } else { k.clone() };
             let (first, second) = futures_util::join!(
-                self.api.call(rng, Method::POST, path, token, Some(&body), k.as_deref()),
-                self.api.call(&mut twin, Method::POST, path, token, Some(&body), other_key.as_deref())
+                self.api
+                    .call(rng, Method::POST, path, token, Some(&body), k.as_deref()),
+                self.api.call(
+                    &mut twin,
+                    Method::POST,
+                    path,
+                    token,
+                    Some(&body),
+                    other_key.as_deref()
+                )
             );
             return match (first, second) {
                 (Reply::Ok(a), Reply::Ok(b)) => {
@@ -196,8 +205,10 @@ impl Till<'_> {
         if let (Some((id, account)), true) = (payment, roll < 0.24) {
             let get = format!("/v1/payment/{id}?external_account_id={}", encode(account));
             let (reply, _) = futures_util::join!(
-                self.api.call(rng, Method::POST, path, token, Some(&body), k.as_deref()),
-                self.api.call(&mut twin, Method::GET, &get, token, None, None)
+                self.api
+                    .call(rng, Method::POST, path, token, Some(&body), k.as_deref()),
+                self.api
+                    .call(&mut twin, Method::GET, &get, token, None, None)
             );
             return reply;
         }
@@ -219,13 +230,17 @@ impl Till<'_> {
         let body = json!({"external_account_id": sale.account, "external_customer_id": customer,
             "card_id": card, "amount": decimal(sale.amount),
             "external_transaction_id": sale.transaction});
-        match self.post(rng, "/v1/payment/charge", token, body, true, None).await {
+        match self
+            .post(rng, "/v1/payment/charge", token, body, true, None)
+            .await
+        {
             Reply::Ok(p) => {
                 sale.payment_id = p["id"].as_str().map(str::to_string);
                 if p["status"] == "succeeded" {
                     sale.captured = minor(&p["amount_captured"]);
                 } else {
-                    sale.unexpected.push(format!("charge answered 200 with {}", p["status"]));
+                    sale.unexpected
+                        .push(format!("charge answered 200 with {}", p["status"]));
                 }
             }
             Reply::Final(402, e) => {
@@ -254,7 +269,10 @@ impl Till<'_> {
         if let Some(c) = &sale.customer {
             body["external_customer_id"] = json!(c);
         }
-        let id = match self.post(rng, "/v1/payment/intent", token, body, true, None).await {
+        let id = match self
+            .post(rng, "/v1/payment/intent", token, body, true, None)
+            .await
+        {
             Reply::Ok(p) => match p["id"].as_str() {
                 Some(id) => id.to_string(),
                 None => {
@@ -288,7 +306,8 @@ impl Till<'_> {
             // The customer's first card is declined; the till tries again with another.
             let (status, tapped) = self.tap(rng, &id, DECLINED).await;
             if status == 200 && tapped["action"]["status"] != "failed" {
-                sale.unexpected.push(format!("a declined card was approved: {tapped}"));
+                sale.unexpected
+                    .push(format!("a declined card was approved: {tapped}"));
             }
         }
         let card = if card == DECLINED { VISA } else { card };
@@ -310,14 +329,27 @@ impl Till<'_> {
         } else {
             sale.amount
         };
-        match self.post(rng, "/v1/payment/capture", token, capture, true, Some((&id, &sale.account))).await {
+        match self
+            .post(
+                rng,
+                "/v1/payment/capture",
+                token,
+                capture,
+                true,
+                Some((&id, &sale.account)),
+            )
+            .await
+        {
             Reply::Ok(p) if p["status"] == "succeeded" => {
                 sale.captured = minor(&p["amount_captured"]);
                 if sale.captured != Some(amount) {
-                    sale.unexpected.push(format!("captured {} for {amount}", p["amount_captured"]));
+                    sale.unexpected
+                        .push(format!("captured {} for {amount}", p["amount_captured"]));
                 }
             }
-            Reply::Ok(p) => sale.unexpected.push(format!("capture answered {}", p["status"])),
+            Reply::Ok(p) => sale
+                .unexpected
+                .push(format!("capture answered {}", p["status"])),
             Reply::Final(status, e) => {
                 if status != 0 {
                     sale.told_failed = Some(format!("capture {status} {}", e["error"]["code"]));
@@ -334,7 +366,17 @@ impl Till<'_> {
             if rng.gen_bool(0.6) {
                 let body = json!({"payment_id": id, "external_customer_id": customer,
                     "external_account_id": sale.account});
-                match self.post(rng, "/v1/customer/card", token, body, true, Some((&id, &sale.account))).await {
+                match self
+                    .post(
+                        rng,
+                        "/v1/customer/card",
+                        token,
+                        body,
+                        true,
+                        Some((&id, &sale.account)),
+                    )
+                    .await
+                {
                     Reply::Ok(c) => {
                         if let Some(card) = c["id"].as_str() {
                             self.ledger.cards.lock().expect("cards").push((
@@ -372,7 +414,17 @@ impl Till<'_> {
             } else {
                 left
             };
-            match self.post(rng, "/v1/payment/refund", token, body, true, Some((id, &sale.account))).await {
+            match self
+                .post(
+                    rng,
+                    "/v1/payment/refund",
+                    token,
+                    body,
+                    true,
+                    Some((id, &sale.account)),
+                )
+                .await
+            {
                 Reply::Ok(p) => sale.refunded = minor(&p["amount_refunded"]).unwrap_or(0),
                 Reply::Final(status, e) => {
                     sale.unexpected.push(format!("refund: {status} {e}"));
@@ -390,9 +442,21 @@ impl Till<'_> {
     async fn void(&self, rng: &mut StdRng, token: &str, sale: &mut Sale) {
         let body = json!({"payment_id": sale.payment_id, "external_account_id": sale.account});
         let id = sale.payment_id.clone().unwrap_or_default();
-        match self.post(rng, "/v1/payment/cancel", token, body, true, Some((&id, &sale.account))).await {
+        match self
+            .post(
+                rng,
+                "/v1/payment/cancel",
+                token,
+                body,
+                true,
+                Some((&id, &sale.account)),
+            )
+            .await
+        {
             Reply::Ok(p) if p["status"] == "canceled" => sale.voided = true,
-            Reply::Ok(p) => sale.unexpected.push(format!("void answered {}", p["status"])),
+            Reply::Ok(p) => sale
+                .unexpected
+                .push(format!("void answered {}", p["status"])),
             Reply::Final(status, e) => sale.unexpected.push(format!("void: {status} {e}")),
             Reply::GaveUp(why) => sale.unknown.push(why),
         }
