@@ -37,6 +37,14 @@ pub struct Observed {
     pub deliveries: Vec<Delivery>,
 }
 
+/// An id cut to 40 characters for a violation's line.
+fn short(id: &str) -> String {
+    match id.char_indices().nth(40) {
+        Some((at, _)) => format!("{}…", &id[..at]),
+        None => id.to_string(),
+    }
+}
+
 /// Ranks statuses in the forward-only order the README defines; finals share the top rank.
 fn rank(status: &str) -> i32 {
     match status {
@@ -260,7 +268,12 @@ pub fn check(
     for sale in sales {
         let key = (sale.account.clone(), sale.transaction.clone());
         let pis = by_tx.get(&key);
-        let label = format!("sale {} ({}) {}", sale.index, sale.kind, sale.transaction);
+        let label = format!(
+            "sale {} ({}) {}",
+            sale.index,
+            sale.kind,
+            short(&sale.transaction)
+        );
         for u in &sale.unknown {
             add("client_gave_up", format!("{label}: {u}"));
         }
@@ -419,13 +432,20 @@ pub fn check(
                 None => add(
                     "card_unknown_to_stripe",
                     format!(
-                        "{account} / {customer}: card {id} ({})",
+                        "{account} / {}: card {id} ({})",
+                        short(customer),
                         card["payment_method_id"]
                     ),
                 ),
                 Some(f) => {
                     if let Some(other) = seen.insert(f, id) {
-                        add("duplicate_card", format!("{account} / {customer}: cards {other} and {id} are one physical card"));
+                        add(
+                            "duplicate_card",
+                            format!(
+                                "{account} / {}: cards {other} and {id} are one physical card",
+                                short(customer)
+                            ),
+                        );
                     }
                 }
             }
@@ -436,7 +456,10 @@ pub fn check(
         if !listed_cards.contains(card) {
             add(
                 "saved_card_missing",
-                format!("{account} / {customer}: card {card} the till saw saved is not listed"),
+                format!(
+                    "{account} / {}: card {card} the till saw saved is not listed",
+                    short(customer)
+                ),
             );
         }
     }
@@ -583,4 +606,143 @@ pub fn check(
         }
     }
     v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn pi(id: &str, tx: &str, status: &str, received: i64) -> Value {
+        json!({"id": id, "status": status, "amount": 1000, "amount_received": received,
+               "latest_charge": null,
+               "metadata": {"external_account_id": "acme", "external_transaction_id": tx}})
+    }
+
+    fn ours(id: &str, tx: &str, status: &str, captured: &str) -> Value {
+        json!({"id": id, "status": status, "amount": "10.00", "amount_captured": captured,
+               "amount_refunded": "0.00", "external_transaction_id": tx})
+    }
+
+    fn observed(stripe: Vec<Value>, ours: Vec<Value>) -> Observed {
+        Observed {
+            stripe,
+            refunded: HashMap::new(),
+            ours,
+            details: HashMap::new(),
+            cards: BTreeMap::new(),
+            undelivered: Vec::new(),
+            deliveries: Vec::new(),
+        }
+    }
+
+    fn kinds(v: &[Violation]) -> Vec<&'static str> {
+        let mut k: Vec<_> = v.iter().map(|v| v.kind).collect();
+        k.sort();
+        k.dedup();
+        k
+    }
+
+    fn accounts() -> Vec<(String, String)> {
+        vec![("acme".into(), "token".into())]
+    }
+
+    #[test]
+    fn a_consistent_run_has_no_violation() {
+        let o = observed(
+            vec![pi("pi_1", "t1", "canceled", 0)],
+            vec![ours("pi_1", "t1", "canceled", "0.00")],
+        );
+        let mut o = o;
+        o.deliveries.push(Delivery {
+            account: "acme".into(),
+            event_id: "evt_1".into(),
+            body: json!({"id": "evt_1", "type": "payment.canceled", "created": 1,
+                         "data": {"object": {"id": "pi_1", "status": "canceled"}}}),
+            signature_ok: true,
+        });
+        let sale = Sale {
+            account: "acme".into(),
+            transaction: "t1".into(),
+            voided: true,
+            ..Sale::default()
+        };
+        assert!(check(&o, &[sale], &[], &accounts()).is_empty());
+    }
+
+    #[test]
+    fn doubled_money_and_drift_are_found() {
+        let o = observed(
+            vec![
+                pi("pi_1", "t1", "succeeded", 1000),
+                pi("pi_2", "t1", "succeeded", 1000),
+                pi("pi_3", "t3", "succeeded", 1000),
+            ],
+            vec![
+                ours("pi_1", "t1", "succeeded", "10.00"),
+                ours("pi_3", "t3", "requires_capture", "0.00"),
+            ],
+        );
+        let sale = Sale {
+            account: "acme".into(),
+            transaction: "t1".into(),
+            captured: Some(1000),
+            ..Sale::default()
+        };
+        let told = Sale {
+            account: "acme".into(),
+            transaction: "t3".into(),
+            told_failed: Some("capture 409".into()),
+            ..Sale::default()
+        };
+        let v = check(&o, &[sale, told], &[], &accounts());
+        assert_eq!(
+            kinds(&v),
+            [
+                "amount_mismatch",
+                "capture_not_exactly_once",
+                "duplicate_payment_intent",
+                "status_mismatch",
+                "told_failed_but_charged",
+                "unknown_to_us",
+                "webhook_missing",
+            ]
+        );
+    }
+
+    #[test]
+    fn backwards_history_and_doubled_events_are_found() {
+        let mut o = observed(
+            vec![pi("pi_1", "t1", "succeeded", 1000)],
+            vec![ours("pi_1", "t1", "succeeded", "10.00")],
+        );
+        o.details.insert(
+            "pi_1".into(),
+            json!({"history": [{"status": "requires_capture"}, {"status": "succeeded"},
+                               {"status": "requires_capture", "action": "sync", "actor": "stripe"}]}),
+        );
+        for (n, t, status) in [
+            (1, "payment.captured", "succeeded"),
+            (2, "payment.captured", "succeeded"),
+            (3, "payment.authorized", "requires_capture"),
+        ] {
+            o.deliveries.push(Delivery {
+                account: "acme".into(),
+                event_id: format!("evt_{n}"),
+                body: json!({"id": format!("evt_{n}"), "type": t, "created": n,
+                             "data": {"object": {"id": "pi_1", "status": status}}}),
+                signature_ok: n != 2,
+            });
+        }
+        let v = check(&o, &[], &[], &accounts());
+        assert_eq!(
+            kinds(&v),
+            [
+                "status_backwards",
+                "webhook_bad_signature",
+                "webhook_duplicate",
+                "webhook_out_of_order",
+            ]
+        );
+    }
 }

@@ -487,3 +487,30 @@ impl Till<'_> {
             .await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    #[test]
+    fn ids_fit_255_bytes_and_differ() {
+        let mut rng = StdRng::seed_from_u64(3);
+        let ids: Vec<String> = (0..200).map(|n| text_id(&mut rng, "tx", 3, n)).collect();
+        assert!(ids.iter().all(|id| !id.is_empty() && id.len() <= 255));
+        assert!(ids.iter().any(|id| id.len() > 250), "a long id");
+        assert!(ids.iter().any(|id| id.contains('東')) && ids.iter().any(|id| id.contains('é')));
+        let distinct: std::collections::HashSet<_> = ids.iter().collect();
+        assert_eq!(distinct.len(), ids.len());
+    }
+
+    #[test]
+    fn amounts_in_minor_units() {
+        assert_eq!(minor(&Value::from("12.99")), Some(1299));
+        assert_eq!(minor(&Value::from("5")), Some(500));
+        assert_eq!(minor(&Value::from("0.5")), Some(50));
+        assert_eq!(minor(&Value::from("1.234")), None);
+        assert_eq!(decimal(1299), "12.99");
+        assert_eq!(decimal(5), "0.05");
+    }
+}
