@@ -239,7 +239,7 @@ pub fn check(
             let ids: Vec<&str> = pis.iter().filter_map(|p| p["id"].as_str()).collect();
             add(
                 "duplicate_payment_intent",
-                format!("{account} / {tx}: {ids:?}"),
+                format!("{account} / {}: {ids:?}", short(tx)),
             );
         }
     }
@@ -342,7 +342,8 @@ pub fn check(
                 add(
                     "unknown_to_us",
                     format!(
-                        "{id} ({account} / {tx}, {}) is not in GET /v1/payments",
+                        "{id} ({account} / {}, {}) is not in GET /v1/payments",
+                        short(tx),
                         pi["status"]
                     ),
                 );
