@@ -72,6 +72,9 @@ struct Options {
         default_value = "postgres://postgres@127.0.0.1:5432"
     )]
     postgres_url: String,
+    /// Examples printed per violation kind.
+    #[arg(long, default_value_t = 5)]
+    examples: usize,
     /// Keep the run's folder (logs, SQLite database) instead of deleting it.
     #[arg(long)]
     keep: bool,
@@ -447,7 +450,7 @@ async fn drive(
     println!("violations       {}", violations.len());
     for (kind, list) in &by_kind {
         println!("  {kind}: {}", list.len());
-        for v in list.iter().take(5) {
+        for v in list.iter().take(o.examples) {
             println!("      {}", v.detail);
         }
     }
