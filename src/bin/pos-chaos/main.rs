@@ -280,9 +280,10 @@ async fn drive(
 
     // The plan: which sales trigger a kill, which inject which faults.
     let window = (o.sales / 10)..(o.sales * 9 / 10).max(o.sales / 10 + 1);
-    let kill_at: HashSet<u64> = (0..o.kills)
-        .map(|_| rng.gen_range(window.clone()))
-        .collect();
+    let mut kill_at: HashSet<u64> = HashSet::new();
+    while (kill_at.len() as u64) < o.kills.min(window.end - window.start) {
+        kill_at.insert(rng.gen_range(window.clone()));
+    }
     let mut fault_plan: HashMap<u64, Vec<(&'static str, Value)>> = HashMap::new();
     let fault_count = (o.fault_rate * o.sales as f64).round() as u64;
     for _ in 0..fault_count {
