@@ -77,7 +77,7 @@ use std::time::Duration;
 use webhooks::{Endpoint, Job};
 
 /// The API version the simulator reports (`Stripe-Version`) unless the request pins one.
-pub const API_VERSION: &str = "2024-06-20";
+pub const API_VERSION: &str = "2026-11-18.endive";
 
 /// Stripe's limit on `Idempotency-Key` length.
 const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;

@@ -2,7 +2,7 @@
 //! brackets) and the parameters Stripe's OpenAPI spec declares for each simulated operation.
 //!
 //! `params.json` holds, per operation (`"POST /v1/payment_intents"`), the declared parameter tree
-//! and the required top-level parameters, derived from `spec3.json` (the conformance tests check
+//! and the required top-level parameters, derived from `conformance/schemas/stripe.json` (the conformance tests check
 //! that it still matches the spec and can regenerate it). A node of the tree is an object with
 //! optional keys: `t` scalar type (`string`, `integer`, `boolean`, `number`, `enum` with values
 //! in `e`), `z` (an empty string is accepted, meaning "unset"), `f` named fields, `a` array items,
@@ -30,28 +30,11 @@ pub(crate) struct Operation {
     required: Vec<String>,
 }
 
-/// Parameters Stripe added after the pinned spec that the simulator supports, merged over
-/// `params.json` (which must keep matching the spec): Embedded Checkout's `ui_mode` and
-/// `return_url`. An entry's `required` replaces the operation's list: an embedded session takes
-/// `return_url` instead of `success_url`, which `checkout::create` checks per `ui_mode`.
-const NEWER_THAN_SPEC: &str = r#"{"POST /v1/checkout/sessions": {"params": {
-    "ui_mode": {"t": "enum", "e": ["embedded", "hosted"]}, "return_url": {"t": "string"}},
-    "required": []}}"#;
 
 fn table() -> &'static HashMap<String, Operation> {
     static TABLE: OnceLock<HashMap<String, Operation>> = OnceLock::new();
     TABLE.get_or_init(|| {
-        let mut table: HashMap<String, Operation> =
-            serde_json::from_str(include_str!("params.json"))
-                .expect("src/sim/params.json is valid");
-        let newer: HashMap<String, Operation> =
-            serde_json::from_str(NEWER_THAN_SPEC).expect("NEWER_THAN_SPEC is valid");
-        for (key, extra) in newer {
-            let op = table.get_mut(&key).expect("extends a declared operation");
-            op.params.extend(extra.params);
-            op.required = extra.required;
-        }
-        table
+        serde_json::from_str(include_str!("params.json")).expect("src/sim/params.json is valid")
     })
 }
 

@@ -74,9 +74,11 @@ impl PaymentMethod {
                 "email": null,
                 "name": null,
                 "phone": null,
+                "tax_id": null,
             },
             "created": self.meta.created,
             "customer": self.customer,
+            "customer_account": null,
             "livemode": false,
             "metadata": metadata_json(&self.metadata),
             "type": self.kind.as_str(),
@@ -102,12 +104,14 @@ impl PaymentMethod {
                 })),
                 "last4": card.last4(),
                 "networks": networks(card),
+                "regulated_status": "unregulated",
                 "three_d_secure_usage": { "supported": true },
                 "wallet": null,
             }),
             Kind::CardPresent | Kind::InteracPresent => {
                 let mut d = json!({
                     "brand": card.brand,
+                    "brand_product": null,
                     "cardholder_name": null,
                     "country": card.country,
                     "exp_month": EXP_MONTH,
@@ -116,12 +120,16 @@ impl PaymentMethod {
                     "funding": card.funding,
                     "last4": card.last4(),
                     "networks": networks(card),
+                    "offline": null,
                     "read_method": read_method(card),
                 });
                 if self.kind == Kind::InteracPresent {
                     d["preferred_locales"] = json!(["en", "fr"]);
                 } else {
-                    d["wallet"] = card.wallet.map_or(Value::Null, |w| json!({ "type": w }));
+                    d["preferred_locales"] = Value::Null;
+                    if let Some(wallet) = card.wallet {
+                        d["wallet"] = json!({ "type": wallet });
+                    }
                 }
                 d
             }

@@ -99,6 +99,7 @@ impl Reader {
             "id": self.meta.id,
             "object": "terminal.reader",
             "action": self.action.as_ref().map(|a| json!({
+                "api_error": null,
                 "failure_code": a.failure_code,
                 "failure_message": a.failure_message,
                 "process_payment_intent": {

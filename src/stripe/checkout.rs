@@ -159,7 +159,7 @@ impl<'a> CreateCheckoutSession<'a> {
         f.push_opt("customer", self.customer);
         f.push_opt("customer_email", self.customer_email);
         f.push_opt("currency", self.currency);
-        f.push_list("payment_method_types", self.payment_method_types);
+        f.push_list("allowed_payment_method_types", self.payment_method_types);
         for (i, item) in self.line_items.iter().enumerate() {
             f.key("line_items")
                 .index(i)
@@ -303,7 +303,7 @@ mod tests {
         assert_eq!(
             setup.encode().as_str(),
             "mode=setup&success_url=https%3A%2F%2Fpos.example%2Fok%3Fsession%3D%7BCHECKOUT_SESSION_ID%7D\
-             &cancel_url=https%3A%2F%2Fpos.example%2Fcancel&customer=cus_1&payment_method_types[0]=card"
+             &cancel_url=https%3A%2F%2Fpos.example%2Fcancel&customer=cus_1&allowed_payment_method_types[0]=card"
         );
 
         let mut metadata = Metadata::new();
