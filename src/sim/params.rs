@@ -211,6 +211,16 @@ impl Params {
         let mut tree = Map::new();
         for (key, value) in pairs {
             let segments = split_key(key).ok_or_else(|| ApiError::unknown_param(key))?;
+            if segments[0] == "payment_method_types"
+                && op.params.contains_key("allowed_payment_method_types")
+            {
+                // Removed as a writable parameter in 2026-09-30.endive, with its own error code.
+                return Err(ApiError::invalid(
+                    "payment_method_types is no longer supported on this API version. Use allowed_payment_method_types, excluded_payment_method_types or dynamic payment methods instead.",
+                )
+                .with_code("payment_method_types_no_longer_supported")
+                .with_param("payment_method_types"));
+            }
             let mut decl = op
                 .params
                 .get(segments[0])
@@ -382,19 +392,33 @@ mod tests {
     fn both_array_syntaxes_build_the_same_array() {
         let a = parse(
             "POST /v1/payment_intents",
-            "amount=100&currency=usd&payment_method_types[]=card_present&payment_method_types[]=interac_present",
+            "amount=100&currency=usd&allowed_payment_method_types[]=card_present&allowed_payment_method_types[]=interac_present",
         )
         .unwrap();
         let b = parse(
             "POST /v1/payment_intents",
-            "amount=100&currency=usd&payment_method_types[1]=interac_present&payment_method_types[0]=card_present",
+            "amount=100&currency=usd&allowed_payment_method_types[1]=interac_present&allowed_payment_method_types[0]=card_present",
         )
         .unwrap();
         assert_eq!(
-            a.strings("payment_method_types").unwrap(),
+            a.strings("allowed_payment_method_types").unwrap(),
             vec!["card_present", "interac_present"]
         );
         assert_eq!(a.tree(), b.tree());
+    }
+
+    #[test]
+    fn payment_method_types_is_no_longer_writable() {
+        let op = operation("POST /v1/payment_intents");
+        let pairs = Params::pairs(b"amount=100&currency=usd&payment_method_types[]=card_present");
+        let err = Params::parse(op, &pairs).unwrap_err();
+        assert_eq!(
+            err.code.as_deref(),
+            Some("payment_method_types_no_longer_supported")
+        );
+        let pairs =
+            Params::pairs(b"amount=100&currency=usd&allowed_payment_method_types[]=card_present");
+        assert!(Params::parse(op, &pairs).is_ok());
     }
 
     #[test]

@@ -160,7 +160,11 @@ pub(crate) fn create_connection_token(state: &mut State, ctx: &Ctx) -> Result<Va
 /// `POST /v1/terminal/locations`
 pub(crate) fn create_location(state: &mut State, ctx: &Ctx) -> Result<Value, ApiError> {
     let p = ctx.params;
-    let address = p.value("address").cloned().unwrap_or(Value::Null);
+    // Optional in the declarations since `address_kana` / `address_kanji` may stand in for it
+    // (Japan, which the simulator does not model): here it is required.
+    let Some(address) = p.value("address").cloned() else {
+        return Err(ApiError::missing_param("address"));
+    };
     if !address.is_object() {
         return Err(ApiError::invalid("Invalid object").with_param("address"));
     }

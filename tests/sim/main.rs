@@ -165,7 +165,7 @@ impl Sim {
         let mut form = vec![
             ("amount", "1299"),
             ("currency", "usd"),
-            ("payment_method_types[]", "card_present"),
+            ("allowed_payment_method_types[]", "card_present"),
             ("capture_method", "manual"),
         ];
         form.extend_from_slice(extra);

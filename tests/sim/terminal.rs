@@ -241,8 +241,8 @@ async fn tips_and_interac() {
             &[
                 ("amount", "1000"),
                 ("currency", "cad"),
-                ("payment_method_types[]", "card_present"),
-                ("payment_method_types[]", "interac_present"),
+                ("allowed_payment_method_types[]", "card_present"),
+                ("allowed_payment_method_types[]", "interac_present"),
                 ("capture_method", "manual"),
             ],
         )
@@ -283,7 +283,7 @@ async fn tips_and_interac() {
             &[
                 ("amount", "1000"),
                 ("currency", "usd"),
-                ("payment_method_types[]", "interac_present"),
+                ("allowed_payment_method_types[]", "interac_present"),
             ],
         )
         .await;

@@ -77,7 +77,7 @@ async fn post_sends_auth_version_account_content_type_and_idempotency_key() {
     assert!(r.header("user-agent").unwrap().starts_with("pos-backend/"));
     assert_eq!(
         r.body,
-        "amount=1299&currency=usd&payment_method_types[0]=card_present"
+        "amount=1299&currency=usd&allowed_payment_method_types[0]=card_present"
     );
 }
 
