@@ -51,7 +51,7 @@ pub use refunds::{CreateRefund, Refund, RefundReason, RefundStatus};
 pub use setup_intents::{CreateSetupIntent, SetupIntent, SetupIntentStatus};
 pub use terminal::{
     AddressParams, ConnectionToken, CreateLocation, CreateReader, ListLocations, ListReaders,
-    Location, PresentPaymentMethod, ProcessConfig, ProcessPaymentIntent,
+    AllowRedisplay, Location, PresentPaymentMethod, ProcessConfig, ProcessPaymentIntent,
     ProcessPaymentIntentAction, Reader, ReaderAction, ReaderActionStatus, ReaderActionType,
 };
 pub use types::{

@@ -220,6 +220,7 @@ async fn card_present_payment(
             &format!("/v1/terminal/readers/{rid}/process_payment_intent"),
             &[
                 ("payment_intent", id(&pi)),
+                ("process_config[allow_redisplay]", "always"),
                 ("expand[]", "action.process_payment_intent.payment_intent"),
             ],
         )
@@ -359,7 +360,7 @@ async fn every_operation_conforms() {
         .as_str()
         .expect("generated card")
         .to_string();
-    c.response(
+    let saved = c.response(
         "GET",
         "/v1/payment_methods/{payment_method}",
         sim.get(
@@ -368,6 +369,8 @@ async fn every_operation_conforms() {
         )
         .await,
     );
+    // The consent given at the reader (`process_config[allow_redisplay]`) is the saved card's.
+    assert_eq!(saved["allow_redisplay"], "always", "{saved:#}");
     c.response(
         "GET",
         "/v1/payment_methods/{payment_method}",
