@@ -29,6 +29,16 @@ impl Checks {
 
     fn error(&mut self, what: &str, answer: &Answer) {
         assert!(answer.status >= 400, "{what}: expected an error");
+        // Like Stripe's: the request's log entry, and the code's documentation when there is one.
+        let error = &answer.body["error"];
+        let log = error["request_log_url"].as_str().unwrap_or_default();
+        assert!(
+            log.starts_with("https://dashboard.stripe.com/test/logs/req_"),
+            "{what}: {error}"
+        );
+        if error["code"].is_string() {
+            assert!(error["doc_url"].is_string(), "{what}: {error}");
+        }
         self.count += 1;
         if let Err(errs) = spec::validate_component("error", &answer.body) {
             self.errors
