@@ -358,7 +358,10 @@ impl Simulator {
                     },
                     true,
                 ),
-                Err(error) => (Reply::error(&error, request_id), error.is_stored_for_idempotency()),
+                Err(error) => (
+                    Reply::error(&error, request_id),
+                    error.is_stored_for_idempotency(),
+                ),
             };
             if let Some(key) = idempotency_key {
                 if store {

@@ -30,7 +30,6 @@ pub(crate) struct Operation {
     required: Vec<String>,
 }
 
-
 fn table() -> &'static HashMap<String, Operation> {
     static TABLE: OnceLock<HashMap<String, Operation>> = OnceLock::new();
     TABLE.get_or_init(|| {

@@ -170,7 +170,11 @@ impl PaymentIntent {
         });
         // Fields of newer API versions (kept out of the `json!` above: its recursion limit).
         out["allowed_payment_method_types"] = json!(self.payment_method_types);
-        for field in ["customer_account", "excluded_payment_method_types", "managed_payments"] {
+        for field in [
+            "customer_account",
+            "excluded_payment_method_types",
+            "managed_payments",
+        ] {
             out[field] = Value::Null;
         }
         out

@@ -134,29 +134,53 @@ fn checker_rejects_deviations() {
         );
     };
     fails(&|v| v["nickname"] = json!("x"), "$.nickname: unknown field");
-    fails(&|v| v["object"] = json!("location"), "$.object: \"location\" is not one of");
-    fails(&|v| v["display_name"] = Value::Null, "$.display_name: expected string, got null");
+    fails(
+        &|v| v["object"] = json!("location"),
+        "$.object: \"location\" is not one of",
+    );
+    fails(
+        &|v| v["display_name"] = Value::Null,
+        "$.display_name: expected string, got null",
+    );
     fails(
         &|v| {
             v.as_object_mut().unwrap().remove("livemode");
         },
         "missing required livemode",
     );
-    fails(&|v| v["metadata"]["k"] = json!(1), "$.metadata.k: expected string");
+    fails(
+        &|v| v["metadata"]["k"] = json!(1),
+        "$.metadata.k: expected string",
+    );
     fails(&|v| v["address"]["country"] = json!(1), "$.address.country");
-    let bad = json!({"id": "cus_1", "object": "customer", "created": "yesterday", "livemode": false});
+    let bad =
+        json!({"id": "cus_1", "object": "customer", "created": "yesterday", "livemode": false});
     assert!(spec::validate_component("customer", &bad).is_err());
     // A wrong enum value deep in a PaymentIntent, and an unknown field in an expanded object.
     let response = "/v1/payment_intents/{intent}";
     let mut intent = json!({"object": "payment_intent", "status": "authorized"});
     let errors = spec::validate_response("GET", response, &intent).unwrap_err();
-    assert!(errors.iter().any(|e| e.contains("$.status: \"authorized\" is not one of")), "{errors:?}");
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("$.status: \"authorized\" is not one of")),
+        "{errors:?}"
+    );
     intent["status"] = json!("succeeded");
     intent["latest_charge"] = json!({"object": "charge", "surprise": true});
     let errors = spec::validate_response("GET", response, &intent).unwrap_err();
-    assert!(errors.iter().any(|e| e.contains("$.latest_charge.surprise: unknown field")), "{errors:?}");
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("$.latest_charge.surprise: unknown field")),
+        "{errors:?}"
+    );
     // The error envelope.
-    assert!(spec::validate_component("error", &json!({"error": {"type": "card_error", "message": "x"}})).is_ok());
+    assert!(spec::validate_component(
+        "error",
+        &json!({"error": {"type": "card_error", "message": "x"}})
+    )
+    .is_ok());
     assert!(spec::validate_component("error", &json!({"error": {"type": "oops"}})).is_err());
 }
 
@@ -776,6 +800,7 @@ async fn every_operation_conforms() {
             .await,
     );
     for event in &events {
+        assert_eq!(event["api_version"], spec::api_version(), "{event:#}");
         let object = &event["data"]["object"];
         let schema = object["object"].as_str().unwrap().to_string();
         c.component(event["type"].as_str().unwrap(), &schema, object);

@@ -37,10 +37,7 @@ pub fn api_version() -> &'static str {
 /// The operation for `method` (any case) and a path template (`/v1/customers/{customer}`):
 /// `params_schema`, `response_schema`.
 pub fn operation(method: &str, path_template: &str) -> Option<&'static Value> {
-    spec()["operations"].get(format!(
-        "{} {path_template}",
-        method.to_ascii_uppercase()
-    ))
+    spec()["operations"].get(format!("{} {path_template}", method.to_ascii_uppercase()))
 }
 
 /// The path template of the operation matching a concrete path (`/v1/customers/cus_1` →
@@ -161,12 +158,12 @@ fn check(schema: &'static Value, value: &Value, at: &str, errors: &mut Vec<Strin
         let candidates: Vec<&'static Value> = alternatives
             .iter()
             .filter(|alternative| {
-                ["object", "type"].iter().all(|d| {
-                    match (fixed(alternative, d), value.get(d)) {
+                ["object", "type"]
+                    .iter()
+                    .all(|d| match (fixed(alternative, d), value.get(d)) {
                         (Some(want), Some(got)) => want == got,
                         _ => true,
-                    }
-                })
+                    })
             })
             .collect();
         let candidates = if candidates.is_empty() {
@@ -184,9 +181,10 @@ fn check(schema: &'static Value, value: &Value, at: &str, errors: &mut Vec<Strin
             }
             let kinds = type_names(resolve(alternative));
             let other_type = !kinds.is_empty() && !kinds.iter().any(|k| type_matches(k, value));
-            if best.as_ref().is_none_or(|(worse, b)| {
-                (other_type, errs.len()) < (*worse, b.len())
-            }) {
+            if best
+                .as_ref()
+                .is_none_or(|(worse, b)| (other_type, errs.len()) < (*worse, b.len()))
+            {
                 best = Some((other_type, errs));
             }
         }
@@ -204,7 +202,10 @@ fn check(schema: &'static Value, value: &Value, at: &str, errors: &mut Vec<Strin
         } else {
             value.to_string()
         };
-        errors.push(format!("{at}: expected {}, got {shown}", kinds.join(" or ")));
+        errors.push(format!(
+            "{at}: expected {}, got {shown}",
+            kinds.join(" or ")
+        ));
         return;
     }
     if let Some(values) = schema.get("enum").and_then(Value::as_array) {
