@@ -53,6 +53,8 @@ string_enum! {
         Fraudulent = "fraudulent",
         RequestedByCustomer = "requested_by_customer",
         Automatic = "automatic",
+        /// An uncaptured authorisation that expired (`automatic` before 2026-09-30.endive).
+        Expired = "expired",
         FailedInvoice = "failed_invoice",
         VoidInvoice = "void_invoice",
     }

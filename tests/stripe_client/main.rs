@@ -1,12 +1,14 @@
 //! The Stripe client against a scripted local HTTP server: headers, form bodies, retries (and the
 //! Idempotency-Key they reuse), timeouts, error decoding, tolerance of unknown fields. And
 //! (`simulator`) against the embedded Stripe simulator: every operation, spec conformance of every
-//! parameter sent, retries under injected faults.
+//! parameter sent, retries under injected faults. And (`typed`) the client's typed enums against
+//! the schemas of the pinned API version.
 
 mod mock;
 mod simulator;
 #[path = "../support/spec.rs"]
 mod spec;
+mod typed;
 
 use std::time::{Duration, Instant};
 

@@ -247,6 +247,36 @@ fn check(schema: &'static Value, value: &Value, at: &str, errors: &mut Vec<Strin
     }
 }
 
+/// The enum values a field may take: `path` is a dotted property path from a definition
+/// (`PaymentIntents:PaymentIntent`, `status`) through `$ref`s, unions and arrays.
+pub fn enum_values(definition: &str, path: &str) -> Vec<String> {
+    let root = &spec()["definitions"][definition];
+    assert!(!root.is_null(), "no definition {definition}");
+    let mut current: Vec<&'static Value> = alternatives(root);
+    for segment in path.split('.') {
+        current = current
+            .iter()
+            .flat_map(|s| {
+                let s = s.get("items").map(alternatives).unwrap_or_else(|| vec![*s]);
+                s.into_iter()
+                    .filter_map(|s| s["properties"].get(segment))
+                    .flat_map(alternatives)
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        assert!(!current.is_empty(), "{definition}: no field {path}");
+    }
+    let mut values: Vec<String> = current
+        .iter()
+        .filter_map(|s| s["enum"].as_array())
+        .flatten()
+        .filter_map(|v| v.as_str().map(str::to_string))
+        .collect();
+    values.sort();
+    values.dedup();
+    values
+}
+
 /// The request parameters an operation declares: (name, schema, required).
 fn parameter_schemas(method: &str, path_template: &str) -> Vec<(String, &'static Value, bool)> {
     let Some(op) = operation(method, path_template) else {
