@@ -598,9 +598,7 @@ pub(crate) fn confirm(state: &mut State, ctx: &Ctx) -> Result<Value, ApiError> {
 fn present_details(pm: &PaymentMethod, pi: &PaymentIntent, now: i64) -> Value {
     let card = pm.card;
     let mut details = json!({
-        "amount_authorized": pi.amount,
         "brand": card.brand,
-        "brand_product": null,
         "cardholder_name": null,
         "country": card.country,
         "emv_auth_data": "8A023030",
@@ -612,7 +610,6 @@ fn present_details(pm: &PaymentMethod, pi: &PaymentIntent, now: i64) -> Value {
         "last4": card.last4(),
         "network": card.network(),
         "network_transaction_id": null,
-        "offline": null,
         "read_method": read_method(card),
         "receipt": {
             "account_type": if card.funding == "debit" { "checking" } else { "credit" },
@@ -629,6 +626,10 @@ fn present_details(pm: &PaymentMethod, pi: &PaymentIntent, now: i64) -> Value {
     if pm.kind == Kind::InteracPresent {
         details["preferred_locales"] = json!(["en", "fr"]);
     } else {
+        // Interac's details have none of these.
+        details["amount_authorized"] = json!(pi.amount);
+        details["brand_product"] = Value::Null;
+        details["offline"] = Value::Null;
         details["capture_before"] = json!(now + CAPTURE_WINDOW_SECS);
         details["incremental_authorization_supported"] =
             json!(pi.request_incremental_authorization);
@@ -662,7 +663,15 @@ fn card_details(pm: &PaymentMethod, pi: &PaymentIntent, authenticated: bool) -> 
         "network_transaction_id": null,
         "regulated_status": "unregulated",
         "three_d_secure": if authenticated {
-            json!({ "authentication_flow": "challenge", "result": "authenticated", "result_reason": null, "version": "2.2.0" })
+            json!({
+                "authentication_flow": "challenge",
+                "electronic_commerce_indicator": "05",
+                "exemption_indicator": null,
+                "result": "authenticated",
+                "result_reason": null,
+                "transaction_id": format!("{}-sim-3ds", pi.meta.id),
+                "version": "2.2.0",
+            })
         } else {
             Value::Null
         },

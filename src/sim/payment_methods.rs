@@ -111,7 +111,6 @@ impl PaymentMethod {
             Kind::CardPresent | Kind::InteracPresent => {
                 let mut d = json!({
                     "brand": card.brand,
-                    "brand_product": null,
                     "cardholder_name": null,
                     "country": card.country,
                     "exp_month": EXP_MONTH,
@@ -120,12 +119,13 @@ impl PaymentMethod {
                     "funding": card.funding,
                     "last4": card.last4(),
                     "networks": networks(card),
-                    "offline": null,
                     "read_method": read_method(card),
                 });
                 if self.kind == Kind::InteracPresent {
                     d["preferred_locales"] = json!(["en", "fr"]);
                 } else {
+                    d["brand_product"] = Value::Null;
+                    d["offline"] = Value::Null;
                     d["preferred_locales"] = Value::Null;
                     if let Some(wallet) = card.wallet {
                         d["wallet"] = json!({ "type": wallet });
