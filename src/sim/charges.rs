@@ -53,6 +53,9 @@ impl Charge {
     pub fn render(&self) -> Value {
         let outcome = match &self.failure {
             None => json!({
+                "advice_code": null,
+                "network_advice_code": null,
+                "network_decline_code": null,
                 "network_status": "approved_by_network",
                 "reason": null,
                 "risk_level": "normal",
@@ -61,6 +64,9 @@ impl Charge {
                 "type": "authorized",
             }),
             Some(decline) => json!({
+                "advice_code": null,
+                "network_advice_code": null,
+                "network_decline_code": null,
                 "network_status": "declined_by_network",
                 "reason": decline.decline_code,
                 "risk_level": "normal",
@@ -87,6 +93,7 @@ impl Charge {
                 "email": null,
                 "name": null,
                 "phone": null,
+                "tax_id": null,
             },
             "calculated_statement_descriptor": self.statement_descriptor.clone().unwrap_or_else(|| "SIMULATED".to_string()),
             "captured": self.captured,
@@ -101,7 +108,6 @@ impl Charge {
             "fraud_details": {},
         });
         let rest = json!({
-            "invoice": null,
             "livemode": false,
             "metadata": metadata_json(&self.metadata),
             "on_behalf_of": null,
@@ -111,6 +117,7 @@ impl Charge {
             "payment_method": self.payment_method,
             "payment_method_details": self.details,
             "receipt_email": self.receipt_email,
+            "source": null,
             "receipt_number": null,
             "receipt_url": if self.succeeded() {
                 json!(format!("https://pay.stripe.com/receipts/simulated/{}", self.meta.id))
@@ -146,6 +153,9 @@ pub(crate) struct Refund {
     pub amount: i64,
     pub charge: String,
     pub payment_intent: String,
+    /// The charge's customer and payment method, as Stripe repeats them on the refund.
+    pub customer: Option<String>,
+    pub payment_method: String,
     pub currency: String,
     pub reason: Option<String>,
     pub metadata: BTreeMap<String, String>,
@@ -163,16 +173,20 @@ impl Refund {
             "id": self.meta.id,
             "object": "refund",
             "amount": self.amount,
+            "application": null,
             "balance_transaction": null,
             "charge": self.charge,
             "created": self.meta.created,
             "currency": self.currency,
+            "customer": self.customer,
+            "customer_account": null,
             "destination_details": {
                 "card": { "reference_status": "pending", "reference_type": "acquirer_reference_number", "type": "refund" },
                 "type": "card",
             },
             "metadata": metadata_json(&self.metadata),
             "payment_intent": self.payment_intent,
+            "payment_method": self.payment_method,
             "reason": self.reason,
             "receipt_number": null,
             "source_transfer_reversal": null,
@@ -289,6 +303,8 @@ pub(crate) fn create_refund(state: &mut State, ctx: &Ctx) -> Result<Value, ApiEr
         amount,
         charge: charge_id.clone(),
         payment_intent: charge.payment_intent.clone(),
+        customer: charge.customer.clone(),
+        payment_method: charge.payment_method.clone(),
         currency: charge.currency.clone(),
         reason: p.str("reason").map(str::to_string),
         metadata,

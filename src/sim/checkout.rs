@@ -28,7 +28,8 @@ pub(crate) struct CheckoutSession {
     pub customer_creation: Option<String>,
     pub success_url: Option<String>,
     pub cancel_url: Option<String>,
-    /// `hosted` (a page at `url`) or `embedded` (mounted with `client_secret`, then `return_url`).
+    /// `hosted_page` (a page at `url`) or `embedded_page` (mounted with `client_secret`, then
+    /// `return_url`).
     pub ui_mode: String,
     pub return_url: Option<String>,
     pub client_secret: Option<String>,
@@ -60,15 +61,18 @@ impl CheckoutSession {
         let mut out = json!({
             "id": self.meta.id,
             "object": "checkout.session",
+            "adaptive_pricing": null,
             "after_expiration": null,
             "allow_promotion_codes": null,
             "amount_subtotal": self.amount_total,
+            "allowed_payment_method_types": null,
             "amount_total": self.amount_total,
-            "automatic_tax": { "enabled": false, "liability": null, "status": null },
+            "automatic_tax": { "enabled": false, "liability": null, "provider": null, "status": null },
             "billing_address_collection": null,
             "cancel_url": self.cancel_url,
             "client_reference_id": self.client_reference_id,
             "client_secret": self.client_secret,
+            "collected_information": null,
             "consent": null,
             "consent_collection": null,
             "created": self.meta.created,
@@ -82,11 +86,14 @@ impl CheckoutSession {
                 "terms_of_service_acceptance": null,
             },
             "customer": self.customer,
+            "customer_account": null,
             "customer_creation": self.customer_creation,
             "customer_details": if complete {
                 json!({
                     "address": null,
+                    "business_name": null,
                     "email": self.customer_email,
+                    "individual_name": null,
                     "name": null,
                     "phone": null,
                     "tax_exempt": "none",
@@ -98,13 +105,17 @@ impl CheckoutSession {
         });
         let more = json!({
             "customer_email": self.customer_email,
+            "discounts": null,
             "expires_at": self.expires_at,
+            "integration_identifier": null,
             "invoice": null,
             "invoice_creation": null,
             "livemode": false,
             "locale": null,
+            "managed_payments": null,
             "metadata": metadata_json(&self.metadata),
             "mode": self.mode,
+            "origin_context": null,
             "payment_intent": self.payment_intent,
             "payment_link": null,
             "payment_method_collection": "always",
@@ -118,32 +129,37 @@ impl CheckoutSession {
             } else {
                 "unpaid"
             },
+            "permissions": null,
             "phone_number_collection": { "enabled": false },
             "recovered_from": null,
-            "return_url": self.return_url,
+            "saved_payment_method_options": null,
             "setup_intent": self.setup_intent,
             "shipping_address_collection": null,
             "shipping_cost": null,
-            "shipping_details": null,
             "shipping_options": [],
             "status": self.status,
             "submit_type": null,
             "subscription": null,
             "success_url": self.success_url,
-            "tax_id_collection": { "enabled": false },
+            "tax_id_collection": { "enabled": false, "required": "never" },
             "total_details": if self.mode == "payment" {
                 json!({ "amount_discount": 0, "amount_shipping": 0, "amount_tax": 0 })
             } else {
                 Value::Null
             },
             "ui_mode": self.ui_mode,
-            "url": if self.status == "open" && self.ui_mode == "hosted" {
+            "url": if self.status == "open" && self.ui_mode == "hosted_page" {
                 json!(self.url)
             } else {
                 Value::Null
             },
         });
         extend(&mut out, more);
+        out["wallet_options"] = Value::Null;
+        // Optional and never null: present only on an embedded session.
+        if let Some(url) = &self.return_url {
+            out["return_url"] = json!(url);
+        }
         out
     }
 }
@@ -212,12 +228,12 @@ pub(crate) fn create(state: &mut State, ctx: &Ctx) -> Result<Value, ApiError> {
         )
         .with_param("mode"));
     }
-    if let Some(types) = p.strings("payment_method_types") {
+    if let Some(types) = p.strings("allowed_payment_method_types") {
         if let Some((i, t)) = types.iter().enumerate().find(|(_, t)| *t != "card") {
             return Err(ApiError::invalid(format!(
                 "The payment method type \"{t}\" is not available in the simulator's Checkout (only card)."
             ))
-            .with_param(&format!("payment_method_types[{i}]")));
+            .with_param(&format!("allowed_payment_method_types[{i}]")));
         }
     }
     if let Some(customer) = p.str("customer") {
@@ -241,11 +257,11 @@ pub(crate) fn create(state: &mut State, ctx: &Ctx) -> Result<Value, ApiError> {
         }
         (None, p.str("currency").map(str::to_lowercase))
     };
-    let ui_mode = p.str("ui_mode").unwrap_or("hosted");
-    if ui_mode == "embedded" {
+    let ui_mode = p.str("ui_mode").unwrap_or("hosted_page");
+    if ui_mode == "embedded_page" {
         if let Some(param) = ["success_url", "cancel_url"].into_iter().find(|k| p.has(k)) {
             return Err(ApiError::invalid(format!(
-                "You cannot use `{param}` when `ui_mode` is `embedded`; use `return_url`."
+                "You cannot use `{param}` when `ui_mode` is `embedded_page`; use `return_url`."
             ))
             .with_param(param));
         }
@@ -255,7 +271,7 @@ pub(crate) fn create(state: &mut State, ctx: &Ctx) -> Result<Value, ApiError> {
     } else {
         if p.has("return_url") {
             return Err(ApiError::invalid(
-                "`return_url` can only be used when `ui_mode` is `embedded`.",
+                "`return_url` can only be used when `ui_mode` is `embedded_page`.",
             )
             .with_param("return_url"));
         }
@@ -289,7 +305,7 @@ pub(crate) fn create(state: &mut State, ctx: &Ctx) -> Result<Value, ApiError> {
     let meta = state.meta("cs_test", ctx.ns(), ctx.now);
     let url = format!("{}/_sim/checkout/{}", ctx.base_url, meta.id);
     let client_secret =
-        (ui_mode == "embedded").then(|| format!("{}{}", meta.id, random_id("_secret", 24)));
+        (ui_mode == "embedded_page").then(|| format!("{}{}", meta.id, random_id("_secret", 24)));
     let session = CheckoutSession {
         meta,
         mode: mode.to_string(),

@@ -77,7 +77,7 @@ use std::time::Duration;
 use webhooks::{Endpoint, Job};
 
 /// The API version the simulator reports (`Stripe-Version`) unless the request pins one.
-pub const API_VERSION: &str = "2024-06-20";
+pub const API_VERSION: &str = "2026-11-18.endive";
 
 /// Stripe's limit on `Idempotency-Key` length.
 const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
@@ -133,10 +133,15 @@ struct Reply {
 }
 
 impl Reply {
-    fn error(error: &ApiError) -> Reply {
+    /// An error answer; like Stripe's, it links the request's log entry (`request_log_url`).
+    fn error(error: &ApiError, request_id: &str) -> Reply {
+        let mut envelope = error.envelope();
+        envelope["error"]["request_log_url"] = serde_json::json!(format!(
+            "https://dashboard.stripe.com/test/logs/{request_id}"
+        ));
         Reply {
             status: error.status,
-            body: pretty(&error.envelope()),
+            body: pretty(&envelope),
             should_retry: error.should_retry,
             replay_of: None,
         }
@@ -285,7 +290,7 @@ impl Simulator {
             });
         let (ns, route, path_params, params) = match prepared {
             Ok(p) => p,
-            Err(error) => return self.logged(entry, Reply::error(&error)),
+            Err(error) => return self.logged(entry, Reply::error(&error, request_id)),
         };
         let fingerprint = Fingerprint {
             method: method.clone(),
@@ -312,7 +317,7 @@ impl Simulator {
                     }
                     Begin::Reject(error) => {
                         drop(state);
-                        return self.logged(entry, Reply::error(&error));
+                        return self.logged(entry, Reply::error(&error, request_id));
                     }
                 }
             }
@@ -325,7 +330,7 @@ impl Simulator {
             if let Some(key) = idempotency_key {
                 self.inner.lock().idempotency.abandon(&ns, key);
             }
-            return self.logged(entry, Reply::error(&error));
+            return self.logged(entry, Reply::error(&error, request_id));
         }
         let (reply, jobs) = {
             let mut state = self.inner.lock();
@@ -357,7 +362,10 @@ impl Simulator {
                     },
                     true,
                 ),
-                Err(error) => (Reply::error(&error), error.is_stored_for_idempotency()),
+                Err(error) => (
+                    Reply::error(&error, request_id),
+                    error.is_stored_for_idempotency(),
+                ),
             };
             if let Some(key) = idempotency_key {
                 if store {

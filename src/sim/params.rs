@@ -2,7 +2,7 @@
 //! brackets) and the parameters Stripe's OpenAPI spec declares for each simulated operation.
 //!
 //! `params.json` holds, per operation (`"POST /v1/payment_intents"`), the declared parameter tree
-//! and the required top-level parameters, derived from `spec3.json` (the conformance tests check
+//! and the required top-level parameters, derived from `conformance/schemas/stripe.json` (the conformance tests check
 //! that it still matches the spec and can regenerate it). A node of the tree is an object with
 //! optional keys: `t` scalar type (`string`, `integer`, `boolean`, `number`, `enum` with values
 //! in `e`), `z` (an empty string is accepted, meaning "unset"), `f` named fields, `a` array items,
@@ -30,28 +30,10 @@ pub(crate) struct Operation {
     required: Vec<String>,
 }
 
-/// Parameters Stripe added after the pinned spec that the simulator supports, merged over
-/// `params.json` (which must keep matching the spec): Embedded Checkout's `ui_mode` and
-/// `return_url`. An entry's `required` replaces the operation's list: an embedded session takes
-/// `return_url` instead of `success_url`, which `checkout::create` checks per `ui_mode`.
-const NEWER_THAN_SPEC: &str = r#"{"POST /v1/checkout/sessions": {"params": {
-    "ui_mode": {"t": "enum", "e": ["embedded", "hosted"]}, "return_url": {"t": "string"}},
-    "required": []}}"#;
-
 fn table() -> &'static HashMap<String, Operation> {
     static TABLE: OnceLock<HashMap<String, Operation>> = OnceLock::new();
     TABLE.get_or_init(|| {
-        let mut table: HashMap<String, Operation> =
-            serde_json::from_str(include_str!("params.json"))
-                .expect("src/sim/params.json is valid");
-        let newer: HashMap<String, Operation> =
-            serde_json::from_str(NEWER_THAN_SPEC).expect("NEWER_THAN_SPEC is valid");
-        for (key, extra) in newer {
-            let op = table.get_mut(&key).expect("extends a declared operation");
-            op.params.extend(extra.params);
-            op.required = extra.required;
-        }
-        table
+        serde_json::from_str(include_str!("params.json")).expect("src/sim/params.json is valid")
     })
 }
 
@@ -228,6 +210,16 @@ impl Params {
         let mut tree = Map::new();
         for (key, value) in pairs {
             let segments = split_key(key).ok_or_else(|| ApiError::unknown_param(key))?;
+            if segments[0] == "payment_method_types"
+                && op.params.contains_key("allowed_payment_method_types")
+            {
+                // Removed as a writable parameter in 2026-09-30.endive, with its own error code.
+                return Err(ApiError::invalid(
+                    "payment_method_types is no longer supported on this API version. Use allowed_payment_method_types, excluded_payment_method_types or dynamic payment methods instead.",
+                )
+                .with_code("payment_method_types_no_longer_supported")
+                .with_param("payment_method_types"));
+            }
             let mut decl = op
                 .params
                 .get(segments[0])
@@ -399,19 +391,33 @@ mod tests {
     fn both_array_syntaxes_build_the_same_array() {
         let a = parse(
             "POST /v1/payment_intents",
-            "amount=100&currency=usd&payment_method_types[]=card_present&payment_method_types[]=interac_present",
+            "amount=100&currency=usd&allowed_payment_method_types[]=card_present&allowed_payment_method_types[]=interac_present",
         )
         .unwrap();
         let b = parse(
             "POST /v1/payment_intents",
-            "amount=100&currency=usd&payment_method_types[1]=interac_present&payment_method_types[0]=card_present",
+            "amount=100&currency=usd&allowed_payment_method_types[1]=interac_present&allowed_payment_method_types[0]=card_present",
         )
         .unwrap();
         assert_eq!(
-            a.strings("payment_method_types").unwrap(),
+            a.strings("allowed_payment_method_types").unwrap(),
             vec!["card_present", "interac_present"]
         );
         assert_eq!(a.tree(), b.tree());
+    }
+
+    #[test]
+    fn payment_method_types_is_no_longer_writable() {
+        let op = operation("POST /v1/payment_intents");
+        let pairs = Params::pairs(b"amount=100&currency=usd&payment_method_types[]=card_present");
+        let err = Params::parse(op, &pairs).unwrap_err();
+        assert_eq!(
+            err.code.as_deref(),
+            Some("payment_method_types_no_longer_supported")
+        );
+        let pairs =
+            Params::pairs(b"amount=100&currency=usd&allowed_payment_method_types[]=card_present");
+        assert!(Params::parse(op, &pairs).is_ok());
     }
 
     #[test]

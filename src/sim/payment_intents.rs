@@ -124,7 +124,7 @@ impl PaymentIntent {
             };
             options.insert(t.clone(), o);
         }
-        json!({
+        let mut out = json!({
             "id": self.meta.id,
             "object": "payment_intent",
             "amount": self.amount,
@@ -145,7 +145,6 @@ impl PaymentIntent {
             "currency": self.currency,
             "customer": self.customer,
             "description": self.description,
-            "invoice": null,
             "last_payment_error": self.last_payment_error,
             "latest_charge": self.latest_charge,
             "livemode": false,
@@ -156,6 +155,7 @@ impl PaymentIntent {
             "payment_method_configuration_details": null,
             "payment_method_options": options,
             "payment_method_types": self.payment_method_types,
+            "payment_record": null,
             "processing": null,
             "receipt_email": self.receipt_email,
             "review": null,
@@ -167,7 +167,17 @@ impl PaymentIntent {
             "status": self.status.as_str(),
             "transfer_data": null,
             "transfer_group": self.transfer_group,
-        })
+        });
+        // Fields of newer API versions (kept out of the `json!` above: its recursion limit).
+        out["allowed_payment_method_types"] = json!(self.payment_method_types);
+        for field in [
+            "customer_account",
+            "excluded_payment_method_types",
+            "managed_payments",
+        ] {
+            out[field] = Value::Null;
+        }
+        out
     }
 }
 
@@ -214,7 +224,7 @@ fn check_types(types: &[String], currency: &str) -> Result<(), ApiError> {
             return Err(ApiError::invalid(format!(
                 "The payment method type \"{t}\" is invalid. Please ensure the provided type is activated in your dashboard (https://dashboard.stripe.com/account/payments/settings) and your account is enabled for any preview features that you are trying to use."
             ))
-            .with_param(&format!("payment_method_types[{i}]")));
+            .with_param(&format!("allowed_payment_method_types[{i}]")));
         }
         if t == "interac_present" && currency != "cad" {
             return Err(ApiError::invalid(format!(
@@ -224,8 +234,10 @@ fn check_types(types: &[String], currency: &str) -> Result<(), ApiError> {
         }
     }
     if types.is_empty() {
-        return Err(ApiError::invalid("payment_method_types cannot be empty.")
-            .with_param("payment_method_types"));
+        return Err(
+            ApiError::invalid("allowed_payment_method_types cannot be empty.")
+                .with_param("allowed_payment_method_types"),
+        );
     }
     Ok(())
 }
@@ -242,7 +254,7 @@ pub(crate) fn create(state: &mut State, ctx: &Ctx) -> Result<Value, ApiError> {
     let currency = p.str("currency").unwrap_or_default().to_lowercase();
     check_amount(amount, &currency, "amount")?;
     let types = p
-        .strings("payment_method_types")
+        .strings("allowed_payment_method_types")
         .unwrap_or_else(|| vec!["card".to_string()]);
     check_types(&types, &currency)?;
     if let Some(customer) = p.str("customer") {
@@ -428,7 +440,7 @@ const PAYMENT_FIELDS: &[&str] = &[
     "currency",
     "customer",
     "payment_method",
-    "payment_method_types",
+    "allowed_payment_method_types",
     "setup_future_usage",
     "capture_method",
     "application_fee_amount",
@@ -462,7 +474,7 @@ pub(crate) fn update(state: &mut State, ctx: &Ctx) -> Result<Value, ApiError> {
         pi.amount = amount;
         pi.currency = currency;
     }
-    if let Some(types) = p.strings("payment_method_types") {
+    if let Some(types) = p.strings("allowed_payment_method_types") {
         check_types(&types, &pi.currency)?;
         pi.payment_method_types = types;
     }
@@ -549,7 +561,7 @@ pub(crate) fn confirm(state: &mut State, ctx: &Ctx) -> Result<Value, ApiError> {
     }
     let off_session = off_session(ctx)?;
     let mut updated = pi.clone();
-    if let Some(types) = p.strings("payment_method_types") {
+    if let Some(types) = p.strings("allowed_payment_method_types") {
         check_types(&types, &pi.currency)?;
         updated.payment_method_types = types;
     }
@@ -586,7 +598,6 @@ pub(crate) fn confirm(state: &mut State, ctx: &Ctx) -> Result<Value, ApiError> {
 fn present_details(pm: &PaymentMethod, pi: &PaymentIntent, now: i64) -> Value {
     let card = pm.card;
     let mut details = json!({
-        "amount_authorized": pi.amount,
         "brand": card.brand,
         "cardholder_name": null,
         "country": card.country,
@@ -598,6 +609,7 @@ fn present_details(pm: &PaymentMethod, pi: &PaymentIntent, now: i64) -> Value {
         "generated_card": null,
         "last4": card.last4(),
         "network": card.network(),
+        "network_transaction_id": null,
         "read_method": read_method(card),
         "receipt": {
             "account_type": if card.funding == "debit" { "checking" } else { "credit" },
@@ -614,11 +626,18 @@ fn present_details(pm: &PaymentMethod, pi: &PaymentIntent, now: i64) -> Value {
     if pm.kind == Kind::InteracPresent {
         details["preferred_locales"] = json!(["en", "fr"]);
     } else {
+        // Interac's details have none of these.
+        details["amount_authorized"] = json!(pi.amount);
+        details["brand_product"] = Value::Null;
+        details["offline"] = Value::Null;
         details["capture_before"] = json!(now + CAPTURE_WINDOW_SECS);
         details["incremental_authorization_supported"] =
             json!(pi.request_incremental_authorization);
         details["overcapture_supported"] = json!(false);
-        details["wallet"] = card.wallet.map_or(Value::Null, |w| json!({ "type": w }));
+        details["preferred_locales"] = Value::Null;
+        if let Some(wallet) = card.wallet {
+            details["wallet"] = json!({ "type": wallet });
+        }
     }
     details
 }
@@ -627,9 +646,11 @@ fn card_details(pm: &PaymentMethod, pi: &PaymentIntent, authenticated: bool) -> 
     let card = pm.card;
     json!({
         "amount_authorized": pi.amount,
+        "authorization_code": null,
         "brand": card.brand,
         "checks": { "address_line1_check": null, "address_postal_code_check": null, "cvc_check": null },
         "country": card.country,
+        "electronic_commerce_indicator": null,
         "exp_month": EXP_MONTH,
         "exp_year": EXP_YEAR,
         "fingerprint": card.fingerprint(),
@@ -639,11 +660,22 @@ fn card_details(pm: &PaymentMethod, pi: &PaymentIntent, authenticated: bool) -> 
         "mandate": null,
         "network": card.network(),
         "network_token": { "used": false },
+        "network_transaction_id": null,
+        "regulated_status": "unregulated",
         "three_d_secure": if authenticated {
-            json!({ "authentication_flow": "challenge", "result": "authenticated", "result_reason": null, "version": "2.2.0" })
+            json!({
+                "authentication_flow": "challenge",
+                "electronic_commerce_indicator": "05",
+                "exemption_indicator": null,
+                "result": "authenticated",
+                "result_reason": null,
+                "transaction_id": format!("{}-sim-3ds", pi.meta.id),
+                "version": "2.2.0",
+            })
         } else {
             Value::Null
         },
+        "transaction_link_id": null,
         "wallet": null,
     })
 }
@@ -947,11 +979,14 @@ pub(crate) fn cancel_intent(
     if pi.status == Status::RequiresCapture {
         if let Some(charge_id) = &pi.latest_charge {
             let meta = state.meta("re", &origin.ns, now);
+            let charge = &state.charges[charge_id];
             let refund = Refund {
                 meta,
                 amount: pi.amount_capturable,
                 charge: charge_id.clone(),
                 payment_intent: pi_id.to_string(),
+                customer: charge.customer.clone(),
+                payment_method: charge.payment_method.clone(),
                 currency: pi.currency.clone(),
                 reason: None,
                 metadata: BTreeMap::new(),

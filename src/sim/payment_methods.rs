@@ -74,9 +74,11 @@ impl PaymentMethod {
                 "email": null,
                 "name": null,
                 "phone": null,
+                "tax_id": null,
             },
             "created": self.meta.created,
             "customer": self.customer,
+            "customer_account": null,
             "livemode": false,
             "metadata": metadata_json(&self.metadata),
             "type": self.kind.as_str(),
@@ -102,6 +104,7 @@ impl PaymentMethod {
                 })),
                 "last4": card.last4(),
                 "networks": networks(card),
+                "regulated_status": "unregulated",
                 "three_d_secure_usage": { "supported": true },
                 "wallet": null,
             }),
@@ -121,7 +124,12 @@ impl PaymentMethod {
                 if self.kind == Kind::InteracPresent {
                     d["preferred_locales"] = json!(["en", "fr"]);
                 } else {
-                    d["wallet"] = card.wallet.map_or(Value::Null, |w| json!({ "type": w }));
+                    d["brand_product"] = Value::Null;
+                    d["offline"] = Value::Null;
+                    d["preferred_locales"] = Value::Null;
+                    if let Some(wallet) = card.wallet {
+                        d["wallet"] = json!({ "type": wallet });
+                    }
                 }
                 d
             }

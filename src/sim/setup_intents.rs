@@ -49,6 +49,7 @@ impl SetupIntent {
         json!({
             "id": self.meta.id,
             "object": "setup_intent",
+            "allowed_payment_method_types": null,
             "application": null,
             "automatic_payment_methods": null,
             "cancellation_reason": null,
@@ -56,6 +57,7 @@ impl SetupIntent {
             "created": self.meta.created,
             "customer": self.customer,
             "description": self.description,
+            "excluded_payment_method_types": null,
             "flow_directions": null,
             "last_setup_error": self.last_setup_error,
             "latest_attempt": null,
@@ -115,12 +117,12 @@ pub(crate) fn insert(state: &mut State, origin: &Origin, now: i64, new: NewSetup
 /// `POST /v1/setup_intents`
 pub(crate) fn create(state: &mut State, ctx: &Ctx) -> Result<Value, ApiError> {
     let p = ctx.params;
-    if let Some(types) = p.strings("payment_method_types") {
+    if let Some(types) = p.strings("allowed_payment_method_types") {
         if let Some((i, t)) = types.iter().enumerate().find(|(_, t)| *t != "card") {
             return Err(ApiError::invalid(format!(
                 "The payment method type \"{t}\" is invalid for SetupIntents in the simulator (only card)."
             ))
-            .with_param(&format!("payment_method_types[{i}]")));
+            .with_param(&format!("allowed_payment_method_types[{i}]")));
         }
     }
     if let Some(customer) = p.str("customer") {

@@ -71,6 +71,8 @@ impl Location {
 pub(crate) struct ReaderAction {
     pub payment_intent: String,
     pub process_config: Value,
+    /// `process_config[allow_redisplay]`: not shown in the action, given to the saved card.
+    pub allow_redisplay: Option<String>,
     pub status: &'static str,
     pub failure_code: Option<String>,
     pub failure_message: Option<String>,
@@ -99,6 +101,7 @@ impl Reader {
             "id": self.meta.id,
             "object": "terminal.reader",
             "action": self.action.as_ref().map(|a| json!({
+                "api_error": null,
                 "failure_code": a.failure_code,
                 "failure_message": a.failure_message,
                 "process_payment_intent": {
@@ -159,7 +162,11 @@ pub(crate) fn create_connection_token(state: &mut State, ctx: &Ctx) -> Result<Va
 /// `POST /v1/terminal/locations`
 pub(crate) fn create_location(state: &mut State, ctx: &Ctx) -> Result<Value, ApiError> {
     let p = ctx.params;
-    let address = p.value("address").cloned().unwrap_or(Value::Null);
+    // Optional in the declarations since `address_kana` / `address_kanji` may stand in for it
+    // (Japan, which the simulator does not model): here it is required.
+    let Some(address) = p.value("address").cloned() else {
+        return Err(ApiError::missing_param("address"));
+    };
     if !address.is_object() {
         return Err(ApiError::invalid("Invalid object").with_param("address"));
     }
@@ -314,10 +321,14 @@ pub(crate) fn process_payment_intent(state: &mut State, ctx: &Ctx) -> Result<Val
     if let Some(eligible) = p.at_int(&["process_config", "tipping", "amount_eligible"]) {
         config.insert("tipping".into(), json!({ "amount_eligible": eligible }));
     }
+
     let reader = find_mut(&mut state.readers, ctx.ns(), &reader_id).expect("found");
     reader.action = Some(ReaderAction {
         payment_intent: pi_id,
         process_config: Value::Object(config),
+        allow_redisplay: p
+            .at_str(&["process_config", "allow_redisplay"])
+            .map(str::to_string),
         status: "in_progress",
         failure_code: None,
         failure_message: None,
@@ -401,6 +412,11 @@ pub(crate) fn present_payment_method(state: &mut State, ctx: &Ctx) -> Result<Val
         .with_code("payment_method_not_available"))
     } else {
         let pm = payment_methods::create(state, ctx.ns(), ctx.now, kind, card);
+        // The consent given at the reader travels to the card saved from this payment.
+        if let Some(allow) = &action.allow_redisplay {
+            let method = state.payment_methods.get_mut(&pm).expect("created");
+            method.allow_redisplay = allow.clone();
+        }
         let intent = state.payment_intents.get_mut(&pi.meta.id).expect("exists");
         if let Some(tip) = p.int("amount_tip").filter(|t| *t > 0) {
             intent.amount += tip;

@@ -39,10 +39,35 @@ string_enum! {
 }
 
 string_enum! {
+    /// How a session is shown. These are the project's names (stored with the session and
+    /// returned by its API); on the wire, since 2026-03-25.dahlia, Stripe calls them
+    /// `hosted_page` and `embedded_page` ([`UiMode::wire`], [`ui_mode_from_wire`]).
     pub enum UiMode {
         Hosted = "hosted",
         Embedded = "embedded",
     }
+}
+
+impl UiMode {
+    /// Stripe's value at the pinned API version.
+    pub fn wire(&self) -> &str {
+        match self {
+            UiMode::Hosted => "hosted_page",
+            UiMode::Embedded => "embedded_page",
+            UiMode::Unknown(other) => other,
+        }
+    }
+}
+
+/// Reads Stripe's `ui_mode` (`hosted_page`, `embedded_page`; the older `hosted` and `embedded`
+/// too) as a [`UiMode`].
+fn ui_mode_from_wire<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<UiMode>, D::Error> {
+    let value: Option<String> = Option::deserialize(d)?;
+    Ok(value.map(|v| match v.as_str() {
+        "hosted_page" => UiMode::Hosted,
+        "embedded_page" => UiMode::Embedded,
+        other => UiMode::from(other),
+    }))
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -56,6 +81,7 @@ pub struct CheckoutSession {
     /// For embedded mode; never shows in logs.
     #[serde(default, deserialize_with = "opt_secret")]
     pub client_secret: Option<Secret<String>>,
+    #[serde(default, deserialize_with = "ui_mode_from_wire")]
     pub ui_mode: Option<UiMode>,
     pub customer: Option<Expandable<Customer>>,
     pub payment_intent: Option<Expandable<PaymentIntent>>,
@@ -107,14 +133,15 @@ pub struct CreateCheckoutSession<'a> {
     /// May carry `{CHECKOUT_SESSION_ID}`, which Stripe fills in.
     pub success_url: Option<&'a str>,
     pub cancel_url: Option<&'a str>,
-    /// Embedded mode's return page. Like `ui_mode`, newer than the spec file this client is
-    /// checked against: sent only when set.
+    /// Embedded mode's return page: sent only when set.
     pub return_url: Option<&'a str>,
     pub ui_mode: Option<UiMode>,
     pub customer: Option<&'a str>,
     pub customer_email: Option<&'a str>,
     /// Setup mode with dynamic payment methods needs a currency.
     pub currency: Option<&'a str>,
+    /// Sent as `allowed_payment_method_types` (2026-09-30.endive removed the writable
+    /// `payment_method_types`).
     pub payment_method_types: &'a [&'a str],
     pub line_items: &'a [CheckoutLineItem<'a>],
     pub client_reference_id: Option<&'a str>,
@@ -155,11 +182,11 @@ impl<'a> CreateCheckoutSession<'a> {
         f.push_opt("success_url", self.success_url);
         f.push_opt("cancel_url", self.cancel_url);
         f.push_opt("return_url", self.return_url);
-        f.push_opt("ui_mode", self.ui_mode.as_ref());
+        f.push_opt("ui_mode", self.ui_mode.as_ref().map(UiMode::wire));
         f.push_opt("customer", self.customer);
         f.push_opt("customer_email", self.customer_email);
         f.push_opt("currency", self.currency);
-        f.push_list("payment_method_types", self.payment_method_types);
+        f.push_list("allowed_payment_method_types", self.payment_method_types);
         for (i, item) in self.line_items.iter().enumerate() {
             f.key("line_items")
                 .index(i)
@@ -303,7 +330,7 @@ mod tests {
         assert_eq!(
             setup.encode().as_str(),
             "mode=setup&success_url=https%3A%2F%2Fpos.example%2Fok%3Fsession%3D%7BCHECKOUT_SESSION_ID%7D\
-             &cancel_url=https%3A%2F%2Fpos.example%2Fcancel&customer=cus_1&payment_method_types[0]=card"
+             &cancel_url=https%3A%2F%2Fpos.example%2Fcancel&customer=cus_1&allowed_payment_method_types[0]=card"
         );
 
         let mut metadata = Metadata::new();

@@ -25,9 +25,10 @@ use super::error::StripeError;
 use super::form::Form;
 use crate::secret::Secret;
 
-/// The Stripe API version this client is written against (the version of
-/// `../shared/stripe/spec3.json`'s resource list), sent as `Stripe-Version` on every request.
-pub const API_VERSION: &str = "2022-11-15";
+/// The Stripe API version this client is written against, sent as `Stripe-Version` on every
+/// request: the version of `conformance/schemas/stripe.json` (stripe-node 23.2.0's declarations),
+/// which the conformance tests check the client's requests and typed objects against.
+pub const API_VERSION: &str = "2026-11-18.endive";
 
 /// Stripe's production API.
 pub const DEFAULT_API_BASE: &str = "https://api.stripe.com";

@@ -53,8 +53,8 @@ pub use payment_methods::{
 pub use refunds::{CreateRefund, Refund, RefundReason, RefundStatus};
 pub use setup_intents::{CreateSetupIntent, SetupIntent, SetupIntentStatus};
 pub use terminal::{
-    AddressParams, ConnectionToken, CreateLocation, CreateReader, ListLocations, ListReaders,
-    Location, PresentPaymentMethod, ProcessConfig, ProcessPaymentIntent,
+    AddressParams, AllowRedisplay, ConnectionToken, CreateLocation, CreateReader, ListLocations,
+    ListReaders, Location, PresentPaymentMethod, ProcessConfig, ProcessPaymentIntent,
     ProcessPaymentIntentAction, Reader, ReaderAction, ReaderActionStatus, ReaderActionType,
 };
 pub use types::{

@@ -1,7 +1,7 @@
 //! PaymentIntents: create, retrieve, update, confirm, capture, cancel, increment an
 //! authorisation, search.
 //!
-//! Card-present intents are created with `payment_method_types[0]=card_present` and usually
+//! Card-present intents are created with `allowed_payment_method_types[0]=card_present` and usually
 //! `capture_method=manual`; with a `customer` and `setup_future_usage=off_session` the charge's
 //! `generated_card` becomes a reusable card on that customer.
 
@@ -53,6 +53,8 @@ string_enum! {
         Fraudulent = "fraudulent",
         RequestedByCustomer = "requested_by_customer",
         Automatic = "automatic",
+        /// An uncaptured authorisation that expired (`automatic` before 2026-09-30.endive).
+        Expired = "expired",
         FailedInvoice = "failed_invoice",
         VoidInvoice = "void_invoice",
     }
@@ -127,7 +129,8 @@ pub struct CreatePaymentIntent<'a> {
     pub amount: i64,
     /// Lower-case ISO 4217.
     pub currency: &'a str,
-    /// `card_present`, `interac_present`, `card`, …
+    /// `card_present`, `interac_present`, `card`, …: sent as `allowed_payment_method_types`
+    /// (2026-09-30.endive removed the writable `payment_method_types`).
     pub payment_method_types: &'a [&'a str],
     pub capture_method: Option<CaptureMethod>,
     pub customer: Option<&'a str>,
@@ -158,7 +161,7 @@ impl<'a> CreatePaymentIntent<'a> {
         let mut f = Form::new();
         f.push("amount", self.amount);
         f.push("currency", self.currency);
-        f.push_list("payment_method_types", self.payment_method_types);
+        f.push_list("allowed_payment_method_types", self.payment_method_types);
         f.push_opt("capture_method", self.capture_method.as_ref());
         f.push_opt("customer", self.customer);
         f.push_opt("setup_future_usage", self.setup_future_usage.as_ref());
@@ -426,7 +429,7 @@ mod tests {
         };
         assert_eq!(
             params.encode().as_str(),
-            "amount=1299&currency=usd&payment_method_types[0]=card_present&capture_method=manual\
+            "amount=1299&currency=usd&allowed_payment_method_types[0]=card_present&capture_method=manual\
              &customer=cus_1&setup_future_usage=off_session&metadata[external_transaction_id]=tx+1\
              &payment_method_options[card_present][request_incremental_authorization_support]=true\
              &expand[]=latest_charge"

@@ -54,6 +54,8 @@ impl HasId for SetupIntent {
 #[derive(Debug, Clone, Default)]
 pub struct CreateSetupIntent<'a> {
     pub customer: Option<&'a str>,
+    /// Sent as `allowed_payment_method_types` (2026-09-30.endive removed the writable
+    /// `payment_method_types`).
     pub payment_method_types: &'a [&'a str],
     pub usage: Option<SetupFutureUsage>,
     pub description: Option<&'a str>,
@@ -67,7 +69,7 @@ impl CreateSetupIntent<'_> {
     fn encode(&self) -> Form {
         let mut f = Form::new();
         f.push_opt("customer", self.customer);
-        f.push_list("payment_method_types", self.payment_method_types);
+        f.push_list("allowed_payment_method_types", self.payment_method_types);
         f.push_opt("usage", self.usage.as_ref());
         f.push_opt("description", self.description);
         f.push_map_opt("metadata", self.metadata);
@@ -118,7 +120,7 @@ mod tests {
         };
         assert_eq!(
             params.encode().as_str(),
-            "customer=cus_1&payment_method_types[0]=card&usage=off_session"
+            "customer=cus_1&allowed_payment_method_types[0]=card&usage=off_session"
         );
         let si: SetupIntent = serde_json::from_str(
             r#"{"id":"seti_1","object":"setup_intent","status":"succeeded","customer":"cus_1",

@@ -180,6 +180,29 @@ pub struct ProcessConfig {
     pub skip_tipping: Option<bool>,
     /// `process_config[tipping][amount_eligible]`, minor units.
     pub tipping_amount_eligible: Option<i64>,
+    /// Whether the saved card may be shown to its customer again. Stripe requires it when the
+    /// PaymentIntent has `setup_future_usage` (since 2024-09-30.acacia, replacing
+    /// `customer_consent_collected`).
+    pub allow_redisplay: Option<AllowRedisplay>,
+}
+
+/// `process_config[allow_redisplay]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AllowRedisplay {
+    Always,
+    Limited,
+    Unspecified,
+}
+
+impl AllowRedisplay {
+    /// The wire value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AllowRedisplay::Always => "always",
+            AllowRedisplay::Limited => "limited",
+            AllowRedisplay::Unspecified => "unspecified",
+        }
+    }
 }
 
 /// `POST /v1/terminal/readers/{id}/process_payment_intent`.
@@ -203,6 +226,11 @@ impl ProcessPaymentIntent<'_> {
                     .field("tipping")
                     .field("amount_eligible")
                     .value(amount);
+            }
+            if let Some(allow) = config.allow_redisplay {
+                f.key("process_config")
+                    .field("allow_redisplay")
+                    .value(allow.as_str());
             }
         }
         f.push_expand(self.expand);
@@ -393,12 +421,14 @@ mod tests {
             process_config: Some(ProcessConfig {
                 skip_tipping: Some(true),
                 tipping_amount_eligible: None,
+                allow_redisplay: Some(AllowRedisplay::Always),
             }),
             expand: &[],
         };
         assert_eq!(
             process.encode().as_str(),
-            "payment_intent=pi_1&process_config[skip_tipping]=true"
+            "payment_intent=pi_1&process_config[skip_tipping]=true\
+             &process_config[allow_redisplay]=always"
         );
         let present = PresentPaymentMethod {
             card_number: Some("4242424242424242"),

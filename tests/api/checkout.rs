@@ -527,7 +527,7 @@ both_backends! {
         assert_eq!(created["external_customer_id"], "guest-1");
         let customer_id = created["customer_id"].as_str().unwrap();
         let at_stripe = app.sim_get(&format!("/v1/checkout/sessions/{id}")).await;
-        assert_eq!(at_stripe["ui_mode"], "embedded");
+        assert_eq!(at_stripe["ui_mode"], "embedded_page", "Stripe's name since 2026-03-25.dahlia");
         assert_eq!(at_stripe["return_url"], "https://hotel.example/booked?ref=42&session_id={CHECKOUT_SESSION_ID}");
         assert_eq!(at_stripe["success_url"], Value::Null);
         assert_eq!(at_stripe["customer"], customer_id);
@@ -669,7 +669,7 @@ async fn an_orphan_session_is_expired_by_the_next_checkout_postgres() {
     orphan_session_is_expired(short_timeout_app(crate::helpers::Backend::Postgres).await).await
 }
 
-/// The simulator's Embedded Checkout (newer than the pinned spec): `return_url` instead of
+/// The simulator's Embedded Checkout (`ui_mode=embedded_page`): `return_url` instead of
 /// `success_url`/`cancel_url`, refused the other way round, as Stripe does.
 #[actix_web::test]
 async fn simulator_checks_ui_mode_redirects() {
@@ -685,7 +685,7 @@ async fn simulator_checks_ui_mode_redirects() {
     let cases: [(Form, u16, Option<&str>); 5] = [
         (
             &[
-                ("ui_mode", "embedded"),
+                ("ui_mode", "embedded_page"),
                 ("return_url", "https://x.example/r"),
             ],
             200,
@@ -693,7 +693,7 @@ async fn simulator_checks_ui_mode_redirects() {
         ),
         (
             &[
-                ("ui_mode", "embedded"),
+                ("ui_mode", "embedded_page"),
                 ("success_url", "https://x.example/s"),
                 ("return_url", "https://x.example/r"),
             ],
@@ -702,14 +702,14 @@ async fn simulator_checks_ui_mode_redirects() {
         ),
         (
             &[
-                ("ui_mode", "embedded"),
+                ("ui_mode", "embedded_page"),
                 ("cancel_url", "https://x.example/c"),
                 ("return_url", "https://x.example/r"),
             ],
             400,
             Some("cancel_url"),
         ),
-        (&[("ui_mode", "embedded")], 400, Some("return_url")),
+        (&[("ui_mode", "embedded_page")], 400, Some("return_url")),
         (
             &[
                 ("success_url", "https://x.example/s"),

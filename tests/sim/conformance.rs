@@ -1,7 +1,8 @@
-//! Conformance with Stripe's OpenAPI spec: every simulated operation's responses (plain and
-//! expanded) validate against the operation's 200 schema, errors against the `error` schema,
-//! event payloads against their object's schema; the simulator's parameter table is the spec's;
-//! every parameter key the test client sent is declared.
+//! Conformance with Stripe's API at the pinned version (`conformance/schemas/stripe.json`, generated
+//! from stripe-node's declarations): every simulated operation's responses (plain and expanded)
+//! validate against the operation's response schema, errors against the error envelope, event
+//! payloads against their object's schema; the simulator's parameter and expandable-field tables
+//! are derived from the schemas; every parameter key the test client sent is declared.
 
 use crate::spec;
 use crate::{id, start, Answer, Sim};
@@ -28,6 +29,16 @@ impl Checks {
 
     fn error(&mut self, what: &str, answer: &Answer) {
         assert!(answer.status >= 400, "{what}: expected an error");
+        // Like Stripe's: the request's log entry, and the code's documentation when there is one.
+        let error = &answer.body["error"];
+        let log = error["request_log_url"].as_str().unwrap_or_default();
+        assert!(
+            log.starts_with("https://dashboard.stripe.com/test/logs/req_"),
+            "{what}: {error}"
+        );
+        if error["code"].is_string() {
+            assert!(error["doc_url"].is_string(), "{what}: {error}");
+        }
         self.count += 1;
         if let Err(errs) = spec::validate_component("error", &answer.body) {
             self.errors
@@ -68,25 +79,117 @@ fn params_table_matches_the_spec() {
 
 #[test]
 fn expandable_table_matches_the_spec() {
+    // The simulator keeps, per object, the top-level fields `expand[]` may name or descend into:
+    // the first segment of every expandable path the schemas list.
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/src/sim/expandable.json");
     let table: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    let schemas = &spec::spec()["components"]["schemas"];
-    for (kind, fields) in table.as_object().unwrap() {
-        let mut declared: Vec<Value> = schemas[kind]["x-expandableFields"]
+    let mut regenerated = serde_json::Map::new();
+    for (kind, paths) in spec::spec()["expandable"].as_object().unwrap() {
+        let mut fields: Vec<&str> = paths
             .as_array()
-            .unwrap_or_else(|| panic!("{kind}: no such schema"))
-            .clone();
-        declared.sort_by(|a, b| a.as_str().cmp(&b.as_str()));
-        assert_eq!(fields.as_array().unwrap(), &declared, "{kind}");
+            .unwrap()
+            .iter()
+            .map(|p| p.as_str().unwrap().split('.').next().unwrap())
+            .collect();
+        fields.dedup();
+        regenerated.insert(kind.clone(), json!(fields));
     }
+    let regenerated = Value::Object(regenerated);
+    if std::env::var_os("SIM_REGENERATE_PARAMS").is_some() {
+        std::fs::write(path, serde_json::to_string(&regenerated).unwrap() + "\n").unwrap();
+        return;
+    }
+    assert_eq!(
+        table, regenerated,
+        "src/sim/expandable.json differs from the schemas; rerun with SIM_REGENERATE_PARAMS=1"
+    );
+}
+
+#[test]
+fn schemas_are_the_pinned_version() {
+    assert_eq!(spec::api_version(), pos_backend::stripe::API_VERSION);
+    assert_eq!(spec::api_version(), pos_backend::sim::API_VERSION);
+}
+
+/// The checker itself: a valid object passes, and each kind of deviation fails with its path.
+#[test]
+fn checker_rejects_deviations() {
+    let valid = json!({
+        "id": "tml_1", "object": "terminal.location", "address": {
+            "city": null, "country": "US", "line1": "1 Main", "line2": null,
+            "postal_code": null, "state": null
+        },
+        "display_name": "Shop", "livemode": false, "metadata": {}
+    });
+    let result = spec::validate_component("terminal.location", &valid);
+    assert!(result.is_ok(), "{result:?}");
+    let fails = |change: &dyn Fn(&mut Value), expected: &str| {
+        let mut wrong = valid.clone();
+        change(&mut wrong);
+        let errors = spec::validate_component("terminal.location", &wrong)
+            .expect_err("a deviation must fail the check");
+        assert!(
+            errors.iter().any(|e| e.contains(expected)),
+            "{expected} not in {errors:?}"
+        );
+    };
+    fails(&|v| v["nickname"] = json!("x"), "$.nickname: unknown field");
+    fails(
+        &|v| v["object"] = json!("location"),
+        "$.object: \"location\" is not one of",
+    );
+    fails(
+        &|v| v["display_name"] = Value::Null,
+        "$.display_name: expected string, got null",
+    );
+    fails(
+        &|v| {
+            v.as_object_mut().unwrap().remove("livemode");
+        },
+        "missing required livemode",
+    );
+    fails(
+        &|v| v["metadata"]["k"] = json!(1),
+        "$.metadata.k: expected string",
+    );
+    fails(&|v| v["address"]["country"] = json!(1), "$.address.country");
+    let bad =
+        json!({"id": "cus_1", "object": "customer", "created": "yesterday", "livemode": false});
+    assert!(spec::validate_component("customer", &bad).is_err());
+    // A wrong enum value deep in a PaymentIntent, and an unknown field in an expanded object.
+    let response = "/v1/payment_intents/{intent}";
+    let mut intent = json!({"object": "payment_intent", "status": "authorized"});
+    let errors = spec::validate_response("GET", response, &intent).unwrap_err();
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("$.status: \"authorized\" is not one of")),
+        "{errors:?}"
+    );
+    intent["status"] = json!("succeeded");
+    intent["latest_charge"] = json!({"object": "charge", "surprise": true});
+    let errors = spec::validate_response("GET", response, &intent).unwrap_err();
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("$.latest_charge.surprise: unknown field")),
+        "{errors:?}"
+    );
+    // The error envelope.
+    assert!(spec::validate_component(
+        "error",
+        &json!({"error": {"type": "card_error", "message": "x"}})
+    )
+    .is_ok());
+    assert!(spec::validate_component("error", &json!({"error": {"type": "oops"}})).is_err());
 }
 
 #[test]
 fn param_key_checker() {
     let pi = "/v1/payment_intents";
     assert!(spec::check_param_key("POST", pi, "metadata[external_customer_id]").is_ok());
-    assert!(spec::check_param_key("POST", pi, "payment_method_types[0]").is_ok());
-    assert!(spec::check_param_key("POST", pi, "payment_method_types[]").is_ok());
+    assert!(spec::check_param_key("POST", pi, "allowed_payment_method_types[0]").is_ok());
+    assert!(spec::check_param_key("POST", pi, "allowed_payment_method_types[]").is_ok());
     assert!(spec::check_param_key("POST", pi, "expand[]").is_ok());
     assert!(spec::check_param_key(
         "POST",
@@ -109,9 +212,6 @@ fn param_key_checker() {
         spec::match_path("POST", "/v1/payment_intents/pi_1/capture").as_deref(),
         Some("/v1/payment_intents/{intent}/capture")
     );
-    let bad =
-        json!({"id": "cus_1", "object": "customer", "created": "yesterday", "livemode": false});
-    assert!(spec::validate_component("customer", &bad).is_err());
 }
 
 async fn card_present_payment(
@@ -128,7 +228,7 @@ async fn card_present_payment(
             &[
                 ("amount", "1299"),
                 ("currency", "usd"),
-                ("payment_method_types[]", "card_present"),
+                ("allowed_payment_method_types[]", "card_present"),
                 ("capture_method", "manual"),
                 ("customer", customer),
                 ("setup_future_usage", "off_session"),
@@ -154,6 +254,7 @@ async fn card_present_payment(
             &format!("/v1/terminal/readers/{rid}/process_payment_intent"),
             &[
                 ("payment_intent", id(&pi)),
+                ("process_config[allow_redisplay]", "always"),
                 ("expand[]", "action.process_payment_intent.payment_intent"),
             ],
         )
@@ -293,7 +394,7 @@ async fn every_operation_conforms() {
         .as_str()
         .expect("generated card")
         .to_string();
-    c.response(
+    let saved = c.response(
         "GET",
         "/v1/payment_methods/{payment_method}",
         sim.get(
@@ -302,6 +403,8 @@ async fn every_operation_conforms() {
         )
         .await,
     );
+    // The consent given at the reader (`process_config[allow_redisplay]`) is the saved card's.
+    assert_eq!(saved["allow_redisplay"], "always", "{saved:#}");
     c.response(
         "GET",
         "/v1/payment_methods/{payment_method}",
@@ -475,7 +578,7 @@ async fn every_operation_conforms() {
             &[
                 ("amount", "800"),
                 ("currency", "usd"),
-                ("payment_method_types[0]", "card_present"),
+                ("allowed_payment_method_types[0]", "card_present"),
                 ("capture_method", "manual"),
                 ("payment_method_options[card_present][request_incremental_authorization_support]", "true"),
             ],
@@ -697,9 +800,11 @@ async fn every_operation_conforms() {
             .await,
     );
     for event in &events {
+        assert_eq!(event["api_version"], spec::api_version(), "{event:#}");
         let object = &event["data"]["object"];
         let schema = object["object"].as_str().unwrap().to_string();
         c.component(event["type"].as_str().unwrap(), &schema, object);
+        c.component(event["type"].as_str().unwrap(), "event", event);
     }
     assert!(
         c.errors.is_empty(),

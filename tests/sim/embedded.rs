@@ -47,7 +47,7 @@ async fn mounted_under_a_prefix() {
                 .form(&[
                     ("amount", "1299"),
                     ("currency", "usd"),
-                    ("payment_method_types[]", "card_present"),
+                    ("allowed_payment_method_types[]", "card_present"),
                     ("capture_method", "manual"),
                 ]),
         )

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 const PI: &[(&str, &str)] = &[
     ("amount", "1299"),
     ("currency", "usd"),
-    ("payment_method_types[]", "card_present"),
+    ("allowed_payment_method_types[]", "card_present"),
     ("capture_method", "manual"),
 ];
 

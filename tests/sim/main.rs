@@ -116,23 +116,29 @@ impl Sim {
 
     /// A form-encoded POST.
     pub async fn post(&self, path: &str, form: &[(&str, &str)]) -> Answer {
-        self.send(self.builder(reqwest::Method::POST, path).form(form))
-            .await
+        let answer = self
+            .send(self.builder(reqwest::Method::POST, path).form(form))
+            .await;
+        conforms("POST", path, answer)
     }
 
     /// A form-encoded POST with an Idempotency-Key.
     pub async fn post_idem(&self, path: &str, key: &str, form: &[(&str, &str)]) -> Answer {
-        self.send(
-            self.builder(reqwest::Method::POST, path)
-                .header("Idempotency-Key", key)
-                .form(form),
-        )
-        .await
+        let answer = self
+            .send(
+                self.builder(reqwest::Method::POST, path)
+                    .header("Idempotency-Key", key)
+                    .form(form),
+            )
+            .await;
+        conforms("POST", path, answer)
     }
 
     pub async fn get(&self, path: &str, query: &[(&str, &str)]) -> Answer {
-        self.send(self.builder(reqwest::Method::GET, path).query(query))
-            .await
+        let answer = self
+            .send(self.builder(reqwest::Method::GET, path).query(query))
+            .await;
+        conforms("GET", path, answer)
     }
 
     /// A JSON request to a `/_sim` endpoint.
@@ -166,7 +172,7 @@ impl Sim {
         let mut form = vec![
             ("amount", "1299"),
             ("currency", "usd"),
-            ("payment_method_types[]", "card_present"),
+            ("allowed_payment_method_types[]", "card_present"),
             ("capture_method", "manual"),
         ];
         form.extend_from_slice(extra);
@@ -217,6 +223,29 @@ impl Sim {
             .ok();
         (reader, intent)
     }
+}
+
+/// Every answer of every test conforms to Stripe's API at the pinned version: a 200 to its
+/// operation's response schema, an error to the error envelope (`conformance/schemas/stripe.json`).
+fn conforms(method: &str, path: &str, answer: Answer) -> Answer {
+    let path = path.split('?').next().unwrap_or(path);
+    let checked = if answer.status == 200 {
+        spec::match_path(method, path)
+            .map(|template| spec::validate_response(method, &template, &answer.body))
+    } else if answer.status >= 400 && answer.body.get("error").is_some() {
+        Some(spec::validate_component("error", &answer.body))
+    } else {
+        None
+    };
+    if let Some(Err(errors)) = checked {
+        panic!(
+            "{method} {path} ({}) does not conform:\n  {}\n{:#}",
+            answer.status,
+            errors.join("\n  "),
+            answer.body
+        );
+    }
+    answer
 }
 
 /// `id` of an object.

@@ -306,7 +306,7 @@ async fn charge_saved_card(sim: &Sim, customer: &str, pm: &str) -> crate::Answer
             ("currency", "usd"),
             ("customer", customer),
             ("payment_method", pm),
-            ("payment_method_types[]", "card"),
+            ("allowed_payment_method_types[]", "card"),
             ("off_session", "true"),
             ("confirm", "true"),
         ],
@@ -482,14 +482,14 @@ async fn a_create_whose_confirmation_is_rejected_creates_nothing() {
     let rejected: [&[(&str, &str)]; 3] = [
         // A `card` PaymentMethod for a card-present intent.
         &[
-            ("payment_method_types[]", "card_present"),
+            ("allowed_payment_method_types[]", "card_present"),
             ("payment_method", "pm_card_visa"),
             ("metadata[order]", "o-1"),
         ],
         // Another customer's PaymentMethod.
         &[("payment_method", id(&owned))],
         // Nothing to confirm with.
-        &[("payment_method_types[]", "card")],
+        &[("allowed_payment_method_types[]", "card")],
     ];
     for extra in rejected {
         let mut form = base.to_vec();
@@ -552,7 +552,7 @@ async fn a_rejected_confirm_leaves_the_intent_unchanged() {
         &[("payment_method", "pm_card_visa")],
         &[
             ("payment_method", id(&owned)),
-            ("payment_method_types[]", "card"),
+            ("allowed_payment_method_types[]", "card"),
             ("receipt_email", "a@example.com"),
             ("capture_method", "automatic"),
         ],
@@ -571,7 +571,7 @@ async fn a_rejected_confirm_leaves_the_intent_unchanged() {
             &format!("{path}/confirm"),
             &[
                 ("payment_method", "pm_card_visa"),
-                ("payment_method_types[]", "card"),
+                ("allowed_payment_method_types[]", "card"),
             ],
         )
         .await

@@ -118,8 +118,8 @@ async fn both_array_syntaxes() {
             &[
                 ("amount", "1299"),
                 ("currency", "cad"),
-                ("payment_method_types[]", "card_present"),
-                ("payment_method_types[]", "interac_present"),
+                ("allowed_payment_method_types[]", "card_present"),
+                ("allowed_payment_method_types[]", "interac_present"),
             ],
         )
         .await
@@ -130,8 +130,8 @@ async fn both_array_syntaxes() {
             &[
                 ("amount", "1299"),
                 ("currency", "cad"),
-                ("payment_method_types[0]", "card_present"),
-                ("payment_method_types[1]", "interac_present"),
+                ("allowed_payment_method_types[0]", "card_present"),
+                ("allowed_payment_method_types[1]", "interac_present"),
             ],
         )
         .await

@@ -254,8 +254,8 @@ async fn tips_and_interac() {
             &[
                 ("amount", "1000"),
                 ("currency", "cad"),
-                ("payment_method_types[]", "card_present"),
-                ("payment_method_types[]", "interac_present"),
+                ("allowed_payment_method_types[]", "card_present"),
+                ("allowed_payment_method_types[]", "interac_present"),
                 ("capture_method", "manual"),
             ],
         )
@@ -296,7 +296,7 @@ async fn tips_and_interac() {
             &[
                 ("amount", "1000"),
                 ("currency", "usd"),
-                ("payment_method_types[]", "interac_present"),
+                ("allowed_payment_method_types[]", "interac_present"),
             ],
         )
         .await;

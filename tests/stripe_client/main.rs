@@ -1,12 +1,14 @@
 //! The Stripe client against a scripted local HTTP server: headers, form bodies, retries (and the
 //! Idempotency-Key they reuse), timeouts, error decoding, tolerance of unknown fields. And
 //! (`simulator`) against the embedded Stripe simulator: every operation, spec conformance of every
-//! parameter sent, retries under injected faults.
+//! parameter sent, retries under injected faults. And (`typed`) the client's typed enums against
+//! the schemas of the pinned API version.
 
 mod mock;
 mod simulator;
 #[path = "../support/spec.rs"]
 mod spec;
+mod typed;
 
 use std::time::{Duration, Instant};
 
@@ -77,7 +79,7 @@ async fn post_sends_auth_version_account_content_type_and_idempotency_key() {
     assert!(r.header("user-agent").unwrap().starts_with("pos-backend/"));
     assert_eq!(
         r.body,
-        "amount=1299&currency=usd&payment_method_types[0]=card_present"
+        "amount=1299&currency=usd&allowed_payment_method_types[0]=card_present"
     );
 }
 

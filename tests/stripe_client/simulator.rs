@@ -1,6 +1,6 @@
 //! The client against the embedded simulator, over real HTTP: every operation the client offers,
-//! with every parameter key it sent (from the simulator's request log) checked against Stripe's
-//! OpenAPI spec; and, with fault injection on, retries that reuse one Idempotency-Key and create
+//! with every parameter key it sent (from the simulator's request log) checked against the params
+//! schema of its operation at the pinned API version (`conformance/schemas/stripe.json`); and, with fault injection on, retries that reuse one Idempotency-Key and create
 //! exactly one object.
 
 use std::collections::BTreeSet;
@@ -359,6 +359,7 @@ async fn every_operation_sends_only_parameters_the_spec_declares() {
                 payment_intent: &pi.id,
                 process_config: Some(ProcessConfig {
                     skip_tipping: Some(true),
+                    allow_redisplay: Some(AllowRedisplay::Limited),
                     ..Default::default()
                 }),
                 ..Default::default()
