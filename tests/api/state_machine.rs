@@ -362,7 +362,7 @@ both_backends! {
             json!({"external_account_id": "acme", "amount": "10.00", "external_transaction_id": "stuck"})).await;
         assert_eq!(status, 502);
         let (status, decoy) = app.sim_post("/v1/payment_intents", &[("amount", "1000"), ("currency", "usd"),
-            ("payment_method_types[]", "card_present"), ("capture_method", "manual"),
+            ("allowed_payment_method_types[]", "card_present"), ("capture_method", "manual"),
             ("metadata[external_account_id]", "acme"), ("metadata[external_transaction_id]", "another-sale")]).await;
         assert_eq!(status, 200, "{decoy}");
         let proxy = SearchForger::start(app.sim_url(""), "another-sale");

@@ -8,7 +8,7 @@ use reqwest::header::HeaderValue;
 const PI: &[(&str, &str)] = &[
     ("amount", "1299"),
     ("currency", "usd"),
-    ("payment_method_types[]", "card_present"),
+    ("allowed_payment_method_types[]", "card_present"),
 ];
 
 async fn intents(sim: &crate::Sim) -> usize {
