@@ -46,26 +46,27 @@ pub async fn refund(
     }
     let currency = Currency::parse(&payment.currency).map_err(ApiError::internal)?;
     let refundable = payment.amount_captured - payment.amount_refunded;
-    let amount = match amount {
-        Some(a) => {
+    let asked = amount
+        .map(|a| {
             Money::parse(&a.0, currency)
-                .map_err(|e| ApiError::invalid("amount", format!("'amount' {e}")))?
-                .minor
-        }
-        None => refundable,
+                .map(|m| m.minor)
+                .map_err(|e| ApiError::invalid("amount", format!("'amount' {e}")))
+        })
+        .transpose()?;
+    if asked.is_some_and(|a| a > payment.amount_captured) {
+        return Err(over_refundable(refundable, currency));
+    }
+    // With the caller's key, a repeat must reach Stripe as the same request, whatever our record
+    // learned meanwhile (the first attempt's refund may be recorded already, or known only from
+    // Stripe's webhook): the request is built from the caller's input alone (no amount: Stripe
+    // refunds what is left), and Stripe's replay under the same key — or its refusal of what
+    // exceeds the charge — decides. Without a key, our record is the check.
+    let amount = match (&idempotency_key, asked) {
+        (Some(_), asked) => asked,
+        (None, _) if refundable <= 0 => return Err(fully_refunded()),
+        (None, Some(a)) if a > refundable => return Err(over_refundable(refundable, currency)),
+        (None, asked) => Some(asked.unwrap_or(refundable)),
     };
-    if refundable <= 0 {
-        return Err(fully_refunded());
-    }
-    if amount > refundable {
-        return Err(ApiError::invalid(
-            "amount",
-            format!(
-                "'amount' exceeds what is left to refund ({})",
-                Money::from_minor(refundable, currency).to_decimal_string()
-            ),
-        ));
-    }
     let stripe_account = services.stripe_account(&account)?;
     let intent_id = payment.stripe_payment_intent_id.clone().unwrap_or_default();
     let mut metadata = Metadata::new();
@@ -81,7 +82,11 @@ pub async fn refund(
     // until the first refund is recorded (after that, the same request is a new refund).
     let key = match &idempotency_key {
         Some(k) => super::stripe_keys::refund_for_caller_key(&intent_id, k),
-        None => super::stripe_keys::refund_for_amounts(&intent_id, payment.amount_refunded, amount),
+        None => super::stripe_keys::refund_for_amounts(
+            &intent_id,
+            payment.amount_refunded,
+            amount.unwrap_or(refundable),
+        ),
     };
     let refund = services
         .stripe
@@ -89,7 +94,7 @@ pub async fn refund(
             &stripe_account,
             &CreateRefund {
                 payment_intent: Some(&intent_id),
-                amount: Some(amount),
+                amount,
                 reason: reason.clone(),
                 metadata: Some(&metadata),
                 ..Default::default()
@@ -162,6 +167,16 @@ fn refused(e: StripeError) -> ApiError {
         Some("charge_already_refunded") => fully_refunded(),
         _ => ApiError::from_stripe_input(e, Some("payment_intent"), "payment_id"),
     }
+}
+
+fn over_refundable(refundable: i64, currency: Currency) -> ApiError {
+    ApiError::invalid(
+        "amount",
+        format!(
+            "'amount' exceeds what is left to refund ({})",
+            Money::from_minor(refundable.max(0), currency).to_decimal_string()
+        ),
+    )
 }
 
 fn fully_refunded() -> ApiError {

@@ -195,3 +195,76 @@ both_backends! {
         assert_eq!(error["error"]["payment_status"], "canceled");
     }
 }
+
+/// A keyed refund whose answer was lost (Stripe refunded, then hung past our timeout) and which
+/// Stripe's webhook then recorded: the till's retry with the same key is the same refund (200),
+/// not "already refunded" and not a second refund.
+async fn lost_refund_answer(backend: Backend, amount: Option<&str>, refunded: &str) {
+    let app = short_timeout_app(backend).await;
+    let token = app.merchant("acme", "usd").await;
+    let id = authorised(&app, &token, "lost-refund", "10.00").await;
+    let (status, captured) = app
+        .post("/v1/payment/capture", &token, capture_body(&id, None))
+        .await;
+    assert_eq!(status, 200, "{captured}");
+    app.add_fault(json!({"method": "POST", "path": "/v1/refunds", "hang_ms": 2000, "times": 1}))
+        .await;
+    let mut body = capture_body(&id, None);
+    if let Some(amount) = amount {
+        body["amount"] = json!(amount);
+    }
+    let refund = || {
+        app.client
+            .post(app.url("/v1/payment/refund"))
+            .bearer_auth(&token)
+            .header("Idempotency-Key", "till-7-refund-1")
+            .json(&body)
+            .send()
+    };
+    let first = refund().await.unwrap();
+    assert_eq!(first.status(), 504);
+    // Stripe's charge.refunded reaches us meanwhile.
+    crate::helpers::eventually(10, "the webhook records the refund", || async {
+        let (_, payment) = app
+            .get(
+                &format!("/v1/payment/{id}?external_account_id=acme"),
+                &token,
+            )
+            .await;
+        payment["amount_refunded"] == refunded
+    })
+    .await;
+
+    let retry = refund().await.unwrap();
+    assert_eq!(retry.status(), 200);
+    let payment: Value = retry.json().await.unwrap();
+    assert_eq!(payment["amount_refunded"], refunded, "{payment}");
+    let refunds = app
+        .sim_get(&format!("/v1/refunds?payment_intent={id}"))
+        .await;
+    assert_eq!(
+        refunds["data"].as_array().unwrap().len(),
+        1,
+        "one refund at Stripe: {refunds}"
+    );
+}
+
+#[actix_web::test]
+async fn a_lost_full_refund_answer_is_the_same_refund_on_retry_sqlite() {
+    lost_refund_answer(Backend::Sqlite, None, "10.00").await
+}
+
+#[actix_web::test]
+async fn a_lost_full_refund_answer_is_the_same_refund_on_retry_postgres() {
+    lost_refund_answer(Backend::Postgres, None, "10.00").await
+}
+
+#[actix_web::test]
+async fn a_lost_partial_refund_answer_is_the_same_refund_on_retry_sqlite() {
+    lost_refund_answer(Backend::Sqlite, Some("4.00"), "4.00").await
+}
+
+#[actix_web::test]
+async fn a_lost_partial_refund_answer_is_the_same_refund_on_retry_postgres() {
+    lost_refund_answer(Backend::Postgres, Some("4.00"), "4.00").await
+}
