@@ -1,7 +1,7 @@
 //! Checkout: saving a card without a reader (a Checkout Session in `setup` mode for a customer)
 //! and selling for a caller's reference (a session in `payment` mode).
 //!
-//! Crash safety follows DESIGN §4: the `checkout_sessions` row is written first (`creating`),
+//! Crash safety (docs/architecture.md, rule 1): the `checkout_sessions` row is written first (`creating`),
 //! the session is created at Stripe with the Idempotency-Key `cs:{row id}` and parameters built
 //! from the row alone, then the row is completed (`open`). A row left in `creating` can be
 //! replayed into the same session.

@@ -1,6 +1,6 @@
 //! Payments: create a card-present PaymentIntent, capture it, read it back.
 //!
-//! Crash safety (DESIGN §4): the payment row is written first (`creating`), then the intent is
+//! Crash safety (docs/architecture.md, rule 1): the payment row is written first (`creating`), then the intent is
 //! created at Stripe with the Idempotency-Key stored on the row (derived from the account and the
 //! caller's `external_transaction_id`, `flows::stripe_keys`), then the row is completed. A retry —
 //! after a crash, a timeout or by a concurrent duplicate — replays the same Stripe request with the
