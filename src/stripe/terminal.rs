@@ -203,6 +203,17 @@ impl AllowRedisplay {
             AllowRedisplay::Unspecified => "unspecified",
         }
     }
+
+    /// The value of a wire string (`None` for anything else).
+    pub fn parse(value: &str) -> Option<AllowRedisplay> {
+        [
+            AllowRedisplay::Always,
+            AllowRedisplay::Limited,
+            AllowRedisplay::Unspecified,
+        ]
+        .into_iter()
+        .find(|a| a.as_str() == value)
+    }
 }
 
 /// `POST /v1/terminal/readers/{id}/process_payment_intent`.
