@@ -412,6 +412,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn allow_redisplay_round_trips_its_wire_values() {
+        for allow in [
+            AllowRedisplay::Always,
+            AllowRedisplay::Limited,
+            AllowRedisplay::Unspecified,
+        ] {
+            assert_eq!(AllowRedisplay::parse(allow.as_str()), Some(allow));
+        }
+        assert_eq!(AllowRedisplay::parse("Always"), None);
+        assert_eq!(AllowRedisplay::parse(""), None);
+    }
+
+    #[test]
     fn encodes_terminal_params() {
         let location = CreateLocation {
             display_name: "Till 1",
