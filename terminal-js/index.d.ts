@@ -327,8 +327,15 @@ export interface ChargeParams {
   external_transaction_id: string;
   /** Required with saveCard. */
   external_customer_id?: string;
-  /** Save the card on file after capture (passes allow_redisplay 'always' to collection). */
+  /** Save the card on file after capture. */
   saveCard?: boolean;
+  /**
+   * Passed to collection as config_override.allow_redisplay. With a customer (the intent then has
+   * setup_future_usage and Stripe requires 'always' or 'limited') it defaults to 'limited': the card
+   * is kept for the merchant's own later charges, not offered again in online checkouts; 'always'
+   * when the customer agreed to that. 'unspecified' with a customer is an invalid_request.
+   */
+  allowRedisplay?: 'always' | 'limited' | 'unspecified';
   description?: string;
   metadata?: Record<string, string>;
   onStep?: (event: ChargeStepEvent) => void;
@@ -374,7 +381,7 @@ export interface CardPresentDetails {
 export declare function cardPresentDetails(paymentIntent: unknown): CardPresentDetails | null;
 
 export interface CollectOptions<C = Record<string, unknown>> {
-  /** Shortcut for allowRedisplay 'always'. */
+  /** Shortcut for allowRedisplay 'limited' (the default for an intent that saves the card). */
   saveCard?: boolean;
   allowRedisplay?: 'always' | 'limited' | 'unspecified';
   config_override?: C;

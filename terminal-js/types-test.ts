@@ -94,12 +94,15 @@ export async function realSdkFlow(): Promise<ChargeResult> {
   await pos.processPayment('pi_1_secret_2');
   // @ts-expect-error amount is required
   await pos.charge({ external_transaction_id: 'sale-1' });
+  // @ts-expect-error allowRedisplay is always | limited | unspecified
+  await pos.charge({ amount: 1, external_transaction_id: 'sale-1', allowRedisplay: 'sometimes' });
 
   const result = await pos.charge({
     amount: '12.99',
     external_transaction_id: 'sale-1',
     external_customer_id: 'customer_12345',
     saveCard: true,
+    allowRedisplay: 'always',
     onStep: ({ step }) => { const s: string = step; void s; },
     onDecline: async (error, { attempt, signal }) => error.kind === 'declined' && attempt < 3 && !signal.aborted,
   });

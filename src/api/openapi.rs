@@ -629,7 +629,7 @@ fn schemas() -> Value {
                 json!({
                     "external_account_id": r("ExternalId"),
                     "payment_id": r("PaymentId"),
-                    "allow_redisplay": {"type": "string", "enum": ["always", "limited", "unspecified"], "description": "Validated, not sent (the pinned Stripe version predates it)."},
+                    "allow_redisplay": {"type": "string", "enum": ["always", "limited", "unspecified"], "description": "Whether the saved card may be shown again to its customer in online checkouts; sent to Stripe as process_config[allow_redisplay]. For a payment with a customer (its card is saved for later use) Stripe requires always or limited: limited when left out, unspecified is a 400. For other payments it is sent only when given."},
                 }),
             ),
         ),

@@ -8,7 +8,7 @@ use crate::db::models::{TerminalLocation, TerminalReader};
 use crate::error::ApiError;
 use crate::flows::terminal::{self, NewLocation};
 use crate::flows::Services;
-use crate::stripe::Reader;
+use crate::stripe::{AllowRedisplay, Reader};
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -239,16 +239,26 @@ pub async fn process(
     let id = path.into_inner();
     stripe_id("id", "tmr_", &id)?;
     payment_id(&body.payment_id)?;
-    if let Some(v) = &body.allow_redisplay {
-        if !["always", "limited", "unspecified"].contains(&v.as_str()) {
-            return Err(ApiError::invalid(
-                "allow_redisplay",
-                "'allow_redisplay' must be always, limited or unspecified",
-            ));
-        }
-    }
-    let (row, reader) =
-        terminal::process(&services, body.external_account_id, id, body.payment_id).await?;
+    let allow_redisplay = body
+        .allow_redisplay
+        .as_deref()
+        .map(|v| {
+            AllowRedisplay::parse(v).ok_or_else(|| {
+                ApiError::invalid(
+                    "allow_redisplay",
+                    "'allow_redisplay' must be always, limited or unspecified",
+                )
+            })
+        })
+        .transpose()?;
+    let (row, reader) = terminal::process(
+        &services,
+        body.external_account_id,
+        id,
+        body.payment_id,
+        allow_redisplay,
+    )
+    .await?;
     Ok(HttpResponse::Ok().json(reader_json(row, Some(reader))))
 }
 

@@ -294,7 +294,7 @@ pub(crate) async fn create_at_stripe(
         // Card-present intents with a customer are set up so the card can be saved afterwards;
         // a saved card is charged merchant-initiated, confirmed at once.
         setup_future_usage: customer
-            .filter(|_| saved_card.is_none())
+            .filter(|_| sets_up_future_usage(payment))
             .map(|_| SetupFutureUsage::OffSession),
         payment_method: saved_card,
         confirm: saved_card.map(|_| true),
@@ -485,6 +485,12 @@ pub async fn get(
 
 /// The account (404 if unknown) and its payment with this PaymentIntent id (404 if unknown or
 /// another account's).
+/// Whether the payment's PaymentIntent has `setup_future_usage` (`off_session`): a card-present
+/// payment with a customer, not itself a charge of a saved card.
+pub fn sets_up_future_usage(payment: &Payment) -> bool {
+    payment.customer_id.is_some() && payment.stripe_payment_method_id.is_none()
+}
+
 pub async fn load(
     services: &Services,
     external_account_id: String,

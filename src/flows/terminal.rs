@@ -10,7 +10,10 @@ use crate::error::ApiError;
 use crate::payment_state::PaymentStatus;
 use crate::secret::Secret;
 use crate::stripe::terminal::AddressParams;
-use crate::stripe::{CreateLocation, CreateReader, Metadata, ProcessPaymentIntent, Reader};
+use crate::stripe::{
+    AllowRedisplay, CreateLocation, CreateReader, Metadata, ProcessConfig, ProcessPaymentIntent,
+    Reader,
+};
 use diesel::prelude::*;
 
 /// A fresh connection token (never cached: the SDK redeems each one once).
@@ -253,17 +256,35 @@ pub async fn get_reader(
 /// Hands the account's PaymentIntent to the reader, which collects and confirms it. 409 when the
 /// payment is past collecting a card (`payment_not_processable`, checked first from our record,
 /// else as Stripe says) or the reader is busy with another action (`reader_busy`).
+///
+/// `allow_redisplay` (the customer's consent to see the card again) goes to Stripe as
+/// `process_config[allow_redisplay]`; for a payment that saves the card (it has
+/// `setup_future_usage`), Stripe requires `always` or `limited`: none given is
+/// [`DEFAULT_ALLOW_REDISPLAY`], `unspecified` is a 400 (docs/decisions.md, "allow_redisplay on the
+/// reader").
 pub async fn process(
     services: &Services,
     external_account_id: String,
     reader_id: String,
     payment_id: String,
+    allow_redisplay: Option<AllowRedisplay>,
 ) -> Result<(TerminalReader, Reader), ApiError> {
     let (account, row) = owned_reader(services, external_account_id.clone(), reader_id).await?;
     let (_, payment) = payments::load(services, external_account_id, payment_id).await?;
     if !PROCESSABLE.contains(&payment.status) {
         return Err(not_processable(Some(payment.status.as_str())));
     }
+    let given = allow_redisplay.is_some();
+    let allow_redisplay = match (allow_redisplay, payments::sets_up_future_usage(&payment)) {
+        (Some(AllowRedisplay::Unspecified), true) => {
+            return Err(ApiError::invalid(
+                "allow_redisplay",
+                "'allow_redisplay' must be always or limited for a payment with a customer (its card is saved for later use); leave it out for limited",
+            ))
+        }
+        (None, true) => Some(DEFAULT_ALLOW_REDISPLAY),
+        (given, _) => given,
+    };
     let intent = payment.stripe_payment_intent_id.clone().unwrap_or_default();
     let reader = services
         .stripe
@@ -272,6 +293,10 @@ pub async fn process(
             &row.stripe_reader_id,
             &ProcessPaymentIntent {
                 payment_intent: &intent,
+                process_config: allow_redisplay.map(|allow| ProcessConfig {
+                    allow_redisplay: Some(allow),
+                    ..Default::default()
+                }),
                 ..Default::default()
             },
             &format!(
@@ -292,10 +317,21 @@ pub async fn process(
             _ if e.param() == Some("payment_intent") => {
                 ApiError::from_stripe_input(e, Some("payment_intent"), "payment_id")
             }
+            // Only the caller's own value is the caller's mistake; our default refused is ours.
+            _ if given && e.param() == Some(ALLOW_REDISPLAY_PARAM) => {
+                ApiError::from_stripe_input(e, Some(ALLOW_REDISPLAY_PARAM), "allow_redisplay")
+            }
             _ => ApiError::from_stripe_input(e, None, "id"),
         })?;
     Ok((row, reader))
 }
+
+/// What a reader sends for a payment that saves the card when the caller gives no
+/// `allow_redisplay`: the customer agreed to have the card kept for the merchant's own later
+/// charges, not to have it offered again in online checkouts (docs/decisions.md).
+pub const DEFAULT_ALLOW_REDISPLAY: AllowRedisplay = AllowRedisplay::Limited;
+
+const ALLOW_REDISPLAY_PARAM: &str = "process_config[allow_redisplay]";
 
 /// The statuses in which a reader can collect a card for the payment.
 const PROCESSABLE: [PaymentStatus; 2] = [

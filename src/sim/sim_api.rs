@@ -5,7 +5,8 @@
 //! - `POST /_sim/webhook_endpoint` `{url, secret}`, `GET /_sim/webhook_deliveries`;
 //! - the simulated JS terminal: `POST /_sim/terminal/sessions` `{connection_token}` →
 //!   `{session, location}` (a token works once); `…/collect` `{session, client_secret,
-//!   card_number?, allow_redisplay?}` → the PaymentIntent in requires_confirmation with
+//!   card_number?, allow_redisplay?}` (`allow_redisplay` `always`/`limited` required when the intent
+//!   has `setup_future_usage`, as the Terminal SDK requires) → the PaymentIntent in requires_confirmation with
 //!   `payment_method` expanded (the collected `card_present` PaymentMethod); `…/process`
 //!   `{session, client_secret}` → the confirmed PaymentIntent, or a 402 card error carrying it
 //!   back in requires_payment_method; `…/cancel_collect` → requires_payment_method;
@@ -325,6 +326,21 @@ fn collect(
             .with_param("allow_redisplay"))
         }
     };
+    // The Terminal SDK's rule (its `ICollectConfig.allow_redisplay`: "Required if
+    // `setup_future_usage` is set"; Stripe wants `always` or `limited` then, 2024-09-30.acacia).
+    if pi
+        .setup_future_usage
+        .as_deref()
+        .is_some_and(|u| !u.is_empty())
+        && allow_redisplay == "unspecified"
+    {
+        let message = "This command requires allow_redisplay to be set as always or limited when saving payment methods with Terminal (the PaymentIntent has setup_future_usage).";
+        return Err(match b.allow_redisplay {
+            None => ApiError::invalid(message).with_code("parameter_missing"),
+            Some(_) => ApiError::invalid(message),
+        }
+        .with_param("allow_redisplay"));
+    }
     let pm = payment_methods::create(state, ns, now, kind, card);
     state
         .payment_methods

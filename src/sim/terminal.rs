@@ -14,6 +14,7 @@ use std::collections::BTreeMap;
 
 const SIMULATED_REGISTRATION_CODE: &str = "simulated-wpe";
 const INTERAC_DEFAULT_NUMBER: &str = "4506445006931933";
+const ALLOW_REDISPLAY: &str = "process_config[allow_redisplay]";
 
 /// A connection token (`pst_test_…`); the simulated JS terminal redeems each one once.
 #[derive(Debug, Clone)]
@@ -305,6 +306,25 @@ pub(crate) fn process_payment_intent(state: &mut State, ctx: &Ctx) -> Result<Val
         )
         .with_param("payment_intent"));
     }
+    // Since 2024-09-30.acacia, saving the card (the intent has `setup_future_usage`) needs the
+    // customer's consent: `allow_redisplay` `always` or `limited`, given before the card is read.
+    let allow_redisplay = p.at_str(&["process_config", "allow_redisplay"]);
+    if pi
+        .setup_future_usage
+        .as_deref()
+        .is_some_and(|u| !u.is_empty())
+    {
+        match allow_redisplay {
+            None => return Err(ApiError::missing_param(ALLOW_REDISPLAY)),
+            Some("unspecified") => {
+                return Err(ApiError::invalid(format!(
+                    "This PaymentIntent has setup_future_usage: {ALLOW_REDISPLAY} must be always or limited to save its payment method with Terminal."
+                ))
+                .with_param(ALLOW_REDISPLAY))
+            }
+            Some(_) => {}
+        }
+    }
     let mut config = serde_json::Map::new();
     config.insert(
         "enable_customer_cancellation".into(),
@@ -326,9 +346,7 @@ pub(crate) fn process_payment_intent(state: &mut State, ctx: &Ctx) -> Result<Val
     reader.action = Some(ReaderAction {
         payment_intent: pi_id,
         process_config: Value::Object(config),
-        allow_redisplay: p
-            .at_str(&["process_config", "allow_redisplay"])
-            .map(str::to_string),
+        allow_redisplay: allow_redisplay.map(str::to_string),
         status: "in_progress",
         failure_code: None,
         failure_message: None,

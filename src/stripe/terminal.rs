@@ -203,6 +203,17 @@ impl AllowRedisplay {
             AllowRedisplay::Unspecified => "unspecified",
         }
     }
+
+    /// The value of a wire string (`None` for anything else).
+    pub fn parse(value: &str) -> Option<AllowRedisplay> {
+        [
+            AllowRedisplay::Always,
+            AllowRedisplay::Limited,
+            AllowRedisplay::Unspecified,
+        ]
+        .into_iter()
+        .find(|a| a.as_str() == value)
+    }
 }
 
 /// `POST /v1/terminal/readers/{id}/process_payment_intent`.
@@ -399,6 +410,19 @@ impl StripeClient {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn allow_redisplay_round_trips_its_wire_values() {
+        for allow in [
+            AllowRedisplay::Always,
+            AllowRedisplay::Limited,
+            AllowRedisplay::Unspecified,
+        ] {
+            assert_eq!(AllowRedisplay::parse(allow.as_str()), Some(allow));
+        }
+        assert_eq!(AllowRedisplay::parse("Always"), None);
+        assert_eq!(AllowRedisplay::parse(""), None);
+    }
 
     #[test]
     fn encodes_terminal_params() {

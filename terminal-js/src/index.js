@@ -40,6 +40,13 @@ export const ChargeSteps = Object.freeze({
 });
 
 // cancel() can stop a charge only before the card is processed.
+/**
+ * allow_redisplay for an intent that saves the card when the caller names none: the customer agreed
+ * to have the card kept for the merchant's own later charges, not to see it offered again in online
+ * checkouts (the backend's default too; docs/decisions.md, "allow_redisplay on the reader").
+ */
+const DEFAULT_ALLOW_REDISPLAY = 'limited';
+
 const CANCELLABLE_PHASES = new Set([ChargeSteps.INTENT, ChargeSteps.COLLECT, ChargeSteps.DECLINED]);
 
 /** `pi_123_secret_456` → `pi_123` (for error context; never logged). */
@@ -241,8 +248,10 @@ export function createPosTerminal(options = {}) {
   let collectInFlight = false;
 
   /**
-   * collectPaymentMethod with typed errors. `saveCard: true` passes allow_redisplay 'always'
-   * (Stripe requires allow_redisplay when the intent has setup_future_usage).
+   * collectPaymentMethod with typed errors. `saveCard: true` passes allow_redisplay 'limited', the
+   * backend's default for an intent that saves the card (Stripe requires 'always' or 'limited'
+   * when the intent has setup_future_usage): the card is kept for the merchant's own later
+   * charges, not offered again in online checkouts; pass allowRedisplay 'always' for that.
    */
   async function collectPaymentMethod(clientSecret, collectOptions = {}) {
     if (typeof clientSecret !== 'string' || !clientSecret) {
@@ -251,7 +260,7 @@ export function createPosTerminal(options = {}) {
     const { saveCard = false, allowRedisplay, config_override, tip_configuration } = collectOptions;
     const config = { ...(config_override ?? {}) };
     if (allowRedisplay) config.allow_redisplay = allowRedisplay;
-    else if (saveCard && !config.allow_redisplay) config.allow_redisplay = 'always';
+    else if (saveCard && !config.allow_redisplay) config.allow_redisplay = DEFAULT_ALLOW_REDISPLAY;
     const sdkOptions = {};
     if (Object.keys(config).length) sdkOptions.config_override = config;
     if (tip_configuration) sdkOptions.tip_configuration = tip_configuration;
@@ -458,7 +467,7 @@ export function createPosTerminal(options = {}) {
   async function runCharge(run, params) {
     const {
       amount, currency, external_transaction_id, external_customer_id, saveCard = false,
-      onStep, onDecline, description, metadata,
+      allowRedisplay, onStep, onDecline, description, metadata,
     } = params;
     const account = run.account;
     let attempt = 0;
@@ -501,9 +510,10 @@ export function createPosTerminal(options = {}) {
       let collected;
       try {
         collected = await collectPaymentMethod(run.intent.client_secret, {
-          // Stripe needs allow_redisplay whenever the intent has setup_future_usage, i.e. whenever
-          // it has a customer: 'always' to save the card, else the conservative 'limited'.
-          allowRedisplay: saveCard ? 'always' : external_customer_id ? 'limited' : undefined,
+          // Stripe needs allow_redisplay 'always' or 'limited' whenever the intent has
+          // setup_future_usage, i.e. whenever it has a customer: the caller's, else 'limited' (the
+          // backend's default: kept for the merchant's own charges, not shown again online).
+          allowRedisplay: allowRedisplay ?? (external_customer_id ? DEFAULT_ALLOW_REDISPLAY : undefined),
         });
       } catch (err) {
         if (run.cancelRequested) await cancelIntentAndThrow(run, err);
@@ -620,6 +630,18 @@ export function createPosTerminal(options = {}) {
     if (!params.external_transaction_id) missing.push('external_transaction_id');
     if (missing.length) {
       throw new PosTerminalError(ErrorKinds.INVALID_REQUEST, `Missing ${missing.join(', ')}`, { param: missing[0] });
+    }
+    if (params.allowRedisplay !== undefined
+      && !['always', 'limited', 'unspecified'].includes(params.allowRedisplay)) {
+      throw new PosTerminalError(ErrorKinds.INVALID_REQUEST, "allowRedisplay must be 'always', 'limited' or 'unspecified'", {
+        param: 'allowRedisplay',
+      });
+    }
+    if (params.external_customer_id && params.allowRedisplay === 'unspecified') {
+      throw new PosTerminalError(ErrorKinds.INVALID_REQUEST,
+        "allowRedisplay must be 'always' or 'limited' with a customer (the intent saves the card)", {
+          param: 'allowRedisplay',
+        });
     }
     if (params.saveCard && !params.external_customer_id) {
       throw new PosTerminalError(ErrorKinds.INVALID_REQUEST, 'saveCard needs external_customer_id', {

@@ -342,12 +342,17 @@ impl TestApp {
     }
 
     /// Hands the intent to the reader and taps `card` on it, as a customer at the till would.
-    /// Returns the simulator's answer to the tap.
+    /// The till always gives the consent Stripe requires for an intent that saves the card
+    /// (`process_config[allow_redisplay]=limited`; harmless for one that does not). Returns the
+    /// simulator's answer to the tap.
     pub async fn tap_card(&self, reader: &str, payment_intent: &str, card: &str) -> (u16, Value) {
         let (status, body) = self
             .sim_post(
                 &format!("/v1/terminal/readers/{reader}/process_payment_intent"),
-                &[("payment_intent", payment_intent)],
+                &[
+                    ("payment_intent", payment_intent),
+                    ("process_config[allow_redisplay]", "limited"),
+                ],
             )
             .await;
         assert_eq!(status, 200, "{body}");

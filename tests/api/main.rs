@@ -16,6 +16,7 @@ mod lifecycle;
 mod logs;
 mod ops;
 mod reconcile;
+mod redisplay;
 mod schema;
 mod state_machine;
 mod stripe_context;

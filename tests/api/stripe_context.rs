@@ -108,7 +108,10 @@ async fn saved_card(
         app,
         &format!("/v1/terminal/readers/{reader}/process_payment_intent"),
         ctx,
-        &[("payment_intent", id)],
+        &[
+            ("payment_intent", id),
+            ("process_config[allow_redisplay]", "limited"),
+        ],
     )
     .await;
     stripe_post(

@@ -538,6 +538,7 @@ async fn every_operation_conforms() {
             &[
                 ("payment_intent", &failed_pi),
                 ("process_config[skip_tipping]", "true"),
+                ("process_config[allow_redisplay]", "limited"),
             ],
         )
         .await,

@@ -198,12 +198,23 @@ impl Sim {
     }
 
     /// Hands `pi` to a new reader and presents `card`; returns the reader and the intent after.
+    /// An intent that saves the card (`setup_future_usage`) goes with the consent Stripe requires,
+    /// `process_config[allow_redisplay]=limited`.
     pub async fn pay_at_reader(&self, pi: &str, card: &str) -> (Value, Value) {
         let reader = self.reader().await;
         let rid = reader["id"].as_str().unwrap();
+        let saves_card = !self
+            .get(&format!("/v1/payment_intents/{pi}"), &[])
+            .await
+            .ok()["setup_future_usage"]
+            .is_null();
+        let mut params = vec![("payment_intent", pi)];
+        if saves_card {
+            params.push(("process_config[allow_redisplay]", "limited"));
+        }
         self.post(
             &format!("/v1/terminal/readers/{rid}/process_payment_intent"),
-            &[("payment_intent", pi)],
+            &params,
         )
         .await
         .ok();

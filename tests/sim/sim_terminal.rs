@@ -74,10 +74,30 @@ async fn collect_process_and_decline() {
         ])
         .await;
     let secret = pi["client_secret"].clone();
+    // The intent saves the card: the SDK's config_override.allow_redisplay is required.
+    for (allow, code) in [(None, "parameter_missing"), (Some("unspecified"), "")] {
+        let refused = call(
+            &sim,
+            "collect",
+            json!({"session": tss, "client_secret": secret, "allow_redisplay": allow}),
+        )
+        .await;
+        assert_eq!(
+            (
+                refused.status,
+                refused.code(),
+                refused.body["error"]["param"].as_str()
+            ),
+            (400, code, Some("allow_redisplay")),
+            "{}",
+            refused.body
+        );
+    }
     let collected = call(
         &sim,
         "collect",
-        json!({"session": tss, "client_secret": secret, "card_number": "4000000000000002"}),
+        json!({"session": tss, "client_secret": secret, "card_number": "4000000000000002",
+            "allow_redisplay": "limited"}),
     )
     .await
     .ok();
@@ -87,7 +107,7 @@ async fn collect_process_and_decline() {
     let again = call(
         &sim,
         "collect",
-        json!({"session": tss, "client_secret": secret}),
+        json!({"session": tss, "client_secret": secret, "allow_redisplay": "limited"}),
     )
     .await;
     assert_eq!(

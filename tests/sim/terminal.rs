@@ -302,3 +302,115 @@ async fn tips_and_interac() {
         .await;
     assert_eq!(usd.status, 400);
 }
+
+/// Since 2024-09-30.acacia an intent with `setup_future_usage` needs the customer's consent at the
+/// reader: `process_config[allow_redisplay]` `always` or `limited`; without it the reader takes
+/// nothing (no action starts), and the consent given reaches the saved card.
+#[tokio::test]
+async fn allow_redisplay_is_required_to_save_the_card() {
+    let sim = start().await;
+    let customer = sim.customer("c-1").await;
+    let pi = sim
+        .intent(&[
+            ("customer", id(&customer)),
+            ("setup_future_usage", "off_session"),
+        ])
+        .await;
+    let rid = id(&sim.reader().await).to_string();
+    let path = format!("/v1/terminal/readers/{rid}/process_payment_intent");
+    let missing = sim.post(&path, &[("payment_intent", id(&pi))]).await;
+    assert_eq!(
+        (
+            missing.status,
+            missing.body["error"]["type"].as_str(),
+            missing.code(),
+            missing.body["error"]["param"].as_str(),
+            missing.body["error"]["message"].as_str(),
+        ),
+        (
+            400,
+            Some("invalid_request_error"),
+            "parameter_missing",
+            Some("process_config[allow_redisplay]"),
+            Some("Missing required param: process_config[allow_redisplay]."),
+        ),
+        "{}",
+        missing.body
+    );
+    let unspecified = sim
+        .post(
+            &path,
+            &[
+                ("payment_intent", id(&pi)),
+                ("process_config[allow_redisplay]", "unspecified"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        (
+            unspecified.status,
+            unspecified.body["error"]["param"].as_str()
+        ),
+        (400, Some("process_config[allow_redisplay]")),
+        "{}",
+        unspecified.body
+    );
+    let idle = sim
+        .get(&format!("/v1/terminal/readers/{rid}"), &[])
+        .await
+        .ok();
+    assert!(idle["action"].is_null(), "{idle:#}");
+
+    let processing = sim
+        .post(
+            &path,
+            &[
+                ("payment_intent", id(&pi)),
+                ("process_config[allow_redisplay]", "limited"),
+            ],
+        )
+        .await
+        .ok();
+    assert_eq!(processing["action"]["status"], "in_progress");
+    sim.post(
+        &format!("/v1/test_helpers/terminal/readers/{rid}/present_payment_method"),
+        &[],
+    )
+    .await
+    .ok();
+    let paid = sim
+        .get(
+            &format!("/v1/payment_intents/{}", id(&pi)),
+            &[("expand[]", "latest_charge")],
+        )
+        .await
+        .ok();
+    let saved = paid["latest_charge"]["payment_method_details"]["card_present"]["generated_card"]
+        .as_str()
+        .expect("a generated card");
+    let card = sim
+        .get(&format!("/v1/payment_methods/{saved}"), &[])
+        .await
+        .ok();
+    assert_eq!(card["allow_redisplay"], "limited");
+    assert_eq!(card["customer"], id(&customer));
+}
+
+/// Without `setup_future_usage` nothing is saved and `allow_redisplay` stays optional.
+#[tokio::test]
+async fn allow_redisplay_is_optional_without_setup_future_usage() {
+    let sim = start().await;
+    let customer = sim.customer("c-2").await;
+    for extra in [vec![], vec![("customer", id(&customer))]] {
+        let pi = sim.intent(&extra).await;
+        let rid = id(&sim.reader().await).to_string();
+        let processing = sim
+            .post(
+                &format!("/v1/terminal/readers/{rid}/process_payment_intent"),
+                &[("payment_intent", id(&pi))],
+            )
+            .await
+            .ok();
+        assert_eq!(processing["action"]["status"], "in_progress");
+    }
+}

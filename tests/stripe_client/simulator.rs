@@ -151,6 +151,11 @@ async fn authorised_intent(
         &reader.id,
         &ProcessPaymentIntent {
             payment_intent: &pi.id,
+            // Stripe requires the consent when the intent saves the card.
+            process_config: customer.map(|_| ProcessConfig {
+                allow_redisplay: Some(AllowRedisplay::Limited),
+                ..Default::default()
+            }),
             ..Default::default()
         },
         &key("process"),

@@ -304,14 +304,14 @@ impl Till<'_> {
         };
         if card == DECLINED {
             // The customer's first card is declined; the till tries again with another.
-            let (status, tapped) = self.tap(rng, &id, DECLINED).await;
+            let (status, tapped) = self.tap(rng, &id, DECLINED, sale.customer.is_some()).await;
             if status == 200 && tapped["action"]["status"] != "failed" {
                 sale.unexpected
                     .push(format!("a declined card was approved: {tapped}"));
             }
         }
         let card = if card == DECLINED { VISA } else { card };
-        let (status, tapped) = self.tap(rng, &id, card).await;
+        let (status, tapped) = self.tap(rng, &id, card, sale.customer.is_some()).await;
         if status != 200 || tapped["action"]["status"] != "succeeded" {
             // The reader's own failure (not the backend's): the sale stays open, unpaid.
             sale.unexpected.push(format!("tap: {status} {tapped}"));
@@ -462,16 +462,28 @@ impl Till<'_> {
         }
     }
 
-    /// The reader takes the intent and the customer taps `card`; returns the tap's answer.
-    async fn tap(&self, rng: &mut StdRng, intent: &str, card: &str) -> (u16, Value) {
+    /// The reader takes the intent and the customer taps `card`; returns the tap's answer. An
+    /// intent with a customer saves the card: the till gives the consent Stripe requires for it
+    /// (`process_config[allow_redisplay]`, `limited` as the backend's default).
+    async fn tap(
+        &self,
+        rng: &mut StdRng,
+        intent: &str,
+        card: &str,
+        saves_card: bool,
+    ) -> (u16, Value) {
         let reader = &self.reader;
+        let mut params = vec![("payment_intent", intent)];
+        if saves_card {
+            params.push(("process_config[allow_redisplay]", "limited"));
+        }
         let (status, body) = self
             .api
             .sim_post(
                 rng,
                 self.sim_url,
                 &format!("/v1/terminal/readers/{reader}/process_payment_intent"),
-                &[("payment_intent", intent)],
+                &params,
             )
             .await;
         if status != 200 {

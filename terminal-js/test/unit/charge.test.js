@@ -28,7 +28,7 @@ test('charge: intent → collect → process → capture, without a customer', a
   assert.equal(intentReq.body.capture_method, 'manual');
 });
 
-test('charge with saveCard: allow_redisplay always, card saved, listed, and not duplicated', async (t) => {
+test('charge with saveCard: allow_redisplay limited, card saved, listed, and not duplicated', async (t) => {
   const env = await setup();
   t.after(() => env.close());
   const s = steps();
@@ -38,7 +38,7 @@ test('charge with saveCard: allow_redisplay always, card saved, listed, and not 
     onStep: s.onStep,
   });
   assert.deepEqual(s.seen, ['intent', 'collect', 'process', 'capture', 'save_card', 'done']);
-  assert.equal(env.fake.state.collects[0].allow_redisplay, 'always');
+  assert.equal(env.fake.state.collects[0].allow_redisplay, 'limited');
   assert.equal(first.card.brand, 'visa');
   assert.equal(first.card.last4, '4242');
   assert.equal(first.card.external_customer_id, customer);
@@ -201,4 +201,23 @@ test('the reader drops while waiting for the card: reader_disconnected, callback
   await assert.rejects(charging, (e) => e.kind === 'reader_disconnected');
   assert.equal(disconnects.length, 1);
   assert.equal(env.pos.isReaderConnected(), false);
+});
+
+test("allowRedisplay 'always' reaches collection; 'unspecified' with a customer is refused before any call", async (t) => {
+  const env = await setup();
+  t.after(() => env.close());
+  const customer = `cust-${txn()}`;
+  const result = await env.pos.charge({
+    amount: '2.00', external_transaction_id: txn(), external_customer_id: customer, saveCard: true, allowRedisplay: 'always',
+  });
+  assert.equal(result.payment.status, 'succeeded');
+  assert.equal(env.fake.state.collects.at(-1).allow_redisplay, 'always');
+
+  const requests = env.fake.requests.length;
+  for (const allowRedisplay of ['unspecified', 'sometimes']) {
+    await assert.rejects(env.pos.charge({
+      amount: '2.00', external_transaction_id: txn(), external_customer_id: customer, allowRedisplay,
+    }), (e) => e.kind === 'invalid_request' && e.param === 'allowRedisplay');
+  }
+  assert.equal(env.fake.requests.length, requests, 'no backend call');
 });

@@ -47,7 +47,7 @@ test('collectPaymentMethod wrapper passes allow_redisplay when saving and return
   assert.equal(pi.id, 'pi_1');
   const [secret, options] = env.sdk.calls.find((c) => c.name === 'collectPaymentMethod').args;
   assert.equal(secret, 'pi_1_secret_2');
-  assert.deepEqual(options, { config_override: { allow_redisplay: 'always' } });
+  assert.deepEqual(options, { config_override: { allow_redisplay: 'limited' } });
 
   await env.pos.collectPaymentMethod('pi_1_secret_2');
   assert.equal(env.sdk.calls.filter((c) => c.name === 'collectPaymentMethod')[1].args[1], undefined);
