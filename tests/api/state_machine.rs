@@ -292,13 +292,16 @@ both_backends! {
         let capture = json!({"payment_id": pi, "external_account_id": "acme"});
         let read = format!("/v1/payment/{pi}?external_account_id=acme");
         let authorised = intent_object(json!({"id": pi, "status": "requires_capture", "amount_capturable": 1000, "amount_received": 0}));
-        let (c1, r1, _) = tokio::join!(
+        // Two reads of the payment (each refreshing from Stripe), the capture and Stripe's
+        // authorisation event, all at once.
+        let (c1, r1, r2, _) = tokio::join!(
             app.post("/v1/payment/capture", &token, capture.clone()),
+            app.get(&read, &token),
             app.get(&read, &token),
             stripe_event(&app, "evt_busy", "payment_intent.amount_capturable_updated", authorised, STRIPE_WEBHOOK_SECRET),
         );
         assert_eq!((c1.0, c1.1["status"].as_str()), (200, Some("succeeded")), "{}", c1.1);
-        assert_eq!(r1.0, 200, "{}", r1.1);
+        assert_eq!((r1.0, r2.0), (200, 200), "{} {}", r1.1, r2.1);
         let refund = |amount: &str| json!({"payment_id": pi, "external_account_id": "acme", "amount": amount});
         let (f1, f2) = tokio::join!(
             app.post("/v1/payment/refund", &token, refund("3.00")),
