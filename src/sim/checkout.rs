@@ -47,6 +47,64 @@ pub(crate) struct CheckoutSession {
     pub intent_metadata: BTreeMap<String, String>,
     pub intent_description: Option<String>,
     pub paid: bool,
+    /// The items of a `payment` session (none in `setup` mode), in the order given.
+    pub line_items: Vec<LineItem>,
+}
+
+/// A line item of a session (`item`), from inline `price_data`: Stripe creates a one-time price
+/// (and, with `product_data`, a product) for it.
+#[derive(Debug, Clone)]
+pub(crate) struct LineItem {
+    pub id: String,
+    pub price: String,
+    pub product: String,
+    pub created: i64,
+    /// The product's name (`product_data[name]`), which Stripe shows as the item's description.
+    pub description: Option<String>,
+    pub currency: String,
+    pub unit_amount: i64,
+    pub quantity: i64,
+    pub metadata: BTreeMap<String, String>,
+}
+
+impl LineItem {
+    pub fn render(&self) -> Value {
+        let total = self.unit_amount * self.quantity;
+        json!({
+            "id": self.id,
+            "object": "item",
+            "adjustable_quantity": null,
+            "amount_discount": 0,
+            "amount_subtotal": total,
+            "amount_tax": 0,
+            "amount_total": total,
+            "currency": self.currency,
+            "description": self.description,
+            "metadata": metadata_json(&self.metadata),
+            "price": {
+                "id": self.price,
+                "object": "price",
+                "active": false,
+                "billing_scheme": "per_unit",
+                "created": self.created,
+                "currency": self.currency,
+                "custom_unit_amount": null,
+                "livemode": false,
+                "lookup_key": null,
+                "metadata": {},
+                "nickname": null,
+                "product": self.product,
+                "recurring": null,
+                "tax_behavior": "unspecified",
+                "tiers_mode": null,
+                "transform_quantity": null,
+                "type": "one_time",
+                "unit_amount": self.unit_amount,
+                "unit_amount_decimal": self.unit_amount.to_string(),
+            },
+            "quantity": self.quantity,
+        })
+    }
 }
 
 impl Object for CheckoutSession {
@@ -164,8 +222,8 @@ impl CheckoutSession {
     }
 }
 
-/// The total of `line_items` (inline `price_data` only) and their currency.
-fn line_items_total(ctx: &Ctx) -> Result<(i64, String), ApiError> {
+/// The items of `line_items` (inline `price_data` only), their total and their currency.
+fn line_items_total(ctx: &Ctx) -> Result<(Vec<LineItem>, i64, String), ApiError> {
     let items = ctx
         .params
         .value("line_items")
@@ -177,6 +235,7 @@ fn line_items_total(ctx: &Ctx) -> Result<(i64, String), ApiError> {
         })?;
     let mut total: i64 = 0;
     let mut currency: Option<String> = None;
+    let mut line_items = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
         let param = |name: &str| format!("line_items[{i}][{name}]");
         if let Some(price) = item.get("price").and_then(Value::as_str) {
@@ -208,12 +267,35 @@ fn line_items_total(ctx: &Ctx) -> Result<(i64, String), ApiError> {
                     .with_param(&param("price_data][currency")),
             );
         }
-        currency = Some(item_currency);
         total = total.saturating_add(unit.saturating_mul(quantity));
+        let metadata = item
+            .get("metadata")
+            .and_then(Value::as_object)
+            .map(|m| m.iter().map(|(k, v)| (k.clone(), text(Some(v)))).collect())
+            .unwrap_or_default();
+        line_items.push(LineItem {
+            id: random_id("li", 24),
+            price: random_id("price", 24),
+            product: data
+                .get("product")
+                .and_then(Value::as_str)
+                .map_or_else(|| random_id("prod", 14), str::to_string),
+            created: ctx.now,
+            description: data
+                .get("product_data")
+                .and_then(|d| d.get("name"))
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            currency: item_currency.clone(),
+            unit_amount: unit,
+            quantity,
+            metadata,
+        });
+        currency = Some(item_currency);
     }
     let currency = currency.expect("at least one item");
     check_amount(total, &currency, "line_items")?;
-    Ok((total, currency))
+    Ok((line_items, total, currency))
 }
 
 /// `POST /v1/checkout/sessions`
@@ -245,9 +327,9 @@ pub(crate) fn create(state: &mut State, ctx: &Ctx) -> Result<Value, ApiError> {
             .with_param("customer_email"));
         }
     }
-    let (amount_total, currency) = if mode == "payment" {
-        let (total, currency) = line_items_total(ctx)?;
-        (Some(total), Some(currency))
+    let (line_items, amount_total, currency) = if mode == "payment" {
+        let (items, total, currency) = line_items_total(ctx)?;
+        (items, Some(total), Some(currency))
     } else {
         if p.has("line_items") {
             return Err(
@@ -255,7 +337,7 @@ pub(crate) fn create(state: &mut State, ctx: &Ctx) -> Result<Value, ApiError> {
                     .with_param("line_items"),
             );
         }
-        (None, p.str("currency").map(str::to_lowercase))
+        (Vec::new(), None, p.str("currency").map(str::to_lowercase))
     };
     let ui_mode = p.str("ui_mode").unwrap_or("hosted_page");
     if ui_mode == "embedded_page" {
@@ -335,6 +417,7 @@ pub(crate) fn create(state: &mut State, ctx: &Ctx) -> Result<Value, ApiError> {
         intent_metadata,
         intent_description: p.at_str(&[data, "description"]).map(str::to_string),
         paid: false,
+        line_items,
     };
     let rendered = session.render();
     state

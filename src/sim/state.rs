@@ -196,7 +196,8 @@ impl State {
 
     /// Applies `expand[]` paths to a rendered response. Each segment of a path names a field:
     /// an id there is replaced by the object, an object is descended into, a list (`data`) is
-    /// applied element by element; anything else cannot be expanded.
+    /// applied element by element, an includable list the object omits is rendered
+    /// ([`State::include`]); anything else cannot be expanded.
     pub fn expand(&self, ns: &str, value: &mut Value, paths: &[String]) -> Result<(), ApiError> {
         for path in paths {
             let segments: Vec<&str> = path.split('.').collect();
@@ -206,17 +207,20 @@ impl State {
                 ))
                 .with_param("expand"));
             }
-            self.expand_path(ns, value, &segments, path)?;
+            self.expand_path(ns, value, &segments, path, None)?;
         }
         Ok(())
     }
 
+    /// `owner`: the resource `value` is part of and the dotted path to `value` inside it (empty
+    /// at the resource itself), for includable fields.
     fn expand_path(
         &self,
         ns: &str,
         value: &mut Value,
         segments: &[&str],
         path: &str,
+        owner: Option<(&str, &str, &str)>,
     ) -> Result<(), ApiError> {
         let Some((first, rest)) = segments.split_first() else {
             return Ok(());
@@ -228,25 +232,97 @@ impl State {
         let Some(object) = value.as_object_mut() else {
             return Err(not_expandable());
         };
-        if !expandable(object.get("object").and_then(Value::as_str), first) {
+        let kind = object
+            .get("object")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        if !expandable(kind.as_deref(), first) {
             return Err(not_expandable());
         }
+        let resource = match (&kind, object.get("id").and_then(Value::as_str)) {
+            (Some(kind), Some(id)) if kind != "list" => Some((kind.clone(), id.to_string())),
+            _ => None,
+        };
+        let (owner_kind, owner_id, at) = match (&resource, owner) {
+            (Some((kind, id)), _) => (kind.as_str(), id.as_str(), String::new()),
+            (None, Some((kind, id, at))) => (kind, id, at.to_string()),
+            (None, None) => ("", "", String::new()),
+        };
+        let inside = if at.is_empty() {
+            first.to_string()
+        } else {
+            format!("{at}.{first}")
+        };
+        if !object.contains_key(*first) {
+            let included = self
+                .include(ns, owner_kind, owner_id, &inside)
+                .ok_or_else(not_expandable)??;
+            object.insert(first.to_string(), included);
+        }
         let field = object.get_mut(*first).ok_or_else(not_expandable)?;
+        let owner = Some((owner_kind, owner_id, inside.as_str()));
         match field {
             Value::Null => Ok(()),
             Value::String(id) => {
                 let expanded = self.render_id(ns, id).ok_or_else(not_expandable)?;
                 *field = expanded;
-                self.expand_path(ns, field, rest, path)
+                self.expand_path(ns, field, rest, path, None)
             }
-            Value::Object(_) => self.expand_path(ns, field, rest, path),
+            Value::Object(_) => self.expand_path(ns, field, rest, path, owner),
             Value::Array(items) if !rest.is_empty() => {
                 for item in items {
-                    self.expand_path(ns, item, rest, path)?;
+                    self.expand_path(ns, item, rest, path, owner)?;
                 }
                 Ok(())
             }
             _ => Err(not_expandable()),
+        }
+    }
+
+    /// An includable field (`field`, a dotted path inside the object) of object `id` of type
+    /// `kind`: a list Stripe omits unless `expand[]` names it, rendered as a list object with its
+    /// first page (10 items, newest first where Stripe lists them so) and the URL of the full list.
+    /// `None`: not an includable field of that object.
+    fn include(
+        &self,
+        ns: &str,
+        kind: &str,
+        id: &str,
+        field: &str,
+    ) -> Option<Result<Value, ApiError>> {
+        let included = |items: Vec<Value>, url: String| {
+            let has_more = items.len() > INCLUDED_ITEMS;
+            let data: Vec<Value> = items.into_iter().take(INCLUDED_ITEMS).collect();
+            json!({ "object": "list", "data": data, "has_more": has_more, "url": url })
+        };
+        match (kind, field) {
+            ("charge", "refunds") => {
+                let refunds = newest_first(&self.refunds, ns)
+                    .into_iter()
+                    .filter(|r| r.charge == id)
+                    .map(|r| r.render())
+                    .collect();
+                Some(Ok(included(refunds, format!("/v1/charges/{id}/refunds"))))
+            }
+            ("checkout.session", "line_items") => {
+                let session = find(&self.checkout_sessions, ns, id)?;
+                let items = session.line_items.iter().map(|i| i.render()).collect();
+                Some(Ok(included(
+                    items,
+                    format!("/v1/checkout/sessions/{id}/line_items"),
+                )))
+            }
+            // The simulator has no sources, subscriptions or tax IDs: a customer's are none.
+            ("customer", "sources" | "subscriptions" | "tax_ids") => Some(Ok(included(
+                Vec::new(),
+                format!("/v1/customers/{id}/{field}"),
+            ))),
+            // Accepted on create but not recorded: an empty list could misreport them.
+            ("payment_intent", "amount_details.line_items") => Some(Err(ApiError::invalid(
+                "The simulator does not record a PaymentIntent's amount_details line items, so it cannot expand amount_details.line_items.",
+            )
+            .with_param("expand"))),
+            _ => None,
         }
     }
 
@@ -348,6 +424,9 @@ pub(crate) fn created_matches(params: &Params, created: i64) -> bool {
 pub(crate) fn metadata_json(metadata: &std::collections::BTreeMap<String, String>) -> Value {
     json!(metadata)
 }
+
+/// How many items an included list shows (Stripe: "the first handful"; its default page).
+const INCLUDED_ITEMS: usize = 10;
 
 /// Whether the spec lets `field` of an object of type `object` be expanded (its
 /// `x-expandableFields`, kept in `expandable.json`); a list's or search result's `data` always.

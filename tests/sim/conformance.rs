@@ -852,3 +852,217 @@ async fn card_present_after(sim: &Sim, c: &mut Checks, pi: &str) {
         .await,
     );
 }
+
+/// Includable fields (lists Stripe omits unless `expand[]` names them): absent by default,
+/// rendered as a list object of the object's own items when expanded, conforming to the schema;
+/// the spec's `includable` table is what the simulator's expandable table accepts.
+#[tokio::test]
+async fn includable_lists_render_when_expanded() {
+    let sim = start().await;
+    let mut c = Checks::default();
+    for (kind, fields) in spec::spec()["includable"].as_object().unwrap() {
+        for field in fields.as_array().unwrap() {
+            let field = field.as_str().unwrap();
+            assert!(
+                spec::spec()["expandable"][kind]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|f| f == field),
+                "{kind}.{field} is includable but not expandable"
+            );
+        }
+    }
+    let includable = |kind: &str| spec::spec()["includable"][kind].clone();
+    assert_eq!(includable("charge"), json!(["refunds"]));
+    assert_eq!(includable("checkout.session"), json!(["line_items"]));
+
+    // A charge's refunds, newest first; another charge's refund is not among them.
+    let mut charges = Vec::new();
+    for _ in 0..2 {
+        let pi = sim.intent(&[("capture_method", "automatic")]).await;
+        let (_, paid) = sim.pay_at_reader(id(&pi), "4242424242424242").await;
+        charges.push(id(&paid["latest_charge"]).to_string());
+        for amount in ["100", "200"] {
+            sim.post(
+                "/v1/refunds",
+                &[("payment_intent", id(&pi)), ("amount", amount)],
+            )
+            .await
+            .ok();
+        }
+    }
+    let plain = c.response(
+        "GET",
+        "/v1/charges/{charge}",
+        sim.get(&format!("/v1/charges/{}", charges[0]), &[]).await,
+    );
+    assert!(plain.get("refunds").is_none(), "{plain:#}");
+    let charge = c.response(
+        "GET",
+        "/v1/charges/{charge}",
+        sim.get(
+            &format!("/v1/charges/{}", charges[0]),
+            &[("expand[]", "refunds")],
+        )
+        .await,
+    );
+    let refunds = &charge["refunds"];
+    assert_eq!(refunds["object"], "list");
+    assert_eq!(refunds["has_more"], false);
+    assert_eq!(
+        refunds["url"],
+        format!("/v1/charges/{}/refunds", charges[0])
+    );
+    let amounts: Vec<&Value> = refunds["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| &r["amount"])
+        .collect();
+    assert_eq!(amounts, [&json!(200), &json!(100)]);
+    assert!(refunds["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| r["object"] == "refund" && r["charge"] == charges[0].as_str()));
+    // Through a list and through another object's expansion too.
+    let pi = charge["payment_intent"].as_str().unwrap();
+    let via_intent = c.response(
+        "GET",
+        "/v1/payment_intents/{intent}",
+        sim.get(
+            &format!("/v1/payment_intents/{pi}"),
+            &[("expand[]", "latest_charge.refunds")],
+        )
+        .await,
+    );
+    assert_eq!(via_intent["latest_charge"]["refunds"], *refunds);
+
+    // A session's line items, as Stripe renders them.
+    let session = c.response(
+        "POST",
+        "/v1/checkout/sessions",
+        sim.post(
+            "/v1/checkout/sessions",
+            &[
+                ("mode", "payment"),
+                ("success_url", "https://x/ok"),
+                ("line_items[0][price_data][currency]", "usd"),
+                ("line_items[0][price_data][unit_amount]", "1250"),
+                ("line_items[0][price_data][product_data][name]", "Coffee"),
+                ("line_items[0][quantity]", "2"),
+                ("line_items[1][price_data][currency]", "usd"),
+                ("line_items[1][price_data][unit_amount]", "300"),
+                ("line_items[1][price_data][product_data][name]", "Cookie"),
+            ],
+        )
+        .await,
+    );
+    assert!(session.get("line_items").is_none(), "{session:#}");
+    let sid = id(&session);
+    let expanded = c.response(
+        "GET",
+        "/v1/checkout/sessions/{session}",
+        sim.get(
+            &format!("/v1/checkout/sessions/{sid}"),
+            &[("expand[]", "line_items")],
+        )
+        .await,
+    );
+    let items = &expanded["line_items"];
+    assert_eq!(items["object"], "list");
+    assert_eq!(items["has_more"], false);
+    assert_eq!(
+        items["url"],
+        format!("/v1/checkout/sessions/{sid}/line_items")
+    );
+    let data = items["data"].as_array().unwrap();
+    assert_eq!(data.len(), 2);
+    for (item, (name, unit, quantity)) in data.iter().zip([("Coffee", 1250, 2), ("Cookie", 300, 1)])
+    {
+        assert_eq!(item["object"], "item");
+        assert!(item["id"].as_str().unwrap().starts_with("li_"), "{item:#}");
+        assert_eq!(item["description"], name);
+        assert_eq!(item["currency"], "usd");
+        assert_eq!(item["quantity"], quantity);
+        assert_eq!(item["amount_subtotal"], unit * quantity);
+        assert_eq!(item["amount_total"], unit * quantity);
+        assert_eq!(item["price"]["object"], "price");
+        assert_eq!(item["price"]["unit_amount"], unit);
+        assert_eq!(item["price"]["unit_amount_decimal"], unit.to_string());
+    }
+    let total: i64 = data
+        .iter()
+        .map(|i| i["amount_total"].as_i64().unwrap())
+        .sum();
+    assert_eq!(expanded["amount_total"], total);
+    let listed = c.response(
+        "GET",
+        "/v1/checkout/sessions",
+        sim.get(
+            "/v1/checkout/sessions",
+            &[("expand[]", "data.line_items"), ("limit", "1")],
+        )
+        .await,
+    );
+    assert_eq!(listed["data"][0]["line_items"], *items);
+
+    // A customer's sources, subscriptions and tax IDs: the simulator has none.
+    let customer = sim.customer("inc-1").await;
+    let cid = id(&customer);
+    let lists = c.response(
+        "GET",
+        "/v1/customers/{customer}",
+        sim.get(
+            &format!("/v1/customers/{cid}"),
+            &[
+                ("expand[]", "sources"),
+                ("expand[]", "subscriptions"),
+                ("expand[]", "tax_ids"),
+            ],
+        )
+        .await,
+    );
+    for field in ["sources", "subscriptions", "tax_ids"] {
+        assert_eq!(
+            lists[field],
+            json!({"object": "list", "data": [], "has_more": false, "url": format!("/v1/customers/{cid}/{field}")})
+        );
+    }
+
+    // Unknown or not includable: still a 400 naming `expand`.
+    for (path, field) in [
+        (format!("/v1/checkout/sessions/{sid}"), "line_itemz"),
+        (format!("/v1/charges/{}", charges[0]), "refundz"),
+        (
+            format!("/v1/charges/{}", charges[0]),
+            "refunds.data.charge.nope",
+        ),
+        (format!("/v1/payment_intents/{pi}"), "line_items"),
+    ] {
+        let refused = sim.get(&path, &[("expand[]", field)]).await;
+        assert_eq!(
+            refused.status, 400,
+            "{path} expand[]={field}: {}",
+            refused.body
+        );
+        assert_eq!(refused.body["error"]["param"], "expand");
+        c.error(&format!("expand[]={field}"), &refused);
+    }
+    // Includable, but the simulator does not record a PaymentIntent's amount_details line
+    // items: refused rather than rendered empty.
+    let refused = sim
+        .get(
+            &format!("/v1/payment_intents/{pi}"),
+            &[("expand[]", "amount_details.line_items")],
+        )
+        .await;
+    assert_eq!(refused.status, 400, "{}", refused.body);
+    assert_eq!(refused.body["error"]["param"], "expand");
+    assert!(refused.body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("amount_details line items"));
+    assert!(c.errors.is_empty(), "{}", c.errors.join("\n"));
+}
