@@ -74,6 +74,39 @@ pub struct Payment {
     pub stripe_idempotency_key: Option<String>,
 }
 
+#[cfg(test)]
+impl Payment {
+    /// A payment row for unit tests: `creating`, 10.00 USD, card-present, manual capture, with
+    /// no intent, customer or key yet. Tests change what they need with `..Payment::sample()`.
+    pub fn sample() -> Payment {
+        Payment {
+            id: "p".into(),
+            account_id: "a".into(),
+            external_transaction_id: "tx-1".into(),
+            customer_id: None,
+            stripe_payment_intent_id: None,
+            request_fingerprint: String::new(),
+            amount: 1000,
+            currency: "usd".into(),
+            capture_method: "manual".into(),
+            payment_method_types: "card_present".into(),
+            description: None,
+            metadata: None,
+            status: crate::payment_state::PaymentStatus::Creating,
+            amount_capturable: 0,
+            amount_captured: 0,
+            amount_refunded: 0,
+            stripe_charge_id: None,
+            stripe_payment_method_id: None,
+            failure_code: None,
+            decline_code: None,
+            stripe_idempotency_key: None,
+            created_at: now(),
+            updated_at: now(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = cards)]
 pub struct Card {

@@ -139,31 +139,9 @@ mod tests {
 
     #[test]
     fn a_row_from_before_replays_the_old_key_and_a_new_row_its_own() {
-        let now = chrono::Utc::now().naive_utc();
         let mut payment = crate::db::models::Payment {
-            id: "p".into(),
             account_id: "acct-row".into(),
-            external_transaction_id: "tx-1".into(),
-            customer_id: None,
-            stripe_payment_intent_id: None,
-            request_fingerprint: String::new(),
-            amount: 100,
-            currency: "usd".into(),
-            capture_method: "manual".into(),
-            payment_method_types: "card_present".into(),
-            description: None,
-            metadata: None,
-            status: crate::payment_state::PaymentStatus::Creating,
-            amount_capturable: 0,
-            amount_captured: 0,
-            amount_refunded: 0,
-            stripe_charge_id: None,
-            stripe_payment_method_id: None,
-            failure_code: None,
-            decline_code: None,
-            created_at: now,
-            updated_at: now,
-            stripe_idempotency_key: None,
+            ..crate::db::models::Payment::sample()
         };
         assert_eq!(of_payment(&payment), "pi:acct-row:tx-1");
         payment.external_transaction_id = "tx with spaces".into();
