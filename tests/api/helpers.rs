@@ -284,20 +284,16 @@ impl TestApp {
             .unwrap()
     }
 
-    /// The simulator's request log: `(method, path)` of every Stripe call so far.
+    /// The simulator's request log: every Stripe call so far (method, path, params, status, …).
+    pub async fn stripe_requests(&self) -> Vec<Value> {
+        let log = self.sim_get("/_sim/requests").await;
+        log["data"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// `(method, path)` of every Stripe call so far.
     pub async fn stripe_calls(&self) -> Vec<(String, String)> {
-        let log: Value = self
-            .client
-            .get(self.sim_url("/_sim/requests"))
-            .send()
+        self.stripe_requests()
             .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        log["data"]
-            .as_array()
-            .unwrap()
             .iter()
             .map(|r| {
                 (

@@ -3,7 +3,7 @@
 //! secrets. Most cases create Terminal locations: a request Stripe would repeat without the key.
 
 use crate::both_backends;
-use crate::helpers::{Backend, TestApp};
+use crate::helpers::{eventually, Backend, TestApp};
 use diesel::prelude::*;
 use pos_backend::db::schema::api_idempotency::dsl;
 use pos_backend::db::Db;
@@ -568,11 +568,10 @@ async fn in_progress_rows(app: &TestApp) -> i64 {
 
 /// Waits (up to 10 s) until some request holds a key.
 async fn until_a_key_is_held(app: &TestApp) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while in_progress_rows(app).await == 0 {
-        assert!(std::time::Instant::now() < deadline, "no key was claimed");
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    eventually(10, "a key is claimed", || async {
+        in_progress_rows(app).await > 0
+    })
+    .await;
 }
 
 /// Two live instances on one database: a key one of them runs is never run by the other, even
@@ -910,14 +909,10 @@ mod crash {
                 .unwrap();
             assert!(response.status().is_success());
             let in_flight = actix_web::rt::spawn(self.capture_request().send());
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while self.captures_at_stripe().await == 0 {
-                assert!(
-                    Instant::now() < deadline,
-                    "the capture never reached Stripe"
-                );
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
+            eventually(10, "the capture reaches Stripe", || async {
+                self.captures_at_stripe().await > 0
+            })
+            .await;
             in_flight
         }
 
@@ -1030,11 +1025,11 @@ mod crash {
             .status()
             .unwrap();
         assert!(status.success());
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while till.server.try_wait().unwrap().is_none() {
-            assert!(Instant::now() < deadline, "the server did not stop");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        eventually(30, "the server stops", || {
+            let stopped = till.server.try_wait().unwrap().is_some();
+            async move { stopped }
+        })
+        .await;
         let _ = in_flight.await;
         till.restart().await;
         let (status, captured) = till.capture().await;

@@ -58,25 +58,15 @@ async fn process(
 
 /// The parameter names of the last `process_payment_intent` call Stripe received.
 async fn last_process_params(app: &TestApp) -> Vec<String> {
-    let log: Value = app
-        .client
-        .get(app.sim_url("/_sim/requests"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let entry = log["data"]
-        .as_array()
-        .unwrap()
+    let log = app.stripe_requests().await;
+    let entry = log
         .iter()
         .rfind(|r| {
             r["path"]
                 .as_str()
                 .is_some_and(|p| p.ends_with("/process_payment_intent"))
         })
-        .unwrap_or_else(|| panic!("no process_payment_intent call: {log:#}"))
+        .unwrap_or_else(|| panic!("no process_payment_intent call: {log:#?}"))
         .clone();
     assert_eq!(entry["status"], 200, "{entry:#}");
     serde_json::from_value(entry["params"].clone()).unwrap()
