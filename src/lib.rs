@@ -14,6 +14,7 @@ pub mod flows;
 pub mod jobs;
 pub mod money;
 pub mod payment_state;
-pub mod secret;
-pub mod sim;
-pub mod stripe;
+
+pub use stripe_client as stripe;
+pub use stripe_client::secret;
+pub use stripe_sim as sim;

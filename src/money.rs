@@ -67,7 +67,7 @@ static CURRENCIES: &[CurrencyInfo] = &[
     c("sgd", 2, 2, 50),
     c("thb", 2, 2, 1000),
     c("tnd", 3, 2, 1600),
-    c("ugx", 0, 0, 1900),
+    c("ugx", 2, 0, 190000),
     c("usd", 2, 2, 50),
     c("vnd", 0, 0, 13000),
 ];

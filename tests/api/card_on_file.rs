@@ -151,6 +151,18 @@ both_backends! {
         assert_eq!(intent["amount"], "1299");
         let pi = app.sim_get(&format!("/v1/payment_intents/{}", intent["id"].as_str().unwrap())).await;
         assert_eq!((pi["amount"].as_i64(), pi["currency"].as_str()), (Some(1299), Some("jpy")));
+        // Stripe's special cases: UGX and ISK are whole units sent with two zero decimals, KWD has
+        // three. The simulator keeps its own table, so a wrong exponent here is a wrong charge there.
+        // Amounts come back in the currency's Stripe precision.
+        let special = [("ugx", "5000", "5000.00", 500_000), ("isk", "1500", "1500.00", 150_000), ("kwd", "12.34", "12.340", 12_340)];
+        for (currency, amount, shown, minor) in special {
+            let mut body = intent_body("acme", currency, json!(amount), None);
+            body["currency"] = json!(currency);
+            let (s, intent) = app.post("/v1/payment/intent", &token, body).await;
+            assert_eq!((s, intent["amount"].as_str()), (200, Some(shown)), "{intent}");
+            let pi = app.sim_get(&format!("/v1/payment_intents/{}", intent["id"].as_str().unwrap())).await;
+            assert_eq!((pi["amount"].as_i64(), pi["currency"].as_str()), (Some(minor), Some(currency)));
+        }
 
         app.clear_stripe_calls().await;
         // A JSON number in exponent notation, exactly as a client would send it.

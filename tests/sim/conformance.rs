@@ -57,7 +57,10 @@ impl Checks {
 
 #[test]
 fn params_table_matches_the_spec() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/src/sim/params.json");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/crates/stripe-sim/src/params.json"
+    );
     let table: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     let mut regenerated = serde_json::Map::new();
     for key in table.as_object().unwrap().keys() {
@@ -81,7 +84,10 @@ fn params_table_matches_the_spec() {
 fn expandable_table_matches_the_spec() {
     // The simulator keeps, per object, the top-level fields `expand[]` may name or descend into:
     // the first segment of every expandable path the schemas list.
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/src/sim/expandable.json");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/crates/stripe-sim/src/expandable.json"
+    );
     let table: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     let mut regenerated = serde_json::Map::new();
     for (kind, paths) in spec::spec()["expandable"].as_object().unwrap() {
@@ -101,7 +107,7 @@ fn expandable_table_matches_the_spec() {
     }
     assert_eq!(
         table, regenerated,
-        "src/sim/expandable.json differs from the schemas; rerun with SIM_REGENERATE_PARAMS=1"
+        "crates/stripe-sim/src/expandable.json differs from the schemas; rerun with SIM_REGENERATE_PARAMS=1"
     );
 }
 

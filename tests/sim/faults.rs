@@ -145,7 +145,7 @@ async fn request_log_records_every_api_call() {
 async fn every_operation_can_fail() {
     let sim = start().await;
     let table: serde_json::Value =
-        serde_json::from_str(include_str!("../../src/sim/params.json")).unwrap();
+        serde_json::from_str(include_str!("../../crates/stripe-sim/src/params.json")).unwrap();
     let operations: Vec<&String> = table.as_object().unwrap().keys().collect();
     assert!(operations.len() >= 30, "{operations:?}");
     for (i, operation) in operations.iter().enumerate() {

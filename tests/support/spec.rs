@@ -371,7 +371,7 @@ pub fn check_param_key(method: &str, path_template: &str, key: &str) -> Result<(
     }
 }
 
-// --- The simulator's parameter table (`src/sim/params.json`) is derived from the schemas. ---
+// --- The simulator's parameter table (`crates/stripe-sim/src/params.json`) is derived from the schemas. ---
 
 fn is_empty_enum(d: &Map<String, Value>) -> bool {
     d.get("t") == Some(&json!("enum"))
@@ -545,7 +545,7 @@ fn decl(name: &str, schema: &'static Value) -> Map<String, Value> {
 }
 
 /// The simulator's declaration of one operation (`{"params": {…}, "required": […]}`), derived
-/// from the schemas exactly as `src/sim/params.json` stores it.
+/// from the schemas exactly as `crates/stripe-sim/src/params.json` stores it.
 pub fn operation_declaration(method: &str, path_template: &str) -> Value {
     let mut params = BTreeMap::new();
     let mut required = Vec::new();

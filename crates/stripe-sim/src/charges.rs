@@ -7,7 +7,7 @@ use super::payment_intents::Status;
 use super::state::{
     created_matches, find, find_mut, list, metadata_json, newest_first, Ctx, Meta, Object, State,
 };
-use crate::money::Currency;
+use crate::currencies::Currency;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
@@ -198,7 +198,7 @@ impl Refund {
 
 /// `$12.99`, `¥1299`, `12.99 CHF`: an amount as Stripe's messages show it.
 pub(crate) fn display_amount(minor: i64, currency: &str) -> String {
-    let exponent = Currency::parse(currency).map_or(2, |c| c.exponent());
+    let exponent = Currency::lookup(currency).map_or(2, |c| c.exponent());
     let scale = 10_i64.pow(exponent);
     let major = if exponent == 0 {
         format!("{minor}")

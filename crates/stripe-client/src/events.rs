@@ -99,7 +99,7 @@ impl StripeClient {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stripe::{PaymentIntent, PaymentIntentStatus};
+    use crate::{PaymentIntent, PaymentIntentStatus};
 
     #[test]
     fn decodes_an_event_and_its_object() {

@@ -13,7 +13,7 @@ use super::state::{
     created_matches, find, list, metadata_json, newest_first, random_id, Ctx, Meta, Object, Origin,
     State,
 };
-use crate::money::{Currency, MAX_AMOUNT_MINOR};
+use crate::currencies::{Currency, MAX_AMOUNT};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
@@ -181,11 +181,12 @@ impl PaymentIntent {
     }
 }
 
-/// Stripe's amount rules: at least the currency's minimum charge, at most eight digits.
+/// Stripe's amount rules: a currency Stripe lists, at least its minimum charge, a multiple of its
+/// step (three-decimal currencies end in 0; UGX and ISK in 00), at most eight digits.
 pub(crate) fn check_amount(amount: i64, currency: &str, param: &str) -> Result<(), ApiError> {
-    let cur = Currency::parse(currency).map_err(|_| {
+    let cur = Currency::lookup(currency).ok_or_else(|| {
         ApiError::invalid(format!(
-            "Invalid currency: {currency}. Stripe currently supports these currencies: usd, eur, gbp, cad, aud, jpy, chf, …"
+            "Invalid currency: {currency}. Stripe currently supports these currencies: usd, aed, afn, all, amd, ang, aoa, ars, aud, awg, azn, bam, bbd, bdt, bgn, bhd, bif, …"
         ))
         .with_param("currency")
     })?;
@@ -196,22 +197,31 @@ pub(crate) fn check_amount(amount: i64, currency: &str, param: &str) -> Result<(
                 .with_param(param),
         );
     }
-    if amount < cur.minimum_charge() {
+    if amount < cur.minimum() {
         return Err(ApiError::invalid(format!(
             "Amount must be at least {} {}",
-            display_amount(cur.minimum_charge(), cur.code()),
+            display_amount(cur.minimum(), cur.code()),
             cur.code()
         ))
         .with_code("amount_too_small")
         .with_param(param));
     }
-    if amount > MAX_AMOUNT_MINOR {
+    if amount > MAX_AMOUNT {
         return Err(ApiError::invalid(format!(
             "Amount must be no more than {}",
-            display_amount(MAX_AMOUNT_MINOR, cur.code())
+            display_amount(MAX_AMOUNT, cur.code())
         ))
         .with_code("amount_too_large")
         .with_param(param));
+    }
+    if amount % cur.step() != 0 {
+        let upper = cur.code().to_uppercase();
+        let message = if cur.exponent() == 3 {
+            format!("Invalid amount. Amounts in {upper} must be rounded to the nearest ten: the last digit must be 0. See https://stripe.com/docs/currencies#three-decimal for more information.")
+        } else {
+            format!("Invalid amount. Currency {upper} has become effectively zero-decimal and charged amounts must be evenly divisible by 100. See https://stripe.com/docs/currencies#zero-decimal for more information.")
+        };
+        return Err(ApiError::invalid(message).with_param(param));
     }
     Ok(())
 }

@@ -23,6 +23,7 @@ pub mod form;
 pub mod payment_intents;
 pub mod payment_methods;
 pub mod refunds;
+pub mod secret;
 pub mod setup_intents;
 pub mod terminal;
 pub mod types;

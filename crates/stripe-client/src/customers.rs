@@ -116,7 +116,7 @@ impl StripeClient {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stripe::types::metadata_query;
+    use crate::types::metadata_query;
 
     #[test]
     fn encodes_create_and_search() {

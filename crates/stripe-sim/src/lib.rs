@@ -47,6 +47,7 @@
 mod cards;
 mod charges;
 mod checkout;
+mod currencies;
 mod customers;
 mod error;
 mod events;
@@ -560,11 +561,16 @@ fn prepare(
     Ok((ns, route, path_params, params))
 }
 
+/// How long an idle client connection is kept open: longer than the idle time after which HTTP
+/// clients drop a pooled connection (60 s is common), so a client never reuses a connection the
+/// simulator is closing at that moment; actix's default is 5 s.
+const KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(75);
+
 /// Runs the simulator alone (`pos-backend stripe-sim --listen …`).
 pub async fn serve(listener: std::net::TcpListener, sim: Simulator) -> std::io::Result<()> {
     // Built in its own statement so that only the (Send) server handle lives across the await.
     let server = HttpServer::new(move || App::new().service(sim.scope("")))
-        .keep_alive(crate::app::KEEP_ALIVE)
+        .keep_alive(KEEP_ALIVE)
         .listen(listener)?
         .run();
     server.await

@@ -242,7 +242,7 @@ macro_rules! string_enum {
             }
         }
 
-        impl $crate::stripe::form::FormValue for &$name {
+        impl $crate::form::FormValue for &$name {
             fn write_to(&self, out: &mut String) {
                 self.as_str().write_to(out)
             }

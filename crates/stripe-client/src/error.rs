@@ -209,7 +209,7 @@ impl StripeError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stripe::payment_intents::PaymentIntentStatus;
+    use crate::payment_intents::PaymentIntentStatus;
 
     #[test]
     fn card_error_with_payment_intent() {
