@@ -99,7 +99,7 @@ impl Caller {
     }
 
     /// 403 unless the token carries `scope`.
-    pub fn require(&self, scope: Scope) -> Result<(), Error> {
+    fn require(&self, scope: Scope) -> Result<(), Error> {
         if self.has_scope(scope) {
             Ok(())
         } else {
@@ -136,27 +136,20 @@ impl Caller {
         self.require_account(external_account_id)?;
         Ok(AuthorizedAccount {
             external_account_id: external_account_id.to_string(),
-            scope,
         })
     }
 }
 
-/// An `external_account_id` the caller may act for with [`AuthorizedAccount::scope`]: only
+/// An `external_account_id` the caller may act for (with the scope the handler asked for): only
 /// [`Caller::for_account`] makes one, after checking the id and the token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthorizedAccount {
     external_account_id: String,
-    scope: Scope,
 }
 
 impl AuthorizedAccount {
     pub fn as_str(&self) -> &str {
         &self.external_account_id
-    }
-
-    /// The scope it was authorised with.
-    pub fn scope(&self) -> Scope {
-        self.scope
     }
 
     pub fn into_string(self) -> String {
@@ -377,10 +370,7 @@ mod tests {
         assert!(caller.require_account("a").is_ok());
         assert!(caller.require_account("b").is_err());
         let account = caller.for_account(Scope::PaymentsRead, "a").unwrap();
-        assert_eq!(
-            (account.as_str(), account.scope()),
-            ("a", Scope::PaymentsRead)
-        );
+        assert_eq!(account.as_str(), "a");
         let code = |r: Result<AuthorizedAccount, Error>| r.unwrap_err().code.clone();
         assert_eq!(
             code(caller.for_account(Scope::PaymentsWrite, "a")),

@@ -199,10 +199,15 @@ impl Error {
     }
 }
 
-/// The code and message, never the internal detail (which may hold what the caller must not see).
+/// For operators (the logs of jobs, the reconcile report, startup failures): the code, the
+/// message and the internal detail. Never sent to a caller: `api::errors` writes the fields.
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.code, self.message)
+        write!(f, "{}: {}", self.code, self.message)?;
+        match &self.detail {
+            Some(detail) => write!(f, ": {detail}"),
+            None => Ok(()),
+        }
     }
 }
 
@@ -384,7 +389,7 @@ mod tests {
     }
 
     #[test]
-    fn internal_keeps_its_detail_out_of_the_message() {
+    fn internal_keeps_its_detail_apart_from_the_message() {
         let e = Error::internal("connection string postgres://u:pw@h");
         assert_eq!(e.kind, ErrorKind::Internal);
         assert_eq!(e.message, "an internal error occurred");
@@ -392,7 +397,11 @@ mod tests {
             e.detail.as_deref(),
             Some("connection string postgres://u:pw@h")
         );
-        assert!(!e.to_string().contains("pw@h"));
+        // Displayed for operators (jobs log errors they swallow), with the detail.
+        assert_eq!(
+            e.to_string(),
+            "internal_error: an internal error occurred: connection string postgres://u:pw@h"
+        );
     }
 
     #[test]
