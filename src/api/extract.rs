@@ -13,7 +13,7 @@ use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
 use actix_web::middleware::Next;
 use actix_web::web::Bytes;
-use actix_web::{FromRequest, HttpMessage, HttpRequest, ResponseError};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse};
 use futures_util::future::LocalBoxFuture;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
@@ -45,6 +45,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
                     from_status(status)
                 } else {
                     Error::bad_request("body_unreadable", "the request body could not be read")
+                        .with_detail(e)
                 }
             })?;
             parse_json(&bytes).map(ApiJson)
@@ -273,7 +274,8 @@ pub async fn reject_nul_in_path(
     });
     match param.flatten() {
         Some(param) => {
-            let response = nul_error(&param).error_response();
+            // Made from the error, so that `errors::log_errors` logs it.
+            let response = HttpResponse::from_error(nul_error(&param));
             Ok(req.into_response(response).map_into_right_body())
         }
         None => next.call(req).await.map(|r| r.map_into_left_body()),
