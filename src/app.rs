@@ -6,7 +6,6 @@ use crate::auth::Authenticator;
 use crate::config::{Config, JwtKey, StripeMode};
 use crate::crypto::SecretBox;
 use crate::db::Db;
-use crate::error::ApiError;
 use crate::flows::Services;
 use crate::jobs::instances::Instance;
 use crate::secret::Secret;
@@ -123,7 +122,7 @@ impl Application {
                 app = app.service(sim.scope(SIMULATOR_PATH));
             }
             app.default_service(web::to(|| async {
-                Err::<HttpResponse, _>(ApiError::from_status(
+                Err::<HttpResponse, _>(api::errors::from_status(
                     actix_web::http::StatusCode::NOT_FOUND,
                 ))
             }))
@@ -132,6 +131,8 @@ impl Application {
             .wrap(actix_web::middleware::from_fn(
                 api::extract::reject_nul_in_path,
             ))
+            // Inside the request id's middleware: each error is logged once, with the id.
+            .wrap(actix_web::middleware::from_fn(api::errors::log_errors))
             .wrap_fn(|req, srv| {
                 let id = uuid::Uuid::new_v4().simple().to_string();
                 req.extensions_mut().insert(RequestId(id.clone()));
@@ -202,7 +203,8 @@ impl Application {
 }
 
 /// Rewrites any error response that is not already JSON (actix's own plain-text errors) into our
-/// envelope, so clients see one error format everywhere.
+/// envelope, so clients see one error format everywhere. The response keeps actix's error as the
+/// detail, for `api::errors::log_errors`.
 fn json_envelope<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHandlerResponse<B>> {
     let is_json = res
         .headers()
@@ -214,8 +216,13 @@ fn json_envelope<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHandlerRe
     }
     let status = res.status();
     let allow = res.headers().get(header::ALLOW).cloned();
+    let detail = res.response().error().map(ToString::to_string);
     let (req, _) = res.into_parts();
-    let mut body = actix_web::ResponseError::error_response(&ApiError::from_status(status));
+    let mut error = api::errors::from_status(status);
+    if let Some(detail) = detail {
+        error = error.with_detail(detail);
+    }
+    let mut body = HttpResponse::from_error(error);
     if let Some(allow) = allow {
         // The router's 405 names the methods the path takes.
         body.headers_mut().insert(header::ALLOW, allow);

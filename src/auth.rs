@@ -5,14 +5,15 @@
 //! operators), `scope` (space separated), `exp`; optional `nbf` and `iat`. A token is refused
 //! (401) when expired, not yet valid (`nbf` in the future) or issued in the future (`iat`), each
 //! with the same 30 s leeway for clock skew, or when its `sub` is empty.
+//!
+//! Authorisation is [`Caller::for_account`]: the one place that checks an `external_account_id`
+//! and the token's right to act for it with a scope, giving an [`AuthorizedAccount`]. Reading
+//! the token from a request is HTTP, in `api::caller`.
 
-use crate::error::ApiError;
+use crate::error::Error;
 use crate::secret::Secret;
-use actix_web::dev::Payload;
-use actix_web::{web, FromRequest, HttpRequest};
 use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
-use std::future::{ready, Ready};
 
 /// What a token may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,11 +99,11 @@ impl Caller {
     }
 
     /// 403 unless the token carries `scope`.
-    pub fn require(&self, scope: Scope) -> Result<(), ApiError> {
+    fn require(&self, scope: Scope) -> Result<(), Error> {
         if self.has_scope(scope) {
             Ok(())
         } else {
-            Err(ApiError::forbidden(
+            Err(Error::forbidden(
                 "scope_missing",
                 format!("this token lacks the '{}' scope", scope.as_str()),
             ))
@@ -110,11 +111,11 @@ impl Caller {
     }
 
     /// 403 unless the token may act for `external_account_id`.
-    pub fn require_account(&self, external_account_id: &str) -> Result<(), ApiError> {
+    pub fn require_account(&self, external_account_id: &str) -> Result<(), Error> {
         if self.all_accounts || self.accounts.iter().any(|a| a == external_account_id) {
             Ok(())
         } else {
-            Err(ApiError::forbidden(
+            Err(Error::forbidden(
                 "account_forbidden",
                 "this token may not act for that account",
             )
@@ -122,11 +123,58 @@ impl Caller {
         }
     }
 
-    /// Both checks in one call: the scope, then the account.
-    pub fn authorize(&self, scope: Scope, external_account_id: &str) -> Result<(), ApiError> {
+    /// The one check before acting for an account: `external_account_id` is well formed (400
+    /// naming it), the token carries `scope` (403 `scope_missing`) and may act for the account
+    /// (403 `account_forbidden`), in that order.
+    pub fn for_account(
+        &self,
+        scope: Scope,
+        external_account_id: &str,
+    ) -> Result<AuthorizedAccount, Error> {
+        external_id("external_account_id", external_account_id)?;
         self.require(scope)?;
-        self.require_account(external_account_id)
+        self.require_account(external_account_id)?;
+        Ok(AuthorizedAccount {
+            external_account_id: external_account_id.to_string(),
+        })
     }
+}
+
+/// An `external_account_id` the caller may act for (with the scope the handler asked for): only
+/// [`Caller::for_account`] makes one, after checking the id and the token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthorizedAccount {
+    external_account_id: String,
+}
+
+impl AuthorizedAccount {
+    pub fn as_str(&self) -> &str {
+        &self.external_account_id
+    }
+
+    pub fn into_string(self) -> String {
+        self.external_account_id
+    }
+}
+
+/// Checks a caller-supplied identifier (`external_*_id`): 1 to 255 characters, no control
+/// characters (NUL included). Here because [`Caller::for_account`] checks the account's id with
+/// it; `api` checks the other external ids with it too.
+pub fn external_id(param: &str, value: &str) -> Result<(), Error> {
+    // Characters, not bytes: an id in any script takes up to 255 (our Stripe keys are derived).
+    if value.is_empty() || value.chars().count() > 255 {
+        return Err(Error::invalid(
+            param,
+            format!("'{param}' must be 1 to 255 characters"),
+        ));
+    }
+    if value.chars().any(char::is_control) {
+        return Err(Error::invalid(
+            param,
+            format!("'{param}' must not contain control characters"),
+        ));
+    }
+    Ok(())
 }
 
 /// Clock skew allowed on `exp`, `nbf` and `iat`, in seconds.
@@ -173,25 +221,25 @@ impl Authenticator {
         })
     }
 
-    pub fn verify(&self, token: &str) -> Result<Caller, ApiError> {
+    pub fn verify(&self, token: &str) -> Result<Caller, Error> {
         use jsonwebtoken::errors::ErrorKind;
         let data =
             decode::<Claims>(token, &self.decoding, &self.validation).map_err(|e| {
                 match e.kind() {
                     ErrorKind::ExpiredSignature => {
-                        ApiError::unauthorized("token_expired", "the token has expired")
+                        Error::unauthorized("token_expired", "the token has expired")
                     }
-                    ErrorKind::ImmatureSignature => ApiError::unauthorized(
+                    ErrorKind::ImmatureSignature => Error::unauthorized(
                         "token_not_yet_valid",
                         "the token is not valid yet (nbf)",
                     ),
                     ErrorKind::InvalidSignature
                     | ErrorKind::InvalidAlgorithm
-                    | ErrorKind::InvalidAlgorithmName => ApiError::unauthorized(
+                    | ErrorKind::InvalidAlgorithmName => Error::unauthorized(
                         "token_invalid",
                         "the token's signature or algorithm is not accepted",
                     ),
-                    _ => ApiError::unauthorized(
+                    _ => Error::unauthorized(
                         "token_invalid",
                         "the token is malformed or its claims are invalid",
                     ),
@@ -203,13 +251,13 @@ impl Authenticator {
             .iat
             .is_some_and(|iat| iat > jsonwebtoken::get_current_timestamp() as i64 + leeway)
         {
-            return Err(ApiError::unauthorized(
+            return Err(Error::unauthorized(
                 "token_not_yet_valid",
                 "the token is issued in the future (iat)",
             ));
         }
         if claims.sub.trim().is_empty() {
-            return Err(ApiError::unauthorized(
+            return Err(Error::unauthorized(
                 "token_invalid",
                 "the token's subject (sub) is empty",
             ));
@@ -289,46 +337,6 @@ pub fn parse_ttl(text: &str) -> Result<i64, String> {
         .ok_or_else(|| "duration too long".into())
 }
 
-impl FromRequest for Caller {
-    type Error = ApiError;
-    type Future = Ready<Result<Caller, ApiError>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(authenticate(req))
-    }
-}
-
-fn authenticate(req: &HttpRequest) -> Result<Caller, ApiError> {
-    let auth = req
-        .app_data::<web::Data<Authenticator>>()
-        .ok_or_else(|| ApiError::internal("Authenticator missing from app data"))?;
-    let header = req
-        .headers()
-        .get(actix_web::http::header::AUTHORIZATION)
-        .ok_or_else(|| {
-            ApiError::unauthorized(
-                "token_missing",
-                "an Authorization: Bearer token is required",
-            )
-        })?;
-    let token = header
-        .to_str()
-        .ok()
-        .and_then(|h| {
-            h.strip_prefix("Bearer ")
-                .or_else(|| h.strip_prefix("bearer "))
-        })
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .ok_or_else(|| {
-            ApiError::unauthorized(
-                "token_invalid",
-                "the Authorization header must be 'Bearer <token>'",
-            )
-        })?;
-    auth.verify(token)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -361,6 +369,23 @@ mod tests {
         assert!(!caller.has_scope(Scope::PaymentsWrite));
         assert!(caller.require_account("a").is_ok());
         assert!(caller.require_account("b").is_err());
+        let account = caller.for_account(Scope::PaymentsRead, "a").unwrap();
+        assert_eq!(account.as_str(), "a");
+        let code = |r: Result<AuthorizedAccount, Error>| r.unwrap_err().code.clone();
+        assert_eq!(
+            code(caller.for_account(Scope::PaymentsWrite, "a")),
+            "scope_missing"
+        );
+        assert_eq!(
+            code(caller.for_account(Scope::PaymentsRead, "b")),
+            "account_forbidden"
+        );
+        // The id is checked first: a malformed id is a 400 naming it, whatever the token.
+        let e = caller.for_account(Scope::PaymentsWrite, "").unwrap_err();
+        assert_eq!(
+            (e.code.as_str(), e.param.as_deref()),
+            ("parameter_invalid", Some("external_account_id"))
+        );
         let other = Authenticator::hs256(&Secret::new("another".into()));
         assert_eq!(other.verify(&token).unwrap_err().code, "token_invalid");
     }

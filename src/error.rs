@@ -1,69 +1,104 @@
-//! `ApiError`: every failure the API reports, mapped to an HTTP status and the JSON envelope
-//! `{"error": {"type", "code", "message", "param"?, "decline_code"?}}`.
+//! `Error`: every failure the service reports, as the domain sees it — what happened
+//! ([`ErrorKind`]) and what the caller is told (code, message, the field concerned, the payment's
+//! state…), plus an internal detail for the operator that never reaches the caller.
+//!
+//! No HTTP here: `api::errors` maps a kind to its status, writes the JSON envelope and logs each
+//! error once, when its response is made. Constructors do not log.
 
 use crate::db::DbError;
-use actix_web::http::{header, StatusCode};
-use actix_web::{HttpResponse, ResponseError};
-use serde::Serialize;
 use std::fmt;
 
 /// The code of a unique-constraint violation in our database (409).
 pub const UNIQUE_VIOLATION: &str = "unique_violation";
 
-/// An API failure. Boxed, so results that carry it stay small on the happy path.
-#[derive(Debug, Clone)]
-pub struct ApiError(Box<ErrorBody>);
+/// What happened, in the caller's terms. Each kind has one HTTP status and one envelope `type`
+/// (`api::errors`); the `code` names the case within the kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// A field is present but wrong (`parameter_invalid`, `param` names it).
+    Invalid,
+    /// A required field is absent (`parameter_missing`).
+    Missing,
+    /// A field the endpoint does not know (`parameter_unknown`).
+    UnknownParam,
+    /// The request as a whole is not what the endpoint takes (unreadable body, bad signature…).
+    BadRequest,
+    /// No valid token.
+    Unauthorized,
+    /// The token may not do this (scope) or act for that account.
+    Forbidden,
+    /// Unknown, or another account's object (never revealed to exist).
+    NotFound,
+    /// The object's state does not allow the request, or an idempotency conflict; `code` says
+    /// which.
+    Conflict,
+    /// The same change is under way; retrying the same request is safe.
+    InProgress,
+    /// The card was declined.
+    CardDeclined,
+    /// Stripe was unreachable, busy or failing; retrying the same request is safe.
+    StripeUnavailable,
+    /// Stripe did not answer in time: the outcome is unknown, retrying the same request is safe.
+    StripeTimeout,
+    /// Stripe refused what we sent, or answered something we cannot read: our fault, not the
+    /// caller's.
+    StripeFailed,
+    /// A dependency of ours (the database) is unavailable.
+    Unavailable,
+    /// Our own fault.
+    Internal,
+    /// Refused by the HTTP layer before any of our code ran (unknown route, wrong method, body
+    /// over the limit, wrong content type); `status` is that layer's HTTP status code.
+    Protocol { status: u16 },
+}
 
-impl std::ops::Deref for ApiError {
+/// A failure. Boxed, so results that carry it stay small on the happy path.
+#[derive(Debug, Clone)]
+pub struct Error(Box<ErrorBody>);
+
+/// Kept while flows, db and jobs are renamed to [`Error`].
+pub use Error as ApiError;
+
+impl std::ops::Deref for Error {
     type Target = ErrorBody;
     fn deref(&self) -> &ErrorBody {
         &self.0
     }
 }
 
-impl std::ops::DerefMut for ApiError {
+impl std::ops::DerefMut for Error {
     fn deref_mut(&mut self) -> &mut ErrorBody {
         &mut self.0
     }
 }
 
-/// What an `ApiError` says: the HTTP status and the envelope's fields.
-#[derive(Debug, Clone, Serialize)]
+/// What an [`Error`] says: its kind, the envelope's fields, and the internal detail.
+#[derive(Debug, Clone)]
 pub struct ErrorBody {
-    #[serde(skip)]
-    pub status: StatusCode,
-    #[serde(rename = "type")]
-    pub error_type: &'static str,
+    pub kind: ErrorKind,
     pub code: String,
     pub message: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// The field concerned.
     pub param: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// The issuer's reason, on card declines.
     pub decline_code: Option<String>,
     /// The payment's current status, on state conflicts.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub payment_status: Option<String>,
     /// The payment concerned (`pi_…`), when the request created one that failed (a decline).
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub payment_id: Option<String>,
     /// Stripe's request id, when Stripe answered with an error.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub stripe_request_id: Option<String>,
     /// Safe to retry the same request (Stripe was unreachable, timed out or failed).
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub retryable: bool,
+    /// For the operator: what went wrong inside (a database or Stripe error). Logged once when
+    /// the response is made, never sent to the caller.
+    pub detail: Option<String>,
 }
 
-impl ApiError {
-    pub fn new(
-        status: StatusCode,
-        error_type: &'static str,
-        code: &str,
-        message: impl Into<String>,
-    ) -> Self {
-        ApiError(Box::new(ErrorBody {
-            status,
-            error_type,
+impl Error {
+    pub fn new(kind: ErrorKind, code: &str, message: impl Into<String>) -> Self {
+        Error(Box::new(ErrorBody {
+            kind,
             code: code.to_string(),
             message: message.into(),
             param: None,
@@ -72,221 +107,157 @@ impl ApiError {
             payment_id: None,
             stripe_request_id: None,
             retryable: false,
+            detail: None,
         }))
     }
 
-    /// 400 for a field that is present but wrong.
+    /// A field that is present but wrong.
     pub fn invalid(param: &str, message: impl Into<String>) -> Self {
-        let mut e = Self::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_request_error",
-            "parameter_invalid",
-            message,
-        );
-        e.param = Some(param.to_string());
-        e
+        Self::new(ErrorKind::Invalid, "parameter_invalid", message).with_param(param)
     }
 
-    /// 400 for a required field that is absent.
+    /// A required field that is absent.
     pub fn missing(param: &str) -> Self {
-        let mut e = Self::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_request_error",
+        Self::new(
+            ErrorKind::Missing,
             "parameter_missing",
             format!("missing required parameter '{param}'"),
-        );
-        e.param = Some(param.to_string());
-        e
+        )
+        .with_param(param)
     }
 
-    /// 400 for a field the endpoint does not know.
+    /// A field the endpoint does not know.
     pub fn unknown_param(param: &str) -> Self {
-        let mut e = Self::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_request_error",
+        Self::new(
+            ErrorKind::UnknownParam,
             "parameter_unknown",
             format!("unknown parameter '{param}'"),
-        );
-        e.param = Some(param.to_string());
-        e
+        )
+        .with_param(param)
     }
 
-    /// 400 for a body that is not what the endpoint takes as a whole.
+    /// A body that is not what the endpoint takes as a whole.
     pub fn bad_request(code: &str, message: impl Into<String>) -> Self {
-        Self::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_request_error",
-            code,
-            message,
-        )
+        Self::new(ErrorKind::BadRequest, code, message)
     }
 
     pub fn unauthorized(code: &str, message: impl Into<String>) -> Self {
-        Self::new(
-            StatusCode::UNAUTHORIZED,
-            "authentication_error",
-            code,
-            message,
-        )
+        Self::new(ErrorKind::Unauthorized, code, message)
     }
 
     pub fn forbidden(code: &str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::FORBIDDEN, "permission_error", code, message)
+        Self::new(ErrorKind::Forbidden, code, message)
     }
 
-    /// 404: unknown, or another account's object (never revealed to exist).
+    /// Unknown, or another account's object (never revealed to exist).
     pub fn not_found(message: impl Into<String>) -> Self {
-        Self::new(
-            StatusCode::NOT_FOUND,
-            "invalid_request_error",
-            "resource_missing",
-            message,
-        )
+        Self::new(ErrorKind::NotFound, "resource_missing", message)
     }
 
-    /// 409: the object is not in a state that allows the request, or an idempotency conflict.
+    /// The object is not in a state that allows the request, or an idempotency conflict.
     pub fn conflict(code: &str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::CONFLICT, "invalid_request_error", code, message)
+        Self::new(ErrorKind::Conflict, code, message)
     }
 
-    /// 409 `request_in_progress`: the same change is under way; retrying the same request is safe.
+    /// `request_in_progress`: the same change is under way; retrying the same request is safe.
     pub fn in_progress(message: impl Into<String>) -> Self {
-        let mut e = Self::conflict("request_in_progress", message);
+        let mut e = Self::new(ErrorKind::InProgress, "request_in_progress", message);
         e.retryable = true;
         e
     }
 
-    /// 402: the card was declined.
+    /// The card was declined.
     pub fn card_declined(
         code: &str,
         decline_code: Option<String>,
         message: impl Into<String>,
     ) -> Self {
-        let mut e = Self::new(StatusCode::PAYMENT_REQUIRED, "card_error", code, message);
+        let mut e = Self::new(ErrorKind::CardDeclined, code, message);
         e.decline_code = decline_code;
         e
     }
 
-    /// 500 for our own faults; the detail is logged, never returned.
+    /// Our own fault: the caller is told only that; `detail` is kept for the log.
     pub fn internal(detail: impl fmt::Display) -> Self {
-        log::error!("internal error: {detail}");
         Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "api_error",
+            ErrorKind::Internal,
             "internal_error",
             "an internal error occurred",
         )
-    }
-
-    /// The envelope for a bare status produced outside our handlers (router, actix extractors).
-    pub fn from_status(status: StatusCode) -> Self {
-        let (code, message) = match status {
-            StatusCode::NOT_FOUND => ("resource_missing", "no such route"),
-            StatusCode::METHOD_NOT_ALLOWED => {
-                ("method_not_allowed", "method not allowed on this route")
-            }
-            StatusCode::PAYLOAD_TOO_LARGE => {
-                ("body_too_large", "request body is over the 64 KiB limit")
-            }
-            StatusCode::UNSUPPORTED_MEDIA_TYPE => (
-                "content_type_invalid",
-                "Content-Type must be application/json",
-            ),
-            s if s.is_client_error() => ("invalid_request", "the request could not be processed"),
-            _ => ("internal_error", "an internal error occurred"),
-        };
-        let error_type = if status.is_server_error() {
-            "api_error"
-        } else {
-            "invalid_request_error"
-        };
-        Self::new(status, error_type, code, message)
+        .with_detail(detail)
     }
 
     pub fn with_param(mut self, param: &str) -> Self {
         self.param = Some(param.to_string());
         self
     }
+
+    /// Keeps `detail` for the operator's log (never sent to the caller).
+    pub fn with_detail(mut self, detail: impl fmt::Display) -> Self {
+        self.detail = Some(detail.to_string());
+        self
+    }
 }
 
-impl fmt::Display for ApiError {
+/// For operators (the logs of jobs, the reconcile report, startup failures): the code, the
+/// message and the internal detail. Never sent to a caller: `api::errors` writes the fields.
+impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} {}: {}",
-            self.status.as_u16(),
-            self.code,
-            self.message
-        )
-    }
-}
-
-#[derive(Serialize)]
-struct Envelope<'a> {
-    error: &'a ErrorBody,
-}
-
-impl ResponseError for ApiError {
-    fn status_code(&self) -> StatusCode {
-        self.status
-    }
-
-    fn error_response(&self) -> HttpResponse {
-        let mut response = HttpResponse::build(self.status);
-        if self.status == StatusCode::UNAUTHORIZED {
-            response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+        write!(f, "{}: {}", self.code, self.message)?;
+        match &self.detail {
+            Some(detail) => write!(f, ": {detail}"),
+            None => Ok(()),
         }
-        response.json(Envelope { error: &self.0 })
     }
 }
 
-impl From<DbError> for ApiError {
+impl std::error::Error for Error {}
+
+impl From<DbError> for Error {
     fn from(e: DbError) -> Self {
         match e {
             DbError::Unavailable(detail) => {
-                log::error!("database unavailable: {detail}");
-                let mut e = ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "api_error",
+                let mut e = Error::new(
+                    ErrorKind::Unavailable,
                     "database_unavailable",
                     "the database is unavailable; retry later",
-                );
+                )
+                .with_detail(format_args!("database unavailable: {detail}"));
                 e.retryable = true;
                 e
             }
-            DbError::Query(diesel::result::Error::NotFound) => {
-                ApiError::not_found("no such object")
-            }
+            DbError::Query(diesel::result::Error::NotFound) => Error::not_found("no such object"),
             DbError::Query(diesel::result::Error::DatabaseError(
                 diesel::result::DatabaseErrorKind::UniqueViolation,
                 _,
-            )) => ApiError::conflict(
+            )) => Error::conflict(
                 UNIQUE_VIOLATION,
                 "a record with these identifiers already exists",
             ),
-            other => ApiError::internal(other),
+            other => Error::internal(other),
         }
     }
 }
 
-impl From<diesel::result::Error> for ApiError {
+impl From<diesel::result::Error> for Error {
     fn from(e: diesel::result::Error) -> Self {
-        ApiError::from(DbError::Query(e))
+        Error::from(DbError::Query(e))
     }
 }
 
-impl ApiError {
+impl Error {
     /// A Stripe error on a call that carries something the caller gave us, under our field
     /// `ours` and Stripe's parameter `theirs` (`None`: the object in the call's path). Stripe's
     /// refusal of that input is the caller's mistake, named by our field: `resource_missing` on
-    /// it (or a 404 for the path's object) → 404, any other 400 `invalid_request_error` on that
-    /// parameter (an unknown registration code) → 400. Everything else, including a refusal of
-    /// what we added ourselves, maps as [`From<StripeError>`] (502: our request was wrong).
+    /// it (or a 404 for the path's object) → not found, any other 400 `invalid_request_error` on
+    /// that parameter (an unknown registration code) → invalid. Everything else, including a
+    /// refusal of what we added ourselves, maps as [`From<StripeError>`] (Stripe failed: our
+    /// request was wrong).
     pub fn from_stripe_input(
         e: crate::stripe::StripeError,
         theirs: Option<&str>,
         ours: &str,
-    ) -> ApiError {
+    ) -> Error {
         use crate::stripe::StripeError;
         let StripeError::Api {
             status,
@@ -301,11 +272,11 @@ impl ApiError {
             return e.into();
         };
         let resource_missing = code.as_deref() == Some("resource_missing");
-        let mut api = match theirs {
+        let mut error = match theirs {
             // The call's path names the object: Stripe answers 404 when it does not exist.
-            None if *status == 404 => ApiError::not_found(format!("no such {ours} at Stripe")),
+            None if *status == 404 => Error::not_found(format!("no such {ours} at Stripe")),
             Some(theirs) if param.as_deref() == Some(theirs) && resource_missing => {
-                ApiError::not_found(format!("no such {ours} at Stripe"))
+                Error::not_found(format!("no such {ours} at Stripe"))
             }
             Some(theirs)
                 if param.as_deref() == Some(theirs)
@@ -315,7 +286,7 @@ impl ApiError {
                         crate::stripe::error::ErrorType::InvalidRequestError
                     ) =>
             {
-                ApiError::invalid(
+                Error::invalid(
                     ours,
                     format!(
                         "Stripe refused '{ours}': {}",
@@ -325,87 +296,123 @@ impl ApiError {
             }
             _ => return e.into(),
         };
-        log::info!("Stripe refused the caller's {ours}: {e}");
-        api.param = Some(ours.to_string());
-        api.stripe_request_id = request_id.as_deref().map(str::to_string);
-        api
+        error.param = Some(ours.to_string());
+        error.stripe_request_id = request_id.as_deref().map(str::to_string);
+        error.with_detail(format_args!("Stripe refused the caller's {ours}: {e}"))
     }
 }
 
-impl From<crate::stripe::StripeError> for ApiError {
+impl From<crate::stripe::StripeError> for Error {
     fn from(e: crate::stripe::StripeError) -> Self {
         use crate::stripe::StripeError;
         let request_id = e.request_id().map(str::to_string);
-        let mut api = match &e {
+        let mut error = match &e {
             StripeError::Api { .. } if e.is_card_error() => {
-                let mut api = ApiError::new(
-                    StatusCode::PAYMENT_REQUIRED,
-                    "card_error",
+                let message = match &e {
+                    StripeError::Api {
+                        message: Some(m), ..
+                    } => m.to_string(),
+                    _ => "the card was declined".to_string(),
+                };
+                Error::card_declined(
                     e.code().unwrap_or("card_declined"),
-                    match &e {
-                        StripeError::Api {
-                            message: Some(m), ..
-                        } => m.to_string(),
-                        _ => "the card was declined".to_string(),
-                    },
-                );
-                api.decline_code = e.decline_code().map(str::to_string);
-                api
+                    e.decline_code().map(str::to_string),
+                    message,
+                )
             }
             StripeError::Api { status, .. } if matches!(*status, 409 | 429 | 500..) => {
-                log::warn!("Stripe unavailable: {e}");
-                let mut api = ApiError::new(
-                    StatusCode::BAD_GATEWAY,
-                    "api_error",
+                let mut error = Error::new(
+                    ErrorKind::StripeUnavailable,
                     "stripe_unavailable",
                     "Stripe is unavailable or busy; retry the same request",
-                );
-                api.retryable = true;
-                api
-            }
-            StripeError::Api { .. } => {
-                log::error!("Stripe rejected our request: {e}");
-                ApiError::new(
-                    StatusCode::BAD_GATEWAY,
-                    "api_error",
-                    "stripe_request_failed",
-                    "Stripe rejected the request; see stripe_request_id",
                 )
+                .with_detail(format_args!("Stripe unavailable: {e}"));
+                error.retryable = true;
+                error
             }
+            StripeError::Api { .. } => Error::new(
+                ErrorKind::StripeFailed,
+                "stripe_request_failed",
+                "Stripe rejected the request; see stripe_request_id",
+            )
+            .with_detail(format_args!("Stripe rejected our request: {e}")),
             StripeError::Timeout { .. } => {
-                log::warn!("{e}");
-                let mut api = ApiError::new(
-                    StatusCode::GATEWAY_TIMEOUT,
-                    "api_error",
+                let mut error = Error::new(
+                    ErrorKind::StripeTimeout,
                     "stripe_timeout",
                     "Stripe did not answer in time; the outcome is unknown: retry the same request",
-                );
-                api.retryable = true;
-                api
+                )
+                .with_detail(&e);
+                error.retryable = true;
+                error
             }
             StripeError::Connection { .. } => {
-                log::warn!("{e}");
-                let mut api = ApiError::new(
-                    StatusCode::BAD_GATEWAY,
-                    "api_error",
+                let mut error = Error::new(
+                    ErrorKind::StripeUnavailable,
                     "stripe_unreachable",
                     "Stripe could not be reached; retry the same request",
-                );
-                api.retryable = true;
-                api
-            }
-            StripeError::Decode { .. } => {
-                log::error!("{e}");
-                ApiError::new(
-                    StatusCode::BAD_GATEWAY,
-                    "api_error",
-                    "stripe_bad_response",
-                    "Stripe's answer could not be read",
                 )
+                .with_detail(&e);
+                error.retryable = true;
+                error
             }
-            StripeError::InvalidArgument(_) => return ApiError::internal(e),
+            StripeError::Decode { .. } => Error::new(
+                ErrorKind::StripeFailed,
+                "stripe_bad_response",
+                "Stripe's answer could not be read",
+            )
+            .with_detail(&e),
+            StripeError::InvalidArgument(_) => return Error::internal(e),
         };
-        api.stripe_request_id = request_id;
-        api
+        error.stripe_request_id = request_id;
+        error
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn constructors_name_the_field_and_the_kind() {
+        let e = Error::invalid("amount", "'amount' must be positive");
+        assert_eq!(
+            (e.kind, e.code.as_str(), e.param.as_deref()),
+            (ErrorKind::Invalid, "parameter_invalid", Some("amount"))
+        );
+        let e = Error::missing("currency");
+        assert_eq!(e.message, "missing required parameter 'currency'");
+        assert_eq!(e.param.as_deref(), Some("currency"));
+        let e = Error::in_progress("busy");
+        assert!(e.retryable);
+        assert_eq!(e.code, "request_in_progress");
+    }
+
+    #[test]
+    fn internal_keeps_its_detail_apart_from_the_message() {
+        let e = Error::internal("connection string postgres://u:pw@h");
+        assert_eq!(e.kind, ErrorKind::Internal);
+        assert_eq!(e.message, "an internal error occurred");
+        assert_eq!(
+            e.detail.as_deref(),
+            Some("connection string postgres://u:pw@h")
+        );
+        // Displayed for operators (jobs log errors they swallow), with the detail.
+        assert_eq!(
+            e.to_string(),
+            "internal_error: an internal error occurred: connection string postgres://u:pw@h"
+        );
+    }
+
+    #[test]
+    fn database_errors_map_to_kinds() {
+        let e = Error::from(DbError::Unavailable("pool timed out".into()));
+        assert_eq!(e.kind, ErrorKind::Unavailable);
+        assert!(e.retryable);
+        assert!(e.detail.as_deref().unwrap().contains("pool timed out"));
+        let e = Error::from(diesel::result::Error::NotFound);
+        assert_eq!(e.kind, ErrorKind::NotFound);
+        let e = Error::from(diesel::result::Error::RollbackTransaction);
+        assert_eq!(e.kind, ErrorKind::Internal);
     }
 }

@@ -1,9 +1,9 @@
 //! `PUT/GET /v1/accounts/{external_account_id}` (scope `accounts:admin`): merchant settings.
 
-use super::extract::{external_id, ApiJson, Patch};
+use super::extract::{ApiJson, Patch};
 use crate::auth::{Caller, Scope};
 use crate::db::models::Account;
-use crate::error::ApiError;
+use crate::error::Error;
 use crate::flows::accounts::{self, AccountChanges};
 use crate::flows::Services;
 use crate::money::Currency;
@@ -66,13 +66,12 @@ pub async fn put(
     caller: Caller,
     path: web::Path<String>,
     ApiJson(body): ApiJson<PutAccount>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, Error> {
     let external_account_id = path.into_inner();
-    external_id("external_account_id", &external_account_id)?;
-    caller.authorize(Scope::AccountsAdmin, &external_account_id)?;
+    let account = caller.for_account(Scope::AccountsAdmin, &external_account_id)?;
     let changes = validate(body, state.simulator)?;
     let upserted =
-        accounts::upsert(&state.db, &state.secrets, external_account_id, changes).await?;
+        accounts::upsert(&state.db, &state.secrets, account.into_string(), changes).await?;
     let mut response = if upserted.created {
         HttpResponse::Created()
     } else {
@@ -87,19 +86,18 @@ pub async fn get(
     state: web::Data<Services>,
     caller: Caller,
     path: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, Error> {
     let external_account_id = path.into_inner();
-    external_id("external_account_id", &external_account_id)?;
-    caller.authorize(Scope::AccountsAdmin, &external_account_id)?;
-    let account = accounts::get(&state.db, external_account_id).await?;
+    let account = caller.for_account(Scope::AccountsAdmin, &external_account_id)?;
+    let account = accounts::get(&state.db, account.into_string()).await?;
     Ok(HttpResponse::Ok().json(AccountResponse::from(account)))
 }
 
-fn validate(body: PutAccount, simulator: bool) -> Result<AccountChanges, ApiError> {
+fn validate(body: PutAccount, simulator: bool) -> Result<AccountChanges, Error> {
     fn patch<T>(
         p: Patch<String>,
-        check: impl FnOnce(String) -> Result<T, ApiError>,
-    ) -> Result<Option<Option<T>>, ApiError> {
+        check: impl FnOnce(String) -> Result<T, Error>,
+    ) -> Result<Option<Option<T>>, Error> {
         match p {
             Patch::Absent => Ok(None),
             Patch::Null => Ok(Some(None)),
@@ -108,7 +106,7 @@ fn validate(body: PutAccount, simulator: bool) -> Result<AccountChanges, ApiErro
     }
     let display_name = patch(body.display_name, |v| {
         if v.trim().is_empty() || v.chars().count() > 200 || v.chars().any(char::is_control) {
-            return Err(ApiError::invalid(
+            return Err(Error::invalid(
                 "display_name",
                 "'display_name' must be 1 to 200 printable characters",
             ));
@@ -118,14 +116,14 @@ fn validate(body: PutAccount, simulator: bool) -> Result<AccountChanges, ApiErro
     let default_currency = match body.default_currency {
         Patch::Absent => None,
         Patch::Null => {
-            return Err(ApiError::invalid(
+            return Err(Error::invalid(
                 "default_currency",
                 "'default_currency' cannot be null",
             ))
         }
         Patch::Value(v) => Some(
             Currency::parse(&v)
-                .map_err(|e| ApiError::invalid("default_currency", e.to_string()))?
+                .map_err(|e| Error::invalid("default_currency", e.to_string()))?
                 .code()
                 .to_string(),
         ),
@@ -135,7 +133,7 @@ fn validate(body: PutAccount, simulator: bool) -> Result<AccountChanges, ApiErro
             !rest.is_empty() && rest.len() <= 64 && rest.bytes().all(|b| b.is_ascii_alphanumeric())
         });
         if !ok {
-            return Err(ApiError::invalid(
+            return Err(Error::invalid(
                 "stripe_account_id",
                 "'stripe_account_id' must look like acct_…",
             ));
@@ -153,13 +151,13 @@ fn validate(body: PutAccount, simulator: bool) -> Result<AccountChanges, ApiErro
                 })
             });
         if !ok {
-            return Err(ApiError::invalid(
+            return Err(Error::invalid(
                 "stripe_secret_key",
                 "'stripe_secret_key' must be a Stripe secret or restricted key (sk_… or rk_…)",
             ));
         }
         if simulator && v.contains("_live_") {
-            return Err(ApiError::invalid(
+            return Err(Error::invalid(
                 "stripe_secret_key",
                 "live keys cannot be used while the server runs against the Stripe simulator",
             ));
@@ -169,14 +167,13 @@ fn validate(body: PutAccount, simulator: bool) -> Result<AccountChanges, ApiErro
     let webhook_url = patch(body.webhook_url, |v| {
         // The URL parser drops tabs and newlines silently; what is stored is what was sent.
         if v.chars().any(|c| c.is_control() || c.is_whitespace()) {
-            return Err(ApiError::invalid(
+            return Err(Error::invalid(
                 "webhook_url",
                 "'webhook_url' must not contain spaces or control characters",
             ));
         }
-        let url = url::Url::parse(&v).map_err(|_| {
-            ApiError::invalid("webhook_url", "'webhook_url' must be an absolute URL")
-        })?;
+        let url = url::Url::parse(&v)
+            .map_err(|_| Error::invalid("webhook_url", "'webhook_url' must be an absolute URL"))?;
         let loopback = match url.host() {
             Some(url::Host::Domain(d)) => d == "localhost",
             Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
@@ -187,14 +184,14 @@ fn validate(body: PutAccount, simulator: bool) -> Result<AccountChanges, ApiErro
             "https" if url.host().is_some() => {}
             "http" if loopback => {}
             _ => {
-                return Err(ApiError::invalid(
+                return Err(Error::invalid(
                     "webhook_url",
                     "'webhook_url' must use https (http only for loopback addresses)",
                 ))
             }
         }
         if !url.username().is_empty() || url.password().is_some() || v.len() > 2048 {
-            return Err(ApiError::invalid(
+            return Err(Error::invalid(
                 "webhook_url",
                 "'webhook_url' must not carry credentials and be at most 2048 characters",
             ));
@@ -206,7 +203,7 @@ fn validate(body: PutAccount, simulator: bool) -> Result<AccountChanges, ApiErro
             !rest.is_empty() && rest.len() <= 255 && rest.bytes().all(|b| b.is_ascii_alphanumeric())
         });
         if !ok {
-            return Err(ApiError::invalid(
+            return Err(Error::invalid(
                 "stripe_webhook_secret",
                 "'stripe_webhook_secret' must be a Stripe endpoint secret (whsec_…)",
             ));

@@ -3,7 +3,7 @@
 use super::extract::{external_id, ApiJson};
 use super::payments::payment_id;
 use crate::auth::{Caller, Scope};
-use crate::error::ApiError;
+use crate::error::Error;
 use crate::flows::cards::{self, CardView};
 use crate::flows::Services;
 use actix_web::{web, HttpResponse};
@@ -55,14 +55,13 @@ pub async fn save(
     services: web::Data<Services>,
     caller: Caller,
     ApiJson(body): ApiJson<SaveCardRequest>,
-) -> Result<HttpResponse, ApiError> {
-    external_id("external_account_id", &body.external_account_id)?;
-    caller.authorize(Scope::CardsWrite, &body.external_account_id)?;
+) -> Result<HttpResponse, Error> {
+    let account = caller.for_account(Scope::CardsWrite, &body.external_account_id)?;
     payment_id(&body.payment_id)?;
     external_id("external_customer_id", &body.external_customer_id)?;
     let view = cards::save_from_payment(
         &services,
-        body.external_account_id,
+        account.into_string(),
         body.payment_id,
         body.external_customer_id,
     )
@@ -82,11 +81,10 @@ pub async fn list(
     services: web::Data<Services>,
     caller: Caller,
     super::extract::ApiQuery(q): super::extract::ApiQuery<CardsQuery>,
-) -> Result<HttpResponse, ApiError> {
-    external_id("external_account_id", &q.external_account_id)?;
-    caller.authorize(Scope::CardsRead, &q.external_account_id)?;
+) -> Result<HttpResponse, Error> {
+    let account = caller.for_account(Scope::CardsRead, &q.external_account_id)?;
     external_id("external_customer_id", &q.external_customer_id)?;
-    let cards = cards::list(&services, q.external_account_id, q.external_customer_id).await?;
+    let cards = cards::list(&services, account.into_string(), q.external_customer_id).await?;
     let data: Vec<CardResponse> = cards.into_iter().map(CardResponse::from).collect();
     Ok(HttpResponse::Ok().json(serde_json::json!({ "data": data })))
 }
@@ -97,13 +95,12 @@ pub async fn delete(
     caller: Caller,
     path: web::Path<String>,
     super::extract::ApiQuery(q): super::extract::ApiQuery<super::payments::AccountQuery>,
-) -> Result<HttpResponse, ApiError> {
-    external_id("external_account_id", &q.external_account_id)?;
-    caller.authorize(Scope::CardsWrite, &q.external_account_id)?;
+) -> Result<HttpResponse, Error> {
+    let account = caller.for_account(Scope::CardsWrite, &q.external_account_id)?;
     let id = path.into_inner();
     external_id("id", &id)?;
-    let view = cards::delete(&services, q.external_account_id, id).await?;
-    let mut body = serde_json::to_value(CardResponse::from(view)).map_err(ApiError::internal)?;
+    let view = cards::delete(&services, account.into_string(), id).await?;
+    let mut body = serde_json::to_value(CardResponse::from(view)).map_err(Error::internal)?;
     body["deleted"] = serde_json::Value::Bool(true);
     Ok(HttpResponse::Ok().json(body))
 }

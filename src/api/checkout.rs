@@ -5,8 +5,8 @@
 use super::cards::CardResponse;
 use super::extract::{external_id, ApiJson, ApiQuery};
 use super::payments::{AccountQuery, PaymentResponse};
-use crate::auth::{Caller, Scope};
-use crate::error::ApiError;
+use crate::auth::{AuthorizedAccount, Caller, Scope};
+use crate::error::Error;
 use crate::flows::checkout::{
     self, NewCheckout, NewItem, NewSetupSession, SessionView, MAX_ITEMS, QUANTITY,
 };
@@ -142,9 +142,8 @@ pub async fn create_setup_session(
     services: web::Data<Services>,
     caller: Caller,
     ApiJson(body): ApiJson<SetupSessionRequest>,
-) -> Result<HttpResponse, ApiError> {
-    external_id("external_account_id", &body.external_account_id)?;
-    caller.authorize(Scope::CardsWrite, &body.external_account_id)?;
+) -> Result<HttpResponse, Error> {
+    let account = caller.for_account(Scope::CardsWrite, &body.external_account_id)?;
     external_id("external_customer_id", &body.external_customer_id)?;
     redirect_url("success_url", &body.success_url)?;
     redirect_url("cancel_url", &body.cancel_url)?;
@@ -152,7 +151,7 @@ pub async fn create_setup_session(
     let view = checkout::create_setup_session(
         &services,
         NewSetupSession {
-            external_account_id: body.external_account_id,
+            external_account_id: account.into_string(),
             external_customer_id: body.external_customer_id,
             success_url: body.success_url,
             cancel_url: body.cancel_url,
@@ -170,12 +169,11 @@ pub async fn setup_card(
     caller: Caller,
     path: web::Path<String>,
     ApiQuery(q): ApiQuery<AccountQuery>,
-) -> Result<HttpResponse, ApiError> {
-    external_id("external_account_id", &q.external_account_id)?;
-    caller.authorize(Scope::CardsRead, &q.external_account_id)?;
+) -> Result<HttpResponse, Error> {
+    let account = caller.for_account(Scope::CardsRead, &q.external_account_id)?;
     let session_id = path.into_inner();
     checkout_session_id(&session_id)?;
-    let card = checkout::setup_card(&services, q.external_account_id, session_id).await?;
+    let card = checkout::setup_card(&services, account.into_string(), session_id).await?;
     Ok(HttpResponse::Ok().json(CardResponse::from(card)))
 }
 
@@ -184,38 +182,37 @@ pub async fn create(
     services: web::Data<Services>,
     caller: Caller,
     ApiJson(body): ApiJson<CheckoutRequest>,
-) -> Result<HttpResponse, ApiError> {
-    external_id("external_account_id", &body.external_account_id)?;
-    caller.authorize(Scope::PaymentsWrite, &body.external_account_id)?;
-    let input = validate_checkout(body)?;
+) -> Result<HttpResponse, Error> {
+    let account = caller.for_account(Scope::PaymentsWrite, &body.external_account_id)?;
+    let input = validate_checkout(account, body)?;
     let view = checkout::create_checkout(&services, &caller.subject, input).await?;
     Ok(HttpResponse::Ok().json(CheckoutResponse::from(view)))
 }
 
 /// Everything that can be checked without I/O; the amounts are priced fully here when the
 /// currency is given, else once the account's default currency is known.
-fn validate_checkout(body: CheckoutRequest) -> Result<NewCheckout, ApiError> {
+fn validate_checkout(
+    account: AuthorizedAccount,
+    body: CheckoutRequest,
+) -> Result<NewCheckout, Error> {
     let reference = &body.reference;
     if reference.is_empty()
         || reference.len() > MAX_REFERENCE_LEN
         || reference.chars().any(char::is_control)
     {
-        return Err(ApiError::invalid(
+        return Err(Error::invalid(
             "reference",
             "'reference' must be 1 to 200 characters, without control characters",
         ));
     }
     if body.items.is_empty() {
-        return Err(ApiError::invalid(
+        return Err(Error::invalid(
             "items",
             "'items' must list at least one item",
         ));
     }
     if body.items.len() > MAX_ITEMS {
-        return Err(ApiError::invalid(
-            "items",
-            "'items' takes at most 100 items",
-        ));
+        return Err(Error::invalid("items", "'items' takes at most 100 items"));
     }
     for (i, item) in body.items.iter().enumerate() {
         let chars = item.name.chars().count();
@@ -225,17 +222,17 @@ fn validate_checkout(body: CheckoutRequest) -> Result<NewCheckout, ApiError> {
             || item.name.chars().any(char::is_control)
         {
             let param = format!("items[{i}].name");
-            return Err(ApiError::invalid(
+            return Err(Error::invalid(
                 &param,
                 format!("'{param}' must be 1 to 250 characters, without control characters"),
             ));
         }
         let param = format!("items[{i}].amount");
         check_decimal(&item.amount.0)
-            .map_err(|e| ApiError::invalid(&param, format!("'{param}' {e}")))?;
+            .map_err(|e| Error::invalid(&param, format!("'{param}' {e}")))?;
         if !QUANTITY.contains(&item.quantity) {
             let param = format!("items[{i}].quantity");
-            return Err(ApiError::invalid(
+            return Err(Error::invalid(
                 &param,
                 format!("'{param}' must be a whole number from 1 to 999"),
             ));
@@ -258,7 +255,7 @@ fn validate_checkout(body: CheckoutRequest) -> Result<NewCheckout, ApiError> {
         None | Some("hosted") => UiMode::Hosted,
         Some("embedded") => UiMode::Embedded,
         Some(_) => {
-            return Err(ApiError::invalid(
+            return Err(Error::invalid(
                 "ui_mode",
                 "'ui_mode' must be \"hosted\" or \"embedded\"",
             ))
@@ -266,11 +263,11 @@ fn validate_checkout(body: CheckoutRequest) -> Result<NewCheckout, ApiError> {
     };
     let success_url = body
         .success_url
-        .ok_or_else(|| ApiError::missing("success_url"))?;
+        .ok_or_else(|| Error::missing("success_url"))?;
     redirect_url("success_url", &success_url)?;
     if let Some(cancel_url) = &body.cancel_url {
         if ui_mode == UiMode::Embedded {
-            return Err(ApiError::invalid(
+            return Err(Error::invalid(
                 "cancel_url",
                 "'cancel_url' is for hosted sessions; an embedded session returns to success_url",
             ));
@@ -281,7 +278,7 @@ fn validate_checkout(body: CheckoutRequest) -> Result<NewCheckout, ApiError> {
         external_id("external_customer_id", c)?;
     }
     Ok(NewCheckout {
-        external_account_id: body.external_account_id,
+        external_account_id: account.into_string(),
         reference: body.reference,
         items,
         currency,
@@ -298,31 +295,30 @@ pub async fn get(
     caller: Caller,
     path: web::Path<String>,
     ApiQuery(q): ApiQuery<AccountQuery>,
-) -> Result<HttpResponse, ApiError> {
-    external_id("external_account_id", &q.external_account_id)?;
-    caller.authorize(Scope::PaymentsRead, &q.external_account_id)?;
+) -> Result<HttpResponse, Error> {
+    let account = caller.for_account(Scope::PaymentsRead, &q.external_account_id)?;
     let session_id = path.into_inner();
     checkout_session_id(&session_id)?;
     let view = checkout::get_checkout(
         &services,
         &caller.subject,
-        q.external_account_id,
+        account.into_string(),
         session_id,
     )
     .await?;
     Ok(HttpResponse::Ok().json(CheckoutResponse::from(view)))
 }
 
-fn currency(code: Option<&str>) -> Result<Option<Currency>, ApiError> {
-    code.map(|c| Currency::parse(c).map_err(|e| ApiError::invalid("currency", e.to_string())))
+fn currency(code: Option<&str>) -> Result<Option<Currency>, Error> {
+    code.map(|c| Currency::parse(c).map_err(|e| Error::invalid("currency", e.to_string())))
         .transpose()
 }
 
 /// An absolute http(s) URL with a host, at most 2048 characters; it may carry
 /// `{CHECKOUT_SESSION_ID}`.
-fn redirect_url(param: &str, value: &str) -> Result<(), ApiError> {
+fn redirect_url(param: &str, value: &str) -> Result<(), Error> {
     let invalid = || {
-        ApiError::invalid(
+        Error::invalid(
             param,
             format!("'{param}' must be an absolute http or https URL of at most 2048 characters"),
         )
@@ -338,6 +334,6 @@ fn redirect_url(param: &str, value: &str) -> Result<(), ApiError> {
 }
 
 /// A Checkout Session id as the API takes it.
-fn checkout_session_id(value: &str) -> Result<(), ApiError> {
+fn checkout_session_id(value: &str) -> Result<(), Error> {
     super::extract::stripe_id("session_id", "cs_", "Checkout Session", value)
 }

@@ -7,11 +7,10 @@
 //! guarded by `Services::simulator`, so in live mode `/pos…` falls through to the 404 envelope.
 
 use crate::auth::{AccountsClaim, Authenticator, Scope};
-use crate::error::ApiError;
+use crate::error::{Error, ErrorKind};
 use crate::flows::accounts::{self, AccountChanges};
 use crate::flows::Services;
 use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE, X_CONTENT_TYPE_OPTIONS};
-use actix_web::http::StatusCode;
 use actix_web::{guard, web, HttpResponse};
 use serde_json::json;
 
@@ -95,23 +94,23 @@ fn asset(content_type: &'static str, body: &'static str) -> HttpResponse {
 fn embedded(
     files: &'static [(&'static str, &'static str)],
     file: &str,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, Error> {
     files
         .iter()
         .find(|(name, _)| *name == file)
         .map(|(name, body)| asset(content_type(name), body))
-        .ok_or_else(|| ApiError::not_found(format!("no such file: '{file}'")))
+        .ok_or_else(|| Error::not_found(format!("no such file: '{file}'")))
 }
 
 async fn page() -> HttpResponse {
     asset(HTML, INDEX_HTML)
 }
 
-async fn lib_file(file: web::Path<String>) -> Result<HttpResponse, ApiError> {
+async fn lib_file(file: web::Path<String>) -> Result<HttpResponse, Error> {
     embedded(LIB_FILES, &file)
 }
 
-async fn demo_file(file: web::Path<String>) -> Result<HttpResponse, ApiError> {
+async fn demo_file(file: web::Path<String>) -> Result<HttpResponse, Error> {
     embedded(DEMO_FILES, &file)
 }
 
@@ -119,10 +118,10 @@ async fn demo_file(file: web::Path<String>) -> Result<HttpResponse, ApiError> {
 async fn token(
     services: web::Data<Services>,
     auth: web::Data<Authenticator>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, Error> {
     match accounts::get(&services.db, DEMO_ACCOUNT.to_string()).await {
         Ok(_) => {}
-        Err(e) if e.status == StatusCode::NOT_FOUND => {
+        Err(e) if e.kind == ErrorKind::NotFound => {
             let changes = AccountChanges {
                 display_name: Some(Some("Demo merchant".to_string())),
                 default_currency: Some("usd".to_string()),
@@ -152,9 +151,8 @@ async fn token(
             DEMO_TOKEN_TTL_SECS,
         )
         .map_err(|e| {
-            ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "api_error",
+            Error::new(
+                ErrorKind::Unavailable,
                 "demo_token_unavailable",
                 format!("the demo page cannot get a token: {e}"),
             )

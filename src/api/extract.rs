@@ -5,13 +5,15 @@
 //! No client text may hold a NUL character (PostgreSQL rejects it in text): JSON bodies, queries
 //! and, through the `reject_nul_in_path` middleware, path parameters answer it with a 400.
 
-use crate::error::ApiError;
+use super::errors::from_status;
+pub use crate::auth::external_id;
+use crate::error::Error;
 use actix_web::body::MessageBody;
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
 use actix_web::middleware::Next;
 use actix_web::web::Bytes;
-use actix_web::{FromRequest, HttpMessage, HttpRequest, ResponseError};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse};
 use futures_util::future::LocalBoxFuture;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
@@ -23,8 +25,8 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 pub struct ApiJson<T>(pub T);
 
 impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
-    type Error = ApiError;
-    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+    type Error = Error;
+    type Future = LocalBoxFuture<'static, Result<Self, Error>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let json = req
@@ -35,14 +37,15 @@ impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
         let body = Bytes::from_request(req, payload);
         Box::pin(async move {
             if !json {
-                return Err(ApiError::from_status(StatusCode::UNSUPPORTED_MEDIA_TYPE));
+                return Err(from_status(StatusCode::UNSUPPORTED_MEDIA_TYPE));
             }
             let bytes = body.await.map_err(|e| {
                 let status = e.as_response_error().status_code();
                 if status == StatusCode::PAYLOAD_TOO_LARGE {
-                    ApiError::from_status(status)
+                    from_status(status)
                 } else {
-                    ApiError::bad_request("body_unreadable", "the request body could not be read")
+                    Error::bad_request("body_unreadable", "the request body could not be read")
+                        .with_detail(e)
                 }
             })?;
             parse_json(&bytes).map(ApiJson)
@@ -53,16 +56,16 @@ impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
 /// Parses a JSON object into `T`, naming the offending field on failure. The body must be an
 /// object (serde would otherwise fill a struct from an array by position), and no string in it,
 /// key or value, may hold a NUL character (PostgreSQL cannot store one in text).
-pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Error> {
     let syntax = |e: serde_json::Error| {
-        ApiError::bad_request(
+        Error::bad_request(
             "body_invalid_json",
             format!("the body is not valid JSON: {e}"),
         )
     };
     let value: serde_json::Value = serde_json::from_slice(bytes).map_err(syntax)?;
     if !value.is_object() {
-        return Err(ApiError::bad_request(
+        return Err(Error::bad_request(
             "body_invalid",
             "the body must be a JSON object",
         ));
@@ -182,22 +185,22 @@ fn duplicate_key(bytes: &[u8]) -> Option<String> {
 }
 
 /// 400 for a key given twice.
-fn duplicate_error(param: &str) -> ApiError {
-    ApiError::invalid(
+fn duplicate_error(param: &str) -> Error {
+    Error::invalid(
         param,
         format!("'{param}' is given more than once; give it once"),
     )
 }
 
 /// 400 for client text holding a NUL character.
-fn nul_error(param: &str) -> ApiError {
+fn nul_error(param: &str) -> Error {
     let param = param.replace('\0', "\\u0000");
-    ApiError::invalid(&param, format!("'{param}' must not contain NUL characters"))
+    Error::invalid(&param, format!("'{param}' must not contain NUL characters"))
 }
 
 /// Maps serde's data errors onto `param`: unknown and missing fields are named in the message,
 /// the rest at the path.
-fn field_error(path: &str, message: &str) -> ApiError {
+fn field_error(path: &str, message: &str) -> Error {
     let message = message.split(" at line ").next().unwrap_or(message);
     let quoted = message.split('`').nth(1);
     let join = |field: &str| {
@@ -214,26 +217,26 @@ fn field_error(path: &str, message: &str) -> ApiError {
         } else {
             join(field)
         };
-        return ApiError::unknown_param(&param);
+        return Error::unknown_param(&param);
     }
     if let (true, Some(field)) = (message.starts_with("missing field"), quoted) {
-        return ApiError::missing(&join(field));
+        return Error::missing(&join(field));
     }
     if path.is_empty() || path == "." {
-        return ApiError::bad_request(
+        return Error::bad_request(
             "body_invalid",
             format!("the body must be a JSON object: {message}"),
         );
     }
-    ApiError::invalid(path, format!("'{path}' {message}"))
+    Error::invalid(path, format!("'{path}' {message}"))
 }
 
 /// A query string deserialized into `T`.
 pub struct ApiQuery<T>(pub T);
 
 impl<T: DeserializeOwned> FromRequest for ApiQuery<T> {
-    type Error = ApiError;
-    type Future = std::future::Ready<Result<Self, ApiError>>;
+    type Error = Error;
+    type Future = std::future::Ready<Result<Self, Error>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let pairs = form_urlencoded::parse(req.query_string().as_bytes());
@@ -271,7 +274,8 @@ pub async fn reject_nul_in_path(
     });
     match param.flatten() {
         Some(param) => {
-            let response = nul_error(&param).error_response();
+            // Made from the error, so that `errors::log_errors` logs it.
+            let response = HttpResponse::from_error(nul_error(&param));
             Ok(req.into_response(response).map_into_right_body())
         }
         None => next.call(req).await.map(|r| r.map_into_left_body()),
@@ -293,27 +297,8 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Patch<T> {
     }
 }
 
-/// Checks a caller-supplied identifier (`external_*_id`): 1 to 255 characters, no control
-/// characters (NUL included).
-pub fn external_id(param: &str, value: &str) -> Result<(), ApiError> {
-    // Characters, not bytes: an id in any script takes up to 255 (our Stripe keys are derived).
-    if value.is_empty() || value.chars().count() > 255 {
-        return Err(ApiError::invalid(
-            param,
-            format!("'{param}' must be 1 to 255 characters"),
-        ));
-    }
-    if value.chars().any(char::is_control) {
-        return Err(ApiError::invalid(
-            param,
-            format!("'{param}' must not contain control characters"),
-        ));
-    }
-    Ok(())
-}
-
 /// Checks a Stripe object id given as `param`: `prefix` then 1 to 250 letters, digits or `_`.
-pub fn stripe_id(param: &str, prefix: &str, what: &str, value: &str) -> Result<(), ApiError> {
+pub fn stripe_id(param: &str, prefix: &str, what: &str, value: &str) -> Result<(), Error> {
     let ok = value.strip_prefix(prefix).is_some_and(|rest| {
         !rest.is_empty()
             && rest.len() <= 250
@@ -322,7 +307,7 @@ pub fn stripe_id(param: &str, prefix: &str, what: &str, value: &str) -> Result<(
     if ok {
         Ok(())
     } else {
-        Err(ApiError::invalid(
+        Err(Error::invalid(
             param,
             format!("'{param}' must be a {what} id ({prefix}…)"),
         ))
@@ -330,7 +315,7 @@ pub fn stripe_id(param: &str, prefix: &str, what: &str, value: &str) -> Result<(
 }
 
 /// The caller's `Idempotency-Key` header, if any: 1 to 255 visible ASCII characters.
-pub fn idempotency_key(request: &HttpRequest) -> Result<Option<String>, ApiError> {
+pub fn idempotency_key(request: &HttpRequest) -> Result<Option<String>, Error> {
     let Some(value) = request.headers().get("Idempotency-Key") else {
         return Ok(None);
     };
@@ -338,7 +323,7 @@ pub fn idempotency_key(request: &HttpRequest) -> Result<Option<String>, ApiError
         Ok(k) if !k.is_empty() && k.len() <= 255 && k.bytes().all(|b| b.is_ascii_graphic()) => {
             Ok(Some(k.to_string()))
         }
-        _ => Err(ApiError::invalid(
+        _ => Err(Error::invalid(
             "Idempotency-Key",
             "the Idempotency-Key header must be 1 to 255 visible ASCII characters",
         )),

@@ -43,7 +43,7 @@ use crate::auth::Caller;
 use crate::db::models::{self, ApiIdempotency};
 use crate::db::schema::api_idempotency::dsl;
 use crate::db::{write_transaction, Db, DbConnection, DbError};
-use crate::error::ApiError;
+use crate::error;
 use crate::flows::Services;
 use crate::jobs::instances::Instance;
 use actix_web::body::{self, EitherBody, MessageBody};
@@ -129,10 +129,10 @@ pub async fn middleware<B: MessageBody + 'static>(
         canonical.as_deref().unwrap_or(&body),
     );
     let Some(services) = req.app_data::<web::Data<Services>>().cloned() else {
-        return Err(ApiError::internal("Services missing from app data").into());
+        return Err(error::Error::internal("Services missing from app data").into());
     };
     let Some(instance) = req.app_data::<web::Data<Instance>>().cloned() else {
-        return Err(ApiError::internal("Instance missing from app data").into());
+        return Err(error::Error::internal("Instance missing from app data").into());
     };
     let db = services.db.clone();
 
@@ -144,7 +144,7 @@ pub async fn middleware<B: MessageBody + 'static>(
             return Ok(req.into_response(response).map_into_right_body());
         }
         Ok(Begin::Reused) => {
-            let e = ApiError::conflict(
+            let e = error::Error::conflict(
                 "idempotency_key_reused",
                 "this Idempotency-Key was already used with a different request \
                  (method, path or body); use a new key for a new request",
@@ -153,7 +153,7 @@ pub async fn middleware<B: MessageBody + 'static>(
             return Ok(req.error_response(e).map_into_right_body());
         }
         Ok(Begin::InProgress) => {
-            let mut e = ApiError::conflict(
+            let mut e = error::Error::conflict(
                 "request_in_progress",
                 "a request with this Idempotency-Key is still being processed; retry shortly",
             );
@@ -181,7 +181,7 @@ pub async fn middleware<B: MessageBody + 'static>(
         Err(e) => {
             abandon(&db, id).await;
             let e: Box<dyn std::error::Error> = e.into();
-            return Err(ApiError::internal(format!("reading the response: {e}")).into());
+            return Err(error::Error::internal(format!("reading the response: {e}")).into());
         }
     };
     let status = head.status();
@@ -213,7 +213,7 @@ async fn pass<B: MessageBody + 'static>(
 /// The key (or why it is invalid) of a POST under `/v1/` that carries one; `None` for every
 /// other request, decided from the request line and headers alone. On an [`UNSTORED`] route
 /// only an invalid key counts.
-fn keyed_post(req: &ServiceRequest) -> Option<Result<String, ApiError>> {
+fn keyed_post(req: &ServiceRequest) -> Option<Result<String, error::Error>> {
     let path = req.path().trim_end_matches('/');
     let applies =
         req.method() == Method::POST && path.starts_with("/v1/") && path != STRIPE_WEBHOOK;
@@ -312,7 +312,7 @@ async fn begin(
     scope: String,
     key: String,
     fingerprint: String,
-) -> Result<Begin, ApiError> {
+) -> Result<Begin, error::Error> {
     for _ in 0..3 {
         let (scope, key, fingerprint) = (scope.clone(), key.clone(), fingerprint.clone());
         let instance = instance.clone();
@@ -327,7 +327,7 @@ async fn begin(
             .await;
         match claimed {
             Err(e) if e.is_unique_violation() => continue,
-            other => return other.map_err(ApiError::from),
+            other => return other.map_err(error::Error::from),
         }
     }
     Ok(Begin::InProgress)
@@ -480,12 +480,14 @@ fn seal_context(row_id: &str) -> String {
 }
 
 /// The stored response, marked `Idempotent-Replayed: true`.
-fn replayed(services: &Services, row: ApiIdempotency) -> Result<HttpResponse, ApiError> {
+fn replayed(services: &Services, row: ApiIdempotency) -> Result<HttpResponse, error::Error> {
     let status = row
         .response_status
         .and_then(|s| u16::try_from(s).ok())
         .and_then(|s| StatusCode::from_u16(s).ok())
-        .ok_or_else(|| ApiError::internal(format!("stored response {} has no status", row.id)))?;
+        .ok_or_else(|| {
+            error::Error::internal(format!("stored response {} has no status", row.id))
+        })?;
     let mut response = HttpResponse::build(status);
     if let Some(content_type) = row.response_content_type {
         response.insert_header((header::CONTENT_TYPE, content_type));
@@ -500,6 +502,6 @@ fn replayed(services: &Services, row: ApiIdempotency) -> Result<HttpResponse, Ap
             row.response_body.as_deref().unwrap_or_default(),
             &seal_context(&row.id),
         )
-        .map_err(|e| ApiError::internal(format!("stored response {}: {e}", row.id)))?;
+        .map_err(|e| error::Error::internal(format!("stored response {}: {e}", row.id)))?;
     Ok(response.body(body.expose().clone()))
 }

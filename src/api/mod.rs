@@ -2,9 +2,11 @@
 //! authorise, then call `flows`.
 
 pub mod accounts;
+pub mod caller;
 pub mod cards;
 pub mod checkout;
 pub mod demo;
+pub mod errors;
 pub mod extract;
 pub mod idempotency;
 pub mod metrics;

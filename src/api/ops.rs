@@ -1,7 +1,7 @@
 //! Operational endpoints: `GET /healthz` (the process is up) and `GET /readyz` (a database round
 //! trip succeeds).
 
-use crate::error::ApiError;
+use crate::error::Error;
 use crate::flows::Services;
 use actix_web::{web, HttpResponse};
 use serde_json::json;
@@ -10,7 +10,7 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
 }
 
-pub async fn readyz(state: web::Data<Services>) -> Result<HttpResponse, ApiError> {
+pub async fn readyz(state: web::Data<Services>) -> Result<HttpResponse, Error> {
     state.db.ping().await?;
     let database = match state.db.backend() {
         crate::db::Backend::Postgres => "postgres",

@@ -1,8 +1,8 @@
 //! `POST /v1/payment/intent`, `POST /v1/payment/capture`, `GET /v1/payment/{id}`.
 
 use super::extract::{external_id, ApiJson, ApiQuery};
-use crate::auth::{Caller, Scope};
-use crate::error::ApiError;
+use crate::auth::{AuthorizedAccount, Caller, Scope};
+use crate::error::Error;
 use crate::flows::payments::{self, NewIntent, PaymentView, RESERVED_METADATA};
 use crate::flows::Services;
 use crate::money::{check_decimal, Currency, DecimalText, Money};
@@ -152,28 +152,27 @@ pub async fn intent(
     services: web::Data<Services>,
     caller: Caller,
     ApiJson(body): ApiJson<IntentRequest>,
-) -> Result<HttpResponse, ApiError> {
-    external_id("external_account_id", &body.external_account_id)?;
-    caller.authorize(Scope::PaymentsWrite, &body.external_account_id)?;
-    let input = validate_intent(body)?;
+) -> Result<HttpResponse, Error> {
+    let account = caller.for_account(Scope::PaymentsWrite, &body.external_account_id)?;
+    let input = validate_intent(account, body)?;
     let view = payments::create_intent(&services, &caller.subject, input).await?;
     Ok(HttpResponse::Ok().json(PaymentResponse::from_view(view, false)))
 }
 
 /// Everything that can be checked without I/O; the amount is checked fully here when the currency
 /// is given, else once the account's default currency is known.
-fn validate_intent(body: IntentRequest) -> Result<NewIntent, ApiError> {
+fn validate_intent(account: AuthorizedAccount, body: IntentRequest) -> Result<NewIntent, Error> {
     external_id("external_transaction_id", &body.external_transaction_id)?;
     if let Some(c) = &body.external_customer_id {
         external_id("external_customer_id", c)?;
     }
     let amount_error =
-        |e: crate::money::MoneyError| ApiError::invalid("amount", format!("'amount' {e}"));
+        |e: crate::money::MoneyError| Error::invalid("amount", format!("'amount' {e}"));
     check_decimal(&body.amount.0).map_err(amount_error)?;
     let currency = body
         .currency
         .as_deref()
-        .map(|c| Currency::parse(c).map_err(|e| ApiError::invalid("currency", e.to_string())))
+        .map(|c| Currency::parse(c).map_err(|e| Error::invalid("currency", e.to_string())))
         .transpose()?;
     if let Some(currency) = currency {
         Money::parse_charge(&body.amount.0, currency).map_err(amount_error)?;
@@ -189,7 +188,7 @@ fn validate_intent(body: IntentRequest) -> Result<NewIntent, ApiError> {
             "card_present" => "card_present",
             "interac_present" => "interac_present",
             _ => {
-                return Err(ApiError::invalid(
+                return Err(Error::invalid(
                     "payment_method_types",
                     "'payment_method_types' must be \"card_present\" or [\"card_present\", \"interac_present\"]",
                 ))
@@ -200,7 +199,7 @@ fn validate_intent(body: IntentRequest) -> Result<NewIntent, ApiError> {
         }
     }
     if !payment_method_types.contains(&"card_present") {
-        return Err(ApiError::invalid(
+        return Err(Error::invalid(
             "payment_method_types",
             "'payment_method_types' must include card_present",
         ));
@@ -209,7 +208,7 @@ fn validate_intent(body: IntentRequest) -> Result<NewIntent, ApiError> {
         None | Some("manual") => "manual",
         Some("automatic") => "automatic",
         Some(_) => {
-            return Err(ApiError::invalid(
+            return Err(Error::invalid(
                 "capture_method",
                 "'capture_method' must be \"manual\" or \"automatic\"",
             ))
@@ -217,7 +216,7 @@ fn validate_intent(body: IntentRequest) -> Result<NewIntent, ApiError> {
     };
     if let Some(d) = &body.description {
         if d.chars().count() > 1000 {
-            return Err(ApiError::invalid(
+            return Err(Error::invalid(
                 "description",
                 "'description' must be at most 1000 characters",
             ));
@@ -225,7 +224,7 @@ fn validate_intent(body: IntentRequest) -> Result<NewIntent, ApiError> {
     }
     let metadata = body.metadata.unwrap_or_default();
     if metadata.len() > 20 {
-        return Err(ApiError::invalid(
+        return Err(Error::invalid(
             "metadata",
             "'metadata' takes at most 20 keys",
         ));
@@ -236,20 +235,20 @@ fn validate_intent(body: IntentRequest) -> Result<NewIntent, ApiError> {
             || k.contains(['[', ']'])
             || v.chars().count() > 500
         {
-            return Err(ApiError::invalid(
+            return Err(Error::invalid(
                 "metadata",
                 "'metadata' keys must be 1 to 40 characters without brackets, values at most 500",
             ));
         }
         if RESERVED_METADATA.contains(&k.as_str()) {
-            return Err(ApiError::invalid(
+            return Err(Error::invalid(
                 "metadata",
                 format!("'metadata' key '{k}' is reserved"),
             ));
         }
     }
     Ok(NewIntent {
-        external_account_id: body.external_account_id,
+        external_account_id: account.into_string(),
         amount: body.amount,
         currency,
         payment_method_types,
@@ -263,7 +262,7 @@ fn validate_intent(body: IntentRequest) -> Result<NewIntent, ApiError> {
 }
 
 /// A PaymentIntent id as the API takes it.
-pub fn payment_id(value: &str) -> Result<(), ApiError> {
+pub fn payment_id(value: &str) -> Result<(), Error> {
     super::extract::stripe_id("payment_id", "pi_", "PaymentIntent", value)
 }
 
@@ -271,17 +270,16 @@ pub async fn capture(
     services: web::Data<Services>,
     caller: Caller,
     ApiJson(body): ApiJson<CaptureRequest>,
-) -> Result<HttpResponse, ApiError> {
-    external_id("external_account_id", &body.external_account_id)?;
-    caller.authorize(Scope::PaymentsWrite, &body.external_account_id)?;
+) -> Result<HttpResponse, Error> {
+    let account = caller.for_account(Scope::PaymentsWrite, &body.external_account_id)?;
     payment_id(&body.payment_id)?;
     if let Some(a) = &body.amount {
-        check_decimal(&a.0).map_err(|e| ApiError::invalid("amount", format!("'amount' {e}")))?;
+        check_decimal(&a.0).map_err(|e| Error::invalid("amount", format!("'amount' {e}")))?;
     }
     let view = payments::capture(
         &services,
         &caller.subject,
-        body.external_account_id,
+        account.into_string(),
         body.payment_id,
         body.amount,
     )
@@ -294,12 +292,11 @@ pub async fn get(
     caller: Caller,
     path: web::Path<String>,
     ApiQuery(query): ApiQuery<AccountQuery>,
-) -> Result<HttpResponse, ApiError> {
-    external_id("external_account_id", &query.external_account_id)?;
-    caller.authorize(Scope::PaymentsRead, &query.external_account_id)?;
+) -> Result<HttpResponse, Error> {
+    let account = caller.for_account(Scope::PaymentsRead, &query.external_account_id)?;
     let id = path.into_inner();
     payment_id(&id)?;
-    let view = payments::get(&services, query.external_account_id, id).await?;
+    let view = payments::get(&services, account.into_string(), id).await?;
     Ok(HttpResponse::Ok().json(PaymentResponse::from_view(view, true)))
 }
 
@@ -314,14 +311,13 @@ pub async fn cancel(
     services: web::Data<Services>,
     caller: Caller,
     ApiJson(body): ApiJson<CancelRequest>,
-) -> Result<HttpResponse, ApiError> {
-    external_id("external_account_id", &body.external_account_id)?;
-    caller.authorize(Scope::PaymentsWrite, &body.external_account_id)?;
+) -> Result<HttpResponse, Error> {
+    let account = caller.for_account(Scope::PaymentsWrite, &body.external_account_id)?;
     payment_id(&body.payment_id)?;
     let view = payments::cancel(
         &services,
         &caller.subject,
-        body.external_account_id,
+        account.into_string(),
         body.payment_id,
     )
     .await?;
@@ -344,13 +340,12 @@ pub async fn refund(
     caller: Caller,
     request: actix_web::HttpRequest,
     ApiJson(body): ApiJson<RefundRequest>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, Error> {
     use crate::stripe::RefundReason;
-    external_id("external_account_id", &body.external_account_id)?;
-    caller.authorize(Scope::PaymentsWrite, &body.external_account_id)?;
+    let account = caller.for_account(Scope::PaymentsWrite, &body.external_account_id)?;
     payment_id(&body.payment_id)?;
     if let Some(a) = &body.amount {
-        check_decimal(&a.0).map_err(|e| ApiError::invalid("amount", format!("'amount' {e}")))?;
+        check_decimal(&a.0).map_err(|e| Error::invalid("amount", format!("'amount' {e}")))?;
     }
     let reason = match body.reason.as_deref() {
         None => None,
@@ -358,7 +353,7 @@ pub async fn refund(
         Some("fraudulent") => Some(RefundReason::Fraudulent),
         Some("requested_by_customer") => Some(RefundReason::RequestedByCustomer),
         Some(_) => {
-            return Err(ApiError::invalid(
+            return Err(Error::invalid(
                 "reason",
                 "'reason' must be duplicate, fraudulent or requested_by_customer",
             ))
@@ -367,7 +362,7 @@ pub async fn refund(
     let view = crate::flows::refunds::refund(
         &services,
         &caller.subject,
-        body.external_account_id,
+        account.into_string(),
         body.payment_id,
         body.amount,
         reason,
@@ -401,10 +396,9 @@ pub async fn charge(
     services: web::Data<Services>,
     caller: Caller,
     ApiJson(body): ApiJson<ChargeRequest>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, Error> {
     use crate::flows::payments::CardRef;
-    external_id("external_account_id", &body.external_account_id)?;
-    caller.authorize(Scope::PaymentsWrite, &body.external_account_id)?;
+    let account = caller.for_account(Scope::PaymentsWrite, &body.external_account_id)?;
     let card = match (body.card_id, body.payment_method_id) {
         (Some(id), None) => {
             external_id("card_id", &id)?;
@@ -414,30 +408,33 @@ pub async fn charge(
             CardRef::PaymentMethodId(pm)
         }
         (None, Some(_)) => {
-            return Err(ApiError::invalid(
+            return Err(Error::invalid(
                 "payment_method_id",
                 "'payment_method_id' must be a PaymentMethod id (pm_…)",
             ))
         }
         (Some(_), Some(_)) => {
-            return Err(ApiError::invalid(
+            return Err(Error::invalid(
                 "card_id",
                 "give card_id or payment_method_id, not both",
             ))
         }
-        (None, None) => return Err(ApiError::missing("card_id")),
+        (None, None) => return Err(Error::missing("card_id")),
     };
-    let mut input = validate_intent(IntentRequest {
-        external_account_id: body.external_account_id,
-        amount: body.amount,
-        currency: body.currency,
-        payment_method_types: None,
-        capture_method: Some("automatic".into()),
-        external_transaction_id: body.external_transaction_id,
-        external_customer_id: Some(body.external_customer_id),
-        description: body.description,
-        metadata: body.metadata,
-    })?;
+    let mut input = validate_intent(
+        account,
+        IntentRequest {
+            external_account_id: body.external_account_id,
+            amount: body.amount,
+            currency: body.currency,
+            payment_method_types: None,
+            capture_method: Some("automatic".into()),
+            external_transaction_id: body.external_transaction_id,
+            external_customer_id: Some(body.external_customer_id),
+            description: body.description,
+            metadata: body.metadata,
+        },
+    )?;
     input.payment_method_types = vec!["card"];
     input.saved_card = Some(card);
     let view = payments::create_intent(&services, &caller.subject, input).await?;
@@ -473,17 +470,16 @@ pub async fn list(
     services: web::Data<Services>,
     caller: Caller,
     ApiQuery(q): ApiQuery<ListQuery>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, Error> {
     use crate::flows::payments::PaymentFilter;
-    external_id("external_account_id", &q.external_account_id)?;
-    caller.authorize(Scope::PaymentsRead, &q.external_account_id)?;
+    let account = caller.for_account(Scope::PaymentsRead, &q.external_account_id)?;
     let time = |param: &str, v: &Option<String>| {
         v.as_deref()
             .map(|t| {
                 chrono::DateTime::parse_from_rfc3339(t)
                     .map(|t| t.naive_utc())
                     .map_err(|_| {
-                        ApiError::invalid(param, format!("'{param}' must be an RFC 3339 time"))
+                        Error::invalid(param, format!("'{param}' must be an RFC 3339 time"))
                     })
             })
             .transpose()
@@ -493,7 +489,7 @@ pub async fn list(
         Some(l) => match l.parse::<i64>() {
             Ok(n) if (1..=100).contains(&n) => n,
             _ => {
-                return Err(ApiError::invalid(
+                return Err(Error::invalid(
                     "limit",
                     "'limit' must be a whole number from 1 to 100",
                 ))
@@ -503,7 +499,7 @@ pub async fn list(
     let currency = q
         .currency
         .as_deref()
-        .map(|c| Currency::parse(c).map_err(|e| ApiError::invalid("currency", e.to_string())))
+        .map(|c| Currency::parse(c).map_err(|e| Error::invalid("currency", e.to_string())))
         .transpose()?;
     let status = match q.status.as_deref() {
         None => None,
@@ -513,7 +509,7 @@ pub async fn list(
                     .iter()
                     .map(|s| s.as_str())
                     .collect();
-                ApiError::invalid(
+                Error::invalid(
                     "status",
                     format!("'status' must be one of {}", all.join(", ")),
                 )
@@ -525,7 +521,7 @@ pub async fn list(
     }
     if let Some(cursor) = &q.starting_after {
         payment_id(cursor).map_err(|_| {
-            ApiError::invalid(
+            Error::invalid(
                 "starting_after",
                 "'starting_after' must be a payment id (pi_…)",
             )
@@ -537,16 +533,16 @@ pub async fn list(
         (Some(c), _) => Some(c),
         (None, true) => {
             let account =
-                crate::flows::accounts::get(&services.db, q.external_account_id.clone()).await?;
-            Some(Currency::parse(&account.default_currency).map_err(ApiError::internal)?)
+                crate::flows::accounts::get(&services.db, account.as_str().to_string()).await?;
+            Some(Currency::parse(&account.default_currency).map_err(Error::internal)?)
         }
         (None, false) => None,
     };
-    let bound = |param: &str, v: &Option<String>| -> Result<Option<i64>, ApiError> {
+    let bound = |param: &str, v: &Option<String>| -> Result<Option<i64>, Error> {
         match (v, bound_currency) {
             (Some(text), Some(c)) => Money::parse(text, c)
                 .map(|m| Some(m.minor))
-                .map_err(|e| ApiError::invalid(param, format!("'{param}' {e}"))),
+                .map_err(|e| Error::invalid(param, format!("'{param}' {e}"))),
             _ => Ok(None),
         }
     };
@@ -561,7 +557,7 @@ pub async fn list(
         limit,
         starting_after: q.starting_after,
     };
-    let (views, has_more) = payments::list(&services, q.external_account_id, filter).await?;
+    let (views, has_more) = payments::list(&services, account.into_string(), filter).await?;
     let data: Vec<PaymentResponse> = views
         .into_iter()
         .map(|v| PaymentResponse::from_view(v, false))

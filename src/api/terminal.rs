@@ -1,11 +1,11 @@
 //! Stripe Terminal for POS tablets and smart readers: `POST /v1/terminal/connection_token`,
 //! locations, readers, and the server-driven `process` / `cancel` of a reader's action.
 
-use super::extract::{external_id, ApiJson, ApiQuery};
+use super::extract::{ApiJson, ApiQuery};
 use super::payments::{payment_id, AccountQuery};
 use crate::auth::{Caller, Scope};
 use crate::db::models::{TerminalLocation, TerminalReader};
-use crate::error::ApiError;
+use crate::error::Error;
 use crate::flows::terminal::{self, NewLocation};
 use crate::flows::Services;
 use crate::stripe::{AllowRedisplay, Reader};
@@ -21,7 +21,7 @@ pub struct TokenRequest {
     location: Option<String>,
 }
 
-fn stripe_id(param: &str, prefix: &str, value: &str) -> Result<(), ApiError> {
+fn stripe_id(param: &str, prefix: &str, value: &str) -> Result<(), Error> {
     super::extract::stripe_id(param, prefix, "Stripe", value)
 }
 
@@ -30,15 +30,13 @@ pub async fn connection_token(
     services: web::Data<Services>,
     caller: Caller,
     ApiJson(body): ApiJson<TokenRequest>,
-) -> Result<HttpResponse, ApiError> {
-    external_id("external_account_id", &body.external_account_id)?;
-    caller.authorize(Scope::Terminal, &body.external_account_id)?;
+) -> Result<HttpResponse, Error> {
+    let account = caller.for_account(Scope::Terminal, &body.external_account_id)?;
     if let Some(l) = &body.location {
         stripe_id("location", "tml_", l)?;
     }
     let secret =
-        terminal::connection_token(&services, body.external_account_id, body.location.clone())
-            .await?;
+        terminal::connection_token(&services, account.into_string(), body.location.clone()).await?;
     Ok(HttpResponse::Ok()
         .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
         .json(json!({"secret": secret.expose(), "location": body.location})))
@@ -69,10 +67,10 @@ fn location_json(l: TerminalLocation) -> Value {
     json!({"id": l.stripe_location_id, "display_name": l.display_name, "created_at": super::timestamp(l.created_at)})
 }
 
-fn text(param: &str, value: &str, max: usize) -> Result<(), ApiError> {
+fn text(param: &str, value: &str, max: usize) -> Result<(), Error> {
     if value.trim().is_empty() || value.chars().count() > max || value.chars().any(char::is_control)
     {
-        return Err(ApiError::invalid(
+        return Err(Error::invalid(
             param,
             format!("'{param}' must be 1 to {max} printable characters"),
         ));
@@ -84,14 +82,13 @@ pub async fn create_location(
     services: web::Data<Services>,
     caller: Caller,
     ApiJson(body): ApiJson<LocationRequest>,
-) -> Result<HttpResponse, ApiError> {
-    external_id("external_account_id", &body.external_account_id)?;
-    caller.authorize(Scope::Terminal, &body.external_account_id)?;
+) -> Result<HttpResponse, Error> {
+    let account = caller.for_account(Scope::Terminal, &body.external_account_id)?;
     text("display_name", &body.display_name, 100)?;
     text("address.line1", &body.address.line1, 200)?;
     let country = body.address.country.to_ascii_uppercase();
     if country.len() != 2 || !country.bytes().all(|b| b.is_ascii_uppercase()) {
-        return Err(ApiError::invalid(
+        return Err(Error::invalid(
             "address.country",
             "'address.country' must be a two-letter ISO country code",
         ));
@@ -107,7 +104,7 @@ pub async fn create_location(
     }
     let location = terminal::create_location(
         &services,
-        body.external_account_id,
+        account.into_string(),
         NewLocation {
             display_name: body.display_name,
             line1: body.address.line1,
@@ -125,10 +122,9 @@ pub async fn list_locations(
     services: web::Data<Services>,
     caller: Caller,
     ApiQuery(q): ApiQuery<AccountQuery>,
-) -> Result<HttpResponse, ApiError> {
-    external_id("external_account_id", &q.external_account_id)?;
-    caller.authorize(Scope::Terminal, &q.external_account_id)?;
-    let rows = terminal::list_locations(&services, q.external_account_id).await?;
+) -> Result<HttpResponse, Error> {
+    let account = caller.for_account(Scope::Terminal, &q.external_account_id)?;
+    let rows = terminal::list_locations(&services, account.into_string()).await?;
     Ok(HttpResponse::Ok()
         .json(json!({"data": rows.into_iter().map(location_json).collect::<Vec<_>>()})))
 }
@@ -172,9 +168,8 @@ pub async fn register_reader(
     services: web::Data<Services>,
     caller: Caller,
     ApiJson(body): ApiJson<ReaderRequest>,
-) -> Result<HttpResponse, ApiError> {
-    external_id("external_account_id", &body.external_account_id)?;
-    caller.authorize(Scope::Terminal, &body.external_account_id)?;
+) -> Result<HttpResponse, Error> {
+    let account = caller.for_account(Scope::Terminal, &body.external_account_id)?;
     text("registration_code", &body.registration_code, 100)?;
     if let Some(label) = &body.label {
         text("label", label, 100)?;
@@ -184,7 +179,7 @@ pub async fn register_reader(
     }
     let (row, reader) = terminal::register_reader(
         &services,
-        body.external_account_id,
+        account.into_string(),
         body.registration_code,
         body.label,
         body.location,
@@ -197,10 +192,9 @@ pub async fn list_readers(
     services: web::Data<Services>,
     caller: Caller,
     ApiQuery(q): ApiQuery<AccountQuery>,
-) -> Result<HttpResponse, ApiError> {
-    external_id("external_account_id", &q.external_account_id)?;
-    caller.authorize(Scope::Terminal, &q.external_account_id)?;
-    let rows = terminal::list_readers(&services, q.external_account_id).await?;
+) -> Result<HttpResponse, Error> {
+    let account = caller.for_account(Scope::Terminal, &q.external_account_id)?;
+    let rows = terminal::list_readers(&services, account.into_string()).await?;
     Ok(HttpResponse::Ok()
         .json(json!({"data": rows.into_iter().map(|r| reader_json(r, None)).collect::<Vec<_>>()})))
 }
@@ -210,12 +204,11 @@ pub async fn get_reader(
     caller: Caller,
     path: web::Path<String>,
     ApiQuery(q): ApiQuery<AccountQuery>,
-) -> Result<HttpResponse, ApiError> {
-    external_id("external_account_id", &q.external_account_id)?;
-    caller.authorize(Scope::Terminal, &q.external_account_id)?;
+) -> Result<HttpResponse, Error> {
+    let account = caller.for_account(Scope::Terminal, &q.external_account_id)?;
     let id = path.into_inner();
     stripe_id("id", "tmr_", &id)?;
-    let (row, reader) = terminal::get_reader(&services, q.external_account_id, id).await?;
+    let (row, reader) = terminal::get_reader(&services, account.into_string(), id).await?;
     Ok(HttpResponse::Ok().json(reader_json(row, Some(reader))))
 }
 
@@ -233,9 +226,8 @@ pub async fn process(
     caller: Caller,
     path: web::Path<String>,
     ApiJson(body): ApiJson<ProcessRequest>,
-) -> Result<HttpResponse, ApiError> {
-    external_id("external_account_id", &body.external_account_id)?;
-    caller.authorize(Scope::Terminal, &body.external_account_id)?;
+) -> Result<HttpResponse, Error> {
+    let account = caller.for_account(Scope::Terminal, &body.external_account_id)?;
     let id = path.into_inner();
     stripe_id("id", "tmr_", &id)?;
     payment_id(&body.payment_id)?;
@@ -244,7 +236,7 @@ pub async fn process(
         .as_deref()
         .map(|v| {
             AllowRedisplay::parse(v).ok_or_else(|| {
-                ApiError::invalid(
+                Error::invalid(
                     "allow_redisplay",
                     "'allow_redisplay' must be always, limited or unspecified",
                 )
@@ -253,7 +245,7 @@ pub async fn process(
         .transpose()?;
     let (row, reader) = terminal::process(
         &services,
-        body.external_account_id,
+        account.into_string(),
         id,
         body.payment_id,
         allow_redisplay,
@@ -273,11 +265,10 @@ pub async fn cancel_action(
     caller: Caller,
     path: web::Path<String>,
     ApiJson(body): ApiJson<CancelActionRequest>,
-) -> Result<HttpResponse, ApiError> {
-    external_id("external_account_id", &body.external_account_id)?;
-    caller.authorize(Scope::Terminal, &body.external_account_id)?;
+) -> Result<HttpResponse, Error> {
+    let account = caller.for_account(Scope::Terminal, &body.external_account_id)?;
     let id = path.into_inner();
     stripe_id("id", "tmr_", &id)?;
-    let (row, reader) = terminal::cancel_action(&services, body.external_account_id, id).await?;
+    let (row, reader) = terminal::cancel_action(&services, account.into_string(), id).await?;
     Ok(HttpResponse::Ok().json(reader_json(row, Some(reader))))
 }

@@ -4,7 +4,7 @@
 use super::extract::{external_id, ApiJson, ApiQuery};
 use crate::auth::{Caller, Scope};
 use crate::db::models::WebhookDelivery;
-use crate::error::ApiError;
+use crate::error::Error;
 use crate::flows::webhooks::{self, Received};
 use crate::flows::Services;
 use crate::jobs::delivery;
@@ -19,13 +19,13 @@ pub async fn stripe(
     services: web::Data<Services>,
     request: HttpRequest,
     body: Bytes,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, Error> {
     let signature = request
         .headers()
         .get("Stripe-Signature")
         .and_then(|v| v.to_str().ok())
         .ok_or_else(|| {
-            ApiError::bad_request(
+            Error::bad_request(
                 "webhook_signature_missing",
                 "the Stripe-Signature header is required",
             )
@@ -68,12 +68,11 @@ pub async fn deliveries(
     services: web::Data<Services>,
     caller: Caller,
     ApiQuery(q): ApiQuery<DeliveriesQuery>,
-) -> Result<HttpResponse, ApiError> {
-    external_id("external_account_id", &q.external_account_id)?;
-    caller.authorize(Scope::PaymentsRead, &q.external_account_id)?;
+) -> Result<HttpResponse, Error> {
+    let account = caller.for_account(Scope::PaymentsRead, &q.external_account_id)?;
     if let Some(s) = &q.status {
         if !["pending", "delivered", "failed"].contains(&s.as_str()) {
-            return Err(ApiError::invalid(
+            return Err(Error::invalid(
                 "status",
                 "'status' must be pending, delivered or failed",
             ));
@@ -83,13 +82,13 @@ pub async fn deliveries(
         None => 50,
         Some(Ok(n)) if (1..=100).contains(&n) => n,
         Some(_) => {
-            return Err(ApiError::invalid(
+            return Err(Error::invalid(
                 "limit",
                 "'limit' must be a whole number from 1 to 100",
             ))
         }
     };
-    let account = crate::flows::accounts::get(&services.db, q.external_account_id).await?;
+    let account = crate::flows::accounts::get(&services.db, account.into_string()).await?;
     let rows = delivery::list(&services.db, account.id, q.status, limit).await?;
     Ok(HttpResponse::Ok()
         .json(json!({"data": rows.into_iter().map(delivery_json).collect::<Vec<_>>()})))
@@ -106,12 +105,11 @@ pub async fn retry(
     caller: Caller,
     path: web::Path<String>,
     ApiJson(body): ApiJson<RetryRequest>,
-) -> Result<HttpResponse, ApiError> {
-    external_id("external_account_id", &body.external_account_id)?;
-    caller.authorize(Scope::PaymentsWrite, &body.external_account_id)?;
+) -> Result<HttpResponse, Error> {
+    let account = caller.for_account(Scope::PaymentsWrite, &body.external_account_id)?;
     let id = path.into_inner();
     external_id("id", &id)?;
-    let account = crate::flows::accounts::get(&services.db, body.external_account_id).await?;
+    let account = crate::flows::accounts::get(&services.db, account.into_string()).await?;
     let row = delivery::retry(&services.db, account.id, id).await?;
     Ok(HttpResponse::Ok().json(delivery_json(row)))
 }
