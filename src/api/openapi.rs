@@ -253,6 +253,8 @@ fn operation(op: &Operation) -> Value {
     if op.calls != Nothing {
         errors.push(503);
     }
+    // Our own fault, possible anywhere (the detail is logged, never returned).
+    errors.push(500);
     errors.sort_unstable();
     errors.dedup();
     for status in errors {
@@ -322,6 +324,7 @@ fn error_name(status: u16) -> &'static str {
         409 => "Conflict",
         413 => "PayloadTooLarge",
         415 => "UnsupportedMediaType",
+        500 => "InternalError",
         502 => "StripeFailed",
         503 => "Unavailable",
         504 => "StripeTimeout",
@@ -339,6 +342,7 @@ fn error_responses() -> Value {
         (409, "Wrong state (`payment_status` tells the current one) or an idempotency conflict."),
         (413, "Body over 64 KiB."),
         (415, "Content-Type is not JSON."),
+        (500, "Our fault (`api_error`, `internal_error`); the detail is in our log, not the answer."),
         (502, "Stripe failed or could not be reached (`api_error`); `retryable` tells whether the same request may be retried."),
         (503, "The database is unavailable (`api_error`, retryable)."),
         (504, "Stripe did not answer in time; the outcome is unknown: retry the same request."),
@@ -354,7 +358,8 @@ fn error_responses() -> Value {
     Value::Object(out)
 }
 
-/// `{"type": "object", …}` with the given required fields; requests reject unknown fields.
+/// `{"type": "object", …}` with the given required fields; `closed` adds
+/// `additionalProperties: false`.
 fn object(required: &[&str], properties: Value, closed: bool) -> Value {
     let mut schema = json!({"type": "object", "properties": properties});
     if !required.is_empty() {
@@ -366,16 +371,19 @@ fn object(required: &[&str], properties: Value, closed: bool) -> Value {
     schema
 }
 
+/// A request body: unknown fields are rejected (400 `parameter_unknown`).
 fn request(required: &[&str], properties: Value) -> Value {
     object(required, properties, true)
 }
 
+/// An answer of ours: every property is present (null where nullable), none other; the API
+/// tests validate every response against it, so a field added to a response must be added here.
 fn response(properties: Value) -> Value {
     let required: Vec<&str> = properties
         .as_object()
         .map(|p| p.keys().map(String::as_str).collect())
         .unwrap_or_default();
-    object(&required, properties.clone(), false)
+    object(&required, properties.clone(), true)
 }
 
 fn r(name: &str) -> Value {
@@ -398,15 +406,30 @@ fn schemas() -> Value {
     let string = || json!({"type": "string"});
     let time = || json!({"type": "string", "format": "date-time"});
     let nstring = || nullable(json!({"type": "string"}));
+    // A saved card; `DeletedCard` adds `deleted` (both closed, so not an `allOf`).
+    let card = json!({
+        "id": string(),
+        "payment_method_id": {"type": "string", "pattern": "^pm_"},
+        "customer_id": {"type": "string", "pattern": "^cus_"},
+        "external_customer_id": string(),
+        "brand": string(),
+        "last4": {"type": "string", "minLength": 4, "maxLength": 4},
+        "exp_month": {"type": "integer"},
+        "exp_year": {"type": "integer"},
+        "chargeable": {"type": "boolean", "description": "False for a card saved in another Stripe account than the merchant uses now (its Stripe key or connected account changed since; `POST /v1/payment/charge` answers 409 `card_unavailable`), or deleted."},
+        "created_at": time(),
+    });
     let entries: Vec<(&str, Value)> = vec![
         (
             "Error",
             json!({
                 "type": "object",
                 "required": ["error"],
+                "additionalProperties": false,
                 "properties": {"error": {
                     "type": "object",
                     "required": ["type", "code", "message"],
+                    "additionalProperties": false,
                     "properties": {
                         "type": {"type": "string", "enum": ["invalid_request_error", "authentication_error", "permission_error", "card_error", "api_error"]},
                         "code": string(),
@@ -661,14 +684,16 @@ fn schemas() -> Value {
         ),
         (
             "PaymentHistoryEntry",
-            json!({"type": "object", "required": ["action", "status", "actor", "at"], "properties": {
+            json!({"type": "object", "required": ["action", "status", "actor", "at"], "additionalProperties": false, "properties": {
                 "action": string(), "status": string(), "amount": r("DecimalString"), "actor": string(), "at": time(),
+                "detail": {"type": "string", "description": "For `ignored` entries: the update that was refused."},
             }}),
         ),
         (
             "Payment",
             json!({
                 "type": "object",
+                "additionalProperties": false,
                 "required": ["id", "status", "amount", "amount_capturable", "amount_captured", "amount_refunded", "currency", "capture_method", "payment_method_types", "external_account_id", "external_transaction_id", "external_customer_id", "customer_id", "description", "metadata", "created_at", "updated_at"],
                 "properties": {
                     "id": nullable(r("PaymentId")),
@@ -701,26 +726,13 @@ fn schemas() -> Value {
                 "next_starting_after": nullable(r("PaymentId")),
             })),
         ),
-        (
-            "Card",
-            response(json!({
-                "id": string(),
-                "payment_method_id": {"type": "string", "pattern": "^pm_"},
-                "customer_id": {"type": "string", "pattern": "^cus_"},
-                "external_customer_id": string(),
-                "brand": string(),
-                "last4": {"type": "string", "minLength": 4, "maxLength": 4},
-                "exp_month": {"type": "integer"},
-                "exp_year": {"type": "integer"},
-                "chargeable": {"type": "boolean", "description": "False for a card saved in another Stripe account than the merchant uses now (its Stripe key or connected account changed since; `POST /v1/payment/charge` answers 409 `card_unavailable`), or deleted."},
-                "created_at": time(),
-            })),
-        ),
+        ("Card", response(card.clone())),
         ("CardList", list_of("Card")),
-        (
-            "DeletedCard",
-            json!({"allOf": [r("Card"), response(json!({"deleted": {"type": "boolean", "enum": [true]}}))]}),
-        ),
+        ("DeletedCard", {
+            let mut deleted = card;
+            deleted["deleted"] = json!({"type": "boolean", "enum": [true]});
+            response(deleted)
+        }),
         (
             "SetupSession",
             response(json!({
@@ -767,6 +779,7 @@ fn schemas() -> Value {
             "Reader",
             json!({
                 "type": "object",
+                "additionalProperties": false,
                 "required": ["id", "label", "device_type", "location", "created_at"],
                 "properties": {
                     "id": string(),
@@ -787,6 +800,7 @@ fn schemas() -> Value {
             "Account",
             json!({
                 "type": "object",
+                "additionalProperties": false,
                 "required": ["external_account_id", "display_name", "default_currency", "stripe_account_id", "has_stripe_secret_key", "webhook_url", "has_stripe_webhook_secret", "created_at", "updated_at"],
                 "properties": {
                     "external_account_id": string(),
