@@ -406,11 +406,14 @@ fn schemas() -> Value {
     let string = || json!({"type": "string"});
     let time = || json!({"type": "string", "format": "date-time"});
     let nstring = || nullable(json!({"type": "string"}));
+    // A Stripe id of ours to show: `prefix_…`.
+    let id = |prefix: &str| json!({"type": "string", "pattern": format!("^{prefix}_[A-Za-z0-9_]+$")});
+    let session_status = || json!({"type": "string", "enum": ["creating", "open", "complete", "expired"], "description": "`creating` until Stripe answered the creation."});
     // A saved card; `DeletedCard` adds `deleted` (both closed, so not an `allOf`).
     let card = json!({
         "id": string(),
-        "payment_method_id": {"type": "string", "pattern": "^pm_"},
-        "customer_id": {"type": "string", "pattern": "^cus_"},
+        "payment_method_id": id("pm"),
+        "customer_id": id("cus"),
         "external_customer_id": string(),
         "brand": string(),
         "last4": {"type": "string", "minLength": 4, "maxLength": 4},
@@ -466,6 +469,10 @@ fn schemas() -> Value {
         (
             "PaymentId",
             json!({"type": "string", "pattern": "^pi_[A-Za-z0-9_]+$", "description": "A Stripe PaymentIntent id."}),
+        ),
+        (
+            "CurrencyCode",
+            json!({"type": "string", "pattern": "^[a-z]{3}$", "description": "ISO 4217 code, lower case (as answered).", "example": "usd"}),
         ),
         (
             "PaymentStatus",
@@ -685,7 +692,7 @@ fn schemas() -> Value {
         (
             "PaymentHistoryEntry",
             json!({"type": "object", "required": ["action", "status", "actor", "at"], "additionalProperties": false, "properties": {
-                "action": string(), "status": string(), "amount": r("DecimalString"), "actor": string(), "at": time(),
+                "action": string(), "status": r("PaymentStatus"), "amount": r("DecimalString"), "actor": string(), "at": time(),
                 "detail": {"type": "string", "description": "For `ignored` entries: the update that was refused."},
             }}),
         ),
@@ -703,13 +710,13 @@ fn schemas() -> Value {
                     "amount_capturable": r("DecimalString"),
                     "amount_captured": r("DecimalString"),
                     "amount_refunded": r("DecimalString"),
-                    "currency": r("Currency"),
+                    "currency": r("CurrencyCode"),
                     "capture_method": {"type": "string", "enum": ["manual", "automatic"]},
-                    "payment_method_types": {"type": "array", "items": string()},
+                    "payment_method_types": {"type": "array", "items": {"type": "string", "enum": ["card_present", "interac_present", "card"]}, "minItems": 1, "description": "`card` for a saved card charged off-session."},
                     "external_account_id": string(),
                     "external_transaction_id": string(),
                     "external_customer_id": nstring(),
-                    "customer_id": nstring(),
+                    "customer_id": nullable(id("cus")),
                     "description": nstring(),
                     "metadata": {"type": "object", "additionalProperties": string()},
                     "created_at": time(),
@@ -736,11 +743,11 @@ fn schemas() -> Value {
         (
             "SetupSession",
             response(json!({
-                "session_id": nstring(),
+                "session_id": nullable(id("cs")),
                 "url": nullable(json!({"type": "string", "format": "uri"})),
-                "status": string(),
+                "status": session_status(),
                 "external_account_id": string(),
-                "customer_id": nstring(),
+                "customer_id": nullable(id("cus")),
                 "external_customer_id": nstring(),
                 "expires_at": nullable(time()),
                 "created_at": time(),
@@ -749,18 +756,18 @@ fn schemas() -> Value {
         (
             "CheckoutSession",
             response(json!({
-                "session_id": nstring(),
+                "session_id": nullable(id("cs")),
                 "url": nullable(json!({"type": "string", "format": "uri", "description": "Hosted sessions."})),
                 "client_secret": nullable(json!({"type": "string", "description": "Embedded sessions."})),
-                "status": string(),
+                "status": session_status(),
                 "ui_mode": {"type": "string", "enum": ["hosted", "embedded"]},
                 "reference": nstring(),
                 "amount": nullable(r("DecimalString")),
-                "currency": nullable(r("Currency")),
+                "currency": nullable(r("CurrencyCode")),
                 "external_account_id": string(),
-                "customer_id": nstring(),
+                "customer_id": nullable(id("cus")),
                 "external_customer_id": nstring(),
-                "payment_intent_id": nstring(),
+                "payment_intent_id": nullable(r("PaymentId")),
                 "payment": nullable(r("Payment")),
                 "expires_at": nullable(time()),
                 "created_at": time(),
@@ -768,11 +775,11 @@ fn schemas() -> Value {
         ),
         (
             "ConnectionToken",
-            response(json!({"secret": string(), "location": nstring()})),
+            response(json!({"secret": {"type": "string", "minLength": 1}, "location": nullable(id("tml"))})),
         ),
         (
             "Location",
-            response(json!({"id": nstring(), "display_name": string(), "created_at": time()})),
+            response(json!({"id": nullable(id("tml")), "display_name": string(), "created_at": time()})),
         ),
         ("LocationList", list_of("Location")),
         (
@@ -782,15 +789,18 @@ fn schemas() -> Value {
                 "additionalProperties": false,
                 "required": ["id", "label", "device_type", "location", "created_at"],
                 "properties": {
-                    "id": string(),
+                    "id": id("tmr"),
                     "label": nstring(),
                     "device_type": nstring(),
-                    "location": nstring(),
+                    "location": nullable(id("tml")),
                     "created_at": time(),
-                    "status": nullable(json!({"type": "string", "description": "Live (not in lists)."})),
+                    "status": nullable(json!({"type": "string", "enum": ["online", "offline"], "description": "Live (not in lists)."})),
                     "action": nullable(response(json!({
-                        "type": string(), "status": string(), "failure_code": nstring(),
-                        "failure_message": nstring(), "payment_id": nstring(),
+                        "type": {"type": "string", "enum": ["process_payment_intent", "process_setup_intent", "refund_payment", "set_reader_display"]},
+                        "status": {"type": "string", "enum": ["in_progress", "succeeded", "failed"]},
+                        "failure_code": nstring(),
+                        "failure_message": nstring(),
+                        "payment_id": nullable(r("PaymentId")),
                     }))),
                 },
             }),
@@ -805,8 +815,8 @@ fn schemas() -> Value {
                 "properties": {
                     "external_account_id": string(),
                     "display_name": nstring(),
-                    "default_currency": r("Currency"),
-                    "stripe_account_id": nstring(),
+                    "default_currency": r("CurrencyCode"),
+                    "stripe_account_id": nullable(id("acct")),
                     "has_stripe_secret_key": {"type": "boolean"},
                     "webhook_url": nstring(),
                     "webhook_secret": {"type": "string", "description": "Only in the answer that set or changed webhook_url; keep it."},
@@ -821,10 +831,10 @@ fn schemas() -> Value {
             response(json!({
                 "id": string(),
                 "event_id": nstring(),
-                "event_type": string(),
+                "event_type": {"type": "string", "enum": ["payment.authorized", "payment.authorization_expiring", "payment.captured", "payment.canceled", "payment.failed", "payment.refunded", "card.saved", "card.deleted"]},
                 "status": {"type": "string", "enum": ["pending", "delivered", "failed"]},
-                "attempts": {"type": "integer"},
-                "last_status": nullable(json!({"type": "integer"})),
+                "attempts": {"type": "integer", "minimum": 0},
+                "last_status": nullable(json!({"type": "integer", "description": "The merchant endpoint's HTTP status on the last attempt."})),
                 "last_error": nstring(),
                 "next_attempt_at": nullable(time()),
                 "delivered_at": nullable(time()),

@@ -66,6 +66,30 @@ fn our_objects_are_closed() {
     assert_eq!(open, vec!["StripeEvent".to_string()], "open object schemas");
 }
 
+/// Every `pattern` of the document is one the validator can read (it panics on other syntax, so
+/// this fails here rather than in whichever test first meets the schema).
+#[test]
+fn every_pattern_is_readable() {
+    fn walk(v: &Value, seen: &mut usize) {
+        match v {
+            Value::Object(map) => {
+                if let (Some(Value::String(pattern)), Some("string")) =
+                    (map.get("pattern"), map.get("type").and_then(Value::as_str))
+                {
+                    crate::openapi::Pattern::parse(pattern);
+                    *seen += 1;
+                }
+                map.values().for_each(|v| walk(v, seen));
+            }
+            Value::Array(items) => items.iter().for_each(|v| walk(v, seen)),
+            _ => {}
+        }
+    }
+    let mut seen = 0;
+    walk(document(), &mut seen);
+    assert!(seen > 10, "{seen} patterns");
+}
+
 /// Every operation documents the error envelope for its failures, and 500.
 #[test]
 fn every_operation_documents_its_failures() {

@@ -430,7 +430,8 @@ fn number(schema: &Value, n: &serde_json::Number, at: &str, errors: &mut Vec<Str
 }
 
 /// The regular expressions the document's `pattern`s use: anchors, literals and `\` escapes,
-/// `.`, classes (`[A-Za-z0-9_]`, `[^…]`), groups with `|`, and the quantifiers `?`, `*`, `+`.
+/// `.`, classes (`[A-Za-z0-9_]`, `[^…]`), groups with `|`, and the quantifiers `?`, `*`, `+`,
+/// `{n}`, `{n,}`, `{n,m}`.
 /// Anything else panics, so a pattern is never skipped. Unanchored, as JSON Schema means it.
 #[derive(Debug)]
 enum Node {
@@ -521,15 +522,32 @@ fn parse_alternatives(chars: &mut Chars, pattern: &str) -> Vec<Vec<Node>> {
             '{' | '}' | '*' | '+' | '?' | ']' => panic!("unsupported {c} in {pattern}"),
             c => Node::Char(c),
         };
-        let atom = match chars.peek() {
-            Some('?') => Node::Repeat(Box::new(atom), 0, Some(1)),
-            Some('*') => Node::Repeat(Box::new(atom), 0, None),
-            Some('+') => Node::Repeat(Box::new(atom), 1, None),
-            _ => atom,
+        let (min, max) = match chars.next_if(|c| "?*+{".contains(*c)) {
+            None => {
+                alternatives.last_mut().expect("one").push(atom);
+                continue;
+            }
+            Some('?') => (0, Some(1)),
+            Some('*') => (0, None),
+            Some('+') => (1, None),
+            Some(_) => {
+                let bounds: String = chars.by_ref().take_while(|c| *c != '}').collect();
+                let number = |n: &str| {
+                    n.parse::<usize>()
+                        .unwrap_or_else(|_| panic!("bad {{{bounds}}} in {pattern}"))
+                };
+                match bounds.split_once(',') {
+                    None => (number(&bounds), Some(number(&bounds))),
+                    Some((min, "")) => (number(min), None),
+                    Some((min, max)) => (number(min), Some(number(max))),
+                }
+            }
         };
-        if matches!(atom, Node::Repeat(..)) {
-            chars.next();
-        }
+        assert!(
+            chars.peek().is_none_or(|c| !"?*+{".contains(*c)),
+            "unsupported quantifier after a quantifier in {pattern}"
+        );
+        let atom = Node::Repeat(Box::new(atom), min, max);
         alternatives.last_mut().expect("one").push(atom);
     }
     alternatives
@@ -738,6 +756,8 @@ mod tests {
             ("^[!-~]+$", "key-1!", "with space"),
             ("^pm_", "pm_1", "xpm_1"),
             ("b+c", "aabbbcd", "ac"),
+            ("^[a-z]{3}$", "usd", "usdx"),
+            ("^x{2,}y{0,1}$", "xxxy", "xy"),
         ] {
             let p = Pattern::parse(pattern);
             assert!(p.is_match(yes), "{pattern} ~ {yes}");
