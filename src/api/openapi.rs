@@ -7,7 +7,10 @@
 //! scheme. OpenAPI 3.0 lets only OAuth2 schemes list scopes in `security`, so the scope an
 //! operation requires is given as `x-required-scope` and in its description.
 //! The integration tests check both directions against the running app: every documented
-//! operation is routed, and every route in `configure` is documented.
+//! operation is routed, and every route in `configure` is documented. Every answer the API
+//! suite receives is validated against this document (`tests/support/openapi.rs`): our objects
+//! are closed (`additionalProperties: false`), so a field, status or value the document does not
+//! name fails the suite.
 
 use crate::auth::Scope;
 use actix_web::HttpResponse;
@@ -407,7 +410,8 @@ fn schemas() -> Value {
     let time = || json!({"type": "string", "format": "date-time"});
     let nstring = || nullable(json!({"type": "string"}));
     // A Stripe id of ours to show: `prefix_…`.
-    let id = |prefix: &str| json!({"type": "string", "pattern": format!("^{prefix}_[A-Za-z0-9_]+$")});
+    let id =
+        |prefix: &str| json!({"type": "string", "pattern": format!("^{prefix}_[A-Za-z0-9_]+$")});
     let session_status = || json!({"type": "string", "enum": ["creating", "open", "complete", "expired"], "description": "`creating` until Stripe answered the creation."});
     // A saved card; `DeletedCard` adds `deleted` (both closed, so not an `allOf`).
     let card = json!({
@@ -775,11 +779,15 @@ fn schemas() -> Value {
         ),
         (
             "ConnectionToken",
-            response(json!({"secret": {"type": "string", "minLength": 1}, "location": nullable(id("tml"))})),
+            response(
+                json!({"secret": {"type": "string", "minLength": 1}, "location": nullable(id("tml"))}),
+            ),
         ),
         (
             "Location",
-            response(json!({"id": nullable(id("tml")), "display_name": string(), "created_at": time()})),
+            response(
+                json!({"id": nullable(id("tml")), "display_name": string(), "created_at": time()}),
+            ),
         ),
         ("LocationList", list_of("Location")),
         (

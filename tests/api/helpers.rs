@@ -193,7 +193,10 @@ impl TestApp {
         }
         let response = request.send().await.expect("request sent");
         let status = response.status().as_u16();
-        let content_type = response.headers().get("content-type").and_then(|v| v.to_str().ok());
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok());
         let content_type = content_type.unwrap_or_default().to_string();
         let text = response.text().await.unwrap();
         // OpenAPI hook: every answer must be what /v1/openapi.json documents (tests/support/openapi.rs).

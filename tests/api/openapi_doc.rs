@@ -18,7 +18,23 @@ async fn raw(
     content_type: Option<&str>,
     body: Vec<u8>,
 ) -> (u16, String) {
+    raw_with(app, method, path, token, content_type, &[], body).await
+}
+
+/// `raw` with extra headers.
+async fn raw_with(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    token: Option<&str>,
+    content_type: Option<&str>,
+    headers: &[(&str, &str)],
+    body: Vec<u8>,
+) -> (u16, String) {
     let mut request = app.client.request(method.clone(), app.url(path)).body(body);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
     if let Some(token) = token {
         request = request.bearer_auth(token);
     }
@@ -44,7 +60,10 @@ fn our_objects_are_closed() {
         match schema {
             Value::Object(map) => {
                 let is_object = map.get("type") == Some(&Value::String("object".into()));
-                if is_object && map.contains_key("properties") && map.get("additionalProperties") != Some(&Value::Bool(false)) {
+                if is_object
+                    && map.contains_key("properties")
+                    && map.get("additionalProperties") != Some(&Value::Bool(false))
+                {
                     open.push(format!("{name}{at}"));
                 }
                 for (key, value) in map {
@@ -100,7 +119,10 @@ fn every_operation_documents_its_failures() {
             assert!(responses.contains_key("500"), "{method} {path}");
             if op["security"] != serde_json::json!([]) {
                 for status in ["401", "403", "404"] {
-                    assert!(responses.contains_key(status), "{status} on {method} {path}");
+                    assert!(
+                        responses.contains_key(status),
+                        "{status} on {method} {path}"
+                    );
                 }
             }
             for (status, response) in responses {
@@ -157,6 +179,17 @@ both_backends! {
         // Stripe's webhook without a valid signature.
         let (s, _) = raw(&app, Method::POST, "/v1/webhooks/stripe", None, json, br#"{"id": "evt_1", "type": "x"}"#.to_vec()).await;
         assert_eq!(s, 400);
+        // A signed one, twice (received, then a duplicate).
+        let object = crate::webhooks::intent_object(serde_json::json!({"id": "pi_doc_unknown", "status": "canceled"}));
+        let secrets = [crate::helpers::STRIPE_WEBHOOK_SECRET];
+        let (event, signature) = crate::webhooks::signed_event("evt_doc_1", "payment_intent.canceled", object, &secrets, 0);
+        for duplicate in [false, true] {
+            let headers = [("Stripe-Signature", signature.as_str())];
+            let (s, body) = raw_with(&app, Method::POST, "/v1/webhooks/stripe", None, json, &headers, event.clone().into_bytes()).await;
+            assert_eq!(s, 200, "{body}");
+            let body: Value = serde_json::from_str(&body).unwrap();
+            assert_eq!(body["duplicate"], duplicate, "{body}");
+        }
         // Not JSON: the metrics text, by status and media type.
         let (s, text) = raw(&app, Method::GET, "/metrics", None, None, vec![]).await;
         assert_eq!(s, 200);

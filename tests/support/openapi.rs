@@ -109,7 +109,13 @@ fn documented<'d>(
 
 /// Checks a JSON response body against the document: the operation, the documented response for
 /// `status`, its `application/json` schema.
-pub fn check(doc: &Value, method: &str, path: &str, status: u16, body: &Value) -> Result<(), String> {
+pub fn check(
+    doc: &Value,
+    method: &str,
+    path: &str,
+    status: u16,
+    body: &Value,
+) -> Result<(), String> {
     let (template, response) = documented(doc, method, path, status)?;
     let schema = response["content"]["application/json"]
         .get("schema")
@@ -136,7 +142,10 @@ pub fn check_media(
     let (template, response) = documented(doc, method, path, status)?;
     let served = media(content_type);
     let content = response["content"].as_object();
-    let listed = content.into_iter().flatten().any(|(m, _)| media(m) == served);
+    let listed = content
+        .into_iter()
+        .flatten()
+        .any(|(m, _)| media(m) == served);
     let bodiless = content.is_none_or(|c| c.is_empty()) && served.is_empty();
     if listed || bodiless {
         Ok(())
@@ -175,6 +184,26 @@ pub fn check_response(method: &str, path: &str, status: u16, content_type: &str,
     if let Err(mismatch) = result {
         panic!("response differs from the OpenAPI document: {mismatch}\nbody: {text}");
     }
+    if let (Ok(path), Ok((template, _))) = (
+        std::env::var("OPENAPI_COVERAGE"),
+        operation(doc, method, path),
+    ) {
+        record_coverage(&path, method, template, status);
+    }
+}
+
+/// With `OPENAPI_COVERAGE=<file>`, each checked answer appends `METHOD template status` to the
+/// file: `sort -u` it against the document to see which documented responses no test exercises.
+fn record_coverage(file: &str, method: &str, template: &str, status: u16) {
+    use std::io::Write;
+    let line = format!("{} {template} {status}\n", method.to_ascii_uppercase());
+    let mut out = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(file)
+        .unwrap_or_else(|e| panic!("OPENAPI_COVERAGE={file}: {e}"));
+    out.write_all(line.as_bytes())
+        .expect("coverage line written");
 }
 
 /// The router's answer for an undocumented route: `status` with the Error envelope and `code`.
@@ -186,7 +215,9 @@ fn router_fallback(
     (want_status, want_code): (u16, &str),
 ) -> Result<(), String> {
     if status != want_status || !json {
-        return Err(format!("expected the router's {want_status} envelope, got {status}"));
+        return Err(format!(
+            "expected the router's {want_status} envelope, got {status}"
+        ));
     }
     let body: Value = serde_json::from_str(text).map_err(|e| format!("not JSON ({e})"))?;
     let error = serde_json::json!({"$ref": "#/components/schemas/Error"});
@@ -271,7 +302,9 @@ fn walk(doc: &Value, schema: &Value, value: &Value, at: &str, errors: &mut Vec<S
             && !ANNOTATIONS.contains(&key.as_str())
             && !key.starts_with("x-")
         {
-            errors.push(format!("{at}: the document uses `{key}`, which is not checked"));
+            errors.push(format!(
+                "{at}: the document uses `{key}`, which is not checked"
+            ));
         }
     }
     if value.is_null() && schema.get("nullable") == Some(&Value::Bool(true)) {
@@ -678,19 +711,30 @@ mod tests {
         let mut body = thing();
         body["status"] = json!("pending");
         let error = get(&body).unwrap_err();
-        assert!(error.contains("$.status: \"pending\" is not one of"), "{error}");
+        assert!(
+            error.contains("$.status: \"pending\" is not one of"),
+            "{error}"
+        );
     }
 
     #[test]
     fn wrong_types_nulls_patterns_and_formats_fail() {
         for (field, value, expected) in [
             ("tags", json!("a"), "$.tags: expected array"),
-            ("status", Value::Null, "$.status: expected string, got null, but not nullable"),
+            (
+                "status",
+                Value::Null,
+                "$.status: expected string, got null, but not nullable",
+            ),
             ("id", json!("pi_1"), "$.id: \"pi_1\" does not match"),
             ("parent", json!("nope"), "$.parent: \"nope\" does not match"),
             ("amount", json!("12,50"), "$.amount: matches none of oneOf"),
             ("amount", json!(1.5), "$.amount: matches none of oneOf"),
-            ("created_at", json!("yesterday"), "not an RFC 3339 date-time"),
+            (
+                "created_at",
+                json!("yesterday"),
+                "not an RFC 3339 date-time",
+            ),
             ("tags", json!(["a", "b", "c"]), "more than 2 items"),
         ] {
             let mut body = thing();
@@ -715,19 +759,40 @@ mod tests {
         let doc = doc();
         let (template, _) = operation(&doc, "get", "/v1/things/special").unwrap();
         assert_eq!(template, "/v1/things/special");
-        check(&doc, "GET", "/v1/things/special", 200, &json!({"special": true})).unwrap();
+        check(
+            &doc,
+            "GET",
+            "/v1/things/special",
+            200,
+            &json!({"special": true}),
+        )
+        .unwrap();
         assert!(check(&doc, "GET", "/v1/things/special", 200, &thing()).is_err());
     }
 
     #[test]
     fn statuses_resolve_exact_then_class_and_undocumented_ones_fail() {
         let doc = doc();
-        check(&doc, "GET", "/v1/things/th_1", 404, &json!({"code": "resource_missing"})).unwrap();
+        check(
+            &doc,
+            "GET",
+            "/v1/things/th_1",
+            404,
+            &json!({"code": "resource_missing"}),
+        )
+        .unwrap();
         let error = check(&doc, "GET", "/v1/things/th_1", 404, &json!({})).unwrap_err();
         assert!(error.contains("missing required code"), "{error}");
         let error = check(&doc, "GET", "/v1/things/th_1", 500, &json!({"code": "x"})).unwrap_err();
         assert!(error.contains("status 500 is not documented"), "{error}");
-        let error = check(&doc, "GET", "/v1/things/special", 404, &json!({"code": "x"})).unwrap_err();
+        let error = check(
+            &doc,
+            "GET",
+            "/v1/things/special",
+            404,
+            &json!({"code": "x"}),
+        )
+        .unwrap_err();
         assert!(error.contains("status 404 is not documented"), "{error}");
     }
 
