@@ -195,4 +195,19 @@ both_backends! {
         assert_eq!(s, 200);
         assert!(text.contains("pos_build_info"), "{text}");
     }
+
+    async fn idempotent_replays_and_key_conflicts_match_the_document(app) {
+        let token = app.merchant("doc-k", "usd").await;
+        let json = Some("application/json");
+        let location = |name: &str| serde_json::json!({"external_account_id": "doc-k", "display_name": name,
+            "address": {"line1": "1 Main St", "country": "US"}}).to_string().into_bytes();
+        let key = [("Idempotency-Key", "doc-key-1")];
+        let (s, first) = raw_with(&app, Method::POST, "/v1/terminal/locations", Some(&token), json, &key, location("Front")).await;
+        assert_eq!(s, 200, "{first}");
+        let (s, replay) = raw_with(&app, Method::POST, "/v1/terminal/locations", Some(&token), json, &key, location("Front")).await;
+        assert_eq!((s, &replay), (200, &first));
+        let (s, conflict) = raw_with(&app, Method::POST, "/v1/terminal/locations", Some(&token), json, &key, location("Back")).await;
+        assert_eq!(s, 409, "{conflict}");
+        assert!(conflict.contains("idempotency_key_reused"), "{conflict}");
+    }
 }
