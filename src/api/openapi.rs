@@ -7,7 +7,10 @@
 //! scheme. OpenAPI 3.0 lets only OAuth2 schemes list scopes in `security`, so the scope an
 //! operation requires is given as `x-required-scope` and in its description.
 //! The integration tests check both directions against the running app: every documented
-//! operation is routed, and every route in `configure` is documented.
+//! operation is routed, and every route in `configure` is documented. Every answer the API
+//! suite receives is validated against this document (`tests/support/openapi.rs`): our objects
+//! are closed (`additionalProperties: false`), so a field, status or value the document does not
+//! name fails the suite.
 
 use crate::auth::Scope;
 use actix_web::HttpResponse;
@@ -253,6 +256,8 @@ fn operation(op: &Operation) -> Value {
     if op.calls != Nothing {
         errors.push(503);
     }
+    // Our own fault, possible anywhere (the detail is logged, never returned).
+    errors.push(500);
     errors.sort_unstable();
     errors.dedup();
     for status in errors {
@@ -322,6 +327,7 @@ fn error_name(status: u16) -> &'static str {
         409 => "Conflict",
         413 => "PayloadTooLarge",
         415 => "UnsupportedMediaType",
+        500 => "InternalError",
         502 => "StripeFailed",
         503 => "Unavailable",
         504 => "StripeTimeout",
@@ -339,6 +345,7 @@ fn error_responses() -> Value {
         (409, "Wrong state (`payment_status` tells the current one) or an idempotency conflict."),
         (413, "Body over 64 KiB."),
         (415, "Content-Type is not JSON."),
+        (500, "Our fault (`api_error`, `internal_error`); the detail is in our log, not the answer."),
         (502, "Stripe failed or could not be reached (`api_error`); `retryable` tells whether the same request may be retried."),
         (503, "The database is unavailable (`api_error`, retryable)."),
         (504, "Stripe did not answer in time; the outcome is unknown: retry the same request."),
@@ -354,7 +361,8 @@ fn error_responses() -> Value {
     Value::Object(out)
 }
 
-/// `{"type": "object", …}` with the given required fields; requests reject unknown fields.
+/// `{"type": "object", …}` with the given required fields; `closed` adds
+/// `additionalProperties: false`.
 fn object(required: &[&str], properties: Value, closed: bool) -> Value {
     let mut schema = json!({"type": "object", "properties": properties});
     if !required.is_empty() {
@@ -366,16 +374,19 @@ fn object(required: &[&str], properties: Value, closed: bool) -> Value {
     schema
 }
 
+/// A request body: unknown fields are rejected (400 `parameter_unknown`).
 fn request(required: &[&str], properties: Value) -> Value {
     object(required, properties, true)
 }
 
+/// An answer of ours: every property is present (null where nullable), none other; the API
+/// tests validate every response against it, so a field added to a response must be added here.
 fn response(properties: Value) -> Value {
     let required: Vec<&str> = properties
         .as_object()
         .map(|p| p.keys().map(String::as_str).collect())
         .unwrap_or_default();
-    object(&required, properties.clone(), false)
+    object(&required, properties.clone(), true)
 }
 
 fn r(name: &str) -> Value {
@@ -398,15 +409,34 @@ fn schemas() -> Value {
     let string = || json!({"type": "string"});
     let time = || json!({"type": "string", "format": "date-time"});
     let nstring = || nullable(json!({"type": "string"}));
+    // A Stripe id of ours to show: `prefix_…`.
+    let id =
+        |prefix: &str| json!({"type": "string", "pattern": format!("^{prefix}_[A-Za-z0-9_]+$")});
+    let session_status = || json!({"type": "string", "enum": ["creating", "open", "complete", "expired"], "description": "`creating` until Stripe answered the creation."});
+    // A saved card; `DeletedCard` adds `deleted` (both closed, so not an `allOf`).
+    let card = json!({
+        "id": string(),
+        "payment_method_id": id("pm"),
+        "customer_id": id("cus"),
+        "external_customer_id": string(),
+        "brand": string(),
+        "last4": {"type": "string", "minLength": 4, "maxLength": 4},
+        "exp_month": {"type": "integer"},
+        "exp_year": {"type": "integer"},
+        "chargeable": {"type": "boolean", "description": "False for a card saved in another Stripe account than the merchant uses now (its Stripe key or connected account changed since; `POST /v1/payment/charge` answers 409 `card_unavailable`), or deleted."},
+        "created_at": time(),
+    });
     let entries: Vec<(&str, Value)> = vec![
         (
             "Error",
             json!({
                 "type": "object",
                 "required": ["error"],
+                "additionalProperties": false,
                 "properties": {"error": {
                     "type": "object",
                     "required": ["type", "code", "message"],
+                    "additionalProperties": false,
                     "properties": {
                         "type": {"type": "string", "enum": ["invalid_request_error", "authentication_error", "permission_error", "card_error", "api_error"]},
                         "code": string(),
@@ -443,6 +473,10 @@ fn schemas() -> Value {
         (
             "PaymentId",
             json!({"type": "string", "pattern": "^pi_[A-Za-z0-9_]+$", "description": "A Stripe PaymentIntent id."}),
+        ),
+        (
+            "CurrencyCode",
+            json!({"type": "string", "pattern": "^[a-z]{3}$", "description": "ISO 4217 code, lower case (as answered).", "example": "usd"}),
         ),
         (
             "PaymentStatus",
@@ -661,14 +695,16 @@ fn schemas() -> Value {
         ),
         (
             "PaymentHistoryEntry",
-            json!({"type": "object", "required": ["action", "status", "actor", "at"], "properties": {
-                "action": string(), "status": string(), "amount": r("DecimalString"), "actor": string(), "at": time(),
+            json!({"type": "object", "required": ["action", "status", "actor", "at"], "additionalProperties": false, "properties": {
+                "action": string(), "status": r("PaymentStatus"), "amount": r("DecimalString"), "actor": string(), "at": time(),
+                "detail": {"type": "string", "description": "For `ignored` entries: the update that was refused."},
             }}),
         ),
         (
             "Payment",
             json!({
                 "type": "object",
+                "additionalProperties": false,
                 "required": ["id", "status", "amount", "amount_capturable", "amount_captured", "amount_refunded", "currency", "capture_method", "payment_method_types", "external_account_id", "external_transaction_id", "external_customer_id", "customer_id", "description", "metadata", "created_at", "updated_at"],
                 "properties": {
                     "id": nullable(r("PaymentId")),
@@ -678,13 +714,13 @@ fn schemas() -> Value {
                     "amount_capturable": r("DecimalString"),
                     "amount_captured": r("DecimalString"),
                     "amount_refunded": r("DecimalString"),
-                    "currency": r("Currency"),
+                    "currency": r("CurrencyCode"),
                     "capture_method": {"type": "string", "enum": ["manual", "automatic"]},
-                    "payment_method_types": {"type": "array", "items": string()},
+                    "payment_method_types": {"type": "array", "items": {"type": "string", "enum": ["card_present", "interac_present", "card"]}, "minItems": 1, "description": "`card` for a saved card charged off-session."},
                     "external_account_id": string(),
                     "external_transaction_id": string(),
                     "external_customer_id": nstring(),
-                    "customer_id": nstring(),
+                    "customer_id": nullable(id("cus")),
                     "description": nstring(),
                     "metadata": {"type": "object", "additionalProperties": string()},
                     "created_at": time(),
@@ -701,34 +737,21 @@ fn schemas() -> Value {
                 "next_starting_after": nullable(r("PaymentId")),
             })),
         ),
-        (
-            "Card",
-            response(json!({
-                "id": string(),
-                "payment_method_id": {"type": "string", "pattern": "^pm_"},
-                "customer_id": {"type": "string", "pattern": "^cus_"},
-                "external_customer_id": string(),
-                "brand": string(),
-                "last4": {"type": "string", "minLength": 4, "maxLength": 4},
-                "exp_month": {"type": "integer"},
-                "exp_year": {"type": "integer"},
-                "chargeable": {"type": "boolean", "description": "False for a card saved in another Stripe account than the merchant uses now (its Stripe key or connected account changed since; `POST /v1/payment/charge` answers 409 `card_unavailable`), or deleted."},
-                "created_at": time(),
-            })),
-        ),
+        ("Card", response(card.clone())),
         ("CardList", list_of("Card")),
-        (
-            "DeletedCard",
-            json!({"allOf": [r("Card"), response(json!({"deleted": {"type": "boolean", "enum": [true]}}))]}),
-        ),
+        ("DeletedCard", {
+            let mut deleted = card;
+            deleted["deleted"] = json!({"type": "boolean", "enum": [true]});
+            response(deleted)
+        }),
         (
             "SetupSession",
             response(json!({
-                "session_id": nstring(),
+                "session_id": nullable(id("cs")),
                 "url": nullable(json!({"type": "string", "format": "uri"})),
-                "status": string(),
+                "status": session_status(),
                 "external_account_id": string(),
-                "customer_id": nstring(),
+                "customer_id": nullable(id("cus")),
                 "external_customer_id": nstring(),
                 "expires_at": nullable(time()),
                 "created_at": time(),
@@ -737,18 +760,18 @@ fn schemas() -> Value {
         (
             "CheckoutSession",
             response(json!({
-                "session_id": nstring(),
+                "session_id": nullable(id("cs")),
                 "url": nullable(json!({"type": "string", "format": "uri", "description": "Hosted sessions."})),
                 "client_secret": nullable(json!({"type": "string", "description": "Embedded sessions."})),
-                "status": string(),
+                "status": session_status(),
                 "ui_mode": {"type": "string", "enum": ["hosted", "embedded"]},
                 "reference": nstring(),
                 "amount": nullable(r("DecimalString")),
-                "currency": nullable(r("Currency")),
+                "currency": nullable(r("CurrencyCode")),
                 "external_account_id": string(),
-                "customer_id": nstring(),
+                "customer_id": nullable(id("cus")),
                 "external_customer_id": nstring(),
-                "payment_intent_id": nstring(),
+                "payment_intent_id": nullable(r("PaymentId")),
                 "payment": nullable(r("Payment")),
                 "expires_at": nullable(time()),
                 "created_at": time(),
@@ -756,28 +779,36 @@ fn schemas() -> Value {
         ),
         (
             "ConnectionToken",
-            response(json!({"secret": string(), "location": nstring()})),
+            response(
+                json!({"secret": {"type": "string", "minLength": 1}, "location": nullable(id("tml"))}),
+            ),
         ),
         (
             "Location",
-            response(json!({"id": nstring(), "display_name": string(), "created_at": time()})),
+            response(
+                json!({"id": nullable(id("tml")), "display_name": string(), "created_at": time()}),
+            ),
         ),
         ("LocationList", list_of("Location")),
         (
             "Reader",
             json!({
                 "type": "object",
+                "additionalProperties": false,
                 "required": ["id", "label", "device_type", "location", "created_at"],
                 "properties": {
-                    "id": string(),
+                    "id": id("tmr"),
                     "label": nstring(),
                     "device_type": nstring(),
-                    "location": nstring(),
+                    "location": nullable(id("tml")),
                     "created_at": time(),
-                    "status": nullable(json!({"type": "string", "description": "Live (not in lists)."})),
+                    "status": nullable(json!({"type": "string", "enum": ["online", "offline"], "description": "Live (not in lists)."})),
                     "action": nullable(response(json!({
-                        "type": string(), "status": string(), "failure_code": nstring(),
-                        "failure_message": nstring(), "payment_id": nstring(),
+                        "type": {"type": "string", "enum": ["process_payment_intent", "process_setup_intent", "refund_payment", "set_reader_display"]},
+                        "status": {"type": "string", "enum": ["in_progress", "succeeded", "failed"]},
+                        "failure_code": nstring(),
+                        "failure_message": nstring(),
+                        "payment_id": nullable(r("PaymentId")),
                     }))),
                 },
             }),
@@ -787,12 +818,13 @@ fn schemas() -> Value {
             "Account",
             json!({
                 "type": "object",
+                "additionalProperties": false,
                 "required": ["external_account_id", "display_name", "default_currency", "stripe_account_id", "has_stripe_secret_key", "webhook_url", "has_stripe_webhook_secret", "created_at", "updated_at"],
                 "properties": {
                     "external_account_id": string(),
                     "display_name": nstring(),
-                    "default_currency": r("Currency"),
-                    "stripe_account_id": nstring(),
+                    "default_currency": r("CurrencyCode"),
+                    "stripe_account_id": nullable(id("acct")),
                     "has_stripe_secret_key": {"type": "boolean"},
                     "webhook_url": nstring(),
                     "webhook_secret": {"type": "string", "description": "Only in the answer that set or changed webhook_url; keep it."},
@@ -807,10 +839,10 @@ fn schemas() -> Value {
             response(json!({
                 "id": string(),
                 "event_id": nstring(),
-                "event_type": string(),
+                "event_type": {"type": "string", "enum": ["payment.authorized", "payment.authorization_expiring", "payment.captured", "payment.canceled", "payment.failed", "payment.refunded", "card.saved", "card.deleted"]},
                 "status": {"type": "string", "enum": ["pending", "delivered", "failed"]},
-                "attempts": {"type": "integer"},
-                "last_status": nullable(json!({"type": "integer"})),
+                "attempts": {"type": "integer", "minimum": 0},
+                "last_status": nullable(json!({"type": "integer", "description": "The merchant endpoint's HTTP status on the last attempt."})),
                 "last_error": nstring(),
                 "next_attempt_at": nullable(time()),
                 "delivered_at": nullable(time()),

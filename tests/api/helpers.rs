@@ -184,7 +184,7 @@ impl TestApp {
         token: Option<&str>,
         body: Option<Value>,
     ) -> (u16, Value) {
-        let mut request = self.client.request(method, self.url(path));
+        let mut request = self.client.request(method.clone(), self.url(path));
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }
@@ -193,7 +193,14 @@ impl TestApp {
         }
         let response = request.send().await.expect("request sent");
         let status = response.status().as_u16();
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok());
+        let content_type = content_type.unwrap_or_default().to_string();
         let text = response.text().await.unwrap();
+        // OpenAPI hook: every answer must be what /v1/openapi.json documents (tests/support/openapi.rs).
+        crate::openapi::check_response(method.as_str(), path, status, &content_type, &text);
         let json =
             serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}"));
         (status, json)

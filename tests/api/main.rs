@@ -1,6 +1,8 @@
 //! Integration tests over real HTTP; every test runs on SQLite and on PostgreSQL.
 
 mod helpers;
+#[path = "../support/openapi.rs"]
+mod openapi;
 
 mod accounts;
 mod auth;
@@ -14,6 +16,7 @@ mod envelope;
 mod idempotency;
 mod lifecycle;
 mod logs;
+mod openapi_doc;
 mod ops;
 mod reconcile;
 mod redisplay;
