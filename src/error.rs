@@ -7,9 +7,6 @@ use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 use std::fmt;
 
-/// The code of a unique-constraint violation in our database (409).
-pub const UNIQUE_VIOLATION: &str = "unique_violation";
-
 /// An API failure. Boxed, so results that carry it stay small on the happy path.
 #[derive(Debug, Clone)]
 pub struct ApiError(Box<ErrorBody>);
@@ -257,13 +254,6 @@ impl From<DbError> for ApiError {
             DbError::Query(diesel::result::Error::NotFound) => {
                 ApiError::not_found("no such object")
             }
-            DbError::Query(diesel::result::Error::DatabaseError(
-                diesel::result::DatabaseErrorKind::UniqueViolation,
-                _,
-            )) => ApiError::conflict(
-                UNIQUE_VIOLATION,
-                "a record with these identifiers already exists",
-            ),
             other => ApiError::internal(other),
         }
     }

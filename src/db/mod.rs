@@ -1,9 +1,40 @@
 //! Persistence: one diesel `MultiConnection` over PostgreSQL and SQLite, chosen from the URL
 //! (`postgres://…` or a SQLite file path), an r2d2 pool, embedded migrations per backend, and
 //! `Db::run` to execute queries on a blocking thread.
+//!
+//! All SQL of the service lives under this module, one submodule per table (or tight group of
+//! tables): flows, jobs and the API call functions such as [`payments::find_by_external_id`] with
+//! a `&mut DbConnection`, and get rows ([`models`]) or typed outcomes ([`Inserted`]) back.
 
+/// `INSERT … ON CONFLICT DO NOTHING` on either backend (diesel's `MultiConnection` has no upsert
+/// support of its own): the number of rows inserted, 0 when a unique index already held the row.
+macro_rules! insert_or_skip {
+    ($conn:expr, $insert:expr) => {
+        match $conn {
+            $crate::db::DbConnection::Pg(pg) => {
+                diesel::RunQueryDsl::execute($insert.on_conflict_do_nothing(), pg)
+            }
+            $crate::db::DbConnection::Sqlite(sqlite) => {
+                diesel::RunQueryDsl::execute($insert.on_conflict_do_nothing(), sqlite)
+            }
+        }
+    };
+}
+
+pub mod accounts;
+pub mod api_idempotency;
+pub mod cards;
+pub mod checkout_sessions;
+pub mod customers;
+pub mod instances;
 pub mod models;
+pub mod payment_history;
+pub mod payments;
+pub mod refunds;
 pub mod schema;
+pub mod stripe_events;
+pub mod terminal;
+pub mod webhook_deliveries;
 
 use diesel::connection::SimpleConnection;
 use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnection};
@@ -33,17 +64,28 @@ pub enum DbError {
     Query(#[from] DieselError),
     #[error("migration failed: {0}")]
     Migration(String),
+    /// The closure given to [`Db::run`] panicked: a bug, not an outage (never retryable).
+    #[error("database closure panicked: {0}")]
+    Panicked(String),
 }
 
-impl DbError {
-    pub fn is_unique_violation(&self) -> bool {
-        matches!(
-            self,
-            DbError::Query(DieselError::DatabaseError(
-                DatabaseErrorKind::UniqueViolation,
-                _
-            ))
-        )
+/// What an insert into a table with unique indexes did: wrote the row, or found one with the same
+/// unique key (a retry, or a concurrent request that wrote it first) and wrote nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use]
+pub enum Inserted<T> {
+    New(T),
+    Duplicate,
+}
+
+impl<T> Inserted<T> {
+    /// `Inserted::New(value)` if `count` rows were written, else `Duplicate`.
+    fn from_count(count: usize, value: T) -> Inserted<T> {
+        if count > 0 {
+            Inserted::New(value)
+        } else {
+            Inserted::Duplicate
+        }
     }
 }
 
@@ -149,7 +191,8 @@ impl Db {
             .map_err(|e| DbError::Unavailable(e.to_string()))
     }
 
-    /// Runs `f` with a connection on a blocking thread, off the async workers.
+    /// Runs `f` with a connection on a blocking thread, off the async workers. A panic in `f` is
+    /// [`DbError::Panicked`] with its message.
     pub async fn run<T, E, F>(&self, f: F) -> Result<T, E>
     where
         F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
@@ -157,15 +200,17 @@ impl Db {
         E: From<DbError> + Send + 'static,
     {
         let pool = self.pool.clone();
-        match actix_web::web::block(move || {
+        let outcome = actix_web::web::block(move || {
             let mut conn = pool
                 .get()
                 .map_err(|e| DbError::Unavailable(e.to_string()))?;
-            f(&mut conn)
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&mut conn)))
+                .map_err(|panic| DbError::Panicked(panic_message(panic.as_ref())))
         })
-        .await
-        {
-            Ok(result) => result,
+        .await;
+        match outcome {
+            Ok(Ok(result)) => result,
+            Ok(Err(e)) => Err(E::from(e)),
             Err(e) => Err(E::from(DbError::Unavailable(e.to_string()))),
         }
     }
@@ -179,6 +224,15 @@ impl Db {
                 .map_err(DbError::from)
         })
         .await
+    }
+}
+
+/// The message a panic was raised with (`panic!("…")` carries a `&str` or a `String`).
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    match (panic.downcast_ref::<&str>(), panic.downcast_ref::<String>()) {
+        (Some(message), _) => (*message).to_string(),
+        (_, Some(message)) => message.clone(),
+        _ => "a panic without a message".to_string(),
     }
 }
 
@@ -242,5 +296,32 @@ enum TxError<E> {
 impl<E> From<DieselError> for TxError<E> {
     fn from(e: DieselError) -> Self {
         TxError::Db(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ApiError;
+
+    #[actix_web::test]
+    async fn a_panic_in_a_database_closure_is_an_internal_error_not_an_outage() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::connect(dir.path().join("t.db").to_str().unwrap(), 1).unwrap();
+        let result: Result<(), DbError> = db
+            .run(|_| -> Result<(), DbError> { panic!("row invariant broken: {}", 42) })
+            .await;
+        match result {
+            Err(DbError::Panicked(message)) => assert_eq!(message, "row invariant broken: 42"),
+            other => panic!("expected Panicked, got {other:?}"),
+        }
+        // The pool still serves (the connection went back to it).
+        db.ping().await.unwrap();
+        let e = ApiError::from(DbError::Panicked("boom".into()));
+        assert_eq!(e.code, "internal_error");
+        assert!(!e.retryable);
+        let e = ApiError::from(DbError::Unavailable("down".into()));
+        assert_eq!(e.code, "database_unavailable");
+        assert!(e.retryable);
     }
 }

@@ -2,12 +2,14 @@
 //! returns domain results. No HTTP types here.
 
 pub mod accounts;
+pub mod card_checkout;
 pub mod cards;
 pub mod checkout;
 pub mod customers;
 pub mod events;
 pub mod payment_updates;
 pub mod payments;
+pub mod reference_checkout;
 pub mod refunds;
 pub mod stripe_keys;
 pub mod terminal;
