@@ -4,8 +4,8 @@
 use super::models::Account;
 use super::schema::accounts;
 use super::DbConnection;
-use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel::prelude::*;
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
 /// What writing an account's row did. After a refusal the statement failed: on PostgreSQL the
 /// transaction is aborted and must end (return an error from it).

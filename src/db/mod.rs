@@ -304,6 +304,86 @@ mod tests {
     use super::*;
     use crate::error::ApiError;
 
+    /// Runs `f` on the SQLite connection inside `conn`.
+    fn sqlite<T>(conn: &mut DbConnection, f: impl FnOnce(&mut SqliteConnection) -> T) -> T {
+        match conn {
+            DbConnection::Sqlite(c) => f(c),
+            DbConnection::Pg(_) => unreachable!("a SQLite connection"),
+        }
+    }
+
+    #[test]
+    fn comma_joined_payment_method_types_migrate_to_a_list_and_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.db");
+        let mut conn =
+            DbConnection::Sqlite(SqliteConnection::establish(path.to_str().unwrap()).unwrap());
+        sqlite(&mut conn, |c| {
+            c.run_pending_migrations(SQLITE_MIGRATIONS).unwrap();
+            // Back to the schema before the list column, with a row written then.
+            let reverted = c.revert_last_migration(SQLITE_MIGRATIONS).unwrap();
+            assert!(reverted.to_string().contains("payment_method_types_json"));
+            c.batch_execute(
+                "INSERT INTO accounts (id, external_account_id, default_currency, created_at, updated_at)
+                 VALUES ('a', 'acme', 'cad', '2026-01-01 00:00:00', '2026-01-01 00:00:00');
+                 INSERT INTO payments (id, account_id, external_transaction_id, request_fingerprint,
+                     amount, currency, capture_method, payment_method_types, status,
+                     amount_capturable, amount_captured, amount_refunded, created_at, updated_at)
+                 VALUES ('p', 'a', 'tx', 'f', 500, 'cad', 'manual', 'card_present,interac_present',
+                     'requires_payment_method', 0, 0, 0, '2026-01-01 00:00:00', '2026-01-01 00:00:00');",
+            )
+            .unwrap();
+            c.run_pending_migrations(SQLITE_MIGRATIONS).unwrap();
+        });
+        let payment = payments::by_id(&mut conn, "p").unwrap();
+        assert_eq!(
+            payment.payment_method_types,
+            models::MethodTypes::new(["card_present", "interac_present"])
+        );
+        assert_eq!(
+            payment.currency,
+            crate::money::Currency::parse("cad").unwrap()
+        );
+        let account = accounts::by_id(&mut conn, "a").unwrap();
+        assert_eq!(account.default_currency.code(), "cad");
+        // A row written as a list reads back as the same list.
+        let written = models::Payment {
+            id: "q".into(),
+            account_id: "a".into(),
+            external_transaction_id: "tx-2".into(),
+            payment_method_types: models::MethodTypes::new(["card"]),
+            ..models::Payment::sample()
+        };
+        assert!(matches!(
+            payments::insert(&mut conn, written.clone()).unwrap(),
+            Inserted::New(_)
+        ));
+        assert_eq!(payments::by_id(&mut conn, "q").unwrap(), written);
+        // The same external transaction again is a duplicate, not an error.
+        assert_eq!(
+            payments::insert(&mut conn, written).unwrap(),
+            Inserted::Duplicate
+        );
+        // And the migration reverts to the comma-joined form.
+        sqlite(&mut conn, |c| {
+            c.revert_last_migration(SQLITE_MIGRATIONS).unwrap();
+            #[derive(diesel::QueryableByName)]
+            struct Types {
+                #[diesel(sql_type = diesel::sql_types::Text)]
+                payment_method_types: String,
+            }
+            let rows: Vec<Types> =
+                diesel::sql_query("SELECT payment_method_types FROM payments ORDER BY id")
+                    .load(c)
+                    .unwrap();
+            let types: Vec<&str> = rows
+                .iter()
+                .map(|r| r.payment_method_types.as_str())
+                .collect();
+            assert_eq!(types, ["card_present,interac_present", "card"]);
+        });
+    }
+
     #[actix_web::test]
     async fn a_panic_in_a_database_closure_is_an_internal_error_not_an_outage() {
         let dir = tempfile::tempdir().unwrap();

@@ -44,7 +44,11 @@ pub fn owner_account_id(
         .optional()
 }
 
-pub fn set_status(conn: &mut DbConnection, stripe_refund_id: &str, status: &str) -> QueryResult<()> {
+pub fn set_status(
+    conn: &mut DbConnection,
+    stripe_refund_id: &str,
+    status: &str,
+) -> QueryResult<()> {
     diesel::update(refunds::table.filter(refunds::stripe_refund_id.eq(stripe_refund_id)))
         .set(refunds::status.eq(status))
         .execute(conn)

@@ -7,14 +7,14 @@
 
 use super::cards::{self, CardView};
 use super::checkout::{
-    create_at_stripe, find_by_stripe_id, load, record_created, session_status, set_status,
-    view, with_session_placeholder, SessionView, CHECKOUT_ID_METADATA, COMPLETE, CREATING,
-    EXPIRED, SETUP,
+    create_at_stripe, find_by_stripe_id, load, record_created, session_status, set_status, view,
+    with_session_placeholder, SessionView, CHECKOUT_ID_METADATA, COMPLETE, CREATING, EXPIRED,
+    SETUP,
 };
 use super::webhooks::Scope;
 use super::{accounts, customers, Services};
-use crate::db::models::{new_id, now, Account, Card, CheckoutSessionRow};
 use crate::db;
+use crate::db::models::{new_id, now, Account, Card, CheckoutSessionRow};
 use crate::error::ApiError;
 use crate::money::Currency;
 use crate::stripe::{Expandable, PaymentMethod, StripeAccount, UiMode};

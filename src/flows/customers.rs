@@ -72,12 +72,14 @@ pub async fn create(
     };
     services
         .db
-        .run(move |conn| match db::customers::insert(conn, row.clone())? {
-            Inserted::New(row) => Ok(row),
-            // Recorded already: by a concurrent request (the same Stripe customer, by
-            // idempotency), or in another Stripe context, which from now on names this one.
-            Inserted::Duplicate => write_transaction(conn, |conn| repoint(conn, row)),
-        })
+        .run(
+            move |conn| match db::customers::insert(conn, row.clone())? {
+                Inserted::New(row) => Ok(row),
+                // Recorded already: by a concurrent request (the same Stripe customer, by
+                // idempotency), or in another Stripe context, which from now on names this one.
+                Inserted::Duplicate => write_transaction(conn, |conn| repoint(conn, row)),
+            },
+        )
         .await
 }
 

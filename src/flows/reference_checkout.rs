@@ -8,9 +8,9 @@
 //! `creating`) session for the same account and reference, and a reference already paid is 409.
 
 use super::checkout::{
-    by_id, create_at_stripe, find_by_stripe_id, load, load_customer, record_created, session_status,
-    set_status, view, with_session_placeholder, PricedItem, SessionView, COMPLETE, CREATING,
-    EXPIRED, PAYMENT,
+    by_id, create_at_stripe, find_by_stripe_id, load, load_customer, record_created,
+    session_status, set_status, view, with_session_placeholder, PricedItem, SessionView, COMPLETE,
+    CREATING, EXPIRED, PAYMENT,
 };
 use super::payments::{self, PaymentView};
 use super::webhooks::Scope;
@@ -371,7 +371,10 @@ async fn finish_payment(
         request_fingerprint: hex::encode(Sha256::digest(format!("checkout:{}", session.id))),
         amount: intent.amount,
         currency: Currency::parse(&intent.currency).map_err(|e| {
-            ApiError::internal(format!("PaymentIntent {} of a Checkout Session: {e}", intent.id))
+            ApiError::internal(format!(
+                "PaymentIntent {} of a Checkout Session: {e}",
+                intent.id
+            ))
         })?,
         capture_method: intent.capture_method.as_str().to_string(),
         payment_method_types: if intent.payment_method_types.is_empty() {

@@ -4,8 +4,8 @@
 
 use super::payments;
 use super::Services;
-use crate::db::models::{new_id, now, Account, TerminalLocation, TerminalReader};
 use crate::db;
+use crate::db::models::{new_id, now, Account, TerminalLocation, TerminalReader};
 use crate::error::ApiError;
 use crate::payment_state::PaymentStatus;
 use crate::secret::Secret;

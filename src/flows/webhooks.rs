@@ -322,8 +322,8 @@ fn charge_refunded(
         );
         return Ok(());
     }
-    let Some(payment) = db::payments::find_by_intent_id(conn, &intent_id)?
-        .filter(|p| scope.allows(&p.account_id))
+    let Some(payment) =
+        db::payments::find_by_intent_id(conn, &intent_id)?.filter(|p| scope.allows(&p.account_id))
     else {
         return Ok(());
     };
@@ -364,8 +364,8 @@ fn payment_method_detached(
     scope: &Scope,
 ) -> Result<(), ApiError> {
     let id = method.id.as_str();
-    let Some(card) = db::cards::find_live_by_payment_method(conn, id)?
-        .filter(|c| scope.allows(&c.account_id))
+    let Some(card) =
+        db::cards::find_live_by_payment_method(conn, id)?.filter(|c| scope.allows(&c.account_id))
     else {
         return Ok(());
     };

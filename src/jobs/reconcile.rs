@@ -16,8 +16,8 @@
 //! Every payment, account and event is tried on its own: one that fails (Stripe down for one
 //! merchant, a bad key) is reported and the pass goes on with the rest.
 
-use crate::db::models::{Account, Payment};
 use crate::db;
+use crate::db::models::{Account, Payment};
 use crate::error::ApiError;
 use crate::flows::payment_updates::{apply_now, observe};
 use crate::flows::payments::{self as payment_flows};
