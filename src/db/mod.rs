@@ -201,11 +201,15 @@ impl Db {
     {
         let pool = self.pool.clone();
         let outcome = actix_web::web::block(move || {
-            let mut conn = pool
-                .get()
-                .map_err(|e| DbError::Unavailable(e.to_string()))?;
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&mut conn)))
-                .map_err(|panic| DbError::Panicked(panic_message(panic.as_ref())))
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+                // On a panic the connection is dropped while unwinding, so the pool discards it
+                // (it may be left inside a transaction) instead of handing it out again.
+                let mut conn = pool
+                    .get()
+                    .map_err(|e| DbError::Unavailable(e.to_string()))?;
+                Ok(f(&mut conn))
+            }))
+            .unwrap_or_else(|panic| Err(DbError::Panicked(panic_message(panic.as_ref()))))
         })
         .await;
         match outcome {
@@ -400,14 +404,22 @@ mod tests {
     async fn a_panic_in_a_database_closure_is_an_internal_error_not_an_outage() {
         let dir = tempfile::tempdir().unwrap();
         let db = Db::connect(dir.path().join("t.db").to_str().unwrap(), 1).unwrap();
+        // Panics in the middle of a write transaction.
         let result: Result<(), DbError> = db
-            .run(|_| -> Result<(), DbError> { panic!("row invariant broken: {}", 42) })
+            .run(|conn| -> Result<(), DbError> {
+                conn.batch_execute("BEGIN IMMEDIATE")?;
+                panic!("row invariant broken: {}", 42)
+            })
             .await;
         match result {
             Err(DbError::Panicked(message)) => assert_eq!(message, "row invariant broken: 42"),
             other => panic!("expected Panicked, got {other:?}"),
         }
-        // The pool still serves (the connection went back to it).
+        // The connection left inside that transaction is not handed out again: the next write
+        // transaction (on the pool's only connection) starts and commits.
+        db.run(|conn| write_transaction(conn, |conn| relax_commit(conn)))
+            .await
+            .unwrap();
         db.ping().await.unwrap();
         let e = ApiError::from(DbError::Panicked("boom".into()));
         assert_eq!(e.code, "internal_error");
