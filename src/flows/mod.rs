@@ -1,5 +1,5 @@
-//! Business operations: each validates what it needs, talks to the database and Stripe, and
-//! returns domain results. No HTTP types here.
+//! Business operations: each validates what it needs, reads and writes its rows through `db`
+//! (no SQL here), talks to Stripe, and returns domain results. No HTTP types here.
 
 pub mod accounts;
 pub mod card_checkout;
