@@ -417,7 +417,7 @@ mod tests {
         }
         // The connection left inside that transaction is not handed out again: the next write
         // transaction (on the pool's only connection) starts and commits.
-        db.run(|conn| write_transaction(conn, |conn| relax_commit(conn)))
+        db.run(|conn| write_transaction(conn, relax_commit))
             .await
             .unwrap();
         db.ping().await.unwrap();
