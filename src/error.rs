@@ -8,9 +8,6 @@
 use crate::db::DbError;
 use std::fmt;
 
-/// The code of a unique-constraint violation in our database (409).
-pub const UNIQUE_VIOLATION: &str = "unique_violation";
-
 /// What happened, in the caller's terms. Each kind has one HTTP status and one envelope `type`
 /// (`api::errors`); the `code` names the case within the kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -226,14 +223,9 @@ impl From<DbError> for Error {
                 e.retryable = true;
                 e
             }
-            DbError::Query(diesel::result::Error::NotFound) => Error::not_found("no such object"),
-            DbError::Query(diesel::result::Error::DatabaseError(
-                diesel::result::DatabaseErrorKind::UniqueViolation,
-                _,
-            )) => Error::conflict(
-                UNIQUE_VIOLATION,
-                "a record with these identifiers already exists",
-            ),
+            DbError::Query(diesel::result::Error::NotFound) => {
+                Error::not_found("no such object")
+            }
             other => Error::internal(other),
         }
     }

@@ -235,7 +235,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             let changes = AccountChanges {
                 display_name: display_name.map(Some),
                 default_currency: currency
-                    .map(|c| pos_backend::money::Currency::parse(&c).map(|c| c.code().to_string()))
+                    .map(|c| pos_backend::money::Currency::parse(&c))
                     .transpose()
                     .map_err(|e| e.to_string())?,
                 stripe_account_id: stripe_account_id.map(Some),

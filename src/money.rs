@@ -4,6 +4,11 @@
 //! through `f64`) and become integer minor units in the currency's Stripe exponent (USD 2, JPY 0,
 //! KWD 3). Amounts leave as decimal strings again.
 
+use diesel::backend::Backend;
+use diesel::deserialize::{self, FromSql, FromSqlRow};
+use diesel::expression::AsExpression;
+use diesel::serialize::{self, Output, ToSql};
+use diesel::sql_types::Text;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Deserializer};
 use std::fmt;
@@ -72,8 +77,10 @@ static CURRENCIES: &[CurrencyInfo] = &[
     c("vnd", 0, 0, 13000),
 ];
 
-/// A supported currency. Cheap to copy; compares by code.
-#[derive(Clone, Copy, PartialEq, Eq)]
+/// A supported currency. Cheap to copy; compares by code. Stored as its lower-case code (TEXT);
+/// a stored code we do not support fails to load.
+#[derive(Clone, Copy, PartialEq, Eq, AsExpression, FromSqlRow)]
+#[diesel(sql_type = Text)]
 pub struct Currency(&'static CurrencyInfo);
 
 impl Currency {
@@ -116,6 +123,27 @@ impl fmt::Debug for Currency {
 impl fmt::Display for Currency {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.0.code)
+    }
+}
+
+impl<DB> ToSql<Text, DB> for Currency
+where
+    DB: Backend,
+    str: ToSql<Text, DB>,
+{
+    fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, DB>) -> serialize::Result {
+        self.0.code.to_sql(out)
+    }
+}
+
+impl<DB> FromSql<Text, DB> for Currency
+where
+    DB: Backend,
+    String: FromSql<Text, DB>,
+{
+    fn from_sql(bytes: DB::RawValue<'_>) -> deserialize::Result<Self> {
+        let code = String::from_sql(bytes)?;
+        Currency::parse(&code).map_err(|e| e.to_string().into())
     }
 }
 

@@ -49,7 +49,7 @@ impl From<Account> for AccountResponse {
         AccountResponse {
             external_account_id: a.external_account_id,
             display_name: a.display_name,
-            default_currency: a.default_currency,
+            default_currency: a.default_currency.code().to_string(),
             stripe_account_id: a.stripe_account_id,
             has_stripe_secret_key: a.stripe_secret_key_enc.is_some(),
             webhook_url: a.webhook_url,
@@ -123,9 +123,7 @@ fn validate(body: PutAccount, simulator: bool) -> Result<AccountChanges, Error> 
         }
         Patch::Value(v) => Some(
             Currency::parse(&v)
-                .map_err(|e| Error::invalid("default_currency", e.to_string()))?
-                .code()
-                .to_string(),
+                .map_err(|e| Error::invalid("default_currency", e.to_string()))?,
         ),
     };
     let stripe_account_id = patch(body.stripe_account_id, |v| {

@@ -7,9 +7,9 @@ use super::extract::{external_id, ApiJson, ApiQuery};
 use super::payments::{AccountQuery, PaymentResponse};
 use crate::auth::{AuthorizedAccount, Caller, Scope};
 use crate::error::Error;
-use crate::flows::checkout::{
-    self, NewCheckout, NewItem, NewSetupSession, SessionView, MAX_ITEMS, QUANTITY,
-};
+use crate::flows::card_checkout::{self, NewSetupSession};
+use crate::flows::checkout::SessionView;
+use crate::flows::reference_checkout::{self, NewCheckout, NewItem, MAX_ITEMS, QUANTITY};
 use crate::flows::Services;
 use crate::money::{check_decimal, Currency, DecimalText, Money};
 use crate::stripe::UiMode;
@@ -113,8 +113,8 @@ pub struct CheckoutResponse {
 impl From<SessionView> for CheckoutResponse {
     fn from(v: SessionView) -> Self {
         let s = v.session;
-        let amount = match (s.amount, s.currency.as_deref().map(Currency::parse)) {
-            (Some(minor), Some(Ok(c))) => Some(Money::from_minor(minor, c).to_decimal_string()),
+        let amount = match (s.amount, s.currency) {
+            (Some(minor), Some(c)) => Some(Money::from_minor(minor, c).to_decimal_string()),
             (minor, _) => minor.map(|m| m.to_string()),
         };
         CheckoutResponse {
@@ -125,7 +125,7 @@ impl From<SessionView> for CheckoutResponse {
             ui_mode: s.ui_mode,
             reference: s.reference,
             amount,
-            currency: s.currency,
+            currency: s.currency.map(|c| c.code().to_string()),
             external_account_id: v.external_account_id,
             customer_id: v.customer.as_ref().map(|c| c.stripe_customer_id.clone()),
             external_customer_id: v.customer.map(|c| c.external_customer_id),
@@ -148,7 +148,7 @@ pub async fn create_setup_session(
     redirect_url("success_url", &body.success_url)?;
     redirect_url("cancel_url", &body.cancel_url)?;
     let currency = currency(body.currency.as_deref())?;
-    let view = checkout::create_setup_session(
+    let view = card_checkout::create_setup_session(
         &services,
         NewSetupSession {
             external_account_id: account.into_string(),
@@ -173,7 +173,7 @@ pub async fn setup_card(
     let account = caller.for_account(Scope::CardsRead, &q.external_account_id)?;
     let session_id = path.into_inner();
     checkout_session_id(&session_id)?;
-    let card = checkout::setup_card(&services, account.into_string(), session_id).await?;
+    let card = card_checkout::setup_card(&services, account.into_string(), session_id).await?;
     Ok(HttpResponse::Ok().json(CardResponse::from(card)))
 }
 
@@ -185,7 +185,7 @@ pub async fn create(
 ) -> Result<HttpResponse, Error> {
     let account = caller.for_account(Scope::PaymentsWrite, &body.external_account_id)?;
     let input = validate_checkout(account, body)?;
-    let view = checkout::create_checkout(&services, &caller.subject, input).await?;
+    let view = reference_checkout::create_checkout(&services, &caller.subject, input).await?;
     Ok(HttpResponse::Ok().json(CheckoutResponse::from(view)))
 }
 
@@ -249,7 +249,7 @@ fn validate_checkout(
         .collect();
     let currency = currency(body.currency.as_deref())?;
     if let Some(currency) = currency {
-        checkout::price_items(&items, currency)?;
+        reference_checkout::price_items(&items, currency)?;
     }
     let ui_mode = match body.ui_mode.as_deref() {
         None | Some("hosted") => UiMode::Hosted,
@@ -299,7 +299,7 @@ pub async fn get(
     let account = caller.for_account(Scope::PaymentsRead, &q.external_account_id)?;
     let session_id = path.into_inner();
     checkout_session_id(&session_id)?;
-    let view = checkout::get_checkout(
+    let view = reference_checkout::get_checkout(
         &services,
         &caller.subject,
         account.into_string(),

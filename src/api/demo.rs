@@ -124,7 +124,9 @@ async fn token(
         Err(e) if e.kind == ErrorKind::NotFound => {
             let changes = AccountChanges {
                 display_name: Some(Some("Demo merchant".to_string())),
-                default_currency: Some("usd".to_string()),
+                default_currency: Some(
+                    crate::money::Currency::parse("usd").expect("a supported currency"),
+                ),
                 ..AccountChanges::default()
             };
             let created = accounts::upsert(

@@ -40,9 +40,9 @@
 
 use super::extract::{external_id, idempotency_key, BODY_LIMIT};
 use crate::auth::Caller;
+use crate::db::api_idempotency::{COMPLETED, IN_PROGRESS};
 use crate::db::models::{self, ApiIdempotency};
-use crate::db::schema::api_idempotency::dsl;
-use crate::db::{write_transaction, Db, DbConnection, DbError};
+use crate::db::{self, write_transaction, Db, DbConnection, DbError, Inserted};
 use crate::error;
 use crate::flows::Services;
 use crate::jobs::instances::Instance;
@@ -54,7 +54,6 @@ use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
 use actix_web::web::{self, Bytes, BytesMut};
 use actix_web::{Error, FromRequest, HttpMessage, HttpResponse};
-use diesel::prelude::*;
 use futures_util::{stream, StreamExt};
 use sha2::{Digest, Sha256};
 use std::pin::Pin;
@@ -73,9 +72,6 @@ const RETENTION_HOURS: i64 = 24;
 /// retries); after it the request is presumed stuck or lost, and the next retry runs again. A
 /// dead instance's keys are released sooner (see the module's documentation).
 pub const LEASE_SECS: i64 = 300;
-
-const IN_PROGRESS: &str = "in_progress";
-const COMPLETED: &str = "completed";
 
 /// The Stripe → us webhook: Stripe's retries carry no key of ours.
 const STRIPE_WEBHOOK: &str = "/v1/webhooks/stripe";
@@ -304,8 +300,8 @@ enum Begin {
     InProgress,
 }
 
-/// Claims `(scope, key)`, or says why not. On PostgreSQL two concurrent first requests both
-/// insert; the loser's unique violation sends it round again, to find the winner's row.
+/// Claims `(scope, key)`, or says why not. Two concurrent first requests both insert; the loser
+/// finds the key taken (`Inserted::Duplicate`) and goes round again, to find the winner's row.
 async fn begin(
     db: &Db,
     instance: web::Data<Instance>,
@@ -320,43 +316,39 @@ async fn begin(
             .run(move |conn| {
                 write_transaction(conn, |c| {
                     // A lost claim is only a missed duplicate after a database crash.
-                    crate::db::relax_commit(c)?;
+                    db::relax_commit(c)?;
                     claim(c, &instance, scope, key, fingerprint)
                 })
             })
-            .await;
-        match claimed {
-            Err(e) if e.is_unique_violation() => continue,
-            other => return other.map_err(error::Error::from),
+            .await
+            .map_err(error::Error::from)?;
+        if let Some(begin) = claimed {
+            return Ok(begin);
         }
     }
     Ok(Begin::InProgress)
 }
 
+/// `None`: another request claimed the key meanwhile (go round again).
 fn claim(
     conn: &mut DbConnection,
     instance: &Instance,
     scope: String,
     key: String,
     fingerprint: String,
-) -> Result<Begin, DbError> {
+) -> Result<Option<Begin>, DbError> {
     let now = models::now();
-    let existing = dsl::api_idempotency
-        .filter(dsl::scope.eq(&scope))
-        .filter(dsl::idempotency_key.eq(&key))
-        .select(ApiIdempotency::as_select())
-        .first(conn)
-        .optional()?;
+    let existing = db::api_idempotency::find(conn, &scope, &key)?;
     if let Some(row) = existing {
         if row.created_at > now - chrono::Duration::hours(RETENTION_HOURS) {
             if row.request_fingerprint != fingerprint {
-                return Ok(Begin::Reused);
+                return Ok(Some(Begin::Reused));
             }
             if row.status == COMPLETED {
-                return Ok(Begin::Replay(Box::new(row)));
+                return Ok(Some(Begin::Replay(Box::new(row))));
             }
             if still_held(conn, instance, &row, now)? {
-                return Ok(Begin::InProgress);
+                return Ok(Some(Begin::InProgress));
             }
             log::warn!(
                 "Idempotency-Key: taking over request {} from instance {}",
@@ -366,14 +358,8 @@ fn claim(
         }
         // Only the row judged above: if another instance took it over (or it completed) since,
         // the request is in progress (or done) and the caller's retry finds out which.
-        let deleted = diesel::delete(
-            dsl::api_idempotency
-                .filter(dsl::id.eq(&row.id))
-                .filter(dsl::status.eq(&row.status)),
-        )
-        .execute(conn)?;
-        if deleted == 0 {
-            return Ok(Begin::InProgress);
+        if !db::api_idempotency::delete_in_status(conn, &row.id, &row.status)? {
+            return Ok(Some(Begin::InProgress));
         }
     }
     let row = ApiIdempotency {
@@ -389,10 +375,10 @@ fn claim(
         completed_at: None,
         instance_id: Some(instance.id.clone()),
     };
-    diesel::insert_into(dsl::api_idempotency)
-        .values(&row)
-        .execute(conn)?;
-    Ok(Begin::Run(row.id))
+    Ok(match db::api_idempotency::insert(conn, &row)? {
+        Inserted::New(()) => Some(Begin::Run(row.id)),
+        Inserted::Duplicate => None,
+    })
 }
 
 /// Whether an `in_progress` row still holds its key: within the lease, and run by a live instance
@@ -402,7 +388,7 @@ fn still_held(
     instance: &Instance,
     row: &ApiIdempotency,
     now: chrono::NaiveDateTime,
-) -> QueryResult<bool> {
+) -> Result<bool, DbError> {
     if row.created_at <= now - chrono::Duration::seconds(LEASE_SECS) {
         return Ok(false);
     }
@@ -437,20 +423,8 @@ async fn complete(
 ) {
     let done = db
         .run(move |conn| {
-            diesel::update(
-                dsl::api_idempotency
-                    .filter(dsl::id.eq(&id))
-                    .filter(dsl::status.eq(IN_PROGRESS)),
-            )
-            .set((
-                dsl::status.eq(COMPLETED),
-                dsl::response_status.eq(Some(i64::from(status.as_u16()))),
-                dsl::response_content_type.eq(content_type),
-                dsl::response_body.eq(Some(body)),
-                dsl::completed_at.eq(Some(models::now())),
-            ))
-            .execute(conn)
-            .map_err(DbError::from)
+            db::api_idempotency::complete(conn, &id, i64::from(status.as_u16()), content_type, body)
+                .map_err(DbError::from)
         })
         .await;
     if let Err(e) = done {
@@ -463,11 +437,7 @@ async fn complete(
 /// Frees the key, so that a retry runs the request again.
 async fn abandon(db: &Db, id: String) {
     let done = db
-        .run(move |conn| {
-            diesel::delete(dsl::api_idempotency.filter(dsl::id.eq(&id)))
-                .execute(conn)
-                .map_err(DbError::from)
-        })
+        .run(move |conn| db::api_idempotency::delete(conn, &id).map_err(DbError::from))
         .await;
     if let Err(e) = done {
         log::error!("Idempotency-Key: could not release a key: {e}");

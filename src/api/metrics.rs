@@ -16,8 +16,7 @@
 //! a few relaxed atomic increments.
 
 use crate::app::SIMULATOR_PATH;
-use crate::db::schema::webhook_deliveries;
-use crate::db::DbError;
+use crate::db::{self, DbError};
 use crate::flows::events::{FAILED, PENDING};
 use crate::flows::Services;
 use actix_web::body::MessageBody;
@@ -25,7 +24,6 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::{header, Method};
 use actix_web::middleware::Next;
 use actix_web::{web, Error, HttpResponse};
-use diesel::prelude::*;
 use std::collections::HashMap;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -170,12 +168,7 @@ pub async fn metrics(services: web::Data<Services>) -> HttpResponse {
     let deliveries = services
         .db
         .run(|conn| {
-            webhook_deliveries::table
-                .filter(webhook_deliveries::status.eq_any([PENDING, FAILED]))
-                .group_by(webhook_deliveries::status)
-                .select((webhook_deliveries::status, diesel::dsl::count_star()))
-                .load::<(String, i64)>(conn)
-                .map_err(DbError::from)
+            db::webhook_deliveries::count_by_status(conn, &[PENDING, FAILED]).map_err(DbError::from)
         })
         .await;
     let deliveries = deliveries

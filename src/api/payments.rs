@@ -95,11 +95,8 @@ pub struct PaymentResponse {
 impl PaymentResponse {
     pub fn from_view(view: PaymentView, with_history: bool) -> PaymentResponse {
         let p = view.payment;
-        let currency = Currency::parse(&p.currency).ok();
-        let amount = |minor: i64| match currency {
-            Some(c) => Money::from_minor(minor, c).to_decimal_string(),
-            None => minor.to_string(),
-        };
+        let currency = p.currency;
+        let amount = |minor: i64| Money::from_minor(minor, currency).to_decimal_string();
         let history = with_history.then(|| {
             view.history
                 .into_iter()
@@ -121,13 +118,9 @@ impl PaymentResponse {
             amount_capturable: amount(p.amount_capturable),
             amount_captured: amount(p.amount_captured),
             amount_refunded: amount(p.amount_refunded),
-            currency: p.currency,
+            currency: currency.code().to_string(),
             capture_method: p.capture_method,
-            payment_method_types: p
-                .payment_method_types
-                .split(',')
-                .map(str::to_string)
-                .collect(),
+            payment_method_types: p.payment_method_types.0,
             external_account_id: view.external_account_id,
             external_transaction_id: p.external_transaction_id,
             external_customer_id: view
@@ -534,7 +527,7 @@ pub async fn list(
         (None, true) => {
             let account =
                 crate::flows::accounts::get(&services.db, account.as_str().to_string()).await?;
-            Some(Currency::parse(&account.default_currency).map_err(Error::internal)?)
+            Some(account.default_currency)
         }
         (None, false) => None,
     };

@@ -1,13 +1,44 @@
 //! Persistence: one diesel `MultiConnection` over PostgreSQL and SQLite, chosen from the URL
 //! (`postgres://…` or a SQLite file path), an r2d2 pool, embedded migrations per backend, and
 //! `Db::run` to execute queries on a blocking thread.
+//!
+//! All SQL of the service lives under this module, one submodule per table (or tight group of
+//! tables): flows, jobs and the API call functions such as [`payments::find_by_external_id`] with
+//! a `&mut DbConnection`, and get rows ([`models`]) or typed outcomes ([`Inserted`]) back.
 
+/// `INSERT … ON CONFLICT DO NOTHING` on either backend (diesel's `MultiConnection` has no upsert
+/// support of its own): the number of rows inserted, 0 when a unique index already held the row.
+macro_rules! insert_or_skip {
+    ($conn:expr, $insert:expr) => {
+        match $conn {
+            $crate::db::DbConnection::Pg(pg) => {
+                diesel::RunQueryDsl::execute($insert.on_conflict_do_nothing(), pg)
+            }
+            $crate::db::DbConnection::Sqlite(sqlite) => {
+                diesel::RunQueryDsl::execute($insert.on_conflict_do_nothing(), sqlite)
+            }
+        }
+    };
+}
+
+pub mod accounts;
+pub mod api_idempotency;
+pub mod cards;
+pub mod checkout_sessions;
+pub mod customers;
+pub mod instances;
 pub mod models;
+pub mod payment_history;
+pub mod payments;
+pub mod refunds;
 pub mod schema;
+pub mod stripe_events;
+pub mod terminal;
+pub mod webhook_deliveries;
 
 use diesel::connection::SimpleConnection;
 use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnection};
-use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use diesel::result::Error as DieselError;
 use diesel::{Connection, PgConnection, RunQueryDsl, SqliteConnection};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 use std::time::Duration;
@@ -33,17 +64,28 @@ pub enum DbError {
     Query(#[from] DieselError),
     #[error("migration failed: {0}")]
     Migration(String),
+    /// The closure given to [`Db::run`] panicked: a bug, not an outage (never retryable).
+    #[error("database closure panicked: {0}")]
+    Panicked(String),
 }
 
-impl DbError {
-    pub fn is_unique_violation(&self) -> bool {
-        matches!(
-            self,
-            DbError::Query(DieselError::DatabaseError(
-                DatabaseErrorKind::UniqueViolation,
-                _
-            ))
-        )
+/// What an insert into a table with unique indexes did: wrote the row, or found one with the same
+/// unique key (a retry, or a concurrent request that wrote it first) and wrote nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use]
+pub enum Inserted<T> {
+    New(T),
+    Duplicate,
+}
+
+impl<T> Inserted<T> {
+    /// `Inserted::New(value)` if `count` rows were written, else `Duplicate`.
+    fn from_count(count: usize, value: T) -> Inserted<T> {
+        if count > 0 {
+            Inserted::New(value)
+        } else {
+            Inserted::Duplicate
+        }
     }
 }
 
@@ -149,7 +191,8 @@ impl Db {
             .map_err(|e| DbError::Unavailable(e.to_string()))
     }
 
-    /// Runs `f` with a connection on a blocking thread, off the async workers.
+    /// Runs `f` with a connection on a blocking thread, off the async workers. A panic in `f` is
+    /// [`DbError::Panicked`] with its message.
     pub async fn run<T, E, F>(&self, f: F) -> Result<T, E>
     where
         F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
@@ -157,15 +200,21 @@ impl Db {
         E: From<DbError> + Send + 'static,
     {
         let pool = self.pool.clone();
-        match actix_web::web::block(move || {
-            let mut conn = pool
-                .get()
-                .map_err(|e| DbError::Unavailable(e.to_string()))?;
-            f(&mut conn)
+        let outcome = actix_web::web::block(move || {
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+                // On a panic the connection is dropped while unwinding, so the pool discards it
+                // (it may be left inside a transaction) instead of handing it out again.
+                let mut conn = pool
+                    .get()
+                    .map_err(|e| DbError::Unavailable(e.to_string()))?;
+                Ok(f(&mut conn))
+            }))
+            .unwrap_or_else(|panic| Err(DbError::Panicked(panic_message(panic.as_ref()))))
         })
-        .await
-        {
-            Ok(result) => result,
+        .await;
+        match outcome {
+            Ok(Ok(result)) => result,
+            Ok(Err(e)) => Err(E::from(e)),
             Err(e) => Err(E::from(DbError::Unavailable(e.to_string()))),
         }
     }
@@ -179,6 +228,15 @@ impl Db {
                 .map_err(DbError::from)
         })
         .await
+    }
+}
+
+/// The message a panic was raised with (`panic!("…")` carries a `&str` or a `String`).
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    match (panic.downcast_ref::<&str>(), panic.downcast_ref::<String>()) {
+        (Some(message), _) => (*message).to_string(),
+        (_, Some(message)) => message.clone(),
+        _ => "a panic without a message".to_string(),
     }
 }
 
@@ -242,5 +300,132 @@ enum TxError<E> {
 impl<E> From<DieselError> for TxError<E> {
     fn from(e: DieselError) -> Self {
         TxError::Db(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ApiError;
+
+    /// Runs `f` on the SQLite connection inside `conn`.
+    fn sqlite<T>(conn: &mut DbConnection, f: impl FnOnce(&mut SqliteConnection) -> T) -> T {
+        match conn {
+            DbConnection::Sqlite(c) => f(c),
+            DbConnection::Pg(_) => unreachable!("a SQLite connection"),
+        }
+    }
+
+    #[test]
+    fn comma_joined_payment_method_types_migrate_to_a_list_and_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.db");
+        let mut conn =
+            DbConnection::Sqlite(SqliteConnection::establish(path.to_str().unwrap()).unwrap());
+        sqlite(&mut conn, |c| {
+            c.run_pending_migrations(SQLITE_MIGRATIONS).unwrap();
+            // Back to the schema before the list column (reverting any later migrations first),
+            // with a row written then.
+            while !c
+                .revert_last_migration(SQLITE_MIGRATIONS)
+                .unwrap()
+                .to_string()
+                .replace('-', "")
+                .starts_with("20261207000001")
+            {}
+            c.batch_execute(
+                "INSERT INTO accounts (id, external_account_id, default_currency, created_at, updated_at)
+                 VALUES ('a', 'acme', 'cad', '2026-01-01 00:00:00', '2026-01-01 00:00:00');
+                 INSERT INTO payments (id, account_id, external_transaction_id, request_fingerprint,
+                     amount, currency, capture_method, payment_method_types, status,
+                     amount_capturable, amount_captured, amount_refunded, created_at, updated_at)
+                 VALUES ('p', 'a', 'tx', 'f', 500, 'cad', 'manual', 'card_present,interac_present',
+                     'requires_payment_method', 0, 0, 0, '2026-01-01 00:00:00', '2026-01-01 00:00:00');",
+            )
+            .unwrap();
+            c.run_pending_migrations(SQLITE_MIGRATIONS).unwrap();
+        });
+        let payment = payments::by_id(&mut conn, "p").unwrap();
+        assert_eq!(
+            payment.payment_method_types,
+            models::MethodTypes::new(["card_present", "interac_present"])
+        );
+        assert_eq!(
+            payment.currency,
+            crate::money::Currency::parse("cad").unwrap()
+        );
+        let account = accounts::by_id(&mut conn, "a").unwrap();
+        assert_eq!(account.default_currency.code(), "cad");
+        // A row written as a list reads back as the same list.
+        let written = models::Payment {
+            id: "q".into(),
+            account_id: "a".into(),
+            external_transaction_id: "tx-2".into(),
+            payment_method_types: models::MethodTypes::new(["card"]),
+            ..models::Payment::sample()
+        };
+        assert!(matches!(
+            payments::insert(&mut conn, written.clone()).unwrap(),
+            Inserted::New(_)
+        ));
+        assert_eq!(payments::by_id(&mut conn, "q").unwrap(), written);
+        // The same external transaction again is a duplicate, not an error.
+        assert_eq!(
+            payments::insert(&mut conn, written).unwrap(),
+            Inserted::Duplicate
+        );
+        // And the migration reverts to the comma-joined form.
+        sqlite(&mut conn, |c| {
+            while !c
+                .revert_last_migration(SQLITE_MIGRATIONS)
+                .unwrap()
+                .to_string()
+                .replace('-', "")
+                .starts_with("20261207000001")
+            {}
+            #[derive(diesel::QueryableByName)]
+            struct Types {
+                #[diesel(sql_type = diesel::sql_types::Text)]
+                payment_method_types: String,
+            }
+            let rows: Vec<Types> =
+                diesel::sql_query("SELECT payment_method_types FROM payments ORDER BY id")
+                    .load(c)
+                    .unwrap();
+            let types: Vec<&str> = rows
+                .iter()
+                .map(|r| r.payment_method_types.as_str())
+                .collect();
+            assert_eq!(types, ["card_present,interac_present", "card"]);
+        });
+    }
+
+    #[actix_web::test]
+    async fn a_panic_in_a_database_closure_is_an_internal_error_not_an_outage() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::connect(dir.path().join("t.db").to_str().unwrap(), 1).unwrap();
+        // Panics in the middle of a write transaction.
+        let result: Result<(), DbError> = db
+            .run(|conn| -> Result<(), DbError> {
+                conn.batch_execute("BEGIN IMMEDIATE")?;
+                panic!("row invariant broken: {}", 42)
+            })
+            .await;
+        match result {
+            Err(DbError::Panicked(message)) => assert_eq!(message, "row invariant broken: 42"),
+            other => panic!("expected Panicked, got {other:?}"),
+        }
+        // The connection left inside that transaction is not handed out again: the next write
+        // transaction (on the pool's only connection) starts and commits.
+        db.run(|conn| write_transaction(conn, relax_commit))
+            .await
+            .unwrap();
+        db.ping().await.unwrap();
+        let e = ApiError::from(DbError::Panicked("boom".into()));
+        assert_eq!(e.code, "internal_error");
+        assert!(!e.retryable);
+        let e = ApiError::from(DbError::Unavailable("down".into()));
+        assert_eq!(e.code, "database_unavailable");
+        assert!(e.retryable);
     }
 }

@@ -1,12 +1,17 @@
-//! Rows as Rust structs, one per table, with the inserts and updates the flows need.
+//! Rows as Rust structs, one per table, and the typed columns they carry (a currency, a payment's
+//! status, a list of payment method types) instead of the strings stored.
 
 use super::schema::{
     accounts, cards, checkout_sessions, customers, payment_history, payments, refunds,
     stripe_events, terminal_locations, terminal_readers, webhook_deliveries,
 };
+use crate::money::Currency;
 use crate::payment_state::PaymentStatus;
 use chrono::NaiveDateTime;
+use diesel::backend::Backend;
+use diesel::deserialize::{self, FromSql, FromSqlRow};
 use diesel::prelude::*;
+use diesel::sql_types::Text;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
 #[diesel(table_name = accounts, treat_none_as_null = true)]
@@ -14,7 +19,7 @@ pub struct Account {
     pub id: String,
     pub external_account_id: String,
     pub display_name: Option<String>,
-    pub default_currency: String,
+    pub default_currency: Currency,
     pub stripe_account_id: Option<String>,
     pub stripe_secret_key_enc: Option<String>,
     pub webhook_url: Option<String>,
@@ -42,6 +47,41 @@ pub struct Customer {
     pub stripe_context: Option<String>,
 }
 
+/// A payment's method types (`card_present`, `interac_present`, `card`…), in order. Stored as a
+/// JSON array (`["card_present","interac_present"]`).
+#[derive(Debug, Clone, PartialEq, Eq, FromSqlRow)]
+pub struct MethodTypes(pub Vec<String>);
+
+impl MethodTypes {
+    pub fn new<S: Into<String>>(types: impl IntoIterator<Item = S>) -> MethodTypes {
+        MethodTypes(types.into_iter().map(Into::into).collect())
+    }
+
+    pub fn as_strs(&self) -> Vec<&str> {
+        self.0.iter().map(String::as_str).collect()
+    }
+}
+
+/// The stored form of the list (written by value through `serialize_as`).
+impl From<MethodTypes> for String {
+    fn from(types: MethodTypes) -> String {
+        serde_json::to_string(&types.0).expect("a list of strings serializes")
+    }
+}
+
+impl<DB> FromSql<Text, DB> for MethodTypes
+where
+    DB: Backend,
+    String: FromSql<Text, DB>,
+{
+    fn from_sql(bytes: DB::RawValue<'_>) -> deserialize::Result<Self> {
+        let text = String::from_sql(bytes)?;
+        serde_json::from_str(&text)
+            .map(MethodTypes)
+            .map_err(|e| format!("payment method types '{text}': {e}").into())
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
 #[diesel(table_name = payments)]
 pub struct Payment {
@@ -52,9 +92,10 @@ pub struct Payment {
     pub stripe_payment_intent_id: Option<String>,
     pub request_fingerprint: String,
     pub amount: i64,
-    pub currency: String,
+    pub currency: Currency,
     pub capture_method: String,
-    pub payment_method_types: String,
+    #[diesel(serialize_as = String)]
+    pub payment_method_types: MethodTypes,
     pub description: Option<String>,
     pub metadata: Option<String>,
     pub status: PaymentStatus,
@@ -87,9 +128,9 @@ impl Payment {
             stripe_payment_intent_id: None,
             request_fingerprint: String::new(),
             amount: 1000,
-            currency: "usd".into(),
+            currency: Currency::parse("usd").expect("a supported currency"),
             capture_method: "manual".into(),
-            payment_method_types: "card_present".into(),
+            payment_method_types: MethodTypes::new(["card_present"]),
             description: None,
             metadata: None,
             status: crate::payment_state::PaymentStatus::Creating,
@@ -272,7 +313,7 @@ pub struct CheckoutSessionRow {
     pub status: String,
     /// The caller's reference (payment mode).
     pub reference: Option<String>,
-    pub currency: Option<String>,
+    pub currency: Option<Currency>,
     /// The total in minor units (payment mode).
     pub amount: Option<i64>,
     /// The line items as sent to Stripe, JSON (payment mode).

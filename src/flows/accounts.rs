@@ -2,17 +2,17 @@
 //! sealed with AES-256-GCM (bound to the account's row id) and never leaves this module in clear.
 
 use crate::crypto::SecretBox;
+use crate::db::accounts::Written;
 use crate::db::models::{new_id, now, Account};
-use crate::db::schema::accounts;
-use crate::db::{Db, DbConnection};
+use crate::db::{self, Db, DbConnection, DbError};
 use crate::error::ApiError;
-use diesel::prelude::*;
+use crate::money::Currency;
 
 /// Validated changes to an account; `None` leaves a field as it is, `Some(None)` clears it.
 #[derive(Debug, Default, Clone)]
 pub struct AccountChanges {
     pub display_name: Option<Option<String>>,
-    pub default_currency: Option<String>,
+    pub default_currency: Option<Currency>,
     pub stripe_account_id: Option<Option<String>>,
     pub stripe_secret_key: Option<Option<crate::secret::Secret<String>>>,
     pub webhook_url: Option<Option<String>>,
@@ -46,24 +46,48 @@ pub async fn upsert(
 ) -> Result<Upserted, ApiError> {
     // A concurrent request may create the same new account first: then apply ours as an update.
     match upsert_once(db, secrets, external_account_id.clone(), changes.clone()).await {
-        Err(e) if e.code == CREATED_CONCURRENTLY => {
+        Err(UpsertError::CreatedConcurrently) => {
             upsert_once(db, secrets, external_account_id, changes).await
         }
         other => other,
     }
+    .map_err(|e| match e {
+        UpsertError::Api(e) => e,
+        UpsertError::CreatedConcurrently => {
+            ApiError::internal("the account was created concurrently twice")
+        }
+    })
 }
 
-const CREATED_CONCURRENTLY: &str = "account_created_concurrently";
+/// Why one attempt at an upsert failed.
+enum UpsertError {
+    Api(ApiError),
+    /// Another request created the account first (its transaction is rolled back; try again as
+    /// an update).
+    CreatedConcurrently,
+}
+
+impl From<ApiError> for UpsertError {
+    fn from(e: ApiError) -> Self {
+        UpsertError::Api(e)
+    }
+}
+
+impl From<DbError> for UpsertError {
+    fn from(e: DbError) -> Self {
+        UpsertError::Api(e.into())
+    }
+}
 
 async fn upsert_once(
     db: &Db,
     secrets: &SecretBox,
     external_account_id: String,
     changes: AccountChanges,
-) -> Result<Upserted, ApiError> {
+) -> Result<Upserted, UpsertError> {
     let secrets = secrets.clone();
     db.run(move |conn| {
-        crate::db::write_transaction(conn, |conn| {
+        db::write_transaction(conn, |conn| {
             let existing = find(conn, &external_account_id)?;
             let created = existing.is_none();
             let at = now();
@@ -71,7 +95,7 @@ async fn upsert_once(
                 id: new_id(),
                 external_account_id: external_account_id.clone(),
                 display_name: None,
-                default_currency: "usd".into(),
+                default_currency: Currency::parse("usd").expect("a supported currency"),
                 stripe_account_id: None,
                 stripe_secret_key_enc: None,
                 webhook_url: None,
@@ -115,35 +139,22 @@ async fn upsert_once(
             }
             account.updated_at = at;
             let written = if created {
-                diesel::insert_into(accounts::table)
-                    .values(&account)
-                    .execute(conn)
+                db::accounts::insert(conn, &account).map_err(ApiError::from)?
             } else {
-                diesel::update(accounts::table.find(&account.id))
-                    .set(&account)
-                    .execute(conn)
+                db::accounts::update(conn, &account).map_err(ApiError::from)?
             };
-            written.map_err(|e| match e {
-                diesel::result::Error::DatabaseError(
-                    diesel::result::DatabaseErrorKind::UniqueViolation,
-                    info,
-                ) if !info.message().contains("stripe_account_id")
-                    && !info
-                        .constraint_name()
-                        .is_some_and(|c| c.contains("stripe_account_id")) =>
-                {
-                    ApiError::conflict(CREATED_CONCURRENTLY, "the account was created concurrently")
+            match written {
+                Written::Done => {}
+                Written::ExternalIdTaken => return Err(UpsertError::CreatedConcurrently),
+                Written::StripeAccountTaken => {
+                    return Err(ApiError::conflict(
+                        "stripe_account_in_use",
+                        "that Stripe account is already linked to another account",
+                    )
+                    .with_param("stripe_account_id")
+                    .into())
                 }
-                diesel::result::Error::DatabaseError(
-                    diesel::result::DatabaseErrorKind::UniqueViolation,
-                    _,
-                ) => ApiError::conflict(
-                    "stripe_account_in_use",
-                    "that Stripe account is already linked to another account",
-                )
-                .with_param("stripe_account_id"),
-                other => ApiError::from(other),
-            })?;
+            }
             // Customers and cards recorded without a context were made in the one left now.
             if let Some(before) = context_before {
                 if before != stripe_context(&secrets, &account)? {
@@ -177,21 +188,8 @@ fn stripe_context(secrets: &SecretBox, account: &Account) -> Result<String, ApiE
 /// Records `context` on the account's customers and cards that have none (NULL means "the
 /// account's current context"), before the account moves to another one.
 fn stamp_context(conn: &mut DbConnection, account_id: &str, context: &str) -> Result<(), ApiError> {
-    use crate::db::schema::{cards, customers};
-    diesel::update(
-        customers::table
-            .filter(customers::account_id.eq(account_id))
-            .filter(customers::stripe_context.is_null()),
-    )
-    .set(customers::stripe_context.eq(context))
-    .execute(conn)?;
-    diesel::update(
-        cards::table
-            .filter(cards::account_id.eq(account_id))
-            .filter(cards::stripe_context.is_null()),
-    )
-    .set(cards::stripe_context.eq(context))
-    .execute(conn)?;
+    db::customers::stamp_context(conn, account_id, context)?;
+    db::cards::stamp_context(conn, account_id, context)?;
     Ok(())
 }
 
@@ -213,10 +211,8 @@ pub(crate) fn find(
     conn: &mut DbConnection,
     external_account_id: &str,
 ) -> Result<Option<Account>, ApiError> {
-    accounts::table
-        .filter(accounts::external_account_id.eq(external_account_id))
-        .select(Account::as_select())
-        .first(conn)
-        .optional()
-        .map_err(ApiError::from)
+    Ok(db::accounts::find_by_external_id(
+        conn,
+        external_account_id,
+    )?)
 }

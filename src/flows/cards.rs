@@ -1,17 +1,16 @@
 //! Saved cards: the card used in a captured card-present payment, saved on the customer through
-//! Stripe's `generated_card` (or a card saved through Checkout, `flows::checkout`),
+//! Stripe's `generated_card` (or a card saved through Checkout, `flows::card_checkout`),
 //! de-duplicated by card fingerprint per customer. A deleted card's PaymentMethod was detached at
 //! Stripe and cannot be saved again (409 `card_deleted`); a new payment with the same physical card
 //! yields a new PaymentMethod, which can.
 
 use super::payments;
 use super::Services;
+use crate::db::cards::CardKey;
 use crate::db::models::{new_id, now, Card, Customer};
-use crate::db::schema::cards;
-use crate::db::DbConnection;
+use crate::db::{self, DbConnection, Inserted};
 use crate::error::ApiError;
 use crate::stripe::Expandable;
-use diesel::prelude::*;
 
 /// A saved card with its customer.
 #[derive(Debug, Clone)]
@@ -64,7 +63,9 @@ pub async fn save_from_payment(
     let (payment_row_id, customer_id) = (payment.id.clone(), customer.id.clone());
     match services
         .db
-        .run(move |c| find_saved_from(c, &customer_id, &payment_row_id))
+        .run(move |c| {
+            db::cards::find_saved_from(c, &customer_id, &payment_row_id).map_err(ApiError::from)
+        })
         .await?
     {
         Some(card) if card.deleted => return Err(card_deleted()),
@@ -149,76 +150,45 @@ where
     services
         .db
         .run(move |conn| {
-            if was_deleted(conn, &card.stripe_payment_method_id)? {
+            if db::cards::was_deleted(conn, &card.stripe_payment_method_id)? {
                 return Err(card_deleted());
             }
             let existing = |conn: &mut DbConnection, existing: Card, then: F| {
-                crate::db::write_transaction(conn, |conn| then(conn, &existing))?;
+                db::write_transaction(conn, |conn| then(conn, &existing))?;
                 Ok(existing)
             };
             // The same physical card (or the same payment method) already saved: that one.
-            if let Some(found) = same_card(conn, &card)? {
+            if let Some(found) = db::cards::find_same(conn, &card)? {
                 return existing(conn, found, then);
             }
             let mut then = Some(then);
-            let inserted = crate::db::write_transaction(conn, |conn| {
-                diesel::insert_into(cards::table)
-                    .values(&card)
-                    .execute(conn)?;
-                let customer = super::customers::by_id(conn, &card.customer_id)?;
-                super::events::emit_card(conn, &card, &customer, "card.saved")?;
-                then.take().expect("called once")(conn, &card)
-            });
+            let inserted = db::write_transaction(conn, |conn| {
+                let inserted = db::cards::insert(conn, card.clone())?;
+                if let Inserted::New(card) = &inserted {
+                    let customer = super::customers::by_id(conn, &card.customer_id)?;
+                    super::events::emit_card(conn, card, &customer, "card.saved")?;
+                    then.take().expect("called once")(conn, card)?;
+                }
+                Ok::<_, ApiError>(inserted)
+            })?;
             match inserted {
-                Ok(()) => Ok(card),
+                Inserted::New(card) => Ok(card),
                 // Saved concurrently by another request (or deleted meanwhile).
-                Err(e) if e.code == crate::error::UNIQUE_VIOLATION => match same_card(conn, &card)?
-                {
-                    Some(found) => existing(conn, found, then.take().ok_or(e)?),
-                    None if was_deleted(conn, &card.stripe_payment_method_id)? => {
+                Inserted::Duplicate => match db::cards::find_same(conn, &card)? {
+                    Some(found) => existing(
+                        conn,
+                        found,
+                        then.take()
+                            .ok_or_else(|| ApiError::internal("card saved twice"))?,
+                    ),
+                    None if db::cards::was_deleted(conn, &card.stripe_payment_method_id)? => {
                         Err(card_deleted())
                     }
-                    None => Err(ApiError::internal("card vanished after a unique violation")),
+                    None => Err(ApiError::internal("card vanished after a duplicate insert")),
                 },
-                Err(e) => Err(e),
             }
         })
         .await
-}
-
-/// A live card of the same customer with the same payment method, or the same fingerprint in the
-/// same Stripe context.
-fn same_card(conn: &mut DbConnection, card: &Card) -> Result<Option<Card>, ApiError> {
-    cards::table
-        .filter(cards::customer_id.eq(&card.customer_id))
-        .filter(cards::deleted.eq(false))
-        .filter(
-            cards::fingerprint
-                .eq(&card.fingerprint)
-                .and(
-                    // Saved in the same Stripe context (NULL: the current one, where new cards
-                    // are saved).
-                    cards::stripe_context
-                        .eq(&card.stripe_context)
-                        .or(cards::stripe_context.is_null()),
-                )
-                .or(cards::stripe_payment_method_id.eq(&card.stripe_payment_method_id)),
-        )
-        .select(Card::as_select())
-        .first(conn)
-        .optional()
-        .map_err(ApiError::from)
-}
-
-/// Whether a card with this PaymentMethod was saved and deleted (so detached at Stripe).
-fn was_deleted(conn: &mut DbConnection, payment_method: &str) -> Result<bool, ApiError> {
-    diesel::select(diesel::dsl::exists(
-        cards::table
-            .filter(cards::stripe_payment_method_id.eq(payment_method))
-            .filter(cards::deleted.eq(true)),
-    ))
-    .get_result(conn)
-    .map_err(ApiError::from)
 }
 
 fn card_unavailable() -> ApiError {
@@ -233,22 +203,6 @@ fn card_deleted() -> ApiError {
         "card_deleted",
         "this card was saved and then deleted (detached at Stripe), so it cannot be saved again from the same payment; save it from a new payment",
     )
-}
-
-/// The card saved from this payment (live, else deleted), if any.
-fn find_saved_from(
-    conn: &mut DbConnection,
-    customer_id: &str,
-    payment_id: &str,
-) -> Result<Option<Card>, ApiError> {
-    cards::table
-        .filter(cards::customer_id.eq(customer_id))
-        .filter(cards::source_payment_id.eq(payment_id))
-        .order(cards::deleted.asc())
-        .select(Card::as_select())
-        .first(conn)
-        .optional()
-        .map_err(ApiError::from)
 }
 
 /// The customer and the live saved card a charge names; 404 for an unknown customer, or a card
@@ -273,22 +227,13 @@ pub async fn chargeable(
                 super::customers::find(conn, &account_id, &external)?.ok_or_else(|| {
                     ApiError::not_found("no such customer").with_param("external_customer_id")
                 })?;
-            let mut query = cards::table
-                .filter(cards::customer_id.eq(&customer.id))
-                .filter(cards::deleted.eq(false))
-                .select(Card::as_select())
-                .into_boxed();
-            let param = match &card {
-                super::payments::CardRef::CardId(id) => {
-                    query = query.filter(cards::id.eq(id.clone()));
-                    "card_id"
-                }
+            let (key, param) = match &card {
+                super::payments::CardRef::CardId(id) => (CardKey::Id(id), "card_id"),
                 super::payments::CardRef::PaymentMethodId(pm) => {
-                    query = query.filter(cards::stripe_payment_method_id.eq(pm.clone()));
-                    "payment_method_id"
+                    (CardKey::PaymentMethod(pm), "payment_method_id")
                 }
             };
-            let card = query.first(conn).optional()?.ok_or_else(|| {
+            let card = db::cards::find_live(conn, &customer.id, key)?.ok_or_else(|| {
                 ApiError::not_found("no such card for this customer").with_param(param)
             })?;
             if !super::stripe_keys::card_chargeable(&card, &context) {
@@ -313,12 +258,7 @@ pub async fn list(
             else {
                 return Ok((account, None));
             };
-            let rows = cards::table
-                .filter(cards::customer_id.eq(&customer.id))
-                .filter(cards::deleted.eq(false))
-                .order(cards::id.desc())
-                .select(Card::as_select())
-                .load(conn)?;
+            let rows = db::cards::list_live(conn, &customer.id)?;
             Ok::<_, ApiError>((account, Some((customer, rows))))
         })
         .await?;
@@ -343,12 +283,7 @@ pub async fn delete(
         .db
         .run(move |conn| {
             let account = super::accounts::require(conn, &external_account_id)?;
-            let card = cards::table
-                .filter(cards::account_id.eq(&account.id))
-                .filter(cards::id.eq(&card_id))
-                .select(Card::as_select())
-                .first(conn)
-                .optional()?
+            let card = db::cards::find_of_account(conn, &account.id, &card_id)?
                 .ok_or_else(|| ApiError::not_found("no such card"))?;
             let customer = super::customers::by_id(conn, &card.customer_id)?;
             // Returned only once deleted, so never chargeable.
@@ -383,14 +318,9 @@ pub async fn delete(
     let card = services
         .db
         .run(move |conn| {
-            crate::db::write_transaction(conn, |conn| {
-                diesel::update(cards::table.find(&id))
-                    .set((cards::deleted.eq(true), cards::updated_at.eq(now())))
-                    .execute(conn)?;
-                let card: Card = cards::table
-                    .find(&id)
-                    .select(Card::as_select())
-                    .first(conn)?;
+            db::write_transaction(conn, |conn| {
+                db::cards::mark_deleted(conn, &id)?;
+                let card = db::cards::by_id(conn, &id)?;
                 // Once, whether this or Stripe's payment_method.detached webhook records it first.
                 super::events::emit_card(conn, &card, &customer, "card.deleted")?;
                 Ok::<_, ApiError>(card)

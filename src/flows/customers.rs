@@ -9,11 +9,9 @@
 
 use super::{stripe_keys, Services};
 use crate::db::models::{new_id, now, Account, Customer};
-use crate::db::schema::customers;
-use crate::db::{write_transaction, DbConnection};
+use crate::db::{self, write_transaction, DbConnection, Inserted};
 use crate::error::ApiError;
 use crate::stripe::{CreateCustomer, Metadata, StripeAccount};
-use diesel::prelude::*;
 
 /// The customer row for `external_customer_id`, creating the Stripe customer the first time (or
 /// anew when the row names one of another Stripe context).
@@ -74,21 +72,14 @@ pub async fn create(
     };
     services
         .db
-        .run(move |conn| {
-            match diesel::insert_into(customers::table)
-                .values(&row)
-                .execute(conn)
-            {
-                Ok(_) => Ok(row),
+        .run(
+            move |conn| match db::customers::insert(conn, row.clone())? {
+                Inserted::New(row) => Ok(row),
                 // Recorded already: by a concurrent request (the same Stripe customer, by
                 // idempotency), or in another Stripe context, which from now on names this one.
-                Err(diesel::result::Error::DatabaseError(
-                    diesel::result::DatabaseErrorKind::UniqueViolation,
-                    _,
-                )) => write_transaction(conn, |conn| repoint(conn, row)),
-                Err(e) => Err(ApiError::from(e)),
-            }
-        })
+                Inserted::Duplicate => write_transaction(conn, |conn| repoint(conn, row)),
+            },
+        )
         .await
 }
 
@@ -96,17 +87,17 @@ pub async fn create(
 /// naming `row`'s Stripe customer and context from now on.
 fn repoint(conn: &mut DbConnection, row: Customer) -> Result<Customer, ApiError> {
     let theirs = find(conn, &row.account_id, &row.external_customer_id)?
-        .ok_or_else(|| ApiError::internal("customer vanished after a unique violation"))?;
+        .ok_or_else(|| ApiError::internal("customer vanished after a duplicate insert"))?;
     if stripe_keys::customer_in(&theirs, row.stripe_context.as_deref().unwrap_or_default()) {
         return Ok(theirs);
     }
-    diesel::update(customers::table.find(&theirs.id))
-        .set((
-            customers::stripe_customer_id.eq(&row.stripe_customer_id),
-            customers::stripe_context.eq(&row.stripe_context),
-            customers::stripe_idempotency_key.eq(&row.stripe_idempotency_key),
-        ))
-        .execute(conn)?;
+    db::customers::repoint(
+        conn,
+        &theirs.id,
+        &row.stripe_customer_id,
+        row.stripe_context.as_deref(),
+        row.stripe_idempotency_key.as_deref(),
+    )?;
     Ok(Customer {
         stripe_customer_id: row.stripe_customer_id,
         stripe_context: row.stripe_context,
@@ -120,19 +111,9 @@ pub fn find(
     account_id: &str,
     external_customer_id: &str,
 ) -> Result<Option<Customer>, ApiError> {
-    customers::table
-        .filter(customers::account_id.eq(account_id))
-        .filter(customers::external_customer_id.eq(external_customer_id))
-        .select(Customer::as_select())
-        .first(conn)
-        .optional()
-        .map_err(ApiError::from)
+    Ok(db::customers::find(conn, account_id, external_customer_id)?)
 }
 
 pub fn by_id(conn: &mut DbConnection, id: &str) -> Result<Customer, ApiError> {
-    customers::table
-        .find(id)
-        .select(Customer::as_select())
-        .first(conn)
-        .map_err(ApiError::from)
+    Ok(db::customers::by_id(conn, id)?)
 }

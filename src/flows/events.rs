@@ -4,17 +4,12 @@
 //! get no rows.
 
 use crate::db::models::{new_id, now, Account, Card, Customer, Payment, WebhookDelivery};
-use crate::db::schema::{accounts, customers, webhook_deliveries};
-use crate::db::DbConnection;
+use crate::db::{self, DbConnection};
 use crate::error::ApiError;
-use crate::money::{Currency, Money};
-use diesel::prelude::*;
+use crate::money::Money;
 use serde_json::{json, Value};
 
-/// Status of an outbox row.
-pub const PENDING: &str = "pending";
-pub const DELIVERED: &str = "delivered";
-pub const FAILED: &str = "failed";
+pub use crate::db::webhook_deliveries::{DELIVERED, FAILED, PENDING};
 
 /// Queues `event_type` about `payment` (inside the caller's transaction; the state machine,
 /// `crate::payment_state`, decides which change announces what).
@@ -27,18 +22,10 @@ pub fn emit_payment(
         return Ok(());
     };
     let customer: Option<Customer> = match &payment.customer_id {
-        Some(id) => Some(
-            customers::table
-                .find(id)
-                .select(Customer::as_select())
-                .first(conn)?,
-        ),
+        Some(id) => Some(db::customers::by_id(conn, id)?),
         None => None,
     };
-    let amount = |minor: i64| match Currency::parse(&payment.currency) {
-        Ok(c) => Money::from_minor(minor, c).to_decimal_string(),
-        Err(_) => minor.to_string(),
-    };
+    let amount = |minor: i64| Money::from_minor(minor, payment.currency).to_decimal_string();
     let object = json!({
         "object": "payment",
         "id": payment.stripe_payment_intent_id,
@@ -46,7 +33,7 @@ pub fn emit_payment(
         "amount": amount(payment.amount),
         "amount_captured": amount(payment.amount_captured),
         "amount_refunded": amount(payment.amount_refunded),
-        "currency": payment.currency,
+        "currency": payment.currency.code(),
         "external_account_id": account.external_account_id,
         "external_transaction_id": payment.external_transaction_id,
         "external_customer_id": customer.as_ref().map(|c| c.external_customer_id.clone()),
@@ -90,10 +77,7 @@ pub fn emit_card(
 }
 
 fn webhook_account(conn: &mut DbConnection, account_id: &str) -> Result<Option<Account>, ApiError> {
-    let account: Account = accounts::table
-        .find(account_id)
-        .select(Account::as_select())
-        .first(conn)?;
+    let account = db::accounts::by_id(conn, account_id)?;
     Ok(account.webhook_url.is_some().then_some(account))
 }
 
@@ -126,10 +110,7 @@ fn enqueue(
         delivered_at: None,
         created_at: at,
     };
-    let insert = diesel::insert_into(webhook_deliveries::table).values(&row);
-    match conn {
-        DbConnection::Pg(pg) => insert.on_conflict_do_nothing().execute(pg)?,
-        DbConnection::Sqlite(sqlite) => insert.on_conflict_do_nothing().execute(sqlite)?,
-    };
+    // A second announcement of a change announced once (`dedupe_key`) is dropped.
+    let _ = db::webhook_deliveries::insert(conn, &row)?;
     Ok(())
 }

@@ -1,13 +1,15 @@
-//! Business operations: each validates what it needs, talks to the database and Stripe, and
-//! returns domain results. No HTTP types here.
+//! Business operations: each validates what it needs, reads and writes its rows through `db`
+//! (no SQL here), talks to Stripe, and returns domain results. No HTTP types here.
 
 pub mod accounts;
+pub mod card_checkout;
 pub mod cards;
 pub mod checkout;
 pub mod customers;
 pub mod events;
 pub mod payment_updates;
 pub mod payments;
+pub mod reference_checkout;
 pub mod refunds;
 pub mod stripe_keys;
 pub mod terminal;

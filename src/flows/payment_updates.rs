@@ -6,12 +6,10 @@
 
 use super::Services;
 use crate::db::models::{new_id, now, Payment, PaymentHistory};
-use crate::db::schema::{payment_history, payments};
-use crate::db::{write_transaction, DbConnection};
+use crate::db::{self, write_transaction, DbConnection};
 use crate::error::ApiError;
 use crate::payment_state::{decide, Decision, IntentState, PaymentUpdate, Source};
 use crate::stripe::PaymentIntent;
-use diesel::prelude::*;
 
 /// The action of history entries that record a refused update.
 pub const IGNORED: &str = "ignored";
@@ -64,19 +62,7 @@ pub fn apply(
                 ..after.clone()
             } != current;
             if row_changed {
-                diesel::update(payments::table.find(payment_id))
-                    .set((
-                        payments::stripe_payment_intent_id.eq(&after.stripe_payment_intent_id),
-                        payments::status.eq(after.status),
-                        payments::amount_capturable.eq(after.amount_capturable),
-                        payments::amount_captured.eq(after.amount_captured),
-                        payments::amount_refunded.eq(after.amount_refunded),
-                        payments::stripe_charge_id.eq(&after.stripe_charge_id),
-                        payments::failure_code.eq(&after.failure_code),
-                        payments::decline_code.eq(&after.decline_code),
-                        payments::updated_at.eq(after.updated_at),
-                    ))
-                    .execute(conn)?;
+                db::payments::record_state(conn, &after)?;
             }
             insert_history(conn, &after, action, amount, actor, None)?;
             if let Some(event) = event {
@@ -146,8 +132,9 @@ pub fn insert_history(
     actor: &str,
     detail: Option<String>,
 ) -> Result<(), ApiError> {
-    diesel::insert_into(payment_history::table)
-        .values(PaymentHistory {
+    db::payment_history::insert(
+        conn,
+        &PaymentHistory {
             id: new_id(),
             payment_id: payment.id.clone(),
             action: action.to_string(),
@@ -156,7 +143,7 @@ pub fn insert_history(
             actor: actor.to_string(),
             created_at: now(),
             detail,
-        })
-        .execute(conn)?;
+        },
+    )?;
     Ok(())
 }

@@ -8,9 +8,8 @@
 
 use super::payment_updates::{apply_now, insert_history, observe, observe_intent};
 use super::{customers, Services};
-use crate::db::models::{new_id, now, Account, Customer, Payment, PaymentHistory};
-use crate::db::schema::{payment_history, payments};
-use crate::db::{write_transaction, DbConnection};
+use crate::db::models::{new_id, now, Account, Customer, MethodTypes, Payment, PaymentHistory};
+use crate::db::{self, write_transaction, DbConnection, Inserted};
 use crate::error::ApiError;
 use crate::money::{Currency, DecimalText, Money};
 use crate::payment_state::{PaymentStatus, PaymentUpdate, Source};
@@ -19,7 +18,6 @@ use crate::stripe::{
     CaptureMethod, CapturePaymentIntent, CreatePaymentIntent, Metadata, PaymentIntent,
     PaymentIntentStatus, SetupFutureUsage, StripeAccount, StripeError,
 };
-use diesel::prelude::*;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 
@@ -87,7 +85,7 @@ pub async fn create_intent(
             .db
             .run(move |c| {
                 let account = super::accounts::require(c, &external_account)?;
-                let existing = find_by_transaction(c, &account.id, &tx)?;
+                let existing = db::payments::find_by_external_id(c, &account.id, &tx)?;
                 let customer = match &external_customer {
                     Some(external) => customers::find(c, &account.id, external)?,
                     None => None,
@@ -98,7 +96,7 @@ pub async fn create_intent(
     };
     let currency = match input.currency {
         Some(c) => c,
-        None => Currency::parse(&account.default_currency).map_err(ApiError::internal)?,
+        None => account.default_currency,
     };
     let money = Money::parse_charge(&input.amount.0, currency)
         .map_err(|e| ApiError::invalid("amount", format!("'amount' {e}")))?;
@@ -147,9 +145,9 @@ pub async fn create_intent(
                 stripe_payment_intent_id: None,
                 request_fingerprint: fingerprint.clone(),
                 amount: money.minor,
-                currency: currency.code().to_string(),
+                currency,
                 capture_method: input.capture_method.to_string(),
-                payment_method_types: input.payment_method_types.join(","),
+                payment_method_types: MethodTypes::new(input.payment_method_types.iter().copied()),
                 description: input.description.clone(),
                 metadata: (!input.metadata.is_empty()).then(|| {
                     serde_json::to_string(&input.metadata).expect("string map serializes")
@@ -175,31 +173,30 @@ pub async fn create_intent(
                 .run(move |conn| {
                     let inserted = write_transaction(conn, |conn| {
                         // Flushed by the synchronous commit that records Stripe's answer.
-                        crate::db::relax_commit(conn)?;
-                        diesel::insert_into(payments::table)
-                            .values(&row)
-                            .execute(conn)?;
-                        insert_history(conn, &row, "create", Some(row.amount), &actor, None)?;
-                        Ok::<_, ApiError>(())
-                    });
+                        db::relax_commit(conn)?;
+                        let inserted = db::payments::insert(conn, row.clone())?;
+                        if let Inserted::New(row) = &inserted {
+                            insert_history(conn, row, "create", Some(row.amount), &actor, None)?;
+                        }
+                        Ok::<_, ApiError>(inserted)
+                    })?;
                     match inserted {
-                        Ok(()) => Ok(row),
+                        Inserted::New(row) => Ok(row),
                         // A concurrent identical request wrote it first: continue with theirs.
-                        Err(e) if is_unique_violation(&e) => {
-                            let theirs = find_by_transaction(
+                        Inserted::Duplicate => {
+                            let theirs = db::payments::find_by_external_id(
                                 conn,
                                 &row.account_id,
                                 &row.external_transaction_id,
                             )?
                             .ok_or_else(|| {
-                                ApiError::internal("payment vanished after a unique violation")
+                                ApiError::internal("payment vanished after a duplicate insert")
                             })?;
                             if theirs.request_fingerprint != row.request_fingerprint {
                                 return Err(idempotency_conflict());
                             }
                             Ok(theirs)
                         }
-                        Err(e) => Err(e),
                     }
                 })
                 .await
@@ -285,7 +282,7 @@ pub(crate) async fn create_at_stripe(
             c.external_customer_id.clone(),
         );
     }
-    let types: Vec<&str> = payment.payment_method_types.split(',').collect();
+    let types = payment.payment_method_types.as_strs();
     let saved_card = payment.stripe_payment_method_id.as_deref();
     let params = CreatePaymentIntent {
         payment_method_types: &types,
@@ -301,7 +298,7 @@ pub(crate) async fn create_at_stripe(
         off_session: saved_card.map(|_| true),
         description: payment.description.as_deref(),
         metadata: Some(&metadata),
-        ..CreatePaymentIntent::new(payment.amount, &payment.currency)
+        ..CreatePaymentIntent::new(payment.amount, payment.currency.code())
     };
     let key = super::stripe_keys::of_payment(payment);
     services
@@ -380,7 +377,7 @@ pub async fn capture(
     amount: Option<DecimalText>,
 ) -> Result<PaymentView, ApiError> {
     let (account, payment) = load(services, external_account_id, payment_id).await?;
-    let currency = Currency::parse(&payment.currency).map_err(ApiError::internal)?;
+    let currency = payment.currency;
     let amount = amount
         .map(|a| {
             Money::parse(&a.0, currency)
@@ -470,11 +467,7 @@ pub async fn get(
         .db
         .run(move |conn| {
             let payment = by_id(conn, &id)?;
-            let history = payment_history::table
-                .filter(payment_history::payment_id.eq(&id))
-                .order((payment_history::created_at.asc(), payment_history::id.asc()))
-                .select(PaymentHistory::as_select())
-                .load(conn)?;
+            let history = db::payment_history::of_payment(conn, &id)?;
             Ok::<_, ApiError>((payment, history))
         })
         .await?;
@@ -500,12 +493,7 @@ pub async fn load(
         .db
         .run(move |conn| {
             let account = super::accounts::require(conn, &external_account_id)?;
-            let payment = payments::table
-                .filter(payments::account_id.eq(&account.id))
-                .filter(payments::stripe_payment_intent_id.eq(&payment_id))
-                .select(Payment::as_select())
-                .first(conn)
-                .optional()?
+            let payment = db::payments::find_by_intent(conn, &account.id, &payment_id)?
                 .ok_or_else(|| {
                     ApiError::not_found(format!("no such payment: '{payment_id}'"))
                         .with_param("payment_id")
@@ -548,40 +536,11 @@ async fn load_customer(
 /// write transactions already exclude each other), so that our API and Stripe's webhooks, racing
 /// on the same change, record and announce it once.
 pub fn lock(conn: &mut DbConnection, id: &str) -> Result<Payment, ApiError> {
-    match conn {
-        DbConnection::Pg(pg) => payments::table
-            .find(id)
-            .select(Payment::as_select())
-            .for_update()
-            .first(pg),
-        DbConnection::Sqlite(sqlite) => payments::table
-            .find(id)
-            .select(Payment::as_select())
-            .first(sqlite),
-    }
-    .map_err(ApiError::from)
+    Ok(db::payments::lock(conn, id)?)
 }
 
 pub fn by_id(conn: &mut DbConnection, id: &str) -> Result<Payment, ApiError> {
-    payments::table
-        .find(id)
-        .select(Payment::as_select())
-        .first(conn)
-        .map_err(ApiError::from)
-}
-
-fn find_by_transaction(
-    conn: &mut DbConnection,
-    account_id: &str,
-    external_transaction_id: &str,
-) -> Result<Option<Payment>, ApiError> {
-    payments::table
-        .filter(payments::account_id.eq(account_id))
-        .filter(payments::external_transaction_id.eq(external_transaction_id))
-        .select(Payment::as_select())
-        .first(conn)
-        .optional()
-        .map_err(ApiError::from)
+    Ok(db::payments::by_id(conn, id)?)
 }
 
 /// A digest of everything that defines the payment, to tell a retry from a conflicting reuse of
@@ -615,10 +574,6 @@ fn not_capturable(status: &str) -> ApiError {
     );
     e.payment_status = Some(status.to_string());
     e
-}
-
-fn is_unique_violation(e: &ApiError) -> bool {
-    e.code == crate::error::UNIQUE_VIOLATION
 }
 
 /// Voids an uncaptured authorisation. A captured payment is refunded instead (409).
@@ -786,53 +741,33 @@ pub async fn list(
     services
         .db
         .run(move |conn| {
-            use crate::db::schema::customers;
             let account = super::accounts::require(conn, &external_account_id)?;
-            let mut query = payments::table
-                .left_join(customers::table)
-                .filter(payments::account_id.eq(&account.id))
-                .filter(payments::stripe_payment_intent_id.is_not_null())
-                .select((Payment::as_select(), Option::<Customer>::as_select()))
-                .order(payments::id.desc())
-                .limit(filter.limit + 1)
-                .into_boxed();
-            if let Some(cursor) = &filter.starting_after {
-                let cursor_id: String = payments::table
-                    .filter(payments::account_id.eq(&account.id))
-                    .filter(payments::stripe_payment_intent_id.eq(cursor))
-                    .select(payments::id)
-                    .first(conn)
-                    .optional()?
-                    .ok_or_else(|| {
+            let before_id = match &filter.starting_after {
+                Some(cursor) => Some(
+                    db::payments::id_by_intent(conn, &account.id, cursor)?.ok_or_else(|| {
                         ApiError::invalid(
                             "starting_after",
                             "'starting_after' is not a payment of this account",
                         )
-                    })?;
-                query = query.filter(payments::id.lt(cursor_id));
-            }
-            if let Some(status) = filter.status {
-                query = query.filter(payments::status.eq(status));
-            }
-            if let Some(external) = &filter.external_customer_id {
-                query = query.filter(customers::external_customer_id.eq(external.clone()));
-            }
-            if let Some(since) = filter.since {
-                query = query.filter(payments::created_at.ge(since));
-            }
-            if let Some(until) = filter.until {
-                query = query.filter(payments::created_at.lt(until));
-            }
-            if let Some(currency) = &filter.currency {
-                query = query.filter(payments::currency.eq(currency.clone()));
-            }
-            if let Some(min) = filter.min_amount {
-                query = query.filter(payments::amount.ge(min));
-            }
-            if let Some(max) = filter.max_amount {
-                query = query.filter(payments::amount.le(max));
-            }
-            let mut rows: Vec<(Payment, Option<Customer>)> = query.load(conn)?;
+                    })?,
+                ),
+                None => None,
+            };
+            let mut rows = db::payments::list(
+                conn,
+                &account.id,
+                &db::payments::Filter {
+                    status: filter.status,
+                    external_customer_id: filter.external_customer_id.as_deref(),
+                    since: filter.since,
+                    until: filter.until,
+                    min_amount: filter.min_amount,
+                    max_amount: filter.max_amount,
+                    currency: filter.currency.as_deref(),
+                    before_id: before_id.as_deref(),
+                    limit: filter.limit + 1,
+                },
+            )?;
             let has_more = rows.len() as i64 > filter.limit;
             rows.truncate(filter.limit as usize);
             let views = rows

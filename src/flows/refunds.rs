@@ -14,13 +14,11 @@ use super::payment_updates::apply;
 use super::payments::{self, PaymentView};
 use super::Services;
 use crate::db::models::{new_id, now, Refund};
-use crate::db::schema::refunds;
-use crate::db::write_transaction;
+use crate::db::{self, write_transaction};
 use crate::error::ApiError;
 use crate::money::{Currency, DecimalText, Money};
 use crate::payment_state::{PaymentStatus, PaymentUpdate};
 use crate::stripe::{CreateRefund, Metadata, RefundReason, StripeError};
-use diesel::prelude::*;
 
 /// Refunds `amount` (or everything not yet refunded) of a captured payment.
 pub async fn refund(
@@ -44,7 +42,7 @@ pub async fn refund(
         e.payment_status = Some(payment.status.to_string());
         return Err(e);
     }
-    let currency = Currency::parse(&payment.currency).map_err(ApiError::internal)?;
+    let currency = payment.currency;
     let refundable = payment.amount_captured - payment.amount_refunded;
     let asked = amount
         .map(|a| {
@@ -124,23 +122,11 @@ pub async fn refund(
         .run(move |conn| {
             write_transaction(conn, |conn| {
                 let current = payments::lock(conn, &row.payment_id)?;
-                let recorded: bool = diesel::select(diesel::dsl::exists(
-                    refunds::table.filter(refunds::stripe_refund_id.eq(&row.stripe_refund_id)),
-                ))
-                .get_result(conn)?;
-                if recorded {
+                if db::refunds::exists(conn, &row.stripe_refund_id)? {
                     return Ok(current);
                 }
-                diesel::insert_into(refunds::table)
-                    .values(&row)
-                    .execute(conn)?;
-                let total: i64 = refunds::table
-                    .filter(refunds::payment_id.eq(&row.payment_id))
-                    .filter(refunds::status.ne_all(["failed", "canceled"]))
-                    .select(refunds::amount)
-                    .load::<i64>(conn)?
-                    .iter()
-                    .sum();
+                db::refunds::insert(conn, &row)?;
+                let total = db::refunds::total_of(conn, &row.payment_id)?;
                 // Stripe's charge.refunded webhook may have counted it already: the amount
                 // refunded only goes up, and is announced once per change.
                 apply(

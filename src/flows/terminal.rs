@@ -4,8 +4,8 @@
 
 use super::payments;
 use super::Services;
+use crate::db;
 use crate::db::models::{new_id, now, Account, TerminalLocation, TerminalReader};
-use crate::db::schema::{terminal_locations, terminal_readers};
 use crate::error::ApiError;
 use crate::payment_state::PaymentStatus;
 use crate::secret::Secret;
@@ -14,7 +14,6 @@ use crate::stripe::{
     AllowRedisplay, CreateLocation, CreateReader, Metadata, ProcessConfig, ProcessPaymentIntent,
     Reader,
 };
-use diesel::prelude::*;
 
 /// A fresh connection token (never cached: the SDK redeems each one once).
 pub async fn connection_token(
@@ -88,9 +87,7 @@ pub async fn create_location(
     services
         .db
         .run(move |conn| {
-            diesel::insert_into(terminal_locations::table)
-                .values(&row)
-                .execute(conn)?;
+            db::terminal::insert_location(conn, &row)?;
             Ok(row)
         })
         .await
@@ -104,12 +101,7 @@ pub async fn list_locations(
         .db
         .run(move |conn| {
             let account = super::accounts::require(conn, &external_account_id)?;
-            terminal_locations::table
-                .filter(terminal_locations::account_id.eq(&account.id))
-                .order(terminal_locations::id.desc())
-                .select(TerminalLocation::as_select())
-                .load(conn)
-                .map_err(ApiError::from)
+            Ok(db::terminal::locations_of(conn, &account.id)?)
         })
         .await
 }
@@ -123,13 +115,7 @@ async fn owned_location(
     let owned: bool = services
         .db
         .run(move |conn| {
-            diesel::select(diesel::dsl::exists(
-                terminal_locations::table
-                    .filter(terminal_locations::account_id.eq(&account_id))
-                    .filter(terminal_locations::stripe_location_id.eq(&location)),
-            ))
-            .get_result(conn)
-            .map_err(ApiError::from)
+            db::terminal::has_location(conn, &account_id, &location).map_err(ApiError::from)
         })
         .await?;
     if owned {
@@ -185,9 +171,7 @@ pub async fn register_reader(
     services
         .db
         .run(move |conn| {
-            diesel::insert_into(terminal_readers::table)
-                .values(&row)
-                .execute(conn)?;
+            db::terminal::insert_reader(conn, &row)?;
             Ok(row)
         })
         .await
@@ -202,12 +186,7 @@ pub async fn list_readers(
         .db
         .run(move |conn| {
             let account = super::accounts::require(conn, &external_account_id)?;
-            terminal_readers::table
-                .filter(terminal_readers::account_id.eq(&account.id))
-                .order(terminal_readers::id.desc())
-                .select(TerminalReader::as_select())
-                .load(conn)
-                .map_err(ApiError::from)
+            Ok(db::terminal::readers_of(conn, &account.id)?)
         })
         .await
 }
@@ -222,12 +201,7 @@ async fn owned_reader(
         .db
         .run(move |conn| {
             let account = super::accounts::require(conn, &external_account_id)?;
-            let reader = terminal_readers::table
-                .filter(terminal_readers::account_id.eq(&account.id))
-                .filter(terminal_readers::stripe_reader_id.eq(&reader_id))
-                .select(TerminalReader::as_select())
-                .first(conn)
-                .optional()?
+            let reader = db::terminal::find_reader(conn, &account.id, &reader_id)?
                 .ok_or_else(|| ApiError::not_found("no such reader"))?;
             Ok((account, reader))
         })

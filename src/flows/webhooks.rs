@@ -5,16 +5,12 @@
 use super::payment_updates::{apply as apply_update, observe};
 use super::payments::STRIPE_ACTOR;
 use super::Services;
-use crate::db::models::{now, Account, Card, Customer, Payment, StripeEvent};
-use crate::db::schema::{
-    accounts, cards, customers, payments as payments_table, refunds, stripe_events,
-};
-use crate::db::{write_transaction, DbConnection};
+use crate::db::models::{now, Account, Card, Payment, StripeEvent};
+use crate::db::{self, write_transaction, DbConnection, Inserted};
 use crate::error::ApiError;
 use crate::payment_state::{PaymentUpdate, Source};
 use crate::stripe::webhook::{self, DEFAULT_TOLERANCE};
 use crate::stripe::{Charge, Event, PaymentIntent, PaymentMethod, Refund};
-use diesel::prelude::*;
 use serde::de::DeserializeOwned;
 
 /// What became of a delivered event.
@@ -129,11 +125,7 @@ pub async fn store_and_apply(
         let id = event.id.clone();
         let seen = services
             .db
-            .run(move |conn| {
-                diesel::select(diesel::dsl::exists(stripe_events::table.find(&id)))
-                    .get_result::<bool>(conn)
-                    .map_err(ApiError::from)
-            })
+            .run(move |conn| db::stripe_events::exists(conn, &id).map_err(ApiError::from))
             .await?;
         if seen {
             return Ok(Received::Duplicate);
@@ -141,46 +133,43 @@ pub async fn store_and_apply(
         // Both completions are idempotent with the synchronous GET and with each other.
         match (event.event_type.as_str(), event.object_id()) {
             ("checkout.session.completed", Some(session)) => {
-                super::checkout::complete_setup_session(services, session, scope).await?;
-                super::checkout::complete_payment_session(services, session, scope).await?;
+                super::card_checkout::complete_session(services, session, scope).await?;
+                super::reference_checkout::complete_session(services, session, scope).await?;
             }
             ("setup_intent.succeeded", Some(_)) => {
-                super::checkout::complete_setup_intent(services, &event.data.object, scope).await?;
+                super::card_checkout::complete_setup_intent(services, &event.data.object, scope)
+                    .await?;
             }
             _ => {}
         }
     }
     let stored = event.clone();
     let scope = scope.clone();
-    let outcome: Result<Received, ApiError> = services
+    services
         .db
         .run(move |conn| {
             write_transaction(conn, |conn| {
-                let seen: bool =
-                    diesel::select(diesel::dsl::exists(stripe_events::table.find(&stored.id)))
-                        .get_result(conn)?;
-                if seen {
+                if db::stripe_events::exists(conn, &stored.id)? {
                     return Ok(Received::Duplicate);
                 }
-                diesel::insert_into(stripe_events::table)
-                    .values(StripeEvent {
-                        id: stored.id.clone(),
-                        event_type: stored.event_type.clone(),
-                        stripe_account: stored.account.clone(),
-                        object_id: stored.object_id().map(str::to_string),
-                        received_at: now(),
-                    })
-                    .execute(conn)?;
-                apply(conn, &stored, &scope)?;
-                Ok(Received::Applied)
+                let row = StripeEvent {
+                    id: stored.id.clone(),
+                    event_type: stored.event_type.clone(),
+                    stripe_account: stored.account.clone(),
+                    object_id: stored.object_id().map(str::to_string),
+                    received_at: now(),
+                };
+                match db::stripe_events::insert(conn, &row)? {
+                    Inserted::New(()) => {
+                        apply(conn, &stored, &scope)?;
+                        Ok(Received::Applied)
+                    }
+                    // The same event delivered twice at once: the other delivery stored it.
+                    Inserted::Duplicate => Ok(Received::Duplicate),
+                }
             })
         })
-        .await;
-    match outcome {
-        // The same event delivered twice at once: the other delivery stored it.
-        Err(e) if e.code == crate::error::UNIQUE_VIOLATION => Ok(Received::Duplicate),
-        other => other,
-    }
+        .await
 }
 
 /// Whether we act on events of this type (the reconciler replays only these).
@@ -211,17 +200,12 @@ async fn event_account(services: &Services, event: &Event) -> Result<Option<Acco
     services
         .db
         .run(move |conn| {
-            let query = accounts::table.select(Account::as_select());
             let found = match (by_connect, by_metadata) {
-                (Some(acct), _) => query
-                    .filter(accounts::stripe_account_id.eq(acct))
-                    .first(conn),
-                (None, Some(external)) => query
-                    .filter(accounts::external_account_id.eq(external))
-                    .first(conn),
+                (Some(acct), _) => db::accounts::find_by_stripe_account_id(conn, &acct),
+                (None, Some(external)) => db::accounts::find_by_external_id(conn, &external),
                 (None, None) => return Ok(None),
             };
-            found.optional().map_err(ApiError::from)
+            found.map_err(ApiError::from)
         })
         .await
 }
@@ -276,11 +260,7 @@ fn payment_for_intent(
     intent: &PaymentIntent,
     scope: &Scope,
 ) -> Result<Option<Payment>, ApiError> {
-    let found = payments_table::table
-        .filter(payments_table::stripe_payment_intent_id.eq(&intent.id))
-        .select(Payment::as_select())
-        .first(conn)
-        .optional()?;
+    let found = db::payments::find_by_intent_id(conn, &intent.id)?;
     if let Some(payment) = found {
         return Ok(scope.allows(&payment.account_id).then_some(payment));
     }
@@ -290,14 +270,7 @@ fn payment_for_intent(
     ) else {
         return Ok(None);
     };
-    Ok(payments_table::table
-        .inner_join(accounts::table)
-        .filter(accounts::external_account_id.eq(external_account))
-        .filter(payments_table::external_transaction_id.eq(tx))
-        .filter(payments_table::stripe_payment_intent_id.is_null())
-        .select(Payment::as_select())
-        .first(conn)
-        .optional()?
+    Ok(db::payments::find_unrecorded(conn, external_account, tx)?
         .filter(|p| scope.allows(&p.account_id)))
 }
 
@@ -349,12 +322,8 @@ fn charge_refunded(
         );
         return Ok(());
     }
-    let Some(payment) = payments_table::table
-        .filter(payments_table::stripe_payment_intent_id.eq(&intent_id))
-        .select(Payment::as_select())
-        .first(conn)
-        .optional()?
-        .filter(|p| scope.allows(&p.account_id))
+    let Some(payment) =
+        db::payments::find_by_intent_id(conn, &intent_id)?.filter(|p| scope.allows(&p.account_id))
     else {
         return Ok(());
     };
@@ -381,18 +350,11 @@ fn refund_updated(conn: &mut DbConnection, refund: &Refund, scope: &Scope) -> Re
     ) else {
         return Ok(());
     };
-    let owner: Option<String> = refunds::table
-        .inner_join(payments_table::table.on(payments_table::id.eq(refunds::payment_id)))
-        .filter(refunds::stripe_refund_id.eq(id))
-        .select(payments_table::account_id)
-        .first(conn)
-        .optional()?;
+    let owner = db::refunds::owner_account_id(conn, id)?;
     if !owner.is_some_and(|owner| scope.allows(&owner)) {
         return Ok(());
     }
-    diesel::update(refunds::table.filter(refunds::stripe_refund_id.eq(id)))
-        .set(refunds::status.eq(status))
-        .execute(conn)?;
+    db::refunds::set_status(conn, id, status)?;
     Ok(())
 }
 
@@ -402,23 +364,13 @@ fn payment_method_detached(
     scope: &Scope,
 ) -> Result<(), ApiError> {
     let id = method.id.as_str();
-    let Some(card) = cards::table
-        .filter(cards::stripe_payment_method_id.eq(id))
-        .filter(cards::deleted.eq(false))
-        .select(Card::as_select())
-        .first(conn)
-        .optional()?
-        .filter(|c| scope.allows(&c.account_id))
+    let Some(card) =
+        db::cards::find_live_by_payment_method(conn, id)?.filter(|c| scope.allows(&c.account_id))
     else {
         return Ok(());
     };
-    diesel::update(cards::table.find(&card.id))
-        .set((cards::deleted.eq(true), cards::updated_at.eq(now())))
-        .execute(conn)?;
-    let customer: Customer = customers::table
-        .find(&card.customer_id)
-        .select(Customer::as_select())
-        .first(conn)?;
+    db::cards::mark_deleted(conn, &card.id)?;
+    let customer = db::customers::by_id(conn, &card.customer_id)?;
     let card = Card {
         deleted: true,
         ..card

@@ -4,13 +4,12 @@
 //! the outcome: delivered, or retried with exponential backoff over about a day, then failed.
 
 use crate::db::models::{now, Account, WebhookDelivery};
-use crate::db::schema::{accounts, webhook_deliveries};
-use crate::db::{write_transaction, Db, DbConnection};
+use crate::db::webhook_deliveries::Attempt;
+use crate::db::{self, write_transaction, Db, DbConnection};
 use crate::error::ApiError;
 use crate::flows::events::{DELIVERED, FAILED, PENDING};
 use crate::flows::Services;
 use chrono::NaiveDateTime;
-use diesel::prelude::*;
 use std::time::Duration;
 
 /// Waits between attempts, in units of `DeliveryConfig::backoff_unit` (seconds in production):
@@ -79,33 +78,13 @@ pub async fn deliver_due(
 fn claim(conn: &mut DbConnection, batch: i64) -> Result<Vec<(WebhookDelivery, Account)>, ApiError> {
     write_transaction(conn, |conn| {
         let at = now();
-        macro_rules! due {
-            () => {
-                webhook_deliveries::table
-                    .filter(webhook_deliveries::status.eq(PENDING))
-                    .filter(webhook_deliveries::next_attempt_at.le(at))
-                    .order(webhook_deliveries::next_attempt_at.asc())
-                    .limit(batch)
-                    .select(WebhookDelivery::as_select())
-            };
-        }
-        let rows: Vec<WebhookDelivery> = match conn {
-            DbConnection::Pg(pg) => due!().for_update().skip_locked().load(pg)?,
-            DbConnection::Sqlite(sqlite) => due!().load(sqlite)?,
-        };
+        let lease = at + chrono::Duration::from_std(LEASE).expect("lease fits");
+        let rows = db::webhook_deliveries::claim_due(conn, batch, at, lease)?;
         if rows.is_empty() {
             return Ok(Vec::new());
         }
-        let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
-        let lease = at + chrono::Duration::from_std(LEASE).expect("lease fits");
-        diesel::update(webhook_deliveries::table.filter(webhook_deliveries::id.eq_any(&ids)))
-            .set(webhook_deliveries::next_attempt_at.eq(lease))
-            .execute(conn)?;
         let account_ids: Vec<&str> = rows.iter().map(|r| r.account_id.as_str()).collect();
-        let owners: Vec<Account> = accounts::table
-            .filter(accounts::id.eq_any(&account_ids))
-            .select(Account::as_select())
-            .load(conn)?;
+        let owners = db::accounts::by_ids(conn, &account_ids)?;
         Ok(rows
             .into_iter()
             .filter_map(|row| {
@@ -169,7 +148,7 @@ async fn send(
     let at = now();
     let id = delivery.id.clone();
     let (status, last_status, last_error, next, delivered_at): (
-        &str,
+        &'static str,
         Option<i64>,
         Option<String>,
         NaiveDateTime,
@@ -198,18 +177,15 @@ async fn send(
     services
         .db
         .run(move |conn| {
-            diesel::update(webhook_deliveries::table.find(&id))
-                .set((
-                    webhook_deliveries::status.eq(status),
-                    webhook_deliveries::attempts.eq(attempts),
-                    webhook_deliveries::last_status.eq(last_status),
-                    webhook_deliveries::last_error.eq(last_error),
-                    webhook_deliveries::next_attempt_at.eq(next),
-                    webhook_deliveries::delivered_at.eq(delivered_at),
-                ))
-                .execute(conn)
-                .map(|_| ())
-                .map_err(ApiError::from)
+            let attempt = Attempt {
+                status,
+                attempts,
+                last_status,
+                last_error,
+                next_attempt_at: next,
+                delivered_at,
+            };
+            db::webhook_deliveries::record_attempt(conn, &id, attempt).map_err(ApiError::from)
         })
         .await
 }
@@ -232,16 +208,8 @@ pub async fn list(
     limit: i64,
 ) -> Result<Vec<WebhookDelivery>, ApiError> {
     db.run(move |conn| {
-        let mut query = webhook_deliveries::table
-            .filter(webhook_deliveries::account_id.eq(account_id))
-            .order(webhook_deliveries::id.desc())
-            .limit(limit)
-            .select(WebhookDelivery::as_select())
-            .into_boxed();
-        if let Some(status) = status {
-            query = query.filter(webhook_deliveries::status.eq(status));
-        }
-        query.load(conn).map_err(ApiError::from)
+        db::webhook_deliveries::list(conn, &account_id, status.as_deref(), limit)
+            .map_err(ApiError::from)
     })
     .await
 }
@@ -249,24 +217,8 @@ pub async fn list(
 /// Schedules a delivery again at once (a failed one too), keeping its attempt count.
 pub async fn retry(db: &Db, account_id: String, id: String) -> Result<WebhookDelivery, ApiError> {
     db.run(move |conn| {
-        let changed = diesel::update(
-            webhook_deliveries::table
-                .filter(webhook_deliveries::id.eq(&id))
-                .filter(webhook_deliveries::account_id.eq(&account_id)),
-        )
-        .set((
-            webhook_deliveries::status.eq(PENDING),
-            webhook_deliveries::next_attempt_at.eq(now()),
-        ))
-        .execute(conn)?;
-        if changed == 0 {
-            return Err(ApiError::not_found("no such delivery"));
-        }
-        webhook_deliveries::table
-            .find(&id)
-            .select(WebhookDelivery::as_select())
-            .first(conn)
-            .map_err(ApiError::from)
+        db::webhook_deliveries::reschedule(conn, &account_id, &id, now())?
+            .ok_or_else(|| ApiError::not_found("no such delivery"))
     })
     .await
 }

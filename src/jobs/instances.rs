@@ -11,9 +11,7 @@
 //! clocks must agree to well within the timeout (NTP does).
 
 use crate::db::models::{new_id, now};
-use crate::db::schema::instances::dsl;
-use crate::db::{Db, DbConnection, DbError};
-use diesel::prelude::*;
+use crate::db::{self, Db, DbConnection, DbError};
 use std::time::Duration;
 
 /// Heartbeat settings.
@@ -77,11 +75,7 @@ impl Instance {
     pub async fn deregister(&self, db: &Db) {
         let id = self.id.clone();
         let done = db
-            .run(move |conn| {
-                diesel::delete(dsl::instances.filter(dsl::id.eq(&id)))
-                    .execute(conn)
-                    .map_err(DbError::from)
-            })
+            .run(move |conn| db::instances::delete(conn, &id).map_err(DbError::from))
             .await;
         if let Err(e) = done {
             log::warn!("instance {}: could not deregister: {e}", self.id);
@@ -89,16 +83,12 @@ impl Instance {
     }
 
     /// Whether instance `id` has beaten within the timeout (this instance always is).
-    pub fn is_alive(&self, conn: &mut DbConnection, id: &str) -> QueryResult<bool> {
+    pub fn is_alive(&self, conn: &mut DbConnection, id: &str) -> Result<bool, DbError> {
         if id == self.id {
             return Ok(true);
         }
         let since = now() - chrono::Duration::from_std(self.config.timeout).unwrap_or_default();
-        let beat: Option<chrono::NaiveDateTime> = dsl::instances
-            .filter(dsl::id.eq(id))
-            .select(dsl::heartbeat_at)
-            .first(conn)
-            .optional()?;
+        let beat = db::instances::heartbeat_of(conn, id)?;
         Ok(beat.is_some_and(|at| at > since))
     }
 }
@@ -107,19 +97,8 @@ impl Instance {
 /// long stall) and prunes long-dead instances.
 fn beat(conn: &mut DbConnection, id: &str) -> Result<(), DbError> {
     let at = now();
-    let updated = diesel::update(dsl::instances.filter(dsl::id.eq(id)))
-        .set(dsl::heartbeat_at.eq(at))
-        .execute(conn)?;
-    if updated == 0 {
-        diesel::insert_into(dsl::instances)
-            .values((
-                dsl::id.eq(id),
-                dsl::started_at.eq(at),
-                dsl::heartbeat_at.eq(at),
-            ))
-            .execute(conn)?;
-    }
-    diesel::delete(dsl::instances.filter(dsl::heartbeat_at.lt(at - PRUNE_AFTER))).execute(conn)?;
+    db::instances::beat(conn, id, at)?;
+    db::instances::prune(conn, at - PRUNE_AFTER)?;
     Ok(())
 }
 

@@ -16,8 +16,8 @@
 //! Every payment, account and event is tried on its own: one that fails (Stripe down for one
 //! merchant, a bad key) is reported and the pass goes on with the rest.
 
+use crate::db;
 use crate::db::models::{Account, Payment};
-use crate::db::schema::{accounts, payment_history, payments, stripe_events};
 use crate::error::ApiError;
 use crate::flows::payment_updates::{apply_now, observe};
 use crate::flows::payments::{self as payment_flows};
@@ -27,7 +27,6 @@ use crate::payment_state::{PaymentStatus, PaymentUpdate, Source};
 use crate::stripe::{
     metadata_query, Expandable, ListEvents, ListParams, PaymentIntent, SearchParams,
 };
-use diesel::prelude::*;
 use std::time::Duration;
 
 #[derive(Debug, Clone)]
@@ -106,15 +105,7 @@ async fn heal_creating(services: &Services, config: &ReconcileConfig, report: &m
     let before = ago(config.stuck_after);
     let stuck: Result<Vec<(Payment, Account)>, ApiError> = services
         .db
-        .run(move |conn| {
-            payments::table
-                .inner_join(accounts::table)
-                .filter(payments::status.eq(PaymentStatus::Creating))
-                .filter(payments::created_at.lt(before))
-                .select((Payment::as_select(), Account::as_select()))
-                .load(conn)
-                .map_err(ApiError::from)
-        })
+        .run(move |conn| db::payments::creating_before(conn, before).map_err(ApiError::from))
         .await;
     let stuck = match stuck {
         Ok(stuck) => stuck,
@@ -222,6 +213,9 @@ const NOT_DRIFTING: [PaymentStatus; 4] = [
     PaymentStatus::Failed,
 ];
 
+/// The history action of the `payment.authorization_expiring` announcement.
+const EXPIRING: &str = "expiring";
+
 /// At most this many payments are compared with Stripe per pass (oldest first).
 const DRIFT_BATCH: i64 = 500;
 
@@ -230,15 +224,7 @@ async fn repair_drift(services: &Services, config: &ReconcileConfig, report: &mu
     let open: Result<Vec<(Payment, Account)>, ApiError> = services
         .db
         .run(move |conn| {
-            payments::table
-                .inner_join(accounts::table)
-                .filter(payments::status.ne_all(NOT_DRIFTING))
-                .filter(payments::stripe_payment_intent_id.is_not_null())
-                .filter(payments::created_at.ge(since))
-                .order(payments::id.asc())
-                .limit(DRIFT_BATCH)
-                .select((Payment::as_select(), Account::as_select()))
-                .load(conn)
+            db::payments::with_intent_since(conn, &NOT_DRIFTING, since, DRIFT_BATCH)
                 .map_err(ApiError::from)
         })
         .await;
@@ -295,17 +281,7 @@ async fn replay_missed_events(services: &Services, config: &ReconcileConfig, rep
     // (whose events may change only that merchant's records).
     let merchants: Result<Vec<Account>, ApiError> = services
         .db
-        .run(|conn| {
-            accounts::table
-                .filter(
-                    accounts::stripe_secret_key_enc
-                        .is_not_null()
-                        .or(accounts::stripe_account_id.is_not_null()),
-                )
-                .select(Account::as_select())
-                .load(conn)
-                .map_err(ApiError::from)
-        })
+        .run(|conn| db::accounts::with_own_stripe(conn).map_err(ApiError::from))
         .await;
     let merchants = match merchants {
         Ok(merchants) => merchants,
@@ -359,13 +335,7 @@ async fn replay_events_of(
         let ids: Vec<String> = page.data.iter().map(|e| e.id.clone()).collect();
         let known: Vec<String> = services
             .db
-            .run(move |conn| {
-                stripe_events::table
-                    .filter(stripe_events::id.eq_any(&ids))
-                    .select(stripe_events::id)
-                    .load(conn)
-                    .map_err(ApiError::from)
-            })
+            .run(move |conn| db::stripe_events::known_among(conn, &ids).map_err(ApiError::from))
             .await?;
         starting_after = page.data.last().map(|e| e.id.clone());
         // Oldest first, as Stripe would have delivered them.
@@ -394,15 +364,7 @@ async fn announce_expiring(services: &Services, config: &ReconcileConfig, report
     let authorised: Result<Vec<(Payment, Account)>, ApiError> = services
         .db
         .run(|conn| {
-            let announced = payment_history::table
-                .filter(payment_history::action.eq("expiring"))
-                .select(payment_history::payment_id);
-            payments::table
-                .inner_join(accounts::table)
-                .filter(payments::status.eq(PaymentStatus::RequiresCapture))
-                .filter(payments::id.ne_all(announced))
-                .select((Payment::as_select(), Account::as_select()))
-                .load(conn)
+            db::payments::in_status_without_action(conn, PaymentStatus::RequiresCapture, EXPIRING)
                 .map_err(ApiError::from)
         })
         .await;
@@ -457,12 +419,7 @@ async fn announce_one(
         .run(move |conn| {
             crate::db::write_transaction(conn, |conn| {
                 let locked = payment_flows::lock(conn, &id)?;
-                let before: bool = diesel::select(diesel::dsl::exists(
-                    payment_history::table
-                        .filter(payment_history::payment_id.eq(&id))
-                        .filter(payment_history::action.eq("expiring")),
-                ))
-                .get_result(conn)?;
+                let before = db::payment_history::has_action(conn, &id, EXPIRING)?;
                 if before || locked.status != PaymentStatus::RequiresCapture {
                     return Ok(false);
                 }
@@ -506,7 +463,7 @@ mod tests {
             id: "a".into(),
             external_account_id: "acme".into(),
             display_name: None,
-            default_currency: "usd".into(),
+            default_currency: crate::money::Currency::parse("usd").unwrap(),
             stripe_account_id: None,
             stripe_secret_key_enc: None,
             webhook_url: None,

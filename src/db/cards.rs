@@ -1,0 +1,145 @@
+//! `cards`: saved cards per customer, live or deleted (a deleted card's PaymentMethod was
+//! detached at Stripe). A customer has at most one live card per fingerprint and Stripe context.
+
+use super::models::{now, Card};
+use super::schema::cards;
+use super::{DbConnection, Inserted};
+use diesel::prelude::*;
+
+/// How a charge names a saved card.
+#[derive(Debug, Clone, Copy)]
+pub enum CardKey<'a> {
+    Id(&'a str),
+    PaymentMethod(&'a str),
+}
+
+/// Inserts the card; `Duplicate` when the customer has it already live (same fingerprint in the
+/// same context) or its PaymentMethod is recorded.
+pub fn insert(conn: &mut DbConnection, card: Card) -> QueryResult<Inserted<Card>> {
+    let count = insert_or_skip!(conn, diesel::insert_into(cards::table).values(&card))?;
+    Ok(Inserted::from_count(count, card))
+}
+
+pub fn by_id(conn: &mut DbConnection, id: &str) -> QueryResult<Card> {
+    cards::table.find(id).select(Card::as_select()).first(conn)
+}
+
+/// A live card of the same customer with the same payment method, or the same fingerprint in the
+/// same Stripe context (NULL: the current one, where new cards are saved).
+pub fn find_same(conn: &mut DbConnection, card: &Card) -> QueryResult<Option<Card>> {
+    cards::table
+        .filter(cards::customer_id.eq(&card.customer_id))
+        .filter(cards::deleted.eq(false))
+        .filter(
+            cards::fingerprint
+                .eq(&card.fingerprint)
+                .and(
+                    cards::stripe_context
+                        .eq(&card.stripe_context)
+                        .or(cards::stripe_context.is_null()),
+                )
+                .or(cards::stripe_payment_method_id.eq(&card.stripe_payment_method_id)),
+        )
+        .select(Card::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// Whether a card with this PaymentMethod was saved and deleted.
+pub fn was_deleted(conn: &mut DbConnection, payment_method: &str) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        cards::table
+            .filter(cards::stripe_payment_method_id.eq(payment_method))
+            .filter(cards::deleted.eq(true)),
+    ))
+    .get_result(conn)
+}
+
+/// The card saved from this payment (live, else deleted), if any.
+pub fn find_saved_from(
+    conn: &mut DbConnection,
+    customer_id: &str,
+    payment_id: &str,
+) -> QueryResult<Option<Card>> {
+    cards::table
+        .filter(cards::customer_id.eq(customer_id))
+        .filter(cards::source_payment_id.eq(payment_id))
+        .order(cards::deleted.asc())
+        .select(Card::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// The customer's live card named by `key`.
+pub fn find_live(
+    conn: &mut DbConnection,
+    customer_id: &str,
+    key: CardKey<'_>,
+) -> QueryResult<Option<Card>> {
+    let query = cards::table
+        .filter(cards::customer_id.eq(customer_id))
+        .filter(cards::deleted.eq(false))
+        .select(Card::as_select())
+        .into_boxed();
+    let query = match key {
+        CardKey::Id(id) => query.filter(cards::id.eq(id)),
+        CardKey::PaymentMethod(pm) => query.filter(cards::stripe_payment_method_id.eq(pm)),
+    };
+    query.first(conn).optional()
+}
+
+/// The live card of any customer with this PaymentMethod.
+pub fn find_live_by_payment_method(
+    conn: &mut DbConnection,
+    payment_method: &str,
+) -> QueryResult<Option<Card>> {
+    cards::table
+        .filter(cards::stripe_payment_method_id.eq(payment_method))
+        .filter(cards::deleted.eq(false))
+        .select(Card::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// The customer's live cards, newest first.
+pub fn list_live(conn: &mut DbConnection, customer_id: &str) -> QueryResult<Vec<Card>> {
+    cards::table
+        .filter(cards::customer_id.eq(customer_id))
+        .filter(cards::deleted.eq(false))
+        .order(cards::id.desc())
+        .select(Card::as_select())
+        .load(conn)
+}
+
+/// The account's card with this id (live or deleted).
+pub fn find_of_account(
+    conn: &mut DbConnection,
+    account_id: &str,
+    id: &str,
+) -> QueryResult<Option<Card>> {
+    cards::table
+        .filter(cards::account_id.eq(account_id))
+        .filter(cards::id.eq(id))
+        .select(Card::as_select())
+        .first(conn)
+        .optional()
+}
+
+pub fn mark_deleted(conn: &mut DbConnection, id: &str) -> QueryResult<()> {
+    diesel::update(cards::table.find(id))
+        .set((cards::deleted.eq(true), cards::updated_at.eq(now())))
+        .execute(conn)
+        .map(|_| ())
+}
+
+/// Records `context` on the account's cards that have none.
+pub fn stamp_context(conn: &mut DbConnection, account_id: &str, context: &str) -> QueryResult<()> {
+    diesel::update(
+        cards::table
+            .filter(cards::account_id.eq(account_id))
+            .filter(cards::stripe_context.is_null()),
+    )
+    .set(cards::stripe_context.eq(context))
+    .execute(conn)
+    .map(|_| ())
+}

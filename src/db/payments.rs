@@ -1,0 +1,234 @@
+//! `payments`: one row per payment, written by its creation ([`insert`]) and afterwards only
+//! through the state machine ([`record_state`], under [`lock`]).
+
+use super::models::{Account, Customer, Payment};
+use super::schema::{accounts, customers, payment_history, payments};
+use super::{DbConnection, Inserted};
+use crate::payment_state::PaymentStatus;
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+/// Inserts the row; `Duplicate` when the account already has a payment with this
+/// `external_transaction_id` (or this PaymentIntent is recorded).
+pub fn insert(conn: &mut DbConnection, row: Payment) -> QueryResult<Inserted<Payment>> {
+    let count = insert_or_skip!(
+        conn,
+        diesel::insert_into(payments::table).values(row.clone())
+    )?;
+    Ok(Inserted::from_count(count, row))
+}
+
+pub fn by_id(conn: &mut DbConnection, id: &str) -> QueryResult<Payment> {
+    payments::table
+        .find(id)
+        .select(Payment::as_select())
+        .first(conn)
+}
+
+/// The payment row, locked until the end of the transaction (PostgreSQL `FOR UPDATE`; SQLite's
+/// write transactions already exclude each other).
+pub fn lock(conn: &mut DbConnection, id: &str) -> QueryResult<Payment> {
+    match conn {
+        DbConnection::Pg(pg) => payments::table
+            .find(id)
+            .select(Payment::as_select())
+            .for_update()
+            .first(pg),
+        DbConnection::Sqlite(sqlite) => payments::table
+            .find(id)
+            .select(Payment::as_select())
+            .first(sqlite),
+    }
+}
+
+/// The account's payment for the caller's `external_transaction_id`.
+pub fn find_by_external_id(
+    conn: &mut DbConnection,
+    account_id: &str,
+    external_transaction_id: &str,
+) -> QueryResult<Option<Payment>> {
+    payments::table
+        .filter(payments::account_id.eq(account_id))
+        .filter(payments::external_transaction_id.eq(external_transaction_id))
+        .select(Payment::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// The account's payment with this PaymentIntent id.
+pub fn find_by_intent(
+    conn: &mut DbConnection,
+    account_id: &str,
+    intent_id: &str,
+) -> QueryResult<Option<Payment>> {
+    payments::table
+        .filter(payments::account_id.eq(account_id))
+        .filter(payments::stripe_payment_intent_id.eq(intent_id))
+        .select(Payment::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// The payment (of any account) with this PaymentIntent id.
+pub fn find_by_intent_id(conn: &mut DbConnection, intent_id: &str) -> QueryResult<Option<Payment>> {
+    payments::table
+        .filter(payments::stripe_payment_intent_id.eq(intent_id))
+        .select(Payment::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// A payment whose intent id is not recorded yet, by its account's and its own external ids.
+pub fn find_unrecorded(
+    conn: &mut DbConnection,
+    external_account_id: &str,
+    external_transaction_id: &str,
+) -> QueryResult<Option<Payment>> {
+    payments::table
+        .inner_join(accounts::table)
+        .filter(accounts::external_account_id.eq(external_account_id))
+        .filter(payments::external_transaction_id.eq(external_transaction_id))
+        .filter(payments::stripe_payment_intent_id.is_null())
+        .select(Payment::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// Writes what the state machine may change: the intent id, status, amounts, charge, failure and
+/// `updated_at`.
+pub fn record_state(conn: &mut DbConnection, after: &Payment) -> QueryResult<()> {
+    diesel::update(payments::table.find(&after.id))
+        .set((
+            payments::stripe_payment_intent_id.eq(&after.stripe_payment_intent_id),
+            payments::status.eq(after.status),
+            payments::amount_capturable.eq(after.amount_capturable),
+            payments::amount_captured.eq(after.amount_captured),
+            payments::amount_refunded.eq(after.amount_refunded),
+            payments::stripe_charge_id.eq(&after.stripe_charge_id),
+            payments::failure_code.eq(&after.failure_code),
+            payments::decline_code.eq(&after.decline_code),
+            payments::updated_at.eq(after.updated_at),
+        ))
+        .execute(conn)
+        .map(|_| ())
+}
+
+/// The row id of the account's payment with this PaymentIntent id (a list cursor).
+pub fn id_by_intent(
+    conn: &mut DbConnection,
+    account_id: &str,
+    intent_id: &str,
+) -> QueryResult<Option<String>> {
+    payments::table
+        .filter(payments::account_id.eq(account_id))
+        .filter(payments::stripe_payment_intent_id.eq(intent_id))
+        .select(payments::id)
+        .first(conn)
+        .optional()
+}
+
+/// What a page of an account's payments is cut by.
+#[derive(Debug, Clone, Default)]
+pub struct Filter<'a> {
+    pub status: Option<PaymentStatus>,
+    pub external_customer_id: Option<&'a str>,
+    pub since: Option<NaiveDateTime>,
+    pub until: Option<NaiveDateTime>,
+    pub min_amount: Option<i64>,
+    pub max_amount: Option<i64>,
+    /// A currency code.
+    pub currency: Option<&'a str>,
+    /// Only rows with a smaller (older) id than this one.
+    pub before_id: Option<&'a str>,
+    pub limit: i64,
+}
+
+/// The account's payments with a PaymentIntent, newest first, with their customers.
+pub fn list(
+    conn: &mut DbConnection,
+    account_id: &str,
+    filter: &Filter<'_>,
+) -> QueryResult<Vec<(Payment, Option<Customer>)>> {
+    let mut query = payments::table
+        .left_join(customers::table)
+        .filter(payments::account_id.eq(account_id))
+        .filter(payments::stripe_payment_intent_id.is_not_null())
+        .select((Payment::as_select(), Option::<Customer>::as_select()))
+        .order(payments::id.desc())
+        .limit(filter.limit)
+        .into_boxed();
+    if let Some(before) = filter.before_id {
+        query = query.filter(payments::id.lt(before));
+    }
+    if let Some(status) = filter.status {
+        query = query.filter(payments::status.eq(status));
+    }
+    if let Some(external) = filter.external_customer_id {
+        query = query.filter(customers::external_customer_id.eq(external));
+    }
+    if let Some(since) = filter.since {
+        query = query.filter(payments::created_at.ge(since));
+    }
+    if let Some(until) = filter.until {
+        query = query.filter(payments::created_at.lt(until));
+    }
+    if let Some(currency) = filter.currency {
+        query = query.filter(payments::currency.eq(currency));
+    }
+    if let Some(min) = filter.min_amount {
+        query = query.filter(payments::amount.ge(min));
+    }
+    if let Some(max) = filter.max_amount {
+        query = query.filter(payments::amount.le(max));
+    }
+    query.load(conn)
+}
+
+/// Payments still `creating` that were created before `before`, with their accounts.
+pub fn creating_before(
+    conn: &mut DbConnection,
+    before: NaiveDateTime,
+) -> QueryResult<Vec<(Payment, Account)>> {
+    payments::table
+        .inner_join(accounts::table)
+        .filter(payments::status.eq(PaymentStatus::Creating))
+        .filter(payments::created_at.lt(before))
+        .select((Payment::as_select(), Account::as_select()))
+        .load(conn)
+}
+
+/// Up to `limit` payments with an intent, created since `since` and in none of `excluded`
+/// statuses, oldest first, with their accounts.
+pub fn with_intent_since(
+    conn: &mut DbConnection,
+    excluded: &[PaymentStatus],
+    since: NaiveDateTime,
+    limit: i64,
+) -> QueryResult<Vec<(Payment, Account)>> {
+    payments::table
+        .inner_join(accounts::table)
+        .filter(payments::status.ne_all(excluded))
+        .filter(payments::stripe_payment_intent_id.is_not_null())
+        .filter(payments::created_at.ge(since))
+        .order(payments::id.asc())
+        .limit(limit)
+        .select((Payment::as_select(), Account::as_select()))
+        .load(conn)
+}
+
+/// Payments in `status` with no history entry of `action`, with their accounts.
+pub fn in_status_without_action(
+    conn: &mut DbConnection,
+    status: PaymentStatus,
+    action: &str,
+) -> QueryResult<Vec<(Payment, Account)>> {
+    let announced = payment_history::table
+        .filter(payment_history::action.eq(action))
+        .select(payment_history::payment_id);
+    payments::table
+        .inner_join(accounts::table)
+        .filter(payments::status.eq(status))
+        .filter(payments::id.ne_all(announced))
+        .select((Payment::as_select(), Account::as_select()))
+        .load(conn)
+}

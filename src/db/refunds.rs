@@ -1,0 +1,56 @@
+//! `refunds`: the refunds of each payment, as Stripe created them, with their status.
+
+use super::models::Refund;
+use super::schema::{payments, refunds};
+use super::DbConnection;
+use diesel::prelude::*;
+
+pub fn insert(conn: &mut DbConnection, row: &Refund) -> QueryResult<()> {
+    diesel::insert_into(refunds::table)
+        .values(row)
+        .execute(conn)
+        .map(|_| ())
+}
+
+/// Whether the Stripe refund is recorded.
+pub fn exists(conn: &mut DbConnection, stripe_refund_id: &str) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        refunds::table.filter(refunds::stripe_refund_id.eq(stripe_refund_id)),
+    ))
+    .get_result(conn)
+}
+
+/// The amount of the payment's refunds that neither failed nor were canceled.
+pub fn total_of(conn: &mut DbConnection, payment_id: &str) -> QueryResult<i64> {
+    Ok(refunds::table
+        .filter(refunds::payment_id.eq(payment_id))
+        .filter(refunds::status.ne_all(["failed", "canceled"]))
+        .select(refunds::amount)
+        .load::<i64>(conn)?
+        .iter()
+        .sum())
+}
+
+/// The account (our id) of the payment the Stripe refund belongs to, if it is recorded.
+pub fn owner_account_id(
+    conn: &mut DbConnection,
+    stripe_refund_id: &str,
+) -> QueryResult<Option<String>> {
+    refunds::table
+        .inner_join(payments::table.on(payments::id.eq(refunds::payment_id)))
+        .filter(refunds::stripe_refund_id.eq(stripe_refund_id))
+        .select(payments::account_id)
+        .first(conn)
+        .optional()
+}
+
+pub fn set_status(
+    conn: &mut DbConnection,
+    stripe_refund_id: &str,
+    status: &str,
+) -> QueryResult<()> {
+    diesel::update(refunds::table.filter(refunds::stripe_refund_id.eq(stripe_refund_id)))
+        .set(refunds::status.eq(status))
+        .execute(conn)
+        .map(|_| ())
+}
