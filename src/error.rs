@@ -223,9 +223,7 @@ impl From<DbError> for Error {
                 e.retryable = true;
                 e
             }
-            DbError::Query(diesel::result::Error::NotFound) => {
-                Error::not_found("no such object")
-            }
+            DbError::Query(diesel::result::Error::NotFound) => Error::not_found("no such object"),
             other => Error::internal(other),
         }
     }

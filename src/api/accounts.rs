@@ -122,8 +122,7 @@ fn validate(body: PutAccount, simulator: bool) -> Result<AccountChanges, Error> 
             ))
         }
         Patch::Value(v) => Some(
-            Currency::parse(&v)
-                .map_err(|e| Error::invalid("default_currency", e.to_string()))?,
+            Currency::parse(&v).map_err(|e| Error::invalid("default_currency", e.to_string()))?,
         ),
     };
     let stripe_account_id = patch(body.stripe_account_id, |v| {
