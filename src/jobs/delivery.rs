@@ -3,6 +3,7 @@
 //! at a time), POSTs each to the account's `webhook_url` signed with `Pos-Signature`, and records
 //! the outcome: delivered, or retried with exponential backoff over about a day, then failed.
 
+use crate::clock::Clock;
 use crate::db::models::{now, Account, WebhookDelivery};
 use crate::db::schema::{accounts, webhook_deliveries};
 use crate::db::{write_transaction, Db, DbConnection};
@@ -27,6 +28,8 @@ pub struct DeliveryConfig {
     pub backoff_unit: Duration,
     pub timeout: Duration,
     pub batch: i64,
+    /// What "due" and "later" are measured against.
+    pub clock: Clock,
 }
 
 impl Default for DeliveryConfig {
@@ -36,6 +39,7 @@ impl Default for DeliveryConfig {
             backoff_unit: Duration::from_secs(1),
             timeout: Duration::from_secs(10),
             batch: 20,
+            clock: Clock::system(),
         }
     }
 }
@@ -63,8 +67,8 @@ pub async fn deliver_due(
     http: &reqwest::Client,
     config: &DeliveryConfig,
 ) -> Result<usize, ApiError> {
-    let batch = config.batch;
-    let claimed = services.db.run(move |conn| claim(conn, batch)).await?;
+    let (batch, at) = (config.batch, config.clock.now());
+    let claimed = services.db.run(move |conn| claim(conn, batch, at)).await?;
     let count = claimed.len();
     let sends = claimed
         .into_iter()
@@ -75,10 +79,14 @@ pub async fn deliver_due(
     Ok(count)
 }
 
-/// Reserves up to `batch` due rows for this worker by moving their next attempt past the lease.
-fn claim(conn: &mut DbConnection, batch: i64) -> Result<Vec<(WebhookDelivery, Account)>, ApiError> {
+/// Reserves up to `batch` rows due at `at` for this worker by moving their next attempt past the
+/// lease.
+fn claim(
+    conn: &mut DbConnection,
+    batch: i64,
+    at: NaiveDateTime,
+) -> Result<Vec<(WebhookDelivery, Account)>, ApiError> {
     write_transaction(conn, |conn| {
-        let at = now();
         macro_rules! due {
             () => {
                 webhook_deliveries::table
@@ -132,6 +140,7 @@ async fn send(
                     &crate::flows::accounts::webhook_secret_context(&account),
                 )
                 .map_err(ApiError::internal)?;
+            // The receiver checks the signature's age against its own clock: the system's.
             let timestamp = chrono::Utc::now().timestamp();
             let signature = crate::stripe::webhook::sign(
                 secret.expose(),
@@ -166,7 +175,7 @@ async fn send(
         _ => Err((None, "the account has no webhook URL".to_string())),
     };
     let attempts = delivery.attempts + 1;
-    let at = now();
+    let at = config.clock.now();
     let id = delivery.id.clone();
     let (status, last_status, last_error, next, delivered_at): (
         &str,

@@ -16,6 +16,7 @@
 //! Every payment, account and event is tried on its own: one that fails (Stripe down for one
 //! merchant, a bad key) is reported and the pass goes on with the rest.
 
+use crate::clock::Clock;
 use crate::db::models::{Account, Payment};
 use crate::db::schema::{accounts, payment_history, payments, stripe_events};
 use crate::error::ApiError;
@@ -41,6 +42,8 @@ pub struct ReconcileConfig {
     pub expiring_within: Duration,
     /// Pause between background runs.
     pub interval: Duration,
+    /// What "older than" and "within" are measured against.
+    pub clock: Clock,
 }
 
 impl Default for ReconcileConfig {
@@ -50,6 +53,7 @@ impl Default for ReconcileConfig {
             events_since: Duration::from_secs(3 * 24 * 3600),
             expiring_within: Duration::from_secs(24 * 3600),
             interval: Duration::from_secs(300),
+            clock: Clock::system(),
         }
     }
 }
@@ -97,13 +101,8 @@ pub async fn run_once(services: &Services, config: &ReconcileConfig) -> Report {
     report
 }
 
-fn ago(d: Duration) -> chrono::NaiveDateTime {
-    crate::db::models::now()
-        - chrono::Duration::from_std(d).unwrap_or_else(|_| chrono::Duration::days(3650))
-}
-
 async fn heal_creating(services: &Services, config: &ReconcileConfig, report: &mut Report) {
-    let before = ago(config.stuck_after);
+    let before = config.clock.ago(config.stuck_after);
     let stuck: Result<Vec<(Payment, Account)>, ApiError> = services
         .db
         .run(move |conn| {
@@ -226,7 +225,7 @@ const NOT_DRIFTING: [PaymentStatus; 4] = [
 const DRIFT_BATCH: i64 = 500;
 
 async fn repair_drift(services: &Services, config: &ReconcileConfig, report: &mut Report) {
-    let since = ago(config.events_since);
+    let since = config.clock.ago(config.events_since);
     let open: Result<Vec<(Payment, Account)>, ApiError> = services
         .db
         .run(move |conn| {
@@ -290,7 +289,7 @@ async fn repair_one(
 }
 
 async fn replay_missed_events(services: &Services, config: &ReconcileConfig, report: &mut Report) {
-    let since = chrono::Utc::now().timestamp() - config.events_since.as_secs() as i64;
+    let since = config.clock.timestamp() - config.events_since.as_secs() as i64;
     // The platform's own events, and those of every merchant with a key or connected account
     // (whose events may change only that merchant's records).
     let merchants: Result<Vec<Account>, ApiError> = services
@@ -410,7 +409,7 @@ async fn announce_expiring(services: &Services, config: &ReconcileConfig, report
         Ok(authorised) => authorised,
         Err(e) => return report.failures.push(format!("authorised payments: {e}")),
     };
-    let horizon = chrono::Utc::now().timestamp() + config.expiring_within.as_secs() as i64;
+    let horizon = config.clock.timestamp() + config.expiring_within.as_secs() as i64;
     for (payment, account) in authorised {
         let what = format!(
             "payment {} (account {})",

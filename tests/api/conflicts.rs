@@ -4,7 +4,7 @@
 //! in motion is a retryable 409; only a state that really forbids the request is a refusal.
 
 use crate::both_backends;
-use crate::helpers::{Backend, TestApp};
+use crate::support::app::{Backend, TestApp};
 use serde_json::{json, Value};
 
 const VISA: &str = "4242424242424242";
@@ -224,7 +224,7 @@ async fn lost_refund_answer(backend: Backend, amount: Option<&str>, refunded: &s
     let first = refund().await.unwrap();
     assert_eq!(first.status(), 504);
     // Stripe's charge.refunded reaches us meanwhile.
-    crate::helpers::eventually(10, "the webhook records the refund", || async {
+    crate::support::app::eventually(10, "the webhook records the refund", || async {
         let (_, payment) = app
             .get(
                 &format!("/v1/payment/{id}?external_account_id=acme"),

@@ -1,6 +1,7 @@
 //! Integration tests over real HTTP; every test runs on SQLite and on PostgreSQL.
 
-mod helpers;
+#[path = "../support/mod.rs"]
+mod support;
 
 mod accounts;
 mod auth;

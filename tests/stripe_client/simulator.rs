@@ -4,98 +4,27 @@
 //! exactly one object.
 
 use std::collections::BTreeSet;
-use std::net::TcpListener;
 use std::time::Duration;
 
-use pos_backend::sim::{serve, SimConfig, Simulator};
+use pos_backend::sim::SimConfig;
 use pos_backend::stripe::*;
 use serde_json::{json, Value};
 
 use crate::mock::{MockStripe, Reply};
+use crate::support::sim::{start, start_with, Sim};
+use crate::support::wait::until_some;
 use crate::spec;
-
-struct Sim {
-    base: String,
-    http: reqwest::Client,
-}
 
 const WEBHOOK_SECRET: &str = "whsec_client_tests";
 
-impl Sim {
-    async fn start() -> Sim {
-        Sim::start_with_webhooks(None).await
-    }
-
-    async fn start_with_webhooks(webhook_url: Option<String>) -> Sim {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(serve(
-            listener,
-            Simulator::new(SimConfig {
-                webhook_url,
-                webhook_secret: WEBHOOK_SECRET.into(),
-                faults: Vec::new(),
-            }),
-        ));
-        Sim {
-            base,
-            http: reqwest::Client::new(),
-        }
-    }
-
-    fn client(&self, timeout: Duration, max_retries: u32, backoff: Duration) -> StripeClient {
-        StripeClient::new(StripeConfig {
-            api_base: self.base.clone(),
-            timeout,
-            max_retries,
-            initial_backoff: backoff,
-            max_backoff: backoff * 4,
-        })
-        .unwrap()
-    }
-
-    async fn control(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
-        let mut request = self.http.request(method, format!("{}{path}", self.base));
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status();
-        let body: Value = response.json().await.unwrap();
-        assert!(status.is_success(), "{path}: {status} {body:#}");
-        body
-    }
-
-    async fn fault(&self, rule: Value) {
-        self.control(reqwest::Method::POST, "/_sim/faults", Some(rule))
-            .await;
-    }
-
-    async fn requests(&self) -> Vec<Value> {
-        let log = self
-            .control(reqwest::Method::GET, "/_sim/requests", None)
-            .await;
-        log["data"].as_array().unwrap().clone()
-    }
-
-    /// Log entries for one method and path.
-    async fn calls(&self, method: &str, path: &str) -> Vec<Value> {
-        self.requests()
-            .await
-            .into_iter()
-            .filter(|r| r["method"] == method && r["path"] == path)
-            .collect()
-    }
-
-    /// Pays an open Checkout Session on the simulated hosted page.
-    async fn complete_checkout(&self, session: &str) {
-        self.control(
-            reqwest::Method::POST,
-            &format!("/_sim/checkout/{session}/complete"),
-            Some(json!({"card_number": "4242424242424242"})),
-        )
-        .await;
-    }
+/// A standalone simulator that POSTs its webhooks to `webhook_url`.
+async fn sim_with_webhooks(webhook_url: Option<String>) -> Sim {
+    start_with(SimConfig {
+        webhook_url,
+        webhook_secret: WEBHOOK_SECRET.into(),
+        faults: Vec::new(),
+    })
+    .await
 }
 
 fn account() -> StripeAccount {
@@ -183,7 +112,7 @@ async fn authorised_intent(
 
 #[tokio::test]
 async fn every_operation_sends_only_parameters_the_spec_declares() {
-    let sim = Sim::start().await;
+    let sim = start().await;
     let c = sim.client(Duration::from_secs(10), 0, Duration::from_millis(1));
     let a = account();
     let tag = uuid::Uuid::new_v4().to_string();
@@ -807,7 +736,7 @@ async fn statuses_with_one_key(sim: &Sim, method: &str, path: &str, key: &str) -
 
 #[tokio::test]
 async fn injected_errors_are_retried_with_one_key_and_create_one_object() {
-    let sim = Sim::start().await;
+    let sim = start().await;
     let c = sim.client(Duration::from_secs(10), 2, Duration::from_millis(5));
     let a = account();
 
@@ -944,7 +873,7 @@ async fn injected_errors_are_retried_with_one_key_and_create_one_object() {
 
 #[tokio::test]
 async fn a_timeout_after_creation_is_healed_by_retrying_with_the_same_key() {
-    let sim = Sim::start().await;
+    let sim = start().await;
     let c = sim.client(Duration::from_millis(500), 2, Duration::from_millis(5));
     let a = account();
     sim.fault(
@@ -965,8 +894,8 @@ async fn a_timeout_after_creation_is_healed_by_retrying_with_the_same_key() {
         .unwrap_err();
     assert!(matches!(err, StripeError::Timeout { .. }), "{err:?}");
     assert!(err.is_outcome_unknown());
-    // Not retried by the client: one attempt so far.
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // Not retried by the client: one attempt so far (the simulator logs a request before its
+    // hang, and the client returned, so any retry of its would be logged already).
     assert!(sim.calls("POST", "/v1/payment_intents").await.len() <= 1);
 
     let pi = c.create_payment_intent(&a, &params, &pi_key).await.unwrap();
@@ -987,7 +916,7 @@ async fn a_timeout_after_creation_is_healed_by_retrying_with_the_same_key() {
 
 #[tokio::test]
 async fn concurrent_requests_with_one_key_wait_out_the_409_and_share_the_result() {
-    let sim = Sim::start().await;
+    let sim = start().await;
     let c = sim.client(Duration::from_secs(10), 5, Duration::from_millis(150));
     let a = account();
     sim.fault(json!({"method": "POST", "path": "/v1/customers", "latency_ms": 400, "times": 1}))
@@ -1000,10 +929,9 @@ async fn concurrent_requests_with_one_key_wait_out_the_409_and_share_the_result(
     };
     let customer_key = key("customer");
     let first = c.create_customer(&a, &params, &customer_key);
-    let second = async {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        c.create_customer(&a, &params, &customer_key).await
-    };
+    // Sent together: whichever arrives first holds the key for the 400 ms of its latency fault,
+    // and the other meets it in use, waits out the 409s and gets the same customer.
+    let second = c.create_customer(&a, &params, &customer_key);
     let (first, second) = tokio::join!(first, second);
     let (first, second) = (first.unwrap(), second.unwrap());
     assert_eq!(first.id, second.id);
@@ -1028,7 +956,7 @@ async fn concurrent_requests_with_one_key_wait_out_the_409_and_share_the_result(
 async fn the_simulators_signed_webhooks_verify_and_decode() {
     let receiver = MockStripe::start((0..20).map(|_| Reply::json(200, "{}")).collect()).await;
     let sim =
-        Sim::start_with_webhooks(Some(format!("{}/v1/webhooks/stripe", receiver.base()))).await;
+        sim_with_webhooks(Some(format!("{}/v1/webhooks/stripe", receiver.base()))).await;
     let c = sim.client(Duration::from_secs(10), 0, Duration::from_millis(1));
     let a = account();
     let pi = c
@@ -1042,15 +970,11 @@ async fn the_simulators_signed_webhooks_verify_and_decode() {
         )
         .await
         .unwrap();
-    let mut delivered = Vec::new();
-    for _ in 0..100 {
-        delivered = receiver.requests();
-        if !delivered.is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(!delivered.is_empty(), "no webhook arrived");
+    let delivered = until_some(5, "a webhook arrives", || {
+        let delivered = receiver.requests();
+        async move { (!delivered.is_empty()).then_some(delivered) }
+    })
+    .await;
     let now = chrono::Utc::now().timestamp();
     for hook in &delivered {
         let header = hook.header("stripe-signature").unwrap();
