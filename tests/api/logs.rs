@@ -8,7 +8,6 @@ use pos_backend::secret::Secret;
 use serde_json::{json, Value};
 use std::io::Read;
 use std::process::Command;
-use std::time::Duration;
 
 const JWT_SECRET: &str = "log-test-jwt-secret-0123456789abcdef";
 const STRIPE_KEY: &str = "sk_test_MerchantKeyNeverInLogs42";

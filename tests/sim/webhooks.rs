@@ -11,7 +11,6 @@ use sha2::Sha256;
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 const SECRET: &str = "whsec_test_webhooks";
 

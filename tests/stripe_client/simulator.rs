@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use pos_backend::sim::SimConfig;
 use pos_backend::stripe::*;
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::mock::{MockStripe, Reply};
 use crate::support::sim::{start, start_with, Sim};

@@ -181,14 +181,20 @@ impl TestAppBuilder {
     }
 
     pub async fn spawn(self) -> TestApp {
+        self.spawn_adjusted(|_| {}).await
+    }
+
+    /// `spawn`, with `adjust` applied to the configuration last.
+    async fn spawn_adjusted(self, adjust: impl FnOnce(&mut Config)) -> TestApp {
         if self.logged {
             let _ = env_logger::builder().is_test(true).try_init();
         }
         let (storage, database_url) = Storage::create(self.backend).await;
         let mut config = test_config(&database_url);
-        for adjust in self.adjustments {
-            adjust(&mut config);
+        for adjustment in self.adjustments {
+            adjustment(&mut config);
         }
+        adjust(&mut config);
         let app = TestApp::start(config, self.backend, storage, self.workers).await;
         for rule in self.faults {
             app.add_fault(rule).await;
@@ -234,11 +240,8 @@ impl TestApp {
     }
 
     /// Like `spawn`, with the configuration adjusted by `adjust` first.
-    pub async fn spawn_configured(
-        backend: Backend,
-        adjust: impl FnOnce(&mut Config) + 'static,
-    ) -> TestApp {
-        Self::builder(backend).configure(adjust).spawn().await
+    pub async fn spawn_configured(backend: Backend, adjust: impl FnOnce(&mut Config)) -> TestApp {
+        Self::builder(backend).spawn_adjusted(adjust).await
     }
 
     async fn start(mut config: Config, backend: Backend, storage: Storage, workers: bool) -> TestApp {

@@ -76,7 +76,7 @@ impl Sim {
         }
     }
 
-    fn builder(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+    pub fn builder(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
         let mut b = self
             .http
             .request(method, format!("{}{path}", self.base))
