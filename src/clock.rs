@@ -46,10 +46,7 @@ impl Clock {
 
     /// Now, in UTC, truncated to microseconds (as stored by both database backends).
     pub fn now(&self) -> NaiveDateTime {
-        let offset = self
-            .offset
-            .as_ref()
-            .map_or(0, |o| o.load(Ordering::SeqCst));
+        let offset = self.offset.as_ref().map_or(0, |o| o.load(Ordering::SeqCst));
         let now = chrono::Utc::now().naive_utc() + chrono::Duration::microseconds(offset);
         now.with_nanosecond(now.nanosecond() / 1000 * 1000)
             .unwrap_or(now)

@@ -578,12 +578,14 @@ async fn until_a_key_is_held(app: &TestApp) {
 /// Two live instances on one database: a key one of them runs is never run by the other, even
 /// long past the heartbeat timeout; and of a burst spread over both, exactly one runs.
 async fn two_live_instances_never_run_the_same_key(backend: Backend) {
-    let one = TestApp::spawn_configured(backend, short_heartbeat).await;
+    let one = TestApp::builder(backend)
+        .configure(short_heartbeat)
+        .fault(json!({"path": LOCATIONS, "latency_ms": 2500, "times": 1}))
+        .spawn()
+        .await;
     let two = one.another_instance(short_heartbeat).await;
     let token = one.merchant("acme", "usd").await;
     let body = location("acme", "Twin St");
-    one.add_fault(json!({"path": LOCATIONS, "latency_ms": 2500, "times": 1}))
-        .await;
     let first = keyed(&one, Some(&token), "twin", LOCATIONS, &body);
     let duplicates = async {
         until_a_key_is_held(&one).await;
@@ -978,19 +980,20 @@ mod crash {
             "{first}"
         );
         let within = (till.timeout_ms / 1000) + 10;
-        let (status, captured) = until_some(within, "the key is released after the kill", || async {
-            let answer = till.capture().await;
-            if answer.0 != 409 {
-                return Some(answer);
-            }
-            assert_eq!(
-                answer.1["error"]["code"], "request_in_progress",
-                "{}",
-                answer.1
-            );
-            None
-        })
-        .await;
+        let (status, captured) =
+            until_some(within, "the key is released after the kill", || async {
+                let answer = till.capture().await;
+                if answer.0 != 409 {
+                    return Some(answer);
+                }
+                assert_eq!(
+                    answer.1["error"]["code"], "request_in_progress",
+                    "{}",
+                    answer.1
+                );
+                None
+            })
+            .await;
         let released = killed.elapsed();
         assert_eq!(status, 200, "{captured}");
         till.assert_captured_once(&captured).await;

@@ -5,9 +5,11 @@
 //! instead of waited for, and are read as the command prints them.
 
 use crate::both_backends;
-use crate::support::app::{eventually, printed, MerchantEndpoint, TestApp, JWT_SECRET};
-use std::time::Duration;
+use crate::support::app::{
+    eventually, printed, MerchantEndpoint, PaymentView, TestApp, JWT_SECRET,
+};
 use serde_json::{json, Value};
+use std::time::Duration;
 
 /// Runs `pos-backend reconcile` against `app` and returns what it printed; it must succeed.
 pub(crate) async fn reconcile(app: &TestApp, extra: &[&str]) -> String {
@@ -67,19 +69,14 @@ pub(crate) async fn reconcile_against(
 /// past that: what `pos-backend reconcile --stuck-after 1s` prints, and whether it would exit 0.
 pub(crate) async fn reconcile_stuck(app: &TestApp) -> (bool, String) {
     app.advance(Duration::from_millis(1100));
-    printed(&app.reconcile_with(|c| c.stuck_after = Duration::from_secs(1)).await)
+    printed(
+        &app.reconcile_with(|c| c.stuck_after = Duration::from_secs(1))
+            .await,
+    )
 }
 
-async fn stored(app: &TestApp, token: &str, tx: &str) -> Option<Value> {
-    let (_, page) = app
-        .get("/v1/payments?external_account_id=acme&limit=100", token)
-        .await;
-    page["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["external_transaction_id"] == tx)
-        .cloned()
+async fn stored(app: &TestApp, token: &str, tx: &str) -> Option<PaymentView> {
+    app.stored_payment(token, "acme", tx).await
 }
 
 pub(crate) async fn intents_for(app: &TestApp, tx: &str) -> Vec<Value> {
@@ -138,10 +135,7 @@ async fn stuck_payments_are_healed(app: TestApp) {
     for tx in ["lost-answer", "never-created"] {
         let intents = intents_for(&app, tx).await;
         assert_eq!(intents.len(), 1, "{tx}: exactly one PaymentIntent");
-        assert_eq!(
-            stored(&app, &token, tx).await.unwrap()["id"],
-            intents[0]["id"]
-        );
+        assert_eq!(stored(&app, &token, tx).await.unwrap().id, intents[0]["id"]);
     }
     // The caller's retry now returns the same intent.
     let (status, again) = app
@@ -186,7 +180,7 @@ both_backends! {
         assert!(success, "reconcile failed: {out}");
         assert!(out.contains("reconciled: 1 change(s)"), "{out}");
         for tx in ["stuck-1", "stuck-2"] {
-            assert_eq!(stored(&app, &token, tx).await.unwrap()["status"], "requires_payment_method");
+            assert_eq!(stored(&app, &token, tx).await.unwrap().status, "requires_payment_method");
         }
     }
 
@@ -203,13 +197,13 @@ both_backends! {
         assert_eq!(status, 200);
         // Every webhook the simulator owed us is answered or dropped.
         app.settle_stripe_webhooks().await;
-        assert_eq!(stored(&app, &token, "dropped").await.unwrap()["status"], "requires_payment_method", "we heard nothing");
+        assert_eq!(stored(&app, &token, "dropped").await.unwrap().status, "requires_payment_method", "we heard nothing");
 
         let out = reconcile(&app, &[]).await;
         assert!(out.contains("(payment_intent.succeeded) was never delivered: applied"), "{out}");
         let record = stored(&app, &token, "dropped").await.unwrap();
-        assert_eq!(record["status"], "succeeded");
-        assert_eq!(record["amount_captured"], "10.00");
+        assert_eq!(record.status, "succeeded");
+        assert_eq!(record.amount_captured, "10.00");
         app.settle().await;
         assert!(hook.received.lock().unwrap().iter().any(|d| d.body.contains("\"payment.captured\"")), "the merchant hears of the capture");
         let again = reconcile(&app, &[]).await;
@@ -224,7 +218,7 @@ both_backends! {
         let pi = intent["id"].as_str().unwrap();
         let reader = app.register_reader().await;
         app.tap_card(&reader, pi, "4242424242424242").await;
-        eventually(10, "authorised", || async { stored(&app, &token, "hold").await.unwrap()["status"] == "requires_capture" }).await;
+        eventually(10, "authorised", || async { stored(&app, &token, "hold").await.unwrap().status == "requires_capture" }).await;
 
         let far = reconcile(&app, &["--expiring-within", "1h"]).await;
         assert!(!far.contains("authorization_expiring"), "two days left: {far}");

@@ -3,8 +3,8 @@
 //! come out in state order, once per change.
 
 use crate::both_backends;
-use crate::support::app::{eventually, printed, MerchantEndpoint, TestApp, STRIPE_WEBHOOK_SECRET};
 use crate::reconcile::{intents_for, reconcile, reconcile_outcome};
+use crate::support::app::{eventually, printed, MerchantEndpoint, TestApp, STRIPE_WEBHOOK_SECRET};
 use crate::webhooks::{deliver, intent_object, signed_event};
 use serde_json::{json, Value};
 

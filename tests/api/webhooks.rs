@@ -70,11 +70,7 @@ pub(crate) async fn deliver(app: &TestApp, body: &str, signature: &str) -> (u16,
 }
 
 async fn new_intent(app: &TestApp, token: &str, tx: &str) -> String {
-    let (status, intent) = app
-        .post("/v1/payment/intent", token, json!({"external_account_id": "acme", "amount": "10.00", "external_transaction_id": tx}))
-        .await;
-    assert_eq!(status, 200, "{intent}");
-    intent["id"].as_str().unwrap().to_string()
+    app.create_intent(token, "acme", tx, "10.00").await.id
 }
 
 /// Our stored status (the list does not ask Stripe, unlike GET /v1/payment/{id}).
@@ -83,21 +79,8 @@ async fn stored_status(app: &TestApp, token: &str, tx: &str) -> String {
 }
 
 async fn status_in(app: &TestApp, token: &str, account: &str, tx: &str) -> String {
-    let (_, page) = app
-        .get(
-            &format!("/v1/payments?external_account_id={account}&limit=100"),
-            token,
-        )
-        .await;
-    page["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["external_transaction_id"] == tx)
-        .unwrap()["status"]
-        .as_str()
-        .unwrap()
-        .to_string()
+    let payment = app.stored_payment(token, account, tx).await;
+    payment.expect("the payment is listed").status
 }
 
 async fn deliveries(app: &TestApp, token: &str) -> Vec<Value> {
@@ -416,4 +399,40 @@ async fn two_instances_on_one_postgres_deliver_each_event_once() {
         per_event.values().all(|n| *n == 1),
         "each delivered exactly once"
     );
+}
+
+/// The delivery worker of a running deployment (`workers(true)`) sends merchant events on its own;
+/// every other test runs that work itself.
+async fn the_background_worker_delivers(backend: Backend) {
+    let app = TestApp::builder(backend).workers(true).spawn().await;
+    let hook = MerchantEndpoint::start(0);
+    let token = app.merchant("acme", "usd").await;
+    app.put_account("acme", json!({"webhook_url": hook.url}))
+        .await;
+    let pi = new_intent(&app, &token, "by-the-worker").await;
+    let (status, _) = app
+        .post(
+            "/v1/payment/cancel",
+            &token,
+            json!({"payment_id": pi, "external_account_id": "acme"}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    eventually(10, "the worker delivers payment.canceled", || async {
+        app.pending_deliveries().await == 0 && hook.count() == 1
+    })
+    .await;
+    assert!(hook.received.lock().unwrap()[0]
+        .body
+        .contains("\"payment.canceled\""));
+}
+
+#[actix_web::test]
+async fn the_background_worker_delivers_sqlite() {
+    the_background_worker_delivers(Backend::Sqlite).await
+}
+
+#[actix_web::test]
+async fn the_background_worker_delivers_postgres() {
+    the_background_worker_delivers(Backend::Postgres).await
 }

@@ -255,14 +255,24 @@ fn step(kind: Kind, method: &'static str, path: &str, params: &[(&str, &str)]) -
     }
 }
 
-/// A POST whose 200 must conform to `template`'s response schema.
-fn post(template: &'static str, path: &str, params: &[(&str, &str)]) -> Step {
+/// A POST to `path` whose 200 must conform to `template`'s response schema.
+fn post_at(template: &'static str, path: &str, params: &[(&str, &str)]) -> Step {
     step(Kind::Response { template }, "POST", path, params)
 }
 
-/// A GET whose 200 must conform to `template`'s response schema.
-fn get(template: &'static str, path: &str, query: &[(&str, &str)]) -> Step {
+/// A POST to `template` itself (its `{…}` filled with the values saved under those names).
+fn post(template: &'static str, params: &[(&str, &str)]) -> Step {
+    post_at(template, template, params)
+}
+
+/// A GET of `path` whose 200 must conform to `template`'s response schema.
+fn get_at(template: &'static str, path: &str, query: &[(&str, &str)]) -> Step {
     step(Kind::Response { template }, "GET", path, query)
+}
+
+/// A GET of `template` itself (its `{…}` filled with the values saved under those names).
+fn get(template: &'static str, query: &[(&str, &str)]) -> Step {
+    get_at(template, template, query)
 }
 
 /// A request that must fail with a conforming error envelope.
@@ -305,8 +315,15 @@ impl Step {
             })
         };
         let path = fill(&self.path);
-        let filled: Vec<(String, String)> = self.params.iter().map(|(k, v)| (k.clone(), fill(v))).collect();
-        let params: Vec<(&str, &str)> = filled.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let filled: Vec<(String, String)> = self
+            .params
+            .iter()
+            .map(|(k, v)| (k.clone(), fill(v)))
+            .collect();
+        let params: Vec<(&str, &str)> = filled
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
         let send = || async {
             match self.method {
                 "POST" => sim.post(&path, &params).await,
@@ -319,18 +336,28 @@ impl Step {
                 let answer = send().await;
                 c.error(what, &answer);
                 if let Some((pointer, schema)) = component {
-                    c.component(what, schema, &answer.body.pointer(pointer).cloned().unwrap_or_default());
+                    c.component(
+                        what,
+                        schema,
+                        &answer.body.pointer(pointer).cloned().unwrap_or_default(),
+                    );
                 }
                 answer.body
             }
             Kind::Control => sim.sim(Method::POST, &path, Some(json!({}))).await.ok(),
         };
         for (pointer, value) in &self.expect {
-            assert_eq!(body.pointer(pointer), Some(value), "{} {path}: {pointer} in {body:#}", self.method);
+            assert_eq!(
+                body.pointer(pointer),
+                Some(value),
+                "{} {path}: {pointer} in {body:#}",
+                self.method
+            );
         }
         for (name, pointer) in &self.save {
             let value = body.pointer(pointer).and_then(Value::as_str);
-            let value = value.unwrap_or_else(|| panic!("{} {path}: no {pointer} in {body:#}", self.method));
+            let value =
+                value.unwrap_or_else(|| panic!("{} {path}: no {pointer} in {body:#}", self.method));
             saved.insert(name, value.to_string());
         }
     }
@@ -341,19 +368,25 @@ impl Step {
 fn card_present_payment(card: &str, pi: &'static str, reader: &'static str) -> Vec<Step> {
     let (intent, at) = (format!("{{{pi}}}"), format!("{{{reader}}}"));
     vec![
-        post("/v1/payment_intents", "/v1/payment_intents", &[
-            ("amount", "1299"),
-            ("currency", "usd"),
-            ("allowed_payment_method_types[]", "card_present"),
-            ("capture_method", "manual"),
-            ("customer", "{customer}"),
-            ("setup_future_usage", "off_session"),
-            ("metadata[external_transaction_id]", "t-1"),
-        ])
-        .save(pi, "/id"),
-        post("/v1/terminal/readers", "/v1/terminal/readers", &[("registration_code", "simulated-wpe")])
-            .save(reader, "/id"),
         post(
+            "/v1/payment_intents",
+            &[
+                ("amount", "1299"),
+                ("currency", "usd"),
+                ("allowed_payment_method_types[]", "card_present"),
+                ("capture_method", "manual"),
+                ("customer", "{customer}"),
+                ("setup_future_usage", "off_session"),
+                ("metadata[external_transaction_id]", "t-1"),
+            ],
+        )
+        .save(pi, "/id"),
+        post(
+            "/v1/terminal/readers",
+            &[("registration_code", "simulated-wpe")],
+        )
+        .save(reader, "/id"),
+        post_at(
             "/v1/terminal/readers/{reader}/process_payment_intent",
             &format!("/v1/terminal/readers/{at}/process_payment_intent"),
             &[
@@ -362,12 +395,16 @@ fn card_present_payment(card: &str, pi: &'static str, reader: &'static str) -> V
                 ("expand[]", "action.process_payment_intent.payment_intent"),
             ],
         ),
-        post(
+        post_at(
             "/v1/test_helpers/terminal/readers/{reader}/present_payment_method",
             &format!("/v1/test_helpers/terminal/readers/{at}/present_payment_method"),
             &[("card_present[number]", card)],
         ),
-        get("/v1/terminal/readers/{reader}", &format!("/v1/terminal/readers/{at}"), &[]),
+        get_at(
+            "/v1/terminal/readers/{reader}",
+            &format!("/v1/terminal/readers/{at}"),
+            &[],
+        ),
     ]
 }
 
@@ -375,124 +412,175 @@ fn card_present_payment(card: &str, pi: &'static str, reader: &'static str) -> V
 fn operations() -> Vec<Step> {
     let mut steps = vec![
         // Customers.
-        post("/v1/customers", "/v1/customers", &[
-            ("email", "a@example.com"),
-            ("name", "A"),
-            ("metadata[external_customer_id]", "x1"),
-        ])
+        post(
+            "/v1/customers",
+            &[
+                ("email", "a@example.com"),
+                ("name", "A"),
+                ("metadata[external_customer_id]", "x1"),
+            ],
+        )
         .save("customer", "/id"),
-        get("/v1/customers/{customer}", "/v1/customers/{customer}", &[]),
-        post("/v1/customers/{customer}", "/v1/customers/{customer}", &[
-            ("phone", "+15555550100"),
-            ("address[country]", "US"),
-        ]),
-        get("/v1/customers/search", "/v1/customers/search", &[
-            ("query", "metadata['external_customer_id']:'x1'"),
-        ]),
+        get("/v1/customers/{customer}", &[]),
+        post(
+            "/v1/customers/{customer}",
+            &[("phone", "+15555550100"), ("address[country]", "US")],
+        ),
+        get(
+            "/v1/customers/search",
+            &[("query", "metadata['external_customer_id']:'x1'")],
+        ),
         // Terminal objects.
-        post("/v1/terminal/locations", "/v1/terminal/locations", &[
-            ("display_name", "Shop"),
-            ("address[line1]", "1 Main"),
-            ("address[country]", "US"),
-        ])
+        post(
+            "/v1/terminal/locations",
+            &[
+                ("display_name", "Shop"),
+                ("address[line1]", "1 Main"),
+                ("address[country]", "US"),
+            ],
+        )
         .save("location", "/id"),
-        get("/v1/terminal/locations", "/v1/terminal/locations", &[]),
-        get("/v1/terminal/locations/{location}", "/v1/terminal/locations/{location}", &[]),
-        post("/v1/terminal/connection_tokens", "/v1/terminal/connection_tokens", &[
-            ("location", "{location}"),
-        ]),
-        post("/v1/terminal/connection_tokens", "/v1/terminal/connection_tokens", &[]),
+        get("/v1/terminal/locations", &[]),
+        get("/v1/terminal/locations/{location}", &[]),
+        post(
+            "/v1/terminal/connection_tokens",
+            &[("location", "{location}")],
+        ),
+        post("/v1/terminal/connection_tokens", &[]),
     ];
     // A card-present payment with a saved card, and its reader.
     steps.extend(card_present_payment("4242424242424242", "pi", "reader"));
-    steps.push(get("/v1/terminal/readers", "/v1/terminal/readers", &[("expand[]", "data.location")]));
+    steps.push(get(
+        "/v1/terminal/readers",
+        &[("expand[]", "data.location")],
+    ));
     for expand in [
         vec![],
         vec!["latest_charge"],
-        vec!["latest_charge.payment_method_details", "customer", "payment_method"],
+        vec![
+            "latest_charge.payment_method_details",
+            "customer",
+            "payment_method",
+        ],
         vec!["latest_charge.payment_intent", "latest_charge.customer"],
     ] {
         let query: Vec<(&str, &str)> = expand.iter().map(|e| ("expand[]", *e)).collect();
-        steps.push(get("/v1/payment_intents/{intent}", "/v1/payment_intents/{pi}", &query));
+        steps.push(get_at(
+            "/v1/payment_intents/{intent}",
+            "/v1/payment_intents/{pi}",
+            &query,
+        ));
     }
     steps.extend([
-        get("/v1/payment_intents/{intent}", "/v1/payment_intents/{pi}", &[]).save("charge", "/latest_charge"),
-        get("/v1/charges/{charge}", "/v1/charges/{charge}", &[])
-            .save("generated", "/payment_method_details/card_present/generated_card")
+        get_at(
+            "/v1/payment_intents/{intent}",
+            "/v1/payment_intents/{pi}",
+            &[],
+        )
+        .save("charge", "/latest_charge"),
+        get("/v1/charges/{charge}", &[])
+            .save(
+                "generated",
+                "/payment_method_details/card_present/generated_card",
+            )
             .save("card", "/payment_method"),
         // The consent given at the reader (`process_config[allow_redisplay]`) is the saved card's.
-        get("/v1/payment_methods/{payment_method}", "/v1/payment_methods/{generated}", &[
-            ("expand[]", "customer"),
-        ])
+        get_at(
+            "/v1/payment_methods/{payment_method}",
+            "/v1/payment_methods/{generated}",
+            &[("expand[]", "customer")],
+        )
         .expect("/allow_redisplay", json!("always")),
-        get("/v1/payment_methods/{payment_method}", "/v1/payment_methods/{card}", &[]),
-        post("/v1/payment_intents/{intent}/capture", "/v1/payment_intents/{pi}/capture", &[
-            ("amount_to_capture", "1000"),
-            ("expand[]", "latest_charge"),
-        ]),
-        post("/v1/refunds", "/v1/refunds", &[
-            ("payment_intent", "{pi}"),
-            ("amount", "300"),
-            ("metadata[r]", "1"),
-        ])
+        get_at(
+            "/v1/payment_methods/{payment_method}",
+            "/v1/payment_methods/{card}",
+            &[],
+        ),
+        post_at(
+            "/v1/payment_intents/{intent}/capture",
+            "/v1/payment_intents/{pi}/capture",
+            &[("amount_to_capture", "1000"), ("expand[]", "latest_charge")],
+        ),
+        post(
+            "/v1/refunds",
+            &[
+                ("payment_intent", "{pi}"),
+                ("amount", "300"),
+                ("metadata[r]", "1"),
+            ],
+        )
         .save("refund", "/id"),
-        get("/v1/refunds/{refund}", "/v1/refunds/{refund}", &[("expand[]", "charge")]),
-        get("/v1/charges/{charge}", "/v1/charges/{charge}", &[("expand[]", "payment_intent")]),
-        get("/v1/customers/{customer}/payment_methods", "/v1/customers/{customer}/payment_methods", &[
-            ("type", "card"),
-        ]),
-        get("/v1/payment_methods", "/v1/payment_methods", &[
-            ("customer", "{customer}"),
-            ("type", "card"),
-        ]),
+        get("/v1/refunds/{refund}", &[("expand[]", "charge")]),
+        get("/v1/charges/{charge}", &[("expand[]", "payment_intent")]),
+        get(
+            "/v1/customers/{customer}/payment_methods",
+            &[("type", "card")],
+        ),
+        get(
+            "/v1/payment_methods",
+            &[("customer", "{customer}"), ("type", "card")],
+        ),
         // Off-session charge of the saved card; a declined one; the error envelope.
-        post("/v1/payment_intents", "/v1/payment_intents", &[
-            ("amount", "2500"),
-            ("currency", "usd"),
-            ("customer", "{customer}"),
-            ("payment_method", "{generated}"),
-            ("off_session", "true"),
-            ("confirm", "true"),
-            ("expand[]", "latest_charge"),
-        ]),
-        error("declined confirm", "POST", "/v1/payment_intents", &[
-            ("amount", "2500"),
-            ("currency", "usd"),
-            ("payment_method", "pm_card_chargeDeclined"),
-            ("confirm", "true"),
-        ])
+        post(
+            "/v1/payment_intents",
+            &[
+                ("amount", "2500"),
+                ("currency", "usd"),
+                ("customer", "{customer}"),
+                ("payment_method", "{generated}"),
+                ("off_session", "true"),
+                ("confirm", "true"),
+                ("expand[]", "latest_charge"),
+            ],
+        ),
+        error(
+            "declined confirm",
+            "POST",
+            "/v1/payment_intents",
+            &[
+                ("amount", "2500"),
+                ("currency", "usd"),
+                ("payment_method", "pm_card_chargeDeclined"),
+                ("confirm", "true"),
+            ],
+        )
         .component("/error/payment_intent", "payment_intent"),
-        error("unknown parameter", "POST", "/v1/customers", &[("nope", "1")]),
+        error(
+            "unknown parameter",
+            "POST",
+            "/v1/customers",
+            &[("nope", "1")],
+        ),
         error("missing", "GET", "/v1/payment_intents/pi_missing", &[]),
     ]);
     // Declined at the reader: failed charge and action.
-    steps.extend(card_present_payment("4000000000009995", "failed_pi", "failed_reader"));
+    steps.extend(card_present_payment(
+        "4000000000009995",
+        "failed_pi",
+        "failed_reader",
+    ));
     steps.extend([
-        get("/v1/payment_intents/{intent}", "/v1/payment_intents/{failed_pi}", &[
+        get_at("/v1/payment_intents/{intent}", "/v1/payment_intents/{failed_pi}", &[
             ("expand[]", "latest_charge"),
         ]),
-        post(
-            "/v1/terminal/readers/{reader}/process_payment_intent",
-            "/v1/terminal/readers/{failed_reader}/process_payment_intent",
+        post_at("/v1/terminal/readers/{reader}/process_payment_intent", "/v1/terminal/readers/{failed_reader}/process_payment_intent",
             &[
                 ("payment_intent", "{failed_pi}"),
                 ("process_config[skip_tipping]", "true"),
                 ("process_config[allow_redisplay]", "limited"),
             ],
         ),
-        post(
-            "/v1/terminal/readers/{reader}/cancel_action",
-            "/v1/terminal/readers/{failed_reader}/cancel_action",
+        post_at("/v1/terminal/readers/{reader}/cancel_action", "/v1/terminal/readers/{failed_reader}/cancel_action",
             &[],
         ),
-        post("/v1/payment_intents/{intent}/cancel", "/v1/payment_intents/{failed_pi}/cancel", &[
+        post_at("/v1/payment_intents/{intent}/cancel", "/v1/payment_intents/{failed_pi}/cancel", &[
             ("cancellation_reason", "abandoned"),
         ]),
-        get("/v1/terminal/readers/{reader}", "/v1/terminal/readers/{reader}", &[
+        get("/v1/terminal/readers/{reader}", &[
             ("expand[]", "action.process_payment_intent.payment_intent"),
         ]),
         // Intent update / confirm / increment / search / list.
-        post("/v1/payment_intents", "/v1/payment_intents", &[
+        post("/v1/payment_intents", &[
             ("amount", "800"),
             ("currency", "usd"),
             ("allowed_payment_method_types[0]", "card_present"),
@@ -500,74 +588,64 @@ fn operations() -> Vec<Step> {
             ("payment_method_options[card_present][request_incremental_authorization_support]", "true"),
         ])
         .save("open", "/id"),
-        post("/v1/payment_intents/{intent}", "/v1/payment_intents/{open}", &[
+        post_at("/v1/payment_intents/{intent}", "/v1/payment_intents/{open}", &[
             ("amount", "900"),
             ("description", "d"),
         ]),
         // Presented for the existing intent on a fresh reader.
-        post("/v1/terminal/readers", "/v1/terminal/readers", &[
+        post("/v1/terminal/readers", &[
             ("registration_code", "simulated-wpe"),
             ("label", "Till 1"),
         ])
         .save("fresh_reader", "/id"),
-        post(
-            "/v1/terminal/readers/{reader}/process_payment_intent",
-            "/v1/terminal/readers/{fresh_reader}/process_payment_intent",
+        post_at("/v1/terminal/readers/{reader}/process_payment_intent", "/v1/terminal/readers/{fresh_reader}/process_payment_intent",
             &[("payment_intent", "{open}")],
         ),
-        post(
-            "/v1/test_helpers/terminal/readers/{reader}/present_payment_method",
-            "/v1/test_helpers/terminal/readers/{fresh_reader}/present_payment_method",
+        post_at("/v1/test_helpers/terminal/readers/{reader}/present_payment_method", "/v1/test_helpers/terminal/readers/{fresh_reader}/present_payment_method",
             &[],
         ),
-        post(
-            "/v1/payment_intents/{intent}/increment_authorization",
-            "/v1/payment_intents/{open}/increment_authorization",
+        post_at("/v1/payment_intents/{intent}/increment_authorization", "/v1/payment_intents/{open}/increment_authorization",
             &[("amount", "1200")],
         ),
-        post("/v1/payment_intents", "/v1/payment_intents", &[
+        post("/v1/payment_intents", &[
             ("amount", "700"),
             ("currency", "eur"),
             ("payment_method", "pm_card_visa"),
         ])
         .save("online", "/id"),
-        post("/v1/payment_intents/{intent}/confirm", "/v1/payment_intents/{online}/confirm", &[
+        post_at("/v1/payment_intents/{intent}/confirm", "/v1/payment_intents/{online}/confirm", &[
             ("expand[]", "latest_charge"),
         ]),
-        get("/v1/payment_intents/search", "/v1/payment_intents/search", &[
+        get("/v1/payment_intents/search", &[
             ("query", "metadata['external_transaction_id']:'t-1'"),
         ]),
-        get("/v1/payment_intents", "/v1/payment_intents", &[
+        get("/v1/payment_intents", &[
             ("customer", "{customer}"),
             ("expand[]", "data.latest_charge"),
         ]),
         // Payment methods attach / detach.
-        post(
-            "/v1/payment_methods/{payment_method}/attach",
-            "/v1/payment_methods/pm_card_mastercard/attach",
+        post_at("/v1/payment_methods/{payment_method}/attach", "/v1/payment_methods/pm_card_mastercard/attach",
             &[("customer", "{customer}")],
         )
         .save("attached", "/id"),
-        post(
-            "/v1/payment_methods/{payment_method}/detach",
-            "/v1/payment_methods/{attached}/detach",
+        post_at("/v1/payment_methods/{payment_method}/detach", "/v1/payment_methods/{attached}/detach",
             &[],
         ),
         // Setup intents.
-        post("/v1/setup_intents", "/v1/setup_intents", &[
+        post("/v1/setup_intents", &[
             ("customer", "{customer}"),
             ("metadata[k]", "v"),
         ])
         .save("si", "/id"),
-        post("/v1/setup_intents/{intent}/confirm", "/v1/setup_intents/{si}/confirm", &[
+        post_at("/v1/setup_intents/{intent}/confirm", "/v1/setup_intents/{si}/confirm", &[
             ("payment_method", "pm_card_visa"),
         ]),
-        get("/v1/setup_intents/{intent}", "/v1/setup_intents/{si}", &[
+        get_at("/v1/setup_intents/{intent}", "/v1/setup_intents/{si}", &[
             ("expand[]", "payment_method"),
             ("expand[]", "customer"),
         ]),
         // Checkout in both modes.
-        post("/v1/checkout/sessions", "/v1/checkout/sessions", &[
+        post("/v1/checkout/sessions", &[
             ("mode", "setup"),
             ("customer", "{customer}"),
             ("currency", "usd"),
@@ -575,10 +653,10 @@ fn operations() -> Vec<Step> {
         ])
         .save("setup", "/id"),
         control("/_sim/checkout/{setup}/complete"),
-        get("/v1/checkout/sessions/{session}", "/v1/checkout/sessions/{setup}", &[
+        get_at("/v1/checkout/sessions/{session}", "/v1/checkout/sessions/{setup}", &[
             ("expand[]", "setup_intent"),
         ]),
-        post("/v1/checkout/sessions", "/v1/checkout/sessions", &[
+        post("/v1/checkout/sessions", &[
             ("mode", "payment"),
             ("success_url", "https://x/ok"),
             ("line_items[0][price_data][currency]", "usd"),
@@ -588,20 +666,20 @@ fn operations() -> Vec<Step> {
         ])
         .save("pay", "/id"),
         control("/_sim/checkout/{pay}/complete").save("paid_intent", "/payment_intent"),
-        get("/v1/checkout/sessions/{session}", "/v1/checkout/sessions/{pay}", &[
+        get_at("/v1/checkout/sessions/{session}", "/v1/checkout/sessions/{pay}", &[
             ("expand[]", "payment_intent"),
         ]),
-        get("/v1/checkout/sessions", "/v1/checkout/sessions", &[("payment_intent", "{paid_intent}")]),
-        post("/v1/checkout/sessions", "/v1/checkout/sessions", &[
+        get("/v1/checkout/sessions", &[("payment_intent", "{paid_intent}")]),
+        post("/v1/checkout/sessions", &[
             ("mode", "setup"),
             ("currency", "usd"),
             ("success_url", "https://x/ok"),
         ])
         .save("third", "/id"),
-        post("/v1/checkout/sessions/{session}/expire", "/v1/checkout/sessions/{third}/expire", &[]),
+        post_at("/v1/checkout/sessions/{session}/expire", "/v1/checkout/sessions/{third}/expire", &[]),
         // Events.
-        get("/v1/events", "/v1/events", &[("limit", "100")]).save("event", "/data/0/id"),
-        get("/v1/events/{id}", "/v1/events/{event}", &[]),
+        get("/v1/events", &[("limit", "100")]).save("event", "/data/0/id"),
+        get_at("/v1/events/{id}", "/v1/events/{event}", &[]),
     ]);
     steps
 }

@@ -59,7 +59,11 @@ async fn key_in_use_while_the_first_request_runs() {
         sim.post_idem("/v1/customers", "busy", &[("name", "A")]),
         sim.post_idem("/v1/customers", "busy", &[("name", "A")])
     );
-    let (first, second) = if one.status == 409 { (two, one) } else { (one, two) };
+    let (first, second) = if one.status == 409 {
+        (two, one)
+    } else {
+        (one, two)
+    };
     assert_eq!(second.status, 409);
     assert_eq!(second.code(), "idempotency_key_in_use");
     assert_eq!(first.status, 200);

@@ -12,9 +12,9 @@ use pos_backend::stripe::*;
 use serde_json::json;
 
 use crate::mock::{MockStripe, Reply};
+use crate::spec;
 use crate::support::sim::{start, start_with, Sim};
 use crate::support::wait::until_some;
-use crate::spec;
 
 const WEBHOOK_SECRET: &str = "whsec_client_tests";
 
@@ -318,7 +318,7 @@ fn customers(run: &mut Run) -> BoxFuture<'_, ()> {
     Box::pin(async move {
         let (c, a) = (run.c.clone(), run.a.clone());
         run.ext = format!("customer-{}", run.tag);
-            let ext = run.ext.clone();
+        let ext = run.ext.clone();
         let customer = c
             .create_customer(
                 &a,
@@ -463,7 +463,9 @@ fn card_present_payment(run: &mut Run) -> BoxFuture<'_, ()> {
         let card = charge.card_present().unwrap();
         assert_eq!(card.brand.as_deref(), Some("visa"));
         assert_eq!(card.last4.as_deref(), Some("4242"));
-        assert!(card.exp_month.is_some() && card.exp_year.is_some() && card.capture_before.is_some());
+        assert!(
+            card.exp_month.is_some() && card.exp_year.is_some() && card.capture_before.is_some()
+        );
         let generated = card.generated_card.clone().unwrap();
         let pi = c
             .increment_authorization(
@@ -1074,8 +1076,7 @@ async fn concurrent_requests_with_one_key_wait_out_the_409_and_share_the_result(
 #[tokio::test]
 async fn the_simulators_signed_webhooks_verify_and_decode() {
     let receiver = MockStripe::start((0..20).map(|_| Reply::json(200, "{}")).collect()).await;
-    let sim =
-        sim_with_webhooks(Some(format!("{}/v1/webhooks/stripe", receiver.base()))).await;
+    let sim = sim_with_webhooks(Some(format!("{}/v1/webhooks/stripe", receiver.base()))).await;
     let c = sim.client(Duration::from_secs(10), 0, Duration::from_millis(1));
     let a = account();
     let pi = c

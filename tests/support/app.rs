@@ -244,7 +244,12 @@ impl TestApp {
         Self::builder(backend).spawn_adjusted(adjust).await
     }
 
-    async fn start(mut config: Config, backend: Backend, storage: Storage, workers: bool) -> TestApp {
+    async fn start(
+        mut config: Config,
+        backend: Backend,
+        storage: Storage,
+        workers: bool,
+    ) -> TestApp {
         let database_url = config.database_url.clone();
         let clock = Clock::adjustable();
         let delivery = delivery_config(&clock);
@@ -759,7 +764,12 @@ impl TestApp {
 
     /// Our stored payment of transaction `tx` on `account` (from the list, which does not ask
     /// Stripe, unlike `GET /v1/payment/{id}`), if listed.
-    pub async fn stored_payment(&self, token: &str, account: &str, tx: &str) -> Option<PaymentView> {
+    pub async fn stored_payment(
+        &self,
+        token: &str,
+        account: &str,
+        tx: &str,
+    ) -> Option<PaymentView> {
         let (status, page) = self
             .get(
                 &format!("/v1/payments?external_account_id={account}&limit=100"),
@@ -775,4 +785,3 @@ impl TestApp {
             .map(|p| serde_json::from_value(p.clone()).expect("a payment"))
     }
 }
-
