@@ -145,10 +145,13 @@ fn delivery_config(clock: &Clock) -> DeliveryConfig {
     }
 }
 
+/// A change to the test configuration, applied before the app starts.
+type Adjustment = Box<dyn FnOnce(&mut Config)>;
+
 /// What a `TestApp` is started with; `TestApp::builder`.
 pub struct TestAppBuilder {
     backend: Backend,
-    adjustments: Vec<Box<dyn FnOnce(&mut Config)>>,
+    adjustments: Vec<Adjustment>,
     faults: Vec<Value>,
     workers: bool,
     logged: bool,
