@@ -4,9 +4,9 @@
 //!
 //! Built with `TestApp::builder(backend)`: configuration tweaks, simulator faults from the start,
 //! background workers on or off. By default they are off and the test runs their work itself, at
-//! the point it wants it done: `deliver_pending` sends every due merchant webhook, `reconcile`
-//! makes one reconciler pass, and `advance` moves the clock both decide by ("stuck for a second",
-//! "the retry due in ten seconds") without waiting. `settle` waits (on a condition, with a
+//! the point it wants it done: `deliver_pending` sends every due merchant webhook,
+//! `reconcile_with` makes one reconciler pass, and `advance` moves the clock both decide by
+//! ("stuck for a second", "the retry due in ten seconds") without waiting. `settle` waits (on a condition, with a
 //! deadline) for the simulator's own webhooks to us, then delivers what they caused;
 //! `expect_no_pending_deliveries` checks nothing is left behind, so "delivered once" also means
 //! "and not again later".
@@ -359,11 +359,6 @@ impl TestApp {
     /// Moves the clock the jobs decide by forward by `by` (requests still stamp the real time).
     pub fn advance(&self, by: Duration) {
         self.clock.advance(by);
-    }
-
-    /// The application's services (database, Stripe client, …), as its workers see them.
-    pub fn services(&self) -> &Services {
-        &self.services
     }
 
     /// Sends every merchant webhook due now (by `clock`), batch after batch until none is left
