@@ -379,7 +379,7 @@ impl Bench {
         let mut form = vec![
             ("amount", "1299"),
             ("currency", "usd"),
-            ("payment_method_types[0]", "card_present"),
+            ("allowed_payment_method_types[0]", "card_present"),
             ("capture_method", "manual"),
             ("metadata[external_account_id]", ACCOUNT),
             ("metadata[external_transaction_id]", tx.as_str()),
