@@ -19,15 +19,7 @@ async fn short_timeout_app(backend: Backend) -> TestApp {
 
 /// An authorised card-present payment of `amount` on a fresh reader; returns its id.
 async fn authorised(app: &TestApp, token: &str, tx: &str, amount: &str) -> String {
-    let (status, intent) = app
-        .post(
-            "/v1/payment/intent",
-            token,
-            json!({"external_account_id": "acme", "amount": amount, "external_transaction_id": tx}),
-        )
-        .await;
-    assert_eq!(status, 200, "{intent}");
-    let id = intent["id"].as_str().unwrap().to_string();
+    let id = app.create_intent(token, "acme", tx, amount).await.id;
     let reader = app.register_reader().await;
     let (status, tapped) = app.tap_card(&reader, &id, VISA).await;
     assert_eq!(status, 200, "{tapped}");
