@@ -1,7 +1,8 @@
 //! End-to-end latency of the payment hot path, against the real application in-process.
 //!
-//! `cargo bench --bench latency` starts `Application` on 127.0.0.1:0 in simulator mode (SQLite in a
-//! temporary folder; `BENCH_DATABASE=postgres` for a fresh database on `BENCH_POSTGRES_URL`, default
+//! `cargo bench --bench latency` starts the application through the test harness (`TestApp`, from
+//! `tests/support`) on 127.0.0.1:0 in simulator mode (SQLite in a temporary folder;
+//! `BENCH_DATABASE=postgres` for a fresh database on `BENCH_POSTGRES_URL`, default
 //! `postgres://postgres@127.0.0.1:5432`, dropped at the end), with the merchant-webhook delivery
 //! worker off and the simulator's webhooks to us off (`BENCH_SIM_WEBHOOKS=1` keeps them), then
 //! drives it over loopback HTTP with one keep-alive reqwest client:
@@ -25,11 +26,9 @@
 
 use diesel::connection::{Instrumentation, InstrumentationEvent};
 use diesel::r2d2::{ConnectionManager, Pool};
-use diesel::{Connection, PgConnection, RunQueryDsl};
+use diesel::{Connection, RunQueryDsl};
 use futures_util::StreamExt;
-use pos_backend::app::{Application, SIMULATOR_KEY};
-use pos_backend::auth::{AccountsClaim, Authenticator, Scope};
-use pos_backend::config::{Config, JwtKey, StripeMode};
+use pos_backend::app::SIMULATOR_KEY;
 use pos_backend::crypto::SecretBox;
 use pos_backend::db::{write_transaction, Backend, Db, DbConnection, DbError};
 use pos_backend::flows::Services;
@@ -40,7 +39,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-const JWT_SECRET: &str = "bench-secret-bench-secret-bench-secret";
+#[path = "../tests/support/mod.rs"]
+mod support;
+use support::app::{TestApp, ENCRYPTION_KEY};
+
 const ACCOUNT: &str = "bench";
 const CARD: &str = "4242424242424242";
 
@@ -94,54 +96,6 @@ impl Instrumentation for StatementCounter {
 
 fn statement_counter() -> Option<Box<dyn Instrumentation>> {
     Some(Box::new(StatementCounter))
-}
-
-// ---------------------------------------------------------------------------------------------
-// Storage
-
-enum Storage {
-    Sqlite(#[allow(dead_code)] tempfile::TempDir),
-    Postgres { admin_url: String, name: String },
-}
-
-impl Drop for Storage {
-    fn drop(&mut self) {
-        if let Storage::Postgres { admin_url, name } = self {
-            match PgConnection::establish(admin_url) {
-                Ok(mut admin) => {
-                    if let Err(e) =
-                        diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                            .execute(&mut admin)
-                    {
-                        eprintln!("could not drop {name}: {e}");
-                    }
-                }
-                Err(e) => eprintln!("could not drop {name}: {e}"),
-            }
-        }
-    }
-}
-
-fn storage(postgres: bool) -> (Storage, String) {
-    if postgres {
-        let server = std::env::var("BENCH_POSTGRES_URL")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
-        let name = format!("pos_bench_{}", uuid::Uuid::new_v4().simple());
-        // TLS off over loopback, as in the tests (no OpenSSL clean-up racing at exit).
-        let options = "sslmode=disable&gssencmode=disable";
-        let admin_url = format!("{server}/postgres?{options}");
-        let mut admin = PgConnection::establish(&admin_url)
-            .expect("PostgreSQL must be running for BENCH_DATABASE=postgres");
-        diesel::sql_query(format!("CREATE DATABASE {name}"))
-            .execute(&mut admin)
-            .expect("create the bench database");
-        let url = format!("{server}/{name}?{options}");
-        (Storage::Postgres { admin_url, name }, url)
-    } else {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let url = dir.path().join("pos.db").to_string_lossy().into_owned();
-        (Storage::Sqlite(dir), url)
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -425,7 +379,7 @@ impl Bench {
         let mut form = vec![
             ("amount", "1299"),
             ("currency", "usd"),
-            ("payment_method_types[0]", "card_present"),
+            ("allowed_payment_method_types[0]", "card_present"),
             ("capture_method", "manual"),
             ("metadata[external_account_id]", ACCOUNT),
             ("metadata[external_transaction_id]", tx.as_str()),
@@ -535,12 +489,14 @@ fn main() {
         Ok("sqlite") | Err(_) => false,
         Ok(other) => panic!("BENCH_DATABASE must be sqlite or postgres, not {other}"),
     };
-    let (storage, url) = storage(postgres);
-    actix_web::rt::System::new().block_on(run(full, postgres, url));
-    drop(storage);
+    if let Ok(server) = std::env::var("BENCH_POSTGRES_URL") {
+        // The harness creates (and drops) its database on TEST_POSTGRES_URL; still one thread.
+        std::env::set_var("TEST_POSTGRES_URL", server);
+    }
+    actix_web::rt::System::new().block_on(run(full, postgres));
 }
 
-async fn run(full: bool, postgres: bool, database_url: String) {
+async fn run(full: bool, postgres: bool) {
     let (iters, counted, conc, conc_reqs) = if full {
         (
             env_usize("BENCH_ITERS", 300),
@@ -555,44 +511,33 @@ async fn run(full: bool, postgres: bool, database_url: String) {
         .ok()
         .and_then(|w| w.parse().ok());
     let pool_size = env_usize("BENCH_DB_POOL_SIZE", 10) as u32;
-    let config = Config {
-        database_url: database_url.clone(),
-        listen: "127.0.0.1:0".into(),
-        jwt: JwtKey::Hs256(Secret::new(JWT_SECRET.into())),
-        stripe: StripeMode::Simulator,
-        stripe_timeout: Duration::from_secs(30),
-        encryption_key: Secret::new([7u8; 32]),
-        workers,
-        db_pool_size: pool_size,
-        stripe_webhook_secrets: Vec::new(),
-        delivery: None,
-        reconcile: None,
-        // One beat at start, none during the counted passes (the statements are per request).
-        instance: pos_backend::jobs::instances::InstanceConfig {
-            heartbeat_interval: Duration::from_secs(3600),
-            timeout: Duration::from_secs(7200),
-        },
+    let backend = if postgres {
+        support::app::Backend::Postgres
+    } else {
+        support::app::Backend::Sqlite
     };
-    let app = Application::build(config)
-        .await
-        .expect("application builds");
-    let base = format!("http://{}", app.address());
-    actix_web::rt::spawn(app.run_until_stopped());
-
-    let auth = Authenticator::hs256(&Secret::new(JWT_SECRET.into()));
-    let token = auth
-        .issue(
-            "bench",
-            AccountsClaim::List(vec![ACCOUNT.into()]),
-            &[
-                Scope::PaymentsRead,
-                Scope::PaymentsWrite,
-                Scope::Terminal,
-                Scope::AccountsAdmin,
-            ],
-            3600,
-        )
-        .unwrap();
+    // The shared test harness's app (its database dropped with it), background workers off.
+    let app = TestApp::builder(backend)
+        .logged(false)
+        .configure(move |config| {
+            config.stripe_timeout = Duration::from_secs(30);
+            config.workers = workers;
+            config.db_pool_size = pool_size;
+            config.stripe_webhook_secrets = Vec::new();
+            // One beat at start, none during the counted passes (the statements are per request).
+            config.instance = pos_backend::jobs::instances::InstanceConfig {
+                heartbeat_interval: Duration::from_secs(3600),
+                timeout: Duration::from_secs(7200),
+            };
+        })
+        .spawn()
+        .await;
+    let database_url = app.database_url.clone();
+    let base = app.address.clone();
+    let token = app.token(
+        &[ACCOUNT],
+        "payments:read payments:write terminal accounts:admin",
+    );
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(256)
         .tcp_nodelay(true)
@@ -937,7 +882,7 @@ async fn in_process(b: &Bench, url: &str) -> Vec<(&'static str, Stats)> {
         })
         .unwrap(),
         platform_key: Secret::new(SIMULATOR_KEY.into()),
-        secrets: SecretBox::new(&[7u8; 32]),
+        secrets: SecretBox::new(&ENCRYPTION_KEY),
         stripe_webhook_secrets: Vec::new(),
         simulator: true,
     };

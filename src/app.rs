@@ -176,6 +176,13 @@ impl Application {
         self.address
     }
 
+    /// The services the server and its workers share: for running a job's pass in the foreground
+    /// (`jobs::delivery::deliver_due`, `jobs::reconcile::run_once`), as tests do with the
+    /// background workers off.
+    pub fn services(&self) -> std::sync::Arc<Services> {
+        self.services.clone()
+    }
+
     /// Serves until the process is asked to stop; then deregisters the instance, so that the
     /// Idempotency-Keys of requests cut short by the shutdown are free at once.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {

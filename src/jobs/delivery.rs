@@ -3,6 +3,7 @@
 //! at a time), POSTs each to the account's `webhook_url` signed with `Pos-Signature`, and records
 //! the outcome: delivered, or retried with exponential backoff over about a day, then failed.
 
+use crate::clock::Clock;
 use crate::db::models::{now, Account, WebhookDelivery};
 use crate::db::webhook_deliveries::Attempt;
 use crate::db::{self, write_transaction, Db, DbConnection};
@@ -26,6 +27,8 @@ pub struct DeliveryConfig {
     pub backoff_unit: Duration,
     pub timeout: Duration,
     pub batch: i64,
+    /// What "due" and "later" are measured against.
+    pub clock: Clock,
 }
 
 impl Default for DeliveryConfig {
@@ -35,6 +38,7 @@ impl Default for DeliveryConfig {
             backoff_unit: Duration::from_secs(1),
             timeout: Duration::from_secs(10),
             batch: 20,
+            clock: Clock::system(),
         }
     }
 }
@@ -62,8 +66,8 @@ pub async fn deliver_due(
     http: &reqwest::Client,
     config: &DeliveryConfig,
 ) -> Result<usize, ApiError> {
-    let batch = config.batch;
-    let claimed = services.db.run(move |conn| claim(conn, batch)).await?;
+    let (batch, at) = (config.batch, config.clock.now());
+    let claimed = services.db.run(move |conn| claim(conn, batch, at)).await?;
     let count = claimed.len();
     let sends = claimed
         .into_iter()
@@ -74,10 +78,14 @@ pub async fn deliver_due(
     Ok(count)
 }
 
-/// Reserves up to `batch` due rows for this worker by moving their next attempt past the lease.
-fn claim(conn: &mut DbConnection, batch: i64) -> Result<Vec<(WebhookDelivery, Account)>, ApiError> {
+/// Reserves up to `batch` rows due at `at` for this worker by moving their next attempt past the
+/// lease.
+fn claim(
+    conn: &mut DbConnection,
+    batch: i64,
+    at: NaiveDateTime,
+) -> Result<Vec<(WebhookDelivery, Account)>, ApiError> {
     write_transaction(conn, |conn| {
-        let at = now();
         let lease = at + chrono::Duration::from_std(LEASE).expect("lease fits");
         let rows = db::webhook_deliveries::claim_due(conn, batch, at, lease)?;
         if rows.is_empty() {
@@ -111,6 +119,7 @@ async fn send(
                     &crate::flows::accounts::webhook_secret_context(&account),
                 )
                 .map_err(ApiError::internal)?;
+            // The receiver checks the signature's age against its own clock: the system's.
             let timestamp = chrono::Utc::now().timestamp();
             let signature = crate::stripe::webhook::sign(
                 secret.expose(),
@@ -145,7 +154,7 @@ async fn send(
         _ => Err((None, "the account has no webhook URL".to_string())),
     };
     let attempts = delivery.attempts + 1;
-    let at = now();
+    let at = config.clock.now();
     let id = delivery.id.clone();
     let (status, last_status, last_error, next, delivered_at): (
         &'static str,

@@ -16,6 +16,7 @@
 //! Every payment, account and event is tried on its own: one that fails (Stripe down for one
 //! merchant, a bad key) is reported and the pass goes on with the rest.
 
+use crate::clock::Clock;
 use crate::db;
 use crate::db::models::{Account, Payment};
 use crate::error::ApiError;
@@ -40,6 +41,8 @@ pub struct ReconcileConfig {
     pub expiring_within: Duration,
     /// Pause between background runs.
     pub interval: Duration,
+    /// What "older than" and "within" are measured against.
+    pub clock: Clock,
 }
 
 impl Default for ReconcileConfig {
@@ -49,6 +52,7 @@ impl Default for ReconcileConfig {
             events_since: Duration::from_secs(3 * 24 * 3600),
             expiring_within: Duration::from_secs(24 * 3600),
             interval: Duration::from_secs(300),
+            clock: Clock::system(),
         }
     }
 }
@@ -96,13 +100,8 @@ pub async fn run_once(services: &Services, config: &ReconcileConfig) -> Report {
     report
 }
 
-fn ago(d: Duration) -> chrono::NaiveDateTime {
-    crate::db::models::now()
-        - chrono::Duration::from_std(d).unwrap_or_else(|_| chrono::Duration::days(3650))
-}
-
 async fn heal_creating(services: &Services, config: &ReconcileConfig, report: &mut Report) {
-    let before = ago(config.stuck_after);
+    let before = config.clock.ago(config.stuck_after);
     let stuck: Result<Vec<(Payment, Account)>, ApiError> = services
         .db
         .run(move |conn| db::payments::creating_before(conn, before).map_err(ApiError::from))
@@ -220,7 +219,7 @@ const EXPIRING: &str = "expiring";
 const DRIFT_BATCH: i64 = 500;
 
 async fn repair_drift(services: &Services, config: &ReconcileConfig, report: &mut Report) {
-    let since = ago(config.events_since);
+    let since = config.clock.ago(config.events_since);
     let open: Result<Vec<(Payment, Account)>, ApiError> = services
         .db
         .run(move |conn| {
@@ -276,7 +275,7 @@ async fn repair_one(
 }
 
 async fn replay_missed_events(services: &Services, config: &ReconcileConfig, report: &mut Report) {
-    let since = chrono::Utc::now().timestamp() - config.events_since.as_secs() as i64;
+    let since = config.clock.timestamp() - config.events_since.as_secs() as i64;
     // The platform's own events, and those of every merchant with a key or connected account
     // (whose events may change only that merchant's records).
     let merchants: Result<Vec<Account>, ApiError> = services
@@ -372,7 +371,7 @@ async fn announce_expiring(services: &Services, config: &ReconcileConfig, report
         Ok(authorised) => authorised,
         Err(e) => return report.failures.push(format!("authorised payments: {e}")),
     };
-    let horizon = chrono::Utc::now().timestamp() + config.expiring_within.as_secs() as i64;
+    let horizon = config.clock.timestamp() + config.expiring_within.as_secs() as i64;
     for (payment, account) in authorised {
         let what = format!(
             "payment {} (account {})",

@@ -1,7 +1,7 @@
 //! Authentication (401) and authorisation (403) on the API.
 
 use crate::both_backends;
-use crate::helpers::JWT_SECRET;
+use crate::support::app::JWT_SECRET;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
 use jsonwebtoken::{encode, EncodingKey, Header};
@@ -85,7 +85,7 @@ both_backends! {
 /// RS256 (`POS_JWT_PUBLIC_KEY_FILE`): tokens signed with the private key of the configured public
 /// key are accepted; everything else, including the public key used as an HMAC secret (the classic
 /// algorithm confusion), is 401.
-async fn rs256_tokens(backend: crate::helpers::Backend) {
+async fn rs256_tokens(backend: crate::support::app::Backend) {
     let fixture = |name: &str| {
         std::fs::read(format!(
             "{}/tests/fixtures/{name}",
@@ -94,7 +94,7 @@ async fn rs256_tokens(backend: crate::helpers::Backend) {
         .unwrap()
     };
     let public = fixture("jwt-rs256-public.pem");
-    let app = crate::helpers::TestApp::spawn_configured(backend, |c| {
+    let app = crate::support::app::TestApp::spawn_configured(backend, |c| {
         c.jwt = pos_backend::config::JwtKey::Rs256PublicPem(public.clone())
     })
     .await;
@@ -177,10 +177,10 @@ async fn rs256_tokens(backend: crate::helpers::Backend) {
 
 #[actix_web::test]
 async fn rs256_tokens_sqlite() {
-    rs256_tokens(crate::helpers::Backend::Sqlite).await
+    rs256_tokens(crate::support::app::Backend::Sqlite).await
 }
 
 #[actix_web::test]
 async fn rs256_tokens_postgres() {
-    rs256_tokens(crate::helpers::Backend::Postgres).await
+    rs256_tokens(crate::support::app::Backend::Postgres).await
 }

@@ -3,7 +3,7 @@
 //! yet or without a subject, and keys given twice in a body or a query.
 
 use crate::both_backends;
-use crate::helpers::{TestApp, JWT_SECRET};
+use crate::support::app::{TestApp, JWT_SECRET};
 use jsonwebtoken::{encode, EncodingKey, Header};
 use reqwest::Method;
 use serde_json::{json, Value};

@@ -1,7 +1,7 @@
 //! The card-present card-on-file flow: intent → reader → capture → save card (issue 5).
 
 use crate::both_backends;
-use crate::helpers::TestApp;
+use crate::support::app::TestApp;
 use serde_json::{json, Value};
 
 const VISA: &str = "4242424242424242";
@@ -400,7 +400,7 @@ async fn timeout_healed_by_retry(app: TestApp) {
     assert_eq!(found[0]["id"], intent["id"]);
 }
 
-async fn short_timeout_app(backend: crate::helpers::Backend) -> TestApp {
+async fn short_timeout_app(backend: crate::support::app::Backend) -> TestApp {
     TestApp::spawn_configured(backend, |c| {
         c.stripe_timeout = std::time::Duration::from_millis(1000)
     })
@@ -409,12 +409,12 @@ async fn short_timeout_app(backend: crate::helpers::Backend) -> TestApp {
 
 #[actix_web::test]
 async fn a_timeout_after_creation_is_healed_by_the_retry_sqlite() {
-    timeout_healed_by_retry(short_timeout_app(crate::helpers::Backend::Sqlite).await).await
+    timeout_healed_by_retry(short_timeout_app(crate::support::app::Backend::Sqlite).await).await
 }
 
 #[actix_web::test]
 async fn a_timeout_after_creation_is_healed_by_the_retry_postgres() {
-    timeout_healed_by_retry(short_timeout_app(crate::helpers::Backend::Postgres).await).await
+    timeout_healed_by_retry(short_timeout_app(crate::support::app::Backend::Postgres).await).await
 }
 
 // Stripe refusing what we sent (a bug on our side, not the caller's): 502 `stripe_request_failed`

@@ -2,7 +2,7 @@
 //! reference through a payment-mode session, against the simulator's hosted Checkout.
 
 use crate::both_backends;
-use crate::helpers::{TestApp, STRIPE_WEBHOOK_SECRET};
+use crate::support::app::{TestApp, STRIPE_WEBHOOK_SECRET};
 use serde_json::{json, Value};
 
 const VISA: &str = "4242424242424242";
@@ -89,14 +89,14 @@ async fn session_completed(
 
 both_backends! {
     async fn the_webhook_completes_a_setup_session_once(app) {
-        let hook = crate::helpers::MerchantEndpoint::start(0);
+        let hook = crate::support::app::MerchantEndpoint::start(0);
         let token = app.merchant("acme", "usd").await;
         app.put_account("acme", json!({"webhook_url": hook.url})).await;
         let id = setup_session(&app, &token, "cust-wh").await;
         let (status, done) = complete(&app, &id, VISA).await;
         assert_eq!(status, 200, "{done}");
         // Webhook first: the card appears without anyone asking.
-        crate::helpers::eventually(10, "the webhook saves the card", || async {
+        crate::support::app::eventually(10, "the webhook saves the card", || async {
             let (_, cards) = app.get("/v1/customer/cards?external_account_id=acme&external_customer_id=cust-wh", &token).await;
             cards["data"].as_array().unwrap().len() == 1
         })
@@ -112,11 +112,8 @@ both_backends! {
         let (_, cards) = app.get("/v1/customer/cards?external_account_id=acme&external_customer_id=cust-wh", &token).await;
         assert_eq!(cards["data"].as_array().unwrap().len(), 1);
         assert_eq!(cards["data"][0]["id"], card["id"]);
-        crate::helpers::eventually(10, "card.saved announced", || async {
-            hook.received.lock().unwrap().iter().any(|d| d.body.contains("\"card.saved\""))
-        })
-        .await;
-        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        // Everything the simulator and we owe is sent: a second card.saved could not come later.
+        app.settle().await;
         let saved_events = hook.received.lock().unwrap().iter().filter(|d| d.body.contains("\"card.saved\"")).count();
         assert_eq!(saved_events, 1, "card.saved once");
     }
@@ -127,7 +124,7 @@ both_backends! {
         let id = setup_session(&app, &token, "cust-si").await;
         let (status, done) = complete(&app, &id, VISA).await;
         assert_eq!(status, 200, "{done}");
-        crate::helpers::eventually(10, "setup_intent.succeeded saves the card", || async {
+        crate::support::app::eventually(10, "setup_intent.succeeded saves the card", || async {
             let (_, cards) = app.get("/v1/customer/cards?external_account_id=acme&external_customer_id=cust-si", &token).await;
             cards["data"].as_array().unwrap().len() == 1
         })
@@ -355,7 +352,7 @@ both_backends! {
     }
 
     async fn a_paid_session_is_recorded_by_the_webhook_alone(app) {
-        let hook = crate::helpers::MerchantEndpoint::start(0);
+        let hook = crate::support::app::MerchantEndpoint::start(0);
         let token = app.merchant("acme", "usd").await;
         app.put_account("acme", json!({"webhook_url": hook.url})).await;
         let (status, created) = app.post("/v1/checkout", &token, checkout_body("booking-wh")).await;
@@ -364,7 +361,7 @@ both_backends! {
         let (status, paid) = complete(&app, id, VISA).await;
         assert_eq!(status, 200, "{paid}");
         // Nobody asks about the session: checkout.session.completed records the payment.
-        crate::helpers::eventually(10, "the payment is listed", || async {
+        crate::support::app::eventually(10, "the payment is listed", || async {
             let (_, list) = app.get("/v1/payments?external_account_id=acme", &token).await;
             list["data"].as_array().unwrap().len() == 1
         })
@@ -378,11 +375,8 @@ both_backends! {
         assert_eq!((status, done["status"].as_str()), (200, Some("complete")), "{done}");
         assert_eq!(done["payment"]["id"], list["data"][0]["id"]);
         assert_eq!(app.stripe_calls().await, vec![], "already complete: no Stripe call");
-        crate::helpers::eventually(10, "payment.captured announced", || async {
-            hook.received.lock().unwrap().iter().any(|d| d.body.contains("\"payment.captured\""))
-        })
-        .await;
-        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        // Everything the simulator and we owe is sent: a second payment.captured could not come later.
+        app.settle().await;
         let captured = hook.received.lock().unwrap().iter().filter(|d| d.body.contains("\"payment.captured\"")).count();
         assert_eq!(captured, 1, "announced once");
     }
@@ -652,7 +646,7 @@ async fn orphan_session_is_expired(app: TestApp) {
     assert_eq!(old["status"], "expired");
 }
 
-async fn short_timeout_app(backend: crate::helpers::Backend) -> TestApp {
+async fn short_timeout_app(backend: crate::support::app::Backend) -> TestApp {
     TestApp::spawn_configured(backend, |c| {
         c.stripe_timeout = std::time::Duration::from_millis(1000)
     })
@@ -661,19 +655,19 @@ async fn short_timeout_app(backend: crate::helpers::Backend) -> TestApp {
 
 #[actix_web::test]
 async fn an_orphan_session_is_expired_by_the_next_checkout_sqlite() {
-    orphan_session_is_expired(short_timeout_app(crate::helpers::Backend::Sqlite).await).await
+    orphan_session_is_expired(short_timeout_app(crate::support::app::Backend::Sqlite).await).await
 }
 
 #[actix_web::test]
 async fn an_orphan_session_is_expired_by_the_next_checkout_postgres() {
-    orphan_session_is_expired(short_timeout_app(crate::helpers::Backend::Postgres).await).await
+    orphan_session_is_expired(short_timeout_app(crate::support::app::Backend::Postgres).await).await
 }
 
 /// The simulator's Embedded Checkout (`ui_mode=embedded_page`): `return_url` instead of
 /// `success_url`/`cancel_url`, refused the other way round, as Stripe does.
 #[actix_web::test]
 async fn simulator_checks_ui_mode_redirects() {
-    let app = TestApp::spawn(crate::helpers::Backend::Sqlite).await;
+    let app = TestApp::spawn(crate::support::app::Backend::Sqlite).await;
     let item = [
         ("mode", "payment"),
         ("line_items[0][price_data][currency]", "usd"),

@@ -1,8 +1,8 @@
 //! The command line beyond `serve`: the standalone Stripe simulator with faults from flags, and
 //! start-up refusals of bad key material.
 
+use crate::support::wait::{until_some, within_blocking};
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
 #[actix_web::test]
 async fn stripe_sim_runs_alone_with_faults_from_flags() {
@@ -28,14 +28,13 @@ async fn stripe_sim_runs_alone_with_faults_from_flags() {
             .basic_auth("sk_test_cli", Some(""))
             .send()
     };
-    let mut first = None;
-    for _ in 0..100 {
-        if let Ok(response) = post().await {
-            first = Some(response.status().as_u16());
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    // The first request that gets through once the process listens.
+    let first = Some(
+        until_some(5, "the simulator process listens", || async {
+            post().await.ok().map(|response| response.status().as_u16())
+        })
+        .await,
+    );
     let second = post().await.unwrap();
     let body: serde_json::Value = second.json().await.unwrap();
     let _ = child.kill();
@@ -77,14 +76,10 @@ fn refused_start(data_dir: &std::path::Path, env: &[(&str, &std::ffi::OsStr)]) -
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while child.try_wait().unwrap().is_none() {
-        if std::time::Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("the server started with {env:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
+    if within_blocking(30, || child.try_wait().unwrap()).is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("the server started with {env:?}");
     }
     let output = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();

@@ -4,7 +4,7 @@
 //! in motion is a retryable 409; only a state that really forbids the request is a refusal.
 
 use crate::both_backends;
-use crate::helpers::{Backend, TestApp};
+use crate::support::app::{Backend, TestApp};
 use serde_json::{json, Value};
 
 const VISA: &str = "4242424242424242";
@@ -19,15 +19,7 @@ async fn short_timeout_app(backend: Backend) -> TestApp {
 
 /// An authorised card-present payment of `amount` on a fresh reader; returns its id.
 async fn authorised(app: &TestApp, token: &str, tx: &str, amount: &str) -> String {
-    let (status, intent) = app
-        .post(
-            "/v1/payment/intent",
-            token,
-            json!({"external_account_id": "acme", "amount": amount, "external_transaction_id": tx}),
-        )
-        .await;
-    assert_eq!(status, 200, "{intent}");
-    let id = intent["id"].as_str().unwrap().to_string();
+    let id = app.create_intent(token, "acme", tx, amount).await.id;
     let reader = app.register_reader().await;
     let (status, tapped) = app.tap_card(&reader, &id, VISA).await;
     assert_eq!(status, 200, "{tapped}");
@@ -224,7 +216,7 @@ async fn lost_refund_answer(backend: Backend, amount: Option<&str>, refunded: &s
     let first = refund().await.unwrap();
     assert_eq!(first.status(), 504);
     // Stripe's charge.refunded reaches us meanwhile.
-    crate::helpers::eventually(10, "the webhook records the refund", || async {
+    crate::support::app::eventually(10, "the webhook records the refund", || async {
         let (_, payment) = app
             .get(
                 &format!("/v1/payment/{id}?external_account_id=acme"),

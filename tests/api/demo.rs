@@ -2,7 +2,7 @@
 //! binary in simulator mode, absent when a real Stripe key is configured.
 
 use crate::both_backends;
-use crate::helpers::{Backend, TestApp};
+use crate::support::app::{Backend, TestApp};
 use pos_backend::config::StripeMode;
 use pos_backend::secret::Secret;
 use reqwest::Method;

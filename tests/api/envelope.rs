@@ -4,7 +4,7 @@ use crate::both_backends;
 use reqwest::Method;
 
 async fn raw(
-    app: &crate::helpers::TestApp,
+    app: &crate::support::app::TestApp,
     method: Method,
     path: &str,
     content_type: Option<&str>,

@@ -3,7 +3,8 @@
 //! secrets. Most cases create Terminal locations: a request Stripe would repeat without the key.
 
 use crate::both_backends;
-use crate::helpers::{eventually, Backend, TestApp};
+use crate::support::app::{eventually, Backend, TestApp};
+use crate::support::wait::until_some;
 use diesel::prelude::*;
 use pos_backend::db::schema::api_idempotency::dsl;
 use pos_backend::db::Db;
@@ -531,18 +532,18 @@ both_backends! {
             .timeout(std::time::Duration::from_millis(300)).send().await;
         assert!(gone.unwrap_err().is_timeout());
         // The request carries on without its client: retries wait, then get its answer.
-        let mut waited = 0;
-        let retry = loop {
+        let waited = std::cell::Cell::new(0);
+        let retry = until_some(10, "the first request's answer", || async {
             let retry = keyed(&app, Some(&token), "slow", LOCATIONS, &body).await;
             if retry.0 != 409 {
-                break retry;
+                return Some(retry);
             }
             assert_eq!(retry.2["error"]["code"], "request_in_progress");
-            waited += 1;
-            assert!(waited < 50, "still in progress after 10 s");
-            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-        };
-        assert!(waited > 0, "the first request was still running");
+            waited.set(waited.get() + 1);
+            None
+        })
+        .await;
+        assert!(waited.get() > 0, "the first request was still running");
         assert_eq!((retry.0, retry.1, retry.2["display_name"].as_str()), (200, true, Some("Slow St")), "{}", retry.2);
         assert_eq!(location_creations(&app).await, 1);
     }
@@ -577,12 +578,14 @@ async fn until_a_key_is_held(app: &TestApp) {
 /// Two live instances on one database: a key one of them runs is never run by the other, even
 /// long past the heartbeat timeout; and of a burst spread over both, exactly one runs.
 async fn two_live_instances_never_run_the_same_key(backend: Backend) {
-    let one = TestApp::spawn_configured(backend, short_heartbeat).await;
+    let one = TestApp::builder(backend)
+        .configure(short_heartbeat)
+        .fault(json!({"path": LOCATIONS, "latency_ms": 2500, "times": 1}))
+        .spawn()
+        .await;
     let two = one.another_instance(short_heartbeat).await;
     let token = one.merchant("acme", "usd").await;
     let body = location("acme", "Twin St");
-    one.add_fault(json!({"path": LOCATIONS, "latency_ms": 2500, "times": 1}))
-        .await;
     let first = keyed(&one, Some(&token), "twin", LOCATIONS, &body);
     let duplicates = async {
         until_a_key_is_held(&one).await;
@@ -598,6 +601,8 @@ async fn two_live_instances_never_run_the_same_key(backend: Backend) {
             );
             assert_eq!(error["error"]["retryable"], true);
             refused += 1;
+            // A timing test: duplicates paced over three heartbeat timeouts of real time (the
+            // heartbeats are another task's, on the system clock), not a wait for an event.
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
         refused
@@ -660,7 +665,7 @@ mod two_live_instances {
 /// server is killed and restarted), on a database that outlives both runs.
 mod crash {
     use super::*;
-    use crate::helpers::{PgDatabase, JWT_SECRET};
+    use crate::support::app::{PgDatabase, JWT_SECRET};
     use pos_backend::auth::{AccountsClaim, Authenticator, Scope};
     use pos_backend::secret::Secret;
     use std::path::{Path, PathBuf};
@@ -829,25 +834,16 @@ mod crash {
 
         /// Waits (up to 20 s) until the server answers.
         async fn until_ready(&mut self) {
-            let deadline = Instant::now() + Duration::from_secs(20);
-            loop {
-                if let Ok(r) = self
-                    .client
-                    .get(format!("{}/readyz", self.base))
-                    .send()
-                    .await
-                {
-                    if r.status().is_success() {
-                        return;
-                    }
+            let (client, base) = (&self.client, &self.base);
+            let server = &mut self.server;
+            until_some(20, "the server starts", || {
+                assert!(server.try_wait().unwrap().is_none(), "the server exited");
+                async move {
+                    let ready = client.get(format!("{base}/readyz")).send().await;
+                    ready.is_ok_and(|r| r.status().is_success()).then_some(())
                 }
-                assert!(
-                    self.server.try_wait().unwrap().is_none(),
-                    "the server exited"
-                );
-                assert!(Instant::now() < deadline, "the server did not start");
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
+            })
+            .await;
         }
 
         /// A new server process on the same port and database.
@@ -983,24 +979,21 @@ mod crash {
             (409, Some("request_in_progress"), Some(true)),
             "{first}"
         );
-        let deadline = killed + Duration::from_millis(till.timeout_ms) + Duration::from_secs(10);
-        let (status, captured) = loop {
-            let answer = till.capture().await;
-            if answer.0 != 409 {
-                break answer;
-            }
-            assert_eq!(
-                answer.1["error"]["code"], "request_in_progress",
-                "{}",
-                answer.1
-            );
-            assert!(
-                Instant::now() < deadline,
-                "the key is still held {:?} after the kill",
-                killed.elapsed()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        };
+        let within = (till.timeout_ms / 1000) + 10;
+        let (status, captured) =
+            until_some(within, "the key is released after the kill", || async {
+                let answer = till.capture().await;
+                if answer.0 != 409 {
+                    return Some(answer);
+                }
+                assert_eq!(
+                    answer.1["error"]["code"], "request_in_progress",
+                    "{}",
+                    answer.1
+                );
+                None
+            })
+            .await;
         let released = killed.elapsed();
         assert_eq!(status, 200, "{captured}");
         till.assert_captured_once(&captured).await;

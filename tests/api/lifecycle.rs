@@ -2,7 +2,7 @@
 //! charging a saved card, listing, cards, connection tokens, locations and readers.
 
 use crate::both_backends;
-use crate::helpers::TestApp;
+use crate::support::app::TestApp;
 use reqwest::Method;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
@@ -373,7 +373,7 @@ both_backends! {
 
     async fn a_deleted_card_is_announced_and_cannot_be_saved_again(app) {
         let token = app.merchant("acme", "usd").await;
-        let hook = crate::helpers::MerchantEndpoint::start(0);
+        let hook = crate::support::app::MerchantEndpoint::start(0);
         let (status, account) = app.put_account("acme", json!({"webhook_url": hook.url})).await;
         assert_eq!(status, 200, "{account}");
         // Without Stripe's payment_method.detached, only the DELETE itself can announce it.

@@ -1,13 +1,13 @@
 //! What the running server writes to its log: every request (method, path, status, duration,
 //! request id), and never a token, key or client secret, even at debug level.
 
-use crate::helpers::{Backend, PgDatabase};
+use crate::support::app::{Backend, PgDatabase};
+use crate::support::wait::{eventually, until_some};
 use pos_backend::auth::{AccountsClaim, Authenticator, Scope};
 use pos_backend::secret::Secret;
 use serde_json::{json, Value};
 use std::io::Read;
 use std::process::Command;
-use std::time::Duration;
 
 const JWT_SECRET: &str = "log-test-jwt-secret-0123456789abcdef";
 const STRIPE_KEY: &str = "sk_test_MerchantKeyNeverInLogs42";
@@ -52,15 +52,15 @@ async fn nothing_secret_is_logged(backend: Backend) {
             .unwrap();
         text
     };
-    let mut base = None;
-    for _ in 0..200 {
-        if let Some(at) = read_log().split("listening on ").nth(1) {
-            base = at.split_whitespace().next().map(str::to_string);
-            break;
+    let base = until_some(10, "the server's 'listening on' line", || {
+        let log = read_log();
+        async move {
+            log.split("listening on ")
+                .nth(1)
+                .and_then(|at| at.split_whitespace().next().map(str::to_string))
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let base = base.unwrap_or_else(|| panic!("no 'listening on' line:\n{}", read_log()));
+    })
+    .await;
     let token = Authenticator::hs256(&Secret::new(JWT_SECRET.into()))
         .issue("log-test", AccountsClaim::All("*".into()), &Scope::ALL, 600)
         .unwrap();
@@ -112,7 +112,12 @@ async fn nothing_secret_is_logged(backend: Backend) {
         .unwrap();
     assert_eq!(response.status(), 401);
 
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // A request's line is written once its response is sent: wait for the last one's.
+    eventually(10, "the rejected request's line", || {
+        let log = read_log();
+        async move { log.contains("GET /v1/payments 401 ") }
+    })
+    .await;
     let _ = server.kill();
     let _ = server.wait();
     let log = read_log();

@@ -1,8 +1,7 @@
 //! Integration tests over real HTTP; every test runs on SQLite and on PostgreSQL.
 
-mod helpers;
-#[path = "../support/openapi.rs"]
-mod openapi;
+#[path = "../support/mod.rs"]
+mod support;
 
 mod accounts;
 mod auth;

@@ -1,11 +1,11 @@
 //! The OpenAPI document as a contract: the route serves the library's document, our objects are
 //! closed (an undocumented field fails the suite), and the answers the request helpers never
 //! see (raw bodies, wrong content types, the metrics text) match it too. Every answer that goes
-//! through `TestApp::send` is checked by the hook in `helpers.rs` (`crate::openapi`).
+//! through `TestApp::send` is checked by the hook in `support::app` (`support::openapi`).
 
 use crate::both_backends;
-use crate::helpers::TestApp;
-use crate::openapi::{check_response, document};
+use crate::support::app::TestApp;
+use crate::support::openapi::{check_response, document};
 use reqwest::Method;
 use serde_json::Value;
 
@@ -95,7 +95,7 @@ fn every_pattern_is_readable() {
                 if let (Some(Value::String(pattern)), Some("string")) =
                     (map.get("pattern"), map.get("type").and_then(Value::as_str))
                 {
-                    crate::openapi::Pattern::parse(pattern);
+                    crate::support::openapi::Pattern::parse(pattern);
                     *seen += 1;
                 }
                 map.values().for_each(|v| walk(v, seen));
@@ -181,7 +181,7 @@ both_backends! {
         assert_eq!(s, 400);
         // A signed one, twice (received, then a duplicate).
         let object = crate::webhooks::intent_object(serde_json::json!({"id": "pi_doc_unknown", "status": "canceled"}));
-        let secrets = [crate::helpers::STRIPE_WEBHOOK_SECRET];
+        let secrets = [crate::support::app::STRIPE_WEBHOOK_SECRET];
         let (event, signature) = crate::webhooks::signed_event("evt_doc_1", "payment_intent.canceled", object, &secrets, 0);
         for duplicate in [false, true] {
             let headers = [("Stripe-Signature", signature.as_str())];

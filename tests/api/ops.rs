@@ -13,8 +13,8 @@ both_backends! {
         let (status, body) = app.send(Method::GET, "/readyz", None, None).await;
         assert_eq!(status, 200);
         let expected = match app.backend {
-            crate::helpers::Backend::Sqlite => "sqlite",
-            crate::helpers::Backend::Postgres => "postgres",
+            crate::support::app::Backend::Sqlite => "sqlite",
+            crate::support::app::Backend::Postgres => "postgres",
         };
         assert_eq!(body["database"], expected);
     }
@@ -22,7 +22,7 @@ both_backends! {
     async fn migrations_are_idempotent_across_restarts(app) {
         let (status, _) = app.put_account("persisted", json!({"display_name": "Before restart"})).await;
         assert_eq!(status, 201);
-        let second = app.restart_on_same_database().await;
+        let second = app.another_instance(|_| {}).await.address;
         let token = app.token(&["persisted"], "accounts:admin");
         let response = app
             .client
@@ -43,7 +43,7 @@ both_backends! {
 }
 
 /// One scrape of `/metrics`: the raw text and each series' value by its name and labels.
-async fn scrape(app: &crate::helpers::TestApp) -> (String, HashMap<String, f64>) {
+async fn scrape(app: &crate::support::app::TestApp) -> (String, HashMap<String, f64>) {
     let response = app.client.get(app.url("/metrics")).send().await.unwrap();
     assert_eq!(response.status(), 200);
     assert_eq!(
@@ -71,7 +71,7 @@ fn value(values: &HashMap<String, f64>, series: &str) -> f64 {
 
 /// Inserts a webhook delivery for `account` straight into the outbox, with a `next_attempt_at`
 /// far ahead so the delivery worker leaves it alone.
-async fn outbox_row(app: &crate::helpers::TestApp, id: &str, account: &str, status: &str) {
+async fn outbox_row(app: &crate::support::app::TestApp, id: &str, account: &str, status: &str) {
     use diesel::RunQueryDsl;
     let (url, id, account, status) = (
         app.database_url.clone(),

@@ -1,9 +1,15 @@
 //! The reconciler (`pos-backend reconcile`), run as the real command against a running app's
 //! database and embedded simulator: stuck payments, dropped webhooks, expiring authorisations.
+//! A payment counts as stuck only once it is older than `--stuck-after` (at least a second): those
+//! passes run in-process (`TestApp::reconcile_with`) on the app's clock, moved past that age
+//! instead of waited for, and are read as the command prints them.
 
 use crate::both_backends;
-use crate::helpers::{eventually, MerchantEndpoint, TestApp, JWT_SECRET};
+use crate::support::app::{
+    eventually, printed, MerchantEndpoint, PaymentView, TestApp, JWT_SECRET,
+};
 use serde_json::{json, Value};
+use std::time::Duration;
 
 /// Runs `pos-backend reconcile` against `app` and returns what it printed; it must succeed.
 pub(crate) async fn reconcile(app: &TestApp, extra: &[&str]) -> String {
@@ -59,16 +65,18 @@ pub(crate) async fn reconcile_against(
     (output.status.success(), printed)
 }
 
-async fn stored(app: &TestApp, token: &str, tx: &str) -> Option<Value> {
-    let (_, page) = app
-        .get("/v1/payments?external_account_id=acme&limit=100", token)
-        .await;
-    page["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["external_transaction_id"] == tx)
-        .cloned()
+/// One reconciler pass taking payments older than a second as stuck, after the app's clock moved
+/// past that: what `pos-backend reconcile --stuck-after 1s` prints, and whether it would exit 0.
+pub(crate) async fn reconcile_stuck(app: &TestApp) -> (bool, String) {
+    app.advance(Duration::from_millis(1100));
+    printed(
+        &app.reconcile_with(|c| c.stuck_after = Duration::from_secs(1))
+            .await,
+    )
+}
+
+async fn stored(app: &TestApp, token: &str, tx: &str) -> Option<PaymentView> {
+    app.stored_payment(token, "acme", tx).await
 }
 
 pub(crate) async fn intents_for(app: &TestApp, tx: &str) -> Vec<Value> {
@@ -82,7 +90,7 @@ fn intent_body(tx: &str) -> Value {
     json!({"external_account_id": "acme", "amount": "10.00", "external_transaction_id": tx})
 }
 
-async fn short_timeout(backend: crate::helpers::Backend) -> TestApp {
+async fn short_timeout(backend: crate::support::app::Backend) -> TestApp {
     TestApp::spawn_configured(backend, |c| {
         c.stripe_timeout = std::time::Duration::from_millis(800)
     })
@@ -112,8 +120,8 @@ async fn stuck_payments_are_healed(app: TestApp) {
         "still creating: not listed"
     );
 
-    tokio::time::sleep(std::time::Duration::from_millis(1600)).await;
-    let out = reconcile(&app, &["--stuck-after", "1s"]).await;
+    let (success, out) = reconcile_stuck(&app).await;
+    assert!(success, "reconcile failed: {out}");
     assert!(
         out.contains("payment lost-answer (account acme): creating → requires_payment_method"),
         "{out}"
@@ -127,10 +135,7 @@ async fn stuck_payments_are_healed(app: TestApp) {
     for tx in ["lost-answer", "never-created"] {
         let intents = intents_for(&app, tx).await;
         assert_eq!(intents.len(), 1, "{tx}: exactly one PaymentIntent");
-        assert_eq!(
-            stored(&app, &token, tx).await.unwrap()["id"],
-            intents[0]["id"]
-        );
+        assert_eq!(stored(&app, &token, tx).await.unwrap().id, intents[0]["id"]);
     }
     // The caller's retry now returns the same intent.
     let (status, again) = app
@@ -138,18 +143,19 @@ async fn stuck_payments_are_healed(app: TestApp) {
         .await;
     assert_eq!(status, 200);
     assert_eq!(again["id"], intents_for(&app, "lost-answer").await[0]["id"]);
-    let quiet = reconcile(&app, &["--stuck-after", "1s"]).await;
+    let (success, quiet) = reconcile_stuck(&app).await;
+    assert!(success, "reconcile failed: {quiet}");
     assert!(!quiet.contains("payment "), "nothing left to heal: {quiet}");
 }
 
 #[actix_web::test]
 async fn stuck_payments_are_healed_sqlite() {
-    stuck_payments_are_healed(short_timeout(crate::helpers::Backend::Sqlite).await).await
+    stuck_payments_are_healed(short_timeout(crate::support::app::Backend::Sqlite).await).await
 }
 
 #[actix_web::test]
 async fn stuck_payments_are_healed_postgres() {
-    stuck_payments_are_healed(short_timeout(crate::helpers::Backend::Postgres).await).await
+    stuck_payments_are_healed(short_timeout(crate::support::app::Backend::Postgres).await).await
 }
 
 both_backends! {
@@ -161,20 +167,20 @@ both_backends! {
             let (status, _) = app.post("/v1/payment/intent", &token, intent_body(tx)).await;
             assert_eq!(status, 502);
         }
-        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
         // Looking up the first stuck payment fails (three attempts); the second still heals.
         app.add_fault(json!({"method": "GET", "path": "/v1/payment_intents/search", "error_rate": 1.0, "error_status": 500, "times": 3})).await;
-        let (success, out) = reconcile_outcome(&app, &["--stuck-after", "1s"]).await;
+        let (success, out) = reconcile_stuck(&app).await;
         assert!(!success, "a failure makes the command fail: {out}");
         let failed: Vec<&str> = out.lines().filter(|l| l.starts_with("failed: payment stuck-")).collect();
         let healed: Vec<&str> = out.lines().filter(|l| l.contains(": creating → requires_payment_method")).collect();
         assert_eq!((failed.len(), healed.len()), (1, 1), "{out}");
         assert!(out.contains("reconciled: 1 change(s)"), "{out}");
         // The next pass heals the other one.
-        let out = reconcile(&app, &["--stuck-after", "1s"]).await;
+        let (success, out) = reconcile_stuck(&app).await;
+        assert!(success, "reconcile failed: {out}");
         assert!(out.contains("reconciled: 1 change(s)"), "{out}");
         for tx in ["stuck-1", "stuck-2"] {
-            assert_eq!(stored(&app, &token, tx).await.unwrap()["status"], "requires_payment_method");
+            assert_eq!(stored(&app, &token, tx).await.unwrap().status, "requires_payment_method");
         }
     }
 
@@ -189,18 +195,17 @@ both_backends! {
         app.tap_card(&reader, pi, "4242424242424242").await;
         let (status, _) = app.sim_post(&format!("/v1/payment_intents/{pi}/capture"), &[]).await;
         assert_eq!(status, 200);
-        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-        assert_eq!(stored(&app, &token, "dropped").await.unwrap()["status"], "requires_payment_method", "we heard nothing");
+        // Every webhook the simulator owed us is answered or dropped.
+        app.settle_stripe_webhooks().await;
+        assert_eq!(stored(&app, &token, "dropped").await.unwrap().status, "requires_payment_method", "we heard nothing");
 
         let out = reconcile(&app, &[]).await;
         assert!(out.contains("(payment_intent.succeeded) was never delivered: applied"), "{out}");
         let record = stored(&app, &token, "dropped").await.unwrap();
-        assert_eq!(record["status"], "succeeded");
-        assert_eq!(record["amount_captured"], "10.00");
-        eventually(10, "the merchant hears of the capture", || async {
-            hook.received.lock().unwrap().iter().any(|d| d.body.contains("\"payment.captured\""))
-        })
-        .await;
+        assert_eq!(record.status, "succeeded");
+        assert_eq!(record.amount_captured, "10.00");
+        app.settle().await;
+        assert!(hook.received.lock().unwrap().iter().any(|d| d.body.contains("\"payment.captured\"")), "the merchant hears of the capture");
         let again = reconcile(&app, &[]).await;
         assert!(again.contains("reconciled: 0 change(s)"), "events are applied once: {again}");
     }
@@ -213,16 +218,14 @@ both_backends! {
         let pi = intent["id"].as_str().unwrap();
         let reader = app.register_reader().await;
         app.tap_card(&reader, pi, "4242424242424242").await;
-        eventually(10, "authorised", || async { stored(&app, &token, "hold").await.unwrap()["status"] == "requires_capture" }).await;
+        eventually(10, "authorised", || async { stored(&app, &token, "hold").await.unwrap().status == "requires_capture" }).await;
 
         let far = reconcile(&app, &["--expiring-within", "1h"]).await;
         assert!(!far.contains("authorization_expiring"), "two days left: {far}");
         let near = reconcile(&app, &["--expiring-within", "72h"]).await;
         assert!(near.contains(&format!("payment hold ({pi}, account acme): authorisation expires at")), "{near}");
-        eventually(10, "payment.authorization_expiring delivered", || async {
-            hook.received.lock().unwrap().iter().any(|d| d.body.contains("\"payment.authorization_expiring\""))
-        })
-        .await;
+        app.settle().await;
+        assert!(hook.received.lock().unwrap().iter().any(|d| d.body.contains("\"payment.authorization_expiring\"")), "payment.authorization_expiring delivered");
         let again = reconcile(&app, &["--expiring-within", "72h"]).await;
         assert!(!again.contains("authorization_expiring"), "announced once: {again}");
     }

@@ -4,7 +4,7 @@
 //! (docs/decisions.md, "allow_redisplay on the reader"), and the card saved at Stripe carries it.
 
 use crate::both_backends;
-use crate::helpers::TestApp;
+use crate::support::app::TestApp;
 use serde_json::{json, Value};
 
 const VISA: &str = "4242424242424242";

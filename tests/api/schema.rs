@@ -1,7 +1,7 @@
 //! The PostgreSQL and SQLite migrations create the same schema: tables, columns, types,
 //! nullability and unique indexes.
 
-use crate::helpers::PgDatabase;
+use crate::support::app::PgDatabase;
 use diesel::sql_types::{BigInt, Bool, Nullable, Text};
 use diesel::{Connection, PgConnection, RunQueryDsl, SqliteConnection};
 use std::collections::BTreeSet;

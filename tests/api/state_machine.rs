@@ -3,8 +3,8 @@
 //! come out in state order, once per change.
 
 use crate::both_backends;
-use crate::helpers::{eventually, MerchantEndpoint, TestApp, STRIPE_WEBHOOK_SECRET};
-use crate::reconcile::{intents_for, reconcile, reconcile_against, reconcile_outcome};
+use crate::reconcile::{intents_for, reconcile, reconcile_outcome};
+use crate::support::app::{eventually, printed, MerchantEndpoint, TestApp, STRIPE_WEBHOOK_SECRET};
 use crate::webhooks::{deliver, intent_object, signed_event};
 use serde_json::{json, Value};
 
@@ -225,10 +225,8 @@ both_backends! {
         assert_eq!(events.iter().filter(|e| *e == "payment.captured").count(), 1, "{events:?}");
         assert!(!events.contains(&"payment.authorization_expiring".to_string()), "{events:?}");
         assert!(!events.contains(&"payment.canceled".to_string()), "{events:?}");
-        eventually(10, "the capture is delivered", || async {
-            hook.received.lock().unwrap().iter().any(|d| d.body.contains("\"payment.captured\""))
-        })
-        .await;
+        app.settle().await;
+        assert!(hook.received.lock().unwrap().iter().any(|d| d.body.contains("\"payment.captured\"")), "the capture is delivered");
     }
 
     // (c) A merchant's own endpoint secret vouches for its own records, not for impossible ones.
@@ -369,9 +367,9 @@ both_backends! {
             ("metadata[external_account_id]", "acme"), ("metadata[external_transaction_id]", "another-sale")]).await;
         assert_eq!(status, 200, "{decoy}");
         let proxy = SearchForger::start(app.sim_url(""), "another-sale");
-        // The reconciler takes a payment as stuck once it is older than a second.
-        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
-        let (success, printed) = reconcile_against(&app, &proxy, &["--stuck-after", "1s"]).await;
+        // The reconciler takes a payment as stuck once it is older than a second: its clock moves on.
+        app.advance(std::time::Duration::from_millis(1100));
+        let (success, printed) = printed(&app.reconcile_against(&proxy, |c| c.stuck_after = std::time::Duration::from_secs(1)).await);
         assert!(success, "{printed}");
         assert!(printed.contains("payment stuck (account acme): creating → requires_payment_method"), "{printed}");
         assert!(printed.contains("creation replayed"), "the forged hit is not used: {printed}");

@@ -4,7 +4,7 @@
 //! and refused with 409 `card_unavailable` without a Stripe call.
 
 use crate::both_backends;
-use crate::helpers::{Backend, TestApp};
+use crate::support::app::{Backend, TestApp};
 use serde_json::{json, Value};
 
 const VISA: &str = "4242424242424242";

@@ -3,7 +3,7 @@
 //! (the simulator hangs past our client's timeout) and the caller's retry with exactly one object
 //! at Stripe and one row with us. The keys we send are fixed-length visible ASCII.
 
-use crate::helpers::{Backend, TestApp};
+use crate::support::app::{Backend, TestApp};
 use serde_json::{json, Value};
 
 const VISA: &str = "4242424242424242";

@@ -1,7 +1,7 @@
 //! Webhooks in (Stripe → us) and out (us → merchants), issue 8.
 
 use crate::both_backends;
-use crate::helpers::{eventually, Backend, MerchantEndpoint, TestApp, STRIPE_WEBHOOK_SECRET};
+use crate::support::app::{eventually, Backend, MerchantEndpoint, TestApp, STRIPE_WEBHOOK_SECRET};
 use pos_backend::stripe::webhook;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -70,11 +70,7 @@ pub(crate) async fn deliver(app: &TestApp, body: &str, signature: &str) -> (u16,
 }
 
 async fn new_intent(app: &TestApp, token: &str, tx: &str) -> String {
-    let (status, intent) = app
-        .post("/v1/payment/intent", token, json!({"external_account_id": "acme", "amount": "10.00", "external_transaction_id": tx}))
-        .await;
-    assert_eq!(status, 200, "{intent}");
-    intent["id"].as_str().unwrap().to_string()
+    app.create_intent(token, "acme", tx, "10.00").await.id
 }
 
 /// Our stored status (the list does not ask Stripe, unlike GET /v1/payment/{id}).
@@ -83,21 +79,8 @@ async fn stored_status(app: &TestApp, token: &str, tx: &str) -> String {
 }
 
 async fn status_in(app: &TestApp, token: &str, account: &str, tx: &str) -> String {
-    let (_, page) = app
-        .get(
-            &format!("/v1/payments?external_account_id={account}&limit=100"),
-            token,
-        )
-        .await;
-    page["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["external_transaction_id"] == tx)
-        .unwrap()["status"]
-        .as_str()
-        .unwrap()
-        .to_string()
+    let payment = app.stored_payment(token, account, tx).await;
+    payment.expect("the payment is listed").status
 }
 
 async fn deliveries(app: &TestApp, token: &str) -> Vec<Value> {
@@ -227,13 +210,13 @@ both_backends! {
         // A declined tap on another sale: payment_intent.payment_failed.
         let declined = new_intent(&app, &token, "declined-tap").await;
         app.tap_card(&reader, &declined, "4000000000000002").await;
-        eventually(10, "the merchant hears of each change", || async {
+        app.settle().await;
+        {
             let got = hook.received.lock().unwrap();
-            ["payment.authorized", "payment.captured", "card.saved", "payment.refunded", "card.deleted", "payment.failed"]
-                .iter()
-                .all(|t| got.iter().any(|d| d.body.contains(&format!("\"{t}\""))))
-        })
-        .await;
+            for t in ["payment.authorized", "payment.captured", "card.saved", "payment.refunded", "card.deleted", "payment.failed"] {
+                assert!(got.iter().any(|d| d.body.contains(&format!("\"{t}\""))), "the merchant hears of {t}");
+            }
+        }
         let refunded: Vec<Value> = hook.received.lock().unwrap().iter()
             .map(|d| serde_json::from_str::<Value>(&d.body).unwrap())
             .filter(|e| e["type"] == "payment.refunded")
@@ -272,9 +255,8 @@ both_backends! {
         eventually(10, "the capture arrives by webhook", || async { stored_status(&app, &token, "wh-only").await == "succeeded" }).await;
         // (The authorisation may be announced too, unless its event arrives after the capture's:
         // a late event never moves a payment backwards.)
-        eventually(10, "merchant told of the capture", || async {
-            hook.received.lock().unwrap().iter().any(|d| d.body.contains("\"payment.captured\""))
-        }).await;
+        app.settle().await;
+        assert!(hook.received.lock().unwrap().iter().any(|d| d.body.contains("\"payment.captured\"")), "merchant told of the capture");
         let (_, page) = app.get("/v1/payments?external_account_id=acme", &token).await;
         assert_eq!(page["data"][0]["amount_captured"], "10.00");
     }
@@ -287,9 +269,9 @@ both_backends! {
         let pi = new_intent(&app, &token, "void-me").await;
         let (status, _) = app.post("/v1/payment/cancel", &token, json!({"payment_id": pi, "external_account_id": "acme"})).await;
         assert_eq!(status, 200);
-        eventually(10, "delivered", || async {
-            deliveries(&app, &token).await.iter().any(|d| d["event_type"] == "payment.canceled" && d["status"] == "delivered")
-        }).await;
+        // Two failures, each retried once the clock passes its backoff.
+        assert_eq!(app.deliver_all().await, 3);
+        app.expect_no_pending_deliveries().await;
         let all = deliveries(&app, &token).await;
         let canceled: Vec<&Value> = all.iter().filter(|d| d["event_type"] == "payment.canceled").collect();
         assert_eq!(canceled.len(), 1, "one delivery: {all:?}");
@@ -310,7 +292,8 @@ both_backends! {
         let id = canceled[0]["id"].as_str().unwrap();
         let (status, retried) = app.post(&format!("/v1/webhooks/deliveries/{id}/retry"), &token, json!({"external_account_id": "acme"})).await;
         assert_eq!((status, retried["status"].as_str()), (200, Some("pending")), "{retried}");
-        eventually(10, "redelivered", || async { hook.count() == 4 }).await;
+        assert_eq!(app.deliver_pending().await, 1, "due at once");
+        assert_eq!(hook.count(), 4, "redelivered");
         let other = app.merchant("other", "usd").await;
         let (status, _) = app.post(&format!("/v1/webhooks/deliveries/{id}/retry"), &other, json!({"external_account_id": "other"})).await;
         assert_eq!(status, 404);
@@ -321,13 +304,7 @@ both_backends! {
 
 /// An endpoint that never answers 2xx: every attempt of the schedule, then `failed`.
 async fn a_delivery_that_never_succeeds_ends_failed(backend: Backend) {
-    let app = TestApp::spawn_configured(backend, |c| {
-        if let Some(d) = c.delivery.as_mut() {
-            // The 24 h schedule compressed to about 4 s.
-            d.backoff_unit = std::time::Duration::from_micros(50);
-        }
-    })
-    .await;
+    let app = TestApp::spawn(backend).await;
     let hook = MerchantEndpoint::start(usize::MAX);
     let token = app.merchant("acme", "usd").await;
     app.put_account("acme", json!({"webhook_url": hook.url}))
@@ -341,13 +318,16 @@ async fn a_delivery_that_never_succeeds_ends_failed(backend: Backend) {
         )
         .await;
     assert_eq!(status, 200);
-    eventually(30, "given up", || async {
+    // The whole 24 h schedule on the clock, without waiting for it.
+    app.deliver_all().await;
+    app.expect_no_pending_deliveries().await;
+    assert!(
         deliveries(&app, &token)
             .await
             .iter()
-            .any(|d| d["status"] == "failed")
-    })
-    .await;
+            .any(|d| d["status"] == "failed"),
+        "given up"
+    );
     let all = deliveries(&app, &token).await;
     assert_eq!(all.len(), 1, "{all:?}");
     let attempts = webhook_attempts();
@@ -382,7 +362,7 @@ async fn a_delivery_that_never_succeeds_ends_failed_postgres() {
 #[actix_web::test]
 async fn two_instances_on_one_postgres_deliver_each_event_once() {
     let app = TestApp::spawn(Backend::Postgres).await;
-    let _second = app.restart_on_same_database().await;
+    let second = app.another_instance(|_| {}).await;
     let hook = MerchantEndpoint::start(0);
     let token = app.merchant("acme", "usd").await;
     app.put_account("acme", json!({"webhook_url": hook.url}))
@@ -405,8 +385,11 @@ async fn two_instances_on_one_postgres_deliver_each_event_once() {
         });
         futures_util::future::join_all(requests).await;
     }
-    eventually(30, "200 events delivered", || async { hook.count() >= 200 }).await;
-    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    // Both instances deliver at once, batch after batch, until nothing is due: every send is
+    // over when they return, so a duplicate cannot arrive later.
+    let (first, other) = futures_util::join!(app.deliver_pending(), second.deliver_pending());
+    assert_eq!(first + other, 200, "each event sent once, by one of them");
+    app.expect_no_pending_deliveries().await;
     let mut per_event: BTreeMap<String, usize> = BTreeMap::new();
     for d in hook.received.lock().unwrap().iter() {
         *per_event.entry(d.event_id.clone()).or_default() += 1;
@@ -416,4 +399,40 @@ async fn two_instances_on_one_postgres_deliver_each_event_once() {
         per_event.values().all(|n| *n == 1),
         "each delivered exactly once"
     );
+}
+
+/// The delivery worker of a running deployment (`workers(true)`) sends merchant events on its own;
+/// every other test runs that work itself.
+async fn the_background_worker_delivers(backend: Backend) {
+    let app = TestApp::builder(backend).workers(true).spawn().await;
+    let hook = MerchantEndpoint::start(0);
+    let token = app.merchant("acme", "usd").await;
+    app.put_account("acme", json!({"webhook_url": hook.url}))
+        .await;
+    let pi = new_intent(&app, &token, "by-the-worker").await;
+    let (status, _) = app
+        .post(
+            "/v1/payment/cancel",
+            &token,
+            json!({"payment_id": pi, "external_account_id": "acme"}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    eventually(10, "the worker delivers payment.canceled", || async {
+        app.pending_deliveries().await == 0 && hook.count() == 1
+    })
+    .await;
+    assert!(hook.received.lock().unwrap()[0]
+        .body
+        .contains("\"payment.canceled\""));
+}
+
+#[actix_web::test]
+async fn the_background_worker_delivers_sqlite() {
+    the_background_worker_delivers(Backend::Sqlite).await
+}
+
+#[actix_web::test]
+async fn the_background_worker_delivers_postgres() {
+    the_background_worker_delivers(Backend::Postgres).await
 }

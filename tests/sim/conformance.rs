@@ -8,6 +8,7 @@ use crate::spec;
 use crate::{id, start, Answer, Sim};
 use reqwest::Method;
 use serde_json::{json, Value};
+use std::collections::BTreeMap;
 
 /// Collects answers and the operation each one must conform to.
 #[derive(Default)]
@@ -220,78 +221,204 @@ fn param_key_checker() {
     );
 }
 
-async fn card_present_payment(
-    sim: &Sim,
-    c: &mut Checks,
-    customer: &str,
-    card: &str,
-) -> (String, String) {
-    let pi = c.response(
-        "POST",
-        "/v1/payment_intents",
-        sim.post(
+/// One request of `every_operation_conforms`. `{name}` in the path and the parameters stands for
+/// a value an earlier step saved.
+struct Step {
+    kind: Kind,
+    method: &'static str,
+    path: String,
+    params: Vec<(String, String)>,
+    /// Values of the answer kept for later steps: (name, JSON pointer).
+    save: Vec<(&'static str, &'static str)>,
+    /// Values the answer must have: (JSON pointer, value).
+    expect: Vec<(&'static str, Value)>,
+}
+
+enum Kind {
+    /// A 200, valid against the response schema of the operation `template`.
+    Response { template: &'static str },
+    /// An error, valid against the error envelope; `component` also checks a part of it against
+    /// an object's schema (JSON pointer, schema name).
+    Error {
+        what: &'static str,
+        component: Option<(&'static str, &'static str)>,
+    },
+    /// A JSON call to a `/_sim` control endpoint (it must answer 200); nothing to conform to.
+    Control,
+}
+
+fn step(kind: Kind, method: &'static str, path: &str, params: &[(&str, &str)]) -> Step {
+    Step {
+        kind,
+        method,
+        path: path.to_string(),
+        params: params
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        save: Vec::new(),
+        expect: Vec::new(),
+    }
+}
+
+/// A POST to `path` whose 200 must conform to `template`'s response schema.
+fn post_at(template: &'static str, path: &str, params: &[(&str, &str)]) -> Step {
+    step(Kind::Response { template }, "POST", path, params)
+}
+
+/// A POST to `template` itself (its `{…}` filled with the values saved under those names).
+fn post(template: &'static str, params: &[(&str, &str)]) -> Step {
+    post_at(template, template, params)
+}
+
+/// A GET of `path` whose 200 must conform to `template`'s response schema.
+fn get_at(template: &'static str, path: &str, query: &[(&str, &str)]) -> Step {
+    step(Kind::Response { template }, "GET", path, query)
+}
+
+/// A GET of `template` itself (its `{…}` filled with the values saved under those names).
+fn get(template: &'static str, query: &[(&str, &str)]) -> Step {
+    get_at(template, template, query)
+}
+
+/// A request that must fail with a conforming error envelope.
+fn error(what: &'static str, method: &'static str, path: &str, params: &[(&str, &str)]) -> Step {
+    let kind = Kind::Error {
+        what,
+        component: None,
+    };
+    step(kind, method, path, params)
+}
+
+/// `POST /_sim/…` with an empty JSON body.
+fn control(path: &str) -> Step {
+    step(Kind::Control, "POST", path, &[])
+}
+
+impl Step {
+    fn save(mut self, name: &'static str, pointer: &'static str) -> Step {
+        self.save.push((name, pointer));
+        self
+    }
+
+    fn expect(mut self, pointer: &'static str, value: Value) -> Step {
+        self.expect.push((pointer, value));
+        self
+    }
+
+    fn component(mut self, pointer: &'static str, schema: &'static str) -> Step {
+        if let Kind::Error { component, .. } = &mut self.kind {
+            *component = Some((pointer, schema));
+        }
+        self
+    }
+
+    /// Sends it with the saved values filled in, checks the answer into `c`, saves its values.
+    async fn run(&self, sim: &Sim, c: &mut Checks, saved: &mut BTreeMap<&'static str, String>) {
+        let fill = |text: &str| {
+            saved.iter().fold(text.to_string(), |t, (name, value)| {
+                t.replace(&format!("{{{name}}}"), value)
+            })
+        };
+        let path = fill(&self.path);
+        let filled: Vec<(String, String)> = self
+            .params
+            .iter()
+            .map(|(k, v)| (k.clone(), fill(v)))
+            .collect();
+        let params: Vec<(&str, &str)> = filled
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let send = || async {
+            match self.method {
+                "POST" => sim.post(&path, &params).await,
+                _ => sim.get(&path, &params).await,
+            }
+        };
+        let body = match &self.kind {
+            Kind::Response { template } => c.response(self.method, template, send().await),
+            Kind::Error { what, component } => {
+                let answer = send().await;
+                c.error(what, &answer);
+                if let Some((pointer, schema)) = component {
+                    c.component(
+                        what,
+                        schema,
+                        &answer.body.pointer(pointer).cloned().unwrap_or_default(),
+                    );
+                }
+                answer.body
+            }
+            Kind::Control => sim.sim(Method::POST, &path, Some(json!({}))).await.ok(),
+        };
+        for (pointer, value) in &self.expect {
+            assert_eq!(
+                body.pointer(pointer),
+                Some(value),
+                "{} {path}: {pointer} in {body:#}",
+                self.method
+            );
+        }
+        for (name, pointer) in &self.save {
+            let value = body.pointer(pointer).and_then(Value::as_str);
+            let value =
+                value.unwrap_or_else(|| panic!("{} {path}: no {pointer} in {body:#}", self.method));
+            saved.insert(name, value.to_string());
+        }
+    }
+}
+
+/// A card-present payment of `{customer}` with `card` on a new reader, saving the card: the
+/// intent saved as `pi`, the reader as `reader`.
+fn card_present_payment(card: &str, pi: &'static str, reader: &'static str) -> Vec<Step> {
+    let (intent, at) = (format!("{{{pi}}}"), format!("{{{reader}}}"));
+    vec![
+        post(
             "/v1/payment_intents",
             &[
                 ("amount", "1299"),
                 ("currency", "usd"),
                 ("allowed_payment_method_types[]", "card_present"),
                 ("capture_method", "manual"),
-                ("customer", customer),
+                ("customer", "{customer}"),
                 ("setup_future_usage", "off_session"),
                 ("metadata[external_transaction_id]", "t-1"),
             ],
         )
-        .await,
-    );
-    let reader = c.response(
-        "POST",
-        "/v1/terminal/readers",
-        sim.post(
+        .save(pi, "/id"),
+        post(
             "/v1/terminal/readers",
             &[("registration_code", "simulated-wpe")],
         )
-        .await,
-    );
-    let rid = id(&reader).to_string();
-    c.response(
-        "POST",
-        "/v1/terminal/readers/{reader}/process_payment_intent",
-        sim.post(
-            &format!("/v1/terminal/readers/{rid}/process_payment_intent"),
+        .save(reader, "/id"),
+        post_at(
+            "/v1/terminal/readers/{reader}/process_payment_intent",
+            &format!("/v1/terminal/readers/{at}/process_payment_intent"),
             &[
-                ("payment_intent", id(&pi)),
+                ("payment_intent", &intent),
                 ("process_config[allow_redisplay]", "always"),
                 ("expand[]", "action.process_payment_intent.payment_intent"),
             ],
-        )
-        .await,
-    );
-    c.response(
-        "POST",
-        "/v1/test_helpers/terminal/readers/{reader}/present_payment_method",
-        sim.post(
-            &format!("/v1/test_helpers/terminal/readers/{rid}/present_payment_method"),
+        ),
+        post_at(
+            "/v1/test_helpers/terminal/readers/{reader}/present_payment_method",
+            &format!("/v1/test_helpers/terminal/readers/{at}/present_payment_method"),
             &[("card_present[number]", card)],
-        )
-        .await,
-    );
-    c.response(
-        "GET",
-        "/v1/terminal/readers/{reader}",
-        sim.get(&format!("/v1/terminal/readers/{rid}"), &[]).await,
-    );
-    (id(&pi).to_string(), rid)
+        ),
+        get_at(
+            "/v1/terminal/readers/{reader}",
+            &format!("/v1/terminal/readers/{at}"),
+            &[],
+        ),
+    ]
 }
 
-#[tokio::test]
-async fn every_operation_conforms() {
-    let sim = start().await;
-    let mut c = Checks::default();
-    // Customers.
-    let customer = c.response(
-        "POST",
-        "/v1/customers",
-        sim.post(
+/// Every simulated operation, in an order where each finds what it needs.
+fn operations() -> Vec<Step> {
+    let mut steps = vec![
+        // Customers.
+        post(
             "/v1/customers",
             &[
                 ("email", "a@example.com"),
@@ -299,37 +426,18 @@ async fn every_operation_conforms() {
                 ("metadata[external_customer_id]", "x1"),
             ],
         )
-        .await,
-    );
-    let cid = id(&customer).to_string();
-    c.response(
-        "GET",
-        "/v1/customers/{customer}",
-        sim.get(&format!("/v1/customers/{cid}"), &[]).await,
-    );
-    c.response(
-        "POST",
-        "/v1/customers/{customer}",
-        sim.post(
-            &format!("/v1/customers/{cid}"),
+        .save("customer", "/id"),
+        get("/v1/customers/{customer}", &[]),
+        post(
+            "/v1/customers/{customer}",
             &[("phone", "+15555550100"), ("address[country]", "US")],
-        )
-        .await,
-    );
-    c.response(
-        "GET",
-        "/v1/customers/search",
-        sim.get(
+        ),
+        get(
             "/v1/customers/search",
             &[("query", "metadata['external_customer_id']:'x1'")],
-        )
-        .await,
-    );
-    // Terminal objects.
-    let loc = c.response(
-        "POST",
-        "/v1/terminal/locations",
-        sim.post(
+        ),
+        // Terminal objects.
+        post(
             "/v1/terminal/locations",
             &[
                 ("display_name", "Shop"),
@@ -337,38 +445,21 @@ async fn every_operation_conforms() {
                 ("address[country]", "US"),
             ],
         )
-        .await,
-    );
-    c.response(
-        "GET",
-        "/v1/terminal/locations",
-        sim.get("/v1/terminal/locations", &[]).await,
-    );
-    c.response(
-        "GET",
-        "/v1/terminal/locations/{location}",
-        sim.get(&format!("/v1/terminal/locations/{}", id(&loc)), &[])
-            .await,
-    );
-    c.response(
-        "POST",
-        "/v1/terminal/connection_tokens",
-        sim.post("/v1/terminal/connection_tokens", &[("location", id(&loc))])
-            .await,
-    );
-    c.response(
-        "POST",
-        "/v1/terminal/connection_tokens",
-        sim.post("/v1/terminal/connection_tokens", &[]).await,
-    );
+        .save("location", "/id"),
+        get("/v1/terminal/locations", &[]),
+        get("/v1/terminal/locations/{location}", &[]),
+        post(
+            "/v1/terminal/connection_tokens",
+            &[("location", "{location}")],
+        ),
+        post("/v1/terminal/connection_tokens", &[]),
+    ];
     // A card-present payment with a saved card, and its reader.
-    let (pid, rid) = card_present_payment(&sim, &mut c, &cid, "4242424242424242").await;
-    c.response(
-        "GET",
+    steps.extend(card_present_payment("4242424242424242", "pi", "reader"));
+    steps.push(get(
         "/v1/terminal/readers",
-        sim.get("/v1/terminal/readers", &[("expand[]", "data.location")])
-            .await,
-    );
+        &[("expand[]", "data.location")],
+    ));
     for expand in [
         vec![],
         vec!["latest_charge"],
@@ -380,127 +471,77 @@ async fn every_operation_conforms() {
         vec!["latest_charge.payment_intent", "latest_charge.customer"],
     ] {
         let query: Vec<(&str, &str)> = expand.iter().map(|e| ("expand[]", *e)).collect();
-        c.response(
-            "GET",
+        steps.push(get_at(
             "/v1/payment_intents/{intent}",
-            sim.get(&format!("/v1/payment_intents/{pid}"), &query).await,
-        );
+            "/v1/payment_intents/{pi}",
+            &query,
+        ));
     }
-    let authorized = sim
-        .get(&format!("/v1/payment_intents/{pid}"), &[])
-        .await
-        .ok();
-    let charge_id = authorized["latest_charge"].as_str().unwrap().to_string();
-    let charge = c.response(
-        "GET",
-        "/v1/charges/{charge}",
-        sim.get(&format!("/v1/charges/{charge_id}"), &[]).await,
-    );
-    let generated = charge["payment_method_details"]["card_present"]["generated_card"]
-        .as_str()
-        .expect("generated card")
-        .to_string();
-    let saved = c.response(
-        "GET",
-        "/v1/payment_methods/{payment_method}",
-        sim.get(
-            &format!("/v1/payment_methods/{generated}"),
-            &[("expand[]", "customer")],
-        )
-        .await,
-    );
-    // The consent given at the reader (`process_config[allow_redisplay]`) is the saved card's.
-    assert_eq!(saved["allow_redisplay"], "always", "{saved:#}");
-    c.response(
-        "GET",
-        "/v1/payment_methods/{payment_method}",
-        sim.get(
-            &format!(
-                "/v1/payment_methods/{}",
-                charge["payment_method"].as_str().unwrap()
-            ),
+    steps.extend([
+        get_at(
+            "/v1/payment_intents/{intent}",
+            "/v1/payment_intents/{pi}",
             &[],
         )
-        .await,
-    );
-    c.response(
-        "POST",
-        "/v1/payment_intents/{intent}/capture",
-        sim.post(
-            &format!("/v1/payment_intents/{pid}/capture"),
-            &[("amount_to_capture", "1000"), ("expand[]", "latest_charge")],
+        .save("charge", "/latest_charge"),
+        get("/v1/charges/{charge}", &[])
+            .save(
+                "generated",
+                "/payment_method_details/card_present/generated_card",
+            )
+            .save("card", "/payment_method"),
+        // The consent given at the reader (`process_config[allow_redisplay]`) is the saved card's.
+        get_at(
+            "/v1/payment_methods/{payment_method}",
+            "/v1/payment_methods/{generated}",
+            &[("expand[]", "customer")],
         )
-        .await,
-    );
-    let refund = c.response(
-        "POST",
-        "/v1/refunds",
-        sim.post(
+        .expect("/allow_redisplay", json!("always")),
+        get_at(
+            "/v1/payment_methods/{payment_method}",
+            "/v1/payment_methods/{card}",
+            &[],
+        ),
+        post_at(
+            "/v1/payment_intents/{intent}/capture",
+            "/v1/payment_intents/{pi}/capture",
+            &[("amount_to_capture", "1000"), ("expand[]", "latest_charge")],
+        ),
+        post(
             "/v1/refunds",
             &[
-                ("payment_intent", &pid),
+                ("payment_intent", "{pi}"),
                 ("amount", "300"),
                 ("metadata[r]", "1"),
             ],
         )
-        .await,
-    );
-    c.response(
-        "GET",
-        "/v1/refunds/{refund}",
-        sim.get(
-            &format!("/v1/refunds/{}", id(&refund)),
-            &[("expand[]", "charge")],
-        )
-        .await,
-    );
-    c.response(
-        "GET",
-        "/v1/charges/{charge}",
-        sim.get(
-            &format!("/v1/charges/{charge_id}"),
-            &[("expand[]", "payment_intent")],
-        )
-        .await,
-    );
-    c.response(
-        "GET",
-        "/v1/customers/{customer}/payment_methods",
-        sim.get(
-            &format!("/v1/customers/{cid}/payment_methods"),
+        .save("refund", "/id"),
+        get("/v1/refunds/{refund}", &[("expand[]", "charge")]),
+        get("/v1/charges/{charge}", &[("expand[]", "payment_intent")]),
+        get(
+            "/v1/customers/{customer}/payment_methods",
             &[("type", "card")],
-        )
-        .await,
-    );
-    c.response(
-        "GET",
-        "/v1/payment_methods",
-        sim.get(
+        ),
+        get(
             "/v1/payment_methods",
-            &[("customer", &cid), ("type", "card")],
-        )
-        .await,
-    );
-    // Off-session charge of the saved card; a declined one; the error envelope.
-    c.response(
-        "POST",
-        "/v1/payment_intents",
-        sim.post(
+            &[("customer", "{customer}"), ("type", "card")],
+        ),
+        // Off-session charge of the saved card; a declined one; the error envelope.
+        post(
             "/v1/payment_intents",
             &[
                 ("amount", "2500"),
                 ("currency", "usd"),
-                ("customer", &cid),
-                ("payment_method", &generated),
+                ("customer", "{customer}"),
+                ("payment_method", "{generated}"),
                 ("off_session", "true"),
                 ("confirm", "true"),
                 ("expand[]", "latest_charge"),
             ],
-        )
-        .await,
-    );
-    let declined = sim
-        .post(
+        ),
+        error(
+            "declined confirm",
+            "POST",
             "/v1/payment_intents",
             &[
                 ("amount", "2500"),
@@ -509,303 +550,158 @@ async fn every_operation_conforms() {
                 ("confirm", "true"),
             ],
         )
-        .await;
-    c.error("declined confirm", &declined);
-    c.component(
-        "declined intent",
-        "payment_intent",
-        &declined.body["error"]["payment_intent"],
-    );
-    c.error(
-        "unknown parameter",
-        &sim.post("/v1/customers", &[("nope", "1")]).await,
-    );
-    c.error(
-        "missing",
-        &sim.get("/v1/payment_intents/pi_missing", &[]).await,
-    );
+        .component("/error/payment_intent", "payment_intent"),
+        error(
+            "unknown parameter",
+            "POST",
+            "/v1/customers",
+            &[("nope", "1")],
+        ),
+        error("missing", "GET", "/v1/payment_intents/pi_missing", &[]),
+    ]);
     // Declined at the reader: failed charge and action.
-    let (failed_pi, failed_reader) =
-        card_present_payment(&sim, &mut c, &cid, "4000000000009995").await;
-    c.response(
-        "GET",
-        "/v1/payment_intents/{intent}",
-        sim.get(
-            &format!("/v1/payment_intents/{failed_pi}"),
-            &[("expand[]", "latest_charge")],
-        )
-        .await,
-    );
-    c.response(
-        "POST",
-        "/v1/terminal/readers/{reader}/process_payment_intent",
-        sim.post(
-            &format!("/v1/terminal/readers/{failed_reader}/process_payment_intent"),
+    steps.extend(card_present_payment(
+        "4000000000009995",
+        "failed_pi",
+        "failed_reader",
+    ));
+    steps.extend([
+        get_at("/v1/payment_intents/{intent}", "/v1/payment_intents/{failed_pi}", &[
+            ("expand[]", "latest_charge"),
+        ]),
+        post_at("/v1/terminal/readers/{reader}/process_payment_intent", "/v1/terminal/readers/{failed_reader}/process_payment_intent",
             &[
-                ("payment_intent", &failed_pi),
+                ("payment_intent", "{failed_pi}"),
                 ("process_config[skip_tipping]", "true"),
                 ("process_config[allow_redisplay]", "limited"),
             ],
-        )
-        .await,
-    );
-    c.response(
-        "POST",
-        "/v1/terminal/readers/{reader}/cancel_action",
-        sim.post(
-            &format!("/v1/terminal/readers/{failed_reader}/cancel_action"),
+        ),
+        post_at("/v1/terminal/readers/{reader}/cancel_action", "/v1/terminal/readers/{failed_reader}/cancel_action",
             &[],
-        )
-        .await,
-    );
-    c.response(
-        "POST",
-        "/v1/payment_intents/{intent}/cancel",
-        sim.post(
-            &format!("/v1/payment_intents/{failed_pi}/cancel"),
-            &[("cancellation_reason", "abandoned")],
-        )
-        .await,
-    );
-    c.response(
-        "GET",
-        "/v1/terminal/readers/{reader}",
-        sim.get(
-            &format!("/v1/terminal/readers/{rid}"),
-            &[("expand[]", "action.process_payment_intent.payment_intent")],
-        )
-        .await,
-    );
-    // Intent update / confirm / increment / search / list.
-    let open = c.response(
-        "POST",
-        "/v1/payment_intents",
-        sim.post(
-            "/v1/payment_intents",
-            &[
-                ("amount", "800"),
-                ("currency", "usd"),
-                ("allowed_payment_method_types[0]", "card_present"),
-                ("capture_method", "manual"),
-                ("payment_method_options[card_present][request_incremental_authorization_support]", "true"),
-            ],
-        )
-        .await,
-    );
-    let oid = id(&open).to_string();
-    c.response(
-        "POST",
-        "/v1/payment_intents/{intent}",
-        sim.post(
-            &format!("/v1/payment_intents/{oid}"),
-            &[("amount", "900"), ("description", "d")],
-        )
-        .await,
-    );
-    card_present_after(&sim, &mut c, &oid).await;
-    c.response(
-        "POST",
-        "/v1/payment_intents/{intent}/increment_authorization",
-        sim.post(
-            &format!("/v1/payment_intents/{oid}/increment_authorization"),
+        ),
+        post_at("/v1/payment_intents/{intent}/cancel", "/v1/payment_intents/{failed_pi}/cancel", &[
+            ("cancellation_reason", "abandoned"),
+        ]),
+        get("/v1/terminal/readers/{reader}", &[
+            ("expand[]", "action.process_payment_intent.payment_intent"),
+        ]),
+        // Intent update / confirm / increment / search / list.
+        post("/v1/payment_intents", &[
+            ("amount", "800"),
+            ("currency", "usd"),
+            ("allowed_payment_method_types[0]", "card_present"),
+            ("capture_method", "manual"),
+            ("payment_method_options[card_present][request_incremental_authorization_support]", "true"),
+        ])
+        .save("open", "/id"),
+        post_at("/v1/payment_intents/{intent}", "/v1/payment_intents/{open}", &[
+            ("amount", "900"),
+            ("description", "d"),
+        ]),
+        // Presented for the existing intent on a fresh reader.
+        post("/v1/terminal/readers", &[
+            ("registration_code", "simulated-wpe"),
+            ("label", "Till 1"),
+        ])
+        .save("fresh_reader", "/id"),
+        post_at("/v1/terminal/readers/{reader}/process_payment_intent", "/v1/terminal/readers/{fresh_reader}/process_payment_intent",
+            &[("payment_intent", "{open}")],
+        ),
+        post_at("/v1/test_helpers/terminal/readers/{reader}/present_payment_method", "/v1/test_helpers/terminal/readers/{fresh_reader}/present_payment_method",
+            &[],
+        ),
+        post_at("/v1/payment_intents/{intent}/increment_authorization", "/v1/payment_intents/{open}/increment_authorization",
             &[("amount", "1200")],
+        ),
+        post("/v1/payment_intents", &[
+            ("amount", "700"),
+            ("currency", "eur"),
+            ("payment_method", "pm_card_visa"),
+        ])
+        .save("online", "/id"),
+        post_at("/v1/payment_intents/{intent}/confirm", "/v1/payment_intents/{online}/confirm", &[
+            ("expand[]", "latest_charge"),
+        ]),
+        get("/v1/payment_intents/search", &[
+            ("query", "metadata['external_transaction_id']:'t-1'"),
+        ]),
+        get("/v1/payment_intents", &[
+            ("customer", "{customer}"),
+            ("expand[]", "data.latest_charge"),
+        ]),
+        // Payment methods attach / detach.
+        post_at("/v1/payment_methods/{payment_method}/attach", "/v1/payment_methods/pm_card_mastercard/attach",
+            &[("customer", "{customer}")],
         )
-        .await,
-    );
-    let online = c.response(
-        "POST",
-        "/v1/payment_intents",
-        sim.post(
-            "/v1/payment_intents",
-            &[
-                ("amount", "700"),
-                ("currency", "eur"),
-                ("payment_method", "pm_card_visa"),
-            ],
-        )
-        .await,
-    );
-    c.response(
-        "POST",
-        "/v1/payment_intents/{intent}/confirm",
-        sim.post(
-            &format!("/v1/payment_intents/{}/confirm", id(&online)),
-            &[("expand[]", "latest_charge")],
-        )
-        .await,
-    );
-    c.response(
-        "GET",
-        "/v1/payment_intents/search",
-        sim.get(
-            "/v1/payment_intents/search",
-            &[("query", "metadata['external_transaction_id']:'t-1'")],
-        )
-        .await,
-    );
-    c.response(
-        "GET",
-        "/v1/payment_intents",
-        sim.get(
-            "/v1/payment_intents",
-            &[("customer", &cid), ("expand[]", "data.latest_charge")],
-        )
-        .await,
-    );
-    // Payment methods attach / detach.
-    let attached = c.response(
-        "POST",
-        "/v1/payment_methods/{payment_method}/attach",
-        sim.post(
-            "/v1/payment_methods/pm_card_mastercard/attach",
-            &[("customer", &cid)],
-        )
-        .await,
-    );
-    c.response(
-        "POST",
-        "/v1/payment_methods/{payment_method}/detach",
-        sim.post(
-            &format!("/v1/payment_methods/{}/detach", id(&attached)),
+        .save("attached", "/id"),
+        post_at("/v1/payment_methods/{payment_method}/detach", "/v1/payment_methods/{attached}/detach",
             &[],
-        )
-        .await,
-    );
-    // Setup intents.
-    let si = c.response(
-        "POST",
-        "/v1/setup_intents",
-        sim.post(
-            "/v1/setup_intents",
-            &[("customer", &cid), ("metadata[k]", "v")],
-        )
-        .await,
-    );
-    c.response(
-        "POST",
-        "/v1/setup_intents/{intent}/confirm",
-        sim.post(
-            &format!("/v1/setup_intents/{}/confirm", id(&si)),
-            &[("payment_method", "pm_card_visa")],
-        )
-        .await,
-    );
-    c.response(
-        "GET",
-        "/v1/setup_intents/{intent}",
-        sim.get(
-            &format!("/v1/setup_intents/{}", id(&si)),
-            &[("expand[]", "payment_method"), ("expand[]", "customer")],
-        )
-        .await,
-    );
-    // Checkout in both modes.
-    let setup = c.response(
-        "POST",
-        "/v1/checkout/sessions",
-        sim.post(
-            "/v1/checkout/sessions",
-            &[
-                ("mode", "setup"),
-                ("customer", &cid),
-                ("currency", "usd"),
-                ("success_url", "https://x/ok"),
-            ],
-        )
-        .await,
-    );
-    sim.sim(
-        Method::POST,
-        &format!("/_sim/checkout/{}/complete", id(&setup)),
-        Some(json!({})),
-    )
-    .await
-    .ok();
-    c.response(
-        "GET",
-        "/v1/checkout/sessions/{session}",
-        sim.get(
-            &format!("/v1/checkout/sessions/{}", id(&setup)),
-            &[("expand[]", "setup_intent")],
-        )
-        .await,
-    );
-    let pay = c.response(
-        "POST",
-        "/v1/checkout/sessions",
-        sim.post(
-            "/v1/checkout/sessions",
-            &[
-                ("mode", "payment"),
-                ("success_url", "https://x/ok"),
-                ("line_items[0][price_data][currency]", "usd"),
-                ("line_items[0][price_data][unit_amount]", "999"),
-                ("line_items[0][price_data][product_data][name]", "Thing"),
-                ("line_items[0][quantity]", "1"),
-            ],
-        )
-        .await,
-    );
-    let completed = sim
-        .sim(
-            Method::POST,
-            &format!("/_sim/checkout/{}/complete", id(&pay)),
-            Some(json!({})),
-        )
-        .await
-        .ok();
-    c.response(
-        "GET",
-        "/v1/checkout/sessions/{session}",
-        sim.get(
-            &format!("/v1/checkout/sessions/{}", id(&pay)),
-            &[("expand[]", "payment_intent")],
-        )
-        .await,
-    );
-    c.response(
-        "GET",
-        "/v1/checkout/sessions",
-        sim.get(
-            "/v1/checkout/sessions",
-            &[(
-                "payment_intent",
-                completed["payment_intent"].as_str().unwrap(),
-            )],
-        )
-        .await,
-    );
-    let third = sim
-        .post(
-            "/v1/checkout/sessions",
-            &[
-                ("mode", "setup"),
-                ("currency", "usd"),
-                ("success_url", "https://x/ok"),
-            ],
-        )
-        .await
-        .ok();
-    c.response(
-        "POST",
-        "/v1/checkout/sessions/{session}/expire",
-        sim.post(&format!("/v1/checkout/sessions/{}/expire", id(&third)), &[])
-            .await,
-    );
-    // Events, and every event's object against its own schema.
-    let events = c.response(
-        "GET",
-        "/v1/events",
-        sim.get("/v1/events", &[("limit", "100")]).await,
-    );
+        ),
+        // Setup intents.
+        post("/v1/setup_intents", &[
+            ("customer", "{customer}"),
+            ("metadata[k]", "v"),
+        ])
+        .save("si", "/id"),
+        post_at("/v1/setup_intents/{intent}/confirm", "/v1/setup_intents/{si}/confirm", &[
+            ("payment_method", "pm_card_visa"),
+        ]),
+        get_at("/v1/setup_intents/{intent}", "/v1/setup_intents/{si}", &[
+            ("expand[]", "payment_method"),
+            ("expand[]", "customer"),
+        ]),
+        // Checkout in both modes.
+        post("/v1/checkout/sessions", &[
+            ("mode", "setup"),
+            ("customer", "{customer}"),
+            ("currency", "usd"),
+            ("success_url", "https://x/ok"),
+        ])
+        .save("setup", "/id"),
+        control("/_sim/checkout/{setup}/complete"),
+        get_at("/v1/checkout/sessions/{session}", "/v1/checkout/sessions/{setup}", &[
+            ("expand[]", "setup_intent"),
+        ]),
+        post("/v1/checkout/sessions", &[
+            ("mode", "payment"),
+            ("success_url", "https://x/ok"),
+            ("line_items[0][price_data][currency]", "usd"),
+            ("line_items[0][price_data][unit_amount]", "999"),
+            ("line_items[0][price_data][product_data][name]", "Thing"),
+            ("line_items[0][quantity]", "1"),
+        ])
+        .save("pay", "/id"),
+        control("/_sim/checkout/{pay}/complete").save("paid_intent", "/payment_intent"),
+        get_at("/v1/checkout/sessions/{session}", "/v1/checkout/sessions/{pay}", &[
+            ("expand[]", "payment_intent"),
+        ]),
+        get("/v1/checkout/sessions", &[("payment_intent", "{paid_intent}")]),
+        post("/v1/checkout/sessions", &[
+            ("mode", "setup"),
+            ("currency", "usd"),
+            ("success_url", "https://x/ok"),
+        ])
+        .save("third", "/id"),
+        post_at("/v1/checkout/sessions/{session}/expire", "/v1/checkout/sessions/{third}/expire", &[]),
+        // Events.
+        get("/v1/events", &[("limit", "100")]).save("event", "/data/0/id"),
+        get_at("/v1/events/{id}", "/v1/events/{event}", &[]),
+    ]);
+    steps
+}
+
+#[tokio::test]
+async fn every_operation_conforms() {
+    let sim = start().await;
+    let mut c = Checks::default();
+    let mut saved = BTreeMap::new();
+    for step in operations() {
+        step.run(&sim, &mut c, &mut saved).await;
+    }
+    // Every event's object against its own schema.
+    let events = sim.get("/v1/events", &[("limit", "100")]).await.ok();
     let events = events["data"].as_array().unwrap().clone();
     assert!(events.len() > 30);
-    c.response(
-        "GET",
-        "/v1/events/{id}",
-        sim.get(&format!("/v1/events/{}", id(&events[0])), &[])
-            .await,
-    );
     for event in &events {
         assert_eq!(event["api_version"], spec::api_version(), "{event:#}");
         let object = &event["data"]["object"];
@@ -836,27 +732,6 @@ async fn every_operation_conforms() {
         }
     }
     assert!(undeclared.is_empty(), "{undeclared:#?}");
-}
-
-/// Presents a card for an existing intent on a fresh reader.
-async fn card_present_after(sim: &Sim, c: &mut Checks, pi: &str) {
-    let reader = sim.reader().await;
-    let rid = id(&reader);
-    sim.post(
-        &format!("/v1/terminal/readers/{rid}/process_payment_intent"),
-        &[("payment_intent", pi)],
-    )
-    .await
-    .ok();
-    c.response(
-        "POST",
-        "/v1/test_helpers/terminal/readers/{reader}/present_payment_method",
-        sim.post(
-            &format!("/v1/test_helpers/terminal/readers/{rid}/present_payment_method"),
-            &[],
-        )
-        .await,
-    );
 }
 
 /// Includable fields (lists Stripe omits unless `expand[]` names them): absent by default,

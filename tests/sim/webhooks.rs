@@ -1,5 +1,6 @@
 //! Events and signed webhook delivery to a local test endpoint.
 
+use crate::support::wait::until_some;
 use crate::{id, start, start_with, Sim};
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use hmac::{Hmac, Mac};
@@ -10,7 +11,6 @@ use sha2::Sha256;
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 const SECRET: &str = "whsec_test_webhooks";
 
@@ -64,7 +64,7 @@ async fn receiver(fail_first: usize) -> Receiver {
 impl Receiver {
     /// Waits (briefly) until an event of `kind` arrived; returns its signature and JSON.
     async fn wait_for(&self, kind: &str) -> (String, Value) {
-        for _ in 0..250 {
+        let (sig, body) = until_some(5, &format!("a {kind} event delivered"), || {
             let found = self
                 .received
                 .lock()
@@ -74,13 +74,11 @@ impl Receiver {
                     let v: Value = serde_json::from_str(body).unwrap();
                     (v["type"] == kind).then(|| (sig.clone(), body.clone()))
                 });
-            if let Some((sig, body)) = found {
-                assert_valid_signature(&sig, &body);
-                return (sig, serde_json::from_str(&body).unwrap());
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        panic!("no {kind} event delivered");
+            async move { found }
+        })
+        .await;
+        assert_valid_signature(&sig, &body);
+        (sig, serde_json::from_str(&body).unwrap())
     }
 
     fn kinds(&self) -> Vec<String> {
@@ -138,7 +136,7 @@ async fn with_endpoint(fail_first: usize) -> (Sim, Receiver) {
 
 /// The simulator's delivery records, once none is pending any more.
 async fn deliveries(sim: &Sim) -> Vec<Value> {
-    for _ in 0..250 {
+    until_some(5, "no delivery pending", || async {
         let data = sim
             .sim(Method::GET, "/_sim/webhook_deliveries", None)
             .await
@@ -146,12 +144,11 @@ async fn deliveries(sim: &Sim) -> Vec<Value> {
             .as_array()
             .unwrap()
             .clone();
-        if data.iter().all(|d| d["delivery"]["status"] != "pending") {
-            return data;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("deliveries still pending");
+        data.iter()
+            .all(|d| d["delivery"]["status"] != "pending")
+            .then_some(data)
+    })
+    .await
 }
 
 #[tokio::test]

@@ -4,11 +4,12 @@
 //! parameter sent, retries under injected faults. And (`typed`) the client's typed enums against
 //! the schemas of the pinned API version.
 
-mod mock;
 mod simulator;
-#[path = "../support/spec.rs"]
-mod spec;
+#[path = "../support/mod.rs"]
+mod support;
 mod typed;
+
+use support::{mock, spec};
 
 use std::time::{Duration, Instant};
 

@@ -189,6 +189,7 @@ async fn serve(
                 return;
             }
             Reply::Hang(duration) => {
+                // A timing test's tool: silence past the client's timeout.
                 tokio::time::sleep(duration).await;
                 return;
             }
