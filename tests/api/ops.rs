@@ -22,7 +22,7 @@ both_backends! {
     async fn migrations_are_idempotent_across_restarts(app) {
         let (status, _) = app.put_account("persisted", json!({"display_name": "Before restart"})).await;
         assert_eq!(status, 201);
-        let second = app.another_instance(|_| {}).await.address;
+        let second = app.another_instance(|_| {}).await.address.clone();
         let token = app.token(&["persisted"], "accounts:admin");
         let response = app
             .client

@@ -112,6 +112,8 @@ pub struct TestApp {
     delivery: DeliveryConfig,
     webhook_http: reqwest::Client,
     auth: Authenticator,
+    /// Checked when the app is dropped: no merchant webhook left pending (`drained_on_drop`).
+    check_drained: bool,
     _storage: Storage,
 }
 
@@ -155,6 +157,7 @@ pub struct TestAppBuilder {
     faults: Vec<Value>,
     workers: bool,
     logged: bool,
+    drained: bool,
 }
 
 impl TestAppBuilder {
@@ -183,6 +186,14 @@ impl TestAppBuilder {
         self
     }
 
+    /// Says the test ends with every merchant webhook delivered: when the app is dropped at the
+    /// end of a test that did not already fail, a delivery still pending (one never made, or a
+    /// late duplicate waiting) fails it.
+    pub fn drained_on_drop(mut self) -> Self {
+        self.drained = true;
+        self
+    }
+
     pub async fn spawn(self) -> TestApp {
         self.spawn_adjusted(|_| {}).await
     }
@@ -198,7 +209,8 @@ impl TestAppBuilder {
             adjustment(&mut config);
         }
         adjust(&mut config);
-        let app = TestApp::start(config, self.backend, storage, self.workers).await;
+        let mut app = TestApp::start(config, self.backend, storage, self.workers).await;
+        app.check_drained = self.drained;
         for rule in self.faults {
             app.add_fault(rule).await;
         }
@@ -234,6 +246,7 @@ impl TestApp {
             faults: Vec::new(),
             workers: false,
             logged: true,
+            drained: false,
         }
     }
 
@@ -289,6 +302,7 @@ impl TestApp {
                 .unwrap(),
             delivery,
             auth: Authenticator::hs256(&Secret::new(JWT_SECRET.into())),
+            check_drained: false,
             _storage: storage,
         }
     }
@@ -788,5 +802,28 @@ impl TestApp {
             .iter()
             .find(|p| p["external_transaction_id"] == tx)
             .map(|p| serde_json::from_value(p.clone()).expect("a payment"))
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if !self.check_drained || std::thread::panicking() {
+            return;
+        }
+        use pos_backend::db::schema::webhook_deliveries::dsl;
+        let mut conn = self
+            .services
+            .db
+            .get()
+            .expect("a connection for the drop check");
+        let pending: i64 = dsl::webhook_deliveries
+            .filter(dsl::status.eq(pos_backend::flows::events::PENDING))
+            .count()
+            .get_result(&mut *conn)
+            .expect("count pending deliveries");
+        assert_eq!(
+            pending, 0,
+            "merchant webhooks left pending when the test ended"
+        );
     }
 }
