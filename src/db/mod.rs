@@ -200,7 +200,7 @@ impl Db {
         E: From<DbError> + Send + 'static,
     {
         let pool = self.pool.clone();
-        let outcome = actix_web::web::block(move || {
+        let outcome = tokio::task::spawn_blocking(move || {
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
                 // On a panic the connection is dropped while unwinding, so the pool discards it
                 // (it may be left inside a transaction) instead of handing it out again.
@@ -400,7 +400,7 @@ mod tests {
         });
     }
 
-    #[actix_web::test]
+    #[tokio::test]
     async fn a_panic_in_a_database_closure_is_an_internal_error_not_an_outage() {
         let dir = tempfile::tempdir().unwrap();
         let db = Db::connect(dir.path().join("t.db").to_str().unwrap(), 1).unwrap();
