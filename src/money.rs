@@ -507,7 +507,10 @@ mod tests {
             Money::from_minor(units(1200), cur("usd")).to_decimal_string(),
             "12.00"
         );
-        assert_eq!(Money::from_minor(units(5), cur("usd")).to_decimal_string(), "0.05");
+        assert_eq!(
+            Money::from_minor(units(5), cur("usd")).to_decimal_string(),
+            "0.05"
+        );
         assert_eq!(
             Money::from_minor(units(1299), cur("jpy")).to_decimal_string(),
             "1299"
@@ -538,7 +541,10 @@ mod tests {
         assert_eq!(units(i64::MAX).checked_mul(2), None);
         assert!(units(2) < units(10));
         assert_eq!(serde_json::to_string(&units(1299)).unwrap(), "1299");
-        assert_eq!(serde_json::from_str::<MinorUnits>("1299").unwrap(), units(1299));
+        assert_eq!(
+            serde_json::from_str::<MinorUnits>("1299").unwrap(),
+            units(1299)
+        );
         assert!(serde_json::from_str::<MinorUnits>("-1").is_err());
         assert_eq!(units(1299).to_string(), "1299");
     }

@@ -543,22 +543,17 @@ mod tests {
             decide(&captured, &refunded(1001), now()),
             Decision::Refused(_)
         ));
-        let Decision::Change { after, amount, .. } =
-            decide(&captured, &refunded(400), now())
+        let Decision::Change { after, amount, .. } = decide(&captured, &refunded(400), now())
         else {
             panic!()
         };
-        assert_eq!((after.amount_refunded, amount), (units(400), Some(units(400))));
         assert_eq!(
-            decide(&after, &refunded(300), now()),
-            Decision::Same
+            (after.amount_refunded, amount),
+            (units(400), Some(units(400)))
         );
+        assert_eq!(decide(&after, &refunded(300), now()), Decision::Same);
         assert!(matches!(
-            decide(
-                &payment(RequiresCapture),
-                &refunded(1),
-                now()
-            ),
+            decide(&payment(RequiresCapture), &refunded(1), now()),
             Decision::Refused(_)
         ));
     }

@@ -420,7 +420,10 @@ mod tests {
             amount_refunded: units(34),
             ..models::Payment::sample()
         };
-        payments::insert(conn, written.clone()).unwrap();
+        assert!(matches!(
+            payments::insert(conn, written.clone()).unwrap(),
+            Inserted::New(_)
+        ));
         let read = payments::by_id(conn, "p").unwrap();
         assert_eq!(read, written);
         assert_eq!(

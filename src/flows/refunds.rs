@@ -106,9 +106,8 @@ pub async fn refund(
         .map_err(refused)?;
     // Stripe made the refund: an amount it cannot have (negative) is its error, and the refund
     // is recorded from its charge.refunded webhook instead.
-    let refunded = MinorUnits::new(refund.amount).map_err(|e| {
-        ApiError::internal(format!("Stripe's refund {}: {e}", refund.id))
-    })?;
+    let refunded = MinorUnits::new(refund.amount)
+        .map_err(|e| ApiError::internal(format!("Stripe's refund {}: {e}", refund.id)))?;
     let actor = actor.to_string();
     let row = Refund {
         id: new_id(),
