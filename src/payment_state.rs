@@ -558,6 +558,33 @@ mod tests {
         ));
     }
 
+    proptest::proptest! {
+        /// Whatever totals are reported, in whatever order: the refunded amount only rises, never
+        /// above the captured one, and the history's refund entries add up to it.
+        #[test]
+        fn refunded_only_rises_up_to_captured(totals in proptest::collection::vec(0i64..1500, 0..20)) {
+            let mut row = payment(Succeeded);
+            let mut announced = MinorUnits::ZERO;
+            for total in totals {
+                match decide(&row, &refunded(total), now()) {
+                    Decision::Change { after, amount, .. } => {
+                        proptest::prop_assert!(after.amount_refunded > row.amount_refunded);
+                        proptest::prop_assert_eq!(after.amount_refunded, units(total));
+                        proptest::prop_assert_eq!(after.amount_captured, row.amount_captured);
+                        announced = announced.checked_add(amount.unwrap()).unwrap();
+                        row = *after;
+                    }
+                    Decision::Same => proptest::prop_assert!(units(total) <= row.amount_refunded),
+                    Decision::Refused(_) => {
+                        proptest::prop_assert!(units(total) > row.amount_captured)
+                    }
+                }
+                proptest::prop_assert!(row.amount_refunded <= row.amount_captured);
+            }
+            proptest::prop_assert_eq!(announced, row.amount_refunded);
+        }
+    }
+
     #[test]
     fn expiring_only_while_authorised() {
         assert!(matches!(

@@ -16,7 +16,7 @@ use super::Services;
 use crate::db::models::{new_id, now, Refund};
 use crate::db::{self, write_transaction};
 use crate::error::ApiError;
-use crate::money::{Currency, DecimalText, MinorUnits, Money};
+use crate::money::{DecimalText, MinorUnits, Money};
 use crate::payment_state::{PaymentStatus, PaymentUpdate};
 use crate::stripe::{CreateRefund, Metadata, RefundReason, StripeError};
 
@@ -55,7 +55,7 @@ pub async fn refund(
         })
         .transpose()?;
     if asked.is_some_and(|a| a > payment.amount_captured) {
-        return Err(over_refundable(refundable, currency));
+        return Err(over_refundable(Money::from_minor(refundable, currency)));
     }
     // With the caller's key, a repeat must reach Stripe as the same request, whatever our record
     // learned meanwhile (the first attempt's refund may be recorded already, or known only from
@@ -65,7 +65,9 @@ pub async fn refund(
     let amount = match (&idempotency_key, asked) {
         (Some(_), asked) => asked,
         (None, _) if refundable.is_zero() => return Err(fully_refunded()),
-        (None, Some(a)) if a > refundable => return Err(over_refundable(refundable, currency)),
+        (None, Some(a)) if a > refundable => {
+            return Err(over_refundable(Money::from_minor(refundable, currency)))
+        }
         (None, asked) => Some(asked.unwrap_or(refundable)),
     };
     let stripe_account = services.stripe_account(&account)?;
@@ -162,12 +164,12 @@ fn refused(e: StripeError) -> ApiError {
     }
 }
 
-fn over_refundable(refundable: MinorUnits, currency: Currency) -> ApiError {
+fn over_refundable(refundable: Money) -> ApiError {
     ApiError::invalid(
         "amount",
         format!(
             "'amount' exceeds what is left to refund ({})",
-            Money::from_minor(refundable, currency).to_decimal_string()
+            refundable.to_decimal_string()
         ),
     )
 }
