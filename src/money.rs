@@ -3,18 +3,140 @@
 //! Amounts enter as decimals in major units (`"12.99"`, JSON `12.99`), are parsed exactly (never
 //! through `f64`) and become integer minor units in the currency's Stripe exponent (USD 2, JPY 0,
 //! KWD 3). Amounts leave as decimal strings again.
+//!
+//! A count of minor units is a [`MinorUnits`]: never negative, added and subtracted only by checked
+//! operations, stored as BIGINT. Where an amount travels with its currency it is a [`Money`].
 
 use diesel::backend::Backend;
 use diesel::deserialize::{self, FromSql, FromSqlRow};
 use diesel::expression::AsExpression;
 use diesel::serialize::{self, Output, ToSql};
-use diesel::sql_types::Text;
+use diesel::sql_types::{BigInt, Text};
 use rust_decimal::Decimal;
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serialize};
 use std::fmt;
 
 /// Stripe's maximum amount for a single charge, in minor units (eight digits).
-pub const MAX_AMOUNT_MINOR: i64 = 99_999_999;
+pub const MAX_AMOUNT: MinorUnits = MinorUnits(99_999_999);
+
+/// A non-negative count of a currency's minor units (cents, yen, fils). Made only from a value
+/// checked not to be negative ([`MinorUnits::new`], a parsed [`Money`], a stored row); sums and
+/// differences are checked, so an amount can neither overflow nor go below zero. Stored as BIGINT;
+/// a negative stored value fails to load.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    AsExpression,
+    FromSqlRow,
+    Serialize,
+    Deserialize,
+)]
+#[diesel(sql_type = BigInt)]
+#[serde(try_from = "i64", into = "i64")]
+pub struct MinorUnits(i64);
+
+/// A count of minor units below zero (from Stripe, a row or arithmetic on them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("negative amount {0} (minor units)")]
+pub struct NegativeAmount(pub i64);
+
+impl MinorUnits {
+    pub const ZERO: MinorUnits = MinorUnits(0);
+
+    /// The count, refused when negative.
+    pub const fn new(minor: i64) -> Result<MinorUnits, NegativeAmount> {
+        if minor < 0 {
+            Err(NegativeAmount(minor))
+        } else {
+            Ok(MinorUnits(minor))
+        }
+    }
+
+    /// The count as an integer (for Stripe's requests and keys).
+    pub const fn get(self) -> i64 {
+        self.0
+    }
+
+    pub const fn is_zero(self) -> bool {
+        self.0 == 0
+    }
+
+    /// The sum; `None` on overflow.
+    pub fn checked_add(self, other: MinorUnits) -> Option<MinorUnits> {
+        self.0.checked_add(other.0).map(MinorUnits)
+    }
+
+    /// `times` this amount; `None` on overflow or a negative factor.
+    pub fn checked_mul(self, times: i64) -> Option<MinorUnits> {
+        self.0
+            .checked_mul(times)
+            .and_then(|minor| MinorUnits::new(minor).ok())
+    }
+
+    /// The difference; `None` when `other` is larger (the result would be negative).
+    pub fn checked_sub(self, other: MinorUnits) -> Option<MinorUnits> {
+        (other.0 <= self.0).then(|| MinorUnits(self.0 - other.0))
+    }
+
+    /// The difference, or zero when `other` is larger.
+    pub fn saturating_sub(self, other: MinorUnits) -> MinorUnits {
+        self.checked_sub(other).unwrap_or(MinorUnits::ZERO)
+    }
+
+    /// The sum of `amounts`; `None` on overflow.
+    pub fn checked_sum(amounts: impl IntoIterator<Item = MinorUnits>) -> Option<MinorUnits> {
+        amounts
+            .into_iter()
+            .try_fold(MinorUnits::ZERO, MinorUnits::checked_add)
+    }
+}
+
+impl TryFrom<i64> for MinorUnits {
+    type Error = NegativeAmount;
+
+    fn try_from(minor: i64) -> Result<MinorUnits, NegativeAmount> {
+        MinorUnits::new(minor)
+    }
+}
+
+impl From<MinorUnits> for i64 {
+    fn from(minor: MinorUnits) -> i64 {
+        minor.0
+    }
+}
+
+impl fmt::Display for MinorUnits {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl<DB> ToSql<BigInt, DB> for MinorUnits
+where
+    DB: Backend,
+    i64: ToSql<BigInt, DB>,
+{
+    fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, DB>) -> serialize::Result {
+        self.0.to_sql(out)
+    }
+}
+
+impl<DB> FromSql<BigInt, DB> for MinorUnits
+where
+    DB: Backend,
+    i64: FromSql<BigInt, DB>,
+{
+    fn from_sql(bytes: DB::RawValue<'_>) -> deserialize::Result<Self> {
+        MinorUnits::new(i64::from_sql(bytes)?).map_err(|e| e.to_string().into())
+    }
+}
 
 #[derive(Debug, PartialEq, Eq)]
 struct CurrencyInfo {
@@ -102,15 +224,15 @@ impl Currency {
         self.0.exponent
     }
 
-    /// Stripe's minimum charge, in minor units.
-    pub fn minimum_charge(self) -> i64 {
-        self.0.minimum
+    /// Stripe's minimum charge.
+    pub fn minimum_charge(self) -> Money {
+        Money::from_minor(MinorUnits(self.0.minimum), self)
     }
 
     /// Whether `minor` is a valid Stripe amount for this currency (its trailing digits are zero
     /// where Stripe requires it).
-    pub fn allows_minor(self, minor: i64) -> bool {
-        minor % 10_i64.pow(self.0.exponent - self.0.decimals) == 0
+    pub fn allows_minor(self, minor: MinorUnits) -> bool {
+        minor.0 % 10_i64.pow(self.0.exponent - self.0.decimals) == 0
     }
 }
 
@@ -150,13 +272,13 @@ where
 /// An exact amount: integer minor units in a currency.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Money {
-    pub minor: i64,
+    pub minor: MinorUnits,
     pub currency: Currency,
 }
 
 impl Money {
     /// An amount already in minor units (from our database or from Stripe).
-    pub fn from_minor(minor: i64, currency: Currency) -> Money {
+    pub fn from_minor(minor: MinorUnits, currency: Currency) -> Money {
         Money { minor, currency }
     }
 
@@ -186,7 +308,8 @@ impl Money {
         if minor <= 0 {
             return Err(MoneyError::NotPositive);
         }
-        if minor > MAX_AMOUNT_MINOR {
+        let minor = MinorUnits(minor);
+        if minor > MAX_AMOUNT {
             return Err(MoneyError::TooLarge);
         }
         Ok(Money { minor, currency })
@@ -195,9 +318,10 @@ impl Money {
     /// Like [`Money::parse`], and also at least Stripe's minimum charge for the currency.
     pub fn parse_charge(text: &str, currency: Currency) -> Result<Money, MoneyError> {
         let money = Money::parse(text, currency)?;
-        if money.minor < currency.minimum_charge() {
+        let minimum = currency.minimum_charge();
+        if money.minor < minimum.minor {
             return Err(MoneyError::TooSmall {
-                minimum: Money::from_minor(currency.minimum_charge(), currency).to_decimal_string(),
+                minimum: minimum.to_decimal_string(),
             });
         }
         Ok(money)
@@ -206,7 +330,7 @@ impl Money {
     /// The amount in major units with the currency's decimals: `"12.99"`, `"1299"` (JPY),
     /// `"1.250"` (KWD).
     pub fn to_decimal_string(&self) -> String {
-        Decimal::new(self.minor, self.currency.exponent()).to_string()
+        Decimal::new(self.minor.0, self.currency.exponent()).to_string()
     }
 }
 
@@ -273,7 +397,11 @@ mod tests {
     }
 
     fn minor(text: &str, code: &str) -> Result<i64, MoneyError> {
-        Money::parse(text, cur(code)).map(|m| m.minor)
+        Money::parse(text, cur(code)).map(|m| m.minor.get())
+    }
+
+    fn units(minor: i64) -> MinorUnits {
+        MinorUnits::new(minor).unwrap()
     }
 
     #[test]
@@ -311,8 +439,8 @@ mod tests {
                 minor("1.255", code),
                 Err(MoneyError::TooPrecise { decimals: 2 })
             );
-            assert!(cur(code).allows_minor(1250));
-            assert!(!cur(code).allows_minor(1255));
+            assert!(cur(code).allows_minor(units(1250)));
+            assert!(!cur(code).allows_minor(units(1255)));
         }
     }
 
@@ -323,7 +451,7 @@ mod tests {
             minor("1500.50", "isk"),
             Err(MoneyError::TooPrecise { decimals: 0 })
         );
-        assert!(!cur("isk").allows_minor(150_050));
+        assert!(!cur("isk").allows_minor(units(150_050)));
     }
 
     #[test]
@@ -340,7 +468,7 @@ mod tests {
 
     #[test]
     fn enforces_stripe_maximum_and_minimum() {
-        assert_eq!(minor("999999.99", "usd"), Ok(MAX_AMOUNT_MINOR));
+        assert_eq!(minor("999999.99", "usd"), Ok(MAX_AMOUNT.get()));
         assert_eq!(minor("1000000.00", "usd"), Err(MoneyError::TooLarge));
         assert_eq!(
             minor("99999999999999999999999999999999", "usd"),
@@ -372,22 +500,53 @@ mod tests {
     #[test]
     fn formats_with_the_currency_exponent() {
         assert_eq!(
-            Money::from_minor(1299, cur("usd")).to_decimal_string(),
+            Money::from_minor(units(1299), cur("usd")).to_decimal_string(),
             "12.99"
         );
         assert_eq!(
-            Money::from_minor(1200, cur("usd")).to_decimal_string(),
+            Money::from_minor(units(1200), cur("usd")).to_decimal_string(),
             "12.00"
         );
-        assert_eq!(Money::from_minor(5, cur("usd")).to_decimal_string(), "0.05");
         assert_eq!(
-            Money::from_minor(1299, cur("jpy")).to_decimal_string(),
+            Money::from_minor(units(5), cur("usd")).to_decimal_string(),
+            "0.05"
+        );
+        assert_eq!(
+            Money::from_minor(units(1299), cur("jpy")).to_decimal_string(),
             "1299"
         );
         assert_eq!(
-            Money::from_minor(1250, cur("kwd")).to_decimal_string(),
+            Money::from_minor(units(1250), cur("kwd")).to_decimal_string(),
             "1.250"
         );
+    }
+
+    #[test]
+    fn minor_units_never_go_negative_or_overflow() {
+        assert_eq!(MinorUnits::new(-1), Err(NegativeAmount(-1)));
+        assert_eq!(MinorUnits::try_from(0), Ok(MinorUnits::ZERO));
+        assert_eq!(units(5).checked_sub(units(3)), Some(units(2)));
+        assert_eq!(units(3).checked_sub(units(3)), Some(MinorUnits::ZERO));
+        assert_eq!(units(3).checked_sub(units(5)), None);
+        assert_eq!(units(3).saturating_sub(units(5)), MinorUnits::ZERO);
+        assert_eq!(units(3).checked_add(units(5)), Some(units(8)));
+        assert_eq!(units(i64::MAX).checked_add(units(1)), None);
+        assert_eq!(
+            MinorUnits::checked_sum([units(1), units(2), units(3)]),
+            Some(units(6))
+        );
+        assert_eq!(MinorUnits::checked_sum([units(i64::MAX), units(1)]), None);
+        assert_eq!(units(3).checked_mul(4), Some(units(12)));
+        assert_eq!(units(3).checked_mul(-1), None);
+        assert_eq!(units(i64::MAX).checked_mul(2), None);
+        assert!(units(2) < units(10));
+        assert_eq!(serde_json::to_string(&units(1299)).unwrap(), "1299");
+        assert_eq!(
+            serde_json::from_str::<MinorUnits>("1299").unwrap(),
+            units(1299)
+        );
+        assert!(serde_json::from_str::<MinorUnits>("-1").is_err());
+        assert_eq!(units(1299).to_string(), "1299");
     }
 
     #[test]
@@ -411,10 +570,11 @@ mod tests {
     proptest! {
         #[test]
         fn decimal_to_minor_to_decimal_round_trips(
-            minor in 1i64..=MAX_AMOUNT_MINOR,
+            minor in 1i64..=MAX_AMOUNT.get(),
             code in prop::sample::select(CURRENCIES.iter().map(|c| c.code).collect::<Vec<_>>()),
         ) {
             let currency = cur(code);
+            let minor = units(minor);
             prop_assume!(currency.allows_minor(minor));
             let text = Money::from_minor(minor, currency).to_decimal_string();
             prop_assert_eq!(Money::parse(&text, currency).map(|m| m.minor), Ok(minor));

@@ -17,6 +17,7 @@
 //! - The PaymentIntent id is set once; an observation of another intent is refused.
 
 use crate::db::models::Payment;
+use crate::money::MinorUnits;
 use crate::stripe::{PaymentIntent, PaymentIntentStatus};
 use chrono::NaiveDateTime;
 use diesel::backend::Backend;
@@ -162,8 +163,8 @@ where
 pub struct IntentState {
     pub intent_id: String,
     pub status: PaymentStatus,
-    pub amount_capturable: i64,
-    pub amount_received: i64,
+    pub amount_capturable: MinorUnits,
+    pub amount_received: MinorUnits,
     pub latest_charge: Option<String>,
 }
 
@@ -174,27 +175,32 @@ impl IntentState {
     pub fn from_intent(intent: &PaymentIntent) -> Result<IntentState, String> {
         let status = PaymentStatus::from_intent(&intent.status)
             .ok_or_else(|| format!("unknown intent status '{}'", intent.status.as_str()))?;
-        let (amount, capturable, received) = (
-            intent.amount,
-            intent.amount_capturable,
-            intent.amount_received,
-        );
-        if amount <= 0 || capturable < 0 || received < 0 {
-            return Err(format!(
-                "negative or zero amounts (amount {amount}, capturable {capturable}, received {received})"
-            ));
-        }
+        let (amount, capturable, received) = match (
+            MinorUnits::new(intent.amount),
+            MinorUnits::new(intent.amount_capturable),
+            MinorUnits::new(intent.amount_received),
+        ) {
+            (Ok(amount), Ok(capturable), Ok(received)) if !amount.is_zero() => {
+                (amount, capturable, received)
+            }
+            _ => {
+                return Err(format!(
+                    "negative or zero amounts (amount {}, capturable {}, received {})",
+                    intent.amount, intent.amount_capturable, intent.amount_received
+                ))
+            }
+        };
         if capturable > amount || received > amount {
             return Err(format!(
                 "amounts above the intent's amount {amount} (capturable {capturable}, received {received})"
             ));
         }
-        if capturable > 0 && status != PaymentStatus::RequiresCapture {
+        if !capturable.is_zero() && status != PaymentStatus::RequiresCapture {
             return Err(format!(
                 "amount_capturable {capturable} on a '{status}' intent"
             ));
         }
-        if (received > 0) != (status == PaymentStatus::Succeeded) {
+        if received.is_zero() == (status == PaymentStatus::Succeeded) {
             return Err(format!("amount_received {received} on a '{status}' intent"));
         }
         Ok(IntentState {
@@ -248,7 +254,7 @@ pub enum PaymentUpdate {
     /// A card-present attempt was declined; the intent awaits another card.
     Declined { intent_id: String },
     /// Stripe's (or our) total refunded so far.
-    Refunded { total: i64 },
+    Refunded { total: MinorUnits },
     /// The authorisation's capture deadline is near.
     Expiring,
 }
@@ -260,7 +266,7 @@ pub enum Decision {
     Change {
         after: Box<Payment>,
         action: &'static str,
-        amount: Option<i64>,
+        amount: Option<MinorUnits>,
         event: Option<&'static str>,
     },
     /// Already so: nothing to write.
@@ -306,7 +312,7 @@ pub fn decide(current: &Payment, update: &PaymentUpdate, at: NaiveDateTime) -> D
                 amount_capturable: if next == PaymentStatus::RequiresCapture {
                     state.amount_capturable
                 } else {
-                    0
+                    MinorUnits::ZERO
                 },
                 amount_captured: if captured {
                     state.amount_received
@@ -344,7 +350,7 @@ pub fn decide(current: &Payment, update: &PaymentUpdate, at: NaiveDateTime) -> D
             let after = Payment {
                 stripe_payment_intent_id: Some(intent_id.clone()),
                 status: PaymentStatus::Failed,
-                amount_capturable: 0,
+                amount_capturable: MinorUnits::ZERO,
                 failure_code: Some(code.clone()),
                 decline_code: decline_code.clone(),
                 updated_at: at,
@@ -372,7 +378,7 @@ pub fn decide(current: &Payment, update: &PaymentUpdate, at: NaiveDateTime) -> D
             let after = Payment {
                 stripe_payment_intent_id: Some(intent_id.clone()),
                 status: PaymentStatus::RequiresPaymentMethod,
-                amount_capturable: 0,
+                amount_capturable: MinorUnits::ZERO,
                 updated_at: at,
                 ..current.clone()
             };
@@ -393,9 +399,13 @@ pub fn decide(current: &Payment, update: &PaymentUpdate, at: NaiveDateTime) -> D
                     current.amount_captured
                 ));
             }
-            if *total <= current.amount_refunded {
-                return Decision::Same; // never down; equal is a repeat
-            }
+            // Never down; equal is a repeat.
+            let Some(added) = total
+                .checked_sub(current.amount_refunded)
+                .filter(|added| !added.is_zero())
+            else {
+                return Decision::Same;
+            };
             let after = Payment {
                 amount_refunded: *total,
                 updated_at: at,
@@ -404,7 +414,7 @@ pub fn decide(current: &Payment, update: &PaymentUpdate, at: NaiveDateTime) -> D
             Decision::Change {
                 after: Box::new(after),
                 action: "refund",
-                amount: Some(total - current.amount_refunded),
+                amount: Some(added),
                 event: Some("payment.refunded"),
             }
         }
@@ -428,12 +438,22 @@ mod tests {
     use crate::db::models::now;
     use PaymentStatus::*;
 
+    fn units(minor: i64) -> MinorUnits {
+        MinorUnits::new(minor).unwrap()
+    }
+
+    fn refunded(total: i64) -> PaymentUpdate {
+        PaymentUpdate::Refunded {
+            total: units(total),
+        }
+    }
+
     fn payment(status: PaymentStatus) -> Payment {
         Payment {
             stripe_payment_intent_id: Some("pi_1".into()),
             status,
-            amount_capturable: if status == RequiresCapture { 1000 } else { 0 },
-            amount_captured: if status == Succeeded { 1000 } else { 0 },
+            amount_capturable: units(if status == RequiresCapture { 1000 } else { 0 }),
+            amount_captured: units(if status == Succeeded { 1000 } else { 0 }),
             ..Payment::sample()
         }
     }
@@ -443,8 +463,8 @@ mod tests {
             state: IntentState {
                 intent_id: "pi_1".into(),
                 status,
-                amount_capturable: capturable,
-                amount_received: received,
+                amount_capturable: units(capturable),
+                amount_received: units(received),
                 latest_charge: Some("ch_1".into()),
             },
             source: Source::Webhook,
@@ -505,7 +525,12 @@ mod tests {
                 after.amount_capturable,
                 event
             ),
-            (Succeeded, 600, 0, Some("payment.captured"))
+            (
+                Succeeded,
+                units(600),
+                MinorUnits::ZERO,
+                Some("payment.captured")
+            )
         );
         let over = decide(&authorised, &seen(Succeeded, 0, 5000), now());
         assert!(matches!(over, Decision::Refused(_)), "{over:?}");
@@ -515,27 +540,49 @@ mod tests {
     fn refunds_only_go_up_to_the_captured_amount() {
         let captured = payment(Succeeded);
         assert!(matches!(
-            decide(&captured, &PaymentUpdate::Refunded { total: 1001 }, now()),
+            decide(&captured, &refunded(1001), now()),
             Decision::Refused(_)
         ));
-        let Decision::Change { after, amount, .. } =
-            decide(&captured, &PaymentUpdate::Refunded { total: 400 }, now())
+        let Decision::Change { after, amount, .. } = decide(&captured, &refunded(400), now())
         else {
             panic!()
         };
-        assert_eq!((after.amount_refunded, amount), (400, Some(400)));
         assert_eq!(
-            decide(&after, &PaymentUpdate::Refunded { total: 300 }, now()),
-            Decision::Same
+            (after.amount_refunded, amount),
+            (units(400), Some(units(400)))
         );
+        assert_eq!(decide(&after, &refunded(300), now()), Decision::Same);
         assert!(matches!(
-            decide(
-                &payment(RequiresCapture),
-                &PaymentUpdate::Refunded { total: 1 },
-                now()
-            ),
+            decide(&payment(RequiresCapture), &refunded(1), now()),
             Decision::Refused(_)
         ));
+    }
+
+    proptest::proptest! {
+        /// Whatever totals are reported, in whatever order: the refunded amount only rises, never
+        /// above the captured one, and the history's refund entries add up to it.
+        #[test]
+        fn refunded_only_rises_up_to_captured(totals in proptest::collection::vec(0i64..1500, 0..20)) {
+            let mut row = payment(Succeeded);
+            let mut announced = MinorUnits::ZERO;
+            for total in totals {
+                match decide(&row, &refunded(total), now()) {
+                    Decision::Change { after, amount, .. } => {
+                        proptest::prop_assert!(after.amount_refunded > row.amount_refunded);
+                        proptest::prop_assert_eq!(after.amount_refunded, units(total));
+                        proptest::prop_assert_eq!(after.amount_captured, row.amount_captured);
+                        announced = announced.checked_add(amount.unwrap()).unwrap();
+                        row = *after;
+                    }
+                    Decision::Same => proptest::prop_assert!(units(total) <= row.amount_refunded),
+                    Decision::Refused(_) => {
+                        proptest::prop_assert!(units(total) > row.amount_captured)
+                    }
+                }
+                proptest::prop_assert!(row.amount_refunded <= row.amount_captured);
+            }
+            proptest::prop_assert_eq!(announced, row.amount_refunded);
+        }
     }
 
     #[test]

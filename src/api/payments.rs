@@ -5,7 +5,7 @@ use crate::auth::{AuthorizedAccount, Caller, Scope};
 use crate::error::Error;
 use crate::flows::payments::{self, NewIntent, PaymentView, RESERVED_METADATA};
 use crate::flows::Services;
-use crate::money::{check_decimal, Currency, DecimalText, Money};
+use crate::money::{check_decimal, Currency, DecimalText, MinorUnits, Money};
 use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -96,7 +96,7 @@ impl PaymentResponse {
     pub fn from_view(view: PaymentView, with_history: bool) -> PaymentResponse {
         let p = view.payment;
         let currency = p.currency;
-        let amount = |minor: i64| Money::from_minor(minor, currency).to_decimal_string();
+        let amount = |minor: MinorUnits| Money::from_minor(minor, currency).to_decimal_string();
         let history = with_history.then(|| {
             view.history
                 .into_iter()
@@ -531,7 +531,7 @@ pub async fn list(
         }
         (None, false) => None,
     };
-    let bound = |param: &str, v: &Option<String>| -> Result<Option<i64>, Error> {
+    let bound = |param: &str, v: &Option<String>| -> Result<Option<MinorUnits>, Error> {
         match (v, bound_currency) {
             (Some(text), Some(c)) => Money::parse(text, c)
                 .map(|m| Some(m.minor))

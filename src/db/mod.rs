@@ -400,6 +400,43 @@ mod tests {
         });
     }
 
+    #[test]
+    fn amounts_load_as_minor_units_and_a_negative_one_does_not_load() {
+        use crate::money::MinorUnits;
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::connect(dir.path().join("a.db").to_str().unwrap(), 1).unwrap();
+        let mut conn = db.get().unwrap();
+        let conn = &mut *conn;
+        conn.batch_execute(
+            "INSERT INTO accounts (id, external_account_id, default_currency, created_at, updated_at)
+             VALUES ('a', 'acme', 'usd', '2026-01-01 00:00:00', '2026-01-01 00:00:00');",
+        )
+        .unwrap();
+        let units = |minor| MinorUnits::new(minor).unwrap();
+        let written = models::Payment {
+            account_id: "a".into(),
+            amount: units(99_999_999),
+            amount_captured: units(1234),
+            amount_refunded: units(34),
+            ..models::Payment::sample()
+        };
+        assert!(matches!(
+            payments::insert(conn, written.clone()).unwrap(),
+            Inserted::New(_)
+        ));
+        let read = payments::by_id(conn, "p").unwrap();
+        assert_eq!(read, written);
+        assert_eq!(
+            (read.amount_captured, read.amount_refunded),
+            (units(1234), units(34))
+        );
+        conn.batch_execute("UPDATE payments SET amount_refunded = -1 WHERE id = 'p'")
+            .unwrap();
+        let e = payments::by_id(conn, "p").unwrap_err();
+        assert!(e.to_string().contains("'amount_refunded'"), "{e}");
+        assert!(format!("{e:?}").contains("negative amount -1"), "{e:?}");
+    }
+
     #[tokio::test]
     async fn a_panic_in_a_database_closure_is_an_internal_error_not_an_outage() {
         let dir = tempfile::tempdir().unwrap();

@@ -1,11 +1,12 @@
-//! Rows as Rust structs, one per table, and the typed columns they carry (a currency, a payment's
-//! status, a list of payment method types) instead of the strings stored.
+//! Rows as Rust structs, one per table, and the typed columns they carry (a currency, an amount
+//! in minor units, a payment's status, a list of payment method types) instead of the strings and
+//! integers stored.
 
 use super::schema::{
     accounts, cards, checkout_sessions, customers, payment_history, payments, refunds,
     stripe_events, terminal_locations, terminal_readers, webhook_deliveries,
 };
-use crate::money::Currency;
+use crate::money::{Currency, MinorUnits};
 use crate::payment_state::PaymentStatus;
 use chrono::NaiveDateTime;
 use diesel::backend::Backend;
@@ -91,7 +92,7 @@ pub struct Payment {
     pub customer_id: Option<String>,
     pub stripe_payment_intent_id: Option<String>,
     pub request_fingerprint: String,
-    pub amount: i64,
+    pub amount: MinorUnits,
     pub currency: Currency,
     pub capture_method: String,
     #[diesel(serialize_as = String)]
@@ -99,9 +100,9 @@ pub struct Payment {
     pub description: Option<String>,
     pub metadata: Option<String>,
     pub status: PaymentStatus,
-    pub amount_capturable: i64,
-    pub amount_captured: i64,
-    pub amount_refunded: i64,
+    pub amount_capturable: MinorUnits,
+    pub amount_captured: MinorUnits,
+    pub amount_refunded: MinorUnits,
     pub stripe_charge_id: Option<String>,
     /// The saved card charged off-session (saved-card charges only).
     pub stripe_payment_method_id: Option<String>,
@@ -127,16 +128,16 @@ impl Payment {
             customer_id: None,
             stripe_payment_intent_id: None,
             request_fingerprint: String::new(),
-            amount: 1000,
+            amount: MinorUnits::new(1000).expect("not negative"),
             currency: Currency::parse("usd").expect("a supported currency"),
             capture_method: "manual".into(),
             payment_method_types: MethodTypes::new(["card_present"]),
             description: None,
             metadata: None,
             status: crate::payment_state::PaymentStatus::Creating,
-            amount_capturable: 0,
-            amount_captured: 0,
-            amount_refunded: 0,
+            amount_capturable: MinorUnits::ZERO,
+            amount_captured: MinorUnits::ZERO,
+            amount_refunded: MinorUnits::ZERO,
             stripe_charge_id: None,
             stripe_payment_method_id: None,
             failure_code: None,
@@ -177,7 +178,7 @@ pub struct PaymentHistory {
     pub action: String,
     /// The payment's status after the entry (unchanged for `ignored` entries).
     pub status: PaymentStatus,
-    pub amount: Option<i64>,
+    pub amount: Option<MinorUnits>,
     pub actor: String,
     pub created_at: NaiveDateTime,
     /// For `ignored` entries: the update that was refused, and why.
@@ -190,7 +191,7 @@ pub struct Refund {
     pub id: String,
     pub payment_id: String,
     pub stripe_refund_id: String,
-    pub amount: i64,
+    pub amount: MinorUnits,
     pub reason: Option<String>,
     pub status: String,
     pub actor: String,
@@ -314,8 +315,8 @@ pub struct CheckoutSessionRow {
     /// The caller's reference (payment mode).
     pub reference: Option<String>,
     pub currency: Option<Currency>,
-    /// The total in minor units (payment mode).
-    pub amount: Option<i64>,
+    /// The total (payment mode).
+    pub amount: Option<MinorUnits>,
     /// The line items as sent to Stripe, JSON (payment mode).
     pub line_items: Option<String>,
     /// As sent to Stripe (an embedded session's `return_url`), with `{CHECKOUT_SESSION_ID}`.

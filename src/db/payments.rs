@@ -4,6 +4,7 @@
 use super::models::{Account, Customer, Payment};
 use super::schema::{accounts, customers, payment_history, payments};
 use super::{DbConnection, Inserted};
+use crate::money::MinorUnits;
 use crate::payment_state::PaymentStatus;
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -134,8 +135,8 @@ pub struct Filter<'a> {
     pub external_customer_id: Option<&'a str>,
     pub since: Option<NaiveDateTime>,
     pub until: Option<NaiveDateTime>,
-    pub min_amount: Option<i64>,
-    pub max_amount: Option<i64>,
+    pub min_amount: Option<MinorUnits>,
+    pub max_amount: Option<MinorUnits>,
     /// A currency code.
     pub currency: Option<&'a str>,
     /// Only rows with a smaller (older) id than this one.

@@ -3,6 +3,7 @@
 use super::models::Refund;
 use super::schema::{payments, refunds};
 use super::DbConnection;
+use crate::money::MinorUnits;
 use diesel::prelude::*;
 
 pub fn insert(conn: &mut DbConnection, row: &Refund) -> QueryResult<()> {
@@ -21,14 +22,17 @@ pub fn exists(conn: &mut DbConnection, stripe_refund_id: &str) -> QueryResult<bo
 }
 
 /// The amount of the payment's refunds that neither failed nor were canceled.
-pub fn total_of(conn: &mut DbConnection, payment_id: &str) -> QueryResult<i64> {
-    Ok(refunds::table
+pub fn total_of(conn: &mut DbConnection, payment_id: &str) -> QueryResult<MinorUnits> {
+    let amounts = refunds::table
         .filter(refunds::payment_id.eq(payment_id))
         .filter(refunds::status.ne_all(["failed", "canceled"]))
         .select(refunds::amount)
-        .load::<i64>(conn)?
-        .iter()
-        .sum())
+        .load::<MinorUnits>(conn)?;
+    MinorUnits::checked_sum(amounts).ok_or_else(|| {
+        diesel::result::Error::DeserializationError(
+            format!("the refunds of payment {payment_id} overflow").into(),
+        )
+    })
 }
 
 /// The account (our id) of the payment the Stripe refund belongs to, if it is recorded.

@@ -17,6 +17,7 @@ use super::{accounts, customers, Services};
 use crate::db::models::{Account, CheckoutSessionRow, Customer};
 use crate::db::{self, DbConnection};
 use crate::error::ApiError;
+use crate::money::MinorUnits;
 use crate::secret::Secret;
 use crate::stripe::checkout::CheckoutPaymentIntentData;
 use crate::stripe::{
@@ -37,8 +38,8 @@ pub const CHECKOUT_ID_METADATA: &str = "checkout_id";
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PricedItem {
     pub name: String,
-    /// Minor units.
-    pub unit_amount: i64,
+    /// Stored as its integer minor units.
+    pub unit_amount: MinorUnits,
     pub quantity: i64,
 }
 
@@ -110,7 +111,7 @@ pub(crate) async fn create_at_stripe(
         .map(|item| CheckoutLineItem {
             name: &item.name,
             description: None,
-            unit_amount: item.unit_amount,
+            unit_amount: item.unit_amount.get(),
             currency,
             quantity: item.quantity.unsigned_abs(),
         })

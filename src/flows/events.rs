@@ -6,7 +6,7 @@
 use crate::db::models::{new_id, now, Account, Card, Customer, Payment, WebhookDelivery};
 use crate::db::{self, DbConnection};
 use crate::error::ApiError;
-use crate::money::Money;
+use crate::money::{MinorUnits, Money};
 use serde_json::{json, Value};
 
 pub use crate::db::webhook_deliveries::{DELIVERED, FAILED, PENDING};
@@ -25,7 +25,7 @@ pub fn emit_payment(
         Some(id) => Some(db::customers::by_id(conn, id)?),
         None => None,
     };
-    let amount = |minor: i64| Money::from_minor(minor, payment.currency).to_decimal_string();
+    let amount = |minor: MinorUnits| Money::from_minor(minor, payment.currency).to_decimal_string();
     let object = json!({
         "object": "payment",
         "id": payment.stripe_payment_intent_id,

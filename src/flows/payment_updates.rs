@@ -8,6 +8,7 @@ use super::Services;
 use crate::db::models::{new_id, now, Payment, PaymentHistory};
 use crate::db::{self, write_transaction, DbConnection};
 use crate::error::ApiError;
+use crate::money::MinorUnits;
 use crate::payment_state::{decide, Decision, IntentState, PaymentUpdate, Source};
 use crate::stripe::PaymentIntent;
 
@@ -128,7 +129,7 @@ pub fn insert_history(
     conn: &mut DbConnection,
     payment: &Payment,
     action: &str,
-    amount: Option<i64>,
+    amount: Option<MinorUnits>,
     actor: &str,
     detail: Option<String>,
 ) -> Result<(), ApiError> {

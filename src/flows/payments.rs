@@ -11,7 +11,7 @@ use super::{customers, Services};
 use crate::db::models::{new_id, now, Account, Customer, MethodTypes, Payment, PaymentHistory};
 use crate::db::{self, write_transaction, DbConnection, Inserted};
 use crate::error::ApiError;
-use crate::money::{Currency, DecimalText, Money};
+use crate::money::{Currency, DecimalText, MinorUnits, Money};
 use crate::payment_state::{PaymentStatus, PaymentUpdate, Source};
 use crate::secret::Secret;
 use crate::stripe::{
@@ -153,9 +153,9 @@ pub async fn create_intent(
                     serde_json::to_string(&input.metadata).expect("string map serializes")
                 }),
                 status: PaymentStatus::Creating,
-                amount_capturable: 0,
-                amount_captured: 0,
-                amount_refunded: 0,
+                amount_capturable: MinorUnits::ZERO,
+                amount_captured: MinorUnits::ZERO,
+                amount_refunded: MinorUnits::ZERO,
                 stripe_charge_id: None,
                 stripe_payment_method_id: card.map(|c| c.stripe_payment_method_id),
                 failure_code: None,
@@ -298,7 +298,7 @@ pub(crate) async fn create_at_stripe(
         off_session: saved_card.map(|_| true),
         description: payment.description.as_deref(),
         metadata: Some(&metadata),
-        ..CreatePaymentIntent::new(payment.amount, payment.currency.code())
+        ..CreatePaymentIntent::new(payment.amount.get(), payment.currency.code())
     };
     let key = super::stripe_keys::of_payment(payment);
     services
@@ -412,7 +412,7 @@ pub async fn capture(
     // refused capture (not yet authorised) does not poison the next attempt.
     let key = format!("capture:{intent_id}:{}", uuid::Uuid::new_v4());
     let params = CapturePaymentIntent {
-        amount_to_capture: amount,
+        amount_to_capture: amount.map(MinorUnits::get),
         ..Default::default()
     };
     let answer = services
@@ -448,7 +448,7 @@ pub async fn get(
             .await
             .map_err(|e| ApiError::from_stripe_input(e, None, "payment_id"))?;
         if payment.status != intent.status.as_str()
-            || intent.amount_capturable != payment.amount_capturable
+            || intent.amount_capturable != payment.amount_capturable.get()
         {
             observe_intent(
                 services,
@@ -547,7 +547,7 @@ pub fn by_id(conn: &mut DbConnection, id: &str) -> Result<Payment, ApiError> {
 /// the same `external_transaction_id`.
 fn request_fingerprint(input: &NewIntent, money: Money) -> String {
     let canonical = serde_json::json!([
-        money.minor,
+        money.minor.get(),
         money.currency.code(),
         input.payment_method_types,
         input.capture_method,
@@ -617,7 +617,7 @@ pub async fn cancel(
 #[derive(Debug, Clone, Copy)]
 enum Wanted {
     /// Captured; `Some(amount)` for a partial capture, `None` for the whole authorisation.
-    Capture(Option<i64>),
+    Capture(Option<MinorUnits>),
     Cancel,
 }
 
@@ -628,7 +628,7 @@ impl Wanted {
         match self {
             Wanted::Capture(amount) => {
                 intent.status == PaymentIntentStatus::Succeeded
-                    && intent.amount_received == amount.unwrap_or(payment.amount)
+                    && intent.amount_received == amount.unwrap_or(payment.amount).get()
             }
             Wanted::Cancel => intent.status == PaymentIntentStatus::Canceled,
         }
@@ -722,9 +722,9 @@ pub struct PaymentFilter {
     pub external_customer_id: Option<String>,
     pub since: Option<chrono::NaiveDateTime>,
     pub until: Option<chrono::NaiveDateTime>,
-    /// Minor units, in `currency`.
-    pub min_amount: Option<i64>,
-    pub max_amount: Option<i64>,
+    /// In `currency`.
+    pub min_amount: Option<MinorUnits>,
+    pub max_amount: Option<MinorUnits>,
     pub currency: Option<String>,
     pub limit: i64,
     /// The PaymentIntent id of the last payment of the previous page.

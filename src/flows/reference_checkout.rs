@@ -18,7 +18,7 @@ use super::{accounts, customers, Services};
 use crate::db::models::{new_id, now, Account, CheckoutSessionRow, MethodTypes, Payment};
 use crate::db::{self, write_transaction, Inserted};
 use crate::error::ApiError;
-use crate::money::{Currency, DecimalText, Money, MAX_AMOUNT_MINOR};
+use crate::money::{Currency, DecimalText, MinorUnits, Money, MAX_AMOUNT};
 use crate::stripe::{CheckoutSession, Expandable, StripeAccount, StripeError, UiMode};
 use sha2::{Digest, Sha256};
 
@@ -57,9 +57,9 @@ pub struct NewCheckout {
 pub fn price_items(
     items: &[NewItem],
     currency: Currency,
-) -> Result<(Vec<PricedItem>, i64), ApiError> {
+) -> Result<(Vec<PricedItem>, MinorUnits), ApiError> {
     let mut priced = Vec::with_capacity(items.len());
-    let mut total: i64 = 0;
+    let mut total = MinorUnits::ZERO;
     for (i, item) in items.iter().enumerate() {
         let param = format!("items[{i}].amount");
         let unit = Money::parse(&item.amount.0, currency)
@@ -68,7 +68,7 @@ pub fn price_items(
             .minor
             .checked_mul(item.quantity)
             .and_then(|line| total.checked_add(line))
-            .filter(|t| *t <= MAX_AMOUNT_MINOR)
+            .filter(|t| *t <= MAX_AMOUNT)
             .ok_or_else(|| {
                 ApiError::invalid(
                     "items",
@@ -81,12 +81,13 @@ pub fn price_items(
             quantity: item.quantity,
         });
     }
-    if total < currency.minimum_charge() {
+    let minimum = currency.minimum_charge();
+    if total < minimum.minor {
         return Err(ApiError::invalid(
             "items",
             format!(
                 "the total of 'items' is under the minimum charge for the currency ({})",
-                Money::from_minor(currency.minimum_charge(), currency).to_decimal_string()
+                minimum.to_decimal_string()
             ),
         ));
     }
@@ -369,7 +370,12 @@ async fn finish_payment(
         customer_id: row.customer_id.clone(),
         stripe_payment_intent_id: Some(intent.id.clone()),
         request_fingerprint: hex::encode(Sha256::digest(format!("checkout:{}", session.id))),
-        amount: intent.amount,
+        amount: MinorUnits::new(intent.amount).map_err(|e| {
+            ApiError::internal(format!(
+                "PaymentIntent {} of a Checkout Session: {e}",
+                intent.id
+            ))
+        })?,
         currency: Currency::parse(&intent.currency).map_err(|e| {
             ApiError::internal(format!(
                 "PaymentIntent {} of a Checkout Session: {e}",
@@ -387,9 +393,9 @@ async fn finish_payment(
         // Inserted as `creating`, then moved to the intent's state by the state machine (in the
         // same transaction), which records and announces it.
         status: crate::payment_state::PaymentStatus::Creating,
-        amount_capturable: 0,
-        amount_captured: 0,
-        amount_refunded: 0,
+        amount_capturable: MinorUnits::ZERO,
+        amount_captured: MinorUnits::ZERO,
+        amount_refunded: MinorUnits::ZERO,
         stripe_charge_id: None,
         stripe_payment_method_id: None,
         failure_code: None,

@@ -16,7 +16,7 @@ use super::Services;
 use crate::db::models::{new_id, now, Refund};
 use crate::db::{self, write_transaction};
 use crate::error::ApiError;
-use crate::money::{Currency, DecimalText, Money};
+use crate::money::{DecimalText, MinorUnits, Money};
 use crate::payment_state::{PaymentStatus, PaymentUpdate};
 use crate::stripe::{CreateRefund, Metadata, RefundReason, StripeError};
 
@@ -43,7 +43,10 @@ pub async fn refund(
         return Err(e);
     }
     let currency = payment.currency;
-    let refundable = payment.amount_captured - payment.amount_refunded;
+    // The state machine keeps the refunded amount at most the captured one.
+    let refundable = payment
+        .amount_captured
+        .saturating_sub(payment.amount_refunded);
     let asked = amount
         .map(|a| {
             Money::parse(&a.0, currency)
@@ -52,7 +55,7 @@ pub async fn refund(
         })
         .transpose()?;
     if asked.is_some_and(|a| a > payment.amount_captured) {
-        return Err(over_refundable(refundable, currency));
+        return Err(over_refundable(Money::from_minor(refundable, currency)));
     }
     // With the caller's key, a repeat must reach Stripe as the same request, whatever our record
     // learned meanwhile (the first attempt's refund may be recorded already, or known only from
@@ -61,8 +64,10 @@ pub async fn refund(
     // exceeds the charge — decides. Without a key, our record is the check.
     let amount = match (&idempotency_key, asked) {
         (Some(_), asked) => asked,
-        (None, _) if refundable <= 0 => return Err(fully_refunded()),
-        (None, Some(a)) if a > refundable => return Err(over_refundable(refundable, currency)),
+        (None, _) if refundable.is_zero() => return Err(fully_refunded()),
+        (None, Some(a)) if a > refundable => {
+            return Err(over_refundable(Money::from_minor(refundable, currency)))
+        }
         (None, asked) => Some(asked.unwrap_or(refundable)),
     };
     let stripe_account = services.stripe_account(&account)?;
@@ -92,7 +97,7 @@ pub async fn refund(
             &stripe_account,
             &CreateRefund {
                 payment_intent: Some(&intent_id),
-                amount,
+                amount: amount.map(MinorUnits::get),
                 reason: reason.clone(),
                 metadata: Some(&metadata),
                 ..Default::default()
@@ -101,12 +106,16 @@ pub async fn refund(
         )
         .await
         .map_err(refused)?;
+    // Stripe made the refund: an amount it cannot have (negative) is its error, and the refund
+    // is recorded from its charge.refunded webhook instead.
+    let refunded = MinorUnits::new(refund.amount)
+        .map_err(|e| ApiError::internal(format!("Stripe's refund {}: {e}", refund.id)))?;
     let actor = actor.to_string();
     let row = Refund {
         id: new_id(),
         payment_id: payment.id.clone(),
         stripe_refund_id: refund.id.clone(),
-        amount: refund.amount,
+        amount: refunded,
         reason: reason.map(|r| r.as_str().to_string()),
         status: refund
             .status
@@ -155,12 +164,12 @@ fn refused(e: StripeError) -> ApiError {
     }
 }
 
-fn over_refundable(refundable: i64, currency: Currency) -> ApiError {
+fn over_refundable(refundable: Money) -> ApiError {
     ApiError::invalid(
         "amount",
         format!(
             "'amount' exceeds what is left to refund ({})",
-            Money::from_minor(refundable.max(0), currency).to_decimal_string()
+            refundable.to_decimal_string()
         ),
     )
 }

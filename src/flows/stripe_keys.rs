@@ -13,6 +13,7 @@
 //! platform's own account. See docs/decisions.md, "Stripe idempotency keys and Stripe context".
 
 use crate::db::models::{Account, Card, Customer};
+use crate::money::MinorUnits;
 use crate::stripe::StripeAccount;
 use sha2::{Digest, Sha256};
 
@@ -65,7 +66,11 @@ pub fn refund_for_caller_key(payment_intent: &str, caller_key: &str) -> String {
 }
 
 /// The key of a refund without the caller's key: the same until the refund is recorded.
-pub fn refund_for_amounts(payment_intent: &str, already_refunded: i64, amount: i64) -> String {
+pub fn refund_for_amounts(
+    payment_intent: &str,
+    already_refunded: MinorUnits,
+    amount: MinorUnits,
+) -> String {
     derive(
         "re",
         &[
@@ -117,6 +122,10 @@ pub fn card_chargeable(card: &Card, current: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn units(minor: i64) -> MinorUnits {
+        MinorUnits::new(minor).unwrap()
+    }
 
     fn visible_ascii(key: &str) -> bool {
         crate::stripe::usable_idempotency_key(key) && !key.contains(' ')
@@ -176,8 +185,8 @@ mod tests {
         assert_ne!(payment_intent("a:b", "c"), payment_intent("a", "b:c"));
         assert_ne!(payment_intent("ab", "c"), payment_intent("a", "bc"));
         assert_ne!(
-            refund_for_amounts("pi_1", 1, 23),
-            refund_for_amounts("pi_1", 12, 3)
+            refund_for_amounts("pi_1", units(1), units(23)),
+            refund_for_amounts("pi_1", units(12), units(3))
         );
         assert_eq!(payment_intent("a", "b"), payment_intent("a", "b"));
     }

@@ -8,6 +8,7 @@ use super::Services;
 use crate::db::models::{now, Account, Card, Payment, StripeEvent};
 use crate::db::{self, write_transaction, DbConnection, Inserted};
 use crate::error::ApiError;
+use crate::money::MinorUnits;
 use crate::payment_state::{PaymentUpdate, Source};
 use crate::stripe::webhook::{self, DEFAULT_TOLERANCE};
 use crate::stripe::{Charge, Event, PaymentIntent, PaymentMethod, Refund};
@@ -308,18 +309,17 @@ fn charge_refunded(
     let Some(intent_id) = charge.payment_intent.as_ref().map(|i| i.id().to_string()) else {
         return Ok(());
     };
-    if charge.amount_captured < 0
-        || charge.amount_refunded < 0
-        || charge.amount_captured > charge.amount
-        || charge.amount_refunded > charge.amount
-    {
-        log::warn!(
-            "charge {} ignored: inconsistent amounts (amount {}, captured {}, refunded {})",
-            charge.id,
-            charge.amount,
-            charge.amount_captured,
-            charge.amount_refunded
-        );
+    let amounts = (
+        MinorUnits::new(charge.amount),
+        MinorUnits::new(charge.amount_captured),
+        MinorUnits::new(charge.amount_refunded),
+    );
+    let (Ok(amount), Ok(captured), Ok(refunded)) = amounts else {
+        inconsistent(charge);
+        return Ok(());
+    };
+    if captured > amount || refunded > amount {
+        inconsistent(charge);
         return Ok(());
     }
     let Some(payment) =
@@ -329,9 +329,9 @@ fn charge_refunded(
     };
     // Stripe counts the uncaptured rest of a partial capture as refunded: leave it out. A
     // released authorisation (nothing captured) is not a refund.
-    let uncaptured = charge.amount - charge.amount_captured;
-    let total = charge.amount_refunded - uncaptured;
-    if charge.amount_captured == 0 || total <= 0 {
+    let uncaptured = amount.saturating_sub(captured);
+    let total = refunded.saturating_sub(uncaptured);
+    if captured.is_zero() || total.is_zero() {
         return Ok(());
     }
     apply_update(
@@ -341,6 +341,17 @@ fn charge_refunded(
         STRIPE_ACTOR,
     )
     .map(|_| ())
+}
+
+/// Logs a charge whose amounts contradict each other; it is ignored.
+fn inconsistent(charge: &Charge) {
+    log::warn!(
+        "charge {} ignored: inconsistent amounts (amount {}, captured {}, refunded {})",
+        charge.id,
+        charge.amount,
+        charge.amount_captured,
+        charge.amount_refunded
+    );
 }
 
 fn refund_updated(conn: &mut DbConnection, refund: &Refund, scope: &Scope) -> Result<(), ApiError> {
