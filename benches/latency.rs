@@ -32,12 +32,12 @@ use pos_backend::app::SIMULATOR_KEY;
 use pos_backend::crypto::SecretBox;
 use pos_backend::db::{write_transaction, Backend, Db, DbConnection, DbError};
 use pos_backend::flows::Services;
-use pos_backend::secret::Secret;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+use stripe_client::secret::Secret;
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -200,7 +200,7 @@ impl Bench {
             .client
             .post(self.sim(path))
             .basic_auth(SIMULATOR_KEY, Some(""))
-            .header("stripe-version", pos_backend::stripe::API_VERSION)
+            .header("stripe-version", stripe_client::API_VERSION)
             .form(form);
         if let Some(key) = key {
             builder = builder.header("idempotency-key", key);
@@ -212,7 +212,7 @@ impl Bench {
         self.client
             .get(self.sim(path))
             .basic_auth(SIMULATOR_KEY, Some(""))
-            .header("stripe-version", pos_backend::stripe::API_VERSION)
+            .header("stripe-version", stripe_client::API_VERSION)
             .build()
             .unwrap()
     }
@@ -871,7 +871,7 @@ async fn in_process(b: &Bench, url: &str) -> Vec<(&'static str, Stats)> {
     use pos_backend::api::payments::PaymentResponse;
     use pos_backend::flows::payments::{self, NewIntent, PaymentFilter};
     use pos_backend::money::DecimalText;
-    use pos_backend::stripe::{
+    use stripe_client::{
         CaptureMethod, CreatePaymentIntent, Metadata, StripeAccount, StripeClient, StripeConfig,
     };
     let services = Services {

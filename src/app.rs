@@ -8,15 +8,15 @@ use crate::crypto::SecretBox;
 use crate::db::Db;
 use crate::flows::Services;
 use crate::jobs::instances::Instance;
-use crate::secret::Secret;
-use crate::sim::{SimConfig, Simulator};
-use crate::stripe::{StripeClient, StripeConfig};
 use actix_web::body::EitherBody;
 use actix_web::dev::{Server, Service, ServiceResponse};
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::middleware::{ErrorHandlerResponse, ErrorHandlers, Logger};
 use actix_web::{web, App, HttpMessage, HttpResponse, HttpServer};
 use std::net::{SocketAddr, TcpListener};
+use stripe_client::secret::Secret;
+use stripe_client::{StripeClient, StripeConfig};
+use stripe_sim::{SimConfig, Simulator};
 
 /// The platform key the backend uses against the embedded simulator.
 pub const SIMULATOR_KEY: &str = "sk_test_simulator";

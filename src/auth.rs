@@ -11,9 +11,9 @@
 //! the token from a request is HTTP, in `api::caller`.
 
 use crate::error::Error;
-use crate::secret::Secret;
 use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
+use stripe_client::secret::Secret;
 
 /// What a token may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

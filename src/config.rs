@@ -2,10 +2,10 @@
 //! with nothing set, the service runs on SQLite in `./data` against the embedded Stripe simulator.
 
 use crate::crypto::SecretBox;
-use crate::secret::Secret;
 use clap::Args;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+use stripe_client::secret::Secret;
 
 /// The settings shared by every subcommand.
 #[derive(Debug, Clone, Args)]

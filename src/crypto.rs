@@ -1,11 +1,11 @@
 //! Secrets at rest: AES-256-GCM sealing of merchants' Stripe keys, bound to the row they belong to.
 
-use crate::secret::Secret;
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use rand::RngCore;
+use stripe_client::secret::Secret;
 
 /// Seals and opens secrets with one 256-bit key. The output is `base64(nonce ‖ ciphertext)`.
 #[derive(Clone)]

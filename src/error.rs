@@ -53,9 +53,6 @@ pub enum ErrorKind {
 #[derive(Debug, Clone)]
 pub struct Error(Box<ErrorBody>);
 
-/// Kept while flows, db and jobs are renamed to [`Error`].
-pub use Error as ApiError;
-
 impl std::ops::Deref for Error {
     type Target = ErrorBody;
     fn deref(&self) -> &ErrorBody {
@@ -244,11 +241,11 @@ impl Error {
     /// refusal of what we added ourselves, maps as [`From<StripeError>`] (Stripe failed: our
     /// request was wrong).
     pub fn from_stripe_input(
-        e: crate::stripe::StripeError,
+        e: stripe_client::StripeError,
         theirs: Option<&str>,
         ours: &str,
     ) -> Error {
-        use crate::stripe::StripeError;
+        use stripe_client::StripeError;
         let StripeError::Api {
             status,
             code,
@@ -273,7 +270,7 @@ impl Error {
                     && *status == 400
                     && matches!(
                         error_type,
-                        crate::stripe::error::ErrorType::InvalidRequestError
+                        stripe_client::error::ErrorType::InvalidRequestError
                     ) =>
             {
                 Error::invalid(
@@ -292,9 +289,9 @@ impl Error {
     }
 }
 
-impl From<crate::stripe::StripeError> for Error {
-    fn from(e: crate::stripe::StripeError) -> Self {
-        use crate::stripe::StripeError;
+impl From<stripe_client::StripeError> for Error {
+    fn from(e: stripe_client::StripeError) -> Self {
+        use stripe_client::StripeError;
         let request_id = e.request_id().map(str::to_string);
         let mut error = match &e {
             StripeError::Api { .. } if e.is_card_error() => {

@@ -1,7 +1,8 @@
 //! pos-backend: card-present point-of-sale payments on Stripe Terminal.
 //!
-//! The data path reads top-down: `api` parses and authorises, `flows` decides, `stripe` and `db`
-//! do the I/O. `sim` is an embedded Stripe simulator speaking Stripe's wire protocol.
+//! The data path reads top-down: `api` parses and authorises, `flows` decides, `db` and the Stripe
+//! client (the `stripe-client` crate) do the I/O. The Stripe simulator (the `stripe-sim` crate) is
+//! embedded under `/sim/stripe` in simulator mode. docs/architecture.md describes the whole.
 
 pub mod api;
 pub mod app;
@@ -15,7 +16,3 @@ pub mod flows;
 pub mod jobs;
 pub mod money;
 pub mod payment_state;
-
-pub use stripe_client as stripe;
-pub use stripe_client::secret;
-pub use stripe_sim as sim;

@@ -10,8 +10,8 @@ use pos_backend::db::Db;
 use pos_backend::flows::accounts::{self, AccountChanges};
 use pos_backend::flows::Services;
 use pos_backend::jobs::reconcile::{self, ReconcileConfig};
-use pos_backend::stripe::{StripeClient, StripeConfig};
 use std::process::ExitCode;
+use stripe_client::{StripeClient, StripeConfig};
 
 #[derive(Parser)]
 #[command(
@@ -117,7 +117,7 @@ async fn run(cli: Cli) -> Result<(), String> {
         let faults = faults
             .iter()
             .map(|f| serde_json::from_str(f).map_err(|e| format!("--fault {f}: {e}")))
-            .collect::<Result<Vec<pos_backend::sim::FaultRule>, _>>()?;
+            .collect::<Result<Vec<stripe_sim::FaultRule>, _>>()?;
         let listener = std::net::TcpListener::bind(&cli.config.listen)
             .map_err(|e| format!("{}: {e}", cli.config.listen))?;
         let secret = webhook_secret
@@ -127,12 +127,12 @@ async fn run(cli: Cli) -> Result<(), String> {
             "Stripe simulator on http://{} (any sk_test_… key)",
             listener.local_addr().map_err(|e| e.to_string())?
         );
-        let sim = pos_backend::sim::Simulator::new(pos_backend::sim::SimConfig {
+        let sim = stripe_sim::Simulator::new(stripe_sim::SimConfig {
             webhook_url: webhook_url.clone(),
             webhook_secret: secret,
             faults,
         });
-        return pos_backend::sim::serve(listener, sim)
+        return stripe_sim::serve(listener, sim)
             .await
             .map_err(|e| e.to_string());
     }

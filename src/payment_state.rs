@@ -18,7 +18,6 @@
 
 use crate::db::models::Payment;
 use crate::money::MinorUnits;
-use crate::stripe::{PaymentIntent, PaymentIntentStatus};
 use chrono::NaiveDateTime;
 use diesel::backend::Backend;
 use diesel::deserialize::{self, FromSql, FromSqlRow};
@@ -26,6 +25,7 @@ use diesel::expression::AsExpression;
 use diesel::serialize::{self, Output, ToSql};
 use diesel::sql_types::Text;
 use serde::{Deserialize, Serialize};
+use stripe_client::{PaymentIntent, PaymentIntentStatus};
 
 /// Where a payment stands. Stored as the same snake_case strings as Stripe's intent statuses
 /// (plus our `creating` and `failed`).

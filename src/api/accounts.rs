@@ -7,9 +7,9 @@ use crate::error::Error;
 use crate::flows::accounts::{self, AccountChanges};
 use crate::flows::Services;
 use crate::money::Currency;
-use crate::secret::Secret;
 use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
+use stripe_client::secret::Secret;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -12,9 +12,9 @@ use crate::flows::checkout::SessionView;
 use crate::flows::reference_checkout::{self, NewCheckout, NewItem, MAX_ITEMS, QUANTITY};
 use crate::flows::Services;
 use crate::money::{check_decimal, Currency, DecimalText, Money};
-use crate::stripe::UiMode;
 use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
+use stripe_client::UiMode;
 
 /// Longest redirect URL we accept.
 const MAX_URL_LEN: usize = 2048;

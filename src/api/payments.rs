@@ -334,7 +334,7 @@ pub async fn refund(
     request: actix_web::HttpRequest,
     ApiJson(body): ApiJson<RefundRequest>,
 ) -> Result<HttpResponse, Error> {
-    use crate::stripe::RefundReason;
+    use stripe_client::RefundReason;
     let account = caller.for_account(Scope::PaymentsWrite, &body.external_account_id)?;
     payment_id(&body.payment_id)?;
     if let Some(a) = &body.amount {

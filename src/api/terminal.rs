@@ -8,10 +8,10 @@ use crate::db::models::{TerminalLocation, TerminalReader};
 use crate::error::Error;
 use crate::flows::terminal::{self, NewLocation};
 use crate::flows::Services;
-use crate::stripe::{AllowRedisplay, Reader};
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
+use stripe_client::{AllowRedisplay, Reader};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -306,7 +306,7 @@ impl<E> From<DieselError> for TxError<E> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::ApiError;
+    use crate::error::Error;
 
     /// Runs `f` on the SQLite connection inside `conn`.
     fn sqlite<T>(conn: &mut DbConnection, f: impl FnOnce(&mut SqliteConnection) -> T) -> T {
@@ -458,10 +458,10 @@ mod tests {
             .await
             .unwrap();
         db.ping().await.unwrap();
-        let e = ApiError::from(DbError::Panicked("boom".into()));
+        let e = Error::from(DbError::Panicked("boom".into()));
         assert_eq!(e.code, "internal_error");
         assert!(!e.retryable);
-        let e = ApiError::from(DbError::Unavailable("down".into()));
+        let e = Error::from(DbError::Unavailable("down".into()));
         assert_eq!(e.code, "database_unavailable");
         assert!(e.retryable);
     }

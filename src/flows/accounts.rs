@@ -5,7 +5,7 @@ use crate::crypto::SecretBox;
 use crate::db::accounts::Written;
 use crate::db::models::{new_id, now, Account};
 use crate::db::{self, Db, DbConnection, DbError};
-use crate::error::ApiError;
+use crate::error::Error;
 use crate::money::Currency;
 
 /// Validated changes to an account; `None` leaves a field as it is, `Some(None)` clears it.
@@ -14,9 +14,9 @@ pub struct AccountChanges {
     pub display_name: Option<Option<String>>,
     pub default_currency: Option<Currency>,
     pub stripe_account_id: Option<Option<String>>,
-    pub stripe_secret_key: Option<Option<crate::secret::Secret<String>>>,
+    pub stripe_secret_key: Option<Option<stripe_client::secret::Secret<String>>>,
     pub webhook_url: Option<Option<String>>,
-    pub stripe_webhook_secret: Option<Option<crate::secret::Secret<String>>>,
+    pub stripe_webhook_secret: Option<Option<stripe_client::secret::Secret<String>>>,
 }
 
 /// The result of an upsert: the row, whether it was created, and — when a webhook URL was set or
@@ -24,7 +24,7 @@ pub struct AccountChanges {
 pub struct Upserted {
     pub account: Account,
     pub created: bool,
-    pub new_webhook_secret: Option<crate::secret::Secret<String>>,
+    pub new_webhook_secret: Option<stripe_client::secret::Secret<String>>,
 }
 
 /// The sealing context of an account's webhook-signing secret.
@@ -43,7 +43,7 @@ pub async fn upsert(
     secrets: &SecretBox,
     external_account_id: String,
     changes: AccountChanges,
-) -> Result<Upserted, ApiError> {
+) -> Result<Upserted, Error> {
     // A concurrent request may create the same new account first: then apply ours as an update.
     match upsert_once(db, secrets, external_account_id.clone(), changes.clone()).await {
         Err(UpsertError::CreatedConcurrently) => {
@@ -54,21 +54,21 @@ pub async fn upsert(
     .map_err(|e| match e {
         UpsertError::Api(e) => e,
         UpsertError::CreatedConcurrently => {
-            ApiError::internal("the account was created concurrently twice")
+            Error::internal("the account was created concurrently twice")
         }
     })
 }
 
 /// Why one attempt at an upsert failed.
 enum UpsertError {
-    Api(ApiError),
+    Api(Error),
     /// Another request created the account first (its transaction is rolled back; try again as
     /// an update).
     CreatedConcurrently,
 }
 
-impl From<ApiError> for UpsertError {
-    fn from(e: ApiError) -> Self {
+impl From<Error> for UpsertError {
+    fn from(e: Error) -> Self {
         UpsertError::Api(e)
     }
 }
@@ -128,7 +128,7 @@ async fn upsert_once(
                     let secret = format!("whsec_{}", hex::encode(rand::random::<[u8; 24]>()));
                     account.webhook_secret_enc =
                         Some(secrets.seal(&secret, &webhook_secret_context(&account)));
-                    new_webhook_secret = Some(crate::secret::Secret::new(secret));
+                    new_webhook_secret = Some(stripe_client::secret::Secret::new(secret));
                 }
                 account.webhook_url = v;
             }
@@ -139,15 +139,15 @@ async fn upsert_once(
             }
             account.updated_at = at;
             let written = if created {
-                db::accounts::insert(conn, &account).map_err(ApiError::from)?
+                db::accounts::insert(conn, &account).map_err(Error::from)?
             } else {
-                db::accounts::update(conn, &account).map_err(ApiError::from)?
+                db::accounts::update(conn, &account).map_err(Error::from)?
             };
             match written {
                 Written::Done => {}
                 Written::ExternalIdTaken => return Err(UpsertError::CreatedConcurrently),
                 Written::StripeAccountTaken => {
-                    return Err(ApiError::conflict(
+                    return Err(Error::conflict(
                         "stripe_account_in_use",
                         "that Stripe account is already linked to another account",
                     )
@@ -172,10 +172,10 @@ async fn upsert_once(
 }
 
 /// The Stripe context (`stripe_keys::context_of`) of the account's settings.
-fn stripe_context(secrets: &SecretBox, account: &Account) -> Result<String, ApiError> {
+fn stripe_context(secrets: &SecretBox, account: &Account) -> Result<String, Error> {
     let own_key = match &account.stripe_secret_key_enc {
         Some(sealed) => Some(secrets.open(sealed, &account.id).map_err(|e| {
-            ApiError::internal(format!("account {}: stored Stripe key: {e}", account.id))
+            Error::internal(format!("account {}: stored Stripe key: {e}", account.id))
         })?),
         None => None,
     };
@@ -187,14 +187,14 @@ fn stripe_context(secrets: &SecretBox, account: &Account) -> Result<String, ApiE
 
 /// Records `context` on the account's customers and cards that have none (NULL means "the
 /// account's current context"), before the account moves to another one.
-fn stamp_context(conn: &mut DbConnection, account_id: &str, context: &str) -> Result<(), ApiError> {
+fn stamp_context(conn: &mut DbConnection, account_id: &str, context: &str) -> Result<(), Error> {
     db::customers::stamp_context(conn, account_id, context)?;
     db::cards::stamp_context(conn, account_id, context)?;
     Ok(())
 }
 
 /// The account with this external id, or 404.
-pub async fn get(db: &Db, external_account_id: String) -> Result<Account, ApiError> {
+pub async fn get(db: &Db, external_account_id: String) -> Result<Account, Error> {
     db.run(move |conn| require(conn, &external_account_id))
         .await
 }
@@ -203,14 +203,14 @@ pub async fn get(db: &Db, external_account_id: String) -> Result<Account, ApiErr
 pub(crate) fn require(
     conn: &mut DbConnection,
     external_account_id: &str,
-) -> Result<Account, ApiError> {
-    find(conn, external_account_id)?.ok_or_else(|| ApiError::not_found("no such account"))
+) -> Result<Account, Error> {
+    find(conn, external_account_id)?.ok_or_else(|| Error::not_found("no such account"))
 }
 
 pub(crate) fn find(
     conn: &mut DbConnection,
     external_account_id: &str,
-) -> Result<Option<Account>, ApiError> {
+) -> Result<Option<Account>, Error> {
     Ok(db::accounts::find_by_external_id(
         conn,
         external_account_id,

@@ -15,9 +15,9 @@ use super::webhooks::Scope;
 use super::{accounts, customers, Services};
 use crate::db;
 use crate::db::models::{new_id, now, Account, Card, CheckoutSessionRow};
-use crate::error::ApiError;
+use crate::error::Error;
 use crate::money::Currency;
-use crate::stripe::{Expandable, PaymentMethod, StripeAccount, UiMode};
+use stripe_client::{Expandable, PaymentMethod, StripeAccount, UiMode};
 
 /// A validated `POST /v1/customer/card/checkout`.
 #[derive(Debug, Clone)]
@@ -35,7 +35,7 @@ pub struct NewSetupSession {
 pub async fn create_setup_session(
     services: &Services,
     input: NewSetupSession,
-) -> Result<SessionView, ApiError> {
+) -> Result<SessionView, Error> {
     let account = accounts::get(&services.db, input.external_account_id.clone()).await?;
     let stripe_account = services.stripe_account(&account)?;
     let customer = customers::find_or_create(
@@ -69,7 +69,7 @@ pub async fn create_setup_session(
     let inserted = row.clone();
     services
         .db
-        .run(move |conn| db::checkout_sessions::insert(conn, &inserted).map_err(ApiError::from))
+        .run(move |conn| db::checkout_sessions::insert(conn, &inserted).map_err(Error::from))
         .await?;
     let session =
         create_at_stripe(services, &stripe_account, &account, &row, Some(&customer)).await?;
@@ -85,15 +85,15 @@ pub async fn setup_card(
     services: &Services,
     external_account_id: String,
     session_id: String,
-) -> Result<CardView, ApiError> {
+) -> Result<CardView, Error> {
     let (account, row) = load(services, external_account_id, session_id, SETUP).await?;
     match finish_setup(services, &account, row).await? {
         SetupOutcome::Saved(card) => Ok(*card),
-        SetupOutcome::Open => Err(ApiError::conflict(
+        SetupOutcome::Open => Err(Error::conflict(
             "checkout_not_complete",
             "the customer has not completed the Checkout Session yet",
         )),
-        SetupOutcome::Expired => Err(ApiError::conflict(
+        SetupOutcome::Expired => Err(Error::conflict(
             "checkout_expired",
             "the Checkout Session expired without saving a card; create a new one",
         )),
@@ -107,7 +107,7 @@ pub async fn complete_session(
     services: &Services,
     stripe_session_id: &str,
     scope: &Scope,
-) -> Result<Option<CardView>, ApiError> {
+) -> Result<Option<CardView>, Error> {
     let Some((account, row)) = find_by_stripe_id(services, stripe_session_id, scope).await? else {
         return Ok(None);
     };
@@ -128,7 +128,7 @@ pub async fn complete_setup_intent(
     services: &Services,
     intent: &serde_json::Value,
     scope: &Scope,
-) -> Result<Option<CardView>, ApiError> {
+) -> Result<Option<CardView>, Error> {
     let method_id = match &intent["payment_method"] {
         serde_json::Value::String(id) => id.clone(),
         serde_json::Value::Object(pm) => match pm.get("id").and_then(|v| v.as_str()) {
@@ -147,7 +147,7 @@ pub async fn complete_setup_intent(
     let found = services
         .db
         .run(move |conn| {
-            db::checkout_sessions::find_with_account(conn, &row_id, SETUP).map_err(ApiError::from)
+            db::checkout_sessions::find_with_account(conn, &row_id, SETUP).map_err(Error::from)
         })
         .await?;
     let Some((row, account)) = found.filter(|(_, a)| scope.allows(&a.id)) else {
@@ -176,7 +176,7 @@ async fn finish_setup(
     services: &Services,
     account: &Account,
     row: CheckoutSessionRow,
-) -> Result<SetupOutcome, ApiError> {
+) -> Result<SetupOutcome, Error> {
     if let Some(card_id) = row.card_id.clone() {
         return card_view(services, account, card_id)
             .await
@@ -195,7 +195,7 @@ async fn finish_setup(
             &["setup_intent.payment_method"],
         )
         .await
-        .map_err(|e| ApiError::from_stripe_input(e, None, "session_id"))?;
+        .map_err(|e| Error::from_stripe_input(e, None, "session_id"))?;
     match session_status(&session) {
         COMPLETE => {}
         EXPIRED => {
@@ -215,8 +215,8 @@ async fn finish_setup(
         .map(|card| SetupOutcome::Saved(Box::new(card)))
 }
 
-fn not_saveable(why: &str) -> ApiError {
-    ApiError::conflict(
+fn not_saveable(why: &str) -> Error {
+    Error::conflict(
         "card_not_saveable",
         format!("the Checkout Session completed without a reusable card: {why}"),
     )
@@ -230,7 +230,7 @@ async fn save_setup_card(
     account: &Account,
     row: CheckoutSessionRow,
     method: PaymentMethod,
-) -> Result<CardView, ApiError> {
+) -> Result<CardView, Error> {
     let context = super::stripe_keys::context(account, stripe_account);
     let customer_id = row.customer_id.clone().unwrap_or_default();
     let customer = services
@@ -244,7 +244,7 @@ async fn save_setup_card(
     match method.customer.as_ref().map(Expandable::id) {
         Some(id) if id == customer.stripe_customer_id => {}
         Some(_) => {
-            return Err(ApiError::conflict(
+            return Err(Error::conflict(
                 "customer_mismatch",
                 "the card is attached to another Stripe customer than the session's",
             ))
@@ -294,7 +294,7 @@ async fn card_view(
     services: &Services,
     account: &Account,
     card_id: String,
-) -> Result<CardView, ApiError> {
+) -> Result<CardView, Error> {
     let context = services.stripe_context(account)?;
     services
         .db

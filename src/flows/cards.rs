@@ -9,8 +9,8 @@ use super::Services;
 use crate::db::cards::CardKey;
 use crate::db::models::{new_id, now, Card, Customer};
 use crate::db::{self, DbConnection, Inserted};
-use crate::error::ApiError;
-use crate::stripe::Expandable;
+use crate::error::Error;
+use stripe_client::Expandable;
 
 /// A saved card with its customer.
 #[derive(Debug, Clone)]
@@ -41,20 +41,20 @@ pub async fn save_from_payment(
     external_account_id: String,
     payment_id: String,
     external_customer_id: String,
-) -> Result<CardView, ApiError> {
+) -> Result<CardView, Error> {
     let (account, payment) = payments::load(services, external_account_id, payment_id).await?;
     let context = services.stripe_context(&account)?;
     let customer = match payment.customer_id.clone() {
         Some(id) => services.db.run(move |c| super::customers::by_id(c, &id)).await?,
         None => {
-            return Err(ApiError::conflict(
+            return Err(Error::conflict(
                 "card_not_saveable",
                 "the payment was created without a customer, so its card cannot be saved; create the intent with external_customer_id",
             ))
         }
     };
     if customer.external_customer_id != external_customer_id {
-        return Err(ApiError::conflict(
+        return Err(Error::conflict(
             "customer_mismatch",
             "the payment belongs to another customer than external_customer_id",
         )
@@ -64,7 +64,7 @@ pub async fn save_from_payment(
     match services
         .db
         .run(move |c| {
-            db::cards::find_saved_from(c, &customer_id, &payment_row_id).map_err(ApiError::from)
+            db::cards::find_saved_from(c, &customer_id, &payment_row_id).map_err(Error::from)
         })
         .await?
     {
@@ -88,7 +88,7 @@ pub async fn save_from_payment(
             payments::STRIPE_ACTOR,
         )
         .await?;
-        let mut e = ApiError::conflict(
+        let mut e = Error::conflict(
             "payment_not_captured",
             format!(
                 "the card can be saved once the payment is captured (status '{}')",
@@ -107,7 +107,7 @@ pub async fn save_from_payment(
     };
     let Some((generated, details)) = details.and_then(|d| d.generated_card.clone().map(|g| (g, d)))
     else {
-        return Err(ApiError::conflict(
+        return Err(Error::conflict(
             "card_not_saveable",
             "this payment produced no reusable card (a phone or watch wallet was tapped, or the intent was not set up for future use)",
         ));
@@ -136,16 +136,16 @@ pub async fn save_from_payment(
 /// Records a saved card on its customer, unless the same physical card (fingerprint) or the same
 /// PaymentMethod is already saved for them: then that card is returned instead. A PaymentMethod
 /// whose card was deleted is 409 `card_deleted`.
-pub async fn store_card(services: &Services, card: Card) -> Result<Card, ApiError> {
+pub async fn store_card(services: &Services, card: Card) -> Result<Card, Error> {
     store_card_then(services, card, |_, _| Ok(())).await
 }
 
 /// [`store_card`], then `then` with the card saved (new or the existing one): in the transaction
 /// that inserts a new card, so what records it (a Checkout session's `card_id`) is never seen
 /// without it.
-pub async fn store_card_then<F>(services: &Services, card: Card, then: F) -> Result<Card, ApiError>
+pub async fn store_card_then<F>(services: &Services, card: Card, then: F) -> Result<Card, Error>
 where
-    F: FnOnce(&mut DbConnection, &Card) -> Result<(), ApiError> + Send + 'static,
+    F: FnOnce(&mut DbConnection, &Card) -> Result<(), Error> + Send + 'static,
 {
     services
         .db
@@ -169,7 +169,7 @@ where
                     super::events::emit_card(conn, card, &customer, "card.saved")?;
                     then.take().expect("called once")(conn, card)?;
                 }
-                Ok::<_, ApiError>(inserted)
+                Ok::<_, Error>(inserted)
             })?;
             match inserted {
                 Inserted::New(card) => Ok(card),
@@ -179,27 +179,27 @@ where
                         conn,
                         found,
                         then.take()
-                            .ok_or_else(|| ApiError::internal("card saved twice"))?,
+                            .ok_or_else(|| Error::internal("card saved twice"))?,
                     ),
                     None if db::cards::was_deleted(conn, &card.stripe_payment_method_id)? => {
                         Err(card_deleted())
                     }
-                    None => Err(ApiError::internal("card vanished after a duplicate insert")),
+                    None => Err(Error::internal("card vanished after a duplicate insert")),
                 },
             }
         })
         .await
 }
 
-fn card_unavailable() -> ApiError {
-    ApiError::conflict(
+fn card_unavailable() -> Error {
+    Error::conflict(
         "card_unavailable",
         "this card was saved in another Stripe account than the one the merchant uses now (its Stripe key or connected account changed), so it cannot be charged; save the card again",
     )
 }
 
-fn card_deleted() -> ApiError {
-    ApiError::conflict(
+fn card_deleted() -> Error {
+    Error::conflict(
         "card_deleted",
         "this card was saved and then deleted (detached at Stripe), so it cannot be saved again from the same payment; save it from a new payment",
     )
@@ -213,7 +213,7 @@ pub async fn chargeable(
     account: &crate::db::models::Account,
     external_customer_id: &str,
     card: &super::payments::CardRef,
-) -> Result<(Customer, Card), ApiError> {
+) -> Result<(Customer, Card), Error> {
     let (account_id, external, card) = (
         account.id.clone(),
         external_customer_id.to_string(),
@@ -225,7 +225,7 @@ pub async fn chargeable(
         .run(move |conn| {
             let customer =
                 super::customers::find(conn, &account_id, &external)?.ok_or_else(|| {
-                    ApiError::not_found("no such customer").with_param("external_customer_id")
+                    Error::not_found("no such customer").with_param("external_customer_id")
                 })?;
             let (key, param) = match &card {
                 super::payments::CardRef::CardId(id) => (CardKey::Id(id), "card_id"),
@@ -234,7 +234,7 @@ pub async fn chargeable(
                 }
             };
             let card = db::cards::find_live(conn, &customer.id, key)?.ok_or_else(|| {
-                ApiError::not_found("no such card for this customer").with_param(param)
+                Error::not_found("no such card for this customer").with_param(param)
             })?;
             if !super::stripe_keys::card_chargeable(&card, &context) {
                 return Err(card_unavailable().with_param(param));
@@ -249,7 +249,7 @@ pub async fn list(
     services: &Services,
     external_account_id: String,
     external_customer_id: String,
-) -> Result<Vec<CardView>, ApiError> {
+) -> Result<Vec<CardView>, Error> {
     let (account, found) = services
         .db
         .run(move |conn| {
@@ -259,7 +259,7 @@ pub async fn list(
                 return Ok((account, None));
             };
             let rows = db::cards::list_live(conn, &customer.id)?;
-            Ok::<_, ApiError>((account, Some((customer, rows))))
+            Ok::<_, Error>((account, Some((customer, rows))))
         })
         .await?;
     let Some((customer, rows)) = found else {
@@ -278,16 +278,16 @@ pub async fn delete(
     services: &Services,
     external_account_id: String,
     card_id: String,
-) -> Result<CardView, ApiError> {
+) -> Result<CardView, Error> {
     let (account, view) = services
         .db
         .run(move |conn| {
             let account = super::accounts::require(conn, &external_account_id)?;
             let card = db::cards::find_of_account(conn, &account.id, &card_id)?
-                .ok_or_else(|| ApiError::not_found("no such card"))?;
+                .ok_or_else(|| Error::not_found("no such card"))?;
             let customer = super::customers::by_id(conn, &card.customer_id)?;
             // Returned only once deleted, so never chargeable.
-            Ok::<_, ApiError>((
+            Ok::<_, Error>((
                 account,
                 CardView {
                     card,
@@ -323,7 +323,7 @@ pub async fn delete(
                 let card = db::cards::by_id(conn, &id)?;
                 // Once, whether this or Stripe's payment_method.detached webhook records it first.
                 super::events::emit_card(conn, &card, &customer, "card.deleted")?;
-                Ok::<_, ApiError>(card)
+                Ok::<_, Error>(card)
             })
         })
         .await?;

@@ -16,15 +16,15 @@ use super::webhooks::Scope;
 use super::{accounts, customers, Services};
 use crate::db::models::{Account, CheckoutSessionRow, Customer};
 use crate::db::{self, DbConnection};
-use crate::error::ApiError;
+use crate::error::Error;
 use crate::money::MinorUnits;
-use crate::secret::Secret;
-use crate::stripe::checkout::CheckoutPaymentIntentData;
-use crate::stripe::{
+use serde::{Deserialize, Serialize};
+use stripe_client::checkout::CheckoutPaymentIntentData;
+use stripe_client::secret::Secret;
+use stripe_client::{
     CheckoutLineItem, CheckoutMode, CheckoutSession, CreateCheckoutSession, Metadata,
     StripeAccount, StripeError, UiMode,
 };
-use serde::{Deserialize, Serialize};
 
 pub use crate::db::checkout_sessions::{COMPLETE, CREATING, EXPIRED, OPEN, PAYMENT, SETUP};
 
@@ -162,7 +162,7 @@ pub(crate) async fn record_created(
     services: &Services,
     row: &CheckoutSessionRow,
     session: &CheckoutSession,
-) -> Result<CheckoutSessionRow, ApiError> {
+) -> Result<CheckoutSessionRow, Error> {
     let (id, stripe_id, status) = (
         row.id.clone(),
         session.id.clone(),
@@ -183,7 +183,7 @@ pub(crate) async fn set_status(
     services: &Services,
     id: &str,
     status: &'static str,
-) -> Result<CheckoutSessionRow, ApiError> {
+) -> Result<CheckoutSessionRow, Error> {
     let id = id.to_string();
     services
         .db
@@ -228,7 +228,7 @@ pub(crate) fn view(
 pub(crate) async fn load_customer(
     services: &Services,
     row: &CheckoutSessionRow,
-) -> Result<Option<Customer>, ApiError> {
+) -> Result<Option<Customer>, Error> {
     match row.customer_id.clone() {
         Some(id) => services
             .db
@@ -246,14 +246,14 @@ pub(crate) async fn load(
     external_account_id: String,
     session_id: String,
     mode: &'static str,
-) -> Result<(Account, CheckoutSessionRow), ApiError> {
+) -> Result<(Account, CheckoutSessionRow), Error> {
     services
         .db
         .run(move |conn| {
             let account = accounts::require(conn, &external_account_id)?;
             let row = db::checkout_sessions::find_of_account(conn, &account.id, &session_id, mode)?
                 .ok_or_else(|| {
-                    ApiError::not_found(format!("no such checkout session: '{session_id}'"))
+                    Error::not_found(format!("no such checkout session: '{session_id}'"))
                         .with_param("session_id")
                 })?;
             Ok((account, row))
@@ -266,7 +266,7 @@ pub(crate) async fn find_by_stripe_id(
     services: &Services,
     stripe_session_id: &str,
     scope: &Scope,
-) -> Result<Option<(Account, CheckoutSessionRow)>, ApiError> {
+) -> Result<Option<(Account, CheckoutSessionRow)>, Error> {
     let scope = scope.clone();
     let stripe_session_id = stripe_session_id.to_string();
     services
@@ -278,11 +278,11 @@ pub(crate) async fn find_by_stripe_id(
                         .filter(|(_, account)| scope.allows(&account.id))
                         .map(|(row, account)| (account, row))
                 })
-                .map_err(ApiError::from)
+                .map_err(Error::from)
         })
         .await
 }
 
-pub(crate) fn by_id(conn: &mut DbConnection, id: &str) -> Result<CheckoutSessionRow, ApiError> {
+pub(crate) fn by_id(conn: &mut DbConnection, id: &str) -> Result<CheckoutSessionRow, Error> {
     Ok(db::checkout_sessions::by_id(conn, id)?)
 }

@@ -10,8 +10,8 @@
 use super::{stripe_keys, Services};
 use crate::db::models::{new_id, now, Account, Customer};
 use crate::db::{self, write_transaction, DbConnection, Inserted};
-use crate::error::ApiError;
-use crate::stripe::{CreateCustomer, Metadata, StripeAccount};
+use crate::error::Error;
+use stripe_client::{CreateCustomer, Metadata, StripeAccount};
 
 /// The customer row for `external_customer_id`, creating the Stripe customer the first time (or
 /// anew when the row names one of another Stripe context).
@@ -20,7 +20,7 @@ pub async fn find_or_create(
     stripe_account: &StripeAccount,
     account: &Account,
     external_customer_id: &str,
-) -> Result<Customer, ApiError> {
+) -> Result<Customer, Error> {
     let (account_id, external) = (account.id.clone(), external_customer_id.to_string());
     let found = services
         .db
@@ -41,7 +41,7 @@ pub async fn create(
     stripe_account: &StripeAccount,
     account: &Account,
     external_customer_id: &str,
-) -> Result<Customer, ApiError> {
+) -> Result<Customer, Error> {
     let context = stripe_keys::context(account, stripe_account);
     let key = stripe_keys::customer(&account.id, &context, external_customer_id);
     let mut metadata = Metadata::new();
@@ -85,9 +85,9 @@ pub async fn create(
 
 /// The recorded customer for `row`'s ids: as it is when it was made in `row`'s context, else
 /// naming `row`'s Stripe customer and context from now on.
-fn repoint(conn: &mut DbConnection, row: Customer) -> Result<Customer, ApiError> {
+fn repoint(conn: &mut DbConnection, row: Customer) -> Result<Customer, Error> {
     let theirs = find(conn, &row.account_id, &row.external_customer_id)?
-        .ok_or_else(|| ApiError::internal("customer vanished after a duplicate insert"))?;
+        .ok_or_else(|| Error::internal("customer vanished after a duplicate insert"))?;
     if stripe_keys::customer_in(&theirs, row.stripe_context.as_deref().unwrap_or_default()) {
         return Ok(theirs);
     }
@@ -110,10 +110,10 @@ pub fn find(
     conn: &mut DbConnection,
     account_id: &str,
     external_customer_id: &str,
-) -> Result<Option<Customer>, ApiError> {
+) -> Result<Option<Customer>, Error> {
     Ok(db::customers::find(conn, account_id, external_customer_id)?)
 }
 
-pub fn by_id(conn: &mut DbConnection, id: &str) -> Result<Customer, ApiError> {
+pub fn by_id(conn: &mut DbConnection, id: &str) -> Result<Customer, Error> {
     Ok(db::customers::by_id(conn, id)?)
 }

@@ -5,7 +5,7 @@
 
 use crate::db::models::{new_id, now, Account, Card, Customer, Payment, WebhookDelivery};
 use crate::db::{self, DbConnection};
-use crate::error::ApiError;
+use crate::error::Error;
 use crate::money::{MinorUnits, Money};
 use serde_json::{json, Value};
 
@@ -17,7 +17,7 @@ pub fn emit_payment(
     conn: &mut DbConnection,
     payment: &Payment,
     event_type: &str,
-) -> Result<(), ApiError> {
+) -> Result<(), Error> {
     let Some(account) = webhook_account(conn, &payment.account_id)? else {
         return Ok(());
     };
@@ -55,7 +55,7 @@ pub fn emit_card(
     card: &Card,
     customer: &Customer,
     event_type: &str,
-) -> Result<(), ApiError> {
+) -> Result<(), Error> {
     let Some(account) = webhook_account(conn, &card.account_id)? else {
         return Ok(());
     };
@@ -76,7 +76,7 @@ pub fn emit_card(
     enqueue(conn, &account, event_type, dedupe_key, object)
 }
 
-fn webhook_account(conn: &mut DbConnection, account_id: &str) -> Result<Option<Account>, ApiError> {
+fn webhook_account(conn: &mut DbConnection, account_id: &str) -> Result<Option<Account>, Error> {
     let account = db::accounts::by_id(conn, account_id)?;
     Ok(account.webhook_url.is_some().then_some(account))
 }
@@ -87,7 +87,7 @@ fn enqueue(
     event_type: &str,
     dedupe_key: Option<String>,
     object: Value,
-) -> Result<(), ApiError> {
+) -> Result<(), Error> {
     let at = now();
     let id = format!("evt_{}", uuid::Uuid::now_v7().simple());
     let payload = json!({

@@ -18,9 +18,9 @@ pub mod webhooks;
 use crate::crypto::SecretBox;
 use crate::db::models::Account;
 use crate::db::Db;
-use crate::error::ApiError;
-use crate::secret::Secret;
-use crate::stripe::{StripeAccount, StripeClient};
+use crate::error::Error;
+use stripe_client::secret::Secret;
+use stripe_client::{StripeAccount, StripeClient};
 
 /// What the flows work with: the database, Stripe, and the key that seals secrets at rest.
 pub struct Services {
@@ -38,10 +38,10 @@ pub struct Services {
 impl Services {
     /// Whose Stripe account this merchant's calls act on: its own key if it has one, else the
     /// platform key, for its connected account when it has one.
-    pub fn stripe_account(&self, account: &Account) -> Result<StripeAccount, ApiError> {
+    pub fn stripe_account(&self, account: &Account) -> Result<StripeAccount, Error> {
         if let Some(sealed) = &account.stripe_secret_key_enc {
             let key = self.secrets.open(sealed, &account.id).map_err(|e| {
-                ApiError::internal(format!("account {}: stored Stripe key: {e}", account.id))
+                Error::internal(format!("account {}: stored Stripe key: {e}", account.id))
             })?;
             return Ok(StripeAccount {
                 secret_key: key,
@@ -55,7 +55,7 @@ impl Services {
     }
 
     /// The Stripe context (`stripe_keys::context`) the account's calls act in now.
-    pub fn stripe_context(&self, account: &Account) -> Result<String, ApiError> {
+    pub fn stripe_context(&self, account: &Account) -> Result<String, Error> {
         Ok(stripe_keys::context(
             account,
             &self.stripe_account(account)?,

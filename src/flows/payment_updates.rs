@@ -7,10 +7,10 @@
 use super::Services;
 use crate::db::models::{new_id, now, Payment, PaymentHistory};
 use crate::db::{self, write_transaction, DbConnection};
-use crate::error::ApiError;
+use crate::error::Error;
 use crate::money::MinorUnits;
 use crate::payment_state::{decide, Decision, IntentState, PaymentUpdate, Source};
-use crate::stripe::PaymentIntent;
+use stripe_client::PaymentIntent;
 
 /// The action of history entries that record a refused update.
 pub const IGNORED: &str = "ignored";
@@ -29,7 +29,7 @@ pub fn apply(
     payment_id: &str,
     update: PaymentUpdate,
     actor: &str,
-) -> Result<Applied, ApiError> {
+) -> Result<Applied, Error> {
     let current = super::payments::lock(conn, payment_id)?;
     match decide(&current, &update, now()) {
         Decision::Same => Ok(Applied {
@@ -83,7 +83,7 @@ pub async fn apply_now(
     payment_id: &str,
     update: PaymentUpdate,
     actor: &str,
-) -> Result<Applied, ApiError> {
+) -> Result<Applied, Error> {
     let (id, actor) = (payment_id.to_string(), actor.to_string());
     services
         .db
@@ -110,7 +110,7 @@ pub async fn observe_intent(
     intent: &PaymentIntent,
     source: Source,
     actor: &str,
-) -> Result<Payment, ApiError> {
+) -> Result<Payment, Error> {
     let Some(state) = observe(intent) else {
         return Ok(payment);
     };
@@ -132,7 +132,7 @@ pub fn insert_history(
     amount: Option<MinorUnits>,
     actor: &str,
     detail: Option<String>,
-) -> Result<(), ApiError> {
+) -> Result<(), Error> {
     db::payment_history::insert(
         conn,
         &PaymentHistory {

@@ -10,16 +10,16 @@ use super::payment_updates::{apply_now, insert_history, observe, observe_intent}
 use super::{customers, Services};
 use crate::db::models::{new_id, now, Account, Customer, MethodTypes, Payment, PaymentHistory};
 use crate::db::{self, write_transaction, DbConnection, Inserted};
-use crate::error::ApiError;
+use crate::error::Error;
 use crate::money::{Currency, DecimalText, MinorUnits, Money};
 use crate::payment_state::{PaymentStatus, PaymentUpdate, Source};
-use crate::secret::Secret;
-use crate::stripe::{
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use stripe_client::secret::Secret;
+use stripe_client::{
     CaptureMethod, CapturePaymentIntent, CreatePaymentIntent, Metadata, PaymentIntent,
     PaymentIntentStatus, SetupFutureUsage, StripeAccount, StripeError,
 };
-use sha2::{Digest, Sha256};
-use std::collections::BTreeMap;
 
 /// The actor of history entries for changes Stripe reported (a refresh, a webhook).
 pub const STRIPE_ACTOR: &str = "stripe";
@@ -72,7 +72,7 @@ pub async fn create_intent(
     services: &Services,
     actor: &str,
     input: NewIntent,
-) -> Result<PaymentView, ApiError> {
+) -> Result<PaymentView, Error> {
     // One database hop for what the request needs to know: the account, an earlier payment for the
     // same external_transaction_id, and the customer.
     let (account, existing, known_customer) = {
@@ -90,7 +90,7 @@ pub async fn create_intent(
                     Some(external) => customers::find(c, &account.id, external)?,
                     None => None,
                 };
-                Ok::<_, ApiError>((account, existing, customer))
+                Ok::<_, Error>((account, existing, customer))
             })
             .await?
     };
@@ -99,9 +99,9 @@ pub async fn create_intent(
         None => account.default_currency,
     };
     let money = Money::parse_charge(&input.amount.0, currency)
-        .map_err(|e| ApiError::invalid("amount", format!("'amount' {e}")))?;
+        .map_err(|e| Error::invalid("amount", format!("'amount' {e}")))?;
     if input.payment_method_types.contains(&"interac_present") && currency.code() != "cad" {
-        return Err(ApiError::invalid(
+        return Err(Error::invalid(
             "payment_method_types",
             "interac_present is only available for payments in CAD",
         ));
@@ -178,7 +178,7 @@ pub async fn create_intent(
                         if let Inserted::New(row) = &inserted {
                             insert_history(conn, row, "create", Some(row.amount), &actor, None)?;
                         }
-                        Ok::<_, ApiError>(inserted)
+                        Ok::<_, Error>(inserted)
                     })?;
                     match inserted {
                         Inserted::New(row) => Ok(row),
@@ -190,7 +190,7 @@ pub async fn create_intent(
                                 &row.external_transaction_id,
                             )?
                             .ok_or_else(|| {
-                                ApiError::internal("payment vanished after a duplicate insert")
+                                Error::internal("payment vanished after a duplicate insert")
                             })?;
                             if theirs.request_fingerprint != row.request_fingerprint {
                                 return Err(idempotency_conflict());
@@ -315,7 +315,7 @@ async fn fail(
     code: Option<&str>,
     decline_code: Option<&str>,
     actor: &str,
-) -> Result<Payment, ApiError> {
+) -> Result<Payment, Error> {
     let update = PaymentUpdate::Failed {
         intent_id: intent.id.clone(),
         code: code.unwrap_or("card_declined").to_string(),
@@ -327,8 +327,8 @@ async fn fail(
 }
 
 /// The 402 of a declined saved-card charge, from what was recorded.
-fn declined(payment: &Payment) -> ApiError {
-    let mut e = ApiError::card_declined(
+fn declined(payment: &Payment) -> Error {
+    let mut e = Error::card_declined(
         payment.failure_code.as_deref().unwrap_or("card_declined"),
         payment.decline_code.clone(),
         "the card was declined; the payment is recorded as failed",
@@ -347,14 +347,14 @@ pub(crate) async fn complete(
     payment: Payment,
     intent: &PaymentIntent,
     actor: &str,
-) -> Result<Payment, ApiError> {
+) -> Result<Payment, Error> {
     if payment.stripe_payment_intent_id.as_deref() == Some(intent.id.as_str())
         && payment.status == intent.status.as_str()
     {
         return Ok(payment);
     }
     let state = observe(intent).ok_or_else(|| {
-        ApiError::internal(format!(
+        Error::internal(format!(
             "Stripe answered with an inconsistent PaymentIntent {}",
             intent.id
         ))
@@ -375,19 +375,19 @@ pub async fn capture(
     external_account_id: String,
     payment_id: String,
     amount: Option<DecimalText>,
-) -> Result<PaymentView, ApiError> {
+) -> Result<PaymentView, Error> {
     let (account, payment) = load(services, external_account_id, payment_id).await?;
     let currency = payment.currency;
     let amount = amount
         .map(|a| {
             Money::parse(&a.0, currency)
-                .map_err(|e| ApiError::invalid("amount", format!("'amount' {e}")))
+                .map_err(|e| Error::invalid("amount", format!("'amount' {e}")))
         })
         .transpose()?
         .map(|m| m.minor);
     if let Some(minor) = amount {
         if minor > payment.amount {
-            return Err(ApiError::invalid(
+            return Err(Error::invalid(
                 "amount",
                 format!(
                     "'amount' exceeds the authorised amount ({})",
@@ -439,14 +439,14 @@ pub async fn get(
     services: &Services,
     external_account_id: String,
     payment_id: String,
-) -> Result<PaymentView, ApiError> {
+) -> Result<PaymentView, Error> {
     let (account, payment) = load(services, external_account_id, payment_id).await?;
     if let (Some(id), false) = (&payment.stripe_payment_intent_id, payment.status.is_final()) {
         let intent = services
             .stripe
             .retrieve_payment_intent(&services.stripe_account(&account)?, id, &[])
             .await
-            .map_err(|e| ApiError::from_stripe_input(e, None, "payment_id"))?;
+            .map_err(|e| Error::from_stripe_input(e, None, "payment_id"))?;
         if payment.status != intent.status.as_str()
             || intent.amount_capturable != payment.amount_capturable.get()
         {
@@ -468,7 +468,7 @@ pub async fn get(
         .run(move |conn| {
             let payment = by_id(conn, &id)?;
             let history = db::payment_history::of_payment(conn, &id)?;
-            Ok::<_, ApiError>((payment, history))
+            Ok::<_, Error>((payment, history))
         })
         .await?;
     let mut view = view(services, account, payment).await?;
@@ -488,14 +488,14 @@ pub async fn load(
     services: &Services,
     external_account_id: String,
     payment_id: String,
-) -> Result<(Account, Payment), ApiError> {
+) -> Result<(Account, Payment), Error> {
     services
         .db
         .run(move |conn| {
             let account = super::accounts::require(conn, &external_account_id)?;
             let payment = db::payments::find_by_intent(conn, &account.id, &payment_id)?
                 .ok_or_else(|| {
-                    ApiError::not_found(format!("no such payment: '{payment_id}'"))
+                    Error::not_found(format!("no such payment: '{payment_id}'"))
                         .with_param("payment_id")
                 })?;
             Ok((account, payment))
@@ -507,7 +507,7 @@ pub async fn view(
     services: &Services,
     account: Account,
     payment: Payment,
-) -> Result<PaymentView, ApiError> {
+) -> Result<PaymentView, Error> {
     let customer = load_customer(services, &payment).await?;
     Ok(PaymentView {
         payment,
@@ -518,10 +518,7 @@ pub async fn view(
     })
 }
 
-async fn load_customer(
-    services: &Services,
-    payment: &Payment,
-) -> Result<Option<Customer>, ApiError> {
+async fn load_customer(services: &Services, payment: &Payment) -> Result<Option<Customer>, Error> {
     match payment.customer_id.clone() {
         Some(id) => services
             .db
@@ -535,11 +532,11 @@ async fn load_customer(
 /// The payment row, locked until the end of the transaction (PostgreSQL `FOR UPDATE`; SQLite's
 /// write transactions already exclude each other), so that our API and Stripe's webhooks, racing
 /// on the same change, record and announce it once.
-pub fn lock(conn: &mut DbConnection, id: &str) -> Result<Payment, ApiError> {
+pub fn lock(conn: &mut DbConnection, id: &str) -> Result<Payment, Error> {
     Ok(db::payments::lock(conn, id)?)
 }
 
-pub fn by_id(conn: &mut DbConnection, id: &str) -> Result<Payment, ApiError> {
+pub fn by_id(conn: &mut DbConnection, id: &str) -> Result<Payment, Error> {
     Ok(db::payments::by_id(conn, id)?)
 }
 
@@ -559,16 +556,16 @@ fn request_fingerprint(input: &NewIntent, money: Money) -> String {
     hex::encode(Sha256::digest(canonical.to_string().as_bytes()))
 }
 
-fn idempotency_conflict() -> ApiError {
-    ApiError::conflict(
+fn idempotency_conflict() -> Error {
+    Error::conflict(
         "idempotency_conflict",
         "this external_transaction_id was already used with different parameters",
     )
     .with_param("external_transaction_id")
 }
 
-fn not_capturable(status: &str) -> ApiError {
-    let mut e = ApiError::conflict(
+fn not_capturable(status: &str) -> Error {
+    let mut e = Error::conflict(
         "payment_not_capturable",
         format!("the payment cannot be captured in status '{status}' (only from requires_capture)"),
     );
@@ -582,12 +579,12 @@ pub async fn cancel(
     actor: &str,
     external_account_id: String,
     payment_id: String,
-) -> Result<PaymentView, ApiError> {
+) -> Result<PaymentView, Error> {
     let (account, payment) = load(services, external_account_id, payment_id).await?;
     match payment.status {
         PaymentStatus::Canceled => return view(services, account, payment).await,
         PaymentStatus::Succeeded => {
-            let mut e = ApiError::conflict(
+            let mut e = Error::conflict(
                 "payment_already_captured",
                 "the payment is captured and can no longer be voided; refund it with POST /v1/payment/refund",
             );
@@ -635,7 +632,7 @@ impl Wanted {
     }
 
     /// The definitive refusal, once the intent's true status says the request cannot happen.
-    fn refused(self, status: &str) -> ApiError {
+    fn refused(self, status: &str) -> Error {
         match self {
             Wanted::Capture(_) => not_capturable(status),
             Wanted::Cancel => not_cancelable(status),
@@ -657,7 +654,7 @@ async fn settle(
     payment: &Payment,
     answer: Result<PaymentIntent, StripeError>,
     wanted: Wanted,
-) -> Result<PaymentIntent, ApiError> {
+) -> Result<PaymentIntent, Error> {
     let shown = match answer {
         Ok(intent) => return Ok(intent),
         Err(StripeError::Api {
@@ -667,7 +664,7 @@ async fn settle(
         }) if &*code == "payment_intent_unexpected_state" => payment_intent,
         // An intent Stripe does not know (the merchant moved to another Stripe account): the
         // caller's payment_id, not our failure.
-        Err(e) => return Err(ApiError::from_stripe_input(e, None, "payment_id")),
+        Err(e) => return Err(Error::from_stripe_input(e, None, "payment_id")),
     };
     let intent = match shown {
         Some(intent) => *intent,
@@ -680,7 +677,7 @@ async fn settle(
                 .stripe
                 .retrieve_payment_intent(stripe_account, id, &[])
                 .await
-                .map_err(|e| ApiError::from_stripe_input(e, None, "payment_id"))?
+                .map_err(|e| Error::from_stripe_input(e, None, "payment_id"))?
         }
     };
     if wanted.done_by(payment, &intent) {
@@ -690,7 +687,7 @@ async fn settle(
         intent.status,
         PaymentIntentStatus::RequiresCapture | PaymentIntentStatus::Processing
     ) {
-        return Err(ApiError::in_progress(
+        return Err(Error::in_progress(
             "Stripe is still changing this payment; retry the same request shortly",
         ));
     }
@@ -706,8 +703,8 @@ async fn settle(
     Err(wanted.refused(&status))
 }
 
-fn not_cancelable(status: &str) -> ApiError {
-    let mut e = ApiError::conflict(
+fn not_cancelable(status: &str) -> Error {
+    let mut e = Error::conflict(
         "payment_not_cancelable",
         format!("the payment cannot be canceled in status '{status}'"),
     );
@@ -737,7 +734,7 @@ pub async fn list(
     services: &Services,
     external_account_id: String,
     filter: PaymentFilter,
-) -> Result<(Vec<PaymentView>, bool), ApiError> {
+) -> Result<(Vec<PaymentView>, bool), Error> {
     services
         .db
         .run(move |conn| {
@@ -745,7 +742,7 @@ pub async fn list(
             let before_id = match &filter.starting_after {
                 Some(cursor) => Some(
                     db::payments::id_by_intent(conn, &account.id, cursor)?.ok_or_else(|| {
-                        ApiError::invalid(
+                        Error::invalid(
                             "starting_after",
                             "'starting_after' is not a payment of this account",
                         )

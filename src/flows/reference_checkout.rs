@@ -17,10 +17,10 @@ use super::webhooks::Scope;
 use super::{accounts, customers, Services};
 use crate::db::models::{new_id, now, Account, CheckoutSessionRow, MethodTypes, Payment};
 use crate::db::{self, write_transaction, Inserted};
-use crate::error::ApiError;
+use crate::error::Error;
 use crate::money::{Currency, DecimalText, MinorUnits, Money, MAX_AMOUNT};
-use crate::stripe::{CheckoutSession, Expandable, StripeAccount, StripeError, UiMode};
 use sha2::{Digest, Sha256};
+use stripe_client::{CheckoutSession, Expandable, StripeAccount, StripeError, UiMode};
 
 /// Stripe's limit on a payment-mode session's line items.
 pub const MAX_ITEMS: usize = 100;
@@ -57,20 +57,20 @@ pub struct NewCheckout {
 pub fn price_items(
     items: &[NewItem],
     currency: Currency,
-) -> Result<(Vec<PricedItem>, MinorUnits), ApiError> {
+) -> Result<(Vec<PricedItem>, MinorUnits), Error> {
     let mut priced = Vec::with_capacity(items.len());
     let mut total = MinorUnits::ZERO;
     for (i, item) in items.iter().enumerate() {
         let param = format!("items[{i}].amount");
         let unit = Money::parse(&item.amount.0, currency)
-            .map_err(|e| ApiError::invalid(&param, format!("'{param}' {e}")))?;
+            .map_err(|e| Error::invalid(&param, format!("'{param}' {e}")))?;
         total = unit
             .minor
             .checked_mul(item.quantity)
             .and_then(|line| total.checked_add(line))
             .filter(|t| *t <= MAX_AMOUNT)
             .ok_or_else(|| {
-                ApiError::invalid(
+                Error::invalid(
                     "items",
                     "the total of 'items' is over the maximum amount Stripe accepts (99999999 minor units)",
                 )
@@ -83,7 +83,7 @@ pub fn price_items(
     }
     let minimum = currency.minimum_charge();
     if total < minimum.minor {
-        return Err(ApiError::invalid(
+        return Err(Error::invalid(
             "items",
             format!(
                 "the total of 'items' is under the minimum charge for the currency ({})",
@@ -100,7 +100,7 @@ pub async fn create_checkout(
     services: &Services,
     actor: &str,
     input: NewCheckout,
-) -> Result<SessionView, ApiError> {
+) -> Result<SessionView, Error> {
     let account = accounts::get(&services.db, input.external_account_id.clone()).await?;
     let currency = match input.currency {
         Some(c) => c,
@@ -126,7 +126,7 @@ pub async fn create_checkout(
         reference: Some(input.reference.clone()),
         currency: Some(currency),
         amount: Some(total),
-        line_items: Some(serde_json::to_string(&items).map_err(ApiError::internal)?),
+        line_items: Some(serde_json::to_string(&items).map_err(Error::internal)?),
         success_url: Some(with_session_placeholder(&input.success_url)),
         cancel_url: input.cancel_url,
         card_id: None,
@@ -183,8 +183,8 @@ fn reference_of(row: &CheckoutSessionRow) -> &str {
     row.reference.as_deref().unwrap_or_default()
 }
 
-fn already_paid() -> ApiError {
-    ApiError::conflict(
+fn already_paid() -> Error {
+    Error::conflict(
         "reference_already_paid",
         "a Checkout Session for this reference was already paid; see GET /v1/payments",
     )
@@ -200,7 +200,7 @@ async fn expire_earlier(
     account: &Account,
     row: &CheckoutSessionRow,
     actor: &str,
-) -> Result<(), ApiError> {
+) -> Result<(), Error> {
     let (account_id, reference, id) = (
         row.account_id.clone(),
         reference_of(row).to_string(),
@@ -210,7 +210,7 @@ async fn expire_earlier(
         .db
         .run(move |conn| {
             db::checkout_sessions::unfinished_before(conn, &account_id, &reference, &id)
-                .map_err(ApiError::from)
+                .map_err(Error::from)
         })
         .await?;
     for old in earlier {
@@ -273,7 +273,7 @@ pub async fn get_checkout(
     actor: &str,
     external_account_id: String,
     session_id: String,
-) -> Result<SessionView, ApiError> {
+) -> Result<SessionView, Error> {
     let (account, row) = load(services, external_account_id, session_id, PAYMENT).await?;
     sync_payment_session(services, &account, row, actor).await
 }
@@ -285,7 +285,7 @@ pub async fn complete_session(
     services: &Services,
     stripe_session_id: &str,
     scope: &Scope,
-) -> Result<Option<PaymentView>, ApiError> {
+) -> Result<Option<PaymentView>, Error> {
     let Some((account, row)) = find_by_stripe_id(services, stripe_session_id, scope).await? else {
         return Ok(None);
     };
@@ -302,7 +302,7 @@ async fn sync_payment_session(
     account: &Account,
     row: CheckoutSessionRow,
     actor: &str,
-) -> Result<SessionView, ApiError> {
+) -> Result<SessionView, Error> {
     let customer = load_customer(services, &row).await?;
     if row.status == COMPLETE || row.status == EXPIRED {
         let payment = match row.payment_id.clone() {
@@ -320,7 +320,7 @@ async fn sync_payment_session(
         .stripe
         .retrieve_checkout_session(&stripe_account, &session_id, &["payment_intent"])
         .await
-        .map_err(|e| ApiError::from_stripe_input(e, None, "session_id"))?;
+        .map_err(|e| Error::from_stripe_input(e, None, "session_id"))?;
     let (row, payment) = match session_status(&session) {
         COMPLETE => {
             let payment = finish_payment(services, account, &row, &session, actor).await?;
@@ -344,13 +344,13 @@ async fn finish_payment(
     row: &CheckoutSessionRow,
     session: &CheckoutSession,
     actor: &str,
-) -> Result<PaymentView, ApiError> {
+) -> Result<PaymentView, Error> {
     let intent = session
         .payment_intent
         .as_ref()
         .and_then(Expandable::as_object)
         .ok_or_else(|| {
-            ApiError::internal(format!(
+            Error::internal(format!(
                 "completed Checkout Session {} has no expanded PaymentIntent",
                 session.id
             ))
@@ -371,13 +371,13 @@ async fn finish_payment(
         stripe_payment_intent_id: Some(intent.id.clone()),
         request_fingerprint: hex::encode(Sha256::digest(format!("checkout:{}", session.id))),
         amount: MinorUnits::new(intent.amount).map_err(|e| {
-            ApiError::internal(format!(
+            Error::internal(format!(
                 "PaymentIntent {} of a Checkout Session: {e}",
                 intent.id
             ))
         })?,
         currency: Currency::parse(&intent.currency).map_err(|e| {
-            ApiError::internal(format!(
+            Error::internal(format!(
                 "PaymentIntent {} of a Checkout Session: {e}",
                 intent.id
             ))
@@ -389,7 +389,7 @@ async fn finish_payment(
             MethodTypes::new(intent.payment_method_types.iter().cloned())
         },
         description: None,
-        metadata: Some(serde_json::to_string(&metadata).map_err(ApiError::internal)?),
+        metadata: Some(serde_json::to_string(&metadata).map_err(Error::internal)?),
         // Inserted as `creating`, then moved to the intent's state by the state machine (in the
         // same transaction), which records and announces it.
         status: crate::payment_state::PaymentStatus::Creating,
@@ -406,7 +406,7 @@ async fn finish_payment(
         stripe_idempotency_key: None,
     };
     let state = super::payment_updates::observe(intent).ok_or_else(|| {
-        ApiError::internal(format!(
+        Error::internal(format!(
             "completed Checkout Session {} has an inconsistent PaymentIntent",
             session.id
         ))
@@ -433,14 +433,14 @@ async fn finish_payment(
                 )?
                 .payment;
                 db::checkout_sessions::record_payment(conn, &row_id, &payment.id)?;
-                Ok::<_, ApiError>(Some(payment))
+                Ok::<_, Error>(Some(payment))
             })?;
             match inserted {
                 Some(payment) => Ok(payment),
                 // A concurrent completion (GET or webhook) recorded the same PaymentIntent first.
                 None => {
                     let existing = by_id(conn, &row_id)?.payment_id.ok_or_else(|| {
-                        ApiError::internal(format!(
+                        Error::internal(format!(
                             "the PaymentIntent of Checkout Session row {row_id} is recorded, but not on the session"
                         ))
                     })?;

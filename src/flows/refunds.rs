@@ -15,10 +15,10 @@ use super::payments::{self, PaymentView};
 use super::Services;
 use crate::db::models::{new_id, now, Refund};
 use crate::db::{self, write_transaction};
-use crate::error::ApiError;
+use crate::error::Error;
 use crate::money::{DecimalText, MinorUnits, Money};
 use crate::payment_state::{PaymentStatus, PaymentUpdate};
-use crate::stripe::{CreateRefund, Metadata, RefundReason, StripeError};
+use stripe_client::{CreateRefund, Metadata, RefundReason, StripeError};
 
 /// Refunds `amount` (or everything not yet refunded) of a captured payment.
 pub async fn refund(
@@ -29,10 +29,10 @@ pub async fn refund(
     amount: Option<DecimalText>,
     reason: Option<RefundReason>,
     idempotency_key: Option<String>,
-) -> Result<PaymentView, ApiError> {
+) -> Result<PaymentView, Error> {
     let (account, payment) = payments::load(services, external_account_id, payment_id).await?;
     if payment.status != PaymentStatus::Succeeded {
-        let mut e = ApiError::conflict(
+        let mut e = Error::conflict(
             "payment_not_refundable",
             format!(
                 "only captured payments can be refunded (status '{}'); void an uncaptured one with POST /v1/payment/cancel",
@@ -51,7 +51,7 @@ pub async fn refund(
         .map(|a| {
             Money::parse(&a.0, currency)
                 .map(|m| m.minor)
-                .map_err(|e| ApiError::invalid("amount", format!("'amount' {e}")))
+                .map_err(|e| Error::invalid("amount", format!("'amount' {e}")))
         })
         .transpose()?;
     if asked.is_some_and(|a| a > payment.amount_captured) {
@@ -109,7 +109,7 @@ pub async fn refund(
     // Stripe made the refund: an amount it cannot have (negative) is its error, and the refund
     // is recorded from its charge.refunded webhook instead.
     let refunded = MinorUnits::new(refund.amount)
-        .map_err(|e| ApiError::internal(format!("Stripe's refund {}: {e}", refund.id)))?;
+        .map_err(|e| Error::internal(format!("Stripe's refund {}: {e}", refund.id)))?;
     let actor = actor.to_string();
     let row = Refund {
         id: new_id(),
@@ -153,19 +153,19 @@ pub async fn refund(
 
 /// Stripe's refusals of a refund that (concurrent) other refunds made too large, as our own check
 /// answers them; anything else as usual.
-fn refused(e: StripeError) -> ApiError {
+fn refused(e: StripeError) -> Error {
     match e.code() {
-        Some("amount_too_large") => ApiError::invalid(
+        Some("amount_too_large") => Error::invalid(
             "amount",
             "'amount' exceeds what is left to refund (other refunds of this payment were made meanwhile)",
         ),
         Some("charge_already_refunded") => fully_refunded(),
-        _ => ApiError::from_stripe_input(e, Some("payment_intent"), "payment_id"),
+        _ => Error::from_stripe_input(e, Some("payment_intent"), "payment_id"),
     }
 }
 
-fn over_refundable(refundable: Money) -> ApiError {
-    ApiError::invalid(
+fn over_refundable(refundable: Money) -> Error {
+    Error::invalid(
         "amount",
         format!(
             "'amount' exceeds what is left to refund ({})",
@@ -174,8 +174,8 @@ fn over_refundable(refundable: Money) -> ApiError {
     )
 }
 
-fn fully_refunded() -> ApiError {
-    ApiError::conflict(
+fn fully_refunded() -> Error {
+    Error::conflict(
         "payment_fully_refunded",
         "the payment is already fully refunded",
     )

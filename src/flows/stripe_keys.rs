@@ -14,8 +14,8 @@
 
 use crate::db::models::{Account, Card, Customer};
 use crate::money::MinorUnits;
-use crate::stripe::StripeAccount;
 use sha2::{Digest, Sha256};
+use stripe_client::StripeAccount;
 
 /// `{prefix}_` + hex SHA-256 of the length-prefixed parts (prefix included).
 fn derive(prefix: &str, parts: &[&str]) -> String {
@@ -48,7 +48,7 @@ pub fn of_payment(payment: &crate::db::models::Payment) -> String {
         return key.clone();
     }
     let legacy = legacy_payment_intent(&payment.account_id, &payment.external_transaction_id);
-    if crate::stripe::usable_idempotency_key(&legacy) {
+    if stripe_client::usable_idempotency_key(&legacy) {
         legacy
     } else {
         payment_intent(&payment.account_id, &payment.external_transaction_id)
@@ -128,7 +128,7 @@ mod tests {
     }
 
     fn visible_ascii(key: &str) -> bool {
-        crate::stripe::usable_idempotency_key(key) && !key.contains(' ')
+        stripe_client::usable_idempotency_key(key) && !key.contains(' ')
     }
 
     #[test]

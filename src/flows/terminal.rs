@@ -6,11 +6,11 @@ use super::payments;
 use super::Services;
 use crate::db;
 use crate::db::models::{new_id, now, Account, TerminalLocation, TerminalReader};
-use crate::error::ApiError;
+use crate::error::Error;
 use crate::payment_state::PaymentStatus;
-use crate::secret::Secret;
-use crate::stripe::terminal::AddressParams;
-use crate::stripe::{
+use stripe_client::secret::Secret;
+use stripe_client::terminal::AddressParams;
+use stripe_client::{
     AllowRedisplay, CreateLocation, CreateReader, Metadata, ProcessConfig, ProcessPaymentIntent,
     Reader,
 };
@@ -20,7 +20,7 @@ pub async fn connection_token(
     services: &Services,
     external_account_id: String,
     location: Option<String>,
-) -> Result<Secret<String>, ApiError> {
+) -> Result<Secret<String>, Error> {
     let account = super::accounts::get(&services.db, external_account_id).await?;
     if let Some(location) = &location {
         owned_location(services, &account, location).await?;
@@ -33,7 +33,7 @@ pub async fn connection_token(
             &format!("cst:{}", uuid::Uuid::new_v4()),
         )
         .await
-        .map_err(|e| ApiError::from_stripe_input(e, Some("location"), "location"))?;
+        .map_err(|e| Error::from_stripe_input(e, Some("location"), "location"))?;
     Ok(token.secret)
 }
 
@@ -51,7 +51,7 @@ pub async fn create_location(
     services: &Services,
     external_account_id: String,
     new: NewLocation,
-) -> Result<TerminalLocation, ApiError> {
+) -> Result<TerminalLocation, Error> {
     let account = super::accounts::get(&services.db, external_account_id).await?;
     let mut metadata = Metadata::new();
     metadata.insert(
@@ -96,7 +96,7 @@ pub async fn create_location(
 pub async fn list_locations(
     services: &Services,
     external_account_id: String,
-) -> Result<Vec<TerminalLocation>, ApiError> {
+) -> Result<Vec<TerminalLocation>, Error> {
     services
         .db
         .run(move |conn| {
@@ -110,18 +110,18 @@ async fn owned_location(
     services: &Services,
     account: &Account,
     location: &str,
-) -> Result<(), ApiError> {
+) -> Result<(), Error> {
     let (account_id, location) = (account.id.clone(), location.to_string());
     let owned: bool = services
         .db
         .run(move |conn| {
-            db::terminal::has_location(conn, &account_id, &location).map_err(ApiError::from)
+            db::terminal::has_location(conn, &account_id, &location).map_err(Error::from)
         })
         .await?;
     if owned {
         Ok(())
     } else {
-        Err(ApiError::not_found("no such location for this account").with_param("location"))
+        Err(Error::not_found("no such location for this account").with_param("location"))
     }
 }
 
@@ -132,7 +132,7 @@ pub async fn register_reader(
     registration_code: String,
     label: Option<String>,
     location: Option<String>,
-) -> Result<(TerminalReader, Reader), ApiError> {
+) -> Result<(TerminalReader, Reader), Error> {
     let account = super::accounts::get(&services.db, external_account_id).await?;
     if let Some(location) = &location {
         owned_location(services, &account, location).await?;
@@ -156,8 +156,8 @@ pub async fn register_reader(
         )
         .await
         .map_err(|e| match e.param() {
-            Some("location") => ApiError::from_stripe_input(e, Some("location"), "location"),
-            _ => ApiError::from_stripe_input(e, Some("registration_code"), "registration_code"),
+            Some("location") => Error::from_stripe_input(e, Some("location"), "location"),
+            _ => Error::from_stripe_input(e, Some("registration_code"), "registration_code"),
         })?;
     let row = TerminalReader {
         id: new_id(),
@@ -181,7 +181,7 @@ pub async fn register_reader(
 pub async fn list_readers(
     services: &Services,
     external_account_id: String,
-) -> Result<Vec<TerminalReader>, ApiError> {
+) -> Result<Vec<TerminalReader>, Error> {
     services
         .db
         .run(move |conn| {
@@ -196,13 +196,13 @@ async fn owned_reader(
     services: &Services,
     external_account_id: String,
     reader_id: String,
-) -> Result<(Account, TerminalReader), ApiError> {
+) -> Result<(Account, TerminalReader), Error> {
     services
         .db
         .run(move |conn| {
             let account = super::accounts::require(conn, &external_account_id)?;
             let reader = db::terminal::find_reader(conn, &account.id, &reader_id)?
-                .ok_or_else(|| ApiError::not_found("no such reader"))?;
+                .ok_or_else(|| Error::not_found("no such reader"))?;
             Ok((account, reader))
         })
         .await
@@ -213,7 +213,7 @@ pub async fn get_reader(
     services: &Services,
     external_account_id: String,
     reader_id: String,
-) -> Result<(TerminalReader, Reader), ApiError> {
+) -> Result<(TerminalReader, Reader), Error> {
     let (account, row) = owned_reader(services, external_account_id, reader_id).await?;
     let reader = services
         .stripe
@@ -223,7 +223,7 @@ pub async fn get_reader(
             &[],
         )
         .await
-        .map_err(|e| ApiError::from_stripe_input(e, None, "id"))?;
+        .map_err(|e| Error::from_stripe_input(e, None, "id"))?;
     Ok((row, reader))
 }
 
@@ -242,7 +242,7 @@ pub async fn process(
     reader_id: String,
     payment_id: String,
     allow_redisplay: Option<AllowRedisplay>,
-) -> Result<(TerminalReader, Reader), ApiError> {
+) -> Result<(TerminalReader, Reader), Error> {
     let (account, row) = owned_reader(services, external_account_id.clone(), reader_id).await?;
     let (_, payment) = payments::load(services, external_account_id, payment_id).await?;
     if !PROCESSABLE.contains(&payment.status) {
@@ -251,7 +251,7 @@ pub async fn process(
     let given = allow_redisplay.is_some();
     let allow_redisplay = match (allow_redisplay, payments::sets_up_future_usage(&payment)) {
         (Some(AllowRedisplay::Unspecified), true) => {
-            return Err(ApiError::invalid(
+            return Err(Error::invalid(
                 "allow_redisplay",
                 "'allow_redisplay' must be always or limited for a payment with a customer (its card is saved for later use); leave it out for limited",
             ))
@@ -284,18 +284,18 @@ pub async fn process(
             Some("intent_invalid_state" | "payment_intent_unexpected_state") => {
                 not_processable(None)
             }
-            Some("terminal_reader_busy") => ApiError::conflict(
+            Some("terminal_reader_busy") => Error::conflict(
                 "reader_busy",
                 "the reader is busy with another action; wait for it, or cancel it with POST /v1/terminal/readers/{id}/cancel",
             ),
             _ if e.param() == Some("payment_intent") => {
-                ApiError::from_stripe_input(e, Some("payment_intent"), "payment_id")
+                Error::from_stripe_input(e, Some("payment_intent"), "payment_id")
             }
             // Only the caller's own value is the caller's mistake; our default refused is ours.
             _ if given && e.param() == Some(ALLOW_REDISPLAY_PARAM) => {
-                ApiError::from_stripe_input(e, Some(ALLOW_REDISPLAY_PARAM), "allow_redisplay")
+                Error::from_stripe_input(e, Some(ALLOW_REDISPLAY_PARAM), "allow_redisplay")
             }
-            _ => ApiError::from_stripe_input(e, None, "id"),
+            _ => Error::from_stripe_input(e, None, "id"),
         })?;
     Ok((row, reader))
 }
@@ -313,8 +313,8 @@ const PROCESSABLE: [PaymentStatus; 2] = [
     PaymentStatus::RequiresConfirmation,
 ];
 
-fn not_processable(status: Option<&str>) -> ApiError {
-    let mut e = ApiError::conflict(
+fn not_processable(status: Option<&str>) -> Error {
+    let mut e = Error::conflict(
         "payment_not_processable",
         match status {
             Some(status) => format!("the payment cannot be collected by a reader in status '{status}' (only while it awaits a card)"),
@@ -330,7 +330,7 @@ pub async fn cancel_action(
     services: &Services,
     external_account_id: String,
     reader_id: String,
-) -> Result<(TerminalReader, Reader), ApiError> {
+) -> Result<(TerminalReader, Reader), Error> {
     let (account, row) = owned_reader(services, external_account_id, reader_id).await?;
     let reader = services
         .stripe
@@ -345,11 +345,11 @@ pub async fn cancel_action(
         )
         .await
         .map_err(|e| match e.code() {
-            Some("terminal_reader_action_not_found") => ApiError::conflict(
+            Some("terminal_reader_action_not_found") => Error::conflict(
                 "reader_action_not_found",
                 "the reader has no action in progress to cancel",
             ),
-            _ => ApiError::from_stripe_input(e, None, "id"),
+            _ => Error::from_stripe_input(e, None, "id"),
         })?;
     Ok((row, reader))
 }

@@ -7,12 +7,12 @@ use super::payments::STRIPE_ACTOR;
 use super::Services;
 use crate::db::models::{now, Account, Card, Payment, StripeEvent};
 use crate::db::{self, write_transaction, DbConnection, Inserted};
-use crate::error::ApiError;
+use crate::error::Error;
 use crate::money::MinorUnits;
 use crate::payment_state::{PaymentUpdate, Source};
-use crate::stripe::webhook::{self, DEFAULT_TOLERANCE};
-use crate::stripe::{Charge, Event, PaymentIntent, PaymentMethod, Refund};
 use serde::de::DeserializeOwned;
+use stripe_client::webhook::{self, DEFAULT_TOLERANCE};
+use stripe_client::{Charge, Event, PaymentIntent, PaymentMethod, Refund};
 
 /// What became of a delivered event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,13 +58,12 @@ pub async fn receive(
     services: &Services,
     payload: &[u8],
     signature: &str,
-) -> Result<(Received, Event), ApiError> {
-    let event = webhook::parse_event(payload).map_err(|_| {
-        ApiError::bad_request("webhook_invalid", "the payload is not a Stripe event")
-    })?;
+) -> Result<(Received, Event), Error> {
+    let event = webhook::parse_event(payload)
+        .map_err(|_| Error::bad_request("webhook_invalid", "the payload is not a Stripe event"))?;
     let account = event_account(services, &event).await?;
     let rejected = |e: webhook::WebhookError| {
-        ApiError::bad_request(
+        Error::bad_request(
             "webhook_signature_invalid",
             format!("signature rejected: {e}"),
         )
@@ -91,7 +90,7 @@ pub async fn receive(
             let own = services
                 .secrets
                 .open(sealed, &context)
-                .map_err(ApiError::internal)?;
+                .map_err(Error::internal)?;
             webhook::verify(
                 payload,
                 signature,
@@ -117,7 +116,7 @@ pub async fn store_and_apply(
     services: &Services,
     event: Event,
     scope: &Scope,
-) -> Result<Received, ApiError> {
+) -> Result<Received, Error> {
     let completes = matches!(
         event.event_type.as_str(),
         "checkout.session.completed" | "setup_intent.succeeded"
@@ -126,7 +125,7 @@ pub async fn store_and_apply(
         let id = event.id.clone();
         let seen = services
             .db
-            .run(move |conn| db::stripe_events::exists(conn, &id).map_err(ApiError::from))
+            .run(move |conn| db::stripe_events::exists(conn, &id).map_err(Error::from))
             .await?;
         if seen {
             return Ok(Received::Duplicate);
@@ -190,7 +189,7 @@ pub const HANDLED: [&str; 11] = [
 
 /// The merchant account an event concerns: by connected account, else by the external id we put
 /// in the object's metadata.
-async fn event_account(services: &Services, event: &Event) -> Result<Option<Account>, ApiError> {
+async fn event_account(services: &Services, event: &Event) -> Result<Option<Account>, Error> {
     let by_connect = event.account.clone();
     let by_metadata = event.data.object["metadata"]["external_account_id"]
         .as_str()
@@ -206,12 +205,12 @@ async fn event_account(services: &Services, event: &Event) -> Result<Option<Acco
                 (None, Some(external)) => db::accounts::find_by_external_id(conn, &external),
                 (None, None) => return Ok(None),
             };
-            found.map_err(ApiError::from)
+            found.map_err(Error::from)
         })
         .await
 }
 
-fn apply(conn: &mut DbConnection, event: &Event, scope: &Scope) -> Result<(), ApiError> {
+fn apply(conn: &mut DbConnection, event: &Event, scope: &Scope) -> Result<(), Error> {
     match event.event_type.as_str() {
         "payment_intent.amount_capturable_updated"
         | "payment_intent.succeeded"
@@ -260,7 +259,7 @@ fn payment_for_intent(
     conn: &mut DbConnection,
     intent: &PaymentIntent,
     scope: &Scope,
-) -> Result<Option<Payment>, ApiError> {
+) -> Result<Option<Payment>, Error> {
     let found = db::payments::find_by_intent_id(conn, &intent.id)?;
     if let Some(payment) = found {
         return Ok(scope.allows(&payment.account_id).then_some(payment));
@@ -280,7 +279,7 @@ fn payment_intent_changed(
     event_type: &str,
     intent: &PaymentIntent,
     scope: &Scope,
-) -> Result<(), ApiError> {
+) -> Result<(), Error> {
     let Some(payment) = payment_for_intent(conn, intent, scope)? else {
         return Ok(());
     };
@@ -301,11 +300,7 @@ fn payment_intent_changed(
     apply_update(conn, &payment.id, update, STRIPE_ACTOR).map(|_| ())
 }
 
-fn charge_refunded(
-    conn: &mut DbConnection,
-    charge: &Charge,
-    scope: &Scope,
-) -> Result<(), ApiError> {
+fn charge_refunded(conn: &mut DbConnection, charge: &Charge, scope: &Scope) -> Result<(), Error> {
     let Some(intent_id) = charge.payment_intent.as_ref().map(|i| i.id().to_string()) else {
         return Ok(());
     };
@@ -354,7 +349,7 @@ fn inconsistent(charge: &Charge) {
     );
 }
 
-fn refund_updated(conn: &mut DbConnection, refund: &Refund, scope: &Scope) -> Result<(), ApiError> {
+fn refund_updated(conn: &mut DbConnection, refund: &Refund, scope: &Scope) -> Result<(), Error> {
     let (id, Some(status)) = (
         refund.id.as_str(),
         refund.status.as_ref().map(|s| s.as_str()),
@@ -373,7 +368,7 @@ fn payment_method_detached(
     conn: &mut DbConnection,
     method: &PaymentMethod,
     scope: &Scope,
-) -> Result<(), ApiError> {
+) -> Result<(), Error> {
     let id = method.id.as_str();
     let Some(card) =
         db::cards::find_live_by_payment_method(conn, id)?.filter(|c| scope.allows(&c.account_id))

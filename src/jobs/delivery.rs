@@ -7,7 +7,7 @@ use crate::clock::Clock;
 use crate::db::models::{now, Account, WebhookDelivery};
 use crate::db::webhook_deliveries::Attempt;
 use crate::db::{self, write_transaction, Db, DbConnection};
-use crate::error::ApiError;
+use crate::error::Error;
 use crate::flows::events::{DELIVERED, FAILED, PENDING};
 use crate::flows::Services;
 use chrono::NaiveDateTime;
@@ -65,7 +65,7 @@ pub async fn deliver_due(
     services: &Services,
     http: &reqwest::Client,
     config: &DeliveryConfig,
-) -> Result<usize, ApiError> {
+) -> Result<usize, Error> {
     let (batch, at) = (config.batch, config.clock.now());
     let claimed = services.db.run(move |conn| claim(conn, batch, at)).await?;
     let count = claimed.len();
@@ -84,7 +84,7 @@ fn claim(
     conn: &mut DbConnection,
     batch: i64,
     at: NaiveDateTime,
-) -> Result<Vec<(WebhookDelivery, Account)>, ApiError> {
+) -> Result<Vec<(WebhookDelivery, Account)>, Error> {
     write_transaction(conn, |conn| {
         let lease = at + chrono::Duration::from_std(LEASE).expect("lease fits");
         let rows = db::webhook_deliveries::claim_due(conn, batch, at, lease)?;
@@ -109,7 +109,7 @@ async fn send(
     config: &DeliveryConfig,
     delivery: WebhookDelivery,
     account: Account,
-) -> Result<(), ApiError> {
+) -> Result<(), Error> {
     let outcome = match (&account.webhook_url, &account.webhook_secret_enc) {
         (Some(url), Some(sealed)) => {
             let secret = services
@@ -118,10 +118,10 @@ async fn send(
                     sealed,
                     &crate::flows::accounts::webhook_secret_context(&account),
                 )
-                .map_err(ApiError::internal)?;
+                .map_err(Error::internal)?;
             // The receiver checks the signature's age against its own clock: the system's.
             let timestamp = chrono::Utc::now().timestamp();
-            let signature = crate::stripe::webhook::sign(
+            let signature = stripe_client::webhook::sign(
                 secret.expose(),
                 timestamp,
                 delivery.payload.as_bytes(),
@@ -194,7 +194,7 @@ async fn send(
                 next_attempt_at: next,
                 delivered_at,
             };
-            db::webhook_deliveries::record_attempt(conn, &id, attempt).map_err(ApiError::from)
+            db::webhook_deliveries::record_attempt(conn, &id, attempt).map_err(Error::from)
         })
         .await
 }
@@ -215,19 +215,19 @@ pub async fn list(
     account_id: String,
     status: Option<String>,
     limit: i64,
-) -> Result<Vec<WebhookDelivery>, ApiError> {
+) -> Result<Vec<WebhookDelivery>, Error> {
     db.run(move |conn| {
         db::webhook_deliveries::list(conn, &account_id, status.as_deref(), limit)
-            .map_err(ApiError::from)
+            .map_err(Error::from)
     })
     .await
 }
 
 /// Schedules a delivery again at once (a failed one too), keeping its attempt count.
-pub async fn retry(db: &Db, account_id: String, id: String) -> Result<WebhookDelivery, ApiError> {
+pub async fn retry(db: &Db, account_id: String, id: String) -> Result<WebhookDelivery, Error> {
     db.run(move |conn| {
         db::webhook_deliveries::reschedule(conn, &account_id, &id, now())?
-            .ok_or_else(|| ApiError::not_found("no such delivery"))
+            .ok_or_else(|| Error::not_found("no such delivery"))
     })
     .await
 }

@@ -19,16 +19,16 @@
 use crate::clock::Clock;
 use crate::db;
 use crate::db::models::{Account, Payment};
-use crate::error::ApiError;
+use crate::error::Error;
 use crate::flows::payment_updates::{apply_now, observe};
 use crate::flows::payments::{self as payment_flows};
 use crate::flows::webhooks::{self, Received, Scope, HANDLED};
 use crate::flows::Services;
 use crate::payment_state::{PaymentStatus, PaymentUpdate, Source};
-use crate::stripe::{
+use std::time::Duration;
+use stripe_client::{
     metadata_query, Expandable, ListEvents, ListParams, PaymentIntent, SearchParams,
 };
-use std::time::Duration;
 
 #[derive(Debug, Clone)]
 pub struct ReconcileConfig {
@@ -65,7 +65,7 @@ pub struct Report {
 }
 
 impl Report {
-    fn outcome(&mut self, what: impl FnOnce() -> String, result: Result<Option<String>, ApiError>) {
+    fn outcome(&mut self, what: impl FnOnce() -> String, result: Result<Option<String>, Error>) {
         match result {
             Ok(Some(change)) => self.changes.push(change),
             Ok(None) => {}
@@ -102,9 +102,9 @@ pub async fn run_once(services: &Services, config: &ReconcileConfig) -> Report {
 
 async fn heal_creating(services: &Services, config: &ReconcileConfig, report: &mut Report) {
     let before = config.clock.ago(config.stuck_after);
-    let stuck: Result<Vec<(Payment, Account)>, ApiError> = services
+    let stuck: Result<Vec<(Payment, Account)>, Error> = services
         .db
-        .run(move |conn| db::payments::creating_before(conn, before).map_err(ApiError::from))
+        .run(move |conn| db::payments::creating_before(conn, before).map_err(Error::from))
         .await;
     let stuck = match stuck {
         Ok(stuck) => stuck,
@@ -128,7 +128,7 @@ async fn heal_one(
     services: &Services,
     payment: Payment,
     account: Account,
-) -> Result<Option<String>, ApiError> {
+) -> Result<Option<String>, Error> {
     let stripe_account = services.stripe_account(&account)?;
     let query = format!(
         "{} AND {}",
@@ -220,11 +220,11 @@ const DRIFT_BATCH: i64 = 500;
 
 async fn repair_drift(services: &Services, config: &ReconcileConfig, report: &mut Report) {
     let since = config.clock.ago(config.events_since);
-    let open: Result<Vec<(Payment, Account)>, ApiError> = services
+    let open: Result<Vec<(Payment, Account)>, Error> = services
         .db
         .run(move |conn| {
             db::payments::with_intent_since(conn, &NOT_DRIFTING, since, DRIFT_BATCH)
-                .map_err(ApiError::from)
+                .map_err(Error::from)
         })
         .await;
     let open = match open {
@@ -246,7 +246,7 @@ async fn repair_one(
     services: &Services,
     payment: Payment,
     account: Account,
-) -> Result<Option<String>, ApiError> {
+) -> Result<Option<String>, Error> {
     let Some(intent_id) = payment.stripe_payment_intent_id.clone() else {
         return Ok(None);
     };
@@ -278,9 +278,9 @@ async fn replay_missed_events(services: &Services, config: &ReconcileConfig, rep
     let since = config.clock.timestamp() - config.events_since.as_secs() as i64;
     // The platform's own events, and those of every merchant with a key or connected account
     // (whose events may change only that merchant's records).
-    let merchants: Result<Vec<Account>, ApiError> = services
+    let merchants: Result<Vec<Account>, Error> = services
         .db
-        .run(|conn| db::accounts::with_own_stripe(conn).map_err(ApiError::from))
+        .run(|conn| db::accounts::with_own_stripe(conn).map_err(Error::from))
         .await;
     let merchants = match merchants {
         Ok(merchants) => merchants,
@@ -305,9 +305,9 @@ async fn replay_events_of(
     merchant: Option<&Account>,
     since: i64,
     report: &mut Report,
-) -> Result<(), ApiError> {
+) -> Result<(), Error> {
     let context = match merchant {
-        None => crate::stripe::StripeAccount {
+        None => stripe_client::StripeAccount {
             secret_key: services.platform_key.clone(),
             stripe_account: None,
         },
@@ -334,7 +334,7 @@ async fn replay_events_of(
         let ids: Vec<String> = page.data.iter().map(|e| e.id.clone()).collect();
         let known: Vec<String> = services
             .db
-            .run(move |conn| db::stripe_events::known_among(conn, &ids).map_err(ApiError::from))
+            .run(move |conn| db::stripe_events::known_among(conn, &ids).map_err(Error::from))
             .await?;
         starting_after = page.data.last().map(|e| e.id.clone());
         // Oldest first, as Stripe would have delivered them.
@@ -360,11 +360,11 @@ async fn replay_events_of(
 }
 
 async fn announce_expiring(services: &Services, config: &ReconcileConfig, report: &mut Report) {
-    let authorised: Result<Vec<(Payment, Account)>, ApiError> = services
+    let authorised: Result<Vec<(Payment, Account)>, Error> = services
         .db
         .run(|conn| {
             db::payments::in_status_without_action(conn, PaymentStatus::RequiresCapture, EXPIRING)
-                .map_err(ApiError::from)
+                .map_err(Error::from)
         })
         .await;
     let authorised = match authorised {
@@ -387,7 +387,7 @@ async fn announce_one(
     payment: Payment,
     account: Account,
     horizon: i64,
-) -> Result<Option<String>, ApiError> {
+) -> Result<Option<String>, Error> {
     let Some(intent_id) = payment.stripe_payment_intent_id.clone() else {
         return Ok(None);
     };

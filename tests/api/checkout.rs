@@ -75,7 +75,7 @@ async fn session_completed(
         "data": {"object": session}})
     .to_string();
     let signature =
-        pos_backend::stripe::webhook::sign(secret, chrono::Utc::now().timestamp(), body.as_bytes());
+        stripe_client::webhook::sign(secret, chrono::Utc::now().timestamp(), body.as_bytes());
     let response = app
         .client
         .post(app.url("/v1/webhooks/stripe"))

@@ -4,10 +4,10 @@
 use crate::both_backends;
 use crate::support::app::{Backend, TestApp};
 use pos_backend::config::StripeMode;
-use pos_backend::secret::Secret;
 use reqwest::Method;
 use serde_json::{json, Value};
 use std::path::Path;
+use stripe_client::secret::Secret;
 
 /// GET `path`: status, content type, cache control and body.
 async fn fetch(app: &TestApp, path: &str) -> (u16, String, String, String) {

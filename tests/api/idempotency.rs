@@ -667,10 +667,10 @@ mod crash {
     use super::*;
     use crate::support::app::{PgDatabase, JWT_SECRET};
     use pos_backend::auth::{AccountsClaim, Authenticator, Scope};
-    use pos_backend::secret::Secret;
     use std::path::{Path, PathBuf};
     use std::process::{Child, Command, Stdio};
     use std::time::{Duration, Instant};
+    use stripe_client::secret::Secret;
 
     const WEBHOOK_SECRET: &str = "whsec_crashtest";
     const KEY: &str = "capture-after-crash";
@@ -753,12 +753,12 @@ mod crash {
                 .unwrap()
                 .port();
             let base = format!("http://127.0.0.1:{port}");
-            let sim = pos_backend::sim::Simulator::new(pos_backend::sim::SimConfig {
+            let sim = stripe_sim::Simulator::new(stripe_sim::SimConfig {
                 webhook_url: Some(format!("{base}/v1/webhooks/stripe")),
                 webhook_secret: WEBHOOK_SECRET.into(),
                 faults: Vec::new(),
             });
-            actix_web::rt::spawn(pos_backend::sim::serve(listener, sim));
+            actix_web::rt::spawn(stripe_sim::serve(listener, sim));
             let scopes: Vec<Scope> = ["accounts:admin", "payments:read", "payments:write"]
                 .iter()
                 .map(|s| Scope::parse(s).unwrap())

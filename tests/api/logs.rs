@@ -4,10 +4,10 @@
 use crate::support::app::{Backend, PgDatabase};
 use crate::support::wait::{eventually, until_some};
 use pos_backend::auth::{AccountsClaim, Authenticator, Scope};
-use pos_backend::secret::Secret;
 use serde_json::{json, Value};
 use std::io::Read;
 use std::process::Command;
+use stripe_client::secret::Secret;
 
 const JWT_SECRET: &str = "log-test-jwt-secret-0123456789abcdef";
 const STRIPE_KEY: &str = "sk_test_MerchantKeyNeverInLogs42";

@@ -2,9 +2,9 @@
 
 use crate::both_backends;
 use crate::support::app::{eventually, Backend, MerchantEndpoint, TestApp, STRIPE_WEBHOOK_SECRET};
-use pos_backend::stripe::webhook;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
+use stripe_client::webhook;
 
 const VISA: &str = "4242424242424242";
 

@@ -114,8 +114,8 @@ fn expandable_table_matches_the_spec() {
 
 #[test]
 fn schemas_are_the_pinned_version() {
-    assert_eq!(spec::api_version(), pos_backend::stripe::API_VERSION);
-    assert_eq!(spec::api_version(), pos_backend::sim::API_VERSION);
+    assert_eq!(spec::api_version(), stripe_client::API_VERSION);
+    assert_eq!(spec::api_version(), stripe_sim::API_VERSION);
 }
 
 /// The checker itself: a valid object passes, and each kind of deviation fails with its path.

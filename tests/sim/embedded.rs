@@ -2,9 +2,9 @@
 
 use crate::{id, Sim};
 use actix_web::{web, App, HttpResponse, HttpServer};
-use pos_backend::sim::{SimConfig, Simulator};
 use reqwest::Method;
 use std::net::TcpListener;
+use stripe_sim::{SimConfig, Simulator};
 
 async fn embedded() -> (Sim, String) {
     let sim = Simulator::new(SimConfig {

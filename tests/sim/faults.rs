@@ -1,10 +1,10 @@
 //! Fault injection and the request log.
 
 use crate::{start, start_with};
-use pos_backend::sim::{FaultRule, SimConfig};
 use reqwest::Method;
 use serde_json::json;
 use std::time::{Duration, Instant};
+use stripe_sim::{FaultRule, SimConfig};
 
 #[tokio::test]
 async fn errors_and_rate_limits_for_the_next_n_requests() {

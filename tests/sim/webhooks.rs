@@ -4,13 +4,13 @@ use crate::support::wait::until_some;
 use crate::{id, start, start_with, Sim};
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use hmac::{Hmac, Mac};
-use pos_backend::sim::SimConfig;
 use reqwest::Method;
 use serde_json::{json, Value};
 use sha2::Sha256;
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use stripe_sim::SimConfig;
 
 const SECRET: &str = "whsec_test_webhooks";
 
@@ -118,7 +118,7 @@ fn assert_valid_signature(header: &str, body: &str) {
         "signature of {body}"
     );
     assert_eq!(
-        pos_backend::sim::webhooks::signature_header(SECRET, t.parse().unwrap(), body.as_bytes()),
+        stripe_sim::webhooks::signature_header(SECRET, t.parse().unwrap(), body.as_bytes()),
         header
     );
 }

@@ -14,7 +14,7 @@ use support::{mock, spec};
 use std::time::{Duration, Instant};
 
 use mock::{MockStripe, Reply};
-use pos_backend::stripe::{
+use stripe_client::{
     CreatePaymentIntent, ErrorType, PaymentIntentStatus, StripeAccount, StripeClient, StripeConfig,
     StripeError, API_VERSION,
 };

@@ -7,9 +7,9 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
-use pos_backend::sim::SimConfig;
-use pos_backend::stripe::*;
 use serde_json::json;
+use stripe_client::*;
+use stripe_sim::SimConfig;
 
 use crate::mock::{MockStripe, Reply};
 use crate::spec;

@@ -3,7 +3,7 @@
 //! here instead of at Stripe.
 
 use crate::spec;
-use pos_backend::stripe::*;
+use stripe_client::*;
 
 /// Every value is one the schema lists for `definition`'s `path`.
 fn all_documented(definition: &str, path: &str, values: &[&str]) {

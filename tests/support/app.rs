@@ -19,11 +19,11 @@ use pos_backend::config::{Config, JwtKey, StripeMode};
 use pos_backend::flows::Services;
 use pos_backend::jobs::delivery::{self, DeliveryConfig};
 use pos_backend::jobs::reconcile::{self, ReconcileConfig, Report};
-use pos_backend::secret::Secret;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::Duration;
+use stripe_client::secret::Secret;
 
 pub use super::wait::eventually;
 
@@ -414,7 +414,7 @@ impl TestApp {
                         .filter(dsl::status.eq(pos_backend::flows::events::PENDING))
                         .select(diesel::dsl::min(dsl::next_attempt_at))
                         .first::<Option<chrono::NaiveDateTime>>(conn)
-                        .map_err(pos_backend::error::ApiError::from)
+                        .map_err(pos_backend::error::Error::from)
                 })
                 .await
                 .expect("next due delivery");
@@ -437,7 +437,7 @@ impl TestApp {
                     .filter(dsl::status.eq(pos_backend::flows::events::PENDING))
                     .count()
                     .get_result::<i64>(conn)
-                    .map_err(pos_backend::error::ApiError::from)
+                    .map_err(pos_backend::error::Error::from)
             })
             .await
             .expect("count pending deliveries")
@@ -494,9 +494,9 @@ impl TestApp {
     ) -> Report {
         let services = Services {
             db: self.services.db.clone(),
-            stripe: pos_backend::stripe::StripeClient::new(pos_backend::stripe::StripeConfig {
+            stripe: stripe_client::StripeClient::new(stripe_client::StripeConfig {
                 api_base: stripe_api_base.to_string(),
-                ..pos_backend::stripe::StripeConfig::default()
+                ..stripe_client::StripeConfig::default()
             })
             .unwrap(),
             platform_key: self.services.platform_key.clone(),

@@ -2,10 +2,10 @@
 //! form-encoded HTTP requests exactly as a Stripe client would send them; every answer is checked
 //! against Stripe's API at the pinned version (`conforms`).
 
-use pos_backend::sim::{serve, FaultRule, SimConfig, Simulator};
 use reqwest::header::HeaderMap;
 use serde_json::Value;
 use std::net::TcpListener;
+use stripe_sim::{serve, FaultRule, SimConfig, Simulator};
 
 pub const KEY: &str = "sk_test_simulator";
 
@@ -230,8 +230,8 @@ impl Sim {
         timeout: std::time::Duration,
         max_retries: u32,
         backoff: std::time::Duration,
-    ) -> pos_backend::stripe::StripeClient {
-        pos_backend::stripe::StripeClient::new(pos_backend::stripe::StripeConfig {
+    ) -> stripe_client::StripeClient {
+        stripe_client::StripeClient::new(stripe_client::StripeConfig {
             api_base: self.base.clone(),
             timeout,
             max_retries,

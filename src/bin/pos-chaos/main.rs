@@ -15,7 +15,6 @@ use clap::{Parser, ValueEnum};
 use client::{Api, Reply, Stats};
 use cluster::{poll, Cluster, Database, Targets};
 use pos_backend::auth::{AccountsClaim, Authenticator, Scope};
-use pos_backend::secret::Secret;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use reqwest::Method;
@@ -26,6 +25,7 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
+use stripe_client::secret::Secret;
 
 #[derive(Clone, Copy, ValueEnum)]
 enum DatabaseKind {
