@@ -5,7 +5,7 @@
 
 use crate::both_backends;
 use crate::support::app::TestApp;
-use crate::support::openapi::{check_response, document};
+use crate::support::openapi::document;
 use reqwest::Method;
 use serde_json::Value;
 
@@ -31,7 +31,7 @@ async fn raw_with(
     headers: &[(&str, &str)],
     body: Vec<u8>,
 ) -> (u16, String) {
-    let mut request = app.client.request(method.clone(), app.url(path)).body(body);
+    let mut request = app.client.request(method, app.url(path)).body(body);
     for (name, value) in headers {
         request = request.header(*name, *value);
     }
@@ -41,14 +41,8 @@ async fn raw_with(
     if let Some(ct) = content_type {
         request = request.header("Content-Type", ct);
     }
-    let response = request.send().await.unwrap();
-    let status = response.status().as_u16();
-    let served = response.headers().get("content-type").cloned();
-    let served = served.as_ref().and_then(|v| v.to_str().ok()).unwrap_or("");
-    let served = served.to_string();
-    let text = response.text().await.unwrap();
-    check_response(method.as_str(), path, status, &served, &text);
-    (status, text)
+    let response = app.exchange(request).await;
+    (response.status, response.text)
 }
 
 /// Every object schema of ours is closed (`additionalProperties: false`), so a response field

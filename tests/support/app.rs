@@ -362,7 +362,7 @@ impl TestApp {
             origin, self.address,
             "exchange is for requests to this app"
         );
-        checked(&client, request).await
+        execute_checked(&client, request).await
     }
 }
 
@@ -390,11 +390,17 @@ impl Exchange {
     }
 }
 
-/// Sends `request` with `client` to a server of ours (a `TestApp`, or a `pos-backend serve`
-/// process) and checks the answer against the OpenAPI document (`openapi::check_response`), with
-/// the method and path of the request as sent. The one place the API suite's requests to our
-/// service go through.
-pub async fn checked(
+/// Sends `request` to a server of ours that is not a `TestApp` (a `pos-backend serve` process)
+/// and checks the answer against the OpenAPI document; `TestApp::try_exchange` otherwise.
+pub async fn checked(request: reqwest::RequestBuilder) -> reqwest::Result<Exchange> {
+    let (client, request) = request.build_split();
+    execute_checked(&client, request.expect("request builds")).await
+}
+
+/// Sends `request` with `client` and checks the answer against the OpenAPI document
+/// (`openapi::check_response`), with the method and path of the request as sent: the one place
+/// the API suite's requests to our service go through.
+async fn execute_checked(
     client: &reqwest::Client,
     request: reqwest::Request,
 ) -> reqwest::Result<Exchange> {
