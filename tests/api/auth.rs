@@ -108,7 +108,11 @@ async fn rs256_tokens(backend: crate::support::app::Backend) {
     };
     let get = |token: String| async {
         let response = app
-            .exchange(app.client.get(app.url("/v1/accounts/a1")).bearer_auth(token))
+            .exchange(
+                app.client
+                    .get(app.url("/v1/accounts/a1"))
+                    .bearer_auth(token),
+            )
             .await;
         (response.status, response.json())
     };

@@ -20,8 +20,7 @@ async fn raw(
     }
     let response = app.exchange(request).await;
     assert_eq!(
-        response.headers["content-type"],
-        "application/json",
+        response.headers["content-type"], "application/json",
         "{path}"
     );
     assert!(response.headers.contains_key("x-request-id"));

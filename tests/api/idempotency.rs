@@ -113,7 +113,8 @@ async fn chunked(app: &TestApp, token: &str, key: &str, path: &str, body: &[u8])
         .lines()
         .find_map(|line| {
             let (name, value) = line.split_once(':')?;
-            name.eq_ignore_ascii_case("content-type").then(|| value.trim())
+            name.eq_ignore_ascii_case("content-type")
+                .then(|| value.trim())
         })
         .unwrap_or_default();
     crate::support::openapi::check_response("POST", path, status, content_type, &body);
@@ -799,19 +800,12 @@ mod crash {
             )
             .await
             .unwrap();
-            assert!(
-                (200..300).contains(&response.status),
-                "{:?}",
-                response.text
-            );
+            assert!((200..300).contains(&response.status), "{:?}", response.text);
             let response = checked(client.post(format!("{base}/v1/payment/intent")).bearer_auth(token)
                 .json(&json!({"external_account_id": "acme", "amount": "12.99", "external_transaction_id": "crash-1"})))
                 .await.unwrap();
             assert_eq!(response.status, 200);
-            let payment = response.json()["id"]
-                .as_str()
-                .unwrap()
-                .to_string();
+            let payment = response.json()["id"].as_str().unwrap().to_string();
             let reader = sim_post(
                 client,
                 stripe,
@@ -846,7 +840,9 @@ mod crash {
                 assert!(server.try_wait().unwrap().is_none(), "the server exited");
                 async move {
                     let ready = checked(client.get(format!("{base}/readyz"))).await;
-                    ready.is_ok_and(|r| (200..300).contains(&r.status)).then_some(())
+                    ready
+                        .is_ok_and(|r| (200..300).contains(&r.status))
+                        .then_some(())
                 }
             })
             .await;
@@ -1030,7 +1026,9 @@ mod crash {
         })
         .await;
         // Cut short or answered; an answer is checked, and a mismatch fails here.
-        let _ = in_flight.await.expect("the capture's answer, if any, is documented");
+        let _ = in_flight
+            .await
+            .expect("the capture's answer, if any, is documented");
         till.restart().await;
         let (status, captured) = till.capture().await;
         assert_eq!(status, 200, "the key is free at once: {captured}");

@@ -358,10 +358,7 @@ impl TestApp {
         let (client, request) = request.build_split();
         let request = request.expect("request builds");
         let origin = request.url().origin().ascii_serialization();
-        assert_eq!(
-            origin, self.address,
-            "exchange is for requests to this app"
-        );
+        assert_eq!(origin, self.address, "exchange is for requests to this app");
         execute_checked(&client, request).await
     }
 }
