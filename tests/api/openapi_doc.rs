@@ -1,7 +1,9 @@
 //! The OpenAPI document as a contract: the route serves the library's document, our objects are
 //! closed (an undocumented field fails the suite), and the answers the request helpers never
 //! see (raw bodies, wrong content types, the metrics text) match it too. Every answer that goes
-//! through `TestApp::send` is checked by the hook in `support::app` (`support::openapi`).
+//! through `TestApp::exchange` (and so `send`, `get`, `post`) is checked by the hook in
+//! `support::app` (`support::openapi`), and a guard here fails on a request the suite sends to
+//! our service without it.
 
 use crate::both_backends;
 use crate::support::app::TestApp;
