@@ -24,10 +24,10 @@ fn claims(exp_offset: i64) -> serde_json::Value {
 both_backends! {
     async fn rejects_missing_and_bad_tokens_with_401(app) {
         let url = app.url("/v1/accounts/a1");
-        let none = app.client.get(&url).send().await.unwrap();
-        assert_eq!(none.status(), 401);
-        assert_eq!(none.headers()["www-authenticate"], "Bearer");
-        let body: serde_json::Value = none.json().await.unwrap();
+        let none = app.exchange(app.client.get(&url)).await;
+        assert_eq!(none.status, 401);
+        assert_eq!(none.headers["www-authenticate"], "Bearer");
+        let body = none.json();
         assert_eq!(body["error"]["code"], "token_missing");
         assert_eq!(body["error"]["type"], "authentication_error");
 
@@ -53,9 +53,9 @@ both_backends! {
             (format!("Bearer {}", signed(json!({"sub": "t", "accounts": ["a1"], "scope": "accounts:admin"}), JWT_SECRET)), "token_invalid"),
         ];
         for (header, code) in cases {
-            let response = app.client.get(&url).header("Authorization", &header).send().await.unwrap();
-            assert_eq!(response.status(), 401, "{header}");
-            let body: serde_json::Value = response.json().await.unwrap();
+            let response = app.exchange(app.client.get(&url).header("Authorization", &header)).await;
+            assert_eq!(response.status, 401, "{header}");
+            let body = response.json();
             assert_eq!(body["error"]["code"], code, "{header}");
         }
     }
@@ -106,28 +106,27 @@ async fn rs256_tokens(backend: crate::support::app::Backend) {
         )
         .unwrap()
     };
-    let get = |token: String| {
-        let request = app
-            .client
-            .get(app.url("/v1/accounts/a1"))
-            .bearer_auth(token);
-        async move {
-            let response = request.send().await.unwrap();
-            let status = response.status().as_u16();
-            (status, response.json::<serde_json::Value>().await.unwrap())
-        }
+    let get = |token: String| async {
+        let response = app
+            .exchange(
+                app.client
+                    .get(app.url("/v1/accounts/a1"))
+                    .bearer_auth(token),
+            )
+            .await;
+        (response.status, response.json())
     };
     // Signed by the trusted key: authenticated and authorised (creates the account, then reads it).
     let trusted = rs256(&fixture("jwt-rs256-private.pem"));
     let created = app
-        .client
-        .put(app.url("/v1/accounts/a1"))
-        .bearer_auth(&trusted)
-        .json(&json!({}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(created.status(), 201);
+        .exchange(
+            app.client
+                .put(app.url("/v1/accounts/a1"))
+                .bearer_auth(&trusted)
+                .json(&json!({})),
+        )
+        .await;
+    assert_eq!(created.status, 201);
     let (status, body) = get(trusted).await;
     assert_eq!(
         (status, &body["external_account_id"]),

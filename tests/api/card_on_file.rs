@@ -167,10 +167,10 @@ both_backends! {
         app.clear_stripe_calls().await;
         // A JSON number in exponent notation, exactly as a client would send it.
         let raw = r#"{"external_account_id":"acme","amount":1e3,"external_transaction_id":"exp"}"#;
-        let response = app.client.post(app.url("/v1/payment/intent")).bearer_auth(&token)
-            .header("Content-Type", "application/json").body(raw).send().await.unwrap();
-        assert_eq!(response.status(), 400);
-        let error: Value = response.json().await.unwrap();
+        let response = app.exchange(app.client.post(app.url("/v1/payment/intent")).bearer_auth(&token)
+            .header("Content-Type", "application/json").body(raw)).await;
+        assert_eq!(response.status, 400);
+        let error = response.json();
         assert_eq!(error["error"]["param"], "amount", "{error}");
         let bad = [json!(12.999), json!(0), json!(-1), json!("1e3"), json!("abc"), json!("1000000.00"), json!(0.49), json!(null), json!(true)];
         for (i, amount) in bad.iter().enumerate() {

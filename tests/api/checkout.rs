@@ -77,14 +77,14 @@ async fn session_completed(
     let signature =
         stripe_client::webhook::sign(secret, chrono::Utc::now().timestamp(), body.as_bytes());
     let response = app
-        .client
-        .post(app.url("/v1/webhooks/stripe"))
-        .header("Stripe-Signature", signature)
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    (response.status().as_u16(), response.json().await.unwrap())
+        .exchange(
+            app.client
+                .post(app.url("/v1/webhooks/stripe"))
+                .header("Stripe-Signature", signature)
+                .body(body),
+        )
+        .await;
+    (response.status, response.json())
 }
 
 both_backends! {

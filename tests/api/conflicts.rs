@@ -206,15 +206,16 @@ async fn lost_refund_answer(backend: Backend, amount: Option<&str>, refunded: &s
         body["amount"] = json!(amount);
     }
     let refund = || {
-        app.client
-            .post(app.url("/v1/payment/refund"))
-            .bearer_auth(&token)
-            .header("Idempotency-Key", "till-7-refund-1")
-            .json(&body)
-            .send()
+        app.exchange(
+            app.client
+                .post(app.url("/v1/payment/refund"))
+                .bearer_auth(&token)
+                .header("Idempotency-Key", "till-7-refund-1")
+                .json(&body),
+        )
     };
-    let first = refund().await.unwrap();
-    assert_eq!(first.status(), 504);
+    let first = refund().await;
+    assert_eq!(first.status, 504);
     // Stripe's charge.refunded reaches us meanwhile.
     crate::support::app::eventually(10, "the webhook records the refund", || async {
         let (_, payment) = app
@@ -227,9 +228,9 @@ async fn lost_refund_answer(backend: Backend, amount: Option<&str>, refunded: &s
     })
     .await;
 
-    let retry = refund().await.unwrap();
-    assert_eq!(retry.status(), 200);
-    let payment: Value = retry.json().await.unwrap();
+    let retry = refund().await;
+    assert_eq!(retry.status, 200);
+    let payment = retry.json();
     assert_eq!(payment["amount_refunded"], refunded, "{payment}");
     let refunds = app
         .sim_get(&format!("/v1/refunds?payment_intent={id}"))

@@ -11,18 +11,10 @@ use stripe_client::secret::Secret;
 
 /// GET `path`: status, content type, cache control and body.
 async fn fetch(app: &TestApp, path: &str) -> (u16, String, String, String) {
-    let response = app.client.get(app.url(path)).send().await.unwrap();
-    let header = |name: &str| {
-        response
-            .headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_string()
-    };
-    let (content_type, cache) = (header("content-type"), header("cache-control"));
-    let status = response.status().as_u16();
-    (status, content_type, cache, response.text().await.unwrap())
+    let response = app.exchange(app.client.get(app.url(path))).await;
+    let content_type = response.header("content-type").to_string();
+    let cache = response.header("cache-control").to_string();
+    (response.status, content_type, cache, response.text)
 }
 
 /// The files of `dir` (relative to the crate) whose names end with one of `extensions`.
@@ -56,10 +48,10 @@ fn claims(token: &str) -> Value {
 }
 
 async fn demo_token(app: &TestApp) -> Value {
-    let response = app.client.post(app.url("/pos/token")).send().await.unwrap();
-    assert_eq!(response.status(), 200);
-    assert_eq!(response.headers()["cache-control"], "no-store");
-    response.json().await.unwrap()
+    let response = app.exchange(app.client.post(app.url("/pos/token"))).await;
+    assert_eq!(response.status, 200);
+    assert_eq!(response.headers["cache-control"], "no-store");
+    response.json()
 }
 
 both_backends! {
@@ -168,9 +160,9 @@ both_backends! {
     }
 
     async fn concurrent_first_tokens_all_succeed(app) {
-        let requests = (0..6).map(|_| app.client.post(app.url("/pos/token")).send());
+        let requests = (0..6).map(|_| app.exchange(app.client.post(app.url("/pos/token"))));
         for response in futures_util::future::join_all(requests).await {
-            assert_eq!(response.unwrap().status(), 200);
+            assert_eq!(response.status, 200);
         }
     }
 }

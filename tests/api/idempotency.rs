@@ -24,23 +24,20 @@ async fn keyed(app: &TestApp, token: Option<&str>, key: &str, path: &str, body: 
     if let Some(token) = token {
         request = request.bearer_auth(token);
     }
-    answer(request).await
+    answer(app, request).await
 }
 
-async fn answer(request: reqwest::RequestBuilder) -> Answer {
-    let response = request.send().await.unwrap();
-    let status = response.status().as_u16();
-    let replayed = match response.headers().get("Idempotent-Replayed") {
+async fn answer(app: &TestApp, request: reqwest::RequestBuilder) -> Answer {
+    let response = app.exchange(request).await;
+    let status = response.status;
+    let replayed = match response.headers.get("Idempotent-Replayed") {
         None => false,
         Some(v) => {
             assert_eq!(v, "true");
             true
         }
     };
-    let text = response.text().await.unwrap();
-    let body =
-        serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}"));
-    (status, replayed, body)
+    (status, replayed, response.json())
 }
 
 const LOCATIONS: &str = "/v1/terminal/locations";
@@ -112,6 +109,15 @@ async fn chunked(app: &TestApp, token: &str, key: &str, path: &str, body: &[u8])
     } else {
         body.push_str(rest);
     }
+    let content_type = head
+        .lines()
+        .find_map(|line| {
+            let (name, value) = line.split_once(':')?;
+            name.eq_ignore_ascii_case("content-type")
+                .then(|| value.trim())
+        })
+        .unwrap_or_default();
+    crate::support::openapi::check_response("POST", path, status, content_type, &body);
     (
         status,
         serde_json::from_str(&body).unwrap_or_else(|_| panic!("not JSON ({status}): {text}")),
@@ -205,7 +211,7 @@ both_backends! {
 
         // The same JSON with other key order and spacing is the same request.
         let raw = r#"{ "address": {"country":"us", "line1":"1 Main St", "city":"Springfield"}, "display_name":"Main St", "external_account_id":"acme" }"#;
-        let reordered = answer(app.client.post(app.url(LOCATIONS)).bearer_auth(&token)
+        let reordered = answer(&app, app.client.post(app.url(LOCATIONS)).bearer_auth(&token)
             .header("Idempotency-Key", "key-1").header("Content-Type", "application/json").body(raw)).await;
         assert_eq!(reordered, (200, true, first.2.clone()));
 
@@ -375,7 +381,7 @@ both_backends! {
             if let Some(key) = key {
                 request = request.header("Idempotency-Key", key.to_string());
             }
-            answer(request)
+            answer(&app, request)
         };
         let padded = format!(r#"{{"external_account_id":"acme","display_name":"{}","address":{{"line1":"1","country":"us"}}}}"#, "x".repeat(70_000));
         let cases: [(&str, Vec<u8>, u16); 4] = [
@@ -407,13 +413,13 @@ both_backends! {
         assert_eq!(status, 200);
         assert_eq!(stored_keys(&app).await, 0, "no key, no row");
         // Stripe's webhook endpoint is not a caller's: a key there is ignored.
-        let response = app.client.post(app.url("/v1/webhooks/stripe")).bearer_auth(&token)
-            .header("Idempotency-Key", "hook").json(&json!({"external_account_id": "acme"})).send().await.unwrap();
-        assert!(response.headers().get("Idempotent-Replayed").is_none());
+        let response = app.exchange(app.client.post(app.url("/v1/webhooks/stripe")).bearer_auth(&token)
+            .header("Idempotency-Key", "hook").json(&json!({"external_account_id": "acme"}))).await;
+        assert!(response.headers.get("Idempotent-Replayed").is_none());
         // GETs are not stored either.
-        let response = app.client.get(app.url("/v1/payments?external_account_id=acme")).bearer_auth(&token)
-            .header("Idempotency-Key", "list").send().await.unwrap();
-        assert_eq!(response.status(), 200);
+        let response = app.exchange(app.client.get(app.url("/v1/payments?external_account_id=acme")).bearer_auth(&token)
+            .header("Idempotency-Key", "list")).await;
+        assert_eq!(response.status, 200);
         assert_eq!(stored_keys(&app).await, 0);
         let stored = keyed(&app, Some(&token), "one", LOCATIONS, &location("acme", "High St")).await;
         assert_eq!(stored.0, 200);
@@ -527,9 +533,9 @@ both_backends! {
         let token = app.merchant("acme", "usd").await;
         app.add_fault(json!({"path": LOCATIONS, "latency_ms": 1500, "times": 1})).await;
         let body = location("acme", "Slow St");
-        let gone = app.client.post(app.url(LOCATIONS)).bearer_auth(&token)
+        let gone = app.try_exchange(app.client.post(app.url(LOCATIONS)).bearer_auth(&token)
             .header("Idempotency-Key", "slow").json(&body)
-            .timeout(std::time::Duration::from_millis(300)).send().await;
+            .timeout(std::time::Duration::from_millis(300))).await;
         assert!(gone.unwrap_err().is_timeout());
         // The request carries on without its client: retries wait, then get its answer.
         let waited = std::cell::Cell::new(0);
@@ -665,7 +671,7 @@ mod two_live_instances {
 /// server is killed and restarted), on a database that outlives both runs.
 mod crash {
     use super::*;
-    use crate::support::app::{PgDatabase, JWT_SECRET};
+    use crate::support::app::{checked, Exchange, PgDatabase, JWT_SECRET};
     use pos_backend::auth::{AccountsClaim, Authenticator, Scope};
     use std::path::{Path, PathBuf};
     use std::process::{Child, Command, Stdio};
@@ -786,26 +792,20 @@ mod crash {
             till.until_ready().await;
             let (client, base, stripe, token) =
                 (&till.client, &till.base, &till.stripe, &till.token);
-            let response = client
-                .put(format!("{base}/v1/accounts/acme"))
-                .bearer_auth(token)
-                .json(&json!({"default_currency": "usd"}))
-                .send()
-                .await
-                .unwrap();
-            assert!(
-                response.status().is_success(),
-                "{:?}",
-                response.text().await
-            );
-            let response = client.post(format!("{base}/v1/payment/intent")).bearer_auth(token)
-                .json(&json!({"external_account_id": "acme", "amount": "12.99", "external_transaction_id": "crash-1"}))
-                .send().await.unwrap();
-            assert_eq!(response.status(), 200);
-            let payment = response.json::<Value>().await.unwrap()["id"]
-                .as_str()
-                .unwrap()
-                .to_string();
+            let response = checked(
+                client
+                    .put(format!("{base}/v1/accounts/acme"))
+                    .bearer_auth(token)
+                    .json(&json!({"default_currency": "usd"})),
+            )
+            .await
+            .unwrap();
+            assert!((200..300).contains(&response.status), "{:?}", response.text);
+            let response = checked(client.post(format!("{base}/v1/payment/intent")).bearer_auth(token)
+                .json(&json!({"external_account_id": "acme", "amount": "12.99", "external_transaction_id": "crash-1"})))
+                .await.unwrap();
+            assert_eq!(response.status, 200);
+            let payment = response.json()["id"].as_str().unwrap().to_string();
             let reader = sim_post(
                 client,
                 stripe,
@@ -839,8 +839,10 @@ mod crash {
             until_some(20, "the server starts", || {
                 assert!(server.try_wait().unwrap().is_none(), "the server exited");
                 async move {
-                    let ready = client.get(format!("{base}/readyz")).send().await;
-                    ready.is_ok_and(|r| r.status().is_success()).then_some(())
+                    let ready = checked(client.get(format!("{base}/readyz"))).await;
+                    ready
+                        .is_ok_and(|r| (200..300).contains(&r.status))
+                        .then_some(())
                 }
             })
             .await;
@@ -867,8 +869,8 @@ mod crash {
         }
 
         async fn capture(&self) -> (u16, Value) {
-            let response = self.capture_request().send().await.unwrap();
-            (response.status().as_u16(), response.json().await.unwrap())
+            let response = checked(self.capture_request()).await.unwrap();
+            (response.status, response.json())
         }
 
         async fn captures_at_stripe(&self) -> usize {
@@ -894,7 +896,7 @@ mod crash {
         /// capture reached Stripe, with the client's request still waiting.
         async fn capture_left_hanging(
             &self,
-        ) -> actix_web::rt::task::JoinHandle<reqwest::Result<reqwest::Response>> {
+        ) -> actix_web::rt::task::JoinHandle<reqwest::Result<Exchange>> {
             let fault = json!({"path": format!("/v1/payment_intents/{}/capture", self.payment), "hang_ms": 60000, "times": 1});
             let response = self
                 .client
@@ -904,7 +906,7 @@ mod crash {
                 .await
                 .unwrap();
             assert!(response.status().is_success());
-            let in_flight = actix_web::rt::spawn(self.capture_request().send());
+            let in_flight = actix_web::rt::spawn(checked(self.capture_request()));
             eventually(10, "the capture reaches Stripe", || async {
                 self.captures_at_stripe().await > 0
             })
@@ -1023,7 +1025,10 @@ mod crash {
             async move { stopped }
         })
         .await;
-        let _ = in_flight.await;
+        // Cut short or answered; an answer is checked, and a mismatch fails here.
+        let _ = in_flight
+            .await
+            .expect("the capture's answer, if any, is documented");
         till.restart().await;
         let (status, captured) = till.capture().await;
         assert_eq!(status, 200, "the key is free at once: {captured}");

@@ -142,12 +142,12 @@ both_backends! {
         let second_payment = captured(&app, &token, &reader, "refund-twice", "20.00", None, VISA).await;
         let mut answers = Vec::new();
         for _ in 0..2 {
-            let response = app.client.post(app.url("/v1/payment/refund")).bearer_auth(&token)
+            let response = app.exchange(app.client.post(app.url("/v1/payment/refund")).bearer_auth(&token)
                 .header("Idempotency-Key", "refund-once-42")
-                .json(&json!({"payment_id": second_payment, "external_account_id": "acme", "amount": "4.00"}))
-                .send().await.unwrap();
-            assert_eq!(response.status(), 200);
-            answers.push(response.json::<Value>().await.unwrap()["amount_refunded"].clone());
+                .json(&json!({"payment_id": second_payment, "external_account_id": "acme", "amount": "4.00"})))
+                .await;
+            assert_eq!(response.status, 200);
+            answers.push(response.json()["amount_refunded"].clone());
         }
         assert_eq!(answers, vec![json!("4.00"), json!("4.00")]);
 
@@ -185,13 +185,13 @@ both_backends! {
         app.add_fault(json!({"path": "/v1/refunds", "latency_ms": 300, "times": 2})).await;
         let rest = json!({"payment_id": id, "external_account_id": "acme"});
         let (a, b) = futures_util::join!(
-            app.client.post(app.url("/v1/payment/refund")).bearer_auth(&token).header("Idempotency-Key", "rest-a").json(&rest).send(),
-            app.client.post(app.url("/v1/payment/refund")).bearer_auth(&token).header("Idempotency-Key", "rest-b").json(&rest).send(),
+            app.exchange(app.client.post(app.url("/v1/payment/refund")).bearer_auth(&token).header("Idempotency-Key", "rest-a").json(&rest)),
+            app.exchange(app.client.post(app.url("/v1/payment/refund")).bearer_auth(&token).header("Idempotency-Key", "rest-b").json(&rest)),
         );
         let mut statuses = Vec::new();
-        for response in [a.unwrap(), b.unwrap()] {
-            let status = response.status().as_u16();
-            let body: Value = response.json().await.unwrap();
+        for response in [a, b] {
+            let status = response.status;
+            let body = response.json();
             if status != 200 {
                 assert_eq!(body["error"]["code"], "payment_fully_refunded", "{body}");
             }

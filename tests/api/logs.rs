@@ -1,7 +1,7 @@
 //! What the running server writes to its log: every request (method, path, status, duration,
 //! request id), and never a token, key or client secret, even at debug level.
 
-use crate::support::app::{Backend, PgDatabase};
+use crate::support::app::{checked, Backend, PgDatabase};
 use crate::support::wait::{eventually, until_some};
 use pos_backend::auth::{AccountsClaim, Authenticator, Scope};
 use serde_json::{json, Value};
@@ -73,9 +73,8 @@ async fn nothing_secret_is_logged(backend: Backend) {
             request = request.json(&body);
         }
         async move {
-            let response = request.send().await.unwrap();
-            let status = response.status().as_u16();
-            (status, response.json::<Value>().await.unwrap())
+            let response = checked(request).await.unwrap();
+            (response.status, response.json())
         }
     };
 
@@ -104,13 +103,14 @@ async fn nothing_secret_is_logged(backend: Backend) {
     let connection_secret = connection["secret"].as_str().unwrap().to_string();
     // A rejected token is not logged either.
     let forged = format!("{token}x");
-    let response = client
-        .get(format!("{base}/v1/payments?external_account_id=acme"))
-        .bearer_auth(&forged)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 401);
+    let response = checked(
+        client
+            .get(format!("{base}/v1/payments?external_account_id=acme"))
+            .bearer_auth(&forged),
+    )
+    .await
+    .unwrap();
+    assert_eq!(response.status, 401);
 
     // A request's line is written once its response is sent: wait for the last one's.
     eventually(10, "the rejected request's line", || {

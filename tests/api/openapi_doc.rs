@@ -1,11 +1,13 @@
 //! The OpenAPI document as a contract: the route serves the library's document, our objects are
 //! closed (an undocumented field fails the suite), and the answers the request helpers never
 //! see (raw bodies, wrong content types, the metrics text) match it too. Every answer that goes
-//! through `TestApp::send` is checked by the hook in `support::app` (`support::openapi`).
+//! through `TestApp::exchange` (and so `send`, `get`, `post`) is checked by the hook in
+//! `support::app` (`support::openapi`), and a guard here fails on a request the suite sends to
+//! our service without it.
 
 use crate::both_backends;
 use crate::support::app::TestApp;
-use crate::support::openapi::{check_response, document};
+use crate::support::openapi::document;
 use reqwest::Method;
 use serde_json::Value;
 
@@ -31,7 +33,7 @@ async fn raw_with(
     headers: &[(&str, &str)],
     body: Vec<u8>,
 ) -> (u16, String) {
-    let mut request = app.client.request(method.clone(), app.url(path)).body(body);
+    let mut request = app.client.request(method, app.url(path)).body(body);
     for (name, value) in headers {
         request = request.header(*name, *value);
     }
@@ -41,14 +43,8 @@ async fn raw_with(
     if let Some(ct) = content_type {
         request = request.header("Content-Type", ct);
     }
-    let response = request.send().await.unwrap();
-    let status = response.status().as_u16();
-    let served = response.headers().get("content-type").cloned();
-    let served = served.as_ref().and_then(|v| v.to_str().ok()).unwrap_or("");
-    let served = served.to_string();
-    let text = response.text().await.unwrap();
-    check_response(method.as_str(), path, status, &served, &text);
-    (status, text)
+    let response = app.exchange(request).await;
+    (response.status, response.text)
 }
 
 /// Every object schema of ours is closed (`additionalProperties: false`), so a response field
@@ -210,4 +206,146 @@ both_backends! {
         assert_eq!(s, 409, "{conflict}");
         assert!(conflict.contains("idempotency_key_reused"), "{conflict}");
     }
+}
+
+/// What sends a request without `TestApp::exchange` (or `support::app::checked`), which check the
+/// answer against the document: a request sent by hand, a raw connection. Spelt in pieces so this
+/// file's own source does not contain them.
+fn raw_send_markers() -> [String; 2] {
+    [
+        format!(".{}()", "send"),
+        format!("TcpStream::{}(", "connect"),
+    ]
+}
+
+/// Each raw send in `source`: its line and the expression leading to it (from the start of its
+/// statement or block, at most 600 characters back).
+fn raw_sends(source: &str) -> Vec<(usize, &str)> {
+    let mut found = Vec::new();
+    for marker in raw_send_markers() {
+        for (at, _) in source.match_indices(&marker) {
+            let mut from = at.saturating_sub(600);
+            while !source.is_char_boundary(from) {
+                from += 1;
+            }
+            let before = &source[from..at];
+            let start = [before.rfind(';'), before.rfind("{\n")]
+                .into_iter()
+                .flatten()
+                .max()
+                .map_or(from, |i| from + i + 1);
+            let line = source[..at].lines().count();
+            found.push((line, &source[start..at + marker.len()]));
+        }
+    }
+    found
+}
+
+/// The raw sends of the API suite that do not go to our service, each by file, a text its
+/// expression contains, and why it stays raw. Everything else goes through `TestApp::exchange`.
+const RAW_SENDS: &[(&str, &str, &str)] = &[
+    (
+        "checkout.rs",
+        "app.sim_url(",
+        "the simulator's hosted Checkout page (/sim/stripe), a stand-in for Stripe",
+    ),
+    (
+        "cli.rs",
+        "/v1/customers",
+        "the `pos-backend stripe-sim` process, a Stripe simulator",
+    ),
+    (
+        "idempotency.rs",
+        "{stripe}{path}",
+        "the crash test's standalone Stripe simulator",
+    ),
+    (
+        "idempotency.rs",
+        "self.stripe",
+        "the crash test's standalone Stripe simulator (its log, faults and intents)",
+    ),
+    (
+        "idempotency.rs",
+        "let mut stream",
+        "`chunked`: a chunked body over raw TCP, which reqwest cannot send; it checks the \
+         answer with `openapi::check_response` itself",
+    ),
+    (
+        "state_machine.rs",
+        "forwarded",
+        "a proxy in front of the simulator forwarding our Stripe calls",
+    ),
+    (
+        "stripe_context.rs",
+        "as_merchant(",
+        "the simulator's Stripe API (`as_merchant` builds on `sim_url`)",
+    ),
+];
+
+/// The guard: a request the API suite sends to our service by hand, not through
+/// `TestApp::exchange`, would escape the document's check; every raw send in tests/api must be
+/// one of `RAW_SENDS`, and every entry there must still be used.
+#[test]
+fn every_request_to_our_service_is_checked() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/api");
+    let mut unchecked = Vec::new();
+    let mut used = vec![false; RAW_SENDS.len()];
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "rs"))
+        .collect();
+    files.sort();
+    assert!(files.len() > 20, "{files:?}");
+    for path in files {
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let source = std::fs::read_to_string(&path).unwrap();
+        for (line, expression) in raw_sends(&source) {
+            let allowed = RAW_SENDS
+                .iter()
+                .position(|(file, text, _)| *file == name && expression.contains(text));
+            match allowed {
+                Some(i) => used[i] = true,
+                None => unchecked.push(format!("tests/api/{name}:{line}: {}", expression.trim())),
+            }
+        }
+    }
+    assert!(
+        unchecked.is_empty(),
+        "requests sent without TestApp::exchange (send them through it, or list them in \
+         RAW_SENDS with the reason if they go to another server):\n{}",
+        unchecked.join("\n")
+    );
+    let stale: Vec<_> = RAW_SENDS
+        .iter()
+        .zip(&used)
+        .filter(|(_, used)| !**used)
+        .collect();
+    assert!(
+        stale.is_empty(),
+        "RAW_SENDS entries no longer used: {stale:?}"
+    );
+}
+
+/// The guard's scanner finds a request sent by hand, in a statement or a closure, and what it
+/// was sent to; a request handed to `exchange` is not one.
+#[test]
+fn the_guard_finds_requests_sent_by_hand() {
+    let send = format!(".{}()", "send");
+    let source = format!(
+        "let a = app.exchange(app.client.get(app.url(\"/v1/a\"))).await;\n\
+         let b = app\n    .client\n    .get(app.url(\"/v1/b\"))\n    {send}\n    .await;\n\
+         let c = || {{\n    app.client.post(app.sim_url(\"/v1/c\")){send}\n}};\n"
+    );
+    let found = raw_sends(&source);
+    assert_eq!(found.len(), 2, "{found:?}");
+    assert_eq!(found[0].0, 5);
+    assert!(
+        found[0].1.contains("/v1/b") && !found[0].1.contains("/v1/a"),
+        "{found:?}"
+    );
+    assert!(
+        found[1].1.contains("sim_url(\"/v1/c\")") && !found[1].1.contains("/v1/b"),
+        "{found:?}"
+    );
 }

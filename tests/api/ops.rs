@@ -3,7 +3,7 @@
 
 use crate::both_backends;
 use reqwest::Method;
-use serde_json::{json, Value};
+use serde_json::json;
 use std::collections::{BTreeSet, HashMap};
 
 both_backends! {
@@ -22,17 +22,13 @@ both_backends! {
     async fn migrations_are_idempotent_across_restarts(app) {
         let (status, _) = app.put_account("persisted", json!({"display_name": "Before restart"})).await;
         assert_eq!(status, 201);
-        let second = app.another_instance(|_| {}).await.address.clone();
+        let second = app.another_instance(|_| {}).await;
         let token = app.token(&["persisted"], "accounts:admin");
-        let response = app
-            .client
-            .get(format!("{second}/v1/accounts/persisted"))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 200);
-        let body: serde_json::Value = response.json().await.unwrap();
+        let response = second
+            .exchange(second.client.get(second.url("/v1/accounts/persisted")).bearer_auth(token))
+            .await;
+        assert_eq!(response.status, 200);
+        let body = response.json();
         assert_eq!(body["display_name"], "Before restart");
         let url = app.database_url.clone();
         let pending = tokio::task::spawn_blocking(move || pos_backend::db::Db::connect(&url, 1).unwrap().migrate().unwrap())
@@ -44,13 +40,10 @@ both_backends! {
 
 /// One scrape of `/metrics`: the raw text and each series' value by its name and labels.
 async fn scrape(app: &crate::support::app::TestApp) -> (String, HashMap<String, f64>) {
-    let response = app.client.get(app.url("/metrics")).send().await.unwrap();
-    assert_eq!(response.status(), 200);
-    assert_eq!(
-        response.headers()["content-type"].to_str().unwrap(),
-        "text/plain; version=0.0.4"
-    );
-    let text = response.text().await.unwrap();
+    let response = app.exchange(app.client.get(app.url("/metrics"))).await;
+    assert_eq!(response.status, 200);
+    assert_eq!(response.header("content-type"), "text/plain; version=0.0.4");
+    let text = response.text;
     let values = text
         .lines()
         .filter(|l| !l.starts_with('#') && !l.is_empty())
@@ -192,10 +185,10 @@ both_backends! {
     }
 
     async fn openapi_documents_exactly_the_served_routes(app) {
-        let response = app.client.get(app.url("/v1/openapi.json")).send().await.unwrap();
-        assert_eq!(response.status(), 200);
-        assert!(response.headers()["content-type"].to_str().unwrap().starts_with("application/json"));
-        let doc: Value = response.json().await.unwrap();
+        let response = app.exchange(app.client.get(app.url("/v1/openapi.json"))).await;
+        assert_eq!(response.status, 200);
+        assert!(response.header("content-type").starts_with("application/json"));
+        let doc = response.json();
         assert!(doc["openapi"].as_str().unwrap().starts_with("3.0."), "{}", doc["openapi"]);
         assert!(doc["components"]["schemas"]["Error"]["properties"]["error"].is_object());
         assert_eq!(doc["components"]["securitySchemes"]["bearerAuth"]["scheme"], "bearer");
@@ -222,9 +215,8 @@ both_backends! {
                     .replace("{external_account_id}", "probe")
                     .replace("{id}", "tmr_probe");
                 let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
-                let response = app.client.request(method.clone(), app.url(&probe)).send().await.unwrap();
-                let status = response.status().as_u16();
-                let body = response.text().await.unwrap();
+                let response = app.exchange(app.client.request(method.clone(), app.url(&probe))).await;
+                let (status, body) = (response.status, response.text);
                 assert!(status != 405 && !(status == 404 && body.contains("no such route")),
                     "{method} {probe}: {status} {body}");
             }

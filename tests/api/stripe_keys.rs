@@ -130,16 +130,15 @@ async fn post_with_key(
     body: &Value,
 ) -> (u16, Value) {
     let response = app
-        .client
-        .post(app.url(path))
-        .bearer_auth(token)
-        .header("Idempotency-Key", key)
-        .json(body)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap())
+        .exchange(
+            app.client
+                .post(app.url(path))
+                .bearer_auth(token)
+                .header("Idempotency-Key", key)
+                .json(body),
+        )
+        .await;
+    (response.status, response.json())
 }
 
 /// A captured card-present payment for `customer`; returns its id.

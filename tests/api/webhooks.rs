@@ -57,16 +57,15 @@ pub(crate) fn signed_event(
 
 pub(crate) async fn deliver(app: &TestApp, body: &str, signature: &str) -> (u16, Value) {
     let response = app
-        .client
-        .post(app.url("/v1/webhooks/stripe"))
-        .header("Stripe-Signature", signature)
-        .header("Content-Type", "application/json")
-        .body(body.to_string())
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap())
+        .exchange(
+            app.client
+                .post(app.url("/v1/webhooks/stripe"))
+                .header("Stripe-Signature", signature)
+                .header("Content-Type", "application/json")
+                .body(body.to_string()),
+        )
+        .await;
+    (response.status, response.json())
 }
 
 async fn new_intent(app: &TestApp, token: &str, tx: &str) -> String {
@@ -109,8 +108,8 @@ both_backends! {
         let (stale_body, stale) = signed_event("evt_sig_1", "payment_intent.amount_capturable_updated", object.clone(), &[STRIPE_WEBHOOK_SECRET], 400);
         let (status, error) = deliver(&app, &stale_body, &stale).await;
         assert_eq!((status, error["error"]["code"].as_str()), (400, Some("webhook_signature_invalid")), "stale");
-        let response = app.client.post(app.url("/v1/webhooks/stripe")).body(body.clone()).send().await.unwrap();
-        assert_eq!(response.status(), 400, "no signature");
+        let response = app.exchange(app.client.post(app.url("/v1/webhooks/stripe")).body(body.clone())).await;
+        assert_eq!(response.status, 400, "no signature");
         assert_eq!(stored_status(&app, &token, "sig").await, "requires_payment_method", "nothing applied");
 
         let (status, first) = deliver(&app, &body, &good).await;

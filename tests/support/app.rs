@@ -332,28 +332,101 @@ impl TestApp {
         token: Option<&str>,
         body: Option<Value>,
     ) -> (u16, Value) {
-        let mut request = self.client.request(method.clone(), self.url(path));
+        let mut request = self.client.request(method, self.url(path));
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }
         if let Some(body) = body {
             request = request.json(&body);
         }
-        let response = request.send().await.expect("request sent");
-        let status = response.status().as_u16();
-        let content_type = response
-            .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok());
-        let content_type = content_type.unwrap_or_default().to_string();
-        let text = response.text().await.unwrap();
-        // OpenAPI hook: every answer must be what /v1/openapi.json documents (tests/support/openapi.rs).
-        super::openapi::check_response(method.as_str(), path, status, &content_type, &text);
-        let json =
-            serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON ({status}): {text}"));
-        (status, json)
+        let answer = self.exchange(request).await;
+        (answer.status, answer.json())
     }
 
+    /// Sends `request` (built with `client`, to this app) and checks the answer against the
+    /// OpenAPI document; panics if it could not be sent or read.
+    pub async fn exchange(&self, request: reqwest::RequestBuilder) -> Exchange {
+        self.try_exchange(request).await.expect("request sent")
+    }
+
+    /// `exchange` for a request that may get no answer (a client timeout, a server killed): the
+    /// transport error, or the checked answer.
+    pub async fn try_exchange(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> reqwest::Result<Exchange> {
+        let (client, request) = request.build_split();
+        let request = request.expect("request builds");
+        let origin = request.url().origin().ascii_serialization();
+        assert_eq!(origin, self.address, "exchange is for requests to this app");
+        execute_checked(&client, request).await
+    }
+}
+
+/// One request to our service and its answer, checked against the OpenAPI document.
+#[derive(Debug)]
+pub struct Exchange {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub text: String,
+}
+
+impl Exchange {
+    /// The body as JSON; panics (showing it) if it is not.
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.text)
+            .unwrap_or_else(|_| panic!("not JSON ({}): {}", self.status, self.text))
+    }
+
+    /// A header's value as text ("" when absent or not text).
+    pub fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+    }
+}
+
+/// Sends `request` to a server of ours that is not a `TestApp` (a `pos-backend serve` process)
+/// and checks the answer against the OpenAPI document; `TestApp::try_exchange` otherwise.
+pub async fn checked(request: reqwest::RequestBuilder) -> reqwest::Result<Exchange> {
+    let (client, request) = request.build_split();
+    execute_checked(&client, request.expect("request builds")).await
+}
+
+/// Sends `request` with `client` and checks the answer against the OpenAPI document
+/// (`openapi::check_response`), with the method and path of the request as sent: the one place
+/// the API suite's requests to our service go through.
+async fn execute_checked(
+    client: &reqwest::Client,
+    request: reqwest::Request,
+) -> reqwest::Result<Exchange> {
+    let method = request.method().clone();
+    let path = match request.url().query() {
+        Some(query) => format!("{}?{query}", request.url().path()),
+        None => request.url().path().to_string(),
+    };
+    let response = client.execute(request).await?;
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let text = response.text().await?;
+    let answer = Exchange {
+        status,
+        headers,
+        text,
+    };
+    // OpenAPI hook: every answer must be what /v1/openapi.json documents (tests/support/openapi.rs).
+    super::openapi::check_response(
+        method.as_str(),
+        &path,
+        status,
+        answer.header("content-type"),
+        &answer.text,
+    );
+    Ok(answer)
+}
+
+impl TestApp {
     pub async fn put_account(&self, account: &str, body: Value) -> (u16, Value) {
         let token = self.token(&[account], "accounts:admin");
         self.send(
