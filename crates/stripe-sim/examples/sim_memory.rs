@@ -50,7 +50,12 @@ struct Client {
 }
 
 impl Client {
-    async fn post(&self, path: &str, key: Option<&str>, form: &[(&str, &str)]) -> serde_json::Value {
+    async fn post(
+        &self,
+        path: &str,
+        key: Option<&str>,
+        form: &[(&str, &str)],
+    ) -> serde_json::Value {
         let mut b = self
             .http
             .post(format!("{}{path}", self.base))

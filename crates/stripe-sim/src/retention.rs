@@ -1,0 +1,194 @@
+//! How much the simulator remembers: every store is bounded, so a simulator left running for days
+//! (or driven by a million-sale benchmark) stays at a few hundred MB.
+//!
+//! - Request log (`GET /_sim/requests`): a ring of the last [`Limits::request_log`] requests.
+//! - Idempotency keys: replayed for Stripe's 24 hours, but at most [`Limits::idempotency_keys`]
+//!   finished keys per simulator; beyond that the key first used longest ago is forgotten (a
+//!   retry with it then runs as a new request). Keys whose first request is still running are
+//!   never evicted.
+//! - Events: kept for Stripe's 30 days, but at most [`Limits::events`]; the oldest go first (a
+//!   retrieve answers 404 `resource_missing`, lists no longer show them).
+//! - Finished objects: of each kind, only the [`Limits::finished_objects`] most recently created
+//!   finished ones are kept — PaymentIntents that `succeeded` or were `canceled` (with their
+//!   charges, the charges' refunds and the PaymentMethods only they used, not a customer's),
+//!   `succeeded` SetupIntents, `complete` or `expired` Checkout Sessions. Unfinished objects,
+//!   customers, their saved cards, locations and readers are never evicted. An evicted object
+//!   answers Stripe's 404 `resource_missing`, as an object in another account does; a refund of
+//!   an evicted charge is refused the same way.
+//!
+//! Objects are swept in batches: a kind is swept when it has grown by an eighth of its limit
+//! since the last sweep, so a sweep (which visits every object of the kind) costs O(1) per
+//! created object, and at most `limit + limit / 8 + 1` finished objects of a kind are held.
+
+use super::payment_intents::Status;
+use super::setup_intents;
+use super::state::{Object, State};
+use std::collections::{HashMap, HashSet};
+
+/// How long Stripe keeps events (and so the simulator, within [`Limits::events`]).
+pub(crate) const EVENT_RETENTION_SECS: i64 = 30 * 24 * 3600;
+
+/// Bounds of the simulator's memory; see the module documentation for what each one means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Entries in the request log.
+    pub request_log: usize,
+    /// Finished idempotency keys remembered (still at most 24 hours each).
+    pub idempotency_keys: usize,
+    /// Events remembered (still at most 30 days each).
+    pub events: usize,
+    /// Finished objects remembered per kind (PaymentIntents with their charges, SetupIntents,
+    /// Checkout Sessions).
+    pub finished_objects: usize,
+}
+
+impl Default for Limits {
+    /// Enough for any test and for reconciling a day of a busy shop: ~10,000 of everything.
+    fn default() -> Limits {
+        Limits {
+            request_log: 10_000,
+            idempotency_keys: 10_000,
+            events: 10_000,
+            finished_objects: 10_000,
+        }
+    }
+}
+
+/// When each kind of object is swept next: its object count that triggers the next sweep.
+#[derive(Debug, Default)]
+pub(crate) struct Watermarks {
+    payment_intents: usize,
+    setup_intents: usize,
+    checkout_sessions: usize,
+}
+
+/// How far a kind grows past its limit (or past what the last sweep left) before a sweep.
+fn slack(limit: usize) -> usize {
+    limit / 8 + 1
+}
+
+/// The ids of the finished objects of `map` beyond the `keep` most recently created, oldest first.
+fn oldest_finished<T: Object>(
+    map: &HashMap<String, T>,
+    finished: impl Fn(&T) -> bool,
+    keep: usize,
+) -> Vec<String> {
+    let mut done: Vec<(u64, &str)> = map
+        .values()
+        .filter(|o| finished(o))
+        .map(|o| (o.meta().seq, o.meta().id.as_str()))
+        .collect();
+    let excess = done.len().saturating_sub(keep);
+    if excess == 0 {
+        return Vec::new();
+    }
+    done.select_nth_unstable(excess - 1);
+    done.truncate(excess);
+    done.sort_unstable();
+    done.into_iter().map(|(_, id)| id.to_string()).collect()
+}
+
+impl State {
+    /// Brings every store back within its limits; run after each request's events were handed
+    /// to the webhook sender.
+    pub(crate) fn compact(&mut self, now: i64) {
+        let limits = self.limits;
+        while self.events.len() > limits.events
+            || self
+                .events
+                .front()
+                .is_some_and(|e| now - e.meta.created >= EVENT_RETENTION_SECS)
+        {
+            self.events.pop_front();
+            self.events_evicted += 1;
+        }
+        let limit = limits.finished_objects;
+        if self.payment_intents.len() > self.watermarks.payment_intents.max(limit + slack(limit)) {
+            self.sweep_payment_intents();
+            self.watermarks.payment_intents = self.payment_intents.len().max(limit) + slack(limit);
+        }
+        if self.setup_intents.len() > self.watermarks.setup_intents.max(limit + slack(limit)) {
+            let evicted = oldest_finished(
+                &self.setup_intents,
+                |s| s.status == setup_intents::Status::Succeeded,
+                limit,
+            );
+            for id in evicted {
+                self.setup_intents.remove(&id);
+            }
+            self.watermarks.setup_intents = self.setup_intents.len().max(limit) + slack(limit);
+        }
+        if self.checkout_sessions.len()
+            > self.watermarks.checkout_sessions.max(limit + slack(limit))
+        {
+            let evicted = oldest_finished(&self.checkout_sessions, |s| s.status != "open", limit);
+            for id in evicted {
+                self.checkout_sessions.remove(&id);
+            }
+            self.watermarks.checkout_sessions =
+                self.checkout_sessions.len().max(limit) + slack(limit);
+        }
+    }
+
+    /// Evicts the oldest finished PaymentIntents beyond the limit, with their charges, the
+    /// charges' refunds and the PaymentMethods nothing kept refers to and no customer holds. An
+    /// intent a reader action or an open Checkout Session still refers to is kept.
+    fn sweep_payment_intents(&mut self) {
+        let referenced: HashSet<&str> = self
+            .readers
+            .values()
+            .filter_map(|r| r.action.as_ref().map(|a| a.payment_intent.as_str()))
+            .chain(
+                self.checkout_sessions
+                    .values()
+                    .filter(|s| s.status == "open")
+                    .filter_map(|s| s.payment_intent.as_deref()),
+            )
+            .collect();
+        let evicted: HashSet<String> = oldest_finished(
+            &self.payment_intents,
+            |pi| {
+                matches!(pi.status, Status::Succeeded | Status::Canceled)
+                    && !referenced.contains(pi.meta.id.as_str())
+            },
+            self.limits.finished_objects,
+        )
+        .into_iter()
+        .collect();
+        if evicted.is_empty() {
+            return;
+        }
+        let mut methods: HashSet<String> = HashSet::new();
+        for id in &evicted {
+            if let Some(pi) = self.payment_intents.remove(id) {
+                methods.extend(pi.payment_method);
+            }
+        }
+        let mut charges: HashSet<String> = HashSet::new();
+        self.charges.retain(|id, charge| {
+            let keep = !evicted.contains(&charge.payment_intent);
+            if !keep {
+                charges.insert(id.clone());
+                methods.insert(charge.payment_method.clone());
+            }
+            keep
+        });
+        self.refunds
+            .retain(|_, refund| !charges.contains(&refund.charge));
+        for pi in self.payment_intents.values() {
+            if let Some(pm) = &pi.payment_method {
+                methods.remove(pm);
+            }
+        }
+        for charge in self.charges.values() {
+            methods.remove(&charge.payment_method);
+        }
+        for si in self.setup_intents.values() {
+            if let Some(pm) = &si.payment_method {
+                methods.remove(pm);
+            }
+        }
+        self.payment_methods
+            .retain(|id, pm| pm.customer.is_some() || !methods.contains(id));
+    }
+}
