@@ -1,7 +1,11 @@
 //! Memory per sale: runs N card-present sales through a standalone simulator's HTTP API and
 //! prints the heap bytes still live per sale (a counting global allocator) and the process RSS.
 //!
-//! `cargo run --release -p stripe-sim --example sim_memory -- 10000`
+//! `cargo run --release -p stripe-sim --example sim_memory -- 10000 [LIMIT=N…]`
+//!
+//! Limits are the defaults unless given: `unbounded` lifts them all, `request_log=0`,
+//! `idempotency_keys=…`, `events=…`, `finished_objects=…` set one (after `unbounded`, to see
+//! what one store costs).
 //!
 //! A sale is what the backend sends: create a manual-capture PaymentIntent (with an
 //! `Idempotency-Key`), `process_payment_intent` on a reader, present the test card (test helper),
@@ -9,7 +13,7 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use stripe_sim::{serve, SimConfig, Simulator};
+use stripe_sim::{serve, Limits, SimConfig, Simulator};
 
 struct Counting;
 
@@ -122,13 +126,40 @@ impl Client {
 
 #[tokio::main]
 async fn main() {
-    let sales: usize = std::env::args()
-        .nth(1)
+    let mut args = std::env::args().skip(1);
+    let sales: usize = args
+        .next()
         .map(|n| n.parse().expect("a number of sales"))
         .unwrap_or(10_000);
+    let mut limits = Limits::default();
+    for arg in args {
+        if arg == "unbounded" {
+            limits = Limits {
+                request_log: usize::MAX,
+                idempotency_keys: usize::MAX,
+                events: usize::MAX,
+                finished_objects: usize::MAX / 2,
+            };
+            continue;
+        }
+        let (name, value) = arg.split_once('=').expect("LIMIT=N");
+        let value: usize = value.parse().expect("a number");
+        match name {
+            "request_log" => limits.request_log = value,
+            "idempotency_keys" => limits.idempotency_keys = value,
+            "events" => limits.events = value,
+            "finished_objects" => limits.finished_objects = value,
+            _ => panic!("unknown limit {name}"),
+        }
+    }
+    println!("{limits:?}");
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("address"));
-    tokio::spawn(serve(listener, Simulator::new(SimConfig::default())));
+    let config = SimConfig {
+        limits,
+        ..SimConfig::default()
+    };
+    tokio::spawn(serve(listener, Simulator::new(config)));
     let client = Client {
         base,
         http: reqwest::Client::new(),
