@@ -13,12 +13,15 @@
 //!   charges, the charges' refunds and the PaymentMethods only they used, not a customer's),
 //!   `succeeded` SetupIntents, `complete` or `expired` Checkout Sessions. Unfinished objects,
 //!   customers, their saved cards, locations and readers are never evicted. An evicted object
-//!   answers Stripe's 404 `resource_missing`, as an object in another account does; a refund of
-//!   an evicted charge is refused the same way.
+//!   answers Stripe's 404 `resource_missing`, as an object in another account does; naming it
+//!   in a parameter (a refund of an evicted charge) is Stripe's 400 `resource_missing` with that
+//!   `param`.
 //!
 //! Objects are swept in batches: a kind is swept when it has grown by an eighth of its limit
-//! since the last sweep, so a sweep (which visits every object of the kind) costs O(1) per
-//! created object, and at most `limit + limit / 8 + 1` finished objects of a kind are held.
+//! (plus one) past what the last sweep left, so a sweep (which visits every object of the kind)
+//! costs O(1) per created object. A sweep keeps the `limit` most recently created finished
+//! objects; between sweeps a kind holds at most `limit + limit / 8 + 1` objects plus those that
+//! were unfinished at the last sweep.
 
 use super::payment_intents::Status;
 use super::setup_intents;
@@ -137,7 +140,9 @@ impl State {
         let referenced: HashSet<&str> = self
             .readers
             .values()
-            .filter_map(|r| r.action.as_ref().map(|a| a.payment_intent.as_str()))
+            .filter_map(|r| r.action.as_ref())
+            .filter(|a| a.status == "in_progress")
+            .map(|a| a.payment_intent.as_str())
             .chain(
                 self.checkout_sessions
                     .values()
