@@ -227,3 +227,54 @@ async fn a_saved_card_outlives_the_sale_that_saved_it() {
         .ok();
     assert_eq!(card["customer"], id(&customer));
 }
+
+#[tokio::test]
+async fn expired_checkout_sessions_beyond_the_horizon_are_evicted() {
+    let sim = limited(Limits {
+        finished_objects: 2,
+        ..Limits::default()
+    })
+    .await;
+    let session = || async {
+        sim.post(
+            "/v1/checkout/sessions",
+            &[
+                ("mode", "payment"),
+                ("success_url", "https://pos.example/paid"),
+                ("line_items[0][price_data][currency]", "usd"),
+                ("line_items[0][price_data][unit_amount]", "1250"),
+                ("line_items[0][price_data][product_data][name]", "Invoice"),
+                ("line_items[0][quantity]", "1"),
+            ],
+        )
+        .await
+        .ok()
+    };
+    let open = session().await;
+    let mut expired = Vec::new();
+    for _ in 0..6 {
+        let s = session().await;
+        sim.post(&format!("/v1/checkout/sessions/{}/expire", id(&s)), &[])
+            .await
+            .ok();
+        expired.push(s);
+    }
+    for gone in &expired[..2] {
+        let answer = sim
+            .get(&format!("/v1/checkout/sessions/{}", id(gone)), &[])
+            .await;
+        assert!(missing(&answer), "{:#}", answer.body);
+    }
+    for kept in &expired[4..] {
+        let s = sim
+            .get(&format!("/v1/checkout/sessions/{}", id(kept)), &[])
+            .await
+            .ok();
+        assert_eq!(s["status"], "expired");
+    }
+    let open = sim
+        .get(&format!("/v1/checkout/sessions/{}", id(&open)), &[])
+        .await
+        .ok();
+    assert_eq!(open["status"], "open");
+}
