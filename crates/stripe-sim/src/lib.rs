@@ -42,7 +42,9 @@
 //! `pm_card_authenticationRequired`.
 //!
 //! State lives in memory behind one std `Mutex` that is never held across an `.await`; delays
-//! (latency, hangs, webhook retries) sleep on tokio.
+//! (latency, hangs, webhook retries) sleep on tokio. Memory is bounded (`SimConfig::limits`):
+//! the request log, idempotency keys and events are rings, finished objects beyond a horizon are
+//! evicted and then answer 404 `resource_missing` (see `retention`).
 
 mod cards;
 mod charges;
