@@ -197,3 +197,43 @@ impl State {
             .retain(|id, pm| pm.customer.is_some() || !methods.contains(id));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::Origin;
+    use serde_json::json;
+
+    fn emit(state: &mut State, n: i64, now: i64) {
+        let origin = Origin::simulator("platform:sk_test_x", "/v1/customers");
+        state.emit(&origin, "customer.created", json!({ "n": n }), None, now);
+    }
+
+    #[test]
+    fn events_older_than_30_days_or_beyond_the_limit_are_evicted_in_order() {
+        let mut state = State::new(Limits {
+            events: 3,
+            ..Limits::default()
+        });
+        for n in 0..2 {
+            emit(&mut state, n, 0);
+        }
+        for n in 2..4 {
+            emit(&mut state, n, 10);
+        }
+        state.outbox.clear();
+        state.compact(10);
+        assert_eq!(state.events.len(), 3, "the limit");
+        assert_eq!(state.events_evicted, 1);
+        assert!(state.event_mut(0).is_none());
+        assert_eq!(state.event_mut(1).unwrap().object, r#"{"n":1}"#);
+        state.compact(EVENT_RETENTION_SECS - 1);
+        assert_eq!(state.events.len(), 3, "30 days not over");
+        state.compact(EVENT_RETENTION_SECS);
+        assert_eq!(state.events.len(), 2, "the event of t=0 is 30 days old");
+        assert_eq!(state.event_mut(2).unwrap().object, r#"{"n":2}"#);
+        state.compact(EVENT_RETENTION_SECS + 10);
+        assert!(state.events.is_empty());
+        assert_eq!(state.events_evicted, 4);
+    }
+}
