@@ -1,7 +1,7 @@
 //! `Idempotency-Key` on POST requests, per namespace: the first result is stored (as soon as the
 //! request was processed, before any injected hang) and replayed for 24 hours; other parameters
 //! with the same key are an `idempotency_error`; a key whose first request is still running is
-//! 409 `idempotency_key_in_use`. At most `capacity` finished keys are remembered: beyond that the
+//! 409 `idempotency_key_in_use`. At most `capacity` keys are remembered: beyond that the finished
 //! key first used longest ago is forgotten (`retention`); keys still in flight always stay.
 
 use super::error::ApiError;

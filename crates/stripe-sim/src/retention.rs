@@ -3,7 +3,7 @@
 //!
 //! - Request log (`GET /_sim/requests`): a ring of the last [`Limits::request_log`] requests.
 //! - Idempotency keys: replayed for Stripe's 24 hours, but at most [`Limits::idempotency_keys`]
-//!   finished keys per simulator; beyond that the key first used longest ago is forgotten (a
+//!   keys per simulator; beyond that the finished key first used longest ago is forgotten (a
 //!   retry with it then runs as a new request). Keys whose first request is still running are
 //!   never evicted.
 //! - Events: kept for Stripe's 30 days, but at most [`Limits::events`]; the oldest go first (a
@@ -36,7 +36,7 @@ pub(crate) const EVENT_RETENTION_SECS: i64 = 30 * 24 * 3600;
 pub struct Limits {
     /// Entries in the request log.
     pub request_log: usize,
-    /// Finished idempotency keys remembered (still at most 24 hours each).
+    /// Idempotency keys remembered (still at most 24 hours each).
     pub idempotency_keys: usize,
     /// Events remembered (still at most 30 days each).
     pub events: usize,
