@@ -1,6 +1,6 @@
 //! The simulator's memory bounds (`SimConfig::limits`): the request log is a ring, idempotency
 //! keys and events are bounded in count (the oldest go first), finished objects beyond the
-//! horizon are evicted and then answer 404 `resource_missing`; what is recent or unfinished stays.
+//! horizon are evicted and then answer 404 `resource_missing`; what is recent or holds money stays.
 
 use crate::{id, start_with, Sim};
 use pos_backend::sim::{Limits, SimConfig};
@@ -109,13 +109,16 @@ async fn events_beyond_the_limit_are_evicted_oldest_first() {
 
 #[tokio::test]
 async fn finished_payments_beyond_the_horizon_answer_resource_missing() {
-    // The two most recent finished intents are always kept; older ones go by the next sweep.
+    // The two most recent finished intents are always kept; older ones go by the next sweep,
+    // abandoned ones included; an authorization is never evicted.
     let sim = limited(Limits {
         finished_objects: 2,
         ..Limits::default()
     })
     .await;
-    let open = sim.intent(&[]).await;
+    let abandoned = sim.intent(&[]).await;
+    let held = sim.intent(&[]).await;
+    sim.pay_at_reader(id(&held), "4242424242424242").await;
     let canceled = sim.intent(&[]).await;
     sim.post(
         &format!("/v1/payment_intents/{}/cancel", id(&canceled)),
@@ -127,7 +130,9 @@ async fn finished_payments_beyond_the_horizon_answer_resource_missing() {
     for _ in 0..8 {
         sales.push(sale(&sim).await);
     }
-    for evicted in [&canceled, &sales[0], &sales[1], &sales[2], &sales[3]] {
+    for evicted in [
+        &abandoned, &canceled, &sales[0], &sales[1], &sales[2], &sales[3],
+    ] {
         let answer = sim
             .get(&format!("/v1/payment_intents/{}", id(evicted)), &[])
             .await;
@@ -152,7 +157,7 @@ async fn finished_payments_beyond_the_horizon_answer_resource_missing() {
         ),
         (400, "resource_missing", Some("charge"))
     );
-    // The most recent sales and the unfinished intent stay, whole.
+    // The most recent sales and the authorization stay, whole.
     for kept in &sales[6..] {
         let pi = sim
             .get(
@@ -169,11 +174,11 @@ async fn finished_payments_beyond_the_horizon_answer_resource_missing() {
             .ok();
         assert_eq!(refund["status"], "succeeded");
     }
-    let open = sim
-        .get(&format!("/v1/payment_intents/{}", id(&open)), &[])
+    let held = sim
+        .get(&format!("/v1/payment_intents/{}", id(&held)), &[])
         .await
         .ok();
-    assert_eq!(open["status"], "requires_payment_method");
+    assert_eq!(held["status"], "requires_capture");
     let listed = sim
         .get("/v1/payment_intents", &[("limit", "100")])
         .await
@@ -184,8 +189,8 @@ async fn finished_payments_beyond_the_horizon_answer_resource_missing() {
         .iter()
         .map(|pi| pi["id"].as_str().unwrap())
         .collect();
-    assert!(listed.len() < 1 + 8, "some were evicted: {listed:?}");
-    assert!(listed.contains(&id(&open)));
+    assert!(listed.len() < 3 + 8, "some were evicted: {listed:?}");
+    assert!(listed.contains(&id(&held)));
 }
 
 #[tokio::test]

@@ -9,13 +9,16 @@
 //! - Events: kept for Stripe's 30 days, but at most [`Limits::events`]; the oldest go first (a
 //!   retrieve answers 404 `resource_missing`, lists no longer show them).
 //! - Finished objects: of each kind, only the [`Limits::finished_objects`] most recently created
-//!   finished ones are kept — PaymentIntents that `succeeded` or were `canceled` (with their
-//!   charges, the charges' refunds and the PaymentMethods only they used, not a customer's),
-//!   `succeeded` SetupIntents, `complete` or `expired` Checkout Sessions. Unfinished objects,
-//!   customers, their saved cards, locations and readers are never evicted. An evicted object
-//!   answers Stripe's 404 `resource_missing`, as an object in another account does; naming it
-//!   in a parameter (a refund of an evicted charge) is Stripe's 400 `resource_missing` with that
-//!   `param`.
+//!   finished ones are kept. "Finished" means nothing more is expected of the object, or it holds
+//!   no money: PaymentIntents in any status but `requires_capture` (an authorization is never
+//!   evicted; an intent left in `requires_payment_method` is an abandoned sale once that many
+//!   newer ones exist), with their charges, the charges' refunds and the PaymentMethods only they
+//!   used (not a customer's); SetupIntents; Checkout Sessions no longer open (or past
+//!   `expires_at`). An intent a reader is processing, or an open Checkout Session refers to, is
+//!   kept. Customers, their saved cards, locations, readers and connection tokens are never
+//!   evicted (they do not grow per sale). An evicted object answers Stripe's 404
+//!   `resource_missing`, as an object in another account does; naming it in a parameter (a
+//!   refund of an evicted charge) is Stripe's 400 `resource_missing` with that `param`.
 //!
 //! Objects are swept in batches: a kind is swept when it has grown by an eighth of its limit
 //! (plus one) past what the last sweep left, so a sweep (which visits every object of the kind)
@@ -24,7 +27,6 @@
 //! were unfinished at the last sweep.
 
 use super::payment_intents::Status;
-use super::setup_intents;
 use super::state::{Object, State};
 use std::collections::{HashMap, HashSet};
 
@@ -111,9 +113,15 @@ impl State {
             self.watermarks.payment_intents = self.payment_intents.len().max(limit) + slack(limit);
         }
         if self.setup_intents.len() > self.watermarks.setup_intents.max(limit + slack(limit)) {
+            let referenced: HashSet<&str> = self
+                .checkout_sessions
+                .values()
+                .filter(|s| s.status == "open")
+                .filter_map(|s| s.setup_intent.as_deref())
+                .collect();
             let evicted = oldest_finished(
                 &self.setup_intents,
-                |s| s.status == setup_intents::Status::Succeeded,
+                |s| !referenced.contains(s.meta.id.as_str()),
                 limit,
             );
             for id in evicted {
@@ -124,7 +132,11 @@ impl State {
         if self.checkout_sessions.len()
             > self.watermarks.checkout_sessions.max(limit + slack(limit))
         {
-            let evicted = oldest_finished(&self.checkout_sessions, |s| s.status != "open", limit);
+            let evicted = oldest_finished(
+                &self.checkout_sessions,
+                |s| s.status != "open" || now >= s.expires_at,
+                limit,
+            );
             for id in evicted {
                 self.checkout_sessions.remove(&id);
             }
@@ -152,10 +164,7 @@ impl State {
             .collect();
         let evicted: HashSet<String> = oldest_finished(
             &self.payment_intents,
-            |pi| {
-                matches!(pi.status, Status::Succeeded | Status::Canceled)
-                    && !referenced.contains(pi.meta.id.as_str())
-            },
+            |pi| pi.status != Status::RequiresCapture && !referenced.contains(pi.meta.id.as_str()),
             self.limits.finished_objects,
         )
         .into_iter()
