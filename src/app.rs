@@ -83,6 +83,7 @@ impl Application {
                     webhook_url: Some(format!("http://{address}/v1/webhooks/stripe")),
                     webhook_secret: secret,
                     faults: Vec::new(),
+                    ..Default::default()
                 });
                 (Some(sim), Secret::new(SIMULATOR_KEY.to_string()), base)
             }

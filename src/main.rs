@@ -131,6 +131,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             webhook_url: webhook_url.clone(),
             webhook_secret: secret,
             faults,
+            ..Default::default()
         });
         return stripe_sim::serve(listener, sim)
             .await

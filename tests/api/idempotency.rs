@@ -763,6 +763,7 @@ mod crash {
                 webhook_url: Some(format!("{base}/v1/webhooks/stripe")),
                 webhook_secret: WEBHOOK_SECRET.into(),
                 faults: Vec::new(),
+                ..Default::default()
             });
             actix_web::rt::spawn(stripe_sim::serve(listener, sim));
             let scopes: Vec<Scope> = ["accounts:admin", "payments:read", "payments:write"]

@@ -11,6 +11,7 @@ async fn embedded() -> (Sim, String) {
         webhook_url: None,
         webhook_secret: "whsec_embedded".into(),
         faults: vec![],
+        ..Default::default()
     });
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let root = format!("http://{}", listener.local_addr().unwrap());

@@ -96,6 +96,7 @@ async fn faults_from_the_config() {
         webhook_url: None,
         webhook_secret: "whsec_x".into(),
         faults: vec![rule],
+        ..Default::default()
     })
     .await;
     assert_eq!(sim.post("/v1/customers", &[]).await.status, 500);

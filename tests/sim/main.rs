@@ -12,6 +12,7 @@ mod idempotency;
 mod idempotency_keys;
 mod payments;
 mod protocol;
+mod retention;
 mod sim_terminal;
 mod terminal;
 mod webhooks;

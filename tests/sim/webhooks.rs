@@ -129,6 +129,7 @@ async fn with_endpoint(fail_first: usize) -> (Sim, Receiver) {
         webhook_url: Some(hook.url.clone()),
         webhook_secret: SECRET.into(),
         faults: vec![],
+        ..Default::default()
     })
     .await;
     (sim, hook)

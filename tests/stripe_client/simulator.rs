@@ -24,6 +24,7 @@ async fn sim_with_webhooks(webhook_url: Option<String>) -> Sim {
         webhook_url,
         webhook_secret: WEBHOOK_SECRET.into(),
         faults: Vec::new(),
+        ..Default::default()
     })
     .await
 }

@@ -51,6 +51,7 @@ pub async fn start() -> Sim {
         webhook_url: None,
         webhook_secret: "whsec_test_secret".into(),
         faults: Vec::<FaultRule>::new(),
+        ..Default::default()
     })
     .await
 }

@@ -36,9 +36,11 @@ pub(crate) struct Event {
     pub meta: Meta,
     pub account: Option<String>,
     pub kind: String,
-    /// The object as it was when the event happened.
-    pub object: Value,
-    pub previous_attributes: Option<Value>,
+    /// The object as it was when the event happened, as compact JSON: a `Value` tree costs
+    /// several times its text, and events are the bulk of what the simulator keeps.
+    pub object: String,
+    /// `data.previous_attributes`, as compact JSON.
+    pub previous_attributes: Option<String>,
     pub request_id: Option<String>,
     pub idempotency_key: Option<String>,
     pub source_method: String,
@@ -54,9 +56,12 @@ impl Object for Event {
 
 impl Event {
     pub fn render(&self) -> Value {
-        let mut data = json!({ "object": self.object });
+        let parse = |text: &str| -> Value {
+            serde_json::from_str(text).expect("stored from a serialized Value")
+        };
+        let mut data = json!({ "object": parse(&self.object) });
         if let Some(previous) = &self.previous_attributes {
-            data["previous_attributes"] = previous.clone();
+            data["previous_attributes"] = parse(previous);
         }
         let mut out = json!({
             "id": self.meta.id,

@@ -42,7 +42,9 @@
 //! `pm_card_authenticationRequired`.
 //!
 //! State lives in memory behind one std `Mutex` that is never held across an `.await`; delays
-//! (latency, hangs, webhook retries) sleep on tokio.
+//! (latency, hangs, webhook retries) sleep on tokio. Memory is bounded (`SimConfig::limits`):
+//! the request log, idempotency keys and events are rings, finished objects beyond a horizon are
+//! evicted and then answer 404 `resource_missing` (see `retention`).
 
 mod cards;
 mod charges;
@@ -57,6 +59,7 @@ mod idempotency;
 mod params;
 mod payment_intents;
 mod payment_methods;
+mod retention;
 mod routes;
 mod search;
 mod setup_intents;
@@ -66,6 +69,7 @@ mod terminal;
 pub mod webhooks;
 
 pub use faults::FaultRule;
+pub use retention::Limits;
 
 use actix_web::http::StatusCode;
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer, Scope};
@@ -92,6 +96,9 @@ pub struct SimConfig {
     pub webhook_secret: String,
     /// Faults active from the start (same JSON as `POST /_sim/faults`).
     pub faults: Vec<FaultRule>,
+    /// How much the simulator remembers (request log, idempotency keys, events, finished
+    /// objects); see [`Limits`].
+    pub limits: Limits,
 }
 
 /// The webhook secret stays out of logs.
@@ -101,6 +108,7 @@ impl std::fmt::Debug for SimConfig {
             .field("webhook_url", &self.webhook_url)
             .field("webhook_secret", &"***")
             .field("faults", &self.faults)
+            .field("limits", &self.limits)
             .finish()
     }
 }
@@ -155,7 +163,7 @@ fn pretty(value: &serde_json::Value) -> String {
 
 impl Simulator {
     pub fn new(config: SimConfig) -> Simulator {
-        let mut state = State::default();
+        let mut state = State::new(config.limits);
         if let Some(url) = config.webhook_url {
             state.webhook = Some(Endpoint {
                 url,
@@ -382,7 +390,7 @@ impl Simulator {
                 }
             }
             entry.status = reply.status;
-            state.requests.push(entry);
+            state.log_request(entry);
             (reply, take_jobs(&mut state))
         };
         self.spawn_deliveries(jobs);
@@ -394,7 +402,7 @@ impl Simulator {
 
     fn logged(&self, mut entry: LogEntry, reply: Reply) -> Reply {
         entry.status = reply.status;
-        self.inner.lock().requests.push(entry);
+        self.inner.lock().log_request(entry);
         reply
     }
 
@@ -409,24 +417,25 @@ impl Simulator {
     }
 }
 
-/// Hands the events of the current request to the webhook sender (or marks them dropped).
+/// Hands the events of the current request to the webhook sender (or marks them dropped), then
+/// brings the state back within its limits (`retention`).
 pub(crate) fn take_jobs(state: &mut State) -> Vec<Job> {
     let outbox = std::mem::take(&mut state.outbox);
     let mut jobs = Vec::new();
-    for index in outbox {
+    for number in outbox {
         let Some(endpoint) = state.webhook.clone() else {
             continue;
         };
-        let (kind, method, path) = {
-            let e = &state.events[index];
-            (
-                e.kind.clone(),
-                e.source_method.clone(),
-                e.source_path.clone(),
-            )
+        let Some(e) = state.event_mut(number) else {
+            continue;
         };
+        let (kind, method, path) = (
+            e.kind.clone(),
+            e.source_method.clone(),
+            e.source_path.clone(),
+        );
         let dropped = state.faults.drop_event(&kind, &method, &path);
-        let event = &mut state.events[index];
+        let event = state.event_mut(number).expect("looked up above");
         event.delivery.url = Some(endpoint.url.clone());
         if dropped {
             event.delivery.status = events::DeliveryStatus::Dropped;
@@ -435,11 +444,12 @@ pub(crate) fn take_jobs(state: &mut State) -> Vec<Job> {
         event.delivery.status = events::DeliveryStatus::Pending;
         let body = serde_json::to_string(&event.render()).expect("JSON values serialize");
         jobs.push(Job {
-            event: index,
+            event: number,
             body,
             endpoint,
         });
     }
+    state.compact(state::now());
     jobs
 }
 
@@ -586,6 +596,7 @@ mod tests {
             webhook_url: Some("http://localhost/hook".into()),
             webhook_secret: "whsec_very_secret".into(),
             faults: vec![],
+            limits: Limits::default(),
         };
         let shown = format!("{config:?}");
         assert!(shown.contains("http://localhost/hook"));

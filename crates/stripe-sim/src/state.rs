@@ -12,6 +12,7 @@ use super::idempotency::Idempotency;
 use super::params::Params;
 use super::payment_intents::PaymentIntent;
 use super::payment_methods::PaymentMethod;
+use super::retention::{Limits, Watermarks};
 use super::setup_intents::SetupIntent;
 use super::terminal::{ConnectionToken, Location, Reader, TerminalSession};
 use super::webhooks::Endpoint;
@@ -19,7 +20,7 @@ use rand::distributions::Alphanumeric;
 use rand::Rng;
 use serde::Serialize;
 use serde_json::{json, Value};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 
 /// Identity shared by every stored object.
 #[derive(Debug, Clone)]
@@ -112,14 +113,21 @@ pub(crate) struct State {
     /// By secret.
     pub connection_tokens: HashMap<String, ConnectionToken>,
     pub terminal_sessions: HashMap<String, TerminalSession>,
-    /// In creation order.
-    pub events: Vec<Event>,
+    /// In creation order; the oldest are evicted beyond the limits (`retention`).
+    pub events: VecDeque<Event>,
+    /// How many events were evicted from the front of `events`: event number `n` (counting
+    /// from 0 since the start) is at `events[n - events_evicted]`.
+    pub events_evicted: usize,
     pub idempotency: Idempotency,
     pub faults: Faults,
-    pub requests: Vec<LogEntry>,
+    /// The last `limits.request_log` requests, oldest first.
+    pub requests: VecDeque<LogEntry>,
     pub webhook: Option<Endpoint>,
-    /// Events created by the current request, not yet handed to the webhook sender.
+    /// Numbers of the events created by the current request, not yet handed to the webhook
+    /// sender.
     pub outbox: Vec<usize>,
+    pub limits: Limits,
+    pub watermarks: Watermarks,
 }
 
 /// `prefix_` followed by random alphanumerics, like Stripe's ids.
@@ -161,6 +169,29 @@ pub(crate) fn newest_first<'a, T: Object>(map: &'a HashMap<String, T>, ns: &str)
 }
 
 impl State {
+    /// An empty state bounded by `limits`.
+    pub fn new(limits: Limits) -> State {
+        State {
+            idempotency: Idempotency::new(limits.idempotency_keys),
+            limits,
+            ..State::default()
+        }
+    }
+
+    /// Appends to the request log, dropping the oldest entry beyond the limit.
+    pub fn log_request(&mut self, entry: LogEntry) {
+        self.requests.push_back(entry);
+        while self.requests.len() > self.limits.request_log {
+            self.requests.pop_front();
+        }
+    }
+
+    /// Event number `n` (see `events_evicted`), unless it was evicted.
+    pub fn event_mut(&mut self, n: usize) -> Option<&mut Event> {
+        let index = n.checked_sub(self.events_evicted)?;
+        self.events.get_mut(index)
+    }
+
     /// A fresh `Meta` for a new object.
     pub fn meta(&mut self, prefix: &str, ns: &str, now: i64) -> Meta {
         self.seq += 1;
@@ -340,16 +371,17 @@ impl State {
             meta,
             account: origin.account.clone(),
             kind: kind.to_string(),
-            object,
-            previous_attributes: previous,
+            object: object.to_string(),
+            previous_attributes: previous.map(|p| p.to_string()),
             request_id: origin.request_id.clone(),
             idempotency_key: origin.idempotency_key.clone(),
             source_method: origin.method.clone(),
             source_path: origin.path.clone(),
             delivery: Default::default(),
         };
-        self.events.push(event);
-        self.outbox.push(self.events.len() - 1);
+        self.events.push_back(event);
+        self.outbox
+            .push(self.events_evicted + self.events.len() - 1);
     }
 }
 

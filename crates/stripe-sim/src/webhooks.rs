@@ -34,6 +34,8 @@ pub(crate) struct Endpoint {
 
 /// One event to send.
 pub(crate) struct Job {
+    /// The event's number (`State::event_mut`); its outcome is not recorded if it was evicted
+    /// meanwhile.
     pub event: usize,
     pub body: String,
     pub endpoint: Endpoint,
@@ -62,7 +64,7 @@ pub(crate) async fn deliver(inner: Arc<Inner>, job: Job) {
         let delivered = status.is_some_and(|s| (200..300).contains(&s));
         {
             let mut state = inner.lock();
-            if let Some(event) = state.events.get_mut(job.event) {
+            if let Some(event) = state.event_mut(job.event) {
                 event.delivery.attempts = attempt;
                 event.delivery.last_status = status;
                 if delivered {
