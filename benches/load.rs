@@ -912,6 +912,7 @@ async fn run(settings: &Settings, backend: Backend) {
         let start = Instant::now();
         seeder.seed(size);
         let seed_secs = start.elapsed().as_secs_f64();
+        check_seeded(&c, seeder.seeded, settings.per_customer).await;
         let warm = if settings.full { 20 } else { 1 };
         probe(&c, &readers[0], &customers, warm).await;
         let samples = probe(&c, &readers[0], &customers, settings.probe_iters).await;
@@ -924,6 +925,32 @@ async fn run(settings: &Settings, backend: Backend) {
         });
     }
     print_growth(settings, &growth);
+}
+
+/// The seeded rows read back through the API: the first seeded customer's payments (captured,
+/// with their customer) and saved card.
+async fn check_seeded(c: &Client, seeded: u64, per_customer: u64) {
+    if seeded == 0 {
+        return;
+    }
+    let customer = "seed-customer-1";
+    let (_, page) = c
+        .api_get(&format!(
+            "/v1/payments?external_account_id={ACCOUNT}&external_customer_id={customer}&limit=100"
+        ))
+        .await;
+    let data = page["data"].as_array().unwrap();
+    assert_eq!(data.len() as u64, per_customer.min(seeded), "{page}");
+    for payment in data {
+        assert_eq!(payment["status"], "succeeded", "{payment}");
+        assert_eq!(payment["external_customer_id"], customer, "{payment}");
+    }
+    let (_, cards) = c
+        .api_get(&format!(
+            "/v1/customer/cards?external_account_id={ACCOUNT}&external_customer_id={customer}"
+        ))
+        .await;
+    assert_eq!(cards["data"].as_array().map(Vec::len), Some(1), "{cards}");
 }
 
 /// `n` sequential rounds of the hot path on the table as it is; p50/p99 of each request.
