@@ -70,9 +70,8 @@ fn stats(samples: &mut [Duration]) -> Stats {
         return Stats::default();
     }
     samples.sort_unstable();
-    let at = |p: usize| {
-        samples[(samples.len() * p).div_ceil(100).max(1) - 1].as_secs_f64() * 1000.0
-    };
+    let at =
+        |p: usize| samples[(samples.len() * p).div_ceil(100).max(1) - 1].as_secs_f64() * 1000.0;
     Stats {
         p50: at(50),
         p90: at(90),
@@ -251,6 +250,15 @@ impl Client {
         ([intent, tap, capture, save, start.elapsed()], id)
     }
 
+    /// A fresh Stripe Idempotency-Key of the backend's shape (`{prefix}_` and 64 hex digits).
+    fn key(prefix: &str) -> String {
+        format!(
+            "{prefix}_{}{}",
+            uuid::Uuid::new_v4().simple(),
+            uuid::Uuid::new_v4().simple()
+        )
+    }
+
     /// The same sale with the backend's Stripe calls sent straight to the simulator (the
     /// sequence `check_direct_sale` verifies against the backend's).
     async fn direct_sale(&self, reader: &str) -> Duration {
@@ -264,7 +272,7 @@ impl Client {
                     ("metadata[external_customer_id]", external.as_str()),
                     ("metadata[external_account_id]", ACCOUNT),
                 ],
-                Some(format!("cus:{}", uuid::Uuid::new_v4())),
+                Some(Self::key("cus")),
             )
             .await;
         let customer = customer["id"].as_str().unwrap();
@@ -282,7 +290,7 @@ impl Client {
                     ("metadata[external_customer_id]", external.as_str()),
                     ("metadata[external_transaction_id]", tx.as_str()),
                 ],
-                Some(format!("pi:{tx}")),
+                Some(Self::key("pi")),
             )
             .await;
         let id = intent["id"].as_str().unwrap().to_string();
@@ -296,13 +304,10 @@ impl Client {
             .await;
         assert_eq!(captured["status"], "succeeded", "{captured}");
         let (_, retrieved) = self
-            .stripe_get(&format!(
-                "/v1/payment_intents/{id}?expand[]=latest_charge"
-            ))
+            .stripe_get(&format!("/v1/payment_intents/{id}?expand[]=latest_charge"))
             .await;
         assert!(
-            retrieved["latest_charge"]["payment_method_details"]["card_present"]
-                ["generated_card"]
+            retrieved["latest_charge"]["payment_method_details"]["card_present"]["generated_card"]
                 .is_string(),
             "{retrieved}"
         );
@@ -417,7 +422,13 @@ async fn sales_round(
                     c.backend_sale(reader).await.0
                 } else {
                     let d = c.direct_sale(reader).await;
-                    [Duration::ZERO, Duration::ZERO, Duration::ZERO, Duration::ZERO, d]
+                    [
+                        Duration::ZERO,
+                        Duration::ZERO,
+                        Duration::ZERO,
+                        Duration::ZERO,
+                        d,
+                    ]
                 };
                 samples.borrow_mut().push(s);
             }
@@ -478,7 +489,9 @@ impl Sql {
     }
 
     fn text(&mut self, sql: &str) -> String {
-        self.texts(sql).pop().unwrap_or_else(|| panic!("no row: {sql}"))
+        self.texts(sql)
+            .pop()
+            .unwrap_or_else(|| panic!("no row: {sql}"))
     }
 
     fn count(&mut self, table: &str) -> u64 {
@@ -647,7 +660,10 @@ impl Seeder {
             ("external_transaction_id", "'seed-' || g".to_string()),
             ("customer_id", or_null("customer_id", cus_id(&customer_of))),
             ("stripe_payment_intent_id", "'pi_seed' || g".to_string()),
-            ("stripe_charge_id", or_null("stripe_charge_id", "'ch_seed' || g".into())),
+            (
+                "stripe_charge_id",
+                or_null("stripe_charge_id", "'ch_seed' || g".into()),
+            ),
             (
                 "stripe_payment_method_id",
                 or_null("stripe_payment_method_id", "'pm_seed' || g".into()),
@@ -656,13 +672,22 @@ impl Seeder {
                 "stripe_idempotency_key",
                 or_null("stripe_idempotency_key", "'pi:seed-' || g".into()),
             ),
-            ("created_at", s.earlier("t.created_at", &format!("g * {step}"))),
-            ("updated_at", s.earlier("t.updated_at", &format!("g * {step}"))),
+            (
+                "created_at",
+                s.earlier("t.created_at", &format!("g * {step}")),
+            ),
+            (
+                "updated_at",
+                s.earlier("t.updated_at", &format!("g * {step}")),
+            ),
         ]);
         let history = BTreeMap::from([
             ("id", s.id(&pay_ms("g"), "t.id", "g")),
             ("payment_id", pay_id("g")),
-            ("created_at", s.earlier("t.created_at", &format!("g * {step}"))),
+            (
+                "created_at",
+                s.earlier("t.created_at", &format!("g * {step}")),
+            ),
         ]);
         let cards = BTreeMap::from([
             ("id", s.id(&pay_ms(&first_g("g")), &tk, "g")),
@@ -681,13 +706,7 @@ impl Seeder {
         let (c_lo, c_hi) = ((lo - 1) / per + 1, (hi - 1) / per + 1);
         let sql = &mut self.sql;
         sql.exec("BEGIN");
-        sql.clone_rows(
-            "customers",
-            &format!("t.id = {tc}"),
-            c_lo,
-            c_hi,
-            &customers,
-        );
+        sql.clone_rows("customers", &format!("t.id = {tc}"), c_lo, c_hi, &customers);
         let n = sql.clone_rows("payments", &format!("t.id = {tp}"), lo, hi, &payments);
         assert_eq!(n as u64, hi - lo + 1, "payments seeded");
         sql.clone_rows(
@@ -740,8 +759,16 @@ fn main() {
             .iter()
             .map(|c| c.parse().expect("LOAD_CONCURRENCY: numbers"))
             .collect(),
-        rounds: if full { env_u64("LOAD_ROUNDS", 4) as usize } else { 1 },
-        sales: if full { env_u64("LOAD_SALES", 128) as usize } else { 2 },
+        rounds: if full {
+            env_u64("LOAD_ROUNDS", 4) as usize
+        } else {
+            1
+        },
+        sales: if full {
+            env_u64("LOAD_SALES", 128) as usize
+        } else {
+            2
+        },
         sizes: if full {
             env_list("LOAD_SIZES", "0,100000")
                 .iter()
@@ -815,7 +842,10 @@ async fn run(settings: &Settings, backend: Backend) {
             .build()
             .unwrap(),
         base: app.address.clone(),
-        token: app.token(&[ACCOUNT], "payments:read payments:write cards:read cards:write terminal"),
+        token: app.token(
+            &[ACCOUNT],
+            "payments:read payments:write cards:read cards:write terminal",
+        ),
     };
     let r = c
         .http
@@ -1032,7 +1062,10 @@ fn print_sales(settings: &Settings, rows: &[SalesRow]) {
     println!();
     println!("Backend sale, per step: p50 / p90 / p99 ms");
     println!();
-    let header: Vec<String> = rows.iter().map(|r| format!("{} in flight", r.conc)).collect();
+    let header: Vec<String> = rows
+        .iter()
+        .map(|r| format!("{} in flight", r.conc))
+        .collect();
     println!("| step | {} |", header.join(" | "));
     println!("|---|{}", "---:|".repeat(rows.len()));
     for (i, step) in STEPS.iter().enumerate() {
@@ -1064,8 +1097,14 @@ fn print_growth(settings: &Settings, rows: &[GrowthRow]) {
         .iter()
         .map(|r| format!("{} / {}", r.payments, r.history))
         .collect();
-    println!("| rows: payments / payment_history | {} |", cells.join(" | "));
-    let cells: Vec<String> = rows.iter().map(|r| format!("{:.1} s", r.seed_secs)).collect();
+    println!(
+        "| rows: payments / payment_history | {} |",
+        cells.join(" | ")
+    );
+    let cells: Vec<String> = rows
+        .iter()
+        .map(|r| format!("{:.1} s", r.seed_secs))
+        .collect();
     println!("| seeding time (incl. ANALYZE) | {} |", cells.join(" | "));
     for (i, (name, _)) in rows[0].rows.iter().enumerate() {
         let cells: Vec<String> = rows
