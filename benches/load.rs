@@ -838,6 +838,9 @@ async fn run(settings: &Settings, backend: Backend) {
     let c = Client {
         http: reqwest::Client::builder()
             .pool_max_idle_per_host(256)
+            // Below the server's keep-alive (5 s): a connection idle during seeding is never
+            // reused just as the server closes it.
+            .pool_idle_timeout(Duration::from_secs(1))
             .tcp_nodelay(true)
             .build()
             .unwrap(),
@@ -942,6 +945,7 @@ async fn run(settings: &Settings, backend: Backend) {
         let start = Instant::now();
         seeder.seed(size);
         let seed_secs = start.elapsed().as_secs_f64();
+        eprintln!("{name}: {} payments seeded in {seed_secs:.1} s", seeder.seeded);
         check_seeded(&c, seeder.seeded, settings.per_customer).await;
         let warm = if settings.full { 20 } else { 1 };
         probe(&c, &readers[0], &customers, warm).await;
