@@ -945,7 +945,10 @@ async fn run(settings: &Settings, backend: Backend) {
         let start = Instant::now();
         seeder.seed(size);
         let seed_secs = start.elapsed().as_secs_f64();
-        eprintln!("{name}: {} payments seeded in {seed_secs:.1} s", seeder.seeded);
+        eprintln!(
+            "{name}: {} payments seeded in {seed_secs:.1} s",
+            seeder.seeded
+        );
         check_seeded(&c, seeder.seeded, settings.per_customer).await;
         let warm = if settings.full { 20 } else { 1 };
         probe(&c, &readers[0], &customers, warm).await;
