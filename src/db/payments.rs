@@ -85,9 +85,14 @@ pub fn find_unrecorded(
     external_account_id: &str,
     external_transaction_id: &str,
 ) -> QueryResult<Option<Payment>> {
-    payments::table
-        .inner_join(accounts::table)
+    // The account as a scalar subquery, so the lookup is one probe of the unique index on
+    // (account_id, external_transaction_id) rather than a walk of every unrecorded payment.
+    let account_id = accounts::table
         .filter(accounts::external_account_id.eq(external_account_id))
+        .select(accounts::id)
+        .single_value();
+    payments::table
+        .filter(payments::account_id.nullable().eq(account_id))
         .filter(payments::external_transaction_id.eq(external_transaction_id))
         .filter(payments::stripe_payment_intent_id.is_null())
         .select(Payment::as_select())

@@ -293,15 +293,31 @@ fn sqlite_plan(conn: &mut SqliteConnection, sql: &str) -> Result<String, String>
         .join("\n"))
 }
 
-/// The tables `plan` scans whole: PostgreSQL's `Seq Scan on t`, SQLite's `SCAN t` without an index.
+/// The tables `plan` walks whole: PostgreSQL's `Seq Scan on t`, or an index scan of `t` with no
+/// `Index Cond` (every entry of the index, in its order); SQLite's `SCAN t` without an index.
 fn whole_table_scans(plan: &str) -> Vec<String> {
-    plan.lines()
-        .filter_map(|line| {
-            let line = line.trim().trim_start_matches("->").trim();
-            if let Some(rest) = line.split("Seq Scan on ").nth(1) {
+    // PostgreSQL: one block per plan node (a node line and its property lines).
+    let mut blocks: Vec<Vec<&str>> = Vec::new();
+    for line in plan.lines() {
+        let trimmed = line.trim();
+        if blocks.is_empty() || trimmed.starts_with("->") {
+            blocks.push(Vec::new());
+        }
+        blocks.last_mut().unwrap().push(trimmed.trim_start_matches("->").trim());
+    }
+    blocks
+        .iter()
+        .filter_map(|block| {
+            let node = block[0];
+            if let Some(rest) = node.split("Seq Scan on ").nth(1) {
                 return rest.split_whitespace().next().map(str::to_string);
             }
-            let rest = line.strip_prefix("SCAN ")?;
+            if node.contains("Index Scan") || node.contains("Index Only Scan") {
+                let table = node.split(" on ").nth(1)?.split_whitespace().next()?;
+                let bounded = block.iter().any(|line| line.starts_with("Index Cond:"));
+                return (!bounded).then(|| table.to_string());
+            }
+            let rest = node.strip_prefix("SCAN ")?;
             let table = rest.split_whitespace().next()?;
             (!rest.contains(" USING ") && table != "CONSTANT").then(|| table.to_string())
         })
@@ -365,7 +381,9 @@ async fn sqlite() {
 fn whole_table_scans_are_told_from_index_scans() {
     let pg = "Limit  (cost=0.15..8.17 rows=1 width=1)\n  ->  Seq Scan on cards  (cost=10000000000.00..10000000001.00 rows=1 width=1)\n        Filter: ((customer_id = $1))";
     assert_eq!(whole_table_scans(pg), ["cards"]);
-    assert!(whole_table_scans("Index Scan using payments_pkey on payments  (cost=0.15..8.17 rows=1)").is_empty());
+    assert!(whole_table_scans("Index Scan using payments_pkey on payments  (cost=0.15..8.17 rows=1)\n  Index Cond: (id = $1)").is_empty());
+    let walk = "Limit\n  ->  Index Scan Backward using cards_pkey on cards  (cost=0.15..8.17 rows=1)\n        Filter: (customer_id = $1)";
+    assert_eq!(whole_table_scans(walk), ["cards"]);
     assert_eq!(whole_table_scans("SCAN cards"), ["cards"]);
     assert!(whole_table_scans("SCAN payments USING INDEX payments_account_id").is_empty());
     assert!(whole_table_scans("SCAN cards USING COVERING INDEX cards_x").is_empty());
