@@ -9,14 +9,16 @@
 //! without `USING … INDEX` is a scan of the whole table. Only the tables in [`ALLOWED_SCANS`] may
 //! be scanned. See docs/decisions.md, "Query plans".
 //!
+//! `SHOW_PLANS=1 cargo test --test query_plans -- --nocapture` prints every statement and its plan.
+//!
 //! A test crate of its own: the capture is process-wide, and each test keeps only the statements
 //! run on connections to its own database (the URL each connection was opened with).
 
 #[path = "../support/mod.rs"]
 mod support;
 
-use diesel::connection::{set_default_instrumentation, Instrumentation, InstrumentationEvent};
 use diesel::connection::SimpleConnection;
+use diesel::connection::{set_default_instrumentation, Instrumentation, InstrumentationEvent};
 use diesel::{Connection, PgConnection, RunQueryDsl, SqliteConnection};
 use serde_json::json;
 use std::collections::BTreeSet;
@@ -33,34 +35,48 @@ const ALLOWED_SCANS: &[(&str, &str)] = &[(
 
 /// Lookups by a unique key, each with the unique index that must serve it (PostgreSQL; the
 /// planner once served the first from `payments_account_id`, walking the account's payments).
-const UNIQUE_LOOKUPS: &[(&str, &str, &str)] = &[(
-    "payments by account and external_transaction_id",
-    r#""payments"."external_transaction_id" = $2"#,
-    "payments_account_id_external_transaction_id_key",
-)];
+const UNIQUE_LOOKUPS: &[(&str, &str, &str)] = &[
+    (
+        "payments by account and external_transaction_id",
+        r#""payments"."external_transaction_id" = $"#,
+        "payments_account_id_external_transaction_id_key",
+    ),
+    (
+        "payments by PaymentIntent id",
+        r#""payments"."stripe_payment_intent_id" = $"#,
+        "payments_stripe_payment_intent_id_key",
+    ),
+    (
+        "customers by account and external_customer_id",
+        r#""customers"."external_customer_id" = $"#,
+        "customers_account_id_external_customer_id_key",
+    ),
+];
 
 /// Every statement run so far: the URL of its connection, and its SQL.
 static CAPTURED: Mutex<Vec<(String, String)>> = Mutex::new(Vec::new());
 
 fn capture() -> Option<Box<dyn Instrumentation>> {
     let mut url = String::new();
-    Some(Box::new(move |event: InstrumentationEvent<'_>| match event {
-        InstrumentationEvent::StartEstablishConnection { url: opened, .. } => {
-            url = opened.to_string()
-        }
-        InstrumentationEvent::StartQuery { query, .. } => {
-            let text = query.to_string();
-            let sql = match text.rsplit_once(" -- binds: ") {
-                Some((sql, _)) => sql.to_string(),
-                None => text,
-            };
-            CAPTURED
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push((url.clone(), sql));
-        }
-        _ => {}
-    }))
+    Some(Box::new(
+        move |event: InstrumentationEvent<'_>| match event {
+            InstrumentationEvent::StartEstablishConnection { url: opened, .. } => {
+                url = opened.to_string()
+            }
+            InstrumentationEvent::StartQuery { query, .. } => {
+                let text = query.to_string();
+                let sql = match text.rsplit_once(" -- binds: ") {
+                    Some((sql, _)) => sql.to_string(),
+                    None => text,
+                };
+                CAPTURED
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push((url.clone(), sql));
+            }
+            _ => {}
+        },
+    ))
 }
 
 fn install_capture() {
@@ -146,7 +162,10 @@ async fn hot_paths(app: &TestApp) {
     app.settle().await;
 
     let (status, payment) = app
-        .get(&format!("/v1/payment/{sale}?external_account_id=acme"), &token)
+        .get(
+            &format!("/v1/payment/{sale}?external_account_id=acme"),
+            &token,
+        )
         .await;
     assert_eq!(status, 200, "{payment}");
 
@@ -279,7 +298,11 @@ fn pg_plan(conn: &mut PgConnection, sql: &str) -> Result<String, String> {
     let lines = diesel::sql_query(execute)
         .load::<PgPlanLine>(conn)
         .map_err(|e| format!("EXPLAIN: {e}"))?;
-    Ok(lines.into_iter().map(|l| l.line).collect::<Vec<_>>().join("\n"))
+    Ok(lines
+        .into_iter()
+        .map(|l| l.line)
+        .collect::<Vec<_>>()
+        .join("\n"))
 }
 
 fn sqlite_plan(conn: &mut SqliteConnection, sql: &str) -> Result<String, String> {
@@ -303,7 +326,10 @@ fn whole_table_scans(plan: &str) -> Vec<String> {
         if blocks.is_empty() || trimmed.starts_with("->") {
             blocks.push(Vec::new());
         }
-        blocks.last_mut().unwrap().push(trimmed.trim_start_matches("->").trim());
+        blocks
+            .last_mut()
+            .unwrap()
+            .push(trimmed.trim_start_matches("->").trim());
     }
     blocks
         .iter()
@@ -336,6 +362,9 @@ fn check(statements: &BTreeSet<String>, mut plan: impl FnMut(&str) -> Result<Str
                 continue;
             }
         };
+        if std::env::var_os("SHOW_PLANS").is_some() {
+            eprintln!("=== {sql}\n{plan}\n");
+        }
         for table in whole_table_scans(&plan) {
             if !allowed(&table) {
                 problems.push(format!("{sql}\n  scans all of `{table}`:\n{plan}"));
@@ -387,7 +416,9 @@ fn whole_table_scans_are_told_from_index_scans() {
     assert_eq!(whole_table_scans("SCAN cards"), ["cards"]);
     assert!(whole_table_scans("SCAN payments USING INDEX payments_account_id").is_empty());
     assert!(whole_table_scans("SCAN cards USING COVERING INDEX cards_x").is_empty());
-    assert!(whole_table_scans("SEARCH cards USING INDEX cards_saved_from (customer_id=?)").is_empty());
+    assert!(
+        whole_table_scans("SEARCH cards USING INDEX cards_saved_from (customer_id=?)").is_empty()
+    );
     assert!(whole_table_scans("SCAN CONSTANT ROW").is_empty());
     assert_eq!(parameters("SELECT 1 WHERE a = $1 AND b = $12 LIMIT $3"), 12);
 }

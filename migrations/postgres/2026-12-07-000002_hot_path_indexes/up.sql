@@ -9,7 +9,7 @@ CREATE INDEX payments_listed ON payments (account_id, id) WHERE stripe_payment_i
 CREATE INDEX payments_listed_status ON payments (account_id, status, id) WHERE stripe_payment_intent_id IS NOT NULL;
 CREATE INDEX payments_listed_currency ON payments (account_id, currency, id) WHERE stripe_payment_intent_id IS NOT NULL;
 CREATE INDEX payments_listed_created ON payments (account_id, created_at) WHERE stripe_payment_intent_id IS NOT NULL;
-CREATE INDEX payments_listed_amount ON payments (account_id, amount) WHERE stripe_payment_intent_id IS NOT NULL;
+CREATE INDEX payments_listed_amount ON payments (account_id, currency, amount) WHERE stripe_payment_intent_id IS NOT NULL;
 CREATE INDEX payments_listed_customer ON payments (customer_id, id) WHERE stripe_payment_intent_id IS NOT NULL;
 
 -- A customer's live cards, newest first (list, charge by card id or PaymentMethod, same-card check).
