@@ -62,12 +62,9 @@ pub fn find_by_intent(
     account_id: &str,
     intent_id: &str,
 ) -> QueryResult<Option<Payment>> {
-    payments::table
-        .filter(payments::account_id.eq(account_id))
-        .filter(payments::stripe_payment_intent_id.eq(intent_id))
-        .select(Payment::as_select())
-        .first(conn)
-        .optional()
+    // By the unique intent id alone, the account checked here: the only plan is one probe of the
+    // unique index (with the account in the query, PostgreSQL may walk the account's payments).
+    Ok(find_by_intent_id(conn, intent_id)?.filter(|p| p.account_id == account_id))
 }
 
 /// The payment (of any account) with this PaymentIntent id.
@@ -85,9 +82,14 @@ pub fn find_unrecorded(
     external_account_id: &str,
     external_transaction_id: &str,
 ) -> QueryResult<Option<Payment>> {
-    payments::table
-        .inner_join(accounts::table)
+    // The account as a scalar subquery, so the lookup is one probe of the unique index on
+    // (account_id, external_transaction_id) rather than a walk of every unrecorded payment.
+    let account_id = accounts::table
         .filter(accounts::external_account_id.eq(external_account_id))
+        .select(accounts::id)
+        .single_value();
+    payments::table
+        .filter(payments::account_id.nullable().eq(account_id))
         .filter(payments::external_transaction_id.eq(external_transaction_id))
         .filter(payments::stripe_payment_intent_id.is_null())
         .select(Payment::as_select())
@@ -120,12 +122,13 @@ pub fn id_by_intent(
     account_id: &str,
     intent_id: &str,
 ) -> QueryResult<Option<String>> {
-    payments::table
-        .filter(payments::account_id.eq(account_id))
+    // By the unique intent id alone, the account checked here (see `find_by_intent`).
+    let found: Option<(String, String)> = payments::table
         .filter(payments::stripe_payment_intent_id.eq(intent_id))
-        .select(payments::id)
+        .select((payments::id, payments::account_id))
         .first(conn)
-        .optional()
+        .optional()?;
+    Ok(found.and_then(|(id, owner)| (owner == account_id).then_some(id)))
 }
 
 /// What a page of an account's payments is cut by.
@@ -165,7 +168,19 @@ pub fn list(
         query = query.filter(payments::status.eq(status));
     }
     if let Some(external) = filter.external_customer_id {
-        query = query.filter(customers::external_customer_id.eq(external));
+        // The customer first (one probe of its unique index), then the page from the customer's
+        // payments (`payments_listed_customer`) rather than from all the account's. A payment's
+        // customer is always one of its account's.
+        let customer = customers::table
+            .filter(customers::account_id.eq(account_id))
+            .filter(customers::external_customer_id.eq(external))
+            .select(customers::id)
+            .first::<String>(conn)
+            .optional()?;
+        let Some(customer) = customer else {
+            return Ok(Vec::new());
+        };
+        query = query.filter(payments::customer_id.eq(customer));
     }
     if let Some(since) = filter.since {
         query = query.filter(payments::created_at.ge(since));
