@@ -170,7 +170,7 @@ impl Client {
             .http
             .post(self.sim(path))
             .basic_auth(SIMULATOR_KEY, Some(""))
-            .header("stripe-version", pos_backend::stripe::API_VERSION)
+            .header("stripe-version", stripe_client::API_VERSION)
             .form(form);
         if let Some(key) = key {
             builder = builder.header("idempotency-key", key);
@@ -183,7 +183,7 @@ impl Client {
             self.http
                 .get(self.sim(path))
                 .basic_auth(SIMULATOR_KEY, Some(""))
-                .header("stripe-version", pos_backend::stripe::API_VERSION),
+                .header("stripe-version", stripe_client::API_VERSION),
         )
         .await
     }
