@@ -41,7 +41,7 @@ use stripe_client::secret::Secret;
 
 #[path = "../tests/support/mod.rs"]
 mod support;
-use support::app::{TestApp, ENCRYPTION_KEY};
+use support::app::ENCRYPTION_KEY;
 
 const ACCOUNT: &str = "bench";
 const CARD: &str = "4242424242424242";
@@ -116,8 +116,7 @@ fn stats(samples: &mut [Duration]) -> Stats {
     }
     samples.sort_unstable();
     let us = |d: Duration| d.as_micros() as u64;
-    // Nearest rank.
-    let at = |p: usize| us(samples[((samples.len() * p).div_ceil(100)).max(1) - 1]);
+    let at = |p: usize| us(support::bench::nearest_rank(samples, p));
     let total: Duration = samples.iter().sum();
     Stats {
         p50: at(50),
@@ -517,21 +516,7 @@ async fn run(full: bool, postgres: bool) {
         support::app::Backend::Sqlite
     };
     // The shared test harness's app (its database dropped with it), background workers off.
-    let app = TestApp::builder(backend)
-        .logged(false)
-        .configure(move |config| {
-            config.stripe_timeout = Duration::from_secs(30);
-            config.workers = workers;
-            config.db_pool_size = pool_size;
-            config.stripe_webhook_secrets = Vec::new();
-            // One beat at start, none during the counted passes (the statements are per request).
-            config.instance = pos_backend::jobs::instances::InstanceConfig {
-                heartbeat_interval: Duration::from_secs(3600),
-                timeout: Duration::from_secs(7200),
-            };
-        })
-        .spawn()
-        .await;
+    let app = support::bench::app(backend, workers, pool_size).await;
     let database_url = app.database_url.clone();
     let base = app.address.clone();
     let token = app.token(

@@ -45,7 +45,7 @@ use std::time::{Duration, Instant};
 
 #[path = "../tests/support/mod.rs"]
 mod support;
-use support::app::{Backend, TestApp};
+use support::app::Backend;
 
 const ACCOUNT: &str = "load";
 const CARD: &str = "4242424242424242";
@@ -70,8 +70,7 @@ fn stats(samples: &mut [Duration]) -> Stats {
         return Stats::default();
     }
     samples.sort_unstable();
-    let at =
-        |p: usize| samples[(samples.len() * p).div_ceil(100).max(1) - 1].as_secs_f64() * 1000.0;
+    let at = |p: usize| support::bench::nearest_rank(samples, p).as_secs_f64() * 1000.0;
     Stats {
         p50: at(50),
         p90: at(90),
@@ -817,20 +816,7 @@ fn main() {
 
 async fn run(settings: &Settings, backend: Backend) {
     let (workers, pool_size) = (settings.workers, settings.pool_size);
-    let app = TestApp::builder(backend)
-        .logged(false)
-        .configure(move |config| {
-            config.stripe_timeout = Duration::from_secs(30);
-            config.workers = workers;
-            config.db_pool_size = pool_size;
-            config.stripe_webhook_secrets = Vec::new();
-            config.instance = pos_backend::jobs::instances::InstanceConfig {
-                heartbeat_interval: Duration::from_secs(3600),
-                timeout: Duration::from_secs(7200),
-            };
-        })
-        .spawn()
-        .await;
+    let app = support::bench::app(backend, workers, pool_size).await;
     let name = match backend {
         Backend::Sqlite => "SQLite (WAL)",
         Backend::Postgres => "PostgreSQL",

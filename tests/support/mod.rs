@@ -6,6 +6,7 @@
 //!   reconciler) is run by the test itself (`deliver_pending`, `reconcile`) under an adjustable
 //!   clock (`advance`), and typed helpers for our responses;
 //! - `sim`: a standalone Stripe simulator and a raw form-encoding client for it;
+//! - `bench`: the application as the benchmarks measure it, and percentiles;
 //! - `mock`: a scripted HTTP server standing in for Stripe, which can misbehave at the TCP level;
 //! - `wait`: waiting on a condition with a deadline, for events outside the test's control;
 //! - `spec`: Stripe's API at the pinned version as JSON Schemas (conformance checks);
@@ -17,6 +18,7 @@
 #![allow(dead_code)]
 
 pub mod app;
+pub mod bench;
 pub mod mock;
 pub mod openapi;
 pub mod sim;
