@@ -162,6 +162,11 @@ impl Db {
             // …and kept once open (opening a PostgreSQL connection costs milliseconds).
             .idle_timeout(None)
             .connection_timeout(Duration::from_secs(5))
+            // r2d2 tests every checkout with `SELECT 1`: one extra round trip per database hop.
+            // A SQLite connection is a file handle that cannot die while idle, so it is not
+            // tested; a PostgreSQL connection can (server restart, idle timeout in a proxy) and
+            // keeps the test until a failed first statement can be retried safely.
+            .test_on_check_out(backend == Backend::Postgres)
             .connection_customizer(Box::new(SqlitePragmas))
             .build(ConnectionManager::<DbConnection>::new(url))
             .map_err(|e| DbError::Unavailable(e.to_string()))?;
