@@ -51,7 +51,9 @@ test('processPayment never answers → client timeout → backend status → cap
 
 // The auditor's scenario (issue 7): the reader is slower than processTimeoutMs and authorises the
 // card after charge() gave up waiting. charge() must never say "not charged" then.
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+// `slowReader` only plays a reader slower than processTimeoutMs: these tests are about timing itself,
+// and no test waits on it for something to happen.
+const slowReader = (ms) => new Promise((r) => setTimeout(r, ms));
 const collectedTo = (env, status) => (secret) => {
   env.fake.setStatus(idOf(secret), status);
   return { paymentIntent: { id: idOf(secret), client_secret: secret, status } };
@@ -66,7 +68,7 @@ test('slow reader: timeout → cancelProcessPayment too late → its late approv
     script: {
       collect: (secret) => collectedTo(env, 'requires_confirmation')(secret),
       async process(pi) {
-        await sleep(150);
+        await slowReader(150); // slower than processTimeoutMs (50)
         env.fake.setStatus(pi.id, 'requires_capture');
         return { paymentIntent: { ...pi, status: 'requires_capture' } };
       },
@@ -81,6 +83,8 @@ test('slow reader: timeout → cancelProcessPayment too late → its late approv
 });
 
 test('slow reader that authorises after charge() gave up → unknown_outcome, never "not charged"; resume captures', async (t) => {
+  let authorised;
+  const authorisedLater = new Promise((r) => { authorised = r; });
   const env = await setup({
     terminal: 'fake',
     processTimeoutMs: 50,
@@ -88,7 +92,7 @@ test('slow reader that authorises after charge() gave up → unknown_outcome, ne
     script: {
       collect: (secret) => collectedTo(env, 'requires_confirmation')(secret),
       process(pi) {
-        setTimeout(() => env.fake.setStatus(pi.id, 'requires_capture'), 200); // Stripe authorises later…
+        setTimeout(() => { env.fake.setStatus(pi.id, 'requires_capture'); authorised(); }, 200); // Stripe authorises later…
         return new Promise(() => {}); // …and the SDK never answers, cancel or not
       },
       cancelProcess: () => ({ error: { code: 'reader_busy', message: 'too late to cancel' } }),
@@ -109,7 +113,7 @@ test('slow reader that authorises after charge() gave up → unknown_outcome, ne
   assert.equal(env.sdk.count('processPayment'), 1, 'a timed-out process is not retried blindly');
   assert.equal(captures(env), 0);
 
-  await sleep(250);
+  await authorisedLater; // the late authorisation has happened (no fixed wait)
   assert.equal((await env.pos.getPayment(e.paymentIntentId)).status, 'requires_capture', 'the card was authorised');
   const steps = [];
   const result = await env.pos.charge({ amount: '9.10', external_transaction_id: id, onStep: (s) => steps.push(s.step) });
@@ -152,7 +156,7 @@ test('timeout, then the late answer is a decline → reported as the decline', a
     script: {
       collect: (secret) => collectedTo(env, 'requires_confirmation')(secret),
       async process(pi) {
-        await sleep(80);
+        await slowReader(80); // slower than processTimeoutMs (30)
         env.fake.setStatus(pi.id, 'requires_payment_method');
         return { error: { type: 'card_error', code: 'card_declined', decline_code: 'insufficient_funds', message: 'declined', payment_intent: { id: pi.id, status: 'requires_payment_method' } } };
       },
