@@ -10,6 +10,12 @@
 //!   `payment_method` expanded (the collected `card_present` PaymentMethod); `…/process`
 //!   `{session, client_secret}` → the confirmed PaymentIntent, or a 402 card error carrying it
 //!   back in requires_payment_method; `…/cancel_collect` → requires_payment_method;
+//! - `GET /_sim/terminal/readers/{reader}/screen`: what a simulated reader's screen shows —
+//!   `{"screen": "idle"}`, `{"screen": "cart", "cart"}` (`set_reader_display`),
+//!   `{"screen": "collect_payment_method" | "tipping", "payment_intent", "amount", "currency",
+//!   "tip_options": [{"type": "percentage", "percentage", "amount"} | {"type": "fixed_amount",
+//!   "amount"}] | null}` while a `process_payment_intent` waits for the card (the customer's
+//!   choice is then given as `amount_tip` to the `present_payment_method` test helper);
 //! - hosted pages (`hosted`): `GET /_sim/checkout/{id}`, `POST /_sim/checkout/{id}/complete`,
 //!   `GET|POST /_sim/authenticate/{payment_intent}`.
 
@@ -19,7 +25,7 @@ use super::faults::FaultRule;
 use super::payment_intents::{self, Status};
 use super::payment_methods::{self, Kind};
 use super::state::{now, random_id, Origin, State};
-use super::terminal::TerminalSession;
+use super::terminal::{reader_screen, TerminalSession};
 use super::webhooks::Endpoint;
 use super::{hosted, take_jobs, Simulator};
 use actix_web::http::{Method, StatusCode};
@@ -131,6 +137,13 @@ pub(crate) async fn handle(
                 .map(|e| json!({ "event": e.meta.id, "type": e.kind, "delivery": e.delivery }))
                 .collect();
             Ok(json!({ "data": data }))
+        }
+        ("GET", ["terminal", "readers", reader, "screen"]) => {
+            let state = sim.inner().lock();
+            match state.readers.get(*reader) {
+                Some(r) => Ok(reader_screen(r, &state)),
+                None => Err(ApiError::no_such("terminal.reader", reader, "reader")),
+            }
         }
         ("POST", ["terminal", "sessions"]) => body(bytes).and_then(|b| open_session(sim, b)),
         ("POST", ["terminal", action @ ("collect" | "process" | "cancel_collect")]) => {
