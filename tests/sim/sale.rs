@@ -84,80 +84,102 @@ fn is_hex(s: &Value, len: usize) -> bool {
         .is_some_and(|s| s.len() == len && s.chars().all(|c| c.is_ascii_hexdigit()))
 }
 
+/// What a card's payment must show on its receipt.
+struct Receipt {
+    number: &'static str,
+    brand: &'static str,
+    funding: &'static str,
+    read_method: &'static str,
+    name: Option<&'static str>,
+    aid: &'static str,
+    app: &'static str,
+    account: &'static str,
+    cvm: &'static str,
+}
+
 #[tokio::test]
 async fn receipt_data_per_test_card() {
     let sim = start().await;
-    // (number, brand, funding, read method, cardholder name, AID, application name, account
-    // type, CVM)
-    let cards: &[(&str, &str, &str, &str, Option<&str>, &str, &str, &str, &str)] = &[
-        (
-            "4242424242424242",
-            "visa",
-            "credit",
-            "contact_emv",
-            None,
-            "A0000000031010",
-            "VISA CREDIT",
-            "credit",
-            "none",
-        ),
-        (
-            "5555555555554444",
-            "mastercard",
-            "credit",
-            "contact_emv",
-            Some("MASTERCARD/TEST"),
-            "A0000000041010",
-            "MASTERCARD",
-            "credit",
-            "signature",
-        ),
-        (
-            "4001007020000002",
-            "visa",
-            "credit",
-            "contact_emv",
-            Some("CUSTOMER/VALUED"),
-            "A0000000031010",
-            "VISA CREDIT",
-            "credit",
-            "offline_pin",
-        ),
-        (
-            "5200828282828210",
-            "mastercard",
-            "debit",
-            "contact_emv",
-            None,
-            "A0000000043060",
-            "DEBIT MASTERCARD",
-            "checking",
-            "online_pin",
-        ),
-        (
-            "5105105105105100",
-            "mastercard",
-            "prepaid",
-            "contact_emv",
-            None,
-            "A0000000041010",
-            "MASTERCARD",
-            "prepaid",
-            "none",
-        ),
-        (
-            "4111111111111111",
-            "visa",
-            "credit",
-            "contactless_emv",
-            None,
-            "A0000000031010",
-            "VISA CREDIT",
-            "credit",
-            "none",
-        ),
+    let cards = [
+        Receipt {
+            number: "4242424242424242",
+            brand: "visa",
+            funding: "credit",
+            read_method: "contact_emv",
+            name: None,
+            aid: "A0000000031010",
+            app: "VISA CREDIT",
+            account: "credit",
+            cvm: "none",
+        },
+        Receipt {
+            number: "5555555555554444",
+            brand: "mastercard",
+            funding: "credit",
+            read_method: "contact_emv",
+            name: Some("MASTERCARD/TEST"),
+            aid: "A0000000041010",
+            app: "MASTERCARD",
+            account: "credit",
+            cvm: "signature",
+        },
+        Receipt {
+            number: "4001007020000002",
+            brand: "visa",
+            funding: "credit",
+            read_method: "contact_emv",
+            name: Some("CUSTOMER/VALUED"),
+            aid: "A0000000031010",
+            app: "VISA CREDIT",
+            account: "credit",
+            cvm: "offline_pin",
+        },
+        Receipt {
+            number: "5200828282828210",
+            brand: "mastercard",
+            funding: "debit",
+            read_method: "contact_emv",
+            name: None,
+            aid: "A0000000043060",
+            app: "DEBIT MASTERCARD",
+            account: "checking",
+            cvm: "online_pin",
+        },
+        Receipt {
+            number: "5105105105105100",
+            brand: "mastercard",
+            funding: "prepaid",
+            read_method: "contact_emv",
+            name: None,
+            aid: "A0000000041010",
+            app: "MASTERCARD",
+            account: "prepaid",
+            cvm: "none",
+        },
+        Receipt {
+            number: "4111111111111111",
+            brand: "visa",
+            funding: "credit",
+            read_method: "contactless_emv",
+            name: None,
+            aid: "A0000000031010",
+            app: "VISA CREDIT",
+            account: "credit",
+            cvm: "none",
+        },
     ];
-    for (number, brand, funding, read_method, name, aid, app, account, cvm) in cards {
+    for expected in &cards {
+        let Receipt {
+            number,
+            brand,
+            funding,
+            read_method,
+            name,
+            aid,
+            app,
+            account,
+            cvm,
+        } = expected;
         let pi = sim.intent(&[]).await;
         let (_, after) = sim.pay_at_reader(id(&pi), number).await;
         let charge = &after["latest_charge"];
