@@ -5,8 +5,12 @@
 //! - `POST /_sim/webhook_endpoint` `{url, secret}`, `GET /_sim/webhook_deliveries`;
 //! - the simulated JS terminal: `POST /_sim/terminal/sessions` `{connection_token}` →
 //!   `{session, location}` (a token works once); `…/collect` `{session, client_secret,
-//!   card_number?, allow_redisplay?}` (`allow_redisplay` `always`/`limited` required when the intent
-//!   has `setup_future_usage`, as the Terminal SDK requires) → the PaymentIntent in requires_confirmation with
+//!   card_number?, allow_redisplay?, skip_tipping?, tip_amount?}`
+//!   (`allow_redisplay` `always`/`limited` required when the intent has `setup_future_usage`, as
+//!   the Terminal SDK requires; `tip_amount`, like the JS SDK simulator's `tipAmount`, is the tip the
+//!   customer picks on the tipping screen, which the reader shows when the session's location
+//!   configures tipping for the currency and `skip_tipping` is not set; the collect answer's
+//!   `amount` and `amount_details.tip` include it) → the PaymentIntent in requires_confirmation with
 //!   `payment_method` expanded (the collected `card_present` PaymentMethod); `…/process`
 //!   `{session, client_secret}` → the confirmed PaymentIntent, or a 402 card error carrying it
 //!   back in requires_payment_method; `…/cancel_collect` → requires_payment_method;
@@ -22,10 +26,10 @@
 use super::cards::{self, DEFAULT_NUMBER};
 use super::error::ApiError;
 use super::faults::FaultRule;
-use super::payment_intents::{self, Status};
+use super::payment_intents::{self, PaymentIntent, Status};
 use super::payment_methods::{self, Kind};
 use super::state::{now, random_id, Origin, State};
-use super::terminal::{reader_screen, TerminalSession};
+use super::terminal::{self, reader_screen, TerminalSession};
 use super::webhooks::Endpoint;
 use super::{hosted, take_jobs, Simulator};
 use actix_web::http::{Method, StatusCode};
@@ -232,22 +236,27 @@ struct TerminalBody {
     client_secret: String,
     card_number: Option<String>,
     allow_redisplay: Option<String>,
+    skip_tipping: Option<bool>,
+    tip_amount: Option<i64>,
 }
 
 fn terminal_action(sim: &Simulator, action: &str, b: TerminalBody) -> Result<Value, ApiError> {
-    if action != "collect" && (b.card_number.is_some() || b.allow_redisplay.is_some()) {
-        let field = if b.card_number.is_some() {
-            "card_number"
-        } else {
-            "allow_redisplay"
-        };
-        return Err(ApiError::unknown_param(field));
+    if action != "collect" {
+        let given = [
+            ("card_number", b.card_number.is_some()),
+            ("allow_redisplay", b.allow_redisplay.is_some()),
+            ("skip_tipping", b.skip_tipping.is_some()),
+            ("tip_amount", b.tip_amount.is_some()),
+        ];
+        if let Some((field, _)) = given.iter().find(|(_, set)| *set) {
+            return Err(ApiError::unknown_param(field));
+        }
     }
     let mut state = sim.inner().lock();
-    let ns = state
+    let (ns, location) = state
         .terminal_sessions
         .get(&b.session)
-        .map(|s| s.ns.clone())
+        .map(|s| (s.ns.clone(), s.location.clone()))
         .ok_or_else(|| {
             ApiError::invalid(format!("No such terminal session: '{}'", b.session))
                 .with_code("resource_missing")
@@ -258,7 +267,7 @@ fn terminal_action(sim: &Simulator, action: &str, b: TerminalBody) -> Result<Val
     let origin = Origin::simulator(&ns, &format!("/_sim/terminal/{action}"));
     let now = now();
     let result = match action {
-        "collect" => collect(&mut state, &ns, now, &pi.meta.id, b),
+        "collect" => collect(&mut state, &ns, location.as_deref(), now, &pi.meta.id, b),
         "process" => {
             if pi.status != Status::RequiresConfirmation {
                 Err(ApiError::unexpected_state(format!(
@@ -277,6 +286,8 @@ fn terminal_action(sim: &Simulator, action: &str, b: TerminalBody) -> Result<Val
                 let intent = state.payment_intents.get_mut(&pi.meta.id).expect("found");
                 intent.payment_method = None;
                 intent.status = Status::RequiresPaymentMethod;
+                // The tip chosen with the canceled collection goes with it.
+                intent.amount -= intent.tip.take().unwrap_or(0);
                 Ok(())
             } else {
                 Err(ApiError::unexpected_state(format!(
@@ -300,6 +311,7 @@ fn terminal_action(sim: &Simulator, action: &str, b: TerminalBody) -> Result<Val
 fn collect(
     state: &mut State,
     ns: &str,
+    location: Option<&str>,
     now: i64,
     pi_id: &str,
     b: TerminalBody,
@@ -354,6 +366,9 @@ fn collect(
         }
         .with_param("allow_redisplay"));
     }
+    // A tip of an earlier collection that was declined is not carried over.
+    let base = pi.amount - pi.tip.unwrap_or(0);
+    let tip = collected_tip(state, ns, location, pi, base, &b)?;
     let pm = payment_methods::create(state, ns, now, kind, card);
     state
         .payment_methods
@@ -361,8 +376,44 @@ fn collect(
         .expect("created")
         .allow_redisplay = allow_redisplay.to_string();
     let intent = state.payment_intents.get_mut(pi_id).expect("found");
+    intent.amount = base + tip.unwrap_or(0);
+    intent.tip = tip;
     intent.payment_method = Some(pm);
     intent.status = Status::RequiresConfirmation;
     intent.last_payment_error = None;
     Ok(())
+}
+
+/// The tip the customer picks on the simulated JS reader's tipping screen (`tip_amount`; none or
+/// 0: no tip). Refused when the reader shows no tipping screen.
+fn collected_tip(
+    state: &State,
+    ns: &str,
+    location: Option<&str>,
+    pi: &PaymentIntent,
+    base: i64,
+    b: &TerminalBody,
+) -> Result<Option<i64>, ApiError> {
+    match b.tip_amount {
+        None | Some(0) => Ok(None),
+        Some(t) if t < 0 => Err(ApiError::invalid(
+            "Invalid tip_amount: must be greater than or equal to 0",
+        )
+        .with_param("tip_amount")),
+        Some(t) => {
+            let screen = !b.skip_tipping.unwrap_or(false)
+                && location.is_some_and(|l| {
+                    terminal::location_tipping(state, ns, l, &pi.currency).is_some()
+                });
+            if !screen {
+                return Err(ApiError::invalid(format!(
+                    "The reader shows no tipping screen for this payment: skip_tipping was set, or the session's location has no tipping configured for {} (Terminal configuration `tipping`, assigned with the location's configuration_overrides).",
+                    pi.currency
+                ))
+                .with_param("tip_amount"));
+            }
+            payment_intents::check_amount(base + t, &pi.currency, "tip_amount")?;
+            Ok(Some(t))
+        }
+    }
 }

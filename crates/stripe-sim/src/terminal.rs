@@ -363,17 +363,18 @@ pub(crate) fn retrieve_reader(state: &mut State, ctx: &Ctx) -> Result<Value, Api
     path_reader(state, ctx).map(Reader::render)
 }
 
-/// The tipping the reader's location configures for `currency` (through the location's
-/// `configuration_overrides`), if any.
-fn location_tipping(state: &State, reader: &Reader, currency: &str) -> Option<Tipping> {
-    let location = find(
-        &state.locations,
-        &reader.meta.ns,
-        reader.location.as_deref()?,
-    )?;
+/// The tipping location `location` (of account `ns`) configures for `currency` through its
+/// `configuration_overrides`, if any.
+pub(crate) fn location_tipping(
+    state: &State,
+    ns: &str,
+    location: &str,
+    currency: &str,
+) -> Option<Tipping> {
+    let location = find(&state.locations, ns, location)?;
     let configuration = find(
         &state.configurations,
-        &reader.meta.ns,
+        ns,
         location.configuration_overrides.as_deref()?,
     )?;
     configuration
@@ -454,7 +455,10 @@ pub(crate) fn process_payment_intent(state: &mut State, ctx: &Ctx) -> Result<Val
     let tip_options = if skip_tipping {
         None
     } else {
-        location_tipping(state, &reader, &pi.currency)
+        reader
+            .location
+            .as_deref()
+            .and_then(|l| location_tipping(state, ctx.ns(), l, &pi.currency))
             .map(|t| tip_options(&t, eligible.unwrap_or(pi.amount)))
     };
     let mut config = serde_json::Map::new();
