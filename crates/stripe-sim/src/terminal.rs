@@ -579,8 +579,8 @@ pub(crate) fn cancel_action(state: &mut State, ctx: &Ctx) -> Result<Value, ApiEr
     Ok(reader.render())
 }
 
-/// The tipping screen of a reader's in-progress payment, for `/_sim` (what the customer sees):
-/// `None` when the reader is not collecting a payment.
+/// What a reader's screen shows, for `/_sim`: its cart, the tipping screen (with its choices) or
+/// card prompt of the payment in progress, or nothing (`idle`).
 pub(crate) fn reader_screen(reader: &Reader, state: &State) -> Value {
     match reader.action.as_ref().map(|a| (&a.kind, a.status)) {
         Some((
@@ -591,12 +591,12 @@ pub(crate) fn reader_screen(reader: &Reader, state: &State) -> Value {
             },
             "in_progress",
         )) => {
-            let pi = &state.payment_intents[payment_intent];
+            let pi = state.payment_intents.get(payment_intent);
             json!({
                 "screen": if tip_options.is_some() { "tipping" } else { "collect_payment_method" },
                 "payment_intent": payment_intent,
-                "amount": pi.amount,
-                "currency": pi.currency,
+                "amount": pi.map(|pi| pi.amount),
+                "currency": pi.map(|pi| pi.currency.clone()),
                 "tip_options": tip_options,
             })
         }
