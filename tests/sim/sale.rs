@@ -208,6 +208,12 @@ async fn receipt_data_per_test_card() {
         assert!(is_hex(&receipt["application_cryptogram"], 16), "{receipt}");
         assert!(is_hex(&receipt["terminal_verification_results"], 10));
         assert!(is_hex(&receipt["transaction_status_information"], 4));
+        let tvr = if *cvm == "online_pin" {
+            "0000040000"
+        } else {
+            "0000000000"
+        };
+        assert_eq!(receipt["terminal_verification_results"], tvr, "{number}");
         let tsi = if *read_method == "contactless_emv" {
             "0000"
         } else {

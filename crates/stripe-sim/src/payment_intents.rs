@@ -644,8 +644,8 @@ fn receipt(card: &TestCard) -> Value {
         "authorization_response_code": "3030",
         "cardholder_verification_method": card.cvm,
         "dedicated_file_name": aid,
-        // No failed checks; a contact read with a PIN records an offline or online PIN check.
-        "terminal_verification_results": if card.cvm == "online_pin" { "0000008000" } else { "0000000000" },
+        // No failed checks; an online PIN sets "online PIN entered" (byte 3, bit 3).
+        "terminal_verification_results": if card.cvm == "online_pin" { "0000040000" } else { "0000000000" },
         "transaction_status_information": if contactless { "0000" } else { "E800" },
     })
 }
