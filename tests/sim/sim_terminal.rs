@@ -299,6 +299,44 @@ async fn tip_on_the_simulated_js_reader() {
         .clone();
     let pi = sim.intent(&[]).await;
     let secret = pi["client_secret"].clone();
+    // The screen the customer sees: 15% of $12.99, or of the tip-eligible amount.
+    let screen = call(
+        &sim,
+        "tip_options",
+        json!({"session": tss, "client_secret": secret}),
+    )
+    .await
+    .ok();
+    assert_eq!(screen["screen"], "tipping");
+    assert_eq!(screen["tip_options"][0]["percentage"], 15);
+    assert_eq!(screen["tip_options"][0]["amount"], 195);
+    let eligible = call(
+        &sim,
+        "tip_options",
+        json!({"session": tss, "client_secret": secret, "tip_eligible_amount": 1000}),
+    )
+    .await
+    .ok();
+    assert_eq!(eligible["tip_options"][0]["amount"], 150);
+    let skipped = call(
+        &sim,
+        "tip_options",
+        json!({"session": tss, "client_secret": secret, "skip_tipping": true}),
+    )
+    .await
+    .ok();
+    assert_eq!(skipped["screen"], "collect_payment_method");
+    assert!(skipped["tip_options"].is_null());
+    let bad = call(
+        &sim,
+        "tip_options",
+        json!({"session": tss, "client_secret": secret, "tip_eligible_amount": 0}),
+    )
+    .await;
+    assert_eq!(
+        (bad.status, bad.body["error"]["param"].as_str()),
+        (400, Some("tip_eligible_amount"))
+    );
     let collected = call(
         &sim,
         "collect",
@@ -307,6 +345,15 @@ async fn tip_on_the_simulated_js_reader() {
     .await
     .ok();
     assert_eq!(collected["amount"], 1494);
+    // The suggestions stay on the amount before the tip.
+    let again = call(
+        &sim,
+        "tip_options",
+        json!({"session": tss, "client_secret": secret}),
+    )
+    .await
+    .ok();
+    assert_eq!(again["amount"], 1299);
     assert_eq!(collected["amount_details"]["tip"]["amount"], 195);
     let back = call(
         &sim,

@@ -14,6 +14,9 @@
 //!   `payment_method` expanded (the collected `card_present` PaymentMethod); `…/process`
 //!   `{session, client_secret}` → the confirmed PaymentIntent, or a 402 card error carrying it
 //!   back in requires_payment_method; `…/cancel_collect` → requires_payment_method;
+//! - `POST /_sim/terminal/tip_options` `{session, client_secret, skip_tipping?,
+//!   tip_eligible_amount?}` → `{screen, amount, currency, tip_options}` as below: the tipping
+//!   screen the simulated JS reader would show for the intent (no state changes);
 //! - `GET /_sim/terminal/readers/{reader}/screen`: what a simulated reader's screen shows —
 //!   `{"screen": "idle"}`, `{"screen": "cart", "cart"}` (`set_reader_display`),
 //!   `{"screen": "collect_payment_method" | "tipping", "payment_intent", "amount", "currency",
@@ -30,6 +33,7 @@ use super::payment_intents::{self, PaymentIntent, Status};
 use super::payment_methods::{self, Kind};
 use super::state::{now, random_id, Origin, State};
 use super::terminal::{self, reader_screen, TerminalSession};
+use super::terminal_configurations::tip_options;
 use super::webhooks::Endpoint;
 use super::{hosted, take_jobs, Simulator};
 use actix_web::http::{Method, StatusCode};
@@ -150,6 +154,9 @@ pub(crate) async fn handle(
             }
         }
         ("POST", ["terminal", "sessions"]) => body(bytes).and_then(|b| open_session(sim, b)),
+        ("POST", ["terminal", "tip_options"]) => {
+            body(bytes).and_then(|b| session_tip_options(sim, b))
+        }
         ("POST", ["terminal", action @ ("collect" | "process" | "cancel_collect")]) => {
             body(bytes).and_then(|b| terminal_action(sim, action, b))
         }
@@ -231,6 +238,62 @@ fn open_session(sim: &Simulator, b: SessionBody) -> Result<Value, ApiError> {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+struct TipOptionsBody {
+    session: String,
+    client_secret: String,
+    skip_tipping: Option<bool>,
+    tip_eligible_amount: Option<i64>,
+}
+
+/// The tipping screen a JS session's reader shows for an intent: the tip choices of the session
+/// location's configuration for the intent's currency, on `tip_eligible_amount` (default: the
+/// amount before any tip).
+fn session_tip_options(sim: &Simulator, b: TipOptionsBody) -> Result<Value, ApiError> {
+    let state = sim.inner().lock();
+    let (ns, location) = session_of(&state, &b.session)?;
+    let pi = payment_intents::by_client_secret(&state, &ns, &b.client_secret)?;
+    let base = pi.amount - pi.tip.unwrap_or(0);
+    let eligible = match b.tip_eligible_amount {
+        Some(e) if e <= 0 => {
+            return Err(ApiError::invalid(format!(
+                "Invalid tip_eligible_amount: must be a positive integer (got {e})"
+            ))
+            .with_param("tip_eligible_amount"))
+        }
+        Some(e) => e,
+        None => base,
+    };
+    let options = if b.skip_tipping.unwrap_or(false) {
+        None
+    } else {
+        location
+            .and_then(|l| terminal::location_tipping(&state, &ns, &l, &pi.currency))
+            .map(|t| tip_options(&t, eligible))
+    };
+    Ok(json!({
+        "screen": if options.is_some() { "tipping" } else { "collect_payment_method" },
+        "amount": base,
+        "currency": pi.currency,
+        "tip_options": options,
+    }))
+}
+
+/// The account and location of a JS terminal session.
+fn session_of(state: &State, session: &str) -> Result<(String, Option<String>), ApiError> {
+    state
+        .terminal_sessions
+        .get(session)
+        .map(|s| (s.ns.clone(), s.location.clone()))
+        .ok_or_else(|| {
+            ApiError::invalid(format!("No such terminal session: '{session}'"))
+                .with_code("resource_missing")
+                .with_param("session")
+                .with_status(404)
+        })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct TerminalBody {
     session: String,
     client_secret: String,
@@ -253,16 +316,7 @@ fn terminal_action(sim: &Simulator, action: &str, b: TerminalBody) -> Result<Val
         }
     }
     let mut state = sim.inner().lock();
-    let (ns, location) = state
-        .terminal_sessions
-        .get(&b.session)
-        .map(|s| (s.ns.clone(), s.location.clone()))
-        .ok_or_else(|| {
-            ApiError::invalid(format!("No such terminal session: '{}'", b.session))
-                .with_code("resource_missing")
-                .with_param("session")
-                .with_status(404)
-        })?;
+    let (ns, location) = session_of(&state, &b.session)?;
     let pi = payment_intents::by_client_secret(&state, &ns, &b.client_secret)?.clone();
     let origin = Origin::simulator(&ns, &format!("/_sim/terminal/{action}"));
     let now = now();
