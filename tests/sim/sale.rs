@@ -184,11 +184,10 @@ async fn receipt_data_per_test_card() {
         let (_, after) = sim.pay_at_reader(id(&pi), number).await;
         let charge = &after["latest_charge"];
         assert_eq!(charge["status"], "succeeded", "{number}");
-        assert!(
-            charge["receipt_url"]
-                .as_str()
-                .is_some_and(|u| u.starts_with("https://")),
-            "{number}: {charge}"
+        assert_eq!(
+            charge["receipt_url"],
+            format!("{}/_sim/receipts/{}", sim.base, id(charge)).as_str(),
+            "{number}"
         );
         let card = &charge["payment_method_details"]["card_present"];
         assert_eq!(card["brand"], *brand, "{number}");
@@ -967,4 +966,71 @@ async fn cart_on_the_reader() {
         .post("/v1/terminal/readers/tmr_missing/set_reader_display", &cart)
         .await;
     assert_eq!((missing.status, missing.code()), (404, "resource_missing"));
+}
+
+/// The charge's `receipt_url` is a page: amount, tip, card, EMV data, refunds; merchant-supplied
+/// text escaped; no page for a declined charge.
+#[tokio::test]
+async fn receipt_page() {
+    let sim = start().await;
+    let rid = tipping_reader(&sim, USD_TIPPING).await;
+    let pi = sim
+        .intent(&[
+            ("description", "<b>Lunch</b> & co"),
+            ("capture_method", "automatic"),
+        ])
+        .await;
+    process(&sim, &rid, id(&pi), &[]).await;
+    present(
+        &sim,
+        &rid,
+        &[
+            ("card_present[number]", "4001007020000002"),
+            ("amount_tip", "260"),
+        ],
+    )
+    .await
+    .ok();
+    let after = intent_with_charge(&sim, id(&pi)).await;
+    let url = after["latest_charge"]["receipt_url"].as_str().unwrap();
+    sim.post(
+        "/v1/refunds",
+        &[("payment_intent", id(&pi)), ("amount", "500")],
+    )
+    .await
+    .ok();
+    let page = sim.http.get(url).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page
+        .headers()
+        .get("content-type")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    let html = page.text().await.unwrap();
+    for expected in [
+        "$15.59",
+        "$2.60",
+        "$5.00",
+        "visa •••• 0002",
+        "CUSTOMER/VALUED",
+        "A0000000031010",
+        "offline_pin",
+        "&lt;b&gt;Lunch&lt;/b&gt; &amp; co",
+    ] {
+        assert!(html.contains(expected), "{expected} in {html}");
+    }
+    assert!(!html.contains("<b>Lunch"));
+    // A declined charge has none.
+    let declined = sim.intent(&[]).await;
+    let (_, after) = sim.pay_at_reader(id(&declined), "4000000000000002").await;
+    let charge = id(&after["latest_charge"]).to_string();
+    let missing = sim
+        .http
+        .get(format!("{}/_sim/receipts/{charge}", sim.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
 }

@@ -840,6 +840,7 @@ pub(crate) fn confirm_intent(
         failure: decline,
         receipt_email: pi.receipt_email.clone(),
         statement_descriptor: pi.statement_descriptor.clone(),
+        receipt_url: format!("{base_url}/_sim/receipts/{charge_id}"),
     };
     if pm.kind != Kind::Card {
         // Card-present PaymentMethods are single use.

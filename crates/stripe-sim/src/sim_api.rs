@@ -24,7 +24,8 @@
 //!   "amount"}] | null}` while a `process_payment_intent` waits for the card (the customer's
 //!   choice is then given as `amount_tip` to the `present_payment_method` test helper);
 //! - hosted pages (`hosted`): `GET /_sim/checkout/{id}`, `POST /_sim/checkout/{id}/complete`,
-//!   `GET|POST /_sim/authenticate/{payment_intent}`.
+//!   `GET|POST /_sim/authenticate/{payment_intent}`, `GET /_sim/receipts/{charge}` (a charge's
+//!   `receipt_url`).
 
 use super::cards::{self, DEFAULT_NUMBER};
 use super::error::ApiError;
@@ -94,13 +95,19 @@ pub(crate) async fn handle(
             Some(hosted::Answer::Html(status, html))
         }
         ("POST", ["checkout", id, "complete"]) => {
-            Some(hosted::checkout_complete(sim, id, bytes, form))
+            Some(hosted::checkout_complete(sim, id, bytes, form, base_url))
         }
         ("GET", ["authenticate", id]) => {
             let (status, html) = hosted::authenticate_page(sim, id, base_url);
             Some(hosted::Answer::Html(status, html))
         }
-        ("POST", ["authenticate", id]) => Some(hosted::authenticate(sim, id, bytes, form)),
+        ("POST", ["authenticate", id]) => {
+            Some(hosted::authenticate(sim, id, bytes, form, base_url))
+        }
+        ("GET", ["receipts", id]) => {
+            let (status, html) = hosted::receipt_page(sim, id);
+            Some(hosted::Answer::Html(status, html))
+        }
         _ => None,
     };
     match answer {
@@ -158,7 +165,7 @@ pub(crate) async fn handle(
             body(bytes).and_then(|b| session_tip_options(sim, b))
         }
         ("POST", ["terminal", action @ ("collect" | "process" | "cancel_collect")]) => {
-            body(bytes).and_then(|b| terminal_action(sim, action, b))
+            body(bytes).and_then(|b| terminal_action(sim, action, b, base_url))
         }
         _ => Err(
             ApiError::invalid(format!("Unrecognized request URL ({method}: {path})."))
@@ -303,7 +310,12 @@ struct TerminalBody {
     tip_amount: Option<i64>,
 }
 
-fn terminal_action(sim: &Simulator, action: &str, b: TerminalBody) -> Result<Value, ApiError> {
+fn terminal_action(
+    sim: &Simulator,
+    action: &str,
+    b: TerminalBody,
+    base_url: &str,
+) -> Result<Value, ApiError> {
     if action != "collect" {
         let given = [
             ("card_number", b.card_number.is_some()),
@@ -329,7 +341,14 @@ fn terminal_action(sim: &Simulator, action: &str, b: TerminalBody) -> Result<Val
                     pi.status.as_str()
                 ), pi.render()))
             } else {
-                payment_intents::confirm_intent(&mut state, &origin, now, &pi.meta.id, false, "")
+                payment_intents::confirm_intent(
+                    &mut state,
+                    &origin,
+                    now,
+                    &pi.meta.id,
+                    false,
+                    base_url,
+                )
             }
         }
         _ => {
