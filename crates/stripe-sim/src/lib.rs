@@ -8,7 +8,8 @@
 //!   `routes` for the operations). Any `sk_test_…` key (Bearer or basic auth). Objects live in
 //!   the namespace of the `Stripe-Account` header, else of the secret key.
 //! - `/_sim/…`: simulator controls (faults, request log, webhook endpoint and deliveries, hosted
-//!   Checkout and 3-D Secure pages, endpoints for the simulated JS terminal), JSON, no
+//!   Checkout, 3-D Secure and receipt pages, endpoints for the simulated JS terminal and what a
+//!   simulated reader's screen shows), JSON, no
 //!   authentication, CORS enabled; see `sim_api`.
 //!
 //! Test cards (`card_present[number]` at a reader, `card_number` on `/_sim` endpoints and
