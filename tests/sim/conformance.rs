@@ -281,6 +281,11 @@ fn get(template: &'static str, query: &[(&str, &str)]) -> Step {
     get_at(template, template, query)
 }
 
+/// A DELETE of `template` itself whose 200 must conform to its response schema.
+fn delete(template: &'static str) -> Step {
+    step(Kind::Response { template }, "DELETE", template, &[])
+}
+
 /// A request that must fail with a conforming error envelope.
 fn error(what: &'static str, method: &'static str, path: &str, params: &[(&str, &str)]) -> Step {
     let kind = Kind::Error {
@@ -333,6 +338,7 @@ impl Step {
         let send = || async {
             match self.method {
                 "POST" => sim.post(&path, &params).await,
+                "DELETE" => sim.delete(&path).await,
                 _ => sim.get(&path, &params).await,
             }
         };
@@ -453,9 +459,49 @@ fn operations() -> Vec<Step> {
             &[("location", "{location}")],
         ),
         post("/v1/terminal/connection_tokens", &[]),
+        // Terminal configurations (tipping) and a location using one.
+        post(
+            "/v1/terminal/configurations",
+            &[
+                ("name", "Bar"),
+                ("tipping[usd][percentages][]", "15"),
+                ("tipping[usd][fixed_amounts][]", "100"),
+                ("tipping[usd][smart_tip_threshold]", "1000"),
+            ],
+        )
+        .save("configuration", "/id"),
+        get("/v1/terminal/configurations", &[]),
+        get("/v1/terminal/configurations/{configuration}", &[]),
+        post(
+            "/v1/terminal/configurations/{configuration}",
+            &[("name", "Terrace"), ("tipping[eur][percentages][]", "10")],
+        ),
+        post(
+            "/v1/terminal/locations/{location}",
+            &[
+                ("configuration_overrides", "{configuration}"),
+                ("display_name", "Shop 2"),
+                ("metadata[floor]", "1"),
+            ],
+        ),
     ];
     // A card-present payment with a saved card, and its reader.
     steps.extend(card_present_payment("4242424242424242", "pi", "reader"));
+    // The cart on that reader, and clearing it.
+    steps.push(post(
+        "/v1/terminal/readers/{reader}/set_reader_display",
+        &[
+            ("type", "cart"),
+            ("cart[currency]", "usd"),
+            ("cart[line_items][0][description]", "Coffee"),
+            ("cart[line_items][0][amount]", "450"),
+            ("cart[line_items][0][quantity]", "2"),
+            ("cart[tax]", "90"),
+            ("cart[total]", "990"),
+        ],
+    ));
+    steps.push(post("/v1/terminal/readers/{reader}/cancel_action", &[]));
+    steps.push(delete("/v1/terminal/configurations/{configuration}"));
     steps.push(get(
         "/v1/terminal/readers",
         &[("expand[]", "data.location")],

@@ -172,6 +172,7 @@ async fn every_operation_can_fail() {
                 "customer" => vec![("customer", "cus_x_fault")],
                 "payment_intent" => vec![("payment_intent", "pi_x_fault")],
                 "registration_code" => vec![("registration_code", "simulated-wpe")],
+                "type" => vec![("type", "cart")],
                 "display_name" => vec![("display_name", "Fault St")],
                 "address" => vec![("address[country]", "US"), ("address[line1]", "1 Fault St")],
                 other => panic!("{operation}: give a value for {other}"),
@@ -179,6 +180,7 @@ async fn every_operation_can_fail() {
             .collect();
         let answer = match method {
             "GET" => sim.get(&path, &required).await,
+            "DELETE" => sim.delete(&path).await,
             _ => sim.post(&path, &required).await,
         };
         assert_eq!(answer.status, status, "{operation}: {:?}", answer.body);

@@ -13,6 +13,7 @@ mod idempotency_keys;
 mod payments;
 mod protocol;
 mod retention;
+mod sale;
 mod sim_terminal;
 mod terminal;
 mod webhooks;

@@ -33,10 +33,11 @@ async fn partial_capture_and_wrong_states() {
         .unwrap()
         .contains("requires_payment_method"));
     sim.pay_at_reader(&pid, "4242424242424242").await;
+    // Beyond the overcapture limit ($12.99 authorized: up to $62.99).
     let over = sim
         .post(
             &format!("/v1/payment_intents/{pid}/capture"),
-            &[("amount_to_capture", "1300")],
+            &[("amount_to_capture", "6300")],
         )
         .await;
     assert_eq!((over.status, over.code()), (400, "amount_too_large"));

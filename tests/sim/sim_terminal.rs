@@ -256,3 +256,182 @@ async fn cors_for_browsers() {
     let answer = sim.sim(Method::GET, "/_sim/requests", None).await;
     assert_eq!(answer.header("Access-Control-Allow-Origin"), Some("*"));
 }
+
+/// The simulated JS reader's tipping screen: shown when the session's location configures tipping
+/// for the currency; the picked tip (`tip_amount`) is part of the amount; a canceled or declined
+/// collection does not keep it; no screen, no tip.
+#[tokio::test]
+async fn tip_on_the_simulated_js_reader() {
+    let sim = start().await;
+    let configuration = sim
+        .post(
+            "/v1/terminal/configurations",
+            &[("tipping[usd][percentages][]", "15")],
+        )
+        .await
+        .ok();
+    let location = sim
+        .post(
+            "/v1/terminal/locations",
+            &[
+                ("display_name", "Bar"),
+                ("address[country]", "US"),
+                ("configuration_overrides", id(&configuration)),
+            ],
+        )
+        .await
+        .ok();
+    let token = sim
+        .post(
+            "/v1/terminal/connection_tokens",
+            &[("location", id(&location))],
+        )
+        .await
+        .ok();
+    let tss = sim
+        .sim(
+            Method::POST,
+            "/_sim/terminal/sessions",
+            Some(json!({"connection_token": token["secret"]})),
+        )
+        .await
+        .ok()["session"]
+        .clone();
+    let pi = sim.intent(&[]).await;
+    let secret = pi["client_secret"].clone();
+    // The screen the customer sees: 15% of $12.99, or of the tip-eligible amount.
+    let screen = call(
+        &sim,
+        "tip_options",
+        json!({"session": tss, "client_secret": secret}),
+    )
+    .await
+    .ok();
+    assert_eq!(screen["screen"], "tipping");
+    assert_eq!(screen["tip_options"][0]["percentage"], 15);
+    assert_eq!(screen["tip_options"][0]["amount"], 195);
+    let eligible = call(
+        &sim,
+        "tip_options",
+        json!({"session": tss, "client_secret": secret, "tip_eligible_amount": 1000}),
+    )
+    .await
+    .ok();
+    assert_eq!(eligible["tip_options"][0]["amount"], 150);
+    let skipped = call(
+        &sim,
+        "tip_options",
+        json!({"session": tss, "client_secret": secret, "skip_tipping": true}),
+    )
+    .await
+    .ok();
+    assert_eq!(skipped["screen"], "collect_payment_method");
+    assert!(skipped["tip_options"].is_null());
+    let bad = call(
+        &sim,
+        "tip_options",
+        json!({"session": tss, "client_secret": secret, "tip_eligible_amount": 0}),
+    )
+    .await;
+    assert_eq!(
+        (bad.status, bad.body["error"]["param"].as_str()),
+        (400, Some("tip_eligible_amount"))
+    );
+    let collected = call(
+        &sim,
+        "collect",
+        json!({"session": tss, "client_secret": secret, "tip_amount": 195}),
+    )
+    .await
+    .ok();
+    assert_eq!(collected["amount"], 1494);
+    // The suggestions stay on the amount before the tip.
+    let again = call(
+        &sim,
+        "tip_options",
+        json!({"session": tss, "client_secret": secret}),
+    )
+    .await
+    .ok();
+    assert_eq!(again["amount"], 1299);
+    assert_eq!(collected["amount_details"]["tip"]["amount"], 195);
+    let back = call(
+        &sim,
+        "cancel_collect",
+        json!({"session": tss, "client_secret": secret}),
+    )
+    .await
+    .ok();
+    assert_eq!(back["amount"], 1299);
+    assert!(back["amount_details"]["tip"]["amount"].is_null());
+    // A declined card, then another card with another tip: only the last tip counts.
+    call(
+        &sim,
+        "collect",
+        json!({"session": tss, "client_secret": secret, "tip_amount": 100, "card_number": "4000000000000002"}),
+    )
+    .await
+    .ok();
+    let declined = call(
+        &sim,
+        "process",
+        json!({"session": tss, "client_secret": secret}),
+    )
+    .await;
+    assert_eq!(declined.status, 402);
+    call(
+        &sim,
+        "collect",
+        json!({"session": tss, "client_secret": secret, "tip_amount": 260}),
+    )
+    .await
+    .ok();
+    let paid = call(
+        &sim,
+        "process",
+        json!({"session": tss, "client_secret": secret}),
+    )
+    .await
+    .ok();
+    assert_eq!(paid["status"], "requires_capture");
+    assert_eq!(paid["amount"], 1559);
+    assert_eq!(paid["amount_capturable"], 1559);
+    assert_eq!(paid["amount_details"]["tip"]["amount"], 260);
+    // skip_tipping, or a session without a tipping location: no screen, so no tip.
+    let pi = sim.intent(&[]).await;
+    let skipped = call(
+        &sim,
+        "collect",
+        json!({"session": tss, "client_secret": pi["client_secret"], "tip_amount": 100, "skip_tipping": true}),
+    )
+    .await;
+    assert_eq!(
+        (skipped.status, skipped.body["error"]["param"].as_str()),
+        (400, Some("tip_amount"))
+    );
+    let plain = session(&sim).await;
+    let refused = call(
+        &sim,
+        "collect",
+        json!({"session": plain, "client_secret": pi["client_secret"], "tip_amount": 100}),
+    )
+    .await;
+    assert_eq!(refused.status, 400);
+    let negative = call(
+        &sim,
+        "collect",
+        json!({"session": tss, "client_secret": pi["client_secret"], "tip_amount": -1}),
+    )
+    .await;
+    assert_eq!(negative.status, 400);
+    let misplaced = call(
+        &sim,
+        "process",
+        json!({"session": tss, "client_secret": pi["client_secret"], "tip_amount": 1}),
+    )
+    .await;
+    assert_eq!(
+        (misplaced.status, misplaced.code()),
+        (400, "parameter_unknown")
+    );
+}

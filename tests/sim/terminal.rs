@@ -261,7 +261,35 @@ async fn tips_and_interac() {
         )
         .await
         .ok();
-    let reader = sim.reader().await;
+    // Tipping in CAD at the reader's location.
+    let configuration = sim
+        .post(
+            "/v1/terminal/configurations",
+            &[("tipping[cad][percentages][]", "15")],
+        )
+        .await
+        .ok();
+    let location = sim
+        .post(
+            "/v1/terminal/locations",
+            &[
+                ("display_name", "Montréal"),
+                ("address[country]", "CA"),
+                ("configuration_overrides", id(&configuration)),
+            ],
+        )
+        .await
+        .ok();
+    let reader = sim
+        .post(
+            "/v1/terminal/readers",
+            &[
+                ("registration_code", "simulated-wpe"),
+                ("location", id(&location)),
+            ],
+        )
+        .await
+        .ok();
     let rid = id(&reader).to_string();
     sim.post(
         &format!("/v1/terminal/readers/{rid}/process_payment_intent"),

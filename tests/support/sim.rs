@@ -121,6 +121,11 @@ impl Sim {
         conforms("POST", path, answer)
     }
 
+    pub async fn delete(&self, path: &str) -> Answer {
+        let answer = self.send(self.builder(reqwest::Method::DELETE, path)).await;
+        conforms("DELETE", path, answer)
+    }
+
     pub async fn get(&self, path: &str, query: &[(&str, &str)]) -> Answer {
         let answer = self
             .send(self.builder(reqwest::Method::GET, path).query(query))

@@ -61,6 +61,14 @@ pub(crate) struct TestCard {
     pub wallet: Option<&'static str>,
     /// Interac debit (`interac_present`).
     pub interac: bool,
+    /// The name the chip gives (ISO 7813 `SURNAME/GIVEN`); wallets and most contactless reads
+    /// give none.
+    pub cardholder_name: Option<&'static str>,
+    /// How the cardholder was verified at the reader (the receipt's
+    /// `cardholder_verification_method`).
+    pub cvm: &'static str,
+    /// Increments of an authorization made with the card are declined (`generic_decline`).
+    pub declines_increments: bool,
 }
 
 const fn card(number: &'static str, brand: &'static str, funding: &'static str) -> TestCard {
@@ -74,6 +82,9 @@ const fn card(number: &'static str, brand: &'static str, funding: &'static str) 
         needs_authentication: false,
         wallet: None,
         interac: false,
+        cardholder_name: None,
+        cvm: "none",
+        declines_increments: false,
     }
 }
 
@@ -87,10 +98,39 @@ const fn declining(number: &'static str, decline: Decline) -> TestCard {
 /// Every card the simulator knows. The default card is the first.
 pub(crate) static CARDS: &[TestCard] = &[
     card("4242424242424242", "visa", "credit"),
-    card("5555555555554444", "mastercard", "credit"),
-    card("4000056655665556", "visa", "debit"),
-    card("378282246310005", "amex", "credit"),
+    TestCard {
+        cardholder_name: Some("MASTERCARD/TEST"),
+        cvm: "signature",
+        ..card("5555555555554444", "mastercard", "credit")
+    },
+    TestCard {
+        cvm: "online_pin",
+        ..card("4000056655665556", "visa", "debit")
+    },
+    TestCard {
+        cardholder_name: Some("AMEX/TEST"),
+        ..card("378282246310005", "amex", "credit")
+    },
     card("6011111111111117", "discover", "credit"),
+    TestCard {
+        cvm: "online_pin",
+        ..card("5200828282828210", "mastercard", "debit")
+    },
+    card("5105105105105100", "mastercard", "prepaid"),
+    TestCard {
+        country: "JP",
+        cardholder_name: Some("JCB/TEST"),
+        ..card("3566002020360505", "jcb", "credit")
+    },
+    TestCard {
+        cardholder_name: Some("CUSTOMER/VALUED"),
+        cvm: "offline_pin",
+        ..card("4001007020000002", "visa", "credit")
+    },
+    TestCard {
+        cvm: "online_pin",
+        ..card("4001000360000005", "visa", "credit")
+    },
     declining("4000000000000002", GENERIC),
     declining("4000000000009995", INSUFFICIENT_FUNDS),
     declining("4000000000000069", EXPIRED),
@@ -103,6 +143,7 @@ pub(crate) static CARDS: &[TestCard] = &[
     },
     TestCard {
         online: Some(GENERIC),
+        declines_increments: true,
         ..card("4000000000000341", "visa", "credit")
     },
     TestCard {
@@ -112,6 +153,8 @@ pub(crate) static CARDS: &[TestCard] = &[
     TestCard {
         interac: true,
         country: "CA",
+        cardholder_name: Some("INTERAC/TEST"),
+        cvm: "online_pin",
         ..card("4506445006931933", "interac", "debit")
     },
 ];
@@ -179,6 +222,52 @@ impl TestCard {
     /// The card network (`visa`, `mastercard`, …).
     pub fn network(&self) -> &'static str {
         self.brand
+    }
+
+    /// How the reader reads the card: wallets are tapped, other cards inserted.
+    pub fn read_method(&self) -> &'static str {
+        if self.wallet.is_some() {
+            "contactless_emv"
+        } else {
+            "contact_emv"
+        }
+    }
+
+    /// The card's EMV application: its identifier (AID, the receipt's `dedicated_file_name`)
+    /// and preferred name.
+    pub fn application(&self) -> (&'static str, &'static str) {
+        match (self.brand, self.funding) {
+            ("visa", "debit") => ("A0000000032010", "VISA DEBIT"),
+            ("visa", _) => ("A0000000031010", "VISA CREDIT"),
+            ("mastercard", "debit") => ("A0000000043060", "DEBIT MASTERCARD"),
+            ("mastercard", _) => ("A0000000041010", "MASTERCARD"),
+            ("amex", _) => ("A000000025010801", "AMERICAN EXPRESS"),
+            ("discover", _) => ("A0000001523010", "DISCOVER"),
+            ("jcb", _) => ("A0000000651010", "JCB"),
+            ("interac", _) => ("A0000002771010", "Interac"),
+            _ => ("A0000000000000", "CARD"),
+        }
+    }
+
+    /// The receipt's `account_type`.
+    pub fn account_type(&self) -> &'static str {
+        match self.funding {
+            "debit" => "checking",
+            "prepaid" => "prepaid",
+            "credit" => "credit",
+            _ => "unknown",
+        }
+    }
+
+    /// Stripe Terminal's incremental authorizations: Visa, Mastercard and Discover only.
+    pub fn supports_increments(&self) -> bool {
+        matches!(self.brand, "visa" | "mastercard" | "discover")
+    }
+
+    /// On-receipt tips by overcapture: US cards of Visa, Mastercard, American Express and
+    /// Discover.
+    pub fn supports_overcapture(&self) -> bool {
+        matches!(self.brand, "visa" | "mastercard" | "amex" | "discover") && self.country == "US"
     }
 }
 

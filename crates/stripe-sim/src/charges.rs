@@ -29,6 +29,8 @@ pub(crate) struct Charge {
     pub failure: Option<Decline>,
     pub receipt_email: Option<String>,
     pub statement_descriptor: Option<String>,
+    /// The simulated receipt page (`/_sim/receipts/{charge}`), shown once the charge succeeded.
+    pub receipt_url: String,
 }
 
 impl Object for Charge {
@@ -119,11 +121,7 @@ impl Charge {
             "receipt_email": self.receipt_email,
             "source": null,
             "receipt_number": null,
-            "receipt_url": if self.succeeded() {
-                json!(format!("https://pay.stripe.com/receipts/simulated/{}", self.meta.id))
-            } else {
-                Value::Null
-            },
+            "receipt_url": if self.succeeded() { json!(self.receipt_url) } else { Value::Null },
             "refunded": self.refunded(),
             "review": null,
             "shipping": null,

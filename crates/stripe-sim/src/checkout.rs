@@ -518,6 +518,7 @@ pub(crate) fn complete(
     id: &str,
     card: &'static TestCard,
     now: i64,
+    base_url: &str,
 ) -> Result<Value, ApiError> {
     let session = open_session(state, id, now)?;
     let ns = session.meta.ns.clone();
@@ -608,7 +609,7 @@ pub(crate) fn complete(
         intent.status = payment_intents::Status::RequiresConfirmation;
         // The hosted page completes 3-D Secure with the customer when the card asks for it.
         intent.authenticated = card.needs_authentication;
-        payment_intents::confirm_intent(state, &origin, now, &pi_id, false, "")?;
+        payment_intents::confirm_intent(state, &origin, now, &pi_id, false, base_url)?;
         let succeeded = state.payment_intents[&pi_id].status == payment_intents::Status::Succeeded;
         state.checkout_sessions.get_mut(id).expect("exists").paid = succeeded;
         // Checkout keeps the card on the session's customer for later sessions.

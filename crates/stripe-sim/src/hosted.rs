@@ -1,8 +1,10 @@
 //! Simulated customer-facing pages: the hosted Checkout page (`/_sim/checkout/{id}`, card picker
-//! and Pay/Save button) and the 3-D Secure challenge page (`/_sim/authenticate/{pi}`), with the
-//! endpoints they (or tests) post to.
+//! and Pay/Save button), the 3-D Secure challenge page (`/_sim/authenticate/{pi}`), with the
+//! endpoints they (or tests) post to, and a charge's receipt page (`/_sim/receipts/{charge}`, its
+//! `receipt_url`).
 
 use super::cards::{self, CARDS, DEFAULT_NUMBER};
+use super::charges::display_amount;
 use super::checkout;
 use super::error::{ApiError, CardErrorDetails};
 use super::payment_intents::{self, Status};
@@ -120,12 +122,18 @@ fn parse_body<T: for<'de> Deserialize<'de>>(bytes: &[u8], form: bool) -> Result<
 }
 
 /// `POST /_sim/checkout/{id}/complete` (JSON `{"card_number"}` or the page's form).
-pub(crate) fn checkout_complete(sim: &Simulator, id: &str, bytes: &[u8], form: bool) -> Answer {
+pub(crate) fn checkout_complete(
+    sim: &Simulator,
+    id: &str,
+    bytes: &[u8],
+    form: bool,
+    base_url: &str,
+) -> Answer {
     let result = parse_body::<CompleteBody>(bytes, form).and_then(|b| {
         let number = b.card_number.unwrap_or_else(|| DEFAULT_NUMBER.to_string());
         let card = cards::lookup(&number, "card_number")?;
         let mut state = sim.inner().lock();
-        let result = checkout::complete(&mut state, id, card, now());
+        let result = checkout::complete(&mut state, id, card, now(), base_url);
         let jobs = take_jobs(&mut state);
         drop(state);
         sim.spawn_deliveries(jobs);
@@ -186,7 +194,13 @@ struct AuthenticateBody {
 
 /// `POST /_sim/authenticate/{pi}` `{"outcome": "succeed" | "fail"}`: the customer completes (or
 /// fails) 3-D Secure; the intent is confirmed or goes back to requires_payment_method.
-pub(crate) fn authenticate(sim: &Simulator, pi_id: &str, bytes: &[u8], form: bool) -> Answer {
+pub(crate) fn authenticate(
+    sim: &Simulator,
+    pi_id: &str,
+    bytes: &[u8],
+    form: bool,
+    base_url: &str,
+) -> Answer {
     let result = parse_body::<AuthenticateBody>(bytes, form).and_then(|b| {
         let succeed = match b.outcome.as_deref().unwrap_or("succeed") {
             "succeed" => true,
@@ -209,7 +223,7 @@ pub(crate) fn authenticate(sim: &Simulator, pi_id: &str, bytes: &[u8], form: boo
         let now = now();
         let result = if succeed {
             state.payment_intents.get_mut(pi_id).expect("found").authenticated = true;
-            payment_intents::confirm_intent(&mut state, &origin, now, pi_id, false, "")
+            payment_intents::confirm_intent(&mut state, &origin, now, pi_id, false, base_url)
         } else {
             let pm = pi
                 .payment_method
@@ -252,4 +266,89 @@ pub(crate) fn authenticate(sim: &Simulator, pi_id: &str, bytes: &[u8], form: boo
             ),
         ),
     }
+}
+
+/// `GET /_sim/receipts/{charge}`: the receipt of a successful charge — amount (and the tip chosen
+/// on the reader), status, refunds, the card and, for card-present payments, the EMV data.
+pub(crate) fn receipt_page(sim: &Simulator, charge_id: &str) -> (u16, String) {
+    let state = sim.inner().lock();
+    let Some(charge) = state.charges.get(charge_id).filter(|c| c.succeeded()) else {
+        return (404, page("Receipt not found", "<p>No such receipt.</p>"));
+    };
+    let money = |minor: i64| esc(&display_amount(minor, &charge.currency));
+    let kind = charge.details["type"].as_str().unwrap_or_default();
+    let card = &charge.details[kind];
+    let text = |v: &Value| esc(v.as_str().unwrap_or_default());
+    let mut rows = vec![
+        ("Amount".to_string(), money(charge.amount)),
+        (
+            "Date".to_string(),
+            chrono::DateTime::from_timestamp(charge.meta.created, 0)
+                .map(|d| d.format("%Y-%m-%d %H:%M UTC").to_string())
+                .unwrap_or_default(),
+        ),
+        (
+            "Status".to_string(),
+            if charge.captured {
+                "Paid"
+            } else {
+                "Authorized"
+            }
+            .to_string(),
+        ),
+        (
+            "Card".to_string(),
+            format!("{} •••• {}", text(&card["brand"]), text(&card["last4"])),
+        ),
+    ];
+    if let Some(tip) = state
+        .payment_intents
+        .get(&charge.payment_intent)
+        .and_then(|pi| pi.tip)
+    {
+        rows.insert(1, ("Tip".to_string(), money(tip)));
+    }
+    if charge.amount_refunded > 0 {
+        rows.push(("Refunded".to_string(), money(charge.amount_refunded)));
+    }
+    if let Some(description) = &charge.description {
+        rows.push(("Description".to_string(), esc(description)));
+    }
+    if card["cardholder_name"].is_string() {
+        rows.push(("Cardholder".to_string(), text(&card["cardholder_name"])));
+    }
+    let receipt = &card["receipt"];
+    for (label, field) in [
+        ("Application", "application_preferred_name"),
+        ("AID", "dedicated_file_name"),
+        ("Account type", "account_type"),
+        ("Verification", "cardholder_verification_method"),
+        ("Authorization code", "authorization_code"),
+        ("ARC", "authorization_response_code"),
+        ("TVR", "terminal_verification_results"),
+        ("TSI", "transaction_status_information"),
+        ("Cryptogram", "application_cryptogram"),
+    ] {
+        if receipt[field].is_string() {
+            rows.push((label.to_string(), text(&receipt[field])));
+        }
+    }
+    let table: String = rows
+        .iter()
+        .map(|(k, v)| format!("<tr><th scope=\"row\">{}</th><td>{v}</td></tr>", esc(k)))
+        .collect();
+    let title = charge
+        .statement_descriptor
+        .clone()
+        .unwrap_or_else(|| "SIMULATED".to_string());
+    (
+        200,
+        page(
+            &format!("Receipt from {title}"),
+            &format!(
+                "<table>{table}</table><p class=\"note\">{}</p>",
+                esc(&charge.meta.id)
+            ),
+        ),
+    )
 }

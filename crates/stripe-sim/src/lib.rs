@@ -8,7 +8,8 @@
 //!   `routes` for the operations). Any `sk_test_…` key (Bearer or basic auth). Objects live in
 //!   the namespace of the `Stripe-Account` header, else of the secret key.
 //! - `/_sim/…`: simulator controls (faults, request log, webhook endpoint and deliveries, hosted
-//!   Checkout and 3-D Secure pages, endpoints for the simulated JS terminal), JSON, no
+//!   Checkout, 3-D Secure and receipt pages, endpoints for the simulated JS terminal and what a
+//!   simulated reader's screen shows), JSON, no
 //!   authentication, CORS enabled; see `sim_api`.
 //!
 //! Test cards (`card_present[number]` at a reader, `card_number` on `/_sim` endpoints and
@@ -17,10 +18,15 @@
 //! | number             | brand      | behaviour                                                  |
 //! |--------------------|------------|------------------------------------------------------------|
 //! | 4242424242424242   | visa       | succeeds (default)                                         |
-//! | 5555555555554444   | mastercard | succeeds                                                   |
-//! | 4000056655665556   | visa debit | succeeds                                                   |
-//! | 378282246310005    | amex       | succeeds                                                   |
+//! | 5555555555554444   | mastercard | succeeds; name MASTERCARD/TEST, signature                  |
+//! | 4000056655665556   | visa debit | succeeds; online PIN                                       |
+//! | 378282246310005    | amex       | succeeds; name AMEX/TEST; no incremental authorization     |
 //! | 6011111111111117   | discover   | succeeds                                                   |
+//! | 5200828282828210   | mastercard | debit: succeeds; online PIN                                |
+//! | 5105105105105100   | mastercard | prepaid: succeeds                                          |
+//! | 3566002020360505   | jcb        | succeeds (JP card): no overcapture, no increments          |
+//! | 4001007020000002   | visa       | succeeds; offline PIN, name CUSTOMER/VALUED                |
+//! | 4001000360000005   | visa       | succeeds; online PIN                                       |
 //! | 4000000000000002   | visa       | card_declined / generic_decline                            |
 //! | 4000000000009995   | visa       | card_declined / insufficient_funds                         |
 //! | 4000000000000069   | visa       | expired_card                                               |
@@ -29,10 +35,20 @@
 //! | 4000000000009979   | visa       | card_declined / stolen_card                                |
 //! | 4111111111111111   | visa       | Apple Pay wallet tap: succeeds, no `generated_card`        |
 //! | 4000000000000341   | visa       | succeeds at the reader and saves; later charges of the     |
-//! |                    |            | saved card decline (card_declined / generic_decline)       |
+//! |                    |            | saved card and increments of the authorization decline     |
+//! |                    |            | (card_declined / generic_decline)                          |
 //! | 4000002760003184   | visa       | online payments need 3-D Secure (`requires_action`; off    |
 //! |                    |            | session: authentication_required); fine at a reader        |
-//! | 4506445006931933   | interac    | `interac_present` (CAD), captured at once                  |
+//! | 4506445006931933   | interac    | `interac_present` (CAD), captured at once; online PIN      |
+//!
+//! Card-present charges carry the card's receipt data (`payment_method_details.card_present.
+//! receipt`: AID, application name, account type, CVM, cryptogram, authorization code, TVR, TSI),
+//! `read_method` (wallets `contactless_emv`, cards `contact_emv`) and the cardholder name when the
+//! chip gives one. With manual capture: `capture_before` (2 days; 30 with
+//! `request_extended_authorization` on Visa, Mastercard, Amex, Discover),
+//! `incremental_authorization_supported` (requested, and Visa, Mastercard or Discover; at most 10
+//! attempts) and `overcapture_supported` (USD, US Visa, Mastercard, Amex or Discover: capture up
+//! to 50% or 50 USD above the authorized amount, whichever is greater).
 //!
 //! Magic PaymentMethod ids: `pm_card_visa`, `pm_card_mastercard`, `pm_card_visa_debit`,
 //! `pm_card_amex`, `pm_card_discover`, `pm_card_chargeDeclined`,
@@ -66,6 +82,7 @@ mod setup_intents;
 mod sim_api;
 mod state;
 mod terminal;
+mod terminal_configurations;
 pub mod webhooks;
 
 pub use faults::FaultRule;

@@ -4,16 +4,17 @@
 //! card-present payment of an intent with `customer` and `setup_future_usage`, the reusable
 //! `generated_card` PaymentMethod.
 
-use super::cards::{Decline, EXP_MONTH, EXP_YEAR};
+use super::cards::{Decline, TestCard, EXP_MONTH, EXP_YEAR};
 use super::charges::{display_amount, Charge, Refund};
 use super::error::{ApiError, CardErrorDetails};
-use super::payment_methods::{self, read_method, Kind, PaymentMethod};
+use super::payment_methods::{self, Kind, PaymentMethod};
 use super::search::{FieldValue, Query, Searchable};
 use super::state::{
     created_matches, find, list, metadata_json, newest_first, random_id, Ctx, Meta, Object, Origin,
     State,
 };
 use crate::currencies::{Currency, MAX_AMOUNT};
+use rand::Rng;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
@@ -42,6 +43,18 @@ impl Status {
 
 /// Authorizations of card-present payments must be captured within two days.
 const CAPTURE_WINDOW_SECS: i64 = 2 * 24 * 3600;
+
+/// With `request_extended_authorization`, eligible cards (Visa, Mastercard, American Express,
+/// Discover) hold the authorization up to 30 days.
+const EXTENDED_CAPTURE_WINDOW_SECS: i64 = 30 * 24 * 3600;
+
+/// Stripe allows at most 10 incremental authorization attempts per PaymentIntent, declines
+/// included.
+pub(crate) const MAX_INCREMENT_ATTEMPTS: u32 = 10;
+
+/// On-receipt tips (overcapture): at most 50% of the authorized amount or 50 USD above it,
+/// whichever is greater.
+const OVERCAPTURE_MIN_HEADROOM_USD: i64 = 5000;
 
 #[derive(Debug, Clone)]
 pub(crate) struct PaymentIntent {
@@ -73,6 +86,8 @@ pub(crate) struct PaymentIntent {
     pub request_incremental_authorization: bool,
     pub request_extended_authorization: bool,
     pub tip: Option<i64>,
+    /// Incremental authorization attempts so far (declines included).
+    pub increment_attempts: u32,
     pub next_action: Option<Value>,
     /// The customer completed 3-D Secure for the pending `requires_action` (the simulated
     /// authentication page); the next confirmation goes through.
@@ -376,6 +391,7 @@ pub(crate) fn blank(
         request_incremental_authorization: false,
         request_extended_authorization: false,
         tip: None,
+        increment_attempts: 0,
         next_action: None,
         authenticated: false,
     }
@@ -604,12 +620,42 @@ pub(crate) fn confirm(state: &mut State, ctx: &Ctx) -> Result<Value, ApiError> {
     Ok(state.payment_intents[&pi.meta.id].render())
 }
 
+/// The receipt data the reader gets from the chip and the issuer's answer (EMV tags 9F12, 84,
+/// 8A, 9F26, 95, 9B and the CVM result), per test card.
+fn receipt(card: &TestCard) -> Value {
+    let (aid, name) = card.application();
+    let contactless = card.read_method() == "contactless_emv";
+    let hex = |len: usize| -> String {
+        let mut rng = rand::thread_rng();
+        (0..len)
+            .map(|_| char::from(b"0123456789ABCDEF"[rng.gen_range(0..16)]))
+            .collect()
+    };
+    let account_type = if card.interac {
+        "checking"
+    } else {
+        card.account_type()
+    };
+    json!({
+        "account_type": account_type,
+        "application_cryptogram": hex(16),
+        "application_preferred_name": name,
+        "authorization_code": format!("{:06}", rand::thread_rng().gen_range(0..1_000_000)),
+        "authorization_response_code": "3030",
+        "cardholder_verification_method": card.cvm,
+        "dedicated_file_name": aid,
+        // No failed checks; an online PIN sets "online PIN entered" (byte 3, bit 3).
+        "terminal_verification_results": if card.cvm == "online_pin" { "0000040000" } else { "0000000000" },
+        "transaction_status_information": if contactless { "0000" } else { "E800" },
+    })
+}
+
 /// The card-present (or interac) details of a charge.
 fn present_details(pm: &PaymentMethod, pi: &PaymentIntent, now: i64) -> Value {
     let card = pm.card;
     let mut details = json!({
         "brand": card.brand,
-        "cardholder_name": null,
+        "cardholder_name": card.cardholder_name,
         "country": card.country,
         "emv_auth_data": "8A023030",
         "exp_month": EXP_MONTH,
@@ -620,30 +666,32 @@ fn present_details(pm: &PaymentMethod, pi: &PaymentIntent, now: i64) -> Value {
         "last4": card.last4(),
         "network": card.network(),
         "network_transaction_id": null,
-        "read_method": read_method(card),
-        "receipt": {
-            "account_type": if card.funding == "debit" { "checking" } else { "credit" },
-            "application_cryptogram": "3C6B1F2B9A0D4E21",
-            "application_preferred_name": format!("{} {}", card.brand.to_uppercase(), card.funding.to_uppercase()),
-            "authorization_code": "123456",
-            "authorization_response_code": "3030",
-            "cardholder_verification_method": if card.wallet.is_some() { "approval" } else { "offline_pin" },
-            "dedicated_file_name": "A0000000031010",
-            "terminal_verification_results": "0000000000",
-            "transaction_status_information": "0000",
-        },
+        "read_method": card.read_method(),
+        "receipt": receipt(card),
     });
     if pm.kind == Kind::InteracPresent {
         details["preferred_locales"] = json!(["en", "fr"]);
     } else {
         // Interac's details have none of these.
+        let manual = pi.capture_method == "manual";
+        let extended = manual
+            && pi.request_extended_authorization
+            && matches!(card.brand, "visa" | "mastercard" | "amex" | "discover");
+        let window = if extended {
+            EXTENDED_CAPTURE_WINDOW_SECS
+        } else {
+            CAPTURE_WINDOW_SECS
+        };
         details["amount_authorized"] = json!(pi.amount);
         details["brand_product"] = Value::Null;
         details["offline"] = Value::Null;
-        details["capture_before"] = json!(now + CAPTURE_WINDOW_SECS);
+        if manual {
+            details["capture_before"] = json!(now + window);
+        }
         details["incremental_authorization_supported"] =
-            json!(pi.request_incremental_authorization);
-        details["overcapture_supported"] = json!(false);
+            json!(manual && pi.request_incremental_authorization && card.supports_increments());
+        details["overcapture_supported"] =
+            json!(manual && pi.currency == "usd" && card.supports_overcapture());
         details["preferred_locales"] = Value::Null;
         if let Some(wallet) = card.wallet {
             details["wallet"] = json!({ "type": wallet });
@@ -792,6 +840,7 @@ pub(crate) fn confirm_intent(
         failure: decline,
         receipt_email: pi.receipt_email.clone(),
         statement_descriptor: pi.statement_descriptor.clone(),
+        receipt_url: format!("{base_url}/_sim/receipts/{charge_id}"),
     };
     if pm.kind != Kind::Card {
         // Card-present PaymentMethods are single use.
@@ -896,6 +945,15 @@ pub(crate) fn capture(state: &mut State, ctx: &Ctx) -> Result<Value, ApiError> {
             pi.status.as_str()
         ), pi.render()));
     }
+    let charge_id = pi
+        .latest_charge
+        .clone()
+        .expect("authorized intents have a charge");
+    let present = &state.charges[&charge_id].details["card_present"];
+    let overcapture = present["overcapture_supported"].as_bool().unwrap_or(false);
+    let authorized = present["amount_authorized"]
+        .as_i64()
+        .unwrap_or(pi.amount_capturable);
     let amount = match p.int("amount_to_capture") {
         None => pi.amount_capturable,
         Some(a) if a <= 0 => {
@@ -903,32 +961,47 @@ pub(crate) fn capture(state: &mut State, ctx: &Ctx) -> Result<Value, ApiError> {
                 .with_code("parameter_invalid_integer")
                 .with_param("amount_to_capture"))
         }
-        Some(a) if a > pi.amount_capturable => {
+        Some(a) if a > pi.amount_capturable && !overcapture => {
             return Err(ApiError::invalid(format!(
-                "The amount to capture ({}) cannot be greater than the amount capturable ({}).",
+                "The amount to capture ({}) cannot be greater than the amount capturable ({}): this payment does not support overcapture (payment_method_details.card_present.overcapture_supported is false).",
                 display_amount(a, &pi.currency),
                 display_amount(pi.amount_capturable, &pi.currency)
             ))
             .with_code("amount_too_large")
             .with_param("amount_to_capture"))
         }
+        Some(a) if a > overcapture_limit(authorized) => {
+            return Err(ApiError::invalid(format!(
+                "The amount to capture ({}) exceeds the maximum that can be captured on this payment ({}): overcapture is limited to 50% of the authorized amount ({}) or {} above it, whichever is greater.",
+                display_amount(a, &pi.currency),
+                display_amount(overcapture_limit(authorized), &pi.currency),
+                display_amount(authorized, &pi.currency),
+                display_amount(OVERCAPTURE_MIN_HEADROOM_USD, &pi.currency),
+            ))
+            .with_code("amount_too_large")
+            .with_param("amount_to_capture"))
+        }
         Some(a) => a,
     };
-    let charge_id = pi
-        .latest_charge
-        .clone()
-        .expect("authorized intents have a charge");
     let charge = state.charges.get_mut(&charge_id).expect("charge exists");
     let previous =
         json!({ "amount_captured": charge.amount_captured, "captured": charge.captured });
     charge.captured = true;
     charge.amount_captured = amount;
+    // Overcapturing raises the payment's amount to the captured total (the tip included).
+    let overcaptured = amount > pi.amount_capturable;
+    if overcaptured {
+        charge.amount = amount;
+    }
     if let Some(update) = p.metadata() {
         update.apply(&mut charge.metadata);
     }
     let charge_json = charge.render();
     let intent = state.payment_intents.get_mut(&pi.meta.id).expect("exists");
     intent.status = Status::Succeeded;
+    if overcaptured {
+        intent.amount = amount;
+    }
     intent.amount_received = amount;
     intent.amount_capturable = 0;
     if let Some(update) = p.metadata() {
@@ -1020,7 +1093,14 @@ pub(crate) fn cancel_intent(
     state.emit(origin, "payment_intent.canceled", rendered, None, now);
 }
 
-/// `POST /v1/payment_intents/{intent}/increment_authorization`
+/// The most an authorization of `authorized` (USD minor units) can be captured for.
+fn overcapture_limit(authorized: i64) -> i64 {
+    authorized + (authorized / 2).max(OVERCAPTURE_MIN_HEADROOM_USD)
+}
+
+/// `POST /v1/payment_intents/{intent}/increment_authorization`: raises the authorized amount of
+/// an eligible card-present authorization. At most [`MAX_INCREMENT_ATTEMPTS`] attempts, declines
+/// included; a declined increment changes nothing but the attempt count.
 pub(crate) fn increment_authorization(state: &mut State, ctx: &Ctx) -> Result<Value, ApiError> {
     let p = ctx.params;
     let pi = path_intent(state, ctx)?.clone();
@@ -1034,25 +1114,47 @@ pub(crate) fn increment_authorization(state: &mut State, ctx: &Ctx) -> Result<Va
         .latest_charge
         .clone()
         .expect("authorized intents have a charge");
-    let supported = state.charges[&charge_id].details["card_present"]
-        ["incremental_authorization_supported"]
+    let charge = &state.charges[&charge_id];
+    let supported = charge.details["card_present"]["incremental_authorization_supported"]
         .as_bool()
         .unwrap_or(false);
     if !supported {
+        // Stripe documents no error code for this: a 400 without one.
         return Err(ApiError::invalid(
-            "This PaymentIntent is not eligible for incremental authorizations. Set payment_method_options[card_present][request_incremental_authorization_support]=true when creating it.",
-        )
-        .with_code("incremental_authorization_not_supported"));
+            "This PaymentIntent is not eligible for incremental authorizations: payment_method_details.card_present.incremental_authorization_supported is false. Request support with payment_method_options[card_present][request_incremental_authorization_support]=true and a card that offers it (Visa, Mastercard or Discover).",
+        ));
     }
     let amount = p.int("amount").unwrap_or_default();
+    check_amount(amount, &pi.currency, "amount")?;
     if amount <= pi.amount {
         return Err(ApiError::invalid(format!(
-            "The amount provided ({amount}) must be greater than the PaymentIntent's current amount ({}).",
+            "The amount provided ({amount}) must be greater than the PaymentIntent's currently authorized amount ({}).",
             pi.amount
         ))
         .with_param("amount"));
     }
-    check_amount(amount, &pi.currency, "amount")?;
+    if pi.increment_attempts >= MAX_INCREMENT_ATTEMPTS {
+        return Err(ApiError::invalid(format!(
+            "This PaymentIntent has reached the maximum of {MAX_INCREMENT_ATTEMPTS} incremental authorization attempts."
+        )));
+    }
+    let card = state.payment_methods[&charge.payment_method].card;
+    let intent = state.payment_intents.get_mut(&pi.meta.id).expect("exists");
+    intent.increment_attempts += 1;
+    if card.declines_increments {
+        // The authorization stays as it was, capturable for the amount already authorized.
+        let details = CardErrorDetails {
+            decline_code: Some("generic_decline".to_string()),
+            charge: Some(charge_id),
+            payment_intent: Some(intent.render()),
+            ..Default::default()
+        };
+        return Err(ApiError::card_error(
+            "card_declined",
+            "Your card was declined.",
+            details,
+        ));
+    }
     let charge = state.charges.get_mut(&charge_id).expect("exists");
     charge.amount = amount;
     charge.details["card_present"]["amount_authorized"] = json!(amount);

@@ -50,15 +50,6 @@ fn networks(card: &TestCard) -> Value {
     json!({ "available": [card.network()], "preferred": null })
 }
 
-/// The reader's `read_method` for a card: wallets are tapped, other cards inserted.
-pub(crate) fn read_method(card: &TestCard) -> &'static str {
-    if card.wallet.is_some() {
-        "contactless_emv"
-    } else {
-        "contact_emv"
-    }
-}
-
 impl PaymentMethod {
     pub fn render(&self) -> Value {
         let card = self.card;
@@ -111,7 +102,7 @@ impl PaymentMethod {
             Kind::CardPresent | Kind::InteracPresent => {
                 let mut d = json!({
                     "brand": card.brand,
-                    "cardholder_name": null,
+                    "cardholder_name": card.cardholder_name,
                     "country": card.country,
                     "exp_month": EXP_MONTH,
                     "exp_year": EXP_YEAR,
@@ -119,7 +110,7 @@ impl PaymentMethod {
                     "funding": card.funding,
                     "last4": card.last4(),
                     "networks": networks(card),
-                    "read_method": read_method(card),
+                    "read_method": card.read_method(),
                 });
                 if self.kind == Kind::InteracPresent {
                     d["preferred_locales"] = json!(["en", "fr"]);

@@ -28,6 +28,7 @@
 
 use super::payment_intents::Status;
 use super::state::{Object, State};
+use super::terminal::ReaderAction;
 use std::collections::{HashMap, HashSet};
 
 /// How long Stripe keeps events (and so the simulator, within [`Limits::events`]).
@@ -154,7 +155,7 @@ impl State {
             .values()
             .filter_map(|r| r.action.as_ref())
             .filter(|a| a.status == "in_progress")
-            .map(|a| a.payment_intent.as_str())
+            .filter_map(ReaderAction::payment_intent)
             .chain(
                 self.checkout_sessions
                     .values()

@@ -4,7 +4,8 @@
 use super::error::ApiError;
 use super::state::{Ctx, State};
 use super::{
-    charges, checkout, customers, events, payment_intents, payment_methods, setup_intents, terminal,
+    charges, checkout, customers, events, payment_intents, payment_methods, setup_intents,
+    terminal, terminal_configurations,
 };
 use serde_json::Value;
 
@@ -101,6 +102,36 @@ pub(crate) static ROUTES: &[Route] = &[
         "/v1/terminal/locations/{location}",
         terminal::retrieve_location,
     ),
+    route(
+        "POST",
+        "/v1/terminal/locations/{location}",
+        terminal::update_location,
+    ),
+    route(
+        "POST",
+        "/v1/terminal/configurations",
+        terminal_configurations::create,
+    ),
+    route(
+        "GET",
+        "/v1/terminal/configurations",
+        terminal_configurations::list_all,
+    ),
+    route(
+        "GET",
+        "/v1/terminal/configurations/{configuration}",
+        terminal_configurations::retrieve,
+    ),
+    route(
+        "POST",
+        "/v1/terminal/configurations/{configuration}",
+        terminal_configurations::update,
+    ),
+    route(
+        "DELETE",
+        "/v1/terminal/configurations/{configuration}",
+        terminal_configurations::delete,
+    ),
     route("POST", "/v1/terminal/readers", terminal::register_reader),
     route("GET", "/v1/terminal/readers", terminal::list_readers),
     route(
@@ -117,6 +148,11 @@ pub(crate) static ROUTES: &[Route] = &[
         "POST",
         "/v1/terminal/readers/{reader}/cancel_action",
         terminal::cancel_action,
+    ),
+    route(
+        "POST",
+        "/v1/terminal/readers/{reader}/set_reader_display",
+        terminal::set_reader_display,
     ),
     route(
         "POST",

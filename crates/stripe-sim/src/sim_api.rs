@@ -5,21 +5,36 @@
 //! - `POST /_sim/webhook_endpoint` `{url, secret}`, `GET /_sim/webhook_deliveries`;
 //! - the simulated JS terminal: `POST /_sim/terminal/sessions` `{connection_token}` →
 //!   `{session, location}` (a token works once); `…/collect` `{session, client_secret,
-//!   card_number?, allow_redisplay?}` (`allow_redisplay` `always`/`limited` required when the intent
-//!   has `setup_future_usage`, as the Terminal SDK requires) → the PaymentIntent in requires_confirmation with
+//!   card_number?, allow_redisplay?, skip_tipping?, tip_amount?}`
+//!   (`allow_redisplay` `always`/`limited` required when the intent has `setup_future_usage`, as
+//!   the Terminal SDK requires; `tip_amount`, like the JS SDK simulator's `tipAmount`, is the tip the
+//!   customer picks on the tipping screen, which the reader shows when the session's location
+//!   configures tipping for the currency and `skip_tipping` is not set; the collect answer's
+//!   `amount` and `amount_details.tip` include it) → the PaymentIntent in requires_confirmation with
 //!   `payment_method` expanded (the collected `card_present` PaymentMethod); `…/process`
 //!   `{session, client_secret}` → the confirmed PaymentIntent, or a 402 card error carrying it
 //!   back in requires_payment_method; `…/cancel_collect` → requires_payment_method;
+//! - `POST /_sim/terminal/tip_options` `{session, client_secret, skip_tipping?,
+//!   tip_eligible_amount?}` → `{screen, amount, currency, tip_options}` as below: the tipping
+//!   screen the simulated JS reader would show for the intent (no state changes);
+//! - `GET /_sim/terminal/readers/{reader}/screen`: what a simulated reader's screen shows —
+//!   `{"screen": "idle"}`, `{"screen": "cart", "cart"}` (`set_reader_display`),
+//!   `{"screen": "collect_payment_method" | "tipping", "payment_intent", "amount", "currency",
+//!   "tip_options": [{"type": "percentage", "percentage", "amount"} | {"type": "fixed_amount",
+//!   "amount"}] | null}` while a `process_payment_intent` waits for the card (the customer's
+//!   choice is then given as `amount_tip` to the `present_payment_method` test helper);
 //! - hosted pages (`hosted`): `GET /_sim/checkout/{id}`, `POST /_sim/checkout/{id}/complete`,
-//!   `GET|POST /_sim/authenticate/{payment_intent}`.
+//!   `GET|POST /_sim/authenticate/{payment_intent}`, `GET /_sim/receipts/{charge}` (a charge's
+//!   `receipt_url`).
 
 use super::cards::{self, DEFAULT_NUMBER};
 use super::error::ApiError;
 use super::faults::FaultRule;
-use super::payment_intents::{self, Status};
+use super::payment_intents::{self, PaymentIntent, Status};
 use super::payment_methods::{self, Kind};
 use super::state::{now, random_id, Origin, State};
-use super::terminal::TerminalSession;
+use super::terminal::{self, reader_screen, TerminalSession};
+use super::terminal_configurations::tip_options;
 use super::webhooks::Endpoint;
 use super::{hosted, take_jobs, Simulator};
 use actix_web::http::{Method, StatusCode};
@@ -80,13 +95,19 @@ pub(crate) async fn handle(
             Some(hosted::Answer::Html(status, html))
         }
         ("POST", ["checkout", id, "complete"]) => {
-            Some(hosted::checkout_complete(sim, id, bytes, form))
+            Some(hosted::checkout_complete(sim, id, bytes, form, base_url))
         }
         ("GET", ["authenticate", id]) => {
             let (status, html) = hosted::authenticate_page(sim, id, base_url);
             Some(hosted::Answer::Html(status, html))
         }
-        ("POST", ["authenticate", id]) => Some(hosted::authenticate(sim, id, bytes, form)),
+        ("POST", ["authenticate", id]) => {
+            Some(hosted::authenticate(sim, id, bytes, form, base_url))
+        }
+        ("GET", ["receipts", id]) => {
+            let (status, html) = hosted::receipt_page(sim, id);
+            Some(hosted::Answer::Html(status, html))
+        }
         _ => None,
     };
     match answer {
@@ -132,9 +153,19 @@ pub(crate) async fn handle(
                 .collect();
             Ok(json!({ "data": data }))
         }
+        ("GET", ["terminal", "readers", reader, "screen"]) => {
+            let state = sim.inner().lock();
+            match state.readers.get(*reader) {
+                Some(r) => Ok(reader_screen(r, &state)),
+                None => Err(ApiError::no_such("terminal.reader", reader, "reader")),
+            }
+        }
         ("POST", ["terminal", "sessions"]) => body(bytes).and_then(|b| open_session(sim, b)),
+        ("POST", ["terminal", "tip_options"]) => {
+            body(bytes).and_then(|b| session_tip_options(sim, b))
+        }
         ("POST", ["terminal", action @ ("collect" | "process" | "cancel_collect")]) => {
-            body(bytes).and_then(|b| terminal_action(sim, action, b))
+            body(bytes).and_then(|b| terminal_action(sim, action, b, base_url))
         }
         _ => Err(
             ApiError::invalid(format!("Unrecognized request URL ({method}: {path})."))
@@ -214,38 +245,95 @@ fn open_session(sim: &Simulator, b: SessionBody) -> Result<Value, ApiError> {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+struct TipOptionsBody {
+    session: String,
+    client_secret: String,
+    skip_tipping: Option<bool>,
+    tip_eligible_amount: Option<i64>,
+}
+
+/// The tipping screen a JS session's reader shows for an intent: the tip choices of the session
+/// location's configuration for the intent's currency, on `tip_eligible_amount` (default: the
+/// amount before any tip).
+fn session_tip_options(sim: &Simulator, b: TipOptionsBody) -> Result<Value, ApiError> {
+    let state = sim.inner().lock();
+    let (ns, location) = session_of(&state, &b.session)?;
+    let pi = payment_intents::by_client_secret(&state, &ns, &b.client_secret)?;
+    let base = pi.amount - pi.tip.unwrap_or(0);
+    let eligible = match b.tip_eligible_amount {
+        Some(e) if e <= 0 => {
+            return Err(ApiError::invalid(format!(
+                "Invalid tip_eligible_amount: must be a positive integer (got {e})"
+            ))
+            .with_param("tip_eligible_amount"))
+        }
+        Some(e) => e,
+        None => base,
+    };
+    let options = if b.skip_tipping.unwrap_or(false) {
+        None
+    } else {
+        location
+            .and_then(|l| terminal::location_tipping(&state, &ns, &l, &pi.currency))
+            .map(|t| tip_options(&t, eligible))
+    };
+    Ok(json!({
+        "screen": if options.is_some() { "tipping" } else { "collect_payment_method" },
+        "amount": base,
+        "currency": pi.currency,
+        "tip_options": options,
+    }))
+}
+
+/// The account and location of a JS terminal session.
+fn session_of(state: &State, session: &str) -> Result<(String, Option<String>), ApiError> {
+    state
+        .terminal_sessions
+        .get(session)
+        .map(|s| (s.ns.clone(), s.location.clone()))
+        .ok_or_else(|| {
+            ApiError::invalid(format!("No such terminal session: '{session}'"))
+                .with_code("resource_missing")
+                .with_param("session")
+                .with_status(404)
+        })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct TerminalBody {
     session: String,
     client_secret: String,
     card_number: Option<String>,
     allow_redisplay: Option<String>,
+    skip_tipping: Option<bool>,
+    tip_amount: Option<i64>,
 }
 
-fn terminal_action(sim: &Simulator, action: &str, b: TerminalBody) -> Result<Value, ApiError> {
-    if action != "collect" && (b.card_number.is_some() || b.allow_redisplay.is_some()) {
-        let field = if b.card_number.is_some() {
-            "card_number"
-        } else {
-            "allow_redisplay"
-        };
-        return Err(ApiError::unknown_param(field));
+fn terminal_action(
+    sim: &Simulator,
+    action: &str,
+    b: TerminalBody,
+    base_url: &str,
+) -> Result<Value, ApiError> {
+    if action != "collect" {
+        let given = [
+            ("card_number", b.card_number.is_some()),
+            ("allow_redisplay", b.allow_redisplay.is_some()),
+            ("skip_tipping", b.skip_tipping.is_some()),
+            ("tip_amount", b.tip_amount.is_some()),
+        ];
+        if let Some((field, _)) = given.iter().find(|(_, set)| *set) {
+            return Err(ApiError::unknown_param(field));
+        }
     }
     let mut state = sim.inner().lock();
-    let ns = state
-        .terminal_sessions
-        .get(&b.session)
-        .map(|s| s.ns.clone())
-        .ok_or_else(|| {
-            ApiError::invalid(format!("No such terminal session: '{}'", b.session))
-                .with_code("resource_missing")
-                .with_param("session")
-                .with_status(404)
-        })?;
+    let (ns, location) = session_of(&state, &b.session)?;
     let pi = payment_intents::by_client_secret(&state, &ns, &b.client_secret)?.clone();
     let origin = Origin::simulator(&ns, &format!("/_sim/terminal/{action}"));
     let now = now();
     let result = match action {
-        "collect" => collect(&mut state, &ns, now, &pi.meta.id, b),
+        "collect" => collect(&mut state, &ns, location.as_deref(), now, &pi.meta.id, b),
         "process" => {
             if pi.status != Status::RequiresConfirmation {
                 Err(ApiError::unexpected_state(format!(
@@ -253,7 +341,14 @@ fn terminal_action(sim: &Simulator, action: &str, b: TerminalBody) -> Result<Val
                     pi.status.as_str()
                 ), pi.render()))
             } else {
-                payment_intents::confirm_intent(&mut state, &origin, now, &pi.meta.id, false, "")
+                payment_intents::confirm_intent(
+                    &mut state,
+                    &origin,
+                    now,
+                    &pi.meta.id,
+                    false,
+                    base_url,
+                )
             }
         }
         _ => {
@@ -264,6 +359,8 @@ fn terminal_action(sim: &Simulator, action: &str, b: TerminalBody) -> Result<Val
                 let intent = state.payment_intents.get_mut(&pi.meta.id).expect("found");
                 intent.payment_method = None;
                 intent.status = Status::RequiresPaymentMethod;
+                // The tip chosen with the canceled collection goes with it.
+                intent.amount -= intent.tip.take().unwrap_or(0);
                 Ok(())
             } else {
                 Err(ApiError::unexpected_state(format!(
@@ -287,6 +384,7 @@ fn terminal_action(sim: &Simulator, action: &str, b: TerminalBody) -> Result<Val
 fn collect(
     state: &mut State,
     ns: &str,
+    location: Option<&str>,
     now: i64,
     pi_id: &str,
     b: TerminalBody,
@@ -341,6 +439,9 @@ fn collect(
         }
         .with_param("allow_redisplay"));
     }
+    // A tip of an earlier collection that was declined is not carried over.
+    let base = pi.amount - pi.tip.unwrap_or(0);
+    let tip = collected_tip(state, ns, location, pi, base, &b)?;
     let pm = payment_methods::create(state, ns, now, kind, card);
     state
         .payment_methods
@@ -348,8 +449,44 @@ fn collect(
         .expect("created")
         .allow_redisplay = allow_redisplay.to_string();
     let intent = state.payment_intents.get_mut(pi_id).expect("found");
+    intent.amount = base + tip.unwrap_or(0);
+    intent.tip = tip;
     intent.payment_method = Some(pm);
     intent.status = Status::RequiresConfirmation;
     intent.last_payment_error = None;
     Ok(())
+}
+
+/// The tip the customer picks on the simulated JS reader's tipping screen (`tip_amount`; none or
+/// 0: no tip). Refused when the reader shows no tipping screen.
+fn collected_tip(
+    state: &State,
+    ns: &str,
+    location: Option<&str>,
+    pi: &PaymentIntent,
+    base: i64,
+    b: &TerminalBody,
+) -> Result<Option<i64>, ApiError> {
+    match b.tip_amount {
+        None | Some(0) => Ok(None),
+        Some(t) if t < 0 => Err(ApiError::invalid(
+            "Invalid tip_amount: must be greater than or equal to 0",
+        )
+        .with_param("tip_amount")),
+        Some(t) => {
+            let screen = !b.skip_tipping.unwrap_or(false)
+                && location.is_some_and(|l| {
+                    terminal::location_tipping(state, ns, l, &pi.currency).is_some()
+                });
+            if !screen {
+                return Err(ApiError::invalid(format!(
+                    "The reader shows no tipping screen for this payment: skip_tipping was set, or the session's location has no tipping configured for {} (Terminal configuration `tipping`, assigned with the location's configuration_overrides).",
+                    pi.currency
+                ))
+                .with_param("tip_amount"));
+            }
+            payment_intents::check_amount(base + t, &pi.currency, "tip_amount")?;
+            Ok(Some(t))
+        }
+    }
 }

@@ -15,6 +15,7 @@ use super::payment_methods::PaymentMethod;
 use super::retention::{Limits, Watermarks};
 use super::setup_intents::SetupIntent;
 use super::terminal::{ConnectionToken, Location, Reader, TerminalSession};
+use super::terminal_configurations::Configuration;
 use super::webhooks::Endpoint;
 use rand::distributions::Alphanumeric;
 use rand::Rng;
@@ -110,6 +111,7 @@ pub(crate) struct State {
     pub checkout_sessions: HashMap<String, CheckoutSession>,
     pub locations: HashMap<String, Location>,
     pub readers: HashMap<String, Reader>,
+    pub configurations: HashMap<String, Configuration>,
     /// By secret.
     pub connection_tokens: HashMap<String, ConnectionToken>,
     pub terminal_sessions: HashMap<String, TerminalSession>,

@@ -1,6 +1,7 @@
 //! Stripe Terminal: connection tokens, locations, simulated readers (`simulated-wpe`), the
-//! server-driven `process_payment_intent` / `cancel_action` flow and the
-//! `present_payment_method` test helper.
+//! server-driven `process_payment_intent` / `set_reader_display` / `cancel_action` flow and the
+//! `present_payment_method` test helper (the card the customer presents and the tip they choose
+//! on the reader's tipping screen, `amount_tip`).
 
 use super::cards::{self, DEFAULT_NUMBER};
 use super::error::ApiError;
@@ -9,12 +10,15 @@ use super::payment_methods::{self, Kind};
 use super::state::{
     find, find_mut, list, metadata_json, newest_first, random_id, Ctx, Meta, Object, State,
 };
+use super::terminal_configurations::{self, tip_options, Tipping};
+use crate::currencies::Currency;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
 const SIMULATED_REGISTRATION_CODE: &str = "simulated-wpe";
 const INTERAC_DEFAULT_NUMBER: &str = "4506445006931933";
 const ALLOW_REDISPLAY: &str = "process_config[allow_redisplay]";
+const AMOUNT_ELIGIBLE: &str = "process_config[tipping][amount_eligible]";
 
 /// A connection token (`pst_test_…`); the simulated JS terminal redeems each one once.
 #[derive(Debug, Clone)]
@@ -67,16 +71,67 @@ impl Location {
     }
 }
 
+/// What a reader action does.
+#[derive(Debug, Clone)]
+pub(crate) enum ActionKind {
+    ProcessPaymentIntent {
+        payment_intent: String,
+        process_config: Value,
+        /// `process_config[allow_redisplay]`: not shown in the action, given to the saved card.
+        allow_redisplay: Option<String>,
+        /// The tip choices of the reader's tipping screen (`tip_options`); `None` when the
+        /// reader shows none (`skip_tipping`, or no tipping configured for the currency at the
+        /// reader's location).
+        tip_options: Option<Value>,
+    },
+    /// The cart shown on the reader's screen until `cancel_action` or the next payment.
+    SetReaderDisplay { cart: Value },
+}
+
 /// The reader's current (or last) action.
 #[derive(Debug, Clone)]
 pub(crate) struct ReaderAction {
-    pub payment_intent: String,
-    pub process_config: Value,
-    /// `process_config[allow_redisplay]`: not shown in the action, given to the saved card.
-    pub allow_redisplay: Option<String>,
+    pub kind: ActionKind,
     pub status: &'static str,
     pub failure_code: Option<String>,
     pub failure_message: Option<String>,
+}
+
+impl ReaderAction {
+    /// The PaymentIntent a `process_payment_intent` action is for.
+    pub fn payment_intent(&self) -> Option<&str> {
+        match &self.kind {
+            ActionKind::ProcessPaymentIntent { payment_intent, .. } => Some(payment_intent),
+            ActionKind::SetReaderDisplay { .. } => None,
+        }
+    }
+
+    fn render(&self) -> Value {
+        let mut out = json!({
+            "api_error": null,
+            "failure_code": self.failure_code,
+            "failure_message": self.failure_message,
+            "status": self.status,
+        });
+        match &self.kind {
+            ActionKind::ProcessPaymentIntent {
+                payment_intent,
+                process_config,
+                ..
+            } => {
+                out["type"] = json!("process_payment_intent");
+                out["process_payment_intent"] = json!({
+                    "payment_intent": payment_intent,
+                    "process_config": process_config,
+                });
+            }
+            ActionKind::SetReaderDisplay { cart } => {
+                out["type"] = json!("set_reader_display");
+                out["set_reader_display"] = json!({ "cart": cart, "type": "cart" });
+            }
+        }
+        out
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -101,17 +156,7 @@ impl Reader {
         json!({
             "id": self.meta.id,
             "object": "terminal.reader",
-            "action": self.action.as_ref().map(|a| json!({
-                "api_error": null,
-                "failure_code": a.failure_code,
-                "failure_message": a.failure_message,
-                "process_payment_intent": {
-                    "payment_intent": a.payment_intent,
-                    "process_config": a.process_config,
-                },
-                "status": a.status,
-                "type": "process_payment_intent",
-            })),
+            "action": self.action.as_ref().map(ReaderAction::render),
             "device_sw_version": "2.37.2.0",
             "device_type": "simulated_wisepos_e",
             "ip_address": "0.0.0.0",
@@ -174,6 +219,10 @@ pub(crate) fn create_location(state: &mut State, ctx: &Ctx) -> Result<Value, Api
     if p.at_str(&["address", "country"]).is_none() {
         return Err(ApiError::missing_param("address[country]"));
     }
+    let configuration_overrides = p.str("configuration_overrides").map(str::to_string);
+    if let Some(c) = &configuration_overrides {
+        terminal_configurations::require(state, ctx, c, "configuration_overrides")?;
+    }
     let mut metadata = BTreeMap::new();
     if let Some(update) = p.metadata() {
         update.apply(&mut metadata);
@@ -183,7 +232,7 @@ pub(crate) fn create_location(state: &mut State, ctx: &Ctx) -> Result<Value, Api
         display_name: p.str("display_name").unwrap_or_default().to_string(),
         address,
         metadata,
-        configuration_overrides: p.str("configuration_overrides").map(str::to_string),
+        configuration_overrides,
     };
     let rendered = location.render();
     state.locations.insert(location.meta.id.clone(), location);
@@ -209,6 +258,49 @@ pub(crate) fn retrieve_location(state: &mut State, ctx: &Ctx) -> Result<Value, A
     find(&state.locations, ctx.ns(), id)
         .map(Location::render)
         .ok_or_else(|| ApiError::no_such("terminal.location", id, "location"))
+}
+
+/// `POST /v1/terminal/locations/{location}`: display name, address, metadata and the
+/// configuration its readers use (`configuration_overrides`; empty: none).
+pub(crate) fn update_location(state: &mut State, ctx: &Ctx) -> Result<Value, ApiError> {
+    let p = ctx.params;
+    let id = ctx.path_param(0).to_string();
+    if find(&state.locations, ctx.ns(), &id).is_none() {
+        return Err(ApiError::no_such("terminal.location", &id, "location"));
+    }
+    if let Some(c) = p.str("configuration_overrides") {
+        terminal_configurations::require(state, ctx, c, "configuration_overrides")?;
+    }
+    let address = match p.value("address") {
+        Some(Value::Object(given)) => {
+            if given
+                .get("country")
+                .and_then(Value::as_str)
+                .is_some_and(str::is_empty)
+            {
+                return Err(ApiError::missing_param("address[country]"));
+            }
+            Some(given.clone())
+        }
+        Some(_) => return Err(ApiError::invalid("Invalid object").with_param("address")),
+        None => None,
+    };
+    let location = find_mut(&mut state.locations, ctx.ns(), &id).expect("found");
+    if let Some(given) = address {
+        for (k, v) in given {
+            location.address[k] = v;
+        }
+    }
+    if let Some(name) = p.str("display_name") {
+        location.display_name = name.to_string();
+    }
+    if p.has("configuration_overrides") {
+        location.configuration_overrides = p.str("configuration_overrides").map(str::to_string);
+    }
+    if let Some(update) = p.metadata() {
+        update.apply(&mut location.metadata);
+    }
+    Ok(location.render())
 }
 
 /// `POST /v1/terminal/readers` (registration code `simulated-wpe`).
@@ -271,7 +363,31 @@ pub(crate) fn retrieve_reader(state: &mut State, ctx: &Ctx) -> Result<Value, Api
     path_reader(state, ctx).map(Reader::render)
 }
 
-/// `POST /v1/terminal/readers/{reader}/process_payment_intent`
+/// The tipping location `location` (of account `ns`) configures for `currency` through its
+/// `configuration_overrides`, if any.
+pub(crate) fn location_tipping(
+    state: &State,
+    ns: &str,
+    location: &str,
+    currency: &str,
+) -> Option<Tipping> {
+    let location = find(&state.locations, ns, location)?;
+    let configuration = find(
+        &state.configurations,
+        ns,
+        location.configuration_overrides.as_deref()?,
+    )?;
+    configuration
+        .tipping
+        .get(currency)
+        .filter(|t| t.fixed_amounts.is_some() || t.percentages.is_some())
+        .cloned()
+}
+
+/// `POST /v1/terminal/readers/{reader}/process_payment_intent`. The reader shows a tipping
+/// screen when its location configures tipping for the intent's currency and the request does
+/// not `skip_tipping`; the suggestions are computed on `process_config[tipping][amount_eligible]`
+/// (default: the intent's amount).
 pub(crate) fn process_payment_intent(state: &mut State, ctx: &Ctx) -> Result<Value, ApiError> {
     let p = ctx.params;
     let reader = path_reader(state, ctx)?;
@@ -281,7 +397,7 @@ pub(crate) fn process_payment_intent(state: &mut State, ctx: &Ctx) -> Result<Val
         )
         .with_code("terminal_reader_busy"));
     }
-    let reader_id = reader.meta.id.clone();
+    let reader = reader.clone();
     let pi_id = p.str("payment_intent").unwrap_or_default().to_string();
     let pi = find(&state.payment_intents, ctx.ns(), &pi_id)
         .ok_or_else(|| ApiError::no_such_param("payment_intent", &pi_id, "payment_intent"))?;
@@ -325,6 +441,26 @@ pub(crate) fn process_payment_intent(state: &mut State, ctx: &Ctx) -> Result<Val
             Some(_) => {}
         }
     }
+    let skip_tipping = p
+        .at_bool(&["process_config", "skip_tipping"])
+        .unwrap_or(false);
+    let eligible = p.at_int(&["process_config", "tipping", "amount_eligible"]);
+    if let Some(e) = eligible {
+        if e <= 0 {
+            return Err(ApiError::invalid("Invalid positive integer")
+                .with_code("parameter_invalid_integer")
+                .with_param(AMOUNT_ELIGIBLE));
+        }
+    }
+    let tip_options = if skip_tipping {
+        None
+    } else {
+        reader
+            .location
+            .as_deref()
+            .and_then(|l| location_tipping(state, ctx.ns(), l, &pi.currency))
+            .map(|t| tip_options(&t, eligible.unwrap_or(pi.amount)))
+    };
     let mut config = serde_json::Map::new();
     config.insert(
         "enable_customer_cancellation".into(),
@@ -332,21 +468,19 @@ pub(crate) fn process_payment_intent(state: &mut State, ctx: &Ctx) -> Result<Val
             .at_bool(&["process_config", "enable_customer_cancellation"])
             .unwrap_or(false)),
     );
-    config.insert(
-        "skip_tipping".into(),
-        json!(p
-            .at_bool(&["process_config", "skip_tipping"])
-            .unwrap_or(false)),
-    );
-    if let Some(eligible) = p.at_int(&["process_config", "tipping", "amount_eligible"]) {
+    config.insert("skip_tipping".into(), json!(skip_tipping));
+    if let Some(eligible) = eligible {
         config.insert("tipping".into(), json!({ "amount_eligible": eligible }));
     }
 
-    let reader = find_mut(&mut state.readers, ctx.ns(), &reader_id).expect("found");
+    let reader = find_mut(&mut state.readers, ctx.ns(), &reader.meta.id).expect("found");
     reader.action = Some(ReaderAction {
-        payment_intent: pi_id,
-        process_config: Value::Object(config),
-        allow_redisplay: allow_redisplay.map(str::to_string),
+        kind: ActionKind::ProcessPaymentIntent {
+            payment_intent: pi_id,
+            process_config: Value::Object(config),
+            allow_redisplay: allow_redisplay.map(str::to_string),
+            tip_options,
+        },
         status: "in_progress",
         failure_code: None,
         failure_message: None,
@@ -355,10 +489,85 @@ pub(crate) fn process_payment_intent(state: &mut State, ctx: &Ctx) -> Result<Val
     Ok(reader.render())
 }
 
-/// `POST /v1/terminal/readers/{reader}/cancel_action`
+/// `POST /v1/terminal/readers/{reader}/set_reader_display`: shows a cart (line items, tax,
+/// total; display only, nothing is checked against a payment) until `cancel_action` clears it or
+/// a payment replaces it. Refused while the reader is processing a payment.
+pub(crate) fn set_reader_display(state: &mut State, ctx: &Ctx) -> Result<Value, ApiError> {
+    let p = ctx.params;
+    let reader = path_reader(state, ctx)?;
+    if reader.busy() {
+        return Err(ApiError::invalid(
+            "Reader is currently busy processing another request. Cancel the current action or wait for it to finish.",
+        )
+        .with_code("terminal_reader_busy"));
+    }
+    let reader_id = reader.meta.id.clone();
+    let Some(given) = p.value("cart") else {
+        return Err(ApiError::missing_param("cart"));
+    };
+    for field in ["currency", "line_items", "total"] {
+        if given.get(field).is_none() {
+            return Err(ApiError::missing_param(&format!("cart[{field}]")));
+        }
+    }
+    let currency = p
+        .at_str(&["cart", "currency"])
+        .unwrap_or_default()
+        .to_lowercase();
+    if Currency::lookup(&currency).is_none() {
+        return Err(ApiError::invalid(format!("Invalid currency: {currency}."))
+            .with_param("cart[currency]"));
+    }
+    let int = |v: &Value| v.as_str().and_then(|s| s.parse::<i64>().ok());
+    let mut line_items = Vec::new();
+    if let Some(items) = given["line_items"].as_array() {
+        for (i, item) in items.iter().enumerate() {
+            for field in ["amount", "description", "quantity"] {
+                if item.get(field).is_none() {
+                    return Err(ApiError::missing_param(&format!(
+                        "cart[line_items][{i}][{field}]"
+                    )));
+                }
+            }
+            let quantity = int(&item["quantity"]).unwrap_or_default();
+            if quantity < 1 {
+                return Err(ApiError::invalid("Invalid positive integer")
+                    .with_code("parameter_invalid_integer")
+                    .with_param(&format!("cart[line_items][{i}][quantity]")));
+            }
+            line_items.push(json!({
+                "amount": int(&item["amount"]).unwrap_or_default(),
+                "description": item["description"],
+                "quantity": quantity,
+            }));
+        }
+    }
+    let cart = json!({
+        "currency": currency,
+        "line_items": line_items,
+        "tax": given.get("tax").and_then(int),
+        "total": int(&given["total"]).unwrap_or_default(),
+    });
+    let reader = find_mut(&mut state.readers, ctx.ns(), &reader_id).expect("found");
+    reader.action = Some(ReaderAction {
+        kind: ActionKind::SetReaderDisplay { cart },
+        status: "succeeded",
+        failure_code: None,
+        failure_message: None,
+    });
+    reader.last_seen_at = ctx.now * 1000;
+    Ok(reader.render())
+}
+
+/// `POST /v1/terminal/readers/{reader}/cancel_action`: stops the payment in progress or clears
+/// the cart display.
 pub(crate) fn cancel_action(state: &mut State, ctx: &Ctx) -> Result<Value, ApiError> {
     let reader = path_reader(state, ctx)?;
-    if !reader.busy() {
+    let displaying = reader
+        .action
+        .as_ref()
+        .is_some_and(|a| matches!(a.kind, ActionKind::SetReaderDisplay { .. }));
+    if !reader.busy() && !displaying {
         return Err(
             ApiError::invalid("This Reader has no in-progress action to cancel.")
                 .with_code("terminal_reader_action_not_found"),
@@ -370,12 +579,50 @@ pub(crate) fn cancel_action(state: &mut State, ctx: &Ctx) -> Result<Value, ApiEr
     Ok(reader.render())
 }
 
+/// What a reader's screen shows, for `/_sim`: its cart, the tipping screen (with its choices) or
+/// card prompt of the payment in progress, or nothing (`idle`).
+pub(crate) fn reader_screen(reader: &Reader, state: &State) -> Value {
+    match reader.action.as_ref().map(|a| (&a.kind, a.status)) {
+        Some((
+            ActionKind::ProcessPaymentIntent {
+                payment_intent,
+                tip_options,
+                ..
+            },
+            "in_progress",
+        )) => {
+            let pi = state.payment_intents.get(payment_intent);
+            json!({
+                "screen": if tip_options.is_some() { "tipping" } else { "collect_payment_method" },
+                "payment_intent": payment_intent,
+                "amount": pi.map(|pi| pi.amount),
+                "currency": pi.map(|pi| pi.currency.clone()),
+                "tip_options": tip_options,
+            })
+        }
+        Some((ActionKind::SetReaderDisplay { cart }, _)) => {
+            json!({ "screen": "cart", "cart": cart })
+        }
+        _ => json!({ "screen": "idle" }),
+    }
+}
+
 /// `POST /v1/test_helpers/terminal/readers/{reader}/present_payment_method`: the customer taps or
 /// inserts a card; the reader confirms the PaymentIntent of its in-progress action.
 pub(crate) fn present_payment_method(state: &mut State, ctx: &Ctx) -> Result<Value, ApiError> {
     let p = ctx.params;
     let reader = path_reader(state, ctx)?;
-    let Some(action) = reader.action.clone().filter(|a| a.status == "in_progress") else {
+    let Some(ActionKind::ProcessPaymentIntent {
+        payment_intent: action_intent,
+        allow_redisplay,
+        tip_options,
+        ..
+    }) = reader
+        .action
+        .clone()
+        .filter(|a| a.status == "in_progress")
+        .map(|a| a.kind)
+    else {
         return Err(ApiError::invalid(
             "This Reader has no in-progress action; call process_payment_intent first.",
         )
@@ -412,7 +659,28 @@ pub(crate) fn present_payment_method(state: &mut State, ctx: &Ctx) -> Result<Val
         ))
         .with_param(param));
     }
-    let pi = state.payment_intents[&action.payment_intent].clone();
+    let pi = state.payment_intents[&action_intent].clone();
+    // The tip the customer picks on the tipping screen (any amount: the screen has a custom
+    // choice); a tip where the reader shows no tipping screen cannot happen.
+    let tip = match p.int("amount_tip") {
+        None | Some(0) => None,
+        Some(t) if t < 0 => {
+            return Err(ApiError::invalid("This value must be greater than or equal to 0.")
+                .with_code("parameter_invalid_integer")
+                .with_param("amount_tip"))
+        }
+        Some(_) if tip_options.is_none() => {
+            return Err(ApiError::invalid(format!(
+                "The reader shows no tipping screen for this payment: process_config[skip_tipping] was set, or the reader's location has no tipping configured for {} (Terminal configuration `tipping`, assigned with the location's configuration_overrides).",
+                pi.currency
+            ))
+            .with_param("amount_tip"))
+        }
+        Some(t) => {
+            payment_intents::check_amount(pi.amount + t, &pi.currency, "amount_tip")?;
+            Some(t)
+        }
+    };
     let outcome: Result<(), ApiError> = if !matches!(
         pi.status,
         Status::RequiresPaymentMethod | Status::RequiresConfirmation
@@ -431,12 +699,12 @@ pub(crate) fn present_payment_method(state: &mut State, ctx: &Ctx) -> Result<Val
     } else {
         let pm = payment_methods::create(state, ctx.ns(), ctx.now, kind, card);
         // The consent given at the reader travels to the card saved from this payment.
-        if let Some(allow) = &action.allow_redisplay {
+        if let Some(allow) = &allow_redisplay {
             let method = state.payment_methods.get_mut(&pm).expect("created");
             method.allow_redisplay = allow.clone();
         }
         let intent = state.payment_intents.get_mut(&pi.meta.id).expect("exists");
-        if let Some(tip) = p.int("amount_tip").filter(|t| *t > 0) {
+        if let Some(tip) = tip {
             intent.amount += tip;
             intent.tip = Some(tip);
         }
@@ -451,6 +719,23 @@ pub(crate) fn present_payment_method(state: &mut State, ctx: &Ctx) -> Result<Val
             &ctx.base_url,
         )
     };
+    let location = state.readers[&reader_id].location.clone();
+    if let Some(intent) = state.payment_intents.get_mut(&pi.meta.id) {
+        if outcome.is_err() && tip.is_some() {
+            // A declined card: the next card starts from the amount before the tip.
+            intent.amount = pi.amount;
+            intent.tip = pi.tip;
+        }
+        // Where the card was read, as Stripe records it on the charge.
+        let charge = intent.latest_charge.clone().filter(|_| outcome.is_ok());
+        if let Some(charge) = charge.and_then(|c| state.charges.get_mut(&c)) {
+            let details = &mut charge.details[kind.as_str()];
+            details["reader"] = json!(reader_id);
+            if let Some(location) = location {
+                details["location"] = json!(location);
+            }
+        }
+    }
     let reader = find_mut(&mut state.readers, ctx.ns(), &reader_id).expect("found");
     let current = reader.action.as_mut().expect("in progress");
     match &outcome {
@@ -462,11 +747,11 @@ pub(crate) fn present_payment_method(state: &mut State, ctx: &Ctx) -> Result<Val
         }
     }
     let rendered = reader.render();
-    let kind = if outcome.is_ok() {
+    let event = if outcome.is_ok() {
         "terminal.reader.action_succeeded"
     } else {
         "terminal.reader.action_failed"
     };
-    state.emit(&ctx.origin, kind, rendered.clone(), None, ctx.now);
+    state.emit(&ctx.origin, event, rendered.clone(), None, ctx.now);
     Ok(rendered)
 }
