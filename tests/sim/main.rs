@@ -15,6 +15,7 @@ mod protocol;
 mod retention;
 mod sim_terminal;
 mod terminal;
+mod webhook_endpoints;
 mod webhooks;
 
 pub use support::sim::*;

@@ -128,6 +128,11 @@ impl Sim {
         conforms("GET", path, answer)
     }
 
+    pub async fn delete(&self, path: &str) -> Answer {
+        let answer = self.send(self.builder(reqwest::Method::DELETE, path)).await;
+        conforms("DELETE", path, answer)
+    }
+
     /// A JSON request to a `/_sim` endpoint.
     pub async fn sim(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Answer {
         let mut b = self.http.request(method, format!("{}{path}", self.base));
