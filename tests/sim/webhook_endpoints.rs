@@ -200,6 +200,20 @@ fn arrived(hook: &Receiver, secrets: &[(&str, String)]) -> Vec<(String, String, 
         .collect()
 }
 
+/// The deliveries once there are at least `count`.
+async fn wait_for(
+    hook: &Receiver,
+    secrets: &[(&str, String)],
+    count: usize,
+) -> Vec<(String, String, Option<String>)> {
+    let what = format!("{count} deliveries");
+    until_some(5, &what, || {
+        let got = arrived(hook, secrets);
+        async move { (got.len() >= count).then_some(got) }
+    })
+    .await
+}
+
 #[tokio::test]
 async fn events_go_to_the_endpoints_that_take_them() {
     let hook = receiver(0).await;
@@ -241,17 +255,9 @@ async fn events_go_to_the_endpoints_that_take_them() {
         .cloned()
         .chain([("disabled", disabled["secret"].as_str().unwrap().to_string())])
         .collect();
-    let wait_for = |count: usize| {
-        let (hook, all) = (&hook, &all);
-        until_some(5, &format!("{count} deliveries"), move || {
-            let got = arrived(hook, all);
-            async move { (got.len() >= count).then_some(got) }
-        })
-    };
-
     // A platform customer: to the customer.created and the `*` platform endpoints.
     sim.post("/v1/customers", &[]).await.ok();
-    let mut got = wait_for(2).await;
+    let mut got = wait_for(&hook, &all, 2).await;
     got.sort();
     assert_eq!(
         got,
@@ -270,7 +276,7 @@ async fn events_go_to_the_endpoints_that_take_them() {
         .post("/v1/customers", &[])
         .await
         .ok();
-    let got = wait_for(3).await;
+    let got = wait_for(&hook, &all, 3).await;
     assert_eq!(
         got[2],
         (
@@ -285,7 +291,7 @@ async fn events_go_to_the_endpoints_that_take_them() {
     )
     .await
     .ok();
-    let got = wait_for(4).await;
+    let got = wait_for(&hook, &all, 4).await;
     assert_eq!(got[3].0, "all");
     assert_eq!(got[3].1, "payment_intent.created");
     assert_eq!(
