@@ -10,8 +10,8 @@ use stripe_client::secret::Secret;
 /// Where this process keeps its files.
 #[derive(Debug, Clone, Args)]
 pub struct DataDirArgs {
-    /// Folder for the SQLite database (unless --database-url names another place) and the
-    /// generated development secrets (dev-jwt-secret, dev-encryption-key).
+    /// Folder for this server's files: the SQLite database pos.db (unless DATABASE_URL names
+    /// another) and the generated development secrets (dev-jwt-secret, dev-encryption-key).
     #[arg(long, env = "POS_DATA_DIR", default_value = "./data")]
     pub data_dir: PathBuf,
 }
@@ -456,6 +456,49 @@ mod tests {
         let mut argv = vec!["pos-backend", "--data-dir", data_dir.to_str().unwrap()];
         argv.extend_from_slice(extra);
         Cli::try_parse_from(argv).unwrap().config
+    }
+
+    #[test]
+    fn the_database_lives_in_the_data_folder_unless_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config::resolve(&args(&[], dir.path())).unwrap();
+        assert_eq!(
+            config.database_url,
+            dir.path().join("pos.db").to_string_lossy()
+        );
+        let named = Config::resolve(&args(&["--database-url", "/elsewhere/x.db"], dir.path()));
+        assert_eq!(named.unwrap().database_url, "/elsewhere/x.db");
+    }
+
+    #[test]
+    fn the_database_is_described_without_its_password() {
+        assert_eq!(
+            describe_database("postgres://pos:s3cret@db.internal:5432/pos?sslmode=require"),
+            "PostgreSQL postgres://pos:***@db.internal:5432/pos?sslmode=require"
+        );
+        assert_eq!(
+            describe_database("postgresql://postgres@127.0.0.1/pos"),
+            "PostgreSQL postgresql://postgres@127.0.0.1/pos"
+        );
+        assert_eq!(
+            describe_database("./data/pos.db"),
+            "SQLite file ./data/pos.db"
+        );
+        assert!(!describe_database("postgres://u:p%40ss@h/db").contains("p%40ss"));
+    }
+
+    #[test]
+    fn simulator_limits_are_set_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config::resolve(&args(&["--sim-events-limit", "50"], dir.path())).unwrap();
+        assert_eq!(config.sim_limits.events, 50);
+        assert_eq!(
+            config.sim_limits.request_log,
+            stripe_sim::Limits::default().request_log
+        );
+        let err =
+            Config::resolve(&args(&["--sim-request-log-limit", "0"], dir.path())).unwrap_err();
+        assert!(err.contains("STRIPE_SIM_REQUEST_LOG_LIMIT"), "{err}");
     }
 
     #[test]

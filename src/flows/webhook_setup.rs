@@ -200,8 +200,17 @@ pub async fn setup(
                     role,
                     id: updated.id,
                     outcome: Outcome::Updated {
-                        added: wanted.difference(&had).map(|s| s.to_string()).collect(),
-                        removed: had.difference(&wanted).map(|s| s.to_string()).collect(),
+                        added: events
+                            .iter()
+                            .filter(|e| !had.contains(*e))
+                            .map(|e| e.to_string())
+                            .collect(),
+                        removed: endpoint
+                            .enabled_events
+                            .iter()
+                            .filter(|e| !wanted.contains(e.as_str()))
+                            .cloned()
+                            .collect(),
                         reenabled: endpoint.status != WebhookEndpointStatus::Enabled,
                         adopted,
                         other_api_version: endpoint
