@@ -234,7 +234,7 @@ async fn events_go_to_the_endpoints_that_take_them() {
             created["secret"].as_str().unwrap().to_string()
         }
     };
-    let secrets = vec![
+    let secrets = [
         ("customers", register(&["customer.created"], false).await),
         ("all", register(&["*"], false).await),
         ("connect", register(&["customer.created"], true).await),
