@@ -71,6 +71,9 @@ enum Command {
         /// the server uses in simulator mode).
         #[arg(long, env = "POS_JWT_SECRET", hide_env_values = true)]
         jwt_secret: Option<String>,
+        /// Read only to refuse: a server verifying RS256 tokens takes none signed here.
+        #[arg(long, env = "POS_JWT_PUBLIC_KEY_FILE", hide = true)]
+        jwt_public_key_file: Option<std::path::PathBuf>,
         #[command(flatten)]
         data: DataDirArgs,
         #[command(flatten)]
@@ -225,9 +228,17 @@ async fn run(command: Command) -> Result<(), String> {
             ttl,
             subject,
             jwt_secret,
+            jwt_public_key_file,
             data,
             ..
         } => {
+            if jwt_secret.is_none() && jwt_public_key_file.is_some() {
+                return Err(
+                    "tokens can only be issued with an HS256 secret (POS_JWT_SECRET); with \
+                     POS_JWT_PUBLIC_KEY_FILE, your identity provider issues them"
+                        .into(),
+                );
+            }
             let secret = token_secret(jwt_secret.as_deref(), &data)?;
             let scopes = scope
                 .split_whitespace()

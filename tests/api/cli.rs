@@ -352,3 +352,19 @@ async fn the_start_up_block_names_mode_database_migrations_and_urls() {
     assert!(url.starts_with("http://127.0.0.1:"), "{text}");
     assert!(!text.contains("Some("), "no Debug formatting: {text}");
 }
+
+#[test]
+fn token_refuses_to_sign_for_an_rs256_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_pos-backend"))
+        .args(["token", "--all-accounts", "--data-dir"])
+        .arg(dir.path())
+        .env_clear()
+        .env("POS_JWT_PUBLIC_KEY_FILE", "/nonexistent/public.pem")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(stderr.contains("POS_JWT_SECRET"), "{stderr}");
+    assert!(!dir.path().join("dev-jwt-secret").exists());
+}
