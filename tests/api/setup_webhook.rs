@@ -333,3 +333,66 @@ async fn bad_invocations_fail_clearly_and_register_nothing() {
     assert!(!ok && stderr.contains("--url"), "{stderr}");
     assert!(endpoints(&sim).await.is_empty());
 }
+
+/// The whole path: the command registers the endpoints of a server about to start, the server is
+/// configured with exactly the printed setting, and it accepts what Stripe (the simulator) then
+/// sends to each endpoint — the platform's event and a connected account's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_configured_with_the_printed_secrets_accepts_both_endpoints_events() {
+    let sim = start().await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}/v1/webhooks/stripe");
+    let (ok, stdout, stderr) = run_against(&sim, &url).await;
+    assert!(ok, "{stdout}{stderr}");
+    let setting = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("STRIPE_WEBHOOK_SECRET="))
+        .unwrap()
+        .to_string();
+
+    let dir = tempfile::tempdir().unwrap();
+    let log_path = dir.path().join("server.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let mut server = Command::new(env!("CARGO_BIN_EXE_pos-backend"))
+        .arg("serve")
+        .env_clear()
+        .env("POS_LISTEN", format!("127.0.0.1:{port}"))
+        .env("POS_DATA_DIR", dir.path())
+        .env("STRIPE_SECRET_KEY", KEY)
+        .env("STRIPE_API_BASE", &sim.base)
+        .env("STRIPE_WEBHOOK_SECRET", &setting)
+        .env("POS_RECONCILE_INTERVAL_SECS", "0")
+        .env("POS_LOG", "info")
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let read = || std::fs::read_to_string(&log_path).unwrap_or_default();
+    let started = until_some(30, "the server listens", || {
+        let text = read();
+        async move { text.contains("listening on").then_some(text) }
+    })
+    .await;
+    assert!(
+        started.contains(&format!("mode:       Stripe (test key) at {}", sim.base)),
+        "{started}"
+    );
+    cancel_an_intent(&sim).await;
+    cancel_an_intent(&sim.as_account("acct_e2e")).await;
+    let text = until_some(10, "two webhook requests answered", || {
+        let text = read();
+        async move { (text.matches("POST /v1/webhooks/stripe ").count() >= 2).then_some(text) }
+    })
+    .await;
+    let _ = server.kill();
+    let _ = server.wait();
+    assert_eq!(
+        text.matches("POST /v1/webhooks/stripe 200 ").count(),
+        2,
+        "both events verified and received:\n{text}"
+    );
+}
