@@ -143,7 +143,6 @@ pub async fn setup(
         };
         let metadata = Metadata::from([(ROLE_KEY.to_string(), role.as_str().to_string())]);
         let key = format!("setup-webhook:{run}:{}", role.as_str());
-        let outcome_of = |endpoint: WebhookEndpoint| (endpoint.id, endpoint.secret);
         match current {
             None => {
                 let created = stripe
@@ -161,7 +160,7 @@ pub async fn setup(
                     )
                     .await
                     .map_err(|e| format!("creating the {} endpoint: {e}", role.as_str()))?;
-                let (id, secret) = outcome_of(created);
+                let (id, secret) = (created.id, created.secret);
                 let secret = secret.ok_or_else(|| {
                     format!("Stripe created endpoint {id} but returned no signing secret")
                 })?;

@@ -174,11 +174,14 @@ async fn every_operation_can_fail() {
                 "registration_code" => vec![("registration_code", "simulated-wpe")],
                 "display_name" => vec![("display_name", "Fault St")],
                 "address" => vec![("address[country]", "US"), ("address[line1]", "1 Fault St")],
+                "url" => vec![("url", "https://shop.example/hook")],
+                "enabled_events" => vec![("enabled_events[]", "*")],
                 other => panic!("{operation}: give a value for {other}"),
             })
             .collect();
         let answer = match method {
             "GET" => sim.get(&path, &required).await,
+            "DELETE" => sim.delete(&path).await,
             _ => sim.post(&path, &required).await,
         };
         assert_eq!(answer.status, status, "{operation}: {:?}", answer.body);
