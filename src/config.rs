@@ -98,8 +98,9 @@ impl EncryptionArgs {
 /// Logging.
 #[derive(Debug, Clone, Args)]
 pub struct LogArgs {
-    /// Log filter, env_logger syntax (e.g. `info`, `pos_backend=debug`).
-    #[arg(long, env = "POS_LOG", default_value = "info")]
+    /// Log filter, env_logger syntax (e.g. `info`, `pos_backend=debug`). The default leaves out
+    /// actix's own start-up lines, which the start-up block already says.
+    #[arg(long, env = "POS_LOG", default_value = "info,actix_server=warn")]
     pub log: String,
 }
 

@@ -351,6 +351,10 @@ async fn the_start_up_block_names_mode_database_migrations_and_urls() {
     }
     assert!(url.starts_with("http://127.0.0.1:"), "{text}");
     assert!(!text.contains("Some("), "no Debug formatting: {text}");
+    assert!(
+        !text.contains("actix_server"),
+        "actix's own start-up lines are not shown by default: {text}"
+    );
 }
 
 #[test]
