@@ -146,7 +146,7 @@ async fn send(
                     if e.is_timeout() {
                         "timed out".to_string()
                     } else {
-                        "connection failed".to_string()
+                        format!("connection failed: {}", root_cause(&e))
                     },
                 )),
             }
@@ -207,6 +207,16 @@ async fn send(
             db::webhook_deliveries::record_attempt(conn, &id, attempt).map_err(Error::from)
         })
         .await
+}
+
+/// The innermost cause of a failed request ("Connection refused (os error 111)", "dns error: …"),
+/// which names the problem; the outer ones only say a request failed (and may carry the URL).
+fn root_cause(error: &reqwest::Error) -> String {
+    let mut cause: &dyn std::error::Error = error;
+    while let Some(source) = cause.source() {
+        cause = source;
+    }
+    cause.to_string()
 }
 
 /// A merchant's URL for the log: without credentials or query string, which may hold a token.

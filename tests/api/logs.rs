@@ -140,7 +140,11 @@ async fn nothing_secret_is_logged(backend: Backend) {
         .find(|l| l.contains("merchant webhook "))
         .unwrap();
     assert!(
-        failure.contains("(payment.canceled) for account acme to http://127.0.0.1:9/hooks: attempt 1 of 12 failed: connection failed; next attempt at "),
+        failure.contains("(payment.canceled) for account acme to http://127.0.0.1:9/hooks: attempt 1 of 12 failed: connection failed: "),
+        "{failure}"
+    );
+    assert!(
+        failure.contains("; next attempt at ") && failure.ends_with(" UTC"),
         "{failure}"
     );
     assert!(
