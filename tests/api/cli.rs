@@ -372,3 +372,64 @@ fn token_refuses_to_sign_for_an_rs256_server() {
     assert!(stderr.contains("POS_JWT_SECRET"), "{stderr}");
     assert!(!dir.path().join("dev-jwt-secret").exists());
 }
+
+#[actix_web::test]
+async fn stripe_sim_takes_its_memory_limits_from_flags_and_env() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pos-backend"))
+        .args(["stripe-sim", "--listen", &format!("127.0.0.1:{port}")])
+        .args(["--sim-request-log-limit", "2"])
+        .env_clear()
+        .env("STRIPE_SIM_EVENTS_LIMIT", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let client = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    let create = || {
+        client
+            .post(format!("{base}/v1/customers"))
+            .bearer_auth("sk_test_cli")
+            .send()
+    };
+    until_some(5, "the simulator process listens", || async {
+        create().await.ok().filter(|r| r.status() == 200)
+    })
+    .await;
+    for _ in 0..2 {
+        assert_eq!(create().await.unwrap().status(), 200);
+    }
+    let requests: serde_json::Value = client
+        .get(format!("{base}/_sim/requests"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let events: serde_json::Value = client
+        .get(format!("{base}/v1/events"))
+        .bearer_auth("sk_test_cli")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(requests["data"].as_array().unwrap().len(), 2, "{requests}");
+    assert_eq!(events["data"].as_array().unwrap().len(), 1, "{events}");
+    let refused = Command::new(env!("CARGO_BIN_EXE_pos-backend"))
+        .args(["stripe-sim", "--sim-events-limit", "0"])
+        .env_clear()
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("STRIPE_SIM_EVENTS_LIMIT"));
+}
