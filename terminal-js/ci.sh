@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # terminal-js CI steps, for the repository's .ci/run:
-#   terminal-js/ci.sh              unit tests + typecheck + tests against the backend at $POS_BACKEND_URL
-#   terminal-js/ci.sh --unit-only  unit tests + typecheck only
+#   terminal-js/ci.sh              unit tests + typecheck + packed-tarball test + tests against the backend at $POS_BACKEND_URL
+#   terminal-js/ci.sh --unit-only  unit tests + typecheck + packed-tarball test only (needs the npm registry)
 # The backend (simulator mode) must already be running for the full run.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -19,6 +19,7 @@ fi
 npm ci --no-audit --no-fund
 npm test
 npm run typecheck
+npm run test:pack
 if [[ "${1:-}" != "--unit-only" ]]; then
   npm run test:backend
 fi
