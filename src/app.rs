@@ -220,14 +220,18 @@ fn startup_block(
 ) -> String {
     let url = format!("http://{address}");
     let mode = match &config.stripe {
-        StripeMode::Simulator => {
-            format!("simulator (no STRIPE_SECRET_KEY): the embedded Stripe simulator at {api_base}")
-        }
+        StripeMode::Simulator => format!(
+            "Stripe: SIMULATOR mode (no STRIPE_SECRET_KEY): the embedded simulator at {api_base}"
+        ),
         StripeMode::Stripe { secret_key, .. } => {
             let live = stripe_client::StripeAccount::new(secret_key.expose().clone()).is_live();
             format!(
-                "Stripe ({} key) at {api_base}",
-                if live { "LIVE" } else { "test" }
+                "Stripe: LIVE API mode against {api_base} ({})",
+                if live {
+                    "live key: real money"
+                } else {
+                    "test key"
+                }
             )
         }
     };
@@ -236,12 +240,12 @@ fn startup_block(
         names => format!("{} applied now: {}", names.len(), names.join(", ")),
     };
     let mut block = format!(
-        "pos-backend {} started\n  mode:       {mode}\n  database:   {}\n  migrations: {migrations}\n  listening on {url}\n  API:        {url}/v1/openapi.json",
+        "pos-backend {} started\n  {mode}\n  database: {}\n  migrations: {migrations}\n  listening on {url}\n  API description: {url}/v1/openapi.json",
         env!("CARGO_PKG_VERSION"),
         crate::config::describe_database(&config.database_url),
     );
     if matches!(config.stripe, StripeMode::Simulator) {
-        block.push_str(&format!("\n  demo POS:   {url}/pos"));
+        block.push_str(&format!("\n  demo POS page: {url}/pos"));
     }
     block
 }

@@ -19,7 +19,8 @@ pub struct DataDirArgs {
 /// The database.
 #[derive(Debug, Clone, Args)]
 pub struct DatabaseArgs {
-    /// `postgres://…` for PostgreSQL, otherwise a SQLite file path [default: <data-dir>/pos.db].
+    /// `postgres://…` for PostgreSQL, otherwise a SQLite file path (default: pos.db in the data
+    /// folder).
     #[arg(long, env = "DATABASE_URL")]
     pub database_url: Option<String>,
 }

@@ -324,7 +324,7 @@ async fn the_start_up_block_names_mode_database_migrations_and_urls() {
     let read = || std::fs::read_to_string(&log_path).unwrap_or_default();
     let text = until_some(30, "the start-up block", || {
         let text = read();
-        async move { text.contains("demo POS:").then_some(text) }
+        async move { text.contains("demo POS page:").then_some(text) }
     })
     .await;
     let _ = child.kill();
@@ -336,16 +336,16 @@ async fn the_start_up_block_names_mode_database_migrations_and_urls() {
         .unwrap_or_else(|| panic!("{text}"));
     let db = dir.path().join("pos.db");
     for line in [
-        format!("mode:       simulator (no STRIPE_SECRET_KEY): the embedded Stripe simulator at {url}/sim/stripe"),
-        format!("database:   SQLite file {}", db.display()),
-        "migrations: ".to_string() + &format!(
+        format!("  Stripe: SIMULATOR mode (no STRIPE_SECRET_KEY): the embedded simulator at {url}/sim/stripe"),
+        format!("  database: SQLite file {}", db.display()),
+        "  migrations: ".to_string() + &format!(
             "{} applied now: 2026-11-23-000001_init",
             std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/sqlite"))
                 .unwrap()
                 .count()
         ),
-        format!("API:        {url}/v1/openapi.json"),
-        format!("demo POS:   {url}/pos"),
+        format!("  API description: {url}/v1/openapi.json"),
+        format!("  demo POS page: {url}/pos"),
     ] {
         assert!(text.contains(&line), "no '{line}' in:\n{text}");
     }

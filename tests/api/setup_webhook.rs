@@ -378,7 +378,10 @@ async fn a_server_configured_with_the_printed_secrets_accepts_both_endpoints_eve
     })
     .await;
     assert!(
-        started.contains(&format!("mode:       Stripe (test key) at {}", sim.base)),
+        started.contains(&format!(
+            "Stripe: LIVE API mode against {} (test key)",
+            sim.base
+        )),
         "{started}"
     );
     cancel_an_intent(&sim).await;
