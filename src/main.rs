@@ -1,7 +1,4 @@
 //! The `pos-backend` command: `serve` (default), `migrate`, `token`, `account`, `reconcile`,
-//! `stripe-sim`.
-
-//! The `pos-backend` command: `serve` (default), `migrate`, `token`, `account`, `reconcile`,
 //! `stripe setup-webhook`, `stripe-sim`. Each subcommand takes only the options it uses.
 
 use clap::{Args, Parser, Subcommand};
