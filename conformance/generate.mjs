@@ -71,6 +71,11 @@ const OPERATIONS = [
   ['POST', '/v1/terminal/readers/{reader}/process_payment_intent', 'Terminal/Readers', 'processPaymentIntent'],
   ['POST', '/v1/terminal/readers/{reader}/set_reader_display', 'Terminal/Readers', 'setReaderDisplay'],
   ['POST', '/v1/test_helpers/terminal/readers/{reader}/present_payment_method', 'TestHelpers/Terminal/Readers', 'presentPaymentMethod'],
+  ['GET', '/v1/webhook_endpoints', 'WebhookEndpoints', 'list'],
+  ['GET', '/v1/webhook_endpoints/{webhook_endpoint}', 'WebhookEndpoints', 'retrieve'],
+  ['POST', '/v1/webhook_endpoints', 'WebhookEndpoints', 'create'],
+  ['POST', '/v1/webhook_endpoints/{webhook_endpoint}', 'WebhookEndpoints', 'update'],
+  ['DELETE', '/v1/webhook_endpoints/{webhook_endpoint}', 'WebhookEndpoints', 'del'],
 ];
 
 // Objects checked on their own (event payloads, objects inside errors), by their `object` value:

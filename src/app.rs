@@ -52,10 +52,11 @@ impl Application {
             .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
         let address = listener.local_addr().map_err(|e| e.to_string())?;
         let (url, pool_size) = (config.database_url.clone(), config.db_pool_size);
-        let db = tokio::task::spawn_blocking(move || Db::connect(&url, pool_size))
-            .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| e.to_string())?;
+        let (db, migrations) =
+            tokio::task::spawn_blocking(move || Db::connect_reporting(&url, pool_size))
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|e| e.to_string())?;
         // The heartbeat has a connection of its own: a pool starved by a burst of requests must
         // not make this live instance look dead (and its Idempotency-Keys free) to the others.
         let url = config.database_url.clone();
@@ -76,27 +77,23 @@ impl Application {
         let (simulator, platform_key, api_base) = match &config.stripe {
             StripeMode::Simulator => {
                 let base = format!("http://{address}{SIMULATOR_PATH}");
-                log::info!("Stripe: SIMULATOR mode (no STRIPE_SECRET_KEY): the embedded simulator at {base}");
                 let secret = format!("whsec_{}", uuid::Uuid::new_v4().simple());
                 webhook_secrets.push(Secret::new(secret.clone()));
                 let sim = Simulator::new(SimConfig {
                     webhook_url: Some(format!("http://{address}/v1/webhooks/stripe")),
                     webhook_secret: secret,
                     faults: Vec::new(),
-                    ..Default::default()
+                    limits: config.sim_limits,
                 });
                 (Some(sim), Secret::new(SIMULATOR_KEY.to_string()), base)
             }
             StripeMode::Stripe {
                 api_base,
                 secret_key,
-            } => {
-                log::info!("Stripe: LIVE API mode against {api_base}");
-                (None, secret_key.clone(), api_base.clone())
-            }
+            } => (None, secret_key.clone(), api_base.clone()),
         };
         let stripe = StripeClient::new(StripeConfig {
-            api_base,
+            api_base: api_base.clone(),
             timeout: config.stripe_timeout,
             ..StripeConfig::default()
         })
@@ -161,7 +158,10 @@ impl Application {
         if let Some(workers) = config.workers {
             server = server.workers(workers.max(1));
         }
-        log::info!("listening on http://{address}");
+        log::info!(
+            "{}",
+            startup_block(&config, address, &api_base, &migrations)
+        );
         Ok(Application {
             address,
             server: server.run(),
@@ -208,6 +208,46 @@ impl Application {
         self.instance.deregister(&self.heartbeat_db).await;
         result
     }
+}
+
+/// The start-up log: mode, database, migrations, where to reach the server. One entry, so that
+/// it reads as a block even among other processes' lines.
+fn startup_block(
+    config: &Config,
+    address: SocketAddr,
+    api_base: &str,
+    migrations: &[String],
+) -> String {
+    let url = format!("http://{address}");
+    let mode = match &config.stripe {
+        StripeMode::Simulator => format!(
+            "Stripe: SIMULATOR mode (no STRIPE_SECRET_KEY): the embedded simulator at {api_base}"
+        ),
+        StripeMode::Stripe { secret_key, .. } => {
+            let live = stripe_client::StripeAccount::new(secret_key.expose().clone()).is_live();
+            format!(
+                "Stripe: LIVE API mode against {api_base} ({})",
+                if live {
+                    "live key: real money"
+                } else {
+                    "test key"
+                }
+            )
+        }
+    };
+    let migrations = match migrations {
+        [] => "up to date (none applied)".to_string(),
+        names => format!("{} applied now: {}", names.len(), names.join(", ")),
+    };
+    let mut block = format!(
+        "pos-backend {} started\n  {mode}\n  database: {}\n  migrations: {migrations}\n  listening on {url}\n  API description: {url}/v1/openapi.json",
+        env!("CARGO_PKG_VERSION"),
+        crate::config::describe_database(&config.database_url),
+    );
+    if matches!(config.stripe, StripeMode::Simulator) {
+        block.push_str(&format!("\n  demo POS page: {url}/pos"));
+    }
+    block
 }
 
 /// Rewrites any error response that is not already JSON (actix's own plain-text errors) into our

@@ -7,97 +7,228 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use stripe_client::secret::Secret;
 
-/// The settings shared by every subcommand.
+/// Where this process keeps its files.
 #[derive(Debug, Clone, Args)]
-pub struct ConfigArgs {
-    /// `postgres://…` for PostgreSQL, otherwise a SQLite file path.
-    #[arg(
-        long,
-        env = "DATABASE_URL",
-        default_value = "./data/pos.db",
-        global = true
-    )]
-    pub database_url: String,
-    /// Address the HTTP server listens on.
-    #[arg(
-        long,
-        env = "POS_LISTEN",
-        default_value = "127.0.0.1:8080",
-        global = true
-    )]
-    pub listen: String,
-    /// Folder for the SQLite database and generated development secrets.
-    #[arg(long, env = "POS_DATA_DIR", default_value = "./data", global = true)]
+pub struct DataDirArgs {
+    /// Folder for this server's files: the SQLite database pos.db (unless DATABASE_URL names
+    /// another) and the generated development secrets (dev-jwt-secret, dev-encryption-key).
+    #[arg(long, env = "POS_DATA_DIR", default_value = "./data")]
     pub data_dir: PathBuf,
-    /// HS256 secret for verifying (and, with `token`, issuing) JWTs.
-    #[arg(long, env = "POS_JWT_SECRET", hide_env_values = true, global = true)]
-    pub jwt_secret: Option<String>,
-    /// PEM file with the RS256 public key for verifying JWTs (instead of a secret).
-    #[arg(long, env = "POS_JWT_PUBLIC_KEY_FILE", global = true)]
-    pub jwt_public_key_file: Option<PathBuf>,
-    /// Platform Stripe secret key. Unset: simulator mode (the embedded simulator at /sim/stripe).
-    #[arg(long, env = "STRIPE_SECRET_KEY", hide_env_values = true, global = true)]
+}
+
+/// The database.
+#[derive(Debug, Clone, Args)]
+pub struct DatabaseArgs {
+    /// `postgres://…` for PostgreSQL, otherwise a SQLite file path (default: pos.db in the data
+    /// folder).
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: Option<String>,
+}
+
+impl DatabaseArgs {
+    /// The database URL: the one given, else the SQLite file `pos.db` in the data folder.
+    pub fn url(&self, data: &DataDirArgs) -> String {
+        match &self.database_url {
+            Some(url) => url.clone(),
+            None => data.data_dir.join("pos.db").to_string_lossy().into_owned(),
+        }
+    }
+}
+
+/// The platform's Stripe account.
+#[derive(Debug, Clone, Args)]
+pub struct StripeArgs {
+    /// Platform Stripe secret key. Unset (`serve`): simulator mode (the embedded simulator at
+    /// /sim/stripe).
+    #[arg(long, env = "STRIPE_SECRET_KEY", hide_env_values = true)]
     pub stripe_secret_key: Option<String>,
     /// Stripe API base URL (default https://api.stripe.com; in simulator mode, the embedded one).
-    #[arg(long, env = "STRIPE_API_BASE", global = true)]
+    #[arg(long, env = "STRIPE_API_BASE")]
     pub stripe_api_base: Option<String>,
-    /// Secret(s) of the platform's Stripe webhook endpoint (`whsec_…`; comma-separated while one
-    /// is rotated). In simulator mode the simulator's is added.
-    #[arg(
-        long,
-        env = "STRIPE_WEBHOOK_SECRET",
-        hide_env_values = true,
-        global = true
-    )]
+    /// Timeout of one Stripe request, in seconds.
+    #[arg(long, env = "STRIPE_TIMEOUT_SECS", default_value_t = 30)]
+    pub stripe_timeout_secs: u64,
+}
+
+impl StripeArgs {
+    /// The platform key and API base, for commands that need a real (or external) Stripe.
+    pub fn required(&self, command: &str) -> Result<(Secret<String>, String), String> {
+        match resolve_stripe(self)? {
+            StripeMode::Stripe {
+                secret_key,
+                api_base,
+            } => Ok((secret_key, api_base)),
+            StripeMode::Simulator => Err(format!(
+                "{command} needs STRIPE_SECRET_KEY (or --stripe-secret-key; with \
+                 STRIPE_API_BASE=http://…/sim/stripe for a running simulator)"
+            )),
+        }
+    }
+
+    pub fn timeout(&self) -> Duration {
+        Duration::from_secs(self.stripe_timeout_secs.max(1))
+    }
+}
+
+/// The key sealing merchants' secrets in the database.
+#[derive(Debug, Clone, Args)]
+pub struct EncryptionArgs {
+    /// 32-byte key (64 hex digits or base64) encrypting merchants' Stripe keys at rest
+    /// (default: generated once in the data folder, outside live mode).
+    #[arg(long, env = "POS_ENCRYPTION_KEY", hide_env_values = true)]
+    pub encryption_key: Option<String>,
+}
+
+impl EncryptionArgs {
+    /// The key: the one given, else (unless `live`) the development key in the data folder.
+    pub fn resolve(&self, data: &DataDirArgs, live: bool) -> Result<[u8; 32], String> {
+        match &self.encryption_key {
+            Some(text) => SecretBox::parse_key(text).map_err(|e| format!("POS_ENCRYPTION_KEY {e}")),
+            None if live => Err("a live Stripe key requires POS_ENCRYPTION_KEY".into()),
+            None => SecretBox::parse_key(&dev_secret(&data.data_dir, "dev-encryption-key", 32)?)
+                .map_err(|e| {
+                    format!(
+                        "{}: {e}",
+                        data.data_dir.join("dev-encryption-key").display()
+                    )
+                }),
+        }
+    }
+}
+
+/// Logging.
+#[derive(Debug, Clone, Args)]
+pub struct LogArgs {
+    /// Log filter, env_logger syntax (e.g. `info`, `pos_backend=debug`). The default leaves out
+    /// actix's own start-up lines, which the start-up block already says.
+    #[arg(long, env = "POS_LOG", default_value = "info,actix_server=warn")]
+    pub log: String,
+}
+
+/// How much the Stripe simulator remembers (`stripe_sim::Limits`).
+#[derive(Debug, Clone, Args)]
+pub struct SimLimitArgs {
+    /// Simulator: requests kept in its request log (GET /_sim/requests).
+    #[arg(long, env = "STRIPE_SIM_REQUEST_LOG_LIMIT", default_value_t = stripe_sim::Limits::default().request_log)]
+    pub sim_request_log_limit: usize,
+    /// Simulator: Idempotency-Keys remembered (each still at most 24 hours).
+    #[arg(long, env = "STRIPE_SIM_IDEMPOTENCY_KEYS_LIMIT", default_value_t = stripe_sim::Limits::default().idempotency_keys)]
+    pub sim_idempotency_keys_limit: usize,
+    /// Simulator: events remembered (each still at most 30 days).
+    #[arg(long, env = "STRIPE_SIM_EVENTS_LIMIT", default_value_t = stripe_sim::Limits::default().events)]
+    pub sim_events_limit: usize,
+    /// Simulator: finished objects remembered per kind (PaymentIntents, SetupIntents, Checkout
+    /// Sessions); older ones answer 404.
+    #[arg(long, env = "STRIPE_SIM_FINISHED_OBJECTS_LIMIT", default_value_t = stripe_sim::Limits::default().finished_objects)]
+    pub sim_finished_objects_limit: usize,
+}
+
+impl SimLimitArgs {
+    pub fn limits(&self) -> Result<stripe_sim::Limits, String> {
+        let limits = stripe_sim::Limits {
+            request_log: self.sim_request_log_limit,
+            idempotency_keys: self.sim_idempotency_keys_limit,
+            events: self.sim_events_limit,
+            finished_objects: self.sim_finished_objects_limit,
+        };
+        let named = [
+            ("STRIPE_SIM_REQUEST_LOG_LIMIT", limits.request_log),
+            ("STRIPE_SIM_IDEMPOTENCY_KEYS_LIMIT", limits.idempotency_keys),
+            ("STRIPE_SIM_EVENTS_LIMIT", limits.events),
+            ("STRIPE_SIM_FINISHED_OBJECTS_LIMIT", limits.finished_objects),
+        ];
+        match named.iter().find(|(_, n)| *n == 0) {
+            Some((name, _)) => Err(format!("{name} must be at least 1")),
+            None => Ok(limits),
+        }
+    }
+}
+
+/// The settings of the server (`serve`, the default command).
+#[derive(Debug, Clone, Args)]
+pub struct ConfigArgs {
+    #[command(flatten)]
+    pub data: DataDirArgs,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// Address the HTTP server listens on.
+    #[arg(long, env = "POS_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: String,
+    /// HS256 secret for verifying (and, with `token`, issuing) JWTs.
+    #[arg(long, env = "POS_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+    /// PEM file with the RS256 public key for verifying JWTs (instead of a secret).
+    #[arg(long, env = "POS_JWT_PUBLIC_KEY_FILE")]
+    pub jwt_public_key_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub stripe: StripeArgs,
+    /// Secret(s) of the platform's Stripe webhook endpoints (`whsec_…`, comma-separated: the
+    /// platform endpoint's, the Connect endpoint's, and an old one while it is rotated). In
+    /// simulator mode the simulator's is added.
+    #[arg(long, env = "STRIPE_WEBHOOK_SECRET", hide_env_values = true)]
     pub stripe_webhook_secret: Option<String>,
     /// Run the merchant-webhook delivery worker in this process.
-    #[arg(long, env = "POS_WEBHOOK_WORKER", default_value_t = true, action = clap::ArgAction::Set, global = true)]
+    #[arg(long, env = "POS_WEBHOOK_WORKER", default_value_t = true, action = clap::ArgAction::Set)]
     pub webhook_worker: bool,
     /// Seconds between background reconciler runs (0: not in this process).
-    #[arg(
-        long,
-        env = "POS_RECONCILE_INTERVAL_SECS",
-        default_value_t = 300,
-        global = true
-    )]
+    #[arg(long, env = "POS_RECONCILE_INTERVAL_SECS", default_value_t = 300)]
     pub reconcile_interval_secs: u64,
-    /// Timeout of one Stripe request, in seconds.
-    #[arg(long, env = "STRIPE_TIMEOUT_SECS", default_value_t = 30, global = true)]
-    pub stripe_timeout_secs: u64,
-    /// 32-byte key (64 hex digits or base64) encrypting merchants' Stripe keys at rest.
-    #[arg(
-        long,
-        env = "POS_ENCRYPTION_KEY",
-        hide_env_values = true,
-        global = true
-    )]
-    pub encryption_key: Option<String>,
-    /// Log filter, env_logger syntax (e.g. `info`, `pos_backend=debug`).
-    #[arg(long, env = "POS_LOG", default_value = "info", global = true)]
-    pub log: String,
+    #[command(flatten)]
+    pub encryption: EncryptionArgs,
+    #[command(flatten)]
+    pub log: LogArgs,
     /// HTTP worker threads (default: one per core).
-    #[arg(long, env = "POS_WORKERS", global = true)]
+    #[arg(long, env = "POS_WORKERS")]
     pub workers: Option<usize>,
     /// Database connection pool size.
-    #[arg(long, env = "POS_DB_POOL_SIZE", default_value_t = 10, global = true)]
+    #[arg(long, env = "POS_DB_POOL_SIZE", default_value_t = 10)]
     pub db_pool_size: u32,
     /// Milliseconds between two heartbeats of this process (see `jobs::instances`).
-    #[arg(
-        long,
-        env = "POS_HEARTBEAT_INTERVAL_MS",
-        default_value_t = 5000,
-        global = true
-    )]
+    #[arg(long, env = "POS_HEARTBEAT_INTERVAL_MS", default_value_t = 5000)]
     pub heartbeat_interval_ms: u64,
     /// Milliseconds without a heartbeat after which a process is taken for dead and the
     /// Idempotency-Keys it was running are released (at least twice the interval).
-    #[arg(
-        long,
-        env = "POS_INSTANCE_TIMEOUT_MS",
-        default_value_t = 15000,
-        global = true
-    )]
+    #[arg(long, env = "POS_INSTANCE_TIMEOUT_MS", default_value_t = 15000)]
     pub instance_timeout_ms: u64,
+    /// The embedded simulator's memory (simulator mode only).
+    #[command(flatten)]
+    pub sim_limits: SimLimitArgs,
+}
+
+/// Stripe's mode from the key: none is the simulator; anything but `sk_…`/`rk_…` is refused.
+fn resolve_stripe(args: &StripeArgs) -> Result<StripeMode, String> {
+    match &args.stripe_secret_key {
+        None => Ok(StripeMode::Simulator),
+        Some(key) if key.starts_with("sk_") || key.starts_with("rk_") => Ok(StripeMode::Stripe {
+            secret_key: Secret::new(key.clone()),
+            api_base: args
+                .stripe_api_base
+                .clone()
+                .unwrap_or_else(|| "https://api.stripe.com".into())
+                .trim_end_matches('/')
+                .to_string(),
+        }),
+        Some(_) => Err("STRIPE_SECRET_KEY must be a Stripe secret key (sk_… or rk_…)".into()),
+    }
+}
+
+/// The HS256 secret for issuing tokens (`pos-backend token`): the one given, else the
+/// development secret in the data folder (the one the server in simulator mode verifies with).
+pub fn token_secret(
+    jwt_secret: Option<&str>,
+    data: &DataDirArgs,
+) -> Result<Secret<String>, String> {
+    match jwt_secret {
+        Some(secret) if secret.len() < 32 => {
+            Err("POS_JWT_SECRET must be at least 32 characters".into())
+        }
+        Some(secret) => Ok(Secret::new(secret.to_string())),
+        None => Ok(Secret::new(dev_secret(
+            &data.data_dir,
+            "dev-jwt-secret",
+            32,
+        )?)),
+    }
 }
 
 /// How JWTs are verified.
@@ -137,6 +268,8 @@ pub struct Config {
     pub reconcile: Option<crate::jobs::reconcile::ReconcileConfig>,
     /// This process's heartbeat, which frees the Idempotency-Keys it held when it dies.
     pub instance: crate::jobs::instances::InstanceConfig,
+    /// What the embedded simulator remembers (simulator mode).
+    pub sim_limits: stripe_sim::Limits,
 }
 
 impl Config {
@@ -145,24 +278,11 @@ impl Config {
     /// data folder so that the server and `pos-backend token` agree.
     pub fn resolve(args: &ConfigArgs) -> Result<Config, String> {
         let live = args
+            .stripe
             .stripe_secret_key
             .as_deref()
             .is_some_and(|k| k.starts_with("sk_live_") || k.starts_with("rk_live_"));
-        let stripe = match &args.stripe_secret_key {
-            None => StripeMode::Simulator,
-            Some(key) if key.starts_with("sk_") || key.starts_with("rk_") => StripeMode::Stripe {
-                secret_key: Secret::new(key.clone()),
-                api_base: args
-                    .stripe_api_base
-                    .clone()
-                    .unwrap_or_else(|| "https://api.stripe.com".into())
-                    .trim_end_matches('/')
-                    .to_string(),
-            },
-            Some(_) => {
-                return Err("STRIPE_SECRET_KEY must be a Stripe secret key (sk_… or rk_…)".into())
-            }
-        };
+        let stripe = resolve_stripe(&args.stripe)?;
         let jwt = match (&args.jwt_secret, &args.jwt_public_key_file) {
             (Some(_), Some(_)) => {
                 return Err("set POS_JWT_SECRET or POS_JWT_PUBLIC_KEY_FILE, not both".into())
@@ -199,25 +319,9 @@ impl Config {
                     "a live Stripe key requires POS_JWT_SECRET or POS_JWT_PUBLIC_KEY_FILE".into(),
                 )
             }
-            (None, None) => JwtKey::Hs256(Secret::new(dev_secret(
-                &args.data_dir,
-                "dev-jwt-secret",
-                32,
-            )?)),
+            (None, None) => JwtKey::Hs256(token_secret(None, &args.data)?),
         };
-        let encryption_key = match &args.encryption_key {
-            Some(text) => {
-                SecretBox::parse_key(text).map_err(|e| format!("POS_ENCRYPTION_KEY {e}"))?
-            }
-            None if live => return Err("a live Stripe key requires POS_ENCRYPTION_KEY".into()),
-            None => SecretBox::parse_key(&dev_secret(&args.data_dir, "dev-encryption-key", 32)?)
-                .map_err(|e| {
-                    format!(
-                        "{}: {e}",
-                        args.data_dir.join("dev-encryption-key").display()
-                    )
-                })?,
-        };
+        let encryption_key = args.encryption.resolve(&args.data, live)?;
         let instance = crate::jobs::instances::InstanceConfig {
             heartbeat_interval: Duration::from_millis(args.heartbeat_interval_ms),
             timeout: Duration::from_millis(args.instance_timeout_ms),
@@ -227,11 +331,11 @@ impl Config {
             .map_err(|e| format!("POS_HEARTBEAT_INTERVAL_MS / POS_INSTANCE_TIMEOUT_MS: {e}"))?;
         Ok(Config {
             instance,
-            database_url: args.database_url.clone(),
+            database_url: args.database.url(&args.data),
             listen: args.listen.clone(),
             jwt,
             stripe,
-            stripe_timeout: Duration::from_secs(args.stripe_timeout_secs.max(1)),
+            stripe_timeout: args.stripe.timeout(),
             encryption_key: Secret::new(encryption_key),
             workers: args.workers,
             db_pool_size: args.db_pool_size.max(1),
@@ -243,6 +347,7 @@ impl Config {
                 .filter(|s| !s.is_empty())
                 .map(|s| Secret::new(s.to_string()))
                 .collect(),
+            sim_limits: args.sim_limits.limits()?,
             delivery: args.webhook_worker.then(Default::default),
             reconcile: (args.reconcile_interval_secs > 0).then(|| {
                 crate::jobs::reconcile::ReconcileConfig {
@@ -251,6 +356,26 @@ impl Config {
                 }
             }),
         })
+    }
+}
+
+/// The database for logs: a PostgreSQL URL without its password, or the SQLite file.
+pub fn describe_database(url: &str) -> String {
+    match crate::db::Backend::from_url(url) {
+        crate::db::Backend::Postgres => match url::Url::parse(url) {
+            Ok(mut parsed) => {
+                if parsed.password().is_some() {
+                    // Only fails for URLs that cannot have a password.
+                    let _ = parsed.set_password(Some("***"));
+                }
+                format!("PostgreSQL {parsed}")
+            }
+            Err(_) => "PostgreSQL (unparsable URL, not shown)".to_string(),
+        },
+        crate::db::Backend::Sqlite => {
+            let path = url.strip_prefix("sqlite://").unwrap_or(url);
+            format!("SQLite file {path}")
+        }
     }
 }
 
@@ -333,6 +458,49 @@ mod tests {
         let mut argv = vec!["pos-backend", "--data-dir", data_dir.to_str().unwrap()];
         argv.extend_from_slice(extra);
         Cli::try_parse_from(argv).unwrap().config
+    }
+
+    #[test]
+    fn the_database_lives_in_the_data_folder_unless_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config::resolve(&args(&[], dir.path())).unwrap();
+        assert_eq!(
+            config.database_url,
+            dir.path().join("pos.db").to_string_lossy()
+        );
+        let named = Config::resolve(&args(&["--database-url", "/elsewhere/x.db"], dir.path()));
+        assert_eq!(named.unwrap().database_url, "/elsewhere/x.db");
+    }
+
+    #[test]
+    fn the_database_is_described_without_its_password() {
+        assert_eq!(
+            describe_database("postgres://pos:s3cret@db.internal:5432/pos?sslmode=require"),
+            "PostgreSQL postgres://pos:***@db.internal:5432/pos?sslmode=require"
+        );
+        assert_eq!(
+            describe_database("postgresql://postgres@127.0.0.1/pos"),
+            "PostgreSQL postgresql://postgres@127.0.0.1/pos"
+        );
+        assert_eq!(
+            describe_database("./data/pos.db"),
+            "SQLite file ./data/pos.db"
+        );
+        assert!(!describe_database("postgres://u:p%40ss@h/db").contains("p%40ss"));
+    }
+
+    #[test]
+    fn simulator_limits_are_set_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config::resolve(&args(&["--sim-events-limit", "50"], dir.path())).unwrap();
+        assert_eq!(config.sim_limits.events, 50);
+        assert_eq!(
+            config.sim_limits.request_log,
+            stripe_sim::Limits::default().request_log
+        );
+        let err =
+            Config::resolve(&args(&["--sim-request-log-limit", "0"], dir.path())).unwrap_err();
+        assert!(err.contains("STRIPE_SIM_REQUEST_LOG_LIMIT"), "{err}");
     }
 
     #[test]

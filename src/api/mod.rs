@@ -23,7 +23,8 @@ use chrono::NaiveDateTime;
 /// wrong method on a known path is a 405 (with `Allow`), and a more general pattern registered
 /// later (`/v1/payment/{payment_id}`) never swallows a fixed path (`/v1/payment/capture`).
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/healthz").route(web::get().to(ops::healthz)))
+    cfg.service(web::resource("/").route(web::get().to(ops::home)))
+        .service(web::resource("/healthz").route(web::get().to(ops::healthz)))
         .service(web::resource("/readyz").route(web::get().to(ops::readyz)))
         .service(web::resource("/metrics").route(web::get().to(metrics::metrics)))
         .service(web::resource("/v1/openapi.json").route(web::get().to(openapi::document)))

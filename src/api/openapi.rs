@@ -78,6 +78,7 @@ const ACCOUNT_Q: &[(&str, bool, Schema)] = &[("external_account_id", true, Exter
 
 /// Every route of `api::configure`, in its order.
 pub const OPERATIONS: &[Operation] = &[
+    Operation { method: "get", path: "/", id: "home", tag: "ops", summary: "What this server is (mode, version) and links to the demo POS page (simulator mode), this document and the docs.", auth: Public, calls: Nothing, query: &[], body: None, ok: &[(200, "The links.", "Home")] },
     Operation { method: "get", path: "/healthz", id: "healthz", tag: "ops", summary: "The process is up.", auth: Public, calls: Nothing, query: &[], body: None, ok: &[(200, "Up.", "Health")] },
     Operation { method: "get", path: "/readyz", id: "readyz", tag: "ops", summary: "A database round trip succeeds.", auth: Public, calls: Database, query: &[], body: None, ok: &[(200, "Ready.", "Ready")] },
     Operation { method: "get", path: "/metrics", id: "metrics", tag: "ops", summary: "Prometheus metrics (text format 0.0.4): requests and latency by route pattern, webhook deliveries pending/failed, build info.", auth: Public, calls: Database, query: &[], body: None, ok: &[(200, "The exposition text.", "")] },
@@ -856,6 +857,26 @@ fn schemas() -> Value {
             response(
                 json!({"received": {"type": "boolean"}, "id": string(), "duplicate": {"type": "boolean"}}),
             ),
+        ),
+        (
+            "Home",
+            response(json!({
+                "name": {"type": "string", "enum": ["pos-backend"]},
+                "version": string(),
+                "mode": {"type": "string", "enum": ["simulator", "stripe"]},
+                "links": object(
+                    &["openapi", "healthz", "readyz", "metrics", "docs"],
+                    json!({
+                        "pos": {"type": "string", "description": "The demo POS page (simulator mode only)."},
+                        "openapi": string(),
+                        "healthz": string(),
+                        "readyz": string(),
+                        "metrics": string(),
+                        "docs": {"type": "string", "description": "Where the guides are: README.md and docs/ of the source repository."},
+                    }),
+                    true,
+                ),
+            })),
         ),
         (
             "Health",

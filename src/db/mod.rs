@@ -132,6 +132,12 @@ impl Db {
     /// Opens the pool (creating the SQLite file and its folder if needed) and runs pending
     /// migrations.
     pub fn connect(url: &str, max_size: u32) -> Result<Db, DbError> {
+        Db::connect_reporting(url, max_size).map(|(db, _)| db)
+    }
+
+    /// [`Db::connect`], also returning the names of the migrations this call applied (oldest
+    /// first; empty when the schema was up to date), for the start-up log.
+    pub fn connect_reporting(url: &str, max_size: u32) -> Result<(Db, Vec<String>), DbError> {
         let backend = Backend::from_url(url);
         let url = match backend {
             Backend::Sqlite => {
@@ -171,8 +177,8 @@ impl Db {
             .build(ConnectionManager::<DbConnection>::new(url))
             .map_err(|e| DbError::Unavailable(e.to_string()))?;
         let db = Db { pool, backend };
-        db.migrate()?;
-        Ok(db)
+        let applied = db.run_migrations()?;
+        Ok((db, applied))
     }
 
     pub fn backend(&self) -> Backend {
@@ -181,10 +187,24 @@ impl Db {
 
     /// Runs pending migrations; returns how many ran. Safe to call again.
     pub fn migrate(&self) -> Result<usize, DbError> {
+        self.run_migrations().map(|names| names.len())
+    }
+
+    /// Runs pending migrations; returns their names (`2026-12-07-000002_hot_path_indexes`).
+    fn run_migrations(&self) -> Result<Vec<String>, DbError> {
+        fn run<C: MigrationHarness<B>, B: diesel::backend::Backend>(
+            c: &mut C,
+            source: EmbeddedMigrations,
+        ) -> diesel::migration::Result<Vec<String>> {
+            let pending = c.pending_migrations(source)?;
+            let names = pending.iter().map(|m| m.name().to_string()).collect();
+            c.run_migrations(&pending)?;
+            Ok(names)
+        }
         let mut conn = self.get()?;
         let applied = match &mut *conn {
-            DbConnection::Pg(c) => c.run_pending_migrations(PG_MIGRATIONS).map(|v| v.len()),
-            DbConnection::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|v| v.len()),
+            DbConnection::Pg(c) => run(c, PG_MIGRATIONS),
+            DbConnection::Sqlite(c) => run(c, SQLITE_MIGRATIONS),
         };
         applied.map_err(|e| DbError::Migration(e.to_string()))
     }

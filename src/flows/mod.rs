@@ -13,6 +13,7 @@ pub mod reference_checkout;
 pub mod refunds;
 pub mod stripe_keys;
 pub mod terminal;
+pub mod webhook_setup;
 pub mod webhooks;
 
 use crate::crypto::SecretBox;

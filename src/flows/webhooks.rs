@@ -117,9 +117,10 @@ pub async fn store_and_apply(
     event: Event,
     scope: &Scope,
 ) -> Result<Received, Error> {
+    let handled = HandledEvent::parse(&event.event_type);
     let completes = matches!(
-        event.event_type.as_str(),
-        "checkout.session.completed" | "setup_intent.succeeded"
+        handled,
+        Some(HandledEvent::CheckoutSessionCompleted | HandledEvent::SetupIntentSucceeded)
     );
     if completes {
         let id = event.id.clone();
@@ -131,12 +132,12 @@ pub async fn store_and_apply(
             return Ok(Received::Duplicate);
         }
         // Both completions are idempotent with the synchronous GET and with each other.
-        match (event.event_type.as_str(), event.object_id()) {
-            ("checkout.session.completed", Some(session)) => {
+        match (handled, event.object_id()) {
+            (Some(HandledEvent::CheckoutSessionCompleted), Some(session)) => {
                 super::card_checkout::complete_session(services, session, scope).await?;
                 super::reference_checkout::complete_session(services, session, scope).await?;
             }
-            ("setup_intent.succeeded", Some(_)) => {
+            (Some(HandledEvent::SetupIntentSucceeded), Some(_)) => {
                 super::card_checkout::complete_setup_intent(services, &event.data.object, scope)
                     .await?;
             }
@@ -172,20 +173,71 @@ pub async fn store_and_apply(
         .await
 }
 
-/// Whether we act on events of this type (the reconciler replays only these).
-pub const HANDLED: [&str; 11] = [
-    "payment_intent.amount_capturable_updated",
-    "payment_intent.succeeded",
-    "payment_intent.canceled",
-    "payment_intent.requires_action",
-    "payment_intent.processing",
-    "payment_intent.payment_failed",
-    "charge.refunded",
-    "charge.refund.updated",
-    "checkout.session.completed",
-    "setup_intent.succeeded",
-    "payment_method.detached",
-];
+/// The Stripe event types we act on: the one list the webhook dispatcher (`apply`, and the
+/// completions in `store_and_apply`), the reconciler's replay and `stripe setup-webhook`'s
+/// registration at Stripe all read, so a newly handled event is also registered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HandledEvent {
+    PaymentIntentAmountCapturableUpdated,
+    PaymentIntentSucceeded,
+    PaymentIntentCanceled,
+    PaymentIntentRequiresAction,
+    PaymentIntentProcessing,
+    PaymentIntentPaymentFailed,
+    ChargeRefunded,
+    ChargeRefundUpdated,
+    CheckoutSessionCompleted,
+    SetupIntentSucceeded,
+    PaymentMethodDetached,
+}
+
+impl HandledEvent {
+    /// Every handled event, in the order they are registered at Stripe.
+    pub const ALL: [HandledEvent; 11] = [
+        HandledEvent::PaymentIntentAmountCapturableUpdated,
+        HandledEvent::PaymentIntentSucceeded,
+        HandledEvent::PaymentIntentCanceled,
+        HandledEvent::PaymentIntentRequiresAction,
+        HandledEvent::PaymentIntentProcessing,
+        HandledEvent::PaymentIntentPaymentFailed,
+        HandledEvent::ChargeRefunded,
+        HandledEvent::ChargeRefundUpdated,
+        HandledEvent::CheckoutSessionCompleted,
+        HandledEvent::SetupIntentSucceeded,
+        HandledEvent::PaymentMethodDetached,
+    ];
+
+    /// Stripe's name of the event type.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HandledEvent::PaymentIntentAmountCapturableUpdated => {
+                "payment_intent.amount_capturable_updated"
+            }
+            HandledEvent::PaymentIntentSucceeded => "payment_intent.succeeded",
+            HandledEvent::PaymentIntentCanceled => "payment_intent.canceled",
+            HandledEvent::PaymentIntentRequiresAction => "payment_intent.requires_action",
+            HandledEvent::PaymentIntentProcessing => "payment_intent.processing",
+            HandledEvent::PaymentIntentPaymentFailed => "payment_intent.payment_failed",
+            HandledEvent::ChargeRefunded => "charge.refunded",
+            HandledEvent::ChargeRefundUpdated => "charge.refund.updated",
+            HandledEvent::CheckoutSessionCompleted => "checkout.session.completed",
+            HandledEvent::SetupIntentSucceeded => "setup_intent.succeeded",
+            HandledEvent::PaymentMethodDetached => "payment_method.detached",
+        }
+    }
+
+    /// The handled event of this Stripe type (`None`: we do not act on it).
+    pub fn parse(event_type: &str) -> Option<HandledEvent> {
+        HandledEvent::ALL
+            .into_iter()
+            .find(|e| e.as_str() == event_type)
+    }
+
+    /// The type names of every handled event, as registered at Stripe.
+    pub fn names() -> Vec<&'static str> {
+        HandledEvent::ALL.iter().map(|e| e.as_str()).collect()
+    }
+}
 
 /// The merchant account an event concerns: by connected account, else by the external id we put
 /// in the object's metadata.
@@ -211,29 +263,33 @@ async fn event_account(services: &Services, event: &Event) -> Result<Option<Acco
 }
 
 fn apply(conn: &mut DbConnection, event: &Event, scope: &Scope) -> Result<(), Error> {
-    match event.event_type.as_str() {
-        "payment_intent.amount_capturable_updated"
-        | "payment_intent.succeeded"
-        | "payment_intent.canceled"
-        | "payment_intent.requires_action"
-        | "payment_intent.processing"
-        | "payment_intent.payment_failed" => match decode::<PaymentIntent>(event) {
-            Some(intent) => payment_intent_changed(conn, &event.event_type, &intent, scope),
+    let Some(handled) = HandledEvent::parse(&event.event_type) else {
+        return Ok(());
+    };
+    match handled {
+        HandledEvent::PaymentIntentAmountCapturableUpdated
+        | HandledEvent::PaymentIntentSucceeded
+        | HandledEvent::PaymentIntentCanceled
+        | HandledEvent::PaymentIntentRequiresAction
+        | HandledEvent::PaymentIntentProcessing
+        | HandledEvent::PaymentIntentPaymentFailed => match decode::<PaymentIntent>(event) {
+            Some(intent) => payment_intent_changed(conn, handled, &intent, scope),
             None => Ok(()),
         },
-        "charge.refunded" => match decode::<Charge>(event) {
+        HandledEvent::ChargeRefunded => match decode::<Charge>(event) {
             Some(charge) => charge_refunded(conn, &charge, scope),
             None => Ok(()),
         },
-        "charge.refund.updated" => match decode::<Refund>(event) {
+        HandledEvent::ChargeRefundUpdated => match decode::<Refund>(event) {
             Some(refund) => refund_updated(conn, &refund, scope),
             None => Ok(()),
         },
-        "payment_method.detached" => match decode::<PaymentMethod>(event) {
+        HandledEvent::PaymentMethodDetached => match decode::<PaymentMethod>(event) {
             Some(method) => payment_method_detached(conn, &method, scope),
             None => Ok(()),
         },
-        _ => Ok(()),
+        // Completed before the event is stored (`store_and_apply`): they read from Stripe.
+        HandledEvent::CheckoutSessionCompleted | HandledEvent::SetupIntentSucceeded => Ok(()),
     }
 }
 
@@ -276,14 +332,14 @@ fn payment_for_intent(
 
 fn payment_intent_changed(
     conn: &mut DbConnection,
-    event_type: &str,
+    event_type: HandledEvent,
     intent: &PaymentIntent,
     scope: &Scope,
 ) -> Result<(), Error> {
     let Some(payment) = payment_for_intent(conn, intent, scope)? else {
         return Ok(());
     };
-    let update = if event_type == "payment_intent.payment_failed" {
+    let update = if event_type == HandledEvent::PaymentIntentPaymentFailed {
         // A decline: the intent awaits another card.
         PaymentUpdate::Declined {
             intent_id: intent.id.clone(),
@@ -382,4 +438,26 @@ fn payment_method_detached(
         ..card
     };
     super::events::emit_card(conn, &card, &customer, "card.deleted")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::HandledEvent;
+
+    /// The list registered at Stripe and the dispatcher are one: every handled event parses back
+    /// to itself (the dispatcher's `match` on `HandledEvent` is exhaustive), and each type name
+    /// is a distinct, well-formed Stripe event type.
+    #[test]
+    fn every_handled_event_round_trips_through_its_name() {
+        let names = HandledEvent::names();
+        for event in HandledEvent::ALL {
+            assert_eq!(HandledEvent::parse(event.as_str()), Some(event));
+        }
+        let mut unique = names.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), names.len(), "{names:?}");
+        assert!(names.iter().all(|n| n.contains('.') && !n.contains('*')));
+        assert_eq!(HandledEvent::parse("customer.created"), None);
+    }
 }

@@ -146,7 +146,7 @@ async fn send(
                     if e.is_timeout() {
                         "timed out".to_string()
                     } else {
-                        "connection failed".to_string()
+                        format!("connection failed: {}", root_cause(&e))
                     },
                 )),
             }
@@ -175,12 +175,22 @@ async fn send(
             None => (FAILED, code.map(i64::from), Some(error), at, None),
         },
     };
-    if status != DELIVERED {
-        log::info!(
-            "webhook {} to account {}: attempt {attempts} failed ({:?}), now {status}",
+    if let Some(error) = &last_error {
+        let after = if status == FAILED {
+            "no attempt left: the delivery failed (POST /v1/webhooks/deliveries/{id}/retry sends it again)".to_string()
+        } else {
+            format!("next attempt at {} UTC", next.format("%Y-%m-%d %H:%M:%S"))
+        };
+        log::warn!(
+            "merchant webhook {} ({}) for account {} to {}: attempt {attempts} of {} failed: {error}; {after}",
             delivery.id,
+            delivery.event_type,
             account.external_account_id,
-            last_error
+            account
+                .webhook_url
+                .as_deref()
+                .map_or("(no webhook URL)".to_string(), shown_url),
+            BACKOFF.len() + 1,
         );
     }
     services
@@ -197,6 +207,30 @@ async fn send(
             db::webhook_deliveries::record_attempt(conn, &id, attempt).map_err(Error::from)
         })
         .await
+}
+
+/// The innermost cause of a failed request ("Connection refused (os error 111)", "dns error: …"),
+/// which names the problem; the outer ones only say a request failed (and may carry the URL).
+fn root_cause(error: &reqwest::Error) -> String {
+    let mut cause: &dyn std::error::Error = error;
+    while let Some(source) = cause.source() {
+        cause = source;
+    }
+    cause.to_string()
+}
+
+/// A merchant's URL for the log: without credentials or query string, which may hold a token.
+fn shown_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) => {
+            let _ = parsed.set_username("");
+            let _ = parsed.set_password(None);
+            parsed.set_query(None);
+            parsed.set_fragment(None);
+            parsed.to_string()
+        }
+        Err(_) => "(unparsable URL)".to_string(),
+    }
 }
 
 impl WebhookDelivery {

@@ -40,8 +40,9 @@ impl InstanceConfig {
         }
         if self.timeout < self.heartbeat_interval * 2 {
             return Err(format!(
-                "the instance timeout ({:?}) must be at least twice the heartbeat interval ({:?})",
-                self.timeout, self.heartbeat_interval
+                "the instance timeout ({} ms) must be at least twice the heartbeat interval ({} ms)",
+                self.timeout.as_millis(),
+                self.heartbeat_interval.as_millis()
             ));
         }
         Ok(())

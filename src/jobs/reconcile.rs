@@ -22,7 +22,7 @@ use crate::db::models::{Account, Payment};
 use crate::error::Error;
 use crate::flows::payment_updates::{apply_now, observe};
 use crate::flows::payments::{self as payment_flows};
-use crate::flows::webhooks::{self, Received, Scope, HANDLED};
+use crate::flows::webhooks::{self, HandledEvent, Received, Scope};
 use crate::flows::Services;
 use crate::payment_state::{PaymentStatus, PaymentUpdate, Source};
 use std::time::Duration;
@@ -339,7 +339,7 @@ async fn replay_events_of(
         starting_after = page.data.last().map(|e| e.id.clone());
         // Oldest first, as Stripe would have delivered them.
         for event in page.data.into_iter().rev() {
-            if known.contains(&event.id) || !HANDLED.contains(&event.event_type.as_str()) {
+            if known.contains(&event.id) || HandledEvent::parse(&event.event_type).is_none() {
                 continue;
             }
             let line = format!(

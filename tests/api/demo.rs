@@ -197,6 +197,12 @@ mod live_mode {
         assert_eq!(status, 404);
         let (status, _) = app.send(Method::GET, "/healthz", None, None).await;
         assert_eq!(status, 200);
+        // The home page says so, and links no demo.
+        let (status, home) = app.send(Method::GET, "/", None, None).await;
+        assert_eq!(status, 200);
+        assert_eq!(home["mode"], "stripe");
+        assert!(home["links"].get("pos").is_none(), "{home}");
+        assert_eq!(home["links"]["openapi"], "/v1/openapi.json");
     }
 
     #[actix_web::test]

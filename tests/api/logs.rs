@@ -93,6 +93,14 @@ async fn nothing_secret_is_logged(backend: Backend) {
     .await;
     assert_eq!(status, 200, "{intent}");
     let client_secret = intent["client_secret"].as_str().unwrap().to_string();
+    // Cancelled: a payment.canceled event for the merchant's URL, where nothing listens.
+    let (status, canceled) = call(
+        reqwest::Method::POST,
+        "/v1/payment/cancel",
+        Some(json!({"payment_id": intent["id"], "external_account_id": "acme"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{canceled}");
     let (status, connection) = call(
         reqwest::Method::POST,
         "/v1/terminal/connection_token",
@@ -118,9 +126,31 @@ async fn nothing_secret_is_logged(backend: Backend) {
         async move { log.contains("GET /v1/payments 401 ") }
     })
     .await;
+    // The failed delivery: one plain line per attempt.
+    eventually(10, "the failed delivery's line", || {
+        let log = read_log();
+        async move { log.contains("merchant webhook ") }
+    })
+    .await;
     let _ = server.kill();
     let _ = server.wait();
     let log = read_log();
+    let failure = log
+        .lines()
+        .find(|l| l.contains("merchant webhook "))
+        .unwrap();
+    assert!(
+        failure.contains("(payment.canceled) for account acme to http://127.0.0.1:9/hooks: attempt 1 of 12 failed: connection failed: "),
+        "{failure}"
+    );
+    assert!(
+        failure.contains("; next attempt at ") && failure.ends_with(" UTC"),
+        "{failure}"
+    );
+    assert!(
+        !log.contains("Some(") && !log.contains("None)"),
+        "no Debug formatting in the log:\n{log}"
+    );
     assert!(
         log.contains("POST /v1/payment/intent 200 "),
         "request lines are logged:\n{log}"

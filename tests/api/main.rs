@@ -20,6 +20,7 @@ mod ops;
 mod reconcile;
 mod redisplay;
 mod schema;
+mod setup_webhook;
 mod state_machine;
 mod stripe_context;
 mod stripe_keys;

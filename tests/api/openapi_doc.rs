@@ -255,6 +255,16 @@ const RAW_SENDS: &[(&str, &str, &str)] = &[
         "the `pos-backend stripe-sim` process, a Stripe simulator",
     ),
     (
+        "cli.rs",
+        "{base}/_sim/requests",
+        "the `pos-backend stripe-sim` process's request log",
+    ),
+    (
+        "cli.rs",
+        "{base}/v1/events",
+        "the `pos-backend stripe-sim` process's events",
+    ),
+    (
         "idempotency.rs",
         "{stripe}{path}",
         "the crash test's standalone Stripe simulator",

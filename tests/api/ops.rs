@@ -1,5 +1,5 @@
-//! Health and readiness, restarts on an existing database, `GET /metrics` and
-//! `GET /v1/openapi.json`.
+//! The home page (`GET /`), health and readiness, restarts on an existing database, `GET /metrics`
+//! and `GET /v1/openapi.json`.
 
 use crate::both_backends;
 use reqwest::Method;
@@ -7,6 +7,20 @@ use serde_json::json;
 use std::collections::{BTreeSet, HashMap};
 
 both_backends! {
+    async fn the_home_page_links_the_demo_and_the_api_description(app) {
+        let (status, home) = app.send(Method::GET, "/", None, None).await;
+        assert_eq!(status, 200, "{home}");
+        assert_eq!(home["mode"], "simulator");
+        assert_eq!(home["version"], env!("CARGO_PKG_VERSION"));
+        assert_eq!(home["links"]["pos"], "/pos", "{home}");
+        for (link, path) in [("openapi", "/v1/openapi.json"), ("healthz", "/healthz")] {
+            assert_eq!(home["links"][link], path, "{home}");
+            let (status, _) = app.send(Method::GET, path, None, None).await;
+            assert_eq!(status, 200, "{path}");
+        }
+        assert!(home["links"]["docs"].as_str().unwrap().contains("docs/"), "{home}");
+    }
+
     async fn healthz_and_readyz(app) {
         let (status, body) = app.send(Method::GET, "/healthz", None, None).await;
         assert_eq!((status, body), (200, json!({"status": "ok"})));

@@ -5,9 +5,7 @@
 //! instead of waited for, and are read as the command prints them.
 
 use crate::both_backends;
-use crate::support::app::{
-    eventually, printed, MerchantEndpoint, PaymentView, TestApp, JWT_SECRET,
-};
+use crate::support::app::{eventually, printed, MerchantEndpoint, PaymentView, TestApp};
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -41,8 +39,6 @@ pub(crate) async fn reconcile_against(
         stripe_api_base.to_string(),
         "--encryption-key".into(),
         "2a".repeat(32),
-        "--jwt-secret".into(),
-        JWT_SECRET.into(),
         "--data-dir".into(),
         data_dir.path().to_string_lossy().into_owned(),
         "--log".into(),

@@ -732,6 +732,27 @@ fn operations() -> Vec<Step> {
         // Events.
         get("/v1/events", &[("limit", "100")]).save("event", "/data/0/id"),
         get_at("/v1/events/{id}", "/v1/events/{event}", &[]),
+        // Webhook endpoints.
+        post("/v1/webhook_endpoints", &[
+            ("url", "https://pos.example/v1/webhooks/stripe"),
+            ("enabled_events[0]", "payment_intent.succeeded"),
+            ("connect", "true"),
+            ("api_version", "2026-11-18.endive"),
+            ("metadata[k]", "v"),
+        ])
+        .save("endpoint", "/id"),
+        get("/v1/webhook_endpoints", &[("limit", "1")]),
+        get_at("/v1/webhook_endpoints/{webhook_endpoint}", "/v1/webhook_endpoints/{endpoint}", &[]),
+        post_at("/v1/webhook_endpoints/{webhook_endpoint}", "/v1/webhook_endpoints/{endpoint}", &[
+            ("enabled_events[0]", "*"),
+            ("disabled", "true"),
+        ]),
+        step(
+            Kind::Response { template: "/v1/webhook_endpoints/{webhook_endpoint}" },
+            "DELETE",
+            "/v1/webhook_endpoints/{endpoint}",
+            &[],
+        ),
     ]);
     steps
 }

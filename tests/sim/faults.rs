@@ -175,6 +175,8 @@ async fn every_operation_can_fail() {
                 "type" => vec![("type", "cart")],
                 "display_name" => vec![("display_name", "Fault St")],
                 "address" => vec![("address[country]", "US"), ("address[line1]", "1 Fault St")],
+                "url" => vec![("url", "https://shop.example/hook")],
+                "enabled_events" => vec![("enabled_events[]", "*")],
                 other => panic!("{operation}: give a value for {other}"),
             })
             .collect();

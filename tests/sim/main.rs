@@ -16,6 +16,7 @@ mod retention;
 mod sale;
 mod sim_terminal;
 mod terminal;
+mod webhook_endpoints;
 mod webhooks;
 
 pub use support::sim::*;

@@ -15,12 +15,13 @@ use stripe_sim::SimConfig;
 const SECRET: &str = "whsec_test_webhooks";
 
 /// A local webhook endpoint recording what it receives; the first `fail_first` attempts get 500.
-struct Receiver {
-    url: String,
-    received: Arc<Mutex<Vec<(String, String)>>>,
+pub(crate) struct Receiver {
+    pub(crate) url: String,
+    /// `Stripe-Signature` and body of each delivery, in arrival order.
+    pub(crate) received: Arc<Mutex<Vec<(String, String)>>>,
 }
 
-async fn receiver(fail_first: usize) -> Receiver {
+pub(crate) async fn receiver(fail_first: usize) -> Receiver {
     let received: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
     let remaining = Arc::new(AtomicUsize::new(fail_first));
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();

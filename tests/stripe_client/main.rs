@@ -466,3 +466,39 @@ async fn clones_share_one_pooled_connection() {
     }
     assert_eq!(mock.connections(), 1);
 }
+
+#[tokio::test]
+async fn listing_every_webhook_endpoint_follows_the_pages() {
+    let endpoint = |id: &str| {
+        format!(
+            r#"{{"id":"{id}","object":"webhook_endpoint","api_version":null,"application":null,
+               "created":1,"description":null,"enabled_events":["*"],"livemode":false,
+               "metadata":{{}},"status":"enabled","url":"https://x/{id}"}}"#
+        )
+    };
+    let page = |ids: &[&str], more: bool| {
+        let data: Vec<String> = ids.iter().map(|id| endpoint(id)).collect();
+        Reply::json(
+            200,
+            &format!(
+                r#"{{"object":"list","data":[{}],"has_more":{more},"url":"/v1/webhook_endpoints"}}"#,
+                data.join(",")
+            ),
+        )
+    };
+    let mock = MockStripe::start(vec![page(&["we_3", "we_2"], true), page(&["we_1"], false)]).await;
+    let all = client(&mock)
+        .list_all_webhook_endpoints(&account())
+        .await
+        .unwrap();
+    let ids: Vec<&str> = all.iter().map(|e| e.id.as_str()).collect();
+    assert_eq!(ids, ["we_3", "we_2", "we_1"]);
+    let targets: Vec<String> = mock.requests().into_iter().map(|r| r.target).collect();
+    assert_eq!(
+        targets,
+        [
+            "/v1/webhook_endpoints?limit=100",
+            "/v1/webhook_endpoints?limit=100&starting_after=we_2"
+        ]
+    );
+}

@@ -134,7 +134,7 @@ struct Run {
 type Case = for<'a> fn(&'a mut Run) -> BoxFuture<'a, ()>;
 
 /// Every operation of the client, in an order where each case finds what it needs.
-const CASES: [(&str, Case); 12] = [
+const CASES: [(&str, Case); 13] = [
     ("terminal", terminal),
     ("customers", customers),
     ("card_present_payment", card_present_payment),
@@ -147,6 +147,7 @@ const CASES: [(&str, Case); 12] = [
     ("checkout_payment", checkout_payment),
     ("reader_action", reader_action),
     ("events", events),
+    ("webhook_endpoints", webhook_endpoints),
 ];
 
 #[tokio::test]
@@ -213,6 +214,7 @@ async fn every_operation_sends_only_parameters_the_spec_declares() {
         "GET /v1/setup_intents/{intent}",
         "GET /v1/terminal/locations",
         "GET /v1/terminal/readers",
+        "GET /v1/webhook_endpoints",
         "GET /v1/terminal/readers/{reader}",
         "POST /v1/checkout/sessions",
         "POST /v1/checkout/sessions/{session}/expire",
@@ -234,6 +236,8 @@ async fn every_operation_sends_only_parameters_the_spec_declares() {
         "POST /v1/terminal/readers/{reader}/cancel_action",
         "POST /v1/terminal/readers/{reader}/process_payment_intent",
         "POST /v1/test_helpers/terminal/readers/{reader}/present_payment_method",
+        "POST /v1/webhook_endpoints",
+        "POST /v1/webhook_endpoints/{webhook_endpoint}",
     ];
     let expected: BTreeSet<String> = expected.iter().map(|s| s.to_string()).collect();
     assert_eq!(seen, expected);
@@ -840,6 +844,78 @@ fn events(run: &mut Run) -> BoxFuture<'_, ()> {
         assert_eq!(event.event_type, "payment_intent.succeeded");
         let from_event: PaymentIntent = event.object().unwrap();
         assert_eq!(from_event.status, PaymentIntentStatus::Succeeded);
+    })
+}
+
+fn webhook_endpoints(run: &mut Run) -> BoxFuture<'_, ()> {
+    Box::pin(async move {
+        let (c, a) = (run.c.clone(), run.a.clone());
+        let role = metadata(&[("role", "platform")]);
+        let mut created = Vec::new();
+        for i in 0..3 {
+            let url = format!("https://pos.example/hook/{i}");
+            let endpoint = c
+                .create_webhook_endpoint(
+                    &a,
+                    &CreateWebhookEndpoint {
+                        url: &url,
+                        enabled_events: &["payment_intent.succeeded", "charge.refunded"],
+                        connect: i == 1,
+                        api_version: Some(API_VERSION),
+                        description: Some("client conformance"),
+                        metadata: Some(&role),
+                    },
+                    &key("we"),
+                )
+                .await
+                .unwrap();
+            assert!(endpoint
+                .secret
+                .as_ref()
+                .unwrap()
+                .expose()
+                .starts_with("whsec_"));
+            assert_eq!(endpoint.api_version.as_deref(), Some(API_VERSION));
+            created.push(endpoint.id);
+        }
+        // One page at a time, and every page.
+        let page = c
+            .list_webhook_endpoints(
+                &a,
+                &ListParams {
+                    limit: Some(1),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert!(page.has_more);
+        assert_eq!(page.data[0].id, created[2], "newest first");
+        let all = c.list_all_webhook_endpoints(&a).await.unwrap();
+        let ids: Vec<&str> = all.iter().map(|e| e.id.as_str()).collect();
+        assert_eq!(ids, [&created[2], &created[1], &created[0]]);
+        assert!(
+            all.iter().all(|e| e.secret.is_none()),
+            "the secret only once"
+        );
+        let updated = c
+            .update_webhook_endpoint(
+                &a,
+                &created[0],
+                &UpdateWebhookEndpoint {
+                    enabled_events: Some(&["*"]),
+                    disabled: Some(true),
+                    metadata: Some(&metadata(&[("role", "connect")])),
+                    ..Default::default()
+                },
+                &key("we-update"),
+            )
+            .await
+            .unwrap();
+        assert_eq!(updated.enabled_events, ["*"]);
+        assert_eq!(updated.status, WebhookEndpointStatus::Disabled);
+        assert_eq!(updated.metadata["role"], "connect");
+        assert!(updated.secret.is_none());
     })
 }
 

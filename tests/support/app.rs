@@ -133,6 +133,7 @@ pub fn test_config(database_url: &str) -> Config {
         delivery: None,
         reconcile: None,
         instance: Default::default(),
+        sim_limits: Default::default(),
     }
 }
 

@@ -172,7 +172,8 @@ pub(crate) fn id_path(prefix: &str, id: &str, suffix: &str) -> Result<String, St
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
     if !valid {
         return Err(StripeError::InvalidArgument(format!(
-            "{id:?} is not a Stripe object id"
+            "'{}' is not a Stripe object id",
+            id.escape_debug()
         )));
     }
     let mut path = String::with_capacity(prefix.len() + 1 + id.len() + suffix.len());
@@ -195,8 +196,8 @@ impl StripeClient {
             Ok(url) if matches!(url.scheme(), "http" | "https") && url.has_host() => {}
             _ => {
                 return Err(StripeError::InvalidArgument(format!(
-                    "api_base {:?} is not an http(s) URL",
-                    config.api_base
+                    "api_base '{}' is not an http(s) URL",
+                    config.api_base.escape_debug()
                 )))
             }
         }
@@ -304,7 +305,10 @@ impl StripeClient {
         auth.set_sensitive(true);
         let stripe_account = match &account.stripe_account {
             Some(acct) => Some(HeaderValue::from_str(acct).map_err(|_| {
-                StripeError::InvalidArgument(format!("{acct:?} is not a valid Stripe-Account"))
+                StripeError::InvalidArgument(format!(
+                    "'{}' is not a valid Stripe-Account",
+                    acct.escape_debug()
+                ))
             })?),
             None => None,
         };

@@ -11,7 +11,8 @@
 //! - [`error`]: [`StripeError`], the decoded error envelope.
 //! - [`types`]: shared object plumbing — expandable fields, lists, string enums.
 //! - one module per resource: typed objects, typed parameters and the calls on [`StripeClient`].
-//! - [`webhook`]: `Stripe-Signature` verification and signing.
+//! - [`webhook`]: `Stripe-Signature` verification and signing; [`webhook_endpoints`]: where
+//!   Stripe sends events.
 
 pub mod charges;
 pub mod checkout;
@@ -28,6 +29,7 @@ pub mod setup_intents;
 pub mod terminal;
 pub mod types;
 pub mod webhook;
+pub mod webhook_endpoints;
 
 pub use charges::{
     CardDetails, CardPresentDetails, Charge, ChargeStatus, PaymentMethodDetails, Wallet,
@@ -61,4 +63,7 @@ pub use terminal::{
 pub use types::{
     metadata_query, Address, Expandable, HasId, List, ListParams, Metadata, SearchParams,
     SearchResult,
+};
+pub use webhook_endpoints::{
+    CreateWebhookEndpoint, UpdateWebhookEndpoint, WebhookEndpoint, WebhookEndpointStatus,
 };

@@ -7,9 +7,9 @@
 //! - `/v1/…`: the Stripe API (form-encoded requests, Stripe's objects, errors and headers; see
 //!   `routes` for the operations). Any `sk_test_…` key (Bearer or basic auth). Objects live in
 //!   the namespace of the `Stripe-Account` header, else of the secret key.
-//! - `/_sim/…`: simulator controls (faults, request log, webhook endpoint and deliveries, hosted
-//!   Checkout, 3-D Secure and receipt pages, endpoints for the simulated JS terminal and what a
-//!   simulated reader's screen shows), JSON, no
+//! - `/_sim/…`: simulator controls (faults, request log, the configured webhook endpoint and its
+//!   deliveries, hosted Checkout, 3-D Secure and receipt pages, endpoints for the simulated JS
+//!   terminal and what a simulated reader's screen shows), JSON, no
 //!   authentication, CORS enabled; see `sim_api`.
 //!
 //! Test cards (`card_present[number]` at a reader, `card_number` on `/_sim` endpoints and
@@ -83,6 +83,7 @@ mod sim_api;
 mod state;
 mod terminal;
 mod terminal_configurations;
+mod webhook_endpoints;
 pub mod webhooks;
 
 pub use faults::FaultRule;
@@ -314,7 +315,7 @@ impl Simulator {
                     None => Ok(p),
                 }
             });
-        let (ns, route, path_params, params) = match prepared {
+        let (ns, platform, route, path_params, params) = match prepared {
             Ok(p) => p,
             Err(error) => return self.logged(entry, Reply::error(&error, request_id)),
         };
@@ -360,6 +361,11 @@ impl Simulator {
         }
         let (reply, jobs) = {
             let mut state = self.inner.lock();
+            if let Some(account) = &account {
+                if state.platforms.get(account) != Some(&platform) {
+                    state.platforms.insert(account.clone(), platform);
+                }
+            }
             let ctx = Ctx {
                 origin: Origin {
                     ns: ns.clone(),
@@ -440,31 +446,61 @@ pub(crate) fn take_jobs(state: &mut State) -> Vec<Job> {
     let outbox = std::mem::take(&mut state.outbox);
     let mut jobs = Vec::new();
     for number in outbox {
-        let Some(endpoint) = state.webhook.clone() else {
-            continue;
-        };
         let Some(e) = state.event_mut(number) else {
             continue;
         };
-        let (kind, method, path) = (
+        let (kind, method, path, ns, account) = (
             e.kind.clone(),
             e.source_method.clone(),
             e.source_path.clone(),
+            e.meta.ns.clone(),
+            e.account.clone(),
         );
-        let dropped = state.faults.drop_event(&kind, &method, &path);
-        let event = state.event_mut(number).expect("looked up above");
-        event.delivery.url = Some(endpoint.url.clone());
-        if dropped {
-            event.delivery.status = events::DeliveryStatus::Dropped;
+        let mut registered: Vec<(u64, webhooks::Endpoint)> = state
+            .webhook_endpoints
+            .values()
+            .filter(|endpoint| {
+                endpoint.receives(&kind, &ns, account.as_deref(), |a| {
+                    state.platforms.get(a).cloned()
+                })
+            })
+            .map(|endpoint| (endpoint.meta.seq, endpoint.target()))
+            .collect();
+        registered.sort_by_key(|(seq, _)| *seq);
+        let configured = state.webhook.clone();
+        if configured.is_none() && registered.is_empty() {
             continue;
         }
-        event.delivery.status = events::DeliveryStatus::Pending;
+        let dropped = state.faults.drop_event(&kind, &method, &path);
+        let event = state.event_mut(number).expect("looked up above");
+        if let Some(endpoint) = &configured {
+            event.delivery.url = Some(endpoint.url.clone());
+            event.delivery.status = if dropped {
+                events::DeliveryStatus::Dropped
+            } else {
+                events::DeliveryStatus::Pending
+            };
+        }
+        if dropped {
+            continue;
+        }
         let body = serde_json::to_string(&event.render()).expect("JSON values serialize");
-        jobs.push(Job {
-            event: number,
-            body,
-            endpoint,
-        });
+        if let Some(endpoint) = configured {
+            jobs.push(Job {
+                event: number,
+                body: body.clone(),
+                endpoint,
+                recorded: true,
+            });
+        }
+        for (_, endpoint) in registered {
+            jobs.push(Job {
+                event: number,
+                body: body.clone(),
+                endpoint,
+                recorded: false,
+            });
+        }
     }
     state.compact(state::now());
     jobs
@@ -543,7 +579,8 @@ fn secret_key(req: &HttpRequest) -> Result<String, ApiError> {
     }
 }
 
-type Prepared = (String, &'static routes::Route, Vec<String>, Params);
+/// The request's namespace, its key's own namespace, the route, its path values and parameters.
+type Prepared = (String, String, &'static routes::Route, Vec<String>, Params);
 
 /// Authentication, body format, routing and parameter validation: everything that happens
 /// before a request can execute.
@@ -581,11 +618,12 @@ fn prepare(
     }
     let (route, path_params) = routes::find(method, path)?;
     let params = Params::parse(params::operation(&route.operation()), pairs)?;
+    let platform = format!("platform:{key}");
     let ns = match account {
         Some(account) => account.to_string(),
-        None => format!("platform:{key}"),
+        None => platform.clone(),
     };
-    Ok((ns, route, path_params, params))
+    Ok((ns, platform, route, path_params, params))
 }
 
 /// How long an idle client connection is kept open: longer than the idle time after which HTTP

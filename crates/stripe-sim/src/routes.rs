@@ -5,7 +5,7 @@ use super::error::ApiError;
 use super::state::{Ctx, State};
 use super::{
     charges, checkout, customers, events, payment_intents, payment_methods, setup_intents,
-    terminal, terminal_configurations,
+    terminal, terminal_configurations, webhook_endpoints,
 };
 use serde_json::Value;
 
@@ -176,6 +176,23 @@ pub(crate) static ROUTES: &[Route] = &[
     ),
     route("GET", "/v1/events", events::list_all),
     route("GET", "/v1/events/{id}", events::retrieve),
+    route("POST", "/v1/webhook_endpoints", webhook_endpoints::create),
+    route("GET", "/v1/webhook_endpoints", webhook_endpoints::list_all),
+    route(
+        "GET",
+        "/v1/webhook_endpoints/{webhook_endpoint}",
+        webhook_endpoints::retrieve,
+    ),
+    route(
+        "POST",
+        "/v1/webhook_endpoints/{webhook_endpoint}",
+        webhook_endpoints::update,
+    ),
+    route(
+        "DELETE",
+        "/v1/webhook_endpoints/{webhook_endpoint}",
+        webhook_endpoints::delete,
+    ),
 ];
 
 impl Route {
@@ -243,6 +260,9 @@ mod tests {
         let (r, v) = find("POST", "/v1/payment_intents/pi_1/capture").unwrap();
         assert_eq!(r.template, "/v1/payment_intents/{intent}/capture");
         assert_eq!(v, ["pi_1"]);
+        let (r, v) = find("DELETE", "/v1/webhook_endpoints/we_1").unwrap();
+        assert_eq!(r.template, "/v1/webhook_endpoints/{webhook_endpoint}");
+        assert_eq!(v, ["we_1"]);
         assert_eq!(
             find("DELETE", "/v1/customers/cus_1")
                 .err()

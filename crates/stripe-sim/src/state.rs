@@ -1,5 +1,5 @@
 //! The simulator's in-memory state: every object by id (each tagged with the namespace — account
-//! — it lives in), events, idempotency records, faults, the request log and the webhook endpoint.
+//! — it lives in), events, idempotency records, faults, the request log and the webhook endpoints.
 //! Guarded by one std `Mutex`, never held across an `.await`.
 
 use super::charges::{Charge, Refund};
@@ -16,6 +16,7 @@ use super::retention::{Limits, Watermarks};
 use super::setup_intents::SetupIntent;
 use super::terminal::{ConnectionToken, Location, Reader, TerminalSession};
 use super::terminal_configurations::Configuration;
+use super::webhook_endpoints::WebhookEndpoint;
 use super::webhooks::Endpoint;
 use rand::distributions::Alphanumeric;
 use rand::Rng;
@@ -125,6 +126,11 @@ pub(crate) struct State {
     /// The last `limits.request_log` requests, oldest first.
     pub requests: VecDeque<LogEntry>,
     pub webhook: Option<Endpoint>,
+    /// Registered through `/v1/webhook_endpoints`.
+    pub webhook_endpoints: HashMap<String, WebhookEndpoint>,
+    /// The platform namespace (`platform:{key}`) that last acted for each connected account:
+    /// whose Connect endpoints receive the account's events.
+    pub platforms: HashMap<String, String>,
     /// Numbers of the events created by the current request, not yet handed to the webhook
     /// sender.
     pub outbox: Vec<usize>,
@@ -218,6 +224,7 @@ impl State {
             "cs" => find(&self.checkout_sessions, ns, id).map(|o| o.render()),
             "tml" => find(&self.locations, ns, id).map(|o| o.render()),
             "tmr" => find(&self.readers, ns, id).map(|o| o.render()),
+            "we" => find(&self.webhook_endpoints, ns, id).map(|o| o.render()),
             "evt" => self
                 .events
                 .iter()

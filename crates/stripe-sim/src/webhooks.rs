@@ -1,4 +1,6 @@
-//! Webhook delivery: events are POSTed to the configured endpoint, signed like Stripe
+//! Webhook delivery: events are POSTed to the endpoint configured at start (`SimConfig`,
+//! `/_sim/webhook_endpoint`) and to every endpoint registered through `/v1/webhook_endpoints`
+//! that takes them (`webhook_endpoints`), each signed with its own secret like Stripe
 //! (`Stripe-Signature: t={unix},v1={hex HMAC-SHA256("{t}.{body}")}` keyed by the whole `whsec_…`
 //! secret), asynchronously, and retried with backoff on failures.
 
@@ -39,6 +41,9 @@ pub(crate) struct Job {
     pub event: usize,
     pub body: String,
     pub endpoint: Endpoint,
+    /// Whether the outcome is the event's `delivery` (`/_sim` shows it): the configured
+    /// endpoint's only.
+    pub recorded: bool,
 }
 
 /// Sends one event until the endpoint answers 2xx or the attempts run out, recording the outcome
@@ -62,7 +67,7 @@ pub(crate) async fn deliver(inner: Arc<Inner>, job: Job) {
             .await;
         let status = result.as_ref().ok().map(|r| r.status().as_u16());
         let delivered = status.is_some_and(|s| (200..300).contains(&s));
-        {
+        if job.recorded {
             let mut state = inner.lock();
             if let Some(event) = state.event_mut(job.event) {
                 event.delivery.attempts = attempt;
