@@ -30,7 +30,8 @@ pub mod types;
 pub mod webhook;
 
 pub use charges::{
-    CardDetails, CardPresentDetails, Charge, ChargeStatus, PaymentMethodDetails, Wallet,
+    CardDetails, CardPresentDetails, Charge, ChargeStatus, PaymentMethodDetails, ReceiptDetails,
+    Wallet,
 };
 pub use checkout::{
     CheckoutLineItem, CheckoutMode, CheckoutPaymentIntentData, CheckoutPaymentStatus,
@@ -44,9 +45,9 @@ pub use customers::{CreateCustomer, Customer, UpdateCustomer};
 pub use error::{ApiErrorObject, ErrorType, StripeError};
 pub use events::{Event, EventData, EventRequest, ListEvents};
 pub use payment_intents::{
-    CancelPaymentIntent, CancellationReason, CaptureMethod, CapturePaymentIntent,
+    AmountDetails, CancelPaymentIntent, CancellationReason, CaptureMethod, CapturePaymentIntent,
     CardPresentOptions, ConfirmPaymentIntent, CreatePaymentIntent, IncrementAuthorization,
-    PaymentIntent, PaymentIntentStatus, SetupFutureUsage, UpdatePaymentIntent,
+    PaymentIntent, PaymentIntentStatus, SetupFutureUsage, Tip, UpdatePaymentIntent,
 };
 pub use payment_methods::{
     GeneratedFrom, ListCustomerPaymentMethods, PaymentMethod, PaymentMethodCard, PaymentMethodType,
