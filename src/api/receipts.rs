@@ -468,7 +468,9 @@ fn html(r: &ReceiptResponse) -> String {
         body.push_str(&format!("<p class=\"statement\">{}</p>\n", esc(s)));
     }
     if l.signature {
-        body.push_str("<p class=\"signature\">X</p><p class=\"statement\">Cardholder signature</p>\n");
+        body.push_str(
+            "<p class=\"signature\">X</p><p class=\"statement\">Cardholder signature</p>\n",
+        );
     }
     if let Some(url) = r
         .receipt_url
@@ -524,6 +526,9 @@ mod tests {
 
     #[test]
     fn esc_escapes_markup_and_quotes() {
-        assert_eq!(esc("<a href='x'>&\"</a>"), "&lt;a href=&#39;x&#39;&gt;&amp;&quot;&lt;/a&gt;");
+        assert_eq!(
+            esc("<a href='x'>&\"</a>"),
+            "&lt;a href=&#39;x&#39;&gt;&amp;&quot;&lt;/a&gt;"
+        );
     }
 }

@@ -91,8 +91,9 @@ pub async fn receipt(
         return Err(unavailable(intent.status.as_str()));
     };
     let minor = |field: &str, v: i64| {
-        MinorUnits::try_from(v)
-            .map_err(|_| Error::internal(format!("Stripe's {field} of {intent_id} is negative: {v}")))
+        MinorUnits::try_from(v).map_err(|_| {
+            Error::internal(format!("Stripe's {field} of {intent_id} is negative: {v}"))
+        })
     };
     let id = payment.id.clone();
     let refunds = services
