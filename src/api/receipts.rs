@@ -14,6 +14,7 @@ use crate::flows::Services;
 use crate::money::{MinorUnits, Money};
 use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
+use stripe_client::ReceiptDetails;
 
 /// Characters per line of an 80 mm thermal printer in its common 42-column font.
 pub const TEXT_WIDTH: usize = 42;
@@ -127,19 +128,47 @@ struct ReceiptResponse {
 }
 
 /// The EMV fields in print order: Stripe's field, its label on Stripe's receipt page, whether
-/// that page marks it required. Account Type is "Required (Optional in US)": required here, as
-/// printing it in the US too is allowed. Stripe's page does not list the authorisation code and
-/// the CVM; they are printed as optional.
-const EMV_FIELDS: &[(&str, &str, bool)] = &[
-    ("application_preferred_name", "Application name", true),
-    ("dedicated_file_name", "AID", true),
-    ("account_type", "Account Type", true),
-    ("authorization_code", "Authorization code", false),
-    ("authorization_response_code", "ARC", false),
-    ("application_cryptogram", "Application Cryptogram", false),
-    ("terminal_verification_results", "TVR", false),
-    ("transaction_status_information", "TSI", false),
-    ("cardholder_verification_method", "CVM", false),
+/// that page marks it required, and where the client's type has it. Account Type is "Required
+/// (Optional in US)": required here, as printing it in the US too is allowed. Stripe's page does
+/// not list the authorisation code and the CVM; they are printed as optional.
+type EmvField = (
+    &'static str,
+    &'static str,
+    bool,
+    fn(&ReceiptDetails) -> &Option<String>,
+);
+const EMV_FIELDS: &[EmvField] = &[
+    (
+        "application_preferred_name",
+        "Application name",
+        true,
+        |d| &d.application_preferred_name,
+    ),
+    ("dedicated_file_name", "AID", true, |d| {
+        &d.dedicated_file_name
+    }),
+    ("account_type", "Account Type", true, |d| &d.account_type),
+    ("authorization_code", "Authorization code", false, |d| {
+        &d.authorization_code
+    }),
+    ("authorization_response_code", "ARC", false, |d| {
+        &d.authorization_response_code
+    }),
+    (
+        "application_cryptogram",
+        "Application Cryptogram",
+        false,
+        |d| &d.application_cryptogram,
+    ),
+    ("terminal_verification_results", "TVR", false, |d| {
+        &d.terminal_verification_results
+    }),
+    ("transaction_status_information", "TSI", false, |d| {
+        &d.transaction_status_information
+    }),
+    ("cardholder_verification_method", "CVM", false, |d| {
+        &d.cardholder_verification_method
+    }),
 ];
 
 impl From<&Receipt> for ReceiptResponse {
@@ -150,19 +179,8 @@ impl From<&Receipt> for ReceiptResponse {
             None => Vec::new(),
             Some(data) => EMV_FIELDS
                 .iter()
-                .filter_map(|&(field, label, required)| {
-                    let value = match field {
-                        "application_preferred_name" => &data.application_preferred_name,
-                        "dedicated_file_name" => &data.dedicated_file_name,
-                        "account_type" => &data.account_type,
-                        "authorization_code" => &data.authorization_code,
-                        "authorization_response_code" => &data.authorization_response_code,
-                        "application_cryptogram" => &data.application_cryptogram,
-                        "terminal_verification_results" => &data.terminal_verification_results,
-                        "transaction_status_information" => &data.transaction_status_information,
-                        _ => &data.cardholder_verification_method,
-                    };
-                    value.clone().map(|value| EmvLine {
+                .filter_map(|&(field, label, required, value)| {
+                    value(data).clone().map(|value| EmvLine {
                         field,
                         label,
                         value,
