@@ -13,6 +13,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod ops;
 pub mod payments;
+pub mod receipts;
 pub mod terminal;
 pub mod webhooks;
 
@@ -34,6 +35,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/v1/payment/refund").route(web::post().to(payments::refund)))
         .service(web::resource("/v1/payment/charge").route(web::post().to(payments::charge)))
         .service(web::resource("/v1/payment/{payment_id}").route(web::get().to(payments::get)))
+        .service(
+            web::resource("/v1/payment/{payment_id}/receipt").route(web::get().to(receipts::get)),
+        )
         .service(web::resource("/v1/payments").route(web::get().to(payments::list)))
         .service(web::resource("/v1/customer/card").route(web::post().to(cards::save)))
         .service(web::resource("/v1/customer/cards").route(web::get().to(cards::list)))

@@ -68,6 +68,7 @@ pub enum Schema {
     DeliveryStatus,
     Limit(u32),
     PaymentId,
+    ReceiptFormat,
 }
 
 use Auth::{Bearer, Public};
@@ -89,6 +90,7 @@ pub const OPERATIONS: &[Operation] = &[
     Operation { method: "post", path: "/v1/payment/refund", id: "refundPayment", tag: "payments", summary: "Refund a captured payment, fully or partially. Send Idempotency-Key when retrying.", auth: Bearer(Scope::PaymentsWrite), calls: Stripe, query: &[], body: Some("RefundRequest"), ok: &[(200, "The payment.", "Payment")] },
     Operation { method: "post", path: "/v1/payment/charge", id: "chargeSavedCard", tag: "payments", summary: "Charge a saved card off-session, confirmed and captured at once (409 card_unavailable for a card saved under an earlier Stripe key or connected account).", auth: Bearer(Scope::PaymentsWrite), calls: Card, query: &[], body: Some("ChargeRequest"), ok: &[(200, "The payment.", "Payment")] },
     Operation { method: "get", path: "/v1/payment/{payment_id}", id: "getPayment", tag: "payments", summary: "A payment with its history; its status is refreshed from Stripe unless canceled.", auth: Bearer(Scope::PaymentsRead), calls: Stripe, query: ACCOUNT_Q, body: None, ok: &[(200, "The payment.", "Payment")] },
+    Operation { method: "get", path: "/v1/payment/{payment_id}/receipt", id: "getPaymentReceipt", tag: "payments", summary: "The receipt of a card-present (or Interac) payment, read from Stripe: merchant, amounts with tip and refunds so far, card, the EMV fields card networks require (Stripe's names and labels) and Stripe's receipt_url. `format=text`: 42 columns for an 80 mm printer; `format=html`: a printable page. 409 receipt_unavailable before a card is authorised.", auth: Bearer(Scope::PaymentsRead), calls: Stripe, query: &[("external_account_id", true, ExternalId), ("format", false, Schema::ReceiptFormat)], body: None, ok: &[(200, "The receipt (JSON, text or HTML by `format`).", "Receipt")] },
     Operation { method: "get", path: "/v1/payments", id: "listPayments", tag: "payments", summary: "Payments newest first, filtered, with cursor pagination.", auth: Bearer(Scope::PaymentsRead), calls: Database, query: &[
         ("external_account_id", true, ExternalId),
         ("status", false, Schema::PaymentStatus),
@@ -226,6 +228,11 @@ fn operation(op: &Operation) -> Value {
         let content = match op.id {
             "metrics" => json!({"text/plain; version=0.0.4": {"schema": {"type": "string"}}}),
             "openapi" => json!({"application/json": {"schema": {"type": "object"}}}),
+            "getPaymentReceipt" => json!({
+                "application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}},
+                "text/plain; charset=utf-8": {"schema": {"type": "string", "description": "Lines of at most 42 characters."}},
+                "text/html; charset=utf-8": {"schema": {"type": "string"}},
+            }),
             _ => {
                 json!({"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}})
             }
@@ -315,6 +322,9 @@ fn query_schema(schema: Schema) -> Value {
             json!({"type": "integer", "minimum": 1, "maximum": 100, "default": default})
         }
         Schema::PaymentId => json!({"$ref": "#/components/schemas/PaymentId"}),
+        Schema::ReceiptFormat => {
+            json!({"type": "string", "enum": ["json", "text", "html"], "default": "json"})
+        }
     }
 }
 
@@ -736,6 +746,45 @@ fn schemas() -> Value {
                 "data": {"type": "array", "items": r("Payment")},
                 "has_more": {"type": "boolean"},
                 "next_starting_after": nullable(r("PaymentId")),
+            })),
+        ),
+        (
+            "Receipt",
+            response(json!({
+                "payment_id": r("PaymentId"),
+                "external_account_id": string(),
+                "external_transaction_id": string(),
+                "merchant": response(json!({"name": nullable(json!({"type": "string", "description": "The account's display_name; set it, card networks require the merchant's name on receipts."}))})),
+                "description": nstring(),
+                "status": {"allOf": [r("PaymentStatus")], "description": "The PaymentIntent's status at Stripe now."},
+                "currency": r("CurrencyCode"),
+                "amount": {"allOf": [r("DecimalString")], "description": "Charged, tip included."},
+                "subtotal": {"allOf": [r("DecimalString")], "description": "`amount` without the tip."},
+                "tip": nullable(r("DecimalString")),
+                "amount_captured": r("DecimalString"),
+                "amount_refunded": {"allOf": [r("DecimalString")], "description": "The refunds that neither failed nor were canceled."},
+                "refunds": {"type": "array", "items": response(json!({
+                    "id": id("re"),
+                    "amount": r("DecimalString"),
+                    "status": string(),
+                    "created_at": time(),
+                }))},
+                "authorized_at": time(),
+                "card": response(json!({
+                    "payment_method_type": {"type": "string", "enum": ["card_present", "interac_present"]},
+                    "brand": nstring(),
+                    "last4": nstring(),
+                    "funding": nstring(),
+                    "read_method": nstring(),
+                    "cardholder_name": nstring(),
+                })),
+                "emv": {"type": "array", "description": "The EMV data Stripe returned, in print order (empty for a swiped card).", "items": response(json!({
+                    "field": {"type": "string", "enum": ["application_preferred_name", "dedicated_file_name", "account_type", "authorization_code", "authorization_response_code", "application_cryptogram", "terminal_verification_results", "transaction_status_information", "cardholder_verification_method"], "description": "Stripe's name in payment_method_details.card_present.receipt."},
+                    "label": {"type": "string", "description": "What Stripe's receipt page prints it as."},
+                    "value": string(),
+                    "required": {"type": "boolean", "description": "Required on EMV receipts by Stripe's receipt page."},
+                }))},
+                "receipt_url": nullable(json!({"type": "string", "format": "uri"})),
             })),
         ),
         ("Card", response(card.clone())),

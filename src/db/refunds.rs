@@ -58,3 +58,12 @@ pub fn set_status(
         .execute(conn)
         .map(|_| ())
 }
+
+/// The payment's refunds, oldest first (what a receipt lists).
+pub fn of_payment(conn: &mut DbConnection, payment_id: &str) -> QueryResult<Vec<Refund>> {
+    refunds::table
+        .filter(refunds::payment_id.eq(payment_id))
+        .order((refunds::created_at.asc(), refunds::id.asc()))
+        .select(Refund::as_select())
+        .load(conn)
+}

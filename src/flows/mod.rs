@@ -9,6 +9,7 @@ pub mod customers;
 pub mod events;
 pub mod payment_updates;
 pub mod payments;
+pub mod receipts;
 pub mod reference_checkout;
 pub mod refunds;
 pub mod stripe_keys;

@@ -17,6 +17,7 @@ mod lifecycle;
 mod logs;
 mod openapi_doc;
 mod ops;
+mod receipts;
 mod reconcile;
 mod redisplay;
 mod schema;

@@ -53,6 +53,32 @@ pub struct CardPresentDetails {
     pub overcapture_supported: bool,
     /// Set when the card was a phone or watch wallet (newer API versions).
     pub wallet: Option<Wallet>,
+    /// What a receipt must print for an EMV (chip or contactless) payment.
+    pub receipt: Option<ReceiptDetails>,
+}
+
+/// `payment_method_details.card_present.receipt` (and `interac_present.receipt`): the EMV data
+/// card networks require on receipts (Stripe's "Provide receipts" page lists which).
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ReceiptDetails {
+    /// `checking`, `credit`, `prepaid` or `unknown`.
+    pub account_type: Option<String>,
+    /// EMV tag 9F26.
+    pub application_cryptogram: Option<String>,
+    /// EMV tag 9F12, the application's name.
+    pub application_preferred_name: Option<String>,
+    pub authorization_code: Option<String>,
+    /// EMV tag 8A.
+    pub authorization_response_code: Option<String>,
+    /// `approval`, `failure`, `none`, `offline_pin`, `offline_pin_and_signature`, `online_pin`
+    /// or `signature`.
+    pub cardholder_verification_method: Option<String>,
+    /// EMV tag 84, the AID.
+    pub dedicated_file_name: Option<String>,
+    /// EMV tag 95, TVR.
+    pub terminal_verification_results: Option<String>,
+    /// EMV tag 9B, TSI.
+    pub transaction_status_information: Option<String>,
 }
 
 /// `payment_method_details.card` (card-not-present payments).
@@ -102,6 +128,8 @@ pub struct Charge {
     pub failure_message: Option<String>,
     #[serde(default, deserialize_with = "null_default")]
     pub metadata: Metadata,
+    /// Stripe's receipt page for a successful charge.
+    pub receipt_url: Option<String>,
     pub created: i64,
     #[serde(default)]
     pub livemode: bool,
@@ -162,5 +190,41 @@ mod tests {
         assert_eq!(card.wallet.as_ref().unwrap().wallet_type, "apple_pay");
         assert_eq!(charge.payment_intent.unwrap().id(), "pi_2");
         assert!(!charge.captured && charge.amount_refunded == 0);
+    }
+
+    #[test]
+    fn card_present_receipt_and_receipt_url() {
+        let charge: Charge = serde_json::from_str(
+            r#"{"id":"ch_3","amount":1494,"currency":"usd","status":"succeeded","created":1,
+                "receipt_url":"https://pay.stripe.com/receipts/x",
+                "payment_method_details":{"type":"interac_present","interac_present":{
+                  "brand":"interac","last4":"1933","funding":"debit","read_method":"contact_emv",
+                  "cardholder_name":null,"receipt":{"account_type":"checking",
+                  "application_cryptogram":"0123456789ABCDEF","application_preferred_name":"Interac",
+                  "authorization_code":"123456","authorization_response_code":"3030",
+                  "cardholder_verification_method":"online_pin","dedicated_file_name":"A0000002771010",
+                  "terminal_verification_results":"0000040000","transaction_status_information":"E800",
+                  "newer":"ignored"}}}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            charge.receipt_url.as_deref(),
+            Some("https://pay.stripe.com/receipts/x")
+        );
+        let card = charge.card_present().unwrap();
+        let receipt = card.receipt.as_ref().unwrap();
+        assert_eq!(
+            receipt.dedicated_file_name.as_deref(),
+            Some("A0000002771010")
+        );
+        assert_eq!(
+            receipt.cardholder_verification_method.as_deref(),
+            Some("online_pin")
+        );
+        assert_eq!(
+            receipt.transaction_status_information.as_deref(),
+            Some("E800")
+        );
+        assert!(card.cardholder_name.is_none());
     }
 }

@@ -32,7 +32,8 @@ pub mod webhook;
 pub mod webhook_endpoints;
 
 pub use charges::{
-    CardDetails, CardPresentDetails, Charge, ChargeStatus, PaymentMethodDetails, Wallet,
+    CardDetails, CardPresentDetails, Charge, ChargeStatus, PaymentMethodDetails, ReceiptDetails,
+    Wallet,
 };
 pub use checkout::{
     CheckoutLineItem, CheckoutMode, CheckoutPaymentIntentData, CheckoutPaymentStatus,
@@ -46,9 +47,9 @@ pub use customers::{CreateCustomer, Customer, UpdateCustomer};
 pub use error::{ApiErrorObject, ErrorType, StripeError};
 pub use events::{Event, EventData, EventRequest, ListEvents};
 pub use payment_intents::{
-    CancelPaymentIntent, CancellationReason, CaptureMethod, CapturePaymentIntent,
+    AmountDetails, CancelPaymentIntent, CancellationReason, CaptureMethod, CapturePaymentIntent,
     CardPresentOptions, ConfirmPaymentIntent, CreatePaymentIntent, IncrementAuthorization,
-    PaymentIntent, PaymentIntentStatus, SetupFutureUsage, UpdatePaymentIntent,
+    PaymentIntent, PaymentIntentStatus, SetupFutureUsage, Tip, UpdatePaymentIntent,
 };
 pub use payment_methods::{
     GeneratedFrom, ListCustomerPaymentMethods, PaymentMethod, PaymentMethodCard, PaymentMethodType,

@@ -69,6 +69,8 @@ pub struct PaymentIntent {
     pub amount_capturable: i64,
     #[serde(default)]
     pub amount_received: i64,
+    /// The tip Stripe recorded (on the reader's tipping screen), part of `amount`.
+    pub amount_details: Option<AmountDetails>,
     pub currency: String,
     pub status: PaymentIntentStatus,
     pub capture_method: CaptureMethod,
@@ -88,6 +90,25 @@ pub struct PaymentIntent {
     pub payment_method_types: Vec<String>,
     #[serde(default)]
     pub livemode: bool,
+}
+
+/// `amount_details` of a PaymentIntent.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct AmountDetails {
+    pub tip: Option<Tip>,
+}
+
+/// `amount_details.tip`: empty when no tip was taken.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Tip {
+    pub amount: Option<i64>,
+}
+
+impl PaymentIntent {
+    /// The tip included in `amount`, when Stripe reports one.
+    pub fn tip(&self) -> Option<i64> {
+        self.amount_details.as_ref()?.tip.as_ref()?.amount
+    }
 }
 
 impl HasId for PaymentIntent {
@@ -409,6 +430,23 @@ impl StripeClient {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tip_from_amount_details() {
+        let decode = |details: &str| -> PaymentIntent {
+            serde_json::from_str(&format!(
+                r#"{{"id":"pi_1","amount":1494,"currency":"usd","status":"requires_capture",
+                    "capture_method":"manual","created":1{details}}}"#
+            ))
+            .unwrap()
+        };
+        assert_eq!(
+            decode(r#","amount_details":{"tip":{"amount":195}}"#).tip(),
+            Some(195)
+        );
+        assert_eq!(decode(r#","amount_details":{"tip":{}}"#).tip(), None);
+        assert_eq!(decode("").tip(), None);
+    }
 
     #[test]
     fn create_encodes_the_card_present_intent() {
