@@ -145,7 +145,7 @@ pub async fn store_card(services: &Services, card: Card) -> Result<Card, Error> 
 /// without it.
 pub async fn store_card_then<F>(services: &Services, card: Card, then: F) -> Result<Card, Error>
 where
-    F: FnOnce(&mut DbConnection, &Card) -> Result<(), Error> + Send + 'static,
+    F: FnOnce(&mut DbConnection, &Card) -> Result<(), Error> + Clone + Send + 'static,
 {
     services
         .db
