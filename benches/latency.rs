@@ -130,6 +130,8 @@ fn stats(samples: &mut [Duration]) -> Stats {
 struct Row {
     name: String,
     seq: Stats,
+    /// Database hops (`Db::run`) per request (from the counted pass).
+    hops: Option<f64>,
     /// Stripe calls per request (from the counted pass).
     stripe: Option<f64>,
     /// Database statements per request by kind, and in all (from the counted pass).
@@ -151,6 +153,8 @@ struct Concurrent {
 
 struct Bench {
     client: reqwest::Client,
+    /// The application's pool, for its hop count.
+    db: Db,
     base: String,
     token: String,
     iters: usize,
@@ -291,17 +295,19 @@ impl Bench {
             samples.push(Self::send(&self.client, request).await.0);
         }
         let seq = stats(&mut samples);
-        let (mut stripe, mut db) = (None, None);
+        let (mut stripe, mut db, mut hops) = (None, None, None);
         if !counted.is_empty() {
             let n = counted.len() as f64;
             self.clear_stripe_log().await;
             STATEMENTS.lock().unwrap().clear();
             ALL_STATEMENTS.store(0, Relaxed);
+            let hops_before = self.db.hops();
             COUNTING.store(true, Relaxed);
             for request in counted {
                 Self::send(&self.client, request).await;
             }
             COUNTING.store(false, Relaxed);
+            hops = Some((self.db.hops() - hops_before) as f64 / n);
             stripe = Some(self.stripe_log_len().await as f64 / n);
             let kinds = STATEMENTS
                 .lock()
@@ -314,6 +320,7 @@ impl Bench {
         self.rows.push(Row {
             name: name.to_string(),
             seq,
+            hops,
             stripe,
             db,
             baseline: base_name.map(|n| (n, stats(&mut base_samples))),
@@ -530,6 +537,7 @@ async fn run(full: bool, postgres: bool) {
         .unwrap();
     let mut b = Bench {
         client,
+        db: app.db(),
         base,
         token,
         iters,
@@ -821,6 +829,50 @@ async fn run(full: bool, postgres: bool) {
         &direct,
         &hops,
     );
+    check_bars(&b, postgres);
+}
+
+/// The most SQL statements (SQLite, PostgreSQL) and database hops one request of each sequential
+/// row may make: the bar documented in docs/performance.md ("Statements and hops per request").
+/// Counts are deterministic (the same requests run the same statements), so the bench fails when a
+/// request makes more, smoke run included.
+const BARS: [(&str, u32, u32, u32); 9] = [
+    ("POST /v1/payment/intent", 11, 12, 2),
+    ("POST /v1/payment/intent +customer", 12, 13, 2),
+    ("POST /v1/payment/intent +new customer", 13, 14, 3),
+    ("POST /v1/payment/intent (replay)", 2, 2, 1),
+    ("POST /v1/payment/capture", 9, 9, 2),
+    ("GET /v1/payment/{id}", 4, 4, 2),
+    ("GET /v1/payments?limit=20", 2, 2, 1),
+    ("POST /v1/terminal/locations", 2, 2, 2),
+    ("POST /v1/terminal/locations +Idempotency-Key", 7, 8, 4),
+];
+
+/// Fails the run when a request made more statements or hops than its bar.
+fn check_bars(b: &Bench, postgres: bool) {
+    let mut over = Vec::new();
+    for (name, sqlite, pg, hops) in BARS {
+        let row = b
+            .rows
+            .iter()
+            .find(|r| r.name == name)
+            .unwrap_or_else(|| panic!("no row {name}"));
+        let statements = row.db.as_ref().map_or(0.0, |(_, all)| *all);
+        let bar = if postgres { pg } else { sqlite };
+        if statements > f64::from(bar) {
+            over.push(format!("{name}: {statements} statements (bar {bar})"));
+        }
+        let made = row.hops.unwrap_or_default();
+        if made > f64::from(hops) {
+            over.push(format!("{name}: {made} database hops (bar {hops})"));
+        }
+    }
+    assert!(
+        over.is_empty(),
+        "over the bar of docs/performance.md:\n{}",
+        over.join("\n")
+    );
+    println!("statements and hops per request: within the bars of docs/performance.md");
 }
 
 /// Times each closure once per round, round after round, so that every variant sees the same
@@ -1145,6 +1197,7 @@ fn report(
                 kinds
                     .iter()
                     .map(|(k, v)| format!("{k} {}", fmt_count(*v)))
+                    .chain(row.hops.map(|h| format!("hops {}", fmt_count(h))))
                     .collect::<Vec<_>>()
                     .join(", "),
             ),
@@ -1180,7 +1233,7 @@ fn report(
     );
     println!("list makes no Stripe call: all of it is ours). stripe/db = Stripe calls and SQL statements per");
     println!(
-        "request; \"ping\" = r2d2's SELECT 1 on each pool checkout, i.e. one per Db::run hop."
+        "request; \"ping\" = a SELECT 1 (r2d2's checkout test, off now); hops = Db::run calls."
     );
     println!();
     for (when, s) in &b.drift {

@@ -221,6 +221,16 @@ impl From<DbError> for Error {
                 e
             }
             DbError::Query(diesel::result::Error::NotFound) => Error::not_found("no such object"),
+            // The connection dropped under a statement (not retried by `Db::run`: it may have
+            // committed): an outage, and the caller's retry is idempotent.
+            DbError::Query(diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::ClosedConnection
+                | diesel::result::DatabaseErrorKind::UnableToSendCommand,
+                info,
+            )) => Error::from(DbError::Unavailable(format!(
+                "connection lost: {}",
+                info.message()
+            ))),
             other => Error::internal(other),
         }
     }

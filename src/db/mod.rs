@@ -5,6 +5,13 @@
 //! All SQL of the service lives under this module, one submodule per table (or tight group of
 //! tables): flows, jobs and the API call functions such as [`payments::find_by_external_id`] with
 //! a `&mut DbConnection`, and get rows ([`models`]) or typed outcomes ([`Inserted`]) back.
+//!
+//! Connections are not tested on checkout (no `SELECT 1` per hop). A PostgreSQL connection that
+//! died while idle in the pool (server restart, `pg_terminate_backend`, a proxy's idle timeout)
+//! fails the first statement of the next hop; [`Db::run`] then discards it and runs the hop again
+//! on another connection, but only when that first statement could not have changed anything (a
+//! `SELECT` or a `BEGIN`). A failure after anything may have been committed — a later statement, a
+//! `COMMIT`, an autocommit write — is never retried (docs/decisions.md, "Dead connections").
 
 /// `INSERT … ON CONFLICT DO NOTHING` on either backend (diesel's `MultiConnection` has no upsert
 /// support of its own): the number of rows inserted, 0 when a unique index already held the row.
@@ -36,11 +43,16 @@ pub mod stripe_events;
 pub mod terminal;
 pub mod webhook_deliveries;
 
-use diesel::connection::SimpleConnection;
-use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnection};
-use diesel::result::Error as DieselError;
+use diesel::connection::{Instrumentation, InstrumentationEvent, SimpleConnection};
+use diesel::r2d2::{
+    ConnectionManager, CustomizeConnection, ManageConnection, Pool, PooledConnection,
+};
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel::{Connection, PgConnection, RunQueryDsl, SqliteConnection};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+use std::cell::Cell;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 const PG_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
@@ -52,8 +64,8 @@ pub enum DbConnection {
     Sqlite(SqliteConnection),
 }
 
-pub type DbPool = Pool<ConnectionManager<DbConnection>>;
-pub type PooledConn = PooledConnection<ConnectionManager<DbConnection>>;
+pub type DbPool = Pool<Manager>;
+pub type PooledConn = PooledConnection<Manager>;
 
 /// What went wrong talking to the database.
 #[derive(Debug, thiserror::Error)]
@@ -106,18 +118,126 @@ impl Backend {
     }
 }
 
-#[derive(Debug)]
-struct SqlitePragmas;
+/// What the statements of the current hop did, as their connection reported them. Thread-local: a
+/// hop's closure runs on one blocking thread, and so do its statements and their events.
+#[derive(Debug, Clone, Copy, Default)]
+struct HopEvents {
+    /// Statements started so far.
+    statements: u32,
+    /// A statement failed because the connection is gone: the pool must not hand it out again.
+    lost: bool,
+    /// …and that statement was the hop's first and could not change anything: the hop may run
+    /// again on another connection.
+    retryable: bool,
+}
 
-impl CustomizeConnection<DbConnection, diesel::r2d2::Error> for SqlitePragmas {
-    fn on_acquire(&self, conn: &mut DbConnection) -> Result<(), diesel::r2d2::Error> {
-        if let DbConnection::Sqlite(c) = conn {
-            c.batch_execute(
-                "PRAGMA busy_timeout = 10000; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
-            )
-            .map_err(diesel::r2d2::Error::QueryError)?;
+thread_local! {
+    static HOP: Cell<HopEvents> = const { Cell::new(HopEvents { statements: 0, lost: false, retryable: false }) };
+}
+
+/// Watches a PostgreSQL connection's statements for [`HopEvents`], and passes every event on to
+/// the instrumentation diesel would have installed (`set_default_instrumentation`, as tests and
+/// benchmarks use), told first which URL the connection was opened with.
+struct HopWatch {
+    inner: Option<Box<dyn Instrumentation>>,
+}
+
+impl Instrumentation for HopWatch {
+    fn on_connection_event(&mut self, event: InstrumentationEvent<'_>) {
+        match &event {
+            InstrumentationEvent::StartQuery { .. } => HOP.with(|hop| {
+                let mut events = hop.get();
+                events.statements += 1;
+                hop.set(events);
+            }),
+            InstrumentationEvent::FinishQuery {
+                query,
+                error: Some(error),
+                ..
+            } if connection_lost(error) => HOP.with(|hop| {
+                let mut events = hop.get();
+                if !events.lost {
+                    events.lost = true;
+                    // Formatted only here, on the error path.
+                    events.retryable =
+                        events.statements == 1 && changes_nothing(&query.to_string());
+                }
+                hop.set(events);
+            }),
+            _ => {}
         }
-        Ok(())
+        self.inner.on_connection_event(event);
+    }
+}
+
+/// An error that says the connection is gone (closed by the server, or the statement could not
+/// be sent), not that the statement was refused.
+fn connection_lost(error: &DieselError) -> bool {
+    matches!(
+        error,
+        DieselError::DatabaseError(
+            DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+            _
+        )
+    )
+}
+
+/// A statement that cannot have changed the database, whether or not the server ran it: a
+/// `SELECT` (outside a transaction: its own, read-only) or the `BEGIN` of a transaction.
+fn changes_nothing(sql: &str) -> bool {
+    let head = sql.trim_start();
+    ["SELECT", "BEGIN"].iter().any(|keyword| {
+        head.get(..keyword.len())
+            .is_some_and(|h| h.eq_ignore_ascii_case(keyword))
+    })
+}
+
+/// Sets up each new connection: SQLite's pragmas; the [`HopWatch`] on PostgreSQL.
+#[derive(Debug)]
+struct Setup {
+    url: String,
+}
+
+impl CustomizeConnection<DbConnection, diesel::r2d2::Error> for Setup {
+    fn on_acquire(&self, conn: &mut DbConnection) -> Result<(), diesel::r2d2::Error> {
+        match conn {
+            DbConnection::Sqlite(c) => c
+                .batch_execute(
+                    "PRAGMA busy_timeout = 10000; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+                )
+                .map_err(diesel::r2d2::Error::QueryError),
+            DbConnection::Pg(c) => {
+                let mut inner = diesel::connection::get_default_instrumentation();
+                inner.on_connection_event(InstrumentationEvent::start_establish_connection(
+                    &self.url,
+                ));
+                c.set_instrumentation(HopWatch { inner });
+                Ok(())
+            }
+        }
+    }
+}
+
+/// diesel's connection manager, which also discards a connection its hop found dead (diesel's
+/// own check only looks at the transaction state, so a closed PostgreSQL connection outside a
+/// transaction would go back into the pool and fail the next hop too).
+#[derive(Debug)]
+pub struct Manager(ConnectionManager<DbConnection>);
+
+impl ManageConnection for Manager {
+    type Connection = DbConnection;
+    type Error = diesel::r2d2::Error;
+
+    fn connect(&self) -> Result<DbConnection, Self::Error> {
+        self.0.connect()
+    }
+
+    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), Self::Error> {
+        self.0.is_valid(conn)
+    }
+
+    fn has_broken(&self, conn: &mut DbConnection) -> bool {
+        HOP.with(|hop| hop.get().lost) || self.0.has_broken(conn)
     }
 }
 
@@ -126,6 +246,8 @@ impl CustomizeConnection<DbConnection, diesel::r2d2::Error> for SqlitePragmas {
 pub struct Db {
     pool: DbPool,
     backend: Backend,
+    /// Hops run ([`Db::run`] calls), for the benchmarks' per-request counts.
+    hops: Arc<AtomicU64>,
 }
 
 impl Db {
@@ -168,15 +290,19 @@ impl Db {
             // …and kept once open (opening a PostgreSQL connection costs milliseconds).
             .idle_timeout(None)
             .connection_timeout(Duration::from_secs(5))
-            // r2d2 tests every checkout with `SELECT 1`: one extra round trip per database hop.
-            // A SQLite connection is a file handle that cannot die while idle, so it is not
-            // tested; a PostgreSQL connection can (server restart, idle timeout in a proxy) and
-            // keeps the test until a failed first statement can be retried safely.
-            .test_on_check_out(backend == Backend::Postgres)
-            .connection_customizer(Box::new(SqlitePragmas))
-            .build(ConnectionManager::<DbConnection>::new(url))
+            // r2d2 would test every checkout with `SELECT 1`: one extra round trip per hop. A
+            // SQLite connection is a file handle that cannot die while idle; a dead PostgreSQL
+            // connection is found by the hop's first statement instead, and the hop retried
+            // when that is safe (see `run`).
+            .test_on_check_out(false)
+            .connection_customizer(Box::new(Setup { url: url.clone() }))
+            .build(Manager(ConnectionManager::<DbConnection>::new(url)))
             .map_err(|e| DbError::Unavailable(e.to_string()))?;
-        let db = Db { pool, backend };
+        let db = Db {
+            pool,
+            backend,
+            hops: Arc::new(AtomicU64::new(0)),
+        };
         let applied = db.run_migrations()?;
         Ok((db, applied))
     }
@@ -216,25 +342,59 @@ impl Db {
             .map_err(|e| DbError::Unavailable(e.to_string()))
     }
 
-    /// Runs `f` with a connection on a blocking thread, off the async workers. A panic in `f` is
-    /// [`DbError::Panicked`] with its message.
+    /// Hops run by this pool so far (each [`Db::run`], retries not counted).
+    pub fn hops(&self) -> u64 {
+        self.hops.load(Ordering::Relaxed)
+    }
+
+    /// Runs `f` with a connection on a blocking thread, off the async workers: one database hop.
+    /// A panic in `f` is [`DbError::Panicked`] with its message.
+    ///
+    /// When the connection turns out to be dead (PostgreSQL: closed by the server while it sat in
+    /// the pool) and `f`'s first statement, the one that found out, could not have changed
+    /// anything, the connection is discarded and `f` runs again from the start on another one;
+    /// again while each attempt fails that way, at most once per connection the pool can hold
+    /// (after a server restart every idle connection is dead), then once more on a new one. Any
+    /// other failure is `f`'s result, and a dead connection is never handed out again.
     pub async fn run<T, E, F>(&self, f: F) -> Result<T, E>
     where
-        F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
+        F: FnOnce(&mut DbConnection) -> Result<T, E> + Clone + Send + 'static,
         T: Send + 'static,
         E: From<DbError> + Send + 'static,
     {
+        self.hops.fetch_add(1, Ordering::Relaxed);
         let pool = self.pool.clone();
+        let retries = match self.backend {
+            Backend::Postgres => pool.max_size() + 1,
+            Backend::Sqlite => 0,
+        };
         let outcome = tokio::task::spawn_blocking(move || {
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
-                // On a panic the connection is dropped while unwinding, so the pool discards it
-                // (it may be left inside a transaction) instead of handing it out again.
-                let mut conn = pool
-                    .get()
-                    .map_err(|e| DbError::Unavailable(e.to_string()))?;
-                Ok(f(&mut conn))
-            }))
-            .unwrap_or_else(|panic| Err(DbError::Panicked(panic_message(panic.as_ref()))))
+            let mut f = f;
+            let mut retries_left = retries;
+            loop {
+                let again = (retries_left > 0).then(|| f.clone());
+                HOP.with(|hop| hop.set(HopEvents::default()));
+                let pool = pool.clone();
+                let attempt = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+                    // On a panic the connection is dropped while unwinding, so the pool discards
+                    // it (it may be left inside a transaction) instead of handing it out again;
+                    // a connection found dead is discarded when dropped (`Manager::has_broken`).
+                    let mut conn = pool
+                        .get()
+                        .map_err(|e| DbError::Unavailable(e.to_string()))?;
+                    Ok(f(&mut conn))
+                }))
+                .unwrap_or_else(|panic| Err(DbError::Panicked(panic_message(panic.as_ref()))));
+                let events = HOP.with(|hop| hop.replace(HopEvents::default()));
+                match (attempt, again) {
+                    (Ok(Err(_)), Some(again)) if events.retryable => {
+                        log::warn!("database connection found closed; running the hop again on another connection");
+                        retries_left -= 1;
+                        f = again;
+                    }
+                    (attempt, _) => return attempt,
+                }
+            }
         })
         .await;
         match outcome {

@@ -42,32 +42,33 @@ pub async fn save_from_payment(
     payment_id: String,
     external_customer_id: String,
 ) -> Result<CardView, Error> {
-    let (account, payment) = payments::load(services, external_account_id, payment_id).await?;
-    let context = services.stripe_context(&account)?;
-    let customer = match payment.customer_id.clone() {
-        Some(id) => services.db.run(move |c| super::customers::by_id(c, &id)).await?,
-        None => {
-            return Err(Error::conflict(
-                "card_not_saveable",
-                "the payment was created without a customer, so its card cannot be saved; create the intent with external_customer_id",
-            ))
-        }
-    };
-    if customer.external_customer_id != external_customer_id {
-        return Err(Error::conflict(
-            "customer_mismatch",
-            "the payment belongs to another customer than external_customer_id",
-        )
-        .with_param("external_customer_id"));
-    }
-    let (payment_row_id, customer_id) = (payment.id.clone(), customer.id.clone());
-    match services
+    // One hop: the account, the payment, its customer and a card already saved from it.
+    let (account, payment, customer, saved) = services
         .db
-        .run(move |c| {
-            db::cards::find_saved_from(c, &customer_id, &payment_row_id).map_err(Error::from)
+        .run(move |conn| {
+            let (account, payment) = payments::load_in(conn, &external_account_id, &payment_id)?;
+            let customer = match &payment.customer_id {
+                Some(id) => super::customers::by_id(conn, id)?,
+                None => {
+                    return Err(Error::conflict(
+                        "card_not_saveable",
+                        "the payment was created without a customer, so its card cannot be saved; create the intent with external_customer_id",
+                    ))
+                }
+            };
+            if customer.external_customer_id != external_customer_id {
+                return Err(Error::conflict(
+                    "customer_mismatch",
+                    "the payment belongs to another customer than external_customer_id",
+                )
+                .with_param("external_customer_id"));
+            }
+            let saved = db::cards::find_saved_from(conn, &customer.id, &payment.id)?;
+            Ok((account, payment, customer, saved))
         })
-        .await?
-    {
+        .await?;
+    let context = services.stripe_context(&account)?;
+    match saved {
         Some(card) if card.deleted => return Err(card_deleted()),
         Some(card) => return Ok(CardView::new(card, customer, &context)),
         None => {}
@@ -145,7 +146,7 @@ pub async fn store_card(services: &Services, card: Card) -> Result<Card, Error> 
 /// without it.
 pub async fn store_card_then<F>(services: &Services, card: Card, then: F) -> Result<Card, Error>
 where
-    F: FnOnce(&mut DbConnection, &Card) -> Result<(), Error> + Send + 'static,
+    F: FnOnce(&mut DbConnection, &Card) -> Result<(), Error> + Clone + Send + 'static,
 {
     services
         .db

@@ -42,6 +42,17 @@ pub async fn create(
     account: &Account,
     external_customer_id: &str,
 ) -> Result<Customer, Error> {
+    let row = create_at_stripe(services, stripe_account, account, external_customer_id).await?;
+    services.db.run(move |conn| record(conn, row)).await
+}
+
+/// The Stripe half of [`create`]: the customer made at Stripe, as the row to [`record`].
+pub async fn create_at_stripe(
+    services: &Services,
+    stripe_account: &StripeAccount,
+    account: &Account,
+    external_customer_id: &str,
+) -> Result<Customer, Error> {
     let context = stripe_keys::context(account, stripe_account);
     let key = stripe_keys::customer(&account.id, &context, external_customer_id);
     let mut metadata = Metadata::new();
@@ -61,7 +72,7 @@ pub async fn create(
             &key,
         )
         .await?;
-    let row = Customer {
+    Ok(Customer {
         id: new_id(),
         account_id: account.id.clone(),
         external_customer_id: external_customer_id.to_string(),
@@ -69,18 +80,17 @@ pub async fn create(
         created_at: now(),
         stripe_idempotency_key: Some(key),
         stripe_context: Some(context),
-    };
-    services
-        .db
-        .run(
-            move |conn| match db::customers::insert(conn, row.clone())? {
-                Inserted::New(row) => Ok(row),
-                // Recorded already: by a concurrent request (the same Stripe customer, by
-                // idempotency), or in another Stripe context, which from now on names this one.
-                Inserted::Duplicate => write_transaction(conn, |conn| repoint(conn, row)),
-            },
-        )
-        .await
+    })
+}
+
+/// The database half of [`create`]: records the customer Stripe made, on a connection in hand.
+pub fn record(conn: &mut DbConnection, row: Customer) -> Result<Customer, Error> {
+    match db::customers::insert(conn, row.clone())? {
+        Inserted::New(row) => Ok(row),
+        // Recorded already: by a concurrent request (the same Stripe customer, by idempotency),
+        // or in another Stripe context, which from now on names this one.
+        Inserted::Duplicate => write_transaction(conn, |conn| repoint(conn, row)),
+    }
 }
 
 /// The recorded customer for `row`'s ids: as it is when it was made in `row`'s context, else

@@ -41,6 +41,36 @@ impl Services {
     /// Whose Stripe account this merchant's calls act on: its own key if it has one, else the
     /// platform key, for its connected account when it has one.
     pub fn stripe_account(&self, account: &Account) -> Result<StripeAccount, Error> {
+        self.keys().stripe_account(account)
+    }
+
+    /// What [`Services::stripe_account`] needs, to take into a database hop.
+    pub fn keys(&self) -> StripeKeys {
+        StripeKeys {
+            platform_key: self.platform_key.clone(),
+            secrets: self.secrets.clone(),
+        }
+    }
+
+    /// The Stripe context (`stripe_keys::context`) the account's calls act in now.
+    pub fn stripe_context(&self, account: &Account) -> Result<String, Error> {
+        Ok(stripe_keys::context(
+            account,
+            &self.stripe_account(account)?,
+        ))
+    }
+}
+
+/// The keys that decide whose Stripe account a merchant's calls act on (see
+/// [`Services::stripe_account`]).
+#[derive(Clone)]
+pub struct StripeKeys {
+    platform_key: Secret<String>,
+    secrets: SecretBox,
+}
+
+impl StripeKeys {
+    pub fn stripe_account(&self, account: &Account) -> Result<StripeAccount, Error> {
         if let Some(sealed) = &account.stripe_secret_key_enc {
             let key = self.secrets.open(sealed, &account.id).map_err(|e| {
                 Error::internal(format!("account {}: stored Stripe key: {e}", account.id))
@@ -54,13 +84,5 @@ impl Services {
             secret_key: self.platform_key.clone(),
             stripe_account: account.stripe_account_id.clone(),
         })
-    }
-
-    /// The Stripe context (`stripe_keys::context`) the account's calls act in now.
-    pub fn stripe_context(&self, account: &Account) -> Result<String, Error> {
-        Ok(stripe_keys::context(
-            account,
-            &self.stripe_account(account)?,
-        ))
     }
 }

@@ -73,134 +73,66 @@ pub async fn create_intent(
     actor: &str,
     input: NewIntent,
 ) -> Result<PaymentView, Error> {
-    // One database hop for what the request needs to know: the account, an earlier payment for the
-    // same external_transaction_id, and the customer.
-    let (account, existing, known_customer) = {
-        let (external_account, tx, external_customer) = (
-            input.external_account_id.clone(),
-            input.external_transaction_id.clone(),
-            input.external_customer_id.clone(),
-        );
+    // One database hop before Stripe: what the request needs to know and, unless a Stripe
+    // customer has to be made first, the `creating` row.
+    let step = {
+        let (keys, input, actor) = (services.keys(), input.clone(), actor.to_string());
         services
             .db
-            .run(move |c| {
-                let account = super::accounts::require(c, &external_account)?;
-                let existing = db::payments::find_by_external_id(c, &account.id, &tx)?;
-                let customer = match &external_customer {
-                    Some(external) => customers::find(c, &account.id, external)?,
-                    None => None,
-                };
-                Ok::<_, Error>((account, existing, customer))
-            })
+            .run(move |conn| prepare_intent(conn, &keys, &input, &actor))
             .await?
     };
-    let currency = match input.currency {
-        Some(c) => c,
-        None => account.default_currency,
-    };
-    let money = Money::parse_charge(&input.amount.0, currency)
-        .map_err(|e| Error::invalid("amount", format!("'amount' {e}")))?;
-    if input.payment_method_types.contains(&"interac_present") && currency.code() != "cad" {
-        return Err(Error::invalid(
-            "payment_method_types",
-            "interac_present is only available for payments in CAD",
-        ));
-    }
-    let fingerprint = request_fingerprint(&input, money);
-    let stripe_account = services.stripe_account(&account)?;
-
-    let (payment, customer) = match existing {
-        Some(p) if p.request_fingerprint != fingerprint => return Err(idempotency_conflict()),
-        // The same request (same fingerprint, so the same customer).
-        Some(p) => (p, known_customer),
-        None => {
-            let (customer, card) = match (&input.external_customer_id, &input.saved_card) {
-                (Some(external), Some(card)) => {
+    let (account, stripe_account, payment, customer) = match step {
+        Prepared::Recorded {
+            account,
+            stripe_account,
+            payment,
+            customer,
+        } => (account, stripe_account, payment, customer),
+        Prepared::CustomerFirst {
+            account,
+            stripe_account,
+            row,
+        } => {
+            let external = input.external_customer_id.as_deref().unwrap_or_default();
+            // Made at Stripe (new, or anew in this Stripe context), then recorded with the
+            // payment in one hop; or already recorded, with the saved card to charge.
+            let (customer, recorded, card) = match &input.saved_card {
+                Some(card) => {
                     let (customer, card) =
                         super::cards::chargeable(services, &account, external, card).await?;
-                    (Some(customer), Some(card))
+                    (customer, true, Some(card.stripe_payment_method_id))
                 }
-                // Known, and made in the Stripe context calls act in now (else made anew).
-                (Some(_), None)
-                    if known_customer.as_ref().is_some_and(|c| {
-                        super::stripe_keys::customer_in(
-                            c,
-                            &super::stripe_keys::context(&account, &stripe_account),
-                        )
-                    }) =>
-                {
-                    (known_customer, None)
-                }
-                (Some(external), None) => (
-                    Some(customers::create(services, &stripe_account, &account, external).await?),
+                None => (
+                    customers::create_at_stripe(services, &stripe_account, &account, external)
+                        .await?,
+                    false,
                     None,
                 ),
-                (None, _) => (None, None),
             };
             let row = Payment {
                 id: new_id(),
-                account_id: account.id.clone(),
-                external_transaction_id: input.external_transaction_id.clone(),
-                customer_id: customer.as_ref().map(|c| c.id.clone()),
-                stripe_payment_intent_id: None,
-                request_fingerprint: fingerprint.clone(),
-                amount: money.minor,
-                currency,
-                capture_method: input.capture_method.to_string(),
-                payment_method_types: MethodTypes::new(input.payment_method_types.iter().copied()),
-                description: input.description.clone(),
-                metadata: (!input.metadata.is_empty()).then(|| {
-                    serde_json::to_string(&input.metadata).expect("string map serializes")
-                }),
-                status: PaymentStatus::Creating,
-                amount_capturable: MinorUnits::ZERO,
-                amount_captured: MinorUnits::ZERO,
-                amount_refunded: MinorUnits::ZERO,
-                stripe_charge_id: None,
-                stripe_payment_method_id: card.map(|c| c.stripe_payment_method_id),
-                failure_code: None,
-                decline_code: None,
+                stripe_payment_method_id: card,
                 created_at: now(),
                 updated_at: now(),
-                stripe_idempotency_key: Some(super::stripe_keys::payment_intent(
-                    &account.id,
-                    &input.external_transaction_id,
-                )),
+                ..row
             };
             let actor = actor.to_string();
-            services
+            let (payment, customer) = services
                 .db
                 .run(move |conn| {
-                    let inserted = write_transaction(conn, |conn| {
-                        // Flushed by the synchronous commit that records Stripe's answer.
-                        db::relax_commit(conn)?;
-                        let inserted = db::payments::insert(conn, row.clone())?;
-                        if let Inserted::New(row) = &inserted {
-                            insert_history(conn, row, "create", Some(row.amount), &actor, None)?;
-                        }
-                        Ok::<_, Error>(inserted)
-                    })?;
-                    match inserted {
-                        Inserted::New(row) => Ok(row),
-                        // A concurrent identical request wrote it first: continue with theirs.
-                        Inserted::Duplicate => {
-                            let theirs = db::payments::find_by_external_id(
-                                conn,
-                                &row.account_id,
-                                &row.external_transaction_id,
-                            )?
-                            .ok_or_else(|| {
-                                Error::internal("payment vanished after a duplicate insert")
-                            })?;
-                            if theirs.request_fingerprint != row.request_fingerprint {
-                                return Err(idempotency_conflict());
-                            }
-                            Ok(theirs)
-                        }
-                    }
+                    let customer = match recorded {
+                        true => customer,
+                        false => customers::record(conn, customer)?,
+                    };
+                    let row = Payment {
+                        customer_id: Some(customer.id.clone()),
+                        ..row
+                    };
+                    Ok::<_, Error>((insert_creating(conn, row, &actor)?, customer))
                 })
-                .await
-                .map(|payment| (payment, customer))?
+                .await?;
+            (account, stripe_account, payment, Some(customer))
         }
     };
     let intent = match &payment.stripe_payment_intent_id {
@@ -252,6 +184,161 @@ pub async fn create_intent(
         client_secret: intent.client_secret,
         history: Vec::new(),
     })
+}
+
+/// Where an intent request stands after its first database hop.
+enum Prepared {
+    /// The payment row, recorded now (`creating`) or by an earlier identical request.
+    Recorded {
+        account: Account,
+        stripe_account: StripeAccount,
+        payment: Payment,
+        customer: Option<Customer>,
+    },
+    /// The row to record once the customer is known: made at Stripe first (new, or of another
+    /// Stripe context), or looked up with the saved card to charge.
+    CustomerFirst {
+        account: Account,
+        stripe_account: StripeAccount,
+        row: Payment,
+    },
+}
+
+/// The intent request's first hop: the account, an earlier payment for the same
+/// `external_transaction_id` and the customer, the request checked against them; then the
+/// `creating` row recorded, unless the customer has to be made (or its saved card found) first.
+fn prepare_intent(
+    conn: &mut DbConnection,
+    keys: &super::StripeKeys,
+    input: &NewIntent,
+    actor: &str,
+) -> Result<Prepared, Error> {
+    let account = super::accounts::require(conn, &input.external_account_id)?;
+    let existing =
+        db::payments::find_by_external_id(conn, &account.id, &input.external_transaction_id)?;
+    let known_customer = match &input.external_customer_id {
+        Some(external) => customers::find(conn, &account.id, external)?,
+        None => None,
+    };
+    let currency = input.currency.unwrap_or(account.default_currency);
+    let money = Money::parse_charge(&input.amount.0, currency)
+        .map_err(|e| Error::invalid("amount", format!("'amount' {e}")))?;
+    if input.payment_method_types.contains(&"interac_present") && currency.code() != "cad" {
+        return Err(Error::invalid(
+            "payment_method_types",
+            "interac_present is only available for payments in CAD",
+        ));
+    }
+    let fingerprint = request_fingerprint(input, money);
+    let stripe_account = keys.stripe_account(&account)?;
+    let row = match existing {
+        Some(p) if p.request_fingerprint != fingerprint => return Err(idempotency_conflict()),
+        // The same request (same fingerprint, so the same customer).
+        Some(payment) => {
+            return Ok(Prepared::Recorded {
+                account,
+                stripe_account,
+                payment,
+                customer: known_customer,
+            })
+        }
+        None => new_row(&account, input, money, fingerprint),
+    };
+    let customer = match (&input.external_customer_id, &input.saved_card) {
+        (None, _) => None,
+        // Known, and made in the Stripe context calls act in now.
+        (Some(_), None)
+            if known_customer.as_ref().is_some_and(|c| {
+                super::stripe_keys::customer_in(
+                    c,
+                    &super::stripe_keys::context(&account, &stripe_account),
+                )
+            }) =>
+        {
+            known_customer
+        }
+        (Some(_), _) => {
+            return Ok(Prepared::CustomerFirst {
+                account,
+                stripe_account,
+                row,
+            })
+        }
+    };
+    let row = Payment {
+        customer_id: customer.as_ref().map(|c| c.id.clone()),
+        ..row
+    };
+    let payment = insert_creating(conn, row, actor)?;
+    Ok(Prepared::Recorded {
+        account,
+        stripe_account,
+        payment,
+        customer,
+    })
+}
+
+/// The `creating` row of a new payment, without its customer or saved card yet.
+fn new_row(account: &Account, input: &NewIntent, money: Money, fingerprint: String) -> Payment {
+    Payment {
+        id: new_id(),
+        account_id: account.id.clone(),
+        external_transaction_id: input.external_transaction_id.clone(),
+        customer_id: None,
+        stripe_payment_intent_id: None,
+        request_fingerprint: fingerprint,
+        amount: money.minor,
+        currency: money.currency,
+        capture_method: input.capture_method.to_string(),
+        payment_method_types: MethodTypes::new(input.payment_method_types.iter().copied()),
+        description: input.description.clone(),
+        metadata: (!input.metadata.is_empty())
+            .then(|| serde_json::to_string(&input.metadata).expect("string map serializes")),
+        status: PaymentStatus::Creating,
+        amount_capturable: MinorUnits::ZERO,
+        amount_captured: MinorUnits::ZERO,
+        amount_refunded: MinorUnits::ZERO,
+        stripe_charge_id: None,
+        stripe_payment_method_id: None,
+        failure_code: None,
+        decline_code: None,
+        created_at: now(),
+        updated_at: now(),
+        stripe_idempotency_key: Some(super::stripe_keys::payment_intent(
+            &account.id,
+            &input.external_transaction_id,
+        )),
+    }
+}
+
+/// Records the `creating` row and its first history entry, before Stripe is called; a concurrent
+/// identical request that recorded it first is continued with (its row), a different one is 409.
+fn insert_creating(conn: &mut DbConnection, row: Payment, actor: &str) -> Result<Payment, Error> {
+    let inserted = write_transaction(conn, |conn| {
+        // Flushed by the synchronous commit that records Stripe's answer.
+        db::relax_commit(conn)?;
+        let inserted = db::payments::insert(conn, row.clone())?;
+        if let Inserted::New(row) = &inserted {
+            insert_history(conn, row, "create", Some(row.amount), actor, None)?;
+        }
+        Ok::<_, Error>(inserted)
+    })?;
+    match inserted {
+        Inserted::New(row) => Ok(row),
+        // A concurrent identical request wrote it first: continue with theirs.
+        Inserted::Duplicate => {
+            let theirs = db::payments::find_by_external_id(
+                conn,
+                &row.account_id,
+                &row.external_transaction_id,
+            )?
+            .ok_or_else(|| Error::internal("payment vanished after a duplicate insert"))?;
+            if theirs.request_fingerprint != row.request_fingerprint {
+                return Err(idempotency_conflict());
+            }
+            Ok(theirs)
+        }
+    }
 }
 
 /// The PaymentIntent request for a payment row. Built only from the row, so a replay sends
@@ -376,7 +463,8 @@ pub async fn capture(
     payment_id: String,
     amount: Option<DecimalText>,
 ) -> Result<PaymentView, Error> {
-    let (account, payment) = load(services, external_account_id, payment_id).await?;
+    let (account, payment, customer) =
+        load_viewed(services, external_account_id, payment_id).await?;
     let currency = payment.currency;
     let amount = amount
         .map(|a| {
@@ -399,7 +487,7 @@ pub async fn capture(
     match payment.status {
         // Repeating a completed capture returns the same result, without asking Stripe again.
         PaymentStatus::Succeeded if amount.is_none() || amount == Some(payment.amount_captured) => {
-            return view(services, account, payment).await;
+            return Ok(view_of(account, payment, customer));
         }
         PaymentStatus::Succeeded | PaymentStatus::Canceled | PaymentStatus::Creating => {
             return Err(not_capturable(payment.status.as_str()))
@@ -429,7 +517,7 @@ pub async fn capture(
     .await?;
     // Stripe's webhook may have recorded the capture first: recorded and announced once.
     let payment = observe_intent(services, payment, &intent, Source::Capture, actor).await?;
-    view(services, account, payment).await
+    Ok(view_of(account, payment, customer))
 }
 
 /// Our record of a payment, with its status refreshed from Stripe while it can still change
@@ -440,7 +528,8 @@ pub async fn get(
     external_account_id: String,
     payment_id: String,
 ) -> Result<PaymentView, Error> {
-    let (account, payment) = load(services, external_account_id, payment_id).await?;
+    let (account, payment, customer) =
+        load_viewed(services, external_account_id, payment_id).await?;
     if let (Some(id), false) = (&payment.stripe_payment_intent_id, payment.status.is_final()) {
         let intent = services
             .stripe
@@ -471,19 +560,19 @@ pub async fn get(
             Ok::<_, Error>((payment, history))
         })
         .await?;
-    let mut view = view(services, account, payment).await?;
+    let mut view = view_of(account, payment, customer);
     view.history = history;
     Ok(view)
 }
 
-/// The account (404 if unknown) and its payment with this PaymentIntent id (404 if unknown or
-/// another account's).
 /// Whether the payment's PaymentIntent has `setup_future_usage` (`off_session`): a card-present
 /// payment with a customer, not itself a charge of a saved card.
 pub fn sets_up_future_usage(payment: &Payment) -> bool {
     payment.customer_id.is_some() && payment.stripe_payment_method_id.is_none()
 }
 
+/// The account (404 if unknown) and its payment with this PaymentIntent id (404 if unknown or
+/// another account's).
 pub async fn load(
     services: &Services,
     external_account_id: String,
@@ -491,16 +580,53 @@ pub async fn load(
 ) -> Result<(Account, Payment), Error> {
     services
         .db
+        .run(move |conn| load_in(conn, &external_account_id, &payment_id))
+        .await
+}
+
+/// [`load`], with the payment's customer, in the same hop.
+pub async fn load_viewed(
+    services: &Services,
+    external_account_id: String,
+    payment_id: String,
+) -> Result<(Account, Payment, Option<Customer>), Error> {
+    services
+        .db
         .run(move |conn| {
-            let account = super::accounts::require(conn, &external_account_id)?;
-            let payment = db::payments::find_by_intent(conn, &account.id, &payment_id)?
-                .ok_or_else(|| {
-                    Error::not_found(format!("no such payment: '{payment_id}'"))
-                        .with_param("payment_id")
-                })?;
-            Ok((account, payment))
+            let (account, payment) = load_in(conn, &external_account_id, &payment_id)?;
+            let customer = match &payment.customer_id {
+                Some(id) => Some(customers::by_id(conn, id)?),
+                None => None,
+            };
+            Ok((account, payment, customer))
         })
         .await
+}
+
+/// [`load`] on a connection in hand.
+pub fn load_in(
+    conn: &mut DbConnection,
+    external_account_id: &str,
+    payment_id: &str,
+) -> Result<(Account, Payment), Error> {
+    let account = super::accounts::require(conn, external_account_id)?;
+    let payment =
+        db::payments::find_by_intent(conn, &account.id, payment_id)?.ok_or_else(|| {
+            Error::not_found(format!("no such payment: '{payment_id}'")).with_param("payment_id")
+        })?;
+    Ok((account, payment))
+}
+
+/// What the API shows of a payment whose customer is in hand (a payment's customer never
+/// changes once it is recorded).
+pub fn view_of(account: Account, payment: Payment, customer: Option<Customer>) -> PaymentView {
+    PaymentView {
+        payment,
+        external_account_id: account.external_account_id,
+        customer,
+        client_secret: None,
+        history: Vec::new(),
+    }
 }
 
 pub async fn view(
@@ -580,9 +706,10 @@ pub async fn cancel(
     external_account_id: String,
     payment_id: String,
 ) -> Result<PaymentView, Error> {
-    let (account, payment) = load(services, external_account_id, payment_id).await?;
+    let (account, payment, customer) =
+        load_viewed(services, external_account_id, payment_id).await?;
     match payment.status {
-        PaymentStatus::Canceled => return view(services, account, payment).await,
+        PaymentStatus::Canceled => return Ok(view_of(account, payment, customer)),
         PaymentStatus::Succeeded => {
             let mut e = Error::conflict(
                 "payment_already_captured",
@@ -607,7 +734,7 @@ pub async fn cancel(
         .await;
     let intent = settle(services, &stripe_account, &payment, answer, Wanted::Cancel).await?;
     let payment = observe_intent(services, payment, &intent, Source::Cancel, actor).await?;
-    view(services, account, payment).await
+    Ok(view_of(account, payment, customer))
 }
 
 /// What a capture or a void asked of Stripe, to judge the intent Stripe shows.

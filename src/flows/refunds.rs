@@ -30,7 +30,8 @@ pub async fn refund(
     reason: Option<RefundReason>,
     idempotency_key: Option<String>,
 ) -> Result<PaymentView, Error> {
-    let (account, payment) = payments::load(services, external_account_id, payment_id).await?;
+    let (account, payment, customer) =
+        payments::load_viewed(services, external_account_id, payment_id).await?;
     if payment.status != PaymentStatus::Succeeded {
         let mut e = Error::conflict(
             "payment_not_refundable",
@@ -148,7 +149,7 @@ pub async fn refund(
             })
         })
         .await?;
-    payments::view(services, account, payment).await
+    Ok(payments::view_of(account, payment, customer))
 }
 
 /// Stripe's refusals of a refund that (concurrent) other refunds made too large, as our own check

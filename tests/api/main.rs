@@ -10,6 +10,7 @@ mod card_on_file;
 mod checkout;
 mod cli;
 mod conflicts;
+mod connections;
 mod demo;
 mod envelope;
 mod idempotency;

@@ -501,6 +501,11 @@ impl TestApp {
         }
     }
 
+    /// The application's database pool (e.g. for its hop count, `Db::hops`).
+    pub fn db(&self) -> pos_backend::db::Db {
+        self.services.db.clone()
+    }
+
     /// Merchant-webhook deliveries still `pending` (due or waiting for a retry), of any account.
     pub async fn pending_deliveries(&self) -> i64 {
         use pos_backend::db::schema::webhook_deliveries::dsl;
