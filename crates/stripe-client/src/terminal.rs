@@ -1,5 +1,5 @@
 //! Stripe Terminal: connection tokens, locations, readers, the server-driven flow
-//! (`process_payment_intent`, `cancel_action`) and the test helper that presents a card on a
+//! (`process_payment_intent`, `set_reader_display`, `cancel_action`) and the test helper that presents a card on a
 //! simulated reader.
 
 use serde::Deserialize;
@@ -249,6 +249,59 @@ impl ProcessPaymentIntent<'_> {
     }
 }
 
+/// `cart[line_items][i]`: one line of a cart shown on a reader.
+#[derive(Debug, Clone, Copy)]
+pub struct CartLineItem<'a> {
+    pub description: &'a str,
+    /// The unit price, minor units.
+    pub amount: i64,
+    pub quantity: i64,
+}
+
+/// `POST /v1/terminal/readers/{id}/set_reader_display` with `type=cart`: the cart the reader
+/// shows until `cancel_action` clears it or a payment replaces it. Display only: Stripe checks
+/// nothing against a payment.
+#[derive(Debug, Clone, Copy)]
+pub struct SetReaderDisplay<'a> {
+    /// Lower-case ISO code.
+    pub currency: &'a str,
+    pub line_items: &'a [CartLineItem<'a>],
+    /// Minor units.
+    pub tax: Option<i64>,
+    /// Minor units.
+    pub total: i64,
+}
+
+impl SetReaderDisplay<'_> {
+    fn encode(&self) -> Form {
+        let mut f = Form::new();
+        f.push("type", "cart");
+        f.key("cart").field("currency").value(self.currency);
+        for (i, item) in self.line_items.iter().enumerate() {
+            f.key("cart")
+                .field("line_items")
+                .index(i)
+                .field("description")
+                .value(item.description);
+            f.key("cart")
+                .field("line_items")
+                .index(i)
+                .field("amount")
+                .value(item.amount);
+            f.key("cart")
+                .field("line_items")
+                .index(i)
+                .field("quantity")
+                .value(item.quantity);
+        }
+        if let Some(tax) = self.tax {
+            f.key("cart").field("tax").value(tax);
+        }
+        f.key("cart").field("total").value(self.total);
+        f
+    }
+}
+
 /// `POST /v1/test_helpers/terminal/readers/{id}/present_payment_method` (test mode only):
 /// presents a test card on a simulated reader.
 #[derive(Debug, Clone, Copy, Default)]
@@ -372,6 +425,20 @@ impl StripeClient {
             .await
     }
 
+    /// Shows a cart on a smart reader (refused with `terminal_reader_busy` while it processes a
+    /// payment).
+    pub async fn set_reader_display(
+        &self,
+        account: &StripeAccount,
+        reader: &str,
+        params: &SetReaderDisplay<'_>,
+        idempotency_key: &str,
+    ) -> Result<Reader, StripeError> {
+        let path = id_path(READERS, reader, "/set_reader_display")?;
+        self.post(account, &path, params.encode(), idempotency_key)
+            .await
+    }
+
     /// Cancels the reader's current action (an empty POST).
     pub async fn cancel_reader_action(
         &self,
@@ -461,6 +528,31 @@ mod tests {
         assert_eq!(
             present.encode().as_str(),
             "card_present[number]=4242424242424242"
+        );
+        let display = SetReaderDisplay {
+            currency: "usd",
+            line_items: &[
+                CartLineItem {
+                    description: "Latte & cake",
+                    amount: 450,
+                    quantity: 2,
+                },
+                CartLineItem {
+                    description: "Water",
+                    amount: 100,
+                    quantity: 1,
+                },
+            ],
+            tax: Some(80),
+            total: 1080,
+        };
+        assert_eq!(
+            display.encode().as_str(),
+            "type=cart&cart[currency]=usd\
+             &cart[line_items][0][description]=Latte+%26+cake&cart[line_items][0][amount]=450\
+             &cart[line_items][0][quantity]=2\
+             &cart[line_items][1][description]=Water&cart[line_items][1][amount]=100\
+             &cart[line_items][1][quantity]=1&cart[tax]=80&cart[total]=1080"
         );
         let reader = CreateReader {
             registration_code: "simulated-wpe",
