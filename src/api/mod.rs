@@ -86,6 +86,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::post().to(terminal::process)),
         )
         .service(
+            web::resource("/v1/terminal/readers/{id}/display")
+                .route(web::post().to(terminal::display)),
+        )
+        .service(
             web::resource("/v1/terminal/readers/{id}/cancel")
                 .route(web::post().to(terminal::cancel_action)),
         )

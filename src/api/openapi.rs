@@ -120,7 +120,8 @@ pub const OPERATIONS: &[Operation] = &[
     Operation { method: "get", path: "/v1/terminal/readers", id: "listReaders", tag: "terminal", summary: "The account's readers (without live status).", auth: Bearer(Scope::Terminal), calls: Database, query: ACCOUNT_Q, body: None, ok: &[(200, "The readers.", "ReaderList")] },
     Operation { method: "get", path: "/v1/terminal/readers/{id}", id: "getReader", tag: "terminal", summary: "A reader with its live status and current action.", auth: Bearer(Scope::Terminal), calls: Stripe, query: ACCOUNT_Q, body: None, ok: &[(200, "The reader.", "Reader")] },
     Operation { method: "post", path: "/v1/terminal/readers/{id}/process", id: "processOnReader", tag: "terminal", summary: "Hand a payment to a smart reader (server-driven).", auth: Bearer(Scope::Terminal), calls: Stripe, query: &[], body: Some("ProcessRequest"), ok: &[(200, "The reader.", "Reader")] },
-    Operation { method: "post", path: "/v1/terminal/readers/{id}/cancel", id: "cancelReaderAction", tag: "terminal", summary: "Cancel the reader's current action.", auth: Bearer(Scope::Terminal), calls: Stripe, query: &[], body: Some("AccountRequest"), ok: &[(200, "The reader.", "Reader")] },
+    Operation { method: "post", path: "/v1/terminal/readers/{id}/display", id: "displayCartOnReader", tag: "terminal", summary: "Show a cart (lines, tax, total) on a smart reader until cancel clears it or a payment replaces it; 409 reader_busy during a payment.", auth: Bearer(Scope::Terminal), calls: Stripe, query: &[], body: Some("DisplayRequest"), ok: &[(200, "The reader, its action set_reader_display.", "Reader")] },
+    Operation { method: "post", path: "/v1/terminal/readers/{id}/cancel", id: "cancelReaderAction", tag: "terminal", summary: "Cancel the reader's current action, or clear the cart it shows.", auth: Bearer(Scope::Terminal), calls: Stripe, query: &[], body: Some("AccountRequest"), ok: &[(200, "The reader.", "Reader")] },
     Operation { method: "put", path: "/v1/accounts/{external_account_id}", id: "putAccount", tag: "accounts", summary: "Create or update a merchant account: absent fields keep their value, null clears.", auth: Bearer(Scope::AccountsAdmin), calls: Database, query: &[], body: Some("AccountRequest_Put"), ok: &[(200, "Updated.", "Account"), (201, "Created.", "Account")] },
     Operation { method: "get", path: "/v1/accounts/{external_account_id}", id: "getAccount", tag: "accounts", summary: "A merchant account's settings (secrets never returned).", auth: Bearer(Scope::AccountsAdmin), calls: Database, query: &[], body: None, ok: &[(200, "The account.", "Account")] },
 ];
@@ -675,6 +676,29 @@ fn schemas() -> Value {
                     "external_account_id": r("ExternalId"),
                     "payment_id": r("PaymentId"),
                     "allow_redisplay": {"type": "string", "enum": ["always", "limited", "unspecified"], "description": "Whether the saved card may be shown again to its customer in online checkouts; sent to Stripe as process_config[allow_redisplay]. For a payment with a customer (its card is saved for later use) Stripe requires always or limited: limited when left out, unspecified is a 400. For other payments it is sent only when given."},
+                }),
+            ),
+        ),
+        (
+            "DisplayRequest",
+            request(
+                &["external_account_id", "currency", "line_items", "total"],
+                json!({
+                    "external_account_id": r("ExternalId"),
+                    "currency": r("Currency"),
+                    "line_items": {"type": "array", "minItems": 1, "maxItems": 100, "items": request(
+                        &["description", "amount", "quantity"],
+                        json!({
+                            "description": {"type": "string", "minLength": 1, "maxLength": 5000},
+                            "amount": {"allOf": [r("Amount")], "description": "The unit price, major units."},
+                            "quantity": {"type": "integer", "minimum": 1, "maximum": 9999},
+                        }),
+                    )},
+                    "tax": {
+                        "description": "The tax, major units (zero allowed).",
+                        "oneOf": [{"type": "string", "pattern": "^[0-9]+(\\.[0-9]+)?$"}, {"type": "number", "minimum": 0}],
+                    },
+                    "total": {"allOf": [r("Amount")], "description": "Exactly the sum of amount × quantity over the lines, plus the tax; else 400 naming total."},
                 }),
             ),
         ),

@@ -1,13 +1,15 @@
 //! Stripe Terminal for POS tablets and smart readers: `POST /v1/terminal/connection_token`,
-//! locations, readers, and the server-driven `process` / `cancel` of a reader's action.
+//! locations, readers, and the server-driven `process` / `display` (a cart on the screen) /
+//! `cancel` of a reader's action.
 
 use super::extract::{ApiJson, ApiQuery};
 use super::payments::{payment_id, AccountQuery};
 use crate::auth::{Caller, Scope};
 use crate::db::models::{TerminalLocation, TerminalReader};
 use crate::error::Error;
-use crate::flows::terminal::{self, NewLocation};
+use crate::flows::terminal::{self, Cart, CartLine, NewLocation};
 use crate::flows::Services;
+use crate::money::{Currency, DecimalText, MinorUnits, Money};
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -270,5 +272,145 @@ pub async fn cancel_action(
     let id = path.into_inner();
     stripe_id("id", "tmr_", &id)?;
     let (row, reader) = terminal::cancel_action(&services, account.into_string(), id).await?;
+    Ok(HttpResponse::Ok().json(reader_json(row, Some(reader))))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CartLineRequest {
+    description: String,
+    /// The unit price, major units.
+    amount: DecimalText,
+    quantity: i64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DisplayRequest {
+    external_account_id: String,
+    currency: String,
+    line_items: Vec<CartLineRequest>,
+    #[serde(default)]
+    tax: Option<DecimalText>,
+    total: DecimalText,
+}
+
+/// The most lines a cart may have (a reader's screen, not a receipt).
+const MAX_CART_LINES: usize = 100;
+/// A line's quantity.
+const CART_QUANTITY: std::ops::RangeInclusive<i64> = 1..=9999;
+/// Stripe's limit on a line's description.
+const MAX_DESCRIPTION_CHARS: usize = 5000;
+
+/// An amount of the cart in `currency`, exactly; `zero_ok` for the tax (`0`, `0.00`).
+fn cart_amount(
+    param: &str,
+    text: &str,
+    currency: Currency,
+    zero_ok: bool,
+) -> Result<MinorUnits, Error> {
+    let zeros = |s: &str| !s.is_empty() && s.bytes().all(|b| b == b'0');
+    let zero = match text.split_once('.') {
+        Some((int, frac)) => zeros(int) && zeros(frac),
+        None => zeros(text),
+    };
+    if zero_ok && zero {
+        return Ok(MinorUnits::ZERO);
+    }
+    Money::parse(text, currency)
+        .map(|money| money.minor)
+        .map_err(|e| Error::invalid(param, format!("'{param}' {e}")))
+}
+
+/// The cart, checked without I/O: every field is well formed and `total` is exactly the lines
+/// (unit amount × quantity) plus the tax.
+fn validate_cart(body: DisplayRequest) -> Result<Cart, Error> {
+    let currency = Currency::parse(&body.currency)
+        .map_err(|e| Error::invalid("currency", format!("'currency': {e}")))?;
+    if body.line_items.is_empty() {
+        return Err(Error::invalid(
+            "line_items",
+            "'line_items' must list at least one line",
+        ));
+    }
+    if body.line_items.len() > MAX_CART_LINES {
+        return Err(Error::invalid(
+            "line_items",
+            format!("'line_items' takes at most {MAX_CART_LINES} lines"),
+        ));
+    }
+    let mut line_items = Vec::with_capacity(body.line_items.len());
+    let mut sum = MinorUnits::ZERO;
+    let overflow = || Error::invalid("total", "'total' is over the maximum amount Stripe accepts");
+    for (i, line) in body.line_items.into_iter().enumerate() {
+        text(
+            &format!("line_items[{i}].description"),
+            &line.description,
+            MAX_DESCRIPTION_CHARS,
+        )?;
+        let unit_amount = cart_amount(
+            &format!("line_items[{i}].amount"),
+            &line.amount.0,
+            currency,
+            false,
+        )?;
+        if !CART_QUANTITY.contains(&line.quantity) {
+            let param = format!("line_items[{i}].quantity");
+            return Err(Error::invalid(
+                &param,
+                format!(
+                    "'{param}' must be a whole number from {} to {}",
+                    CART_QUANTITY.start(),
+                    CART_QUANTITY.end()
+                ),
+            ));
+        }
+        sum = unit_amount
+            .checked_mul(line.quantity)
+            .and_then(|amount| sum.checked_add(amount))
+            .ok_or_else(overflow)?;
+        line_items.push(CartLine {
+            description: line.description,
+            unit_amount,
+            quantity: line.quantity,
+        });
+    }
+    let tax = body
+        .tax
+        .map(|tax| cart_amount("tax", &tax.0, currency, true))
+        .transpose()?;
+    let total = cart_amount("total", &body.total.0, currency, false)?;
+    let expected = sum
+        .checked_add(tax.unwrap_or(MinorUnits::ZERO))
+        .ok_or_else(overflow)?;
+    if total != expected {
+        return Err(Error::invalid(
+            "total",
+            format!(
+                "'total' must be the sum of the lines (amount × quantity) plus the tax: {}",
+                Money::from_minor(expected, currency).to_decimal_string()
+            ),
+        ));
+    }
+    Ok(Cart {
+        currency,
+        line_items,
+        tax,
+        total,
+    })
+}
+
+/// Shows a cart on the reader; `POST /v1/terminal/readers/{id}/cancel` clears it.
+pub async fn display(
+    services: web::Data<Services>,
+    caller: Caller,
+    path: web::Path<String>,
+    ApiJson(body): ApiJson<DisplayRequest>,
+) -> Result<HttpResponse, Error> {
+    let account = caller.for_account(Scope::Terminal, &body.external_account_id)?;
+    let id = path.into_inner();
+    stripe_id("id", "tmr_", &id)?;
+    let cart = validate_cart(body)?;
+    let (row, reader) = terminal::display_cart(&services, account.into_string(), id, cart).await?;
     Ok(HttpResponse::Ok().json(reader_json(row, Some(reader))))
 }

@@ -1,15 +1,16 @@
 //! Stripe Terminal for a merchant: connection tokens, locations and readers (recorded per account,
 //! since accounts without their own Stripe account share the platform's), and the server-driven
-//! flow for smart readers.
+//! flow for smart readers (a payment, the cart on the screen, cancelling either).
 
 use super::payments;
 use super::Services;
 use crate::db;
 use crate::db::models::{new_id, now, Account, TerminalLocation, TerminalReader};
 use crate::error::Error;
+use crate::money::{Currency, MinorUnits};
 use crate::payment_state::PaymentStatus;
 use stripe_client::secret::Secret;
-use stripe_client::terminal::AddressParams;
+use stripe_client::terminal::{AddressParams, CartLineItem, SetReaderDisplay};
 use stripe_client::{
     AllowRedisplay, CreateLocation, CreateReader, Metadata, ProcessConfig, ProcessPaymentIntent,
     Reader,
@@ -284,10 +285,7 @@ pub async fn process(
             Some("intent_invalid_state" | "payment_intent_unexpected_state") => {
                 not_processable(None)
             }
-            Some("terminal_reader_busy") => Error::conflict(
-                "reader_busy",
-                "the reader is busy with another action; wait for it, or cancel it with POST /v1/terminal/readers/{id}/cancel",
-            ),
+            Some("terminal_reader_busy") => reader_busy(),
             _ if e.param() == Some("payment_intent") => {
                 Error::from_stripe_input(e, Some("payment_intent"), "payment_id")
             }
@@ -295,6 +293,67 @@ pub async fn process(
             _ if given && e.param() == Some(ALLOW_REDISPLAY_PARAM) => {
                 Error::from_stripe_input(e, Some(ALLOW_REDISPLAY_PARAM), "allow_redisplay")
             }
+            _ => Error::from_stripe_input(e, None, "id"),
+        })?;
+    Ok((row, reader))
+}
+
+fn reader_busy() -> Error {
+    Error::conflict(
+        "reader_busy",
+        "the reader is busy with another action; wait for it, or cancel it with POST /v1/terminal/readers/{id}/cancel",
+    )
+}
+
+/// One line of a cart: `quantity` × `unit_amount`.
+pub struct CartLine {
+    pub description: String,
+    pub unit_amount: MinorUnits,
+    pub quantity: i64,
+}
+
+/// A cart for a reader's screen, checked by the caller: its total is the lines plus the tax.
+pub struct Cart {
+    pub currency: Currency,
+    pub line_items: Vec<CartLine>,
+    pub tax: Option<MinorUnits>,
+    pub total: MinorUnits,
+}
+
+/// Shows the cart on the reader until `cancel_action` clears it or a payment replaces it (409
+/// `reader_busy` while the reader processes a payment). Display only: nothing is recorded.
+pub async fn display_cart(
+    services: &Services,
+    external_account_id: String,
+    reader_id: String,
+    cart: Cart,
+) -> Result<(TerminalReader, Reader), Error> {
+    let (account, row) = owned_reader(services, external_account_id, reader_id).await?;
+    let line_items: Vec<CartLineItem> = cart
+        .line_items
+        .iter()
+        .map(|line| CartLineItem {
+            description: &line.description,
+            amount: line.unit_amount.get(),
+            quantity: line.quantity,
+        })
+        .collect();
+    let reader = services
+        .stripe
+        .set_reader_display(
+            &services.stripe_account(&account)?,
+            &row.stripe_reader_id,
+            &SetReaderDisplay {
+                currency: cart.currency.code(),
+                line_items: &line_items,
+                tax: cart.tax.map(MinorUnits::get),
+                total: cart.total.get(),
+            },
+            &format!("display:{}:{}", row.stripe_reader_id, uuid::Uuid::new_v4()),
+        )
+        .await
+        .map_err(|e| match e.code() {
+            Some("terminal_reader_busy") => reader_busy(),
             _ => Error::from_stripe_input(e, None, "id"),
         })?;
     Ok((row, reader))
@@ -325,7 +384,8 @@ fn not_processable(status: Option<&str>) -> Error {
     e
 }
 
-/// Cancels what the reader is doing (409 `reader_action_not_found` when it is doing nothing).
+/// Cancels what the reader is doing, or clears the cart it shows (409 `reader_action_not_found`
+/// when it is doing and showing nothing).
 pub async fn cancel_action(
     services: &Services,
     external_account_id: String,

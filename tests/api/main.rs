@@ -18,6 +18,7 @@ mod lifecycle;
 mod logs;
 mod openapi_doc;
 mod ops;
+mod reader_display;
 mod receipts;
 mod reconcile;
 mod redisplay;
