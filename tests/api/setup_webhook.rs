@@ -3,13 +3,12 @@
 //! prints their signing secrets (which then verify the simulator's deliveries), and a second run
 //! (or a run over an endpoint registered by hand) updates rather than duplicates.
 
+use crate::support::receiver::{self, Receiver};
 use crate::support::sim::{start, Sim};
 use crate::support::wait::until_some;
-use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use pos_backend::flows::webhooks::HandledEvent;
 use serde_json::Value;
 use std::process::Command;
-use std::sync::{Arc, Mutex};
 
 /// The platform key the command and the test use at the simulator.
 const KEY: &str = "sk_test_simulator";
@@ -70,42 +69,6 @@ fn endpoint<'a>(all: &'a [Value], role: &str, url: &str) -> &'a Value {
     e
 }
 
-/// A local endpoint recording the `Stripe-Signature` and body of what it receives.
-async fn receiver() -> (String, Arc<Mutex<Vec<(String, String)>>>) {
-    let received: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!(
-        "http://{}/v1/webhooks/stripe",
-        listener.local_addr().unwrap()
-    );
-    let store = received.clone();
-    let server = HttpServer::new(move || {
-        let store = store.clone();
-        App::new().route(
-            "/v1/webhooks/stripe",
-            web::post().to(move |req: HttpRequest, body: String| {
-                let store = store.clone();
-                async move {
-                    let signature = req
-                        .headers()
-                        .get("Stripe-Signature")
-                        .and_then(|v| v.to_str().ok())
-                        .unwrap_or_default()
-                        .to_string();
-                    store.lock().unwrap().push((signature, body));
-                    HttpResponse::Ok().finish()
-                }
-            }),
-        )
-    })
-    .workers(1)
-    .listen(listener)
-    .unwrap()
-    .run();
-    tokio::spawn(server);
-    (url, received)
-}
-
 /// The value of the printed `STRIPE_WEBHOOK_SECRET=` line.
 fn printed_secrets(stdout: &str) -> Vec<String> {
     stdout
@@ -136,7 +99,7 @@ async fn cancel_an_intent(sim: &Sim) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn registers_both_endpoints_once_and_their_secrets_verify_deliveries() {
     let sim = start().await;
-    let (url, received) = receiver().await;
+    let Receiver { url, received } = receiver::start("/v1/webhooks/stripe", 0).await;
 
     let (ok, stdout, stderr) = run_against(&sim, &url).await;
     assert!(ok, "{stdout}{stderr}");

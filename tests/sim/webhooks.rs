@@ -2,64 +2,19 @@
 
 use crate::support::wait::until_some;
 use crate::{id, start, start_with, Sim};
-use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use hmac::{Hmac, Mac};
 use reqwest::Method;
 use serde_json::{json, Value};
 use sha2::Sha256;
-use std::net::TcpListener;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use stripe_sim::SimConfig;
 
 const SECRET: &str = "whsec_test_webhooks";
 
-/// A local webhook endpoint recording what it receives; the first `fail_first` attempts get 500.
-pub(crate) struct Receiver {
-    pub(crate) url: String,
-    /// `Stripe-Signature` and body of each delivery, in arrival order.
-    pub(crate) received: Arc<Mutex<Vec<(String, String)>>>,
-}
+pub(crate) use crate::support::receiver::Receiver;
 
+/// A local webhook endpoint at `/hook`; the first `fail_first` attempts get 500.
 pub(crate) async fn receiver(fail_first: usize) -> Receiver {
-    let received: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
-    let remaining = Arc::new(AtomicUsize::new(fail_first));
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    let store = received.clone();
-    let server = HttpServer::new(move || {
-        let store = store.clone();
-        let remaining = remaining.clone();
-        App::new().route(
-            "/hook",
-            web::post().to(move |req: HttpRequest, body: String| {
-                let store = store.clone();
-                let remaining = remaining.clone();
-                async move {
-                    if remaining
-                        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-                        .is_ok()
-                    {
-                        return HttpResponse::InternalServerError().finish();
-                    }
-                    let signature = req
-                        .headers()
-                        .get("Stripe-Signature")
-                        .and_then(|v| v.to_str().ok())
-                        .unwrap_or_default()
-                        .to_string();
-                    store.lock().unwrap().push((signature, body));
-                    HttpResponse::Ok().finish()
-                }
-            }),
-        )
-    })
-    .workers(1)
-    .listen(listener)
-    .unwrap()
-    .run();
-    tokio::spawn(server);
-    Receiver { url, received }
+    crate::support::receiver::start("/hook", fail_first).await
 }
 
 impl Receiver {

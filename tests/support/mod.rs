@@ -8,6 +8,7 @@
 //! - `sim`: a standalone Stripe simulator and a raw form-encoding client for it;
 //! - `bench`: the application as the benchmarks measure it, and percentiles;
 //! - `mock`: a scripted HTTP server standing in for Stripe, which can misbehave at the TCP level;
+//! - `receiver`: a local webhook endpoint recording signed deliveries;
 //! - `wait`: waiting on a condition with a deadline, for events outside the test's control;
 //! - `spec`: Stripe's API at the pinned version as JSON Schemas (conformance checks);
 //! - `openapi`: our own OpenAPI document, against which `TestApp` checks every response it gets.
@@ -21,6 +22,7 @@ pub mod app;
 pub mod bench;
 pub mod mock;
 pub mod openapi;
+pub mod receiver;
 pub mod sim;
 pub mod spec;
 pub mod wait;
