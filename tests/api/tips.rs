@@ -6,7 +6,7 @@
 //! `capture_before`; validation before any Stripe call; other accounts' ids are 404s.
 
 use crate::both_backends;
-use crate::support::app::TestApp;
+use crate::support::app::{MerchantEndpoint, TestApp};
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -292,6 +292,9 @@ both_backends! {
 
     async fn an_open_tab_grows_up_to_the_attempt_limit(app) {
         let (token, _, reader) = till(&app).await;
+        let hook = MerchantEndpoint::start(0);
+        let (status, account) = app.put_account("acme", json!({"webhook_url": hook.url})).await;
+        assert_eq!(status, 200, "{account}");
         let tab = json!({"external_account_id": "acme", "amount": "20.00", "external_transaction_id": "tab", "request_incremental_authorization_support": true});
         let id = authorised(&app, &token, &reader, tab, VISA).await;
         let p = payment(&app, &token, &id).await;
@@ -316,6 +319,16 @@ both_backends! {
         // The same key again replays the answer; the same total again changes nothing.
         let (status, replayed) = increment("25.00".into(), Some("round-2")).await;
         assert_eq!((status, replayed["amount"].as_str()), (200, Some("25.00")));
+        // The merchant hears of the new total (once, whoever recorded it first).
+        app.settle().await;
+        let events: Vec<Value> = hook.received.lock().unwrap().iter()
+            .map(|d| serde_json::from_str::<Value>(&d.body).unwrap())
+            .filter(|e| e["type"] == "payment.amount_updated")
+            .collect();
+        assert_eq!(events.len(), 1, "{events:?}");
+        let object = &events[0]["data"]["object"];
+        assert_eq!((object["amount"].as_str(), object["amount_tip"].as_str()), (Some("25.00"), Some("0.00")), "{object}");
+        assert!(object["capture_before"].is_string(), "{object}");
         let (status, error) = increment("24.00".into(), None).await;
         assert_eq!((status, error["error"]["param"].as_str()), (400, Some("amount")), "{error}");
         // Stripe allows 10 attempts per authorisation: 9 more, then 409.
