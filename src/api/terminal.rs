@@ -1,6 +1,7 @@
 //! Stripe Terminal for POS tablets and smart readers: `POST /v1/terminal/connection_token`,
 //! locations, readers, and the server-driven `process` / `display` (a cart on the screen) /
-//! `cancel` of a reader's action.
+//! `cancel` of a reader's action, and each location's tip choices
+//! (`/v1/terminal/locations/{id}/tipping`).
 
 use super::extract::{ApiJson, ApiQuery};
 use super::payments::{payment_id, AccountQuery};

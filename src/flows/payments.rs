@@ -1,4 +1,5 @@
-//! Payments: create a card-present PaymentIntent, capture it, read it back.
+//! Payments: create a card-present PaymentIntent, capture it (above the authorisation: a tip on
+//! receipt, where the card allows overcapture), raise its authorisation (increments), read it back.
 //!
 //! Crash safety (docs/architecture.md, rule 1): the payment row is written first (`creating`), then the intent is
 //! created at Stripe with the Idempotency-Key stored on the row (derived from the account and the

@@ -148,6 +148,10 @@ both_backends! {
         assert_eq!(offered, vec![195, 260, 325], "{shown}");
         let (status, tapped) = present(&app, &reader, VISA, Some("195")).await;
         assert_eq!(status, 200, "{tapped}");
+        // Stripe's webhook alone records it (the list does not ask Stripe).
+        app.settle_stripe_webhooks().await;
+        let listed = app.stored_payment(&token, "acme", "tipped").await.unwrap();
+        assert_eq!((listed.status.as_str(), listed.amount.as_str(), listed.amount_capturable.as_str()), ("requires_capture", "14.94", "14.94"));
 
         let p = payment(&app, &token, &id).await;
         assert_eq!(amounts(&p), ("14.94", "1.95", "requires_capture"), "{p}");
