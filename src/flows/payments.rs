@@ -515,7 +515,10 @@ pub async fn capture(
         // Above what we know is authorised: Stripe's view first (a tip on the reader we have
         // not seen yet, whether the card allows overcapture).
         payment = refresh(services, &stripe_account, payment).await?;
-        if minor > payment.amount && payment.overcapture_supported != Some(true) {
+        if minor > payment.amount
+            && payment.status == PaymentStatus::RequiresCapture
+            && payment.overcapture_supported != Some(true)
+        {
             return Err(overcapture_unavailable(&payment));
         }
     }
