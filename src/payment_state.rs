@@ -15,6 +15,8 @@
 //!   payment.
 //! - `amount_capturable` is the authorised amount while `requires_capture`, 0 in any other status.
 //! - The PaymentIntent id is set once; an observation of another intent is refused.
+//! - The description, metadata and receipt e-mail are the merchant's to change in any status (as
+//!   Stripe lets them), to the values Stripe holds after the change; nothing else moves with them.
 
 use crate::db::models::Payment;
 use crate::money::MinorUnits;
@@ -257,6 +259,13 @@ pub enum PaymentUpdate {
     Refunded { total: MinorUnits },
     /// The authorisation's capture deadline is near.
     Expiring,
+    /// The merchant changed the payment's details at Stripe: Stripe's values now.
+    Details {
+        description: Option<String>,
+        /// The merchant's metadata as stored (a JSON object), `None` when empty.
+        metadata: Option<String>,
+        receipt_email: Option<String>,
+    },
 }
 
 /// What [`decide`] concluded.
@@ -416,6 +425,31 @@ pub fn decide(current: &Payment, update: &PaymentUpdate, at: NaiveDateTime) -> D
                 action: "refund",
                 amount: Some(added),
                 event: Some("payment.refunded"),
+            }
+        }
+        PaymentUpdate::Details {
+            description,
+            metadata,
+            receipt_email,
+        } => {
+            if current.description == *description
+                && current.metadata == *metadata
+                && current.receipt_email == *receipt_email
+            {
+                return Decision::Same;
+            }
+            let after = Payment {
+                description: description.clone(),
+                metadata: metadata.clone(),
+                receipt_email: receipt_email.clone(),
+                updated_at: at,
+                ..current.clone()
+            };
+            Decision::Change {
+                after: Box::new(after),
+                action: "update",
+                amount: None,
+                event: None,
             }
         }
         PaymentUpdate::Expiring => {
@@ -582,6 +616,37 @@ mod tests {
                 proptest::prop_assert!(row.amount_refunded <= row.amount_captured);
             }
             proptest::prop_assert_eq!(announced, row.amount_refunded);
+        }
+    }
+
+    #[test]
+    fn details_change_in_any_status_and_nothing_else() {
+        let update = PaymentUpdate::Details {
+            description: Some("Table 4".into()),
+            metadata: None,
+            receipt_email: Some("a@example.com".into()),
+        };
+        for status in [RequiresCapture, Succeeded, Canceled] {
+            let current = payment(status);
+            let Decision::Change {
+                after,
+                action,
+                event,
+                ..
+            } = decide(&current, &update, now())
+            else {
+                panic!("refused on {status}")
+            };
+            assert_eq!((action, event), ("update", None));
+            assert_eq!(after.receipt_email.as_deref(), Some("a@example.com"));
+            let unchanged = Payment {
+                description: current.description.clone(),
+                receipt_email: None,
+                updated_at: current.updated_at,
+                ..(*after).clone()
+            };
+            assert_eq!(unchanged, current);
+            assert_eq!(decide(&after, &update, now()), Decision::Same);
         }
     }
 

@@ -97,8 +97,8 @@ pub fn find_unrecorded(
         .optional()
 }
 
-/// Writes what the state machine may change: the intent id, status, amounts, charge, failure and
-/// `updated_at`.
+/// Writes what the state machine may change: the intent id, status, amounts, charge, failure,
+/// the details a merchant may update (description, metadata, receipt e-mail) and `updated_at`.
 pub fn record_state(conn: &mut DbConnection, after: &Payment) -> QueryResult<()> {
     diesel::update(payments::table.find(&after.id))
         .set((
@@ -110,6 +110,9 @@ pub fn record_state(conn: &mut DbConnection, after: &Payment) -> QueryResult<()>
             payments::stripe_charge_id.eq(&after.stripe_charge_id),
             payments::failure_code.eq(&after.failure_code),
             payments::decline_code.eq(&after.decline_code),
+            payments::description.eq(&after.description),
+            payments::metadata.eq(&after.metadata),
+            payments::receipt_email.eq(&after.receipt_email),
             payments::updated_at.eq(after.updated_at),
         ))
         .execute(conn)

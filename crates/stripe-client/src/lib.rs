@@ -61,6 +61,7 @@ pub use terminal::{
     ListReaders, Location, PresentPaymentMethod, ProcessConfig, ProcessPaymentIntent,
     ProcessPaymentIntentAction, Reader, ReaderAction, ReaderActionStatus, ReaderActionType,
 };
+pub use terminal::{DisplayedCart, DisplayedLine, SetReaderDisplayAction};
 pub use types::{
     metadata_query, Address, Expandable, HasId, List, ListParams, Metadata, SearchParams,
     SearchResult,
