@@ -535,7 +535,7 @@ fn schemas() -> Value {
         ),
         (
             "Email",
-            json!({"type": "string", "maxLength": 254, "pattern": "^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$", "description": "An e-mail address; Stripe sends the receipt there (live mode)."}),
+            json!({"type": "string", "maxLength": 254, "pattern": "^[^@ ]+@[^@ ]+[.][^@ ]+$", "description": "An e-mail address; Stripe sends the receipt there (live mode)."}),
         ),
         (
             "PaymentUpdateRequest",

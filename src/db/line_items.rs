@@ -6,15 +6,22 @@ use super::schema::payment_line_items;
 use super::DbConnection;
 use diesel::prelude::*;
 
-/// Inserts a payment's lines in one statement (a multi-row insert, which diesel's
-/// `MultiConnection` only builds per backend).
+/// Inserts a payment's lines, inside the caller's transaction: one multi-row statement on
+/// PostgreSQL; a statement per line on SQLite (diesel's SQLite batch insert opens a transaction
+/// of its own, which cannot nest in ours; in-process, the statements are cheap).
 pub fn insert(conn: &mut DbConnection, lines: &[PaymentLineItem]) -> QueryResult<()> {
-    let insert = diesel::insert_into(payment_line_items::table).values(lines);
     match conn {
-        DbConnection::Pg(pg) => insert.execute(pg),
-        DbConnection::Sqlite(sqlite) => insert.execute(sqlite),
+        DbConnection::Pg(pg) => diesel::insert_into(payment_line_items::table)
+            .values(lines)
+            .execute(pg)
+            .map(|_| ()),
+        DbConnection::Sqlite(sqlite) => lines.iter().try_for_each(|line| {
+            diesel::insert_into(payment_line_items::table)
+                .values(line)
+                .execute(sqlite)
+                .map(|_| ())
+        }),
     }
-    .map(|_| ())
 }
 
 /// A payment's lines, in their order.
