@@ -146,7 +146,11 @@ impl PaymentResponse {
                 .into_iter()
                 .map(|l| LineItemResponse {
                     unit_amount: amount(l.unit_amount),
-                    amount: l.unit_amount.checked_mul(l.quantity).map(amount).unwrap_or_default(),
+                    amount: l
+                        .unit_amount
+                        .checked_mul(l.quantity)
+                        .map(amount)
+                        .unwrap_or_default(),
                     description: l.description,
                     quantity: l.quantity,
                 })
@@ -298,7 +302,10 @@ fn check_metadata(metadata: &BTreeMap<String, String>) -> Result<(), Error> {
     if metadata.len() > payments::MAX_METADATA_KEYS {
         return Err(Error::invalid(
             "metadata",
-            format!("'metadata' takes at most {} keys", payments::MAX_METADATA_KEYS),
+            format!(
+                "'metadata' takes at most {} keys",
+                payments::MAX_METADATA_KEYS
+            ),
         ));
     }
     for (k, v) in metadata {
@@ -335,9 +342,8 @@ pub fn email(param: &str, value: &str) -> Result<(), Error> {
             && !l.starts_with('.')
             && !l.ends_with('.')
             && !l.contains("..")
-            && l.bytes().all(|b| {
-                b.is_ascii_alphanumeric() || b"!#$%&'*+-/=?^_`{|}~.".contains(&b)
-            })
+            && l.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-/=?^_`{|}~.".contains(&b))
     };
     let label_ok = |l: &str| {
         !l.is_empty()
@@ -351,7 +357,12 @@ pub fn email(param: &str, value: &str) -> Result<(), Error> {
             local_ok(local)
                 && domain.contains('.')
                 && domain.split('.').all(label_ok)
-                && !domain.rsplit('.').next().unwrap_or_default().bytes().all(|b| b.is_ascii_digit())
+                && !domain
+                    .rsplit('.')
+                    .next()
+                    .unwrap_or_default()
+                    .bytes()
+                    .all(|b| b.is_ascii_digit())
         });
     if ok {
         Ok(())

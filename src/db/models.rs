@@ -4,8 +4,7 @@
 
 use super::schema::{
     accounts, cards, checkout_sessions, customers, payment_history, payment_line_items, payments,
-    refunds,
-    stripe_events, terminal_locations, terminal_readers, webhook_deliveries,
+    refunds, stripe_events, terminal_locations, terminal_readers, webhook_deliveries,
 };
 use crate::money::{Currency, MinorUnits};
 use crate::payment_state::PaymentStatus;

@@ -39,13 +39,15 @@ impl Sale {
         self.lines
             .iter()
             .enumerate()
-            .map(|(i, (description, unit_amount, quantity))| PaymentLineItem {
-                payment_id: payment_id.to_string(),
-                position: i as i64,
-                description: description.clone(),
-                unit_amount: *unit_amount,
-                quantity: *quantity,
-            })
+            .map(
+                |(i, (description, unit_amount, quantity))| PaymentLineItem {
+                    payment_id: payment_id.to_string(),
+                    position: i as i64,
+                    description: description.clone(),
+                    unit_amount: *unit_amount,
+                    quantity: *quantity,
+                },
+            )
             .collect()
     }
 }
@@ -77,7 +79,12 @@ pub fn check(
         }
         return Ok(None);
     }
-    let overflow = || Error::invalid("line_items", "'line_items' add up to more than Stripe accepts");
+    let overflow = || {
+        Error::invalid(
+            "line_items",
+            "'line_items' add up to more than Stripe accepts",
+        )
+    };
     let mut sum = MinorUnits::ZERO;
     let mut checked = Vec::with_capacity(lines.len());
     for (i, line) in lines.iter().enumerate() {
@@ -190,7 +197,9 @@ mod tests {
         assert_eq!(sale.lines[0].1.get(), 450);
         let e = check(&lines, Some(&tax), usd("10.81")).unwrap_err();
         assert_eq!(e.param.as_deref(), Some("line_items"));
-        assert!(check(&lines, Some(&DecimalText("0".into())), usd("10.00")).unwrap().is_some());
+        assert!(check(&lines, Some(&DecimalText("0".into())), usd("10.00"))
+            .unwrap()
+            .is_some());
         assert!(check(&lines, None, usd("10.00")).unwrap().is_some());
         let e = check(&[line("4.505", 1)], None, usd("4.51")).unwrap_err();
         assert_eq!(e.param.as_deref(), Some("line_items[0].amount"));

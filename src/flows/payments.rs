@@ -836,7 +836,10 @@ pub async fn update_details(
         if merged.len() > MAX_METADATA_KEYS {
             return Err(Error::invalid(
                 "metadata",
-                format!("'metadata' would have {} keys; a payment keeps at most {MAX_METADATA_KEYS}", merged.len()),
+                format!(
+                    "'metadata' would have {} keys; a payment keeps at most {MAX_METADATA_KEYS}",
+                    merged.len()
+                ),
             ));
         }
     }
@@ -845,7 +848,8 @@ pub async fn update_details(
     let metadata: Option<Metadata> = change.metadata.map(|m| m.into_iter().collect());
     // Stripe clears a field given as an empty string.
     let cleared = |v: &Option<Option<String>>| v.as_ref().map(|v| v.clone().unwrap_or_default());
-    let (description, receipt_email) = (cleared(&change.description), cleared(&change.receipt_email));
+    let (description, receipt_email) =
+        (cleared(&change.description), cleared(&change.receipt_email));
     let params = stripe_client::UpdatePaymentIntent {
         description: description.as_deref(),
         metadata: metadata.as_ref(),
