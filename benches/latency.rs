@@ -936,6 +936,9 @@ async fn in_process(b: &Bench, url: &str) -> Vec<(&'static str, Stats)> {
         metadata: BTreeMap::new(),
         card_present: Default::default(),
         saved_card: None,
+        line_items: Vec::new(),
+        tax: None,
+        receipt_email: None,
     };
     for _ in 0..10 {
         payments::create_intent(&services, "bench", input())

@@ -27,6 +27,8 @@
 //!   payment.
 //! - `amount_capturable` is the authorised amount while `requires_capture`, 0 in any other status.
 //! - The PaymentIntent id is set once; an observation of another intent is refused.
+//! - The description, metadata and receipt e-mail are the merchant's to change in any status (as
+//!   Stripe lets them), to the values Stripe holds after the change; nothing else moves with them.
 
 use crate::db::models::Payment;
 use crate::money::MinorUnits;
@@ -326,6 +328,13 @@ pub enum PaymentUpdate {
         amount: MinorUnits,
         decline_code: Option<String>,
     },
+    /// The merchant changed the payment's details at Stripe: Stripe's values now.
+    Details {
+        description: Option<String>,
+        /// The merchant's metadata as stored (a JSON object), `None` when empty.
+        metadata: Option<String>,
+        receipt_email: Option<String>,
+    },
 }
 
 /// What [`decide`] concluded.
@@ -567,6 +576,31 @@ pub fn decide(current: &Payment, update: &PaymentUpdate, at: NaiveDateTime) -> D
                 after: Box::new(current.clone()),
                 action: "increment_declined",
                 amount: Some(*amount),
+                event: None,
+            }
+        }
+        PaymentUpdate::Details {
+            description,
+            metadata,
+            receipt_email,
+        } => {
+            if current.description == *description
+                && current.metadata == *metadata
+                && current.receipt_email == *receipt_email
+            {
+                return Decision::Same;
+            }
+            let after = Payment {
+                description: description.clone(),
+                metadata: metadata.clone(),
+                receipt_email: receipt_email.clone(),
+                updated_at: at,
+                ..current.clone()
+            };
+            Decision::Change {
+                after: Box::new(after),
+                action: "update",
+                amount: None,
                 event: None,
             }
         }
@@ -866,6 +900,37 @@ mod tests {
                 proptest::prop_assert!(row.amount_refunded <= row.amount_captured);
             }
             proptest::prop_assert_eq!(announced, row.amount_refunded);
+        }
+    }
+
+    #[test]
+    fn details_change_in_any_status_and_nothing_else() {
+        let update = PaymentUpdate::Details {
+            description: Some("Table 4".into()),
+            metadata: None,
+            receipt_email: Some("a@example.com".into()),
+        };
+        for status in [RequiresCapture, Succeeded, Canceled] {
+            let current = payment(status);
+            let Decision::Change {
+                after,
+                action,
+                event,
+                ..
+            } = decide(&current, &update, now())
+            else {
+                panic!("refused on {status}")
+            };
+            assert_eq!((action, event), ("update", None));
+            assert_eq!(after.receipt_email.as_deref(), Some("a@example.com"));
+            let unchanged = Payment {
+                description: current.description.clone(),
+                receipt_email: None,
+                updated_at: current.updated_at,
+                ..(*after).clone()
+            };
+            assert_eq!(unchanged, current);
+            assert_eq!(decide(&after, &update, now()), Decision::Same);
         }
     }
 

@@ -4,7 +4,7 @@ use super::extract::{ApiJson, Patch};
 use crate::auth::{Caller, Scope};
 use crate::db::models::Account;
 use crate::error::Error;
-use crate::flows::accounts::{self, AccountChanges};
+use crate::flows::accounts::{self, AccountChanges, Address};
 use crate::flows::Services;
 use crate::money::Currency;
 use actix_web::{web, HttpResponse};
@@ -26,6 +26,87 @@ pub struct PutAccount {
     webhook_url: Patch<String>,
     #[serde(default)]
     stripe_webhook_secret: Patch<String>,
+    #[serde(default)]
+    address: Patch<AddressRequest>,
+}
+
+/// The merchant's address, printed on receipts.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AddressRequest {
+    line1: String,
+    #[serde(default)]
+    line2: Option<String>,
+    city: String,
+    #[serde(default)]
+    state: Option<String>,
+    postal_code: String,
+    country: String,
+}
+
+#[derive(Serialize)]
+struct AddressResponse {
+    line1: String,
+    line2: Option<String>,
+    city: String,
+    state: Option<String>,
+    postal_code: String,
+    country: String,
+}
+
+impl From<Address> for AddressResponse {
+    fn from(a: Address) -> Self {
+        AddressResponse {
+            line1: a.line1,
+            line2: a.line2,
+            city: a.city,
+            state: a.state,
+            postal_code: a.postal_code,
+            country: a.country,
+        }
+    }
+}
+
+/// ISO 3166-1 alpha-2: the officially assigned codes, and XK (Kosovo, user-assigned; Stripe
+/// accepts it).
+const COUNTRIES: &str = "AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ \
+BA BB BD BE BF BG BH BI BJ BL BM BN BO BQ BR BS BT BV BW BY BZ \
+CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ DE DJ DK DM DO DZ EC EE EG EH ER ES ET \
+FI FJ FK FM FO FR GA GB GD GE GF GG GH GI GL GM GN GP GQ GR GS GT GU GW GY HK HM HN HR HT HU \
+ID IE IL IM IN IO IQ IR IS IT JE JM JO JP KE KG KH KI KM KN KP KR KW KY KZ \
+LA LB LC LI LK LR LS LT LU LV LY MA MC MD ME MF MG MH MK ML MM MN MO MP MQ MR MS MT MU MV MW MX MY MZ \
+NA NC NE NF NG NI NL NO NP NR NU NZ OM PA PE PF PG PH PK PL PM PN PR PS PT PW PY QA RE RO RS RU RW \
+SA SB SC SD SE SG SH SI SJ SK SL SM SN SO SR SS ST SV SX SY SZ \
+TC TD TF TG TH TJ TK TL TM TN TO TR TT TV TW TZ UA UG UM US UY UZ VA VC VE VG VI VN VU WF WS XK YE YT ZA ZM ZW";
+
+/// The address, checked: required parts 1 to 200 printable characters (the postal code at most
+/// 20), optional ones the same when given, the country an ISO 3166-1 alpha-2 code (either case).
+fn validate_address(a: AddressRequest) -> Result<Address, Error> {
+    let part = |name: &str, v: String, max: usize| -> Result<String, Error> {
+        let param = format!("address.{name}");
+        if v.trim().is_empty() || v.chars().count() > max || v.chars().any(char::is_control) {
+            return Err(Error::invalid(
+                &param,
+                format!("'{param}' must be 1 to {max} printable characters"),
+            ));
+        }
+        Ok(v)
+    };
+    let country = a.country.to_ascii_uppercase();
+    if country.len() != 2 || !COUNTRIES.split_whitespace().any(|c| c == country) {
+        return Err(Error::invalid(
+            "address.country",
+            "'address.country' must be an ISO 3166-1 alpha-2 country code, like US or CA",
+        ));
+    }
+    Ok(Address {
+        line1: part("line1", a.line1, 200)?,
+        line2: a.line2.map(|v| part("line2", v, 200)).transpose()?,
+        city: part("city", a.city, 200)?,
+        state: a.state.map(|v| part("state", v, 200)).transpose()?,
+        postal_code: part("postal_code", a.postal_code, 20)?,
+        country,
+    })
 }
 
 #[derive(Serialize)]
@@ -40,13 +121,16 @@ pub struct AccountResponse {
     #[serde(skip_serializing_if = "Option::is_none")]
     webhook_secret: Option<String>,
     has_stripe_webhook_secret: bool,
+    address: Option<AddressResponse>,
     created_at: String,
     updated_at: String,
 }
 
 impl From<Account> for AccountResponse {
     fn from(a: Account) -> Self {
+        let address = Address::of(&a).map(AddressResponse::from);
         AccountResponse {
+            address,
             external_account_id: a.external_account_id,
             display_name: a.display_name,
             default_currency: a.default_currency.code().to_string(),
@@ -207,7 +291,13 @@ fn validate(body: PutAccount, simulator: bool) -> Result<AccountChanges, Error> 
         }
         Ok(Secret::new(v))
     })?;
+    let address = match body.address {
+        Patch::Absent => None,
+        Patch::Null => Some(None),
+        Patch::Value(a) => Some(Some(validate_address(a)?)),
+    };
     Ok(AccountChanges {
+        address,
         stripe_webhook_secret,
         display_name,
         default_currency,

@@ -35,7 +35,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/v1/payment/refund").route(web::post().to(payments::refund)))
         .service(web::resource("/v1/payment/charge").route(web::post().to(payments::charge)))
         .service(web::resource("/v1/payment/increment").route(web::post().to(payments::increment)))
-        .service(web::resource("/v1/payment/{payment_id}").route(web::get().to(payments::get)))
+        .service(
+            web::resource("/v1/payment/{payment_id}")
+                .route(web::get().to(payments::get))
+                .route(web::post().to(payments::update)),
+        )
         .service(
             web::resource("/v1/payment/{payment_id}/receipt").route(web::get().to(receipts::get)),
         )

@@ -91,6 +91,7 @@ pub const OPERATIONS: &[Operation] = &[
     Operation { method: "post", path: "/v1/payment/charge", id: "chargeSavedCard", tag: "payments", summary: "Charge a saved card off-session, confirmed and captured at once (409 card_unavailable for a card saved under an earlier Stripe key or connected account).", auth: Bearer(Scope::PaymentsWrite), calls: Card, query: &[], body: Some("ChargeRequest"), ok: &[(200, "The payment.", "Payment")] },
     Operation { method: "post", path: "/v1/payment/increment", id: "incrementAuthorization", tag: "payments", summary: "Raise an authorised payment's authorisation to a new total (an open tab; Stripe's incremental authorisation): 402 when the card declines, 409 incremental_authorization_unavailable / increment_limit_reached / payment_not_incrementable.", auth: Bearer(Scope::PaymentsWrite), calls: Card, query: &[], body: Some("IncrementRequest"), ok: &[(200, "The payment.", "Payment")] },
     Operation { method: "get", path: "/v1/payment/{payment_id}", id: "getPayment", tag: "payments", summary: "A payment with its history; its status is refreshed from Stripe unless canceled.", auth: Bearer(Scope::PaymentsRead), calls: Stripe, query: ACCOUNT_Q, body: None, ok: &[(200, "The payment.", "Payment")] },
+    Operation { method: "post", path: "/v1/payment/{payment_id}", id: "updatePayment", tag: "payments", summary: "Change a payment's receipt_email (null clears it), description (null clears it) or metadata (merged; an empty value removes a key), at Stripe and on our record, in any status.", auth: Bearer(Scope::PaymentsWrite), calls: Stripe, query: &[], body: Some("PaymentUpdateRequest"), ok: &[(200, "The payment.", "Payment")] },
     Operation { method: "get", path: "/v1/payment/{payment_id}/receipt", id: "getPaymentReceipt", tag: "payments", summary: "The receipt of a card-present (or Interac) payment, read from Stripe: merchant, amounts with tip and refunds so far, card, the EMV fields card networks require (Stripe's names and labels) and Stripe's receipt_url. `format=text`: 42 columns for an 80 mm printer; `format=html`: a printable page. 409 receipt_unavailable before a card is authorised.", auth: Bearer(Scope::PaymentsRead), calls: Stripe, query: &[("external_account_id", true, ExternalId), ("format", false, Schema::ReceiptFormat)], body: None, ok: &[(200, "The receipt (JSON, text or HTML by `format`).", "Receipt")] },
     Operation { method: "get", path: "/v1/payments", id: "listPayments", tag: "payments", summary: "Payments newest first, filtered, with cursor pagination.", auth: Bearer(Scope::PaymentsRead), calls: Database, query: &[
         ("external_account_id", true, ExternalId),
@@ -521,6 +522,9 @@ fn schemas() -> Value {
                     "metadata": r("Metadata"),
                     "request_incremental_authorization_support": {"type": "boolean", "default": false, "description": "Ask for an authorisation that POST /v1/payment/increment can raise (manual capture only)."},
                     "request_extended_authorization": {"type": "boolean", "default": false, "description": "Ask for a longer capture window (manual capture only); see capture_before."},
+                    "line_items": {"type": "array", "maxItems": 100, "description": "What the sale was made of, printed on the receipt: Σ amount × quantity + tax must be exactly `amount` (else 400 naming line_items).", "items": r("LineItemRequest")},
+                    "tax": {"description": "The tax included in `amount` (zero allowed); only with line_items.", "oneOf": [{"type": "string", "pattern": "^[0-9]+(\\.[0-9]+)?$"}, {"type": "number", "minimum": 0}]},
+                    "receipt_email": r("Email"),
                 }),
             ),
         ),
@@ -532,6 +536,17 @@ fn schemas() -> Value {
                     "payment_id": r("PaymentId"),
                     "amount": {"allOf": [r("Amount")], "description": "The new total to authorise (not the difference), above the current amount."},
                     "external_account_id": r("ExternalId"),
+                }),
+            ),
+        ),
+        (
+            "LineItemRequest",
+            request(
+                &["description", "amount", "quantity"],
+                json!({
+                    "description": {"type": "string", "minLength": 1, "maxLength": 500},
+                    "amount": {"allOf": [r("Amount")], "description": "The unit price, major units."},
+                    "quantity": {"type": "integer", "minimum": 1, "maximum": 9999},
                 }),
             ),
         ),
@@ -549,6 +564,22 @@ fn schemas() -> Value {
             ),
         ),
         (
+            "Email",
+            json!({"type": "string", "maxLength": 254, "pattern": "^[^@ ]+@[^@ ]+[.][^@ ]+$", "description": "An e-mail address; Stripe sends the receipt there (live mode)."}),
+        ),
+        (
+            "PaymentUpdateRequest",
+            request(
+                &["external_account_id"],
+                json!({
+                    "external_account_id": r("ExternalId"),
+                    "receipt_email": nullable(r("Email")),
+                    "description": nullable(json!({"type": "string", "minLength": 1, "maxLength": 1000})),
+                    "metadata": {"allOf": [r("Metadata")], "description": "Merged into the payment's metadata; an empty value removes its key."},
+                }),
+            ),
+        ),
+        (
             "LocationTipping",
             response(json!({
                 "location": id("tml"),
@@ -558,6 +589,17 @@ fn schemas() -> Value {
                     "fixed_amounts": {"type": "array", "items": r("DecimalString")},
                     "smart_tip_threshold": nullable(r("DecimalString")),
                 }))},
+            })),
+        ),
+        (
+            "Address",
+            response(json!({
+                "line1": string(),
+                "line2": nstring(),
+                "city": string(),
+                "state": nstring(),
+                "postal_code": string(),
+                "country": {"type": "string", "pattern": "^[A-Z]{2}$", "description": "ISO 3166-1 alpha-2."},
             })),
         ),
         (
@@ -764,6 +806,14 @@ fn schemas() -> Value {
                     "stripe_secret_key": nullable(json!({"type": "string", "pattern": "^(sk|rk)_(test|live)_", "description": "Encrypted at rest, never returned."})),
                     "webhook_url": nullable(json!({"type": "string", "format": "uri", "maxLength": 2048, "description": "https (http for loopback only); setting it answers once with webhook_secret."})),
                     "stripe_webhook_secret": nullable(json!({"type": "string", "pattern": "^whsec_"})),
+                    "address": nullable(request(&["line1", "city", "postal_code", "country"], json!({
+                        "line1": {"type": "string", "minLength": 1, "maxLength": 200},
+                        "line2": {"type": "string", "minLength": 1, "maxLength": 200},
+                        "city": {"type": "string", "minLength": 1, "maxLength": 200},
+                        "state": {"type": "string", "minLength": 1, "maxLength": 200},
+                        "postal_code": {"type": "string", "minLength": 1, "maxLength": 20},
+                        "country": {"type": "string", "minLength": 2, "maxLength": 2, "description": "ISO 3166-1 alpha-2 (either case; answered in upper case)."},
+                    }))),
                 }),
             ),
         ),
@@ -785,7 +835,7 @@ fn schemas() -> Value {
                 "type": "object",
                 "additionalProperties": false,
                 "required": ["id", "status", "amount", "amount_capturable", "amount_captured", "amount_refunded", "currency", "capture_method", "payment_method_types", "external_account_id", "external_transaction_id", "external_customer_id", "customer_id", "description", "metadata", "created_at", "updated_at",
-                    "amount_tip", "capture_before", "incremental_authorization_supported", "overcapture_supported"],
+                    "amount_tip", "capture_before", "incremental_authorization_supported", "overcapture_supported", "tax", "receipt_email"],
                 "properties": {
                     "id": nullable(r("PaymentId")),
                     "client_secret": {"type": "string", "description": "Only where the Terminal SDK needs it (creation)."},
@@ -810,8 +860,20 @@ fn schemas() -> Value {
                     "incremental_authorization_supported": {"type": "boolean", "nullable": true, "description": "Whether POST /v1/payment/increment can raise the authorisation (null: not known yet)."},
                     "overcapture_supported": {"type": "boolean", "nullable": true, "description": "Whether a capture may exceed the authorisation (a tip on receipt; null: not known yet)."},
                     "history": {"type": "array", "items": r("PaymentHistoryEntry"), "description": "GET /v1/payment/{payment_id} only."},
+                    "tax": nullable(json!({"allOf": [r("DecimalString")], "description": "The tax of the line items (0 when none was given); null without line items."})),
+                    "receipt_email": nullable(r("Email")),
+                    "line_items": {"type": "array", "items": r("LineItem"), "description": "GET /v1/payment/{payment_id} only (empty without line items)."},
                 },
             }),
+        ),
+        (
+            "LineItem",
+            response(json!({
+                "description": string(),
+                "unit_amount": r("DecimalString"),
+                "quantity": {"type": "integer", "minimum": 1},
+                "amount": {"allOf": [r("DecimalString")], "description": "unit_amount × quantity."},
+            })),
         ),
         (
             "PaymentList",
@@ -827,7 +889,12 @@ fn schemas() -> Value {
                 "payment_id": r("PaymentId"),
                 "external_account_id": string(),
                 "external_transaction_id": string(),
-                "merchant": response(json!({"name": nullable(json!({"type": "string", "description": "The account's display_name; set it, card networks require the merchant's name on receipts."}))})),
+                "merchant": response(json!({
+                    "name": nullable(json!({"type": "string", "description": "The account's display_name; set it, card networks require the merchant's name on receipts."})),
+                    "address": nullable(r("Address")),
+                })),
+                "line_items": {"type": "array", "items": r("LineItem"), "description": "What the sale was made of, as the intent request said (empty when it did not)."},
+                "tax": nullable(r("DecimalString")),
                 "description": nstring(),
                 "status": {"allOf": [r("PaymentStatus")], "description": "The PaymentIntent's status at Stripe now."},
                 "currency": r("CurrencyCode"),
@@ -933,6 +1000,16 @@ fn schemas() -> Value {
                         "failure_message": nstring(),
                         "payment_id": nullable(r("PaymentId")),
                     }))),
+                    "cart": nullable(response(json!({
+                        "currency": r("CurrencyCode"),
+                        "line_items": {"type": "array", "items": response(json!({
+                            "description": string(),
+                            "amount": {"allOf": [r("DecimalString")], "description": "The unit price."},
+                            "quantity": {"type": "integer", "minimum": 1},
+                        }))},
+                        "tax": nullable(r("DecimalString")),
+                        "total": r("DecimalString"),
+                    }))),
                 },
             }),
         ),
@@ -942,7 +1019,7 @@ fn schemas() -> Value {
             json!({
                 "type": "object",
                 "additionalProperties": false,
-                "required": ["external_account_id", "display_name", "default_currency", "stripe_account_id", "has_stripe_secret_key", "webhook_url", "has_stripe_webhook_secret", "created_at", "updated_at"],
+                "required": ["external_account_id", "display_name", "default_currency", "stripe_account_id", "has_stripe_secret_key", "webhook_url", "has_stripe_webhook_secret", "address", "created_at", "updated_at"],
                 "properties": {
                     "external_account_id": string(),
                     "display_name": nstring(),
@@ -952,6 +1029,7 @@ fn schemas() -> Value {
                     "webhook_url": nstring(),
                     "webhook_secret": {"type": "string", "description": "Only in the answer that set or changed webhook_url; keep it."},
                     "has_stripe_webhook_secret": {"type": "boolean"},
+                    "address": nullable(r("Address")),
                     "created_at": time(),
                     "updated_at": time(),
                 },

@@ -1,11 +1,13 @@
 //! `POST /v1/payment/intent`, `POST /v1/payment/capture`, `POST /v1/payment/increment`,
-//! `GET /v1/payment/{id}`.
+//! `GET /v1/payment/{id}`, `POST /v1/payment/{id}` (description, metadata, receipt e-mail), and
+//! the other payment routes.
 
-use super::extract::{external_id, ApiJson, ApiQuery};
+use super::extract::{external_id, ApiJson, ApiQuery, Patch};
 use crate::auth::{AuthorizedAccount, Caller, Scope};
 use crate::error::Error;
+use crate::flows::line_items::{self, LineInput};
 use crate::flows::payments::{
-    self, AuthorizationRequest, NewIntent, PaymentView, RESERVED_METADATA,
+    self, AuthorizationRequest, DetailsChange, NewIntent, PaymentView, RESERVED_METADATA,
 };
 use crate::flows::Services;
 use crate::money::{check_decimal, Currency, DecimalText, MinorUnits, Money};
@@ -44,6 +46,22 @@ pub struct IntentRequest {
     request_incremental_authorization_support: Option<bool>,
     #[serde(default)]
     request_extended_authorization: Option<bool>,
+    #[serde(default)]
+    line_items: Option<Vec<LineItemRequest>>,
+    #[serde(default)]
+    tax: Option<DecimalText>,
+    #[serde(default)]
+    receipt_email: Option<String>,
+}
+
+/// One line of what the sale was made of.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LineItemRequest {
+    description: String,
+    /// The unit price, major units.
+    amount: DecimalText,
+    quantity: i64,
 }
 
 #[derive(Deserialize)]
@@ -103,6 +121,19 @@ pub struct PaymentResponse {
     overcapture_supported: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     history: Option<Vec<HistoryEntry>>,
+    tax: Option<String>,
+    receipt_email: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    line_items: Option<Vec<LineItemResponse>>,
+}
+
+/// A line item as shown: the unit price, the quantity and the line's amount.
+#[derive(Serialize)]
+struct LineItemResponse {
+    description: String,
+    unit_amount: String,
+    quantity: i64,
+    amount: String,
 }
 
 impl PaymentResponse {
@@ -123,7 +154,25 @@ impl PaymentResponse {
                 })
                 .collect()
         });
+        let line_items = with_history.then(|| {
+            view.line_items
+                .into_iter()
+                .map(|l| LineItemResponse {
+                    unit_amount: amount(l.unit_amount),
+                    amount: l
+                        .unit_amount
+                        .checked_mul(l.quantity)
+                        .map(amount)
+                        .unwrap_or_default(),
+                    description: l.description,
+                    quantity: l.quantity,
+                })
+                .collect()
+        });
         PaymentResponse {
+            tax: p.tax.map(amount),
+            receipt_email: p.receipt_email,
+            line_items,
             id: p.stripe_payment_intent_id,
             client_secret: view.client_secret.map(|s| s.expose().clone()),
             status: p.status.to_string(),
@@ -233,29 +282,20 @@ fn validate_intent(account: AuthorizedAccount, body: IntentRequest) -> Result<Ne
         }
     }
     let metadata = body.metadata.unwrap_or_default();
-    if metadata.len() > 20 {
-        return Err(Error::invalid(
-            "metadata",
-            "'metadata' takes at most 20 keys",
-        ));
-    }
-    for (k, v) in &metadata {
-        if k.is_empty()
-            || k.chars().count() > 40
-            || k.contains(['[', ']'])
-            || v.chars().count() > 500
-        {
-            return Err(Error::invalid(
-                "metadata",
-                "'metadata' keys must be 1 to 40 characters without brackets, values at most 500",
-            ));
-        }
-        if RESERVED_METADATA.contains(&k.as_str()) {
-            return Err(Error::invalid(
-                "metadata",
-                format!("'metadata' key '{k}' is reserved"),
-            ));
-        }
+    check_metadata(&metadata)?;
+    let line_items: Vec<LineInput> = body
+        .line_items
+        .unwrap_or_default()
+        .into_iter()
+        .map(|l| LineInput {
+            description: l.description,
+            amount: l.amount,
+            quantity: l.quantity,
+        })
+        .collect();
+    line_items::check_syntax(&line_items, body.tax.as_ref())?;
+    if let Some(e) = &body.receipt_email {
+        email("receipt_email", e)?;
     }
     let card_present = AuthorizationRequest {
         incremental: body.request_incremental_authorization_support == Some(true),
@@ -289,7 +329,87 @@ fn validate_intent(account: AuthorizedAccount, body: IntentRequest) -> Result<Ne
         metadata,
         card_present,
         saved_card: None,
+        line_items,
+        tax: body.tax,
+        receipt_email: body.receipt_email,
     })
+}
+
+/// Metadata keys and values as Stripe takes them, none of ours reserved.
+fn check_metadata(metadata: &BTreeMap<String, String>) -> Result<(), Error> {
+    if metadata.len() > payments::MAX_METADATA_KEYS {
+        return Err(Error::invalid(
+            "metadata",
+            format!(
+                "'metadata' takes at most {} keys",
+                payments::MAX_METADATA_KEYS
+            ),
+        ));
+    }
+    for (k, v) in metadata {
+        if k.is_empty()
+            || k.chars().count() > 40
+            || k.contains(['[', ']'])
+            || v.chars().count() > 500
+        {
+            return Err(Error::invalid(
+                "metadata",
+                "'metadata' keys must be 1 to 40 characters without brackets, values at most 500",
+            ));
+        }
+        if RESERVED_METADATA.contains(&k.as_str()) {
+            return Err(Error::invalid(
+                "metadata",
+                format!("'metadata' key '{k}' is reserved"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The longest e-mail address (RFC 5321's limit on a path, less its angle brackets).
+const MAX_EMAIL_CHARS: usize = 254;
+
+/// An e-mail address as a mail server takes it: `local@domain`, the local part 1 to 64 printable
+/// ASCII characters without spaces, quotes or brackets and without leading, trailing or double
+/// dots; the domain at least two dot-separated labels of letters, digits and inner hyphens.
+pub fn email(param: &str, value: &str) -> Result<(), Error> {
+    let local_ok = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 64
+            && !l.starts_with('.')
+            && !l.ends_with('.')
+            && !l.contains("..")
+            && l.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-/=?^_`{|}~.".contains(&b))
+    };
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    };
+    let ok = value.len() <= MAX_EMAIL_CHARS
+        && value.split_once('@').is_some_and(|(local, domain)| {
+            local_ok(local)
+                && domain.contains('.')
+                && domain.split('.').all(label_ok)
+                && !domain
+                    .rsplit('.')
+                    .next()
+                    .unwrap_or_default()
+                    .bytes()
+                    .all(|b| b.is_ascii_digit())
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            param,
+            format!("'{param}' must be an e-mail address, like name@example.com"),
+        ))
+    }
 }
 
 /// A PaymentIntent id as the API takes it.
@@ -360,6 +480,70 @@ pub async fn get(
     payment_id(&id)?;
     let view = payments::get(&services, account.into_string(), id).await?;
     Ok(HttpResponse::Ok().json(PaymentResponse::from_view(view, true)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateRequest {
+    external_account_id: String,
+    #[serde(default)]
+    description: Patch<String>,
+    #[serde(default)]
+    metadata: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    receipt_email: Patch<String>,
+}
+
+/// `POST /v1/payment/{payment_id}`: changes the description, metadata (merged; an empty value
+/// removes a key) or receipt e-mail (null clears it), at Stripe and on our record.
+pub async fn update(
+    services: web::Data<Services>,
+    caller: Caller,
+    path: web::Path<String>,
+    ApiJson(body): ApiJson<UpdateRequest>,
+) -> Result<HttpResponse, Error> {
+    let account = caller.for_account(Scope::PaymentsWrite, &body.external_account_id)?;
+    let id = path.into_inner();
+    payment_id(&id)?;
+    let patch = |p: Patch<String>| match p {
+        Patch::Absent => None,
+        Patch::Null => Some(None),
+        Patch::Value(v) => Some(Some(v)),
+    };
+    let change = DetailsChange {
+        description: patch(body.description),
+        metadata: body.metadata,
+        receipt_email: patch(body.receipt_email),
+    };
+    if let Some(Some(d)) = &change.description {
+        if d.is_empty() || d.chars().count() > 1000 {
+            return Err(Error::invalid(
+                "description",
+                "'description' must be 1 to 1000 characters (null clears it)",
+            ));
+        }
+    }
+    if let Some(m) = &change.metadata {
+        check_metadata(m)?;
+    }
+    if let Some(Some(e)) = &change.receipt_email {
+        email("receipt_email", e)?;
+    }
+    if change.description.is_none() && change.metadata.is_none() && change.receipt_email.is_none() {
+        return Err(Error::invalid(
+            "receipt_email",
+            "give at least one of receipt_email, description or metadata to change",
+        ));
+    }
+    let view = payments::update_details(
+        &services,
+        &caller.subject,
+        account.into_string(),
+        id,
+        change,
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(PaymentResponse::from_view(view, false)))
 }
 
 #[derive(Deserialize)]
@@ -497,6 +681,9 @@ pub async fn charge(
             metadata: body.metadata,
             request_incremental_authorization_support: None,
             request_extended_authorization: None,
+            line_items: None,
+            tax: None,
+            receipt_email: None,
         },
     )?;
     input.payment_method_types = vec!["card"];

@@ -74,6 +74,41 @@ pub async fn get(
 #[derive(Serialize)]
 struct Merchant {
     name: Option<String>,
+    address: Option<MerchantAddress>,
+}
+
+#[derive(Serialize)]
+struct MerchantAddress {
+    line1: String,
+    line2: Option<String>,
+    city: String,
+    state: Option<String>,
+    postal_code: String,
+    country: String,
+}
+
+impl MerchantAddress {
+    /// The address as printed, line by line: street, city line, country.
+    fn lines(&self) -> Vec<String> {
+        let mut lines = vec![self.line1.clone()];
+        lines.extend(self.line2.clone());
+        let city = match &self.state {
+            Some(state) => format!("{}, {state} {}", self.city, self.postal_code),
+            None => format!("{} {}", self.postal_code, self.city),
+        };
+        lines.push(city);
+        lines.push(self.country.clone());
+        lines
+    }
+}
+
+/// A line of what was sold.
+#[derive(Serialize)]
+struct ItemLine {
+    description: String,
+    unit_amount: String,
+    quantity: i64,
+    amount: String,
 }
 
 #[derive(Serialize)]
@@ -115,6 +150,8 @@ struct ReceiptResponse {
     description: Option<String>,
     status: String,
     currency: String,
+    line_items: Vec<ItemLine>,
+    tax: Option<String>,
     amount: String,
     subtotal: String,
     tip: Option<String>,
@@ -195,7 +232,31 @@ impl From<&Receipt> for ReceiptResponse {
             external_transaction_id: r.external_transaction_id.clone(),
             merchant: Merchant {
                 name: r.merchant_name.clone(),
+                address: r.merchant_address.clone().map(|a| MerchantAddress {
+                    line1: a.line1,
+                    line2: a.line2,
+                    city: a.city,
+                    state: a.state,
+                    postal_code: a.postal_code,
+                    country: a.country,
+                }),
             },
+            line_items: r
+                .line_items
+                .iter()
+                .map(|l| ItemLine {
+                    description: l.description.clone(),
+                    unit_amount: money(l.unit_amount),
+                    quantity: l.quantity,
+                    // Σ of the lines is at most the amount: checked when they were recorded.
+                    amount: l
+                        .unit_amount
+                        .checked_mul(l.quantity)
+                        .map(money)
+                        .unwrap_or_default(),
+                })
+                .collect(),
+            tax: r.tax.map(money),
             description: r.description.clone(),
             status: r.status.clone(),
             currency: r.currency.code().to_string(),
@@ -330,6 +391,8 @@ fn centred(out: &mut Vec<String>, text: &str) {
 /// The receipt's rows, grouped in sections (shared by the text and the HTML forms).
 struct Layout {
     header: Vec<(String, String)>,
+    /// What was sold: "2 x Latte", the line's amount.
+    items: Vec<(String, String)>,
     amounts: Vec<(String, String)>,
     card: Vec<(String, String)>,
     statement: Option<&'static str>,
@@ -348,7 +411,18 @@ fn layout(r: &ReceiptResponse) -> Layout {
     if let Some(d) = &r.description {
         header.push(pair("Description", d));
     }
+    let items = r
+        .line_items
+        .iter()
+        .map(|l| match l.quantity {
+            1 => (l.description.clone(), l.amount.clone()),
+            n => (format!("{n} x {}", l.description), l.amount.clone()),
+        })
+        .collect();
     let mut amounts = Vec::new();
+    if let Some(tax) = &r.tax {
+        amounts.push(pair("Tax", tax));
+    }
     if let Some(tip) = &r.tip {
         amounts.push(pair("Subtotal", &r.subtotal));
         amounts.push(pair("Tip", tip));
@@ -392,6 +466,7 @@ fn layout(r: &ReceiptResponse) -> Layout {
         .unwrap_or_default();
     Layout {
         header,
+        items,
         amounts,
         card,
         statement: verification_statement(cvm),
@@ -407,11 +482,20 @@ fn text(r: &ReceiptResponse) -> String {
     if let Some(name) = &r.merchant.name {
         centred(&mut out, name);
     }
+    for line in r.merchant.address.iter().flat_map(MerchantAddress::lines) {
+        centred(&mut out, &line);
+    }
     out.push(rule.clone());
     for (k, v) in &l.header {
         row(&mut out, k, v);
     }
     out.push(rule.clone());
+    if !l.items.is_empty() {
+        for (k, v) in &l.items {
+            row(&mut out, k, v);
+        }
+        out.push(rule.clone());
+    }
     for (k, v) in &l.amounts {
         row(&mut out, k, v);
     }
@@ -470,10 +554,23 @@ fn html(r: &ReceiptResponse) -> String {
     if let Some(name) = &name {
         body.push_str(&format!("<h1>{name}</h1>\n"));
     }
+    if let Some(address) = &r.merchant.address {
+        let lines: Vec<String> = address.lines().iter().map(|l| esc(l)).collect();
+        body.push_str(&format!(
+            "<p class=\"address\">{}</p>\n",
+            lines.join("<br>")
+        ));
+    }
     body.push_str(&format!(
         "<table class=\"header\">\n{}</table>\n",
         rows(&l.header)
     ));
+    if !l.items.is_empty() {
+        body.push_str(&format!(
+            "<table class=\"items\">\n{}</table>\n",
+            rows(&l.items)
+        ));
+    }
     body.push_str(&format!(
         "<table class=\"amounts\">\n{}</table>\n",
         rows(&l.amounts)
@@ -509,6 +606,7 @@ fn html(r: &ReceiptResponse) -> String {
 @page {{ size: 80mm auto; margin: 4mm; }}\n\
 body {{ font-family: monospace; width: 72mm; margin: 0 auto; font-size: 12px; }}\n\
 h1 {{ font-size: 16px; text-align: center; margin: 0 0 6px; }}\n\
+.address {{ text-align: center; margin: 0 0 6px; }}\n\
 table {{ width: 100%; border-collapse: collapse; border-top: 1px dashed #000; margin: 4px 0; }}\n\
 th {{ text-align: left; font-weight: normal; padding-right: 6px; }}\n\
 td {{ text-align: right; word-break: break-all; }}\n\

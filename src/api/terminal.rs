@@ -154,6 +154,7 @@ fn reader_json(row: TerminalReader, live: Option<Reader>) -> Value {
     });
     if let Some(reader) = live {
         body["status"] = json!(reader.status);
+        body["cart"] = displayed_cart(reader.action.as_ref());
         body["action"] = match reader.action {
             Some(a) => json!({
                 "type": a.action_type.as_str(),
@@ -166,6 +167,36 @@ fn reader_json(row: TerminalReader, live: Option<Reader>) -> Value {
         };
     }
     body
+}
+
+/// The cart the reader shows now (what the customer sees), amounts in major units; null when it
+/// shows none (a payment replaced it, or cancel cleared it).
+fn displayed_cart(action: Option<&stripe_client::ReaderAction>) -> Value {
+    let Some(cart) = action
+        .filter(|a| a.status == stripe_client::ReaderActionStatus::Succeeded)
+        .and_then(|a| a.set_reader_display.as_ref())
+        .and_then(|d| d.cart.as_ref())
+    else {
+        return Value::Null;
+    };
+    let Ok(currency) = Currency::parse(&cart.currency) else {
+        return Value::Null;
+    };
+    let money = |minor: i64| {
+        MinorUnits::try_from(minor)
+            .map(|m| Money::from_minor(m, currency).to_decimal_string())
+            .ok()
+    };
+    json!({
+        "currency": currency.code(),
+        "line_items": cart.line_items.iter().map(|l| json!({
+            "description": l.description,
+            "amount": money(l.amount),
+            "quantity": l.quantity,
+        })).collect::<Vec<_>>(),
+        "tax": cart.tax.and_then(money),
+        "total": money(cart.total),
+    })
 }
 
 pub async fn register_reader(

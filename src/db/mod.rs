@@ -34,6 +34,7 @@ pub mod cards;
 pub mod checkout_sessions;
 pub mod customers;
 pub mod instances;
+pub mod line_items;
 pub mod models;
 pub mod payment_history;
 pub mod payments;

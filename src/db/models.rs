@@ -3,8 +3,8 @@
 //! integers stored.
 
 use super::schema::{
-    accounts, cards, checkout_sessions, customers, payment_history, payments, refunds,
-    stripe_events, terminal_locations, terminal_readers, webhook_deliveries,
+    accounts, cards, checkout_sessions, customers, payment_history, payment_line_items, payments,
+    refunds, stripe_events, terminal_locations, terminal_readers, webhook_deliveries,
 };
 use crate::money::{Currency, MinorUnits};
 use crate::payment_state::PaymentStatus;
@@ -30,6 +30,14 @@ pub struct Account {
     pub webhook_secret_enc: Option<String>,
     /// The merchant's own Stripe endpoint secret, for events from its own Stripe account (sealed).
     pub stripe_webhook_secret_enc: Option<String>,
+    /// The merchant's address, printed on receipts: all of line1, city, postal code and country
+    /// (ISO 3166-1 alpha-2) or none (`flows::accounts::Address`).
+    pub address_line1: Option<String>,
+    pub address_line2: Option<String>,
+    pub address_city: Option<String>,
+    pub address_state: Option<String>,
+    pub address_postal_code: Option<String>,
+    pub address_country: Option<String>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -123,6 +131,22 @@ pub struct Payment {
     /// What the PaymentIntent creation asked for (`payment_method_options[card_present]`).
     pub request_incremental_authorization_support: bool,
     pub request_extended_authorization: bool,
+    /// The tax the line items' total includes (`payment_line_items`), when given.
+    pub tax: Option<MinorUnits>,
+    /// Where Stripe sends the receipt (as the intent has it).
+    pub receipt_email: Option<String>,
+}
+
+/// One line of what a payment paid for, in the payment's currency.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = payment_line_items)]
+pub struct PaymentLineItem {
+    pub payment_id: String,
+    /// 0, 1, …: the order the lines were given in.
+    pub position: i64,
+    pub description: String,
+    pub unit_amount: MinorUnits,
+    pub quantity: i64,
 }
 
 #[cfg(test)]
@@ -160,6 +184,8 @@ impl Payment {
             request_extended_authorization: false,
             created_at: now(),
             updated_at: now(),
+            tax: None,
+            receipt_email: None,
         }
     }
 }

@@ -98,7 +98,8 @@ pub fn find_unrecorded(
 }
 
 /// Writes what the state machine may change: the intent id, status, amounts (the authorised
-/// amount and its tip too), charge, failure, the card's authorisation facts and `updated_at`.
+/// amount and its tip too), charge, failure, the card's authorisation facts, the details a
+/// merchant may update (description, metadata, receipt e-mail) and `updated_at`.
 pub fn record_state(conn: &mut DbConnection, after: &Payment) -> QueryResult<()> {
     diesel::update(payments::table.find(&after.id))
         .set((
@@ -116,6 +117,9 @@ pub fn record_state(conn: &mut DbConnection, after: &Payment) -> QueryResult<()>
             payments::incremental_authorization_supported
                 .eq(after.incremental_authorization_supported),
             payments::overcapture_supported.eq(after.overcapture_supported),
+            payments::description.eq(&after.description),
+            payments::metadata.eq(&after.metadata),
+            payments::receipt_email.eq(&after.receipt_email),
             payments::updated_at.eq(after.updated_at),
         ))
         .execute(conn)

@@ -14,6 +14,12 @@ diesel::table! {
         updated_at -> Timestamp,
         webhook_secret_enc -> Nullable<Text>,
         stripe_webhook_secret_enc -> Nullable<Text>,
+        address_line1 -> Nullable<Text>,
+        address_line2 -> Nullable<Text>,
+        address_city -> Nullable<Text>,
+        address_state -> Nullable<Text>,
+        address_postal_code -> Nullable<Text>,
+        address_country -> Nullable<Text>,
     }
 }
 
@@ -60,6 +66,18 @@ diesel::table! {
         overcapture_supported -> Nullable<Bool>,
         request_incremental_authorization_support -> Bool,
         request_extended_authorization -> Bool,
+        tax -> Nullable<BigInt>,
+        receipt_email -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    payment_line_items (payment_id, position) {
+        payment_id -> Text,
+        position -> BigInt,
+        description -> Text,
+        unit_amount -> BigInt,
+        quantity -> BigInt,
     }
 }
 
@@ -165,6 +183,7 @@ diesel::joinable!(payments -> accounts (account_id));
 diesel::joinable!(payments -> customers (customer_id));
 diesel::joinable!(cards -> customers (customer_id));
 diesel::joinable!(payment_history -> payments (payment_id));
+diesel::joinable!(payment_line_items -> payments (payment_id));
 
 diesel::table! {
     api_idempotency (id) {
@@ -230,4 +249,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     api_idempotency,
     checkout_sessions,
     instances,
+    payment_line_items,
 );

@@ -17,6 +17,45 @@ pub struct AccountChanges {
     pub stripe_secret_key: Option<Option<stripe_client::secret::Secret<String>>>,
     pub webhook_url: Option<Option<String>>,
     pub stripe_webhook_secret: Option<Option<stripe_client::secret::Secret<String>>>,
+    pub address: Option<Option<Address>>,
+}
+
+/// The merchant's postal address, as receipts print it (validated by the API).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Address {
+    pub line1: String,
+    pub line2: Option<String>,
+    pub city: String,
+    pub state: Option<String>,
+    pub postal_code: String,
+    /// ISO 3166-1 alpha-2, upper case.
+    pub country: String,
+}
+
+impl Address {
+    /// The account's address, when it has one (line1, city, postal code and country are
+    /// written together).
+    pub fn of(account: &Account) -> Option<Address> {
+        Some(Address {
+            line1: account.address_line1.clone()?,
+            line2: account.address_line2.clone(),
+            city: account.address_city.clone()?,
+            state: account.address_state.clone(),
+            postal_code: account.address_postal_code.clone()?,
+            country: account.address_country.clone()?,
+        })
+    }
+
+    /// Writes the address (or none) on the account's row.
+    fn set_on(address: Option<Address>, account: &mut Account) {
+        let a = address.as_ref();
+        account.address_line1 = a.map(|a| a.line1.clone());
+        account.address_line2 = a.and_then(|a| a.line2.clone());
+        account.address_city = a.map(|a| a.city.clone());
+        account.address_state = a.and_then(|a| a.state.clone());
+        account.address_postal_code = a.map(|a| a.postal_code.clone());
+        account.address_country = a.map(|a| a.country.clone());
+    }
 }
 
 /// The result of an upsert: the row, whether it was created, and — when a webhook URL was set or
@@ -103,6 +142,12 @@ async fn upsert_once(
                 updated_at: at,
                 webhook_secret_enc: None,
                 stripe_webhook_secret_enc: None,
+                address_line1: None,
+                address_line2: None,
+                address_city: None,
+                address_state: None,
+                address_postal_code: None,
+                address_country: None,
             });
             let context_before = (!created)
                 .then(|| stripe_context(&secrets, &account))
@@ -136,6 +181,9 @@ async fn upsert_once(
                 let context = stripe_webhook_secret_context(&account);
                 account.stripe_webhook_secret_enc =
                     v.map(|key| secrets.seal(key.expose(), &context));
+            }
+            if let Some(v) = changes.address {
+                Address::set_on(v, &mut account);
             }
             account.updated_at = at;
             let written = if created {

@@ -7,6 +7,7 @@ pub mod cards;
 pub mod checkout;
 pub mod customers;
 pub mod events;
+pub mod line_items;
 pub mod payment_updates;
 pub mod payments;
 pub mod receipts;

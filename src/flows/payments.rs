@@ -7,9 +7,12 @@
 //! after a crash, a timeout or by a concurrent duplicate — replays the same Stripe request with the
 //! same key and parameters, so it can only ever find the one PaymentIntent.
 
+use super::line_items::{LineInput, Sale};
 use super::payment_updates::{apply_now, insert_history, observe, observe_intent};
 use super::{customers, Services};
-use crate::db::models::{new_id, now, Account, Customer, MethodTypes, Payment, PaymentHistory};
+use crate::db::models::{
+    new_id, now, Account, Customer, MethodTypes, Payment, PaymentHistory, PaymentLineItem,
+};
 use crate::db::{self, write_transaction, DbConnection, Inserted};
 use crate::error::Error;
 use crate::money::{Currency, DecimalText, MinorUnits, Money};
@@ -51,6 +54,12 @@ pub struct NewIntent {
     /// Charge this saved card off-session at once (`POST /v1/payment/charge`) instead of
     /// creating a card-present intent for a reader.
     pub saved_card: Option<CardRef>,
+    /// What the sale was made of (syntax checked; checked against the amount once the
+    /// currency is known), and its tax.
+    pub line_items: Vec<LineInput>,
+    pub tax: Option<DecimalText>,
+    /// Where Stripe e-mails the receipt (validated).
+    pub receipt_email: Option<String>,
 }
 
 /// `request_incremental_authorization_support` and `request_extended_authorization` of an
@@ -77,6 +86,8 @@ pub struct PaymentView {
     /// Present only in answers to the intent request (never stored).
     pub client_secret: Option<Secret<String>>,
     pub history: Vec<PaymentHistory>,
+    /// The payment's line items, where the answer shows them (`get`).
+    pub line_items: Vec<PaymentLineItem>,
 }
 
 /// Creates (or, for the same `external_transaction_id`, returns) the PaymentIntent.
@@ -105,6 +116,7 @@ pub async fn create_intent(
             account,
             stripe_account,
             row,
+            sale,
         } => {
             let external = input.external_customer_id.as_deref().unwrap_or_default();
             // Made at Stripe (new, or anew in this Stripe context), then recorded with the
@@ -141,7 +153,8 @@ pub async fn create_intent(
                         customer_id: Some(customer.id.clone()),
                         ..row
                     };
-                    Ok::<_, Error>((insert_creating(conn, row, &actor)?, customer))
+                    let payment = insert_creating(conn, row, sale.as_ref(), &actor)?;
+                    Ok::<_, Error>((payment, customer))
                 })
                 .await?;
             (account, stripe_account, payment, Some(customer))
@@ -195,6 +208,7 @@ pub async fn create_intent(
         customer,
         client_secret: intent.client_secret,
         history: Vec::new(),
+        line_items: Vec::new(),
     })
 }
 
@@ -213,6 +227,7 @@ enum Prepared {
         account: Account,
         stripe_account: StripeAccount,
         row: Payment,
+        sale: Option<Sale>,
     },
 }
 
@@ -241,7 +256,8 @@ fn prepare_intent(
             "interac_present is only available for payments in CAD",
         ));
     }
-    let fingerprint = request_fingerprint(input, money);
+    let sale = super::line_items::check(&input.line_items, input.tax.as_ref(), money)?;
+    let fingerprint = request_fingerprint(input, money, sale.as_ref());
     let stripe_account = keys.stripe_account(&account)?;
     let row = match existing {
         Some(p) if p.request_fingerprint != fingerprint => return Err(idempotency_conflict()),
@@ -254,7 +270,7 @@ fn prepare_intent(
                 customer: known_customer,
             })
         }
-        None => new_row(&account, input, money, fingerprint),
+        None => new_row(&account, input, money, fingerprint, sale.as_ref()),
     };
     let customer = match (&input.external_customer_id, &input.saved_card) {
         (None, _) => None,
@@ -274,6 +290,7 @@ fn prepare_intent(
                 account,
                 stripe_account,
                 row,
+                sale,
             })
         }
     };
@@ -281,7 +298,7 @@ fn prepare_intent(
         customer_id: customer.as_ref().map(|c| c.id.clone()),
         ..row
     };
-    let payment = insert_creating(conn, row, actor)?;
+    let payment = insert_creating(conn, row, sale.as_ref(), actor)?;
     Ok(Prepared::Recorded {
         account,
         stripe_account,
@@ -291,7 +308,13 @@ fn prepare_intent(
 }
 
 /// The `creating` row of a new payment, without its customer or saved card yet.
-fn new_row(account: &Account, input: &NewIntent, money: Money, fingerprint: String) -> Payment {
+fn new_row(
+    account: &Account,
+    input: &NewIntent,
+    money: Money,
+    fingerprint: String,
+    sale: Option<&Sale>,
+) -> Payment {
     Payment {
         id: new_id(),
         account_id: account.id.clone(),
@@ -326,17 +349,28 @@ fn new_row(account: &Account, input: &NewIntent, money: Money, fingerprint: Stri
         overcapture_supported: None,
         request_incremental_authorization_support: input.card_present.incremental,
         request_extended_authorization: input.card_present.extended,
+        tax: sale.map(|s| s.tax),
+        receipt_email: input.receipt_email.clone(),
     }
 }
 
-/// Records the `creating` row and its first history entry, before Stripe is called; a concurrent
-/// identical request that recorded it first is continued with (its row), a different one is 409.
-fn insert_creating(conn: &mut DbConnection, row: Payment, actor: &str) -> Result<Payment, Error> {
+/// Records the `creating` row, its line items and its first history entry, before Stripe is
+/// called; a concurrent identical request that recorded it first is continued with (its row), a
+/// different one is 409.
+fn insert_creating(
+    conn: &mut DbConnection,
+    row: Payment,
+    sale: Option<&Sale>,
+    actor: &str,
+) -> Result<Payment, Error> {
     let inserted = write_transaction(conn, |conn| {
         // Flushed by the synchronous commit that records Stripe's answer.
         db::relax_commit(conn)?;
         let inserted = db::payments::insert(conn, row.clone())?;
         if let Inserted::New(row) = &inserted {
+            if let Some(sale) = sale {
+                db::line_items::insert(conn, &sale.rows(&row.id))?;
+            }
             insert_history(conn, row, "create", Some(row.amount), actor, None)?;
         }
         Ok::<_, Error>(inserted)
@@ -413,6 +447,7 @@ pub(crate) async fn create_at_stripe(
                     .request_extended_authorization
                     .then_some(true),
             }),
+        receipt_email: payment.receipt_email.as_deref(),
         ..CreatePaymentIntent::new(payment.amount.get(), payment.currency.code())
     };
     let key = super::stripe_keys::of_payment(payment);
@@ -775,17 +810,31 @@ pub async fn get(
     // The row as it is now, with its history, in one hop: a capture (or webhook) that completed
     // while Stripe was being read is shown, never the row as it was before the read.
     let id = payment.id.clone();
-    let (payment, history) = services
+    let (payment, history, lines) = services
         .db
         .run(move |conn| {
             let payment = by_id(conn, &id)?;
             let history = db::payment_history::of_payment(conn, &id)?;
-            Ok::<_, Error>((payment, history))
+            let lines = line_items_of(conn, &payment)?;
+            Ok::<_, Error>((payment, history, lines))
         })
         .await?;
     let mut view = view_of(account, payment, customer);
     view.history = history;
+    view.line_items = lines;
     Ok(view)
+}
+
+/// The payment's line items; no query for a payment without (its `tax` is set exactly when it
+/// has lines, `flows::line_items`).
+pub fn line_items_of(
+    conn: &mut DbConnection,
+    payment: &Payment,
+) -> Result<Vec<PaymentLineItem>, Error> {
+    match payment.tax {
+        Some(_) => Ok(db::line_items::of_payment(conn, &payment.id)?),
+        None => Ok(Vec::new()),
+    }
 }
 
 /// Whether the payment's PaymentIntent has `setup_future_usage` (`off_session`): a card-present
@@ -849,6 +898,7 @@ pub fn view_of(account: Account, payment: Payment, customer: Option<Customer>) -
         customer,
         client_secret: None,
         history: Vec::new(),
+        line_items: Vec::new(),
     }
 }
 
@@ -864,6 +914,7 @@ pub async fn view(
         customer,
         client_secret: None,
         history: Vec::new(),
+        line_items: Vec::new(),
     })
 }
 
@@ -891,8 +942,8 @@ pub fn by_id(conn: &mut DbConnection, id: &str) -> Result<Payment, Error> {
 
 /// A digest of everything that defines the payment, to tell a retry from a conflicting reuse of
 /// the same `external_transaction_id`.
-fn request_fingerprint(input: &NewIntent, money: Money) -> String {
-    let canonical = serde_json::json!([
+fn request_fingerprint(input: &NewIntent, money: Money, sale: Option<&Sale>) -> String {
+    let mut canonical = serde_json::json!([
         money.minor.get(),
         money.currency.code(),
         input.payment_method_types,
@@ -902,15 +953,18 @@ fn request_fingerprint(input: &NewIntent, money: Money) -> String {
         input.metadata,
         input.saved_card,
     ]);
-    // Only a request that asks for more than the default authorisation adds to the digest, so the
-    // digests of existing payments are unchanged.
-    let canonical = match input.card_present {
-        AuthorizationRequest {
-            incremental: false,
-            extended: false,
-        } => canonical,
-        asked => serde_json::json!([canonical, asked]),
-    };
+    // Each addition only when given, so requests recorded before these fields existed keep their
+    // digest.
+    let list = canonical.as_array_mut().expect("an array");
+    if input.card_present != AuthorizationRequest::default() {
+        list.push(serde_json::json!({ "card_present": input.card_present }));
+    }
+    if let Some(sale) = sale {
+        list.push(serde_json::json!({"line_items": sale.lines.iter().map(|(d, unit, qty)| (d, unit.get(), qty)).collect::<Vec<_>>(), "tax": sale.tax.get()}));
+    }
+    if let Some(email) = &input.receipt_email {
+        list.push(serde_json::json!({ "receipt_email": email }));
+    }
     hex::encode(Sha256::digest(canonical.to_string().as_bytes()))
 }
 
@@ -967,6 +1021,88 @@ pub async fn cancel(
     let intent = settle(services, &stripe_account, &payment, answer, Wanted::Cancel).await?;
     let payment = observe_intent(services, payment, &intent, Source::Cancel, actor).await?;
     Ok(view_of(account, payment, customer))
+}
+
+/// A validated `POST /v1/payment/{payment_id}`: what to change (`None`: leave as it is).
+#[derive(Debug, Clone, Default)]
+pub struct DetailsChange {
+    /// `Some(None)` clears it.
+    pub description: Option<Option<String>>,
+    /// Merged into the payment's metadata, as Stripe does: an empty value removes its key.
+    pub metadata: Option<BTreeMap<String, String>>,
+    /// `Some(None)` clears it.
+    pub receipt_email: Option<Option<String>>,
+}
+
+/// The most metadata keys a payment keeps (ours, reserved ones aside).
+pub const MAX_METADATA_KEYS: usize = 20;
+
+/// Changes the payment's description, metadata or receipt e-mail at Stripe (any status: Stripe
+/// allows it), then records Stripe's values on our row through the state machine.
+pub async fn update_details(
+    services: &Services,
+    actor: &str,
+    external_account_id: String,
+    payment_id: String,
+    change: DetailsChange,
+) -> Result<PaymentView, Error> {
+    let (account, payment, customer) =
+        load_viewed(services, external_account_id, payment_id).await?;
+    if let Some(given) = &change.metadata {
+        let mut merged: BTreeMap<String, String> = payment
+            .metadata
+            .as_deref()
+            .and_then(|m| serde_json::from_str(m).ok())
+            .unwrap_or_default();
+        for (k, v) in given {
+            match v.is_empty() {
+                true => merged.remove(k),
+                false => merged.insert(k.clone(), v.clone()),
+            };
+        }
+        if merged.len() > MAX_METADATA_KEYS {
+            return Err(Error::invalid(
+                "metadata",
+                format!(
+                    "'metadata' would have {} keys; a payment keeps at most {MAX_METADATA_KEYS}",
+                    merged.len()
+                ),
+            ));
+        }
+    }
+    let intent_id = payment.stripe_payment_intent_id.clone().unwrap_or_default();
+    let stripe_account = services.stripe_account(&account)?;
+    let metadata: Option<Metadata> = change.metadata.map(|m| m.into_iter().collect());
+    // Stripe clears a field given as an empty string.
+    let cleared = |v: &Option<Option<String>>| v.as_ref().map(|v| v.clone().unwrap_or_default());
+    let (description, receipt_email) =
+        (cleared(&change.description), cleared(&change.receipt_email));
+    let params = stripe_client::UpdatePaymentIntent {
+        description: description.as_deref(),
+        metadata: metadata.as_ref(),
+        receipt_email: receipt_email.as_deref(),
+        ..Default::default()
+    };
+    // The change is the same whatever the key: a fresh one per request.
+    let key = format!("update:{intent_id}:{}", uuid::Uuid::new_v4());
+    let intent = services
+        .stripe
+        .update_payment_intent(&stripe_account, &intent_id, &params, &key)
+        .await
+        .map_err(|e| Error::from_stripe_input(e, None, "payment_id"))?;
+    let theirs: BTreeMap<&String, &String> = intent
+        .metadata
+        .iter()
+        .filter(|(k, _)| !RESERVED_METADATA.contains(&k.as_str()))
+        .collect();
+    let update = PaymentUpdate::Details {
+        description: intent.description.clone().filter(|d| !d.is_empty()),
+        metadata: (!theirs.is_empty())
+            .then(|| serde_json::to_string(&theirs).expect("string map serializes")),
+        receipt_email: intent.receipt_email.clone().filter(|e| !e.is_empty()),
+    };
+    let applied = apply_now(services, &payment.id, update, actor).await?;
+    Ok(view_of(account, applied.payment, customer))
 }
 
 /// What a capture or a void asked of Stripe, to judge the intent Stripe shows.
@@ -1134,6 +1270,7 @@ pub async fn list(
                     customer,
                     client_secret: None,
                     history: Vec::new(),
+                    line_items: Vec::new(),
                 })
                 .collect();
             Ok((views, has_more))

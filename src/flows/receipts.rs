@@ -3,16 +3,18 @@
 //! Stripe is the source of the card and EMV data: the PaymentIntent is read with its latest
 //! charge expanded (brand, last4, funding, read method, cardholder name, the `receipt` EMV
 //! fields, `receipt_url`, and the tip in `amount_details`), so nothing is copied into our tables
-//! and a receipt printed again later shows what Stripe holds then. The merchant's name comes
-//! from the account, the refunds so far from our refunds table. A payment without a successful
+//! and a receipt printed again later shows what Stripe holds then. The merchant's name and
+//! address come from the account, the line items and tax from the intent request
+//! (`payment_line_items`), the refunds so far from our refunds table. A payment without a successful
 //! card-present charge (not yet authorised, declined, or a saved card charged online) has no
 //! receipt: 409 `receipt_unavailable`.
 
 use super::payments;
 use super::Services;
 use crate::db;
-use crate::db::models::Refund;
+use crate::db::models::{PaymentLineItem, Refund};
 use crate::error::Error;
+use crate::flows::accounts::Address;
 use crate::money::{Currency, MinorUnits};
 use chrono::NaiveDateTime;
 use stripe_client::{CardPresentDetails, ChargeStatus};
@@ -24,6 +26,12 @@ pub struct Receipt {
     pub external_transaction_id: String,
     /// The account's display name (the receipt's merchant name), when it has one.
     pub merchant_name: Option<String>,
+    /// The account's address, when it has one.
+    pub merchant_address: Option<Address>,
+    /// What the sale was made of, when the intent said (unit amounts in `currency`).
+    pub line_items: Vec<PaymentLineItem>,
+    /// The tax of the line items (set exactly when there are lines).
+    pub tax: Option<MinorUnits>,
     /// The payment's description as the merchant gave it.
     pub description: Option<String>,
     /// The intent's status at Stripe now.
@@ -95,10 +103,13 @@ pub async fn receipt(
             Error::internal(format!("Stripe's {field} of {intent_id} is negative: {v}"))
         })
     };
-    let id = payment.id.clone();
-    let refunds = services
+    let row = payment.clone();
+    let (refunds, line_items) = services
         .db
-        .run(move |conn| Ok::<_, Error>(db::refunds::of_payment(conn, &id)?))
+        .run(move |conn| {
+            let refunds = db::refunds::of_payment(conn, &row.id)?;
+            Ok::<_, Error>((refunds, payments::line_items_of(conn, &row)?))
+        })
         .await?;
     let amount_refunded = MinorUnits::checked_sum(
         refunds
@@ -111,10 +122,13 @@ pub async fn receipt(
         .ok_or_else(|| Error::internal(format!("charge {}: bad created time", charge.id)))?
         .naive_utc();
     Ok(Receipt {
+        merchant_address: Address::of(&account),
         payment_id: intent_id.clone(),
         external_account_id: account.external_account_id,
         external_transaction_id: payment.external_transaction_id,
-        merchant_name: account.display_name,
+        merchant_name: account.display_name.clone(),
+        line_items,
+        tax: payment.tax,
         description: payment.description,
         status: intent.status.as_str().to_string(),
         currency: payment.currency,

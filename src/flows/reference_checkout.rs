@@ -390,6 +390,8 @@ async fn finish_payment(
         },
         description: None,
         metadata: Some(serde_json::to_string(&metadata).map_err(Error::internal)?),
+        tax: None,
+        receipt_email: intent.receipt_email.clone(),
         // Inserted as `creating`, then moved to the intent's state by the state machine (in the
         // same transaction), which records and announces it.
         status: crate::payment_state::PaymentStatus::Creating,

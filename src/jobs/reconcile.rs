@@ -487,6 +487,12 @@ mod tests {
             updated_at: now(),
             webhook_secret_enc: None,
             stripe_webhook_secret_enc: None,
+            address_line1: None,
+            address_line2: None,
+            address_city: None,
+            address_state: None,
+            address_postal_code: None,
+            address_country: None,
         }
     }
 

@@ -132,7 +132,7 @@ both_backends! {
             (Method::GET, "/v1/payment/capture", "POST"),
             (Method::PUT, "/v1/payment/capture", "POST"),
             (Method::DELETE, "/v1/payment/intent", "POST"),
-            (Method::POST, "/v1/payment/pi_1", "GET"),
+            (Method::DELETE, "/v1/payment/pi_1", "GET, POST"),
             (Method::GET, "/v1/terminal/connection_token", "POST"),
             (Method::GET, "/v1/customer/card", "POST"),
             (Method::GET, "/v1/customer/card/pm_1", "DELETE"),

@@ -139,7 +139,7 @@ both_backends! {
         capture(&app, &token, &visa).await;
         let r = receipt(&app, &token, &visa).await;
         assert_eq!(r["payment_id"], visa.as_str());
-        assert_eq!(r["merchant"], json!({"name": "Acme Coffee"}));
+        assert_eq!(r["merchant"], json!({"name": "Acme Coffee", "address": null}));
         assert_eq!((r["status"].as_str(), r["currency"].as_str()), (Some("succeeded"), Some("usd")));
         assert_eq!((r["amount"].as_str(), r["subtotal"].as_str(), r["amount_captured"].as_str()), (Some("12.99"), Some("12.99"), Some("12.99")));
         assert!(r["tip"].is_null(), "no tip taken: {r}");
@@ -210,6 +210,13 @@ both_backends! {
         assert_eq!(emv(&r, "cardholder_verification_method").map(|e| e.1), Some("online_pin"));
         let text = formatted(&app, &token, &id, "text").await.text;
         assert!(text.lines().any(|l| l.starts_with("Total") && l.ends_with("CAD 25.10")), "{text}");
+        // What an Interac receipt must print: the account type, the AID and application name, and
+        // the PIN verification.
+        for (label, value) in [("Account Type", "checking"), ("Application name", "Interac"), ("Card", "INTERAC **** 1933")] {
+            assert!(text.lines().any(|l| l.starts_with(label) && l.ends_with(value)), "{label}: {text}");
+        }
+        assert!(text.lines().any(|l| l.starts_with("AID ")), "{text}");
+        assert!(text.contains("Verified by PIN"), "{text}");
     }
 
     async fn a_tip_from_the_reader_and_a_partial_refund(app) {

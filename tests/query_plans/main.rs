@@ -190,6 +190,35 @@ async fn hot_paths(app: &TestApp) {
         .await;
     assert_eq!(status, 200, "{void}");
 
+    // A sale with line items: its payment, its receipt, a receipt e-mail given later.
+    let (status, itemised) = app
+        .post(
+            "/v1/payment/intent",
+            &token,
+            json!({"external_account_id": "acme", "amount": "10.80", "external_transaction_id": "sale-4",
+                "line_items": [{"description": "Latte", "amount": "4.50", "quantity": 2}], "tax": "1.80"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{itemised}");
+    let itemised = itemised["id"].as_str().unwrap().to_string();
+    let (status, tapped) = app.tap_card(&reader, &itemised, VISA).await;
+    assert_eq!(status, 200, "{tapped}");
+    for path in [
+        format!("/v1/payment/{itemised}?external_account_id=acme"),
+        format!("/v1/payment/{itemised}/receipt?external_account_id=acme"),
+    ] {
+        let (status, body) = app.get(&path, &token).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let (status, updated) = app
+        .post(
+            &format!("/v1/payment/{itemised}"),
+            &token,
+            json!({"external_account_id": "acme", "receipt_email": "guest@example.com"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{updated}");
+
     // A charge of the saved card, and the customer's cards.
     let (status, charged) = app
         .post(

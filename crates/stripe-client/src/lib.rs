@@ -66,6 +66,7 @@ pub use terminal::{
 pub use terminal_configurations::{
     ConfigurationParams, CurrencyTipping, DeletedConfiguration, TerminalConfiguration,
 };
+pub use terminal::{DisplayedCart, DisplayedLine, SetReaderDisplayAction};
 pub use types::{
     metadata_query, Address, Expandable, HasId, List, ListParams, Metadata, SearchParams,
     SearchResult,

@@ -86,6 +86,9 @@ pub struct PaymentIntent {
     pub created: i64,
     pub cancellation_reason: Option<CancellationReason>,
     pub description: Option<String>,
+    /// Where Stripe e-mails the receipt.
+    #[serde(default)]
+    pub receipt_email: Option<String>,
     #[serde(default)]
     pub payment_method_types: Vec<String>,
     #[serde(default)]

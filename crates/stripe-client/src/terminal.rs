@@ -82,6 +82,33 @@ pub struct ReaderAction {
     pub failure_code: Option<String>,
     pub failure_message: Option<String>,
     pub process_payment_intent: Option<ProcessPaymentIntentAction>,
+    /// What a `set_reader_display` action shows.
+    #[serde(default)]
+    pub set_reader_display: Option<SetReaderDisplayAction>,
+}
+
+/// `action.set_reader_display` on a reader.
+#[derive(Debug, Clone, Deserialize)]
+pub struct SetReaderDisplayAction {
+    pub cart: Option<DisplayedCart>,
+}
+
+/// The cart a reader shows; amounts in minor units.
+#[derive(Debug, Clone, Deserialize)]
+pub struct DisplayedCart {
+    pub currency: String,
+    #[serde(default)]
+    pub line_items: Vec<DisplayedLine>,
+    pub tax: Option<i64>,
+    pub total: i64,
+}
+
+/// One line of a [`DisplayedCart`]: the unit `amount` and the quantity.
+#[derive(Debug, Clone, Deserialize)]
+pub struct DisplayedLine {
+    pub amount: i64,
+    pub description: String,
+    pub quantity: i64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
