@@ -922,6 +922,7 @@ async fn in_process(b: &Bench, url: &str) -> Vec<(&'static str, Stats)> {
         secrets: SecretBox::new(&ENCRYPTION_KEY),
         stripe_webhook_secrets: Vec::new(),
         simulator: true,
+        clock: pos_backend::clock::Clock::system(),
     };
     let n = b.iters;
     let input = || NewIntent {
@@ -935,6 +936,7 @@ async fn in_process(b: &Bench, url: &str) -> Vec<(&'static str, Stats)> {
         description: None,
         metadata: BTreeMap::new(),
         saved_card: None,
+        external_cashier_id: None,
     };
     for _ in 0..10 {
         payments::create_intent(&services, "bench", input())

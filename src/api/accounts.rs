@@ -26,6 +26,8 @@ pub struct PutAccount {
     webhook_url: Patch<String>,
     #[serde(default)]
     stripe_webhook_secret: Patch<String>,
+    #[serde(default)]
+    time_zone: Patch<String>,
 }
 
 #[derive(Serialize)]
@@ -40,6 +42,8 @@ pub struct AccountResponse {
     #[serde(skip_serializing_if = "Option::is_none")]
     webhook_secret: Option<String>,
     has_stripe_webhook_secret: bool,
+    /// The IANA time zone the merchant's days are cut in (`GET /v1/reports/totals`).
+    time_zone: String,
     created_at: String,
     updated_at: String,
 }
@@ -55,6 +59,7 @@ impl From<Account> for AccountResponse {
             webhook_url: a.webhook_url,
             webhook_secret: None,
             has_stripe_webhook_secret: a.stripe_webhook_secret_enc.is_some(),
+            time_zone: a.time_zone,
             created_at: super::timestamp(a.created_at),
             updated_at: super::timestamp(a.updated_at),
         }
@@ -207,8 +212,19 @@ fn validate(body: PutAccount, simulator: bool) -> Result<AccountChanges, Error> 
         }
         Ok(Secret::new(v))
     })?;
+    let time_zone = match body.time_zone {
+        Patch::Absent => None,
+        Patch::Null => {
+            return Err(Error::invalid(
+                "time_zone",
+                "'time_zone' cannot be null (UTC is \"UTC\")",
+            ))
+        }
+        Patch::Value(v) => Some(crate::flows::reports::time_zone("time_zone", &v)?),
+    };
     Ok(AccountChanges {
         stripe_webhook_secret,
+        time_zone,
         display_name,
         default_currency,
         stripe_account_id,

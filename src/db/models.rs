@@ -3,7 +3,7 @@
 //! integers stored.
 
 use super::schema::{
-    accounts, cards, checkout_sessions, customers, payment_history, payments, refunds,
+    accounts, cards, checkout_sessions, customers, payment_history, payment_readers, payments, refunds,
     stripe_events, terminal_locations, terminal_readers, webhook_deliveries,
 };
 use crate::money::{Currency, MinorUnits};
@@ -30,6 +30,8 @@ pub struct Account {
     pub webhook_secret_enc: Option<String>,
     /// The merchant's own Stripe endpoint secret, for events from its own Stripe account (sealed).
     pub stripe_webhook_secret_enc: Option<String>,
+    /// The IANA time zone the merchant's days are cut in (end-of-day totals); `UTC` by default.
+    pub time_zone: String,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -114,6 +116,18 @@ pub struct Payment {
     /// replay sends exactly it. NULL on rows written before: they replay with the old formula
     /// (`flows::stripe_keys::legacy_payment_intent`).
     pub stripe_idempotency_key: Option<String>,
+    /// The merchant's cashier who took the payment (given with the intent), for totals.
+    pub external_cashier_id: Option<String>,
+}
+
+/// The reader a payment was last handed to, and the reader's location then (end-of-day totals).
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = payment_readers)]
+pub struct PaymentReader {
+    pub payment_id: String,
+    pub stripe_reader_id: String,
+    pub stripe_location_id: Option<String>,
+    pub processed_at: NaiveDateTime,
 }
 
 #[cfg(test)]
@@ -143,6 +157,7 @@ impl Payment {
             failure_code: None,
             decline_code: None,
             stripe_idempotency_key: None,
+            external_cashier_id: None,
             created_at: now(),
             updated_at: now(),
         }

@@ -14,6 +14,7 @@ diesel::table! {
         updated_at -> Timestamp,
         webhook_secret_enc -> Nullable<Text>,
         stripe_webhook_secret_enc -> Nullable<Text>,
+        time_zone -> Text,
     }
 }
 
@@ -54,6 +55,16 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         stripe_idempotency_key -> Nullable<Text>,
+        external_cashier_id -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    payment_readers (payment_id) {
+        payment_id -> Text,
+        stripe_reader_id -> Text,
+        stripe_location_id -> Nullable<Text>,
+        processed_at -> Timestamp,
     }
 }
 
@@ -159,6 +170,7 @@ diesel::joinable!(payments -> accounts (account_id));
 diesel::joinable!(payments -> customers (customer_id));
 diesel::joinable!(cards -> customers (customer_id));
 diesel::joinable!(payment_history -> payments (payment_id));
+diesel::joinable!(payment_readers -> payments (payment_id));
 
 diesel::table! {
     api_idempotency (id) {
@@ -214,6 +226,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     accounts,
     customers,
     payments,
+    payment_readers,
     cards,
     payment_history,
     refunds,

@@ -17,6 +17,8 @@ pub struct AccountChanges {
     pub stripe_secret_key: Option<Option<stripe_client::secret::Secret<String>>>,
     pub webhook_url: Option<Option<String>>,
     pub stripe_webhook_secret: Option<Option<stripe_client::secret::Secret<String>>>,
+    /// A valid IANA time zone name.
+    pub time_zone: Option<chrono_tz::Tz>,
 }
 
 /// The result of an upsert: the row, whether it was created, and — when a webhook URL was set or
@@ -103,6 +105,7 @@ async fn upsert_once(
                 updated_at: at,
                 webhook_secret_enc: None,
                 stripe_webhook_secret_enc: None,
+                time_zone: chrono_tz::Tz::UTC.name().to_string(),
             });
             let context_before = (!created)
                 .then(|| stripe_context(&secrets, &account))
@@ -113,6 +116,9 @@ async fn upsert_once(
             }
             if let Some(v) = changes.default_currency {
                 account.default_currency = v;
+            }
+            if let Some(v) = changes.time_zone {
+                account.time_zone = v.name().to_string();
             }
             if let Some(v) = changes.stripe_account_id {
                 account.stripe_account_id = v;

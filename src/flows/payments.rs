@@ -8,7 +8,7 @@
 
 use super::payment_updates::{apply_now, insert_history, observe, observe_intent};
 use super::{customers, Services};
-use crate::db::models::{new_id, now, Account, Customer, MethodTypes, Payment, PaymentHistory};
+use crate::db::models::{new_id, Account, Customer, MethodTypes, Payment, PaymentHistory};
 use crate::db::{self, write_transaction, DbConnection, Inserted};
 use crate::error::Error;
 use crate::money::{Currency, DecimalText, MinorUnits, Money};
@@ -47,6 +47,8 @@ pub struct NewIntent {
     /// Charge this saved card off-session at once (`POST /v1/payment/charge`) instead of
     /// creating a card-present intent for a reader.
     pub saved_card: Option<CardRef>,
+    /// The merchant's cashier taking the payment (totals by cashier).
+    pub external_cashier_id: Option<String>,
 }
 
 /// A saved card, named by our id or by its Stripe PaymentMethod id.
@@ -77,9 +79,10 @@ pub async fn create_intent(
     // customer has to be made first, the `creating` row.
     let step = {
         let (keys, input, actor) = (services.keys(), input.clone(), actor.to_string());
+        let at = services.clock.now();
         services
             .db
-            .run(move |conn| prepare_intent(conn, &keys, &input, &actor))
+            .run(move |conn| prepare_intent(conn, &keys, &input, &actor, at))
             .await?
     };
     let (account, stripe_account, payment, customer) = match step {
@@ -113,8 +116,8 @@ pub async fn create_intent(
             let row = Payment {
                 id: new_id(),
                 stripe_payment_method_id: card,
-                created_at: now(),
-                updated_at: now(),
+                created_at: services.clock.now(),
+                updated_at: services.clock.now(),
                 ..row
             };
             let actor = actor.to_string();
@@ -212,6 +215,7 @@ fn prepare_intent(
     keys: &super::StripeKeys,
     input: &NewIntent,
     actor: &str,
+    at: chrono::NaiveDateTime,
 ) -> Result<Prepared, Error> {
     let account = super::accounts::require(conn, &input.external_account_id)?;
     let existing =
@@ -242,7 +246,7 @@ fn prepare_intent(
                 customer: known_customer,
             })
         }
-        None => new_row(&account, input, money, fingerprint),
+        None => new_row(&account, input, money, fingerprint, at),
     };
     let customer = match (&input.external_customer_id, &input.saved_card) {
         (None, _) => None,
@@ -279,7 +283,13 @@ fn prepare_intent(
 }
 
 /// The `creating` row of a new payment, without its customer or saved card yet.
-fn new_row(account: &Account, input: &NewIntent, money: Money, fingerprint: String) -> Payment {
+fn new_row(
+    account: &Account,
+    input: &NewIntent,
+    money: Money,
+    fingerprint: String,
+    at: chrono::NaiveDateTime,
+) -> Payment {
     Payment {
         id: new_id(),
         account_id: account.id.clone(),
@@ -302,12 +312,13 @@ fn new_row(account: &Account, input: &NewIntent, money: Money, fingerprint: Stri
         stripe_payment_method_id: None,
         failure_code: None,
         decline_code: None,
-        created_at: now(),
-        updated_at: now(),
+        created_at: at,
+        updated_at: at,
         stripe_idempotency_key: Some(super::stripe_keys::payment_intent(
             &account.id,
             &input.external_transaction_id,
         )),
+        external_cashier_id: input.external_cashier_id.clone(),
     }
 }
 
@@ -669,7 +680,7 @@ pub fn by_id(conn: &mut DbConnection, id: &str) -> Result<Payment, Error> {
 /// A digest of everything that defines the payment, to tell a retry from a conflicting reuse of
 /// the same `external_transaction_id`.
 fn request_fingerprint(input: &NewIntent, money: Money) -> String {
-    let canonical = serde_json::json!([
+    let mut canonical = serde_json::json!([
         money.minor.get(),
         money.currency.code(),
         input.payment_method_types,
@@ -679,6 +690,10 @@ fn request_fingerprint(input: &NewIntent, money: Money) -> String {
         input.metadata,
         input.saved_card,
     ]);
+    // Only when given: the digests of payments recorded before cashiers existed stay the same.
+    if let (Some(cashier), Some(parts)) = (&input.external_cashier_id, canonical.as_array_mut()) {
+        parts.push(serde_json::json!({ "cashier": cashier }));
+    }
     hex::encode(Sha256::digest(canonical.to_string().as_bytes()))
 }
 

@@ -470,6 +470,7 @@ mod tests {
             updated_at: now(),
             webhook_secret_enc: None,
             stripe_webhook_secret_enc: None,
+            time_zone: "UTC".into(),
         }
     }
 

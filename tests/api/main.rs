@@ -22,6 +22,7 @@ mod reader_display;
 mod receipts;
 mod reconcile;
 mod redisplay;
+mod reports;
 mod schema;
 mod setup_webhook;
 mod state_machine;
