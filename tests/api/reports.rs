@@ -526,6 +526,7 @@ both_backends! {
         let (since, until) = ("2027-03-14T06:00:00Z", "2027-03-28T23:00:00Z");
         let inside: Vec<Made> = made.iter().filter(|m| m.created_at >= instant(since) && m.created_at < instant(until)).cloned().collect();
         let paris: Tz = "Europe/Paris".parse().unwrap();
+        set_zone(&app, "acme", "Europe/Paris").await;
         let body = totals(&app, &token, &format!("external_account_id=acme&since={since}&until={until}&group_by=day")).await;
         assert_eq!(answered(&body), expected(&inside, |m| local_day(m, paris)));
 
