@@ -226,7 +226,10 @@ mod tests {
     #[test]
     fn cells_are_quoted_as_rfc_4180_says() {
         assert_eq!(line(&["a", "b c", ""]), "a,b c,\r\n");
-        assert_eq!(line(&["x,y", "say \"hi\"", "two\nlines"]), "\"x,y\",\"say \"\"hi\"\"\",\"two\nlines\"\r\n");
+        assert_eq!(
+            line(&["x,y", "say \"hi\"", "two\nlines"]),
+            "\"x,y\",\"say \"\"hi\"\"\",\"two\nlines\"\r\n"
+        );
     }
 
     #[test]
@@ -235,6 +238,9 @@ mod tests {
             line(&["=1+2", "+SUM(A1)", "-3", "@cmd", "\tx", "\rx", "a=b"]),
             "\"'=1+2\",\"'+SUM(A1)\",\"'-3\",\"'@cmd\",\"'\tx\",\"'\rx\",a=b\r\n"
         );
-        assert_eq!(line(&["=HYPERLINK(\"x\")"]), "\"'=HYPERLINK(\"\"x\"\")\"\r\n");
+        assert_eq!(
+            line(&["=HYPERLINK(\"x\")"]),
+            "\"'=HYPERLINK(\"\"x\"\")\"\r\n"
+        );
     }
 }

@@ -346,7 +346,9 @@ fn query_schema(schema: Schema) -> Value {
         Schema::ReceiptFormat => {
             json!({"type": "string", "enum": ["json", "text", "html"], "default": "json"})
         }
-        Schema::DateOrTime => json!({"type": "string", "description": "An RFC 3339 time, or a date (YYYY-MM-DD) of the account's time zone: that day's start."}),
+        Schema::DateOrTime => {
+            json!({"type": "string", "description": "An RFC 3339 time, or a date (YYYY-MM-DD) of the account's time zone: that day's start."})
+        }
         Schema::GroupBy => {
             json!({"type": "string", "enum": ["day", "location", "reader", "cashier", "currency"], "default": "currency"})
         }

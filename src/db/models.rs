@@ -3,8 +3,8 @@
 //! integers stored.
 
 use super::schema::{
-    accounts, cards, checkout_sessions, customers, payment_history, payment_readers, payments, refunds,
-    stripe_events, terminal_locations, terminal_readers, webhook_deliveries,
+    accounts, cards, checkout_sessions, customers, payment_history, payment_readers, payments,
+    refunds, stripe_events, terminal_locations, terminal_readers, webhook_deliveries,
 };
 use crate::money::{Currency, MinorUnits};
 use crate::payment_state::PaymentStatus;

@@ -53,11 +53,20 @@ const fn amount(name: &'static str, sql: &'static str) -> Measure {
 /// canceled payments. Add a measure here (one line) and it is selected, returned and documented.
 pub const MEASURES: &[Measure] = &[
     count("payments_count", "COUNT(*)"),
-    count("sales_count", "COUNT(CASE WHEN p.amount_captured > 0 THEN 1 END)"),
+    count(
+        "sales_count",
+        "COUNT(CASE WHEN p.amount_captured > 0 THEN 1 END)",
+    ),
     amount("sales_amount", "SUM(p.amount_captured)"),
-    count("refunds_count", "COUNT(CASE WHEN p.amount_refunded > 0 THEN 1 END)"),
+    count(
+        "refunds_count",
+        "COUNT(CASE WHEN p.amount_refunded > 0 THEN 1 END)",
+    ),
     amount("refunds_amount", "SUM(p.amount_refunded)"),
-    count("voids_count", "COUNT(CASE WHEN p.status = 'canceled' THEN 1 END)"),
+    count(
+        "voids_count",
+        "COUNT(CASE WHEN p.status = 'canceled' THEN 1 END)",
+    ),
 ];
 
 /// The net (`net_amount`): each amount measure named here, added (+1) or taken off (-1).
@@ -205,7 +214,10 @@ mod tests {
     #[test]
     fn the_net_is_made_of_amount_measures() {
         for (name, sign) in NET {
-            let m = MEASURES.iter().find(|m| m.name == *name).expect("a measure");
+            let m = MEASURES
+                .iter()
+                .find(|m| m.name == *name)
+                .expect("a measure");
             assert_eq!(m.unit, Unit::Amount, "{name}");
             assert!(*sign == 1 || *sign == -1);
         }

@@ -114,8 +114,9 @@ pub async fn totals(
         .db
         .run(move |conn| {
             let account = super::accounts::require(conn, &external_account_id)?;
-            let zone = time_zone("time_zone", &account.time_zone)
-                .map_err(|_| Error::internal(format!("account {}: stored time zone", account.id)))?;
+            let zone = time_zone("time_zone", &account.time_zone).map_err(|_| {
+                Error::internal(format!("account {}: stored time zone", account.id))
+            })?;
             let (since, until) = (since.resolve(zone), until.resolve(zone));
             if until <= since {
                 return Err(Error::invalid("until", "'until' must be after 'since'"));
@@ -247,10 +248,19 @@ mod tests {
             Bound::parse("since", "2027-03-14T01:00:00+01:00").unwrap(),
             Bound::Instant(utc("2027-03-14T00:00:00Z"))
         );
-        for bad in ["", "2027-3-14", "2027-03-14T25:00:00Z", "yesterday", "2027-02-30"] {
+        for bad in [
+            "",
+            "2027-3-14",
+            "2027-03-14T25:00:00Z",
+            "yesterday",
+            "2027-02-30",
+        ] {
             assert!(Bound::parse("since", bad).is_err(), "{bad}");
         }
         assert!(time_zone("time_zone", "Mars/Olympus").is_err());
-        assert_eq!(time_zone("time_zone", "Asia/Kathmandu").unwrap().name(), "Asia/Kathmandu");
+        assert_eq!(
+            time_zone("time_zone", "Asia/Kathmandu").unwrap().name(),
+            "Asia/Kathmandu"
+        );
     }
 }

@@ -218,9 +218,7 @@ async fn batch(
                 _ => Outcome::Captured { refund: 0 },
             };
             let currency = if seed % 7 == 0 { "eur" } else { "usd" };
-            let cashier = ["alice", "bob", "carol"]
-                .get((seed % 4) as usize)
-                .copied();
+            let cashier = ["alice", "bob", "carol"].get((seed % 4) as usize).copied();
             made.push(
                 make(
                     app,
@@ -308,32 +306,39 @@ fn answered(totals: &Value) -> Sums {
             g["currency"].as_str().unwrap().to_string(),
         );
         let mut measures = BTreeMap::new();
-        for k in ["payments_count", "sales_count", "refunds_count", "voids_count"] {
+        for k in [
+            "payments_count",
+            "sales_count",
+            "refunds_count",
+            "voids_count",
+        ] {
             measures.insert(k, g[k].as_i64().unwrap_or_else(|| panic!("{k}: {g}")));
         }
         for k in ["sales_amount", "refunds_amount", "net_amount"] {
             let text = g[k].as_str().unwrap_or_else(|| panic!("{k}: {g}"));
             let (units, cents) = text.split_once('.').expect("two decimals");
             assert_eq!(cents.len(), 2, "{text}");
-            measures.insert(k, units.parse::<i64>().unwrap() * 100 + cents.parse::<i64>().unwrap());
+            measures.insert(
+                k,
+                units.parse::<i64>().unwrap() * 100 + cents.parse::<i64>().unwrap(),
+            );
         }
-        assert!(sums.insert(key, measures).is_none(), "one row per group: {g}");
+        assert!(
+            sums.insert(key, measures).is_none(),
+            "one row per group: {g}"
+        );
     }
     sums
 }
 
 async fn totals(app: &TestApp, token: &str, query: &str) -> Value {
-    let (status, body) = app
-        .get(&format!("/v1/reports/totals?{query}"), token)
-        .await;
+    let (status, body) = app.get(&format!("/v1/reports/totals?{query}"), token).await;
     assert_eq!(status, 200, "{query}: {body}");
     body
 }
 
 async fn set_zone(app: &TestApp, account: &str, zone: &str) {
-    let (status, body) = app
-        .put_account(account, json!({"time_zone": zone}))
-        .await;
+    let (status, body) = app.put_account(account, json!({"time_zone": zone})).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["time_zone"], zone);
 }
@@ -406,7 +411,10 @@ fn parse_csv(text: &str) -> Vec<Vec<String>> {
             _ => cell.push(c),
         }
     }
-    assert!(!quoted && cell.is_empty() && row.is_empty(), "the body ends a line");
+    assert!(
+        !quoted && cell.is_empty() && row.is_empty(),
+        "the body ends a line"
+    );
     rows
 }
 
@@ -456,9 +464,20 @@ fn csv_of(p: &Value) -> BTreeMap<String, String> {
     };
     let mut row = BTreeMap::new();
     for k in [
-        "id", "created_at", "updated_at", "status", "currency", "amount",
-        "amount_capturable", "amount_captured", "amount_refunded", "capture_method",
-        "external_transaction_id", "external_customer_id", "customer_id", "external_cashier_id",
+        "id",
+        "created_at",
+        "updated_at",
+        "status",
+        "currency",
+        "amount",
+        "amount_capturable",
+        "amount_captured",
+        "amount_refunded",
+        "capture_method",
+        "external_transaction_id",
+        "external_customer_id",
+        "customer_id",
+        "external_cashier_id",
         "description",
     ] {
         row.insert(k.to_string(), text(k));

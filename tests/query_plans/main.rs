@@ -266,7 +266,10 @@ async fn hot_paths(app: &TestApp) {
     assert_eq!(status, 200, "{intent}");
     let (status, processing) = app
         .post(
-            &format!("/v1/terminal/readers/{}/process", till["id"].as_str().unwrap()),
+            &format!(
+                "/v1/terminal/readers/{}/process",
+                till["id"].as_str().unwrap()
+            ),
             &token,
             json!({"external_account_id": "acme", "payment_id": intent["id"]}),
         )
@@ -289,7 +292,12 @@ async fn hot_paths(app: &TestApp) {
             .await;
         assert_eq!(status, 200, "{group_by}: {totals}");
     }
-    for query in ["", "&status=succeeded", "&currency=usd", "&external_customer_id=erin"] {
+    for query in [
+        "",
+        "&status=succeeded",
+        "&currency=usd",
+        "&external_customer_id=erin",
+    ] {
         let answer = app
             .exchange(
                 app.client
