@@ -217,7 +217,7 @@ async fn batch(
                 },
                 _ => Outcome::Captured { refund: 0 },
             };
-            let currency = if seed % 7 == 0 { "eur" } else { "usd" };
+            let currency = if seed.is_multiple_of(7) { "eur" } else { "usd" };
             let cashier = ["alice", "bob", "carol"].get((seed % 4) as usize).copied();
             made.push(
                 make(
@@ -238,7 +238,7 @@ async fn batch(
     });
     let loose = (0..per_reader).map(|k| async move {
         let seed = noise(batch_no * 1000 + 900 + k);
-        let outcome = if seed % 3 == 0 {
+        let outcome = if seed.is_multiple_of(3) {
             Outcome::Voided
         } else {
             Outcome::Open
@@ -262,6 +262,9 @@ async fn batch(
     all.extend(futures_util::future::join_all(loose).await);
     all.into_iter().flatten().collect()
 }
+
+/// What a grouping takes from a payment.
+type Key = Box<dyn Fn(&Made) -> Option<String>>;
 
 /// Totals as the test computes them: (group, currency) → measures.
 type Sums = BTreeMap<(Option<String>, String), BTreeMap<&'static str, i64>>;
@@ -552,7 +555,7 @@ both_backends! {
         // Every other grouping, over the whole window.
         set_zone(&app, "acme", "America/New_York").await;
         for (group_by, key) in [
-            ("location", Box::new(|m: &Made| m.location.clone()) as Box<dyn Fn(&Made) -> Option<String>>),
+            ("location", Box::new(|m: &Made| m.location.clone()) as Key),
             ("reader", Box::new(|m: &Made| m.reader.clone())),
             ("cashier", Box::new(|m: &Made| m.cashier.clone())),
             ("currency", Box::new(|m: &Made| Some(m.currency.to_string()))),
@@ -626,8 +629,8 @@ both_backends! {
         for group_by in ["day", "location", "reader", "currency"] {
             let body = totals(&app, &token, &format!("{window}&group_by={group_by}")).await;
             assert_eq!(body["group_by"], group_by);
-            let key: Box<dyn Fn(&Made) -> Option<String>> = match group_by {
-                "day" => Box::new(|m: &Made| local_day(m, kathmandu)),
+            let key: Key = match group_by {
+                "day" => Box::new(move |m: &Made| local_day(m, kathmandu)),
                 "location" => Box::new(|m: &Made| m.location.clone()),
                 "reader" => Box::new(|m: &Made| m.reader.clone()),
                 _ => Box::new(|m: &Made| Some(m.currency.to_string())),
