@@ -3,7 +3,7 @@
 //! account's listed payments by `created_at`), never a walk of the rows in Rust.
 //!
 //! What is summed is the table [`MEASURES`]: a new measure (a column summed, a case counted) is
-//! one line there, and the API, its OpenAPI schema and the CSV-free JSON answer list the measures
+//! one line there, and the JSON answer and its OpenAPI schema list the measures
 //! from that table. [`NET`] says which amounts make up the net.
 
 use super::DbConnection;
