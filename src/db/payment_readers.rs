@@ -29,12 +29,3 @@ pub fn record(conn: &mut DbConnection, row: &PaymentReader) -> QueryResult<()> {
     }
     .map(|_| ())
 }
-
-/// The reader the payment was last handed to, if any.
-pub fn of_payment(conn: &mut DbConnection, payment_id: &str) -> QueryResult<Option<PaymentReader>> {
-    payment_readers::table
-        .find(payment_id)
-        .select(PaymentReader::as_select())
-        .first(conn)
-        .optional()
-}
