@@ -922,6 +922,7 @@ async fn in_process(b: &Bench, url: &str) -> Vec<(&'static str, Stats)> {
         secrets: SecretBox::new(&ENCRYPTION_KEY),
         stripe_webhook_secrets: Vec::new(),
         simulator: true,
+        clock: pos_backend::clock::Clock::system(),
     };
     let n = b.iters;
     let input = || NewIntent {
@@ -939,6 +940,7 @@ async fn in_process(b: &Bench, url: &str) -> Vec<(&'static str, Stats)> {
         line_items: Vec::new(),
         tax: None,
         receipt_email: None,
+        external_cashier_id: None,
     };
     for _ in 0..10 {
         payments::create_intent(&services, "bench", input())

@@ -105,6 +105,7 @@ impl Application {
             secrets: SecretBox::new(config.encryption_key.expose()),
             stripe_webhook_secrets: webhook_secrets,
             simulator: simulator.is_some(),
+            clock: config.clock.clone(),
         });
         let worker_state = state.clone();
         let auth = web::Data::new(auth);

@@ -270,6 +270,8 @@ pub struct Config {
     pub instance: crate::jobs::instances::InstanceConfig,
     /// What the embedded simulator remembers (simulator mode).
     pub sim_limits: stripe_sim::Limits,
+    /// The time requests stamp payments with (the system clock; tests move theirs).
+    pub clock: crate::clock::Clock,
 }
 
 impl Config {
@@ -348,6 +350,7 @@ impl Config {
                 .map(|s| Secret::new(s.to_string()))
                 .collect(),
             sim_limits: args.sim_limits.limits()?,
+            clock: crate::clock::Clock::system(),
             delivery: args.webhook_worker.then(Default::default),
             reconcile: (args.reconcile_interval_secs > 0).then(|| {
                 crate::jobs::reconcile::ReconcileConfig {

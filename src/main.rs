@@ -279,6 +279,7 @@ async fn run(command: Command) -> Result<(), String> {
                 // The reconciler reads events from Stripe's API: no signature to verify.
                 stripe_webhook_secrets: Vec::new(),
                 simulator: false,
+                clock: pos_backend::clock::Clock::system(),
             };
             let secs = |s: &str| parse_ttl(s).map(|n| std::time::Duration::from_secs(n as u64));
             let reconcile = ReconcileConfig {

@@ -334,6 +334,11 @@ impl Money {
     }
 }
 
+/// A signed sum of minor units (a net) in major units with the currency's decimals: `"-1.50"`.
+pub fn decimal_string(minor: i64, currency: Currency) -> String {
+    Decimal::new(minor, currency.exponent()).to_string()
+}
+
 /// Checks that `text` is a plain positive decimal (digits, optionally a point and more digits),
 /// before its currency is known.
 pub fn check_decimal(text: &str) -> Result<(), MoneyError> {

@@ -28,6 +28,8 @@ pub struct PutAccount {
     stripe_webhook_secret: Patch<String>,
     #[serde(default)]
     address: Patch<AddressRequest>,
+    #[serde(default)]
+    time_zone: Patch<String>,
 }
 
 /// The merchant's address, printed on receipts.
@@ -122,6 +124,8 @@ pub struct AccountResponse {
     webhook_secret: Option<String>,
     has_stripe_webhook_secret: bool,
     address: Option<AddressResponse>,
+    /// The IANA time zone the merchant's days are cut in (`GET /v1/reports/totals`).
+    time_zone: String,
     created_at: String,
     updated_at: String,
 }
@@ -139,6 +143,7 @@ impl From<Account> for AccountResponse {
             webhook_url: a.webhook_url,
             webhook_secret: None,
             has_stripe_webhook_secret: a.stripe_webhook_secret_enc.is_some(),
+            time_zone: a.time_zone,
             created_at: super::timestamp(a.created_at),
             updated_at: super::timestamp(a.updated_at),
         }
@@ -296,9 +301,20 @@ fn validate(body: PutAccount, simulator: bool) -> Result<AccountChanges, Error> 
         Patch::Null => Some(None),
         Patch::Value(a) => Some(Some(validate_address(a)?)),
     };
+    let time_zone = match body.time_zone {
+        Patch::Absent => None,
+        Patch::Null => {
+            return Err(Error::invalid(
+                "time_zone",
+                "'time_zone' cannot be null (UTC is \"UTC\")",
+            ))
+        }
+        Patch::Value(v) => Some(crate::flows::reports::time_zone("time_zone", &v)?),
+    };
     Ok(AccountChanges {
         address,
         stripe_webhook_secret,
+        time_zone,
         display_name,
         default_currency,
         stripe_account_id,

@@ -7,6 +7,7 @@ pub mod cards;
 pub mod checkout;
 pub mod demo;
 pub mod errors;
+pub mod exports;
 pub mod extract;
 pub mod idempotency;
 pub mod metrics;
@@ -14,6 +15,7 @@ pub mod openapi;
 pub mod ops;
 pub mod payments;
 pub mod receipts;
+pub mod reports;
 pub mod terminal;
 pub mod webhooks;
 
@@ -44,6 +46,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::resource("/v1/payment/{payment_id}/receipt").route(web::get().to(receipts::get)),
         )
         .service(web::resource("/v1/payments").route(web::get().to(payments::list)))
+        .service(web::resource("/v1/payments/export").route(web::get().to(exports::payments)))
+        .service(web::resource("/v1/reports/totals").route(web::get().to(reports::totals)))
         .service(web::resource("/v1/customer/card").route(web::post().to(cards::save)))
         .service(web::resource("/v1/customer/cards").route(web::get().to(cards::list)))
         .service(

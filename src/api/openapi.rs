@@ -69,6 +69,9 @@ pub enum Schema {
     Limit(u32),
     PaymentId,
     ReceiptFormat,
+    /// An RFC 3339 time or a date of the merchant's zone.
+    DateOrTime,
+    GroupBy,
 }
 
 use Auth::{Bearer, Public};
@@ -105,6 +108,22 @@ pub const OPERATIONS: &[Operation] = &[
         ("limit", false, Limit(20)),
         ("starting_after", false, Schema::PaymentId),
     ], body: None, ok: &[(200, "A page of payments.", "PaymentList")] },
+    Operation { method: "get", path: "/v1/payments/export", id: "exportPayments", tag: "reports", summary: "Every payment the list's filters select, newest first, as one streamed CSV (RFC 4180, UTF-8, CRLF; a header row, then one row per payment; the columns of docs/api-guide.md, \"Exports\", in that order; amounts as decimals; a cell starting with = + - @ tab or CR gets a leading '). Read in pages: any size in constant memory. A failure after the first row cuts the body short (the chunked encoding is not terminated).", auth: Bearer(Scope::PaymentsRead), calls: Database, query: &[
+        ("external_account_id", true, ExternalId),
+        ("status", false, Schema::PaymentStatus),
+        ("external_customer_id", false, ExternalId),
+        ("since", false, Schema::DateTime),
+        ("until", false, Schema::DateTime),
+        ("min_amount", false, Schema::Decimal),
+        ("max_amount", false, Schema::Decimal),
+        ("currency", false, Schema::Currency),
+    ], body: None, ok: &[(200, "The CSV.", "")] },
+    Operation { method: "get", path: "/v1/reports/totals", id: "reportTotals", tag: "reports", summary: "Sales (captured), refunds, voids and net over [since, until) — at most 366 days — per group and currency, in the account's time zone. `since`/`until`: RFC 3339 times, or dates (YYYY-MM-DD) meaning that local day's start. group_by `day` cuts local days (23 or 25 hours across DST changes); `location`/`reader`: the reader the payment was last handed to by POST /v1/terminal/readers/{id}/process; `cashier`: the intent's external_cashier_id; payments without one are the `null` group. Payments count by their creation time, like GET /v1/payments' since/until.", auth: Bearer(Scope::PaymentsRead), calls: Database, query: &[
+        ("external_account_id", true, ExternalId),
+        ("since", true, Schema::DateOrTime),
+        ("until", true, Schema::DateOrTime),
+        ("group_by", false, Schema::GroupBy),
+    ], body: None, ok: &[(200, "The totals.", "Totals")] },
     Operation { method: "post", path: "/v1/customer/card", id: "saveCard", tag: "cards", summary: "Save the card of a captured payment on the customer (the same card twice returns the existing one).", auth: Bearer(Scope::CardsWrite), calls: Stripe, query: &[], body: Some("SaveCardRequest"), ok: &[(200, "The saved card.", "Card")] },
     Operation { method: "get", path: "/v1/customer/cards", id: "listCards", tag: "cards", summary: "The customer's saved cards, newest first.", auth: Bearer(Scope::CardsRead), calls: Database, query: &[("external_account_id", true, ExternalId), ("external_customer_id", true, ExternalId)], body: None, ok: &[(200, "The cards.", "CardList")] },
     Operation { method: "post", path: "/v1/customer/card/checkout", id: "createSetupSession", tag: "checkout", summary: "A setup-mode Checkout Session that saves a card for the customer.", auth: Bearer(Scope::CardsWrite), calls: Stripe, query: &[], body: Some("SetupSessionRequest"), ok: &[(200, "The session.", "SetupSession")] },
@@ -152,7 +171,7 @@ pub fn spec() -> Value {
         item.insert(op.method.to_string(), operation(op));
     }
     let tags: Vec<Value> = [
-        "ops", "payments", "cards", "checkout", "terminal", "webhooks", "accounts",
+        "ops", "payments", "reports", "cards", "checkout", "terminal", "webhooks", "accounts",
     ]
     .iter()
     .map(|t| json!({ "name": t }))
@@ -234,6 +253,7 @@ fn operation(op: &Operation) -> Value {
         let content = match op.id {
             "metrics" => json!({"text/plain; version=0.0.4": {"schema": {"type": "string"}}}),
             "openapi" => json!({"application/json": {"schema": {"type": "object"}}}),
+            "exportPayments" => json!({"text/csv; charset=utf-8": {"schema": {"type": "string"}}}),
             "getPaymentReceipt" => json!({
                 "application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}},
                 "text/plain; charset=utf-8": {"schema": {"type": "string", "description": "Lines of at most 42 characters."}},
@@ -330,6 +350,12 @@ fn query_schema(schema: Schema) -> Value {
         Schema::PaymentId => json!({"$ref": "#/components/schemas/PaymentId"}),
         Schema::ReceiptFormat => {
             json!({"type": "string", "enum": ["json", "text", "html"], "default": "json"})
+        }
+        Schema::DateOrTime => {
+            json!({"type": "string", "description": "An RFC 3339 time, or a date (YYYY-MM-DD) of the account's time zone: that day's start."})
+        }
+        Schema::GroupBy => {
+            json!({"type": "string", "enum": ["day", "location", "reader", "cashier", "currency"], "default": "currency"})
         }
     }
 }
@@ -525,6 +551,7 @@ fn schemas() -> Value {
                     "line_items": {"type": "array", "maxItems": 100, "description": "What the sale was made of, printed on the receipt: Σ amount × quantity + tax must be exactly `amount` (else 400 naming line_items).", "items": r("LineItemRequest")},
                     "tax": {"description": "The tax included in `amount` (zero allowed); only with line_items.", "oneOf": [{"type": "string", "pattern": "^[0-9]+(\\.[0-9]+)?$"}, {"type": "number", "minimum": 0}]},
                     "receipt_email": r("Email"),
+                    "external_cashier_id": {"allOf": [r("ExternalId")], "description": "The merchant's cashier taking the payment (totals by cashier)."},
                 }),
             ),
         ),
@@ -814,6 +841,7 @@ fn schemas() -> Value {
                         "postal_code": {"type": "string", "minLength": 1, "maxLength": 20},
                         "country": {"type": "string", "minLength": 2, "maxLength": 2, "description": "ISO 3166-1 alpha-2 (either case; answered in upper case)."},
                     }))),
+                    "time_zone": {"type": "string", "description": "An IANA time zone name (Europe/Paris); default UTC. The days of GET /v1/reports/totals are cut in it."},
                 }),
             ),
         ),
@@ -834,7 +862,7 @@ fn schemas() -> Value {
             json!({
                 "type": "object",
                 "additionalProperties": false,
-                "required": ["id", "status", "amount", "amount_capturable", "amount_captured", "amount_refunded", "currency", "capture_method", "payment_method_types", "external_account_id", "external_transaction_id", "external_customer_id", "customer_id", "description", "metadata", "created_at", "updated_at",
+                "required": ["id", "status", "amount", "amount_capturable", "amount_captured", "amount_refunded", "currency", "capture_method", "payment_method_types", "external_account_id", "external_transaction_id", "external_customer_id", "customer_id", "external_cashier_id", "description", "metadata", "created_at", "updated_at",
                     "amount_tip", "capture_before", "incremental_authorization_supported", "overcapture_supported", "tax", "receipt_email"],
                 "properties": {
                     "id": nullable(r("PaymentId")),
@@ -851,6 +879,7 @@ fn schemas() -> Value {
                     "external_transaction_id": string(),
                     "external_customer_id": nstring(),
                     "customer_id": nullable(id("cus")),
+                    "external_cashier_id": nstring(),
                     "description": nstring(),
                     "metadata": {"type": "object", "additionalProperties": string()},
                     "created_at": time(),
@@ -1014,12 +1043,24 @@ fn schemas() -> Value {
             }),
         ),
         ("ReaderList", list_of("Reader")),
+        ("TotalsGroup", super::reports::group_schema()),
+        (
+            "Totals",
+            response(json!({
+                "external_account_id": string(),
+                "time_zone": string(),
+                "since": time(),
+                "until": time(),
+                "group_by": query_schema(Schema::GroupBy),
+                "groups": {"type": "array", "items": r("TotalsGroup")},
+            })),
+        ),
         (
             "Account",
             json!({
                 "type": "object",
                 "additionalProperties": false,
-                "required": ["external_account_id", "display_name", "default_currency", "stripe_account_id", "has_stripe_secret_key", "webhook_url", "has_stripe_webhook_secret", "address", "created_at", "updated_at"],
+                "required": ["external_account_id", "display_name", "default_currency", "stripe_account_id", "has_stripe_secret_key", "webhook_url", "has_stripe_webhook_secret", "address", "time_zone", "created_at", "updated_at"],
                 "properties": {
                     "external_account_id": string(),
                     "display_name": nstring(),
@@ -1030,6 +1071,7 @@ fn schemas() -> Value {
                     "webhook_secret": {"type": "string", "description": "Only in the answer that set or changed webhook_url; keep it."},
                     "has_stripe_webhook_secret": {"type": "boolean"},
                     "address": nullable(r("Address")),
+                    "time_zone": string(),
                     "created_at": time(),
                     "updated_at": time(),
                 },

@@ -52,6 +52,8 @@ pub struct IntentRequest {
     tax: Option<DecimalText>,
     #[serde(default)]
     receipt_email: Option<String>,
+    #[serde(default)]
+    external_cashier_id: Option<String>,
 }
 
 /// One line of what the sale was made of.
@@ -110,6 +112,7 @@ pub struct PaymentResponse {
     external_transaction_id: String,
     external_customer_id: Option<String>,
     customer_id: Option<String>,
+    external_cashier_id: Option<String>,
     description: Option<String>,
     metadata: BTreeMap<String, String>,
     created_at: String,
@@ -190,6 +193,7 @@ impl PaymentResponse {
                 .as_ref()
                 .map(|c| c.external_customer_id.clone()),
             customer_id: view.customer.map(|c| c.stripe_customer_id),
+            external_cashier_id: p.external_cashier_id,
             description: p.description,
             metadata: p
                 .metadata
@@ -224,6 +228,9 @@ fn validate_intent(account: AuthorizedAccount, body: IntentRequest) -> Result<Ne
     external_id("external_transaction_id", &body.external_transaction_id)?;
     if let Some(c) = &body.external_customer_id {
         external_id("external_customer_id", c)?;
+    }
+    if let Some(c) = &body.external_cashier_id {
+        external_id("external_cashier_id", c)?;
     }
     let amount_error =
         |e: crate::money::MoneyError| Error::invalid("amount", format!("'amount' {e}"));
@@ -332,6 +339,7 @@ fn validate_intent(account: AuthorizedAccount, body: IntentRequest) -> Result<Ne
         line_items,
         tax: body.tax,
         receipt_email: body.receipt_email,
+        external_cashier_id: body.external_cashier_id,
     })
 }
 
@@ -684,6 +692,7 @@ pub async fn charge(
             line_items: None,
             tax: None,
             receipt_email: None,
+            external_cashier_id: None,
         },
     )?;
     input.payment_method_types = vec!["card"];
@@ -695,25 +704,25 @@ pub async fn charge(
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
-    external_account_id: String,
+    pub external_account_id: String,
     #[serde(default)]
-    status: Option<String>,
+    pub status: Option<String>,
     #[serde(default)]
-    external_customer_id: Option<String>,
+    pub external_customer_id: Option<String>,
     #[serde(default)]
-    since: Option<String>,
+    pub since: Option<String>,
     #[serde(default)]
-    until: Option<String>,
+    pub until: Option<String>,
     #[serde(default)]
-    min_amount: Option<String>,
+    pub min_amount: Option<String>,
     #[serde(default)]
-    max_amount: Option<String>,
+    pub max_amount: Option<String>,
     #[serde(default)]
-    currency: Option<String>,
+    pub currency: Option<String>,
     #[serde(default)]
-    limit: Option<String>,
+    pub limit: Option<String>,
     #[serde(default)]
-    starting_after: Option<String>,
+    pub starting_after: Option<String>,
 }
 
 /// `GET /v1/payments`: newest first, filtered, with cursor pagination.
@@ -722,8 +731,41 @@ pub async fn list(
     caller: Caller,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<HttpResponse, Error> {
-    use crate::flows::payments::PaymentFilter;
     let account = caller.for_account(Scope::PaymentsRead, &q.external_account_id)?;
+    let filter = filter_of(&services, account.as_str(), q).await?;
+    let (views, has_more) = payments::list(&services, account.into_string(), filter).await?;
+    let data: Vec<PaymentResponse> = views
+        .into_iter()
+        .map(|v| PaymentResponse::from_view(v, false))
+        .collect();
+    let next = if has_more {
+        data.last().and_then(|p| p.id.clone())
+    } else {
+        None
+    };
+    // Serialised straight from the structs: through a `serde_json::Value` the page costs ~7× as
+    // much to encode (benches/latency.rs).
+    #[derive(Serialize)]
+    struct Page {
+        data: Vec<PaymentResponse>,
+        has_more: bool,
+        next_starting_after: Option<String>,
+    }
+    Ok(HttpResponse::Ok().json(Page {
+        data,
+        has_more,
+        next_starting_after: next,
+    }))
+}
+
+/// The list's filters (also the export's), checked; the amount bounds are in `currency`, else in
+/// the account's default currency.
+pub async fn filter_of(
+    services: &Services,
+    account: &str,
+    q: ListQuery,
+) -> Result<crate::flows::payments::PaymentFilter, Error> {
+    use crate::flows::payments::PaymentFilter;
     let time = |param: &str, v: &Option<String>| {
         v.as_deref()
             .map(|t| {
@@ -783,8 +825,7 @@ pub async fn list(
     let bound_currency = match (currency, q.min_amount.is_some() || q.max_amount.is_some()) {
         (Some(c), _) => Some(c),
         (None, true) => {
-            let account =
-                crate::flows::accounts::get(&services.db, account.as_str().to_string()).await?;
+            let account = crate::flows::accounts::get(&services.db, account.to_string()).await?;
             Some(account.default_currency)
         }
         (None, false) => None,
@@ -797,7 +838,7 @@ pub async fn list(
             _ => Ok(None),
         }
     };
-    let filter = PaymentFilter {
+    Ok(PaymentFilter {
         status,
         external_customer_id: q.external_customer_id,
         since,
@@ -807,28 +848,5 @@ pub async fn list(
         currency: bound_currency.map(|c| c.code().to_string()),
         limit,
         starting_after: q.starting_after,
-    };
-    let (views, has_more) = payments::list(&services, account.into_string(), filter).await?;
-    let data: Vec<PaymentResponse> = views
-        .into_iter()
-        .map(|v| PaymentResponse::from_view(v, false))
-        .collect();
-    let next = if has_more {
-        data.last().and_then(|p| p.id.clone())
-    } else {
-        None
-    };
-    // Serialised straight from the structs: through a `serde_json::Value` the page costs ~7× as
-    // much to encode (benches/latency.rs).
-    #[derive(Serialize)]
-    struct Page {
-        data: Vec<PaymentResponse>,
-        has_more: bool,
-        next_starting_after: Option<String>,
-    }
-    Ok(HttpResponse::Ok().json(Page {
-        data,
-        has_more,
-        next_starting_after: next,
-    }))
+    })
 }

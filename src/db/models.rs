@@ -3,8 +3,9 @@
 //! integers stored.
 
 use super::schema::{
-    accounts, cards, checkout_sessions, customers, payment_history, payment_line_items, payments,
-    refunds, stripe_events, terminal_locations, terminal_readers, webhook_deliveries,
+    accounts, cards, checkout_sessions, customers, payment_history, payment_line_items,
+    payment_readers, payments, refunds, stripe_events, terminal_locations, terminal_readers,
+    webhook_deliveries,
 };
 use crate::money::{Currency, MinorUnits};
 use crate::payment_state::PaymentStatus;
@@ -38,6 +39,8 @@ pub struct Account {
     pub address_state: Option<String>,
     pub address_postal_code: Option<String>,
     pub address_country: Option<String>,
+    /// The IANA time zone the merchant's days are cut in (end-of-day totals); `UTC` by default.
+    pub time_zone: String,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -135,6 +138,8 @@ pub struct Payment {
     pub tax: Option<MinorUnits>,
     /// Where Stripe sends the receipt (as the intent has it).
     pub receipt_email: Option<String>,
+    /// The merchant's cashier who took the payment (given with the intent), for totals.
+    pub external_cashier_id: Option<String>,
 }
 
 /// One line of what a payment paid for, in the payment's currency.
@@ -147,6 +152,16 @@ pub struct PaymentLineItem {
     pub description: String,
     pub unit_amount: MinorUnits,
     pub quantity: i64,
+}
+
+/// The reader a payment was last handed to, and the reader's location then (end-of-day totals).
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = payment_readers)]
+pub struct PaymentReader {
+    pub payment_id: String,
+    pub stripe_reader_id: String,
+    pub stripe_location_id: Option<String>,
+    pub processed_at: NaiveDateTime,
 }
 
 #[cfg(test)]
@@ -182,6 +197,7 @@ impl Payment {
             overcapture_supported: None,
             request_incremental_authorization_support: false,
             request_extended_authorization: false,
+            external_cashier_id: None,
             created_at: now(),
             updated_at: now(),
             tax: None,

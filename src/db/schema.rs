@@ -20,6 +20,7 @@ diesel::table! {
         address_state -> Nullable<Text>,
         address_postal_code -> Nullable<Text>,
         address_country -> Nullable<Text>,
+        time_zone -> Text,
     }
 }
 
@@ -68,6 +69,7 @@ diesel::table! {
         request_extended_authorization -> Bool,
         tax -> Nullable<BigInt>,
         receipt_email -> Nullable<Text>,
+        external_cashier_id -> Nullable<Text>,
     }
 }
 
@@ -78,6 +80,15 @@ diesel::table! {
         description -> Text,
         unit_amount -> BigInt,
         quantity -> BigInt,
+    }
+}
+
+diesel::table! {
+    payment_readers (payment_id) {
+        payment_id -> Text,
+        stripe_reader_id -> Text,
+        stripe_location_id -> Nullable<Text>,
+        processed_at -> Timestamp,
     }
 }
 
@@ -184,6 +195,7 @@ diesel::joinable!(payments -> customers (customer_id));
 diesel::joinable!(cards -> customers (customer_id));
 diesel::joinable!(payment_history -> payments (payment_id));
 diesel::joinable!(payment_line_items -> payments (payment_id));
+diesel::joinable!(payment_readers -> payments (payment_id));
 
 diesel::table! {
     api_idempotency (id) {
@@ -239,6 +251,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     accounts,
     customers,
     payments,
+    payment_readers,
     cards,
     payment_history,
     refunds,

@@ -18,6 +18,8 @@ pub struct AccountChanges {
     pub webhook_url: Option<Option<String>>,
     pub stripe_webhook_secret: Option<Option<stripe_client::secret::Secret<String>>>,
     pub address: Option<Option<Address>>,
+    /// A valid IANA time zone name.
+    pub time_zone: Option<chrono_tz::Tz>,
 }
 
 /// The merchant's postal address, as receipts print it (validated by the API).
@@ -148,6 +150,7 @@ async fn upsert_once(
                 address_state: None,
                 address_postal_code: None,
                 address_country: None,
+                time_zone: chrono_tz::Tz::UTC.name().to_string(),
             });
             let context_before = (!created)
                 .then(|| stripe_context(&secrets, &account))
@@ -158,6 +161,9 @@ async fn upsert_once(
             }
             if let Some(v) = changes.default_currency {
                 account.default_currency = v;
+            }
+            if let Some(v) = changes.time_zone {
+                account.time_zone = v.name().to_string();
             }
             if let Some(v) = changes.stripe_account_id {
                 account.stripe_account_id = v;

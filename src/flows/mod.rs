@@ -13,6 +13,7 @@ pub mod payments;
 pub mod receipts;
 pub mod reference_checkout;
 pub mod refunds;
+pub mod reports;
 pub mod stripe_keys;
 pub mod terminal;
 pub mod tipping;
@@ -37,6 +38,9 @@ pub struct Services {
     pub stripe_webhook_secrets: Vec<Secret<String>>,
     /// True when Stripe is the embedded simulator.
     pub simulator: bool,
+    /// What "now" is for the rows the requests stamp that reports cut by time (a payment's
+    /// `created_at`); tests move it (`Clock::adjustable`).
+    pub clock: crate::clock::Clock,
 }
 
 impl Services {

@@ -11,7 +11,7 @@ use super::line_items::{LineInput, Sale};
 use super::payment_updates::{apply_now, insert_history, observe, observe_intent};
 use super::{customers, Services};
 use crate::db::models::{
-    new_id, now, Account, Customer, MethodTypes, Payment, PaymentHistory, PaymentLineItem,
+    new_id, Account, Customer, MethodTypes, Payment, PaymentHistory, PaymentLineItem,
 };
 use crate::db::{self, write_transaction, DbConnection, Inserted};
 use crate::error::Error;
@@ -60,6 +60,8 @@ pub struct NewIntent {
     pub tax: Option<DecimalText>,
     /// Where Stripe e-mails the receipt (validated).
     pub receipt_email: Option<String>,
+    /// The merchant's cashier taking the payment (totals by cashier).
+    pub external_cashier_id: Option<String>,
 }
 
 /// `request_incremental_authorization_support` and `request_extended_authorization` of an
@@ -100,9 +102,10 @@ pub async fn create_intent(
     // customer has to be made first, the `creating` row.
     let step = {
         let (keys, input, actor) = (services.keys(), input.clone(), actor.to_string());
+        let at = services.clock.now();
         services
             .db
-            .run(move |conn| prepare_intent(conn, &keys, &input, &actor))
+            .run(move |conn| prepare_intent(conn, &keys, &input, &actor, at))
             .await?
     };
     let (account, stripe_account, payment, customer) = match step {
@@ -137,8 +140,8 @@ pub async fn create_intent(
             let row = Payment {
                 id: new_id(),
                 stripe_payment_method_id: card,
-                created_at: now(),
-                updated_at: now(),
+                created_at: services.clock.now(),
+                updated_at: services.clock.now(),
                 ..row
             };
             let actor = actor.to_string();
@@ -239,6 +242,7 @@ fn prepare_intent(
     keys: &super::StripeKeys,
     input: &NewIntent,
     actor: &str,
+    at: chrono::NaiveDateTime,
 ) -> Result<Prepared, Error> {
     let account = super::accounts::require(conn, &input.external_account_id)?;
     let existing =
@@ -270,7 +274,7 @@ fn prepare_intent(
                 customer: known_customer,
             })
         }
-        None => new_row(&account, input, money, fingerprint, sale.as_ref()),
+        None => new_row(&account, input, money, fingerprint, sale.as_ref(), at),
     };
     let customer = match (&input.external_customer_id, &input.saved_card) {
         (None, _) => None,
@@ -314,6 +318,7 @@ fn new_row(
     money: Money,
     fingerprint: String,
     sale: Option<&Sale>,
+    at: chrono::NaiveDateTime,
 ) -> Payment {
     Payment {
         id: new_id(),
@@ -337,8 +342,8 @@ fn new_row(
         stripe_payment_method_id: None,
         failure_code: None,
         decline_code: None,
-        created_at: now(),
-        updated_at: now(),
+        created_at: at,
+        updated_at: at,
         stripe_idempotency_key: Some(super::stripe_keys::payment_intent(
             &account.id,
             &input.external_transaction_id,
@@ -351,6 +356,7 @@ fn new_row(
         request_extended_authorization: input.card_present.extended,
         tax: sale.map(|s| s.tax),
         receipt_email: input.receipt_email.clone(),
+        external_cashier_id: input.external_cashier_id.clone(),
     }
 }
 
@@ -964,6 +970,9 @@ fn request_fingerprint(input: &NewIntent, money: Money, sale: Option<&Sale>) -> 
     }
     if let Some(email) = &input.receipt_email {
         list.push(serde_json::json!({ "receipt_email": email }));
+    }
+    if let Some(cashier) = &input.external_cashier_id {
+        list.push(serde_json::json!({ "cashier": cashier }));
     }
     hex::encode(Sha256::digest(canonical.to_string().as_bytes()))
 }

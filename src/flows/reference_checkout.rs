@@ -389,6 +389,7 @@ async fn finish_payment(
             MethodTypes::new(intent.payment_method_types.iter().cloned())
         },
         description: None,
+        external_cashier_id: None,
         metadata: Some(serde_json::to_string(&metadata).map_err(Error::internal)?),
         tax: None,
         receipt_email: intent.receipt_email.clone(),

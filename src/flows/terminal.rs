@@ -5,7 +5,7 @@
 use super::payments;
 use super::Services;
 use crate::db;
-use crate::db::models::{new_id, now, Account, TerminalLocation, TerminalReader};
+use crate::db::models::{new_id, now, Account, PaymentReader, TerminalLocation, TerminalReader};
 use crate::error::Error;
 use crate::money::{Currency, DecimalText, MinorUnits, Money};
 use crate::payment_state::PaymentStatus;
@@ -245,8 +245,34 @@ pub async fn process(
     allow_redisplay: Option<AllowRedisplay>,
     tipping: Tipping,
 ) -> Result<(TerminalReader, Reader), Error> {
-    let (account, row) = owned_reader(services, external_account_id.clone(), reader_id).await?;
-    let (_, payment) = payments::load(services, external_account_id, payment_id).await?;
+    // One hop: the reader, the payment, and — when it can be processed — the reader it is handed
+    // to (for totals by reader and location; a later hand-over to another reader replaces it).
+    let processed_at = services.clock.now();
+    let (account, row, payment) = services
+        .db
+        .run(move |conn| {
+            let account = super::accounts::require(conn, &external_account_id)?;
+            let reader = db::terminal::find_reader(conn, &account.id, &reader_id)?
+                .ok_or_else(|| Error::not_found("no such reader"))?;
+            let payment = db::payments::find_by_intent(conn, &account.id, &payment_id)?
+                .ok_or_else(|| {
+                    Error::not_found(format!("no such payment: '{payment_id}'"))
+                        .with_param("payment_id")
+                })?;
+            if PROCESSABLE.contains(&payment.status) {
+                db::payment_readers::record(
+                    conn,
+                    &PaymentReader {
+                        payment_id: payment.id.clone(),
+                        stripe_reader_id: reader.stripe_reader_id.clone(),
+                        stripe_location_id: reader.stripe_location_id.clone(),
+                        processed_at,
+                    },
+                )?;
+            }
+            Ok::<_, Error>((account, reader, payment))
+        })
+        .await?;
     if !PROCESSABLE.contains(&payment.status) {
         return Err(not_processable(Some(payment.status.as_str())));
     }

@@ -493,6 +493,7 @@ mod tests {
             address_state: None,
             address_postal_code: None,
             address_country: None,
+            time_zone: "UTC".into(),
         }
     }
 

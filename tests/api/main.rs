@@ -23,6 +23,7 @@ mod receipts;
 mod reconcile;
 mod redisplay;
 mod sale_details;
+mod reports;
 mod schema;
 mod setup_webhook;
 mod state_machine;

@@ -263,6 +263,81 @@ async fn hot_paths(app: &TestApp) {
             .await;
         assert_eq!(status, 200, "{query}: {page}");
     }
+    // The back office (issue 20): a payment handed to a reader through our API (its reader
+    // recorded), the totals by every grouping (a day window: the day tree's comparisons too), and
+    // the CSV export with the list's filters.
+    let (status, location) = app
+        .post(
+            "/v1/terminal/locations",
+            &token,
+            json!({"external_account_id": "acme", "display_name": "Shop",
+                "address": {"line1": "1 Main St", "city": "Springfield", "country": "us"}}),
+        )
+        .await;
+    assert_eq!(status, 200, "{location}");
+    let (status, till) = app
+        .post(
+            "/v1/terminal/readers",
+            &token,
+            json!({"external_account_id": "acme", "registration_code": "simulated-wpe",
+                "location": location["id"]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{till}");
+    let (status, intent) = app
+        .post(
+            "/v1/payment/intent",
+            &token,
+            json!({"external_account_id": "acme", "amount": "3.00",
+                "external_transaction_id": "till-1", "external_cashier_id": "alice"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{intent}");
+    let (status, processing) = app
+        .post(
+            &format!(
+                "/v1/terminal/readers/{}/process",
+                till["id"].as_str().unwrap()
+            ),
+            &token,
+            json!({"external_account_id": "acme", "payment_id": intent["id"]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{processing}");
+    let today = chrono::Utc::now().date_naive();
+    let window = format!(
+        "since={}&until={}",
+        today - chrono::Days::new(3),
+        today + chrono::Days::new(3)
+    );
+    for group_by in ["day", "location", "reader", "cashier", "currency"] {
+        let (status, totals) = app
+            .get(
+                &format!(
+                    "/v1/reports/totals?external_account_id=acme&{window}&group_by={group_by}"
+                ),
+                &token,
+            )
+            .await;
+        assert_eq!(status, 200, "{group_by}: {totals}");
+    }
+    for query in [
+        "",
+        "&status=succeeded",
+        "&currency=usd",
+        "&external_customer_id=erin",
+    ] {
+        let answer = app
+            .exchange(
+                app.client
+                    .get(app.url(&format!(
+                        "/v1/payments/export?external_account_id=acme{query}"
+                    )))
+                    .bearer_auth(&token),
+            )
+            .await;
+        assert_eq!(answer.status, 200, "{query}: {}", answer.text);
+    }
     assert!(hook.count() > 0, "merchant webhooks were delivered");
 }
 

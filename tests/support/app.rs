@@ -134,6 +134,7 @@ pub fn test_config(database_url: &str) -> Config {
         reconcile: None,
         instance: Default::default(),
         sim_limits: Default::default(),
+        clock: Clock::system(),
     }
 }
 
@@ -279,6 +280,7 @@ impl TestApp {
         if let Some(reconcile) = config.reconcile.as_mut() {
             reconcile.clock = clock.clone();
         }
+        config.clock = clock.clone();
         let app = Application::build(config)
             .await
             .expect("application builds");
@@ -582,6 +584,7 @@ impl TestApp {
             secrets: pos_backend::crypto::SecretBox::new(&ENCRYPTION_KEY),
             stripe_webhook_secrets: self.services.stripe_webhook_secrets.clone(),
             simulator: false,
+            clock: self.clock.clone(),
         };
         let mut config = ReconcileConfig {
             clock: self.clock.clone(),
