@@ -164,6 +164,13 @@ both_backends! {
         assert_eq!((captured["amount_captured"].as_str(), captured["amount_tip"].as_str()), (Some("14.94"), Some("1.95")), "{captured}");
         let listed = app.stored_payment(&token, "acme", "tipped").await.unwrap();
         assert_eq!(listed.amount, "14.94");
+        // End-of-day totals show the tip apart, within the sales.
+        let today = chrono::Utc::now().date_naive();
+        let window = format!("since={}&until={}", today.pred_opt().unwrap(), today.succ_opt().unwrap().succ_opt().unwrap());
+        let (status, totals) = app.get(&format!("/v1/reports/totals?external_account_id=acme&{window}"), &token).await;
+        assert_eq!(status, 200, "{totals}");
+        let usd = &totals["groups"][0];
+        assert_eq!((usd["sales_amount"].as_str(), usd["tips_amount"].as_str()), (Some("14.94"), Some("1.95")), "{totals}");
 
         // Below the threshold the fixed amounts are offered; tip_eligible_amount moves the base.
         let small = sale(&app, &token, "coffee", "4.50").await;

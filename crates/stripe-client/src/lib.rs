@@ -63,10 +63,10 @@ pub use terminal::{
     ProcessPaymentIntentAction, Reader, ReaderAction, ReaderActionStatus, ReaderActionType,
     UpdateLocation,
 };
+pub use terminal::{DisplayedCart, DisplayedLine, SetReaderDisplayAction};
 pub use terminal_configurations::{
     ConfigurationParams, CurrencyTipping, DeletedConfiguration, TerminalConfiguration,
 };
-pub use terminal::{DisplayedCart, DisplayedLine, SetReaderDisplayAction};
 pub use types::{
     metadata_query, Address, Expandable, HasId, List, ListParams, Metadata, SearchParams,
     SearchResult,
