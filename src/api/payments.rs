@@ -90,6 +90,8 @@ pub struct PaymentResponse {
     updated_at: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     history: Option<Vec<HistoryEntry>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dispute: Option<super::disputes::DisputeBrief>,
 }
 
 impl PaymentResponse {
@@ -137,6 +139,7 @@ impl PaymentResponse {
             created_at: super::timestamp(p.created_at),
             updated_at: super::timestamp(p.updated_at),
             history,
+            dispute: None,
         }
     }
 }
@@ -290,7 +293,11 @@ pub async fn get(
     let id = path.into_inner();
     payment_id(&id)?;
     let view = payments::get(&services, account.into_string(), id).await?;
-    Ok(HttpResponse::Ok().json(PaymentResponse::from_view(view, true)))
+    let dispute = crate::flows::disputes::latest_of_payment(&services, view.payment.id.clone());
+    let dispute = dispute.await?;
+    let mut response = PaymentResponse::from_view(view, true);
+    response.dispute = dispute.as_ref().map(super::disputes::DisputeBrief::of);
+    Ok(HttpResponse::Ok().json(response))
 }
 
 #[derive(Deserialize)]
