@@ -216,8 +216,14 @@ pub fn record(
     if seen.observed.submission_count >= existing.submission_count {
         row.evidence = seen.evidence.clone();
     }
-    // Parked, and now the payment is known: attach it and announce its whole life so far.
+    // Parked, and now the payment is known: attach it and announce its whole life so far (not
+    // if another merchant's own secret parked it).
     let adopting = existing.payment_id.is_none() && payment.is_some();
+    if let (true, Some(p), Some(parked_for)) = (adopting, &payment, &existing.account_id) {
+        if *parked_for != p.account_id {
+            return Ok(());
+        }
+    }
     if let (true, Some(p)) = (adopting, &payment) {
         row.payment_id = Some(p.id.clone());
         row.account_id = Some(p.account_id.clone());
@@ -261,6 +267,7 @@ pub fn adopt(conn: &mut DbConnection, payment: &Payment) -> Result<(), Error> {
             .as_ref()
             .is_some_and(|a| *a != payment.account_id)
             || row.currency != payment.currency
+            || row.amount > payment.amount_captured.max(payment.amount)
         {
             continue;
         }

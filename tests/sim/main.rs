@@ -5,6 +5,7 @@
 mod support;
 
 mod checkout;
+mod disputes;
 mod conformance;
 mod embedded;
 mod faults;

@@ -210,7 +210,7 @@ mod tests {
         };
         assert_eq!(
             params.encode().as_str(),
-            "evidence%5Buncategorized_text%5D=winning_evidence&evidence%5Breceipt%5D=file_1&submit=false"
+            "evidence[uncategorized_text]=winning_evidence&evidence[receipt]=file_1&submit=false"
         );
         let dispute: Dispute = serde_json::from_str(
             r#"{"id":"dp_1","object":"dispute","amount":500,"currency":"usd","charge":"ch_1",

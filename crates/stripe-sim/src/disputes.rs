@@ -143,7 +143,7 @@ impl Dispute {
             "enhanced_eligibility_types": [],
             "evidence": evidence,
             "evidence_details": {
-                "due_by": if self.status.needs_response() { json!(self.due_by) } else { Value::Null },
+                "due_by": self.due_by,
                 "enhanced_eligibility": {},
                 "has_evidence": !self.evidence.is_empty(),
                 "past_due": false,
@@ -318,11 +318,12 @@ fn check_open(dispute: &Dispute, action: &str) -> Result<(), ApiError> {
 }
 
 /// `POST /v1/disputes/{dispute}`: evidence (text fields, file ids of `dispute_evidence`
-/// uploads), metadata, and `submit` (default true).
+/// uploads), metadata, and `submit` (default true when evidence is given, as Stripe's).
 pub(crate) fn update(state: &mut State, ctx: &Ctx) -> Result<Value, ApiError> {
     let p = ctx.params;
     let mut dispute = path_dispute(state, ctx)?.clone();
-    let changes_evidence = p.has("evidence") || p.bool("submit") != Some(false);
+    // Evidence, or an explicit `submit=true` of what is staged; metadata alone submits nothing.
+    let changes_evidence = p.has("evidence") || p.bool("submit") == Some(true);
     if changes_evidence {
         check_open(&dispute, "update")?;
     }
