@@ -241,7 +241,10 @@ mod tests {
         assert_eq!(won.events, ["dispute.funds_reinstated", "dispute.closed"]);
         assert_eq!(won.after.submission_count, 1);
         // Repeats and stale observations change nothing.
-        let again = decide(Some(&won.after), &seen(DisputeStatus::NeedsResponse, 1000, 0));
+        let again = decide(
+            Some(&won.after),
+            &seen(DisputeStatus::NeedsResponse, 1000, 0),
+        );
         assert_eq!(again.after, won.after);
         assert!(again.events.is_empty());
     }
@@ -251,9 +254,16 @@ mod tests {
         let first = decide(None, &seen(DisputeStatus::Lost, 1000, 0));
         assert_eq!(
             first.events,
-            ["dispute.created", "dispute.funds_withdrawn", "dispute.closed"]
+            [
+                "dispute.created",
+                "dispute.funds_withdrawn",
+                "dispute.closed"
+            ]
         );
-        let late = decide(Some(&first.after), &seen(DisputeStatus::NeedsResponse, 1000, 0));
+        let late = decide(
+            Some(&first.after),
+            &seen(DisputeStatus::NeedsResponse, 1000, 0),
+        );
         assert!(late.events.is_empty());
         assert_eq!(late.after.status, DisputeStatus::Lost);
     }

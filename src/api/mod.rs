@@ -47,9 +47,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .app_data(web::PayloadConfig::new(disputes::EVIDENCE_BODY_LIMIT))
                 .route(web::post().to(disputes::evidence)),
         )
-        .service(
-            web::resource("/v1/dispute/{id}/accept").route(web::post().to(disputes::accept)),
-        )
+        .service(web::resource("/v1/dispute/{id}/accept").route(web::post().to(disputes::accept)))
         .service(web::resource("/v1/customer/card").route(web::post().to(cards::save)))
         .service(web::resource("/v1/customer/cards").route(web::get().to(cards::list)))
         .service(

@@ -555,16 +555,19 @@ fn schemas() -> Value {
         ),
         (
             "EvidenceRequest",
-            request(&["external_account_id"], json!({
-                "external_account_id": r("ExternalId"),
-                "evidence": {"type": "object", "additionalProperties": {"type": "string", "maxLength": 20000}, "description": "Stripe's text evidence fields: access_activity_log, billing_address, cancellation_policy_disclosure, cancellation_rebuttal, customer_email_address, customer_name, customer_purchase_ip, duplicate_charge_explanation, duplicate_charge_id, product_description, refund_policy_disclosure, refund_refusal_explanation, service_date, shipping_address, shipping_carrier, shipping_date, shipping_tracking_number, uncategorized_text."},
-                "files": {"type": "object", "description": "Stripe's document fields (cancellation_policy, customer_communication, customer_signature, duplicate_charge_documentation, receipt, refund_policy, service_documentation, shipping_documentation, uncategorized_file), each a file.", "additionalProperties": request(&["filename", "content_type", "data"], json!({
-                    "filename": {"type": "string", "minLength": 1, "maxLength": 255},
-                    "content_type": {"type": "string", "enum": ["application/pdf", "image/jpeg", "image/png"]},
-                    "data": {"type": "string", "format": "byte", "description": "The file, base64."},
-                }))},
-                "submit": {"type": "boolean", "default": false, "description": "Submit to the cardholder's bank now (final). False: staged at Stripe."},
-            })),
+            request(
+                &["external_account_id"],
+                json!({
+                    "external_account_id": r("ExternalId"),
+                    "evidence": {"type": "object", "additionalProperties": {"type": "string", "maxLength": 20000}, "description": "Stripe's text evidence fields: access_activity_log, billing_address, cancellation_policy_disclosure, cancellation_rebuttal, customer_email_address, customer_name, customer_purchase_ip, duplicate_charge_explanation, duplicate_charge_id, product_description, refund_policy_disclosure, refund_refusal_explanation, service_date, shipping_address, shipping_carrier, shipping_date, shipping_tracking_number, uncategorized_text."},
+                    "files": {"type": "object", "description": "Stripe's document fields (cancellation_policy, customer_communication, customer_signature, duplicate_charge_documentation, receipt, refund_policy, service_documentation, shipping_documentation, uncategorized_file), each a file.", "additionalProperties": request(&["filename", "content_type", "data"], json!({
+                        "filename": {"type": "string", "minLength": 1, "maxLength": 255},
+                        "content_type": {"type": "string", "enum": ["application/pdf", "image/jpeg", "image/png"]},
+                        "data": {"type": "string", "format": "byte", "description": "The file, base64."},
+                    }))},
+                    "submit": {"type": "boolean", "default": false, "description": "Submit to the cardholder's bank now (final). False: staged at Stripe."},
+                }),
+            ),
         ),
         (
             "PaymentStatus",

@@ -205,7 +205,8 @@ pub fn record(
             }
         }
     };
-    if existing.payment_id.is_some() && existing.payment_id != payment.as_ref().map(|p| p.id.clone())
+    if existing.payment_id.is_some()
+        && existing.payment_id != payment.as_ref().map(|p| p.id.clone())
     {
         return Ok(());
     }
@@ -331,7 +332,11 @@ pub async fn latest_of_payment(
 ) -> Result<Option<Dispute>, Error> {
     services
         .db
-        .run(move |conn| Ok(db::disputes::of_payment(conn, &payment_id)?.into_iter().next()))
+        .run(move |conn| {
+            Ok(db::disputes::of_payment(conn, &payment_id)?
+                .into_iter()
+                .next())
+        })
         .await
 }
 
@@ -485,8 +490,8 @@ pub async fn give_evidence(
         .iter()
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
-    let canonical: Vec<u8> = serde_json::to_vec(&(&fields, evidence.submit))
-        .map_err(Error::internal)?;
+    let canonical: Vec<u8> =
+        serde_json::to_vec(&(&fields, evidence.submit)).map_err(Error::internal)?;
     let key = format!(
         "dpe_{}",
         digest(&[

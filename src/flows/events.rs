@@ -3,9 +3,7 @@
 //! they announce, then delivered by the worker in `jobs::delivery`. Accounts without a webhook URL
 //! get no rows.
 
-use crate::db::models::{
-    new_id, now, Account, Card, Customer, Dispute, Payment, WebhookDelivery,
-};
+use crate::db::models::{new_id, now, Account, Card, Customer, Dispute, Payment, WebhookDelivery};
 use crate::db::{self, DbConnection};
 use crate::error::Error;
 use crate::money::{MinorUnits, Money};

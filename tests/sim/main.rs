@@ -5,8 +5,8 @@
 mod support;
 
 mod checkout;
-mod disputes;
 mod conformance;
+mod disputes;
 mod embedded;
 mod faults;
 mod idempotency;

@@ -204,7 +204,10 @@ mod tests {
     #[test]
     fn encodes_evidence_and_decodes_a_dispute() {
         let params = UpdateDispute {
-            evidence: &[("uncategorized_text", "winning_evidence"), ("receipt", "file_1")],
+            evidence: &[
+                ("uncategorized_text", "winning_evidence"),
+                ("receipt", "file_1"),
+            ],
             submit: Some(false),
             ..Default::default()
         };

@@ -199,7 +199,10 @@ static MAGIC_PAYMENT_METHODS: &[(&str, &str)] = &[
     ("pm_card_chargeCustomerFail", "4000000000000341"),
     ("pm_card_authenticationRequired", "4000002760003184"),
     ("pm_card_createDispute", "4000000000000259"),
-    ("pm_card_createDisputeProductNotReceived", "4000000000002685"),
+    (
+        "pm_card_createDisputeProductNotReceived",
+        "4000000000002685",
+    ),
     ("pm_card_createDisputeInquiry", "4000000000001976"),
 ];
 

@@ -14,8 +14,8 @@
 use super::error::ApiError;
 use super::files;
 use super::state::{
-    created_matches, find, find_mut, list, metadata_json, newest_first, Ctx, Meta, Object,
-    Origin, State,
+    created_matches, find, find_mut, list, metadata_json, newest_first, Ctx, Meta, Object, Origin,
+    State,
 };
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -174,7 +174,10 @@ impl Dispute {
     fn balance_transaction(&self, state: &mut State, now: i64, amount: i64, fee: i64) -> Value {
         let id = state.meta("txn", &self.meta.ns, now).id;
         let (description, category) = if amount < 0 {
-            (format!("Chargeback withdrawal for {}", self.charge), "dispute")
+            (
+                format!("Chargeback withdrawal for {}", self.charge),
+                "dispute",
+            )
         } else {
             (
                 format!("Chargeback reversal for {}", self.charge),
@@ -268,9 +271,21 @@ pub(crate) fn open_if_disputed(state: &mut State, origin: &Origin, now: i64, cha
         Some(json!({ "disputed": false })),
         now,
     );
-    state.emit(origin, "charge.dispute.created", rendered.clone(), None, now);
+    state.emit(
+        origin,
+        "charge.dispute.created",
+        rendered.clone(),
+        None,
+        now,
+    );
     if !kind.inquiry {
-        state.emit(origin, "charge.dispute.funds_withdrawn", rendered, None, now);
+        state.emit(
+            origin,
+            "charge.dispute.funds_withdrawn",
+            rendered,
+            None,
+            now,
+        );
     }
 }
 
@@ -331,8 +346,10 @@ pub(crate) fn update(state: &mut State, ctx: &Ctx) -> Result<Value, ApiError> {
         for (field, value) in evidence {
             let param = format!("evidence[{field}]");
             let Some(text) = value.as_str() else {
-                return Err(ApiError::invalid(format!("Invalid {param}: must be a string"))
-                    .with_param(&param));
+                return Err(
+                    ApiError::invalid(format!("Invalid {param}: must be a string"))
+                        .with_param(&param),
+                );
             };
             if FILE_FIELDS.contains(&field.as_str()) && !text.is_empty() {
                 files::check_evidence_file(state, ctx.ns(), text, &param)?;
@@ -358,7 +375,13 @@ pub(crate) fn update(state: &mut State, ctx: &Ctx) -> Result<Value, ApiError> {
         store(state, &ns, dispute);
         if rendered != before {
             let previous = previous_attributes(&before, &rendered);
-            state.emit(origin, "charge.dispute.updated", rendered.clone(), Some(previous), now);
+            state.emit(
+                origin,
+                "charge.dispute.updated",
+                rendered.clone(),
+                Some(previous),
+                now,
+            );
         }
         return Ok(rendered);
     }
@@ -370,8 +393,18 @@ pub(crate) fn update(state: &mut State, ctx: &Ctx) -> Result<Value, ApiError> {
     };
     let rendered = dispute.render();
     let previous = previous_attributes(&before, &rendered);
-    state.emit(origin, "charge.dispute.updated", rendered.clone(), Some(previous), now);
-    let outcome = match dispute.evidence.get("uncategorized_text").map(String::as_str) {
+    state.emit(
+        origin,
+        "charge.dispute.updated",
+        rendered.clone(),
+        Some(previous),
+        now,
+    );
+    let outcome = match dispute
+        .evidence
+        .get("uncategorized_text")
+        .map(String::as_str)
+    {
         Some(WINNING) => Some(true),
         Some(LOSING) => Some(false),
         _ => None,
@@ -392,7 +425,13 @@ pub(crate) fn close(state: &mut State, ctx: &Ctx) -> Result<Value, ApiError> {
     check_open(&dispute, "close")?;
     // Accepting an inquiry ends it: the cardholder's bank asked, nothing was withdrawn.
     let won = dispute.inquiry;
-    Ok(close_with(state, &ctx.origin, ctx.now, &dispute.meta.id, won))
+    Ok(close_with(
+        state,
+        &ctx.origin,
+        ctx.now,
+        &dispute.meta.id,
+        won,
+    ))
 }
 
 /// Decides dispute `id`: won (inquiry: `warning_closed`; a chargeback's funds are reinstated)
@@ -426,7 +465,13 @@ fn close_with(state: &mut State, origin: &Origin, now: i64, id: &str, won: bool)
         state.emit(origin, kind, rendered.clone(), None, now);
     }
     let previous = previous_attributes(&before, &rendered);
-    state.emit(origin, "charge.dispute.closed", rendered.clone(), Some(previous), now);
+    state.emit(
+        origin,
+        "charge.dispute.closed",
+        rendered.clone(),
+        Some(previous),
+        now,
+    );
     rendered
 }
 

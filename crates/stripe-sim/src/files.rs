@@ -50,12 +50,12 @@ impl File {
     }
 }
 
-/// Splits a `multipart/form-data` body into its text fields (as form pairs) and its file part.
-/// `None`: not a well-formed multipart body for `content_type`.
-pub(crate) fn parse_multipart(
-    content_type: &str,
-    body: &[u8],
-) -> Option<(Vec<(String, String)>, Option<Upload>)> {
+/// The text fields of a multipart body (as form pairs) and its file part.
+pub(crate) type Multipart = (Vec<(String, String)>, Option<Upload>);
+
+/// Splits a `multipart/form-data` body into its text fields and its file part. `None`: not a
+/// well-formed multipart body for `content_type`.
+pub(crate) fn parse_multipart(content_type: &str, body: &[u8]) -> Option<Multipart> {
     let boundary = content_type
         .split(';')
         .filter_map(|p| p.trim().strip_prefix("boundary="))
@@ -156,10 +156,10 @@ pub(crate) fn create(state: &mut State, ctx: &Ctx) -> Result<Value, ApiError> {
         .with_param("file"));
     }
     let Some(kind) = sniff(&upload.bytes) else {
-        return Err(ApiError::invalid(
-            "Dispute evidence must be a PDF, JPEG or PNG file.",
-        )
-        .with_param("file"));
+        return Err(
+            ApiError::invalid("Dispute evidence must be a PDF, JPEG or PNG file.")
+                .with_param("file"),
+        );
     };
     let file = File {
         meta: state.meta("file", ctx.ns(), ctx.now),

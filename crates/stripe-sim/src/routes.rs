@@ -4,8 +4,8 @@
 use super::error::ApiError;
 use super::state::{Ctx, State};
 use super::{
-    charges, checkout, customers, disputes, events, files, payment_intents, payment_methods, setup_intents,
-    terminal, terminal_configurations, webhook_endpoints,
+    charges, checkout, customers, disputes, events, files, payment_intents, payment_methods,
+    setup_intents, terminal, terminal_configurations, webhook_endpoints,
 };
 use serde_json::Value;
 
