@@ -206,6 +206,8 @@ async fn every_operation_sends_only_parameters_the_spec_declares() {
         "GET /v1/customers/search",
         "GET /v1/customers/{customer}",
         "GET /v1/customers/{customer}/payment_methods",
+        "GET /v1/disputes",
+        "GET /v1/disputes/{dispute}",
         "GET /v1/events",
         "GET /v1/events/{id}",
         "GET /v1/payment_intents/search",
@@ -221,6 +223,9 @@ async fn every_operation_sends_only_parameters_the_spec_declares() {
         "POST /v1/checkout/sessions/{session}/expire",
         "POST /v1/customers",
         "POST /v1/customers/{customer}",
+        "POST /v1/disputes/{dispute}",
+        "POST /v1/disputes/{dispute}/close",
+        "POST /v1/files",
         "POST /v1/payment_intents",
         "POST /v1/payment_intents/{intent}",
         "POST /v1/payment_intents/{intent}/cancel",
@@ -688,11 +693,6 @@ fn disputes(run: &mut Run) -> BoxFuture<'_, ()> {
             .await
             .unwrap();
         assert_eq!(closed.status, DisputeStatus::Lost);
-        let again = c
-            .close_dispute(&a, &page.data[0].id, &key("dispute-close-again"))
-            .await
-            .unwrap_err();
-        assert_eq!(again.status(), Some(400));
     })
 }
 
