@@ -11,6 +11,7 @@ pub mod clock;
 pub mod config;
 pub mod crypto;
 pub mod db;
+pub mod dispute_state;
 pub mod error;
 pub mod flows;
 pub mod jobs;

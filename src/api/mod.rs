@@ -6,6 +6,7 @@ pub mod caller;
 pub mod cards;
 pub mod checkout;
 pub mod demo;
+pub mod disputes;
 pub mod errors;
 pub mod exports;
 pub mod extract;
@@ -48,6 +49,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/v1/payments").route(web::get().to(payments::list)))
         .service(web::resource("/v1/payments/export").route(web::get().to(exports::payments)))
         .service(web::resource("/v1/reports/totals").route(web::get().to(reports::totals)))
+        .service(web::resource("/v1/disputes").route(web::get().to(disputes::list)))
+        .service(web::resource("/v1/dispute/{id}").route(web::get().to(disputes::get)))
+        .service(
+            web::resource("/v1/dispute/{id}/evidence")
+                .app_data(web::PayloadConfig::new(disputes::EVIDENCE_BODY_LIMIT))
+                .route(web::post().to(disputes::evidence)),
+        )
+        .service(web::resource("/v1/dispute/{id}/accept").route(web::post().to(disputes::accept)))
         .service(web::resource("/v1/customer/card").route(web::post().to(cards::save)))
         .service(web::resource("/v1/customer/cards").route(web::get().to(cards::list)))
         .service(

@@ -72,6 +72,8 @@ pub enum Schema {
     /// An RFC 3339 time or a date of the merchant's zone.
     DateOrTime,
     GroupBy,
+    DisputeStatus,
+    DisputeId,
 }
 
 use Auth::{Bearer, Public};
@@ -124,6 +126,16 @@ pub const OPERATIONS: &[Operation] = &[
         ("until", true, Schema::DateOrTime),
         ("group_by", false, Schema::GroupBy),
     ], body: None, ok: &[(200, "The totals.", "Totals")] },
+    Operation { method: "get", path: "/v1/disputes", id: "listDisputes", tag: "disputes", summary: "The disputes (chargebacks, inquiries) of the account's payments, newest first, with cursor pagination.", auth: Bearer(Scope::PaymentsRead), calls: Database, query: &[
+        ("external_account_id", true, ExternalId),
+        ("status", false, Schema::DisputeStatus),
+        ("payment_id", false, Schema::PaymentId),
+        ("limit", false, Limit(20)),
+        ("starting_after", false, Schema::DisputeId),
+    ], body: None, ok: &[(200, "A page of disputes.", "DisputeList")] },
+    Operation { method: "get", path: "/v1/dispute/{id}", id: "getDispute", tag: "disputes", summary: "A dispute, as recorded from Stripe's events.", auth: Bearer(Scope::PaymentsRead), calls: Database, query: ACCOUNT_Q, body: None, ok: &[(200, "The dispute.", "Dispute")] },
+    Operation { method: "post", path: "/v1/dispute/{id}/evidence", id: "giveDisputeEvidence", tag: "disputes", summary: "Evidence for a dispute: Stripe's text fields, and documents as base64 files (PDF, JPEG, PNG; 4.5 MB together) uploaded to Stripe; staged unless `submit` is true. 409 dispute_not_open once submitted or closed.", auth: Bearer(Scope::PaymentsWrite), calls: Stripe, query: &[], body: Some("EvidenceRequest"), ok: &[(200, "The dispute.", "Dispute")] },
+    Operation { method: "post", path: "/v1/dispute/{id}/accept", id: "acceptDispute", tag: "disputes", summary: "Accept the loss: the dispute is closed at Stripe (an inquiry closes without a chargeback). 409 dispute_not_open once submitted or closed.", auth: Bearer(Scope::PaymentsWrite), calls: Stripe, query: &[], body: Some("AccountRequest"), ok: &[(200, "The dispute.", "Dispute")] },
     Operation { method: "post", path: "/v1/customer/card", id: "saveCard", tag: "cards", summary: "Save the card of a captured payment on the customer (the same card twice returns the existing one).", auth: Bearer(Scope::CardsWrite), calls: Stripe, query: &[], body: Some("SaveCardRequest"), ok: &[(200, "The saved card.", "Card")] },
     Operation { method: "get", path: "/v1/customer/cards", id: "listCards", tag: "cards", summary: "The customer's saved cards, newest first.", auth: Bearer(Scope::CardsRead), calls: Database, query: &[("external_account_id", true, ExternalId), ("external_customer_id", true, ExternalId)], body: None, ok: &[(200, "The cards.", "CardList")] },
     Operation { method: "post", path: "/v1/customer/card/checkout", id: "createSetupSession", tag: "checkout", summary: "A setup-mode Checkout Session that saves a card for the customer.", auth: Bearer(Scope::CardsWrite), calls: Stripe, query: &[], body: Some("SetupSessionRequest"), ok: &[(200, "The session.", "SetupSession")] },
@@ -171,7 +183,8 @@ pub fn spec() -> Value {
         item.insert(op.method.to_string(), operation(op));
     }
     let tags: Vec<Value> = [
-        "ops", "payments", "reports", "cards", "checkout", "terminal", "webhooks", "accounts",
+        "ops", "payments", "reports", "disputes", "cards", "checkout", "terminal", "webhooks",
+        "accounts",
     ]
     .iter()
     .map(|t| json!({ "name": t }))
@@ -357,6 +370,8 @@ fn query_schema(schema: Schema) -> Value {
         Schema::GroupBy => {
             json!({"type": "string", "enum": ["day", "location", "reader", "cashier", "currency"], "default": "currency"})
         }
+        Schema::DisputeStatus => json!({"$ref": "#/components/schemas/DisputeStatus"}),
+        Schema::DisputeId => json!({"$ref": "#/components/schemas/DisputeId"}),
     }
 }
 
@@ -520,6 +535,71 @@ fn schemas() -> Value {
         (
             "CurrencyCode",
             json!({"type": "string", "pattern": "^[a-z]{3}$", "description": "ISO 4217 code, lower case (as answered).", "example": "usd"}),
+        ),
+        (
+            "DisputeId",
+            json!({"type": "string", "pattern": "^dp_[A-Za-z0-9_]+$", "description": "A Stripe dispute id."}),
+        ),
+        (
+            "DisputeStatus",
+            json!({"type": "string", "enum": ["warning_needs_response", "warning_under_review", "needs_response", "under_review", "warning_closed", "won", "lost", "prevented"], "description": "Stripe's dispute statuses; `warning_*`: an inquiry. Only moves forward; `warning_closed`, `won`, `lost`, `prevented` are final."}),
+        ),
+        (
+            "Dispute",
+            response(json!({
+                "id": r("DisputeId"),
+                "payment_id": r("PaymentId"),
+                "charge_id": id("ch"),
+                "status": r("DisputeStatus"),
+                "reason": {"type": "string", "description": "Stripe's reason (`fraudulent`, `product_not_received`, `general`, …)."},
+                "amount": r("DecimalString"),
+                "currency": r("CurrencyCode"),
+                "amount_withdrawn": {"allOf": [r("DecimalString")], "description": "Taken from the balance for the dispute."},
+                "amount_reinstated": {"allOf": [r("DecimalString")], "description": "Given back (a won chargeback)."},
+                "fee": {"allOf": [r("DecimalString")], "description": "Stripe's dispute fees."},
+                "evidence_due_by": nullable(time()),
+                "submission_count": {"type": "integer", "minimum": 0},
+                "evidence": {"type": "object", "additionalProperties": string(), "description": "The evidence Stripe holds: text, or file ids (`file_…`) for documents."},
+                "external_account_id": string(),
+                "external_transaction_id": string(),
+                "opened_at": time(),
+                "created_at": time(),
+                "updated_at": time(),
+            })),
+        ),
+        (
+            "DisputeBrief",
+            response(json!({
+                "id": r("DisputeId"),
+                "status": r("DisputeStatus"),
+                "reason": string(),
+                "amount": r("DecimalString"),
+                "evidence_due_by": nullable(time()),
+            })),
+        ),
+        (
+            "DisputeList",
+            response(json!({
+                "data": {"type": "array", "items": r("Dispute")},
+                "has_more": {"type": "boolean"},
+                "next_starting_after": nullable(r("DisputeId")),
+            })),
+        ),
+        (
+            "EvidenceRequest",
+            request(
+                &["external_account_id"],
+                json!({
+                    "external_account_id": r("ExternalId"),
+                    "evidence": {"type": "object", "additionalProperties": {"type": "string", "maxLength": 20000}, "description": "Stripe's text evidence fields: access_activity_log, billing_address, cancellation_policy_disclosure, cancellation_rebuttal, customer_email_address, customer_name, customer_purchase_ip, duplicate_charge_explanation, duplicate_charge_id, product_description, refund_policy_disclosure, refund_refusal_explanation, service_date, shipping_address, shipping_carrier, shipping_date, shipping_tracking_number, uncategorized_text."},
+                    "files": {"type": "object", "description": "Stripe's document fields (cancellation_policy, customer_communication, customer_signature, duplicate_charge_documentation, receipt, refund_policy, service_documentation, shipping_documentation, uncategorized_file), each a file.", "additionalProperties": request(&["filename", "content_type", "data"], json!({
+                        "filename": {"type": "string", "minLength": 1, "maxLength": 255},
+                        "content_type": {"type": "string", "enum": ["application/pdf", "image/jpeg", "image/png"]},
+                        "data": {"type": "string", "format": "byte", "description": "The file, base64."},
+                    }))},
+                    "submit": {"type": "boolean", "default": false, "description": "Submit to the cardholder's bank now (final). False: staged at Stripe."},
+                }),
+            ),
         ),
         (
             "PaymentStatus",
@@ -892,6 +972,7 @@ fn schemas() -> Value {
                     "tax": nullable(json!({"allOf": [r("DecimalString")], "description": "The tax of the line items (0 when none was given); null without line items."})),
                     "receipt_email": nullable(r("Email")),
                     "line_items": {"type": "array", "items": r("LineItem"), "description": "GET /v1/payment/{payment_id} only (empty without line items)."},
+                    "dispute": {"allOf": [r("DisputeBrief")], "description": "GET /v1/payment/{payment_id} only: the payment's latest dispute, if any."},
                 },
             }),
         ),
@@ -1082,7 +1163,7 @@ fn schemas() -> Value {
             response(json!({
                 "id": string(),
                 "event_id": nstring(),
-                "event_type": {"type": "string", "enum": ["payment.authorized", "payment.amount_updated", "payment.authorization_expiring", "payment.captured", "payment.canceled", "payment.failed", "payment.refunded", "card.saved", "card.deleted"]},
+                "event_type": {"type": "string", "enum": ["payment.authorized", "payment.amount_updated", "payment.authorization_expiring", "payment.captured", "payment.canceled", "payment.failed", "payment.refunded", "card.saved", "card.deleted", "dispute.created", "dispute.updated", "dispute.closed", "dispute.funds_withdrawn", "dispute.funds_reinstated"]},
                 "status": {"type": "string", "enum": ["pending", "delivered", "failed"]},
                 "attempts": {"type": "integer", "minimum": 0},
                 "last_status": nullable(json!({"type": "integer", "description": "The merchant endpoint's HTTP status on the last attempt."})),

@@ -128,6 +128,8 @@ pub struct PaymentResponse {
     receipt_email: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     line_items: Option<Vec<LineItemResponse>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dispute: Option<super::disputes::DisputeBrief>,
 }
 
 /// A line item as shown: the unit price, the quantity and the line's amount.
@@ -207,6 +209,7 @@ impl PaymentResponse {
             incremental_authorization_supported: p.incremental_authorization_supported,
             overcapture_supported: p.overcapture_supported,
             history,
+            dispute: None,
         }
     }
 }
@@ -487,7 +490,11 @@ pub async fn get(
     let id = path.into_inner();
     payment_id(&id)?;
     let view = payments::get(&services, account.into_string(), id).await?;
-    Ok(HttpResponse::Ok().json(PaymentResponse::from_view(view, true)))
+    let dispute = crate::flows::disputes::latest_of_payment(&services, view.payment.id.clone());
+    let dispute = dispute.await?;
+    let mut response = PaymentResponse::from_view(view, true);
+    response.dispute = dispute.as_ref().map(super::disputes::DisputeBrief::of);
+    Ok(HttpResponse::Ok().json(response))
 }
 
 #[derive(Deserialize)]

@@ -33,6 +33,7 @@ pub mod api_idempotency;
 pub mod cards;
 pub mod checkout_sessions;
 pub mod customers;
+pub mod disputes;
 pub mod instances;
 pub mod line_items;
 pub mod models;

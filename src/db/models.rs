@@ -3,7 +3,7 @@
 //! integers stored.
 
 use super::schema::{
-    accounts, cards, checkout_sessions, customers, payment_history, payment_line_items,
+    accounts, cards, checkout_sessions, customers, disputes, payment_history, payment_line_items,
     payment_readers, payments, refunds, stripe_events, terminal_locations, terminal_readers,
     webhook_deliveries,
 };
@@ -384,6 +384,34 @@ pub struct CheckoutSessionRow {
     /// The payment recorded when a payment session completed.
     pub payment_id: Option<String>,
     pub expires_at: Option<NaiveDateTime>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+/// A dispute of one of our payments (`payment_id`/`account_id` NULL: parked until a payment
+/// records its PaymentIntent). Amounts in minor units of `currency`.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = disputes, treat_none_as_null = true)]
+pub struct Dispute {
+    pub id: String,
+    pub stripe_dispute_id: String,
+    pub stripe_payment_intent_id: String,
+    pub stripe_charge_id: String,
+    pub payment_id: Option<String>,
+    pub account_id: Option<String>,
+    pub amount: MinorUnits,
+    pub currency: Currency,
+    pub reason: String,
+    pub status: crate::dispute_state::DisputeStatus,
+    pub amount_withdrawn: MinorUnits,
+    pub amount_reinstated: MinorUnits,
+    pub fee: MinorUnits,
+    pub evidence_due_by: Option<NaiveDateTime>,
+    pub submission_count: i64,
+    /// The evidence Stripe holds: a JSON object of the non-empty fields (text, or file ids).
+    pub evidence: String,
+    /// When Stripe opened the dispute.
+    pub opened_at: NaiveDateTime,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
 }

@@ -244,6 +244,32 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    disputes (id) {
+        id -> Text,
+        stripe_dispute_id -> Text,
+        stripe_payment_intent_id -> Text,
+        stripe_charge_id -> Text,
+        payment_id -> Nullable<Text>,
+        account_id -> Nullable<Text>,
+        amount -> BigInt,
+        currency -> Text,
+        reason -> Text,
+        status -> Text,
+        amount_withdrawn -> BigInt,
+        amount_reinstated -> BigInt,
+        fee -> BigInt,
+        evidence_due_by -> Nullable<Timestamp>,
+        submission_count -> BigInt,
+        evidence -> Text,
+        opened_at -> Timestamp,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(disputes -> payments (payment_id));
+diesel::joinable!(disputes -> accounts (account_id));
 diesel::joinable!(checkout_sessions -> accounts (account_id));
 diesel::joinable!(checkout_sessions -> customers (customer_id));
 
@@ -263,4 +289,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     checkout_sessions,
     instances,
     payment_line_items,
+    disputes,
 );

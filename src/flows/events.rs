@@ -3,7 +3,7 @@
 //! they announce, then delivered by the worker in `jobs::delivery`. Accounts without a webhook URL
 //! get no rows.
 
-use crate::db::models::{new_id, now, Account, Card, Customer, Payment, WebhookDelivery};
+use crate::db::models::{new_id, now, Account, Card, Customer, Dispute, Payment, WebhookDelivery};
 use crate::db::{self, DbConnection};
 use crate::error::Error;
 use crate::money::{MinorUnits, Money};
@@ -78,6 +78,52 @@ pub fn emit_card(
     });
     let dedupe_key = Some(format!("{}:{event_type}", card.id));
     enqueue(conn, &account, event_type, dedupe_key, object)
+}
+
+/// Queues a `dispute.*` event about `dispute` of `payment` (inside the caller's transaction;
+/// `crate::dispute_state` decides which change announces what). Each is announced once: `created`,
+/// `closed` and the funds events per dispute, `updated` per status and evidence submission.
+pub fn emit_dispute(
+    conn: &mut DbConnection,
+    dispute: &Dispute,
+    payment: &Payment,
+    event_type: &str,
+) -> Result<(), Error> {
+    let Some(account) = webhook_account(conn, &payment.account_id)? else {
+        return Ok(());
+    };
+    let object = dispute_object(dispute, payment, &account);
+    let dedupe_key = if event_type == "dispute.updated" {
+        format!(
+            "{}:{event_type}:{}:{}",
+            dispute.id, dispute.status, dispute.submission_count
+        )
+    } else {
+        format!("{}:{event_type}", dispute.id)
+    };
+    enqueue(conn, &account, event_type, Some(dedupe_key), object)
+}
+
+/// A dispute as merchant events show it (amounts in decimal major units).
+pub fn dispute_object(dispute: &Dispute, payment: &Payment, account: &Account) -> Value {
+    let amount = |minor: MinorUnits| Money::from_minor(minor, dispute.currency).to_decimal_string();
+    json!({
+        "object": "dispute",
+        "id": dispute.stripe_dispute_id,
+        "payment_id": payment.stripe_payment_intent_id,
+        "status": dispute.status,
+        "reason": dispute.reason,
+        "amount": amount(dispute.amount),
+        "currency": dispute.currency.code(),
+        "amount_withdrawn": amount(dispute.amount_withdrawn),
+        "amount_reinstated": amount(dispute.amount_reinstated),
+        "fee": amount(dispute.fee),
+        "evidence_due_by": dispute
+            .evidence_due_by
+            .map(|t| t.and_utc().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+        "external_account_id": account.external_account_id,
+        "external_transaction_id": payment.external_transaction_id,
+    })
 }
 
 fn webhook_account(conn: &mut DbConnection, account_id: &str) -> Result<Option<Account>, Error> {

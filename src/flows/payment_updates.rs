@@ -65,6 +65,8 @@ pub fn apply(
             if row_changed {
                 db::payments::record_state(conn, &after)?;
             }
+            // Disputes that arrived before the payment knew its PaymentIntent.
+            super::disputes::adopt(conn, &after)?;
             insert_history(conn, &after, action, amount, actor, None)?;
             if let Some(event) = event {
                 super::events::emit_payment(conn, &after, event)?;

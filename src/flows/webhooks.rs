@@ -12,7 +12,7 @@ use crate::money::MinorUnits;
 use crate::payment_state::{PaymentUpdate, Source};
 use serde::de::DeserializeOwned;
 use stripe_client::webhook::{self, DEFAULT_TOLERANCE};
-use stripe_client::{Charge, Event, PaymentIntent, PaymentMethod, Refund};
+use stripe_client::{Charge, Dispute, Event, PaymentIntent, PaymentMethod, Refund};
 
 /// What became of a delivered event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -189,11 +189,16 @@ pub enum HandledEvent {
     CheckoutSessionCompleted,
     SetupIntentSucceeded,
     PaymentMethodDetached,
+    ChargeDisputeCreated,
+    ChargeDisputeUpdated,
+    ChargeDisputeClosed,
+    ChargeDisputeFundsWithdrawn,
+    ChargeDisputeFundsReinstated,
 }
 
 impl HandledEvent {
     /// Every handled event, in the order they are registered at Stripe.
-    pub const ALL: [HandledEvent; 11] = [
+    pub const ALL: [HandledEvent; 16] = [
         HandledEvent::PaymentIntentAmountCapturableUpdated,
         HandledEvent::PaymentIntentSucceeded,
         HandledEvent::PaymentIntentCanceled,
@@ -205,6 +210,11 @@ impl HandledEvent {
         HandledEvent::CheckoutSessionCompleted,
         HandledEvent::SetupIntentSucceeded,
         HandledEvent::PaymentMethodDetached,
+        HandledEvent::ChargeDisputeCreated,
+        HandledEvent::ChargeDisputeUpdated,
+        HandledEvent::ChargeDisputeClosed,
+        HandledEvent::ChargeDisputeFundsWithdrawn,
+        HandledEvent::ChargeDisputeFundsReinstated,
     ];
 
     /// Stripe's name of the event type.
@@ -223,6 +233,11 @@ impl HandledEvent {
             HandledEvent::CheckoutSessionCompleted => "checkout.session.completed",
             HandledEvent::SetupIntentSucceeded => "setup_intent.succeeded",
             HandledEvent::PaymentMethodDetached => "payment_method.detached",
+            HandledEvent::ChargeDisputeCreated => "charge.dispute.created",
+            HandledEvent::ChargeDisputeUpdated => "charge.dispute.updated",
+            HandledEvent::ChargeDisputeClosed => "charge.dispute.closed",
+            HandledEvent::ChargeDisputeFundsWithdrawn => "charge.dispute.funds_withdrawn",
+            HandledEvent::ChargeDisputeFundsReinstated => "charge.dispute.funds_reinstated",
         }
     }
 
@@ -240,22 +255,32 @@ impl HandledEvent {
 }
 
 /// The merchant account an event concerns: by connected account, else by the external id we put
-/// in the object's metadata.
+/// in the object's metadata, else (a dispute, which carries no metadata of ours) by the payment
+/// of the PaymentIntent it names.
 async fn event_account(services: &Services, event: &Event) -> Result<Option<Account>, Error> {
     let by_connect = event.account.clone();
-    let by_metadata = event.data.object["metadata"]["external_account_id"]
+    let object = &event.data.object;
+    let by_metadata = object["metadata"]["external_account_id"]
         .as_str()
         .map(str::to_string);
-    if by_connect.is_none() && by_metadata.is_none() {
+    let by_intent = (object["object"] == "dispute")
+        .then(|| object["payment_intent"].as_str().map(str::to_string))
+        .flatten();
+    if by_connect.is_none() && by_metadata.is_none() && by_intent.is_none() {
         return Ok(None);
     }
     services
         .db
         .run(move |conn| {
-            let found = match (by_connect, by_metadata) {
-                (Some(acct), _) => db::accounts::find_by_stripe_account_id(conn, &acct),
-                (None, Some(external)) => db::accounts::find_by_external_id(conn, &external),
-                (None, None) => return Ok(None),
+            let found = match (by_connect, by_metadata, by_intent) {
+                (Some(acct), _, _) => db::accounts::find_by_stripe_account_id(conn, &acct),
+                (None, Some(external), _) => db::accounts::find_by_external_id(conn, &external),
+                (None, None, Some(intent)) => match db::payments::find_by_intent_id(conn, &intent)?
+                {
+                    Some(payment) => db::accounts::by_id(conn, &payment.account_id).map(Some),
+                    None => return Ok(None),
+                },
+                (None, None, None) => return Ok(None),
             };
             found.map_err(Error::from)
         })
@@ -286,6 +311,16 @@ fn apply(conn: &mut DbConnection, event: &Event, scope: &Scope) -> Result<(), Er
         },
         HandledEvent::PaymentMethodDetached => match decode::<PaymentMethod>(event) {
             Some(method) => payment_method_detached(conn, &method, scope),
+            None => Ok(()),
+        },
+        // Every dispute event carries the whole dispute: each is recorded the same way, the
+        // state machine keeps it moving forward only.
+        HandledEvent::ChargeDisputeCreated
+        | HandledEvent::ChargeDisputeUpdated
+        | HandledEvent::ChargeDisputeClosed
+        | HandledEvent::ChargeDisputeFundsWithdrawn
+        | HandledEvent::ChargeDisputeFundsReinstated => match decode::<Dispute>(event) {
+            Some(dispute) => super::disputes::record(conn, &dispute, scope),
             None => Ok(()),
         },
         // Completed before the event is stored (`store_and_apply`): they read from Stripe.

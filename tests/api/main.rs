@@ -12,6 +12,7 @@ mod cli;
 mod conflicts;
 mod connections;
 mod demo;
+mod disputes;
 mod envelope;
 mod idempotency;
 mod lifecycle;

@@ -250,6 +250,11 @@ const RAW_SENDS: &[(&str, &str, &str)] = &[
         "the simulator's hosted Checkout page (/sim/stripe), a stand-in for Stripe",
     ),
     (
+        "disputes.rs",
+        "app.sim_url(",
+        "the simulator's hosted Checkout page (/sim/stripe), a stand-in for Stripe",
+    ),
+    (
         "cli.rs",
         "/v1/customers",
         "the `pos-backend stripe-sim` process, a Stripe simulator",

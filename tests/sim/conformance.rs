@@ -729,6 +729,39 @@ fn operations() -> Vec<Step> {
         ])
         .save("third", "/id"),
         post_at("/v1/checkout/sessions/{session}/expire", "/v1/checkout/sessions/{third}/expire", &[]),
+        // Disputes: Stripe's fraudulent dispute card at a reader, captured at once.
+        post("/v1/payment_intents", &[
+            ("amount", "1299"),
+            ("currency", "usd"),
+            ("allowed_payment_method_types[]", "card_present"),
+        ])
+        .save("disputed", "/id"),
+        post("/v1/terminal/readers", &[("registration_code", "simulated-wpe")])
+            .save("dispute_reader", "/id"),
+        post_at(
+            "/v1/terminal/readers/{reader}/process_payment_intent",
+            "/v1/terminal/readers/{dispute_reader}/process_payment_intent",
+            &[("payment_intent", "{disputed}")],
+        ),
+        post_at(
+            "/v1/test_helpers/terminal/readers/{reader}/present_payment_method",
+            "/v1/test_helpers/terminal/readers/{dispute_reader}/present_payment_method",
+            &[("card_present[number]", "4000000000000259")],
+        ),
+        get("/v1/disputes", &[("payment_intent", "{disputed}"), ("limit", "1")])
+            .save("dispute", "/data/0/id")
+            .expect("/data/0/status", json!("needs_response")),
+        get("/v1/disputes/{dispute}", &[("expand[]", "charge"), ("expand[]", "payment_intent")]),
+        post("/v1/disputes/{dispute}", &[
+            ("evidence[customer_name]", "Jane Doe"),
+            ("evidence[uncategorized_text]", "winning_evidence"),
+            ("metadata[case]", "1"),
+            ("submit", "false"),
+        ])
+        .expect("/status", json!("needs_response")),
+        post("/v1/disputes/{dispute}/close", &[]).expect("/status", json!("lost")),
+        error("closing a closed dispute", "POST", "/v1/disputes/{dispute}/close", &[]),
+        error("an unknown dispute", "GET", "/v1/disputes/dp_nope", &[]),
         // Events.
         get("/v1/events", &[("limit", "100")]).save("event", "/data/0/id"),
         get_at("/v1/events/{id}", "/v1/events/{event}", &[]),

@@ -177,6 +177,10 @@ async fn every_operation_can_fail() {
                 "address" => vec![("address[country]", "US"), ("address[line1]", "1 Fault St")],
                 "url" => vec![("url", "https://shop.example/hook")],
                 "enabled_events" => vec![("enabled_events[]", "*")],
+                // A form stand-in for the multipart file part (`file[name]`, as the simulator
+                // names an uploaded file among the parameters).
+                "file" => vec![("file[name]", "receipt.pdf")],
+                "purpose" => vec![("purpose", "dispute_evidence")],
                 other => panic!("{operation}: give a value for {other}"),
             })
             .collect();

@@ -6,6 +6,7 @@ mod support;
 
 mod checkout;
 mod conformance;
+mod disputes;
 mod embedded;
 mod faults;
 mod idempotency;

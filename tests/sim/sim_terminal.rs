@@ -435,3 +435,41 @@ async fn tip_on_the_simulated_js_reader() {
         (400, "parameter_unknown")
     );
 }
+
+/// Stripe's dispute test cards work on the simulated JS reader too: the dispute opens on capture.
+#[tokio::test]
+async fn a_dispute_card_collected_on_the_js_reader_is_disputed_once_captured() {
+    let sim = start().await;
+    let tss = session(&sim).await;
+    let pi = sim.intent(&[]).await;
+    let secret = pi["client_secret"].clone();
+    let collected = call(
+        &sim,
+        "collect",
+        json!({"session": tss, "client_secret": secret, "card_number": "4000000000002685"}),
+    )
+    .await
+    .ok();
+    assert_eq!(collected["payment_method"]["card_present"]["last4"], "2685");
+    call(
+        &sim,
+        "process",
+        json!({"session": tss, "client_secret": secret}),
+    )
+    .await
+    .ok();
+    let disputes = sim
+        .get("/v1/disputes", &[("payment_intent", id(&pi))])
+        .await
+        .ok();
+    assert_eq!(disputes["data"], json!([]), "not before capture");
+    sim.post(&format!("/v1/payment_intents/{}/capture", id(&pi)), &[])
+        .await
+        .ok();
+    let disputes = sim
+        .get("/v1/disputes", &[("payment_intent", id(&pi))])
+        .await
+        .ok();
+    assert_eq!(disputes["data"][0]["reason"], "product_not_received");
+    assert_eq!(disputes["data"][0]["status"], "needs_response");
+}

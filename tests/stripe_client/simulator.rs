@@ -134,12 +134,13 @@ struct Run {
 type Case = for<'a> fn(&'a mut Run) -> BoxFuture<'a, ()>;
 
 /// Every operation of the client, in an order where each case finds what it needs.
-const CASES: [(&str, Case); 14] = [
+const CASES: [(&str, Case); 15] = [
     ("terminal", terminal),
     ("tipping_configuration", tipping_configuration),
     ("customers", customers),
     ("card_present_payment", card_present_payment),
     ("refunds", refunds),
+    ("disputes", disputes),
     ("off_session", off_session),
     ("cancel", cancel),
     ("attach_detach", attach_detach),
@@ -206,6 +207,8 @@ async fn every_operation_sends_only_parameters_the_spec_declares() {
         "GET /v1/customers/search",
         "GET /v1/customers/{customer}",
         "GET /v1/customers/{customer}/payment_methods",
+        "GET /v1/disputes",
+        "GET /v1/disputes/{dispute}",
         "GET /v1/events",
         "GET /v1/events/{id}",
         "GET /v1/payment_intents/search",
@@ -224,6 +227,9 @@ async fn every_operation_sends_only_parameters_the_spec_declares() {
         "POST /v1/checkout/sessions/{session}/expire",
         "POST /v1/customers",
         "POST /v1/customers/{customer}",
+        "POST /v1/disputes/{dispute}",
+        "POST /v1/disputes/{dispute}/close",
+        "POST /v1/files",
         "POST /v1/payment_intents",
         "POST /v1/payment_intents/{intent}",
         "POST /v1/payment_intents/{intent}/cancel",
@@ -632,6 +638,140 @@ fn refunds(run: &mut Run) -> BoxFuture<'_, ()> {
         assert_eq!(refund.amount, 400);
         let refund = c.retrieve_refund(&a, &refund.id, &[]).await.unwrap();
         assert_eq!(refund.payment_intent.unwrap().id(), run.pi);
+    })
+}
+
+/// A captured payment with Stripe's fraudulent dispute card, on the run's reader.
+async fn disputed_payment(run: &Run, amount: i64) -> PaymentIntent {
+    let (c, a) = (&run.c, &run.a);
+    let pi = c
+        .create_payment_intent(
+            a,
+            &CreatePaymentIntent {
+                payment_method_types: &["card_present"],
+                capture_method: Some(CaptureMethod::Manual),
+                ..CreatePaymentIntent::new(amount, "usd")
+            },
+            &key("dispute-pi"),
+        )
+        .await
+        .unwrap();
+    let process = ProcessPaymentIntent {
+        payment_intent: &pi.id,
+        ..Default::default()
+    };
+    c.process_payment_intent(a, &run.reader, &process, &key("dispute-process"))
+        .await
+        .unwrap();
+    let present = PresentPaymentMethod {
+        card_number: Some("4000000000000259"),
+        ..Default::default()
+    };
+    c.present_payment_method(a, &run.reader, &present, &key("dispute-present"))
+        .await
+        .unwrap();
+    c.capture_payment_intent(a, &pi.id, &Default::default(), &key("dispute-capture"))
+        .await
+        .unwrap()
+}
+
+/// Disputes: listed by PaymentIntent and charge, evidence with an uploaded file, won; another
+/// closed.
+fn disputes(run: &mut Run) -> BoxFuture<'_, ()> {
+    Box::pin(async move {
+        let (c, a) = (run.c.clone(), run.a.clone());
+        let pi = disputed_payment(run, 2500).await;
+        let page = c
+            .list_disputes(
+                &a,
+                &ListDisputes {
+                    payment_intent: Some(&pi.id),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(page.data.len(), 1);
+        let dispute = c.retrieve_dispute(&a, &page.data[0].id).await.unwrap();
+        assert_eq!(dispute.status, DisputeStatus::NeedsResponse);
+        assert_eq!((dispute.amount, dispute.currency.as_str()), (2500, "usd"));
+        assert_eq!(dispute.reason, "fraudulent");
+        assert_eq!(dispute.balance_transactions[0].net, -4000);
+        assert!(dispute.evidence_details.due_by.is_some());
+        let by_charge = c
+            .list_disputes(
+                &a,
+                &ListDisputes {
+                    charge: Some(dispute.charge.id()),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(by_charge.data[0].id, dispute.id);
+        let file = c
+            .upload_file(
+                &a,
+                &UploadFile {
+                    purpose: FilePurpose::DisputeEvidence,
+                    filename: "receipt.pdf",
+                    content_type: "application/pdf",
+                    bytes: b"%PDF-1.4\n%%EOF\n",
+                },
+                &key("file"),
+            )
+            .await
+            .unwrap();
+        assert!(file.id.starts_with("file_"));
+        assert_eq!((file.size, file.file_type.as_deref()), (15, Some("pdf")));
+        let staged = c
+            .update_dispute(
+                &a,
+                &dispute.id,
+                &UpdateDispute {
+                    evidence: &[("receipt", &file.id), ("customer_name", "Jane Doe")],
+                    metadata: Some(&metadata(&[("case", "7")])),
+                    submit: Some(false),
+                },
+                &key("dispute-stage"),
+            )
+            .await
+            .unwrap();
+        assert_eq!(staged.status, DisputeStatus::NeedsResponse);
+        assert_eq!(staged.evidence.receipt.as_deref(), Some(file.id.as_str()));
+        assert_eq!(staged.metadata["case"], "7");
+        let won = c
+            .update_dispute(
+                &a,
+                &dispute.id,
+                &UpdateDispute {
+                    evidence: &[("uncategorized_text", "winning_evidence")],
+                    ..Default::default()
+                },
+                &key("dispute-submit"),
+            )
+            .await
+            .unwrap();
+        assert_eq!(won.status, DisputeStatus::Won);
+        assert_eq!(won.evidence_details.submission_count, 1);
+        assert_eq!(won.balance_transactions[1].amount, 2500);
+
+        let other = disputed_payment(run, 700).await;
+        let page = c
+            .list_disputes(
+                &a,
+                &ListDisputes {
+                    payment_intent: Some(&other.id),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        let closed = c
+            .close_dispute(&a, &page.data[0].id, &key("dispute-close"))
+            .await
+            .unwrap();
+        assert_eq!(closed.status, DisputeStatus::Lost);
     })
 }
 

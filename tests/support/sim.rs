@@ -271,7 +271,7 @@ impl Sim {
 
 /// Every answer of every test conforms to Stripe's API at the pinned version: a 200 to its
 /// operation's response schema, an error to the error envelope (`conformance/schemas/stripe.json`).
-fn conforms(method: &str, path: &str, answer: Answer) -> Answer {
+pub fn conforms(method: &str, path: &str, answer: Answer) -> Answer {
     let path = path.split('?').next().unwrap_or(path);
     let checked = if answer.status == 200 {
         super::spec::match_path(method, path)

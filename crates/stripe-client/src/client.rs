@@ -3,7 +3,8 @@
 //! Every request carries `Authorization: Bearer <key>`, the pinned `Stripe-Version`, a
 //! `User-Agent`, `Stripe-Account` when acting for a connected account, and on POST the caller's
 //! `Idempotency-Key` and `Content-Type: application/x-www-form-urlencoded` (even when the body is
-//! empty). GET parameters travel in the query string.
+//! empty; file uploads: `multipart/form-data`, to `files.stripe.com`). GET parameters travel in
+//! the query string.
 //!
 //! Retries follow Stripe's own libraries: a connection failure, a 409 (lock timeout, idempotency
 //! key in use) and any status ≥ 500 are retried; `Stripe-Should-Retry: true` always retries (the
@@ -33,8 +34,27 @@ pub const API_VERSION: &str = "2026-11-18.endive";
 /// Stripe's production API.
 pub const DEFAULT_API_BASE: &str = "https://api.stripe.com";
 
+/// Stripe's file upload host: used instead of [`DEFAULT_API_BASE`] for uploads. Any other
+/// `api_base` (the simulator) serves uploads on the same base.
+pub const FILES_API_BASE: &str = "https://files.stripe.com";
+
 const USER_AGENT: &str = concat!("pos-backend/", env!("CARGO_PKG_VERSION"));
 const FORM_CONTENT_TYPE: &str = "application/x-www-form-urlencoded";
+
+/// The body of a POST: its bytes and `Content-Type`.
+pub(crate) struct Body {
+    pub bytes: Vec<u8>,
+    pub content_type: HeaderValue,
+}
+
+impl Body {
+    fn form(form: Form) -> Body {
+        Body {
+            bytes: form.into_string().into_bytes(),
+            content_type: HeaderValue::from_static(FORM_CONTENT_TYPE),
+        }
+    }
+}
 
 /// How the client reaches Stripe.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,6 +123,8 @@ struct Inner {
     http: reqwest::Client,
     /// `config.api_base` without a trailing `/`.
     api_base: String,
+    /// Where files are uploaded: [`FILES_API_BASE`] for Stripe's own API, else `api_base`.
+    files_base: String,
     config: StripeConfig,
 }
 
@@ -217,10 +239,16 @@ impl StripeClient {
                 StripeError::InvalidArgument(format!("cannot build the HTTP client: {e}"))
             })?;
         let api_base = config.api_base.trim_end_matches('/').to_string();
+        let files_base = if api_base == DEFAULT_API_BASE {
+            FILES_API_BASE.to_string()
+        } else {
+            api_base.clone()
+        };
         Ok(StripeClient {
             inner: Arc::new(Inner {
                 http,
                 api_base,
+                files_base,
                 config,
             }),
         })
@@ -237,7 +265,7 @@ impl StripeClient {
         path: &str,
         query: Form,
     ) -> Result<T, StripeError> {
-        self.execute(account, Method::GET, path, query.as_str(), None)
+        self.execute(account, Method::GET, false, path, query.as_str(), None)
             .await
     }
 
@@ -247,6 +275,19 @@ impl StripeClient {
         account: &StripeAccount,
         path: &str,
         form: Form,
+        idempotency_key: &str,
+    ) -> Result<T, StripeError> {
+        self.post_body(account, false, path, Body::form(form), idempotency_key)
+            .await
+    }
+
+    /// POST `body` to `path` (on the files host when `files`) with `Idempotency-Key`.
+    pub(crate) async fn post_body<T: DeserializeOwned>(
+        &self,
+        account: &StripeAccount,
+        files: bool,
+        path: &str,
+        body: Body,
         idempotency_key: &str,
     ) -> Result<T, StripeError> {
         if idempotency_key.is_empty() {
@@ -265,14 +306,8 @@ impl StripeClient {
         let key = HeaderValue::from_str(idempotency_key).map_err(|_| {
             StripeError::InvalidArgument("the Idempotency-Key is not a valid header value".into())
         })?;
-        self.execute(
-            account,
-            Method::POST,
-            path,
-            "",
-            Some((form.into_string(), key)),
-        )
-        .await
+        self.execute(account, Method::POST, files, path, "", Some((body, key)))
+            .await
     }
 
     /// DELETE `path` (idempotent by itself: no key).
@@ -281,16 +316,18 @@ impl StripeClient {
         account: &StripeAccount,
         path: &str,
     ) -> Result<T, StripeError> {
-        self.execute(account, Method::DELETE, path, "", None).await
+        self.execute(account, Method::DELETE, false, path, "", None)
+            .await
     }
 
     async fn execute<T: DeserializeOwned>(
         &self,
         account: &StripeAccount,
         method: Method,
+        files: bool,
         path: &str,
         query: &str,
-        post: Option<(String, HeaderValue)>,
+        post: Option<(Body, HeaderValue)>,
     ) -> Result<T, StripeError> {
         let inner = &*self.inner;
         let method_name: &'static str = match method {
@@ -299,8 +336,13 @@ impl StripeClient {
             _ => "GET",
         };
 
-        let mut url = String::with_capacity(inner.api_base.len() + path.len() + 1 + query.len());
-        url.push_str(&inner.api_base);
+        let base = if files {
+            &inner.files_base
+        } else {
+            &inner.api_base
+        };
+        let mut url = String::with_capacity(base.len() + path.len() + 1 + query.len());
+        url.push_str(base);
         url.push_str(path);
         if !query.is_empty() {
             url.push('?');
@@ -334,10 +376,10 @@ impl StripeClient {
             // Explicit even for an empty body: some front ends answer a bodiless POST without
             // Content-Length with 411.
             builder = builder
-                .header(CONTENT_TYPE, HeaderValue::from_static(FORM_CONTENT_TYPE))
-                .header(CONTENT_LENGTH, HeaderValue::from(body.len()))
+                .header(CONTENT_TYPE, body.content_type)
+                .header(CONTENT_LENGTH, HeaderValue::from(body.bytes.len()))
                 .header("idempotency-key", key)
-                .body(body);
+                .body(body.bytes);
         }
         let template = builder.build().map_err(|e| {
             StripeError::InvalidArgument(format!("cannot build the request: {}", e.without_url()))

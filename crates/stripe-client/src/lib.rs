@@ -18,8 +18,10 @@ pub mod charges;
 pub mod checkout;
 pub mod client;
 pub mod customers;
+pub mod disputes;
 pub mod error;
 pub mod events;
+pub mod files;
 pub mod form;
 pub mod payment_intents;
 pub mod payment_methods;
@@ -42,11 +44,16 @@ pub use checkout::{
 };
 pub use client::{
     usable_idempotency_key, StripeAccount, StripeClient, StripeConfig, API_VERSION,
-    DEFAULT_API_BASE,
+    DEFAULT_API_BASE, FILES_API_BASE,
 };
 pub use customers::{CreateCustomer, Customer, UpdateCustomer};
+pub use disputes::{
+    Dispute, DisputeBalanceTransaction, DisputeEvidence, DisputeStatus, EvidenceDetails,
+    ListDisputes, UpdateDispute,
+};
 pub use error::{ApiErrorObject, ErrorType, StripeError};
 pub use events::{Event, EventData, EventRequest, ListEvents};
+pub use files::{File, FilePurpose, UploadFile};
 pub use payment_intents::{
     AmountDetails, CancelPaymentIntent, CancellationReason, CaptureMethod, CapturePaymentIntent,
     CardPresentOptions, ConfirmPaymentIntent, CreatePaymentIntent, IncrementAuthorization,

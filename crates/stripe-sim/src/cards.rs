@@ -69,6 +69,17 @@ pub(crate) struct TestCard {
     pub cvm: &'static str,
     /// Increments of an authorization made with the card are declined (`generic_decline`).
     pub declines_increments: bool,
+    /// Stripe's dispute test cards: a captured payment with the card is then disputed.
+    pub dispute: Option<DisputeKind>,
+}
+
+/// How a dispute test card's payments are disputed (Stripe's "Disputes" test cards).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct DisputeKind {
+    /// The dispute's `reason`.
+    pub reason: &'static str,
+    /// An inquiry (retrieval request): `warning_needs_response`, no funds withdrawn.
+    pub inquiry: bool,
 }
 
 const fn card(number: &'static str, brand: &'static str, funding: &'static str) -> TestCard {
@@ -85,7 +96,14 @@ const fn card(number: &'static str, brand: &'static str, funding: &'static str) 
         cardholder_name: None,
         cvm: "none",
         declines_increments: false,
+        dispute: None,
     }
+}
+
+const fn disputed(number: &'static str, reason: &'static str, inquiry: bool) -> TestCard {
+    let mut c = card(number, "visa", "credit");
+    c.dispute = Some(DisputeKind { reason, inquiry });
+    c
 }
 
 const fn declining(number: &'static str, decline: Decline) -> TestCard {
@@ -150,6 +168,9 @@ pub(crate) static CARDS: &[TestCard] = &[
         needs_authentication: true,
         ..card("4000002760003184", "visa", "credit")
     },
+    disputed("4000000000000259", "fraudulent", false),
+    disputed("4000000000002685", "product_not_received", false),
+    disputed("4000000000001976", "general", true),
     TestCard {
         interac: true,
         country: "CA",
@@ -177,6 +198,12 @@ static MAGIC_PAYMENT_METHODS: &[(&str, &str)] = &[
     ("pm_card_chargeDeclinedStolenCard", "4000000000009979"),
     ("pm_card_chargeCustomerFail", "4000000000000341"),
     ("pm_card_authenticationRequired", "4000002760003184"),
+    ("pm_card_createDispute", "4000000000000259"),
+    (
+        "pm_card_createDisputeProductNotReceived",
+        "4000000000002685",
+    ),
+    ("pm_card_createDisputeInquiry", "4000000000001976"),
 ];
 
 pub(crate) const DEFAULT_NUMBER: &str = "4242424242424242";

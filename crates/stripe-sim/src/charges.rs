@@ -31,6 +31,8 @@ pub(crate) struct Charge {
     pub statement_descriptor: Option<String>,
     /// The simulated receipt page (`/_sim/receipts/{charge}`), shown once the charge succeeded.
     pub receipt_url: String,
+    /// A dispute was opened on the charge.
+    pub disputed: bool,
 }
 
 impl Object for Charge {
@@ -103,7 +105,7 @@ impl Charge {
             "currency": self.currency,
             "customer": self.customer,
             "description": self.description,
-            "disputed": false,
+            "disputed": self.disputed,
             "failure_balance_transaction": null,
             "failure_code": self.failure.map(|d| d.code),
             "failure_message": self.failure.map(|d| d.message),

@@ -40,6 +40,14 @@
 //! | 4000002760003184   | visa       | online payments need 3-D Secure (`requires_action`; off    |
 //! |                    |            | session: authentication_required); fine at a reader        |
 //! | 4506445006931933   | interac    | `interac_present` (CAD), captured at once; online PIN      |
+//! | 4000000000000259   | visa       | succeeds; once captured, disputed as `fraudulent`          |
+//! | 4000000000002685   | visa       | succeeds; once captured, disputed `product_not_received`   |
+//! | 4000000000001976   | visa       | succeeds; once captured, an inquiry (`general`)            |
+//!
+//! Stripe documents the dispute cards for online payments; the simulated reader takes them too
+//! (`card_present[number]`, `/_sim/terminal/collect`), so card-present disputes can be tested
+//! (`disputes`: evidence, `winning_evidence` / `losing_evidence`, close). File uploads
+//! (`POST /v1/files`, multipart) are served on the same base URL as the API (`files`).
 //!
 //! Card-present charges carry the card's receipt data (`payment_method_details.card_present.
 //! receipt`: AID, application name, account type, CVM, cryptogram, authorization code, TVR, TSI),
@@ -55,7 +63,8 @@
 //! `pm_card_chargeDeclinedInsufficientFunds`, `pm_card_chargeDeclinedExpiredCard`,
 //! `pm_card_chargeDeclinedProcessingError`, `pm_card_chargeDeclinedLostCard`,
 //! `pm_card_chargeDeclinedStolenCard`, `pm_card_chargeCustomerFail` (0341),
-//! `pm_card_authenticationRequired`.
+//! `pm_card_authenticationRequired`, `pm_card_createDispute`,
+//! `pm_card_createDisputeProductNotReceived`, `pm_card_createDisputeInquiry`.
 //!
 //! State lives in memory behind one std `Mutex` that is never held across an `.await`; delays
 //! (latency, hangs, webhook retries) sleep on tokio. Memory is bounded (`SimConfig::limits`):
@@ -67,9 +76,11 @@ mod charges;
 mod checkout;
 mod currencies;
 mod customers;
+mod disputes;
 mod error;
 mod events;
 mod faults;
+mod files;
 mod hosted;
 mod idempotency;
 mod params;
@@ -296,8 +307,36 @@ impl Simulator {
         let method = req.method().as_str().to_ascii_uppercase();
         let account = header(req, "Stripe-Account");
         let mut pairs = Params::pairs(req.query_string().as_bytes());
+        let mut upload = None;
+        let mut unreadable = None;
         if method != "GET" && method != "DELETE" {
-            pairs.extend(Params::pairs(body));
+            let content_type = header(req, "Content-Type").unwrap_or_default();
+            if content_type
+                .to_ascii_lowercase()
+                .starts_with("multipart/form-data")
+            {
+                match files::parse_multipart(&content_type, body) {
+                    Some((fields, file)) => {
+                        pairs.extend(fields);
+                        upload = file;
+                    }
+                    None => {
+                        unreadable = Some(ApiError::invalid(
+                            "Invalid request: the multipart/form-data body could not be read.",
+                        ))
+                    }
+                }
+            } else {
+                pairs.extend(Params::pairs(body));
+            }
+        }
+        // The file part stands in the parameters as `file[name]` (Stripe's `file` is an object
+        // of `data`, `name` and `type`); its bytes reach the handler as `Ctx::upload`.
+        if let Some(file) = &upload {
+            pairs.push((
+                "file[name]".to_string(),
+                file.filename.clone().unwrap_or_default(),
+            ));
         }
         let mut entry = LogEntry {
             method: method.clone(),
@@ -308,12 +347,14 @@ impl Simulator {
             params: pairs.iter().map(|(k, _)| k.clone()).collect(),
             request_id: request_id.to_string(),
         };
-        let prepared =
-            prepare(req, body, path, &method, account.as_deref(), &pairs).and_then(|p| {
-                match key_error {
-                    Some(error) => Err(error),
-                    None => Ok(p),
-                }
+        let prepared = prepare(req, body, path, &method, account.as_deref(), &pairs)
+            .and_then(|p| match unreadable {
+                Some(error) => Err(error),
+                None => Ok(p),
+            })
+            .and_then(|p| match key_error {
+                Some(error) => Err(error),
+                None => Ok(p),
             });
         let (ns, platform, route, path_params, params) = match prepared {
             Ok(p) => p,
@@ -379,6 +420,7 @@ impl Simulator {
                 path_params,
                 now,
                 base_url: base_url.to_string(),
+                upload: upload.as_ref(),
             };
             let result = (route.handler)(&mut state, &ctx).and_then(|mut value| {
                 state.expand(&ns, &mut value, &params.expand())?;
@@ -611,9 +653,10 @@ fn prepare(
         && method != "DELETE"
         && !content_type.is_empty()
         && !content_type.starts_with("application/x-www-form-urlencoded")
+        && !content_type.starts_with("multipart/form-data")
     {
         return Err(ApiError::invalid(format!(
-            "Invalid request: the body must be form-encoded (Content-Type: application/x-www-form-urlencoded), not {content_type}. Stripe's API does not accept JSON request bodies."
+            "Invalid request: the body must be form-encoded (Content-Type: application/x-www-form-urlencoded, or multipart/form-data), not {content_type}. Stripe's API does not accept JSON request bodies."
         )));
     }
     let (route, path_params) = routes::find(method, path)?;

@@ -6,6 +6,7 @@
 
 use super::cards::{Decline, TestCard, EXP_MONTH, EXP_YEAR};
 use super::charges::{display_amount, Charge, Refund};
+use super::disputes;
 use super::error::{ApiError, CardErrorDetails};
 use super::payment_methods::{self, Kind, PaymentMethod};
 use super::search::{FieldValue, Query, Searchable};
@@ -841,6 +842,7 @@ pub(crate) fn confirm_intent(
         receipt_email: pi.receipt_email.clone(),
         statement_descriptor: pi.statement_descriptor.clone(),
         receipt_url: format!("{base_url}/_sim/receipts/{charge_id}"),
+        disputed: false,
     };
     if pm.kind != Kind::Card {
         // Card-present PaymentMethods are single use.
@@ -913,7 +915,7 @@ pub(crate) fn confirm_intent(
     let charge_json = charge.render();
     state.charges.insert(charge_id.clone(), charge);
     let intent = state.payment_intents.get_mut(pi_id).expect("exists");
-    intent.latest_charge = Some(charge_id);
+    intent.latest_charge = Some(charge_id.clone());
     intent.last_payment_error = None;
     intent.next_action = None;
     intent.authenticated = false;
@@ -932,6 +934,9 @@ pub(crate) fn confirm_intent(
         "payment_intent.succeeded"
     };
     state.emit(origin, kind, intent_json, None, now);
+    if !manual {
+        disputes::open_if_disputed(state, origin, now, &charge_id);
+    }
     Ok(())
 }
 
@@ -1028,6 +1033,7 @@ pub(crate) fn capture(state: &mut State, ctx: &Ctx) -> Result<Value, ApiError> {
         None,
         ctx.now,
     );
+    disputes::open_if_disputed(state, &ctx.origin, ctx.now, &charge_id);
     Ok(intent_json)
 }
 

@@ -190,6 +190,8 @@ impl State {
         });
         self.refunds
             .retain(|_, refund| !charges.contains(&refund.charge));
+        self.disputes
+            .retain(|_, dispute| !charges.contains(&dispute.charge));
         for pi in self.payment_intents.values() {
             if let Some(pm) = &pi.payment_method {
                 methods.remove(pm);

@@ -4,8 +4,8 @@
 use super::error::ApiError;
 use super::state::{Ctx, State};
 use super::{
-    charges, checkout, customers, events, payment_intents, payment_methods, setup_intents,
-    terminal, terminal_configurations, webhook_endpoints,
+    charges, checkout, customers, disputes, events, files, payment_intents, payment_methods,
+    setup_intents, terminal, terminal_configurations, webhook_endpoints,
 };
 use serde_json::Value;
 
@@ -74,6 +74,11 @@ pub(crate) static ROUTES: &[Route] = &[
     route("POST", "/v1/refunds", charges::create_refund),
     route("GET", "/v1/refunds", charges::list_refunds),
     route("GET", "/v1/refunds/{refund}", charges::retrieve_refund),
+    route("GET", "/v1/disputes", disputes::list_all),
+    route("GET", "/v1/disputes/{dispute}", disputes::retrieve),
+    route("POST", "/v1/disputes/{dispute}", disputes::update),
+    route("POST", "/v1/disputes/{dispute}/close", disputes::close),
+    route("POST", "/v1/files", files::create),
     route("GET", "/v1/payment_methods", payment_methods::list_all),
     route(
         "GET",

@@ -5,9 +5,11 @@
 use super::charges::{Charge, Refund};
 use super::checkout::CheckoutSession;
 use super::customers::Customer;
+use super::disputes::Dispute;
 use super::error::ApiError;
 use super::events::Event;
 use super::faults::Faults;
+use super::files::{File, Upload};
 use super::idempotency::Idempotency;
 use super::params::Params;
 use super::payment_intents::PaymentIntent;
@@ -76,6 +78,8 @@ pub(crate) struct Ctx<'a> {
     pub now: i64,
     /// Public base URL of the simulator (`http://host:port/sim/stripe`), for hosted pages.
     pub base_url: String,
+    /// The file part of a `multipart/form-data` request (`POST /v1/files`).
+    pub upload: Option<&'a Upload>,
 }
 
 impl Ctx<'_> {
@@ -107,6 +111,9 @@ pub(crate) struct State {
     pub payment_intents: HashMap<String, PaymentIntent>,
     pub charges: HashMap<String, Charge>,
     pub refunds: HashMap<String, Refund>,
+    pub disputes: HashMap<String, Dispute>,
+    /// Uploaded files (`POST /v1/files`).
+    pub files: HashMap<String, File>,
     pub payment_methods: HashMap<String, PaymentMethod>,
     pub setup_intents: HashMap<String, SetupIntent>,
     pub checkout_sessions: HashMap<String, CheckoutSession>,
@@ -219,6 +226,8 @@ impl State {
             "pi" => find(&self.payment_intents, ns, id).map(|o| o.render()),
             "ch" | "py" => find(&self.charges, ns, id).map(|o| o.render()),
             "re" => find(&self.refunds, ns, id).map(|o| o.render()),
+            "dp" => find(&self.disputes, ns, id).map(|o| o.render()),
+            "file" => find(&self.files, ns, id).map(|o| o.render()),
             "pm" => find(&self.payment_methods, ns, id).map(|o| o.render()),
             "seti" => find(&self.setup_intents, ns, id).map(|o| o.render()),
             "cs" => find(&self.checkout_sessions, ns, id).map(|o| o.render()),
