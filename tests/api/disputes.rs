@@ -199,6 +199,18 @@ both_backends! {
         assert_eq!(received(&hook, "dispute.closed").len(), 3);
         assert_eq!(received(&hook, "dispute.funds_withdrawn").len(), 2, "never for the inquiry");
 
+        // End-of-day totals: three sales of 10.00, all disputed, two lost (20.00 taken back).
+        let today = chrono::Utc::now().date_naive();
+        let window = format!("since={}&until={}", today.pred_opt().unwrap(), today.succ_opt().unwrap().succ_opt().unwrap());
+        let (status, totals) = app.get(&format!("/v1/reports/totals?external_account_id=acme&{window}"), &token).await;
+        assert_eq!(status, 200, "{totals}");
+        let usd = &totals["groups"][0];
+        assert_eq!(
+            (usd["sales_amount"].as_str(), usd["disputes_count"].as_i64(), usd["disputes_amount"].as_str(), usd["net_amount"].as_str()),
+            (Some("30.00"), Some(3), Some("20.00"), Some("10.00")),
+            "{totals}"
+        );
+
         // Bad input: clear 4xx naming the field, no Stripe call.
         app.clear_stripe_calls().await;
         let dp = ids[0];
