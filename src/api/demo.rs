@@ -43,6 +43,7 @@ pub const LIB_FILES: &[(&str, &str)] = &[
         include_str!("../../terminal-js/src/backend.js"),
     ),
     ("errors.js", include_str!("../../terminal-js/src/errors.js")),
+    ("money.js", include_str!("../../terminal-js/src/money.js")),
     (
         "simulated.js",
         include_str!("../../terminal-js/src/simulated.js"),
