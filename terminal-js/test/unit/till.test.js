@@ -77,9 +77,9 @@ test('showCart refuses a cart without currency or lines, or with a bad amount, b
 });
 
 test('backend errors of the display (a busy reader) come back as PosTerminalError', async () => {
-  const { pos: p } = pos(() => ({ status: 409, body: { error: { type: 'invalid_request_error', code: 'terminal_reader_busy', message: 'busy' } } }));
+  const { pos: p } = pos(() => ({ status: 409, body: { error: { type: 'invalid_request_error', code: 'reader_busy', message: 'busy' } } }));
   await assert.rejects(p.showCart('tmr_1', { currency: 'usd', line_items: [{ description: 'x', amount: '1' }] }),
-    (e) => e instanceof PosTerminalError && e.status === 409 && e.code === 'terminal_reader_busy');
+    (e) => e instanceof PosTerminalError && e.status === 409 && e.code === 'reader_busy');
 });
 
 test('getReceipt: JSON by default, text and html as strings, a bad format refused', async () => {
