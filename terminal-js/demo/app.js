@@ -552,8 +552,8 @@ async function charge({ tab = false } = {}) {
     }
     state.approved = true;
     await showResult(result);
-    document.body.dataset.sale = 'approved';
     await finishOnReader();
+    document.body.dataset.sale = 'approved'; // paid, receipt shown, reader's cart cleared
     await refreshSavedCards();
   } catch (err) {
     state.screen = null;
@@ -671,8 +671,8 @@ async function closeTab() {
     state.approved = true;
     hideMessage();
     await showResult({ payment, card: null, cardError: null, cardPresent: tab.cardPresent });
-    document.body.dataset.sale = 'approved';
     await finishOnReader();
+    document.body.dataset.sale = 'approved';
   } catch (err) {
     showMessage('error', `<strong>Could not close the tab.</strong> ${esc(err.message)} Try again.`);
   } finally {

@@ -164,6 +164,7 @@ if (requireBackend('browser.test.js')) {
     assert.match(text, /Tip[\s\S]*2\.00/);
     assert.equal(await tid('print-receipt').textContent(), 'Print receipt');
     // After the sale the reader thanks the customer and its cart is cleared.
+    await page.locator('body[data-sale="approved"]').waitFor({ timeout: 10_000 });
     assert.equal(await tid('reader-screen').getAttribute('data-screen'), 'approved');
     const after = await (await fetch(`${BACKEND_URL}/sim/stripe/_sim/terminal/readers/${reader}/screen`)).json();
     assert.equal(after.screen, 'idle');
