@@ -114,7 +114,6 @@ pub async fn create_location(
             state: body.address.state,
             postal_code: body.address.postal_code,
             country,
-            configuration: None,
         },
     )
     .await?;

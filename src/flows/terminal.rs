@@ -46,8 +46,6 @@ pub struct NewLocation {
     pub state: Option<String>,
     pub postal_code: Option<String>,
     pub country: String,
-    /// A Terminal Configuration (`tmc_…`) for its readers, e.g. their tipping screen.
-    pub configuration: Option<String>,
 }
 
 pub async fn create_location(
@@ -76,7 +74,6 @@ pub async fn create_location(
                     ..Default::default()
                 },
                 metadata: Some(&metadata),
-                configuration_overrides: new.configuration.as_deref(),
             },
             &format!("loc:{}", uuid::Uuid::new_v4()),
         )

@@ -247,25 +247,6 @@ async fn every_operation_sends_only_parameters_the_spec_declares() {
 fn terminal(run: &mut Run) -> BoxFuture<'_, ()> {
     Box::pin(async move {
         let (c, a) = (run.c.clone(), run.a.clone());
-        // On-reader tipping for the location's readers.
-        let configuration = c
-            .create_terminal_configuration(
-                &a,
-                &CreateTerminalConfiguration {
-                    name: Some("Front desk tipping"),
-                    tipping: &[TippingParams {
-                        currency: "usd",
-                        fixed_amounts: &[100, 200, 300],
-                        percentages: &[15, 18, 20],
-                        smart_tip_threshold: Some(1000),
-                    }],
-                },
-                &key("configuration"),
-            )
-            .await
-            .unwrap();
-        assert!(configuration.id.starts_with("tmc_"));
-        assert_eq!(configuration.name.as_deref(), Some("Front desk tipping"));
         let location = c
             .create_location(
                 &a,
@@ -280,7 +261,6 @@ fn terminal(run: &mut Run) -> BoxFuture<'_, ()> {
                         country: "US",
                     },
                     metadata: Some(&metadata(&[("tag", &run.tag)])),
-                    configuration_overrides: Some(&configuration.id),
                 },
                 &key("location"),
             )

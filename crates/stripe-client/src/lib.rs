@@ -57,10 +57,9 @@ pub use payment_methods::{
 pub use refunds::{CreateRefund, Refund, RefundReason, RefundStatus};
 pub use setup_intents::{CreateSetupIntent, SetupIntent, SetupIntentStatus};
 pub use terminal::{
-    AddressParams, AllowRedisplay, ConnectionToken, CreateLocation, CreateReader,
-    CreateTerminalConfiguration, ListLocations, ListReaders, Location, PresentPaymentMethod,
-    ProcessConfig, ProcessPaymentIntent, ProcessPaymentIntentAction, Reader, ReaderAction,
-    ReaderActionStatus, ReaderActionType, TerminalConfiguration, TippingParams,
+    AddressParams, AllowRedisplay, ConnectionToken, CreateLocation, CreateReader, ListLocations,
+    ListReaders, Location, PresentPaymentMethod, ProcessConfig, ProcessPaymentIntent,
+    ProcessPaymentIntentAction, Reader, ReaderAction, ReaderActionStatus, ReaderActionType,
 };
 pub use types::{
     metadata_query, Address, Expandable, HasId, List, ListParams, Metadata, SearchParams,

@@ -1,4 +1,4 @@
-//! Stripe Terminal: connection tokens, locations, configurations (on-reader tipping), readers, the server-driven flow
+//! Stripe Terminal: connection tokens, locations, readers, the server-driven flow
 //! (`process_payment_intent`, `set_reader_display`, `cancel_action`) and the test helper that presents a card on a
 //! simulated reader.
 
@@ -116,71 +116,6 @@ pub struct CreateLocation<'a> {
     pub display_name: &'a str,
     pub address: AddressParams<'a>,
     pub metadata: Option<&'a Metadata>,
-    /// A Terminal Configuration (`tmc_…`) for the location's readers (e.g. its tipping).
-    pub configuration_overrides: Option<&'a str>,
-}
-
-/// A Terminal Configuration; only what the service reads of it.
-#[derive(Debug, Clone, Deserialize)]
-pub struct TerminalConfiguration {
-    pub id: String,
-    pub name: Option<String>,
-    #[serde(default)]
-    pub livemode: bool,
-}
-
-impl HasId for TerminalConfiguration {
-    fn id(&self) -> &str {
-        &self.id
-    }
-}
-
-/// `tipping[<currency>]` of a Terminal Configuration: the choices of the reader's tipping
-/// screen. Fixed amounts in minor units, percentages whole; with a `smart_tip_threshold` (minor
-/// units) the reader offers the fixed amounts below it and the percentages at or above it.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct TippingParams<'a> {
-    /// Lower-case ISO code.
-    pub currency: &'a str,
-    pub fixed_amounts: &'a [i64],
-    pub percentages: &'a [i64],
-    pub smart_tip_threshold: Option<i64>,
-}
-
-/// `POST /v1/terminal/configurations`: what the simulator and this service use of it, on-reader
-/// tipping per currency.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct CreateTerminalConfiguration<'a> {
-    pub name: Option<&'a str>,
-    pub tipping: &'a [TippingParams<'a>],
-}
-
-impl CreateTerminalConfiguration<'_> {
-    fn encode(&self) -> Form {
-        let mut f = Form::new();
-        f.push_opt("name", self.name);
-        for t in self.tipping {
-            for (field, values) in [
-                ("fixed_amounts", t.fixed_amounts),
-                ("percentages", t.percentages),
-            ] {
-                for (i, v) in values.iter().enumerate() {
-                    f.key("tipping")
-                        .field(t.currency)
-                        .field(field)
-                        .index(i)
-                        .value(*v);
-                }
-            }
-            if let Some(threshold) = t.smart_tip_threshold {
-                f.key("tipping")
-                    .field(t.currency)
-                    .field("smart_tip_threshold")
-                    .value(threshold);
-            }
-        }
-        f
-    }
 }
 
 impl CreateLocation<'_> {
@@ -201,7 +136,6 @@ impl CreateLocation<'_> {
             }
         }
         f.push_map_opt("metadata", self.metadata);
-        f.push_opt("configuration_overrides", self.configuration_overrides);
         f
     }
 }
@@ -434,23 +368,6 @@ impl StripeClient {
         .await
     }
 
-    /// `POST /v1/terminal/configurations` (assigned to a location with
-    /// `CreateLocation::configuration_overrides`).
-    pub async fn create_terminal_configuration(
-        &self,
-        account: &StripeAccount,
-        params: &CreateTerminalConfiguration<'_>,
-        idempotency_key: &str,
-    ) -> Result<TerminalConfiguration, StripeError> {
-        self.post(
-            account,
-            "/v1/terminal/configurations",
-            params.encode(),
-            idempotency_key,
-        )
-        .await
-    }
-
     pub async fn list_locations(
         &self,
         account: &StripeAccount,
@@ -585,27 +502,10 @@ mod tests {
                 ..Default::default()
             },
             metadata: None,
-            configuration_overrides: Some("tmc_1"),
         };
         assert_eq!(
             location.encode().as_str(),
-            "display_name=Till+1&address[line1]=1+Main+St&address[city]=Springfield&address[country]=US\
-             &configuration_overrides=tmc_1"
-        );
-        let configuration = CreateTerminalConfiguration {
-            name: Some("Counter"),
-            tipping: &[TippingParams {
-                currency: "usd",
-                fixed_amounts: &[100, 200],
-                percentages: &[15, 20],
-                smart_tip_threshold: Some(1000),
-            }],
-        };
-        assert_eq!(
-            configuration.encode().as_str(),
-            "name=Counter&tipping[usd][fixed_amounts][0]=100&tipping[usd][fixed_amounts][1]=200\
-             &tipping[usd][percentages][0]=15&tipping[usd][percentages][1]=20\
-             &tipping[usd][smart_tip_threshold]=1000"
+            "display_name=Till+1&address[line1]=1+Main+St&address[city]=Springfield&address[country]=US"
         );
         let process = ProcessPaymentIntent {
             payment_intent: "pi_1",
