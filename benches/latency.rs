@@ -934,6 +934,7 @@ async fn in_process(b: &Bench, url: &str) -> Vec<(&'static str, Stats)> {
         external_customer_id: None,
         description: None,
         metadata: BTreeMap::new(),
+        card_present: Default::default(),
         saved_card: None,
     };
     for _ in 0..10 {

@@ -9,8 +9,20 @@
 //!   `requires_action` < `processing` < `requires_capture` < {`succeeded`, `canceled`, `failed`}.
 //!   A status only moves forward (strictly up this order); the last three are final and never
 //!   change. A stale or repeated observation is therefore never applied.
+//! - `amount` is what Stripe authorised (later: captured), tip included, and `amount_tip` the tip
+//!   within it. Both are read from intents seen `requires_capture` or `succeeded` only (before the
+//!   authorisation an intent's amount is a proposal: a declined card drops a reader tip again).
+//!   They only grow, never shrink (a smaller amount seen is stale and left alone), never on a
+//!   final payment. Growth is: a tip Stripe reports (`amount_details.tip`), up to the growth; on
+//!   the move into `succeeded`, the rest is a capture above the authorisation (overcapture, how
+//!   a tip "on receipt" is taken) and also tip; while `requires_capture`, the rest is an
+//!   incremental authorisation (history `increment`, event `payment.amount_updated`).
 //! - `amount_captured` is set once, from 0 to the captured amount, on the move into `succeeded`
-//!   (never above the payment's amount), and never changes afterwards.
+//!   (never above the payment's amount as it then is), and never changes afterwards.
+//! - The card's authorisation facts (`capture_before`, whether increments and overcapture are
+//!   supported) are taken from the charge when an observation carries it (an expanded
+//!   `latest_charge`), and kept when it does not; a change of facts alone is recorded too
+//!   (history entry of the observer, no event).
 //! - `amount_refunded` only goes up, never above `amount_captured`, and only on a `succeeded`
 //!   payment.
 //! - `amount_capturable` is the authorised amount while `requires_capture`, 0 in any other status.
@@ -163,9 +175,42 @@ where
 pub struct IntentState {
     pub intent_id: String,
     pub status: PaymentStatus,
+    /// The intent's amount (tip and increments included).
+    pub amount: MinorUnits,
+    /// `amount_details.tip.amount`, when Stripe reports one.
+    pub tip: Option<MinorUnits>,
     pub amount_capturable: MinorUnits,
     pub amount_received: MinorUnits,
     pub latest_charge: Option<String>,
+    /// The card's authorisation facts, when the intent came with its charge expanded.
+    pub authorization: Option<Authorization>,
+}
+
+/// What the charge says of the authorisation (`payment_method_details.card_present`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Authorization {
+    pub capture_before: Option<NaiveDateTime>,
+    pub incremental_authorization_supported: bool,
+    pub overcapture_supported: bool,
+}
+
+impl Authorization {
+    /// From a charge's card-present (or Interac) details, if it has them.
+    pub fn of_charge(charge: &stripe_client::Charge) -> Option<Authorization> {
+        let details = charge.payment_method_details.as_ref()?;
+        let cp = details
+            .card_present
+            .as_ref()
+            .or(details.interac_present.as_ref())?;
+        Some(Authorization {
+            capture_before: cp
+                .capture_before
+                .and_then(|t| chrono::DateTime::from_timestamp(t, 0))
+                .map(|t| t.naive_utc()),
+            incremental_authorization_supported: cp.incremental_authorization_supported,
+            overcapture_supported: cp.overcapture_supported,
+        })
+    }
 }
 
 impl IntentState {
@@ -203,12 +248,29 @@ impl IntentState {
         if received.is_zero() == (status == PaymentStatus::Succeeded) {
             return Err(format!("amount_received {received} on a '{status}' intent"));
         }
+        let tip = match intent.tip().map(MinorUnits::new) {
+            None => None,
+            Some(Ok(tip)) if tip <= amount => Some(tip),
+            Some(_) => {
+                return Err(format!(
+                    "a tip of {:?} on an amount of {amount}",
+                    intent.tip()
+                ))
+            }
+        };
         Ok(IntentState {
             intent_id: intent.id.clone(),
             status,
+            amount,
+            tip,
             amount_capturable: capturable,
             amount_received: received,
             latest_charge: intent.latest_charge.as_ref().map(|c| c.id().to_string()),
+            authorization: intent
+                .latest_charge
+                .as_ref()
+                .and_then(|c| c.as_object())
+                .and_then(Authorization::of_charge),
         })
     }
 }
@@ -257,6 +319,13 @@ pub enum PaymentUpdate {
     Refunded { total: MinorUnits },
     /// The authorisation's capture deadline is near.
     Expiring,
+    /// The card declined raising the authorisation to `amount`: nothing changes but Stripe's
+    /// count of attempts, recorded in the history.
+    IncrementDeclined {
+        intent_id: String,
+        amount: MinorUnits,
+        decline_code: Option<String>,
+    },
 }
 
 /// What [`decide`] concluded.
@@ -273,6 +342,39 @@ pub enum Decision {
     Same,
     /// Not a legal move: nothing changes, the refusal is recorded.
     Refused(String),
+}
+
+/// The payment's amount and tip after seeing `state`, when the authorised amount grew (`None`:
+/// unchanged). Only an authorised or captured intent's amount counts; a smaller one is stale.
+fn grown_amounts(current: &Payment, state: &IntentState) -> Option<(MinorUnits, MinorUnits)> {
+    if !matches!(
+        state.status,
+        PaymentStatus::RequiresCapture | PaymentStatus::Succeeded
+    ) {
+        return None;
+    }
+    let growth = state
+        .amount
+        .checked_sub(current.amount)
+        .filter(|g| !g.is_zero())?;
+    // A tip Stripe reports, as far as it is news and within the growth.
+    let reader_tip = state
+        .tip
+        .unwrap_or(MinorUnits::ZERO)
+        .saturating_sub(current.amount_tip)
+        .min(growth);
+    let rest = growth.saturating_sub(reader_tip);
+    // Above the authorisation at capture: a tip on receipt. Still authorised: an increment.
+    let on_receipt = if state.status == PaymentStatus::Succeeded {
+        rest
+    } else {
+        MinorUnits::ZERO
+    };
+    let tip = current
+        .amount_tip
+        .checked_add(reader_tip)?
+        .checked_add(on_receipt)?;
+    Some((state.amount, tip))
 }
 
 /// Decides what `update` does to the row `current` (locked by the caller), at time `at`.
@@ -293,22 +395,30 @@ pub fn decide(current: &Payment, update: &PaymentUpdate, at: NaiveDateTime) -> D
                 ));
             }
             let next = state.status;
-            if next == cur {
-                return Decision::Same;
-            }
-            if !cur.can_move_to(next) {
+            let moves = next != cur;
+            if moves && !cur.can_move_to(next) {
                 return Decision::Refused(format!("{next} after {cur}"));
             }
-            if state.amount_received > current.amount || state.amount_capturable > current.amount {
+            // Within a status, only an authorisation can change (it grows, its facts arrive).
+            // A smaller authorisation than ours is an older view of it.
+            if !moves && (cur != PaymentStatus::RequiresCapture || state.amount < current.amount) {
+                return Decision::Same;
+            }
+            let grown = grown_amounts(current, state);
+            let (amount, amount_tip) = grown.unwrap_or((current.amount, current.amount_tip));
+            if state.amount_received > amount || state.amount_capturable > amount {
                 return Decision::Refused(format!(
-                    "{next} with amounts above the payment's {} (capturable {}, received {})",
-                    current.amount, state.amount_capturable, state.amount_received
+                    "{next} with amounts above the payment's {amount} (capturable {}, received {})",
+                    state.amount_capturable, state.amount_received
                 ));
             }
-            let captured = next == PaymentStatus::Succeeded;
+            let captured = next == PaymentStatus::Succeeded && moves;
+            let authorization = state.authorization;
             let after = Payment {
                 stripe_payment_intent_id: Some(state.intent_id.clone()),
                 status: next,
+                amount,
+                amount_tip,
                 amount_capturable: if next == PaymentStatus::RequiresCapture {
                     state.amount_capturable
                 } else {
@@ -323,14 +433,42 @@ pub fn decide(current: &Payment, update: &PaymentUpdate, at: NaiveDateTime) -> D
                     .latest_charge
                     .clone()
                     .or_else(|| current.stripe_charge_id.clone()),
+                capture_before: authorization.map_or(current.capture_before, |a| a.capture_before),
+                incremental_authorization_supported: authorization
+                    .map(|a| a.incremental_authorization_supported)
+                    .or(current.incremental_authorization_supported),
+                overcapture_supported: authorization
+                    .map(|a| a.overcapture_supported)
+                    .or(current.overcapture_supported),
                 updated_at: at,
                 ..current.clone()
             };
+            if moves {
+                return Decision::Change {
+                    after: Box::new(after),
+                    action: source.action(),
+                    amount: captured.then_some(state.amount_received),
+                    event: next.event(),
+                };
+            }
+            // The same status: an increment, or news of the authorisation, or nothing.
+            let unchanged = Payment {
+                updated_at: current.updated_at,
+                ..after.clone()
+            } == *current;
+            if unchanged {
+                return Decision::Same;
+            }
+            let incremented = after.amount > current.amount;
             Decision::Change {
                 after: Box::new(after),
-                action: source.action(),
-                amount: captured.then_some(state.amount_received),
-                event: next.event(),
+                action: if incremented {
+                    "increment"
+                } else {
+                    source.action()
+                },
+                amount: incremented.then_some(amount),
+                event: incremented.then_some("payment.amount_updated"),
             }
         }
         PaymentUpdate::Failed {
@@ -418,6 +556,20 @@ pub fn decide(current: &Payment, update: &PaymentUpdate, at: NaiveDateTime) -> D
                 event: Some("payment.refunded"),
             }
         }
+        PaymentUpdate::IncrementDeclined { intent_id, .. } if other_intent(intent_id) => {
+            Decision::Refused(format!("intent {intent_id} is not this payment's"))
+        }
+        PaymentUpdate::IncrementDeclined { amount, .. } => {
+            if cur != PaymentStatus::RequiresCapture {
+                return Decision::Refused(format!("an increment declined after {cur}"));
+            }
+            Decision::Change {
+                after: Box::new(current.clone()),
+                action: "increment_declined",
+                amount: Some(*amount),
+                event: None,
+            }
+        }
         PaymentUpdate::Expiring => {
             if cur != PaymentStatus::RequiresCapture {
                 return Decision::Refused(format!("expiring after {cur}"));
@@ -463,9 +615,12 @@ mod tests {
             state: IntentState {
                 intent_id: "pi_1".into(),
                 status,
+                amount: units(1000.max(capturable).max(received)),
+                tip: None,
                 amount_capturable: units(capturable),
                 amount_received: units(received),
                 latest_charge: Some("ch_1".into()),
+                authorization: None,
             },
             source: Source::Webhook,
         }
@@ -532,8 +687,137 @@ mod tests {
                 Some("payment.captured")
             )
         );
-        let over = decide(&authorised, &seen(Succeeded, 0, 5000), now());
-        assert!(matches!(over, Decision::Refused(_)), "{over:?}");
+        // A late, smaller capture of the same payment changes nothing.
+        let Decision::Change { after, .. } = decide(&authorised, &seen(Succeeded, 0, 600), now())
+        else {
+            panic!()
+        };
+        assert_eq!(
+            decide(&after, &seen(Succeeded, 0, 500), now()),
+            Decision::Same
+        );
+    }
+
+    fn with(update: PaymentUpdate, change: impl FnOnce(&mut IntentState)) -> PaymentUpdate {
+        let PaymentUpdate::Intent { mut state, source } = update else {
+            panic!()
+        };
+        change(&mut state);
+        PaymentUpdate::Intent { state, source }
+    }
+
+    #[test]
+    fn a_reader_tip_raises_the_amount_and_is_recorded_apart() {
+        let waiting = payment(RequiresPaymentMethod);
+        let tipped = with(seen(RequiresCapture, 1195, 0), |s| s.tip = Some(units(195)));
+        let Decision::Change { after, event, .. } = decide(&waiting, &tipped, now()) else {
+            panic!()
+        };
+        assert_eq!(
+            (
+                after.amount,
+                after.amount_tip,
+                after.amount_capturable,
+                event
+            ),
+            (
+                units(1195),
+                units(195),
+                units(1195),
+                Some("payment.authorized")
+            )
+        );
+        // Before the authorisation an intent's amount is not what was authorised.
+        let proposed = with(seen(RequiresConfirmation, 0, 0), |s| {
+            s.amount = units(1195);
+            s.tip = Some(units(195));
+        });
+        let Decision::Change { after, .. } = decide(&waiting, &proposed, now()) else {
+            panic!()
+        };
+        assert_eq!(
+            (after.amount, after.amount_tip),
+            (units(1000), MinorUnits::ZERO)
+        );
+    }
+
+    #[test]
+    fn an_overcapture_is_a_tip_on_receipt() {
+        let authorised = Payment {
+            amount: units(1195),
+            amount_tip: units(195),
+            amount_capturable: units(1195),
+            ..payment(RequiresCapture)
+        };
+        let captured = with(seen(Succeeded, 0, 1500), |s| s.tip = Some(units(195)));
+        let Decision::Change { after, amount, .. } = decide(&authorised, &captured, now()) else {
+            panic!()
+        };
+        assert_eq!(
+            (
+                after.amount,
+                after.amount_tip,
+                after.amount_captured,
+                amount
+            ),
+            (units(1500), units(500), units(1500), Some(units(1500)))
+        );
+    }
+
+    #[test]
+    fn increments_grow_the_authorisation_never_shrink_it() {
+        let authorised = payment(RequiresCapture);
+        let facts = Authorization {
+            capture_before: Some(now()),
+            incremental_authorization_supported: true,
+            overcapture_supported: false,
+        };
+        let raised = with(seen(RequiresCapture, 2500, 0), |s| {
+            s.authorization = Some(facts)
+        });
+        let Decision::Change {
+            after,
+            action,
+            amount,
+            event,
+        } = decide(&authorised, &raised, now())
+        else {
+            panic!()
+        };
+        assert_eq!(
+            (
+                after.amount,
+                after.amount_tip,
+                after.amount_capturable,
+                action,
+                amount,
+                event
+            ),
+            (
+                units(2500),
+                MinorUnits::ZERO,
+                units(2500),
+                "increment",
+                Some(units(2500)),
+                Some("payment.amount_updated")
+            )
+        );
+        assert_eq!(after.incremental_authorization_supported, Some(true));
+        assert_eq!(after.capture_before, facts.capture_before);
+        // Seen again, or an older (smaller) view: nothing changes.
+        assert_eq!(decide(&after, &raised, now()), Decision::Same);
+        let stale = with(seen(RequiresCapture, 1000, 0), |s| {
+            s.authorization = Some(facts)
+        });
+        assert_eq!(decide(&after, &stale, now()), Decision::Same);
+        // The facts alone are news once, without an event.
+        let learned = with(seen(RequiresCapture, 1000, 0), |s| {
+            s.authorization = Some(facts)
+        });
+        let Decision::Change { after, event, .. } = decide(&authorised, &learned, now()) else {
+            panic!()
+        };
+        assert_eq!((after.overcapture_supported, event), (Some(false), None));
     }
 
     #[test]

@@ -34,6 +34,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/v1/payment/cancel").route(web::post().to(payments::cancel)))
         .service(web::resource("/v1/payment/refund").route(web::post().to(payments::refund)))
         .service(web::resource("/v1/payment/charge").route(web::post().to(payments::charge)))
+        .service(web::resource("/v1/payment/increment").route(web::post().to(payments::increment)))
         .service(web::resource("/v1/payment/{payment_id}").route(web::get().to(payments::get)))
         .service(
             web::resource("/v1/payment/{payment_id}/receipt").route(web::get().to(receipts::get)),
@@ -72,6 +73,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::resource("/v1/terminal/locations")
                 .route(web::post().to(terminal::create_location))
                 .route(web::get().to(terminal::list_locations)),
+        )
+        .service(
+            web::resource("/v1/terminal/locations/{id}/tipping")
+                .route(web::put().to(terminal::put_tipping))
+                .route(web::get().to(terminal::get_tipping))
+                .route(web::delete().to(terminal::delete_tipping)),
         )
         .service(
             web::resource("/v1/terminal/readers")

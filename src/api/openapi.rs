@@ -89,6 +89,7 @@ pub const OPERATIONS: &[Operation] = &[
     Operation { method: "post", path: "/v1/payment/cancel", id: "cancelPayment", tag: "payments", summary: "Cancel (void) a payment not yet captured.", auth: Bearer(Scope::PaymentsWrite), calls: Stripe, query: &[], body: Some("CancelRequest"), ok: &[(200, "The payment.", "Payment")] },
     Operation { method: "post", path: "/v1/payment/refund", id: "refundPayment", tag: "payments", summary: "Refund a captured payment, fully or partially. Send Idempotency-Key when retrying.", auth: Bearer(Scope::PaymentsWrite), calls: Stripe, query: &[], body: Some("RefundRequest"), ok: &[(200, "The payment.", "Payment")] },
     Operation { method: "post", path: "/v1/payment/charge", id: "chargeSavedCard", tag: "payments", summary: "Charge a saved card off-session, confirmed and captured at once (409 card_unavailable for a card saved under an earlier Stripe key or connected account).", auth: Bearer(Scope::PaymentsWrite), calls: Card, query: &[], body: Some("ChargeRequest"), ok: &[(200, "The payment.", "Payment")] },
+    Operation { method: "post", path: "/v1/payment/increment", id: "incrementAuthorization", tag: "payments", summary: "Raise an authorised payment's authorisation to a new total (an open tab; Stripe's incremental authorisation): 402 when the card declines, 409 incremental_authorization_unavailable / increment_limit_reached / payment_not_incrementable.", auth: Bearer(Scope::PaymentsWrite), calls: Card, query: &[], body: Some("IncrementRequest"), ok: &[(200, "The payment.", "Payment")] },
     Operation { method: "get", path: "/v1/payment/{payment_id}", id: "getPayment", tag: "payments", summary: "A payment with its history; its status is refreshed from Stripe unless canceled.", auth: Bearer(Scope::PaymentsRead), calls: Stripe, query: ACCOUNT_Q, body: None, ok: &[(200, "The payment.", "Payment")] },
     Operation { method: "get", path: "/v1/payment/{payment_id}/receipt", id: "getPaymentReceipt", tag: "payments", summary: "The receipt of a card-present (or Interac) payment, read from Stripe: merchant, amounts with tip and refunds so far, card, the EMV fields card networks require (Stripe's names and labels) and Stripe's receipt_url. `format=text`: 42 columns for an 80 mm printer; `format=html`: a printable page. 409 receipt_unavailable before a card is authorised.", auth: Bearer(Scope::PaymentsRead), calls: Stripe, query: &[("external_account_id", true, ExternalId), ("format", false, Schema::ReceiptFormat)], body: None, ok: &[(200, "The receipt (JSON, text or HTML by `format`).", "Receipt")] },
     Operation { method: "get", path: "/v1/payments", id: "listPayments", tag: "payments", summary: "Payments newest first, filtered, with cursor pagination.", auth: Bearer(Scope::PaymentsRead), calls: Database, query: &[
@@ -116,6 +117,9 @@ pub const OPERATIONS: &[Operation] = &[
     Operation { method: "post", path: "/v1/terminal/connection_token", id: "createConnectionToken", tag: "terminal", summary: "A fresh Terminal connection token (never cached).", auth: Bearer(Scope::Terminal), calls: Stripe, query: &[], body: Some("ConnectionTokenRequest"), ok: &[(200, "The token.", "ConnectionToken")] },
     Operation { method: "post", path: "/v1/terminal/locations", id: "createLocation", tag: "terminal", summary: "Create a Terminal location.", auth: Bearer(Scope::Terminal), calls: Stripe, query: &[], body: Some("LocationRequest"), ok: &[(200, "The location.", "Location")] },
     Operation { method: "get", path: "/v1/terminal/locations", id: "listLocations", tag: "terminal", summary: "The account's Terminal locations.", auth: Bearer(Scope::Terminal), calls: Database, query: ACCOUNT_Q, body: None, ok: &[(200, "The locations.", "LocationList")] },
+    Operation { method: "put", path: "/v1/terminal/locations/{id}/tipping", id: "putLocationTipping", tag: "terminal", summary: "Set one currency's tip choices on the location's readers (a Stripe Terminal Configuration assigned to the location; other currencies kept).", auth: Bearer(Scope::Terminal), calls: Stripe, query: &[], body: Some("TippingRequest"), ok: &[(200, "The location's tipping.", "LocationTipping")] },
+    Operation { method: "get", path: "/v1/terminal/locations/{id}/tipping", id: "getLocationTipping", tag: "terminal", summary: "The tip choices of the location's readers, per currency (read from Stripe).", auth: Bearer(Scope::Terminal), calls: Stripe, query: ACCOUNT_Q, body: None, ok: &[(200, "The location's tipping.", "LocationTipping")] },
+    Operation { method: "delete", path: "/v1/terminal/locations/{id}/tipping", id: "deleteLocationTipping", tag: "terminal", summary: "No tipping screen at the location any more (a configuration made by this service is deleted; the merchant's own keeps its other settings).", auth: Bearer(Scope::Terminal), calls: Stripe, query: ACCOUNT_Q, body: None, ok: &[(200, "The location's tipping (now none).", "LocationTipping")] },
     Operation { method: "post", path: "/v1/terminal/readers", id: "registerReader", tag: "terminal", summary: "Register a reader by its registration code.", auth: Bearer(Scope::Terminal), calls: Stripe, query: &[], body: Some("ReaderRequest"), ok: &[(200, "The reader.", "Reader")] },
     Operation { method: "get", path: "/v1/terminal/readers", id: "listReaders", tag: "terminal", summary: "The account's readers (without live status).", auth: Bearer(Scope::Terminal), calls: Database, query: ACCOUNT_Q, body: None, ok: &[(200, "The readers.", "ReaderList")] },
     Operation { method: "get", path: "/v1/terminal/readers/{id}", id: "getReader", tag: "terminal", summary: "A reader with its live status and current action.", auth: Bearer(Scope::Terminal), calls: Stripe, query: ACCOUNT_Q, body: None, ok: &[(200, "The reader.", "Reader")] },
@@ -515,8 +519,46 @@ fn schemas() -> Value {
                     "external_customer_id": r("ExternalId"),
                     "description": {"type": "string", "maxLength": 1000},
                     "metadata": r("Metadata"),
+                    "request_incremental_authorization_support": {"type": "boolean", "default": false, "description": "Ask for an authorisation that POST /v1/payment/increment can raise (manual capture only)."},
+                    "request_extended_authorization": {"type": "boolean", "default": false, "description": "Ask for a longer capture window (manual capture only); see capture_before."},
                 }),
             ),
+        ),
+        (
+            "IncrementRequest",
+            request(
+                &["payment_id", "amount", "external_account_id"],
+                json!({
+                    "payment_id": r("PaymentId"),
+                    "amount": {"allOf": [r("Amount")], "description": "The new total to authorise (not the difference), above the current amount."},
+                    "external_account_id": r("ExternalId"),
+                }),
+            ),
+        ),
+        (
+            "TippingRequest",
+            request(
+                &["external_account_id", "currency"],
+                json!({
+                    "external_account_id": r("ExternalId"),
+                    "currency": r("Currency"),
+                    "percentages": {"type": "array", "maxItems": 3, "items": {"type": "integer", "minimum": 0, "maximum": 100}},
+                    "fixed_amounts": {"type": "array", "maxItems": 3, "items": r("Amount")},
+                    "smart_tip_threshold": {"allOf": [r("Amount")], "description": "Below it the reader offers the fixed amounts, at or above it the percentages; needs both lists."},
+                }),
+            ),
+        ),
+        (
+            "LocationTipping",
+            response(json!({
+                "location": id("tml"),
+                "configuration_id": nullable(id("tmc")),
+                "tipping": {"type": "object", "description": "By currency code.", "additionalProperties": response(json!({
+                    "percentages": {"type": "array", "items": {"type": "integer"}},
+                    "fixed_amounts": {"type": "array", "items": r("DecimalString")},
+                    "smart_tip_threshold": nullable(r("DecimalString")),
+                }))},
+            })),
         ),
         (
             "CaptureRequest",
@@ -676,6 +718,8 @@ fn schemas() -> Value {
                     "external_account_id": r("ExternalId"),
                     "payment_id": r("PaymentId"),
                     "allow_redisplay": {"type": "string", "enum": ["always", "limited", "unspecified"], "description": "Whether the saved card may be shown again to its customer in online checkouts; sent to Stripe as process_config[allow_redisplay]. For a payment with a customer (its card is saved for later use) Stripe requires always or limited: limited when left out, unspecified is a 400. For other payments it is sent only when given."},
+                    "skip_tipping": {"type": "boolean", "description": "No tipping screen for this sale (process_config[skip_tipping])."},
+                    "tip_eligible_amount": {"allOf": [r("Amount")], "description": "The part of the amount tip suggestions are computed on, at most the payment's amount (process_config[tipping][amount_eligible])."},
                 }),
             ),
         ),
@@ -740,7 +784,8 @@ fn schemas() -> Value {
             json!({
                 "type": "object",
                 "additionalProperties": false,
-                "required": ["id", "status", "amount", "amount_capturable", "amount_captured", "amount_refunded", "currency", "capture_method", "payment_method_types", "external_account_id", "external_transaction_id", "external_customer_id", "customer_id", "description", "metadata", "created_at", "updated_at"],
+                "required": ["id", "status", "amount", "amount_capturable", "amount_captured", "amount_refunded", "currency", "capture_method", "payment_method_types", "external_account_id", "external_transaction_id", "external_customer_id", "customer_id", "description", "metadata", "created_at", "updated_at",
+                    "amount_tip", "capture_before", "incremental_authorization_supported", "overcapture_supported"],
                 "properties": {
                     "id": nullable(r("PaymentId")),
                     "client_secret": {"type": "string", "description": "Only where the Terminal SDK needs it (creation)."},
@@ -760,6 +805,10 @@ fn schemas() -> Value {
                     "metadata": {"type": "object", "additionalProperties": string()},
                     "created_at": time(),
                     "updated_at": time(),
+                    "amount_tip": {"allOf": [r("DecimalString")], "description": "The tip within `amount` (on the reader, or captured above the authorisation)."},
+                    "capture_before": nullable(json!({"type": "string", "format": "date-time", "description": "The authorisation's capture deadline, when Stripe has told it."})),
+                    "incremental_authorization_supported": {"type": "boolean", "nullable": true, "description": "Whether POST /v1/payment/increment can raise the authorisation (null: not known yet)."},
+                    "overcapture_supported": {"type": "boolean", "nullable": true, "description": "Whether a capture may exceed the authorisation (a tip on receipt; null: not known yet)."},
                     "history": {"type": "array", "items": r("PaymentHistoryEntry"), "description": "GET /v1/payment/{payment_id} only."},
                 },
             }),
@@ -913,7 +962,7 @@ fn schemas() -> Value {
             response(json!({
                 "id": string(),
                 "event_id": nstring(),
-                "event_type": {"type": "string", "enum": ["payment.authorized", "payment.authorization_expiring", "payment.captured", "payment.canceled", "payment.failed", "payment.refunded", "card.saved", "card.deleted"]},
+                "event_type": {"type": "string", "enum": ["payment.authorized", "payment.amount_updated", "payment.authorization_expiring", "payment.captured", "payment.canceled", "payment.failed", "payment.refunded", "card.saved", "card.deleted"]},
                 "status": {"type": "string", "enum": ["pending", "delivered", "failed"]},
                 "attempts": {"type": "integer", "minimum": 0},
                 "last_status": nullable(json!({"type": "integer", "description": "The merchant endpoint's HTTP status on the last attempt."})),

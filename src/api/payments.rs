@@ -1,9 +1,12 @@
-//! `POST /v1/payment/intent`, `POST /v1/payment/capture`, `GET /v1/payment/{id}`.
+//! `POST /v1/payment/intent`, `POST /v1/payment/capture`, `POST /v1/payment/increment`,
+//! `GET /v1/payment/{id}`.
 
 use super::extract::{external_id, ApiJson, ApiQuery};
 use crate::auth::{AuthorizedAccount, Caller, Scope};
 use crate::error::Error;
-use crate::flows::payments::{self, NewIntent, PaymentView, RESERVED_METADATA};
+use crate::flows::payments::{
+    self, AuthorizationRequest, NewIntent, PaymentView, RESERVED_METADATA,
+};
 use crate::flows::Services;
 use crate::money::{check_decimal, Currency, DecimalText, MinorUnits, Money};
 use actix_web::{web, HttpResponse};
@@ -36,6 +39,11 @@ pub struct IntentRequest {
     description: Option<String>,
     #[serde(default)]
     metadata: Option<BTreeMap<String, String>>,
+    // Authorisations that grow or last (card-present, manual capture).
+    #[serde(default)]
+    request_incremental_authorization_support: Option<bool>,
+    #[serde(default)]
+    request_extended_authorization: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -88,6 +96,11 @@ pub struct PaymentResponse {
     metadata: BTreeMap<String, String>,
     created_at: String,
     updated_at: String,
+    // Tips and authorisations that grow or last.
+    amount_tip: String,
+    capture_before: Option<String>,
+    incremental_authorization_supported: Option<bool>,
+    overcapture_supported: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     history: Option<Vec<HistoryEntry>>,
 }
@@ -136,6 +149,10 @@ impl PaymentResponse {
                 .unwrap_or_default(),
             created_at: super::timestamp(p.created_at),
             updated_at: super::timestamp(p.updated_at),
+            amount_tip: amount(p.amount_tip),
+            capture_before: p.capture_before.map(super::timestamp),
+            incremental_authorization_supported: p.incremental_authorization_supported,
+            overcapture_supported: p.overcapture_supported,
             history,
         }
     }
@@ -240,6 +257,26 @@ fn validate_intent(account: AuthorizedAccount, body: IntentRequest) -> Result<Ne
             ));
         }
     }
+    let card_present = AuthorizationRequest {
+        incremental: body.request_incremental_authorization_support == Some(true),
+        extended: body.request_extended_authorization == Some(true),
+    };
+    for (asked, param) in [
+        (
+            card_present.incremental,
+            "request_incremental_authorization_support",
+        ),
+        (card_present.extended, "request_extended_authorization"),
+    ] {
+        if asked && capture_method != "manual" {
+            return Err(Error::invalid(
+                param,
+                format!(
+                    "'{param}' needs capture_method manual (an authorisation to capture later)"
+                ),
+            ));
+        }
+    }
     Ok(NewIntent {
         external_account_id: account.into_string(),
         amount: body.amount,
@@ -250,6 +287,7 @@ fn validate_intent(account: AuthorizedAccount, body: IntentRequest) -> Result<Ne
         external_customer_id: body.external_customer_id,
         description: body.description,
         metadata,
+        card_present,
         saved_card: None,
     })
 }
@@ -275,6 +313,37 @@ pub async fn capture(
         account.into_string(),
         body.payment_id,
         body.amount,
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(PaymentResponse::from_view(view, false)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IncrementRequest {
+    payment_id: String,
+    /// The new total to authorise (not the difference), as Stripe's `increment_authorization`.
+    amount: DecimalText,
+    external_account_id: String,
+}
+
+/// `POST /v1/payment/increment`: raises an authorisation (an open tab).
+pub async fn increment(
+    services: web::Data<Services>,
+    caller: Caller,
+    request: actix_web::HttpRequest,
+    ApiJson(body): ApiJson<IncrementRequest>,
+) -> Result<HttpResponse, Error> {
+    let account = caller.for_account(Scope::PaymentsWrite, &body.external_account_id)?;
+    payment_id(&body.payment_id)?;
+    check_decimal(&body.amount.0).map_err(|e| Error::invalid("amount", format!("'amount' {e}")))?;
+    let view = payments::increment(
+        &services,
+        &caller.subject,
+        account.into_string(),
+        body.payment_id,
+        body.amount,
+        super::extract::idempotency_key(&request)?,
     )
     .await?;
     Ok(HttpResponse::Ok().json(PaymentResponse::from_view(view, false)))
@@ -426,6 +495,8 @@ pub async fn charge(
             external_customer_id: Some(body.external_customer_id),
             description: body.description,
             metadata: body.metadata,
+            request_incremental_authorization_support: None,
+            request_extended_authorization: None,
         },
     )?;
     input.payment_method_types = vec!["card"];

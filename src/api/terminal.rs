@@ -1,6 +1,7 @@
 //! Stripe Terminal for POS tablets and smart readers: `POST /v1/terminal/connection_token`,
 //! locations, readers, and the server-driven `process` / `display` (a cart on the screen) /
-//! `cancel` of a reader's action.
+//! `cancel` of a reader's action, and each location's tip choices
+//! (`/v1/terminal/locations/{id}/tipping`).
 
 use super::extract::{ApiJson, ApiQuery};
 use super::payments::{payment_id, AccountQuery};
@@ -8,8 +9,9 @@ use crate::auth::{Caller, Scope};
 use crate::db::models::{TerminalLocation, TerminalReader};
 use crate::error::Error;
 use crate::flows::terminal::{self, Cart, CartLine, NewLocation};
+use crate::flows::tipping::{self, LocationTipping, TipOptions};
 use crate::flows::Services;
-use crate::money::{Currency, DecimalText, MinorUnits, Money};
+use crate::money::{check_decimal, Currency, DecimalText, MinorUnits, Money};
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -221,6 +223,11 @@ pub struct ProcessRequest {
     payment_id: String,
     #[serde(default)]
     allow_redisplay: Option<String>,
+    // Tipping on the reader.
+    #[serde(default)]
+    skip_tipping: Option<bool>,
+    #[serde(default)]
+    tip_eligible_amount: Option<DecimalText>,
 }
 
 pub async fn process(
@@ -245,12 +252,28 @@ pub async fn process(
             })
         })
         .transpose()?;
+    if let Some(a) = &body.tip_eligible_amount {
+        check_decimal(&a.0).map_err(|e| {
+            Error::invalid("tip_eligible_amount", format!("'tip_eligible_amount' {e}"))
+        })?;
+        if body.skip_tipping == Some(true) {
+            return Err(Error::invalid(
+                "tip_eligible_amount",
+                "'tip_eligible_amount' sets the tip suggestions, which skip_tipping turns off: give one of the two",
+            ));
+        }
+    }
+    let tipping = terminal::Tipping {
+        skip: body.skip_tipping,
+        eligible_amount: body.tip_eligible_amount,
+    };
     let (row, reader) = terminal::process(
         &services,
         account.into_string(),
         id,
         body.payment_id,
         allow_redisplay,
+        tipping,
     )
     .await?;
     Ok(HttpResponse::Ok().json(reader_json(row, Some(reader))))
@@ -413,4 +436,150 @@ pub async fn display(
     let cart = validate_cart(body)?;
     let (row, reader) = terminal::display_cart(&services, account.into_string(), id, cart).await?;
     Ok(HttpResponse::Ok().json(reader_json(row, Some(reader))))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TippingRequest {
+    external_account_id: String,
+    currency: String,
+    #[serde(default)]
+    percentages: Option<Vec<i64>>,
+    #[serde(default)]
+    fixed_amounts: Option<Vec<DecimalText>>,
+    #[serde(default)]
+    smart_tip_threshold: Option<DecimalText>,
+}
+
+/// Stripe's limit on each list of tip options.
+const MAX_TIP_OPTIONS: usize = 3;
+
+/// A tipping request checked without I/O, per Stripe's rules for a currency's tipping: up to 3
+/// whole percentages (0–100) and 3 fixed amounts (positive, exact in the currency), at least one
+/// of the two; a smart-tip threshold (positive) needs both.
+fn validate_tipping(body: &TippingRequest) -> Result<(Currency, TipOptions), Error> {
+    let currency = Currency::parse(&body.currency)
+        .map_err(|e| Error::invalid("currency", format!("'currency': {e}")))?;
+    let percentages = body.percentages.clone().unwrap_or_default();
+    if percentages.len() > MAX_TIP_OPTIONS {
+        return Err(Error::invalid(
+            "percentages",
+            format!("'percentages' takes at most {MAX_TIP_OPTIONS} values"),
+        ));
+    }
+    if let Some(i) = percentages.iter().position(|p| !(0..=100).contains(p)) {
+        return Err(Error::invalid(
+            &format!("percentages[{i}]"),
+            format!("'percentages[{i}]' must be a whole percentage from 0 to 100"),
+        ));
+    }
+    let given_amounts = body.fixed_amounts.as_deref().unwrap_or_default();
+    if given_amounts.len() > MAX_TIP_OPTIONS {
+        return Err(Error::invalid(
+            "fixed_amounts",
+            format!("'fixed_amounts' takes at most {MAX_TIP_OPTIONS} values"),
+        ));
+    }
+    let mut fixed_amounts = Vec::new();
+    for (i, a) in given_amounts.iter().enumerate() {
+        let param = format!("fixed_amounts[{i}]");
+        let minor = Money::parse(&a.0, currency)
+            .map_err(|e| Error::invalid(&param, format!("'{param}' {e}")))?
+            .minor;
+        fixed_amounts.push(minor);
+    }
+    if percentages.is_empty() && fixed_amounts.is_empty() {
+        return Err(Error::invalid(
+            "percentages",
+            "give the tip choices: 'percentages', 'fixed_amounts' or both (to remove the tipping, DELETE it)",
+        ));
+    }
+    let smart_tip_threshold = match &body.smart_tip_threshold {
+        None => None,
+        Some(_) if percentages.is_empty() || fixed_amounts.is_empty() => {
+            return Err(Error::invalid(
+                "smart_tip_threshold",
+                "'smart_tip_threshold' needs both 'fixed_amounts' (offered below it) and 'percentages' (offered at or above it)",
+            ))
+        }
+        Some(t) => Some(
+            Money::parse(&t.0, currency)
+                .map_err(|e| {
+                    Error::invalid("smart_tip_threshold", format!("'smart_tip_threshold' {e}"))
+                })?
+                .minor,
+        ),
+    };
+    Ok((
+        currency,
+        TipOptions {
+            percentages,
+            fixed_amounts,
+            smart_tip_threshold,
+        },
+    ))
+}
+
+fn tipping_json(t: LocationTipping) -> Value {
+    let mut currencies = serde_json::Map::new();
+    for (currency, options) in t.tipping {
+        let decimal = |minor: MinorUnits| Money::from_minor(minor, currency).to_decimal_string();
+        currencies.insert(
+            currency.code().to_string(),
+            json!({
+                "percentages": options.percentages,
+                "fixed_amounts": options.fixed_amounts.into_iter().map(decimal).collect::<Vec<_>>(),
+                "smart_tip_threshold": options.smart_tip_threshold.map(decimal),
+            }),
+        );
+    }
+    json!({
+        "location": t.location,
+        "configuration_id": t.configuration_id,
+        "tipping": currencies,
+    })
+}
+
+/// `PUT /v1/terminal/locations/{id}/tipping`: one currency's tip choices on the location's
+/// readers.
+pub async fn put_tipping(
+    services: web::Data<Services>,
+    caller: Caller,
+    path: web::Path<String>,
+    ApiJson(body): ApiJson<TippingRequest>,
+) -> Result<HttpResponse, Error> {
+    let account = caller.for_account(Scope::Terminal, &body.external_account_id)?;
+    let id = path.into_inner();
+    stripe_id("id", "tml_", &id)?;
+    let (currency, options) = validate_tipping(&body)?;
+    let t = tipping::put(&services, account.into_string(), id, currency, options).await?;
+    Ok(HttpResponse::Ok().json(tipping_json(t)))
+}
+
+/// `GET /v1/terminal/locations/{id}/tipping`.
+pub async fn get_tipping(
+    services: web::Data<Services>,
+    caller: Caller,
+    path: web::Path<String>,
+    ApiQuery(q): ApiQuery<AccountQuery>,
+) -> Result<HttpResponse, Error> {
+    let account = caller.for_account(Scope::Terminal, &q.external_account_id)?;
+    let id = path.into_inner();
+    stripe_id("id", "tml_", &id)?;
+    let t = tipping::get(&services, account.into_string(), id).await?;
+    Ok(HttpResponse::Ok().json(tipping_json(t)))
+}
+
+/// `DELETE /v1/terminal/locations/{id}/tipping`: no tipping screen at the location any more.
+pub async fn delete_tipping(
+    services: web::Data<Services>,
+    caller: Caller,
+    path: web::Path<String>,
+    ApiQuery(q): ApiQuery<AccountQuery>,
+) -> Result<HttpResponse, Error> {
+    let account = caller.for_account(Scope::Terminal, &q.external_account_id)?;
+    let id = path.into_inner();
+    stripe_id("id", "tml_", &id)?;
+    let t = tipping::delete(&services, account.into_string(), id).await?;
+    Ok(HttpResponse::Ok().json(tipping_json(t)))
 }

@@ -114,6 +114,15 @@ pub struct Payment {
     /// replay sends exactly it. NULL on rows written before: they replay with the old formula
     /// (`flows::stripe_keys::legacy_payment_intent`).
     pub stripe_idempotency_key: Option<String>,
+    /// The tip within `amount` (on the reader, or captured above the authorisation on receipt).
+    pub amount_tip: MinorUnits,
+    /// The card's authorisation facts, from the charge (`None`: not known yet).
+    pub capture_before: Option<NaiveDateTime>,
+    pub incremental_authorization_supported: Option<bool>,
+    pub overcapture_supported: Option<bool>,
+    /// What the PaymentIntent creation asked for (`payment_method_options[card_present]`).
+    pub request_incremental_authorization_support: bool,
+    pub request_extended_authorization: bool,
 }
 
 #[cfg(test)]
@@ -143,6 +152,12 @@ impl Payment {
             failure_code: None,
             decline_code: None,
             stripe_idempotency_key: None,
+            amount_tip: MinorUnits::ZERO,
+            capture_before: None,
+            incremental_authorization_supported: None,
+            overcapture_supported: None,
+            request_incremental_authorization_support: false,
+            request_extended_authorization: false,
             created_at: now(),
             updated_at: now(),
         }

@@ -97,8 +97,8 @@ pub fn find_unrecorded(
         .optional()
 }
 
-/// Writes what the state machine may change: the intent id, status, amounts, charge, failure and
-/// `updated_at`.
+/// Writes what the state machine may change: the intent id, status, amounts (the authorised
+/// amount and its tip too), charge, failure, the card's authorisation facts and `updated_at`.
 pub fn record_state(conn: &mut DbConnection, after: &Payment) -> QueryResult<()> {
     diesel::update(payments::table.find(&after.id))
         .set((
@@ -110,6 +110,12 @@ pub fn record_state(conn: &mut DbConnection, after: &Payment) -> QueryResult<()>
             payments::stripe_charge_id.eq(&after.stripe_charge_id),
             payments::failure_code.eq(&after.failure_code),
             payments::decline_code.eq(&after.decline_code),
+            payments::amount.eq(after.amount),
+            payments::amount_tip.eq(after.amount_tip),
+            payments::capture_before.eq(after.capture_before),
+            payments::incremental_authorization_supported
+                .eq(after.incremental_authorization_supported),
+            payments::overcapture_supported.eq(after.overcapture_supported),
             payments::updated_at.eq(after.updated_at),
         ))
         .execute(conn)

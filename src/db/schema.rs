@@ -54,6 +54,12 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         stripe_idempotency_key -> Nullable<Text>,
+        amount_tip -> BigInt,
+        capture_before -> Nullable<Timestamp>,
+        incremental_authorization_supported -> Nullable<Bool>,
+        overcapture_supported -> Nullable<Bool>,
+        request_incremental_authorization_support -> Bool,
+        request_extended_authorization -> Bool,
     }
 }
 

@@ -1,30 +1,28 @@
 //! The demo till's counter (simulator mode only, handed out by `POST /pos/token`): a location
-//! whose readers show a tipping screen (a Terminal Configuration with usd tipping: fixed amounts
-//! below 10.00, percentages from there) and a simulated smart reader registered at it, for the
-//! cart on the reader's screen. Created through the Stripe API on first use and found again
-//! afterwards (the account's oldest reader at a location).
+//! whose readers show a tipping screen (usd tipping set with the service's per-location tipping,
+//! `flows::tipping`: fixed amounts below 10.00, percentages from there) and a simulated smart
+//! reader registered at it, for the cart on the reader's screen. Created through the same flows a
+//! merchant's calls go through on first use, and found again afterwards (the account's oldest
+//! reader at a location).
 
 use super::terminal::{self, NewLocation};
+use super::tipping::{self, TipOptions};
 use super::Services;
 use crate::error::Error;
-use stripe_client::{CreateTerminalConfiguration, TippingParams};
+use crate::money::{Currency, MinorUnits};
 
 /// The registration code of a simulated WisePOS E.
 const SIMULATED_READER_CODE: &str = "simulated-wpe";
-
-/// The counter's tipping screen (usd, minor units and whole percentages).
-const TIPPING: TippingParams<'static> = TippingParams {
-    currency: "usd",
-    fixed_amounts: &[100, 200, 300],
-    percentages: &[15, 18, 20],
-    smart_tip_threshold: Some(1000),
-};
 
 /// Where the demo till sells: its location and its smart reader (Stripe ids).
 #[derive(Debug, Clone)]
 pub struct Counter {
     pub location: String,
     pub reader: String,
+}
+
+fn minor(amount: i64) -> MinorUnits {
+    MinorUnits::new(amount).expect("a positive constant")
 }
 
 /// The account's counter, set up on first use. Two first calls at once may each set one up; both
@@ -41,18 +39,6 @@ pub async fn counter(services: &Services, external_account_id: &str) -> Result<C
     if let Some((_, _, location, reader)) = oldest {
         return Ok(Counter { location, reader });
     }
-    let account = super::accounts::get(&services.db, external_account_id.to_string()).await?;
-    let configuration = services
-        .stripe
-        .create_terminal_configuration(
-            &services.stripe_account(&account)?,
-            &CreateTerminalConfiguration {
-                name: Some("Demo counter tipping"),
-                tipping: &[TIPPING],
-            },
-            &format!("tmc:{}", uuid::Uuid::new_v4()),
-        )
-        .await?;
     let location = terminal::create_location(
         services,
         external_account_id.to_string(),
@@ -63,7 +49,18 @@ pub async fn counter(services: &Services, external_account_id: &str) -> Result<C
             state: Some("CA".into()),
             postal_code: Some("94107".into()),
             country: "US".into(),
-            configuration: Some(configuration.id),
+        },
+    )
+    .await?;
+    tipping::put(
+        services,
+        external_account_id.to_string(),
+        location.stripe_location_id.clone(),
+        Currency::parse("usd").expect("a supported currency"),
+        TipOptions {
+            percentages: vec![15, 18, 20],
+            fixed_amounts: vec![minor(100), minor(200), minor(300)],
+            smart_tip_threshold: Some(minor(1000)),
         },
     )
     .await?;

@@ -33,6 +33,10 @@ pub fn emit_payment(
         "amount": amount(payment.amount),
         "amount_captured": amount(payment.amount_captured),
         "amount_refunded": amount(payment.amount_refunded),
+        "amount_tip": amount(payment.amount_tip),
+        "capture_before": payment.capture_before.map(|t| {
+            t.and_utc().to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+        }),
         "currency": payment.currency.code(),
         "external_account_id": account.external_account_id,
         "external_transaction_id": payment.external_transaction_id,

@@ -15,6 +15,7 @@ pub mod reference_checkout;
 pub mod refunds;
 pub mod stripe_keys;
 pub mod terminal;
+pub mod tipping;
 pub mod webhook_setup;
 pub mod webhooks;
 

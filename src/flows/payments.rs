@@ -1,4 +1,5 @@
-//! Payments: create a card-present PaymentIntent, capture it, read it back.
+//! Payments: create a card-present PaymentIntent, capture it (above the authorisation: a tip on
+//! receipt, where the card allows overcapture), raise its authorisation (increments), read it back.
 //!
 //! Crash safety (docs/architecture.md, rule 1): the payment row is written first (`creating`), then the intent is
 //! created at Stripe with the Idempotency-Key stored on the row (derived from the account and the
@@ -17,8 +18,9 @@ use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use stripe_client::secret::Secret;
 use stripe_client::{
-    CaptureMethod, CapturePaymentIntent, CreatePaymentIntent, Metadata, PaymentIntent,
-    PaymentIntentStatus, SetupFutureUsage, StripeAccount, StripeError,
+    CaptureMethod, CapturePaymentIntent, CardPresentOptions, CreatePaymentIntent,
+    IncrementAuthorization, Metadata, PaymentIntent, PaymentIntentStatus, SetupFutureUsage,
+    StripeAccount, StripeError,
 };
 
 /// The actor of history entries for changes Stripe reported (a refresh, a webhook).
@@ -44,9 +46,19 @@ pub struct NewIntent {
     pub external_customer_id: Option<String>,
     pub description: Option<String>,
     pub metadata: BTreeMap<String, String>,
+    /// What the card-present authorisation asks for.
+    pub card_present: AuthorizationRequest,
     /// Charge this saved card off-session at once (`POST /v1/payment/charge`) instead of
     /// creating a card-present intent for a reader.
     pub saved_card: Option<CardRef>,
+}
+
+/// `request_incremental_authorization_support` and `request_extended_authorization` of an
+/// intent request (card-present, manual capture only).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct AuthorizationRequest {
+    pub incremental: bool,
+    pub extended: bool,
 }
 
 /// A saved card, named by our id or by its Stripe PaymentMethod id.
@@ -308,6 +320,12 @@ fn new_row(account: &Account, input: &NewIntent, money: Money, fingerprint: Stri
             &account.id,
             &input.external_transaction_id,
         )),
+        amount_tip: MinorUnits::ZERO,
+        capture_before: None,
+        incremental_authorization_supported: None,
+        overcapture_supported: None,
+        request_incremental_authorization_support: input.card_present.incremental,
+        request_extended_authorization: input.card_present.extended,
     }
 }
 
@@ -385,6 +403,16 @@ pub(crate) async fn create_at_stripe(
         off_session: saved_card.map(|_| true),
         description: payment.description.as_deref(),
         metadata: Some(&metadata),
+        card_present: (payment.request_incremental_authorization_support
+            || payment.request_extended_authorization)
+            .then_some(CardPresentOptions {
+                request_incremental_authorization_support: payment
+                    .request_incremental_authorization_support
+                    .then_some(true),
+                request_extended_authorization: payment
+                    .request_extended_authorization
+                    .then_some(true),
+            }),
         ..CreatePaymentIntent::new(payment.amount.get(), payment.currency.code())
     };
     let key = super::stripe_keys::of_payment(payment);
@@ -463,7 +491,7 @@ pub async fn capture(
     payment_id: String,
     amount: Option<DecimalText>,
 ) -> Result<PaymentView, Error> {
-    let (account, payment, customer) =
+    let (account, mut payment, customer) =
         load_viewed(services, external_account_id, payment_id).await?;
     let currency = payment.currency;
     let amount = amount
@@ -473,15 +501,25 @@ pub async fn capture(
         })
         .transpose()?
         .map(|m| m.minor);
-    if let Some(minor) = amount {
-        if minor > payment.amount {
+    let stripe_account = services.stripe_account(&account)?;
+    if let Some(minor) = amount.filter(|a| *a > payment.amount) {
+        if payment.status.is_final() {
             return Err(Error::invalid(
                 "amount",
                 format!(
-                    "'amount' exceeds the authorised amount ({})",
+                    "'amount' exceeds the payment's amount ({})",
                     Money::from_minor(payment.amount, currency).to_decimal_string()
                 ),
             ));
+        }
+        // Above what we know is authorised: Stripe's view first (a tip on the reader we have
+        // not seen yet, whether the card allows overcapture).
+        payment = refresh(services, &stripe_account, payment).await?;
+        if minor > payment.amount
+            && payment.status == PaymentStatus::RequiresCapture
+            && payment.overcapture_supported != Some(true)
+        {
+            return Err(overcapture_unavailable(&payment));
         }
     }
     match payment.status {
@@ -494,7 +532,6 @@ pub async fn capture(
         }
         _ => {}
     }
-    let stripe_account = services.stripe_account(&account)?;
     let intent_id = payment.stripe_payment_intent_id.clone().unwrap_or_default();
     // A PaymentIntent is captured at most once, whatever the key: a fresh key per request, so a
     // refused capture (not yet authorised) does not poison the next attempt.
@@ -507,6 +544,20 @@ pub async fn capture(
         .stripe
         .capture_payment_intent(&stripe_account, &intent_id, &params, &key)
         .await;
+    // Above the authorisation, beyond what Stripe allows for this card.
+    if let Err(e) = &answer {
+        if e.code() == Some("amount_too_large") && amount.is_some_and(|a| a > payment.amount) {
+            return Err(Error::conflict(
+                "overcapture_limit_exceeded",
+                format!(
+                    "'amount' is more above the authorised {} than Stripe allows for this card: {}",
+                    Money::from_minor(payment.amount, currency).to_decimal_string(),
+                    stripe_message(e).unwrap_or("amount too large")
+                ),
+            )
+            .with_param("amount"));
+        }
+    }
     let intent = settle(
         services,
         &stripe_account,
@@ -517,6 +568,172 @@ pub async fn capture(
     .await?;
     // Stripe's webhook may have recorded the capture first: recorded and announced once.
     let payment = observe_intent(services, payment, &intent, Source::Capture, actor).await?;
+    Ok(view_of(account, payment, customer))
+}
+
+/// The payment after a read of its intent with the charge (the authorisation's amount, tip and
+/// facts), recorded as Stripe's.
+async fn refresh(
+    services: &Services,
+    stripe_account: &StripeAccount,
+    payment: Payment,
+) -> Result<Payment, Error> {
+    let Some(id) = payment.stripe_payment_intent_id.clone() else {
+        return Ok(payment);
+    };
+    let intent = services
+        .stripe
+        .retrieve_payment_intent(stripe_account, &id, &["latest_charge"])
+        .await
+        .map_err(|e| Error::from_stripe_input(e, None, "payment_id"))?;
+    observe_intent(services, payment, &intent, Source::Sync, STRIPE_ACTOR).await
+}
+
+/// Stripe's message of an API error.
+fn stripe_message(e: &StripeError) -> Option<&str> {
+    match e {
+        StripeError::Api { message, .. } => message.as_deref(),
+        _ => None,
+    }
+}
+
+fn overcapture_unavailable(payment: &Payment) -> Error {
+    let mut e = Error::conflict(
+        "overcapture_unavailable",
+        format!(
+            "'amount' is above the authorised {}, and this card does not allow capturing more than was authorised (overcapture: US Visa, Mastercard, American Express or Discover cards); capture at most the authorised amount, or take the tip on the reader",
+            Money::from_minor(payment.amount, payment.currency).to_decimal_string()
+        ),
+    )
+    .with_param("amount");
+    e.payment_status = Some(payment.status.to_string());
+    e
+}
+
+/// Raises an authorised payment's authorisation to `amount` (the new total, as Stripe's
+/// `increment_authorization` takes it): bar tabs, hotels. Declines are 402s that change nothing
+/// but Stripe's count of attempts (recorded in the history as `increment_declined`); Stripe's
+/// limit of attempts is a 409.
+pub async fn increment(
+    services: &Services,
+    actor: &str,
+    external_account_id: String,
+    payment_id: String,
+    amount: DecimalText,
+    idempotency_key: Option<String>,
+) -> Result<PaymentView, Error> {
+    let (account, payment, customer) =
+        load_viewed(services, external_account_id, payment_id).await?;
+    let currency = payment.currency;
+    let amount = Money::parse_charge(&amount.0, currency)
+        .map_err(|e| Error::invalid("amount", format!("'amount' {e}")))?
+        .minor;
+    let stripe_account = services.stripe_account(&account)?;
+    let refreshed = match payment.status {
+        PaymentStatus::RequiresCapture if payment.incremental_authorization_supported.is_some() => {
+            payment
+        }
+        status if status.is_final() || status == PaymentStatus::Creating => payment,
+        _ => refresh(services, &stripe_account, payment).await?,
+    };
+    let payment = refreshed;
+    if payment.status != PaymentStatus::RequiresCapture {
+        let mut e = Error::conflict(
+            "payment_not_incrementable",
+            format!(
+                "the payment's authorisation cannot be raised in status '{}' (only in requires_capture)",
+                payment.status
+            ),
+        );
+        e.payment_status = Some(payment.status.to_string());
+        return Err(e);
+    }
+    // The same total again: done already (a repeat whose first answer was lost).
+    if amount == payment.amount {
+        return Ok(view_of(account, payment, customer));
+    }
+    if amount < payment.amount {
+        return Err(Error::invalid(
+            "amount",
+            format!(
+                "'amount' is the new total to authorise and must be above the authorised {}",
+                Money::from_minor(payment.amount, currency).to_decimal_string()
+            ),
+        ));
+    }
+    if payment.incremental_authorization_supported != Some(true) {
+        let mut e = Error::conflict(
+            "incremental_authorization_unavailable",
+            "this authorisation cannot be raised: create the intent with request_incremental_authorization_support, and take a card that supports it (Visa, Mastercard or Discover)",
+        );
+        e.payment_status = Some(payment.status.to_string());
+        return Err(e);
+    }
+    let intent_id = payment.stripe_payment_intent_id.clone().unwrap_or_default();
+    // The same caller key and total replay Stripe's answer; without a key, every request is an
+    // attempt of its own (a repeat of a done increment is answered above).
+    let key = format!(
+        "increment:{intent_id}:{}:{}",
+        amount.get(),
+        idempotency_key
+            .map(|k| hex::encode(&Sha256::digest(k.as_bytes())[..16]))
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
+    );
+    let answer = services
+        .stripe
+        .increment_authorization(
+            &stripe_account,
+            &intent_id,
+            &IncrementAuthorization {
+                amount: amount.get(),
+                expand: &["latest_charge"],
+                ..Default::default()
+            },
+            &key,
+        )
+        .await;
+    let intent = match answer {
+        Ok(intent) => intent,
+        Err(StripeError::Api {
+            error_type: stripe_client::ErrorType::CardError,
+            code,
+            decline_code,
+            ..
+        }) => {
+            let decline_code = decline_code.map(String::from);
+            let update = PaymentUpdate::IncrementDeclined {
+                intent_id: intent_id.clone(),
+                amount,
+                decline_code: decline_code.clone(),
+            };
+            apply_now(services, &payment.id, update, actor).await?;
+            let mut e = Error::card_declined(
+                code.as_deref().unwrap_or("card_declined"),
+                decline_code,
+                "the card declined the increment; the authorisation stays as it was",
+            );
+            e.payment_status = Some(payment.status.to_string());
+            e.payment_id = payment.stripe_payment_intent_id.clone();
+            return Err(e);
+        }
+        Err(e @ StripeError::Api { status: 400, .. })
+            if e.code().is_none() && e.param().is_none() =>
+        {
+            // Support was checked: what Stripe refuses without a code then is its limit of
+            // attempts per authorisation.
+            let mut error = Error::conflict(
+                "increment_limit_reached",
+                format!(
+                    "Stripe allows no more increments of this authorisation: {}",
+                    stripe_message(&e).unwrap_or("attempt limit reached")
+                ),
+            );
+            error.payment_status = Some(payment.status.to_string());
+            return Err(error);
+        }
+        Err(e) => return Err(Error::from_stripe_input(e, Some("amount"), "amount")),
+    };
+    let payment = observe_intent(services, payment, &intent, Source::Sync, actor).await?;
     Ok(view_of(account, payment, customer))
 }
 
@@ -531,13 +748,19 @@ pub async fn get(
     let (account, payment, customer) =
         load_viewed(services, external_account_id, payment_id).await?;
     if let (Some(id), false) = (&payment.stripe_payment_intent_id, payment.status.is_final()) {
+        // With its charge, for the authorisation's facts (capture deadline, increments,
+        // overcapture).
         let intent = services
             .stripe
-            .retrieve_payment_intent(&services.stripe_account(&account)?, id, &[])
+            .retrieve_payment_intent(&services.stripe_account(&account)?, id, &["latest_charge"])
             .await
             .map_err(|e| Error::from_stripe_input(e, None, "payment_id"))?;
+        let facts_unknown = intent.status == PaymentIntentStatus::RequiresCapture
+            && payment.incremental_authorization_supported.is_none();
         if payment.status != intent.status.as_str()
             || intent.amount_capturable != payment.amount_capturable.get()
+            || intent.amount != payment.amount.get()
+            || facts_unknown
         {
             observe_intent(
                 services,
@@ -679,6 +902,15 @@ fn request_fingerprint(input: &NewIntent, money: Money) -> String {
         input.metadata,
         input.saved_card,
     ]);
+    // Only a request that asks for more than the default authorisation adds to the digest, so the
+    // digests of existing payments are unchanged.
+    let canonical = match input.card_present {
+        AuthorizationRequest {
+            incremental: false,
+            extended: false,
+        } => canonical,
+        asked => serde_json::json!([canonical, asked]),
+    };
     hex::encode(Sha256::digest(canonical.to_string().as_bytes()))
 }
 

@@ -404,6 +404,12 @@ async fn finish_payment(
         updated_at: at,
         // Recorded from Stripe's intent, never created by us.
         stripe_idempotency_key: None,
+        amount_tip: MinorUnits::ZERO,
+        capture_before: None,
+        incremental_authorization_supported: None,
+        overcapture_supported: None,
+        request_incremental_authorization_support: false,
+        request_extended_authorization: false,
     };
     let state = super::payment_updates::observe(intent).ok_or_else(|| {
         Error::internal(format!(

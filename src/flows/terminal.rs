@@ -7,7 +7,7 @@ use super::Services;
 use crate::db;
 use crate::db::models::{new_id, now, Account, TerminalLocation, TerminalReader};
 use crate::error::Error;
-use crate::money::{Currency, MinorUnits};
+use crate::money::{Currency, DecimalText, MinorUnits, Money};
 use crate::payment_state::PaymentStatus;
 use stripe_client::secret::Secret;
 use stripe_client::terminal::{AddressParams, CartLineItem, SetReaderDisplay};
@@ -107,7 +107,7 @@ pub async fn list_locations(
         .await
 }
 
-async fn owned_location(
+pub(crate) async fn owned_location(
     services: &Services,
     account: &Account,
     location: &str,
@@ -243,12 +243,32 @@ pub async fn process(
     reader_id: String,
     payment_id: String,
     allow_redisplay: Option<AllowRedisplay>,
+    tipping: Tipping,
 ) -> Result<(TerminalReader, Reader), Error> {
     let (account, row) = owned_reader(services, external_account_id.clone(), reader_id).await?;
     let (_, payment) = payments::load(services, external_account_id, payment_id).await?;
     if !PROCESSABLE.contains(&payment.status) {
         return Err(not_processable(Some(payment.status.as_str())));
     }
+    let eligible = tipping
+        .eligible_amount
+        .map(|a| {
+            let param = "tip_eligible_amount";
+            let minor = Money::parse(&a.0, payment.currency)
+                .map_err(|e| Error::invalid(param, format!("'{param}' {e}")))?
+                .minor;
+            if minor > payment.amount {
+                return Err(Error::invalid(
+                    param,
+                    format!(
+                        "'{param}' must be at most the payment's amount ({})",
+                        Money::from_minor(payment.amount, payment.currency).to_decimal_string()
+                    ),
+                ));
+            }
+            Ok(minor.get())
+        })
+        .transpose()?;
     let given = allow_redisplay.is_some();
     let allow_redisplay = match (allow_redisplay, payments::sets_up_future_usage(&payment)) {
         (Some(AllowRedisplay::Unspecified), true) => {
@@ -268,9 +288,13 @@ pub async fn process(
             &row.stripe_reader_id,
             &ProcessPaymentIntent {
                 payment_intent: &intent,
-                process_config: allow_redisplay.map(|allow| ProcessConfig {
-                    allow_redisplay: Some(allow),
-                    ..Default::default()
+                process_config: (allow_redisplay.is_some()
+                    || tipping.skip.is_some()
+                    || eligible.is_some())
+                .then_some(ProcessConfig {
+                    allow_redisplay,
+                    skip_tipping: tipping.skip,
+                    tipping_amount_eligible: eligible,
                 }),
                 ..Default::default()
             },
@@ -296,6 +320,15 @@ pub async fn process(
             _ => Error::from_stripe_input(e, None, "id"),
         })?;
     Ok((row, reader))
+}
+
+/// A sale's tipping on the reader: `process_config[skip_tipping]`, and the amount the tip
+/// suggestions are computed on (`process_config[tipping][amount_eligible]`; default the amount).
+#[derive(Debug, Clone, Default)]
+pub struct Tipping {
+    pub skip: Option<bool>,
+    /// Checked for syntax; parsed in the payment's currency, at most its amount.
+    pub eligible_amount: Option<DecimalText>,
 }
 
 fn reader_busy() -> Error {

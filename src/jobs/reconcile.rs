@@ -11,7 +11,8 @@
 //!    through the webhook path (deduplicated by event id, never moving a payment backwards).
 //! 3. Drift: every recent payment that is not final is compared with its intent at Stripe and
 //!    moved forward through the state machine when Stripe is further along.
-//! 4. Authorisations whose `capture_before` is near raise `payment.authorization_expiring`, once.
+//! 4. Authorisations whose `capture_before` is near raise `payment.authorization_expiring`, once
+//!    (the deadline recorded on the payment when known, else read from its charge and recorded).
 //!
 //! Every payment, account and event is tried on its own: one that fails (Stripe down for one
 //! merchant, a bad key) is reported and the pass goes on with the rest.
@@ -391,21 +392,37 @@ async fn announce_one(
     let Some(intent_id) = payment.stripe_payment_intent_id.clone() else {
         return Ok(None);
     };
-    let intent = services
-        .stripe
-        .retrieve_payment_intent(
-            &services.stripe_account(&account)?,
-            &intent_id,
-            &["latest_charge"],
-        )
-        .await?;
-    let capture_before = match &intent.latest_charge {
-        Some(Expandable::Object(charge)) => charge
-            .payment_method_details
-            .as_ref()
-            .and_then(|d| d.card_present.as_ref().or(d.interac_present.as_ref()))
-            .and_then(|c| c.capture_before),
-        _ => None,
+    // The deadline recorded on the payment (from its charge) when known: no Stripe call. Else
+    // read from the charge, and recorded with the authorisation's other facts.
+    let capture_before = match payment.capture_before {
+        Some(known) => Some(known.and_utc().timestamp()),
+        None => {
+            let intent = services
+                .stripe
+                .retrieve_payment_intent(
+                    &services.stripe_account(&account)?,
+                    &intent_id,
+                    &["latest_charge"],
+                )
+                .await?;
+            let capture_before = match &intent.latest_charge {
+                Some(Expandable::Object(charge)) => charge
+                    .payment_method_details
+                    .as_ref()
+                    .and_then(|d| d.card_present.as_ref().or(d.interac_present.as_ref()))
+                    .and_then(|c| c.capture_before),
+                _ => None,
+            };
+            crate::flows::payment_updates::observe_intent(
+                services,
+                payment.clone(),
+                &intent,
+                crate::payment_state::Source::Sync,
+                crate::flows::payments::STRIPE_ACTOR,
+            )
+            .await?;
+            capture_before
+        }
     };
     let Some(deadline) = capture_before.filter(|t| *t <= horizon) else {
         return Ok(None);

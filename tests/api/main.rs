@@ -27,4 +27,5 @@ mod setup_webhook;
 mod state_machine;
 mod stripe_context;
 mod stripe_keys;
+mod tips;
 mod webhooks;

@@ -134,8 +134,9 @@ struct Run {
 type Case = for<'a> fn(&'a mut Run) -> BoxFuture<'a, ()>;
 
 /// Every operation of the client, in an order where each case finds what it needs.
-const CASES: [(&str, Case); 13] = [
+const CASES: [(&str, Case); 14] = [
     ("terminal", terminal),
+    ("tipping_configuration", tipping_configuration),
     ("customers", customers),
     ("card_present_payment", card_present_payment),
     ("refunds", refunds),
@@ -212,7 +213,10 @@ async fn every_operation_sends_only_parameters_the_spec_declares() {
         "GET /v1/payment_methods/{payment_method}",
         "GET /v1/refunds/{refund}",
         "GET /v1/setup_intents/{intent}",
+        "GET /v1/terminal/configurations/{configuration}",
+        "DELETE /v1/terminal/configurations/{configuration}",
         "GET /v1/terminal/locations",
+        "GET /v1/terminal/locations/{location}",
         "GET /v1/terminal/readers",
         "GET /v1/webhook_endpoints",
         "GET /v1/terminal/readers/{reader}",
@@ -230,8 +234,11 @@ async fn every_operation_sends_only_parameters_the_spec_declares() {
         "POST /v1/payment_methods/{payment_method}/detach",
         "POST /v1/refunds",
         "POST /v1/setup_intents",
+        "POST /v1/terminal/configurations",
+        "POST /v1/terminal/configurations/{configuration}",
         "POST /v1/terminal/connection_tokens",
         "POST /v1/terminal/locations",
+        "POST /v1/terminal/locations/{location}",
         "POST /v1/terminal/readers",
         "POST /v1/terminal/readers/{reader}/cancel_action",
         "POST /v1/terminal/readers/{reader}/process_payment_intent",
@@ -241,6 +248,78 @@ async fn every_operation_sends_only_parameters_the_spec_declares() {
     ];
     let expected: BTreeSet<String> = expected.iter().map(|s| s.to_string()).collect();
     assert_eq!(seen, expected);
+}
+
+/// Terminal Configurations: tipping created, assigned to the location, read back, updated,
+/// unset, deleted (which unassigns it).
+fn tipping_configuration(run: &mut Run) -> BoxFuture<'_, ()> {
+    Box::pin(async move {
+        let (c, a, location) = (run.c.clone(), run.a.clone(), run.location.clone());
+        let mut tipping = std::collections::BTreeMap::new();
+        tipping.insert(
+            "usd".to_string(),
+            CurrencyTipping {
+                percentages: Some(vec![15, 20, 25]),
+                fixed_amounts: Some(vec![100, 200]),
+                smart_tip_threshold: Some(1000),
+            },
+        );
+        let made = c
+            .create_terminal_configuration(
+                &a,
+                &ConfigurationParams {
+                    name: Some("Bar tips"),
+                    tipping: Some(&tipping),
+                },
+                &key("tmc"),
+            )
+            .await
+            .unwrap();
+        assert_eq!(made.tipping.as_ref(), Some(&tipping));
+        let assigned = c
+            .update_location(
+                &a,
+                &location,
+                &UpdateLocation {
+                    configuration_overrides: Some(&made.id),
+                },
+                &key("tml-update"),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            assigned.configuration_overrides.as_deref(),
+            Some(made.id.as_str())
+        );
+        let read = c.retrieve_location(&a, &location).await.unwrap();
+        assert_eq!(
+            read.configuration_overrides,
+            assigned.configuration_overrides
+        );
+        let retrieved = c
+            .retrieve_terminal_configuration(&a, &made.id)
+            .await
+            .unwrap();
+        assert_eq!(retrieved.name.as_deref(), Some("Bar tips"));
+        let empty = std::collections::BTreeMap::new();
+        let unset = c
+            .update_terminal_configuration(
+                &a,
+                &made.id,
+                &ConfigurationParams {
+                    name: None,
+                    tipping: Some(&empty),
+                },
+                &key("tmc-update"),
+            )
+            .await
+            .unwrap();
+        assert!(unset.tipping.unwrap_or_default().is_empty());
+        let deleted = c.delete_terminal_configuration(&a, &made.id).await.unwrap();
+        assert!(deleted.deleted);
+        let read = c.retrieve_location(&a, &location).await.unwrap();
+        assert_eq!(read.configuration_overrides, None);
+    })
 }
 
 /// Terminal: a location, a reader at it, a connection token.

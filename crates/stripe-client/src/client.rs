@@ -275,6 +275,15 @@ impl StripeClient {
         .await
     }
 
+    /// DELETE `path` (idempotent by itself: no key).
+    pub(crate) async fn delete<T: DeserializeOwned>(
+        &self,
+        account: &StripeAccount,
+        path: &str,
+    ) -> Result<T, StripeError> {
+        self.execute(account, Method::DELETE, path, "", None).await
+    }
+
     async fn execute<T: DeserializeOwned>(
         &self,
         account: &StripeAccount,
@@ -284,10 +293,10 @@ impl StripeClient {
         post: Option<(String, HeaderValue)>,
     ) -> Result<T, StripeError> {
         let inner = &*self.inner;
-        let method_name: &'static str = if method == Method::POST {
-            "POST"
-        } else {
-            "GET"
+        let method_name: &'static str = match method {
+            Method::POST => "POST",
+            Method::DELETE => "DELETE",
+            _ => "GET",
         };
 
         let mut url = String::with_capacity(inner.api_base.len() + path.len() + 1 + query.len());

@@ -27,6 +27,7 @@ pub mod refunds;
 pub mod secret;
 pub mod setup_intents;
 pub mod terminal;
+pub mod terminal_configurations;
 pub mod types;
 pub mod webhook;
 pub mod webhook_endpoints;
@@ -60,6 +61,10 @@ pub use terminal::{
     AddressParams, AllowRedisplay, ConnectionToken, CreateLocation, CreateReader, ListLocations,
     ListReaders, Location, PresentPaymentMethod, ProcessConfig, ProcessPaymentIntent,
     ProcessPaymentIntentAction, Reader, ReaderAction, ReaderActionStatus, ReaderActionType,
+    UpdateLocation,
+};
+pub use terminal_configurations::{
+    ConfigurationParams, CurrencyTipping, DeletedConfiguration, TerminalConfiguration,
 };
 pub use types::{
     metadata_query, Address, Expandable, HasId, List, ListParams, Metadata, SearchParams,

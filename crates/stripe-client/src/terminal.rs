@@ -30,8 +30,18 @@ pub struct Location {
     pub address: Address,
     #[serde(default, deserialize_with = "null_default")]
     pub metadata: Metadata,
+    /// The Terminal Configuration its readers use, if not the account's.
+    #[serde(default)]
+    pub configuration_overrides: Option<String>,
     #[serde(default)]
     pub livemode: bool,
+}
+
+/// `POST /v1/terminal/locations/{id}`: only the configuration is changed by this client.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct UpdateLocation<'a> {
+    /// `Some("")` unsets it.
+    pub configuration_overrides: Option<&'a str>,
 }
 
 impl HasId for Location {
@@ -363,6 +373,37 @@ impl StripeClient {
             account,
             "/v1/terminal/locations",
             params.encode(),
+            idempotency_key,
+        )
+        .await
+    }
+
+    pub async fn retrieve_location(
+        &self,
+        account: &StripeAccount,
+        id: &str,
+    ) -> Result<Location, StripeError> {
+        self.get(
+            account,
+            &id_path("/v1/terminal/locations", id, "")?,
+            Form::new(),
+        )
+        .await
+    }
+
+    pub async fn update_location(
+        &self,
+        account: &StripeAccount,
+        id: &str,
+        params: &UpdateLocation<'_>,
+        idempotency_key: &str,
+    ) -> Result<Location, StripeError> {
+        let mut form = Form::new();
+        form.push_opt("configuration_overrides", params.configuration_overrides);
+        self.post(
+            account,
+            &id_path("/v1/terminal/locations", id, "")?,
+            form,
             idempotency_key,
         )
         .await
