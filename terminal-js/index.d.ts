@@ -180,8 +180,14 @@ export interface Payment {
   status: PaymentIntentStatus;
   amount: string;
   amount_captured?: string | null;
-  /** The tip the customer chose on the reader (part of the amount charged), when there was one. */
+  /** The tip (part of `amount`): chosen on the reader, or added on receipt; "0.00" without one. */
   amount_tip?: string | null;
+  /** When an uncaptured authorisation lapses (ISO 8601), once authorised. */
+  capture_before?: string | null;
+  /** Whether incrementAuthorization can raise it (known once authorised). */
+  incremental_authorization_supported?: boolean | null;
+  /** Whether it can be captured above the authorised amount (a tip on receipt). */
+  overcapture_supported?: boolean | null;
   currency: string;
   capture_method?: 'manual' | 'automatic';
   external_account_id: string;

@@ -624,7 +624,8 @@ async function showResult(result) {
   else if (cardError) ui.resultSaved.textContent = `Not saved — ${cardError.code === 'card_not_saveable' ? 'this card cannot be saved (wallet)' : cardError.message}`;
   else ui.resultSaved.textContent = 'Not requested';
   ui.result.dataset.saved = card ? 'yes' : 'no';
-  ui.resultTip.textContent = payment.amount_tip ? money(payment.amount_tip, payment.currency) : 'None';
+  const tipped = payment.amount_tip && toMinorUnits(payment.amount_tip, payment.currency) > 0n;
+  ui.resultTip.textContent = tipped ? money(payment.amount_tip, payment.currency) : 'None';
   ui.result.hidden = false;
   await showReceipt(payment.id);
 }
