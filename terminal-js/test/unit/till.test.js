@@ -121,6 +121,18 @@ test('incrementAuthorization sends the new total, once (no automatic retry)', as
   await assert.rejects(p.incrementAuthorization('pi_1'), (e) => e.kind === 'invalid_request');
 });
 
+test('a declined increment is a typed decline; an exhausted tab a 409', async () => {
+  const answers = [
+    { status: 402, body: { error: { type: 'card_error', code: 'card_declined', decline_code: 'generic_decline', message: 'declined' } } },
+    { status: 409, body: { error: { type: 'invalid_request_error', code: 'increment_limit_reached', message: 'limit' } } },
+  ];
+  const { pos: p } = pos(() => answers.shift());
+  await assert.rejects(p.incrementAuthorization('pi_1', '30.00'),
+    (e) => e.kind === 'declined' && e.declineCode === 'generic_decline' && e.paymentIntentId === 'pi_1');
+  await assert.rejects(p.incrementAuthorization('pi_1', '40.00'),
+    (e) => e.kind === 'backend' && e.status === 409 && e.code === 'increment_limit_reached');
+});
+
 test('processOnReader passes skip_tipping and tip_eligible_amount to the server-driven process', async () => {
   const { pos: p, calls } = pos(() => ({ status: 200, body: { id: 'tmr_1', action: { type: 'process_payment_intent', status: 'in_progress' } } }));
   await p.processOnReader('tmr_1', 'pi_1', { tipEligibleAmount: '10.00' });
