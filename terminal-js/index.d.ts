@@ -180,6 +180,14 @@ export interface Payment {
   status: PaymentIntentStatus;
   amount: string;
   amount_captured?: string | null;
+  /** The tip (part of `amount`): chosen on the reader, or added on receipt; "0.00" without one. */
+  amount_tip?: string | null;
+  /** When an uncaptured authorisation lapses (ISO 8601), once authorised. */
+  capture_before?: string | null;
+  /** Whether incrementAuthorization can raise it (known once authorised). */
+  incremental_authorization_supported?: boolean | null;
+  /** Whether it can be captured above the authorised amount (a tip on receipt). */
+  overcapture_supported?: boolean | null;
   currency: string;
   capture_method?: 'manual' | 'automatic';
   external_account_id: string;
@@ -241,7 +249,79 @@ export interface CreateIntentParams {
   capture_method?: 'manual' | 'automatic';
   description?: string;
   metadata?: Record<string, string>;
+  /** Ask Stripe for incremental authorisation (an open tab raised later with incrementAuthorization). */
+  request_incremental_authorization_support?: boolean;
 }
+
+/** One line of a cart on the reader: `amount` is the unit price (major units), `quantity` defaults to 1. */
+export interface CartLine {
+  description: string;
+  amount: Amount;
+  quantity?: number;
+}
+
+export interface Cart {
+  currency: string;
+  line_items: CartLine[];
+  tax?: Amount;
+  /** Exactly the lines (amount × quantity) plus tax; computed by showCart when omitted. */
+  total?: Amount;
+}
+
+/** A smart reader as the backend answers it (with its current action when read live). */
+export interface ReaderRecord {
+  id: string;
+  label: string | null;
+  device_type: string;
+  location: string | null;
+  created_at: string;
+  status?: string | null;
+  action?: {
+    type: 'process_payment_intent' | 'set_reader_display' | string;
+    status: 'in_progress' | 'succeeded' | 'failed' | string;
+    failure_code: string | null;
+    failure_message: string | null;
+    payment_id: string | null;
+  } | null;
+  [field: string]: unknown;
+}
+
+export type ReceiptFormat = 'json' | 'text' | 'html';
+
+/** GET /v1/payment/{id}/receipt (format json): what a card-present receipt prints. */
+export interface Receipt {
+  payment_id: string;
+  external_account_id: string;
+  external_transaction_id: string;
+  merchant: { name: string | null; [field: string]: unknown };
+  description: string | null;
+  status: string;
+  currency: string;
+  /** Charged, tip included. */
+  amount: string;
+  /** Before the tip. */
+  subtotal: string;
+  tip: string | null;
+  amount_captured: string;
+  amount_refunded: string;
+  refunds: Array<{ id: string; amount: string; status: string; created_at: string }>;
+  authorized_at: string;
+  card: {
+    payment_method_type: string;
+    brand: string | null;
+    last4: string | null;
+    funding: string | null;
+    read_method: string | null;
+    cardholder_name: string | null;
+  };
+  /** The EMV fields (AID, application name, TVR, …) under Stripe's field names and receipt labels. */
+  emv: Array<{ field: string; label: string; value: string; required: boolean }>;
+  receipt_url: string | null;
+  [field: string]: unknown;
+}
+
+/** The receipt in `format`: the object for 'json', the document (string) for 'text' and 'html'. */
+export type ReceiptOf<F extends ReceiptFormat> = F extends 'json' ? Receipt : string;
 
 export interface BackendClient {
   request<R = unknown>(method: string, path: string, body?: object, options?: { retry?: boolean; paymentIntentId?: string }): Promise<R>;
@@ -252,6 +332,22 @@ export interface BackendClient {
   getPayment(params: { payment_id: string; external_account_id: string }): Promise<Payment>;
   cancelPayment(params: { payment_id: string; external_account_id: string }): Promise<Payment>;
   listCards(params: { external_account_id: string; external_customer_id: string }): Promise<SavedCard[]>;
+  /** POST /v1/payment/increment: `amount` is the NEW TOTAL. Never retried automatically. */
+  incrementAuthorization(params: { payment_id: string; amount: Amount; external_account_id: string }): Promise<Payment>;
+  getReceipt<F extends ReceiptFormat = 'json'>(params: { payment_id: string; external_account_id: string; format?: F }): Promise<ReceiptOf<F>>;
+  displayCart(params: { reader_id: string; external_account_id: string; currency: string; line_items: CartLine[]; tax?: Amount; total: Amount }): Promise<ReaderRecord>;
+  /** Clears the cart (or stops the reader's payment action). */
+  cancelReaderAction(params: { reader_id: string; external_account_id: string }): Promise<ReaderRecord>;
+  processOnReader(params: {
+    reader_id: string;
+    external_account_id: string;
+    payment_id: string;
+    allow_redisplay?: 'always' | 'limited' | 'unspecified';
+    skip_tipping?: boolean;
+    /** Major units: what the tipping screen's percentages are computed on. */
+    tip_eligible_amount?: Amount;
+  }): Promise<ReaderRecord>;
+  getReader(params: { reader_id: string; external_account_id: string }): Promise<ReaderRecord>;
 }
 
 export declare function createBackendClient(options: BackendClientOptions): BackendClient;
@@ -338,6 +434,19 @@ export interface ChargeParams {
   allowRedisplay?: 'always' | 'limited' | 'unspecified';
   description?: string;
   metadata?: Record<string, string>;
+  /**
+   * false: stop once the card is authorised (the payment is returned in requires_capture), e.g.
+   * an open tab: incrementAuthorization as it grows, capturePayment to close it. Default true.
+   */
+  capture?: boolean;
+  /** The intent asks for incremental authorisation support (for incrementAuthorization). */
+  requestIncrementalAuthorizationSupport?: boolean;
+  /** The SDK's config_override.skip_tipping: no tipping screen for this sale. */
+  skipTipping?: boolean;
+  /** Major units: the part of the amount the tipping screen's percentages apply to (the SDK's config_override.tipping.eligible_amount, converted exactly). */
+  tipEligibleAmount?: Amount;
+  /** The SDK's per-sale tip_configuration (tip options shown instead of the location's). */
+  tipConfiguration?: unknown;
   onStep?: (event: ChargeStepEvent) => void;
   /**
    * Called on each decline. Resolve true to read another card on the same intent (e.g. after the
@@ -349,7 +458,7 @@ export interface ChargeParams {
 }
 
 export interface ChargeResult {
-  /** The captured payment (status 'succeeded'). */
+  /** The captured payment (status 'succeeded'), or the authorised one with capture: false ('requires_capture'). */
   payment: Payment;
   /** The saved card (saveCard), else null. */
   card: SavedCard | null;
@@ -386,6 +495,10 @@ export interface CollectOptions<C = Record<string, unknown>> {
   allowRedisplay?: 'always' | 'limited' | 'unspecified';
   config_override?: C;
   tip_configuration?: unknown;
+  /** Sets config_override.skip_tipping. */
+  skipTipping?: boolean;
+  /** Sets config_override.tipping.eligible_amount: MINOR units (cents), a positive whole number, as the SDK takes it. */
+  tipEligibleAmount?: number;
 }
 
 export interface ConnectOptions {
@@ -461,9 +574,37 @@ export interface PosTerminal<T extends TerminalLike = TerminalLike> {
   cancelPayment(paymentId: string, externalAccountId?: string): Promise<Payment>;
   saveCard(paymentId: string, externalCustomerId: string, externalAccountId?: string): Promise<SavedCard>;
   listCards(externalCustomerId: string, externalAccountId?: string): Promise<SavedCard[]>;
+  /** Raises an authorised payment to `newTotal` (the new TOTAL, major units): POST /v1/payment/increment. */
+  incrementAuthorization(paymentId: string, newTotal: Amount, options?: { external_account_id?: string }): Promise<Payment>;
+  getReceipt<F extends ReceiptFormat = 'json'>(paymentId: string, options?: { format?: F; external_account_id?: string }): Promise<ReceiptOf<F>>;
+  /** Shows a cart on a smart reader; `total` is computed exactly when omitted. */
+  showCart(readerId: string, cart: Cart, options?: { external_account_id?: string }): Promise<ReaderRecord>;
+  /** Clears the reader's cart. */
+  clearCart(readerId: string, options?: { external_account_id?: string }): Promise<ReaderRecord>;
+  /** Server-driven: the smart reader collects and processes the payment. */
+  processOnReader(readerId: string, paymentId: string, options?: {
+    skipTipping?: boolean;
+    /** Major units. */
+    tipEligibleAmount?: Amount;
+    allowRedisplay?: 'always' | 'limited' | 'unspecified';
+    external_account_id?: string;
+  }): Promise<ReaderRecord>;
+  getReader(readerId: string, externalAccountId?: string): Promise<ReaderRecord>;
 }
 
 export declare function createPosTerminal<T extends TerminalLike>(options: PosTerminalOptions<T>): PosTerminal<T>;
+
+// ---------------------------------------------------------------------------------------------
+// Exact money (src/money.js): decimal major units ↔ minor units, BigInt only
+
+/** Decimals of `currency` (0 for jpy, 3 for kwd, else 2). */
+export declare function currencyExponent(currency: string): number;
+/** "12.99" / 12.99 → 1299n; too many decimals or a malformed amount is an invalid_request naming `param`. */
+export declare function toMinorUnits(amount: Amount, currency: string, param?: string): bigint;
+/** 1299n → "12.99". */
+export declare function fromMinorUnits(minor: bigint | number, currency: string): string;
+/** The exact total of a cart: lines (amount × quantity) plus tax, as a decimal string. */
+export declare function cartTotal(cart: { currency: string; line_items?: CartLine[]; tax?: Amount | null }): string;
 
 // ---------------------------------------------------------------------------------------------
 // Simulated terminal (src/simulated.js, also re-exported from the package root)
@@ -518,6 +659,8 @@ export interface SimulatedCollectedPaymentIntent extends SimulatedPaymentIntent 
 export interface SimulatorConfiguration {
   testCardNumber?: string | null;
   testPaymentMethod?: string | null;
+  /** The tip the customer picks on the tipping screen, minor units (as in the SDK's simulator). */
+  tipAmount?: number | null;
   [key: string]: unknown;
 }
 
@@ -550,6 +693,26 @@ export interface SimulatedTerminalOptions {
   readerDelayMs?: number;
   requestTimeoutMs?: number;
   readers?: SimulatedReader[];
+  /**
+   * Simulator only: called when the reader shows a tipping screen (and no tipAmount is
+   * configured); resolve the tip the customer picks in minor units (0 or null: no tip).
+   * `cancelled` resolves when the collection is cancelled meanwhile.
+   */
+  onTipScreen?: (screen: TipScreen & { paymentIntentId: string; cancelled: Promise<void> }) => number | null | Promise<number | null>;
+}
+
+/** One choice of the tipping screen (amounts in minor units). */
+export type TipOption =
+  | { type: 'percentage'; percentage: number; amount: number }
+  | { type: 'fixed_amount'; amount: number };
+
+/** What the simulated reader shows before the card. */
+export interface TipScreen {
+  screen: 'tipping' | 'collect_payment_method';
+  /** The amount before any tip, minor units. */
+  amount: number;
+  currency: string;
+  tip_options: TipOption[] | null;
 }
 
 export interface SimulatedTerminal {
@@ -579,6 +742,9 @@ export interface SimulatedTerminal {
   /** Overwrites the configuration; reset after each processPayment, like the real simulated reader. */
   setSimulatorConfiguration(config: SimulatorConfiguration): void;
   getSimulatorConfiguration(): SimulatorConfiguration;
+  /** Simulator only: the screen the reader shows before the card (tipping or not), config_override as for collect. */
+  getTipScreen(clientSecret: string, configOverride?: { skip_tipping?: boolean | null; tipping?: { eligible_amount?: number | null } | null }):
+    Promise<TipScreen | SdkErrorResult>;
   /** Simulator only: make the next operation fail. */
   simulateFault(fault: SimulatedFault): void;
   /** Simulator only: the reader drops off. */

@@ -12,4 +12,6 @@ export {
   SimulatedCollectedPaymentIntent,
   SimulatorConfiguration,
   SimulatedFault,
+  TipScreen,
+  TipOption,
 } from './index.js';

@@ -20,6 +20,9 @@ import {
   PosTerminalError,
   type ChargeResult,
   type PosTerminal,
+  type Receipt,
+  type ReaderRecord,
+  type TipScreen,
   type SdkError,
   type SimulatedCollectedPaymentIntent,
   type SimulatedPaymentIntent,
@@ -109,6 +112,29 @@ export async function realSdkFlow(): Promise<ChargeResult> {
   const last4: string | undefined = result.card?.last4;
   const amount: string = result.payment.amount;
   void last4; void amount;
+
+  // A counter sale: tips through the real SDK's config_override, the cart, the receipt, a tab.
+  await pos.collectPaymentMethod('pi_1_secret_2', { config_override: { tipping: { eligible_amount: 1000 } } });
+  await pos.collectPaymentMethod('pi_1_secret_2', { skipTipping: true, tipEligibleAmount: 1000 });
+  await pos.charge({ amount: '12.99', external_transaction_id: 'sale-2', tipEligibleAmount: '10.00', skipTipping: false });
+  const tab = await pos.charge({ amount: '8.00', external_transaction_id: 'tab-1', capture: false, requestIncrementalAuthorizationSupport: true });
+  const raised = await pos.incrementAuthorization(tab.paymentIntentId, '20.00');
+  const tip: string | null | undefined = raised.amount_tip;
+  void tip;
+  const shown: ReaderRecord = await pos.showCart('tmr_1', { currency: 'usd', line_items: [{ description: 'Coffee', amount: '3.50', quantity: 2 }] });
+  void shown;
+  await pos.clearCart('tmr_1');
+  await pos.processOnReader('tmr_1', 'pi_1', { skipTipping: true, tipEligibleAmount: '10.00' });
+  const receipt = await pos.getReceipt('pi_1');
+  assertType<Equals<typeof receipt, Receipt>>();
+  const html = await pos.getReceipt('pi_1', { format: 'html' });
+  assertType<Equals<typeof html, string>>();
+  const brand: string | null = receipt.card.brand;
+  void brand;
+  // @ts-expect-error a cart needs its lines
+  await pos.showCart('tmr_1', { currency: 'usd' });
+  // @ts-expect-error receipts come as json, text or html
+  await pos.getReceipt('pi_1', { format: 'pdf' });
   return result;
 }
 
@@ -131,5 +157,16 @@ export async function simulatedFlow(): Promise<void> {
   simPos.terminal.simulateFault({ operation: 'process', delayMs: 1_500 });
   const cancelled = await simPos.terminal.cancelProcessPayment();
   if ('error' in cancelled) void cancelled.error.code;
+  simPos.terminal.setSimulatorConfiguration({ tipAmount: 200 });
+  const screen = await simPos.terminal.getTipScreen('pi_1_secret_2', { tipping: { eligible_amount: 900 } });
+  if (!('error' in screen)) {
+    const choices: TipScreen['tip_options'] = screen.tip_options;
+    void choices;
+  }
 }
+// The simulated reader's tipping screen: the customer's pick, in minor units.
+export const withTipScreen = createSimulatedTerminal({
+  onFetchConnectionToken: async () => 'pst_test_1',
+  onTipScreen: async ({ tip_options, cancelled }) => { void cancelled; return tip_options?.[0]?.amount ?? null; },
+});
 export const sameFactory: typeof createSimulatedTerminal = createSimulatedTerminal2;

@@ -1,6 +1,7 @@
 //! The demo POS page (simulator mode only): `GET /pos`, `GET /pos/lib/{file}` (terminal-js's
 //! `src/*.js`), `GET /pos/demo/{file}` (the page's script and styles), and `POST /pos/token`, which
-//! hands the page a short-lived JWT for the `demo-merchant` account.
+//! hands the page a short-lived JWT for the `demo-merchant` account and its counter (a location
+//! with on-reader tipping and a smart reader, `flows::demo_counter`).
 //!
 //! The files are embedded in the binary (`include_str!`), so the page works from any directory.
 //! None of these routes exist when a real Stripe key is configured: the whole `/pos` scope is
@@ -9,6 +10,7 @@
 use crate::auth::{AccountsClaim, Authenticator, Scope};
 use crate::error::{Error, ErrorKind};
 use crate::flows::accounts::{self, AccountChanges};
+use crate::flows::demo_counter;
 use crate::flows::Services;
 use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE, X_CONTENT_TYPE_OPTIONS};
 use actix_web::{guard, web, HttpResponse};
@@ -43,6 +45,7 @@ pub const LIB_FILES: &[(&str, &str)] = &[
         include_str!("../../terminal-js/src/backend.js"),
     ),
     ("errors.js", include_str!("../../terminal-js/src/errors.js")),
+    ("money.js", include_str!("../../terminal-js/src/money.js")),
     (
         "simulated.js",
         include_str!("../../terminal-js/src/simulated.js"),
@@ -159,11 +162,22 @@ async fn token(
                 format!("the demo page cannot get a token: {e}"),
             )
         })?;
+    // The counter (a location with on-reader tipping and a smart reader for the cart): the page
+    // works without it (no cart on the reader, no tipping screen), so a failure is logged, not
+    // fatal.
+    let counter = match demo_counter::counter(&services, DEMO_ACCOUNT).await {
+        Ok(c) => json!({"location": c.location, "reader": c.reader}),
+        Err(e) => {
+            log::warn!("demo counter unavailable: {e}");
+            serde_json::Value::Null
+        }
+    };
     Ok(HttpResponse::Ok()
         .insert_header((CACHE_CONTROL, "no-store"))
         .json(json!({
             "token": token,
             "external_account_id": DEMO_ACCOUNT,
             "stripe_api_base": crate::app::SIMULATOR_PATH,
+            "counter": counter,
         })))
 }

@@ -6,6 +6,7 @@ pub mod card_checkout;
 pub mod cards;
 pub mod checkout;
 pub mod customers;
+pub mod demo_counter;
 pub mod disputes;
 pub mod events;
 pub mod line_items;

@@ -1,7 +1,10 @@
 // Demo POS page: pos-backend in simulator mode serves it at /pos. It takes a card-present payment
 // end to end with terminal-js: /pos/token → createSimulatedStripeTerminal → createPosTerminal →
-// charge() (intent → collect → process → capture → save card).
-import { createPosTerminal } from '/pos/lib/index.js';
+// charge() (intent → collect → process → capture → save card). The menu rings up a cart shown on
+// the counter's smart reader (showCart); the simulated reader panel shows that cart, the tipping
+// screen (the customer's pick becomes the tip) and the card prompt; after payment the HTML receipt
+// is shown, printable; a tab is authorised with incremental support, raised, then captured.
+import { createPosTerminal, toMinorUnits, fromMinorUnits, cartTotal } from '/pos/lib/index.js';
 import { createSimulatedStripeTerminal, TEST_CARDS } from '/pos/lib/simulated.js';
 
 const $ = (id) => document.getElementById(id);
@@ -24,6 +27,22 @@ const ui = {
   resultPaymentId: $('result-payment-id'),
   resultCard: $('result-card'),
   resultSaved: $('result-saved'),
+  resultTip: $('result-tip'),
+  menuItems: $('menu-items'),
+  cart: $('cart'),
+  readerScreen: $('reader-screen'),
+  readerScreenId: $('reader-screen-id'),
+  tipOnReader: $('tip-on-reader'),
+  tipHint: $('tip-hint'),
+  openTab: $('open-tab'),
+  tab: $('tab'),
+  tabAuthorised: $('tab-authorised'),
+  tabTotal: $('tab-total'),
+  tabRaise: $('tab-raise'),
+  tabClose: $('tab-close'),
+  receipt: $('receipt'),
+  receiptFrame: $('receipt-frame'),
+  printReceipt: $('print-receipt'),
   newSale: $('new-sale'),
   savedCards: $('saved-cards'),
   cardsOwner: $('cards-owner'),
@@ -44,7 +63,19 @@ const state = {
   approved: false, // the sale on screen is paid: Charge stays off until a new sale starts
   pos: null,
   account: null,
+  items: [], // the cart: {description, amount (unit, major units), quantity}
+  counter: null, // {location, reader}: the counter's smart reader (from /pos/token)
+  stripeApiBase: '/sim/stripe',
+  screen: null, // what the simulated reader shows during a payment: {kind: 'tipping' | 'collect' | 'approved', …}
+  tab: null, // an open tab: {paymentId, authorised, external_transaction_id, cardPresent}
 };
+
+const CURRENCY = 'usd';
+const MENU = [
+  { id: 'coffee', description: 'Coffee', amount: '3.50' },
+  { id: 'bagel', description: 'Bagel', amount: '2.75' },
+  { id: 'juice', description: 'Orange juice', amount: '4.25' },
+];
 
 // ---- auth: the demo-only /pos/token endpoint (simulator mode) --------------------------------
 
@@ -74,10 +105,13 @@ async function getAuthToken() {
 
 // ---- formatting ------------------------------------------------------------------------------
 
+/** The amount due: the cart's exact total when it has items, else what was typed. */
 const amountString = () => {
+  if (state.items.length) return cartTotal({ currency: CURRENCY, line_items: state.items });
   const cents = Number(state.cents || '0');
   return `${Math.floor(cents / 100)}.${String(cents % 100).padStart(2, '0')}`;
 };
+const minor = (amount) => toMinorUnits(amount, CURRENCY);
 
 function money(amount, currency = 'usd') {
   try {
@@ -99,8 +133,19 @@ function renderAmount() {
 }
 
 function renderButtons() {
-  const amountOk = Number(state.cents || '0') > 0;
-  ui.charge.disabled = !state.ready || state.busy || state.checking || !amountOk || state.approved;
+  const amountOk = minor(amountString()) > 0n;
+  const tabOpen = Boolean(state.tab);
+  ui.charge.disabled = !state.ready || state.busy || state.checking || !amountOk || state.approved || tabOpen;
+  ui.openTab.disabled = ui.charge.disabled || Boolean(state.pending);
+  ui.openTab.hidden = tabOpen;
+  ui.tab.hidden = !tabOpen;
+  if (tabOpen) {
+    ui.tabAuthorised.textContent = money(state.tab.authorised);
+    ui.tabTotal.textContent = money(amountString());
+    ui.tabRaise.disabled = state.busy || minor(amountString()) <= minor(state.tab.authorised);
+    ui.tabClose.disabled = state.busy;
+  }
+  ui.menuItems.querySelectorAll('button').forEach((b) => { b.disabled = state.busy || Boolean(state.pending?.locked); });
   ui.charge.textContent = state.busy ? 'Charging…'
     : state.approved ? 'Paid ✓'
       : state.pending ? 'Try again'
@@ -112,7 +157,8 @@ function renderButtons() {
   // A sale that may have been paid (outcome unknown, authorised but not captured) can only be
   // resumed, never edited into a new one.
   const locked = state.busy || Boolean(state.pending?.locked);
-  ui.keypad.querySelectorAll('button').forEach((b) => { b.disabled = locked; });
+  ui.keypad.querySelectorAll('button').forEach((b) => { b.disabled = locked || tabOpen; });
+  ui.tipOnReader.disabled = locked || tabOpen;
   ui.customer.disabled = locked;
   const hasCustomer = ui.customer.value.trim() !== '';
   ui.saveCard.disabled = locked || !hasCustomer;
@@ -239,6 +285,184 @@ async function refreshSavedCards() {
   }
 }
 
+// ---- the cart and the customer's reader -----------------------------------------------------
+
+function renderMenu() {
+  ui.menuItems.replaceChildren(...MENU.map((item) => {
+    const b = document.createElement('button');
+    b.type = 'button';
+    b.className = 'btn ghost';
+    b.dataset.testid = `item-${item.id}`;
+    b.textContent = `Add ${item.description} ${money(item.amount)}`;
+    b.addEventListener('click', () => addItem(item));
+    return b;
+  }));
+}
+
+function lineItem(text, amount, className = '') {
+  const li = document.createElement('li');
+  if (className) li.className = className;
+  const label = document.createElement('span');
+  label.textContent = text;
+  const value = document.createElement('span');
+  value.textContent = amount;
+  li.append(label, value);
+  return li;
+}
+
+function renderCart() {
+  ui.cart.hidden = state.items.length === 0;
+  ui.cart.replaceChildren(
+    ...state.items.map((i) => lineItem(`${i.quantity} × ${i.description}`, money(cartTotal({ currency: CURRENCY, line_items: [i] })))),
+    lineItem('Total', money(amountString()), 'total'),
+  );
+}
+
+function addItem(item) {
+  if (state.busy || state.pending?.locked) return;
+  if (state.approved) newSale();
+  if (!state.tab) state.pending = null; // a new cart is a new sale; a tab keeps its payment
+  const line = state.items.find((i) => i.description === item.description);
+  if (line) line.quantity += 1;
+  else state.items.push({ description: item.description, amount: item.amount, quantity: 1 });
+  state.cents = '';
+  renderCart();
+  renderAmount();
+  void syncReaderCart();
+}
+
+// Cart updates go to the reader one at a time, newest last, so the screen never shows an old cart.
+let readerCartQueue = Promise.resolve();
+let readerShowsCart = false;
+function syncReaderCart() {
+  if (!state.counter || !state.pos) return Promise.resolve();
+  readerCartQueue = readerCartQueue.then(async () => {
+    try {
+      if (state.items.length) {
+        await state.pos.showCart(state.counter.reader, { currency: CURRENCY, line_items: state.items.map((i) => ({ ...i })) });
+        readerShowsCart = true;
+      } else if (readerShowsCart) {
+        await state.pos.clearCart(state.counter.reader);
+        readerShowsCart = false;
+      }
+    } catch (err) {
+      showMessage('warning', `<strong>The reader did not take the cart.</strong> ${esc(err.message)}`);
+    }
+    await refreshReaderScreen();
+  });
+  return readerCartQueue;
+}
+
+/** What the counter's reader shows, as the simulator reports it (`/_sim/terminal/readers/{id}/screen`). */
+let serverScreen = { screen: 'idle' };
+async function refreshReaderScreen() {
+  if (state.counter) {
+    try {
+      const res = await fetch(`${state.stripeApiBase}/_sim/terminal/readers/${encodeURIComponent(state.counter.reader)}/screen`);
+      if (res.ok) serverScreen = await res.json();
+    } catch {
+      // The panel keeps what it showed.
+    }
+  }
+  renderReaderScreen();
+}
+
+function screenText(text, className = '') {
+  const p = document.createElement('p');
+  if (className) p.className = className;
+  p.textContent = text;
+  return p;
+}
+
+function renderReaderScreen() {
+  const local = state.screen;
+  const el = ui.readerScreen;
+  if (local?.kind === 'tipping') {
+    el.dataset.screen = 'tipping';
+    const tips = document.createElement('div');
+    tips.className = 'tips';
+    tips.setAttribute('role', 'group');
+    tips.setAttribute('aria-label', 'Tip choices');
+    const choice = (label, amount, testid) => {
+      const b = document.createElement('button');
+      b.type = 'button';
+      b.dataset.testid = testid;
+      b.textContent = label;
+      b.addEventListener('click', () => local.resolve(amount));
+      return b;
+    };
+    const current = (m) => money(fromMinorUnits(m, local.currency), local.currency);
+    tips.append(...local.options.map((o, i) => choice(
+      o.type === 'percentage' ? `${o.percentage}% · ${current(o.amount)}` : current(o.amount), o.amount, `tip-option-${i}`)),
+    choice('No tip', 0, 'tip-none'));
+    el.replaceChildren(screenText(`Add a tip? Total ${current(local.amount)}`), tips);
+    return;
+  }
+  if (local?.kind === 'collect') {
+    el.dataset.screen = 'collect';
+    el.replaceChildren(screenText(`Total ${money(amountString())}${local.tip ? ` + tip ${money(local.tip)}` : ''}`),
+      screenText('Tap, insert or swipe'));
+    return;
+  }
+  if (local?.kind === 'approved') {
+    el.dataset.screen = 'approved';
+    el.replaceChildren(screenText('Approved'), screenText('Thank you!', 'screen-idle'));
+    return;
+  }
+  if (serverScreen.screen === 'cart' && serverScreen.cart) {
+    const { cart } = serverScreen;
+    el.dataset.screen = 'cart';
+    const list = document.createElement('ul');
+    list.append(...cart.line_items.map((l) => lineItem(`${l.quantity} × ${l.description}`,
+      money(fromMinorUnits(BigInt(l.amount) * BigInt(l.quantity), cart.currency), cart.currency))));
+    if (cart.tax) list.append(lineItem('Tax', money(fromMinorUnits(cart.tax, cart.currency), cart.currency)));
+    list.append(lineItem('Total', money(fromMinorUnits(cart.total, cart.currency), cart.currency), 'total'));
+    el.replaceChildren(list);
+    return;
+  }
+  el.dataset.screen = 'idle';
+  el.replaceChildren(screenText('Welcome', 'screen-idle'));
+}
+
+/** The simulated reader's tipping screen: shown in the panel until the customer picks. */
+function onTipScreen({ amount, currency, tip_options: options, cancelled }) {
+  return new Promise((resolve) => {
+    const done = (tip) => {
+      state.screen = { kind: 'collect', tip: tip ? fromMinorUnits(tip, currency) : null };
+      renderReaderScreen();
+      resolve(tip);
+    };
+    state.screen = { kind: 'tipping', amount, currency, options: options ?? [], resolve: done };
+    renderReaderScreen();
+    cancelled.then(() => {
+      if (state.screen?.kind === 'tipping') {
+        state.screen = null;
+        renderReaderScreen();
+      }
+    });
+  });
+}
+
+async function showReceipt(paymentId) {
+  try {
+    const html = await state.pos.getReceipt(paymentId, { format: 'html' });
+    ui.receiptFrame.srcdoc = html;
+    ui.receipt.hidden = false;
+  } catch (err) {
+    ui.receipt.hidden = true;
+    showMessage('warning', `<strong>No receipt.</strong> ${esc(err.message)}`);
+  }
+}
+
+/** After a sale: the reader thanks the customer, then goes back to its cart (now cleared). */
+async function finishOnReader() {
+  state.screen = { kind: 'approved' };
+  renderReaderScreen();
+  state.items = [];
+  renderCart();
+  await syncReaderCart();
+}
+
 // ---- the sale --------------------------------------------------------------------------------
 
 const newTransactionId = () => `pos-${new Date().toISOString().replace(/\D/g, '').slice(0, 14)}-${Math.random().toString(36).slice(2, 8)}`;
@@ -265,8 +489,8 @@ function describeError(err) {
   }
 }
 
-async function charge() {
-  if (state.busy || !state.ready) return;
+async function charge({ tab = false } = {}) {
+  if (state.busy || !state.ready || state.tab) return;
   const amount = amountString();
   const customer = ui.customer.value.trim() || undefined;
   const saveCard = Boolean(customer && ui.saveCard.checked);
@@ -277,8 +501,9 @@ async function charge() {
 
   state.busy = true;
   ui.result.hidden = true;
+  ui.receipt.hidden = true;
   hideMessage();
-  resetSteps({ saveCard });
+  resetSteps({ saveCard: saveCard && !tab });
   renderButtons();
   // The card the simulated customer taps (the SDK's own simulator API).
   state.pos.terminal.setSimulatorConfiguration({ testCardNumber: state.card });
@@ -289,9 +514,21 @@ async function charge() {
       amount,
       external_transaction_id,
       external_customer_id: customer,
-      saveCard,
+      saveCard: saveCard && !tab,
+      // A tab is authorised now and captured at closing: incremental support, no tip yet.
+      capture: !tab,
+      requestIncrementalAuthorizationSupport: tab || undefined,
+      skipTipping: tab || !ui.tipOnReader.checked || undefined,
       onStep: ({ step }) => {
         showStep(step);
+        if (step === 'collect') {
+          state.screen = { kind: 'collect' };
+          renderReaderScreen();
+        }
+        if (step === 'process' || step === 'declined' || step === 'cancelled') {
+          state.screen = step === 'process' ? state.screen : null;
+          renderReaderScreen();
+        }
         if (step === 'collect') showMessage('info', 'Waiting for the customer to tap, insert or swipe…');
         if (step === 'process') showMessage('info', 'Authorising…');
         if (step === 'verify') showMessage('warning', 'No clear answer from the reader — checking the payment with the backend…');
@@ -299,11 +536,28 @@ async function charge() {
       },
     });
     state.pending = null;
+    if (tab) {
+      state.tab = {
+        paymentId: result.paymentIntentId,
+        authorised: result.payment.amount,
+        external_transaction_id,
+        cardPresent: result.cardPresent,
+      };
+      state.screen = null;
+      renderReaderScreen();
+      showMessage('info', `<strong>Tab open.</strong> ${esc(money(result.payment.amount))} authorised. Add items, then
+        <em>Add cart to tab</em> or <em>Close tab</em>.`);
+      document.body.dataset.sale = 'tab_open';
+      return;
+    }
     state.approved = true;
-    showResult(result);
-    document.body.dataset.sale = 'approved';
+    await showResult(result);
+    await finishOnReader();
+    document.body.dataset.sale = 'approved'; // paid, receipt shown, reader's cart cleared
     await refreshSavedCards();
   } catch (err) {
+    state.screen = null;
+    renderReaderScreen();
     const [kind, html] = describeError(err);
     showMessage(kind, html);
     document.body.dataset.sale = err.kind ?? 'error';
@@ -360,7 +614,7 @@ async function checkPayment() {
   renderButtons();
 }
 
-function showResult(result) {
+async function showResult(result) {
   const { payment, card, cardError, cardPresent } = result;
   ui.resultAmount.textContent = money(payment.amount_captured ?? payment.amount, payment.currency);
   ui.resultPaymentId.textContent = payment.id;
@@ -370,14 +624,77 @@ function showResult(result) {
   else if (cardError) ui.resultSaved.textContent = `Not saved — ${cardError.code === 'card_not_saveable' ? 'this card cannot be saved (wallet)' : cardError.message}`;
   else ui.resultSaved.textContent = 'Not requested';
   ui.result.dataset.saved = card ? 'yes' : 'no';
+  const tipped = payment.amount_tip && toMinorUnits(payment.amount_tip, payment.currency) > 0n;
+  ui.resultTip.textContent = tipped ? money(payment.amount_tip, payment.currency) : 'None';
   ui.result.hidden = false;
+  await showReceipt(payment.id);
+}
+
+// ---- an open tab: authorised with incremental support, raised as it grows, captured at closing
+
+function openTab() {
+  return charge({ tab: true });
+}
+
+/** Raises the tab's authorisation to the cart's total (the new TOTAL, not the difference). */
+async function raiseTab() {
+  const tab = state.tab;
+  const total = amountString();
+  if (!tab || state.busy || minor(total) <= minor(tab.authorised)) return true;
+  state.busy = true;
+  renderButtons();
+  try {
+    const payment = await state.pos.incrementAuthorization(tab.paymentId, total);
+    tab.authorised = payment.amount ?? total;
+    showMessage('info', `<strong>Tab raised</strong> to ${esc(money(tab.authorised))}.`);
+    return true;
+  } catch (err) {
+    const declined = err.kind === 'declined';
+    showMessage(declined ? 'declined' : 'error', `<strong>${declined ? 'Increase declined' : 'Could not raise the tab'}.</strong>
+      ${esc(err.message)} The tab stays at ${esc(money(tab.authorised))}.`);
+    return false;
+  } finally {
+    state.busy = false;
+    renderButtons();
+  }
+}
+
+/** Closes the tab: raises it to the cart's total if needed, then captures. */
+async function closeTab() {
+  const tab = state.tab;
+  if (!tab || state.busy) return;
+  if (!(await raiseTab())) return;
+  state.busy = true;
+  renderButtons();
+  try {
+    const payment = await state.pos.capturePayment(tab.paymentId);
+    state.tab = null;
+    state.approved = true;
+    hideMessage();
+    await showResult({ payment, card: null, cardError: null, cardPresent: tab.cardPresent });
+    await finishOnReader();
+    document.body.dataset.sale = 'approved';
+  } catch (err) {
+    showMessage('error', `<strong>Could not close the tab.</strong> ${esc(err.message)} Try again.`);
+  } finally {
+    state.busy = false;
+    renderButtons();
+  }
 }
 
 function newSale() {
   state.cents = '';
   state.pending = null;
   state.approved = false;
+  state.screen = null;
+  if (state.items.length) {
+    state.items = [];
+    void syncReaderCart();
+  }
+  renderCart();
+  renderReaderScreen();
   ui.result.hidden = true;
+  ui.receipt.hidden = true;
   ui.saleId.textContent = '—';
   hideMessage();
   resetSteps();
@@ -388,8 +705,14 @@ function newSale() {
 // ---- input -----------------------------------------------------------------------------------
 
 function press(key) {
-  if (state.busy || state.pending?.locked) return;
+  if (state.busy || state.pending?.locked || state.tab) return;
   if (state.approved) newSale();
+  if (state.items.length) {
+    // Typing an amount replaces the cart (and clears it from the reader).
+    state.items = [];
+    renderCart();
+    void syncReaderCart();
+  }
   if (key === 'clear') state.cents = '';
   else if (key === 'back') state.cents = state.cents.slice(0, -1);
   else if (/^\d$/.test(key) && state.cents.length < 8) state.cents = `${state.cents}${key}`.replace(/^0+/, '');
@@ -424,6 +747,10 @@ ui.cancel.addEventListener('click', async () => {
   if (!cancelled) showMessage('warning', 'Too late to cancel: the card is being processed.');
 });
 ui.newSale.addEventListener('click', newSale);
+ui.openTab.addEventListener('click', () => void openTab());
+ui.tabRaise.addEventListener('click', () => void raiseTab());
+ui.tabClose.addEventListener('click', () => void closeTab());
+ui.printReceipt.addEventListener('click', () => ui.receiptFrame.contentWindow?.print());
 
 // ---- start -----------------------------------------------------------------------------------
 
@@ -447,11 +774,18 @@ async function connectReader() {
 
 async function start() {
   renderCards();
+  renderMenu();
+  renderCart();
   renderAmount();
   resetSteps();
+  renderReaderScreen();
   try {
-    const { external_account_id, stripe_api_base } = await fetchSession();
+    const { external_account_id, stripe_api_base, counter } = await fetchSession();
     state.account = external_account_id;
+    state.counter = counter ?? null;
+    state.stripeApiBase = stripe_api_base ?? '/sim/stripe';
+    ui.readerScreenId.textContent = counter ? counter.reader : 'no smart reader: no cart, no tipping';
+    ui.tipHint.textContent = counter ? '' : 'needs the counter';
     // ?process_timeout_ms=500 tries the slow-reader path (with posDemo.state.pos.terminal.simulateFault).
     const processTimeoutMs = Number(new URLSearchParams(location.search).get('process_timeout_ms')) || undefined;
     state.pos = createPosTerminal({
@@ -459,10 +793,13 @@ async function start() {
       processTimeoutMs,
       getAuthToken,
       externalAccountId: external_account_id,
+      // Connection tokens for the counter's location: its readers show the tipping screen.
+      location: counter?.location,
       terminal: createSimulatedStripeTerminal({
         backendUrl: location.origin,
         stripeApiBase: stripe_api_base ?? '/sim/stripe',
         readerDelayMs: 700,
+        onTipScreen,
       }),
       onUnexpectedReaderDisconnect: () => {
         state.ready = false;
@@ -471,10 +808,11 @@ async function start() {
       },
     });
     await connectReader();
+    await refreshReaderScreen();
   } catch (err) {
     setReader('error', `Cannot start: ${err.message}`);
   }
 }
 
-window.posDemo = { state, selectCard, newSale, checkPayment }; // handy from the console
+window.posDemo = { state, selectCard, newSale, checkPayment, refreshReaderScreen }; // handy from the console
 void start();

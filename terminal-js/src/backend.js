@@ -58,10 +58,10 @@ export function createBackendClient(options) {
   }
   const fetchFn = options.fetch ?? defaultFetch();
 
-  async function once(method, path, body, context) {
+  async function once(method, path, body, context, asText = false) {
     const url = joinUrl(backendUrl, path);
     const token = await resolveToken(getAuthToken);
-    const headers = { Accept: 'application/json' };
+    const headers = { Accept: asText ? 'text/plain, text/html, application/json' : 'application/json' };
     if (token) headers.Authorization = `Bearer ${token}`;
     if (body !== undefined) headers['Content-Type'] = 'application/json';
     const controller = typeof AbortController === 'function' ? new AbortController() : null;
@@ -84,6 +84,7 @@ export function createBackendClient(options) {
     } finally {
       if (timer) clearTimeout(timer);
     }
+    if (asText && res.ok) return text;
     let json = null;
     if (text) {
       try { json = JSON.parse(text); } catch { json = null; }
@@ -103,14 +104,15 @@ export function createBackendClient(options) {
    * @param {string} method
    * @param {string} path
    * @param {object} [body]
-   * @param {{retry?: boolean, paymentIntentId?: string}} [opts]
+   * @param {{retry?: boolean, paymentIntentId?: string, text?: boolean}} [opts] text: resolve the
+   *   response body as a string (errors are still the JSON error envelope)
    */
   async function request(method, path, body, opts = {}) {
     const retry = opts.retry ?? true;
     const context = opts.paymentIntentId ? { paymentIntentId: opts.paymentIntentId } : {};
     for (let attempt = 0; ; attempt++) {
       try {
-        return await once(method, path, body, context);
+        return await once(method, path, body, context, opts.text === true);
       } catch (err) {
         const canRetry = retry && err instanceof PosTerminalError && err.retryable && attempt < retries;
         if (!canRetry) throw err;
@@ -137,7 +139,8 @@ export function createBackendClient(options) {
 
     /** POST /v1/payment/intent (idempotent by external_transaction_id). */
     createIntent({ external_account_id, amount, currency, external_transaction_id, external_customer_id,
-      payment_method_types = 'card_present', capture_method = 'manual', description, metadata }) {
+      payment_method_types = 'card_present', capture_method = 'manual', description, metadata,
+      request_incremental_authorization_support }) {
       return request('POST', '/v1/payment/intent', compact({
         external_account_id,
         amount,
@@ -148,7 +151,77 @@ export function createBackendClient(options) {
         external_customer_id,
         description,
         metadata,
+        // Sent only when asked for: an open tab (incrementAuthorization later).
+        request_incremental_authorization_support: request_incremental_authorization_support || undefined,
       }));
+    },
+
+    /**
+     * POST /v1/payment/increment: raises an authorised (requires_capture) payment to `amount`, the
+     * NEW TOTAL (not the difference). Not retried: every attempt counts against Stripe's limit, and
+     * after a lost answer getPayment tells whether the total was raised.
+     */
+    incrementAuthorization({ payment_id, amount, external_account_id }) {
+      return request('POST', '/v1/payment/increment', compact({ payment_id, amount, external_account_id }), {
+        paymentIntentId: payment_id, retry: false,
+      });
+    },
+
+    /**
+     * GET /v1/payment/{id}/receipt: `format` 'json' (default) resolves the receipt object, 'text'
+     * (80 mm printer) and 'html' (a printable page) resolve a string.
+     */
+    getReceipt({ payment_id, external_account_id, format = 'json' }) {
+      if (!['json', 'text', 'html'].includes(format)) {
+        return Promise.reject(new PosTerminalError(ErrorKinds.INVALID_REQUEST, "format must be 'json', 'text' or 'html'", {
+          param: 'format',
+        }));
+      }
+      const query = `external_account_id=${enc(external_account_id)}${format === 'json' ? '' : `&format=${format}`}`;
+      return request('GET', `/v1/payment/${enc(payment_id)}/receipt?${query}`, undefined, {
+        paymentIntentId: payment_id, text: format !== 'json',
+      });
+    },
+
+    /**
+     * POST /v1/terminal/readers/{id}/display: shows a cart on a smart reader. `line_items[].amount`
+     * is the unit price and `total` must be the lines (amount × quantity) plus `tax`, exactly
+     * (decimal major units, like every amount here).
+     */
+    displayCart({ reader_id, external_account_id, currency, line_items, tax, total }) {
+      return request('POST', `/v1/terminal/readers/${enc(reader_id)}/display`, compact({
+        external_account_id,
+        currency,
+        line_items: Array.isArray(line_items)
+          ? line_items.map(({ description, amount, quantity = 1 }) => ({ description, amount, quantity }))
+          : line_items,
+        tax,
+        total,
+      }));
+    },
+
+    /** POST /v1/terminal/readers/{id}/cancel: clears the cart (or stops the reader's payment action). */
+    cancelReaderAction({ reader_id, external_account_id }) {
+      return request('POST', `/v1/terminal/readers/${enc(reader_id)}/cancel`, compact({ external_account_id }));
+    },
+
+    /**
+     * POST /v1/terminal/readers/{id}/process (server-driven): the reader collects and processes
+     * the payment. Not retried: a second request while the reader is busy is refused.
+     */
+    processOnReader({ reader_id, external_account_id, payment_id, allow_redisplay, skip_tipping, tip_eligible_amount }) {
+      return request('POST', `/v1/terminal/readers/${enc(reader_id)}/process`, compact({
+        external_account_id,
+        payment_id,
+        allow_redisplay,
+        skip_tipping,
+        tip_eligible_amount,
+      }), { paymentIntentId: payment_id, retry: false });
+    },
+
+    /** GET /v1/terminal/readers/{id}: the reader with its current action. */
+    getReader({ reader_id, external_account_id }) {
+      return request('GET', `/v1/terminal/readers/${enc(reader_id)}?external_account_id=${enc(external_account_id)}`);
     },
 
     /** POST /v1/payment/capture (full when amount is omitted; repeating returns the same result). */

@@ -8,6 +8,7 @@
 // See README.md for the whole API and the recovery rules.
 
 import { createBackendClient, sleep } from './backend.js';
+import { toMinorUnits, cartTotal } from './money.js';
 import {
   ErrorKinds,
   PosTerminalError,
@@ -25,6 +26,7 @@ export {
   normalizeError,
 } from './errors.js';
 export { createSimulatedTerminal, createSimulatedStripeTerminal, TEST_CARDS } from './simulated.js';
+export { currencyExponent, toMinorUnits, fromMinorUnits, cartTotal } from './money.js';
 
 /** The steps charge() reports through onStep, in order. */
 export const ChargeSteps = Object.freeze({
@@ -257,9 +259,20 @@ export function createPosTerminal(options = {}) {
     if (typeof clientSecret !== 'string' || !clientSecret) {
       throw new PosTerminalError(ErrorKinds.INVALID_REQUEST, 'clientSecret is required', { param: 'clientSecret' });
     }
-    const { saveCard = false, allowRedisplay, config_override, tip_configuration } = collectOptions;
+    const { saveCard = false, allowRedisplay, config_override, tip_configuration, skipTipping, tipEligibleAmount } =
+      collectOptions;
     const config = { ...(config_override ?? {}) };
     if (allowRedisplay) config.allow_redisplay = allowRedisplay;
+    // The SDK's per-sale tipping: skip the tipping screen, or compute its percentages on part of
+    // the amount (minor units, as the SDK takes them).
+    if (skipTipping !== undefined) config.skip_tipping = Boolean(skipTipping);
+    if (tipEligibleAmount !== undefined && tipEligibleAmount !== null) {
+      if (!Number.isSafeInteger(tipEligibleAmount) || tipEligibleAmount <= 0) {
+        throw new PosTerminalError(ErrorKinds.INVALID_REQUEST,
+          'tipEligibleAmount must be a positive whole number of minor units (cents)', { param: 'tipEligibleAmount' });
+      }
+      config.tipping = { ...(config.tipping ?? {}), eligible_amount: tipEligibleAmount };
+    }
     else if (saveCard && !config.allow_redisplay) config.allow_redisplay = DEFAULT_ALLOW_REDISPLAY;
     const sdkOptions = {};
     if (Object.keys(config).length) sdkOptions.config_override = config;
@@ -467,7 +480,8 @@ export function createPosTerminal(options = {}) {
   async function runCharge(run, params) {
     const {
       amount, currency, external_transaction_id, external_customer_id, saveCard = false,
-      allowRedisplay, onStep, onDecline, description, metadata,
+      allowRedisplay, onStep, onDecline, description, metadata, capture = true,
+      requestIncrementalAuthorizationSupport = false, skipTipping, tipEligibleAmount, tipConfiguration,
     } = params;
     const account = run.account;
     let attempt = 0;
@@ -485,8 +499,12 @@ export function createPosTerminal(options = {}) {
       external_customer_id,
       description,
       metadata,
+      request_incremental_authorization_support: requestIncrementalAuthorizationSupport,
     });
     if (run.cancelRequested) await cancelIntentAndThrow(run);
+    // The tip-eligible part in the SDK's minor units, in the intent's currency.
+    const eligibleMinor = tipEligibleAmount === undefined || tipEligibleAmount === null ? undefined
+      : Number(toMinorUnits(tipEligibleAmount, run.intent.currency ?? currency ?? 'usd', 'tipEligibleAmount'));
 
     let status = run.intent.status;
     const declines = [];
@@ -514,6 +532,9 @@ export function createPosTerminal(options = {}) {
           // setup_future_usage, i.e. whenever it has a customer: the caller's, else 'limited' (the
           // backend's default: kept for the merchant's own charges, not shown again online).
           allowRedisplay: allowRedisplay ?? (external_customer_id ? DEFAULT_ALLOW_REDISPLAY : undefined),
+          skipTipping,
+          tipEligibleAmount: eligibleMinor,
+          tip_configuration: tipConfiguration,
         });
       } catch (err) {
         if (run.cancelRequested) await cancelIntentAndThrow(run, err);
@@ -535,9 +556,14 @@ export function createPosTerminal(options = {}) {
       }
     }
 
-    // Authorised (or already captured): capture, then save the card.
+    // Authorised (or already captured): capture, then save the card. capture: false stops at the
+    // authorisation (an open tab: incrementAuthorization, then capturePayment).
     let payment;
-    if (status === 'requires_capture') {
+    if (status === 'requires_capture' && !capture) {
+      payment = run.record?.status === 'requires_capture'
+        ? run.record
+        : await backend.getPayment({ payment_id: run.intent.id, external_account_id: account });
+    } else if (status === 'requires_capture') {
       run.step(ChargeSteps.CAPTURE);
       try {
         payment = await backend.capture({ payment_id: run.intent.id, external_account_id: account });
@@ -565,7 +591,7 @@ export function createPosTerminal(options = {}) {
 
     let card = null;
     let cardError = null;
-    if (saveCard) {
+    if (saveCard && payment.status === 'succeeded') {
       run.step(ChargeSteps.SAVE_CARD);
       try {
         card = await backend.saveCard({
@@ -642,6 +668,12 @@ export function createPosTerminal(options = {}) {
         "allowRedisplay must be 'always' or 'limited' with a customer (the intent saves the card)", {
           param: 'allowRedisplay',
         });
+    }
+    if (params.tipEligibleAmount !== undefined && params.tipEligibleAmount !== null &&
+        !(typeof params.tipEligibleAmount === 'string' || typeof params.tipEligibleAmount === 'number')) {
+      throw new PosTerminalError(ErrorKinds.INVALID_REQUEST, 'tipEligibleAmount must be a decimal amount', {
+        param: 'tipEligibleAmount',
+      });
     }
     if (params.saveCard && !params.external_customer_id) {
       throw new PosTerminalError(ErrorKinds.INVALID_REQUEST, 'saveCard needs external_customer_id', {
@@ -743,6 +775,65 @@ export function createPosTerminal(options = {}) {
     },
     listCards(externalCustomerId, account = externalAccountId) {
       return backend.listCards({ external_account_id: account, external_customer_id: externalCustomerId });
+    },
+    /**
+     * Raises an authorised payment (an intent created with requestIncrementalAuthorizationSupport)
+     * to `newTotal`, the new authorised TOTAL in major units (not the amount added).
+     */
+    incrementAuthorization(paymentId, newTotal, { external_account_id = externalAccountId } = {}) {
+      if (newTotal === undefined || newTotal === null || newTotal === '') {
+        return Promise.reject(new PosTerminalError(ErrorKinds.INVALID_REQUEST, 'newTotal is required', { param: 'amount' }));
+      }
+      return backend.incrementAuthorization({ payment_id: paymentId, amount: newTotal, external_account_id });
+    },
+    /** The payment's receipt: an object (format 'json', default) or the 'text' / 'html' document. */
+    getReceipt(paymentId, { format = 'json', external_account_id = externalAccountId } = {}) {
+      return backend.getReceipt({ payment_id: paymentId, external_account_id, format });
+    },
+    /**
+     * Shows a cart on a smart reader (POST /v1/terminal/readers/{id}/display). Amounts are decimal
+     * major units; `line_items[].amount` is the unit price, `quantity` defaults to 1 and `total`,
+     * when omitted, is computed exactly (lines × quantity + tax).
+     */
+    showCart(readerId, cart = {}, { external_account_id = externalAccountId } = {}) {
+      return (async () => {
+        if (!readerId) throw new PosTerminalError(ErrorKinds.INVALID_REQUEST, 'readerId is required', { param: 'readerId' });
+        const { currency, line_items, tax } = cart;
+        if (!currency) throw new PosTerminalError(ErrorKinds.INVALID_REQUEST, 'cart.currency is required', { param: 'currency' });
+        if (!Array.isArray(line_items) || line_items.length === 0) {
+          throw new PosTerminalError(ErrorKinds.INVALID_REQUEST, 'cart.line_items must list at least one line', {
+            param: 'line_items',
+          });
+        }
+        const lines = line_items.map(({ description, amount, quantity = 1 }) => ({ description, amount, quantity }));
+        const total = cart.total ?? cartTotal({ currency, line_items: lines, tax });
+        return backend.displayCart({ reader_id: readerId, external_account_id, currency, line_items: lines, tax, total });
+      })();
+    },
+    /** Clears the cart from the reader's screen (POST /v1/terminal/readers/{id}/cancel). */
+    clearCart(readerId, { external_account_id = externalAccountId } = {}) {
+      return backend.cancelReaderAction({ reader_id: readerId, external_account_id });
+    },
+    /**
+     * The server-driven flow: the smart reader collects and processes `paymentId` itself
+     * (POST /v1/terminal/readers/{id}/process). skipTipping hides the tipping screen;
+     * tipEligibleAmount (major units) is what its percentages are computed on.
+     */
+    processOnReader(readerId, paymentId, {
+      skipTipping, tipEligibleAmount, allowRedisplay, external_account_id = externalAccountId,
+    } = {}) {
+      return backend.processOnReader({
+        reader_id: readerId,
+        external_account_id,
+        payment_id: paymentId,
+        allow_redisplay: allowRedisplay,
+        skip_tipping: skipTipping,
+        tip_eligible_amount: tipEligibleAmount,
+      });
+    },
+    /** The reader with its current action (GET /v1/terminal/readers/{id}). */
+    getReader(readerId, account = externalAccountId) {
+      return backend.getReader({ reader_id: readerId, external_account_id: account });
     },
   };
 }

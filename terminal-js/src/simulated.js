@@ -8,6 +8,13 @@
 // Choose the card the "customer" presents with setSimulatorConfiguration({testCardNumber}) (reset
 // after each processPayment, as the real SDK does) or per call with
 // collectPaymentMethod(secret, {testCardNumber}).
+//
+// Tipping: when the session's location configures tipping for the intent's currency (and the
+// collect's config_override does not skip_tipping), the reader shows a tipping screen. The tip the
+// customer picks is setSimulatorConfiguration({tipAmount}) (minor units, as in the SDK's
+// simulator), or, with the simulator-only option onTipScreen, the answer of
+// onTipScreen({paymentIntentId, amount, currency, tip_options}) — a UI that shows the screen and
+// lets a person choose.
 
 const DEFAULT_CARD = '4242424242424242';
 
@@ -89,6 +96,7 @@ export function createSimulatedTerminal(options = {}) {
     onPaymentStatusChange,
     readerDelayMs = 0,
     requestTimeoutMs = 30_000,
+    onTipScreen,
   } = options;
   if (typeof onFetchConnectionToken !== 'function') {
     throw new TypeError('createSimulatedTerminal: onFetchConnectionToken must be a function returning a Promise<string>');
@@ -273,6 +281,44 @@ export function createSimulatedTerminal(options = {}) {
     return { ...pi, sdk_payment_details: details };
   }
 
+  /** The tipping screen the reader shows for an intent (`/_sim/terminal/tip_options`). */
+  async function tipScreen(clientSecret, configOverride) {
+    const eligible = configOverride?.tipping?.eligible_amount;
+    const res = await sessionPost('/_sim/terminal/tip_options', {
+      client_secret: clientSecret,
+      ...(typeof configOverride?.skip_tipping === 'boolean' ? { skip_tipping: configOverride.skip_tipping } : {}),
+      ...(Number.isSafeInteger(eligible) ? { tip_eligible_amount: eligible } : {}),
+    });
+    return res.ok ? { screen: res.json } : { error: { error: res.error } };
+  }
+
+  /**
+   * The tip the customer picks: simulatorConfig.tipAmount, else onTipScreen's answer when the
+   * reader shows a tipping screen, else none. Resolves {amount} (minor units) or {error}.
+   */
+  async function chooseTip(clientSecret, configOverride, op) {
+    if (Number.isSafeInteger(simulatorConfig.tipAmount)) return { amount: simulatorConfig.tipAmount };
+    if (typeof onTipScreen !== 'function' || configOverride?.skip_tipping === true) return { amount: 0 };
+    const shown = await tipScreen(clientSecret, configOverride);
+    if (shown.error) return shown;
+    if (shown.screen.screen !== 'tipping') return { amount: 0 };
+    const paymentIntentId = clientSecret.slice(0, clientSecret.indexOf('_secret_'));
+    let picked;
+    try {
+      picked = await Promise.race([
+        Promise.resolve(onTipScreen({ paymentIntentId, ...shown.screen, cancelled: op.cancelPromise })),
+        op.cancelPromise.then(() => 0),
+      ]);
+    } catch (cause) {
+      return { error: sdkError('reader_error', `The tipping screen failed: ${cause?.message ?? cause}`) };
+    }
+    const amount = picked === null || picked === undefined ? 0 : Number(picked);
+    if (!Number.isSafeInteger(amount) || amount < 0) {
+      return { error: sdkError('reader_error', 'onTipScreen must resolve a whole number of minor units (0: no tip)') };
+    }
+    return { amount };
+  }
+
   const terminal = {
     getConnectionStatus: () => connectionStatus,
     getPaymentStatus: () => paymentStatus,
@@ -335,11 +381,17 @@ export function createSimulatedTerminal(options = {}) {
         const fault = takeFault('collect');
         if (fault) return faultError(fault);
         const allowRedisplay = collectOptions?.config_override?.allow_redisplay;
+        const skipTipping = collectOptions?.config_override?.skip_tipping;
         const cardNumber = cardFrom(collectOptions);
+        const tip = await chooseTip(clientSecret, collectOptions?.config_override, op);
+        if (tip.error) return tip.error;
+        if (op.cancelled) return canceledResult();
         const collectBody = {
           client_secret: clientSecret,
           card_number: cardNumber,
           ...(allowRedisplay ? { allow_redisplay: allowRedisplay } : {}),
+          ...(typeof skipTipping === 'boolean' ? { skip_tipping: skipTipping } : {}),
+          ...(tip.amount > 0 ? { tip_amount: tip.amount } : {}),
         };
         let res = await sessionPost('/_sim/terminal/collect', collectBody);
         if (!res.ok && res.error?.code === 'payment_intent_unexpected_state' && !op.cancelled) {
@@ -438,6 +490,16 @@ export function createSimulatedTerminal(options = {}) {
     },
 
     // ---- simulator-only controls (not in the real SDK) ----
+
+    /**
+     * The screen the simulated reader shows for an intent before the card: `{screen: 'tipping' |
+     * 'collect_payment_method', amount, currency, tip_options}` (config_override as for collect).
+     */
+    async getTipScreen(clientSecret, configOverride = {}) {
+      if (connectionStatus !== 'connected') return sdkError('no_established_connection', 'No reader is connected.');
+      const shown = await tipScreen(clientSecret, configOverride);
+      return shown.error ?? shown.screen;
+    },
 
     /**
      * Makes the next `operation` ('connect' | 'collect' | 'process') fail with SDK error `code`.

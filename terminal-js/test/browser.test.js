@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { mkdir } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { BACKEND_URL, requireBackend, unique } from './support/backend-env.js';
+import { BACKEND_URL, backendSession, requireBackend, unique } from './support/backend-env.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const OUTPUT = fileURLToPath(new URL('../test-output/', import.meta.url));
@@ -15,7 +15,7 @@ const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-backgrou
   '--no-first-run', '--disable-component-update', '--disable-sync'];
 
 /** A headless page on /pos that fails the test on page errors. */
-async function openPos(t, query = '') {
+async function openPos(t, query = '', { tips = true } = {}) {
   assert.ok(existsSync(CHROMIUM), `${CHROMIUM} not found: apt-get install -y chromium (or set CHROMIUM_PATH)`);
   const { chromium } = await import('playwright-core');
   await mkdir(OUTPUT, { recursive: true });
@@ -36,6 +36,9 @@ async function openPos(t, query = '') {
   };
   await page.goto(`${BACKEND_URL}/pos${query}`);
   await page.locator('[data-testid="reader-status"][data-state="connected"]').waitFor({ timeout: 15_000 });
+  // The counter's reader asks for a tip; tests about other things turn that off.
+  if (!tips) await page.locator('label[for="tip-on-reader"]').click();
+  assert.equal(await tid('tip-on-reader').isChecked(), tips);
   return { page, tid, typeAmount, pageErrors };
 }
 
@@ -50,9 +53,23 @@ async function serveDemoFromSource(page) {
   });
 }
 
+/** A call to the backend's API with the demo token (what the tests check the page against). */
+let demoSession = null;
+async function api(method, path, body) {
+  demoSession ??= await backendSession();
+  const res = await fetch(`${BACKEND_URL}${path}`, {
+    method,
+    headers: { Authorization: `Bearer ${demoSession.token}`, 'Content-Type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  assert.equal(res.status, 200, `${method} ${path} → ${res.status}: ${text}`);
+  return JSON.parse(text);
+}
+
 if (requireBackend('browser.test.js')) {
   test('demo POS page: charge 12.99 with save card, then a decline and a retry with another card', async (t) => {
-    const { page, tid, typeAmount, pageErrors } = await openPos(t);
+    const { page, tid, typeAmount, pageErrors } = await openPos(t, '', { tips: false });
 
     // 1. 12.99, customer, save card, Visa 4242.
     const customer = unique('cust');
@@ -98,8 +115,109 @@ if (requireBackend('browser.test.js')) {
     assert.deepEqual(pageErrors.map(String), []);
   });
 
+  test('demo POS page: the cart on the reader, a tip chosen on the reader, the printable receipt', async (t) => {
+    const { page, tid, pageErrors } = await openPos(t);
+    // Ringing up: every item goes to the counter's reader, whose screen (as the simulator reports
+    // it) shows the cart.
+    await tid('item-coffee').click();
+    await tid('item-coffee').click();
+    await tid('item-bagel').click();
+    assert.match(await tid('amount-display').textContent(), /9\.75/);
+    const screen = page.locator('[data-testid="reader-screen"][data-screen="cart"]');
+    await screen.filter({ hasText: '1 × Bagel' }).waitFor({ timeout: 10_000 });
+    const shown = await tid('reader-screen').textContent();
+    assert.match(shown, /2 × Coffee\s*\$7\.00/);
+    assert.match(shown, /Total\s*\$9\.75/);
+    const { reader } = await page.evaluate(() => window.posDemo.state.counter);
+    const simScreen = await (await fetch(`${BACKEND_URL}/sim/stripe/_sim/terminal/readers/${reader}/screen`)).json();
+    assert.equal(simScreen.screen, 'cart');
+    assert.equal(simScreen.cart.total, 975);
+    await page.screenshot({ path: `${OUTPUT}pos-cart-on-reader.png`, fullPage: true });
+
+    // The customer picks a tip on the reader's tipping screen (9.75 is under the counter's smart-tip
+    // threshold of 10.00: fixed amounts 1.00 / 2.00 / 3.00).
+    await tid('card-4242424242424242').click();
+    await tid('charge').click();
+    await page.locator('[data-testid="reader-screen"][data-screen="tipping"]').waitFor({ timeout: 15_000 });
+    assert.match(await tid('tip-option-1').textContent(), /\$2\.00/);
+    assert.equal(await tid('tip-none').textContent(), 'No tip');
+    await page.screenshot({ path: `${OUTPUT}pos-tipping-screen.png`, fullPage: true });
+    await tid('tip-option-1').click();
+    await tid('result').waitFor({ state: 'visible', timeout: 20_000 });
+    assert.match(await tid('result-amount').textContent(), /11\.75/);
+    assert.match(await tid('result-tip').textContent(), /\$2\.00/);
+    const paymentId = await tid('result-payment-id').textContent();
+
+    // The payment as the API reports it: captured, tip recorded separately.
+    const payment = await api('GET', `/v1/payment/${paymentId}?external_account_id=demo-merchant`);
+    assert.equal(payment.status, 'succeeded');
+    assert.equal(payment.amount_captured, '11.75');
+    assert.equal(payment.amount_tip, '2.00');
+
+    // The printable receipt: brand, last4, tip.
+    await tid('receipt').waitFor({ state: 'visible', timeout: 10_000 });
+    const receipt = page.frameLocator('[data-testid="receipt-frame"]').locator('body');
+    await receipt.filter({ hasText: '4242' }).waitFor({ timeout: 10_000 });
+    const text = await receipt.textContent();
+    assert.match(text, /visa/i);
+    assert.match(text, /4242/);
+    assert.match(text, /Tip[\s\S]*2\.00/);
+    assert.equal(await tid('print-receipt').textContent(), 'Print receipt');
+    // After the sale the reader thanks the customer and its cart is cleared.
+    await page.locator('body[data-sale="approved"]').waitFor({ timeout: 10_000 });
+    assert.equal(await tid('reader-screen').getAttribute('data-screen'), 'approved');
+    const after = await (await fetch(`${BACKEND_URL}/sim/stripe/_sim/terminal/readers/${reader}/screen`)).json();
+    assert.equal(after.screen, 'idle');
+    await tid('receipt').screenshot({ path: `${OUTPUT}pos-receipt.png` });
+    await page.screenshot({ path: `${OUTPUT}pos-tip-approved.png`, fullPage: true });
+    assert.deepEqual(pageErrors.map(String), []);
+  });
+
+  test('demo POS page: an open tab is authorised, raised and captured', async (t) => {
+    const { page, tid, pageErrors } = await openPos(t);
+    await tid('item-juice').click();
+    await page.locator('[data-testid="reader-screen"][data-screen="cart"]').waitFor({ timeout: 10_000 });
+    await tid('card-5555555555554444').click();
+    await tid('open-tab').click();
+    await page.locator('body[data-sale="tab_open"]').waitFor({ timeout: 20_000 });
+    assert.match(await tid('tab-authorised').textContent(), /4\.25/);
+    const paymentId = await page.evaluate(() => window.posDemo.state.tab.paymentId);
+    let payment = await api('GET', `/v1/payment/${paymentId}?external_account_id=demo-merchant`);
+    assert.equal(payment.status, 'requires_capture');
+    assert.equal(payment.amount, '4.25');
+    assert.equal(await tid('charge').isDisabled(), true, 'no second sale while the tab is open');
+
+    // More rounds: the authorisation is raised to the new total.
+    await tid('item-coffee').click();
+    await tid('item-bagel').click();
+    await page.locator('[data-testid="reader-screen"]', { hasText: '1 × Bagel' }).waitFor({ timeout: 10_000 });
+    assert.match(await tid('tab-total').textContent(), /10\.50/);
+    await tid('tab-raise').click();
+    await page.locator('[data-testid="tab-authorised"]', { hasText: '10.50' }).waitFor({ timeout: 10_000 });
+    payment = await api('GET', `/v1/payment/${paymentId}?external_account_id=demo-merchant`);
+    assert.equal(payment.status, 'requires_capture');
+    assert.equal(payment.amount, '10.50');
+    await page.screenshot({ path: `${OUTPUT}pos-tab-open.png`, fullPage: true });
+
+    // One more item, then closing raises once more and captures the whole tab.
+    await tid('item-coffee').click();
+    await page.locator('[data-testid="tab-total"]', { hasText: '14.00' }).waitFor({ timeout: 10_000 });
+    await tid('tab-close').click();
+    await tid('result').waitFor({ state: 'visible', timeout: 20_000 });
+    assert.match(await tid('result-amount').textContent(), /14\.00/);
+    assert.equal(await tid('result-payment-id').textContent(), paymentId);
+    payment = await api('GET', `/v1/payment/${paymentId}?external_account_id=demo-merchant`);
+    assert.equal(payment.status, 'succeeded');
+    assert.equal(payment.amount_captured, '14.00');
+    const receipt = page.frameLocator('[data-testid="receipt-frame"]').locator('body');
+    await receipt.filter({ hasText: '4444' }).waitFor({ timeout: 10_000 });
+    assert.match(await receipt.textContent(), /14\.00/);
+    await page.screenshot({ path: `${OUTPUT}pos-tab-closed.png`, fullPage: true });
+    assert.deepEqual(pageErrors.map(String), []);
+  });
+
   test('demo POS page: a reader that never answers locks the sale until Check payment finds it paid', async (t) => {
-    const { page, tid, typeAmount, pageErrors } = await openPos(t, '?process_timeout_ms=400');
+    const { page, tid, typeAmount, pageErrors } = await openPos(t, '?process_timeout_ms=400', { tips: false });
     await typeAmount('700');
     await page.evaluate(() => window.posDemo.state.pos.terminal.simulateFault({ operation: 'process', hang: true }));
     await tid('charge').click();

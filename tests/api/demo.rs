@@ -159,6 +159,73 @@ both_backends! {
         assert_eq!(account["display_name"], "Renamed");
     }
 
+    async fn the_demo_token_hands_out_a_counter_with_a_tipping_screen_and_a_smart_reader(app) {
+        let body = demo_token(&app).await;
+        let token = body["token"].as_str().unwrap();
+        let location = body["counter"]["location"].as_str().expect("a counter location").to_string();
+        let reader = body["counter"]["reader"].as_str().expect("a counter reader").to_string();
+        assert!(location.starts_with("tml_") && reader.starts_with("tmr_"), "{body}");
+        // The same counter every time.
+        let again = demo_token(&app).await;
+        assert_eq!(again["counter"], body["counter"]);
+
+        // The reader is the account's, at the location, and takes a cart.
+        let (status, readers) = app.get("/v1/terminal/readers?external_account_id=demo-merchant", token).await;
+        assert_eq!(status, 200, "{readers}");
+        assert_eq!(readers["data"].as_array().unwrap().len(), 1);
+        assert_eq!(readers["data"][0]["id"], reader.as_str());
+        assert_eq!(readers["data"][0]["location"], location.as_str());
+        let (status, shown) = app
+            .post(&format!("/v1/terminal/readers/{reader}/display"), token,
+                  json!({"external_account_id": "demo-merchant", "currency": "usd",
+                         "line_items": [{"description": "Coffee", "amount": "3.50", "quantity": 2}],
+                         "total": "7.00"}))
+            .await;
+        assert_eq!(status, 200, "{shown}");
+        let (status, screen) = app
+            .send(Method::GET, &format!("/sim/stripe/_sim/terminal/readers/{reader}/screen"), None, None)
+            .await;
+        assert_eq!(status, 200);
+        assert_eq!(screen["screen"], "cart");
+        assert_eq!(screen["cart"]["total"], 700);
+
+        // A till connected at the counter shows the tipping screen for a usd sale: fixed amounts
+        // under 10.00, percentages from there.
+        let (status, secret) = app
+            .post("/v1/terminal/connection_token", token,
+                  json!({"external_account_id": "demo-merchant", "location": location}))
+            .await;
+        assert_eq!(status, 200, "{secret}");
+        let (status, session) = app
+            .send(Method::POST, "/sim/stripe/_sim/terminal/sessions", None,
+                  Some(json!({"connection_token": secret["secret"]})))
+            .await;
+        assert_eq!(status, 200, "{session}");
+        assert_eq!(session["location"], location.as_str());
+        for (amount, expected) in [
+            ("7.00", json!([{"type": "fixed_amount", "amount": 100}, {"type": "fixed_amount", "amount": 200},
+                            {"type": "fixed_amount", "amount": 300}])),
+            ("40.00", json!([{"type": "percentage", "percentage": 15, "amount": 600},
+                             {"type": "percentage", "percentage": 18, "amount": 720},
+                             {"type": "percentage", "percentage": 20, "amount": 800}])),
+        ] {
+            let (status, intent) = app
+                .post("/v1/payment/intent", token,
+                      json!({"external_account_id": "demo-merchant", "amount": amount,
+                             "external_transaction_id": format!("counter-{amount}"),
+                             "payment_method_types": "card_present", "capture_method": "manual"}))
+                .await;
+            assert_eq!(status, 200, "{intent}");
+            let (status, tips) = app
+                .send(Method::POST, "/sim/stripe/_sim/terminal/tip_options", None,
+                      Some(json!({"session": session["session"], "client_secret": intent["client_secret"]})))
+                .await;
+            assert_eq!(status, 200, "{tips}");
+            assert_eq!(tips["screen"], "tipping", "{amount}");
+            assert_eq!(tips["tip_options"], expected, "{amount}");
+        }
+    }
+
     async fn concurrent_first_tokens_all_succeed(app) {
         let requests = (0..6).map(|_| app.exchange(app.client.post(app.url("/pos/token"))));
         for response in futures_util::future::join_all(requests).await {
