@@ -842,7 +842,7 @@ const BARS: [(&str, u32, u32, u32); 9] = [
     ("POST /v1/payment/intent +new customer", 13, 14, 3),
     ("POST /v1/payment/intent (replay)", 2, 2, 1),
     ("POST /v1/payment/capture", 9, 9, 2),
-    ("GET /v1/payment/{id}", 4, 4, 2),
+    ("GET /v1/payment/{id}", 5, 5, 2),
     ("GET /v1/payments?limit=20", 2, 2, 1),
     ("POST /v1/terminal/locations", 2, 2, 2),
     ("POST /v1/terminal/locations +Idempotency-Key", 7, 8, 4),

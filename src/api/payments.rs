@@ -209,7 +209,7 @@ impl PaymentResponse {
             incremental_authorization_supported: p.incremental_authorization_supported,
             overcapture_supported: p.overcapture_supported,
             history,
-            dispute: None,
+            dispute: view.dispute.as_ref().map(super::disputes::DisputeBrief::of),
         }
     }
 }
@@ -490,11 +490,7 @@ pub async fn get(
     let id = path.into_inner();
     payment_id(&id)?;
     let view = payments::get(&services, account.into_string(), id).await?;
-    let dispute = crate::flows::disputes::latest_of_payment(&services, view.payment.id.clone());
-    let dispute = dispute.await?;
-    let mut response = PaymentResponse::from_view(view, true);
-    response.dispute = dispute.as_ref().map(super::disputes::DisputeBrief::of);
-    Ok(HttpResponse::Ok().json(response))
+    Ok(HttpResponse::Ok().json(PaymentResponse::from_view(view, true)))
 }
 
 #[derive(Deserialize)]

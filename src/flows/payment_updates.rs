@@ -9,7 +9,7 @@ use crate::db::models::{new_id, now, Payment, PaymentHistory};
 use crate::db::{self, write_transaction, DbConnection};
 use crate::error::Error;
 use crate::money::MinorUnits;
-use crate::payment_state::{decide, Decision, IntentState, PaymentUpdate, Source};
+use crate::payment_state::{decide, Decision, IntentState, PaymentStatus, PaymentUpdate, Source};
 use stripe_client::PaymentIntent;
 
 /// The action of history entries that record a refused update.
@@ -65,8 +65,14 @@ pub fn apply(
             if row_changed {
                 db::payments::record_state(conn, &after)?;
             }
-            // Disputes that arrived before the payment knew its PaymentIntent.
-            super::disputes::adopt(conn, &after)?;
+            // Disputes that arrived before the payment was recorded: only possible for a charge
+            // made before our row left `creating` (a Checkout payment, a saved-card charge, a
+            // creation completed late), so looked for only when a row leaves `creating` with a
+            // charge — not on a card-present intent's creation (no charge yet), nor later (its
+            // intent was known before any charge, so its disputes find it).
+            if current.status == PaymentStatus::Creating && after.stripe_charge_id.is_some() {
+                super::disputes::adopt(conn, &after)?;
+            }
             insert_history(conn, &after, action, amount, actor, None)?;
             if let Some(event) = event {
                 super::events::emit_payment(conn, &after, event)?;

@@ -11,7 +11,7 @@ use super::line_items::{LineInput, Sale};
 use super::payment_updates::{apply_now, insert_history, observe, observe_intent};
 use super::{customers, Services};
 use crate::db::models::{
-    new_id, Account, Customer, MethodTypes, Payment, PaymentHistory, PaymentLineItem,
+    new_id, Account, Customer, Dispute, MethodTypes, Payment, PaymentHistory, PaymentLineItem,
 };
 use crate::db::{self, write_transaction, DbConnection, Inserted};
 use crate::error::Error;
@@ -90,6 +90,8 @@ pub struct PaymentView {
     pub history: Vec<PaymentHistory>,
     /// The payment's line items, where the answer shows them (`get`).
     pub line_items: Vec<PaymentLineItem>,
+    /// Its latest dispute, where the answer shows it (`get`).
+    pub dispute: Option<Dispute>,
 }
 
 /// Creates (or, for the same `external_transaction_id`, returns) the PaymentIntent.
@@ -212,6 +214,7 @@ pub async fn create_intent(
         client_secret: intent.client_secret,
         history: Vec::new(),
         line_items: Vec::new(),
+        dispute: None,
     })
 }
 
@@ -816,18 +819,24 @@ pub async fn get(
     // The row as it is now, with its history, in one hop: a capture (or webhook) that completed
     // while Stripe was being read is shown, never the row as it was before the read.
     let id = payment.id.clone();
-    let (payment, history, lines) = services
+    let (payment, history, lines, dispute) = services
         .db
         .run(move |conn| {
             let payment = by_id(conn, &id)?;
             let history = db::payment_history::of_payment(conn, &id)?;
             let lines = line_items_of(conn, &payment)?;
-            Ok::<_, Error>((payment, history, lines))
+            // Only a captured payment can be disputed: no query for the others.
+            let dispute = match payment.amount_captured.get() > 0 {
+                true => db::disputes::of_payment(conn, &id)?.into_iter().next(),
+                false => None,
+            };
+            Ok::<_, Error>((payment, history, lines, dispute))
         })
         .await?;
     let mut view = view_of(account, payment, customer);
     view.history = history;
     view.line_items = lines;
+    view.dispute = dispute;
     Ok(view)
 }
 
@@ -905,6 +914,7 @@ pub fn view_of(account: Account, payment: Payment, customer: Option<Customer>) -
         client_secret: None,
         history: Vec::new(),
         line_items: Vec::new(),
+        dispute: None,
     }
 }
 
@@ -921,6 +931,7 @@ pub async fn view(
         client_secret: None,
         history: Vec::new(),
         line_items: Vec::new(),
+        dispute: None,
     })
 }
 
@@ -1280,6 +1291,7 @@ pub async fn list(
                     client_secret: None,
                     history: Vec::new(),
                     line_items: Vec::new(),
+                    dispute: None,
                 })
                 .collect();
             Ok((views, has_more))
