@@ -325,21 +325,6 @@ pub async fn get(
         .await
 }
 
-/// The newest dispute of a payment (our id), for the payment's own view.
-pub async fn latest_of_payment(
-    services: &Services,
-    payment_id: String,
-) -> Result<Option<Dispute>, Error> {
-    services
-        .db
-        .run(move |conn| {
-            Ok(db::disputes::of_payment(conn, &payment_id)?
-                .into_iter()
-                .next())
-        })
-        .await
-}
-
 /// Filters of `GET /v1/disputes`.
 #[derive(Debug, Clone)]
 pub struct DisputeFilter {
