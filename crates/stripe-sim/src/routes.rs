@@ -108,6 +108,11 @@ pub(crate) static ROUTES: &[Route] = &[
         terminal::update_location,
     ),
     route(
+        "DELETE",
+        "/v1/terminal/locations/{location}",
+        terminal::delete_location,
+    ),
+    route(
         "POST",
         "/v1/terminal/configurations",
         terminal_configurations::create,
@@ -138,6 +143,16 @@ pub(crate) static ROUTES: &[Route] = &[
         "GET",
         "/v1/terminal/readers/{reader}",
         terminal::retrieve_reader,
+    ),
+    route(
+        "POST",
+        "/v1/terminal/readers/{reader}",
+        terminal::update_reader,
+    ),
+    route(
+        "DELETE",
+        "/v1/terminal/readers/{reader}",
+        terminal::delete_reader,
     ),
     route(
         "POST",
