@@ -13,6 +13,7 @@ mod conflicts;
 mod connections;
 mod demo;
 mod envelope;
+mod fleet;
 mod idempotency;
 mod lifecycle;
 mod logs;
