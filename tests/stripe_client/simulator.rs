@@ -1005,7 +1005,10 @@ fn fleet(run: &mut Run) -> BoxFuture<'_, ()> {
                 .collect::<Vec<_>>()
             }
         };
-        assert_eq!(by_status(ReaderStatus::Offline).await, vec![reader.id.clone()]);
+        assert_eq!(
+            by_status(ReaderStatus::Offline).await,
+            vec![reader.id.clone()]
+        );
         assert!(by_status(ReaderStatus::Online).await.is_empty());
         let deleted = c.delete_reader(&a, &reader.id).await.unwrap();
         assert!(deleted.deleted);
