@@ -92,6 +92,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::get().to(terminal::list_locations)),
         )
         .service(
+            web::resource("/v1/terminal/locations/{id}")
+                .route(web::post().to(terminal::update_location))
+                .route(web::delete().to(terminal::delete_location)),
+        )
+        .service(
             web::resource("/v1/terminal/locations/{id}/tipping")
                 .route(web::put().to(terminal::put_tipping))
                 .route(web::get().to(terminal::get_tipping))
@@ -103,7 +108,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::get().to(terminal::list_readers)),
         )
         .service(
-            web::resource("/v1/terminal/readers/{id}").route(web::get().to(terminal::get_reader)),
+            web::resource("/v1/terminal/readers/{id}")
+                .route(web::get().to(terminal::get_reader))
+                .route(web::post().to(terminal::update_reader))
+                .route(web::delete().to(terminal::delete_reader)),
         )
         .service(
             web::resource("/v1/terminal/readers/{id}/process")

@@ -74,6 +74,8 @@ pub enum Schema {
     GroupBy,
     DisputeStatus,
     DisputeId,
+    LocationId,
+    ReaderStatus,
 }
 
 use Auth::{Bearer, Public};
@@ -149,12 +151,20 @@ pub const OPERATIONS: &[Operation] = &[
     Operation { method: "post", path: "/v1/terminal/connection_token", id: "createConnectionToken", tag: "terminal", summary: "A fresh Terminal connection token (never cached).", auth: Bearer(Scope::Terminal), calls: Stripe, query: &[], body: Some("ConnectionTokenRequest"), ok: &[(200, "The token.", "ConnectionToken")] },
     Operation { method: "post", path: "/v1/terminal/locations", id: "createLocation", tag: "terminal", summary: "Create a Terminal location.", auth: Bearer(Scope::Terminal), calls: Stripe, query: &[], body: Some("LocationRequest"), ok: &[(200, "The location.", "Location")] },
     Operation { method: "get", path: "/v1/terminal/locations", id: "listLocations", tag: "terminal", summary: "The account's Terminal locations.", auth: Bearer(Scope::Terminal), calls: Database, query: ACCOUNT_Q, body: None, ok: &[(200, "The locations.", "LocationList")] },
+    Operation { method: "post", path: "/v1/terminal/locations/{id}", id: "updateLocation", tag: "terminal", summary: "Rename a location and/or change fields of its address (not its country: 400). Idempotency-Key like every POST.", auth: Bearer(Scope::Terminal), calls: Stripe, query: &[], body: Some("LocationUpdateRequest"), ok: &[(200, "The location.", "Location")] },
+    Operation { method: "delete", path: "/v1/terminal/locations/{id}", id: "deleteLocation", tag: "terminal", summary: "Delete a location at Stripe and here; 409 location_has_readers while readers of the account are registered there (delete them first).", auth: Bearer(Scope::Terminal), calls: Stripe, query: ACCOUNT_Q, body: None, ok: &[(200, "The deleted location.", "Deleted")] },
     Operation { method: "put", path: "/v1/terminal/locations/{id}/tipping", id: "putLocationTipping", tag: "terminal", summary: "Set one currency's tip choices on the location's readers (a Stripe Terminal Configuration assigned to the location; other currencies kept).", auth: Bearer(Scope::Terminal), calls: Stripe, query: &[], body: Some("TippingRequest"), ok: &[(200, "The location's tipping.", "LocationTipping")] },
     Operation { method: "get", path: "/v1/terminal/locations/{id}/tipping", id: "getLocationTipping", tag: "terminal", summary: "The tip choices of the location's readers, per currency (read from Stripe).", auth: Bearer(Scope::Terminal), calls: Stripe, query: ACCOUNT_Q, body: None, ok: &[(200, "The location's tipping.", "LocationTipping")] },
     Operation { method: "delete", path: "/v1/terminal/locations/{id}/tipping", id: "deleteLocationTipping", tag: "terminal", summary: "No tipping screen at the location any more (a configuration made by this service is deleted; the merchant's own keeps its other settings).", auth: Bearer(Scope::Terminal), calls: Stripe, query: ACCOUNT_Q, body: None, ok: &[(200, "The location's tipping (now none).", "LocationTipping")] },
     Operation { method: "post", path: "/v1/terminal/readers", id: "registerReader", tag: "terminal", summary: "Register a reader by its registration code.", auth: Bearer(Scope::Terminal), calls: Stripe, query: &[], body: Some("ReaderRequest"), ok: &[(200, "The reader.", "Reader")] },
-    Operation { method: "get", path: "/v1/terminal/readers", id: "listReaders", tag: "terminal", summary: "The account's readers (without live status).", auth: Bearer(Scope::Terminal), calls: Database, query: ACCOUNT_Q, body: None, ok: &[(200, "The readers.", "ReaderList")] },
+    Operation { method: "get", path: "/v1/terminal/readers", id: "listReaders", tag: "terminal", summary: "The account's readers, newest first, each with its status as Stripe has it now (online/offline, last seen, software version, serial number; status null for a reader Stripe no longer has). Filters: location, status (a reader Stripe no longer has is then left out).", auth: Bearer(Scope::Terminal), calls: Stripe, query: &[
+        ("external_account_id", true, ExternalId),
+        ("location", false, Schema::LocationId),
+        ("status", false, Schema::ReaderStatus),
+    ], body: None, ok: &[(200, "The readers.", "ReaderList")] },
     Operation { method: "get", path: "/v1/terminal/readers/{id}", id: "getReader", tag: "terminal", summary: "A reader with its live status and current action.", auth: Bearer(Scope::Terminal), calls: Stripe, query: ACCOUNT_Q, body: None, ok: &[(200, "The reader.", "Reader")] },
+    Operation { method: "post", path: "/v1/terminal/readers/{id}", id: "renameReader", tag: "terminal", summary: "Rename a reader (label). A reader moves to another location by being deleted and registered again: `location` is a 400. Idempotency-Key like every POST.", auth: Bearer(Scope::Terminal), calls: Stripe, query: &[], body: Some("ReaderUpdateRequest"), ok: &[(200, "The reader.", "Reader")] },
+    Operation { method: "delete", path: "/v1/terminal/readers/{id}", id: "deleteReader", tag: "terminal", summary: "Delete a reader at Stripe and here (its past payments keep its id).", auth: Bearer(Scope::Terminal), calls: Stripe, query: ACCOUNT_Q, body: None, ok: &[(200, "The deleted reader.", "Deleted")] },
     Operation { method: "post", path: "/v1/terminal/readers/{id}/process", id: "processOnReader", tag: "terminal", summary: "Hand a payment to a smart reader (server-driven).", auth: Bearer(Scope::Terminal), calls: Stripe, query: &[], body: Some("ProcessRequest"), ok: &[(200, "The reader.", "Reader")] },
     Operation { method: "post", path: "/v1/terminal/readers/{id}/display", id: "displayCartOnReader", tag: "terminal", summary: "Show a cart (lines, tax, total) on a smart reader until cancel clears it or a payment replaces it; 409 reader_busy during a payment.", auth: Bearer(Scope::Terminal), calls: Stripe, query: &[], body: Some("DisplayRequest"), ok: &[(200, "The reader, its action set_reader_display.", "Reader")] },
     Operation { method: "post", path: "/v1/terminal/readers/{id}/cancel", id: "cancelReaderAction", tag: "terminal", summary: "Cancel the reader's current action, or clear the cart it shows.", auth: Bearer(Scope::Terminal), calls: Stripe, query: &[], body: Some("AccountRequest"), ok: &[(200, "The reader.", "Reader")] },
@@ -291,7 +301,8 @@ fn operation(op: &Operation) -> Value {
     if op.calls == Card {
         errors.push(402);
     }
-    if op.body.is_some() || (op.method == "get" && op.path.contains('{')) {
+    // A deletion may be refused while something depends on the object (`location_has_readers`).
+    if op.body.is_some() || (op.method == "get" && op.path.contains('{')) || op.method == "delete" {
         errors.push(409);
     }
     if op.body.is_some() {
@@ -372,7 +383,14 @@ fn query_schema(schema: Schema) -> Value {
         }
         Schema::DisputeStatus => json!({"$ref": "#/components/schemas/DisputeStatus"}),
         Schema::DisputeId => json!({"$ref": "#/components/schemas/DisputeId"}),
+        Schema::LocationId => json!({"type": "string", "pattern": "^tml_"}),
+        Schema::ReaderStatus => reader_status(),
     }
+}
+
+/// A reader's network status at Stripe.
+fn reader_status() -> Value {
+    json!({"type": "string", "enum": ["online", "offline"]})
 }
 
 fn error_name(status: u16) -> &'static str {
@@ -860,6 +878,32 @@ fn schemas() -> Value {
             ),
         ),
         (
+            "ReaderUpdateRequest",
+            request(
+                &["external_account_id", "label"],
+                json!({
+                    "external_account_id": r("ExternalId"),
+                    "label": {"type": "string", "minLength": 1, "maxLength": 100},
+                }),
+            ),
+        ),
+        (
+            "LocationUpdateRequest",
+            request(
+                &["external_account_id"],
+                json!({
+                    "external_account_id": r("ExternalId"),
+                    "display_name": {"type": "string", "minLength": 1, "maxLength": 100},
+                    "address": request(&[], json!({
+                        "line1": {"type": "string", "minLength": 1, "maxLength": 200},
+                        "city": {"type": "string", "maxLength": 100},
+                        "state": {"type": "string", "maxLength": 100},
+                        "postal_code": {"type": "string", "maxLength": 100},
+                    })),
+                }),
+            ),
+        ),
+        (
             "ProcessRequest",
             request(
                 &["external_account_id", "payment_id"],
@@ -1102,7 +1146,10 @@ fn schemas() -> Value {
                     "device_type": nstring(),
                     "location": nullable(id("tml")),
                     "created_at": time(),
-                    "status": nullable(json!({"type": "string", "enum": ["online", "offline"], "description": "Live (not in lists)."})),
+                    "status": nullable(json!({"allOf": [reader_status()], "description": "As Stripe has it now; null when Stripe no longer has the reader."})),
+                    "last_seen_at": nullable(json!({"allOf": [time()], "description": "When the reader last reported to Stripe (Stripe's last_seen_at)."})),
+                    "device_sw_version": nstring(),
+                    "serial_number": string(),
                     "action": nullable(response(json!({
                         "type": {"type": "string", "enum": ["process_payment_intent", "process_setup_intent", "refund_payment", "set_reader_display"]},
                         "status": {"type": "string", "enum": ["in_progress", "succeeded", "failed"]},
@@ -1124,6 +1171,13 @@ fn schemas() -> Value {
             }),
         ),
         ("ReaderList", list_of("Reader")),
+        (
+            "Deleted",
+            response(json!({
+                "id": string(),
+                "deleted": {"type": "boolean", "enum": [true]},
+            })),
+        ),
         ("TotalsGroup", super::reports::group_schema()),
         (
             "Totals",

@@ -1,6 +1,7 @@
 //! Stripe Terminal for POS tablets and smart readers: `POST /v1/terminal/connection_token`,
 //! locations, readers, and the server-driven `process` / `display` (a cart on the screen) /
-//! `cancel` of a reader's action, and each location's tip choices
+//! `cancel` of a reader's action, the fleet (readers renamed and deleted with their status,
+//! locations updated and deleted), and each location's tip choices
 //! (`/v1/terminal/locations/{id}/tipping`).
 
 use super::extract::{ApiJson, ApiQuery};
@@ -8,14 +9,14 @@ use super::payments::{payment_id, AccountQuery};
 use crate::auth::{Caller, Scope};
 use crate::db::models::{TerminalLocation, TerminalReader};
 use crate::error::Error;
-use crate::flows::terminal::{self, Cart, CartLine, NewLocation};
+use crate::flows::terminal::{self, Cart, CartLine, LocationChange, NewLocation, ReaderFilter};
 use crate::flows::tipping::{self, LocationTipping, TipOptions};
 use crate::flows::Services;
 use crate::money::{check_decimal, Currency, DecimalText, MinorUnits, Money};
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use stripe_client::{AllowRedisplay, Reader};
+use stripe_client::{AllowRedisplay, Reader, ReaderStatus};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -151,9 +152,13 @@ fn reader_json(row: TerminalReader, live: Option<Reader>) -> Value {
         "device_type": row.device_type,
         "location": row.stripe_location_id,
         "created_at": super::timestamp(row.created_at),
+        "status": null,
     });
     if let Some(reader) = live {
-        body["status"] = json!(reader.status);
+        body["status"] = json!(reader.status.as_ref().map(|s| s.as_str()));
+        body["last_seen_at"] = json!(reader.last_seen_at.and_then(last_seen));
+        body["device_sw_version"] = json!(reader.device_sw_version);
+        body["serial_number"] = json!(reader.serial_number);
         body["cart"] = displayed_cart(reader.action.as_ref());
         body["action"] = match reader.action {
             Some(a) => json!({
@@ -167,6 +172,11 @@ fn reader_json(row: TerminalReader, live: Option<Reader>) -> Value {
         };
     }
     body
+}
+
+/// Stripe's `last_seen_at` (milliseconds since the epoch) as our RFC 3339 timestamp.
+fn last_seen(millis: i64) -> Option<String> {
+    chrono::DateTime::from_timestamp_millis(millis).map(|t| super::timestamp(t.naive_utc()))
 }
 
 /// The cart the reader shows now (what the customer sees), amounts in major units; null when it
@@ -223,15 +233,202 @@ pub async fn register_reader(
     Ok(HttpResponse::Ok().json(reader_json(row, Some(reader))))
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReaderListQuery {
+    external_account_id: String,
+    #[serde(default)]
+    location: Option<String>,
+    #[serde(default)]
+    status: Option<String>,
+}
+
+/// `GET /v1/terminal/readers`: the account's readers with their status at Stripe, filtered by
+/// `location` and `status` (`online` / `offline`).
 pub async fn list_readers(
     services: web::Data<Services>,
     caller: Caller,
+    ApiQuery(q): ApiQuery<ReaderListQuery>,
+) -> Result<HttpResponse, Error> {
+    let account = caller.for_account(Scope::Terminal, &q.external_account_id)?;
+    if let Some(l) = &q.location {
+        stripe_id("location", "tml_", l)?;
+    }
+    let status = match q.status.as_deref() {
+        None => None,
+        Some("online") => Some(ReaderStatus::Online),
+        Some("offline") => Some(ReaderStatus::Offline),
+        Some(_) => {
+            return Err(Error::invalid(
+                "status",
+                "'status' must be online or offline",
+            ))
+        }
+    };
+    let rows = terminal::list_readers(
+        &services,
+        account.into_string(),
+        ReaderFilter {
+            location: q.location,
+            status,
+        },
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(json!({
+        "data": rows.into_iter().map(|(r, live)| reader_json(r, live)).collect::<Vec<_>>()
+    })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReaderUpdateRequest {
+    external_account_id: String,
+    #[serde(default)]
+    label: Option<String>,
+    /// Refused: a reader moves to another location by being registered again.
+    #[serde(default)]
+    location: Option<Value>,
+}
+
+/// `POST /v1/terminal/readers/{id}`: renames the reader (`label`).
+pub async fn update_reader(
+    services: web::Data<Services>,
+    caller: Caller,
+    path: web::Path<String>,
+    ApiJson(body): ApiJson<ReaderUpdateRequest>,
+) -> Result<HttpResponse, Error> {
+    let account = caller.for_account(Scope::Terminal, &body.external_account_id)?;
+    let id = path.into_inner();
+    stripe_id("id", "tmr_", &id)?;
+    if body.location.is_some() {
+        return Err(Error::invalid(
+            "location",
+            "a reader cannot move to another location by an update: delete it (DELETE /v1/terminal/readers/{id}) and register it again at the new location",
+        ));
+    }
+    let Some(label) = body.label else {
+        return Err(Error::missing("label"));
+    };
+    text("label", &label, 100)?;
+    let (row, reader) =
+        terminal::rename_reader(&services, account.into_string(), id, label).await?;
+    Ok(HttpResponse::Ok().json(reader_json(row, Some(reader))))
+}
+
+/// `DELETE /v1/terminal/readers/{id}`: the reader is deleted at Stripe and here.
+pub async fn delete_reader(
+    services: web::Data<Services>,
+    caller: Caller,
+    path: web::Path<String>,
     ApiQuery(q): ApiQuery<AccountQuery>,
 ) -> Result<HttpResponse, Error> {
     let account = caller.for_account(Scope::Terminal, &q.external_account_id)?;
-    let rows = terminal::list_readers(&services, account.into_string()).await?;
-    Ok(HttpResponse::Ok()
-        .json(json!({"data": rows.into_iter().map(|r| reader_json(r, None)).collect::<Vec<_>>()})))
+    let id = path.into_inner();
+    stripe_id("id", "tmr_", &id)?;
+    let row = terminal::delete_reader(&services, account.into_string(), id).await?;
+    Ok(HttpResponse::Ok().json(json!({"id": row.stripe_reader_id, "deleted": true})))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AddressUpdate {
+    #[serde(default)]
+    line1: Option<String>,
+    #[serde(default)]
+    city: Option<String>,
+    #[serde(default)]
+    state: Option<String>,
+    #[serde(default)]
+    postal_code: Option<String>,
+    /// Refused: a location does not move to another country.
+    #[serde(default)]
+    country: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LocationUpdateRequest {
+    external_account_id: String,
+    #[serde(default)]
+    display_name: Option<String>,
+    #[serde(default)]
+    address: Option<AddressUpdate>,
+}
+
+/// `POST /v1/terminal/locations/{id}`: a new name and/or address fields (not the country).
+pub async fn update_location(
+    services: web::Data<Services>,
+    caller: Caller,
+    path: web::Path<String>,
+    ApiJson(body): ApiJson<LocationUpdateRequest>,
+) -> Result<HttpResponse, Error> {
+    let account = caller.for_account(Scope::Terminal, &body.external_account_id)?;
+    let id = path.into_inner();
+    stripe_id("id", "tml_", &id)?;
+    if let Some(name) = &body.display_name {
+        text("display_name", name, 100)?;
+    }
+    let address = body.address.unwrap_or(AddressUpdate {
+        line1: None,
+        city: None,
+        state: None,
+        postal_code: None,
+        country: None,
+    });
+    if address.country.is_some() {
+        return Err(Error::invalid(
+            "address.country",
+            "a location's country cannot change: create a location in the new country and register its readers there",
+        ));
+    }
+    if let Some(line1) = &address.line1 {
+        text("address.line1", line1, 200)?;
+    }
+    for (param, value) in [
+        ("address.city", &address.city),
+        ("address.state", &address.state),
+        ("address.postal_code", &address.postal_code),
+    ] {
+        if let Some(v) = value {
+            text(param, v, 100)?;
+        }
+    }
+    let change = LocationChange {
+        display_name: body.display_name,
+        line1: address.line1,
+        city: address.city,
+        state: address.state,
+        postal_code: address.postal_code,
+    };
+    if change.display_name.is_none()
+        && change.line1.is_none()
+        && change.city.is_none()
+        && change.state.is_none()
+        && change.postal_code.is_none()
+    {
+        return Err(Error::bad_request(
+            "parameter_missing",
+            "nothing to change: give 'display_name' and/or fields of 'address'",
+        )
+        .with_param("display_name"));
+    }
+    let location = terminal::update_location(&services, account.into_string(), id, change).await?;
+    Ok(HttpResponse::Ok().json(location_json(location)))
+}
+
+/// `DELETE /v1/terminal/locations/{id}`: 409 `location_has_readers` while readers are
+/// registered there.
+pub async fn delete_location(
+    services: web::Data<Services>,
+    caller: Caller,
+    path: web::Path<String>,
+    ApiQuery(q): ApiQuery<AccountQuery>,
+) -> Result<HttpResponse, Error> {
+    let account = caller.for_account(Scope::Terminal, &q.external_account_id)?;
+    let id = path.into_inner();
+    stripe_id("id", "tml_", &id)?;
+    let row = terminal::delete_location(&services, account.into_string(), id).await?;
+    Ok(HttpResponse::Ok().json(json!({"id": row.stripe_location_id, "deleted": true})))
 }
 
 pub async fn get_reader(

@@ -46,13 +46,62 @@ pub fn insert_reader(conn: &mut DbConnection, row: &TerminalReader) -> QueryResu
         .map(|_| ())
 }
 
-/// The account's readers, newest first.
-pub fn readers_of(conn: &mut DbConnection, account_id: &str) -> QueryResult<Vec<TerminalReader>> {
-    terminal_readers::table
+/// The account's readers (at `location` if given), newest first.
+pub fn readers_of(
+    conn: &mut DbConnection,
+    account_id: &str,
+    location: Option<&str>,
+) -> QueryResult<Vec<TerminalReader>> {
+    let mut query = terminal_readers::table
         .filter(terminal_readers::account_id.eq(account_id))
+        .into_boxed();
+    if let Some(location) = location {
+        query = query.filter(terminal_readers::stripe_location_id.eq(location));
+    }
+    query
         .order(terminal_readers::id.desc())
         .select(TerminalReader::as_select())
         .load(conn)
+}
+
+pub fn set_reader_label(conn: &mut DbConnection, id: &str, label: Option<&str>) -> QueryResult<()> {
+    diesel::update(terminal_readers::table.find(id))
+        .set(terminal_readers::label.eq(label))
+        .execute(conn)
+        .map(|_| ())
+}
+
+pub fn delete_reader(conn: &mut DbConnection, id: &str) -> QueryResult<()> {
+    diesel::delete(terminal_readers::table.find(id))
+        .execute(conn)
+        .map(|_| ())
+}
+
+/// The account's location with this Stripe id.
+pub fn find_location(
+    conn: &mut DbConnection,
+    account_id: &str,
+    stripe_location_id: &str,
+) -> QueryResult<Option<TerminalLocation>> {
+    terminal_locations::table
+        .filter(terminal_locations::account_id.eq(account_id))
+        .filter(terminal_locations::stripe_location_id.eq(stripe_location_id))
+        .select(TerminalLocation::as_select())
+        .first(conn)
+        .optional()
+}
+
+pub fn set_location_name(conn: &mut DbConnection, id: &str, display_name: &str) -> QueryResult<()> {
+    diesel::update(terminal_locations::table.find(id))
+        .set(terminal_locations::display_name.eq(display_name))
+        .execute(conn)
+        .map(|_| ())
+}
+
+pub fn delete_location(conn: &mut DbConnection, id: &str) -> QueryResult<()> {
+    diesel::delete(terminal_locations::table.find(id))
+        .execute(conn)
+        .map(|_| ())
 }
 
 /// The account's reader with this Stripe id.

@@ -28,10 +28,17 @@ fn minor(amount: i64) -> MinorUnits {
 /// The account's counter, set up on first use. Two first calls at once may each set one up; both
 /// work, and later calls settle on the oldest.
 pub async fn counter(services: &Services, external_account_id: &str) -> Result<Counter, Error> {
-    let readers = terminal::list_readers(services, external_account_id.to_string()).await?;
+    let readers = terminal::list_readers(
+        services,
+        external_account_id.to_string(),
+        terminal::ReaderFilter::default(),
+    )
+    .await?;
+    // A reader Stripe no longer has is not the counter's.
     let oldest = readers
         .into_iter()
-        .filter_map(|r| {
+        .filter_map(|(r, at_stripe)| {
+            at_stripe?;
             let location = r.stripe_location_id.clone()?;
             Some((r.created_at, r.id, location, r.stripe_reader_id))
         })

@@ -1,6 +1,8 @@
 //! Stripe Terminal for a merchant: connection tokens, locations and readers (recorded per account,
 //! since accounts without their own Stripe account share the platform's), and the server-driven
-//! flow for smart readers (a payment, the cart on the screen, cancelling either).
+//! flow for smart readers (a payment, the cart on the screen, cancelling either); the fleet:
+//! readers renamed and deleted, locations updated and deleted, each reader's status as Stripe
+//! has it.
 
 use super::payments;
 use super::Services;
@@ -9,11 +11,12 @@ use crate::db::models::{new_id, now, Account, PaymentReader, TerminalLocation, T
 use crate::error::Error;
 use crate::money::{Currency, DecimalText, MinorUnits, Money};
 use crate::payment_state::PaymentStatus;
+use std::collections::HashMap;
 use stripe_client::secret::Secret;
 use stripe_client::terminal::{AddressParams, CartLineItem, SetReaderDisplay};
 use stripe_client::{
-    AllowRedisplay, CreateLocation, CreateReader, Metadata, ProcessConfig, ProcessPaymentIntent,
-    Reader,
+    AllowRedisplay, CreateLocation, CreateReader, ListParams, ListReaders, Metadata, ProcessConfig,
+    ProcessPaymentIntent, Reader, ReaderStatus, UpdateLocation, UpdateReader,
 };
 
 /// A fresh connection token (never cached: the SDK redeems each one once).
@@ -179,15 +182,240 @@ pub async fn register_reader(
         .map(|row| (row, reader))
 }
 
+/// `GET /v1/terminal/readers` filters: a location and Stripe's network status.
+#[derive(Debug, Clone, Default)]
+pub struct ReaderFilter {
+    pub location: Option<String>,
+    pub status: Option<ReaderStatus>,
+}
+
+/// The account's readers (newest first), each with what Stripe says of it now (`None`: Stripe
+/// has it no more, shown without status; left out when filtering by status). Stripe's list is
+/// read page by page with the same filters: readers of other accounts sharing the platform's
+/// Stripe account are in it, and only ours are kept.
 pub async fn list_readers(
     services: &Services,
     external_account_id: String,
-) -> Result<Vec<TerminalReader>, Error> {
+    filter: ReaderFilter,
+) -> Result<Vec<(TerminalReader, Option<Reader>)>, Error> {
+    let location = filter.location.clone();
+    let (account, rows) = services
+        .db
+        .run(move |conn| {
+            let account = super::accounts::require(conn, &external_account_id)?;
+            let rows = db::terminal::readers_of(conn, &account.id, location.as_deref())?;
+            Ok::<_, Error>((account, rows))
+        })
+        .await?;
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let stripe_account = services.stripe_account(&account)?;
+    let mut live: HashMap<String, Reader> = HashMap::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = services
+            .stripe
+            .list_readers(
+                &stripe_account,
+                &ListReaders {
+                    location: filter.location.as_deref(),
+                    status: filter.status.as_ref(),
+                    page: ListParams {
+                        limit: Some(100),
+                        starting_after: after.as_deref(),
+                        ..Default::default()
+                    },
+                    ..Default::default()
+                },
+            )
+            .await?;
+        after = page.data.last().map(|r| r.id.clone());
+        live.extend(page.data.into_iter().map(|r| (r.id.clone(), r)));
+        if !page.has_more || after.is_none() {
+            break;
+        }
+    }
+    Ok(rows
+        .into_iter()
+        .filter_map(|row| {
+            let reader = live.remove(&row.stripe_reader_id);
+            (reader.is_some() || filter.status.is_none()).then_some((row, reader))
+        })
+        .collect())
+}
+
+/// Renames a reader (Stripe's `label`, and our record).
+pub async fn rename_reader(
+    services: &Services,
+    external_account_id: String,
+    reader_id: String,
+    label: String,
+) -> Result<(TerminalReader, Reader), Error> {
+    let (account, mut row) = owned_reader(services, external_account_id, reader_id).await?;
+    let reader = services
+        .stripe
+        .update_reader(
+            &services.stripe_account(&account)?,
+            &row.stripe_reader_id,
+            &UpdateReader {
+                label: Some(&label),
+                metadata: None,
+            },
+            &format!("rename:{}:{}", row.stripe_reader_id, uuid::Uuid::new_v4()),
+        )
+        .await
+        .map_err(|e| Error::from_stripe_input(e, Some("label"), "label"))?;
+    row.label = Some(reader.label.clone());
+    let (id, label) = (row.id.clone(), row.label.clone());
+    services
+        .db
+        .run(move |conn| {
+            db::terminal::set_reader_label(conn, &id, label.as_deref()).map_err(Error::from)
+        })
+        .await?;
+    Ok((row, reader))
+}
+
+/// Deletes a reader at Stripe and our record of it (one Stripe already deleted is deleted here
+/// too). Its past payments keep the reader's id.
+pub async fn delete_reader(
+    services: &Services,
+    external_account_id: String,
+    reader_id: String,
+) -> Result<TerminalReader, Error> {
+    let (account, row) = owned_reader(services, external_account_id, reader_id).await?;
+    match services
+        .stripe
+        .delete_reader(&services.stripe_account(&account)?, &row.stripe_reader_id)
+        .await
+    {
+        Ok(_) => {}
+        Err(e) if e.code() == Some("resource_missing") => {}
+        Err(e) => return Err(Error::from_stripe_input(e, None, "id")),
+    }
+    let id = row.id.clone();
+    services
+        .db
+        .run(move |conn| db::terminal::delete_reader(conn, &id).map_err(Error::from))
+        .await?;
+    Ok(row)
+}
+
+/// What changes on a location: its name and (some of) its address; `None` keeps it.
+#[derive(Debug, Clone, Default)]
+pub struct LocationChange {
+    pub display_name: Option<String>,
+    pub line1: Option<String>,
+    pub city: Option<String>,
+    pub state: Option<String>,
+    pub postal_code: Option<String>,
+}
+
+/// Updates a location at Stripe, and the name we keep of it.
+pub async fn update_location(
+    services: &Services,
+    external_account_id: String,
+    location_id: String,
+    change: LocationChange,
+) -> Result<TerminalLocation, Error> {
+    let (account, row) = owned_location_row(services, external_account_id, location_id).await?;
+    let address_given = change.line1.is_some()
+        || change.city.is_some()
+        || change.state.is_some()
+        || change.postal_code.is_some();
+    let location = services
+        .stripe
+        .update_location(
+            &services.stripe_account(&account)?,
+            &row.stripe_location_id,
+            &UpdateLocation {
+                display_name: change.display_name.as_deref(),
+                address: address_given.then(|| AddressParams {
+                    line1: change.line1.as_deref(),
+                    city: change.city.as_deref(),
+                    state: change.state.as_deref(),
+                    postal_code: change.postal_code.as_deref(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+            &format!(
+                "location:update:{}:{}",
+                row.stripe_location_id,
+                uuid::Uuid::new_v4()
+            ),
+        )
+        .await
+        .map_err(|e| match e.param().map(str::to_string) {
+            Some(p) if p == "display_name" => Error::from_stripe_input(e, Some(&p), "display_name"),
+            Some(p) if p.starts_with("address") => Error::from_stripe_input(e, Some(&p), "address"),
+            _ => Error::from_stripe_input(e, None, "id"),
+        })?;
+    let row = TerminalLocation {
+        display_name: location.display_name,
+        ..row
+    };
+    let (id, name) = (row.id.clone(), row.display_name.clone());
+    services
+        .db
+        .run(move |conn| db::terminal::set_location_name(conn, &id, &name).map_err(Error::from))
+        .await?;
+    Ok(row)
+}
+
+/// Deletes a location at Stripe and our record of it: 409 `location_has_readers` while readers
+/// of the account are registered there (delete them first; a reader moves by being registered
+/// again).
+pub async fn delete_location(
+    services: &Services,
+    external_account_id: String,
+    location_id: String,
+) -> Result<TerminalLocation, Error> {
+    let (account, row) = owned_location_row(services, external_account_id, location_id).await?;
+    let (account_id, stripe_id) = (account.id.clone(), row.stripe_location_id.clone());
+    let readers = services
+        .db
+        .run(move |conn| {
+            Ok::<_, Error>(db::terminal::readers_of(conn, &account_id, Some(&stripe_id))?.len())
+        })
+        .await?;
+    if readers > 0 {
+        return Err(Error::conflict(
+            "location_has_readers",
+            format!("{readers} reader(s) are registered at this location; delete them first (DELETE /v1/terminal/readers/{{id}})"),
+        ));
+    }
+    match services
+        .stripe
+        .delete_location(&services.stripe_account(&account)?, &row.stripe_location_id)
+        .await
+    {
+        Ok(_) => {}
+        Err(e) if e.code() == Some("resource_missing") => {}
+        Err(e) => return Err(Error::from_stripe_input(e, None, "id")),
+    }
+    let id = row.id.clone();
+    services
+        .db
+        .run(move |conn| db::terminal::delete_location(conn, &id).map_err(Error::from))
+        .await?;
+    Ok(row)
+}
+
+/// The account and its location with this Stripe id (404 if unknown or another account's).
+async fn owned_location_row(
+    services: &Services,
+    external_account_id: String,
+    location_id: String,
+) -> Result<(Account, TerminalLocation), Error> {
     services
         .db
         .run(move |conn| {
             let account = super::accounts::require(conn, &external_account_id)?;
-            Ok(db::terminal::readers_of(conn, &account.id)?)
+            let location = db::terminal::find_location(conn, &account.id, &location_id)?
+                .ok_or_else(|| Error::not_found("no such location"))?;
+            Ok((account, location))
         })
         .await
 }
@@ -336,6 +564,7 @@ pub async fn process(
                 not_processable(None)
             }
             Some("terminal_reader_busy") => reader_busy(),
+            Some("terminal_reader_offline") => reader_offline(),
             _ if e.param() == Some("payment_intent") => {
                 Error::from_stripe_input(e, Some("payment_intent"), "payment_id")
             }
@@ -361,6 +590,14 @@ fn reader_busy() -> Error {
     Error::conflict(
         "reader_busy",
         "the reader is busy with another action; wait for it, or cancel it with POST /v1/terminal/readers/{id}/cancel",
+    )
+}
+
+/// Stripe's `terminal_reader_offline`: the reader is not connected, nothing was sent to it.
+fn reader_offline() -> Error {
+    Error::conflict(
+        "reader_offline",
+        "the reader is offline; check that it is powered on and connected to the internet, then retry",
     )
 }
 
@@ -413,6 +650,7 @@ pub async fn display_cart(
         .await
         .map_err(|e| match e.code() {
             Some("terminal_reader_busy") => reader_busy(),
+            Some("terminal_reader_offline") => reader_offline(),
             _ => Error::from_stripe_input(e, None, "id"),
         })?;
     Ok((row, reader))
@@ -468,6 +706,7 @@ pub async fn cancel_action(
                 "reader_action_not_found",
                 "the reader has no action in progress to cancel",
             ),
+            Some("terminal_reader_offline") => reader_offline(),
             _ => Error::from_stripe_input(e, None, "id"),
         })?;
     Ok((row, reader))

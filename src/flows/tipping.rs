@@ -178,6 +178,7 @@ pub async fn put(
                     &location,
                     &UpdateLocation {
                         configuration_overrides: Some(&made.id),
+                        ..Default::default()
                     },
                     &key("assign"),
                 )

@@ -14,6 +14,7 @@ mod connections;
 mod demo;
 mod disputes;
 mod envelope;
+mod fleet;
 mod idempotency;
 mod lifecycle;
 mod logs;

@@ -1,6 +1,7 @@
 //! Terminal objects and the server-driven reader flow.
 
-use crate::{id, start};
+use crate::{id, start, Answer, Sim};
+use serde_json::json;
 
 #[tokio::test]
 async fn locations_readers_and_connection_tokens() {
@@ -441,4 +442,218 @@ async fn allow_redisplay_is_optional_without_setup_future_usage() {
             .ok();
         assert_eq!(processing["action"]["status"], "in_progress");
     }
+}
+
+/// The ids of the readers `GET /v1/terminal/readers` lists for `query`.
+async fn reader_ids(sim: &Sim, query: &[(&str, &str)]) -> Vec<String> {
+    let page = sim.get("/v1/terminal/readers", query).await.ok();
+    page["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// `POST /_sim/terminal/readers/{reader}/{to}` (`online` / `offline`).
+async fn network(sim: &Sim, reader: &str, to: &str) -> Answer {
+    sim.sim(
+        reqwest::Method::POST,
+        &format!("/_sim/terminal/readers/{reader}/{to}"),
+        None,
+    )
+    .await
+}
+
+/// The fleet: a reader renamed (label, metadata), listed by location, status and device type,
+/// deleted; a location deleted; both answer Stripe's deleted-object shape and are gone after.
+#[tokio::test]
+async fn readers_and_locations_are_updated_listed_and_deleted() {
+    let sim = start().await;
+    let loc = sim
+        .post(
+            "/v1/terminal/locations",
+            &[
+                ("display_name", "Kiosk"),
+                ("address[line1]", "1 Main St"),
+                ("address[country]", "US"),
+            ],
+        )
+        .await
+        .ok();
+    let reader = sim
+        .post(
+            "/v1/terminal/readers",
+            &[
+                ("registration_code", "simulated-wpe"),
+                ("location", id(&loc)),
+            ],
+        )
+        .await
+        .ok();
+    let elsewhere = sim.reader().await;
+    assert_eq!(reader["status"], "online");
+    assert!(reader["last_seen_at"].as_i64().unwrap() > 1_000_000_000_000);
+    for field in ["device_sw_version", "serial_number", "ip_address"] {
+        assert!(reader[field].is_string(), "{field}: {reader:#}");
+    }
+    let path = format!("/v1/terminal/readers/{}", id(&reader));
+    let renamed = sim
+        .post(&path, &[("label", "Front till"), ("metadata[lane]", "1")])
+        .await
+        .ok();
+    assert_eq!(
+        (
+            &renamed["label"],
+            &renamed["metadata"]["lane"],
+            &renamed["location"]
+        ),
+        (&json!("Front till"), &json!("1"), &loc["id"])
+    );
+    let moved = sim.post(&path, &[("location", id(&loc))]).await;
+    assert_eq!(
+        moved.status, 400,
+        "location is no parameter of the update: {:#}",
+        moved.body
+    );
+
+    let at = ("location", id(&loc));
+    assert_eq!(reader_ids(&sim, &[at]).await, [id(&reader)]);
+    assert_eq!(
+        reader_ids(&sim, &[("status", "online")]).await,
+        [id(&elsewhere), id(&reader)]
+    );
+    assert!(reader_ids(&sim, &[("status", "offline")]).await.is_empty());
+    assert!(reader_ids(&sim, &[("device_type", "bbpos_wisepos_e")])
+        .await
+        .is_empty());
+    assert_eq!(
+        reader_ids(&sim, &[at, ("device_type", "simulated_wisepos_e")]).await,
+        [id(&reader)]
+    );
+    let bad_status = sim
+        .get("/v1/terminal/readers", &[("status", "asleep")])
+        .await;
+    assert_eq!(bad_status.status, 400);
+
+    let deleted = sim.delete(&path).await.ok();
+    assert_eq!(
+        deleted,
+        json!({
+            "id": id(&reader), "object": "terminal.reader", "deleted": true,
+            "device_type": "simulated_wisepos_e", "serial_number": reader["serial_number"],
+        })
+    );
+    assert_eq!(sim.get(&path, &[]).await.code(), "resource_missing");
+    assert_eq!(sim.delete(&path).await.status, 404);
+    let loc_path = format!("/v1/terminal/locations/{}", id(&loc));
+    let deleted = sim.delete(&loc_path).await.ok();
+    assert_eq!(
+        deleted,
+        json!({"id": id(&loc), "object": "terminal.location", "deleted": true})
+    );
+    assert_eq!(sim.get(&loc_path, &[]).await.status, 404);
+    assert_eq!(sim.delete(&loc_path).await.status, 404);
+    // Another account sees none of them.
+    let other = sim.as_account("acct_other_fleet");
+    assert_eq!(
+        other
+            .post(
+                &format!("/v1/terminal/readers/{}", id(&elsewhere)),
+                &[("label", "x")]
+            )
+            .await
+            .status,
+        404
+    );
+}
+
+/// `/_sim/terminal/readers/{reader}/offline`: the reader shows `offline`, refuses server-driven
+/// actions with `terminal_reader_offline` (no action starts), and keeps its `last_seen_at`; back
+/// `online` it takes them again.
+#[tokio::test]
+async fn an_offline_reader_refuses_server_driven_actions() {
+    let sim = start().await;
+    let reader = sim.reader().await;
+    let rid = id(&reader).to_string();
+    let off = network(&sim, &rid, "offline").await.ok();
+    assert_eq!(off["status"], "offline");
+    let fetched = sim
+        .get(&format!("/v1/terminal/readers/{rid}"), &[])
+        .await
+        .ok();
+    assert_eq!(fetched["status"], "offline");
+    assert_eq!(fetched["last_seen_at"], reader["last_seen_at"]);
+
+    let pi = sim.intent(&[]).await;
+    let refused = sim
+        .post(
+            &format!("/v1/terminal/readers/{rid}/process_payment_intent"),
+            &[("payment_intent", id(&pi))],
+        )
+        .await;
+    assert_eq!(
+        (
+            refused.status,
+            refused.code(),
+            refused.body["error"]["type"].as_str()
+        ),
+        (
+            400,
+            "terminal_reader_offline",
+            Some("invalid_request_error")
+        )
+    );
+    let display = sim
+        .post(
+            &format!("/v1/terminal/readers/{rid}/set_reader_display"),
+            &[
+                ("type", "cart"),
+                ("cart[currency]", "usd"),
+                ("cart[line_items][0][amount]", "100"),
+                ("cart[line_items][0][description]", "Tea"),
+                ("cart[line_items][0][quantity]", "1"),
+                ("cart[total]", "100"),
+            ],
+        )
+        .await;
+    assert_eq!(display.code(), "terminal_reader_offline");
+    let cancel = sim
+        .post(&format!("/v1/terminal/readers/{rid}/cancel_action"), &[])
+        .await;
+    assert_eq!(cancel.code(), "terminal_reader_offline");
+    let still = sim
+        .get(&format!("/v1/terminal/readers/{rid}"), &[])
+        .await
+        .ok();
+    assert!(still["action"].is_null(), "{still:#}");
+    // Listed by status.
+    let offline = sim
+        .get("/v1/terminal/readers", &[("status", "offline")])
+        .await
+        .ok();
+    assert_eq!(offline["data"][0]["id"], rid.as_str());
+
+    let on = network(&sim, &rid, "online").await.ok();
+    assert_eq!(on["status"], "online");
+    assert!(on["last_seen_at"].as_i64() >= reader["last_seen_at"].as_i64());
+    let taken = sim
+        .post(
+            &format!("/v1/terminal/readers/{rid}/process_payment_intent"),
+            &[("payment_intent", id(&pi))],
+        )
+        .await
+        .ok();
+    assert_eq!(taken["action"]["status"], "in_progress");
+    assert_eq!(network(&sim, &rid, "asleep").await.status, 404);
+    assert_eq!(
+        sim.sim(
+            reqwest::Method::POST,
+            "/_sim/terminal/readers/tmr_nope/offline",
+            None
+        )
+        .await
+        .status,
+        404
+    );
 }

@@ -134,7 +134,7 @@ struct Run {
 type Case = for<'a> fn(&'a mut Run) -> BoxFuture<'a, ()>;
 
 /// Every operation of the client, in an order where each case finds what it needs.
-const CASES: [(&str, Case); 15] = [
+const CASES: [(&str, Case); 16] = [
     ("terminal", terminal),
     ("tipping_configuration", tipping_configuration),
     ("customers", customers),
@@ -148,6 +148,7 @@ const CASES: [(&str, Case); 15] = [
     ("checkout_setup", checkout_setup),
     ("checkout_payment", checkout_payment),
     ("reader_action", reader_action),
+    ("fleet", fleet),
     ("events", events),
     ("webhook_endpoints", webhook_endpoints),
 ];
@@ -245,7 +246,10 @@ async fn every_operation_sends_only_parameters_the_spec_declares() {
         "POST /v1/terminal/connection_tokens",
         "POST /v1/terminal/locations",
         "POST /v1/terminal/locations/{location}",
+        "DELETE /v1/terminal/locations/{location}",
         "POST /v1/terminal/readers",
+        "POST /v1/terminal/readers/{reader}",
+        "DELETE /v1/terminal/readers/{reader}",
         "POST /v1/terminal/readers/{reader}/cancel_action",
         "POST /v1/terminal/readers/{reader}/process_payment_intent",
         "POST /v1/test_helpers/terminal/readers/{reader}/present_payment_method",
@@ -288,6 +292,7 @@ fn tipping_configuration(run: &mut Run) -> BoxFuture<'_, ()> {
                 &location,
                 &UpdateLocation {
                     configuration_overrides: Some(&made.id),
+                    ..Default::default()
                 },
                 &key("tml-update"),
             )
@@ -1037,6 +1042,123 @@ fn reader_action(run: &mut Run) -> BoxFuture<'_, ()> {
         assert!(idle
             .action
             .is_none_or(|action| action.status != ReaderActionStatus::InProgress));
+    })
+}
+
+/// The fleet: a location renamed and moved down the street, a reader there renamed, found by
+/// status (taken offline with the simulator's helper), then both deleted.
+fn fleet(run: &mut Run) -> BoxFuture<'_, ()> {
+    Box::pin(async move {
+        let (c, a) = (run.c.clone(), run.a.clone());
+        let location = c
+            .create_location(
+                &a,
+                &CreateLocation {
+                    display_name: "Pop-up",
+                    address: AddressParams {
+                        line1: Some("5 Side St"),
+                        city: Some("Springfield"),
+                        country: "US",
+                        ..Default::default()
+                    },
+                    metadata: None,
+                },
+                &key("fleet-location"),
+            )
+            .await
+            .unwrap();
+        let moved = c
+            .update_location(
+                &a,
+                &location.id,
+                &UpdateLocation {
+                    display_name: Some("Pop-up (summer)"),
+                    address: Some(AddressParams {
+                        line1: Some("7 Side St"),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                },
+                &key("fleet-location-update"),
+            )
+            .await
+            .unwrap();
+        assert_eq!(moved.display_name, "Pop-up (summer)");
+        assert_eq!(moved.address.line1.as_deref(), Some("7 Side St"));
+        assert_eq!(moved.address.country.as_deref(), Some("US"));
+        let reader = c
+            .create_reader(
+                &a,
+                &CreateReader {
+                    registration_code: "simulated-wpe",
+                    label: Some("Pop-up till"),
+                    location: Some(&location.id),
+                    metadata: None,
+                },
+                &key("fleet-reader"),
+            )
+            .await
+            .unwrap();
+        assert_eq!(reader.status, Some(ReaderStatus::Online));
+        assert!(reader.last_seen_at.is_some_and(|t| t > 1_000_000_000_000));
+        let renamed = c
+            .update_reader(
+                &a,
+                &reader.id,
+                &UpdateReader {
+                    label: Some("Pop-up till 2"),
+                    metadata: Some(&metadata(&[("tag", &run.tag)])),
+                },
+                &key("fleet-reader-update"),
+            )
+            .await
+            .unwrap();
+        assert_eq!(renamed.label, "Pop-up till 2");
+        assert_eq!(renamed.metadata.get("tag"), Some(&run.tag));
+        let offline = run
+            .sim
+            .sim(
+                reqwest::Method::POST,
+                &format!("/_sim/terminal/readers/{}/offline", reader.id),
+                None,
+            )
+            .await
+            .ok();
+        assert_eq!(offline["status"], "offline");
+        let by_status = |status: ReaderStatus| {
+            let (c, a, location) = (c.clone(), a.clone(), location.id.clone());
+            async move {
+                c.list_readers(
+                    &a,
+                    &ListReaders {
+                        location: Some(&location),
+                        status: Some(&status),
+                        device_type: Some("simulated_wisepos_e"),
+                        ..Default::default()
+                    },
+                )
+                .await
+                .unwrap()
+                .data
+                .into_iter()
+                .map(|r| r.id)
+                .collect::<Vec<_>>()
+            }
+        };
+        assert_eq!(
+            by_status(ReaderStatus::Offline).await,
+            vec![reader.id.clone()]
+        );
+        assert!(by_status(ReaderStatus::Online).await.is_empty());
+        let deleted = c.delete_reader(&a, &reader.id).await.unwrap();
+        assert!(deleted.deleted);
+        assert_eq!(
+            (deleted.id, deleted.object.as_str()),
+            (reader.id.clone(), "terminal.reader")
+        );
+        let deleted = c.delete_location(&a, &location.id).await.unwrap();
+        assert!(deleted.deleted);
+        assert_eq!(deleted.object, "terminal.location");
     })
 }
 

@@ -70,6 +70,7 @@ pub use terminal::{
     ProcessPaymentIntentAction, Reader, ReaderAction, ReaderActionStatus, ReaderActionType,
     UpdateLocation,
 };
+pub use terminal::{DeletedTerminalObject, ReaderStatus, UpdateReader};
 pub use terminal::{DisplayedCart, DisplayedLine, SetReaderDisplayAction};
 pub use terminal_configurations::{
     ConfigurationParams, CurrencyTipping, DeletedConfiguration, TerminalConfiguration,

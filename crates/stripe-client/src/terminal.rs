@@ -37,11 +37,27 @@ pub struct Location {
     pub livemode: bool,
 }
 
-/// `POST /v1/terminal/locations/{id}`: only the configuration is changed by this client.
+/// `POST /v1/terminal/locations/{id}`: what is `Some` is changed, the rest is left alone.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct UpdateLocation<'a> {
     /// `Some("")` unsets it.
     pub configuration_overrides: Option<&'a str>,
+    pub display_name: Option<&'a str>,
+    /// The fields given replace the location's (Stripe keeps `country`: a location does not
+    /// move to another country).
+    pub address: Option<AddressParams<'a>>,
+}
+
+impl UpdateLocation<'_> {
+    fn encode(&self) -> Form {
+        let mut f = Form::new();
+        f.push_opt("configuration_overrides", self.configuration_overrides);
+        f.push_opt("display_name", self.display_name);
+        if let Some(a) = &self.address {
+            a.encode_into(&mut f);
+        }
+        f
+    }
 }
 
 impl HasId for Location {
@@ -111,13 +127,25 @@ pub struct DisplayedLine {
     pub quantity: i64,
 }
 
+string_enum! {
+    /// A reader's network status.
+    pub enum ReaderStatus {
+        Online = "online",
+        Offline = "offline",
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 pub struct Reader {
     pub id: String,
     pub label: String,
     pub device_type: String,
-    /// `online` / `offline`.
-    pub status: Option<String>,
+    /// `online` / `offline` (null for readers that never reported).
+    pub status: Option<ReaderStatus>,
+    /// When the reader last reported to Stripe, in **milliseconds** since the epoch
+    /// (2025-10-29.clover).
+    #[serde(default)]
+    pub last_seen_at: Option<i64>,
     pub location: Option<Expandable<Location>>,
     #[serde(default)]
     pub serial_number: String,
@@ -155,23 +183,30 @@ pub struct CreateLocation<'a> {
     pub metadata: Option<&'a Metadata>,
 }
 
-impl CreateLocation<'_> {
-    fn encode(&self) -> Form {
-        let mut f = Form::new();
-        f.push("display_name", self.display_name);
-        let a = &self.address;
+impl AddressParams<'_> {
+    /// `address[…]`; an empty `country` is left out (an update keeps the location's).
+    fn encode_into(&self, f: &mut Form) {
+        let country = Some(self.country).filter(|c| !c.is_empty());
         for (field, value) in [
-            ("line1", a.line1),
-            ("line2", a.line2),
-            ("city", a.city),
-            ("state", a.state),
-            ("postal_code", a.postal_code),
-            ("country", Some(a.country)),
+            ("line1", self.line1),
+            ("line2", self.line2),
+            ("city", self.city),
+            ("state", self.state),
+            ("postal_code", self.postal_code),
+            ("country", country),
         ] {
             if let Some(value) = value {
                 f.key("address").field(field).value(value);
             }
         }
+    }
+}
+
+impl CreateLocation<'_> {
+    fn encode(&self) -> Form {
+        let mut f = Form::new();
+        f.push("display_name", self.display_name);
+        self.address.encode_into(&mut f);
         f.push_map_opt("metadata", self.metadata);
         f
     }
@@ -205,10 +240,36 @@ impl CreateReader<'_> {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ListReaders<'a> {
     pub location: Option<&'a str>,
-    /// `online` / `offline`.
-    pub status: Option<&'a str>,
+    pub status: Option<&'a ReaderStatus>,
     pub device_type: Option<&'a str>,
+    pub serial_number: Option<&'a str>,
     pub page: ListParams<'a>,
+}
+
+/// `POST /v1/terminal/readers/{id}`: its label and metadata (a reader moves to another location
+/// by being registered again).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct UpdateReader<'a> {
+    pub label: Option<&'a str>,
+    pub metadata: Option<&'a Metadata>,
+}
+
+impl UpdateReader<'_> {
+    fn encode(&self) -> Form {
+        let mut f = Form::new();
+        f.push_opt("label", self.label);
+        f.push_map_opt("metadata", self.metadata);
+        f
+    }
+}
+
+/// What `DELETE` answers for a reader or a location: `{"id", "object", "deleted": true}`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct DeletedTerminalObject {
+    pub id: String,
+    pub object: String,
+    #[serde(default)]
+    pub deleted: bool,
 }
 
 /// `process_config[…]`.
@@ -425,15 +486,23 @@ impl StripeClient {
         params: &UpdateLocation<'_>,
         idempotency_key: &str,
     ) -> Result<Location, StripeError> {
-        let mut form = Form::new();
-        form.push_opt("configuration_overrides", params.configuration_overrides);
         self.post(
             account,
             &id_path("/v1/terminal/locations", id, "")?,
-            form,
+            params.encode(),
             idempotency_key,
         )
         .await
+    }
+
+    /// `DELETE /v1/terminal/locations/{id}`.
+    pub async fn delete_location(
+        &self,
+        account: &StripeAccount,
+        id: &str,
+    ) -> Result<DeletedTerminalObject, StripeError> {
+        self.delete(account, &id_path("/v1/terminal/locations", id, "")?)
+            .await
     }
 
     pub async fn list_locations(
@@ -465,6 +534,7 @@ impl StripeClient {
         query.push_opt("location", params.location);
         query.push_opt("status", params.status);
         query.push_opt("device_type", params.device_type);
+        query.push_opt("serial_number", params.serial_number);
         params.page.encode(&mut query);
         self.get(account, READERS, query).await
     }
@@ -478,6 +548,32 @@ impl StripeClient {
         let mut query = Form::new();
         query.push_expand(expand);
         self.get(account, &id_path(READERS, id, "")?, query).await
+    }
+
+    /// `POST /v1/terminal/readers/{id}`: label and metadata.
+    pub async fn update_reader(
+        &self,
+        account: &StripeAccount,
+        id: &str,
+        params: &UpdateReader<'_>,
+        idempotency_key: &str,
+    ) -> Result<Reader, StripeError> {
+        self.post(
+            account,
+            &id_path(READERS, id, "")?,
+            params.encode(),
+            idempotency_key,
+        )
+        .await
+    }
+
+    /// `DELETE /v1/terminal/readers/{id}`.
+    pub async fn delete_reader(
+        &self,
+        account: &StripeAccount,
+        id: &str,
+    ) -> Result<DeletedTerminalObject, StripeError> {
+        self.delete(account, &id_path(READERS, id, "")?).await
     }
 
     /// Hands a PaymentIntent to a smart reader; the reader's `action` tracks the outcome.

@@ -113,6 +113,11 @@ pub(crate) static ROUTES: &[Route] = &[
         terminal::update_location,
     ),
     route(
+        "DELETE",
+        "/v1/terminal/locations/{location}",
+        terminal::delete_location,
+    ),
+    route(
         "POST",
         "/v1/terminal/configurations",
         terminal_configurations::create,
@@ -143,6 +148,16 @@ pub(crate) static ROUTES: &[Route] = &[
         "GET",
         "/v1/terminal/readers/{reader}",
         terminal::retrieve_reader,
+    ),
+    route(
+        "POST",
+        "/v1/terminal/readers/{reader}",
+        terminal::update_reader,
+    ),
+    route(
+        "DELETE",
+        "/v1/terminal/readers/{reader}",
+        terminal::delete_reader,
     ),
     route(
         "POST",

@@ -23,6 +23,9 @@
 //!   "tip_options": [{"type": "percentage", "percentage", "amount"} | {"type": "fixed_amount",
 //!   "amount"}] | null}` while a `process_payment_intent` waits for the card (the customer's
 //!   choice is then given as `amount_tip` to the `present_payment_method` test helper);
+//! - `POST /_sim/terminal/readers/{reader}/offline` and `…/online`: the reader's network status
+//!   (`status` on the reader); an offline reader refuses server-driven actions
+//!   (`terminal_reader_offline`), back online its `last_seen_at` is now → the reader;
 //! - hosted pages (`hosted`): `GET /_sim/checkout/{id}`, `POST /_sim/checkout/{id}/complete`,
 //!   `GET|POST /_sim/authenticate/{payment_intent}`, `GET /_sim/receipts/{charge}` (a charge's
 //!   `receipt_url`).
@@ -159,6 +162,9 @@ pub(crate) async fn handle(
                 Some(r) => Ok(reader_screen(r, &state)),
                 None => Err(ApiError::no_such("terminal.reader", reader, "reader")),
             }
+        }
+        ("POST", ["terminal", "readers", reader, status @ ("online" | "offline")]) => {
+            terminal::set_online(&mut sim.inner().lock(), reader, *status == "online")
         }
         ("POST", ["terminal", "sessions"]) => body(bytes).and_then(|b| open_session(sim, b)),
         ("POST", ["terminal", "tip_options"]) => {

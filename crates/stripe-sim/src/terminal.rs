@@ -142,7 +142,12 @@ pub(crate) struct Reader {
     pub serial_number: String,
     pub metadata: BTreeMap<String, String>,
     pub action: Option<ReaderAction>,
+    /// When the reader last reported to Stripe, in milliseconds (Stripe's `last_seen_at`,
+    /// 2025-10-29.clover): kept while it is offline.
     pub last_seen_at: i64,
+    /// `status`: online unless taken offline by the `/_sim/terminal/readers/{reader}/offline`
+    /// helper.
+    pub online: bool,
 }
 
 impl Object for Reader {
@@ -166,8 +171,20 @@ impl Reader {
             "location": self.location,
             "metadata": metadata_json(&self.metadata),
             "serial_number": self.serial_number,
-            "status": "online",
+            "status": if self.online { "online" } else { "offline" },
         })
+    }
+
+    /// Server-driven actions need the reader online: Stripe answers `terminal_reader_offline`.
+    fn require_online(&self) -> Result<(), ApiError> {
+        if self.online {
+            Ok(())
+        } else {
+            Err(ApiError::invalid(
+                "Reader is currently offline, please ensure the reader is powered on and connected to the internet before retrying your request.",
+            )
+            .with_code("terminal_reader_offline"))
+        }
     }
 
     fn busy(&self) -> bool {
@@ -331,6 +348,7 @@ pub(crate) fn register_reader(state: &mut State, ctx: &Ctx) -> Result<Value, Api
         metadata,
         action: None,
         last_seen_at: ctx.now * 1000,
+        online: true,
     };
     let rendered = reader.render();
     state.readers.insert(reader.meta.id.clone(), reader);
@@ -347,7 +365,11 @@ pub(crate) fn list_readers(state: &mut State, ctx: &Ctx) -> Result<Value, ApiErr
             p.str("device_type")
                 .is_none_or(|t| t == "simulated_wisepos_e")
         })
-        .filter(|_| p.str("status").is_none_or(|s| s == "online"))
+        .filter(|r| {
+            p.str("status")
+                .is_none_or(|s| s == if r.online { "online" } else { "offline" })
+        })
+        .filter(|r| p.str("serial_number").is_none_or(|s| s == r.serial_number))
         .collect::<Vec<_>>();
     list(items, Reader::render, ctx.params, "/v1/terminal/readers")
 }
@@ -361,6 +383,60 @@ fn path_reader<'a>(state: &'a State, ctx: &Ctx) -> Result<&'a Reader, ApiError> 
 /// `GET /v1/terminal/readers/{reader}`
 pub(crate) fn retrieve_reader(state: &mut State, ctx: &Ctx) -> Result<Value, ApiError> {
     path_reader(state, ctx).map(Reader::render)
+}
+
+/// `POST /v1/terminal/readers/{reader}`: its label and metadata (a reader changes location by
+/// being registered again, not by an update).
+pub(crate) fn update_reader(state: &mut State, ctx: &Ctx) -> Result<Value, ApiError> {
+    let p = ctx.params;
+    let id = path_reader(state, ctx)?.meta.id.clone();
+    let reader = find_mut(&mut state.readers, ctx.ns(), &id).expect("found");
+    if let Some(label) = p.str("label") {
+        reader.label = label.to_string();
+    }
+    if let Some(update) = p.metadata() {
+        update.apply(&mut reader.metadata);
+    }
+    Ok(reader.render())
+}
+
+/// `DELETE /v1/terminal/readers/{reader}`
+pub(crate) fn delete_reader(state: &mut State, ctx: &Ctx) -> Result<Value, ApiError> {
+    let id = path_reader(state, ctx)?.meta.id.clone();
+    let reader = state.readers.remove(&id).expect("found");
+    // The deleted reader keeps its device type and serial number (Stripe's `DeletedReader`).
+    Ok(json!({
+        "id": id,
+        "object": "terminal.reader",
+        "deleted": true,
+        "device_type": "simulated_wisepos_e",
+        "serial_number": reader.serial_number,
+    }))
+}
+
+/// `DELETE /v1/terminal/locations/{location}`. Stripe's reference states no rule for the
+/// readers registered there: they are left as they are (their `location` names the deleted one).
+pub(crate) fn delete_location(state: &mut State, ctx: &Ctx) -> Result<Value, ApiError> {
+    let id = ctx.path_param(0).to_string();
+    if find(&state.locations, ctx.ns(), &id).is_none() {
+        return Err(ApiError::no_such("terminal.location", &id, "location"));
+    }
+    state.locations.remove(&id);
+    Ok(json!({ "id": id, "object": "terminal.location", "deleted": true }))
+}
+
+/// `/_sim/terminal/readers/{reader}/online|offline`: the reader's network status. Back online,
+/// it reports to Stripe (`last_seen_at` is now).
+pub(crate) fn set_online(state: &mut State, reader: &str, online: bool) -> Result<Value, ApiError> {
+    let reader = state
+        .readers
+        .get_mut(reader)
+        .ok_or_else(|| ApiError::no_such("terminal.reader", reader, "reader"))?;
+    if online && !reader.online {
+        reader.last_seen_at = super::state::now() * 1000;
+    }
+    reader.online = online;
+    Ok(reader.render())
 }
 
 /// The tipping location `location` (of account `ns`) configures for `currency` through its
@@ -391,6 +467,7 @@ pub(crate) fn location_tipping(
 pub(crate) fn process_payment_intent(state: &mut State, ctx: &Ctx) -> Result<Value, ApiError> {
     let p = ctx.params;
     let reader = path_reader(state, ctx)?;
+    reader.require_online()?;
     if reader.busy() {
         return Err(ApiError::invalid(
             "Reader is currently busy processing another request. Cancel the current action or wait for it to finish.",
@@ -495,6 +572,7 @@ pub(crate) fn process_payment_intent(state: &mut State, ctx: &Ctx) -> Result<Val
 pub(crate) fn set_reader_display(state: &mut State, ctx: &Ctx) -> Result<Value, ApiError> {
     let p = ctx.params;
     let reader = path_reader(state, ctx)?;
+    reader.require_online()?;
     if reader.busy() {
         return Err(ApiError::invalid(
             "Reader is currently busy processing another request. Cancel the current action or wait for it to finish.",
@@ -563,6 +641,7 @@ pub(crate) fn set_reader_display(state: &mut State, ctx: &Ctx) -> Result<Value, 
 /// the cart display.
 pub(crate) fn cancel_action(state: &mut State, ctx: &Ctx) -> Result<Value, ApiError> {
     let reader = path_reader(state, ctx)?;
+    reader.require_online()?;
     let displaying = reader
         .action
         .as_ref()
