@@ -41,6 +41,13 @@ pub fn emit_payment(
         "external_account_id": account.external_account_id,
         "external_transaction_id": payment.external_transaction_id,
         "external_customer_id": customer.as_ref().map(|c| c.external_customer_id.clone()),
+        // When the payment changed into what this event shows (strictly later for each later
+        // change of the payment, which is written under its row lock): orders one payment's
+        // events, which may be delivered out of order and share a `created` second.
+        "updated_at": payment
+            .updated_at
+            .and_utc()
+            .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
         "customer_id": customer.map(|c| c.stripe_customer_id),
     });
     // A change is announced once, whichever of our API and Stripe's webhook records it first.

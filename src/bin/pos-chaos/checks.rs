@@ -500,10 +500,19 @@ pub fn check(
             per_object.entry(id).or_default().push(&d.body);
         }
     }
+    // In the order of the changes they announce: a payment's `updated_at` (microseconds, written
+    // under its row lock), then `created` (seconds) and the event id (time-ordered, but only
+    // within one instance: two instances' events of the same millisecond compare at random).
     for list in per_object.values_mut() {
         list.sort_by(|a, b| {
-            (a["created"].as_i64(), a["id"].as_str())
-                .cmp(&(b["created"].as_i64(), b["id"].as_str()))
+            let key = |e: &Value| {
+                (
+                    e["data"]["object"]["updated_at"].as_str().map(str::to_string),
+                    e["created"].as_i64(),
+                    e["id"].as_str().map(str::to_string),
+                )
+            };
+            key(a).cmp(&key(b))
         });
     }
     let empty = Vec::new();
