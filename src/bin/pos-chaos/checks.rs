@@ -507,7 +507,9 @@ pub fn check(
         list.sort_by(|a, b| {
             let key = |e: &Value| {
                 (
-                    e["data"]["object"]["updated_at"].as_str().map(str::to_string),
+                    e["data"]["object"]["updated_at"]
+                        .as_str()
+                        .map(str::to_string),
                     e["created"].as_i64(),
                     e["id"].as_str().map(str::to_string),
                 )
