@@ -6,15 +6,15 @@ use crate::{id, start, Sim};
 use reqwest::Method;
 use serde_json::Value;
 
-/// A reader at a location whose configuration has the given `tipping[…]` parameters.
-async fn tipping_reader(sim: &Sim, tipping: &[(&str, &str)]) -> String {
+/// A reader at a location in `country` whose configuration has the given `tipping[…]` parameters.
+pub async fn tipping_reader(sim: &Sim, tipping: &[(&str, &str)], country: &str) -> String {
     let configuration = sim.post("/v1/terminal/configurations", tipping).await.ok();
     let location = sim
         .post(
             "/v1/terminal/locations",
             &[
                 ("display_name", "Bar"),
-                ("address[country]", "US"),
+                ("address[country]", country),
                 ("configuration_overrides", id(&configuration)),
             ],
         )
@@ -442,7 +442,7 @@ async fn terminal_configuration_errors() {
 #[tokio::test]
 async fn tip_chosen_on_the_reader() {
     let sim = start().await;
-    let rid = tipping_reader(&sim, USD_TIPPING).await;
+    let rid = tipping_reader(&sim, USD_TIPPING, "US").await;
     let pi = sim.intent(&[]).await;
     let reader = process(&sim, &rid, id(&pi), &[]).await;
     assert_eq!(
@@ -500,7 +500,7 @@ async fn tip_chosen_on_the_reader() {
 #[tokio::test]
 async fn no_tip_without_a_tipping_screen() {
     let sim = start().await;
-    let rid = tipping_reader(&sim, USD_TIPPING).await;
+    let rid = tipping_reader(&sim, USD_TIPPING, "US").await;
     // skip_tipping: the reader goes straight to the card.
     let pi = sim.intent(&[]).await;
     process(
@@ -973,7 +973,7 @@ async fn cart_on_the_reader() {
 #[tokio::test]
 async fn receipt_page() {
     let sim = start().await;
-    let rid = tipping_reader(&sim, USD_TIPPING).await;
+    let rid = tipping_reader(&sim, USD_TIPPING, "US").await;
     let pi = sim
         .intent(&[
             ("description", "<b>Lunch</b> & co"),

@@ -263,35 +263,8 @@ async fn tips_and_interac() {
         .await
         .ok();
     // Tipping in CAD at the reader's location.
-    let configuration = sim
-        .post(
-            "/v1/terminal/configurations",
-            &[("tipping[cad][percentages][]", "15")],
-        )
-        .await
-        .ok();
-    let location = sim
-        .post(
-            "/v1/terminal/locations",
-            &[
-                ("display_name", "Montréal"),
-                ("address[country]", "CA"),
-                ("configuration_overrides", id(&configuration)),
-            ],
-        )
-        .await
-        .ok();
-    let reader = sim
-        .post(
-            "/v1/terminal/readers",
-            &[
-                ("registration_code", "simulated-wpe"),
-                ("location", id(&location)),
-            ],
-        )
-        .await
-        .ok();
-    let rid = id(&reader).to_string();
+    let rid =
+        crate::sale::tipping_reader(&sim, &[("tipping[cad][percentages][]", "15")], "CA").await;
     sim.post(
         &format!("/v1/terminal/readers/{rid}/process_payment_intent"),
         &[("payment_intent", id(&pi))],
