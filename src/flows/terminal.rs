@@ -285,15 +285,12 @@ pub async fn delete_reader(
     reader_id: String,
 ) -> Result<TerminalReader, Error> {
     let (account, row) = owned_reader(services, external_account_id, reader_id).await?;
-    match services
-        .stripe
-        .delete_reader(&services.stripe_account(&account)?, &row.stripe_reader_id)
-        .await
-    {
-        Ok(_) => {}
-        Err(e) if e.code() == Some("resource_missing") => {}
-        Err(e) => return Err(Error::from_stripe_input(e, None, "id")),
-    }
+    deleted_at_stripe(
+        services
+            .stripe
+            .delete_reader(&services.stripe_account(&account)?, &row.stripe_reader_id)
+            .await,
+    )?;
     let id = row.id.clone();
     services
         .db
@@ -386,21 +383,28 @@ pub async fn delete_location(
             format!("{readers} reader(s) are registered at this location; delete them first (DELETE /v1/terminal/readers/{{id}})"),
         ));
     }
-    match services
-        .stripe
-        .delete_location(&services.stripe_account(&account)?, &row.stripe_location_id)
-        .await
-    {
-        Ok(_) => {}
-        Err(e) if e.code() == Some("resource_missing") => {}
-        Err(e) => return Err(Error::from_stripe_input(e, None, "id")),
-    }
+    deleted_at_stripe(
+        services
+            .stripe
+            .delete_location(&services.stripe_account(&account)?, &row.stripe_location_id)
+            .await,
+    )?;
     let id = row.id.clone();
     services
         .db
         .run(move |conn| db::terminal::delete_location(conn, &id).map_err(Error::from))
         .await?;
     Ok(row)
+}
+
+/// A Stripe delete's outcome: done, or already gone at Stripe (a retry after our record's
+/// removal failed) — either way our record goes next.
+fn deleted_at_stripe<T>(result: Result<T, stripe_client::StripeError>) -> Result<(), Error> {
+    match result {
+        Ok(_) => Ok(()),
+        Err(e) if e.code() == Some("resource_missing") => Ok(()),
+        Err(e) => Err(Error::from_stripe_input(e, None, "id")),
+    }
 }
 
 /// The account and its location with this Stripe id (404 if unknown or another account's).
