@@ -1,6 +1,7 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { setup, txn } from '../support/setup.js';
+import { until } from '../support/until.js';
 
 test('cancel() while the reader waits for a card: collection and intent are cancelled', async (t) => {
   const env = await setup({ simulator: { readerDelayMs: 10_000 } });
@@ -42,8 +43,7 @@ test('cancel() while the intent is being created cancels it as soon as it exists
   });
   t.after(() => env.close());
   const charging = env.pos.charge({ amount: '3.00', external_transaction_id: txn() });
-  await new Promise((r) => setTimeout(r, 20));
-  assert.equal(env.pos.getState().phase, 'intent');
+  await until(() => env.pos.getState().phase === 'intent', 'the intent phase');
   const cancelled = env.pos.cancel();
   release();
   assert.equal(await cancelled, true);

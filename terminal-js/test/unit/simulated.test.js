@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { createSimulatedTerminal, createSimulatedStripeTerminal, createBackendClient, TEST_CARDS } from '../../src/index.js';
 import { startFakeBackend, FAKE_ACCOUNT, FAKE_TOKEN } from '../support/fake-backend.js';
 import { txn } from '../support/setup.js';
+import { until } from '../support/until.js';
 
 async function env(t, extra = {}) {
   const fake = await startFakeBackend();
@@ -99,8 +100,7 @@ test('cancelCollectPaymentMethod during the card wait resolves collect with canc
   await terminal.connectReader((await terminal.discoverReaders()).discoveredReaders[0]);
   const pi = await intent();
   const collecting = terminal.collectPaymentMethod(pi.client_secret);
-  await new Promise((r) => setTimeout(r, 10));
-  assert.equal(terminal.getPaymentStatus(), 'waiting_for_input');
+  await until(() => terminal.getPaymentStatus() === 'waiting_for_input', 'the reader waiting for a card');
   assert.equal((await terminal.collectPaymentMethod(pi.client_secret)).error.code, 'command_already_in_progress');
   assert.deepEqual(await terminal.cancelCollectPaymentMethod(), {});
   assert.equal((await collecting).error.code, 'canceled');
@@ -201,8 +201,7 @@ test('cancelProcessPayment frees a reader whose processPayment never answers', a
   const collected = await terminal.collectPaymentMethod(pi.client_secret);
   terminal.simulateFault({ operation: 'process', hang: true });
   const processing = terminal.processPayment(collected.paymentIntent);
-  await new Promise((r) => setTimeout(r, 10));
-  assert.equal(terminal.getPaymentStatus(), 'processing');
+  await until(() => terminal.getPaymentStatus() === 'processing', 'the reader processing');
   assert.equal((await terminal.processPayment(collected.paymentIntent)).error.code, 'command_already_in_progress');
   assert.deepEqual(await terminal.cancelProcessPayment(), {});
   assert.equal((await processing).error.code, 'canceled');
@@ -219,7 +218,7 @@ test('a slow reader cancelled before it sends the request charges nothing; uncan
   const collected = await terminal.collectPaymentMethod(pi.client_secret);
   terminal.simulateFault({ operation: 'process', delayMs: 5_000 });
   const processing = terminal.processPayment(collected.paymentIntent);
-  await new Promise((r) => setTimeout(r, 10));
+  await until(() => terminal.getPaymentStatus() === 'processing', 'the reader processing');
   assert.deepEqual(await terminal.cancelProcessPayment(), {});
   assert.equal((await processing).error.code, 'canceled');
   assert.equal(fake.state.intents.get(pi.id).status, 'requires_confirmation');
