@@ -3,7 +3,7 @@
 
 use super::models::{Account, Customer, Payment};
 use super::schema::{accounts, customers, payment_history, payments};
-use super::{DbConnection, Inserted};
+use super::{update_cached, DbConnection, Inserted};
 use crate::money::MinorUnits;
 use crate::payment_state::PaymentStatus;
 use chrono::NaiveDateTime;
@@ -101,8 +101,10 @@ pub fn find_unrecorded(
 /// amount and its tip too), charge, failure, the card's authorisation facts, the details a
 /// merchant may update (description, metadata, receipt e-mail) and `updated_at`.
 pub fn record_state(conn: &mut DbConnection, after: &Payment) -> QueryResult<()> {
-    diesel::update(payments::table.find(&after.id))
-        .set((
+    update_cached(
+        payments::table,
+        payments::id.eq(&after.id),
+        (
             payments::stripe_payment_intent_id.eq(&after.stripe_payment_intent_id),
             payments::status.eq(after.status),
             payments::amount_capturable.eq(after.amount_capturable),
@@ -121,9 +123,10 @@ pub fn record_state(conn: &mut DbConnection, after: &Payment) -> QueryResult<()>
             payments::metadata.eq(&after.metadata),
             payments::receipt_email.eq(&after.receipt_email),
             payments::updated_at.eq(after.updated_at),
-        ))
-        .execute(conn)
-        .map(|_| ())
+        ),
+    )
+    .execute(conn)
+    .map(|_| ())
 }
 
 /// The row id of the account's payment with this PaymentIntent id (a list cursor).
