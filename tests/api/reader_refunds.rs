@@ -279,6 +279,9 @@ both_backends! {
         assert_eq!(status, 200, "{done}");
         app.settle_stripe_webhooks().await;
         let rid = pending["id"].as_str().unwrap();
+        // Nothing reached us: our record (listed without asking Stripe) has no refund yet.
+        let stored = app.stored_payment(&token, "acme", "interac-lost").await.unwrap();
+        assert_eq!(stored.amount_refunded, "0.00");
         let learned = read(&app, &token, rid).await;
         assert_eq!((learned["status"].as_str(), learned["payment"]["amount_refunded"].as_str()), (Some("succeeded"), Some("4.00")), "{learned}");
 
