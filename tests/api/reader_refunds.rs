@@ -28,14 +28,21 @@ async fn till(app: &TestApp, currency: &str) -> (String, String) {
 /// An Interac sale of `amount` CAD paid on `reader` (Interac captures at once); its id.
 async fn interac_sale(app: &TestApp, token: &str, reader: &str, tx: &str, amount: &str) -> String {
     let (status, intent) = app
-        .post("/v1/payment/intent", token, json!({"external_account_id": "acme", "amount": amount,
+        .post(
+            "/v1/payment/intent",
+            token,
+            json!({"external_account_id": "acme", "amount": amount,
             "currency": "cad", "payment_method_types": ["card_present", "interac_present"],
-            "external_transaction_id": tx}))
+            "external_transaction_id": tx}),
+        )
         .await;
     assert_eq!(status, 200, "{intent}");
     let id = intent["id"].as_str().unwrap().to_string();
     let (status, _) = app
-        .sim_post(&format!("/v1/terminal/readers/{reader}/process_payment_intent"), &[("payment_intent", id.as_str())])
+        .sim_post(
+            &format!("/v1/terminal/readers/{reader}/process_payment_intent"),
+            &[("payment_intent", id.as_str())],
+        )
         .await;
     assert_eq!(status, 200);
     let (status, tapped) = present(app, reader, "interac_present", INTERAC).await;
@@ -51,7 +58,11 @@ async fn card_sale(app: &TestApp, token: &str, reader: &str, tx: &str, amount: &
     let (status, tapped) = app.tap_card(reader, &id, VISA).await;
     assert_eq!(status, 200, "{tapped}");
     let (status, captured) = app
-        .post("/v1/payment/capture", token, json!({"payment_id": id, "external_account_id": "acme"}))
+        .post(
+            "/v1/payment/capture",
+            token,
+            json!({"payment_id": id, "external_account_id": "acme"}),
+        )
         .await;
     assert_eq!(status, 200, "{captured}");
     app.settle_stripe_webhooks().await;
@@ -74,7 +85,10 @@ async fn refund_on_reader(app: &TestApp, token: &str, body: Value) -> (u16, Valu
 
 async fn read(app: &TestApp, token: &str, id: &str) -> Value {
     let (status, refund) = app
-        .get(&format!("/v1/payment/refund/reader/{id}?external_account_id=acme"), token)
+        .get(
+            &format!("/v1/payment/refund/reader/{id}?external_account_id=acme"),
+            token,
+        )
         .await;
     assert_eq!(status, 200, "{refund}");
     refund
@@ -91,19 +105,28 @@ async fn payment(app: &TestApp, token: &str, id: &str) -> Value {
 /// The refunds our record lists for the payment (its receipt's), as (Stripe id, amount).
 async fn recorded_refunds(app: &TestApp, token: &str, id: &str) -> Vec<(String, String)> {
     let (status, receipt) = app
-        .get(&format!("/v1/payment/{id}/receipt?external_account_id=acme"), token)
+        .get(
+            &format!("/v1/payment/{id}/receipt?external_account_id=acme"),
+            token,
+        )
         .await;
     assert_eq!(status, 200, "{receipt}");
     receipt["refunds"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|r| (r["id"].as_str().unwrap().to_string(), r["amount"].as_str().unwrap().to_string()))
+        .map(|r| {
+            (
+                r["id"].as_str().unwrap().to_string(),
+                r["amount"].as_str().unwrap().to_string(),
+            )
+        })
         .collect()
 }
 
 async fn screen(app: &TestApp, reader: &str) -> Value {
-    app.sim_get(&format!("/_sim/terminal/readers/{reader}/screen")).await
+    app.sim_get(&format!("/_sim/terminal/readers/{reader}/screen"))
+        .await
 }
 
 /// Stripe refund requests (`POST /v1/refunds`) made so far.
@@ -444,21 +467,33 @@ async fn the_event_before_the_answer(backend: Backend) {
                 .post(app.url("/v1/payment/refund/reader"))
                 .bearer_auth(&token)
                 .header("Idempotency-Key", "till-9-refund")
-                .json(&json!({"payment_id": id, "external_account_id": "acme", "reader_id": reader})),
+                .json(
+                    &json!({"payment_id": id, "external_account_id": "acme", "reader_id": reader}),
+                ),
         )
     };
     let first = send().await;
     assert_eq!(first.status, 504, "{:?}", first.json());
     let (status, done) = present(&app, &reader, "interac_present", INTERAC).await;
-    assert_eq!((status, done["action"]["status"].as_str()), (200, Some("succeeded")), "{done}");
+    assert_eq!(
+        (status, done["action"]["status"].as_str()),
+        (200, Some("succeeded")),
+        "{done}"
+    );
     eventually(10, "the reader's event records the refund", || async {
-        app.stored_payment(&token, "acme", "interac-hang").await.is_some_and(|p| p.amount_refunded == "12.00")
+        app.stored_payment(&token, "acme", "interac-hang")
+            .await
+            .is_some_and(|p| p.amount_refunded == "12.00")
     })
     .await;
     let retry = send().await;
     assert_eq!(retry.status, 200);
     let answer = retry.json();
-    assert_eq!((answer["status"].as_str(), answer["amount"].as_str()), (Some("succeeded"), Some("12.00")), "{answer}");
+    assert_eq!(
+        (answer["status"].as_str(), answer["amount"].as_str()),
+        (Some("succeeded"), Some("12.00")),
+        "{answer}"
+    );
     assert_eq!(recorded_refunds(&app, &token, &id).await.len(), 1);
     app.settle().await;
 }

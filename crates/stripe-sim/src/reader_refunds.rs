@@ -42,17 +42,29 @@ pub(crate) struct RefundAction {
 
 impl RefundAction {
     pub fn render(&self) -> Value {
-        json!({
+        // Stripe leaves out (rather than nulls) what is not set.
+        let mut out = json!({
             "amount": self.amount,
             "charge": self.charge,
             "metadata": metadata_json(&self.metadata),
             "payment_intent": self.payment_intent,
-            "reason": self.reason,
-            "refund": self.refund,
-            "refund_application_fee": self.refund_application_fee,
             "refund_payment_config": { "enable_customer_cancellation": self.enable_customer_cancellation },
-            "reverse_transfer": self.reverse_transfer,
-        })
+        });
+        let optional = [
+            ("reason", self.reason.as_ref().map(|r| json!(r))),
+            ("refund", self.refund.as_ref().map(|r| json!(r))),
+            (
+                "refund_application_fee",
+                self.refund_application_fee.map(|b| json!(b)),
+            ),
+            ("reverse_transfer", self.reverse_transfer.map(|b| json!(b))),
+        ];
+        for (key, value) in optional {
+            if let Some(value) = value {
+                out[key] = value;
+            }
+        }
+        out
     }
 
     /// What the reader's screen shows while it waits for the card (`/_sim`).
