@@ -103,3 +103,26 @@ pub fn complete(
     ))
     .execute(conn)
 }
+
+/// Cancels the payment's pending SDK reader refunds (a new one from the tablet supersedes them:
+/// the SDK's outcome of an abandoned attempt never reaches us otherwise); how many.
+pub fn supersede_pending_sdk(
+    conn: &mut DbConnection,
+    payment_id: &str,
+    at: NaiveDateTime,
+) -> QueryResult<usize> {
+    diesel::update(
+        reader_refunds::table
+            .filter(reader_refunds::payment_id.eq(payment_id))
+            .filter(reader_refunds::status.eq(ReaderRefundStatus::Pending))
+            .filter(reader_refunds::stripe_reader_id.is_null()),
+    )
+    .set((
+        reader_refunds::status.eq(ReaderRefundStatus::Canceled),
+        reader_refunds::failure_code.eq("superseded"),
+        reader_refunds::failure_message
+            .eq("a newer reader refund of this payment was started on the tablet"),
+        reader_refunds::updated_at.eq(at),
+    ))
+    .execute(conn)
+}

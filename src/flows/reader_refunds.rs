@@ -10,7 +10,8 @@
 //!
 //! The row (`reader_refunds`, pending) is written before Stripe is asked, under the payment's
 //! lock and with the same limit as API refunds (what is left to refund, minus the other pending
-//! reader refunds); its id keys the Stripe request. The outcome is learned from whichever comes
+//! reader refunds); its id keys the Stripe request. A new SDK reader refund supersedes (cancels)
+//! the payment's pending SDK one: the tablet's abandoned attempt is never reported otherwise. The outcome is learned from whichever comes
 //! first — the reader's `terminal.reader.action_succeeded|failed` event ([`on_reader_action`]),
 //! Stripe's `refund.created` ([`on_stripe_refund`]), or a read of the reader refund ([`get`],
 //! which asks Stripe) — and recorded once: Stripe's refund goes into `refunds` like an API
@@ -277,6 +278,12 @@ async fn write_row(
                     {
                         return Ok(existing);
                     }
+                }
+                if row.stripe_reader_id.is_none() {
+                    // The tablet starts again: its earlier attempt was abandoned (a refund it
+                    // made after all is still recorded from Stripe, and Stripe refuses more
+                    // than the charge).
+                    db::reader_refunds::supersede_pending_sdk(conn, &current.id, now())?;
                 }
                 let pending = db::reader_refunds::pending_total(conn, &current.id)?;
                 let refundable = current
