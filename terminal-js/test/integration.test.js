@@ -334,6 +334,8 @@ if (requireBackend('integration.test.js')) {
     assert.equal(collected.error, undefined, JSON.stringify(collected.error));
     const processed = await pos.terminal.processPayment(collected.paymentIntent);
     assert.equal(processed.paymentIntent?.status, 'succeeded', 'Interac captures at once');
+    // The till reads the sale back (the backend asks Stripe), as after any sale.
+    assert.equal((await pos.getPayment(intent.id)).status, 'succeeded');
     // The API refuses it: in person only.
     const refused = await pos.backend.request('POST', '/v1/payment/refund', { payment_id: intent.id, external_account_id: account })
       .catch((e) => e);
