@@ -479,6 +479,8 @@ export interface ChargeParams {
   capture?: boolean;
   /** The intent asks for incremental authorisation support (for incrementAuthorization). */
   requestIncrementalAuthorizationSupport?: boolean;
+  /** `['card_present', 'interac_present']` for a CAD sale that takes Interac (captured at once; refunded on the reader only). */
+  paymentMethodTypes?: Array<'card_present' | 'interac_present'>;
   /** The SDK's config_override.skip_tipping: no tipping screen for this sale. */
   skipTipping?: boolean;
   /** Major units: the part of the amount the tipping screen's percentages apply to (the SDK's config_override.tipping.eligible_amount, converted exactly). */

@@ -489,6 +489,7 @@ export function createPosTerminal(options = {}) {
       amount, currency, external_transaction_id, external_customer_id, saveCard = false,
       allowRedisplay, onStep, onDecline, description, metadata, capture = true,
       requestIncrementalAuthorizationSupport = false, skipTipping, tipEligibleAmount, tipConfiguration,
+      paymentMethodTypes,
     } = params;
     const account = run.account;
     let attempt = 0;
@@ -507,6 +508,8 @@ export function createPosTerminal(options = {}) {
       description,
       metadata,
       request_incremental_authorization_support: requestIncrementalAuthorizationSupport,
+      // ['card_present', 'interac_present'] for a CAD sale that takes Interac (captured at once).
+      ...(paymentMethodTypes ? { payment_method_types: paymentMethodTypes } : {}),
     });
     if (run.cancelRequested) await cancelIntentAndThrow(run);
     // The tip-eligible part in the SDK's minor units, in the intent's currency.
