@@ -140,7 +140,9 @@ async fn api_refund_calls(app: &TestApp) -> usize {
 
 both_backends! {
     async fn an_interac_sale_is_refunded_on_the_reader_in_part_then_the_rest(app) {
+        let hook = crate::support::app::MerchantEndpoint::start(0);
         let (token, reader) = till(&app, "cad").await;
+        app.put_account("acme", json!({"webhook_url": hook.url})).await;
         let id = interac_sale(&app, &token, &reader, "interac-1", "25.00").await;
 
         // The API refund is refused with the way to do it, without asking Stripe.
@@ -196,7 +198,14 @@ both_backends! {
         let (status, error) = refund_on_reader(&app, &token, json!({"payment_id": id,
             "external_account_id": "acme", "reader_id": reader})).await;
         assert_eq!((status, error["error"]["code"].as_str()), (409, Some("payment_fully_refunded")), "{error}");
+        // The merchant is told once per refund, though Stripe's charge.refunded, refund.created
+        // and the reader's event each reported it.
+        let (status, page) = app.get("/v1/webhooks/deliveries?external_account_id=acme&limit=100", &token).await;
+        assert_eq!(status, 200, "{page}");
+        let refunded = page["data"].as_array().unwrap().iter().filter(|d| d["event_type"] == "payment.refunded").count();
+        assert_eq!(refunded, 2, "{page}");
         app.deliver_all().await;
+        assert!(hook.count() >= 2);
         app.settle().await;
     }
 
