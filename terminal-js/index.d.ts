@@ -45,6 +45,9 @@ export interface TerminalLike {
   cancelCollectPaymentMethod(): Promise<object | SdkErrorResult>;
   /** Called when processPayment outlives processTimeoutMs, so that the reader is not left busy. */
   cancelProcessPayment?(): Promise<object | SdkErrorResult>;
+  /** In-person refunds (refundOnReader without a readerId): the real SDK's methods. */
+  collectRefundPaymentMethod?(chargeId: string, amount: number, currency: string, options?: any): Promise<object | SdkErrorResult>;
+  processRefund?(): Promise<{ refund: RefundLike } | SdkErrorResult>;
   getConnectionStatus?(): string;
   getConnectedReader?(): ReaderLike | null;
 }
@@ -268,6 +271,37 @@ export interface Cart {
   total?: Amount;
 }
 
+/** A Stripe refund as the SDK's processRefund resolves it. */
+export interface RefundLike {
+  id?: string | null;
+  amount?: number | null;
+  currency?: string | null;
+  charge?: string | unknown | null;
+  status?: string | null;
+}
+
+/** A refund on the reader as the backend answers it (POST/GET /v1/payment/refund/reader). */
+export interface ReaderRefund {
+  id: string;
+  object: 'reader_refund';
+  payment_id: string | null;
+  /** `server_driven` (a readerId was given) or `sdk` (the tablet collected the card). */
+  mode: 'server_driven' | 'sdk';
+  reader_id: string | null;
+  /** Only `pending` changes. */
+  status: 'pending' | 'succeeded' | 'failed' | 'canceled';
+  amount: string;
+  currency: string;
+  stripe_refund_id: string | null;
+  /** Stripe's code of a failed reader action (`card_mismatch`: not the card of the payment). */
+  failure_code: string | null;
+  failure_message: string | null;
+  /** What collectRefundPaymentMethod takes (SDK mode); amount in minor units. */
+  sdk: { charge_id: string | null; amount: number; currency: string } | null;
+  created_at: string;
+  payment: Payment;
+}
+
 /** A smart reader as the backend answers it (with its current action when read live). */
 export interface ReaderRecord {
   id: string;
@@ -348,6 +382,10 @@ export interface BackendClient {
     tip_eligible_amount?: Amount;
   }): Promise<ReaderRecord>;
   getReader(params: { reader_id: string; external_account_id: string }): Promise<ReaderRecord>;
+  /** POST /v1/payment/refund/reader; retried under `idempotency_key` when given. */
+  refundOnReader(params: { payment_id: string; external_account_id: string; amount?: Amount; reader_id?: string; idempotency_key?: string }): Promise<ReaderRefund>;
+  /** GET /v1/payment/refund/reader/{id}. */
+  getReaderRefund(params: { id: string; external_account_id: string }): Promise<ReaderRefund>;
 }
 
 export declare function createBackendClient(options: BackendClientOptions): BackendClient;
@@ -441,6 +479,8 @@ export interface ChargeParams {
   capture?: boolean;
   /** The intent asks for incremental authorisation support (for incrementAuthorization). */
   requestIncrementalAuthorizationSupport?: boolean;
+  /** `['card_present', 'interac_present']` for a CAD sale that takes Interac (captured at once; refunded on the reader only). */
+  paymentMethodTypes?: Array<'card_present' | 'interac_present'>;
   /** The SDK's config_override.skip_tipping: no tipping screen for this sale. */
   skipTipping?: boolean;
   /** Major units: the part of the amount the tipping screen's percentages apply to (the SDK's config_override.tipping.eligible_amount, converted exactly). */
@@ -590,6 +630,21 @@ export interface PosTerminal<T extends TerminalLike = TerminalLike> {
     external_account_id?: string;
   }): Promise<ReaderRecord>;
   getReader(readerId: string, externalAccountId?: string): Promise<ReaderRecord>;
+  /**
+   * Refunds a paid payment in person (Interac must be). With `readerId` (server-driven) it
+   * resolves with the pending reader refund once the reader asks for the card; without, the
+   * connected reader collects the card through the SDK and it resolves with the outcome.
+   */
+  refundOnReader(params: {
+    paymentId: string;
+    /** Major units; default: what is left to refund. */
+    amount?: Amount;
+    readerId?: string;
+    idempotencyKey?: string;
+    external_account_id?: string;
+  }): Promise<{ readerRefund: ReaderRefund; refund?: RefundLike | null }>;
+  /** The reader refund, its outcome read from Stripe while pending. */
+  getReaderRefund(id: string, externalAccountId?: string): Promise<ReaderRefund>;
 }
 
 export declare function createPosTerminal<T extends TerminalLike>(options: PosTerminalOptions<T>): PosTerminal<T>;
@@ -739,6 +794,11 @@ export interface SimulatedTerminal {
     Promise<{ paymentIntent: SimulatedPaymentIntent } | SdkErrorResult>;
   /** Stops a processPayment in progress (it resolves with error code 'canceled'). */
   cancelProcessPayment(): Promise<Record<string, never> | SdkErrorResult>;
+  /** In-person refund (Interac): the card of the charge is presented; `amount` in minor units. */
+  collectRefundPaymentMethod(chargeId: string, amount: number, currency: string, options?: unknown): Promise<Record<string, never> | SdkErrorResult>;
+  cancelCollectRefundPaymentMethod(): Promise<Record<string, never> | SdkErrorResult>;
+  /** Makes the refund collected. */
+  processRefund(): Promise<{ refund: RefundLike } | SdkErrorResult>;
   /** Overwrites the configuration; reset after each processPayment, like the real simulated reader. */
   setSimulatorConfiguration(config: SimulatorConfiguration): void;
   getSimulatorConfiguration(): SimulatorConfiguration;

@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod ops;
 pub mod payments;
+pub mod reader_refunds;
 pub mod receipts;
 pub mod reports;
 pub mod terminal;
@@ -36,6 +37,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/v1/payment/capture").route(web::post().to(payments::capture)))
         .service(web::resource("/v1/payment/cancel").route(web::post().to(payments::cancel)))
         .service(web::resource("/v1/payment/refund").route(web::post().to(payments::refund)))
+        .service(
+            web::resource("/v1/payment/refund/reader")
+                .route(web::post().to(reader_refunds::create)),
+        )
+        .service(
+            web::resource("/v1/payment/refund/reader/{id}")
+                .route(web::get().to(reader_refunds::get)),
+        )
         .service(web::resource("/v1/payment/charge").route(web::post().to(payments::charge)))
         .service(web::resource("/v1/payment/increment").route(web::post().to(payments::increment)))
         .service(

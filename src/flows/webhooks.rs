@@ -12,7 +12,7 @@ use crate::money::MinorUnits;
 use crate::payment_state::{PaymentUpdate, Source};
 use serde::de::DeserializeOwned;
 use stripe_client::webhook::{self, DEFAULT_TOLERANCE};
-use stripe_client::{Charge, Dispute, Event, PaymentIntent, PaymentMethod, Refund};
+use stripe_client::{Charge, Dispute, Event, PaymentIntent, PaymentMethod, Reader, Refund};
 
 /// What became of a delivered event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -194,11 +194,15 @@ pub enum HandledEvent {
     ChargeDisputeClosed,
     ChargeDisputeFundsWithdrawn,
     ChargeDisputeFundsReinstated,
+    ChargeSucceeded,
+    RefundCreated,
+    TerminalReaderActionSucceeded,
+    TerminalReaderActionFailed,
 }
 
 impl HandledEvent {
     /// Every handled event, in the order they are registered at Stripe.
-    pub const ALL: [HandledEvent; 16] = [
+    pub const ALL: [HandledEvent; 20] = [
         HandledEvent::PaymentIntentAmountCapturableUpdated,
         HandledEvent::PaymentIntentSucceeded,
         HandledEvent::PaymentIntentCanceled,
@@ -215,6 +219,10 @@ impl HandledEvent {
         HandledEvent::ChargeDisputeClosed,
         HandledEvent::ChargeDisputeFundsWithdrawn,
         HandledEvent::ChargeDisputeFundsReinstated,
+        HandledEvent::ChargeSucceeded,
+        HandledEvent::RefundCreated,
+        HandledEvent::TerminalReaderActionSucceeded,
+        HandledEvent::TerminalReaderActionFailed,
     ];
 
     /// Stripe's name of the event type.
@@ -238,6 +246,10 @@ impl HandledEvent {
             HandledEvent::ChargeDisputeClosed => "charge.dispute.closed",
             HandledEvent::ChargeDisputeFundsWithdrawn => "charge.dispute.funds_withdrawn",
             HandledEvent::ChargeDisputeFundsReinstated => "charge.dispute.funds_reinstated",
+            HandledEvent::ChargeSucceeded => "charge.succeeded",
+            HandledEvent::RefundCreated => "refund.created",
+            HandledEvent::TerminalReaderActionSucceeded => "terminal.reader.action_succeeded",
+            HandledEvent::TerminalReaderActionFailed => "terminal.reader.action_failed",
         }
     }
 
@@ -255,15 +267,15 @@ impl HandledEvent {
 }
 
 /// The merchant account an event concerns: by connected account, else by the external id we put
-/// in the object's metadata, else (a dispute, which carries no metadata of ours) by the payment
-/// of the PaymentIntent it names.
+/// in the object's metadata, else (a dispute, or a refund the Terminal SDK made, which carry no
+/// metadata of ours) by the payment of the PaymentIntent it names.
 async fn event_account(services: &Services, event: &Event) -> Result<Option<Account>, Error> {
     let by_connect = event.account.clone();
     let object = &event.data.object;
     let by_metadata = object["metadata"]["external_account_id"]
         .as_str()
         .map(str::to_string);
-    let by_intent = (object["object"] == "dispute")
+    let by_intent = (object["object"] == "dispute" || object["object"] == "refund")
         .then(|| object["payment_intent"].as_str().map(str::to_string))
         .flatten();
     if by_connect.is_none() && by_metadata.is_none() && by_intent.is_none() {
@@ -323,6 +335,22 @@ fn apply(conn: &mut DbConnection, event: &Event, scope: &Scope) -> Result<(), Er
             Some(dispute) => super::disputes::record(conn, &dispute, scope),
             None => Ok(()),
         },
+        // How the payment was charged (Interac is refunded on the reader only).
+        HandledEvent::ChargeSucceeded => match decode::<Charge>(event) {
+            Some(charge) => super::reader_refunds::on_charge_succeeded(conn, &charge, scope),
+            None => Ok(()),
+        },
+        HandledEvent::RefundCreated => match decode::<Refund>(event) {
+            Some(refund) => super::reader_refunds::on_stripe_refund(conn, &refund, scope),
+            None => Ok(()),
+        },
+        // Only `refund_payment` actions so far (`reader_refunds`); other types change nothing.
+        HandledEvent::TerminalReaderActionSucceeded | HandledEvent::TerminalReaderActionFailed => {
+            match decode::<Reader>(event) {
+                Some(reader) => super::reader_refunds::on_reader_action(conn, &reader, scope),
+                None => Ok(()),
+            }
+        }
         // Completed before the event is stored (`store_and_apply`): they read from Stripe.
         HandledEvent::CheckoutSessionCompleted | HandledEvent::SetupIntentSucceeded => Ok(()),
     }

@@ -58,12 +58,13 @@ export function createBackendClient(options) {
   }
   const fetchFn = options.fetch ?? defaultFetch();
 
-  async function once(method, path, body, context, asText = false) {
+  async function once(method, path, body, context, asText = false, idempotencyKey = undefined) {
     const url = joinUrl(backendUrl, path);
     const token = await resolveToken(getAuthToken);
     const headers = { Accept: asText ? 'text/plain, text/html, application/json' : 'application/json' };
     if (token) headers.Authorization = `Bearer ${token}`;
     if (body !== undefined) headers['Content-Type'] = 'application/json';
+    if (idempotencyKey) headers['Idempotency-Key'] = idempotencyKey;
     const controller = typeof AbortController === 'function' ? new AbortController() : null;
     let timedOut = false;
     const timer = controller && timeoutMs > 0
@@ -104,15 +105,16 @@ export function createBackendClient(options) {
    * @param {string} method
    * @param {string} path
    * @param {object} [body]
-   * @param {{retry?: boolean, paymentIntentId?: string, text?: boolean}} [opts] text: resolve the
-   *   response body as a string (errors are still the JSON error envelope)
+   * @param {{retry?: boolean, paymentIntentId?: string, text?: boolean, idempotencyKey?: string}} [opts]
+   *   text: resolve the response body as a string (errors are still the JSON error envelope);
+   *   idempotencyKey: sent as Idempotency-Key, the same on every retry
    */
   async function request(method, path, body, opts = {}) {
     const retry = opts.retry ?? true;
     const context = opts.paymentIntentId ? { paymentIntentId: opts.paymentIntentId } : {};
     for (let attempt = 0; ; attempt++) {
       try {
-        return await once(method, path, body, context, opts.text === true);
+        return await once(method, path, body, context, opts.text === true, opts.idempotencyKey);
       } catch (err) {
         const canRetry = retry && err instanceof PosTerminalError && err.retryable && attempt < retries;
         if (!canRetry) throw err;
@@ -217,6 +219,22 @@ export function createBackendClient(options) {
         skip_tipping,
         tip_eligible_amount,
       }), { paymentIntentId: payment_id, retry: false });
+    },
+
+    /**
+     * POST /v1/payment/refund/reader: a refund in person. With `reader_id` the reader asks for the
+     * card itself; without it the answer's `sdk` ({charge_id, amount, currency}) is for the SDK's
+     * collectRefundPaymentMethod. Retried under one Idempotency-Key (one reader refund).
+     */
+    refundOnReader({ payment_id, external_account_id, amount, reader_id, idempotency_key }) {
+      return request('POST', '/v1/payment/refund/reader', compact({ payment_id, external_account_id, amount, reader_id }), {
+        paymentIntentId: payment_id, idempotencyKey: idempotency_key, retry: Boolean(idempotency_key),
+      });
+    },
+
+    /** GET /v1/payment/refund/reader/{id}: the reader refund, its outcome read from Stripe while pending. */
+    getReaderRefund({ id, external_account_id }) {
+      return request('GET', `/v1/payment/refund/reader/${enc(id)}?external_account_id=${enc(external_account_id)}`);
     },
 
     /** GET /v1/terminal/readers/{id}: the reader with its current action. */

@@ -51,6 +51,13 @@ const DEFAULT_ALLOW_REDISPLAY = 'limited';
 
 const CANCELLABLE_PHASES = new Set([ChargeSteps.INTENT, ChargeSteps.COLLECT, ChargeSteps.DECLINED]);
 
+/** A random suffix for Idempotency-Keys. */
+function randomKey() {
+  const c = globalThis.crypto;
+  if (c && typeof c.randomUUID === 'function') return c.randomUUID();
+  return `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`;
+}
+
 /** `pi_123_secret_456` → `pi_123` (for error context; never logged). */
 export function paymentIntentIdFromSecret(clientSecret) {
   if (typeof clientSecret !== 'string') return null;
@@ -482,6 +489,7 @@ export function createPosTerminal(options = {}) {
       amount, currency, external_transaction_id, external_customer_id, saveCard = false,
       allowRedisplay, onStep, onDecline, description, metadata, capture = true,
       requestIncrementalAuthorizationSupport = false, skipTipping, tipEligibleAmount, tipConfiguration,
+      paymentMethodTypes,
     } = params;
     const account = run.account;
     let attempt = 0;
@@ -500,6 +508,8 @@ export function createPosTerminal(options = {}) {
       description,
       metadata,
       request_incremental_authorization_support: requestIncrementalAuthorizationSupport,
+      // ['card_present', 'interac_present'] for a CAD sale that takes Interac (captured at once).
+      ...(paymentMethodTypes ? { payment_method_types: paymentMethodTypes } : {}),
     });
     if (run.cancelRequested) await cancelIntentAndThrow(run);
     // The tip-eligible part in the SDK's minor units, in the intent's currency.
@@ -741,6 +751,37 @@ export function createPosTerminal(options = {}) {
     return outcome.cancelled;
   }
 
+  /**
+   * Refunds a paid payment in person (Interac must be: the backend refuses its API refund with
+   * 409 refund_on_reader_required). `amount` (major units) defaults to what is left. With
+   * `readerId` (a smart reader, server-driven) it resolves once the reader asks for the card:
+   * `{readerRefund}` pending, its outcome later from getReaderRefund. Without it, the connected
+   * reader collects the card through the SDK (collectRefundPaymentMethod, processRefund) and it
+   * resolves to `{readerRefund, refund}` with the outcome the backend recorded. One
+   * Idempotency-Key per call (`idempotencyKey`, default a fresh one): a retried request is one
+   * refund.
+   */
+  async function refundOnReader({ paymentId, amount, readerId, idempotencyKey, external_account_id = externalAccountId } = {}) {
+    if (!paymentId) throw new PosTerminalError(ErrorKinds.INVALID_REQUEST, 'paymentId is required', { param: 'paymentId' });
+    const key = idempotencyKey ?? `refund-on-reader-${paymentId}-${randomKey()}`;
+    const readerRefund = await backend.refundOnReader({
+      payment_id: paymentId, external_account_id, amount, reader_id: readerId, idempotency_key: key,
+    });
+    if (readerId) return { readerRefund };
+    const sdk = readerRefund?.sdk;
+    if (!sdk?.charge_id) {
+      throw new PosTerminalError(ErrorKinds.BACKEND, 'The backend gave no charge to refund on the reader', {
+        code: 'invalid_response', paymentIntentId: paymentId,
+      });
+    }
+    const context = { paymentIntentId: paymentId };
+    await callSdk(() => terminal.collectRefundPaymentMethod(sdk.charge_id, sdk.amount, sdk.currency), context);
+    const processed = await callSdk(() => terminal.processRefund(), context);
+    // What the backend recorded (it asks Stripe while the refund is pending).
+    const recorded = await backend.getReaderRefund({ id: readerRefund.id, external_account_id });
+    return { readerRefund: recorded, refund: processed?.refund ?? null };
+  }
+
   return {
     terminal,
     backend,
@@ -830,6 +871,11 @@ export function createPosTerminal(options = {}) {
         skip_tipping: skipTipping,
         tip_eligible_amount: tipEligibleAmount,
       });
+    },
+    refundOnReader,
+    /** A reader refund (GET /v1/payment/refund/reader/{id}), refreshed from Stripe while pending. */
+    getReaderRefund(id, account = externalAccountId) {
+      return backend.getReaderRefund({ id, external_account_id: account });
     },
     /** The reader with its current action (GET /v1/terminal/readers/{id}). */
     getReader(readerId, account = externalAccountId) {

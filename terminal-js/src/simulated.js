@@ -481,6 +481,65 @@ export function createSimulatedTerminal(options = {}) {
       return {};
     },
 
+    /**
+     * In-person refund, step 1 (Interac): the cardholder presents the card of the charge
+     * (setSimulatorConfiguration({testCardNumber}) presents another one; the simulator refuses a
+     * card that is not the charge's). `amount` in minor units.
+     */
+    async collectRefundPaymentMethod(chargeId, amount, currency, _options = {}) {
+      if (connectionStatus !== 'connected') return sdkError('no_established_connection', 'No reader is connected.');
+      if (collectOp || processOp) {
+        return sdkError('command_already_in_progress', 'Another command is already in progress on the reader.');
+      }
+      const op = cancellableOp();
+      collectOp = op;
+      setPaymentStatus('waiting_for_input');
+      try {
+        if (readerDelayMs > 0) await waitUnlessCancelled(op, readerDelayMs);
+        if (op.cancelled) return sdkError('canceled', 'The command was canceled.');
+        const card = simulatorConfig.testCardNumber ? { card_number: String(simulatorConfig.testCardNumber) } : {};
+        const res = await sessionPost('/_sim/terminal/refunds/collect', { charge: chargeId, amount, currency, ...card });
+        if (op.cancelled) {
+          await sessionPost('/_sim/terminal/refunds/cancel', {});
+          return sdkError('canceled', 'The command was canceled.');
+        }
+        if (!res.ok) return { error: res.error };
+        return {};
+      } finally {
+        collectOp = null;
+        if (connectionStatus === 'connected') setPaymentStatus('ready');
+      }
+    },
+
+    async cancelCollectRefundPaymentMethod() {
+      if (!collectOp || collectOp.cancelled) {
+        return sdkError('no_active_collect_payment_method_attempt',
+          'cancelCollectRefundPaymentMethod can only be called when collectRefundPaymentMethod is in progress.');
+      }
+      collectOp.cancel();
+      return {};
+    },
+
+    /** In-person refund, step 2: makes the refund collected; resolves to `{refund}`. */
+    async processRefund() {
+      if (connectionStatus !== 'connected') return sdkError('no_established_connection', 'No reader is connected.');
+      if (collectOp || processOp) {
+        return sdkError('command_already_in_progress', 'Another command is already in progress on the reader.');
+      }
+      const op = cancellableOp();
+      processOp = op;
+      setPaymentStatus('processing');
+      try {
+        const res = await sessionPost('/_sim/terminal/refunds/process', {}, op);
+        if (!res.ok) return { error: res.error };
+        return { refund: res.json };
+      } finally {
+        processOp = null;
+        simulatorConfig = {};
+        if (connectionStatus === 'connected') setPaymentStatus('ready');
+      }
+    },
+
     setSimulatorConfiguration(config) {
       simulatorConfig = config && typeof config === 'object' ? { ...config } : {};
     },

@@ -322,4 +322,44 @@ if (requireBackend('integration.test.js')) {
     assert.equal(e.status, 400);
     assert.equal(e.param, 'amount');
   });
+
+  test('an Interac sale refunded on the reader through the SDK: in part, then the wrong card, then the rest', async () => {
+    const pos = await makePos();
+    const account = session.external_account_id;
+    const intent = await pos.backend.createIntent({
+      external_account_id: account, amount: '20.00', currency: 'cad',
+      payment_method_types: ['card_present', 'interac_present'], external_transaction_id: unique('interac'),
+    });
+    const collected = await pos.terminal.collectPaymentMethod(intent.client_secret, { testCardNumber: '4506445006931933' });
+    assert.equal(collected.error, undefined, JSON.stringify(collected.error));
+    const processed = await pos.terminal.processPayment(collected.paymentIntent);
+    assert.equal(processed.paymentIntent?.status, 'succeeded', 'Interac captures at once');
+    // The till reads the sale back (the backend asks Stripe), as after any sale.
+    assert.equal((await pos.getPayment(intent.id)).status, 'succeeded');
+    // The API refuses it: in person only.
+    const refused = await pos.backend.request('POST', '/v1/payment/refund', { payment_id: intent.id, external_account_id: account })
+      .catch((e) => e);
+    assert.equal(refused.status, 409);
+    assert.equal(refused.code, 'refund_on_reader_required');
+
+    const first = await pos.refundOnReader({ paymentId: intent.id, amount: '5.00' });
+    assert.equal(first.readerRefund.status, 'succeeded');
+    assert.equal(first.readerRefund.mode, 'sdk');
+    assert.equal(first.refund.amount, 500);
+    assert.equal(first.readerRefund.stripe_refund_id, first.refund.id);
+    assert.equal(first.readerRefund.payment.amount_refunded, '5.00');
+
+    // A card that is not the payment's: the simulated reader refuses it, nothing is refunded.
+    pos.terminal.setSimulatorConfiguration({ testCardNumber: '4242424242424242' });
+    const wrong = await pos.refundOnReader({ paymentId: intent.id }).catch((e) => e);
+    assert.equal(wrong.kind, 'terminal', String(wrong));
+    assert.equal(wrong.paymentIntentId, intent.id);
+    pos.terminal.setSimulatorConfiguration({});
+
+    const rest = await pos.refundOnReader({ paymentId: intent.id });
+    assert.equal(rest.readerRefund.status, 'succeeded');
+    assert.equal(rest.readerRefund.amount, '15.00');
+    assert.equal(rest.readerRefund.payment.amount_refunded, '20.00');
+    await until(async () => (await pos.getPayment(intent.id)).amount_refunded === '20.00', 'the payment fully refunded');
+  });
 }

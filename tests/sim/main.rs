@@ -13,6 +13,7 @@ mod idempotency;
 mod idempotency_keys;
 mod payments;
 mod protocol;
+mod reader_refunds;
 mod retention;
 mod sale;
 mod sim_terminal;

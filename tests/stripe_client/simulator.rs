@@ -134,7 +134,7 @@ struct Run {
 type Case = for<'a> fn(&'a mut Run) -> BoxFuture<'a, ()>;
 
 /// Every operation of the client, in an order where each case finds what it needs.
-const CASES: [(&str, Case); 16] = [
+const CASES: [(&str, Case); 17] = [
     ("terminal", terminal),
     ("tipping_configuration", tipping_configuration),
     ("customers", customers),
@@ -148,6 +148,7 @@ const CASES: [(&str, Case); 16] = [
     ("checkout_setup", checkout_setup),
     ("checkout_payment", checkout_payment),
     ("reader_action", reader_action),
+    ("reader_refund", reader_refund),
     ("fleet", fleet),
     ("events", events),
     ("webhook_endpoints", webhook_endpoints),
@@ -252,6 +253,8 @@ async fn every_operation_sends_only_parameters_the_spec_declares() {
         "DELETE /v1/terminal/readers/{reader}",
         "POST /v1/terminal/readers/{reader}/cancel_action",
         "POST /v1/terminal/readers/{reader}/process_payment_intent",
+        "POST /v1/terminal/readers/{reader}/refund_payment",
+        "GET /v1/refunds",
         "POST /v1/test_helpers/terminal/readers/{reader}/present_payment_method",
         "POST /v1/webhook_endpoints",
         "POST /v1/webhook_endpoints/{webhook_endpoint}",
@@ -1042,6 +1045,136 @@ fn reader_action(run: &mut Run) -> BoxFuture<'_, ()> {
         assert!(idle
             .action
             .is_none_or(|action| action.status != ReaderActionStatus::InProgress));
+    })
+}
+
+/// A refund in person: an Interac payment refunded on the reader in part, with metadata (copied
+/// onto the refund) and a cancel button; the typed action names the refund, which the intent's
+/// refund list shows; another card fails the next action with Stripe's code.
+fn reader_refund(run: &mut Run) -> BoxFuture<'_, ()> {
+    Box::pin(async move {
+        let (c, a) = (run.c.clone(), run.a.clone());
+        let pi = c
+            .create_payment_intent(
+                &a,
+                &CreatePaymentIntent {
+                    payment_method_types: &["card_present", "interac_present"],
+                    ..CreatePaymentIntent::new(2500, "cad")
+                },
+                &key("pi-interac"),
+            )
+            .await
+            .unwrap();
+        c.process_payment_intent(
+            &a,
+            &run.reader,
+            &ProcessPaymentIntent {
+                payment_intent: &pi.id,
+                ..Default::default()
+            },
+            &key("process-interac"),
+        )
+        .await
+        .unwrap();
+        let interac = PresentPaymentMethod {
+            payment_type: Some("interac_present"),
+            interac_number: Some("4506445006931933"),
+            ..Default::default()
+        };
+        c.present_payment_method(&a, &run.reader, &interac, &key("present-interac"))
+            .await
+            .unwrap();
+        let mut metadata = Metadata::new();
+        metadata.insert("reader_refund_id".into(), "rrf_client".into());
+        let started = c
+            .refund_payment(
+                &a,
+                &run.reader,
+                &RefundPayment {
+                    payment_intent: Some(&pi.id),
+                    amount: Some(1000),
+                    metadata: Some(&metadata),
+                    enable_customer_cancellation: Some(true),
+                    ..Default::default()
+                },
+                &key("refund-payment"),
+            )
+            .await
+            .unwrap();
+        let action = started.action.unwrap();
+        assert_eq!(
+            (action.action_type, action.status),
+            (
+                ReaderActionType::RefundPayment,
+                ReaderActionStatus::InProgress
+            )
+        );
+        assert_eq!(action.refund_payment.as_ref().unwrap().amount, Some(1000));
+        let done = c
+            .present_payment_method(&a, &run.reader, &interac, &key("present-refund"))
+            .await
+            .unwrap();
+        let action = done.action.unwrap();
+        assert_eq!(action.status, ReaderActionStatus::Succeeded);
+        let refund_payment = action.refund_payment.unwrap();
+        assert_eq!(
+            refund_payment
+                .metadata
+                .get("reader_refund_id")
+                .map(String::as_str),
+            Some("rrf_client")
+        );
+        let refund = refund_payment.refund.unwrap().id().to_string();
+        let listed = c
+            .list_refunds(
+                &a,
+                &ListRefunds {
+                    payment_intent: Some(&pi.id),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(listed.data.len(), 1);
+        assert_eq!(
+            (listed.data[0].id.as_str(), listed.data[0].amount),
+            (refund.as_str(), 1000)
+        );
+        assert_eq!(
+            listed.data[0]
+                .metadata
+                .get("reader_refund_id")
+                .map(String::as_str),
+            Some("rrf_client")
+        );
+
+        c.refund_payment(
+            &a,
+            &run.reader,
+            &RefundPayment {
+                payment_intent: Some(&pi.id),
+                ..Default::default()
+            },
+            &key("refund-payment-2"),
+        )
+        .await
+        .unwrap();
+        let failed = c
+            .present_payment_method(
+                &a,
+                &run.reader,
+                &PresentPaymentMethod {
+                    card_number: Some("4242424242424242"),
+                    ..Default::default()
+                },
+                &key("present-wrong-card"),
+            )
+            .await
+            .unwrap();
+        let action = failed.action.unwrap();
+        assert_eq!(action.status, ReaderActionStatus::Failed);
+        assert_eq!(action.failure_code.as_deref(), Some("card_mismatch"));
+        assert_eq!(action.refund_payment.unwrap().amount, Some(1500));
     })
 }
 

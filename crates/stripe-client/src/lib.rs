@@ -62,7 +62,7 @@ pub use payment_intents::{
 pub use payment_methods::{
     GeneratedFrom, ListCustomerPaymentMethods, PaymentMethod, PaymentMethodCard, PaymentMethodType,
 };
-pub use refunds::{CreateRefund, Refund, RefundReason, RefundStatus};
+pub use refunds::{CreateRefund, ListRefunds, Refund, RefundReason, RefundStatus};
 pub use setup_intents::{CreateSetupIntent, SetupIntent, SetupIntentStatus};
 pub use terminal::{
     AddressParams, AllowRedisplay, ConnectionToken, CreateLocation, CreateReader, ListLocations,
@@ -72,6 +72,7 @@ pub use terminal::{
 };
 pub use terminal::{DeletedTerminalObject, ReaderStatus, UpdateReader};
 pub use terminal::{DisplayedCart, DisplayedLine, SetReaderDisplayAction};
+pub use terminal::{RefundPayment, RefundPaymentAction};
 pub use terminal_configurations::{
     ConfigurationParams, CurrencyTipping, DeletedConfiguration, TerminalConfiguration,
 };

@@ -1,13 +1,15 @@
 //! Stripe Terminal: connection tokens, locations, readers, the server-driven flow
-//! (`process_payment_intent`, `set_reader_display`, `cancel_action`) and the test helper that presents a card on a
-//! simulated reader.
+//! (`process_payment_intent`, `set_reader_display`, `refund_payment`, `cancel_action`) and the test
+//! helper that presents a card on a simulated reader.
 
 use serde::Deserialize;
 
+use super::charges::Charge;
 use super::client::{id_path, StripeAccount, StripeClient};
 use super::error::StripeError;
 use super::form::Form;
 use super::payment_intents::PaymentIntent;
+use super::refunds::Refund;
 use super::types::{
     null_default, secret, string_enum, Address, Expandable, HasId, List, ListParams, Metadata,
 };
@@ -101,6 +103,20 @@ pub struct ReaderAction {
     /// What a `set_reader_display` action shows.
     #[serde(default)]
     pub set_reader_display: Option<SetReaderDisplayAction>,
+    /// The refund a `refund_payment` action makes.
+    #[serde(default)]
+    pub refund_payment: Option<RefundPaymentAction>,
+}
+
+/// `action.refund_payment` on a reader: the charge refunded in person, and the refund once made.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RefundPaymentAction {
+    pub amount: Option<i64>,
+    pub charge: Option<Expandable<Charge>>,
+    pub payment_intent: Option<Expandable<PaymentIntent>>,
+    pub refund: Option<Expandable<Refund>>,
+    #[serde(default, deserialize_with = "null_default")]
+    pub metadata: Metadata,
 }
 
 /// `action.set_reader_display` on a reader.
@@ -428,6 +444,37 @@ impl PresentPaymentMethod<'_> {
     }
 }
 
+/// `POST /v1/terminal/readers/{id}/refund_payment`: the reader asks for the card of the charge
+/// (give `payment_intent` or `charge`) and refunds `amount` (default: what is left) to it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RefundPayment<'a> {
+    pub payment_intent: Option<&'a str>,
+    pub charge: Option<&'a str>,
+    /// Minor units.
+    pub amount: Option<i64>,
+    pub metadata: Option<&'a Metadata>,
+    /// `refund_payment_config[enable_customer_cancellation]`: a cancel button on the reader.
+    pub enable_customer_cancellation: Option<bool>,
+    pub expand: &'a [&'a str],
+}
+
+impl RefundPayment<'_> {
+    fn encode(&self) -> Form {
+        let mut f = Form::new();
+        f.push_opt("payment_intent", self.payment_intent);
+        f.push_opt("charge", self.charge);
+        f.push_opt("amount", self.amount);
+        f.push_map_opt("metadata", self.metadata);
+        if let Some(enable) = self.enable_customer_cancellation {
+            f.key("refund_payment_config")
+                .field("enable_customer_cancellation")
+                .value(enable);
+        }
+        f.push_expand(self.expand);
+        f
+    }
+}
+
 const READERS: &str = "/v1/terminal/readers";
 
 impl StripeClient {
@@ -599,6 +646,20 @@ impl StripeClient {
         idempotency_key: &str,
     ) -> Result<Reader, StripeError> {
         let path = id_path(READERS, reader, "/set_reader_display")?;
+        self.post(account, &path, params.encode(), idempotency_key)
+            .await
+    }
+
+    /// Starts a refund in person on a smart reader (Interac must be refunded so); the reader's
+    /// `action` tracks the outcome, and the refund made carries the action's `metadata`.
+    pub async fn refund_payment(
+        &self,
+        account: &StripeAccount,
+        reader: &str,
+        params: &RefundPayment<'_>,
+        idempotency_key: &str,
+    ) -> Result<Reader, StripeError> {
+        let path = id_path(READERS, reader, "/refund_payment")?;
         self.post(account, &path, params.encode(), idempotency_key)
             .await
     }

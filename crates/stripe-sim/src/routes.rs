@@ -5,7 +5,7 @@ use super::error::ApiError;
 use super::state::{Ctx, State};
 use super::{
     charges, checkout, customers, disputes, events, files, payment_intents, payment_methods,
-    setup_intents, terminal, terminal_configurations, webhook_endpoints,
+    reader_refunds, setup_intents, terminal, terminal_configurations, webhook_endpoints,
 };
 use serde_json::Value;
 
@@ -168,6 +168,11 @@ pub(crate) static ROUTES: &[Route] = &[
         "POST",
         "/v1/terminal/readers/{reader}/cancel_action",
         terminal::cancel_action,
+    ),
+    route(
+        "POST",
+        "/v1/terminal/readers/{reader}/refund_payment",
+        reader_refunds::refund_payment,
     ),
     route(
         "POST",

@@ -14,6 +14,11 @@
 //!   `payment_method` expanded (the collected `card_present` PaymentMethod); `…/process`
 //!   `{session, client_secret}` → the confirmed PaymentIntent, or a 402 card error carrying it
 //!   back in requires_payment_method; `…/cancel_collect` → requires_payment_method;
+//! - the simulated JS SDK's in-person refunds (`reader_refunds`): `POST
+//!   /_sim/terminal/refunds/collect` `{session, charge, amount, currency, card_number?}`
+//!   (`collectRefundPaymentMethod`; the card presented, default the charge's own) → `{charge,
+//!   amount, currency}`; `…/process` `{session}` (`processRefund`) → the refund made, with its
+//!   events; `…/cancel` `{session}` → `{canceled}`;
 //! - `POST /_sim/terminal/tip_options` `{session, client_secret, skip_tipping?,
 //!   tip_eligible_amount?}` → `{screen, amount, currency, tip_options}` as below: the tipping
 //!   screen the simulated JS reader would show for the intent (no state changes);
@@ -39,7 +44,7 @@ use super::state::{now, random_id, Origin, State};
 use super::terminal::{self, reader_screen, TerminalSession};
 use super::terminal_configurations::tip_options;
 use super::webhooks::Endpoint;
-use super::{hosted, take_jobs, Simulator};
+use super::{hosted, reader_refunds, take_jobs, Simulator};
 use actix_web::http::{Method, StatusCode};
 use actix_web::{HttpRequest, HttpResponse};
 use serde::de::DeserializeOwned;
@@ -169,6 +174,9 @@ pub(crate) async fn handle(
         ("POST", ["terminal", "sessions"]) => body(bytes).and_then(|b| open_session(sim, b)),
         ("POST", ["terminal", "tip_options"]) => {
             body(bytes).and_then(|b| session_tip_options(sim, b))
+        }
+        ("POST", ["terminal", "refunds", step @ ("collect" | "process" | "cancel")]) => {
+            body(bytes).and_then(|b| terminal_refund(sim, step, b))
         }
         ("POST", ["terminal", action @ ("collect" | "process" | "cancel_collect")]) => {
             body(bytes).and_then(|b| terminal_action(sim, action, b, base_url))
@@ -495,4 +503,59 @@ fn collected_tip(
             Ok(Some(t))
         }
     }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RefundBody {
+    session: String,
+    charge: Option<String>,
+    amount: Option<i64>,
+    currency: Option<String>,
+    card_number: Option<String>,
+}
+
+/// The simulated JS SDK's refund steps (`reader_refunds`).
+fn terminal_refund(sim: &Simulator, step: &str, b: RefundBody) -> Result<Value, ApiError> {
+    let mut state = sim.inner().lock();
+    let (ns, _) = session_of(&state, &b.session)?;
+    let origin = Origin::simulator(&ns, &format!("/_sim/terminal/refunds/{step}"));
+    let result = match step {
+        "collect" => {
+            let charge = b.charge.ok_or_else(|| ApiError::missing_param("charge"))?;
+            let amount = b.amount.ok_or_else(|| ApiError::missing_param("amount"))?;
+            let currency = b
+                .currency
+                .ok_or_else(|| ApiError::missing_param("currency"))?;
+            reader_refunds::collect(
+                &mut state,
+                &ns,
+                &b.session,
+                &charge,
+                amount,
+                &currency,
+                b.card_number.as_deref(),
+            )
+        }
+        _ => {
+            let given = [
+                ("charge", b.charge.is_some()),
+                ("amount", b.amount.is_some()),
+                ("currency", b.currency.is_some()),
+                ("card_number", b.card_number.is_some()),
+            ];
+            if let Some((field, _)) = given.iter().find(|(_, set)| *set) {
+                return Err(ApiError::unknown_param(field));
+            }
+            if step == "process" {
+                reader_refunds::process(&mut state, &origin, now(), &b.session)
+            } else {
+                Ok(reader_refunds::cancel(&mut state, &b.session))
+            }
+        }
+    };
+    let jobs = take_jobs(&mut state);
+    drop(state);
+    sim.spawn_deliveries(jobs);
+    result
 }

@@ -123,6 +123,8 @@ pub(crate) struct State {
     /// By secret.
     pub connection_tokens: HashMap<String, ConnectionToken>,
     pub terminal_sessions: HashMap<String, TerminalSession>,
+    /// Refunds the simulated JS SDK collected, by terminal session (`reader_refunds`).
+    pub sdk_refunds: HashMap<String, crate::reader_refunds::CollectedRefund>,
     /// In creation order; the oldest are evicted beyond the limits (`retention`).
     pub events: VecDeque<Event>,
     /// How many events were evicted from the front of `events`: event number `n` (counting

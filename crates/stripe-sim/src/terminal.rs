@@ -86,6 +86,8 @@ pub(crate) enum ActionKind {
     },
     /// The cart shown on the reader's screen until `cancel_action` or the next payment.
     SetReaderDisplay { cart: Value },
+    /// A refund waiting for the card of the charge (`reader_refunds`).
+    RefundPayment(super::reader_refunds::RefundAction),
 }
 
 /// The reader's current (or last) action.
@@ -102,7 +104,7 @@ impl ReaderAction {
     pub fn payment_intent(&self) -> Option<&str> {
         match &self.kind {
             ActionKind::ProcessPaymentIntent { payment_intent, .. } => Some(payment_intent),
-            ActionKind::SetReaderDisplay { .. } => None,
+            ActionKind::SetReaderDisplay { .. } | ActionKind::RefundPayment(_) => None,
         }
     }
 
@@ -128,6 +130,10 @@ impl ReaderAction {
             ActionKind::SetReaderDisplay { cart } => {
                 out["type"] = json!("set_reader_display");
                 out["set_reader_display"] = json!({ "cart": cart, "type": "cart" });
+            }
+            ActionKind::RefundPayment(refund) => {
+                out["type"] = json!("refund_payment");
+                out["refund_payment"] = refund.render();
             }
         }
         out
@@ -176,7 +182,7 @@ impl Reader {
     }
 
     /// Server-driven actions need the reader online: Stripe answers `terminal_reader_offline`.
-    fn require_online(&self) -> Result<(), ApiError> {
+    pub(crate) fn require_online(&self) -> Result<(), ApiError> {
         if self.online {
             Ok(())
         } else {
@@ -187,7 +193,7 @@ impl Reader {
         }
     }
 
-    fn busy(&self) -> bool {
+    pub(crate) fn busy(&self) -> bool {
         self.action
             .as_ref()
             .is_some_and(|a| a.status == "in_progress")
@@ -374,7 +380,7 @@ pub(crate) fn list_readers(state: &mut State, ctx: &Ctx) -> Result<Value, ApiErr
     list(items, Reader::render, ctx.params, "/v1/terminal/readers")
 }
 
-fn path_reader<'a>(state: &'a State, ctx: &Ctx) -> Result<&'a Reader, ApiError> {
+pub(crate) fn path_reader<'a>(state: &'a State, ctx: &Ctx) -> Result<&'a Reader, ApiError> {
     let id = ctx.path_param(0);
     find(&state.readers, ctx.ns(), id)
         .ok_or_else(|| ApiError::no_such("terminal.reader", id, "reader"))
@@ -682,6 +688,7 @@ pub(crate) fn reader_screen(reader: &Reader, state: &State) -> Value {
         Some((ActionKind::SetReaderDisplay { cart }, _)) => {
             json!({ "screen": "cart", "cart": cart })
         }
+        Some((ActionKind::RefundPayment(refund), "in_progress")) => refund.screen(state),
         _ => json!({ "screen": "idle" }),
     }
 }
@@ -691,6 +698,16 @@ pub(crate) fn reader_screen(reader: &Reader, state: &State) -> Value {
 pub(crate) fn present_payment_method(state: &mut State, ctx: &Ctx) -> Result<Value, ApiError> {
     let p = ctx.params;
     let reader = path_reader(state, ctx)?;
+    if let Some(ActionKind::RefundPayment(refund)) = reader
+        .action
+        .clone()
+        .filter(|a| a.status == "in_progress")
+        .map(|a| a.kind)
+    {
+        let (kind, card) = presented_card(ctx)?;
+        let reader_id = reader.meta.id.clone();
+        return super::reader_refunds::present(state, ctx, &reader_id, refund, kind, card);
+    }
     let Some(ActionKind::ProcessPaymentIntent {
         payment_intent: action_intent,
         allow_redisplay,
@@ -708,36 +725,7 @@ pub(crate) fn present_payment_method(state: &mut State, ctx: &Ctx) -> Result<Val
         .with_code("terminal_reader_action_not_found"));
     };
     let reader_id = reader.meta.id.clone();
-    let kind = match p.str("type").unwrap_or("card_present") {
-        "interac_present" => Kind::InteracPresent,
-        "card_present" => Kind::CardPresent,
-        other => {
-            return Err(ApiError::invalid(format!(
-                "Invalid type: must be one of card_present or interac_present (got {other})"
-            ))
-            .with_param("type"))
-        }
-    };
-    let (param, number) = match kind {
-        Kind::InteracPresent => (
-            "interac_present[number]",
-            p.at_str(&["interac_present", "number"])
-                .unwrap_or(INTERAC_DEFAULT_NUMBER),
-        ),
-        _ => (
-            "card_present[number]",
-            p.at_str(&["card_present", "number"])
-                .unwrap_or(DEFAULT_NUMBER),
-        ),
-    };
-    let card = cards::lookup(number, param)?;
-    if card.interac != (kind == Kind::InteracPresent) {
-        return Err(ApiError::invalid(format!(
-            "The test card {number} cannot be presented as {}.",
-            kind.as_str()
-        ))
-        .with_param(param));
-    }
+    let (kind, card) = presented_card(ctx)?;
     let pi = state.payment_intents[&action_intent].clone();
     // The tip the customer picks on the tipping screen (any amount: the screen has a custom
     // choice); a tip where the reader shows no tipping screen cannot happen.
@@ -833,4 +821,41 @@ pub(crate) fn present_payment_method(state: &mut State, ctx: &Ctx) -> Result<Val
     };
     state.emit(&ctx.origin, event, rendered.clone(), None, ctx.now);
     Ok(rendered)
+}
+
+/// The card `present_payment_method` presents: `type` (`card_present`, default, or
+/// `interac_present`) and the test card number of that type.
+fn presented_card(ctx: &Ctx) -> Result<(Kind, &'static cards::TestCard), ApiError> {
+    let p = ctx.params;
+    let kind = match p.str("type").unwrap_or("card_present") {
+        "interac_present" => Kind::InteracPresent,
+        "card_present" => Kind::CardPresent,
+        other => {
+            return Err(ApiError::invalid(format!(
+                "Invalid type: must be one of card_present or interac_present (got {other})"
+            ))
+            .with_param("type"))
+        }
+    };
+    let (param, number) = match kind {
+        Kind::InteracPresent => (
+            "interac_present[number]",
+            p.at_str(&["interac_present", "number"])
+                .unwrap_or(INTERAC_DEFAULT_NUMBER),
+        ),
+        _ => (
+            "card_present[number]",
+            p.at_str(&["card_present", "number"])
+                .unwrap_or(DEFAULT_NUMBER),
+        ),
+    };
+    let card = cards::lookup(number, param)?;
+    if card.interac != (kind == Kind::InteracPresent) {
+        return Err(ApiError::invalid(format!(
+            "The test card {number} cannot be presented as {}.",
+            kind.as_str()
+        ))
+        .with_param(param));
+    }
+    Ok((kind, card))
 }
