@@ -40,6 +40,7 @@ pub mod models;
 pub mod payment_history;
 pub mod payment_readers;
 pub mod payments;
+pub mod reader_setups;
 pub mod refunds;
 pub mod reports;
 pub mod schema;

@@ -120,7 +120,13 @@ pub async fn store_and_apply(
     let handled = HandledEvent::parse(&event.event_type);
     let completes = matches!(
         handled,
-        Some(HandledEvent::CheckoutSessionCompleted | HandledEvent::SetupIntentSucceeded)
+        Some(
+            HandledEvent::CheckoutSessionCompleted
+                | HandledEvent::SetupIntentSucceeded
+                | HandledEvent::SetupIntentSetupFailed
+                | HandledEvent::TerminalReaderActionSucceeded
+                | HandledEvent::TerminalReaderActionFailed
+        )
     );
     if completes {
         let id = event.id.clone();
@@ -140,6 +146,25 @@ pub async fn store_and_apply(
             (Some(HandledEvent::SetupIntentSucceeded), Some(_)) => {
                 super::card_checkout::complete_setup_intent(services, &event.data.object, scope)
                     .await?;
+                super::reader_setup::on_setup_intent_event(services, &event.data.object, scope)
+                    .await?;
+            }
+            (Some(HandledEvent::SetupIntentSetupFailed), Some(_)) => {
+                super::reader_setup::on_setup_intent_event(services, &event.data.object, scope)
+                    .await?;
+            }
+            // A reader's action ended: a card saved on the reader without a sale (other action
+            // types are not acted on here).
+            (
+                Some(
+                    HandledEvent::TerminalReaderActionSucceeded
+                    | HandledEvent::TerminalReaderActionFailed,
+                ),
+                Some(_),
+            ) => {
+                if let Some(reader) = decode::<stripe_client::Reader>(&event) {
+                    super::reader_setup::on_reader_action(services, &reader, scope).await?;
+                }
             }
             _ => {}
         }
@@ -188,6 +213,9 @@ pub enum HandledEvent {
     ChargeRefundUpdated,
     CheckoutSessionCompleted,
     SetupIntentSucceeded,
+    SetupIntentSetupFailed,
+    TerminalReaderActionSucceeded,
+    TerminalReaderActionFailed,
     PaymentMethodDetached,
     ChargeDisputeCreated,
     ChargeDisputeUpdated,
@@ -198,7 +226,7 @@ pub enum HandledEvent {
 
 impl HandledEvent {
     /// Every handled event, in the order they are registered at Stripe.
-    pub const ALL: [HandledEvent; 16] = [
+    pub const ALL: [HandledEvent; 19] = [
         HandledEvent::PaymentIntentAmountCapturableUpdated,
         HandledEvent::PaymentIntentSucceeded,
         HandledEvent::PaymentIntentCanceled,
@@ -209,6 +237,9 @@ impl HandledEvent {
         HandledEvent::ChargeRefundUpdated,
         HandledEvent::CheckoutSessionCompleted,
         HandledEvent::SetupIntentSucceeded,
+        HandledEvent::SetupIntentSetupFailed,
+        HandledEvent::TerminalReaderActionSucceeded,
+        HandledEvent::TerminalReaderActionFailed,
         HandledEvent::PaymentMethodDetached,
         HandledEvent::ChargeDisputeCreated,
         HandledEvent::ChargeDisputeUpdated,
@@ -232,6 +263,9 @@ impl HandledEvent {
             HandledEvent::ChargeRefundUpdated => "charge.refund.updated",
             HandledEvent::CheckoutSessionCompleted => "checkout.session.completed",
             HandledEvent::SetupIntentSucceeded => "setup_intent.succeeded",
+            HandledEvent::SetupIntentSetupFailed => "setup_intent.setup_failed",
+            HandledEvent::TerminalReaderActionSucceeded => "terminal.reader.action_succeeded",
+            HandledEvent::TerminalReaderActionFailed => "terminal.reader.action_failed",
             HandledEvent::PaymentMethodDetached => "payment_method.detached",
             HandledEvent::ChargeDisputeCreated => "charge.dispute.created",
             HandledEvent::ChargeDisputeUpdated => "charge.dispute.updated",
@@ -324,7 +358,11 @@ fn apply(conn: &mut DbConnection, event: &Event, scope: &Scope) -> Result<(), Er
             None => Ok(()),
         },
         // Completed before the event is stored (`store_and_apply`): they read from Stripe.
-        HandledEvent::CheckoutSessionCompleted | HandledEvent::SetupIntentSucceeded => Ok(()),
+        HandledEvent::CheckoutSessionCompleted
+        | HandledEvent::SetupIntentSucceeded
+        | HandledEvent::SetupIntentSetupFailed
+        | HandledEvent::TerminalReaderActionSucceeded
+        | HandledEvent::TerminalReaderActionFailed => Ok(()),
     }
 }
 
