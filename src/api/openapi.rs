@@ -1107,7 +1107,7 @@ fn schemas() -> Value {
         (
             "ReaderSetup",
             response(json!({
-                "id": {"type": "string", "format": "uuid"},
+                "id": {"type": "string", "minLength": 36, "maxLength": 36, "description": "Our id of the card setup (a UUID)."},
                 "object": {"type": "string", "enum": ["card_setup"]},
                 "status": {"type": "string", "enum": ["creating", "in_progress", "succeeded", "failed", "canceled"], "description": "Forward only; `failed` may still become `succeeded` when a card retried on the same SetupIntent is saved."},
                 "external_customer_id": string(),
