@@ -15,6 +15,7 @@ mod payments;
 mod protocol;
 mod retention;
 mod sale;
+mod setup_on_reader;
 mod sim_terminal;
 mod terminal;
 mod webhook_endpoints;
