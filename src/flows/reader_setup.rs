@@ -56,7 +56,8 @@ pub struct SetupView {
 /// unknown (or another account's) reader; 409 `reader_offline` / `reader_busy` when the reader
 /// cannot take it (the SetupIntent is then canceled and the setup recorded as failed).
 pub async fn start(services: &Services, input: NewReaderSetup) -> Result<SetupView, Error> {
-    let (external_account, reader_id) = (input.external_account_id.clone(), input.reader_id.clone());
+    let (external_account, reader_id) =
+        (input.external_account_id.clone(), input.reader_id.clone());
     let (account, reader) = services
         .db
         .run(move |conn| {
@@ -150,7 +151,10 @@ pub async fn start(services: &Services, input: NewReaderSetup) -> Result<SetupVi
             )
             .await
         {
-            log::warn!("reader setup {}: its SetupIntent stays open: {cancel}", row.id);
+            log::warn!(
+                "reader setup {}: its SetupIntent stays open: {cancel}",
+                row.id
+            );
         }
         let outcome = Outcome {
             failure_code: Some(error.code.clone()),
@@ -406,9 +410,7 @@ async fn on_setup_intent(
     let seti = intent_id.to_string();
     let found = services
         .db
-        .run(move |conn| {
-            db::reader_setups::find_by_setup_intent(conn, &seti).map_err(Error::from)
-        })
+        .run(move |conn| db::reader_setups::find_by_setup_intent(conn, &seti).map_err(Error::from))
         .await?;
     let Some((row, account)) = found.filter(|(_, a)| scope.allows(&a.id)) else {
         return Ok(false);
@@ -580,7 +582,8 @@ fn advance(
     if !current.status.can_move_to(to) {
         return Ok(());
     }
-    if db::reader_setups::advance(conn, id, current.status, to, outcome)? && to == SetupStatus::Failed
+    if db::reader_setups::advance(conn, id, current.status, to, outcome)?
+        && to == SetupStatus::Failed
     {
         let setup = db::reader_setups::by_id(conn, id)?;
         let customer = customers::by_id(conn, &setup.customer_id)?;

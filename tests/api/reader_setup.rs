@@ -80,9 +80,7 @@ async fn present(app: &TestApp, reader: &str, card: &str) -> Value {
 async fn cards(app: &TestApp, token: &str, customer: &str) -> Vec<Value> {
     let (status, cards) = app
         .get(
-            &format!(
-                "/v1/customer/cards?external_account_id=acme&external_customer_id={customer}"
-            ),
+            &format!("/v1/customer/cards?external_account_id=acme&external_customer_id={customer}"),
             token,
         )
         .await;

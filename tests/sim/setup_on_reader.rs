@@ -67,19 +67,23 @@ async fn a_reader_saves_a_card_for_a_setup_intent() {
             &[("setup_intent", id(&si))],
         )
         .await;
-    assert_eq!(
-        (missing.status, missing.code()),
-        (400, "parameter_missing")
-    );
+    assert_eq!((missing.status, missing.code()), (400, "parameter_missing"));
     let handed = process(&sim, rid, id(&si), "always").await.ok();
     assert_eq!(handed["action"]["type"], "process_setup_intent");
     assert_eq!(handed["action"]["status"], "in_progress");
-    assert_eq!(handed["action"]["process_setup_intent"]["setup_intent"], id(&si));
+    assert_eq!(
+        handed["action"]["process_setup_intent"]["setup_intent"],
+        id(&si)
+    );
     // Busy until the card is read.
     let busy = process(&sim, rid, id(&si), "always").await;
     assert_eq!(busy.code(), "terminal_reader_busy");
     let screen = sim
-        .sim(Method::GET, &format!("/_sim/terminal/readers/{rid}/screen"), None)
+        .sim(
+            Method::GET,
+            &format!("/_sim/terminal/readers/{rid}/screen"),
+            None,
+        )
         .await
         .ok();
     assert_eq!(screen["screen"], "collect_payment_method");
@@ -119,10 +123,16 @@ async fn a_reader_saves_a_card_for_a_setup_intent() {
     assert_eq!(card["type"], "card");
     assert_eq!(card["customer"], id(&customer));
     assert_eq!(card["allow_redisplay"], "always");
-    assert_eq!(card["card"]["generated_from"]["setup_attempt"], attempt["id"]);
+    assert_eq!(
+        card["card"]["generated_from"]["setup_attempt"],
+        attempt["id"]
+    );
     assert!(card["card"]["generated_from"]["charge"].is_null());
     let listed = sim
-        .get(&format!("/v1/customers/{}/payment_methods", id(&customer)), &[])
+        .get(
+            &format!("/v1/customers/{}/payment_methods", id(&customer)),
+            &[],
+        )
         .await
         .ok();
     assert_eq!(listed["data"].as_array().unwrap().len(), 1);
@@ -162,9 +172,15 @@ async fn a_declining_card_fails_the_action_and_the_setup() {
         .await
         .ok();
     assert_eq!(after["status"], "requires_payment_method");
-    assert_eq!(after["last_setup_error"]["decline_code"], "insufficient_funds");
+    assert_eq!(
+        after["last_setup_error"]["decline_code"],
+        "insufficient_funds"
+    );
     assert_eq!(after["latest_attempt"]["status"], "failed");
-    assert_eq!(after["latest_attempt"]["setup_error"]["code"], "card_declined");
+    assert_eq!(
+        after["latest_attempt"]["setup_error"]["code"],
+        "card_declined"
+    );
     let types = event_types(&sim).await;
     assert!(types.iter().any(|t| t == "setup_intent.setup_failed"));
     assert!(types.iter().any(|t| t == "terminal.reader.action_failed"));
@@ -261,9 +277,19 @@ async fn the_simulated_js_terminal_collects_and_confirms_a_setup() {
     let session = js_session(&sim).await;
     let secret = si["client_secret"].as_str().unwrap();
     // The SDK requires allow_redisplay.
-    let missing = js(&sim, "collect", json!({"session": session, "client_secret": secret})).await;
+    let missing = js(
+        &sim,
+        "collect",
+        json!({"session": session, "client_secret": secret}),
+    )
+    .await;
     assert_eq!((missing.status, missing.code()), (400, "parameter_missing"));
-    let confirm_first = js(&sim, "confirm", json!({"session": session, "client_secret": secret})).await;
+    let confirm_first = js(
+        &sim,
+        "confirm",
+        json!({"session": session, "client_secret": secret}),
+    )
+    .await;
     assert_eq!(confirm_first.code(), "setup_intent_unexpected_state");
     // A declining card: a card error carrying the intent, back to requires_payment_method.
     let collected = js(
@@ -276,26 +302,47 @@ async fn the_simulated_js_terminal_collects_and_confirms_a_setup() {
     .ok();
     assert_eq!(collected["status"], "requires_confirmation");
     assert_eq!(collected["payment_method"]["type"], "card_present");
-    let declined = js(&sim, "confirm", json!({"session": session, "client_secret": secret})).await;
+    let declined = js(
+        &sim,
+        "confirm",
+        json!({"session": session, "client_secret": secret}),
+    )
+    .await;
     assert_eq!((declined.status, declined.code()), (402, "card_declined"));
     assert_eq!(
         declined.body["error"]["setup_intent"]["status"],
         "requires_payment_method"
     );
     // Collected then canceled, then a good card.
-    js(&sim, "collect", json!({"session": session, "client_secret": secret, "allow_redisplay": "always"}))
-        .await
-        .ok();
-    let canceled = js(&sim, "cancel", json!({"session": session, "client_secret": secret}))
-        .await
-        .ok();
+    js(
+        &sim,
+        "collect",
+        json!({"session": session, "client_secret": secret, "allow_redisplay": "always"}),
+    )
+    .await
+    .ok();
+    let canceled = js(
+        &sim,
+        "cancel",
+        json!({"session": session, "client_secret": secret}),
+    )
+    .await
+    .ok();
     assert_eq!(canceled["status"], "requires_payment_method");
-    js(&sim, "collect", json!({"session": session, "client_secret": secret, "allow_redisplay": "always"}))
-        .await
-        .ok();
-    let confirmed = js(&sim, "confirm", json!({"session": session, "client_secret": secret}))
-        .await
-        .ok();
+    js(
+        &sim,
+        "collect",
+        json!({"session": session, "client_secret": secret, "allow_redisplay": "always"}),
+    )
+    .await
+    .ok();
+    let confirmed = js(
+        &sim,
+        "confirm",
+        json!({"session": session, "client_secret": secret}),
+    )
+    .await
+    .ok();
     assert_eq!(confirmed["status"], "succeeded");
     let generated = confirmed["latest_attempt"]["payment_method_details"]["card_present"]
         ["generated_card"]

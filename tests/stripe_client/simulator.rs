@@ -926,7 +926,10 @@ fn setup_intents(run: &mut Run) -> BoxFuture<'_, ()> {
             .unwrap();
         let action = reader.action.unwrap();
         assert_eq!(action.action_type, ReaderActionType::ProcessSetupIntent);
-        assert_eq!(action.process_setup_intent.unwrap().setup_intent.id(), present.id);
+        assert_eq!(
+            action.process_setup_intent.unwrap().setup_intent.id(),
+            present.id
+        );
         let reader = c
             .present_payment_method(
                 &a,
@@ -951,9 +954,17 @@ fn setup_intents(run: &mut Run) -> BoxFuture<'_, ()> {
             .await
             .unwrap();
         assert_eq!(present.status, SetupIntentStatus::Succeeded);
-        let card = present.generated_card().unwrap().as_object().unwrap().clone();
+        let card = present
+            .generated_card()
+            .unwrap()
+            .as_object()
+            .unwrap()
+            .clone();
         assert_eq!(Some(card.id.clone()), generated_on_action);
-        assert_eq!(card.customer.as_ref().map(|c| c.id()), Some(run.customer.as_str()));
+        assert_eq!(
+            card.customer.as_ref().map(|c| c.id()),
+            Some(run.customer.as_str())
+        );
         let details = card.card.unwrap();
         assert_eq!(details.last4, "4242");
         let from = details.generated_from.unwrap();

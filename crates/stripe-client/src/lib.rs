@@ -74,8 +74,8 @@ pub use terminal::{
     UpdateLocation,
 };
 pub use terminal::{DeletedTerminalObject, ReaderStatus, UpdateReader};
-pub use terminal::{ProcessSetupIntent, ProcessSetupIntentAction};
 pub use terminal::{DisplayedCart, DisplayedLine, SetReaderDisplayAction};
+pub use terminal::{ProcessSetupIntent, ProcessSetupIntentAction};
 pub use terminal_configurations::{
     ConfigurationParams, CurrencyTipping, DeletedConfiguration, TerminalConfiguration,
 };

@@ -313,11 +313,7 @@ pub(crate) fn cancel(state: &mut State, ctx: &Ctx) -> Result<Value, ApiError> {
 /// A card read at a reader for a `card_present` SetupIntent in requires_payment_method: it
 /// becomes the intent's payment method (requires_confirmation). Refused for another kind of
 /// intent or state.
-pub(crate) fn collect_present(
-    state: &mut State,
-    id: &str,
-    pm_id: &str,
-) -> Result<(), ApiError> {
+pub(crate) fn collect_present(state: &mut State, id: &str, pm_id: &str) -> Result<(), ApiError> {
     let si = &state.setup_intents[id];
     if si.status != Status::RequiresPaymentMethod {
         return Err(ApiError::invalid(format!(
@@ -358,7 +354,11 @@ pub(crate) fn confirm_setup(
         .with_code("setup_intent_unexpected_state"));
     };
     let pm = state.payment_methods[&pm_id].clone();
-    if !si.payment_method_types.iter().any(|t| t == pm.kind.as_str()) {
+    if !si
+        .payment_method_types
+        .iter()
+        .any(|t| t == pm.kind.as_str())
+    {
         return Err(ApiError::invalid(format!(
             "This SetupIntent does not accept {} PaymentMethods (payment_method_types: {}).",
             pm.kind.as_str(),

@@ -625,7 +625,10 @@ pub(crate) fn process_setup_intent(state: &mut State, ctx: &Ctx) -> Result<Value
         .with_param("setup_intent"));
     }
     // Declared required, so the parameter table has refused a request without it.
-    let allow_redisplay = p.str("allow_redisplay").unwrap_or("unspecified").to_string();
+    let allow_redisplay = p
+        .str("allow_redisplay")
+        .unwrap_or("unspecified")
+        .to_string();
     let config = json!({
         "enable_customer_cancellation": p
             .at_bool(&["process_config", "enable_customer_cancellation"])
@@ -957,7 +960,9 @@ fn present_for_setup(
         .with_param("amount_tip"));
     }
     let param = "card_present[number]";
-    let number = p.at_str(&["card_present", "number"]).unwrap_or(DEFAULT_NUMBER);
+    let number = p
+        .at_str(&["card_present", "number"])
+        .unwrap_or(DEFAULT_NUMBER);
     let card = cards::lookup(number, param)?;
     if card.interac {
         return Err(ApiError::invalid(format!(
