@@ -365,12 +365,29 @@ pub async fn on_setup_intent_event(
     intent: &serde_json::Value,
     scope: &Scope,
 ) -> Result<bool, Error> {
-    if intent["metadata"][SETUP_ID_METADATA].as_str().is_none() {
+    let Some(row_id) = intent["metadata"][SETUP_ID_METADATA].as_str() else {
         return Ok(false);
-    }
+    };
     let Some(id) = intent["id"].as_str() else {
         return Ok(false);
     };
+    // A SetupIntent whose id our row has not recorded yet (its creation's answer was lost): the
+    // metadata names the row, which records it now.
+    let (row_id, seti, allowed) = (row_id.to_string(), id.to_string(), scope.clone());
+    services
+        .db
+        .run(move |conn| {
+            match db::reader_setups::find_with_account(conn, &row_id)? {
+                Some((row, account))
+                    if row.stripe_setup_intent_id.is_none() && allowed.allows(&account.id) =>
+                {
+                    db::reader_setups::record_setup_intent(conn, &row_id, &seti)?;
+                }
+                _ => {}
+            }
+            Ok::<_, Error>(())
+        })
+        .await?;
     on_setup_intent(services, id, scope, None).await
 }
 
