@@ -1260,7 +1260,7 @@ fn schemas() -> Value {
             response(json!({
                 "id": string(),
                 "event_id": nstring(),
-                "event_type": {"type": "string", "enum": ["payment.authorized", "payment.amount_updated", "payment.authorization_expiring", "payment.captured", "payment.canceled", "payment.failed", "payment.refunded", "card.saved", "card.deleted", "dispute.created", "dispute.updated", "dispute.closed", "dispute.funds_withdrawn", "dispute.funds_reinstated"]},
+                "event_type": {"type": "string", "enum": ["payment.authorized", "payment.amount_updated", "payment.authorization_expiring", "payment.captured", "payment.canceled", "payment.failed", "payment.refunded", "card.saved", "card.deleted", "card_setup.failed", "dispute.created", "dispute.updated", "dispute.closed", "dispute.funds_withdrawn", "dispute.funds_reinstated"]},
                 "status": {"type": "string", "enum": ["pending", "delivered", "failed"]},
                 "attempts": {"type": "integer", "minimum": 0},
                 "last_status": nullable(json!({"type": "integer", "description": "The merchant endpoint's HTTP status on the last attempt."})),
