@@ -315,6 +315,16 @@ both_backends! {
         app.settle().await;
         assert_eq!(received(&hook, "card_setup.failed"), 1, "card_setup.failed once");
         assert_eq!(received(&hook, "card.saved"), 0);
+        let body = hook.received.lock().unwrap().iter()
+            .find(|d| d.body.contains("\"card_setup.failed\""))
+            .map(|d| serde_json::from_str::<Value>(&d.body).unwrap())
+            .unwrap();
+        let object = &body["data"]["object"];
+        assert_eq!(object["id"], setup["id"]);
+        assert_eq!(object["status"], "failed");
+        assert_eq!(object["external_customer_id"], "member-3");
+        assert_eq!(object["decline_code"], "generic_decline");
+        assert_eq!(object["setup_intent_id"], setup["setup_intent_id"]);
         // A new setup on the same reader with a good card works.
         let again = started(&app, &token, "member-3", Some(&reader)).await;
         present(&app, &reader, VISA).await;
