@@ -48,6 +48,9 @@ export interface TerminalLike {
   /** In-person refunds (refundOnReader without a readerId): the real SDK's methods. */
   collectRefundPaymentMethod?(chargeId: string, amount: number, currency: string, options?: any): Promise<object | SdkErrorResult>;
   processRefund?(): Promise<{ refund: RefundLike } | SdkErrorResult>;
+  /** saveCardOnReader without a reader id: the SDK reads the card for a card_present SetupIntent. */
+  collectSetupIntentPaymentMethod?(clientSecret: string, allowRedisplay: any, config: any): Promise<{ setupIntent: any } | SdkErrorResult>;
+  confirmSetupIntent?(setupIntent: any): Promise<{ setupIntent: any } | SdkErrorResult>;
   getConnectionStatus?(): string;
   getConnectedReader?(): ReaderLike | null;
 }
@@ -218,6 +221,38 @@ export interface SavedCard {
   created_at: string;
 }
 
+/** A card saved on the reader without a sale (POST /v1/customer/card/reader). */
+export interface ReaderSetup {
+  id: string;
+  object: 'card_setup';
+  status: 'creating' | 'in_progress' | 'succeeded' | 'failed' | 'canceled';
+  external_customer_id: string;
+  customer_id: string;
+  reader_id: string | null;
+  setup_intent_id: string | null;
+  allow_redisplay: 'always' | 'limited' | 'unspecified';
+  /** For the Terminal SDK, in the answer that created a setup without reader_id only. */
+  client_secret: string | null;
+  /** The saved card (the customer's card with the same fingerprint, if saved before). */
+  card: SavedCard | null;
+  failure: { code: string; decline_code: string | null; message: string | null } | null;
+  created_at: string;
+}
+
+export interface SaveCardOnReaderParams {
+  externalCustomerId: string;
+  /** A smart reader (server-driven); without it this terminal's SDK reads the card. */
+  readerId?: string;
+  /** The customer's consent to see the card again in online checkouts (default 'limited'). */
+  allowRedisplay?: 'always' | 'limited' | 'unspecified';
+  external_account_id?: string;
+  /** Server-driven: how long to wait for the reader (default 120 000 ms). */
+  timeoutMs?: number;
+  pollIntervalMs?: number;
+  /** Simulated SDK only: the card presented. */
+  testCardNumber?: string;
+}
+
 export interface FetchLike {
   (input: string, init?: { method?: string; headers?: Record<string, string>; body?: string; signal?: any }): Promise<{
     ok: boolean;
@@ -386,6 +421,14 @@ export interface BackendClient {
   refundOnReader(params: { payment_id: string; external_account_id: string; amount?: Amount; reader_id?: string; idempotency_key?: string }): Promise<ReaderRefund>;
   /** GET /v1/payment/refund/reader/{id}. */
   getReaderRefund(params: { id: string; external_account_id: string }): Promise<ReaderRefund>;
+  startReaderSetup(params: {
+    external_account_id: string;
+    external_customer_id: string;
+    reader_id?: string;
+    allow_redisplay?: 'always' | 'limited' | 'unspecified';
+  }): Promise<ReaderSetup>;
+  getReaderSetup(params: { setup_id: string; external_account_id: string }): Promise<ReaderSetup>;
+  cancelReaderSetup(params: { setup_id: string; external_account_id: string }): Promise<ReaderSetup>;
 }
 
 export declare function createBackendClient(options: BackendClientOptions): BackendClient;
@@ -613,6 +656,14 @@ export interface PosTerminal<T extends TerminalLike = TerminalLike> {
   capturePayment(paymentId: string, options?: { amount?: Amount; external_account_id?: string }): Promise<Payment>;
   cancelPayment(paymentId: string, externalAccountId?: string): Promise<Payment>;
   saveCard(paymentId: string, externalCustomerId: string, externalAccountId?: string): Promise<SavedCard>;
+  /**
+   * Saves a card without a sale: on the smart reader `readerId` (server-driven), else with this
+   * terminal's SDK (collectSetupIntentPaymentMethod + confirmSetupIntent). Rejects kind 'declined'
+   * (declineCode), 'cancelled', … with `setup` on the error.
+   */
+  saveCardOnReader(params: SaveCardOnReaderParams): Promise<{ setup: ReaderSetup; card: SavedCard }>;
+  getReaderSetup(setupId: string, externalAccountId?: string): Promise<ReaderSetup>;
+  cancelReaderSetup(setupId: string, externalAccountId?: string): Promise<ReaderSetup>;
   listCards(externalCustomerId: string, externalAccountId?: string): Promise<SavedCard[]>;
   /** Raises an authorised payment to `newTotal` (the new TOTAL, major units): POST /v1/payment/increment. */
   incrementAuthorization(paymentId: string, newTotal: Amount, options?: { external_account_id?: string }): Promise<Payment>;
@@ -770,6 +821,17 @@ export interface TipScreen {
   tip_options: TipOption[] | null;
 }
 
+/** A SetupIntent as the simulated SDK returns it. */
+export interface SimulatedSetupIntent {
+  id: string;
+  status: string;
+  client_secret?: string | null;
+  customer?: string | null;
+  payment_method?: unknown;
+  latest_attempt?: unknown;
+  [field: string]: unknown;
+}
+
 export interface SimulatedTerminal {
   getConnectionStatus(): ConnectionStatusValue;
   getPaymentStatus(): PaymentStatusValue;
@@ -799,6 +861,15 @@ export interface SimulatedTerminal {
   cancelCollectRefundPaymentMethod(): Promise<Record<string, never> | SdkErrorResult>;
   /** Makes the refund collected. */
   processRefund(): Promise<{ refund: RefundLike } | SdkErrorResult>;
+  /** Reads a card for a card_present SetupIntent (saved without a payment). */
+  collectSetupIntentPaymentMethod(
+    clientSecret: string,
+    allowRedisplay: 'always' | 'limited' | 'unspecified' | boolean,
+    config?: { testCardNumber?: string } | null,
+  ): Promise<{ setupIntent: SimulatedSetupIntent } | SdkErrorResult>;
+  cancelCollectSetupIntentPaymentMethod(): Promise<Record<string, never> | SdkErrorResult>;
+  /** Confirms the collected SetupIntent: the card is saved (latest_attempt names it), or a decline. */
+  confirmSetupIntent(setupIntent: SimulatedSetupIntent): Promise<{ setupIntent: SimulatedSetupIntent } | SdkErrorResult>;
   /** Overwrites the configuration; reset after each processPayment, like the real simulated reader. */
   setSimulatorConfiguration(config: SimulatorConfiguration): void;
   getSimulatorConfiguration(): SimulatorConfiguration;

@@ -16,6 +16,7 @@ pub mod openapi;
 pub mod ops;
 pub mod payments;
 pub mod reader_refunds;
+pub mod reader_setup;
 pub mod receipts;
 pub mod reports;
 pub mod terminal;
@@ -75,6 +76,17 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(
             web::resource("/v1/customer/card/checkout/{session_id}")
                 .route(web::get().to(checkout::setup_card)),
+        )
+        .service(
+            web::resource("/v1/customer/card/reader").route(web::post().to(reader_setup::start)),
+        )
+        .service(
+            web::resource("/v1/customer/card/reader/{setup_id}")
+                .route(web::get().to(reader_setup::get)),
+        )
+        .service(
+            web::resource("/v1/customer/card/reader/{setup_id}/cancel")
+                .route(web::post().to(reader_setup::cancel)),
         )
         .service(web::resource("/v1/customer/card/{id}").route(web::delete().to(cards::delete)))
         .service(

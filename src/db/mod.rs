@@ -57,6 +57,7 @@ pub mod payment_history;
 pub mod payment_readers;
 pub mod payments;
 pub mod reader_refunds;
+pub mod reader_setups;
 pub mod refunds;
 pub mod reports;
 pub mod schema;

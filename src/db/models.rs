@@ -4,8 +4,8 @@
 
 use super::schema::{
     accounts, cards, checkout_sessions, customers, disputes, payment_charge_methods,
-    payment_history, payment_line_items, payment_readers, payments, reader_refunds, refunds,
-    stripe_events, terminal_locations, terminal_readers, webhook_deliveries,
+    payment_history, payment_line_items, payment_readers, payments, reader_refunds, reader_setups,
+    refunds, stripe_events, terminal_locations, terminal_readers, webhook_deliveries,
 };
 use crate::money::{Currency, MinorUnits};
 use crate::payment_state::PaymentStatus;
@@ -446,4 +446,29 @@ pub struct PaymentChargeMethod {
     pub payment_id: String,
     pub stripe_charge_id: String,
     pub method_type: String,
+}
+
+/// A card saved on a reader without a sale (`db::reader_setups`).
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = reader_setups)]
+pub struct ReaderSetup {
+    pub id: String,
+    pub account_id: String,
+    pub customer_id: String,
+    /// The reader it was handed to; `None`: the tablet's SDK reads the card.
+    pub stripe_reader_id: Option<String>,
+    /// `seti_…`; none while it is being created.
+    pub stripe_setup_intent_id: Option<String>,
+    /// The Idempotency-Key of the SetupIntent's creation at Stripe (derived from the row).
+    pub stripe_idempotency_key: String,
+    /// The customer's consent (`always`, `limited`, `unspecified`).
+    pub allow_redisplay: String,
+    pub status: crate::reader_setup_state::SetupStatus,
+    /// The card saved once it succeeded.
+    pub card_id: Option<String>,
+    pub failure_code: Option<String>,
+    pub decline_code: Option<String>,
+    pub failure_message: Option<String>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
 }

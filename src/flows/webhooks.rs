@@ -120,7 +120,13 @@ pub async fn store_and_apply(
     let handled = HandledEvent::parse(&event.event_type);
     let completes = matches!(
         handled,
-        Some(HandledEvent::CheckoutSessionCompleted | HandledEvent::SetupIntentSucceeded)
+        Some(
+            HandledEvent::CheckoutSessionCompleted
+                | HandledEvent::SetupIntentSucceeded
+                | HandledEvent::SetupIntentSetupFailed
+                | HandledEvent::TerminalReaderActionSucceeded
+                | HandledEvent::TerminalReaderActionFailed
+        )
     );
     if completes {
         let id = event.id.clone();
@@ -140,6 +146,25 @@ pub async fn store_and_apply(
             (Some(HandledEvent::SetupIntentSucceeded), Some(_)) => {
                 super::card_checkout::complete_setup_intent(services, &event.data.object, scope)
                     .await?;
+                super::reader_setup::on_setup_intent_event(services, &event.data.object, scope)
+                    .await?;
+            }
+            (Some(HandledEvent::SetupIntentSetupFailed), Some(_)) => {
+                super::reader_setup::on_setup_intent_event(services, &event.data.object, scope)
+                    .await?;
+            }
+            // A reader's action ended: a card saved on the reader without a sale (other action
+            // types are not acted on here).
+            (
+                Some(
+                    HandledEvent::TerminalReaderActionSucceeded
+                    | HandledEvent::TerminalReaderActionFailed,
+                ),
+                Some(_),
+            ) => {
+                if let Some(reader) = decode::<stripe_client::Reader>(&event) {
+                    super::reader_setup::on_reader_action(services, &reader, scope).await?;
+                }
             }
             _ => {}
         }
@@ -188,6 +213,9 @@ pub enum HandledEvent {
     ChargeRefundUpdated,
     CheckoutSessionCompleted,
     SetupIntentSucceeded,
+    SetupIntentSetupFailed,
+    TerminalReaderActionSucceeded,
+    TerminalReaderActionFailed,
     PaymentMethodDetached,
     ChargeDisputeCreated,
     ChargeDisputeUpdated,
@@ -196,13 +224,11 @@ pub enum HandledEvent {
     ChargeDisputeFundsReinstated,
     ChargeSucceeded,
     RefundCreated,
-    TerminalReaderActionSucceeded,
-    TerminalReaderActionFailed,
 }
 
 impl HandledEvent {
     /// Every handled event, in the order they are registered at Stripe.
-    pub const ALL: [HandledEvent; 20] = [
+    pub const ALL: [HandledEvent; 21] = [
         HandledEvent::PaymentIntentAmountCapturableUpdated,
         HandledEvent::PaymentIntentSucceeded,
         HandledEvent::PaymentIntentCanceled,
@@ -213,6 +239,9 @@ impl HandledEvent {
         HandledEvent::ChargeRefundUpdated,
         HandledEvent::CheckoutSessionCompleted,
         HandledEvent::SetupIntentSucceeded,
+        HandledEvent::SetupIntentSetupFailed,
+        HandledEvent::TerminalReaderActionSucceeded,
+        HandledEvent::TerminalReaderActionFailed,
         HandledEvent::PaymentMethodDetached,
         HandledEvent::ChargeDisputeCreated,
         HandledEvent::ChargeDisputeUpdated,
@@ -221,8 +250,6 @@ impl HandledEvent {
         HandledEvent::ChargeDisputeFundsReinstated,
         HandledEvent::ChargeSucceeded,
         HandledEvent::RefundCreated,
-        HandledEvent::TerminalReaderActionSucceeded,
-        HandledEvent::TerminalReaderActionFailed,
     ];
 
     /// Stripe's name of the event type.
@@ -240,6 +267,9 @@ impl HandledEvent {
             HandledEvent::ChargeRefundUpdated => "charge.refund.updated",
             HandledEvent::CheckoutSessionCompleted => "checkout.session.completed",
             HandledEvent::SetupIntentSucceeded => "setup_intent.succeeded",
+            HandledEvent::SetupIntentSetupFailed => "setup_intent.setup_failed",
+            HandledEvent::TerminalReaderActionSucceeded => "terminal.reader.action_succeeded",
+            HandledEvent::TerminalReaderActionFailed => "terminal.reader.action_failed",
             HandledEvent::PaymentMethodDetached => "payment_method.detached",
             HandledEvent::ChargeDisputeCreated => "charge.dispute.created",
             HandledEvent::ChargeDisputeUpdated => "charge.dispute.updated",
@@ -248,8 +278,6 @@ impl HandledEvent {
             HandledEvent::ChargeDisputeFundsReinstated => "charge.dispute.funds_reinstated",
             HandledEvent::ChargeSucceeded => "charge.succeeded",
             HandledEvent::RefundCreated => "refund.created",
-            HandledEvent::TerminalReaderActionSucceeded => "terminal.reader.action_succeeded",
-            HandledEvent::TerminalReaderActionFailed => "terminal.reader.action_failed",
         }
     }
 
@@ -344,7 +372,8 @@ fn apply(conn: &mut DbConnection, event: &Event, scope: &Scope) -> Result<(), Er
             Some(refund) => super::reader_refunds::on_stripe_refund(conn, &refund, scope),
             None => Ok(()),
         },
-        // Only `refund_payment` actions so far (`reader_refunds`); other types change nothing.
+        // A reader's action ended: a refund on the reader is recorded here (a card saved on the
+        // reader was completed before the event was stored, `store_and_apply`).
         HandledEvent::TerminalReaderActionSucceeded | HandledEvent::TerminalReaderActionFailed => {
             match decode::<Reader>(event) {
                 Some(reader) => super::reader_refunds::on_reader_action(conn, &reader, scope),
@@ -352,7 +381,9 @@ fn apply(conn: &mut DbConnection, event: &Event, scope: &Scope) -> Result<(), Er
             }
         }
         // Completed before the event is stored (`store_and_apply`): they read from Stripe.
-        HandledEvent::CheckoutSessionCompleted | HandledEvent::SetupIntentSucceeded => Ok(()),
+        HandledEvent::CheckoutSessionCompleted
+        | HandledEvent::SetupIntentSucceeded
+        | HandledEvent::SetupIntentSetupFailed => Ok(()),
     }
 }
 

@@ -46,6 +46,8 @@ const ui = {
   printReceipt: $('print-receipt'),
   newSale: $('new-sale'),
   savedCards: $('saved-cards'),
+  saveOnReader: $('save-on-reader'),
+  setupMessage: $('setup-message'),
   cardsOwner: $('cards-owner'),
   saleId: $('sale-id'),
   refund: $('refund'),
@@ -174,6 +176,7 @@ function renderButtons() {
   ui.customer.disabled = locked;
   const hasCustomer = ui.customer.value.trim() !== '';
   ui.saveCard.disabled = locked || !hasCustomer;
+  ui.saveOnReader.disabled = !state.ready || state.busy || !hasCustomer;
   if (!hasCustomer) ui.saveCard.checked = false;
   ui.saveHint.hidden = hasCustomer;
 }
@@ -513,6 +516,35 @@ function describeError(err) {
   }
 }
 
+/** Saves the customer's card without a sale (a gym sign-up): the reader reads the picked test card. */
+async function saveCardWithoutSale() {
+  const customer = ui.customer.value.trim();
+  if (!customer || state.busy) return;
+  state.busy = true;
+  renderButtons();
+  const say = (kind, html) => {
+    ui.setupMessage.hidden = false;
+    ui.setupMessage.dataset.kind = kind;
+    ui.setupMessage.innerHTML = html;
+  };
+  delete ui.setupMessage.dataset.cardId;
+  say('info', 'Waiting for the customer to tap, insert or swipe… nothing is charged.');
+  try {
+    const { card } = await state.pos.saveCardOnReader({ externalCustomerId: customer, testCardNumber: state.card });
+    say('ok', `<strong>Card saved</strong> ${esc(brandName(card.brand))} •••• ${esc(card.last4)} for ${esc(customer)}.`);
+    ui.setupMessage.dataset.cardId = card.id;
+  } catch (err) {
+    const [kind, html] = describeError(err);
+    say(kind, err.kind === 'declined'
+      ? `<strong>Card declined</strong> <code>${esc(err.declineCode ?? err.code)}</code> — no card saved.`
+      : html);
+  } finally {
+    state.busy = false;
+    renderButtons();
+    await refreshSavedCards();
+  }
+}
+
 async function charge({ tab = false } = {}) {
   if (state.busy || !state.ready || state.tab) return;
   const amount = amountString();
@@ -837,6 +869,7 @@ ui.customer.addEventListener('input', () => {
   customerTimer = setTimeout(refreshSavedCards, 300);
 });
 ui.charge.addEventListener('click', () => void charge());
+ui.saveOnReader.addEventListener('click', () => void saveCardWithoutSale());
 ui.check.addEventListener('click', () => void checkPayment());
 ui.cancel.addEventListener('click', async () => {
   ui.cancel.disabled = true;

@@ -270,6 +270,26 @@ export function createBackendClient(options) {
       });
     },
 
+    /**
+     * POST /v1/customer/card/reader: save a card without a sale. With reader_id the smart reader
+     * reads the card; without, the answer's client_secret is for the Terminal SDK.
+     */
+    startReaderSetup({ external_account_id, external_customer_id, reader_id, allow_redisplay }) {
+      return request('POST', '/v1/customer/card/reader', compact({
+        external_account_id, external_customer_id, reader_id, allow_redisplay,
+      }));
+    },
+
+    /** GET /v1/customer/card/reader/{setup_id}: the setup as Stripe has it now. */
+    getReaderSetup({ setup_id, external_account_id }) {
+      return request('GET', `/v1/customer/card/reader/${enc(setup_id)}?external_account_id=${enc(external_account_id)}`);
+    },
+
+    /** POST /v1/customer/card/reader/{setup_id}/cancel. */
+    cancelReaderSetup({ setup_id, external_account_id }) {
+      return request('POST', `/v1/customer/card/reader/${enc(setup_id)}/cancel`, compact({ external_account_id }));
+    },
+
     /** GET /v1/customer/cards → the array of saved cards. */
     async listCards({ external_account_id, external_customer_id }) {
       const res = await request(

@@ -782,6 +782,106 @@ export function createPosTerminal(options = {}) {
     return { readerRefund: recorded, refund: processed?.refund ?? null };
   }
 
+  /** The card setup's failure as a typed error (declined, cancelled or backend), setup attached. */
+  function setupError(setup) {
+    const failure = setup.failure ?? {};
+    const details = { code: failure.code ?? setup.status, declineCode: failure.decline_code ?? null };
+    let err;
+    if (setup.status === 'canceled') {
+      err = new PosTerminalError(ErrorKinds.CANCELLED, 'The card setup was canceled', { code: 'canceled' });
+    } else if (failure.decline_code || failure.code === 'card_declined') {
+      err = new PosTerminalError(ErrorKinds.DECLINED, failure.message ?? 'The card was declined', details);
+    } else {
+      err = new PosTerminalError(ErrorKinds.TERMINAL, failure.message ?? 'The card could not be saved', details);
+    }
+    err.setup = setup;
+    return err;
+  }
+
+  /**
+   * Saves a card without a sale (a gym, a hotel check-in): POST /v1/customer/card/reader, then
+   * either the smart reader `readerId` reads the card (server-driven; the backend's setup is
+   * polled until it ended, at most `timeoutMs`) or this terminal's SDK does
+   * (collectSetupIntentPaymentMethod + confirmSetupIntent with the setup's client_secret).
+   * Resolves `{setup, card}` once the card is saved (the same physical card already saved for the
+   * customer is that card); rejects kind 'declined' (declineCode), 'cancelled', or others, with
+   * `err.setup` when the backend has a setup.
+   */
+  async function saveCardOnReader(params = {}) {
+    const {
+      externalCustomerId,
+      readerId,
+      allowRedisplay = 'limited',
+      external_account_id = externalAccountId,
+      timeoutMs = 120_000,
+      pollIntervalMs = verifyIntervalMs,
+      testCardNumber,
+    } = params;
+    if (!externalCustomerId) {
+      throw new PosTerminalError(ErrorKinds.INVALID_REQUEST, 'externalCustomerId is required', { param: 'externalCustomerId' });
+    }
+    if (!external_account_id) {
+      throw new PosTerminalError(ErrorKinds.INVALID_REQUEST, 'external_account_id is required', { param: 'external_account_id' });
+    }
+    if (!['always', 'limited', 'unspecified'].includes(allowRedisplay)) {
+      throw new PosTerminalError(ErrorKinds.INVALID_REQUEST, "allowRedisplay must be 'always', 'limited' or 'unspecified'", {
+        param: 'allowRedisplay',
+      });
+    }
+    if (!readerId && (typeof terminal.collectSetupIntentPaymentMethod !== 'function'
+      || typeof terminal.confirmSetupIntent !== 'function')) {
+      throw new PosTerminalError(ErrorKinds.INVALID_REQUEST,
+        'This terminal cannot save cards (no collectSetupIntentPaymentMethod); give readerId for a smart reader', {
+          param: 'readerId',
+        });
+    }
+    const started = await backend.startReaderSetup({
+      external_account_id,
+      external_customer_id: externalCustomerId,
+      reader_id: readerId,
+      allow_redisplay: allowRedisplay,
+    });
+    const read = () => backend.getReaderSetup({ setup_id: started.id, external_account_id });
+    let setup = started;
+    if (!readerId) {
+      if (!started.client_secret) {
+        throw new PosTerminalError(ErrorKinds.BACKEND, 'The card setup has no client_secret', { code: 'invalid_response' });
+      }
+      const config = testCardNumber ? { testCardNumber } : null;
+      let sdkError = null;
+      let collected = null;
+      try {
+        collected = await callSdk(() => terminal.collectSetupIntentPaymentMethod(started.client_secret, allowRedisplay, config));
+        await callSdk(() => terminal.confirmSetupIntent(collected.setupIntent));
+      } catch (err) {
+        sdkError = err;
+      }
+      // What Stripe recorded decides (a decline, or a card saved though the answer was lost).
+      setup = await read();
+      if (sdkError && setup.status === 'in_progress') {
+        // No card was read (cancelled, reader lost): the setup is dropped, nothing can save it now.
+        if (!collected) setup = await backend.cancelReaderSetup({ setup_id: started.id, external_account_id }).catch(() => setup);
+        sdkError.setup = setup;
+        throw sdkError;
+      }
+    } else {
+      const deadline = Date.now() + timeoutMs;
+      while (setup.status === 'in_progress' || setup.status === 'creating') {
+        if (Date.now() >= deadline) {
+          const err = new PosTerminalError(ErrorKinds.TIMEOUT, `The reader did not save the card within ${timeoutMs} ms`, {
+            code: 'setup_timeout', retryable: true,
+          });
+          err.setup = setup;
+          throw err;
+        }
+        await new Promise((resolve) => setTimeout(resolve, pollIntervalMs));
+        setup = await read();
+      }
+    }
+    if (setup.status !== 'succeeded') throw setupError(setup);
+    return { setup, card: setup.card };
+  }
+
   return {
     terminal,
     backend,
@@ -813,6 +913,15 @@ export function createPosTerminal(options = {}) {
     },
     saveCard(paymentId, externalCustomerId, account = externalAccountId) {
       return backend.saveCard({ payment_id: paymentId, external_customer_id: externalCustomerId, external_account_id: account });
+    },
+    saveCardOnReader,
+    /** A card setup as the backend has it now (GET /v1/customer/card/reader/{id}). */
+    getReaderSetup(setupId, account = externalAccountId) {
+      return backend.getReaderSetup({ setup_id: setupId, external_account_id: account });
+    },
+    /** Cancels a card setup: the reader stops reading (POST /v1/customer/card/reader/{id}/cancel). */
+    cancelReaderSetup(setupId, account = externalAccountId) {
+      return backend.cancelReaderSetup({ setup_id: setupId, external_account_id: account });
     },
     listCards(externalCustomerId, account = externalAccountId) {
       return backend.listCards({ external_account_id: account, external_customer_id: externalCustomerId });

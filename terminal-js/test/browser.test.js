@@ -115,6 +115,35 @@ if (requireBackend('browser.test.js')) {
     assert.deepEqual(pageErrors.map(String), []);
   });
 
+  test('demo POS page: save a card without a sale, a declined one, the same card again', async (t) => {
+    const { page, tid, pageErrors } = await openPos(t, '', { tips: false });
+    const customer = unique('member');
+    assert.equal(await tid('save-card-on-reader').isDisabled(), true, 'needs a customer');
+    await tid('customer-id').fill(customer);
+    // A declined card first: nothing saved.
+    await tid('card-4000000000000002').click();
+    await tid('save-card-on-reader').click();
+    await page.locator('[data-testid="setup-message"][data-kind="declined"]').waitFor({ timeout: 20_000 });
+    assert.match(await tid('setup-message').textContent(), /generic_decline/);
+    // Then the Visa: saved, listed, nothing charged (no sale started).
+    await tid('card-4242424242424242').click();
+    await tid('save-card-on-reader').click();
+    await page.locator('[data-testid="setup-message"][data-kind="ok"]').waitFor({ timeout: 20_000 });
+    assert.match(await tid('setup-message').textContent(), /Visa •••• 4242/);
+    await page.locator('[data-testid="saved-card"][data-last4="4242"]').waitFor({ timeout: 10_000 });
+    assert.equal(await tid('sale-id').textContent(), '—', 'no sale');
+    await page.screenshot({ path: `${OUTPUT}pos-card-saved-without-sale.png`, fullPage: true });
+    const first = await tid('setup-message').getAttribute('data-card-id');
+    // The same card again is the card on file, not a second one.
+    await tid('save-card-on-reader').click();
+    await page.locator('[data-testid="setup-message"][data-kind="ok"][data-card-id]').waitFor({ timeout: 20_000 });
+    assert.equal(await tid('setup-message').getAttribute('data-card-id'), first);
+    demoSession ??= await backendSession();
+    const cards = await api('GET', `/v1/customer/cards?external_account_id=${encodeURIComponent(demoSession.external_account_id)}&external_customer_id=${encodeURIComponent(customer)}`);
+    assert.equal(cards.data.length, 1);
+    assert.deepEqual(pageErrors.map(String), []);
+  });
+
   test('demo POS page: the cart on the reader, a tip chosen on the reader, the printable receipt', async (t) => {
     const { page, tid, pageErrors } = await openPos(t);
     // Ringing up: every item goes to the counter's reader, whose screen (as the simulator reports

@@ -362,4 +362,70 @@ if (requireBackend('integration.test.js')) {
     assert.equal(rest.readerRefund.payment.amount_refunded, '20.00');
     await until(async () => (await pos.getPayment(intent.id)).amount_refunded === '20.00', 'the payment fully refunded');
   });
+
+  // ---- saving a card without a sale (POST /v1/customer/card/reader) ----
+
+  test('saveCardOnReader with the simulated SDK saves the card, once per physical card', async () => {
+    const pos = await makePos();
+    const customer = unique('member');
+    const first = await pos.saveCardOnReader({ externalCustomerId: customer, allowRedisplay: 'always' });
+    assert.equal(first.setup.status, 'succeeded');
+    assert.equal(first.card.last4, '4242');
+    assert.equal(first.card.external_customer_id, customer);
+    assert.match(first.setup.setup_intent_id, /^seti_/);
+    assert.equal(first.setup.allow_redisplay, 'always');
+    // The same card again: the card already saved, not a second one.
+    const again = await pos.saveCardOnReader({ externalCustomerId: customer });
+    assert.equal(again.card.id, first.card.id);
+    assert.notEqual(again.setup.id, first.setup.id);
+    const cards = await pos.listCards(customer);
+    assert.equal(cards.length, 1);
+    // Charged later, the customer gone.
+    const charged = await pos.backend.request('POST', '/v1/payment/charge', {
+      external_account_id: session.external_account_id, external_transaction_id: unique('gym-fee'),
+      external_customer_id: customer, card_id: first.card.id, amount: '30.00',
+    });
+    assert.equal(charged.status, 'succeeded');
+  });
+
+  test('saveCardOnReader: a declined card rejects with the decline code; the setup is failed', async () => {
+    const pos = await makePos();
+    const customer = unique('member');
+    const e = await pos.saveCardOnReader({ externalCustomerId: customer, testCardNumber: '4000000000009995' })
+      .catch((x) => x);
+    assert.equal(e.kind, 'declined', String(e));
+    assert.equal(e.declineCode, 'insufficient_funds');
+    assert.equal(e.setup.status, 'failed');
+    assert.equal((await pos.getReaderSetup(e.setup.id)).failure.decline_code, 'insufficient_funds');
+    assert.deepEqual(await pos.listCards(customer), []);
+  });
+
+  test('saveCardOnReader on a smart reader (server-driven), and cancelReaderSetup', async () => {
+    const pos = await makePos();
+    const account = session.external_account_id;
+    const reader = await pos.backend.request('POST', '/v1/terminal/readers', {
+      external_account_id: account, registration_code: 'simulated-wpe', label: unique('gym-desk'),
+    });
+    const customer = unique('member');
+    const saving = pos.saveCardOnReader({ externalCustomerId: customer, readerId: reader.id, pollIntervalMs: 50, timeoutMs: 20_000 });
+    // The reader waits for the card; the member taps it (Stripe's test helper on the simulator).
+    await until(async () => (await pos.getReader(reader.id)).action?.type === 'process_setup_intent', 'the reader to wait for the card', 10_000);
+    const tapped = await fetch(`${BACKEND_URL}${session.stripe_api_base}/v1/test_helpers/terminal/readers/${reader.id}/present_payment_method`, {
+      method: 'POST',
+      headers: { Authorization: 'Bearer sk_test_simulator', 'Content-Type': 'application/x-www-form-urlencoded' },
+      body: 'card_present[number]=5555555555554444',
+    });
+    assert.equal(tapped.status, 200, await tapped.text());
+    const saved = await saving;
+    assert.equal(saved.card.brand, 'mastercard');
+    assert.equal(saved.setup.reader_id, reader.id);
+
+    // Another setup, canceled at the till before the card: the reader is free again.
+    const started = await pos.backend.startReaderSetup({
+      external_account_id: account, external_customer_id: customer, reader_id: reader.id,
+    });
+    const canceled = await pos.cancelReaderSetup(started.id);
+    assert.equal(canceled.status, 'canceled');
+    assert.equal((await pos.getReader(reader.id)).action ?? null, null);
+  });
 }

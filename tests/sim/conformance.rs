@@ -742,6 +742,67 @@ fn operations() -> Vec<Step> {
             ("expand[]", "payment_method"),
             ("expand[]", "customer"),
         ]),
+        // A card saved on a reader without a payment: the SetupAttempt and its generated card.
+        post("/v1/setup_intents", &[
+            ("customer", "{customer}"),
+            ("allowed_payment_method_types[]", "card_present"),
+            ("usage", "off_session"),
+        ])
+        .save("present_si", "/id"),
+        post("/v1/terminal/readers", &[("registration_code", "simulated-wpe")])
+            .save("setup_reader", "/id"),
+        post_at(
+            "/v1/terminal/readers/{reader}/process_setup_intent",
+            "/v1/terminal/readers/{setup_reader}/process_setup_intent",
+            &[
+                ("setup_intent", "{present_si}"),
+                ("allow_redisplay", "always"),
+                ("process_config[enable_customer_cancellation]", "true"),
+                ("expand[]", "action.process_setup_intent.setup_intent"),
+            ],
+        ),
+        post_at(
+            "/v1/test_helpers/terminal/readers/{reader}/present_payment_method",
+            "/v1/test_helpers/terminal/readers/{setup_reader}/present_payment_method",
+            &[("card_present[number]", "4242424242424242")],
+        )
+        .expect("/action/status", json!("succeeded")),
+        get_at("/v1/setup_intents/{intent}", "/v1/setup_intents/{present_si}", &[
+            ("expand[]", "latest_attempt.payment_method_details.card_present.generated_card"),
+        ])
+        .expect("/status", json!("succeeded")),
+        // Declined at the reader, then canceled.
+        post("/v1/setup_intents", &[
+            ("customer", "{customer}"),
+            ("allowed_payment_method_types[]", "card_present"),
+        ])
+        .save("declined_si", "/id"),
+        post_at(
+            "/v1/terminal/readers/{reader}/process_setup_intent",
+            "/v1/terminal/readers/{setup_reader}/process_setup_intent",
+            &[("setup_intent", "{declined_si}"), ("allow_redisplay", "limited")],
+        ),
+        post_at(
+            "/v1/test_helpers/terminal/readers/{reader}/present_payment_method",
+            "/v1/test_helpers/terminal/readers/{setup_reader}/present_payment_method",
+            &[("card_present[number]", "4000000000000002")],
+        )
+        .expect("/action/status", json!("failed")),
+        get_at("/v1/setup_intents/{intent}", "/v1/setup_intents/{declined_si}", &[
+            ("expand[]", "latest_attempt"),
+        ])
+        .expect("/latest_attempt/status", json!("failed")),
+        post_at(
+            "/v1/terminal/readers/{reader}/process_setup_intent",
+            "/v1/terminal/readers/{setup_reader}/process_setup_intent",
+            &[("setup_intent", "{declined_si}"), ("allow_redisplay", "limited")],
+        ),
+        post_at("/v1/terminal/readers/{reader}/cancel_action", "/v1/terminal/readers/{setup_reader}/cancel_action", &[]),
+        post_at("/v1/setup_intents/{intent}/cancel", "/v1/setup_intents/{declined_si}/cancel", &[
+            ("cancellation_reason", "abandoned"),
+        ])
+        .expect("/status", json!("canceled")),
+        error("canceling a canceled SetupIntent", "POST", "/v1/setup_intents/{declined_si}/cancel", &[]),
         // Checkout in both modes.
         post("/v1/checkout/sessions", &[
             ("mode", "setup"),

@@ -16,6 +16,7 @@ mod protocol;
 mod reader_refunds;
 mod retention;
 mod sale;
+mod setup_on_reader;
 mod sim_terminal;
 mod terminal;
 mod webhook_endpoints;

@@ -242,6 +242,7 @@ async fn every_operation_sends_only_parameters_the_spec_declares() {
         "POST /v1/payment_methods/{payment_method}/detach",
         "POST /v1/refunds",
         "POST /v1/setup_intents",
+        "POST /v1/setup_intents/{intent}/cancel",
         "POST /v1/terminal/configurations",
         "POST /v1/terminal/configurations/{configuration}",
         "POST /v1/terminal/connection_tokens",
@@ -255,6 +256,7 @@ async fn every_operation_sends_only_parameters_the_spec_declares() {
         "POST /v1/terminal/readers/{reader}/process_payment_intent",
         "POST /v1/terminal/readers/{reader}/refund_payment",
         "GET /v1/refunds",
+        "POST /v1/terminal/readers/{reader}/process_setup_intent",
         "POST /v1/test_helpers/terminal/readers/{reader}/present_payment_method",
         "POST /v1/webhook_endpoints",
         "POST /v1/webhook_endpoints/{webhook_endpoint}",
@@ -894,6 +896,111 @@ fn setup_intents(run: &mut Run) -> BoxFuture<'_, ()> {
             .await
             .unwrap();
         assert_eq!(setup.customer.unwrap().id(), run.customer);
+
+        // Saved on the reader without a payment: a card_present SetupIntent processed by the
+        // reader; its SetupAttempt names the generated card.
+        let present = c
+            .create_setup_intent(
+                &a,
+                &CreateSetupIntent {
+                    customer: Some(&run.customer),
+                    payment_method_types: &["card_present"],
+                    usage: Some(SetupFutureUsage::OffSession),
+                    ..Default::default()
+                },
+                &key("setup-present"),
+            )
+            .await
+            .unwrap();
+        assert_eq!(present.payment_method_types, ["card_present"]);
+        let reader = c
+            .process_setup_intent(
+                &a,
+                &run.reader,
+                &ProcessSetupIntent {
+                    setup_intent: &present.id,
+                    allow_redisplay: AllowRedisplay::Limited,
+                    enable_customer_cancellation: Some(false),
+                    expand: &[],
+                },
+                &key("process-setup"),
+            )
+            .await
+            .unwrap();
+        let action = reader.action.unwrap();
+        assert_eq!(action.action_type, ReaderActionType::ProcessSetupIntent);
+        assert_eq!(
+            action.process_setup_intent.unwrap().setup_intent.id(),
+            present.id
+        );
+        let reader = c
+            .present_payment_method(
+                &a,
+                &run.reader,
+                &PresentPaymentMethod {
+                    card_number: Some("4242424242424242"),
+                    ..Default::default()
+                },
+                &key("present-setup"),
+            )
+            .await
+            .unwrap();
+        let done = reader.action.unwrap();
+        assert_eq!(done.status, ReaderActionStatus::Succeeded);
+        let generated_on_action = done.process_setup_intent.unwrap().generated_card;
+        let present = c
+            .retrieve_setup_intent(
+                &a,
+                &present.id,
+                &["latest_attempt.payment_method_details.card_present.generated_card"],
+            )
+            .await
+            .unwrap();
+        assert_eq!(present.status, SetupIntentStatus::Succeeded);
+        let card = present
+            .generated_card()
+            .unwrap()
+            .as_object()
+            .unwrap()
+            .clone();
+        assert_eq!(Some(card.id.clone()), generated_on_action);
+        assert_eq!(
+            card.customer.as_ref().map(|c| c.id()),
+            Some(run.customer.as_str())
+        );
+        let details = card.card.unwrap();
+        assert_eq!(details.last4, "4242");
+        let from = details.generated_from.unwrap();
+        assert_eq!(from.charge, None);
+        assert_eq!(
+            from.setup_attempt.map(|s| s.id().to_string()),
+            present.latest_attempt.map(|a| a.id().to_string())
+        );
+
+        // Canceled before a card was read.
+        let abandoned = c
+            .create_setup_intent(
+                &a,
+                &CreateSetupIntent {
+                    customer: Some(&run.customer),
+                    payment_method_types: &["card_present"],
+                    ..Default::default()
+                },
+                &key("setup-abandoned"),
+            )
+            .await
+            .unwrap();
+        let canceled = c
+            .cancel_setup_intent(
+                &a,
+                &abandoned.id,
+                Some(SetupCancellationReason::Abandoned),
+                &key("setup-cancel"),
+            )
+            .await
+            .unwrap();
+        assert_eq!(canceled.status, SetupIntentStatus::Canceled);
+        assert_eq!(canceled.cancellation_reason.as_deref(), Some("abandoned"));
     })
 }
 

@@ -63,7 +63,10 @@ pub use payment_methods::{
     GeneratedFrom, ListCustomerPaymentMethods, PaymentMethod, PaymentMethodCard, PaymentMethodType,
 };
 pub use refunds::{CreateRefund, ListRefunds, Refund, RefundReason, RefundStatus};
-pub use setup_intents::{CreateSetupIntent, SetupIntent, SetupIntentStatus};
+pub use setup_intents::{
+    CreateSetupIntent, SetupAttempt, SetupAttemptCardPresent, SetupAttemptDetails,
+    SetupCancellationReason, SetupIntent, SetupIntentStatus,
+};
 pub use terminal::{
     AddressParams, AllowRedisplay, ConnectionToken, CreateLocation, CreateReader, ListLocations,
     ListReaders, Location, PresentPaymentMethod, ProcessConfig, ProcessPaymentIntent,
@@ -72,6 +75,7 @@ pub use terminal::{
 };
 pub use terminal::{DeletedTerminalObject, ReaderStatus, UpdateReader};
 pub use terminal::{DisplayedCart, DisplayedLine, SetReaderDisplayAction};
+pub use terminal::{ProcessSetupIntent, ProcessSetupIntentAction};
 pub use terminal::{RefundPayment, RefundPaymentAction};
 pub use terminal_configurations::{
     ConfigurationParams, CurrencyTipping, DeletedConfiguration, TerminalConfiguration,

@@ -1,6 +1,6 @@
 //! Stripe Terminal: connection tokens, locations, readers, the server-driven flow
-//! (`process_payment_intent`, `set_reader_display`, `refund_payment`, `cancel_action`) and the test
-//! helper that presents a card on a simulated reader.
+//! (`process_payment_intent`, `process_setup_intent`, `set_reader_display`, `refund_payment`,
+//! `cancel_action`) and the test helper that presents a card on a simulated reader.
 
 use serde::Deserialize;
 
@@ -10,6 +10,7 @@ use super::error::StripeError;
 use super::form::Form;
 use super::payment_intents::PaymentIntent;
 use super::refunds::Refund;
+use super::setup_intents::SetupIntent;
 use super::types::{
     null_default, secret, string_enum, Address, Expandable, HasId, List, ListParams, Metadata,
 };
@@ -91,6 +92,15 @@ pub struct ProcessPaymentIntentAction {
     pub payment_intent: Expandable<PaymentIntent>,
 }
 
+/// `action.process_setup_intent` on a reader.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ProcessSetupIntentAction {
+    pub setup_intent: Expandable<SetupIntent>,
+    /// The `card` PaymentMethod generated once the action succeeded.
+    #[serde(default)]
+    pub generated_card: Option<String>,
+}
+
 /// What a reader is doing (or last did) for a server-driven request.
 #[derive(Debug, Clone, Deserialize)]
 pub struct ReaderAction {
@@ -100,6 +110,8 @@ pub struct ReaderAction {
     pub failure_code: Option<String>,
     pub failure_message: Option<String>,
     pub process_payment_intent: Option<ProcessPaymentIntentAction>,
+    #[serde(default)]
+    pub process_setup_intent: Option<ProcessSetupIntentAction>,
     /// What a `set_reader_display` action shows.
     #[serde(default)]
     pub set_reader_display: Option<SetReaderDisplayAction>,
@@ -357,6 +369,33 @@ impl ProcessPaymentIntent<'_> {
                     .field("allow_redisplay")
                     .value(allow.as_str());
             }
+        }
+        f.push_expand(self.expand);
+        f
+    }
+}
+
+/// `POST /v1/terminal/readers/{id}/process_setup_intent`: the reader reads a card for a
+/// `card_present` SetupIntent and confirms it (saving a card without a payment).
+#[derive(Debug, Clone, Copy)]
+pub struct ProcessSetupIntent<'a> {
+    pub setup_intent: &'a str,
+    /// The customer's consent to see the saved card again (required).
+    pub allow_redisplay: AllowRedisplay,
+    /// `process_config[enable_customer_cancellation]`.
+    pub enable_customer_cancellation: Option<bool>,
+    pub expand: &'a [&'a str],
+}
+
+impl ProcessSetupIntent<'_> {
+    fn encode(&self) -> Form {
+        let mut f = Form::new();
+        f.push("setup_intent", self.setup_intent);
+        f.push("allow_redisplay", self.allow_redisplay.as_str());
+        if let Some(enable) = self.enable_customer_cancellation {
+            f.key("process_config")
+                .field("enable_customer_cancellation")
+                .value(enable);
         }
         f.push_expand(self.expand);
         f
@@ -632,6 +671,20 @@ impl StripeClient {
         idempotency_key: &str,
     ) -> Result<Reader, StripeError> {
         let path = id_path(READERS, reader, "/process_payment_intent")?;
+        self.post(account, &path, params.encode(), idempotency_key)
+            .await
+    }
+
+    /// Hands a `card_present` SetupIntent to a smart reader (`terminal_reader_busy` /
+    /// `terminal_reader_offline` as for a payment).
+    pub async fn process_setup_intent(
+        &self,
+        account: &StripeAccount,
+        reader: &str,
+        params: &ProcessSetupIntent<'_>,
+        idempotency_key: &str,
+    ) -> Result<Reader, StripeError> {
+        let path = id_path(READERS, reader, "/process_setup_intent")?;
         self.post(account, &path, params.encode(), idempotency_key)
             .await
     }

@@ -166,6 +166,11 @@ pub(crate) static ROUTES: &[Route] = &[
     ),
     route(
         "POST",
+        "/v1/terminal/readers/{reader}/process_setup_intent",
+        terminal::process_setup_intent,
+    ),
+    route(
+        "POST",
         "/v1/terminal/readers/{reader}/cancel_action",
         terminal::cancel_action,
     ),
@@ -190,6 +195,11 @@ pub(crate) static ROUTES: &[Route] = &[
         "POST",
         "/v1/setup_intents/{intent}/confirm",
         setup_intents::confirm,
+    ),
+    route(
+        "POST",
+        "/v1/setup_intents/{intent}/cancel",
+        setup_intents::cancel,
     ),
     route("POST", "/v1/checkout/sessions", checkout::create),
     route("GET", "/v1/checkout/sessions", checkout::list_all),

@@ -232,6 +232,7 @@ impl State {
             "file" => find(&self.files, ns, id).map(|o| o.render()),
             "pm" => find(&self.payment_methods, ns, id).map(|o| o.render()),
             "seti" => find(&self.setup_intents, ns, id).map(|o| o.render()),
+            "setatt" => super::setup_intents::render_attempt(self, ns, id),
             "cs" => find(&self.checkout_sessions, ns, id).map(|o| o.render()),
             "tml" => find(&self.locations, ns, id).map(|o| o.render()),
             "tmr" => find(&self.readers, ns, id).map(|o| o.render()),

@@ -1,12 +1,13 @@
 //! Stripe Terminal: connection tokens, locations, simulated readers (`simulated-wpe`), the
-//! server-driven `process_payment_intent` / `set_reader_display` / `cancel_action` flow and the
-//! `present_payment_method` test helper (the card the customer presents and the tip they choose
-//! on the reader's tipping screen, `amount_tip`).
+//! server-driven `process_payment_intent` / `process_setup_intent` / `set_reader_display` /
+//! `cancel_action` flow and the `present_payment_method` test helper (the card the customer
+//! presents and the tip they choose on the reader's tipping screen, `amount_tip`).
 
 use super::cards::{self, DEFAULT_NUMBER};
 use super::error::ApiError;
 use super::payment_intents::{self, Status};
 use super::payment_methods::{self, Kind};
+use super::setup_intents;
 use super::state::{
     find, find_mut, list, metadata_json, newest_first, random_id, Ctx, Meta, Object, State,
 };
@@ -84,6 +85,16 @@ pub(crate) enum ActionKind {
         /// reader's location).
         tip_options: Option<Value>,
     },
+    /// Saving a card without a payment: the reader reads a card for a `card_present`
+    /// SetupIntent and confirms it.
+    ProcessSetupIntent {
+        setup_intent: String,
+        process_config: Value,
+        /// `allow_redisplay` (required): given to the generated card.
+        allow_redisplay: String,
+        /// The `card` PaymentMethod generated once the action succeeded.
+        generated_card: Option<String>,
+    },
     /// The cart shown on the reader's screen until `cancel_action` or the next payment.
     SetReaderDisplay { cart: Value },
     /// A refund waiting for the card of the charge (`reader_refunds`).
@@ -104,7 +115,9 @@ impl ReaderAction {
     pub fn payment_intent(&self) -> Option<&str> {
         match &self.kind {
             ActionKind::ProcessPaymentIntent { payment_intent, .. } => Some(payment_intent),
-            ActionKind::SetReaderDisplay { .. } | ActionKind::RefundPayment(_) => None,
+            ActionKind::ProcessSetupIntent { .. }
+            | ActionKind::SetReaderDisplay { .. }
+            | ActionKind::RefundPayment(_) => None,
         }
     }
 
@@ -126,6 +139,21 @@ impl ReaderAction {
                     "payment_intent": payment_intent,
                     "process_config": process_config,
                 });
+            }
+            ActionKind::ProcessSetupIntent {
+                setup_intent,
+                process_config,
+                generated_card,
+                ..
+            } => {
+                out["type"] = json!("process_setup_intent");
+                out["process_setup_intent"] = json!({
+                    "setup_intent": setup_intent,
+                    "process_config": process_config,
+                });
+                if let Some(card) = generated_card {
+                    out["process_setup_intent"]["generated_card"] = json!(card);
+                }
             }
             ActionKind::SetReaderDisplay { cart } => {
                 out["type"] = json!("set_reader_display");
@@ -572,6 +600,64 @@ pub(crate) fn process_payment_intent(state: &mut State, ctx: &Ctx) -> Result<Val
     Ok(reader.render())
 }
 
+/// `POST /v1/terminal/readers/{reader}/process_setup_intent`: hands a `card_present` SetupIntent
+/// in requires_payment_method to the reader, which reads a card and confirms the intent
+/// (`present_payment_method`). `allow_redisplay` (required) is the customer's consent, given to
+/// the saved card; `process_config[enable_customer_cancellation]` is shown in the action.
+pub(crate) fn process_setup_intent(state: &mut State, ctx: &Ctx) -> Result<Value, ApiError> {
+    let p = ctx.params;
+    let reader = path_reader(state, ctx)?;
+    reader.require_online()?;
+    if reader.busy() {
+        return Err(ApiError::invalid(
+            "Reader is currently busy processing another request. Cancel the current action or wait for it to finish.",
+        )
+        .with_code("terminal_reader_busy"));
+    }
+    let reader_id = reader.meta.id.clone();
+    let si_id = p.str("setup_intent").unwrap_or_default().to_string();
+    let si = find(&state.setup_intents, ctx.ns(), &si_id)
+        .ok_or_else(|| ApiError::no_such_param("setup_intent", &si_id, "setup_intent"))?;
+    if si.status != setup_intents::Status::RequiresPaymentMethod {
+        return Err(ApiError::invalid(format!(
+            "This SetupIntent has a status of {} and cannot be processed by a reader. It must have a status of requires_payment_method.",
+            si.status.as_str()
+        ))
+        .with_code("setup_intent_unexpected_state")
+        .with_param("setup_intent"));
+    }
+    if !si.payment_method_types.iter().any(|t| t == "card_present") {
+        return Err(ApiError::invalid(
+            "This SetupIntent cannot be processed by a reader: its payment_method_types do not include card_present.",
+        )
+        .with_param("setup_intent"));
+    }
+    // Declared required, so the parameter table has refused a request without it.
+    let allow_redisplay = p
+        .str("allow_redisplay")
+        .unwrap_or("unspecified")
+        .to_string();
+    let config = json!({
+        "enable_customer_cancellation": p
+            .at_bool(&["process_config", "enable_customer_cancellation"])
+            .unwrap_or(false),
+    });
+    let reader = find_mut(&mut state.readers, ctx.ns(), &reader_id).expect("found");
+    reader.action = Some(ReaderAction {
+        kind: ActionKind::ProcessSetupIntent {
+            setup_intent: si_id,
+            process_config: config,
+            allow_redisplay,
+            generated_card: None,
+        },
+        status: "in_progress",
+        failure_code: None,
+        failure_message: None,
+    });
+    reader.last_seen_at = ctx.now * 1000;
+    Ok(reader.render())
+}
+
 /// `POST /v1/terminal/readers/{reader}/set_reader_display`: shows a cart (line items, tax,
 /// total; display only, nothing is checked against a payment) until `cancel_action` clears it or
 /// a payment replaces it. Refused while the reader is processing a payment.
@@ -685,6 +771,10 @@ pub(crate) fn reader_screen(reader: &Reader, state: &State) -> Value {
                 "tip_options": tip_options,
             })
         }
+        Some((ActionKind::ProcessSetupIntent { setup_intent, .. }, "in_progress")) => json!({
+            "screen": "collect_payment_method",
+            "setup_intent": setup_intent,
+        }),
         Some((ActionKind::SetReaderDisplay { cart }, _)) => {
             json!({ "screen": "cart", "cart": cart })
         }
@@ -698,15 +788,23 @@ pub(crate) fn reader_screen(reader: &Reader, state: &State) -> Value {
 pub(crate) fn present_payment_method(state: &mut State, ctx: &Ctx) -> Result<Value, ApiError> {
     let p = ctx.params;
     let reader = path_reader(state, ctx)?;
-    if let Some(ActionKind::RefundPayment(refund)) = reader
+    let action = reader
         .action
         .clone()
         .filter(|a| a.status == "in_progress")
-        .map(|a| a.kind)
-    {
-        let (kind, card) = presented_card(ctx)?;
-        let reader_id = reader.meta.id.clone();
-        return super::reader_refunds::present(state, ctx, &reader_id, refund, kind, card);
+        .map(|a| a.kind);
+    let reader_id = reader.meta.id.clone();
+    match action {
+        Some(ActionKind::RefundPayment(refund)) => {
+            let (kind, card) = presented_card(ctx)?;
+            return super::reader_refunds::present(state, ctx, &reader_id, refund, kind, card);
+        }
+        Some(ActionKind::ProcessSetupIntent {
+            setup_intent,
+            allow_redisplay,
+            ..
+        }) => return present_for_setup(state, ctx, &reader_id, &setup_intent, &allow_redisplay),
+        _ => {}
     }
     let Some(ActionKind::ProcessPaymentIntent {
         payment_intent: action_intent,
@@ -720,7 +818,7 @@ pub(crate) fn present_payment_method(state: &mut State, ctx: &Ctx) -> Result<Val
         .map(|a| a.kind)
     else {
         return Err(ApiError::invalid(
-            "This Reader has no in-progress action; call process_payment_intent first.",
+            "This Reader has no in-progress action; call process_payment_intent or process_setup_intent first.",
         )
         .with_code("terminal_reader_action_not_found"));
     };
@@ -858,4 +956,75 @@ fn presented_card(ctx: &Ctx) -> Result<(Kind, &'static cards::TestCard), ApiErro
         .with_param(param));
     }
     Ok((kind, card))
+}
+
+/// `present_payment_method` for a reader saving a card (`process_setup_intent`): the card read
+/// confirms the SetupIntent; a declining test card fails the action with Stripe's error code and
+/// message (and the intent's `setup_intent.setup_failed`). Only `card_present` cards.
+fn present_for_setup(
+    state: &mut State,
+    ctx: &Ctx,
+    reader_id: &str,
+    setup_intent: &str,
+    allow_redisplay: &str,
+) -> Result<Value, ApiError> {
+    let p = ctx.params;
+    if let Some(t) = p.str("type").filter(|t| *t != "card_present") {
+        return Err(ApiError::invalid(format!(
+            "The reader is saving a card for a SetupIntent: only card_present can be presented (got {t})."
+        ))
+        .with_param("type"));
+    }
+    if p.int("amount_tip").is_some_and(|t| t != 0) {
+        return Err(ApiError::invalid(
+            "The reader shows no tipping screen when saving a card (process_setup_intent).",
+        )
+        .with_param("amount_tip"));
+    }
+    let param = "card_present[number]";
+    let number = p
+        .at_str(&["card_present", "number"])
+        .unwrap_or(DEFAULT_NUMBER);
+    let card = cards::lookup(number, param)?;
+    if card.interac {
+        return Err(ApiError::invalid(format!(
+            "The test card {number} cannot be presented as card_present."
+        ))
+        .with_param(param));
+    }
+    let pm = payment_methods::create(state, ctx.ns(), ctx.now, Kind::CardPresent, card);
+    state
+        .payment_methods
+        .get_mut(&pm)
+        .expect("created")
+        .allow_redisplay = allow_redisplay.to_string();
+    let outcome = setup_intents::collect_present(state, setup_intent, &pm)
+        .and_then(|()| setup_intents::confirm_setup(state, &ctx.origin, ctx.now, setup_intent));
+    let generated = state.setup_intents[setup_intent]
+        .latest_attempt
+        .as_ref()
+        .and_then(|a| a.generated_card.clone());
+    let reader = find_mut(&mut state.readers, ctx.ns(), reader_id).expect("found");
+    let current = reader.action.as_mut().expect("in progress");
+    match &outcome {
+        Ok(()) => {
+            current.status = "succeeded";
+            if let ActionKind::ProcessSetupIntent { generated_card, .. } = &mut current.kind {
+                *generated_card = generated;
+            }
+        }
+        Err(e) => {
+            current.status = "failed";
+            current.failure_code = Some(e.code.clone().unwrap_or_else(|| e.kind.to_string()));
+            current.failure_message = Some(e.message.clone());
+        }
+    }
+    let rendered = reader.render();
+    let event = if outcome.is_ok() {
+        "terminal.reader.action_succeeded"
+    } else {
+        "terminal.reader.action_failed"
+    };
+    state.emit(&ctx.origin, event, rendered.clone(), None, ctx.now);
+    Ok(rendered)
 }
