@@ -33,6 +33,8 @@ pub(crate) struct Charge {
     pub receipt_url: String,
     /// A dispute was opened on the charge.
     pub disputed: bool,
+    /// The balance transaction of its capture (`balance`).
+    pub balance_transaction: Option<String>,
 }
 
 impl Object for Charge {
@@ -88,7 +90,7 @@ impl Charge {
             "application": null,
             "application_fee": null,
             "application_fee_amount": null,
-            "balance_transaction": null,
+            "balance_transaction": self.balance_transaction,
             "billing_details": {
                 "address": {
                     "city": null, "country": null, "line1": null, "line2": null,
@@ -159,6 +161,7 @@ pub(crate) struct Refund {
     pub currency: String,
     pub reason: Option<String>,
     pub metadata: BTreeMap<String, String>,
+    pub balance_transaction: Option<String>,
 }
 
 impl Object for Refund {
@@ -174,7 +177,7 @@ impl Refund {
             "object": "refund",
             "amount": self.amount,
             "application": null,
-            "balance_transaction": null,
+            "balance_transaction": self.balance_transaction,
             "charge": self.charge,
             "created": self.meta.created,
             "currency": self.currency,
@@ -298,6 +301,13 @@ pub(crate) fn create_refund(state: &mut State, ctx: &Ctx) -> Result<Value, ApiEr
         update.apply(&mut metadata);
     }
     let meta = state.meta("re", ctx.ns(), ctx.now);
+    let balance_transaction = Some(state.record_refund_balance(
+        ctx.ns(),
+        ctx.now,
+        &meta.id,
+        amount,
+        &charge.currency,
+    ));
     let refund = Refund {
         meta,
         amount,
@@ -308,6 +318,7 @@ pub(crate) fn create_refund(state: &mut State, ctx: &Ctx) -> Result<Value, ApiEr
         currency: charge.currency.clone(),
         reason: p.str("reason").map(str::to_string),
         metadata,
+        balance_transaction,
     };
     let rendered = refund.render();
     state.refunds.insert(refund.meta.id.clone(), refund);

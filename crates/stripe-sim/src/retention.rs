@@ -64,6 +64,7 @@ impl Default for Limits {
 #[derive(Debug, Default)]
 pub(crate) struct Watermarks {
     payment_intents: usize,
+    payouts: usize,
     setup_intents: usize,
     checkout_sessions: usize,
 }
@@ -112,6 +113,17 @@ impl State {
         if self.payment_intents.len() > self.watermarks.payment_intents.max(limit + slack(limit)) {
             self.sweep_payment_intents();
             self.watermarks.payment_intents = self.payment_intents.len().max(limit) + slack(limit);
+        }
+        if self.payouts.len() > self.watermarks.payouts.max(limit + slack(limit)) {
+            let evicted: HashSet<String> = oldest_finished(&self.payouts, |p| p.finished(), limit)
+                .into_iter()
+                .collect();
+            for id in &evicted {
+                self.payouts.remove(id);
+            }
+            self.balance_transactions
+                .retain(|_, txn| !evicted.contains(&txn.source));
+            self.watermarks.payouts = self.payouts.len().max(limit) + slack(limit);
         }
         if self.setup_intents.len() > self.watermarks.setup_intents.max(limit + slack(limit)) {
             let referenced: HashSet<&str> = self
@@ -188,10 +200,24 @@ impl State {
             }
             keep
         });
-        self.refunds
-            .retain(|_, refund| !charges.contains(&refund.charge));
-        self.disputes
-            .retain(|_, dispute| !charges.contains(&dispute.charge));
+        // Their refunds and disputes, and the balance transactions of all of them.
+        let mut sources = charges.clone();
+        self.refunds.retain(|id, refund| {
+            let keep = !charges.contains(&refund.charge);
+            if !keep {
+                sources.insert(id.clone());
+            }
+            keep
+        });
+        self.disputes.retain(|id, dispute| {
+            let keep = !charges.contains(&dispute.charge);
+            if !keep {
+                sources.insert(id.clone());
+            }
+            keep
+        });
+        self.balance_transactions
+            .retain(|_, txn| !sources.contains(&txn.source));
         for pi in self.payment_intents.values() {
             if let Some(pm) = &pi.payment_method {
                 methods.remove(pm);
