@@ -40,6 +40,7 @@ pub mod models;
 pub mod payment_history;
 pub mod payment_readers;
 pub mod payments;
+pub mod payouts;
 pub mod refunds;
 pub mod reports;
 pub mod schema;

@@ -268,6 +268,42 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    payouts (id) {
+        id -> Text,
+        stripe_payout_id -> Text,
+        account_id -> Text,
+        amount -> BigInt,
+        currency -> Text,
+        status -> Text,
+        arrival_date -> Timestamp,
+        failure_code -> Nullable<Text>,
+        failure_message -> Nullable<Text>,
+        reconciled -> Bool,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    payout_items (id) {
+        id -> Text,
+        payout_id -> Text,
+        stripe_balance_transaction_id -> Text,
+        transaction_type -> Text,
+        stripe_source_id -> Nullable<Text>,
+        payment_id -> Nullable<Text>,
+        stripe_refund_id -> Nullable<Text>,
+        gross -> BigInt,
+        fee -> BigInt,
+        net -> BigInt,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(payouts -> accounts (account_id));
+diesel::joinable!(payout_items -> payouts (payout_id));
+diesel::joinable!(payout_items -> payments (payment_id));
 diesel::joinable!(disputes -> payments (payment_id));
 diesel::joinable!(disputes -> accounts (account_id));
 diesel::joinable!(checkout_sessions -> accounts (account_id));
@@ -290,4 +326,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     instances,
     payment_line_items,
     disputes,
+    payouts,
+    payout_items,
 );

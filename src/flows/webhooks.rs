@@ -110,7 +110,8 @@ pub async fn receive(
 /// Stores a verified event (once: a repeat is `Duplicate`) and applies it, within `scope`, to our
 /// records in the same transaction. An event that completes a Checkout Session or a SetupIntent
 /// (which reads from Stripe) is handled first and stored only once that succeeded, so a failure
-/// answers 5xx and Stripe's retry tries again. Shared by the webhook endpoint and the reconciler,
+/// answers 5xx and Stripe's retry tries again; so is a `payout.*` event (a paid payout's balance
+/// transactions are read from Stripe). Shared by the webhook endpoint and the reconciler,
 /// which replays events that never arrived.
 pub async fn store_and_apply(
     services: &Services,
@@ -120,7 +121,14 @@ pub async fn store_and_apply(
     let handled = HandledEvent::parse(&event.event_type);
     let completes = matches!(
         handled,
-        Some(HandledEvent::CheckoutSessionCompleted | HandledEvent::SetupIntentSucceeded)
+        Some(
+            HandledEvent::CheckoutSessionCompleted
+                | HandledEvent::SetupIntentSucceeded
+                | HandledEvent::PayoutCreated
+                | HandledEvent::PayoutUpdated
+                | HandledEvent::PayoutPaid
+                | HandledEvent::PayoutFailed
+        )
     );
     if completes {
         let id = event.id.clone();
@@ -141,6 +149,16 @@ pub async fn store_and_apply(
                 super::card_checkout::complete_setup_intent(services, &event.data.object, scope)
                     .await?;
             }
+            // A paid payout's balance transactions are read from Stripe (`flows::payouts`).
+            (
+                Some(
+                    HandledEvent::PayoutCreated
+                    | HandledEvent::PayoutUpdated
+                    | HandledEvent::PayoutPaid
+                    | HandledEvent::PayoutFailed,
+                ),
+                Some(_),
+            ) => super::payouts::record_event(services, &event, scope).await?,
             _ => {}
         }
     }
@@ -194,11 +212,15 @@ pub enum HandledEvent {
     ChargeDisputeClosed,
     ChargeDisputeFundsWithdrawn,
     ChargeDisputeFundsReinstated,
+    PayoutCreated,
+    PayoutUpdated,
+    PayoutPaid,
+    PayoutFailed,
 }
 
 impl HandledEvent {
     /// Every handled event, in the order they are registered at Stripe.
-    pub const ALL: [HandledEvent; 16] = [
+    pub const ALL: [HandledEvent; 20] = [
         HandledEvent::PaymentIntentAmountCapturableUpdated,
         HandledEvent::PaymentIntentSucceeded,
         HandledEvent::PaymentIntentCanceled,
@@ -215,6 +237,10 @@ impl HandledEvent {
         HandledEvent::ChargeDisputeClosed,
         HandledEvent::ChargeDisputeFundsWithdrawn,
         HandledEvent::ChargeDisputeFundsReinstated,
+        HandledEvent::PayoutCreated,
+        HandledEvent::PayoutUpdated,
+        HandledEvent::PayoutPaid,
+        HandledEvent::PayoutFailed,
     ];
 
     /// Stripe's name of the event type.
@@ -238,6 +264,10 @@ impl HandledEvent {
             HandledEvent::ChargeDisputeClosed => "charge.dispute.closed",
             HandledEvent::ChargeDisputeFundsWithdrawn => "charge.dispute.funds_withdrawn",
             HandledEvent::ChargeDisputeFundsReinstated => "charge.dispute.funds_reinstated",
+            HandledEvent::PayoutCreated => "payout.created",
+            HandledEvent::PayoutUpdated => "payout.updated",
+            HandledEvent::PayoutPaid => "payout.paid",
+            HandledEvent::PayoutFailed => "payout.failed",
         }
     }
 
@@ -324,7 +354,12 @@ fn apply(conn: &mut DbConnection, event: &Event, scope: &Scope) -> Result<(), Er
             None => Ok(()),
         },
         // Completed before the event is stored (`store_and_apply`): they read from Stripe.
-        HandledEvent::CheckoutSessionCompleted | HandledEvent::SetupIntentSucceeded => Ok(()),
+        HandledEvent::CheckoutSessionCompleted
+        | HandledEvent::SetupIntentSucceeded
+        | HandledEvent::PayoutCreated
+        | HandledEvent::PayoutUpdated
+        | HandledEvent::PayoutPaid
+        | HandledEvent::PayoutFailed => Ok(()),
     }
 }
 

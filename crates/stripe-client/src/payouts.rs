@@ -207,7 +207,8 @@ impl StripeClient {
     }
 
     /// Every balance transaction of payout `payout` (the ones it paid out and its own), newest
-    /// first, following `has_more` page by page (100 per page).
+    /// first, with their `source` expanded (the charge, refund, dispute or payout, to match them
+    /// to one's own records), following `has_more` page by page (100 per page).
     pub async fn payout_balance_transactions(
         &self,
         account: &StripeAccount,
@@ -220,6 +221,7 @@ impl StripeClient {
                 page: ListParams {
                     limit: Some(100),
                     starting_after: all.last().map(|t| t.id.as_str()),
+                    expand: &["data.source"],
                     ..ListParams::default()
                 },
                 ..ListBalanceTransactions::default()
