@@ -129,19 +129,22 @@ pub async fn record_event(services: &Services, event: &Event, scope: &Scope) -> 
         );
         return Ok(());
     };
-    let (account, reconciled) = {
+    let (account, existing) = {
         let (account_id, stripe_id) = (account_id.clone(), seen.stripe_id.clone());
         services
             .db
             .run(move |conn| {
                 let account = db::accounts::by_id(conn, &account_id)?;
-                let reconciled = db::payouts::find(conn, &account_id, &stripe_id)?
-                    .is_some_and(|p| p.reconciled);
-                Ok::<_, Error>((account, reconciled))
+                let existing = db::payouts::find(conn, &account_id, &stripe_id)?;
+                Ok::<_, Error>((account, existing))
             })
             .await?
     };
-    let transactions = if seen.status == PayoutStatus::Paid && seen.automatic && !reconciled {
+    // Only a payout that is (or now becomes) paid has its transactions read, once.
+    let wanted = existing.as_ref().is_none_or(|p| {
+        !p.reconciled && (p.status == PayoutStatus::Paid || p.status.may_become(PayoutStatus::Paid))
+    });
+    let transactions = if seen.status == PayoutStatus::Paid && seen.automatic && wanted {
         let context = services.stripe_account(&account)?;
         Some(
             services
@@ -186,8 +189,11 @@ fn record(
             };
             match db::payouts::insert(conn, &row)? {
                 Inserted::New(()) => {
-                    let row = store_items(conn, account, row, transactions)?;
-                    return announce(conn, account, &row, seen.status);
+                    let stored = store_items(conn, account, row.clone(), transactions)?;
+                    if stored != row {
+                        db::payouts::update(conn, &stored)?;
+                    }
+                    return announce(conn, account, &stored, seen.status);
                 }
                 // Recorded at the same moment by another delivery: merge into that row.
                 Inserted::Duplicate => db::payouts::lock_by_stripe_id(conn, &seen.stripe_id)?,
@@ -230,7 +236,7 @@ fn store_items(
     let Some(transactions) = transactions else {
         return Ok(row);
     };
-    if row.reconciled {
+    if row.reconciled || row.status != PayoutStatus::Paid {
         return Ok(row);
     }
     let at = now();

@@ -20,6 +20,7 @@ mod lifecycle;
 mod logs;
 mod openapi_doc;
 mod ops;
+mod payouts;
 mod reader_display;
 mod receipts;
 mod reconcile;

@@ -255,6 +255,16 @@ const RAW_SENDS: &[(&str, &str, &str)] = &[
         "the simulator's hosted Checkout page (/sim/stripe), a stand-in for Stripe",
     ),
     (
+        "payouts.rs",
+        "as_connected(",
+        "the simulator's Stripe API as a connected account (`as_connected` builds on `sim_url`)",
+    ),
+    (
+        "payouts.rs",
+        "app.sim_url(",
+        "the simulator's payout test helper and faults (/sim/stripe/_sim)",
+    ),
+    (
         "cli.rs",
         "/v1/customers",
         "the `pos-backend stripe-sim` process, a Stripe simulator",
