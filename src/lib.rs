@@ -16,5 +16,5 @@ pub mod error;
 pub mod flows;
 pub mod jobs;
 pub mod money;
-pub mod payout_state;
 pub mod payment_state;
+pub mod payout_state;

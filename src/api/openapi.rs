@@ -202,8 +202,8 @@ pub fn spec() -> Value {
         item.insert(op.method.to_string(), operation(op));
     }
     let tags: Vec<Value> = [
-        "ops", "payments", "reports", "payouts", "disputes", "cards", "checkout", "terminal", "webhooks",
-        "accounts",
+        "ops", "payments", "reports", "payouts", "disputes", "cards", "checkout", "terminal",
+        "webhooks", "accounts",
     ]
     .iter()
     .map(|t| json!({ "name": t }))

@@ -158,7 +158,9 @@ pub async fn record_event(services: &Services, event: &Event, scope: &Scope) -> 
     services
         .db
         .run(move |conn| {
-            write_transaction(conn, |conn| record(conn, &account, &seen, transactions.as_deref()))
+            write_transaction(conn, |conn| {
+                record(conn, &account, &seen, transactions.as_deref())
+            })
         })
         .await
 }
@@ -325,9 +327,7 @@ fn match_item(
             let refund = payment.as_ref().map(|_| refund.to_string());
             Ok((payment, refund))
         }
-        BalanceTransactionType::Adjustment
-            if source.is_some_and(|s| s["object"] == "dispute") =>
-        {
+        BalanceTransactionType::Adjustment if source.is_some_and(|s| s["object"] == "dispute") => {
             Ok((ours(conn, intent)?, None))
         }
         _ => Ok((None, None)),

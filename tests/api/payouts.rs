@@ -74,20 +74,54 @@ async fn connected_merchant(app: &TestApp, external: &str, acct: &str) -> String
 
 /// A sale of `amount` through our API, tapped on a reader of `acct` and captured; returns the
 /// payment id (`pi_…`).
-async fn sale(app: &TestApp, token: &str, external: &str, acct: &str, tx: &str, amount: &str) -> String {
+async fn sale(
+    app: &TestApp,
+    token: &str,
+    external: &str,
+    acct: &str,
+    tx: &str,
+    amount: &str,
+) -> String {
     let pi = app.create_intent(token, external, tx, amount).await.id;
-    let reader = stripe_post(app, acct, "/v1/terminal/readers", &[("registration_code", "simulated-wpe"), ("label", "Till")]).await;
+    let reader = stripe_post(
+        app,
+        acct,
+        "/v1/terminal/readers",
+        &[("registration_code", "simulated-wpe"), ("label", "Till")],
+    )
+    .await;
     let reader = reader["id"].as_str().unwrap();
-    stripe_post(app, acct, &format!("/v1/terminal/readers/{reader}/process_payment_intent"),
-        &[("payment_intent", pi.as_str()), ("process_config[allow_redisplay]", "limited")]).await;
-    stripe_post(app, acct, &format!("/v1/test_helpers/terminal/readers/{reader}/present_payment_method"),
-        &[("card_present[number]", VISA), ("type", "card_present")]).await;
+    stripe_post(
+        app,
+        acct,
+        &format!("/v1/terminal/readers/{reader}/process_payment_intent"),
+        &[
+            ("payment_intent", pi.as_str()),
+            ("process_config[allow_redisplay]", "limited"),
+        ],
+    )
+    .await;
+    stripe_post(
+        app,
+        acct,
+        &format!("/v1/test_helpers/terminal/readers/{reader}/present_payment_method"),
+        &[("card_present[number]", VISA), ("type", "card_present")],
+    )
+    .await;
     eventually(10, "authorised", || async {
-        app.stored_payment(token, external, tx).await.unwrap().status == "requires_capture"
+        app.stored_payment(token, external, tx)
+            .await
+            .unwrap()
+            .status
+            == "requires_capture"
     })
     .await;
     let (status, body) = app
-        .post("/v1/payment/capture", token, json!({"payment_id": pi, "external_account_id": external}))
+        .post(
+            "/v1/payment/capture",
+            token,
+            json!({"payment_id": pi, "external_account_id": external}),
+        )
         .await;
     assert_eq!(status, 200, "{body}");
     pi
@@ -95,14 +129,41 @@ async fn sale(app: &TestApp, token: &str, external: &str, acct: &str, tx: &str, 
 
 /// A sale made at Stripe directly (not through us), captured at once: `amount` minor units.
 async fn direct_sale(app: &TestApp, acct: &str, amount: &str) -> String {
-    let pi = stripe_post(app, acct, "/v1/payment_intents", &[("amount", amount), ("currency", "usd"),
-        ("allowed_payment_method_types[]", "card_present"), ("capture_method", "automatic")]).await;
+    let pi = stripe_post(
+        app,
+        acct,
+        "/v1/payment_intents",
+        &[
+            ("amount", amount),
+            ("currency", "usd"),
+            ("allowed_payment_method_types[]", "card_present"),
+            ("capture_method", "automatic"),
+        ],
+    )
+    .await;
     let pi = pi["id"].as_str().unwrap().to_string();
-    let reader = stripe_post(app, acct, "/v1/terminal/readers", &[("registration_code", "simulated-wpe"), ("label", "Kiosk")]).await;
+    let reader = stripe_post(
+        app,
+        acct,
+        "/v1/terminal/readers",
+        &[("registration_code", "simulated-wpe"), ("label", "Kiosk")],
+    )
+    .await;
     let reader = reader["id"].as_str().unwrap();
-    stripe_post(app, acct, &format!("/v1/terminal/readers/{reader}/process_payment_intent"), &[("payment_intent", pi.as_str())]).await;
-    stripe_post(app, acct, &format!("/v1/test_helpers/terminal/readers/{reader}/present_payment_method"),
-        &[("card_present[number]", VISA), ("type", "card_present")]).await;
+    stripe_post(
+        app,
+        acct,
+        &format!("/v1/terminal/readers/{reader}/process_payment_intent"),
+        &[("payment_intent", pi.as_str())],
+    )
+    .await;
+    stripe_post(
+        app,
+        acct,
+        &format!("/v1/test_helpers/terminal/readers/{reader}/present_payment_method"),
+        &[("card_present[number]", VISA), ("type", "card_present")],
+    )
+    .await;
     pi
 }
 
@@ -135,7 +196,11 @@ fn connect_event(id: &str, event_type: &str, acct: &str, object: Value) -> (Stri
         "created": chrono::Utc::now().timestamp(), "api_version": "2026-11-18.endive", "livemode": false,
         "pending_webhooks": 1, "request": {"id": null, "idempotency_key": null}, "data": {"object": object}})
     .to_string();
-    let signature = webhook::sign(STRIPE_WEBHOOK_SECRET, chrono::Utc::now().timestamp(), body.as_bytes());
+    let signature = webhook::sign(
+        STRIPE_WEBHOOK_SECRET,
+        chrono::Utc::now().timestamp(),
+        body.as_bytes(),
+    );
     (body, signature)
 }
 

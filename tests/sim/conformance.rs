@@ -362,10 +362,8 @@ impl Step {
                 answer.body
             }
             Kind::Control => {
-                let body: serde_json::Map<String, Value> = filled
-                    .iter()
-                    .map(|(k, v)| (k.clone(), json!(v)))
-                    .collect();
+                let body: serde_json::Map<String, Value> =
+                    filled.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
                 sim.sim(Method::POST, &path, Some(Value::Object(body)))
                     .await
                     .ok()

@@ -519,7 +519,13 @@ async fn payout_balance_transactions_follow_every_page_for_the_connected_account
         )
     };
     let mock = MockStripe::start(vec![
-        Reply::json(200, &page(vec![txn("txn_3", "payout", -30), txn("txn_2", "charge", 20)], true)),
+        Reply::json(
+            200,
+            &page(
+                vec![txn("txn_3", "payout", -30), txn("txn_2", "charge", 20)],
+                true,
+            ),
+        ),
         Reply::json(200, &page(vec![txn("txn_1", "charge", 10)], false)),
     ])
     .await;
@@ -531,7 +537,10 @@ async fn payout_balance_transactions_follow_every_page_for_the_connected_account
     let ids: Vec<&str> = all.iter().map(|t| t.id.as_str()).collect();
     assert_eq!(ids, ["txn_3", "txn_2", "txn_1"]);
     assert_eq!(all[1].source_id(), Some("ch_txn_2"));
-    assert_eq!(all[0].transaction_type, stripe_client::BalanceTransactionType::Payout);
+    assert_eq!(
+        all[0].transaction_type,
+        stripe_client::BalanceTransactionType::Payout
+    );
     let reqs = mock.requests();
     assert_eq!(reqs.len(), 2);
     assert_eq!(
@@ -542,5 +551,7 @@ async fn payout_balance_transactions_follow_every_page_for_the_connected_account
         reqs[1].target,
         "/v1/balance_transactions?payout=po_1&limit=100&starting_after=txn_2&expand[]=data.source"
     );
-    assert!(reqs.iter().all(|r| r.header("stripe-account") == Some("acct_123")));
+    assert!(reqs
+        .iter()
+        .all(|r| r.header("stripe-account") == Some("acct_123")));
 }

@@ -193,8 +193,12 @@ impl StripeClient {
         account: &StripeAccount,
         id: &str,
     ) -> Result<BalanceTransaction, StripeError> {
-        self.get(account, &id_path(BALANCE_TRANSACTIONS, id, "")?, Form::new())
-            .await
+        self.get(
+            account,
+            &id_path(BALANCE_TRANSACTIONS, id, "")?,
+            Form::new(),
+        )
+        .await
     }
 
     pub async fn list_balance_transactions(

@@ -301,13 +301,8 @@ pub(crate) fn create_refund(state: &mut State, ctx: &Ctx) -> Result<Value, ApiEr
         update.apply(&mut metadata);
     }
     let meta = state.meta("re", ctx.ns(), ctx.now);
-    let balance_transaction = Some(state.record_refund_balance(
-        ctx.ns(),
-        ctx.now,
-        &meta.id,
-        amount,
-        &charge.currency,
-    ));
+    let balance_transaction =
+        Some(state.record_refund_balance(ctx.ns(), ctx.now, &meta.id, amount, &charge.currency));
     let refund = Refund {
         meta,
         amount,

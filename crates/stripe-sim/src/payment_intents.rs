@@ -1001,14 +1001,8 @@ pub(crate) fn capture(state: &mut State, ctx: &Ctx) -> Result<Value, ApiError> {
         .as_str()
         .unwrap_or("card_present")
         .to_string();
-    let txn = state.record_charge_balance(
-        ctx.ns(),
-        ctx.now,
-        &charge_id,
-        amount,
-        &pi.currency,
-        &method,
-    );
+    let txn =
+        state.record_charge_balance(ctx.ns(), ctx.now, &charge_id, amount, &pi.currency, &method);
     let charge = state.charges.get_mut(&charge_id).expect("charge exists");
     let previous = json!({
         "amount_captured": charge.amount_captured,

@@ -12,9 +12,7 @@
 
 use super::balance::Movement;
 use super::error::ApiError;
-use super::state::{
-    created_matches, find, list, newest_first, Ctx, Meta, Object, Origin, State,
-};
+use super::state::{created_matches, find, list, newest_first, Ctx, Meta, Object, Origin, State};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 

@@ -4,8 +4,8 @@
 use super::error::ApiError;
 use super::state::{Ctx, State};
 use super::{
-    balance, charges, checkout, customers, disputes, events, files, payment_intents, payment_methods,
-    payouts, setup_intents, terminal, terminal_configurations, webhook_endpoints,
+    balance, charges, checkout, customers, disputes, events, files, payment_intents,
+    payment_methods, payouts, setup_intents, terminal, terminal_configurations, webhook_endpoints,
 };
 use serde_json::Value;
 
