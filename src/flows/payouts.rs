@@ -260,7 +260,8 @@ fn store_items(
         }
         let (payment_id, stripe_refund_id) = match_item(conn, account, txn)?;
         items.push(PayoutItem {
-            id: new_id(),
+            // In the order they happened: the payout's id and the item's position.
+            id: format!("{}-{:06}", row.id, items.len()),
             payout_id: row.id.clone(),
             stripe_balance_transaction_id: txn.id.clone(),
             transaction_type: txn.transaction_type.as_str().to_string(),

@@ -18,7 +18,8 @@ use stripe_client::{Charge, Dispute, Event, PaymentIntent, PaymentMethod, Refund
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Received {
     Applied,
-    /// Seen before: acknowledged, no effect.
+    /// Seen before (or a payout event of the platform's own account, nobody's to record):
+    /// acknowledged, no effect.
     Duplicate,
 }
 
@@ -149,7 +150,11 @@ pub async fn store_and_apply(
                 super::card_checkout::complete_setup_intent(services, &event.data.object, scope)
                     .await?;
             }
-            // A paid payout's balance transactions are read from Stripe (`flows::payouts`).
+            // A paid payout's balance transactions are read from Stripe (`flows::payouts`). A
+            // payout event with the platform's scope is not stored: it is the platform's own
+            // payout (nobody's), or — in simulator mode, where one secret signs every account's
+            // events — a merchant's own-key account's, which the reconciler's pass over that
+            // account then records with the merchant's scope.
             (
                 Some(
                     HandledEvent::PayoutCreated
@@ -158,7 +163,12 @@ pub async fn store_and_apply(
                     | HandledEvent::PayoutFailed,
                 ),
                 Some(_),
-            ) => super::payouts::record_event(services, &event, scope).await?,
+            ) => {
+                if *scope == Scope::Platform {
+                    return Ok(Received::Duplicate);
+                }
+                super::payouts::record_event(services, &event, scope).await?
+            }
             _ => {}
         }
     }

@@ -12,17 +12,22 @@ use stripe_client::webhook;
 
 const VISA: &str = "4242424242424242";
 
-/// A request to the simulator's Stripe API as connected account `acct` of the platform.
+/// A request to the simulator's Stripe API as connected account `acct` of the platform, or (an
+/// `sk_test_…` key) as the merchant's own Stripe account.
 fn as_connected(
     app: &TestApp,
     method: reqwest::Method,
     path: &str,
     acct: &str,
 ) -> reqwest::RequestBuilder {
-    app.client
-        .request(method, app.sim_url(path))
-        .bearer_auth(pos_backend::app::SIMULATOR_KEY)
-        .header("Stripe-Account", acct)
+    let request = app.client.request(method, app.sim_url(path));
+    if acct.starts_with("sk_test_") {
+        request.bearer_auth(acct)
+    } else {
+        request
+            .bearer_auth(pos_backend::app::SIMULATOR_KEY)
+            .header("Stripe-Account", acct)
+    }
 }
 
 async fn stripe_post(app: &TestApp, acct: &str, path: &str, form: &[(&str, &str)]) -> Value {
@@ -396,6 +401,26 @@ both_backends! {
         assert_eq!(payout["amount"], "9.68");
         assert_eq!(payout["totals"]["net"], "9.68");
         assert_eq!(payout["items"].as_array().unwrap().len(), 1);
+    }
+
+    async fn an_own_key_merchants_payout_is_recorded_by_the_reconciler(app) {
+        // The merchant's own Stripe account: in simulator mode its events are signed with the
+        // platform's secret and name no account, so the reconciler's pass over that account
+        // records the payout, with the merchant's scope.
+        let key = "sk_test_PayoutsOwnKey1";
+        let token = app.merchant("bistro", "usd").await;
+        let (status, body) = app.put_account("bistro", json!({"stripe_secret_key": key})).await;
+        assert_eq!(status, 200, "{body}");
+        let pi = sale(&app, &token, "bistro", key, "payouts-own-key", "10.00").await;
+        let ran = run_payouts(&app, json!({"api_key": key})).await;
+        let po = ran["payouts"][0]["id"].as_str().unwrap().to_string();
+        app.settle_stripe_webhooks().await;
+        let (status, _) = app.get(&format!("/v1/payout/{po}?external_account_id=bistro"), &token).await;
+        assert_eq!(status, 404, "not recorded from the platform-signed event");
+        app.reconcile_with(|_| {}).await;
+        let payout = payout_when(&app, &token, "bistro", &po, "paid").await;
+        assert_eq!(payout["amount"], "9.68");
+        assert_eq!(payout["items"][0]["payment_id"], pi.as_str());
     }
 
     async fn another_accounts_payout_is_not_found_and_bad_input_names_the_field(app) {
