@@ -274,4 +274,62 @@ mod tests {
         assert!(state.events.is_empty());
         assert_eq!(state.events_evicted, 4);
     }
+
+    #[test]
+    fn finished_payouts_beyond_the_limit_go_with_their_own_transactions() {
+        use crate::balance::Movement;
+        use crate::payouts::{Payout, Status};
+        let mut state = State::new(Limits {
+            finished_objects: 2,
+            ..Limits::default()
+        });
+        let ns = "acct_retention";
+        let mut ids = Vec::new();
+        for n in 0..4 {
+            let meta = state.meta("po", ns, n);
+            let id = meta.id.clone();
+            let own = state.record_balance(Movement {
+                ns,
+                now: n,
+                amount: -100,
+                fee: 0,
+                fee_description: "",
+                currency: "usd",
+                description: None,
+                available_on: n,
+                kind: "payout",
+                reporting_category: "payout",
+                source: &id,
+                payout: Some(id.clone()),
+            });
+            let status = if n == 0 { Status::Pending } else { Status::Paid };
+            state.payouts.insert(
+                id.clone(),
+                Payout {
+                    meta,
+                    amount: 100,
+                    currency: "usd".into(),
+                    arrival_date: n,
+                    status,
+                    balance_transaction: own,
+                    failure: None,
+                    failure_balance_transaction: None,
+                },
+            );
+            ids.push(id);
+        }
+        state.compact(10);
+        // Limit 2 and a slack of 1: 4 payouts trigger a sweep; the pending one stays, and the
+        // two newest finished ones.
+        let mut kept: Vec<&String> = state.payouts.keys().collect();
+        kept.sort();
+        let mut expected = vec![&ids[0], &ids[2], &ids[3]];
+        expected.sort();
+        assert_eq!(kept, expected);
+        assert_eq!(state.balance_transactions.len(), 3);
+        assert!(state
+            .balance_transactions
+            .values()
+            .all(|t| t.source != ids[1]));
+    }
 }
