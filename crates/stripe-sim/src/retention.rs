@@ -302,7 +302,11 @@ mod tests {
                 source: &id,
                 payout: Some(id.clone()),
             });
-            let status = if n == 0 { Status::Pending } else { Status::Paid };
+            let status = if n == 0 {
+                Status::Pending
+            } else {
+                Status::Paid
+            };
             state.payouts.insert(
                 id.clone(),
                 Payout {
