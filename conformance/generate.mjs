@@ -22,6 +22,8 @@ const stripeVersion = JSON.parse(fs.readFileSync(path.join(stripeDir, 'package.j
 // the stripe-node resource file and method that implement it. The method's JS source must call
 // exactly this method and path (checked below); its declaration gives the params and result types.
 const OPERATIONS = [
+  ['GET', '/v1/balance_transactions', 'BalanceTransactions', 'list'],
+  ['GET', '/v1/balance_transactions/{id}', 'BalanceTransactions', 'retrieve'],
   ['GET', '/v1/charges/{charge}', 'Charges', 'retrieve'],
   ['GET', '/v1/checkout/sessions', 'Checkout/Sessions', 'list'],
   ['GET', '/v1/checkout/sessions/{session}', 'Checkout/Sessions', 'retrieve'],
@@ -49,6 +51,8 @@ const OPERATIONS = [
   ['POST', '/v1/payment_intents/{intent}/capture', 'PaymentIntents', 'capture'],
   ['POST', '/v1/payment_intents/{intent}/confirm', 'PaymentIntents', 'confirm'],
   ['POST', '/v1/payment_intents/{intent}/increment_authorization', 'PaymentIntents', 'incrementAuthorization'],
+  ['GET', '/v1/payouts', 'Payouts', 'list'],
+  ['GET', '/v1/payouts/{payout}', 'Payouts', 'retrieve'],
   ['GET', '/v1/payment_methods', 'PaymentMethods', 'list'],
   ['GET', '/v1/payment_methods/{payment_method}', 'PaymentMethods', 'retrieve'],
   ['POST', '/v1/payment_methods/{payment_method}/attach', 'PaymentMethods', 'attach'],
@@ -92,6 +96,7 @@ const OPERATIONS = [
 // Objects checked on their own (event payloads, objects inside errors), by their `object` value:
 // [object, resource file, type name].
 const OBJECTS = [
+  ['balance_transaction', 'BalanceTransactions', 'BalanceTransaction'],
   ['charge', 'Charges', 'Charge'],
   ['checkout.session', 'Checkout/Sessions', 'Session'],
   ['customer', 'Customers', 'Customer'],
@@ -100,6 +105,7 @@ const OBJECTS = [
   ['file', 'Files', 'File'],
   ['payment_intent', 'PaymentIntents', 'PaymentIntent'],
   ['payment_method', 'PaymentMethods', 'PaymentMethod'],
+  ['payout', 'Payouts', 'Payout'],
   ['refund', 'Refunds', 'Refund'],
   ['setup_intent', 'SetupIntents', 'SetupIntent'],
   ['terminal.connection_token', 'Terminal/ConnectionTokens', 'ConnectionToken'],

@@ -17,5 +17,6 @@ pub mod flows;
 pub mod jobs;
 pub mod money;
 pub mod payment_state;
+pub mod payout_state;
 pub mod reader_refund_state;
 pub mod reader_setup_state;

@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod ops;
 pub mod payments;
+pub mod payouts;
 pub mod reader_refunds;
 pub mod reader_setup;
 pub mod receipts;
@@ -59,6 +60,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/v1/payments").route(web::get().to(payments::list)))
         .service(web::resource("/v1/payments/export").route(web::get().to(exports::payments)))
         .service(web::resource("/v1/reports/totals").route(web::get().to(reports::totals)))
+        .service(web::resource("/v1/payouts").route(web::get().to(payouts::list)))
+        .service(web::resource("/v1/payout/{id}").route(web::get().to(payouts::get)))
         .service(web::resource("/v1/disputes").route(web::get().to(disputes::list)))
         .service(web::resource("/v1/dispute/{id}").route(web::get().to(disputes::get)))
         .service(

@@ -74,6 +74,8 @@ pub enum Schema {
     GroupBy,
     DisputeStatus,
     DisputeId,
+    PayoutStatus,
+    PayoutId,
     LocationId,
     ReaderStatus,
 }
@@ -130,6 +132,13 @@ pub const OPERATIONS: &[Operation] = &[
         ("until", true, Schema::DateOrTime),
         ("group_by", false, Schema::GroupBy),
     ], body: None, ok: &[(200, "The totals.", "Totals")] },
+    Operation { method: "get", path: "/v1/payouts", id: "listPayouts", tag: "payouts", summary: "The Stripe payouts of the account's Stripe account (a connected account, or the account's own key), as recorded from Stripe's payout events, newest first, with their totals; cursor pagination.", auth: Bearer(Scope::PaymentsRead), calls: Database, query: &[
+        ("external_account_id", true, ExternalId),
+        ("status", false, Schema::PayoutStatus),
+        ("limit", false, Limit(20)),
+        ("starting_after", false, Schema::PayoutId),
+    ], body: None, ok: &[(200, "A page of payouts.", "PayoutList")] },
+    Operation { method: "get", path: "/v1/payout/{id}", id: "getPayout", tag: "payouts", summary: "A payout and what it paid out: the balance transactions (read from Stripe when it was paid) matched to the account's payments and refunds, with Stripe's fees, and those not matched; totals gross − fees = net.", auth: Bearer(Scope::PaymentsRead), calls: Database, query: ACCOUNT_Q, body: None, ok: &[(200, "The payout.", "PayoutDetail")] },
     Operation { method: "get", path: "/v1/disputes", id: "listDisputes", tag: "disputes", summary: "The disputes (chargebacks, inquiries) of the account's payments, newest first, with cursor pagination.", auth: Bearer(Scope::PaymentsRead), calls: Database, query: &[
         ("external_account_id", true, ExternalId),
         ("status", false, Schema::DisputeStatus),
@@ -198,8 +207,8 @@ pub fn spec() -> Value {
         item.insert(op.method.to_string(), operation(op));
     }
     let tags: Vec<Value> = [
-        "ops", "payments", "reports", "disputes", "cards", "checkout", "terminal", "webhooks",
-        "accounts",
+        "ops", "payments", "reports", "payouts", "disputes", "cards", "checkout", "terminal",
+        "webhooks", "accounts",
     ]
     .iter()
     .map(|t| json!({ "name": t }))
@@ -388,6 +397,8 @@ fn query_schema(schema: Schema) -> Value {
         }
         Schema::DisputeStatus => json!({"$ref": "#/components/schemas/DisputeStatus"}),
         Schema::DisputeId => json!({"$ref": "#/components/schemas/DisputeId"}),
+        Schema::PayoutStatus => json!({"$ref": "#/components/schemas/PayoutStatus"}),
+        Schema::PayoutId => json!({"$ref": "#/components/schemas/PayoutId"}),
         Schema::LocationId => json!({"type": "string", "pattern": "^tml_"}),
         Schema::ReaderStatus => reader_status(),
     }
@@ -588,6 +599,85 @@ fn schemas() -> Value {
                 "opened_at": time(),
                 "created_at": time(),
                 "updated_at": time(),
+            })),
+        ),
+        (
+            "PayoutId",
+            json!({"type": "string", "pattern": "^po_[A-Za-z0-9_]+$", "description": "A Stripe payout id."}),
+        ),
+        (
+            "PayoutStatus",
+            json!({"type": "string", "enum": ["pending", "in_transit", "paid", "failed", "canceled"], "description": "Stripe's payout statuses. Only moves forward (pending < in_transit < paid < failed, canceled): a paid payout may still fail (the bank returned it); failed and canceled are final."}),
+        ),
+        (
+            "SignedDecimalString",
+            json!({"type": "string", "pattern": "^-?[0-9]+(\\.[0-9]+)?$", "description": "A signed decimal in major units (money out is negative).", "example": "-2.50"}),
+        ),
+        (
+            "PayoutTotals",
+            response(json!({
+                "gross": {"allOf": [r("SignedDecimalString")], "description": "Sum of the items' amounts (payments in, refunds and disputes out)."},
+                "fees": {"allOf": [r("SignedDecimalString")], "description": "Sum of Stripe's fees on the items."},
+                "net": {"allOf": [r("SignedDecimalString")], "description": "gross − fees: what the payout pays (its amount, for a paid payout)."},
+                "count": {"type": "integer", "minimum": 0},
+            })),
+        ),
+        (
+            "PayoutItem",
+            response(json!({
+                "balance_transaction_id": id("txn"),
+                "type": {"type": "string", "description": "Stripe's balance transaction type: `charge`, `refund`, `adjustment` (a dispute), `payout_failure`, …"},
+                "source_id": nstring(),
+                "payment_id": nullable(r("PaymentId")),
+                "external_transaction_id": nstring(),
+                "refund_id": nstring(),
+                "gross": r("SignedDecimalString"),
+                "fee": r("SignedDecimalString"),
+                "net": r("SignedDecimalString"),
+            })),
+        ),
+        (
+            "Payout",
+            response(json!({
+                "id": r("PayoutId"),
+                "status": r("PayoutStatus"),
+                "amount": r("DecimalString"),
+                "currency": r("CurrencyCode"),
+                "arrival_date": time(),
+                "failure_code": nstring(),
+                "failure_message": nstring(),
+                "reconciled": {"type": "boolean", "description": "Its balance transactions were read from Stripe (once paid)."},
+                "totals": r("PayoutTotals"),
+                "external_account_id": string(),
+                "created_at": time(),
+                "updated_at": time(),
+            })),
+        ),
+        (
+            "PayoutDetail",
+            response(json!({
+                "id": r("PayoutId"),
+                "status": r("PayoutStatus"),
+                "amount": r("DecimalString"),
+                "currency": r("CurrencyCode"),
+                "arrival_date": time(),
+                "failure_code": nstring(),
+                "failure_message": nstring(),
+                "reconciled": {"type": "boolean", "description": "Its balance transactions were read from Stripe (once paid)."},
+                "totals": r("PayoutTotals"),
+                "external_account_id": string(),
+                "created_at": time(),
+                "updated_at": time(),
+                "items": {"type": "array", "items": r("PayoutItem"), "description": "The items that are the account's payments (charges, dispute adjustments) and refunds."},
+                "unmatched": {"type": "array", "items": r("PayoutItem"), "description": "The items we could not match to a payment or refund of ours."},
+            })),
+        ),
+        (
+            "PayoutList",
+            response(json!({
+                "data": {"type": "array", "items": r("Payout")},
+                "has_more": {"type": "boolean"},
+                "next_starting_after": nullable(r("PayoutId")),
             })),
         ),
         (
@@ -1297,7 +1387,7 @@ fn schemas() -> Value {
             response(json!({
                 "id": string(),
                 "event_id": nstring(),
-                "event_type": {"type": "string", "enum": ["payment.authorized", "payment.amount_updated", "payment.authorization_expiring", "payment.captured", "payment.canceled", "payment.failed", "payment.refunded", "card.saved", "card.deleted", "card_setup.failed", "dispute.created", "dispute.updated", "dispute.closed", "dispute.funds_withdrawn", "dispute.funds_reinstated"]},
+                "event_type": {"type": "string", "enum": ["payment.authorized", "payment.amount_updated", "payment.authorization_expiring", "payment.captured", "payment.canceled", "payment.failed", "payment.refunded", "card.saved", "card.deleted", "card_setup.failed", "dispute.created", "dispute.updated", "dispute.closed", "dispute.funds_withdrawn", "dispute.funds_reinstated", "payout.paid", "payout.failed"]},
                 "status": {"type": "string", "enum": ["pending", "delivered", "failed"]},
                 "attempts": {"type": "integer", "minimum": 0},
                 "last_status": nullable(json!({"type": "integer", "description": "The merchant endpoint's HTTP status on the last attempt."})),

@@ -56,6 +56,7 @@ pub mod payment_charge_methods;
 pub mod payment_history;
 pub mod payment_readers;
 pub mod payments;
+pub mod payouts;
 pub mod reader_refunds;
 pub mod reader_setups;
 pub mod refunds;

@@ -472,3 +472,45 @@ pub struct ReaderSetup {
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
 }
+
+/// A Stripe automatic payout of a merchant's Stripe account (`payouts`), recorded from Stripe's
+/// `payout.*` events; `reconciled` once its balance transactions are stored as items.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = super::schema::payouts, treat_none_as_null = true)]
+pub struct Payout {
+    pub id: String,
+    pub stripe_payout_id: String,
+    pub account_id: String,
+    pub amount: MinorUnits,
+    pub currency: Currency,
+    pub status: crate::payout_state::PayoutStatus,
+    pub arrival_date: NaiveDateTime,
+    pub failure_code: Option<String>,
+    pub failure_message: Option<String>,
+    pub reconciled: bool,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+/// One balance transaction a payout paid out (`payout_items`), matched to our payment (a charge,
+/// or a dispute's adjustment) or refund when we know it; signed minor units of the payout's
+/// currency.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = super::schema::payout_items)]
+pub struct PayoutItem {
+    pub id: String,
+    pub payout_id: String,
+    pub stripe_balance_transaction_id: String,
+    /// Stripe's balance transaction type (`charge`, `refund`, `adjustment`, `payout_failure`, …).
+    pub transaction_type: String,
+    /// The charge, refund, dispute or payout that moved the money.
+    pub stripe_source_id: Option<String>,
+    /// Our payment, when the item is one of ours.
+    pub payment_id: Option<String>,
+    /// The Stripe refund of ours (`re_…`) for a refund item.
+    pub stripe_refund_id: Option<String>,
+    pub gross: i64,
+    pub fee: i64,
+    pub net: i64,
+    pub created_at: NaiveDateTime,
+}

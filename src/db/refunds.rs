@@ -48,6 +48,15 @@ pub fn owner_account_id(
         .optional()
 }
 
+/// The payment (our id) of the Stripe refund, if it is one of ours.
+pub fn payment_of(conn: &mut DbConnection, stripe_refund_id: &str) -> QueryResult<Option<String>> {
+    refunds::table
+        .filter(refunds::stripe_refund_id.eq(stripe_refund_id))
+        .select(refunds::payment_id)
+        .first(conn)
+        .optional()
+}
+
 pub fn set_status(
     conn: &mut DbConnection,
     stripe_refund_id: &str,

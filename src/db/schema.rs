@@ -318,6 +318,42 @@ diesel::joinable!(reader_refunds -> payments (payment_id));
 diesel::joinable!(payment_charge_methods -> payments (payment_id));
 diesel::joinable!(reader_setups -> accounts (account_id));
 diesel::joinable!(reader_setups -> customers (customer_id));
+diesel::table! {
+    payouts (id) {
+        id -> Text,
+        stripe_payout_id -> Text,
+        account_id -> Text,
+        amount -> BigInt,
+        currency -> Text,
+        status -> Text,
+        arrival_date -> Timestamp,
+        failure_code -> Nullable<Text>,
+        failure_message -> Nullable<Text>,
+        reconciled -> Bool,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    payout_items (id) {
+        id -> Text,
+        payout_id -> Text,
+        stripe_balance_transaction_id -> Text,
+        transaction_type -> Text,
+        stripe_source_id -> Nullable<Text>,
+        payment_id -> Nullable<Text>,
+        stripe_refund_id -> Nullable<Text>,
+        gross -> BigInt,
+        fee -> BigInt,
+        net -> BigInt,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(payouts -> accounts (account_id));
+diesel::joinable!(payout_items -> payouts (payout_id));
+diesel::joinable!(payout_items -> payments (payment_id));
 diesel::joinable!(disputes -> payments (payment_id));
 diesel::joinable!(disputes -> accounts (account_id));
 diesel::joinable!(checkout_sessions -> accounts (account_id));
@@ -340,6 +376,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     instances,
     payment_line_items,
     disputes,
+    payouts,
+    payout_items,
     reader_refunds,
     payment_charge_methods,
     reader_setups,

@@ -4,7 +4,7 @@
 //! get no rows.
 
 use crate::db::models::{
-    new_id, now, Account, Card, Customer, Dispute, Payment, ReaderSetup, WebhookDelivery,
+    new_id, now, Account, Card, Customer, Dispute, Payment, Payout, ReaderSetup, WebhookDelivery,
 };
 use crate::db::{self, DbConnection};
 use crate::error::Error;
@@ -160,6 +160,40 @@ pub fn dispute_object(dispute: &Dispute, payment: &Payment, account: &Account) -
         "external_account_id": account.external_account_id,
         "external_transaction_id": payment.external_transaction_id,
     })
+}
+
+/// Queues `payout.paid` / `payout.failed` about the account's payout (inside the caller's
+/// transaction), once per payout and event.
+pub fn emit_payout(
+    conn: &mut DbConnection,
+    account: &Account,
+    payout: &Payout,
+    totals: &crate::flows::payouts::Totals,
+    event_type: &str,
+) -> Result<(), Error> {
+    if account.webhook_url.is_none() {
+        return Ok(());
+    }
+    let signed = |minor: i64| crate::money::decimal_string(minor, payout.currency);
+    let object = json!({
+        "object": "payout",
+        "id": payout.stripe_payout_id,
+        "status": payout.status,
+        "amount": Money::from_minor(payout.amount, payout.currency).to_decimal_string(),
+        "currency": payout.currency.code(),
+        "arrival_date": payout.arrival_date.and_utc().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        "failure_code": payout.failure_code,
+        "failure_message": payout.failure_message,
+        "totals": {
+            "gross": signed(totals.gross),
+            "fees": signed(totals.fee),
+            "net": signed(totals.net),
+            "count": totals.count,
+        },
+        "external_account_id": account.external_account_id,
+    });
+    let dedupe_key = Some(format!("{}:{event_type}", payout.id));
+    enqueue(conn, account, event_type, dedupe_key, object)
 }
 
 fn webhook_account(conn: &mut DbConnection, account_id: &str) -> Result<Option<Account>, Error> {

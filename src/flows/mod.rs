@@ -12,6 +12,7 @@ pub mod events;
 pub mod line_items;
 pub mod payment_updates;
 pub mod payments;
+pub mod payouts;
 pub mod reader_refunds;
 pub mod reader_setup;
 pub mod receipts;

@@ -18,7 +18,8 @@ use stripe_client::{Charge, Dispute, Event, PaymentIntent, PaymentMethod, Reader
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Received {
     Applied,
-    /// Seen before: acknowledged, no effect.
+    /// Seen before (or a payout event of the platform's own account, nobody's to record):
+    /// acknowledged, no effect.
     Duplicate,
 }
 
@@ -110,7 +111,8 @@ pub async fn receive(
 /// Stores a verified event (once: a repeat is `Duplicate`) and applies it, within `scope`, to our
 /// records in the same transaction. An event that completes a Checkout Session or a SetupIntent
 /// (which reads from Stripe) is handled first and stored only once that succeeded, so a failure
-/// answers 5xx and Stripe's retry tries again. Shared by the webhook endpoint and the reconciler,
+/// answers 5xx and Stripe's retry tries again; so is a `payout.*` event (a paid payout's balance
+/// transactions are read from Stripe). Shared by the webhook endpoint and the reconciler,
 /// which replays events that never arrived.
 pub async fn store_and_apply(
     services: &Services,
@@ -126,6 +128,10 @@ pub async fn store_and_apply(
                 | HandledEvent::SetupIntentSetupFailed
                 | HandledEvent::TerminalReaderActionSucceeded
                 | HandledEvent::TerminalReaderActionFailed
+                | HandledEvent::PayoutCreated
+                | HandledEvent::PayoutUpdated
+                | HandledEvent::PayoutPaid
+                | HandledEvent::PayoutFailed
         )
     );
     if completes {
@@ -165,6 +171,25 @@ pub async fn store_and_apply(
                 if let Some(reader) = decode::<stripe_client::Reader>(&event) {
                     super::reader_setup::on_reader_action(services, &reader, scope).await?;
                 }
+            }
+            // A paid payout's balance transactions are read from Stripe (`flows::payouts`). A
+            // payout event with the platform's scope is not stored: it is the platform's own
+            // payout (nobody's), or — in simulator mode, where one secret signs every account's
+            // events — a merchant's own-key account's, which the reconciler's pass over that
+            // account then records with the merchant's scope.
+            (
+                Some(
+                    HandledEvent::PayoutCreated
+                    | HandledEvent::PayoutUpdated
+                    | HandledEvent::PayoutPaid
+                    | HandledEvent::PayoutFailed,
+                ),
+                Some(_),
+            ) => {
+                if *scope == Scope::Platform {
+                    return Ok(Received::Duplicate);
+                }
+                super::payouts::record_event(services, &event, scope).await?
             }
             _ => {}
         }
@@ -224,11 +249,15 @@ pub enum HandledEvent {
     ChargeDisputeFundsReinstated,
     ChargeSucceeded,
     RefundCreated,
+    PayoutCreated,
+    PayoutUpdated,
+    PayoutPaid,
+    PayoutFailed,
 }
 
 impl HandledEvent {
     /// Every handled event, in the order they are registered at Stripe.
-    pub const ALL: [HandledEvent; 21] = [
+    pub const ALL: [HandledEvent; 25] = [
         HandledEvent::PaymentIntentAmountCapturableUpdated,
         HandledEvent::PaymentIntentSucceeded,
         HandledEvent::PaymentIntentCanceled,
@@ -250,6 +279,10 @@ impl HandledEvent {
         HandledEvent::ChargeDisputeFundsReinstated,
         HandledEvent::ChargeSucceeded,
         HandledEvent::RefundCreated,
+        HandledEvent::PayoutCreated,
+        HandledEvent::PayoutUpdated,
+        HandledEvent::PayoutPaid,
+        HandledEvent::PayoutFailed,
     ];
 
     /// Stripe's name of the event type.
@@ -278,6 +311,10 @@ impl HandledEvent {
             HandledEvent::ChargeDisputeFundsReinstated => "charge.dispute.funds_reinstated",
             HandledEvent::ChargeSucceeded => "charge.succeeded",
             HandledEvent::RefundCreated => "refund.created",
+            HandledEvent::PayoutCreated => "payout.created",
+            HandledEvent::PayoutUpdated => "payout.updated",
+            HandledEvent::PayoutPaid => "payout.paid",
+            HandledEvent::PayoutFailed => "payout.failed",
         }
     }
 
@@ -383,7 +420,11 @@ fn apply(conn: &mut DbConnection, event: &Event, scope: &Scope) -> Result<(), Er
         // Completed before the event is stored (`store_and_apply`): they read from Stripe.
         HandledEvent::CheckoutSessionCompleted
         | HandledEvent::SetupIntentSucceeded
-        | HandledEvent::SetupIntentSetupFailed => Ok(()),
+        | HandledEvent::SetupIntentSetupFailed
+        | HandledEvent::PayoutCreated
+        | HandledEvent::PayoutUpdated
+        | HandledEvent::PayoutPaid
+        | HandledEvent::PayoutFailed => Ok(()),
     }
 }
 

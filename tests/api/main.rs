@@ -20,6 +20,7 @@ mod lifecycle;
 mod logs;
 mod openapi_doc;
 mod ops;
+mod payouts;
 mod reader_display;
 mod reader_refunds;
 mod reader_setup;

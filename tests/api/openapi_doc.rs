@@ -260,6 +260,16 @@ const RAW_SENDS: &[(&str, &str, &str)] = &[
         "the simulator's simulated JS terminal (/sim/stripe/_sim/terminal), a stand-in for the Terminal SDK's reader",
     ),
     (
+        "payouts.rs",
+        "as_connected(",
+        "the simulator's Stripe API as a connected account (`as_connected` builds on `sim_url`)",
+    ),
+    (
+        "payouts.rs",
+        "app.sim_url(",
+        "the simulator's payout test helper and faults (/sim/stripe/_sim)",
+    ),
+    (
         "cli.rs",
         "/v1/customers",
         "the `pos-backend stripe-sim` process, a Stripe simulator",

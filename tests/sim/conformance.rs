@@ -297,7 +297,12 @@ fn error(what: &'static str, method: &'static str, path: &str, params: &[(&str, 
 
 /// `POST /_sim/…` with an empty JSON body.
 fn control(path: &str) -> Step {
-    step(Kind::Control, "POST", path, &[])
+    control_with(path, &[])
+}
+
+/// `POST /_sim/…` with these string fields as its JSON body.
+fn control_with(path: &str, fields: &[(&str, &str)]) -> Step {
+    step(Kind::Control, "POST", path, fields)
 }
 
 impl Step {
@@ -356,7 +361,13 @@ impl Step {
                 }
                 answer.body
             }
-            Kind::Control => sim.sim(Method::POST, &path, Some(json!({}))).await.ok(),
+            Kind::Control => {
+                let body: serde_json::Map<String, Value> =
+                    filled.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
+                sim.sim(Method::POST, &path, Some(Value::Object(body)))
+                    .await
+                    .ok()
+            }
         };
         for (pointer, value) in &self.expect {
             assert_eq!(
@@ -869,6 +880,21 @@ fn operations() -> Vec<Step> {
         post("/v1/disputes/{dispute}/close", &[]).expect("/status", json!("lost")),
         error("closing a closed dispute", "POST", "/v1/disputes/{dispute}/close", &[]),
         error("an unknown dispute", "GET", "/v1/disputes/dp_nope", &[]),
+        // Balance transactions and an automatic payout (the simulator's payout test helper).
+        get("/v1/balance_transactions", &[("type", "charge"), ("limit", "3")]),
+        control_with("/_sim/payouts", &[("api_key", "sk_test_simulator")])
+            .save("payout", "/payouts/0/id"),
+        get("/v1/payouts", &[("status", "paid"), ("limit", "1")]),
+        get("/v1/payouts/{payout}", &[("expand[]", "balance_transaction")]),
+        get("/v1/balance_transactions", &[
+            ("payout", "{payout}"),
+            ("expand[]", "data.source"),
+            ("limit", "100"),
+        ])
+        .save("txn", "/data/0/id"),
+        get_at("/v1/balance_transactions/{id}", "/v1/balance_transactions/{txn}", &[]),
+        error("an unknown payout", "GET", "/v1/payouts/po_nope", &[]),
+        error("an unknown balance transaction", "GET", "/v1/balance_transactions/txn_nope", &[]),
         // Events.
         get("/v1/events", &[("limit", "100")]).save("event", "/data/0/id"),
         get_at("/v1/events/{id}", "/v1/events/{event}", &[]),

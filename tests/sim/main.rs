@@ -12,6 +12,7 @@ mod faults;
 mod idempotency;
 mod idempotency_keys;
 mod payments;
+mod payouts;
 mod protocol;
 mod reader_refunds;
 mod retention;

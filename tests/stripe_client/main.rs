@@ -502,3 +502,56 @@ async fn listing_every_webhook_endpoint_follows_the_pages() {
         ]
     );
 }
+
+#[tokio::test]
+async fn payout_balance_transactions_follow_every_page_for_the_connected_account() {
+    let txn = |id: &str, kind: &str, amount: i64| {
+        format!(
+            r#"{{"id":"{id}","object":"balance_transaction","amount":{amount},"fee":0,"net":{amount},
+            "currency":"usd","available_on":1,"type":"{kind}","source":{{"id":"ch_{id}","object":"charge",
+            "payment_intent":"pi_{id}"}},"created":1}}"#
+        )
+    };
+    let page = |items: Vec<String>, more: bool| {
+        format!(
+            r#"{{"object":"list","data":[{}],"has_more":{more},"url":"/v1/balance_transactions"}}"#,
+            items.join(",")
+        )
+    };
+    let mock = MockStripe::start(vec![
+        Reply::json(
+            200,
+            &page(
+                vec![txn("txn_3", "payout", -30), txn("txn_2", "charge", 20)],
+                true,
+            ),
+        ),
+        Reply::json(200, &page(vec![txn("txn_1", "charge", 10)], false)),
+    ])
+    .await;
+    let acct = account().for_connected_account("acct_123");
+    let all = client(&mock)
+        .payout_balance_transactions(&acct, "po_1")
+        .await
+        .unwrap();
+    let ids: Vec<&str> = all.iter().map(|t| t.id.as_str()).collect();
+    assert_eq!(ids, ["txn_3", "txn_2", "txn_1"]);
+    assert_eq!(all[1].source_id(), Some("ch_txn_2"));
+    assert_eq!(
+        all[0].transaction_type,
+        stripe_client::BalanceTransactionType::Payout
+    );
+    let reqs = mock.requests();
+    assert_eq!(reqs.len(), 2);
+    assert_eq!(
+        reqs[0].target,
+        "/v1/balance_transactions?payout=po_1&limit=100&expand[]=data.source"
+    );
+    assert_eq!(
+        reqs[1].target,
+        "/v1/balance_transactions?payout=po_1&limit=100&starting_after=txn_2&expand[]=data.source"
+    );
+    assert!(reqs
+        .iter()
+        .all(|r| r.header("stripe-account") == Some("acct_123")));
+}

@@ -134,7 +134,7 @@ struct Run {
 type Case = for<'a> fn(&'a mut Run) -> BoxFuture<'a, ()>;
 
 /// Every operation of the client, in an order where each case finds what it needs.
-const CASES: [(&str, Case); 17] = [
+const CASES: [(&str, Case); 18] = [
     ("terminal", terminal),
     ("tipping_configuration", tipping_configuration),
     ("customers", customers),
@@ -152,6 +152,7 @@ const CASES: [(&str, Case); 17] = [
     ("fleet", fleet),
     ("events", events),
     ("webhook_endpoints", webhook_endpoints),
+    ("payouts", payouts),
 ];
 
 #[tokio::test]
@@ -203,6 +204,8 @@ async fn every_operation_sends_only_parameters_the_spec_declares() {
         errors.join("\n")
     );
     let expected = [
+        "GET /v1/balance_transactions",
+        "GET /v1/balance_transactions/{id}",
         "GET /v1/charges/{charge}",
         "GET /v1/checkout/sessions",
         "GET /v1/checkout/sessions/{session}",
@@ -216,6 +219,8 @@ async fn every_operation_sends_only_parameters_the_spec_declares() {
         "GET /v1/payment_intents/search",
         "GET /v1/payment_intents/{intent}",
         "GET /v1/payment_methods/{payment_method}",
+        "GET /v1/payouts",
+        "GET /v1/payouts/{payout}",
         "GET /v1/refunds/{refund}",
         "GET /v1/setup_intents/{intent}",
         "GET /v1/terminal/configurations/{configuration}",
@@ -1425,6 +1430,110 @@ fn events(run: &mut Run) -> BoxFuture<'_, ()> {
         assert_eq!(event.event_type, "payment_intent.succeeded");
         let from_event: PaymentIntent = event.object().unwrap();
         assert_eq!(from_event.status, PaymentIntentStatus::Succeeded);
+    })
+}
+
+/// Payouts: a large captured sale, the simulator's payout test helper, then the payout and what
+/// it paid out, read back through the client.
+fn payouts(run: &mut Run) -> BoxFuture<'_, ()> {
+    Box::pin(async move {
+        let (c, a) = (run.c.clone(), run.a.clone());
+        let pi = c
+            .create_payment_intent(
+                &a,
+                &CreatePaymentIntent {
+                    payment_method_types: &["card_present"],
+                    capture_method: Some(CaptureMethod::Manual),
+                    ..CreatePaymentIntent::new(100_000, "usd")
+                },
+                &key("payout-pi"),
+            )
+            .await
+            .unwrap();
+        let process = ProcessPaymentIntent {
+            payment_intent: &pi.id,
+            ..Default::default()
+        };
+        c.process_payment_intent(&a, &run.reader, &process, &key("payout-process"))
+            .await
+            .unwrap();
+        c.present_payment_method(&a, &run.reader, &Default::default(), &key("payout-present"))
+            .await
+            .unwrap();
+        c.capture_payment_intent(&a, &pi.id, &Default::default(), &key("payout-capture"))
+            .await
+            .unwrap();
+        let ran = run
+            .sim
+            .sim(
+                reqwest::Method::POST,
+                "/_sim/payouts",
+                Some(json!({"api_key": "sk_test_client_conformance"})),
+            )
+            .await
+            .ok();
+        let id = ran["payouts"][0]["id"].as_str().unwrap().to_string();
+        let paid = PayoutStatus::Paid;
+        let listed = c
+            .list_payouts(
+                &a,
+                &ListPayouts {
+                    status: Some(&paid),
+                    arrival_date_gte: Some(0),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(listed.data[0].id, id);
+        let payout = c.retrieve_payout(&a, &id).await.unwrap();
+        assert_eq!(payout.status, PayoutStatus::Paid);
+        assert!(payout.automatic);
+        assert_eq!(payout.currency, "usd");
+        let txns = c.payout_balance_transactions(&a, &id).await.unwrap();
+        let own: Vec<&BalanceTransaction> = txns
+            .iter()
+            .filter(|t| t.transaction_type == BalanceTransactionType::Payout)
+            .collect();
+        assert_eq!(own.len(), 1);
+        assert_eq!(own[0].amount, -payout.amount);
+        assert_eq!(
+            Some(own[0].id.as_str()),
+            payout.balance_transaction.as_ref().map(|t| t.id())
+        );
+        let paid_out: i64 = txns
+            .iter()
+            .filter(|t| t.transaction_type != BalanceTransactionType::Payout)
+            .map(|t| t.net)
+            .sum();
+        assert_eq!(paid_out, payout.amount, "gross − fees of what it paid");
+        let sale = txns
+            .iter()
+            .find(|t| t.transaction_type == BalanceTransactionType::Charge && t.amount == 100_000)
+            .expect("the sale is paid out");
+        // 2.7% of 1000.00 + 0.05.
+        assert_eq!((sale.fee, sale.net), (2705, 97_295));
+        assert_eq!(sale.fee_details[0].amount, 2705);
+        let source = sale.source.as_ref().and_then(|s| s.as_object()).unwrap();
+        assert_eq!(source["payment_intent"], pi.id.as_str());
+        let one = c.retrieve_balance_transaction(&a, &sale.id).await.unwrap();
+        assert_eq!(one.source_id(), sale.source_id());
+        let charges = c
+            .list_balance_transactions(
+                &a,
+                &ListBalanceTransactions {
+                    payout: Some(&id),
+                    transaction_type: Some(&BalanceTransactionType::Charge),
+                    page: ListParams {
+                        limit: Some(1),
+                        ..Default::default()
+                    },
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(charges.data.len(), 1);
     })
 }
 

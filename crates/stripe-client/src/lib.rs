@@ -25,6 +25,7 @@ pub mod files;
 pub mod form;
 pub mod payment_intents;
 pub mod payment_methods;
+pub mod payouts;
 pub mod refunds;
 pub mod secret;
 pub mod setup_intents;
@@ -61,6 +62,10 @@ pub use payment_intents::{
 };
 pub use payment_methods::{
     GeneratedFrom, ListCustomerPaymentMethods, PaymentMethod, PaymentMethodCard, PaymentMethodType,
+};
+pub use payouts::{
+    BalanceTransaction, BalanceTransactionType, FeeDetail, ListBalanceTransactions, ListPayouts,
+    Payout, PayoutStatus,
 };
 pub use refunds::{CreateRefund, ListRefunds, Refund, RefundReason, RefundStatus};
 pub use setup_intents::{

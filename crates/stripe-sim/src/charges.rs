@@ -34,6 +34,8 @@ pub(crate) struct Charge {
     pub receipt_url: String,
     /// A dispute was opened on the charge.
     pub disputed: bool,
+    /// The balance transaction of its capture (`balance`).
+    pub balance_transaction: Option<String>,
 }
 
 impl Object for Charge {
@@ -94,7 +96,7 @@ impl Charge {
             "application": null,
             "application_fee": null,
             "application_fee_amount": null,
-            "balance_transaction": null,
+            "balance_transaction": self.balance_transaction,
             "billing_details": {
                 "address": {
                     "city": null, "country": null, "line1": null, "line2": null,
@@ -165,6 +167,7 @@ pub(crate) struct Refund {
     pub currency: String,
     pub reason: Option<String>,
     pub metadata: BTreeMap<String, String>,
+    pub balance_transaction: Option<String>,
 }
 
 impl Object for Refund {
@@ -180,7 +183,7 @@ impl Refund {
             "object": "refund",
             "amount": self.amount,
             "application": null,
-            "balance_transaction": null,
+            "balance_transaction": self.balance_transaction,
             "charge": self.charge,
             "created": self.meta.created,
             "currency": self.currency,
@@ -349,6 +352,8 @@ pub(crate) fn refund_charge(
         Some(a) => a,
     };
     let meta = state.meta("re", &origin.ns, now);
+    let balance_transaction =
+        Some(state.record_refund_balance(&origin.ns, now, &meta.id, amount, &charge.currency));
     let refund = Refund {
         meta,
         amount,
@@ -359,6 +364,7 @@ pub(crate) fn refund_charge(
         currency: charge.currency.clone(),
         reason,
         metadata,
+        balance_transaction,
     };
     let rendered = refund.render();
     state.refunds.insert(refund.meta.id.clone(), refund.clone());

@@ -11,6 +11,7 @@
 //! dispute opened. Every withdrawal carries a 15.00 dispute fee in the dispute's currency, which
 //! winning does not return.
 
+use super::balance::Movement;
 use super::error::ApiError;
 use super::files;
 use super::state::{
@@ -170,9 +171,9 @@ impl Dispute {
         })
     }
 
-    /// A balance transaction moving `amount` (negative: withdrawn) with `fee` for this dispute.
+    /// A balance transaction moving `amount` (negative: withdrawn) with `fee` for this dispute
+    /// (recorded in the account's balance, `balance`), rendered.
     fn balance_transaction(&self, state: &mut State, now: i64, amount: i64, fee: i64) -> Value {
-        let id = state.meta("txn", &self.meta.ns, now).id;
         let (description, category) = if amount < 0 {
             (
                 format!("Chargeback withdrawal for {}", self.charge),
@@ -184,32 +185,21 @@ impl Dispute {
                 "dispute_reversal",
             )
         };
-        let fee_details: Vec<Value> = if fee == 0 {
-            Vec::new()
-        } else {
-            vec![json!({
-                "amount": fee, "application": null, "currency": self.currency,
-                "description": "Dispute fee", "type": "stripe_fee",
-            })]
-        };
-        json!({
-            "id": id,
-            "object": "balance_transaction",
-            "amount": amount,
-            "available_on": now,
-            "balance_type": "payments",
-            "created": now,
-            "currency": self.currency,
-            "description": description,
-            "exchange_rate": null,
-            "fee": fee,
-            "fee_details": fee_details,
-            "net": amount - fee,
-            "reporting_category": category,
-            "source": self.meta.id,
-            "status": "available",
-            "type": "adjustment",
-        })
+        let id = state.record_balance(Movement {
+            ns: &self.meta.ns,
+            now,
+            amount,
+            fee,
+            fee_description: "Dispute fee",
+            currency: &self.currency,
+            description: Some(description),
+            available_on: now,
+            kind: "adjustment",
+            reporting_category: category,
+            source: &self.meta.id,
+            payout: None,
+        });
+        state.balance_transactions[&id].render()
     }
 }
 

@@ -58,6 +58,14 @@
 //! attempts) and `overcapture_supported` (USD, US Visa, Mastercard, Amex or Discover: capture up
 //! to 50% or 50 USD above the authorized amount, whichever is greater).
 //!
+//! Money moves through each account's balance (`balance`): a capture is a `charge` balance
+//! transaction (the charge's `balance_transaction`) carrying the simulated fee — card-present and
+//! Interac 2.7% + 5 minor units of the currency, online cards 2.9% + 30, the percentage rounded
+//! half up — available 2 days later; a refund is a `refund` transaction (negative, no fee
+//! returned); a dispute's withdrawal (with its 15.00 fee) and reinstatement are `adjustment`s.
+//! Automatic payouts run on a payout clock that only the `POST /_sim/payouts` test helper moves
+//! (`payouts`; `GET /v1/payouts`, `GET /v1/balance_transactions?payout=`).
+//!
 //! Magic PaymentMethod ids: `pm_card_visa`, `pm_card_mastercard`, `pm_card_visa_debit`,
 //! `pm_card_amex`, `pm_card_discover`, `pm_card_chargeDeclined`,
 //! `pm_card_chargeDeclinedInsufficientFunds`, `pm_card_chargeDeclinedExpiredCard`,
@@ -71,6 +79,7 @@
 //! the request log, idempotency keys and events are rings, finished objects beyond a horizon are
 //! evicted and then answer 404 `resource_missing` (see `retention`).
 
+mod balance;
 mod cards;
 mod charges;
 mod checkout;
@@ -86,6 +95,7 @@ mod idempotency;
 mod params;
 mod payment_intents;
 mod payment_methods;
+mod payouts;
 mod reader_refunds;
 mod retention;
 mod routes;

@@ -843,6 +843,7 @@ pub(crate) fn confirm_intent(
         statement_descriptor: pi.statement_descriptor.clone(),
         receipt_url: format!("{base_url}/_sim/receipts/{charge_id}"),
         disputed: false,
+        balance_transaction: None,
     };
     if pm.kind != Kind::Card {
         // Card-present PaymentMethods are single use.
@@ -914,6 +915,14 @@ pub(crate) fn confirm_intent(
     if !manual {
         charge.captured = true;
         charge.amount_captured = pi.amount;
+        charge.balance_transaction = Some(state.record_charge_balance(
+            &ns,
+            now,
+            &charge_id,
+            pi.amount,
+            &pi.currency,
+            pm.kind.as_str(),
+        ));
     }
     let charge_json = charge.render();
     state.charges.insert(charge_id.clone(), charge);
@@ -991,9 +1000,19 @@ pub(crate) fn capture(state: &mut State, ctx: &Ctx) -> Result<Value, ApiError> {
         }
         Some(a) => a,
     };
+    let method = state.charges[&charge_id].details["type"]
+        .as_str()
+        .unwrap_or("card_present")
+        .to_string();
+    let txn =
+        state.record_charge_balance(ctx.ns(), ctx.now, &charge_id, amount, &pi.currency, &method);
     let charge = state.charges.get_mut(&charge_id).expect("charge exists");
-    let previous =
-        json!({ "amount_captured": charge.amount_captured, "captured": charge.captured });
+    let previous = json!({
+        "amount_captured": charge.amount_captured,
+        "balance_transaction": charge.balance_transaction,
+        "captured": charge.captured,
+    });
+    charge.balance_transaction = Some(txn);
     charge.captured = true;
     charge.amount_captured = amount;
     // Overcapturing raises the payment's amount to the captured total (the tip included).
@@ -1082,6 +1101,8 @@ pub(crate) fn cancel_intent(
                 currency: pi.currency.clone(),
                 reason: None,
                 metadata: BTreeMap::new(),
+                // A released authorization moves no money.
+                balance_transaction: None,
             };
             state.refunds.insert(refund.meta.id.clone(), refund);
             let charge = state.charges.get_mut(charge_id).expect("charge exists");

@@ -64,6 +64,7 @@ impl Default for Limits {
 #[derive(Debug, Default)]
 pub(crate) struct Watermarks {
     payment_intents: usize,
+    payouts: usize,
     setup_intents: usize,
     checkout_sessions: usize,
 }
@@ -112,6 +113,17 @@ impl State {
         if self.payment_intents.len() > self.watermarks.payment_intents.max(limit + slack(limit)) {
             self.sweep_payment_intents();
             self.watermarks.payment_intents = self.payment_intents.len().max(limit) + slack(limit);
+        }
+        if self.payouts.len() > self.watermarks.payouts.max(limit + slack(limit)) {
+            let evicted: HashSet<String> = oldest_finished(&self.payouts, |p| p.finished(), limit)
+                .into_iter()
+                .collect();
+            for id in &evicted {
+                self.payouts.remove(id);
+            }
+            self.balance_transactions
+                .retain(|_, txn| !evicted.contains(&txn.source));
+            self.watermarks.payouts = self.payouts.len().max(limit) + slack(limit);
         }
         if self.setup_intents.len() > self.watermarks.setup_intents.max(limit + slack(limit)) {
             let referenced: HashSet<&str> = self
@@ -188,10 +200,24 @@ impl State {
             }
             keep
         });
-        self.refunds
-            .retain(|_, refund| !charges.contains(&refund.charge));
-        self.disputes
-            .retain(|_, dispute| !charges.contains(&dispute.charge));
+        // Their refunds and disputes, and the balance transactions of all of them.
+        let mut sources = charges.clone();
+        self.refunds.retain(|id, refund| {
+            let keep = !charges.contains(&refund.charge);
+            if !keep {
+                sources.insert(id.clone());
+            }
+            keep
+        });
+        self.disputes.retain(|id, dispute| {
+            let keep = !charges.contains(&dispute.charge);
+            if !keep {
+                sources.insert(id.clone());
+            }
+            keep
+        });
+        self.balance_transactions
+            .retain(|_, txn| !sources.contains(&txn.source));
         for pi in self.payment_intents.values() {
             if let Some(pm) = &pi.payment_method {
                 methods.remove(pm);
@@ -247,5 +273,67 @@ mod tests {
         state.compact(EVENT_RETENTION_SECS + 10);
         assert!(state.events.is_empty());
         assert_eq!(state.events_evicted, 4);
+    }
+
+    #[test]
+    fn finished_payouts_beyond_the_limit_go_with_their_own_transactions() {
+        use crate::balance::Movement;
+        use crate::payouts::{Payout, Status};
+        let mut state = State::new(Limits {
+            finished_objects: 2,
+            ..Limits::default()
+        });
+        let ns = "acct_retention";
+        let mut ids = Vec::new();
+        for n in 0..4 {
+            let meta = state.meta("po", ns, n);
+            let id = meta.id.clone();
+            let own = state.record_balance(Movement {
+                ns,
+                now: n,
+                amount: -100,
+                fee: 0,
+                fee_description: "",
+                currency: "usd",
+                description: None,
+                available_on: n,
+                kind: "payout",
+                reporting_category: "payout",
+                source: &id,
+                payout: Some(id.clone()),
+            });
+            let status = if n == 0 {
+                Status::Pending
+            } else {
+                Status::Paid
+            };
+            state.payouts.insert(
+                id.clone(),
+                Payout {
+                    meta,
+                    amount: 100,
+                    currency: "usd".into(),
+                    arrival_date: n,
+                    status,
+                    balance_transaction: own,
+                    failure: None,
+                    failure_balance_transaction: None,
+                },
+            );
+            ids.push(id);
+        }
+        state.compact(10);
+        // Limit 2 and a slack of 1: 4 payouts trigger a sweep; the pending one stays, and the
+        // two newest finished ones.
+        let mut kept: Vec<&String> = state.payouts.keys().collect();
+        kept.sort();
+        let mut expected = vec![&ids[0], &ids[2], &ids[3]];
+        expected.sort();
+        assert_eq!(kept, expected);
+        assert_eq!(state.balance_transactions.len(), 3);
+        assert!(state
+            .balance_transactions
+            .values()
+            .all(|t| t.source != ids[1]));
     }
 }

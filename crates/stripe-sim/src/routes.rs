@@ -4,8 +4,9 @@
 use super::error::ApiError;
 use super::state::{Ctx, State};
 use super::{
-    charges, checkout, customers, disputes, events, files, payment_intents, payment_methods,
-    reader_refunds, setup_intents, terminal, terminal_configurations, webhook_endpoints,
+    balance, charges, checkout, customers, disputes, events, files, payment_intents,
+    payment_methods, payouts, reader_refunds, setup_intents, terminal, terminal_configurations,
+    webhook_endpoints,
 };
 use serde_json::Value;
 
@@ -79,6 +80,10 @@ pub(crate) static ROUTES: &[Route] = &[
     route("POST", "/v1/disputes/{dispute}", disputes::update),
     route("POST", "/v1/disputes/{dispute}/close", disputes::close),
     route("POST", "/v1/files", files::create),
+    route("GET", "/v1/balance_transactions", balance::list_all),
+    route("GET", "/v1/balance_transactions/{id}", balance::retrieve),
+    route("GET", "/v1/payouts", payouts::list_all),
+    route("GET", "/v1/payouts/{payout}", payouts::retrieve),
     route("GET", "/v1/payment_methods", payment_methods::list_all),
     route(
         "GET",

@@ -3,6 +3,12 @@
 //! - `POST /_sim/faults` (a `FaultRule`, appended), `GET /_sim/faults`, `DELETE /_sim/faults`;
 //! - `GET /_sim/requests` (the API request log), `DELETE /_sim/requests`;
 //! - `POST /_sim/webhook_endpoint` `{url, secret}`, `GET /_sim/webhook_deliveries`;
+//! - `POST /_sim/payouts` `{stripe_account | api_key, advance_days?, failure_code?}`: moves the
+//!   payout clock `advance_days` (default 2, Stripe's standard delay) forward and runs the
+//!   automatic payout schedule of that account (a connected `acct_…`, or the account of an
+//!   `sk_test_…` key): one payout per currency of its available balance, paid — or failed with
+//!   Stripe's `failure_code` (`account_closed`, `no_account`, …) when one is given — with
+//!   `payout.created` and `payout.paid` / `payout.failed` events → `{payout_clock, payouts}`;
 //! - the simulated JS terminal: `POST /_sim/terminal/sessions` `{connection_token}` →
 //!   `{session, location}` (a token works once); `…/collect` `{session, client_secret,
 //!   card_number?, allow_redisplay?, skip_tipping?, tip_amount?}`
@@ -53,7 +59,7 @@ use super::state::{now, random_id, Origin, State};
 use super::terminal::{self, reader_screen, TerminalSession};
 use super::terminal_configurations::tip_options;
 use super::webhooks::Endpoint;
-use super::{hosted, reader_refunds, take_jobs, Simulator};
+use super::{hosted, payouts, reader_refunds, take_jobs, Simulator};
 use actix_web::http::{Method, StatusCode};
 use actix_web::{HttpRequest, HttpResponse};
 use serde::de::DeserializeOwned;
@@ -161,6 +167,7 @@ pub(crate) async fn handle(
             Ok(json!({ "data": [] }))
         }
         ("POST", ["webhook_endpoint"]) => set_webhook_endpoint(sim, bytes),
+        ("POST", ["payouts"]) => body(bytes).and_then(|b| run_payouts(sim, b)),
         ("GET", ["webhook_deliveries"]) => {
             let state = sim.inner().lock();
             let data: Vec<Value> = state
@@ -233,6 +240,67 @@ fn set_webhook_endpoint(sim: &Simulator, bytes: &[u8]) -> Result<Value, ApiError
         }
     }
     Ok(json!({ "url": state.webhook.as_ref().map(|e| e.url.clone()) }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PayoutsBody {
+    stripe_account: Option<String>,
+    api_key: Option<String>,
+    advance_days: Option<i64>,
+    failure_code: Option<String>,
+}
+
+/// Advances the payout clock and runs one account's payout schedule (`payouts::run_schedule`).
+fn run_payouts(sim: &Simulator, b: PayoutsBody) -> Result<Value, ApiError> {
+    let ns = match (&b.stripe_account, &b.api_key) {
+        (Some(acct), None) if acct.starts_with("acct_") && acct.len() > 5 => acct.clone(),
+        (None, Some(key)) if key.starts_with("sk_test_") && key.len() > 8 => {
+            format!("platform:{key}")
+        }
+        (Some(_), None) => {
+            return Err(ApiError::invalid("stripe_account must be an acct_… id")
+                .with_param("stripe_account"))
+        }
+        (None, Some(_)) => {
+            return Err(ApiError::invalid("api_key must be an sk_test_… key").with_param("api_key"))
+        }
+        _ => {
+            return Err(ApiError::invalid(
+                "Give exactly one of stripe_account (a connected account) or api_key (the account of that secret key).",
+            )
+            .with_param("stripe_account"))
+        }
+    };
+    let days = b.advance_days.unwrap_or(2);
+    if !(0..=3650).contains(&days) {
+        return Err(
+            ApiError::invalid("advance_days must be between 0 and 3650").with_param("advance_days")
+        );
+    }
+    let failure = match b.failure_code.as_deref() {
+        None => None,
+        Some(code) => Some(
+            *payouts::FAILURES
+                .iter()
+                .find(|(c, _)| *c == code)
+                .ok_or_else(|| {
+                    let codes: Vec<&str> = payouts::FAILURES.iter().map(|(c, _)| *c).collect();
+                    ApiError::invalid(format!(
+                        "failure_code must be one of {} (got {code})",
+                        codes.join(", ")
+                    ))
+                    .with_param("failure_code")
+                })?,
+        ),
+    };
+    let mut state = sim.inner().lock();
+    let made = payouts::run_schedule(&mut state, &ns, now(), days * 24 * 60 * 60, failure);
+    let clock = now() + state.payout_clock;
+    let jobs = take_jobs(&mut state);
+    drop(state);
+    sim.spawn_deliveries(jobs);
+    Ok(json!({ "payout_clock": clock, "payouts": made }))
 }
 
 #[derive(Deserialize)]

@@ -2,6 +2,7 @@
 //! — it lives in), events, idempotency records, faults, the request log and the webhook endpoints.
 //! Guarded by one std `Mutex`, never held across an `.await`.
 
+use super::balance::BalanceTransaction;
 use super::charges::{Charge, Refund};
 use super::checkout::CheckoutSession;
 use super::customers::Customer;
@@ -14,6 +15,7 @@ use super::idempotency::Idempotency;
 use super::params::Params;
 use super::payment_intents::PaymentIntent;
 use super::payment_methods::PaymentMethod;
+use super::payouts::Payout;
 use super::retention::{Limits, Watermarks};
 use super::setup_intents::SetupIntent;
 use super::terminal::{ConnectionToken, Location, Reader, TerminalSession};
@@ -112,6 +114,12 @@ pub(crate) struct State {
     pub charges: HashMap<String, Charge>,
     pub refunds: HashMap<String, Refund>,
     pub disputes: HashMap<String, Dispute>,
+    /// Every movement of every account's balance (`balance`).
+    pub balance_transactions: HashMap<String, BalanceTransaction>,
+    pub payouts: HashMap<String, Payout>,
+    /// How far the payout clock is ahead of the wall clock, in seconds (`POST /_sim/payouts`
+    /// moves it forward; `payouts`).
+    pub payout_clock: i64,
     /// Uploaded files (`POST /v1/files`).
     pub files: HashMap<String, File>,
     pub payment_methods: HashMap<String, PaymentMethod>,
@@ -229,6 +237,8 @@ impl State {
             "ch" | "py" => find(&self.charges, ns, id).map(|o| o.render()),
             "re" => find(&self.refunds, ns, id).map(|o| o.render()),
             "dp" => find(&self.disputes, ns, id).map(|o| o.render()),
+            "txn" => find(&self.balance_transactions, ns, id).map(|o| o.render()),
+            "po" => find(&self.payouts, ns, id).map(|o| o.render()),
             "file" => find(&self.files, ns, id).map(|o| o.render()),
             "pm" => find(&self.payment_methods, ns, id).map(|o| o.render()),
             "seti" => find(&self.setup_intents, ns, id).map(|o| o.render()),

@@ -1,0 +1,2 @@
+DROP TABLE payout_items;
+DROP TABLE payouts;
