@@ -297,6 +297,18 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Patch<T> {
     }
 }
 
+/// A list's `limit` query parameter: 1 to 100, `default` when absent.
+pub fn page_limit(value: Option<&str>, default: i64) -> Result<i64, Error> {
+    match value.map(str::parse::<i64>) {
+        None => Ok(default),
+        Some(Ok(n)) if (1..=100).contains(&n) => Ok(n),
+        Some(_) => Err(Error::invalid(
+            "limit",
+            "'limit' must be a whole number from 1 to 100",
+        )),
+    }
+}
+
 /// Checks a Stripe object id given as `param`: `prefix` then 1 to 250 letters, digits or `_`.
 pub fn stripe_id(param: &str, prefix: &str, what: &str, value: &str) -> Result<(), Error> {
     let ok = value.strip_prefix(prefix).is_some_and(|rest| {

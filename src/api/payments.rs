@@ -780,18 +780,7 @@ pub async fn filter_of(
             })
             .transpose()
     };
-    let limit = match q.limit.as_deref() {
-        None => 20,
-        Some(l) => match l.parse::<i64>() {
-            Ok(n) if (1..=100).contains(&n) => n,
-            _ => {
-                return Err(Error::invalid(
-                    "limit",
-                    "'limit' must be a whole number from 1 to 100",
-                ))
-            }
-        },
-    };
+    let limit = super::extract::page_limit(q.limit.as_deref(), 20)?;
     let currency = q
         .currency
         .as_deref()

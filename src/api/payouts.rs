@@ -165,18 +165,7 @@ pub async fn list(
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<HttpResponse, Error> {
     let account = caller.for_account(Scope::PaymentsRead, &q.external_account_id)?;
-    let limit = match q.limit.as_deref() {
-        None => 20,
-        Some(l) => match l.parse::<i64>() {
-            Ok(n) if (1..=100).contains(&n) => n,
-            _ => {
-                return Err(Error::invalid(
-                    "limit",
-                    "'limit' must be a whole number from 1 to 100",
-                ))
-            }
-        },
-    };
+    let limit = super::extract::page_limit(q.limit.as_deref(), 20)?;
     let status = q
         .status
         .as_deref()

@@ -78,16 +78,7 @@ pub async fn deliveries(
             ));
         }
     }
-    let limit = match q.limit.as_deref().map(str::parse::<i64>) {
-        None => 50,
-        Some(Ok(n)) if (1..=100).contains(&n) => n,
-        Some(_) => {
-            return Err(Error::invalid(
-                "limit",
-                "'limit' must be a whole number from 1 to 100",
-            ))
-        }
-    };
+    let limit = super::extract::page_limit(q.limit.as_deref(), 50)?;
     let account = crate::flows::accounts::get(&services.db, account.into_string()).await?;
     let rows = delivery::list(&services.db, account.id, q.status, limit).await?;
     Ok(HttpResponse::Ok()
