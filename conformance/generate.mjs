@@ -77,6 +77,8 @@ const OPERATIONS = [
   ['POST', '/v1/terminal/readers', 'Terminal/Readers', 'create'],
   ['POST', '/v1/terminal/readers/{reader}/cancel_action', 'Terminal/Readers', 'cancelAction'],
   ['POST', '/v1/terminal/readers/{reader}/process_payment_intent', 'Terminal/Readers', 'processPaymentIntent'],
+  ['POST', '/v1/terminal/readers/{reader}/collect_payment_method', 'Terminal/Readers', 'collectPaymentMethod'],
+  ['POST', '/v1/terminal/readers/{reader}/confirm_payment_intent', 'Terminal/Readers', 'confirmPaymentIntent'],
   ['POST', '/v1/terminal/readers/{reader}/set_reader_display', 'Terminal/Readers', 'setReaderDisplay'],
   ['POST', '/v1/test_helpers/terminal/readers/{reader}/present_payment_method', 'TestHelpers/Terminal/Readers', 'presentPaymentMethod'],
   ['GET', '/v1/webhook_endpoints', 'WebhookEndpoints', 'list'],

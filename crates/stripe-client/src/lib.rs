@@ -72,6 +72,10 @@ pub use terminal::{
 };
 pub use terminal::{DeletedTerminalObject, ReaderStatus, UpdateReader};
 pub use terminal::{DisplayedCart, DisplayedLine, SetReaderDisplayAction};
+pub use terminal::{
+    CollectPaymentMethodAction, ConfirmPaymentIntentAction, ReaderCollectPaymentMethod,
+    ReaderConfirmPaymentIntent,
+};
 pub use terminal_configurations::{
     ConfigurationParams, CurrencyTipping, DeletedConfiguration, TerminalConfiguration,
 };
