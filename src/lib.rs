@@ -17,3 +17,4 @@ pub mod flows;
 pub mod jobs;
 pub mod money;
 pub mod payment_state;
+pub mod reader_action_state;

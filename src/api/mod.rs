@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod ops;
 pub mod payments;
+pub mod reader_events;
 pub mod receipts;
 pub mod reports;
 pub mod terminal;
@@ -116,6 +117,18 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(
             web::resource("/v1/terminal/readers/{id}/process")
                 .route(web::post().to(terminal::process)),
+        )
+        .service(
+            web::resource("/v1/terminal/readers/{id}/collect")
+                .route(web::post().to(terminal::collect)),
+        )
+        .service(
+            web::resource("/v1/terminal/readers/{id}/confirm")
+                .route(web::post().to(reader_events::confirm)),
+        )
+        .service(
+            web::resource("/v1/terminal/readers/{id}/events")
+                .route(web::get().to(reader_events::events)),
         )
         .service(
             web::resource("/v1/terminal/readers/{id}/display")

@@ -12,6 +12,7 @@ pub mod events;
 pub mod line_items;
 pub mod payment_updates;
 pub mod payments;
+pub mod reader_events;
 pub mod receipts;
 pub mod reference_checkout;
 pub mod refunds;

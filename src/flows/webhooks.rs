@@ -12,7 +12,7 @@ use crate::money::MinorUnits;
 use crate::payment_state::{PaymentUpdate, Source};
 use serde::de::DeserializeOwned;
 use stripe_client::webhook::{self, DEFAULT_TOLERANCE};
-use stripe_client::{Charge, Dispute, Event, PaymentIntent, PaymentMethod, Refund};
+use stripe_client::{Charge, Dispute, Event, PaymentIntent, PaymentMethod, Reader, Refund};
 
 /// What became of a delivered event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -194,11 +194,14 @@ pub enum HandledEvent {
     ChargeDisputeClosed,
     ChargeDisputeFundsWithdrawn,
     ChargeDisputeFundsReinstated,
+    TerminalReaderActionSucceeded,
+    TerminalReaderActionFailed,
+    TerminalReaderActionUpdated,
 }
 
 impl HandledEvent {
     /// Every handled event, in the order they are registered at Stripe.
-    pub const ALL: [HandledEvent; 16] = [
+    pub const ALL: [HandledEvent; 19] = [
         HandledEvent::PaymentIntentAmountCapturableUpdated,
         HandledEvent::PaymentIntentSucceeded,
         HandledEvent::PaymentIntentCanceled,
@@ -215,6 +218,9 @@ impl HandledEvent {
         HandledEvent::ChargeDisputeClosed,
         HandledEvent::ChargeDisputeFundsWithdrawn,
         HandledEvent::ChargeDisputeFundsReinstated,
+        HandledEvent::TerminalReaderActionSucceeded,
+        HandledEvent::TerminalReaderActionFailed,
+        HandledEvent::TerminalReaderActionUpdated,
     ];
 
     /// Stripe's name of the event type.
@@ -238,6 +244,9 @@ impl HandledEvent {
             HandledEvent::ChargeDisputeClosed => "charge.dispute.closed",
             HandledEvent::ChargeDisputeFundsWithdrawn => "charge.dispute.funds_withdrawn",
             HandledEvent::ChargeDisputeFundsReinstated => "charge.dispute.funds_reinstated",
+            HandledEvent::TerminalReaderActionSucceeded => "terminal.reader.action_succeeded",
+            HandledEvent::TerminalReaderActionFailed => "terminal.reader.action_failed",
+            HandledEvent::TerminalReaderActionUpdated => "terminal.reader.action_updated",
         }
     }
 
@@ -321,6 +330,19 @@ fn apply(conn: &mut DbConnection, event: &Event, scope: &Scope) -> Result<(), Er
         | HandledEvent::ChargeDisputeFundsWithdrawn
         | HandledEvent::ChargeDisputeFundsReinstated => match decode::<Dispute>(event) {
             Some(dispute) => super::disputes::record(conn, &dispute, scope),
+            None => Ok(()),
+        },
+        // The reader's action, recorded forward only, whatever its type (dispatched there).
+        HandledEvent::TerminalReaderActionSucceeded
+        | HandledEvent::TerminalReaderActionFailed
+        | HandledEvent::TerminalReaderActionUpdated => match decode::<Reader>(event) {
+            Some(reader) => super::reader_events::on_reader_event(
+                conn,
+                &event.id,
+                event.created,
+                &reader,
+                |account| scope.allows(account),
+            ),
             None => Ok(()),
         },
         // Completed before the event is stored (`store_and_apply`): they read from Stripe.
