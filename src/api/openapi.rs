@@ -76,6 +76,10 @@ pub enum Schema {
     DisputeId,
     LocationId,
     ReaderStatus,
+    /// The `version` of a reader's last events answer.
+    EventsCursor,
+    /// Seconds a long poll waits.
+    WaitSeconds,
 }
 
 use Auth::{Bearer, Public};
@@ -166,6 +170,9 @@ pub const OPERATIONS: &[Operation] = &[
     Operation { method: "post", path: "/v1/terminal/readers/{id}", id: "renameReader", tag: "terminal", summary: "Rename a reader (label). A reader moves to another location by being deleted and registered again: `location` is a 400. Idempotency-Key like every POST.", auth: Bearer(Scope::Terminal), calls: Stripe, query: &[], body: Some("ReaderUpdateRequest"), ok: &[(200, "The reader.", "Reader")] },
     Operation { method: "delete", path: "/v1/terminal/readers/{id}", id: "deleteReader", tag: "terminal", summary: "Delete a reader at Stripe and here (its past payments keep its id).", auth: Bearer(Scope::Terminal), calls: Stripe, query: ACCOUNT_Q, body: None, ok: &[(200, "The deleted reader.", "Deleted")] },
     Operation { method: "post", path: "/v1/terminal/readers/{id}/process", id: "processOnReader", tag: "terminal", summary: "Hand a payment to a smart reader (server-driven).", auth: Bearer(Scope::Terminal), calls: Stripe, query: &[], body: Some("ProcessRequest"), ok: &[(200, "The reader.", "Reader")] },
+    Operation { method: "post", path: "/v1/terminal/readers/{id}/collect", id: "collectOnReader", tag: "terminal", summary: "Have a smart reader read the card for a payment without confirming it (Stripe's collect_payment_method; the options of process). The card read (brand, last4, funding, wallet) then shows in the reader's action (GET reader, the events endpoint); confirm or cancel next.", auth: Bearer(Scope::Terminal), calls: Stripe, query: &[], body: Some("ProcessRequest"), ok: &[(200, "The reader, its action collect_payment_method in progress.", "Reader")] },
+    Operation { method: "post", path: "/v1/terminal/readers/{id}/confirm", id: "confirmOnReader", tag: "terminal", summary: "Have the reader confirm the payment whose card it collected (Stripe's confirm_payment_intent). A decline shows as the action failed with Stripe's failure_code and failure_message; 409 payment_not_confirmable when no card was collected.", auth: Bearer(Scope::Terminal), calls: Stripe, query: &[], body: Some("ConfirmOnReaderRequest"), ok: &[(200, "The reader, its action confirm_payment_intent.", "Reader")] },
+    Operation { method: "get", path: "/v1/terminal/readers/{id}/events", id: "waitForReaderEvents", tag: "terminal", summary: "Long poll: answers as soon as the reader's action (recorded from our requests and Stripe's terminal.reader.action_* events) changes past `after`, or after `timeout` seconds with the current state (`changed: false`). Pass the answer's `version` as the next `after`.", auth: Bearer(Scope::Terminal), calls: Database, query: &[("external_account_id", true, ExternalId), ("after", false, Schema::EventsCursor), ("timeout", false, Schema::WaitSeconds)], body: None, ok: &[(200, "The reader's action state.", "ReaderEvents")] },
     Operation { method: "post", path: "/v1/terminal/readers/{id}/display", id: "displayCartOnReader", tag: "terminal", summary: "Show a cart (lines, tax, total) on a smart reader until cancel clears it or a payment replaces it; 409 reader_busy during a payment.", auth: Bearer(Scope::Terminal), calls: Stripe, query: &[], body: Some("DisplayRequest"), ok: &[(200, "The reader, its action set_reader_display.", "Reader")] },
     Operation { method: "post", path: "/v1/terminal/readers/{id}/cancel", id: "cancelReaderAction", tag: "terminal", summary: "Cancel the reader's current action, or clear the cart it shows.", auth: Bearer(Scope::Terminal), calls: Stripe, query: &[], body: Some("AccountRequest"), ok: &[(200, "The reader.", "Reader")] },
     Operation { method: "put", path: "/v1/accounts/{external_account_id}", id: "putAccount", tag: "accounts", summary: "Create or update a merchant account: absent fields keep their value, null clears.", auth: Bearer(Scope::AccountsAdmin), calls: Database, query: &[], body: Some("AccountRequest_Put"), ok: &[(200, "Updated.", "Account"), (201, "Created.", "Account")] },
@@ -381,6 +388,8 @@ fn query_schema(schema: Schema) -> Value {
         Schema::GroupBy => {
             json!({"type": "string", "enum": ["day", "location", "reader", "cashier", "currency"], "default": "currency"})
         }
+        Schema::EventsCursor => json!({"type": "integer", "minimum": 0, "description": "The `version` of the last answer: the wait ends once the reader's action changes past it (absent: answer at once)."}),
+        Schema::WaitSeconds => json!({"type": "integer", "minimum": 0, "maximum": 30, "default": 25}),
         Schema::DisputeStatus => json!({"$ref": "#/components/schemas/DisputeStatus"}),
         Schema::DisputeId => json!({"$ref": "#/components/schemas/DisputeId"}),
         Schema::LocationId => json!({"type": "string", "pattern": "^tml_"}),
@@ -1151,11 +1160,12 @@ fn schemas() -> Value {
                     "device_sw_version": nstring(),
                     "serial_number": string(),
                     "action": nullable(response(json!({
-                        "type": {"type": "string", "enum": ["process_payment_intent", "process_setup_intent", "refund_payment", "set_reader_display"]},
+                        "type": r("ReaderActionType"),
                         "status": {"type": "string", "enum": ["in_progress", "succeeded", "failed"]},
                         "failure_code": nstring(),
                         "failure_message": nstring(),
                         "payment_id": nullable(r("PaymentId")),
+                        "card": nullable(r("CollectedCard")),
                     }))),
                     "cart": nullable(response(json!({
                         "currency": r("CurrencyCode"),
@@ -1171,6 +1181,49 @@ fn schemas() -> Value {
             }),
         ),
         ("ReaderList", list_of("Reader")),
+        (
+            "ReaderActionType",
+            json!({"type": "string", "description": "Stripe's action type (a newer one is passed through).", "enum": ["process_payment_intent", "collect_payment_method", "confirm_payment_intent", "process_setup_intent", "refund_payment", "set_reader_display"]}),
+        ),
+        (
+            "CollectedCard",
+            response(json!({
+                "payment_method": string(),
+                "type": string(),
+                "brand": nstring(),
+                "last4": nstring(),
+                "funding": nstring(),
+                "wallet": nstring(),
+            })),
+        ),
+        (
+            "ReaderEvents",
+            response(json!({
+                "reader_id": id("tmr"),
+                "version": {"type": "integer", "minimum": 0},
+                "changed": {"type": "boolean", "description": "false: the wait timed out (or nothing was recorded past `after`)."},
+                "action": nullable(response(json!({
+                    "type": r("ReaderActionType"),
+                    "status": {"type": "string", "enum": ["in_progress", "succeeded", "failed", "canceled"]},
+                    "payment_id": nullable(r("PaymentId")),
+                    "object_id": nstring(),
+                    "failure_code": nstring(),
+                    "failure_message": nstring(),
+                    "card": nullable(r("CollectedCard")),
+                    "updated_at": nullable(time()),
+                }))),
+            })),
+        ),
+        (
+            "ConfirmOnReaderRequest",
+            request(
+                &["external_account_id", "payment_id"],
+                json!({
+                    "external_account_id": r("ExternalId"),
+                    "payment_id": r("PaymentId"),
+                }),
+            ),
+        ),
         (
             "Deleted",
             response(json!({
@@ -1217,7 +1270,7 @@ fn schemas() -> Value {
             response(json!({
                 "id": string(),
                 "event_id": nstring(),
-                "event_type": {"type": "string", "enum": ["payment.authorized", "payment.amount_updated", "payment.authorization_expiring", "payment.captured", "payment.canceled", "payment.failed", "payment.refunded", "card.saved", "card.deleted", "dispute.created", "dispute.updated", "dispute.closed", "dispute.funds_withdrawn", "dispute.funds_reinstated"]},
+                "event_type": {"type": "string", "enum": ["payment.authorized", "payment.amount_updated", "payment.authorization_expiring", "payment.captured", "payment.canceled", "payment.failed", "payment.refunded", "card.saved", "card.deleted", "dispute.created", "dispute.updated", "dispute.closed", "dispute.funds_withdrawn", "dispute.funds_reinstated", "reader.action_succeeded", "reader.action_failed"]},
                 "status": {"type": "string", "enum": ["pending", "delivered", "failed"]},
                 "attempts": {"type": "integer", "minimum": 0},
                 "last_status": nullable(json!({"type": "integer", "description": "The merchant endpoint's HTTP status on the last attempt."})),

@@ -21,6 +21,7 @@ mod logs;
 mod openapi_doc;
 mod ops;
 mod reader_display;
+mod reader_events;
 mod receipts;
 mod reconcile;
 mod redisplay;
