@@ -630,3 +630,138 @@ async fn an_offline_reader_refuses_server_driven_actions() {
         404
     );
 }
+
+/// `collect_payment_method` reads the card and attaches it without confirming (the card shows in
+/// the action for the till to inspect, the tip chosen is in the amount); `confirm_payment_intent`
+/// then authorises it, and each end is a `terminal.reader.action_*` event.
+#[tokio::test]
+async fn collect_then_confirm_in_two_actions() {
+    let sim = start().await;
+    let pi = sim.intent(&[]).await;
+    let rid = id(&sim.reader().await).to_string();
+    let collect = |config: &'static [(&'static str, &'static str)]| {
+        let sim = &sim;
+        let (rid, pi) = (rid.clone(), id(&pi).to_string());
+        async move {
+            let mut form = vec![("payment_intent", pi.as_str())];
+            form.extend_from_slice(config);
+            sim.post(
+                &format!("/v1/terminal/readers/{rid}/collect_payment_method"),
+                &form,
+            )
+            .await
+        }
+    };
+    let bad = collect(&[("collect_config[tipping][amount_eligible]", "0")]).await;
+    assert_eq!(
+        (bad.status, bad.body["error"]["param"].as_str()),
+        (400, Some("collect_config[tipping][amount_eligible]"))
+    );
+    // Nothing collected yet: nothing to confirm.
+    let confirm_path = format!("/v1/terminal/readers/{rid}/confirm_payment_intent");
+    let confirm_form = [("payment_intent", id(&pi))];
+    let confirm = || sim.post(&confirm_path, &confirm_form);
+    let early = confirm().await;
+    assert_eq!((early.status, early.code()), (400, "intent_invalid_state"));
+    let collecting = collect(&[]).await.ok();
+    assert_eq!(collecting["action"]["type"], "collect_payment_method");
+    assert_eq!(collecting["action"]["status"], "in_progress");
+    assert_eq!(
+        collecting["action"]["collect_payment_method"]["payment_intent"],
+        id(&pi)
+    );
+    assert!(collecting["action"]["collect_payment_method"]["payment_method"].is_null());
+    let busy = confirm().await;
+    assert_eq!((busy.status, busy.code()), (400, "terminal_reader_busy"));
+
+    let collected = sim
+        .post(
+            &format!("/v1/test_helpers/terminal/readers/{rid}/present_payment_method"),
+            &[("card_present[number]", "4111111111111111")],
+        )
+        .await
+        .ok();
+    assert_eq!(collected["action"]["status"], "succeeded");
+    let card = &collected["action"]["collect_payment_method"]["payment_method"];
+    assert_eq!(card["type"], "card_present");
+    assert_eq!(card["card_present"]["last4"], "1111");
+    assert_eq!(card["card_present"]["wallet"]["type"], "apple_pay");
+    let intent = sim
+        .get(&format!("/v1/payment_intents/{}", id(&pi)), &[])
+        .await
+        .ok();
+    assert_eq!(intent["status"], "requires_confirmation");
+    assert_eq!(intent["payment_method"], card["id"]);
+    assert!(intent["latest_charge"].is_null(), "not authorised yet");
+
+    let confirmed = confirm().await.ok();
+    assert_eq!(confirmed["action"]["type"], "confirm_payment_intent");
+    assert_eq!(confirmed["action"]["status"], "succeeded");
+    let intent = sim
+        .get(
+            &format!("/v1/payment_intents/{}", id(&pi)),
+            &[("expand[]", "latest_charge")],
+        )
+        .await
+        .ok();
+    assert_eq!(intent["status"], "requires_capture");
+    assert_eq!(
+        intent["latest_charge"]["payment_method_details"]["card_present"]["reader"],
+        rid.as_str()
+    );
+    let events = sim
+        .get("/v1/events", &[("type", "terminal.reader.action_succeeded")])
+        .await
+        .ok();
+    let kinds: Vec<&str> = events["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["data"]["object"]["action"]["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["confirm_payment_intent", "collect_payment_method"]);
+}
+
+/// A card that declines at confirmation: the confirm action fails with Stripe's code and message
+/// (`terminal.reader.action_failed`), and the intent awaits another card.
+#[tokio::test]
+async fn a_collected_card_declined_at_confirmation() {
+    let sim = start().await;
+    let pi = sim.intent(&[]).await;
+    let rid = id(&sim.reader().await).to_string();
+    sim.post(
+        &format!("/v1/terminal/readers/{rid}/collect_payment_method"),
+        &[("payment_intent", id(&pi))],
+    )
+    .await
+    .ok();
+    sim.post(
+        &format!("/v1/test_helpers/terminal/readers/{rid}/present_payment_method"),
+        &[("card_present[number]", "4000000000009995")],
+    )
+    .await
+    .ok();
+    let failed = sim
+        .post(
+            &format!("/v1/terminal/readers/{rid}/confirm_payment_intent"),
+            &[("payment_intent", id(&pi))],
+        )
+        .await
+        .ok();
+    assert_eq!(failed["action"]["status"], "failed");
+    assert_eq!(failed["action"]["failure_code"], "card_declined");
+    assert_eq!(
+        failed["action"]["failure_message"],
+        "Your card has insufficient funds."
+    );
+    let intent = sim
+        .get(&format!("/v1/payment_intents/{}", id(&pi)), &[])
+        .await
+        .ok();
+    assert_eq!(intent["status"], "requires_payment_method");
+    let events = sim
+        .get("/v1/events", &[("type", "terminal.reader.action_failed")])
+        .await
+        .ok();
+    assert_eq!(events["data"].as_array().unwrap().len(), 1);
+}
