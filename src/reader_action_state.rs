@@ -215,7 +215,9 @@ mod tests {
     use super::*;
 
     fn at(secs: i64) -> NaiveDateTime {
-        chrono::DateTime::from_timestamp(secs, 0).unwrap().naive_utc()
+        chrono::DateTime::from_timestamp(secs, 0)
+            .unwrap()
+            .naive_utc()
     }
 
     fn recorded(kind: &str, object: &str, status: ActionStatus, secs: i64) -> Recorded {
@@ -258,7 +260,14 @@ mod tests {
     fn an_end_is_never_undone_by_a_late_answer_or_event() {
         let done = recorded(P, "pi_1", Succeeded, 100);
         // Our answer (in progress) to a request sent before the event was recorded.
-        let late = observed(P, "pi_1", InProgress, Source::Answer { requested_at: at(99) });
+        let late = observed(
+            P,
+            "pi_1",
+            InProgress,
+            Source::Answer {
+                requested_at: at(99),
+            },
+        );
         assert!(matches!(decide(Some(&done), &late), Decision::Stale(_)));
         // An in-progress state from an event never restarts an action.
         let event = observed(P, "pi_1", InProgress, Source::Event { created: 200 });
@@ -267,7 +276,10 @@ mod tests {
         let failed = observed(P, "pi_1", Failed, Source::Event { created: 100 });
         let mut by_event = done.clone();
         by_event.stripe_created = Some(100);
-        assert!(matches!(decide(Some(&by_event), &failed), Decision::Stale(_)));
+        assert!(matches!(
+            decide(Some(&by_event), &failed),
+            Decision::Stale(_)
+        ));
         // The same again is nothing new.
         let again = observed(P, "pi_1", Succeeded, Source::Event { created: 100 });
         assert_eq!(decide(Some(&by_event), &again), Decision::Same);
@@ -279,7 +291,14 @@ mod tests {
         let failed = observed(P, "pi_1", Failed, Source::Event { created: 90 });
         assert_eq!(decide(Some(&started), &failed), Decision::Apply);
         let declined = recorded(P, "pi_1", Failed, 101);
-        let retry = observed(P, "pi_1", InProgress, Source::Answer { requested_at: at(102) });
+        let retry = observed(
+            P,
+            "pi_1",
+            InProgress,
+            Source::Answer {
+                requested_at: at(102),
+            },
+        );
         assert_eq!(decide(Some(&declined), &retry), Decision::Apply);
         // The retry's success arriving before its answer: forward too.
         let mut by_event = declined.clone();
@@ -300,10 +319,27 @@ mod tests {
         let older = observed(P, "pi_0", Failed, Source::Event { created: 98 });
         assert!(matches!(decide(Some(&ended), &older), Decision::Stale(_)));
         // Our own request's answer is the newest view unless the row changed since it was sent.
-        let asked = observed(P, "pi_3", InProgress, Source::Answer { requested_at: at(101) });
+        let asked = observed(
+            P,
+            "pi_3",
+            InProgress,
+            Source::Answer {
+                requested_at: at(101),
+            },
+        );
         assert_eq!(decide(Some(&ended), &asked), Decision::Apply);
-        let overtaken = observed(P, "pi_3", InProgress, Source::Answer { requested_at: at(99) });
-        assert!(matches!(decide(Some(&ended), &overtaken), Decision::Stale(_)));
+        let overtaken = observed(
+            P,
+            "pi_3",
+            InProgress,
+            Source::Answer {
+                requested_at: at(99),
+            },
+        );
+        assert!(matches!(
+            decide(Some(&ended), &overtaken),
+            Decision::Stale(_)
+        ));
         assert_eq!(decide(None, &overtaken), Decision::Apply);
     }
 }

@@ -388,8 +388,12 @@ fn query_schema(schema: Schema) -> Value {
         Schema::GroupBy => {
             json!({"type": "string", "enum": ["day", "location", "reader", "cashier", "currency"], "default": "currency"})
         }
-        Schema::EventsCursor => json!({"type": "integer", "minimum": 0, "description": "The `version` of the last answer: the wait ends once the reader's action changes past it (absent: answer at once)."}),
-        Schema::WaitSeconds => json!({"type": "integer", "minimum": 0, "maximum": 30, "default": 25}),
+        Schema::EventsCursor => {
+            json!({"type": "integer", "minimum": 0, "description": "The `version` of the last answer: the wait ends once the reader's action changes past it (absent: answer at once)."})
+        }
+        Schema::WaitSeconds => {
+            json!({"type": "integer", "minimum": 0, "maximum": 30, "default": 25})
+        }
         Schema::DisputeStatus => json!({"$ref": "#/components/schemas/DisputeStatus"}),
         Schema::DisputeId => json!({"$ref": "#/components/schemas/DisputeId"}),
         Schema::LocationId => json!({"type": "string", "pattern": "^tml_"}),

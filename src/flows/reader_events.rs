@@ -254,7 +254,6 @@ pub fn on_reader_event(
     super::events::emit_reader_action(conn, &row.account_id, event_type, dedupe, object)
 }
 
-
 /// The payment (our id: its PaymentIntent's) the recorded action concerns, for a payment action.
 pub fn payment_of_row(row: &ReaderActionRow) -> Option<String> {
     match row.action_type.as_deref() {

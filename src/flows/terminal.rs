@@ -652,20 +652,18 @@ async fn hand_over(
         }
     };
     let reader = answer.map_err(|e| match e.code() {
-            Some("intent_invalid_state" | "payment_intent_unexpected_state") => {
-                not_processable(None)
-            }
-            Some("terminal_reader_busy") => reader_busy(),
-            Some("terminal_reader_offline") => reader_offline(),
-            _ if e.param() == Some("payment_intent") => {
-                Error::from_stripe_input(e, Some("payment_intent"), "payment_id")
-            }
-            // Only the caller's own value is the caller's mistake; our default refused is ours.
-            _ if given && e.param() == Some(allow_param) => {
-                Error::from_stripe_input(e, Some(allow_param), "allow_redisplay")
-            }
-            _ => Error::from_stripe_input(e, None, "id"),
-        })?;
+        Some("intent_invalid_state" | "payment_intent_unexpected_state") => not_processable(None),
+        Some("terminal_reader_busy") => reader_busy(),
+        Some("terminal_reader_offline") => reader_offline(),
+        _ if e.param() == Some("payment_intent") => {
+            Error::from_stripe_input(e, Some("payment_intent"), "payment_id")
+        }
+        // Only the caller's own value is the caller's mistake; our default refused is ours.
+        _ if given && e.param() == Some(allow_param) => {
+            Error::from_stripe_input(e, Some(allow_param), "allow_redisplay")
+        }
+        _ => Error::from_stripe_input(e, None, "id"),
+    })?;
     recorded(services, &row, &reader, requested_at).await;
     Ok((row, reader))
 }
@@ -678,8 +676,7 @@ async fn recorded(
     reader: &Reader,
     requested_at: chrono::NaiveDateTime,
 ) {
-    if let Err(e) = super::reader_events::record_answer(services, row, reader, requested_at).await
-    {
+    if let Err(e) = super::reader_events::record_answer(services, row, reader, requested_at).await {
         log::warn!(
             "reader {}: its action was not recorded: {e}",
             row.stripe_reader_id

@@ -62,8 +62,19 @@ async fn until_status(app: &TestApp, token: &str, reader: &str, status: &str) ->
     }
 }
 
-async fn reader_post(app: &TestApp, token: &str, reader: &str, what: &str, body: Value) -> (u16, Value) {
-    app.post(&format!("/v1/terminal/readers/{reader}/{what}"), token, body).await
+async fn reader_post(
+    app: &TestApp,
+    token: &str,
+    reader: &str,
+    what: &str,
+    body: Value,
+) -> (u16, Value) {
+    app.post(
+        &format!("/v1/terminal/readers/{reader}/{what}"),
+        token,
+        body,
+    )
+    .await
 }
 
 async fn present(app: &TestApp, reader: &str, card: &str) -> (u16, Value) {

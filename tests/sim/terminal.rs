@@ -710,7 +710,10 @@ async fn collect_then_confirm_in_two_actions() {
         rid.as_str()
     );
     let events = sim
-        .get("/v1/events", &[("type", "terminal.reader.action_succeeded")])
+        .get(
+            "/v1/events",
+            &[("type", "terminal.reader.action_succeeded")],
+        )
         .await
         .ok();
     let kinds: Vec<&str> = events["data"]

@@ -70,12 +70,12 @@ pub use terminal::{
     ProcessPaymentIntentAction, Reader, ReaderAction, ReaderActionStatus, ReaderActionType,
     UpdateLocation,
 };
-pub use terminal::{DeletedTerminalObject, ReaderStatus, UpdateReader};
-pub use terminal::{DisplayedCart, DisplayedLine, SetReaderDisplayAction};
 pub use terminal::{
     CollectPaymentMethodAction, ConfirmPaymentIntentAction, ReaderCollectPaymentMethod,
     ReaderConfirmPaymentIntent,
 };
+pub use terminal::{DeletedTerminalObject, ReaderStatus, UpdateReader};
+pub use terminal::{DisplayedCart, DisplayedLine, SetReaderDisplayAction};
 pub use terminal_configurations::{
     ConfigurationParams, CurrencyTipping, DeletedConfiguration, TerminalConfiguration,
 };

@@ -586,18 +586,10 @@ pub(crate) fn confirm_payment_intent(state: &mut State, ctx: &Ctx) -> Result<Val
         Some(Value::Object(_)) => Some(json!({
             "return_url": p.at_str(&["confirm_config", "return_url"]),
         })),
-        Some(_) => {
-            return Err(ApiError::invalid("Invalid object").with_param("confirm_config"))
-        }
+        Some(_) => return Err(ApiError::invalid("Invalid object").with_param("confirm_config")),
     };
-    let outcome = payment_intents::confirm_intent(
-        state,
-        &ctx.origin,
-        ctx.now,
-        &pi_id,
-        false,
-        &ctx.base_url,
-    );
+    let outcome =
+        payment_intents::confirm_intent(state, &ctx.origin, ctx.now, &pi_id, false, &ctx.base_url);
     if let Some(intent) = state.payment_intents.get_mut(&pi_id) {
         if outcome.is_err() {
             // A declined card: the next card starts from the amount before the tip.
@@ -749,9 +741,7 @@ fn start_collection(state: &State, ctx: &Ctx, config_param: &str) -> Result<Coll
             Some(_) => {}
         }
     }
-    let skip_tipping = p
-        .at_bool(&[config_param, "skip_tipping"])
-        .unwrap_or(false);
+    let skip_tipping = p.at_bool(&[config_param, "skip_tipping"]).unwrap_or(false);
     let eligible = p.at_int(&[config_param, "tipping", "amount_eligible"]);
     if let Some(e) = eligible {
         if e <= 0 {
@@ -935,13 +925,23 @@ pub(crate) fn present_payment_method(state: &mut State, ctx: &Ctx) -> Result<Val
             allow_redisplay,
             tip_options,
             ..
-        } => (payment_intent.clone(), allow_redisplay.clone(), tip_options.clone(), false),
+        } => (
+            payment_intent.clone(),
+            allow_redisplay.clone(),
+            tip_options.clone(),
+            false,
+        ),
         ActionKind::CollectPaymentMethod {
             payment_intent,
             allow_redisplay,
             tip_options,
             ..
-        } => (payment_intent.clone(), allow_redisplay.clone(), tip_options.clone(), true),
+        } => (
+            payment_intent.clone(),
+            allow_redisplay.clone(),
+            tip_options.clone(),
+            true,
+        ),
         _ => {
             return Err(ApiError::invalid(
                 "This Reader has no in-progress action; call process_payment_intent first.",
@@ -1054,7 +1054,13 @@ pub(crate) fn present_payment_method(state: &mut State, ctx: &Ctx) -> Result<Val
         }
     }
     let location = state.readers[&reader_id].location.clone();
-    note_reader(state, &pi.meta.id, &reader_id, location, outcome.is_ok() && !collect_only);
+    note_reader(
+        state,
+        &pi.meta.id,
+        &reader_id,
+        location,
+        outcome.is_ok() && !collect_only,
+    );
     let mut action = current;
     if let ActionKind::CollectPaymentMethod { payment_method, .. } = &mut action.kind {
         *payment_method = collected;
