@@ -5,7 +5,7 @@
 //! confirm of a payment (or collect → cancel).
 
 use crate::both_backends;
-use crate::support::app::{MerchantEndpoint, TestApp, STRIPE_WEBHOOK_SECRET};
+use crate::support::app::{eventually, MerchantEndpoint, TestApp, STRIPE_WEBHOOK_SECRET};
 use crate::webhooks::deliver;
 use serde_json::{json, Value};
 
@@ -210,6 +210,34 @@ both_backends! {
         assert_eq!(received(&hook, "reader.action_succeeded").len(), 1);
         let failures = received(&hook, "reader.action_failed");
         assert_eq!(failures.iter().map(|f| f["payment_id"].as_str().unwrap()).collect::<Vec<_>>(), ["pi_re_2"]);
+    }
+
+    async fn an_outcome_recorded_before_our_answer_is_not_moved_back_by_it(app) {
+        let (token, reader) = till(&app, None).await;
+        let pi = app.create_intent(&token, "acme", "re-early", "6.00").await.id;
+        // Stripe starts the collection at once but its answer is held back 1.5 s: the customer's
+        // card, and Stripe's event about it, arrive first.
+        app.add_fault(json!({"method": "POST", "path": "/v1/terminal/readers/*/collect_payment_method",
+            "hang_ms": 1500, "times": 1})).await;
+        let asking = reader_post(&app, &token, &reader, "collect",
+            json!({"external_account_id": "acme", "payment_id": pi, "skip_tipping": true}));
+        let customer = async {
+            eventually(10, "the reader collects", || async {
+                app.sim_get(&format!("/v1/terminal/readers/{reader}")).await["action"]["status"] == "in_progress"
+            }).await;
+            present(&app, &reader, VISA).await;
+            let done = next(&app, &token, &reader, 0).await;
+            assert_eq!(done["action"]["status"], "succeeded", "{done}");
+            done
+        };
+        let ((status, answer), done) = futures_util::join!(asking, customer);
+        assert_eq!(status, 200, "{answer}");
+        assert_eq!(answer["action"]["status"], "in_progress", "Stripe's (late) answer: {answer}");
+        // The late answer changed nothing.
+        let v = done["version"].as_i64().unwrap();
+        let (_, now) = events(&app, &token, &reader, "&timeout=0").await;
+        assert_eq!((now["version"].as_i64(), now["action"]["status"].as_str()), (Some(v), Some("succeeded")), "{now}");
+        assert_eq!(now["action"]["card"]["last4"], "4242");
     }
 
     async fn the_long_poll_answers_on_a_change_and_on_timeout(app) {
