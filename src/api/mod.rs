@@ -18,6 +18,7 @@ pub mod payments;
 pub mod reader_events;
 pub mod receipts;
 pub mod reports;
+pub mod splashscreen;
 pub mod terminal;
 pub mod webhooks;
 
@@ -96,6 +97,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::resource("/v1/terminal/locations/{id}")
                 .route(web::post().to(terminal::update_location))
                 .route(web::delete().to(terminal::delete_location)),
+        )
+        .service(
+            web::resource("/v1/terminal/locations/{id}/splashscreen")
+                .app_data(web::PayloadConfig::new(splashscreen::SPLASH_BODY_LIMIT))
+                .route(web::put().to(splashscreen::put))
+                .route(web::get().to(splashscreen::get))
+                .route(web::delete().to(splashscreen::delete)),
         )
         .service(
             web::resource("/v1/terminal/locations/{id}/tipping")

@@ -157,6 +157,9 @@ pub const OPERATIONS: &[Operation] = &[
     Operation { method: "get", path: "/v1/terminal/locations", id: "listLocations", tag: "terminal", summary: "The account's Terminal locations.", auth: Bearer(Scope::Terminal), calls: Database, query: ACCOUNT_Q, body: None, ok: &[(200, "The locations.", "LocationList")] },
     Operation { method: "post", path: "/v1/terminal/locations/{id}", id: "updateLocation", tag: "terminal", summary: "Rename a location and/or change fields of its address (not its country: 400). Idempotency-Key like every POST.", auth: Bearer(Scope::Terminal), calls: Stripe, query: &[], body: Some("LocationUpdateRequest"), ok: &[(200, "The location.", "Location")] },
     Operation { method: "delete", path: "/v1/terminal/locations/{id}", id: "deleteLocation", tag: "terminal", summary: "Delete a location at Stripe and here; 409 location_has_readers while readers of the account are registered there (delete them first).", auth: Bearer(Scope::Terminal), calls: Stripe, query: ACCOUNT_Q, body: None, ok: &[(200, "The deleted location.", "Deleted")] },
+    Operation { method: "put", path: "/v1/terminal/locations/{id}/splashscreen", id: "putLocationSplashscreen", tag: "terminal", summary: "Set the image the location's smart readers show while idle (Stripe's terminal configuration splash screen, BBPOS WisePOS E): `image` base64, a JPEG or PNG less than 2 MB or a GIF less than 4 MB (crop JPEG/PNG to 720 x 1280). Uploaded to Stripe as a File of purpose terminal_reader_splashscreen, set on the location's configuration (the one its tipping uses; made when it has none).", auth: Bearer(Scope::Terminal), calls: Stripe, query: &[], body: Some("SplashscreenRequest"), ok: &[(200, "The location's splash screen.", "LocationSplashscreen")] },
+    Operation { method: "get", path: "/v1/terminal/locations/{id}/splashscreen", id: "getLocationSplashscreen", tag: "terminal", summary: "The location's splash screen (a Stripe File id; null: the default).", auth: Bearer(Scope::Terminal), calls: Stripe, query: ACCOUNT_Q, body: None, ok: &[(200, "The location's splash screen.", "LocationSplashscreen")] },
+    Operation { method: "delete", path: "/v1/terminal/locations/{id}/splashscreen", id: "deleteLocationSplashscreen", tag: "terminal", summary: "Back to the default splash screen: a configuration of ours with nothing else is deleted, otherwise its splash screen is unset.", auth: Bearer(Scope::Terminal), calls: Stripe, query: ACCOUNT_Q, body: None, ok: &[(200, "The location's splash screen (null).", "LocationSplashscreen")] },
     Operation { method: "put", path: "/v1/terminal/locations/{id}/tipping", id: "putLocationTipping", tag: "terminal", summary: "Set one currency's tip choices on the location's readers (a Stripe Terminal Configuration assigned to the location; other currencies kept).", auth: Bearer(Scope::Terminal), calls: Stripe, query: &[], body: Some("TippingRequest"), ok: &[(200, "The location's tipping.", "LocationTipping")] },
     Operation { method: "get", path: "/v1/terminal/locations/{id}/tipping", id: "getLocationTipping", tag: "terminal", summary: "The tip choices of the location's readers, per currency (read from Stripe).", auth: Bearer(Scope::Terminal), calls: Stripe, query: ACCOUNT_Q, body: None, ok: &[(200, "The location's tipping.", "LocationTipping")] },
     Operation { method: "delete", path: "/v1/terminal/locations/{id}/tipping", id: "deleteLocationTipping", tag: "terminal", summary: "No tipping screen at the location any more (a configuration made by this service is deleted; the merchant's own keeps its other settings).", auth: Bearer(Scope::Terminal), calls: Stripe, query: ACCOUNT_Q, body: None, ok: &[(200, "The location's tipping (now none).", "LocationTipping")] },
@@ -1185,6 +1188,24 @@ fn schemas() -> Value {
             }),
         ),
         ("ReaderList", list_of("Reader")),
+        (
+            "SplashscreenRequest",
+            request(
+                &["external_account_id", "image"],
+                json!({
+                    "external_account_id": r("ExternalId"),
+                    "image": {"type": "string", "description": "The image, base64: JPEG or PNG less than 2 MB, GIF less than 4 MB."},
+                }),
+            ),
+        ),
+        (
+            "LocationSplashscreen",
+            response(json!({
+                "location": id("tml"),
+                "configuration_id": nstring(),
+                "splashscreen": nullable(json!({"type": "string", "description": "The Stripe File id of the image."})),
+            })),
+        ),
         (
             "ReaderActionType",
             json!({"type": "string", "description": "Stripe's action type (a newer one is passed through).", "enum": ["process_payment_intent", "collect_payment_method", "confirm_payment_intent", "process_setup_intent", "refund_payment", "set_reader_display"]}),

@@ -17,6 +17,7 @@ pub mod receipts;
 pub mod reference_checkout;
 pub mod refunds;
 pub mod reports;
+pub mod splashscreen;
 pub mod stripe_keys;
 pub mod terminal;
 pub mod tipping;

@@ -29,6 +29,7 @@ mod reports;
 mod sale_details;
 mod schema;
 mod setup_webhook;
+mod splashscreen;
 mod state_machine;
 mod stripe_context;
 mod stripe_keys;

@@ -283,6 +283,7 @@ fn tipping_configuration(run: &mut Run) -> BoxFuture<'_, ()> {
                 &ConfigurationParams {
                     name: Some("Bar tips"),
                     tipping: Some(&tipping),
+                    wisepos_e_splashscreen: None,
                 },
                 &key("tmc"),
             )
@@ -323,6 +324,7 @@ fn tipping_configuration(run: &mut Run) -> BoxFuture<'_, ()> {
                 &ConfigurationParams {
                     name: None,
                     tipping: Some(&empty),
+                    wisepos_e_splashscreen: None,
                 },
                 &key("tmc-update"),
             )
