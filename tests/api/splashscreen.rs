@@ -58,8 +58,9 @@ both_backends! {
         let (status, none) = send(&app, Method::GET, &token, &location, "splashscreen", None).await;
         assert_eq!((status, none["splashscreen"].clone()), (200, Value::Null), "{none}");
 
+        // A real-sized image (1 MB, 1.3 MB as base64) goes through to Stripe's file upload.
         let (status, set) = send(&app, Method::PUT, &token, &location, "splashscreen",
-            Some(json!({"external_account_id": "acme", "image": png(64)}))).await;
+            Some(json!({"external_account_id": "acme", "image": png(1_000_000)}))).await;
         assert_eq!(status, 200, "{set}");
         let file = set["splashscreen"].as_str().unwrap().to_string();
         assert!(file.starts_with("file_"), "{set}");

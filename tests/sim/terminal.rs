@@ -768,3 +768,79 @@ async fn a_collected_card_declined_at_confirmation() {
         .ok();
     assert_eq!(events["data"].as_array().unwrap().len(), 1);
 }
+
+/// A splash screen: a `terminal_reader_splashscreen` File (JPEG or PNG less than 2 MB, GIF less
+/// than 4 MB) set as a configuration's `bbpos_wisepos_e[splashscreen]`, and unset with an empty
+/// value; a file of another purpose, another image type or a missing file are refused.
+#[tokio::test]
+async fn a_configurations_splash_screen_is_a_splashscreen_file() {
+    use crate::disputes::upload;
+    let sim = start().await;
+    let png = |size: usize| {
+        let mut bytes = b"\x89PNG\r\n\x1a\n".to_vec();
+        bytes.resize(size, 0);
+        bytes
+    };
+    let file = upload(&sim, "terminal_reader_splashscreen", "logo.png", &png(100))
+        .await
+        .ok();
+    assert_eq!(file["purpose"], "terminal_reader_splashscreen");
+    assert_eq!(file["type"], "png");
+    let too_big = upload(
+        &sim,
+        "terminal_reader_splashscreen",
+        "big.png",
+        &png(2 * 1024 * 1024),
+    )
+    .await;
+    assert_eq!(
+        (too_big.status, too_big.body["error"]["param"].as_str()),
+        (400, Some("file"))
+    );
+    let mut gif = b"GIF89a".to_vec();
+    gif.resize(3 * 1024 * 1024, 0);
+    let gif = upload(&sim, "terminal_reader_splashscreen", "logo.gif", &gif)
+        .await
+        .ok();
+    assert_eq!(gif["type"], "gif");
+    let pdf = upload(&sim, "terminal_reader_splashscreen", "a.pdf", b"%PDF-1.4 x").await;
+    assert_eq!(pdf.status, 400);
+    let evidence = upload(&sim, "dispute_evidence", "e.png", &png(100))
+        .await
+        .ok();
+
+    let configuration = sim
+        .post(
+            "/v1/terminal/configurations",
+            &[("bbpos_wisepos_e[splashscreen]", id(&file))],
+        )
+        .await
+        .ok();
+    assert_eq!(configuration["bbpos_wisepos_e"]["splashscreen"], id(&file));
+    let path = format!("/v1/terminal/configurations/{}", id(&configuration));
+    let wrong = sim
+        .post(&path, &[("bbpos_wisepos_e[splashscreen]", id(&evidence))])
+        .await;
+    assert_eq!(
+        (wrong.status, wrong.body["error"]["param"].as_str()),
+        (400, Some("bbpos_wisepos_e[splashscreen]"))
+    );
+    let missing = sim
+        .post(&path, &[("bbpos_wisepos_e[splashscreen]", "file_nope")])
+        .await;
+    assert_eq!((missing.status, missing.code()), (400, "resource_missing"));
+    let other_setting = sim
+        .post(&path, &[("verifone_p400[splashscreen]", id(&file))])
+        .await;
+    assert_eq!(other_setting.status, 400);
+    let replaced = sim
+        .post(&path, &[("bbpos_wisepos_e[splashscreen]", id(&gif))])
+        .await
+        .ok();
+    assert_eq!(replaced["bbpos_wisepos_e"]["splashscreen"], id(&gif));
+    let unset = sim
+        .post(&path, &[("bbpos_wisepos_e[splashscreen]", "")])
+        .await
+        .ok();
+    assert!(unset["bbpos_wisepos_e"].is_null(), "{unset}");
+}
