@@ -45,6 +45,12 @@ export interface TerminalLike {
   cancelCollectPaymentMethod(): Promise<object | SdkErrorResult>;
   /** Called when processPayment outlives processTimeoutMs, so that the reader is not left busy. */
   cancelProcessPayment?(): Promise<object | SdkErrorResult>;
+  /** In-person refunds (refundOnReader without a readerId): the real SDK's methods. */
+  collectRefundPaymentMethod?(chargeId: string, amount: number, currency: string, options?: any): Promise<object | SdkErrorResult>;
+  processRefund?(): Promise<{ refund: RefundLike } | SdkErrorResult>;
+  /** saveCardOnReader without a reader id: the SDK reads the card for a card_present SetupIntent. */
+  collectSetupIntentPaymentMethod?(clientSecret: string, allowRedisplay: any, config: any): Promise<{ setupIntent: any } | SdkErrorResult>;
+  confirmSetupIntent?(setupIntent: any): Promise<{ setupIntent: any } | SdkErrorResult>;
   getConnectionStatus?(): string;
   getConnectedReader?(): ReaderLike | null;
 }
@@ -215,6 +221,38 @@ export interface SavedCard {
   created_at: string;
 }
 
+/** A card saved on the reader without a sale (POST /v1/customer/card/reader). */
+export interface ReaderSetup {
+  id: string;
+  object: 'card_setup';
+  status: 'creating' | 'in_progress' | 'succeeded' | 'failed' | 'canceled';
+  external_customer_id: string;
+  customer_id: string;
+  reader_id: string | null;
+  setup_intent_id: string | null;
+  allow_redisplay: 'always' | 'limited' | 'unspecified';
+  /** For the Terminal SDK, in the answer that created a setup without reader_id only. */
+  client_secret: string | null;
+  /** The saved card (the customer's card with the same fingerprint, if saved before). */
+  card: SavedCard | null;
+  failure: { code: string; decline_code: string | null; message: string | null } | null;
+  created_at: string;
+}
+
+export interface SaveCardOnReaderParams {
+  externalCustomerId: string;
+  /** A smart reader (server-driven); without it this terminal's SDK reads the card. */
+  readerId?: string;
+  /** The customer's consent to see the card again in online checkouts (default 'limited'). */
+  allowRedisplay?: 'always' | 'limited' | 'unspecified';
+  external_account_id?: string;
+  /** Server-driven: how long to wait for the reader (default 120 000 ms). */
+  timeoutMs?: number;
+  pollIntervalMs?: number;
+  /** Simulated SDK only: the card presented. */
+  testCardNumber?: string;
+}
+
 export interface FetchLike {
   (input: string, init?: { method?: string; headers?: Record<string, string>; body?: string; signal?: any }): Promise<{
     ok: boolean;
@@ -266,6 +304,37 @@ export interface Cart {
   tax?: Amount;
   /** Exactly the lines (amount × quantity) plus tax; computed by showCart when omitted. */
   total?: Amount;
+}
+
+/** A Stripe refund as the SDK's processRefund resolves it. */
+export interface RefundLike {
+  id?: string | null;
+  amount?: number | null;
+  currency?: string | null;
+  charge?: string | unknown | null;
+  status?: string | null;
+}
+
+/** A refund on the reader as the backend answers it (POST/GET /v1/payment/refund/reader). */
+export interface ReaderRefund {
+  id: string;
+  object: 'reader_refund';
+  payment_id: string | null;
+  /** `server_driven` (a readerId was given) or `sdk` (the tablet collected the card). */
+  mode: 'server_driven' | 'sdk';
+  reader_id: string | null;
+  /** Only `pending` changes. */
+  status: 'pending' | 'succeeded' | 'failed' | 'canceled';
+  amount: string;
+  currency: string;
+  stripe_refund_id: string | null;
+  /** Stripe's code of a failed reader action (`card_mismatch`: not the card of the payment). */
+  failure_code: string | null;
+  failure_message: string | null;
+  /** What collectRefundPaymentMethod takes (SDK mode); amount in minor units. */
+  sdk: { charge_id: string | null; amount: number; currency: string } | null;
+  created_at: string;
+  payment: Payment;
 }
 
 /** A smart reader as the backend answers it (with its current action when read live). */
@@ -348,6 +417,18 @@ export interface BackendClient {
     tip_eligible_amount?: Amount;
   }): Promise<ReaderRecord>;
   getReader(params: { reader_id: string; external_account_id: string }): Promise<ReaderRecord>;
+  /** POST /v1/payment/refund/reader; retried under `idempotency_key` when given. */
+  refundOnReader(params: { payment_id: string; external_account_id: string; amount?: Amount; reader_id?: string; idempotency_key?: string }): Promise<ReaderRefund>;
+  /** GET /v1/payment/refund/reader/{id}. */
+  getReaderRefund(params: { id: string; external_account_id: string }): Promise<ReaderRefund>;
+  startReaderSetup(params: {
+    external_account_id: string;
+    external_customer_id: string;
+    reader_id?: string;
+    allow_redisplay?: 'always' | 'limited' | 'unspecified';
+  }): Promise<ReaderSetup>;
+  getReaderSetup(params: { setup_id: string; external_account_id: string }): Promise<ReaderSetup>;
+  cancelReaderSetup(params: { setup_id: string; external_account_id: string }): Promise<ReaderSetup>;
   /** The reader only reads the card (server-driven collect); never retried automatically. */
   collectOnReader(params: {
     reader_id: string;
@@ -486,6 +567,8 @@ export interface ChargeParams {
   capture?: boolean;
   /** The intent asks for incremental authorisation support (for incrementAuthorization). */
   requestIncrementalAuthorizationSupport?: boolean;
+  /** `['card_present', 'interac_present']` for a CAD sale that takes Interac (captured at once; refunded on the reader only). */
+  paymentMethodTypes?: Array<'card_present' | 'interac_present'>;
   /** The SDK's config_override.skip_tipping: no tipping screen for this sale. */
   skipTipping?: boolean;
   /** Major units: the part of the amount the tipping screen's percentages apply to (the SDK's config_override.tipping.eligible_amount, converted exactly). */
@@ -618,6 +701,14 @@ export interface PosTerminal<T extends TerminalLike = TerminalLike> {
   capturePayment(paymentId: string, options?: { amount?: Amount; external_account_id?: string }): Promise<Payment>;
   cancelPayment(paymentId: string, externalAccountId?: string): Promise<Payment>;
   saveCard(paymentId: string, externalCustomerId: string, externalAccountId?: string): Promise<SavedCard>;
+  /**
+   * Saves a card without a sale: on the smart reader `readerId` (server-driven), else with this
+   * terminal's SDK (collectSetupIntentPaymentMethod + confirmSetupIntent). Rejects kind 'declined'
+   * (declineCode), 'cancelled', … with `setup` on the error.
+   */
+  saveCardOnReader(params: SaveCardOnReaderParams): Promise<{ setup: ReaderSetup; card: SavedCard }>;
+  getReaderSetup(setupId: string, externalAccountId?: string): Promise<ReaderSetup>;
+  cancelReaderSetup(setupId: string, externalAccountId?: string): Promise<ReaderSetup>;
   listCards(externalCustomerId: string, externalAccountId?: string): Promise<SavedCard[]>;
   /** Raises an authorised payment to `newTotal` (the new TOTAL, major units): POST /v1/payment/increment. */
   incrementAuthorization(paymentId: string, newTotal: Amount, options?: { external_account_id?: string }): Promise<Payment>;
@@ -661,6 +752,21 @@ export interface PosTerminal<T extends TerminalLike = TerminalLike> {
   }): Promise<ReaderActionState>;
   /** The reader confirms the payment whose card it collected. */
   confirmOnReader(readerId: string, paymentId: string, options?: { external_account_id?: string }): Promise<ReaderRecord>;
+  /**
+   * Refunds a paid payment in person (Interac must be). With `readerId` (server-driven) it
+   * resolves with the pending reader refund once the reader asks for the card; without, the
+   * connected reader collects the card through the SDK and it resolves with the outcome.
+   */
+  refundOnReader(params: {
+    paymentId: string;
+    /** Major units; default: what is left to refund. */
+    amount?: Amount;
+    readerId?: string;
+    idempotencyKey?: string;
+    external_account_id?: string;
+  }): Promise<{ readerRefund: ReaderRefund; refund?: RefundLike | null }>;
+  /** The reader refund, its outcome read from Stripe while pending. */
+  getReaderRefund(id: string, externalAccountId?: string): Promise<ReaderRefund>;
 }
 
 export declare function createPosTerminal<T extends TerminalLike>(options: PosTerminalOptions<T>): PosTerminal<T>;
@@ -786,6 +892,17 @@ export interface TipScreen {
   tip_options: TipOption[] | null;
 }
 
+/** A SetupIntent as the simulated SDK returns it. */
+export interface SimulatedSetupIntent {
+  id: string;
+  status: string;
+  client_secret?: string | null;
+  customer?: string | null;
+  payment_method?: unknown;
+  latest_attempt?: unknown;
+  [field: string]: unknown;
+}
+
 export interface SimulatedTerminal {
   getConnectionStatus(): ConnectionStatusValue;
   getPaymentStatus(): PaymentStatusValue;
@@ -810,6 +927,20 @@ export interface SimulatedTerminal {
     Promise<{ paymentIntent: SimulatedPaymentIntent } | SdkErrorResult>;
   /** Stops a processPayment in progress (it resolves with error code 'canceled'). */
   cancelProcessPayment(): Promise<Record<string, never> | SdkErrorResult>;
+  /** In-person refund (Interac): the card of the charge is presented; `amount` in minor units. */
+  collectRefundPaymentMethod(chargeId: string, amount: number, currency: string, options?: unknown): Promise<Record<string, never> | SdkErrorResult>;
+  cancelCollectRefundPaymentMethod(): Promise<Record<string, never> | SdkErrorResult>;
+  /** Makes the refund collected. */
+  processRefund(): Promise<{ refund: RefundLike } | SdkErrorResult>;
+  /** Reads a card for a card_present SetupIntent (saved without a payment). */
+  collectSetupIntentPaymentMethod(
+    clientSecret: string,
+    allowRedisplay: 'always' | 'limited' | 'unspecified' | boolean,
+    config?: { testCardNumber?: string } | null,
+  ): Promise<{ setupIntent: SimulatedSetupIntent } | SdkErrorResult>;
+  cancelCollectSetupIntentPaymentMethod(): Promise<Record<string, never> | SdkErrorResult>;
+  /** Confirms the collected SetupIntent: the card is saved (latest_attempt names it), or a decline. */
+  confirmSetupIntent(setupIntent: SimulatedSetupIntent): Promise<{ setupIntent: SimulatedSetupIntent } | SdkErrorResult>;
   /** Overwrites the configuration; reset after each processPayment, like the real simulated reader. */
   setSimulatorConfiguration(config: SimulatorConfiguration): void;
   getSimulatorConfiguration(): SimulatorConfiguration;

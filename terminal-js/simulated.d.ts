@@ -10,6 +10,7 @@ export {
   SimulatedReader,
   SimulatedPaymentIntent,
   SimulatedCollectedPaymentIntent,
+  SimulatedSetupIntent,
   SimulatorConfiguration,
   SimulatedFault,
   TipScreen,

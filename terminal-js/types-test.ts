@@ -93,6 +93,14 @@ export async function realSdkFlow(): Promise<ChargeResult> {
     void declineCode; void status;
   }
 
+  // Saving a card without a sale, on the real SDK's terminal (its collectSetupIntentPaymentMethod fits).
+  const saved = await pos.saveCardOnReader({ externalCustomerId: 'member-1', allowRedisplay: 'limited' });
+  const savedLast4: string = saved.card.last4;
+  const setupStatus: 'creating' | 'in_progress' | 'succeeded' | 'failed' | 'canceled' = saved.setup.status;
+  void savedLast4; void setupStatus;
+  // @ts-expect-error externalCustomerId is required
+  await pos.saveCardOnReader({ readerId: 'tmr_1' });
+
   // @ts-expect-error processPayment takes the collected PaymentIntent, not a client secret
   await pos.processPayment('pi_1_secret_2');
   // @ts-expect-error amount is required

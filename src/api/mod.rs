@@ -16,6 +16,8 @@ pub mod openapi;
 pub mod ops;
 pub mod payments;
 pub mod reader_events;
+pub mod reader_refunds;
+pub mod reader_setup;
 pub mod receipts;
 pub mod reports;
 pub mod splashscreen;
@@ -38,6 +40,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/v1/payment/capture").route(web::post().to(payments::capture)))
         .service(web::resource("/v1/payment/cancel").route(web::post().to(payments::cancel)))
         .service(web::resource("/v1/payment/refund").route(web::post().to(payments::refund)))
+        .service(
+            web::resource("/v1/payment/refund/reader")
+                .route(web::post().to(reader_refunds::create)),
+        )
+        .service(
+            web::resource("/v1/payment/refund/reader/{id}")
+                .route(web::get().to(reader_refunds::get)),
+        )
         .service(web::resource("/v1/payment/charge").route(web::post().to(payments::charge)))
         .service(web::resource("/v1/payment/increment").route(web::post().to(payments::increment)))
         .service(
@@ -68,6 +78,17 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(
             web::resource("/v1/customer/card/checkout/{session_id}")
                 .route(web::get().to(checkout::setup_card)),
+        )
+        .service(
+            web::resource("/v1/customer/card/reader").route(web::post().to(reader_setup::start)),
+        )
+        .service(
+            web::resource("/v1/customer/card/reader/{setup_id}")
+                .route(web::get().to(reader_setup::get)),
+        )
+        .service(
+            web::resource("/v1/customer/card/reader/{setup_id}/cancel")
+                .route(web::post().to(reader_setup::cancel)),
         )
         .service(web::resource("/v1/customer/card/{id}").route(web::delete().to(cards::delete)))
         .service(

@@ -99,6 +99,8 @@ pub const OPERATIONS: &[Operation] = &[
     Operation { method: "post", path: "/v1/payment/capture", id: "capturePayment", tag: "payments", summary: "Capture an authorised payment, fully or partially.", auth: Bearer(Scope::PaymentsWrite), calls: Stripe, query: &[], body: Some("CaptureRequest"), ok: &[(200, "The payment.", "Payment")] },
     Operation { method: "post", path: "/v1/payment/cancel", id: "cancelPayment", tag: "payments", summary: "Cancel (void) a payment not yet captured.", auth: Bearer(Scope::PaymentsWrite), calls: Stripe, query: &[], body: Some("CancelRequest"), ok: &[(200, "The payment.", "Payment")] },
     Operation { method: "post", path: "/v1/payment/refund", id: "refundPayment", tag: "payments", summary: "Refund a captured payment, fully or partially. Send Idempotency-Key when retrying.", auth: Bearer(Scope::PaymentsWrite), calls: Stripe, query: &[], body: Some("RefundRequest"), ok: &[(200, "The payment.", "Payment")] },
+    Operation { method: "post", path: "/v1/payment/refund/reader", id: "refundPaymentOnReader", tag: "payments", summary: "Refund a captured payment in person (Interac must be: an API refund of it is 409 refund_on_reader_required; any card may be). With `reader_id` the reader asks for the card at once (server-driven; 409 reader_offline, reader_busy); without it the answer's `sdk` gives the tablet's Terminal SDK what collectRefundPaymentMethod takes (Interac only). Pending until the card is read; the outcome comes from Stripe's events or GET /v1/payment/refund/reader/{id}. Send Idempotency-Key when retrying.", auth: Bearer(Scope::PaymentsWrite), calls: Stripe, query: &[], body: Some("ReaderRefundRequest"), ok: &[(200, "The reader refund (pending, or its outcome on a retry).", "ReaderRefund")] },
+    Operation { method: "get", path: "/v1/payment/refund/reader/{id}", id: "getReaderRefund", tag: "payments", summary: "A refund on the reader; while pending, its outcome is read from Stripe (the refund made, the reader's failed or canceled action).", auth: Bearer(Scope::PaymentsRead), calls: Stripe, query: ACCOUNT_Q, body: None, ok: &[(200, "The reader refund.", "ReaderRefund")] },
     Operation { method: "post", path: "/v1/payment/charge", id: "chargeSavedCard", tag: "payments", summary: "Charge a saved card off-session, confirmed and captured at once (409 card_unavailable for a card saved under an earlier Stripe key or connected account).", auth: Bearer(Scope::PaymentsWrite), calls: Card, query: &[], body: Some("ChargeRequest"), ok: &[(200, "The payment.", "Payment")] },
     Operation { method: "post", path: "/v1/payment/increment", id: "incrementAuthorization", tag: "payments", summary: "Raise an authorised payment's authorisation to a new total (an open tab; Stripe's incremental authorisation): 402 when the card declines, 409 incremental_authorization_unavailable / increment_limit_reached / payment_not_incrementable.", auth: Bearer(Scope::PaymentsWrite), calls: Card, query: &[], body: Some("IncrementRequest"), ok: &[(200, "The payment.", "Payment")] },
     Operation { method: "get", path: "/v1/payment/{payment_id}", id: "getPayment", tag: "payments", summary: "A payment with its history; its status is refreshed from Stripe unless canceled.", auth: Bearer(Scope::PaymentsRead), calls: Stripe, query: ACCOUNT_Q, body: None, ok: &[(200, "The payment.", "Payment")] },
@@ -146,6 +148,9 @@ pub const OPERATIONS: &[Operation] = &[
     Operation { method: "get", path: "/v1/customer/cards", id: "listCards", tag: "cards", summary: "The customer's saved cards, newest first.", auth: Bearer(Scope::CardsRead), calls: Database, query: &[("external_account_id", true, ExternalId), ("external_customer_id", true, ExternalId)], body: None, ok: &[(200, "The cards.", "CardList")] },
     Operation { method: "post", path: "/v1/customer/card/checkout", id: "createSetupSession", tag: "checkout", summary: "A setup-mode Checkout Session that saves a card for the customer.", auth: Bearer(Scope::CardsWrite), calls: Stripe, query: &[], body: Some("SetupSessionRequest"), ok: &[(200, "The session.", "SetupSession")] },
     Operation { method: "get", path: "/v1/customer/card/checkout/{session_id}", id: "getSetupSessionCard", tag: "checkout", summary: "The card a completed setup session saved (409 checkout_not_complete / checkout_expired before).", auth: Bearer(Scope::CardsRead), calls: Stripe, query: ACCOUNT_Q, body: None, ok: &[(200, "The saved card.", "Card")] },
+    Operation { method: "post", path: "/v1/customer/card/reader", id: "saveCardOnReader", tag: "cards", summary: "Save a card on the reader without a sale: a card_present SetupIntent for the customer, handed to the smart reader `reader_id` (409 reader_offline / reader_busy), or without it its client_secret for the tablet's Terminal SDK. Read the outcome with GET /v1/customer/card/reader/{setup_id}; the card is saved once (de-duplicated by fingerprint, card.saved), a failure announced as card_setup.failed.", auth: Bearer(Scope::CardsWrite), calls: Stripe, query: &[], body: Some("ReaderSetupRequest"), ok: &[(200, "The card setup, in progress.", "ReaderSetup")] },
+    Operation { method: "get", path: "/v1/customer/card/reader/{setup_id}", id: "getReaderSetup", tag: "cards", summary: "A card setup on the reader as Stripe has it now (the card saved, the decline, or still in progress).", auth: Bearer(Scope::CardsRead), calls: Stripe, query: ACCOUNT_Q, body: None, ok: &[(200, "The card setup.", "ReaderSetup")] },
+    Operation { method: "post", path: "/v1/customer/card/reader/{setup_id}/cancel", id: "cancelReaderSetup", tag: "cards", summary: "Cancel a card setup: the reader stops reading and the SetupIntent is canceled (409 card_setup_not_cancelable once the card is saved).", auth: Bearer(Scope::CardsWrite), calls: Stripe, query: &[], body: Some("ReaderSetupCancelRequest"), ok: &[(200, "The canceled card setup.", "ReaderSetup")] },
     Operation { method: "delete", path: "/v1/customer/card/{id}", id: "deleteCard", tag: "cards", summary: "Delete a saved card (detached at Stripe).", auth: Bearer(Scope::CardsWrite), calls: Stripe, query: ACCOUNT_Q, body: None, ok: &[(200, "The deleted card.", "DeletedCard")] },
     Operation { method: "post", path: "/v1/webhooks/stripe", id: "stripeWebhook", tag: "webhooks", summary: "Stripe's events, authenticated by the Stripe-Signature header (no JWT); deduplicated by event id.", auth: Public, calls: Stripe, query: &[], body: Some("StripeEvent"), ok: &[(200, "Received (or seen before).", "WebhookReceived")] },
     Operation { method: "get", path: "/v1/webhooks/deliveries", id: "listWebhookDeliveries", tag: "webhooks", summary: "The account's merchant-webhook deliveries, newest first.", auth: Bearer(Scope::PaymentsRead), calls: Database, query: &[("external_account_id", true, ExternalId), ("status", false, Schema::DeliveryStatus), ("limit", false, Limit(50))], body: None, ok: &[(200, "The deliveries.", "WebhookDeliveryList")] },
@@ -777,6 +782,41 @@ fn schemas() -> Value {
             ),
         ),
         (
+            "ReaderRefundRequest",
+            request(
+                &["payment_id", "external_account_id"],
+                json!({
+                    "payment_id": r("PaymentId"),
+                    "external_account_id": r("ExternalId"),
+                    "amount": {"allOf": [r("Amount")], "description": "Default: everything left to refund."},
+                    "reader_id": {"type": "string", "pattern": "^tmr_[A-Za-z0-9_]+$", "description": "The account's reader that asks for the card (server-driven); leave out for the Terminal SDK on the tablet (Interac only)."},
+                }),
+            ),
+        ),
+        (
+            "ReaderRefund",
+            response(json!({
+                "id": id("rrf"),
+                "object": {"type": "string", "enum": ["reader_refund"]},
+                "payment_id": nullable(r("PaymentId")),
+                "mode": {"type": "string", "enum": ["server_driven", "sdk"]},
+                "reader_id": nullable(id("tmr")),
+                "status": {"type": "string", "enum": ["pending", "succeeded", "failed", "canceled"], "description": "Only `pending` changes."},
+                "amount": r("DecimalString"),
+                "currency": r("CurrencyCode"),
+                "stripe_refund_id": nullable(id("re")),
+                "failure_code": {"type": "string", "nullable": true, "description": "Stripe's code of the failed reader action (`card_mismatch`: not the card of the payment) or refused request."},
+                "failure_message": nstring(),
+                "sdk": nullable(response(json!({
+                    "charge_id": nullable(id("ch")),
+                    "amount": {"type": "integer", "description": "Minor units, as collectRefundPaymentMethod takes it."},
+                    "currency": r("CurrencyCode"),
+                }))),
+                "created_at": time(),
+                "payment": r("Payment"),
+            })),
+        ),
+        (
             "ChargeRequest",
             request(
                 &[
@@ -807,6 +847,25 @@ fn schemas() -> Value {
                     "external_customer_id": r("ExternalId"),
                     "external_account_id": r("ExternalId"),
                 }),
+            ),
+        ),
+        (
+            "ReaderSetupRequest",
+            request(
+                &["external_account_id", "external_customer_id"],
+                json!({
+                    "external_account_id": r("ExternalId"),
+                    "external_customer_id": r("ExternalId"),
+                    "reader_id": {"type": "string", "pattern": "^tmr_[A-Za-z0-9_]+$", "description": "The smart reader to read the card on (server-driven); without it, the answer's client_secret is for the tablet's Terminal SDK (collectSetupIntentPaymentMethod, confirmSetupIntent)."},
+                    "allow_redisplay": {"type": "string", "enum": ["always", "limited", "unspecified"], "description": "The customer's consent to see the card again in online checkouts (Stripe's allow_redisplay); limited when left out."},
+                }),
+            ),
+        ),
+        (
+            "ReaderSetupCancelRequest",
+            request(
+                &["external_account_id"],
+                json!({ "external_account_id": r("ExternalId") }),
             ),
         ),
         (
@@ -1098,6 +1157,27 @@ fn schemas() -> Value {
             })),
         ),
         ("Card", response(card.clone())),
+        (
+            "ReaderSetup",
+            response(json!({
+                "id": {"type": "string", "minLength": 36, "maxLength": 36, "description": "Our id of the card setup (a UUID)."},
+                "object": {"type": "string", "enum": ["card_setup"]},
+                "status": {"type": "string", "enum": ["creating", "in_progress", "succeeded", "failed", "canceled"], "description": "Forward only; `failed` may still become `succeeded` when a card retried on the same SetupIntent is saved."},
+                "external_customer_id": string(),
+                "customer_id": id("cus"),
+                "reader_id": nullable(id("tmr")),
+                "setup_intent_id": nullable(id("seti")),
+                "allow_redisplay": {"type": "string", "enum": ["always", "limited", "unspecified"]},
+                "client_secret": nullable(json!({"type": "string", "description": "The SetupIntent's client secret for the Terminal SDK: in the answer that created a setup without reader_id only."})),
+                "card": nullable(r("Card")),
+                "failure": nullable(response(json!({
+                    "code": string(),
+                    "decline_code": nstring(),
+                    "message": nstring(),
+                }))),
+                "created_at": time(),
+            })),
+        ),
         ("CardList", list_of("Card")),
         ("DeletedCard", {
             let mut deleted = card;
@@ -1295,7 +1375,7 @@ fn schemas() -> Value {
             response(json!({
                 "id": string(),
                 "event_id": nstring(),
-                "event_type": {"type": "string", "enum": ["payment.authorized", "payment.amount_updated", "payment.authorization_expiring", "payment.captured", "payment.canceled", "payment.failed", "payment.refunded", "card.saved", "card.deleted", "dispute.created", "dispute.updated", "dispute.closed", "dispute.funds_withdrawn", "dispute.funds_reinstated", "reader.action_succeeded", "reader.action_failed"]},
+                "event_type": {"type": "string", "enum": ["payment.authorized", "payment.amount_updated", "payment.authorization_expiring", "payment.captured", "payment.canceled", "payment.failed", "payment.refunded", "card.saved", "card.deleted", "card_setup.failed", "dispute.created", "dispute.updated", "dispute.closed", "dispute.funds_withdrawn", "dispute.funds_reinstated", "reader.action_succeeded", "reader.action_failed"]},
                 "status": {"type": "string", "enum": ["pending", "delivered", "failed"]},
                 "attempts": {"type": "integer", "minimum": 0},
                 "last_status": nullable(json!({"type": "integer", "description": "The merchant endpoint's HTTP status on the last attempt."})),

@@ -55,21 +55,25 @@ fn written(result: QueryResult<usize>) -> QueryResult<Written> {
 }
 
 pub fn by_id(conn: &mut DbConnection, id: &str) -> QueryResult<Account> {
-    accounts::table
-        .find(id)
-        .select(Account::as_select())
-        .first(conn)
+    on_backend!(conn, conn => {
+        accounts::table
+            .find(id)
+            .select(Account::as_select())
+            .first(conn)
+    })
 }
 
 pub fn find_by_external_id(
     conn: &mut DbConnection,
     external_account_id: &str,
 ) -> QueryResult<Option<Account>> {
-    accounts::table
-        .filter(accounts::external_account_id.eq(external_account_id))
-        .select(Account::as_select())
-        .first(conn)
-        .optional()
+    on_backend!(conn, conn => {
+        accounts::table
+            .filter(accounts::external_account_id.eq(external_account_id))
+            .select(Account::as_select())
+            .first(conn)
+            .optional()
+    })
 }
 
 /// The account linked to this connected Stripe account (`acct_…`).

@@ -3,7 +3,7 @@
 
 use super::models::{now, ApiIdempotency};
 use super::schema::api_idempotency;
-use super::{DbConnection, Inserted};
+use super::{update_cached, DbConnection, Inserted};
 use diesel::prelude::*;
 
 pub const IN_PROGRESS: &str = "in_progress";
@@ -56,18 +56,19 @@ pub fn complete(
     content_type: Option<String>,
     body: String,
 ) -> QueryResult<()> {
-    diesel::update(
-        api_idempotency::table
-            .filter(api_idempotency::id.eq(id))
-            .filter(api_idempotency::status.eq(IN_PROGRESS)),
+    update_cached(
+        api_idempotency::table,
+        api_idempotency::id
+            .eq(id)
+            .and(api_idempotency::status.eq(IN_PROGRESS)),
+        (
+            api_idempotency::status.eq(COMPLETED),
+            api_idempotency::response_status.eq(Some(status)),
+            api_idempotency::response_content_type.eq(content_type),
+            api_idempotency::response_body.eq(Some(body)),
+            api_idempotency::completed_at.eq(Some(now())),
+        ),
     )
-    .set((
-        api_idempotency::status.eq(COMPLETED),
-        api_idempotency::response_status.eq(Some(status)),
-        api_idempotency::response_content_type.eq(content_type),
-        api_idempotency::response_body.eq(Some(body)),
-        api_idempotency::completed_at.eq(Some(now())),
-    ))
     .execute(conn)
     .map(|_| ())
 }

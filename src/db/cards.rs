@@ -27,38 +27,44 @@ pub fn insert(conn: &mut DbConnection, card: Card) -> QueryResult<Inserted<Card>
 }
 
 pub fn by_id(conn: &mut DbConnection, id: &str) -> QueryResult<Card> {
-    cards::table.find(id).select(Card::as_select()).first(conn)
+    on_backend!(conn, conn => {
+        cards::table.find(id).select(Card::as_select()).first(conn)
+    })
 }
 
 /// A live card of the same customer with the same payment method, or the same fingerprint in the
 /// same Stripe context (NULL: the current one, where new cards are saved).
 pub fn find_same(conn: &mut DbConnection, card: &Card) -> QueryResult<Option<Card>> {
-    cards::table
-        .filter(cards::customer_id.eq(&card.customer_id))
-        .filter(live())
-        .filter(
-            cards::fingerprint
-                .eq(&card.fingerprint)
-                .and(
-                    cards::stripe_context
-                        .eq(&card.stripe_context)
-                        .or(cards::stripe_context.is_null()),
-                )
-                .or(cards::stripe_payment_method_id.eq(&card.stripe_payment_method_id)),
-        )
-        .select(Card::as_select())
-        .first(conn)
-        .optional()
+    on_backend!(conn, conn => {
+        cards::table
+            .filter(cards::customer_id.eq(&card.customer_id))
+            .filter(live())
+            .filter(
+                cards::fingerprint
+                    .eq(&card.fingerprint)
+                    .and(
+                        cards::stripe_context
+                            .eq(&card.stripe_context)
+                            .or(cards::stripe_context.is_null()),
+                    )
+                    .or(cards::stripe_payment_method_id.eq(&card.stripe_payment_method_id)),
+            )
+            .select(Card::as_select())
+            .first(conn)
+            .optional()
+    })
 }
 
 /// Whether a card with this PaymentMethod was saved and deleted.
 pub fn was_deleted(conn: &mut DbConnection, payment_method: &str) -> QueryResult<bool> {
-    diesel::select(diesel::dsl::exists(
-        cards::table
-            .filter(cards::stripe_payment_method_id.eq(payment_method))
-            .filter(cards::deleted.eq(true)),
-    ))
-    .get_result(conn)
+    on_backend!(conn, conn => {
+        diesel::select(diesel::dsl::exists(
+            cards::table
+                .filter(cards::stripe_payment_method_id.eq(payment_method))
+                .filter(cards::deleted.eq(true)),
+        ))
+        .get_result(conn)
+    })
 }
 
 /// The card saved from this payment (live, else deleted), if any.
@@ -67,13 +73,15 @@ pub fn find_saved_from(
     customer_id: &str,
     payment_id: &str,
 ) -> QueryResult<Option<Card>> {
-    cards::table
-        .filter(cards::customer_id.eq(customer_id))
-        .filter(cards::source_payment_id.eq(payment_id))
-        .order(cards::deleted.asc())
-        .select(Card::as_select())
-        .first(conn)
-        .optional()
+    on_backend!(conn, conn => {
+        cards::table
+            .filter(cards::customer_id.eq(customer_id))
+            .filter(cards::source_payment_id.eq(payment_id))
+            .order(cards::deleted.asc())
+            .select(Card::as_select())
+            .first(conn)
+            .optional()
+    })
 }
 
 /// The customer's live card named by `key`.
@@ -82,16 +90,18 @@ pub fn find_live(
     customer_id: &str,
     key: CardKey<'_>,
 ) -> QueryResult<Option<Card>> {
-    let query = cards::table
-        .filter(cards::customer_id.eq(customer_id))
-        .filter(live())
-        .select(Card::as_select())
-        .into_boxed();
-    let query = match key {
-        CardKey::Id(id) => query.filter(cards::id.eq(id)),
-        CardKey::PaymentMethod(pm) => query.filter(cards::stripe_payment_method_id.eq(pm)),
-    };
-    query.first(conn).optional()
+    on_backend!(conn, conn => {
+        let query = cards::table
+            .filter(cards::customer_id.eq(customer_id))
+            .filter(live())
+            .select(Card::as_select())
+            .into_boxed();
+        let query = match key {
+            CardKey::Id(id) => query.filter(cards::id.eq(id)),
+            CardKey::PaymentMethod(pm) => query.filter(cards::stripe_payment_method_id.eq(pm)),
+        };
+        query.first(conn).optional()
+    })
 }
 
 /// The live card of any customer with this PaymentMethod.
@@ -109,12 +119,14 @@ pub fn find_live_by_payment_method(
 
 /// The customer's live cards, newest first.
 pub fn list_live(conn: &mut DbConnection, customer_id: &str) -> QueryResult<Vec<Card>> {
-    cards::table
-        .filter(cards::customer_id.eq(customer_id))
-        .filter(live())
-        .order(cards::id.desc())
-        .select(Card::as_select())
-        .load(conn)
+    on_backend!(conn, conn => {
+        cards::table
+            .filter(cards::customer_id.eq(customer_id))
+            .filter(live())
+            .order(cards::id.desc())
+            .select(Card::as_select())
+            .load(conn)
+    })
 }
 
 /// The account's card with this id (live or deleted).

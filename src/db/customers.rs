@@ -14,10 +14,12 @@ pub fn insert(conn: &mut DbConnection, row: Customer) -> QueryResult<Inserted<Cu
 }
 
 pub fn by_id(conn: &mut DbConnection, id: &str) -> QueryResult<Customer> {
-    customers::table
-        .find(id)
-        .select(Customer::as_select())
-        .first(conn)
+    on_backend!(conn, conn => {
+        customers::table
+            .find(id)
+            .select(Customer::as_select())
+            .first(conn)
+    })
 }
 
 pub fn find(
@@ -25,12 +27,14 @@ pub fn find(
     account_id: &str,
     external_customer_id: &str,
 ) -> QueryResult<Option<Customer>> {
-    customers::table
-        .filter(customers::account_id.eq(account_id))
-        .filter(customers::external_customer_id.eq(external_customer_id))
-        .select(Customer::as_select())
-        .first(conn)
-        .optional()
+    on_backend!(conn, conn => {
+        customers::table
+            .filter(customers::account_id.eq(account_id))
+            .filter(customers::external_customer_id.eq(external_customer_id))
+            .select(Customer::as_select())
+            .first(conn)
+            .optional()
+    })
 }
 
 /// Makes row `id` name another Stripe customer (made in another Stripe context, with `key`).

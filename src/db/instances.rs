@@ -1,7 +1,7 @@
 //! `instances`: running server processes and their latest heartbeats (`jobs::instances`).
 
 use super::schema::instances;
-use super::DbConnection;
+use super::{update_cached, DbConnection};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
@@ -16,9 +16,12 @@ pub fn heartbeat_of(conn: &mut DbConnection, id: &str) -> QueryResult<Option<Nai
 
 /// Moves instance `id`'s heartbeat to `at`, creating its row if there is none.
 pub fn beat(conn: &mut DbConnection, id: &str, at: NaiveDateTime) -> QueryResult<()> {
-    let updated = diesel::update(instances::table.filter(instances::id.eq(id)))
-        .set(instances::heartbeat_at.eq(at))
-        .execute(conn)?;
+    let updated = update_cached(
+        instances::table,
+        instances::id.eq(id),
+        instances::heartbeat_at.eq(at),
+    )
+    .execute(conn)?;
     if updated == 0 {
         diesel::insert_into(instances::table)
             .values((

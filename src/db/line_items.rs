@@ -26,9 +26,11 @@ pub fn insert(conn: &mut DbConnection, lines: &[PaymentLineItem]) -> QueryResult
 
 /// A payment's lines, in their order.
 pub fn of_payment(conn: &mut DbConnection, payment_id: &str) -> QueryResult<Vec<PaymentLineItem>> {
-    payment_line_items::table
-        .filter(payment_line_items::payment_id.eq(payment_id))
-        .order(payment_line_items::position.asc())
-        .select(PaymentLineItem::as_select())
-        .load(conn)
+    on_backend!(conn, conn => {
+        payment_line_items::table
+            .filter(payment_line_items::payment_id.eq(payment_id))
+            .order(payment_line_items::position.asc())
+            .select(PaymentLineItem::as_select())
+            .load(conn)
+    })
 }

@@ -3,9 +3,9 @@
 //! integers stored.
 
 use super::schema::{
-    accounts, cards, checkout_sessions, customers, disputes, payment_history, payment_line_items,
-    payment_readers, payments, refunds, stripe_events, terminal_locations, terminal_readers,
-    webhook_deliveries,
+    accounts, cards, checkout_sessions, customers, disputes, payment_charge_methods,
+    payment_history, payment_line_items, payment_readers, payments, reader_refunds, reader_setups,
+    refunds, stripe_events, terminal_locations, terminal_readers, webhook_deliveries,
 };
 use crate::money::{Currency, MinorUnits};
 use crate::payment_state::PaymentStatus;
@@ -432,6 +432,63 @@ pub struct Dispute {
     pub evidence: String,
     /// When Stripe opened the dispute.
     pub opened_at: NaiveDateTime,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+/// A refund on a reader (see `reader_refund_state`): written before Stripe is asked; amounts in
+/// minor units of the payment's currency. `stripe_reader_id` `None`: collected by the tablet's SDK.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = reader_refunds)]
+pub struct ReaderRefund {
+    pub id: String,
+    pub account_id: String,
+    pub payment_id: String,
+    pub stripe_reader_id: Option<String>,
+    pub amount: MinorUnits,
+    pub status: crate::reader_refund_state::ReaderRefundStatus,
+    pub stripe_refund_id: Option<String>,
+    pub failure_code: Option<String>,
+    pub failure_message: Option<String>,
+    /// The caller's Idempotency-Key, when given.
+    pub idempotency_key: Option<String>,
+    /// The key of the Stripe request (`refund_payment`), derived from `id`.
+    pub stripe_idempotency_key: String,
+    pub actor: String,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+/// How a payment was charged, from its charge (`card_present`, `interac_present`, `card`).
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = payment_charge_methods)]
+pub struct PaymentChargeMethod {
+    pub payment_id: String,
+    pub stripe_charge_id: String,
+    pub method_type: String,
+}
+
+/// A card saved on a reader without a sale (`db::reader_setups`).
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = reader_setups)]
+pub struct ReaderSetup {
+    pub id: String,
+    pub account_id: String,
+    pub customer_id: String,
+    /// The reader it was handed to; `None`: the tablet's SDK reads the card.
+    pub stripe_reader_id: Option<String>,
+    /// `seti_…`; none while it is being created.
+    pub stripe_setup_intent_id: Option<String>,
+    /// The Idempotency-Key of the SetupIntent's creation at Stripe (derived from the row).
+    pub stripe_idempotency_key: String,
+    /// The customer's consent (`always`, `limited`, `unspecified`).
+    pub allow_redisplay: String,
+    pub status: crate::reader_setup_state::SetupStatus,
+    /// The card saved once it succeeded.
+    pub card_id: Option<String>,
+    pub failure_code: Option<String>,
+    pub decline_code: Option<String>,
+    pub failure_message: Option<String>,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
 }

@@ -3,7 +3,7 @@
 
 use super::models::{Account, Customer, Payment};
 use super::schema::{accounts, customers, payment_history, payments};
-use super::{DbConnection, Inserted};
+use super::{update_cached, DbConnection, Inserted};
 use crate::money::MinorUnits;
 use crate::payment_state::PaymentStatus;
 use chrono::NaiveDateTime;
@@ -20,10 +20,12 @@ pub fn insert(conn: &mut DbConnection, row: Payment) -> QueryResult<Inserted<Pay
 }
 
 pub fn by_id(conn: &mut DbConnection, id: &str) -> QueryResult<Payment> {
-    payments::table
-        .find(id)
-        .select(Payment::as_select())
-        .first(conn)
+    on_backend!(conn, conn => {
+        payments::table
+            .find(id)
+            .select(Payment::as_select())
+            .first(conn)
+    })
 }
 
 /// The payment row, locked until the end of the transaction (PostgreSQL `FOR UPDATE`; SQLite's
@@ -48,12 +50,14 @@ pub fn find_by_external_id(
     account_id: &str,
     external_transaction_id: &str,
 ) -> QueryResult<Option<Payment>> {
-    payments::table
-        .filter(payments::account_id.eq(account_id))
-        .filter(payments::external_transaction_id.eq(external_transaction_id))
-        .select(Payment::as_select())
-        .first(conn)
-        .optional()
+    on_backend!(conn, conn => {
+        payments::table
+            .filter(payments::account_id.eq(account_id))
+            .filter(payments::external_transaction_id.eq(external_transaction_id))
+            .select(Payment::as_select())
+            .first(conn)
+            .optional()
+    })
 }
 
 /// The account's payment with this PaymentIntent id.
@@ -69,11 +73,13 @@ pub fn find_by_intent(
 
 /// The payment (of any account) with this PaymentIntent id.
 pub fn find_by_intent_id(conn: &mut DbConnection, intent_id: &str) -> QueryResult<Option<Payment>> {
-    payments::table
-        .filter(payments::stripe_payment_intent_id.eq(intent_id))
-        .select(Payment::as_select())
-        .first(conn)
-        .optional()
+    on_backend!(conn, conn => {
+        payments::table
+            .filter(payments::stripe_payment_intent_id.eq(intent_id))
+            .select(Payment::as_select())
+            .first(conn)
+            .optional()
+    })
 }
 
 /// A payment whose intent id is not recorded yet, by its account's and its own external ids.
@@ -82,48 +88,55 @@ pub fn find_unrecorded(
     external_account_id: &str,
     external_transaction_id: &str,
 ) -> QueryResult<Option<Payment>> {
-    // The account as a scalar subquery, so the lookup is one probe of the unique index on
-    // (account_id, external_transaction_id) rather than a walk of every unrecorded payment.
-    let account_id = accounts::table
-        .filter(accounts::external_account_id.eq(external_account_id))
-        .select(accounts::id)
-        .single_value();
-    payments::table
-        .filter(payments::account_id.nullable().eq(account_id))
-        .filter(payments::external_transaction_id.eq(external_transaction_id))
-        .filter(payments::stripe_payment_intent_id.is_null())
-        .select(Payment::as_select())
-        .first(conn)
-        .optional()
+    on_backend!(conn, conn => {
+        // The account as a scalar subquery, so the lookup is one probe of the unique index on
+        // (account_id, external_transaction_id) rather than a walk of every unrecorded payment.
+        let account_id = accounts::table
+            .filter(accounts::external_account_id.eq(external_account_id))
+            .select(accounts::id)
+            .single_value();
+        payments::table
+            .filter(payments::account_id.nullable().eq(account_id))
+            .filter(payments::external_transaction_id.eq(external_transaction_id))
+            .filter(payments::stripe_payment_intent_id.is_null())
+            .select(Payment::as_select())
+            .first(conn)
+            .optional()
+    })
 }
 
 /// Writes what the state machine may change: the intent id, status, amounts (the authorised
 /// amount and its tip too), charge, failure, the card's authorisation facts, the details a
 /// merchant may update (description, metadata, receipt e-mail) and `updated_at`.
 pub fn record_state(conn: &mut DbConnection, after: &Payment) -> QueryResult<()> {
-    diesel::update(payments::table.find(&after.id))
-        .set((
-            payments::stripe_payment_intent_id.eq(&after.stripe_payment_intent_id),
-            payments::status.eq(after.status),
-            payments::amount_capturable.eq(after.amount_capturable),
-            payments::amount_captured.eq(after.amount_captured),
-            payments::amount_refunded.eq(after.amount_refunded),
-            payments::stripe_charge_id.eq(&after.stripe_charge_id),
-            payments::failure_code.eq(&after.failure_code),
-            payments::decline_code.eq(&after.decline_code),
-            payments::amount.eq(after.amount),
-            payments::amount_tip.eq(after.amount_tip),
-            payments::capture_before.eq(after.capture_before),
-            payments::incremental_authorization_supported
-                .eq(after.incremental_authorization_supported),
-            payments::overcapture_supported.eq(after.overcapture_supported),
-            payments::description.eq(&after.description),
-            payments::metadata.eq(&after.metadata),
-            payments::receipt_email.eq(&after.receipt_email),
-            payments::updated_at.eq(after.updated_at),
-        ))
+    on_backend!(conn, conn => {
+        update_cached(
+            payments::table,
+            payments::id.eq(&after.id),
+            (
+                payments::stripe_payment_intent_id.eq(&after.stripe_payment_intent_id),
+                payments::status.eq(after.status),
+                payments::amount_capturable.eq(after.amount_capturable),
+                payments::amount_captured.eq(after.amount_captured),
+                payments::amount_refunded.eq(after.amount_refunded),
+                payments::stripe_charge_id.eq(&after.stripe_charge_id),
+                payments::failure_code.eq(&after.failure_code),
+                payments::decline_code.eq(&after.decline_code),
+                payments::amount.eq(after.amount),
+                payments::amount_tip.eq(after.amount_tip),
+                payments::capture_before.eq(after.capture_before),
+                payments::incremental_authorization_supported
+                    .eq(after.incremental_authorization_supported),
+                payments::overcapture_supported.eq(after.overcapture_supported),
+                payments::description.eq(&after.description),
+                payments::metadata.eq(&after.metadata),
+                payments::receipt_email.eq(&after.receipt_email),
+                payments::updated_at.eq(after.updated_at),
+            ),
+        )
         .execute(conn)
         .map(|_| ())
+    })
 }
 
 /// The row id of the account's payment with this PaymentIntent id (a list cursor).

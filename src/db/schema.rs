@@ -277,6 +277,56 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    reader_refunds (id) {
+        id -> Text,
+        account_id -> Text,
+        payment_id -> Text,
+        stripe_reader_id -> Nullable<Text>,
+        amount -> BigInt,
+        status -> Text,
+        stripe_refund_id -> Nullable<Text>,
+        failure_code -> Nullable<Text>,
+        failure_message -> Nullable<Text>,
+        idempotency_key -> Nullable<Text>,
+        stripe_idempotency_key -> Text,
+        actor -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    reader_setups (id) {
+        id -> Text,
+        account_id -> Text,
+        customer_id -> Text,
+        stripe_reader_id -> Nullable<Text>,
+        stripe_setup_intent_id -> Nullable<Text>,
+        stripe_idempotency_key -> Text,
+        allow_redisplay -> Text,
+        status -> Text,
+        card_id -> Nullable<Text>,
+        failure_code -> Nullable<Text>,
+        decline_code -> Nullable<Text>,
+        failure_message -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    payment_charge_methods (payment_id) {
+        payment_id -> Text,
+        stripe_charge_id -> Text,
+        method_type -> Text,
+    }
+}
+
+diesel::joinable!(reader_refunds -> payments (payment_id));
+diesel::joinable!(payment_charge_methods -> payments (payment_id));
+diesel::joinable!(reader_setups -> accounts (account_id));
+diesel::joinable!(reader_setups -> customers (customer_id));
 diesel::joinable!(disputes -> payments (payment_id));
 diesel::joinable!(disputes -> accounts (account_id));
 diesel::joinable!(checkout_sessions -> accounts (account_id));
@@ -299,4 +349,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     instances,
     payment_line_items,
     disputes,
+    reader_refunds,
+    payment_charge_methods,
+    reader_setups,
 );

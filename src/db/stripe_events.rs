@@ -6,7 +6,9 @@ use super::{DbConnection, Inserted};
 use diesel::prelude::*;
 
 pub fn exists(conn: &mut DbConnection, id: &str) -> QueryResult<bool> {
-    diesel::select(diesel::dsl::exists(stripe_events::table.find(id))).get_result(conn)
+    on_backend!(conn, conn => {
+        diesel::select(diesel::dsl::exists(stripe_events::table.find(id))).get_result(conn)
+    })
 }
 
 /// Stores the event; `Duplicate` when it is stored already.
@@ -17,8 +19,10 @@ pub fn insert(conn: &mut DbConnection, row: &StripeEvent) -> QueryResult<Inserte
 
 /// Those of `ids` that are stored.
 pub fn known_among(conn: &mut DbConnection, ids: &[String]) -> QueryResult<Vec<String>> {
-    stripe_events::table
-        .filter(stripe_events::id.eq_any(ids))
-        .select(stripe_events::id)
-        .load(conn)
+    on_backend!(conn, conn => {
+        stripe_events::table
+            .filter(stripe_events::id.eq_any(ids))
+            .select(stripe_events::id)
+            .load(conn)
+    })
 }

@@ -3,7 +3,7 @@
 
 use super::models::WebhookDelivery;
 use super::schema::webhook_deliveries;
-use super::{DbConnection, Inserted};
+use super::{update_cached, DbConnection, Inserted};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
@@ -65,17 +65,22 @@ pub struct Attempt {
 }
 
 pub fn record_attempt(conn: &mut DbConnection, id: &str, attempt: Attempt) -> QueryResult<()> {
-    diesel::update(webhook_deliveries::table.find(id))
-        .set((
-            webhook_deliveries::status.eq(attempt.status),
-            webhook_deliveries::attempts.eq(attempt.attempts),
-            webhook_deliveries::last_status.eq(attempt.last_status),
-            webhook_deliveries::last_error.eq(attempt.last_error),
-            webhook_deliveries::next_attempt_at.eq(attempt.next_attempt_at),
-            webhook_deliveries::delivered_at.eq(attempt.delivered_at),
-        ))
+    on_backend!(conn, conn => {
+        update_cached(
+            webhook_deliveries::table,
+            webhook_deliveries::id.eq(id),
+            (
+                webhook_deliveries::status.eq(attempt.status),
+                webhook_deliveries::attempts.eq(attempt.attempts),
+                webhook_deliveries::last_status.eq(attempt.last_status),
+                webhook_deliveries::last_error.eq(attempt.last_error),
+                webhook_deliveries::next_attempt_at.eq(attempt.next_attempt_at),
+                webhook_deliveries::delivered_at.eq(attempt.delivered_at),
+            ),
+        )
         .execute(conn)
         .map(|_| ())
+    })
 }
 
 /// The account's deliveries, newest first, optionally of one status.

@@ -1,9 +1,11 @@
 //! Events for merchants (`payment.authorized`, `payment.captured`, …, `card.saved`,
-//! `card.deleted`, `reader.action_succeeded`, `reader.action_failed`): written to the
-//! `webhook_deliveries` outbox in the same transaction as the change they announce, then
+//! `card.deleted`, `card_setup.failed`, `reader.action_succeeded`, `reader.action_failed`): written
+//! to the `webhook_deliveries` outbox in the same transaction as the change they announce, then
 //! delivered by the worker in `jobs::delivery`. Accounts without a webhook URL get no rows.
 
-use crate::db::models::{new_id, now, Account, Card, Customer, Dispute, Payment, WebhookDelivery};
+use crate::db::models::{
+    new_id, now, Account, Card, Customer, Dispute, Payment, ReaderSetup, WebhookDelivery,
+};
 use crate::db::{self, DbConnection};
 use crate::error::Error;
 use crate::money::{MinorUnits, Money};
@@ -85,6 +87,33 @@ pub fn emit_card(
     });
     let dedupe_key = Some(format!("{}:{event_type}", card.id));
     enqueue(conn, &account, event_type, dedupe_key, object)
+}
+
+/// Queues `card_setup.failed` (once per setup, inside the caller's transaction): a card could
+/// not be saved on the reader (declined, the reader failed or could not take it).
+pub fn emit_card_setup_failed(
+    conn: &mut DbConnection,
+    setup: &ReaderSetup,
+    customer: &Customer,
+) -> Result<(), Error> {
+    let Some(account) = webhook_account(conn, &setup.account_id)? else {
+        return Ok(());
+    };
+    let object = json!({
+        "object": "card_setup",
+        "id": setup.id,
+        "status": setup.status,
+        "external_account_id": account.external_account_id,
+        "external_customer_id": customer.external_customer_id,
+        "customer_id": customer.stripe_customer_id,
+        "reader_id": setup.stripe_reader_id,
+        "setup_intent_id": setup.stripe_setup_intent_id,
+        "failure_code": setup.failure_code,
+        "decline_code": setup.decline_code,
+        "failure_message": setup.failure_message,
+    });
+    let dedupe_key = Some(format!("{}:card_setup.failed", setup.id));
+    enqueue(conn, &account, "card_setup.failed", dedupe_key, object)
 }
 
 /// Queues a `dispute.*` event about `dispute` of `payment` (inside the caller's transaction;

@@ -13,6 +13,8 @@ pub mod line_items;
 pub mod payment_updates;
 pub mod payments;
 pub mod reader_events;
+pub mod reader_refunds;
+pub mod reader_setup;
 pub mod receipts;
 pub mod reference_checkout;
 pub mod refunds;

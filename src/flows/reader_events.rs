@@ -68,10 +68,24 @@ fn action_object(action: &ReaderAction) -> (Option<String>, Option<String>) {
             action.payment_intent_id().map(str::to_string),
             collected_card(action).map(|c| c.to_string()),
         ),
-        ReaderActionType::SetReaderDisplay => (None, None),
-        ReaderActionType::ProcessSetupIntent
-        | ReaderActionType::RefundPayment
-        | ReaderActionType::Unknown(_) => (None, None),
+        // The SetupIntent of a card saved on the reader (`reader_setup`).
+        ReaderActionType::ProcessSetupIntent => (
+            action
+                .process_setup_intent
+                .as_ref()
+                .map(|a| a.setup_intent.id().to_string()),
+            None,
+        ),
+        // The payment refunded on the reader (`reader_refunds` names its PaymentIntent).
+        ReaderActionType::RefundPayment => (
+            action
+                .refund_payment
+                .as_ref()
+                .and_then(|a| a.payment_intent.as_ref())
+                .map(|pi| pi.id().to_string()),
+            None,
+        ),
+        ReaderActionType::SetReaderDisplay | ReaderActionType::Unknown(_) => (None, None),
     }
 }
 
@@ -254,12 +268,16 @@ pub fn on_reader_event(
     super::events::emit_reader_action(conn, &row.account_id, event_type, dedupe, object)
 }
 
-/// The payment (our id: its PaymentIntent's) the recorded action concerns, for a payment action.
+/// The payment (our id: its PaymentIntent's) the recorded action concerns: a payment action, or
+/// the payment refunded on the reader.
 pub fn payment_of_row(row: &ReaderActionRow) -> Option<String> {
     match row.action_type.as_deref() {
-        Some("process_payment_intent" | "collect_payment_method" | "confirm_payment_intent") => {
-            row.action_object.clone()
-        }
+        Some(
+            "process_payment_intent"
+            | "collect_payment_method"
+            | "confirm_payment_intent"
+            | "refund_payment",
+        ) => row.action_object.clone(),
         _ => None,
     }
 }

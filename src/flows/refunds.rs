@@ -33,15 +33,12 @@ pub async fn refund(
     let (account, payment, customer) =
         payments::load_viewed(services, external_account_id, payment_id).await?;
     if payment.status != PaymentStatus::Succeeded {
-        let mut e = Error::conflict(
-            "payment_not_refundable",
-            format!(
-                "only captured payments can be refunded (status '{}'); void an uncaptured one with POST /v1/payment/cancel",
-                payment.status
-            ),
-        );
-        e.payment_status = Some(payment.status.to_string());
-        return Err(e);
+        return Err(not_refundable(&payment));
+    }
+    // Interac is refunded in person only (Stripe refuses it through the API): said here,
+    // without asking Stripe to refuse it.
+    if super::reader_refunds::charged_with_interac(services, &account, &payment).await? {
+        return Err(super::reader_refunds::refund_on_reader_required());
     }
     let currency = payment.currency;
     // The state machine keeps the refunded amount at most the captured one.
@@ -165,7 +162,20 @@ fn refused(e: StripeError) -> Error {
     }
 }
 
-fn over_refundable(refundable: Money) -> Error {
+/// 409 `payment_not_refundable`: only a captured payment can be refunded.
+pub(crate) fn not_refundable(payment: &crate::db::models::Payment) -> Error {
+    let mut e = Error::conflict(
+        "payment_not_refundable",
+        format!(
+            "only captured payments can be refunded (status '{}'); void an uncaptured one with POST /v1/payment/cancel",
+            payment.status
+        ),
+    );
+    e.payment_status = Some(payment.status.to_string());
+    e
+}
+
+pub(crate) fn over_refundable(refundable: Money) -> Error {
     Error::invalid(
         "amount",
         format!(
@@ -175,7 +185,7 @@ fn over_refundable(refundable: Money) -> Error {
     )
 }
 
-fn fully_refunded() -> Error {
+pub(crate) fn fully_refunded() -> Error {
     Error::conflict(
         "payment_fully_refunded",
         "the payment is already fully refunded",

@@ -65,6 +65,12 @@ pub fn refund_for_caller_key(payment_intent: &str, caller_key: &str) -> String {
     derive("re", &[payment_intent, "key", caller_key])
 }
 
+/// The key of a reader refund's `refund_payment` request: derived from our row's id, written
+/// before Stripe is asked, so any retry of the row replays the same action.
+pub fn reader_refund(reader_refund_id: &str) -> String {
+    derive("rrf", &[reader_refund_id])
+}
+
 /// The key of a refund without the caller's key: the same until the refund is recorded.
 pub fn refund_for_amounts(
     payment_intent: &str,

@@ -426,7 +426,7 @@ async fn owned_location_row(
 }
 
 /// The account and its reader with this Stripe id (404 if unknown or another account's).
-async fn owned_reader(
+pub(crate) async fn owned_reader(
     services: &Services,
     external_account_id: String,
     reader_id: String,
@@ -766,7 +766,7 @@ pub struct Tipping {
     pub eligible_amount: Option<DecimalText>,
 }
 
-fn reader_busy() -> Error {
+pub(crate) fn reader_busy() -> Error {
     Error::conflict(
         "reader_busy",
         "the reader is busy with another action; wait for it, or cancel it with POST /v1/terminal/readers/{id}/cancel",
@@ -774,7 +774,7 @@ fn reader_busy() -> Error {
 }
 
 /// Stripe's `terminal_reader_offline`: the reader is not connected, nothing was sent to it.
-fn reader_offline() -> Error {
+pub(crate) fn reader_offline() -> Error {
     Error::conflict(
         "reader_offline",
         "the reader is offline; check that it is powered on and connected to the internet, then retry",

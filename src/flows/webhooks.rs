@@ -120,7 +120,13 @@ pub async fn store_and_apply(
     let handled = HandledEvent::parse(&event.event_type);
     let completes = matches!(
         handled,
-        Some(HandledEvent::CheckoutSessionCompleted | HandledEvent::SetupIntentSucceeded)
+        Some(
+            HandledEvent::CheckoutSessionCompleted
+                | HandledEvent::SetupIntentSucceeded
+                | HandledEvent::SetupIntentSetupFailed
+                | HandledEvent::TerminalReaderActionSucceeded
+                | HandledEvent::TerminalReaderActionFailed
+        )
     );
     if completes {
         let id = event.id.clone();
@@ -140,6 +146,25 @@ pub async fn store_and_apply(
             (Some(HandledEvent::SetupIntentSucceeded), Some(_)) => {
                 super::card_checkout::complete_setup_intent(services, &event.data.object, scope)
                     .await?;
+                super::reader_setup::on_setup_intent_event(services, &event.data.object, scope)
+                    .await?;
+            }
+            (Some(HandledEvent::SetupIntentSetupFailed), Some(_)) => {
+                super::reader_setup::on_setup_intent_event(services, &event.data.object, scope)
+                    .await?;
+            }
+            // A reader's action ended: a card saved on the reader without a sale (other action
+            // types are not acted on here).
+            (
+                Some(
+                    HandledEvent::TerminalReaderActionSucceeded
+                    | HandledEvent::TerminalReaderActionFailed,
+                ),
+                Some(_),
+            ) => {
+                if let Some(reader) = decode::<stripe_client::Reader>(&event) {
+                    super::reader_setup::on_reader_action(services, &reader, scope).await?;
+                }
             }
             _ => {}
         }
@@ -188,20 +213,23 @@ pub enum HandledEvent {
     ChargeRefundUpdated,
     CheckoutSessionCompleted,
     SetupIntentSucceeded,
+    SetupIntentSetupFailed,
+    TerminalReaderActionSucceeded,
+    TerminalReaderActionFailed,
+    TerminalReaderActionUpdated,
     PaymentMethodDetached,
     ChargeDisputeCreated,
     ChargeDisputeUpdated,
     ChargeDisputeClosed,
     ChargeDisputeFundsWithdrawn,
     ChargeDisputeFundsReinstated,
-    TerminalReaderActionSucceeded,
-    TerminalReaderActionFailed,
-    TerminalReaderActionUpdated,
+    ChargeSucceeded,
+    RefundCreated,
 }
 
 impl HandledEvent {
     /// Every handled event, in the order they are registered at Stripe.
-    pub const ALL: [HandledEvent; 19] = [
+    pub const ALL: [HandledEvent; 22] = [
         HandledEvent::PaymentIntentAmountCapturableUpdated,
         HandledEvent::PaymentIntentSucceeded,
         HandledEvent::PaymentIntentCanceled,
@@ -212,15 +240,18 @@ impl HandledEvent {
         HandledEvent::ChargeRefundUpdated,
         HandledEvent::CheckoutSessionCompleted,
         HandledEvent::SetupIntentSucceeded,
+        HandledEvent::SetupIntentSetupFailed,
+        HandledEvent::TerminalReaderActionSucceeded,
+        HandledEvent::TerminalReaderActionFailed,
+        HandledEvent::TerminalReaderActionUpdated,
         HandledEvent::PaymentMethodDetached,
         HandledEvent::ChargeDisputeCreated,
         HandledEvent::ChargeDisputeUpdated,
         HandledEvent::ChargeDisputeClosed,
         HandledEvent::ChargeDisputeFundsWithdrawn,
         HandledEvent::ChargeDisputeFundsReinstated,
-        HandledEvent::TerminalReaderActionSucceeded,
-        HandledEvent::TerminalReaderActionFailed,
-        HandledEvent::TerminalReaderActionUpdated,
+        HandledEvent::ChargeSucceeded,
+        HandledEvent::RefundCreated,
     ];
 
     /// Stripe's name of the event type.
@@ -238,15 +269,18 @@ impl HandledEvent {
             HandledEvent::ChargeRefundUpdated => "charge.refund.updated",
             HandledEvent::CheckoutSessionCompleted => "checkout.session.completed",
             HandledEvent::SetupIntentSucceeded => "setup_intent.succeeded",
+            HandledEvent::SetupIntentSetupFailed => "setup_intent.setup_failed",
+            HandledEvent::TerminalReaderActionSucceeded => "terminal.reader.action_succeeded",
+            HandledEvent::TerminalReaderActionFailed => "terminal.reader.action_failed",
+            HandledEvent::TerminalReaderActionUpdated => "terminal.reader.action_updated",
             HandledEvent::PaymentMethodDetached => "payment_method.detached",
             HandledEvent::ChargeDisputeCreated => "charge.dispute.created",
             HandledEvent::ChargeDisputeUpdated => "charge.dispute.updated",
             HandledEvent::ChargeDisputeClosed => "charge.dispute.closed",
             HandledEvent::ChargeDisputeFundsWithdrawn => "charge.dispute.funds_withdrawn",
             HandledEvent::ChargeDisputeFundsReinstated => "charge.dispute.funds_reinstated",
-            HandledEvent::TerminalReaderActionSucceeded => "terminal.reader.action_succeeded",
-            HandledEvent::TerminalReaderActionFailed => "terminal.reader.action_failed",
-            HandledEvent::TerminalReaderActionUpdated => "terminal.reader.action_updated",
+            HandledEvent::ChargeSucceeded => "charge.succeeded",
+            HandledEvent::RefundCreated => "refund.created",
         }
     }
 
@@ -264,15 +298,15 @@ impl HandledEvent {
 }
 
 /// The merchant account an event concerns: by connected account, else by the external id we put
-/// in the object's metadata, else (a dispute, which carries no metadata of ours) by the payment
-/// of the PaymentIntent it names.
+/// in the object's metadata, else (a dispute, or a refund the Terminal SDK made, which carry no
+/// metadata of ours) by the payment of the PaymentIntent it names.
 async fn event_account(services: &Services, event: &Event) -> Result<Option<Account>, Error> {
     let by_connect = event.account.clone();
     let object = &event.data.object;
     let by_metadata = object["metadata"]["external_account_id"]
         .as_str()
         .map(str::to_string);
-    let by_intent = (object["object"] == "dispute")
+    let by_intent = (object["object"] == "dispute" || object["object"] == "refund")
         .then(|| object["payment_intent"].as_str().map(str::to_string))
         .flatten();
     if by_connect.is_none() && by_metadata.is_none() && by_intent.is_none() {
@@ -332,21 +366,37 @@ fn apply(conn: &mut DbConnection, event: &Event, scope: &Scope) -> Result<(), Er
             Some(dispute) => super::disputes::record(conn, &dispute, scope),
             None => Ok(()),
         },
-        // The reader's action, recorded forward only, whatever its type (dispatched there).
+        // The reader's action, recorded forward only, whatever its type (dispatched there); a
+        // refund on the reader is recorded from it too (a card saved on the reader was completed
+        // before the event was stored, `store_and_apply`).
         HandledEvent::TerminalReaderActionSucceeded
         | HandledEvent::TerminalReaderActionFailed
         | HandledEvent::TerminalReaderActionUpdated => match decode::<Reader>(event) {
-            Some(reader) => super::reader_events::on_reader_event(
-                conn,
-                &event.id,
-                event.created,
-                &reader,
-                |account| scope.allows(account),
-            ),
+            Some(reader) => {
+                super::reader_events::on_reader_event(
+                    conn,
+                    &event.id,
+                    event.created,
+                    &reader,
+                    |account| scope.allows(account),
+                )?;
+                super::reader_refunds::on_reader_action(conn, &reader, scope)
+            }
+            None => Ok(()),
+        },
+        // How the payment was charged (Interac is refunded on the reader only).
+        HandledEvent::ChargeSucceeded => match decode::<Charge>(event) {
+            Some(charge) => super::reader_refunds::on_charge_succeeded(conn, &charge, scope),
+            None => Ok(()),
+        },
+        HandledEvent::RefundCreated => match decode::<Refund>(event) {
+            Some(refund) => super::reader_refunds::on_stripe_refund(conn, &refund, scope),
             None => Ok(()),
         },
         // Completed before the event is stored (`store_and_apply`): they read from Stripe.
-        HandledEvent::CheckoutSessionCompleted | HandledEvent::SetupIntentSucceeded => Ok(()),
+        HandledEvent::CheckoutSessionCompleted
+        | HandledEvent::SetupIntentSucceeded
+        | HandledEvent::SetupIntentSetupFailed => Ok(()),
     }
 }
 

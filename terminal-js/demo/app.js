@@ -3,7 +3,8 @@
 // charge() (intent → collect → process → capture → save card). The menu rings up a cart shown on
 // the counter's smart reader (showCart); the simulated reader panel shows that cart, the tipping
 // screen (the customer's pick becomes the tip) and the card prompt; after payment the HTML receipt
-// is shown, printable; a tab is authorised with incremental support, raised, then captured.
+// is shown, printable; a tab is authorised with incremental support, raised, then captured; a
+// paid sale is refunded on the reader (Interac through the SDK, other cards on the counter's reader).
 import { createPosTerminal, toMinorUnits, fromMinorUnits, cartTotal } from '/pos/lib/index.js';
 import { createSimulatedStripeTerminal, TEST_CARDS } from '/pos/lib/simulated.js';
 
@@ -45,8 +46,14 @@ const ui = {
   printReceipt: $('print-receipt'),
   newSale: $('new-sale'),
   savedCards: $('saved-cards'),
+  saveOnReader: $('save-on-reader'),
+  setupMessage: $('setup-message'),
   cardsOwner: $('cards-owner'),
   saleId: $('sale-id'),
+  refund: $('refund'),
+  refundAmount: $('refund-amount'),
+  refundOnReader: $('refund-on-reader'),
+  refundStatus: $('refund-status'),
 };
 
 const state = {
@@ -68,7 +75,14 @@ const state = {
   stripeApiBase: '/sim/stripe',
   screen: null, // what the simulated reader shows during a payment: {kind: 'tipping' | 'collect' | 'approved', …}
   tab: null, // an open tab: {paymentId, authorised, external_transaction_id, cardPresent}
+  sale: null, // the paid sale on screen: {paymentId, currency, interac}, for a refund on the reader
 };
+
+// Interac debit: a CAD sale, captured at once, refunded in person only (the card is presented
+// again: the simulated SDK's collectRefundPaymentMethod / processRefund).
+const INTERAC_CARD = Object.freeze({ number: '4506445006931933', brand: 'interac', label: 'Interac debit · CAD', outcome: 'approved', interac: true });
+const CARDS = [...TEST_CARDS, INTERAC_CARD];
+const isInterac = (number) => number === INTERAC_CARD.number;
 
 const CURRENCY = 'usd';
 const MENU = [
@@ -162,6 +176,7 @@ function renderButtons() {
   ui.customer.disabled = locked;
   const hasCustomer = ui.customer.value.trim() !== '';
   ui.saveCard.disabled = locked || !hasCustomer;
+  ui.saveOnReader.disabled = !state.ready || state.busy || !hasCustomer;
   if (!hasCustomer) ui.saveCard.checked = false;
   ui.saveHint.hidden = hasCustomer;
 }
@@ -197,7 +212,7 @@ function renderCards() {
     head.textContent = caption;
     const grid = document.createElement('div');
     grid.className = 'card-options';
-    grid.append(...TEST_CARDS.filter((c) => c.outcome === outcome).map(cardOption));
+    grid.append(...CARDS.filter((c) => c.outcome === outcome).map(cardOption));
     group.append(head, grid);
     return group;
   });
@@ -409,6 +424,18 @@ function renderReaderScreen() {
     el.replaceChildren(screenText('Approved'), screenText('Thank you!', 'screen-idle'));
     return;
   }
+  if (serverScreen.screen === 'collect_refund_payment_method') {
+    el.dataset.screen = 'refund';
+    const tap = document.createElement('button');
+    tap.type = 'button';
+    tap.className = 'btn primary small';
+    tap.dataset.testid = 'reader-refund-tap';
+    tap.textContent = 'Customer taps the card';
+    tap.addEventListener('click', () => void presentOnCounter(state.card).then(refreshReaderScreen));
+    el.replaceChildren(screenText(`Refund ${money(fromMinorUnits(serverScreen.amount, serverScreen.currency), serverScreen.currency)}`),
+      screenText('Present the card you paid with'), tap);
+    return;
+  }
   if (serverScreen.screen === 'cart' && serverScreen.cart) {
     const { cart } = serverScreen;
     el.dataset.screen = 'cart';
@@ -489,6 +516,35 @@ function describeError(err) {
   }
 }
 
+/** Saves the customer's card without a sale (a gym sign-up): the reader reads the picked test card. */
+async function saveCardWithoutSale() {
+  const customer = ui.customer.value.trim();
+  if (!customer || state.busy) return;
+  state.busy = true;
+  renderButtons();
+  const say = (kind, html) => {
+    ui.setupMessage.hidden = false;
+    ui.setupMessage.dataset.kind = kind;
+    ui.setupMessage.innerHTML = html;
+  };
+  delete ui.setupMessage.dataset.cardId;
+  say('info', 'Waiting for the customer to tap, insert or swipe… nothing is charged.');
+  try {
+    const { card } = await state.pos.saveCardOnReader({ externalCustomerId: customer, testCardNumber: state.card });
+    say('ok', `<strong>Card saved</strong> ${esc(brandName(card.brand))} •••• ${esc(card.last4)} for ${esc(customer)}.`);
+    ui.setupMessage.dataset.cardId = card.id;
+  } catch (err) {
+    const [kind, html] = describeError(err);
+    say(kind, err.kind === 'declined'
+      ? `<strong>Card declined</strong> <code>${esc(err.declineCode ?? err.code)}</code> — no card saved.`
+      : html);
+  } finally {
+    state.busy = false;
+    renderButtons();
+    await refreshSavedCards();
+  }
+}
+
 async function charge({ tab = false } = {}) {
   if (state.busy || !state.ready || state.tab) return;
   const amount = amountString();
@@ -509,16 +565,19 @@ async function charge({ tab = false } = {}) {
   state.pos.terminal.setSimulatorConfiguration({ testCardNumber: state.card });
   document.body.dataset.sale = 'running';
 
+  const interac = isInterac(state.card) && !tab;
   try {
     const result = await state.pos.charge({
       amount,
+      // Interac: a CAD sale that takes it (the only currency it supports).
+      ...(interac ? { currency: 'cad', paymentMethodTypes: ['card_present', 'interac_present'] } : {}),
       external_transaction_id,
       external_customer_id: customer,
       saveCard: saveCard && !tab,
       // A tab is authorised now and captured at closing: incremental support, no tip yet.
       capture: !tab,
       requestIncrementalAuthorizationSupport: tab || undefined,
-      skipTipping: tab || !ui.tipOnReader.checked || undefined,
+      skipTipping: tab || interac || !ui.tipOnReader.checked || undefined,
       onStep: ({ step }) => {
         showStep(step);
         if (step === 'collect') {
@@ -551,6 +610,7 @@ async function charge({ tab = false } = {}) {
       return;
     }
     state.approved = true;
+    state.sale = { paymentId: result.paymentIntentId, currency: result.payment.currency, interac };
     await showResult(result);
     await finishOnReader();
     document.body.dataset.sale = 'approved'; // paid, receipt shown, reader's cart cleared
@@ -627,7 +687,76 @@ async function showResult(result) {
   const tipped = payment.amount_tip && toMinorUnits(payment.amount_tip, payment.currency) > 0n;
   ui.resultTip.textContent = tipped ? money(payment.amount_tip, payment.currency) : 'None';
   ui.result.hidden = false;
+  ui.refundAmount.value = '';
+  ui.refundStatus.textContent = '';
+  delete ui.refund.dataset.status;
   await showReceipt(payment.id);
+}
+
+// ---- a refund on the reader: Interac through the SDK (the card presented again), other cards on
+// the counter's smart reader (server-driven; the simulated customer taps the card on its panel)
+
+/** The simulated customer presents `card` on the counter's reader (Stripe's test helper). */
+async function presentOnCounter(card) {
+  const kind = isInterac(card) ? 'interac_present' : 'card_present';
+  const form = new URLSearchParams({ type: kind, [`${kind}[number]`]: card });
+  await fetch(`${state.stripeApiBase}/v1/test_helpers/terminal/readers/${encodeURIComponent(state.counter.reader)}/present_payment_method`, {
+    method: 'POST',
+    // The simulator's own test key (simulator mode only; never a real key).
+    headers: { Authorization: 'Bearer sk_test_simulator', 'Content-Type': 'application/x-www-form-urlencoded' },
+    body: form,
+  });
+}
+
+function showRefund(readerRefund) {
+  ui.refund.dataset.status = readerRefund.status;
+  const amount = money(readerRefund.amount, readerRefund.currency);
+  ui.refundStatus.textContent = {
+    pending: `${amount}: waiting for the card on the reader…`,
+    succeeded: `${amount} refunded on the reader ✓ (refunded so far ${money(readerRefund.payment.amount_refunded, readerRefund.currency)})`,
+    failed: `Refund failed: ${readerRefund.failure_message ?? readerRefund.failure_code ?? 'the reader refused it'}`,
+    canceled: 'Refund canceled on the reader.',
+  }[readerRefund.status] ?? readerRefund.status;
+}
+
+async function refundOnReader() {
+  const sale = state.sale;
+  if (!sale || state.busy) return;
+  const amount = ui.refundAmount.value.trim() || undefined;
+  // The reader's own screen (the refund prompt) replaces the "Approved" of the sale.
+  state.screen = null;
+  state.busy = true;
+  ui.refundOnReader.disabled = true;
+  try {
+    if (sale.interac) {
+      // The cardholder presents the Interac card of the sale (the one picked above).
+      state.pos.terminal.setSimulatorConfiguration({ testCardNumber: state.card });
+      ui.refundStatus.textContent = 'Present the Interac card on the reader…';
+      const { readerRefund } = await state.pos.refundOnReader({ paymentId: sale.paymentId, amount });
+      showRefund(readerRefund);
+    } else if (state.counter) {
+      let { readerRefund } = await state.pos.refundOnReader({ paymentId: sale.paymentId, amount, readerId: state.counter.reader });
+      showRefund(readerRefund);
+      await refreshReaderScreen();
+      const deadline = Date.now() + 60_000;
+      while (readerRefund.status === 'pending' && Date.now() < deadline) {
+        await new Promise((resolve) => { setTimeout(resolve, 500); });
+        readerRefund = await state.pos.getReaderRefund(readerRefund.id);
+        await refreshReaderScreen();
+      }
+      showRefund(readerRefund);
+    } else {
+      ui.refundStatus.textContent = 'No smart reader at the counter: card refunds go through POST /v1/payment/refund.';
+    }
+    await showReceipt(sale.paymentId);
+  } catch (err) {
+    ui.refund.dataset.status = 'error';
+    ui.refundStatus.textContent = `${err.message}${err.code ? ` (${err.code})` : ''}`;
+  } finally {
+    state.busy = false;
+    ui.refundOnReader.disabled = false;
+    await refreshReaderScreen();
+  }
 }
 
 // ---- an open tab: authorised with incremental support, raised as it grows, captured at closing
@@ -683,6 +812,7 @@ async function closeTab() {
 }
 
 function newSale() {
+  state.sale = null;
   state.cents = '';
   state.pending = null;
   state.approved = false;
@@ -739,6 +869,7 @@ ui.customer.addEventListener('input', () => {
   customerTimer = setTimeout(refreshSavedCards, 300);
 });
 ui.charge.addEventListener('click', () => void charge());
+ui.saveOnReader.addEventListener('click', () => void saveCardWithoutSale());
 ui.check.addEventListener('click', () => void checkPayment());
 ui.cancel.addEventListener('click', async () => {
   ui.cancel.disabled = true;
@@ -747,6 +878,7 @@ ui.cancel.addEventListener('click', async () => {
   if (!cancelled) showMessage('warning', 'Too late to cancel: the card is being processed.');
 });
 ui.newSale.addEventListener('click', newSale);
+ui.refundOnReader.addEventListener('click', () => void refundOnReader());
 ui.openTab.addEventListener('click', () => void openTab());
 ui.tabRaise.addEventListener('click', () => void raiseTab());
 ui.tabClose.addEventListener('click', () => void closeTab());

@@ -58,12 +58,13 @@ export function createBackendClient(options) {
   }
   const fetchFn = options.fetch ?? defaultFetch();
 
-  async function once(method, path, body, context, asText = false, callTimeoutMs = timeoutMs) {
+  async function once(method, path, body, context, asText = false, callTimeoutMs = timeoutMs, idempotencyKey = undefined) {
     const url = joinUrl(backendUrl, path);
     const token = await resolveToken(getAuthToken);
     const headers = { Accept: asText ? 'text/plain, text/html, application/json' : 'application/json' };
     if (token) headers.Authorization = `Bearer ${token}`;
     if (body !== undefined) headers['Content-Type'] = 'application/json';
+    if (idempotencyKey) headers['Idempotency-Key'] = idempotencyKey;
     const controller = typeof AbortController === 'function' ? new AbortController() : null;
     let timedOut = false;
     const timer = controller && callTimeoutMs > 0
@@ -104,16 +105,17 @@ export function createBackendClient(options) {
    * @param {string} method
    * @param {string} path
    * @param {object} [body]
-   * @param {{retry?: boolean, paymentIntentId?: string, text?: boolean, timeoutMs?: number}} [opts] text:
-   *   resolve the response body as a string (errors are still the JSON error envelope); timeoutMs:
-   *   this call's own timeout (a long poll)
+   * @param {{retry?: boolean, paymentIntentId?: string, text?: boolean, timeoutMs?: number, idempotencyKey?: string}} [opts]
+   *   text: resolve the response body as a string (errors are still the JSON error envelope);
+   *   timeoutMs: this call's own timeout (a long poll); idempotencyKey: sent as Idempotency-Key, the
+   *   same on every retry
    */
   async function request(method, path, body, opts = {}) {
     const retry = opts.retry ?? true;
     const context = opts.paymentIntentId ? { paymentIntentId: opts.paymentIntentId } : {};
     for (let attempt = 0; ; attempt++) {
       try {
-        return await once(method, path, body, context, opts.text === true, opts.timeoutMs ?? timeoutMs);
+        return await once(method, path, body, context, opts.text === true, opts.timeoutMs ?? timeoutMs, opts.idempotencyKey);
       } catch (err) {
         const canRetry = retry && err instanceof PosTerminalError && err.retryable && attempt < retries;
         if (!canRetry) throw err;
@@ -249,6 +251,22 @@ export function createBackendClient(options) {
       });
     },
 
+    /**
+     * POST /v1/payment/refund/reader: a refund in person. With `reader_id` the reader asks for the
+     * card itself; without it the answer's `sdk` ({charge_id, amount, currency}) is for the SDK's
+     * collectRefundPaymentMethod. Retried under one Idempotency-Key (one reader refund).
+     */
+    refundOnReader({ payment_id, external_account_id, amount, reader_id, idempotency_key }) {
+      return request('POST', '/v1/payment/refund/reader', compact({ payment_id, external_account_id, amount, reader_id }), {
+        paymentIntentId: payment_id, idempotencyKey: idempotency_key, retry: Boolean(idempotency_key),
+      });
+    },
+
+    /** GET /v1/payment/refund/reader/{id}: the reader refund, its outcome read from Stripe while pending. */
+    getReaderRefund({ id, external_account_id }) {
+      return request('GET', `/v1/payment/refund/reader/${enc(id)}?external_account_id=${enc(external_account_id)}`);
+    },
+
     /** GET /v1/terminal/readers/{id}: the reader with its current action. */
     getReader({ reader_id, external_account_id }) {
       return request('GET', `/v1/terminal/readers/${enc(reader_id)}?external_account_id=${enc(external_account_id)}`);
@@ -280,6 +298,26 @@ export function createBackendClient(options) {
       return request('POST', '/v1/payment/cancel', compact({ payment_id, external_account_id }), {
         paymentIntentId: payment_id,
       });
+    },
+
+    /**
+     * POST /v1/customer/card/reader: save a card without a sale. With reader_id the smart reader
+     * reads the card; without, the answer's client_secret is for the Terminal SDK.
+     */
+    startReaderSetup({ external_account_id, external_customer_id, reader_id, allow_redisplay }) {
+      return request('POST', '/v1/customer/card/reader', compact({
+        external_account_id, external_customer_id, reader_id, allow_redisplay,
+      }));
+    },
+
+    /** GET /v1/customer/card/reader/{setup_id}: the setup as Stripe has it now. */
+    getReaderSetup({ setup_id, external_account_id }) {
+      return request('GET', `/v1/customer/card/reader/${enc(setup_id)}?external_account_id=${enc(external_account_id)}`);
+    },
+
+    /** POST /v1/customer/card/reader/{setup_id}/cancel. */
+    cancelReaderSetup({ setup_id, external_account_id }) {
+      return request('POST', `/v1/customer/card/reader/${enc(setup_id)}/cancel`, compact({ external_account_id }));
     },
 
     /** GET /v1/customer/cards → the array of saved cards. */

@@ -51,6 +51,13 @@ const DEFAULT_ALLOW_REDISPLAY = 'limited';
 
 const CANCELLABLE_PHASES = new Set([ChargeSteps.INTENT, ChargeSteps.COLLECT, ChargeSteps.DECLINED]);
 
+/** A random suffix for Idempotency-Keys. */
+function randomKey() {
+  const c = globalThis.crypto;
+  if (c && typeof c.randomUUID === 'function') return c.randomUUID();
+  return `${Date.now().toString(36)}-${Math.random().toString(36).slice(2)}`;
+}
+
 /** `pi_123_secret_456` → `pi_123` (for error context; never logged). */
 export function paymentIntentIdFromSecret(clientSecret) {
   if (typeof clientSecret !== 'string') return null;
@@ -482,6 +489,7 @@ export function createPosTerminal(options = {}) {
       amount, currency, external_transaction_id, external_customer_id, saveCard = false,
       allowRedisplay, onStep, onDecline, description, metadata, capture = true,
       requestIncrementalAuthorizationSupport = false, skipTipping, tipEligibleAmount, tipConfiguration,
+      paymentMethodTypes,
     } = params;
     const account = run.account;
     let attempt = 0;
@@ -500,6 +508,8 @@ export function createPosTerminal(options = {}) {
       description,
       metadata,
       request_incremental_authorization_support: requestIncrementalAuthorizationSupport,
+      // ['card_present', 'interac_present'] for a CAD sale that takes Interac (captured at once).
+      ...(paymentMethodTypes ? { payment_method_types: paymentMethodTypes } : {}),
     });
     if (run.cancelRequested) await cancelIntentAndThrow(run);
     // The tip-eligible part in the SDK's minor units, in the intent's currency.
@@ -741,6 +751,137 @@ export function createPosTerminal(options = {}) {
     return outcome.cancelled;
   }
 
+  /**
+   * Refunds a paid payment in person (Interac must be: the backend refuses its API refund with
+   * 409 refund_on_reader_required). `amount` (major units) defaults to what is left. With
+   * `readerId` (a smart reader, server-driven) it resolves once the reader asks for the card:
+   * `{readerRefund}` pending, its outcome later from getReaderRefund. Without it, the connected
+   * reader collects the card through the SDK (collectRefundPaymentMethod, processRefund) and it
+   * resolves to `{readerRefund, refund}` with the outcome the backend recorded. One
+   * Idempotency-Key per call (`idempotencyKey`, default a fresh one): a retried request is one
+   * refund.
+   */
+  async function refundOnReader({ paymentId, amount, readerId, idempotencyKey, external_account_id = externalAccountId } = {}) {
+    if (!paymentId) throw new PosTerminalError(ErrorKinds.INVALID_REQUEST, 'paymentId is required', { param: 'paymentId' });
+    const key = idempotencyKey ?? `refund-on-reader-${paymentId}-${randomKey()}`;
+    const readerRefund = await backend.refundOnReader({
+      payment_id: paymentId, external_account_id, amount, reader_id: readerId, idempotency_key: key,
+    });
+    if (readerId) return { readerRefund };
+    const sdk = readerRefund?.sdk;
+    if (!sdk?.charge_id) {
+      throw new PosTerminalError(ErrorKinds.BACKEND, 'The backend gave no charge to refund on the reader', {
+        code: 'invalid_response', paymentIntentId: paymentId,
+      });
+    }
+    const context = { paymentIntentId: paymentId };
+    await callSdk(() => terminal.collectRefundPaymentMethod(sdk.charge_id, sdk.amount, sdk.currency), context);
+    const processed = await callSdk(() => terminal.processRefund(), context);
+    // What the backend recorded (it asks Stripe while the refund is pending).
+    const recorded = await backend.getReaderRefund({ id: readerRefund.id, external_account_id });
+    return { readerRefund: recorded, refund: processed?.refund ?? null };
+  }
+
+  /** The card setup's failure as a typed error (declined, cancelled or backend), setup attached. */
+  function setupError(setup) {
+    const failure = setup.failure ?? {};
+    const details = { code: failure.code ?? setup.status, declineCode: failure.decline_code ?? null };
+    let err;
+    if (setup.status === 'canceled') {
+      err = new PosTerminalError(ErrorKinds.CANCELLED, 'The card setup was canceled', { code: 'canceled' });
+    } else if (failure.decline_code || failure.code === 'card_declined') {
+      err = new PosTerminalError(ErrorKinds.DECLINED, failure.message ?? 'The card was declined', details);
+    } else {
+      err = new PosTerminalError(ErrorKinds.TERMINAL, failure.message ?? 'The card could not be saved', details);
+    }
+    err.setup = setup;
+    return err;
+  }
+
+  /**
+   * Saves a card without a sale (a gym, a hotel check-in): POST /v1/customer/card/reader, then
+   * either the smart reader `readerId` reads the card (server-driven; the backend's setup is
+   * polled until it ended, at most `timeoutMs`) or this terminal's SDK does
+   * (collectSetupIntentPaymentMethod + confirmSetupIntent with the setup's client_secret).
+   * Resolves `{setup, card}` once the card is saved (the same physical card already saved for the
+   * customer is that card); rejects kind 'declined' (declineCode), 'cancelled', or others, with
+   * `err.setup` when the backend has a setup.
+   */
+  async function saveCardOnReader(params = {}) {
+    const {
+      externalCustomerId,
+      readerId,
+      allowRedisplay = 'limited',
+      external_account_id = externalAccountId,
+      timeoutMs = 120_000,
+      pollIntervalMs = verifyIntervalMs,
+      testCardNumber,
+    } = params;
+    if (!externalCustomerId) {
+      throw new PosTerminalError(ErrorKinds.INVALID_REQUEST, 'externalCustomerId is required', { param: 'externalCustomerId' });
+    }
+    if (!external_account_id) {
+      throw new PosTerminalError(ErrorKinds.INVALID_REQUEST, 'external_account_id is required', { param: 'external_account_id' });
+    }
+    if (!['always', 'limited', 'unspecified'].includes(allowRedisplay)) {
+      throw new PosTerminalError(ErrorKinds.INVALID_REQUEST, "allowRedisplay must be 'always', 'limited' or 'unspecified'", {
+        param: 'allowRedisplay',
+      });
+    }
+    if (!readerId && (typeof terminal.collectSetupIntentPaymentMethod !== 'function'
+      || typeof terminal.confirmSetupIntent !== 'function')) {
+      throw new PosTerminalError(ErrorKinds.INVALID_REQUEST,
+        'This terminal cannot save cards (no collectSetupIntentPaymentMethod); give readerId for a smart reader', {
+          param: 'readerId',
+        });
+    }
+    const started = await backend.startReaderSetup({
+      external_account_id,
+      external_customer_id: externalCustomerId,
+      reader_id: readerId,
+      allow_redisplay: allowRedisplay,
+    });
+    const read = () => backend.getReaderSetup({ setup_id: started.id, external_account_id });
+    let setup = started;
+    if (!readerId) {
+      if (!started.client_secret) {
+        throw new PosTerminalError(ErrorKinds.BACKEND, 'The card setup has no client_secret', { code: 'invalid_response' });
+      }
+      const config = testCardNumber ? { testCardNumber } : null;
+      let sdkError = null;
+      let collected = null;
+      try {
+        collected = await callSdk(() => terminal.collectSetupIntentPaymentMethod(started.client_secret, allowRedisplay, config));
+        await callSdk(() => terminal.confirmSetupIntent(collected.setupIntent));
+      } catch (err) {
+        sdkError = err;
+      }
+      // What Stripe recorded decides (a decline, or a card saved though the answer was lost).
+      setup = await read();
+      if (sdkError && setup.status === 'in_progress') {
+        // No card was read (cancelled, reader lost): the setup is dropped, nothing can save it now.
+        if (!collected) setup = await backend.cancelReaderSetup({ setup_id: started.id, external_account_id }).catch(() => setup);
+        sdkError.setup = setup;
+        throw sdkError;
+      }
+    } else {
+      const deadline = Date.now() + timeoutMs;
+      while (setup.status === 'in_progress' || setup.status === 'creating') {
+        if (Date.now() >= deadline) {
+          const err = new PosTerminalError(ErrorKinds.TIMEOUT, `The reader did not save the card within ${timeoutMs} ms`, {
+            code: 'setup_timeout', retryable: true,
+          });
+          err.setup = setup;
+          throw err;
+        }
+        await new Promise((resolve) => setTimeout(resolve, pollIntervalMs));
+        setup = await read();
+      }
+    }
+    if (setup.status !== 'succeeded') throw setupError(setup);
+    return { setup, card: setup.card };
+  }
+
   return {
     terminal,
     backend,
@@ -772,6 +913,15 @@ export function createPosTerminal(options = {}) {
     },
     saveCard(paymentId, externalCustomerId, account = externalAccountId) {
       return backend.saveCard({ payment_id: paymentId, external_customer_id: externalCustomerId, external_account_id: account });
+    },
+    saveCardOnReader,
+    /** A card setup as the backend has it now (GET /v1/customer/card/reader/{id}). */
+    getReaderSetup(setupId, account = externalAccountId) {
+      return backend.getReaderSetup({ setup_id: setupId, external_account_id: account });
+    },
+    /** Cancels a card setup: the reader stops reading (POST /v1/customer/card/reader/{id}/cancel). */
+    cancelReaderSetup(setupId, account = externalAccountId) {
+      return backend.cancelReaderSetup({ setup_id: setupId, external_account_id: account });
     },
     listCards(externalCustomerId, account = externalAccountId) {
       return backend.listCards({ external_account_id: account, external_customer_id: externalCustomerId });
@@ -830,6 +980,11 @@ export function createPosTerminal(options = {}) {
         skip_tipping: skipTipping,
         tip_eligible_amount: tipEligibleAmount,
       });
+    },
+    refundOnReader,
+    /** A reader refund (GET /v1/payment/refund/reader/{id}), refreshed from Stripe while pending. */
+    getReaderRefund(id, account = externalAccountId) {
+      return backend.getReaderRefund({ id, external_account_id: account });
     },
     /** The reader with its current action (GET /v1/terminal/readers/{id}). */
     getReader(readerId, account = externalAccountId) {

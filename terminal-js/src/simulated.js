@@ -481,6 +481,149 @@ export function createSimulatedTerminal(options = {}) {
       return {};
     },
 
+    /**
+     * In-person refund, step 1 (Interac): the cardholder presents the card of the charge
+     * (setSimulatorConfiguration({testCardNumber}) presents another one; the simulator refuses a
+     * card that is not the charge's). `amount` in minor units.
+     */
+    async collectRefundPaymentMethod(chargeId, amount, currency, _options = {}) {
+      if (connectionStatus !== 'connected') return sdkError('no_established_connection', 'No reader is connected.');
+      if (collectOp || processOp) {
+        return sdkError('command_already_in_progress', 'Another command is already in progress on the reader.');
+      }
+      const op = cancellableOp();
+      collectOp = op;
+      setPaymentStatus('waiting_for_input');
+      try {
+        if (readerDelayMs > 0) await waitUnlessCancelled(op, readerDelayMs);
+        if (op.cancelled) return sdkError('canceled', 'The command was canceled.');
+        const card = simulatorConfig.testCardNumber ? { card_number: String(simulatorConfig.testCardNumber) } : {};
+        const res = await sessionPost('/_sim/terminal/refunds/collect', { charge: chargeId, amount, currency, ...card });
+        if (op.cancelled) {
+          await sessionPost('/_sim/terminal/refunds/cancel', {});
+          return sdkError('canceled', 'The command was canceled.');
+        }
+        if (!res.ok) return { error: res.error };
+        return {};
+      } finally {
+        collectOp = null;
+        if (connectionStatus === 'connected') setPaymentStatus('ready');
+      }
+    },
+
+    async cancelCollectRefundPaymentMethod() {
+      if (!collectOp || collectOp.cancelled) {
+        return sdkError('no_active_collect_payment_method_attempt',
+          'cancelCollectRefundPaymentMethod can only be called when collectRefundPaymentMethod is in progress.');
+      }
+      collectOp.cancel();
+      return {};
+    },
+
+    /** In-person refund, step 2: makes the refund collected; resolves to `{refund}`. */
+    async processRefund() {
+      if (connectionStatus !== 'connected') return sdkError('no_established_connection', 'No reader is connected.');
+      if (collectOp || processOp) {
+        return sdkError('command_already_in_progress', 'Another command is already in progress on the reader.');
+      }
+      const op = cancellableOp();
+      processOp = op;
+      setPaymentStatus('processing');
+      try {
+        const res = await sessionPost('/_sim/terminal/refunds/process', {}, op);
+        if (!res.ok) return { error: res.error };
+        return { refund: res.json };
+      } finally {
+        processOp = null;
+        simulatorConfig = {};
+        if (connectionStatus === 'connected') setPaymentStatus('ready');
+      }
+    },
+
+    /**
+     * Reads a card to save without a payment (Stripe Terminal JS SDK): `clientSecret` of a
+     * card_present SetupIntent, `allowRedisplay` the customer's consent ('always' | 'limited' |
+     * 'unspecified'; `true`, the SDK's older customer_consent_collected, is 'limited'); `config`
+     * may name the simulator's `testCardNumber`. Resolves `{setupIntent}` in requires_confirmation.
+     */
+    async collectSetupIntentPaymentMethod(clientSecret, allowRedisplay, config = null) {
+      if (connectionStatus !== 'connected') return sdkError('no_established_connection', 'No reader is connected.');
+      if (collectOp || processOp) {
+        return sdkError('command_already_in_progress', 'Another command is already in progress on the reader.');
+      }
+      if (typeof clientSecret !== 'string' || !clientSecret.startsWith('seti_') || !clientSecret.includes('_secret_')) {
+        return sdkError('invalid_setup_intent_client_secret', 'collectSetupIntentPaymentMethod needs a SetupIntent client secret.');
+      }
+      const consent = allowRedisplay === true ? 'limited' : allowRedisplay;
+      if (!['always', 'limited', 'unspecified'].includes(consent)) {
+        return sdkError('invalid_required_parameter', "allowRedisplay must be 'always', 'limited' or 'unspecified'.");
+      }
+      const op = cancellableOp();
+      collectOp = op;
+      setPaymentStatus('waiting_for_input');
+      try {
+        if (readerDelayMs > 0) await waitUnlessCancelled(op, readerDelayMs);
+        if (op.cancelled) return sdkError('canceled', 'The command was canceled.');
+        const fault = takeFault('collect');
+        if (fault) return faultError(fault);
+        const cardNumber = cardFrom(config ?? {});
+        const res = await sessionPost('/_sim/terminal/setup/collect', {
+          client_secret: clientSecret, card_number: cardNumber, allow_redisplay: consent,
+        });
+        if (op.cancelled) {
+          if (res.ok) await sessionPost('/_sim/terminal/setup/cancel', { client_secret: clientSecret });
+          return sdkError('canceled', 'The command was canceled.');
+        }
+        if (!res.ok) return { error: res.error };
+        if (res.json?.id) secrets.set(res.json.id, clientSecret);
+        return { setupIntent: res.json };
+      } finally {
+        collectOp = null;
+        if (connectionStatus === 'connected') setPaymentStatus('ready');
+      }
+    },
+
+    /** Stops a collectSetupIntentPaymentMethod in progress (it resolves with error code 'canceled'). */
+    async cancelCollectSetupIntentPaymentMethod() {
+      if (!collectOp || collectOp.cancelled) {
+        return sdkError('no_active_collect_payment_method_attempt',
+          'cancelCollectSetupIntentPaymentMethod can only be called when collectSetupIntentPaymentMethod is in progress.');
+      }
+      collectOp.cancel();
+      return {};
+    },
+
+    /**
+     * Confirms the SetupIntent collectSetupIntentPaymentMethod returned: the card is saved (its
+     * `latest_attempt.payment_method_details.card_present.generated_card`), or an `{error}` with
+     * the decline (card_declined, decline_code).
+     */
+    async confirmSetupIntent(setupIntent) {
+      if (connectionStatus !== 'connected') return sdkError('no_established_connection', 'No reader is connected.');
+      if (collectOp || processOp) {
+        return sdkError('command_already_in_progress', 'Another command is already in progress on the reader.');
+      }
+      const clientSecret = setupIntent?.client_secret ?? secrets.get(setupIntent?.id);
+      if (!setupIntent || typeof setupIntent !== 'object' || !clientSecret) {
+        return sdkError('invalid_setup_intent_input_shape',
+          'confirmSetupIntent needs the SetupIntent returned by collectSetupIntentPaymentMethod.');
+      }
+      const op = cancellableOp();
+      processOp = op;
+      setPaymentStatus('processing');
+      try {
+        const fault = takeFault('process');
+        if (fault) return faultError(fault);
+        const res = await sessionPost('/_sim/terminal/setup/confirm', { client_secret: clientSecret }, op);
+        if (!res.ok) return { error: res.error };
+        return { setupIntent: res.json };
+      } finally {
+        processOp = null;
+        simulatorConfig = {};
+        if (connectionStatus === 'connected') setPaymentStatus('ready');
+      }
+    },
+
     setSimulatorConfiguration(config) {
       simulatorConfig = config && typeof config === 'object' ? { ...config } : {};
     },

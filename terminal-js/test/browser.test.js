@@ -115,6 +115,35 @@ if (requireBackend('browser.test.js')) {
     assert.deepEqual(pageErrors.map(String), []);
   });
 
+  test('demo POS page: save a card without a sale, a declined one, the same card again', async (t) => {
+    const { page, tid, pageErrors } = await openPos(t, '', { tips: false });
+    const customer = unique('member');
+    assert.equal(await tid('save-card-on-reader').isDisabled(), true, 'needs a customer');
+    await tid('customer-id').fill(customer);
+    // A declined card first: nothing saved.
+    await tid('card-4000000000000002').click();
+    await tid('save-card-on-reader').click();
+    await page.locator('[data-testid="setup-message"][data-kind="declined"]').waitFor({ timeout: 20_000 });
+    assert.match(await tid('setup-message').textContent(), /generic_decline/);
+    // Then the Visa: saved, listed, nothing charged (no sale started).
+    await tid('card-4242424242424242').click();
+    await tid('save-card-on-reader').click();
+    await page.locator('[data-testid="setup-message"][data-kind="ok"]').waitFor({ timeout: 20_000 });
+    assert.match(await tid('setup-message').textContent(), /Visa •••• 4242/);
+    await page.locator('[data-testid="saved-card"][data-last4="4242"]').waitFor({ timeout: 10_000 });
+    assert.equal(await tid('sale-id').textContent(), '—', 'no sale');
+    await page.screenshot({ path: `${OUTPUT}pos-card-saved-without-sale.png`, fullPage: true });
+    const first = await tid('setup-message').getAttribute('data-card-id');
+    // The same card again is the card on file, not a second one.
+    await tid('save-card-on-reader').click();
+    await page.locator('[data-testid="setup-message"][data-kind="ok"][data-card-id]').waitFor({ timeout: 20_000 });
+    assert.equal(await tid('setup-message').getAttribute('data-card-id'), first);
+    demoSession ??= await backendSession();
+    const cards = await api('GET', `/v1/customer/cards?external_account_id=${encodeURIComponent(demoSession.external_account_id)}&external_customer_id=${encodeURIComponent(customer)}`);
+    assert.equal(cards.data.length, 1);
+    assert.deepEqual(pageErrors.map(String), []);
+  });
+
   test('demo POS page: the cart on the reader, a tip chosen on the reader, the printable receipt', async (t) => {
     const { page, tid, pageErrors } = await openPos(t);
     // Ringing up: every item goes to the counter's reader, whose screen (as the simulator reports
@@ -170,6 +199,50 @@ if (requireBackend('browser.test.js')) {
     assert.equal(after.screen, 'idle');
     await tid('receipt').screenshot({ path: `${OUTPUT}pos-receipt.png` });
     await page.screenshot({ path: `${OUTPUT}pos-tip-approved.png`, fullPage: true });
+    assert.deepEqual(pageErrors.map(String), []);
+  });
+
+  test('demo POS page: paid sales refunded on the reader — Interac through the SDK, Visa on the counter', async (t) => {
+    const { page, tid, typeAmount, pageErrors } = await openPos(t, '', { tips: false });
+    const session = await backendSession();
+    const account = session.external_account_id;
+    // The counter's reader may still wait for a card from an earlier run (the backend's database
+    // outlives test runs): clear it.
+    if (session.counter?.reader) {
+      await fetch(`${BACKEND_URL}/v1/terminal/readers/${session.counter.reader}/cancel`, {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${session.token}`, 'Content-Type': 'application/json' },
+        body: JSON.stringify({ external_account_id: account }),
+      });
+    }
+    // Interac (CAD): 8.00, refunded 3.00 then the rest, the card presented again each time.
+    await tid('card-4506445006931933').click();
+    await typeAmount('800');
+    await tid('charge').click();
+    await tid('result').waitFor({ state: 'visible', timeout: 20_000 });
+    const interac = await tid('result-payment-id').textContent();
+    await tid('refund-amount').fill('3.00');
+    await tid('refund-on-reader').click();
+    await page.locator('[data-testid="refund"][data-status="succeeded"]').waitFor({ timeout: 20_000 });
+    assert.match(await tid('refund-status').textContent(), /refunded on the reader/);
+    const refunded = await api('GET', `/v1/payment/${interac}?external_account_id=${account}`);
+    assert.equal(refunded.amount_refunded, '3.00');
+    await page.screenshot({ path: `${OUTPUT}pos-interac-refunded.png`, fullPage: true });
+
+    // Visa (USD) on the counter's smart reader: the reader asks for the card, the customer taps it.
+    await tid('new-sale').click();
+    await tid('card-4242424242424242').click();
+    await typeAmount('450');
+    await tid('charge').click();
+    await tid('result').waitFor({ state: 'visible', timeout: 20_000 });
+    const visa = await tid('result-payment-id').textContent();
+    await tid('refund-on-reader').click();
+    await page.locator('[data-testid="reader-refund-tap"]').waitFor({ timeout: 20_000 });
+    await page.screenshot({ path: `${OUTPUT}pos-refund-on-reader.png`, fullPage: true });
+    await tid('reader-refund-tap').click();
+    await page.locator('[data-testid="refund"][data-status="succeeded"]').waitFor({ timeout: 20_000 });
+    const card = await api('GET', `/v1/payment/${visa}?external_account_id=${account}`);
+    assert.equal(card.amount_refunded, '4.50');
     assert.deepEqual(pageErrors.map(String), []);
   });
 

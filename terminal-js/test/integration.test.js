@@ -374,4 +374,110 @@ if (requireBackend('integration.test.js')) {
     assert.equal(e.status, 400);
     assert.equal(e.param, 'amount');
   });
+
+  test('an Interac sale refunded on the reader through the SDK: in part, then the wrong card, then the rest', async () => {
+    const pos = await makePos();
+    const account = session.external_account_id;
+    const intent = await pos.backend.createIntent({
+      external_account_id: account, amount: '20.00', currency: 'cad',
+      payment_method_types: ['card_present', 'interac_present'], external_transaction_id: unique('interac'),
+    });
+    const collected = await pos.terminal.collectPaymentMethod(intent.client_secret, { testCardNumber: '4506445006931933' });
+    assert.equal(collected.error, undefined, JSON.stringify(collected.error));
+    const processed = await pos.terminal.processPayment(collected.paymentIntent);
+    assert.equal(processed.paymentIntent?.status, 'succeeded', 'Interac captures at once');
+    // The till reads the sale back (the backend asks Stripe), as after any sale.
+    assert.equal((await pos.getPayment(intent.id)).status, 'succeeded');
+    // The API refuses it: in person only.
+    const refused = await pos.backend.request('POST', '/v1/payment/refund', { payment_id: intent.id, external_account_id: account })
+      .catch((e) => e);
+    assert.equal(refused.status, 409);
+    assert.equal(refused.code, 'refund_on_reader_required');
+
+    const first = await pos.refundOnReader({ paymentId: intent.id, amount: '5.00' });
+    assert.equal(first.readerRefund.status, 'succeeded');
+    assert.equal(first.readerRefund.mode, 'sdk');
+    assert.equal(first.refund.amount, 500);
+    assert.equal(first.readerRefund.stripe_refund_id, first.refund.id);
+    assert.equal(first.readerRefund.payment.amount_refunded, '5.00');
+
+    // A card that is not the payment's: the simulated reader refuses it, nothing is refunded.
+    pos.terminal.setSimulatorConfiguration({ testCardNumber: '4242424242424242' });
+    const wrong = await pos.refundOnReader({ paymentId: intent.id }).catch((e) => e);
+    assert.equal(wrong.kind, 'terminal', String(wrong));
+    assert.equal(wrong.paymentIntentId, intent.id);
+    pos.terminal.setSimulatorConfiguration({});
+
+    const rest = await pos.refundOnReader({ paymentId: intent.id });
+    assert.equal(rest.readerRefund.status, 'succeeded');
+    assert.equal(rest.readerRefund.amount, '15.00');
+    assert.equal(rest.readerRefund.payment.amount_refunded, '20.00');
+    await until(async () => (await pos.getPayment(intent.id)).amount_refunded === '20.00', 'the payment fully refunded');
+  });
+
+  // ---- saving a card without a sale (POST /v1/customer/card/reader) ----
+
+  test('saveCardOnReader with the simulated SDK saves the card, once per physical card', async () => {
+    const pos = await makePos();
+    const customer = unique('member');
+    const first = await pos.saveCardOnReader({ externalCustomerId: customer, allowRedisplay: 'always' });
+    assert.equal(first.setup.status, 'succeeded');
+    assert.equal(first.card.last4, '4242');
+    assert.equal(first.card.external_customer_id, customer);
+    assert.match(first.setup.setup_intent_id, /^seti_/);
+    assert.equal(first.setup.allow_redisplay, 'always');
+    // The same card again: the card already saved, not a second one.
+    const again = await pos.saveCardOnReader({ externalCustomerId: customer });
+    assert.equal(again.card.id, first.card.id);
+    assert.notEqual(again.setup.id, first.setup.id);
+    const cards = await pos.listCards(customer);
+    assert.equal(cards.length, 1);
+    // Charged later, the customer gone.
+    const charged = await pos.backend.request('POST', '/v1/payment/charge', {
+      external_account_id: session.external_account_id, external_transaction_id: unique('gym-fee'),
+      external_customer_id: customer, card_id: first.card.id, amount: '30.00',
+    });
+    assert.equal(charged.status, 'succeeded');
+  });
+
+  test('saveCardOnReader: a declined card rejects with the decline code; the setup is failed', async () => {
+    const pos = await makePos();
+    const customer = unique('member');
+    const e = await pos.saveCardOnReader({ externalCustomerId: customer, testCardNumber: '4000000000009995' })
+      .catch((x) => x);
+    assert.equal(e.kind, 'declined', String(e));
+    assert.equal(e.declineCode, 'insufficient_funds');
+    assert.equal(e.setup.status, 'failed');
+    assert.equal((await pos.getReaderSetup(e.setup.id)).failure.decline_code, 'insufficient_funds');
+    assert.deepEqual(await pos.listCards(customer), []);
+  });
+
+  test('saveCardOnReader on a smart reader (server-driven), and cancelReaderSetup', async () => {
+    const pos = await makePos();
+    const account = session.external_account_id;
+    const reader = await pos.backend.request('POST', '/v1/terminal/readers', {
+      external_account_id: account, registration_code: 'simulated-wpe', label: unique('gym-desk'),
+    });
+    const customer = unique('member');
+    const saving = pos.saveCardOnReader({ externalCustomerId: customer, readerId: reader.id, pollIntervalMs: 50, timeoutMs: 20_000 });
+    // The reader waits for the card; the member taps it (Stripe's test helper on the simulator).
+    await until(async () => (await pos.getReader(reader.id)).action?.type === 'process_setup_intent', 'the reader to wait for the card', 10_000);
+    const tapped = await fetch(`${BACKEND_URL}${session.stripe_api_base}/v1/test_helpers/terminal/readers/${reader.id}/present_payment_method`, {
+      method: 'POST',
+      headers: { Authorization: 'Bearer sk_test_simulator', 'Content-Type': 'application/x-www-form-urlencoded' },
+      body: 'card_present[number]=5555555555554444',
+    });
+    assert.equal(tapped.status, 200, await tapped.text());
+    const saved = await saving;
+    assert.equal(saved.card.brand, 'mastercard');
+    assert.equal(saved.setup.reader_id, reader.id);
+
+    // Another setup, canceled at the till before the card: the reader is free again.
+    const started = await pos.backend.startReaderSetup({
+      external_account_id: account, external_customer_id: customer, reader_id: reader.id,
+    });
+    const canceled = await pos.cancelReaderSetup(started.id);
+    assert.equal(canceled.status, 'canceled');
+    assert.equal((await pos.getReader(reader.id)).action ?? null, null);
+  });
 }

@@ -22,6 +22,8 @@ mod openapi_doc;
 mod ops;
 mod reader_display;
 mod reader_events;
+mod reader_refunds;
+mod reader_setup;
 mod receipts;
 mod reconcile;
 mod redisplay;

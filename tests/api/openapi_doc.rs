@@ -255,6 +255,11 @@ const RAW_SENDS: &[(&str, &str, &str)] = &[
         "the simulator's hosted Checkout page (/sim/stripe), a stand-in for Stripe",
     ),
     (
+        "reader_setup.rs",
+        "app.sim_url(",
+        "the simulator's simulated JS terminal (/sim/stripe/_sim/terminal), a stand-in for the Terminal SDK's reader",
+    ),
+    (
         "cli.rs",
         "/v1/customers",
         "the `pos-backend stripe-sim` process, a Stripe simulator",

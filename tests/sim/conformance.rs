@@ -706,6 +706,52 @@ fn operations() -> Vec<Step> {
         post_at("/v1/payment_intents/{intent}/increment_authorization", "/v1/payment_intents/{open}/increment_authorization",
             &[("amount", "1200")],
         ),
+        // Interac on the reader, refunded on the reader: in part (the refund made, its events and
+        // the action's), then refused for another card (the failed action); the API refuses it.
+        post("/v1/payment_intents", &[
+            ("amount", "2500"),
+            ("currency", "cad"),
+            ("allowed_payment_method_types[0]", "card_present"),
+            ("allowed_payment_method_types[1]", "interac_present"),
+            ("capture_method", "manual"),
+        ])
+        .save("interac", "/id"),
+        post_at("/v1/terminal/readers/{reader}/process_payment_intent", "/v1/terminal/readers/{fresh_reader}/process_payment_intent",
+            &[("payment_intent", "{interac}")],
+        ),
+        post_at("/v1/test_helpers/terminal/readers/{reader}/present_payment_method", "/v1/test_helpers/terminal/readers/{fresh_reader}/present_payment_method",
+            &[("type", "interac_present"), ("interac_present[number]", "4506445006931933")],
+        ),
+        error("Interac refunded through the API", "POST", "/v1/refunds", &[("payment_intent", "{interac}")]),
+        post_at("/v1/terminal/readers/{reader}/refund_payment", "/v1/terminal/readers/{fresh_reader}/refund_payment",
+            &[
+                ("payment_intent", "{interac}"),
+                ("amount", "1000"),
+                ("metadata[reader_refund_id]", "rrf_1"),
+                ("refund_payment_config[enable_customer_cancellation]", "true"),
+            ],
+        )
+        .expect("/action/type", json!("refund_payment"))
+        .expect("/action/status", json!("in_progress")),
+        post_at("/v1/test_helpers/terminal/readers/{reader}/present_payment_method", "/v1/test_helpers/terminal/readers/{fresh_reader}/present_payment_method",
+            &[("type", "interac_present"), ("interac_present[number]", "4506445006931933")],
+        )
+        .expect("/action/status", json!("succeeded"))
+        .save("reader_refund", "/action/refund_payment/refund"),
+        get_at("/v1/refunds/{refund}", "/v1/refunds/{reader_refund}", &[])
+            .expect("/metadata/reader_refund_id", json!("rrf_1")),
+        get_at("/v1/payment_intents/{intent}", "/v1/payment_intents/{interac}", &[])
+            .save("interac_charge", "/latest_charge"),
+        post_at("/v1/terminal/readers/{reader}/refund_payment", "/v1/terminal/readers/{fresh_reader}/refund_payment",
+            &[("charge", "{interac_charge}")],
+        )
+        .expect("/action/refund_payment/amount", json!(1500)),
+        post_at("/v1/test_helpers/terminal/readers/{reader}/present_payment_method", "/v1/test_helpers/terminal/readers/{fresh_reader}/present_payment_method",
+            &[("card_present[number]", "4242424242424242")],
+        )
+        .expect("/action/status", json!("failed"))
+        .expect("/action/failure_code", json!("card_mismatch")),
+        get("/v1/refunds", &[("payment_intent", "{interac}")]),
         post("/v1/payment_intents", &[
             ("amount", "700"),
             ("currency", "eur"),
@@ -743,6 +789,67 @@ fn operations() -> Vec<Step> {
             ("expand[]", "payment_method"),
             ("expand[]", "customer"),
         ]),
+        // A card saved on a reader without a payment: the SetupAttempt and its generated card.
+        post("/v1/setup_intents", &[
+            ("customer", "{customer}"),
+            ("allowed_payment_method_types[]", "card_present"),
+            ("usage", "off_session"),
+        ])
+        .save("present_si", "/id"),
+        post("/v1/terminal/readers", &[("registration_code", "simulated-wpe")])
+            .save("setup_reader", "/id"),
+        post_at(
+            "/v1/terminal/readers/{reader}/process_setup_intent",
+            "/v1/terminal/readers/{setup_reader}/process_setup_intent",
+            &[
+                ("setup_intent", "{present_si}"),
+                ("allow_redisplay", "always"),
+                ("process_config[enable_customer_cancellation]", "true"),
+                ("expand[]", "action.process_setup_intent.setup_intent"),
+            ],
+        ),
+        post_at(
+            "/v1/test_helpers/terminal/readers/{reader}/present_payment_method",
+            "/v1/test_helpers/terminal/readers/{setup_reader}/present_payment_method",
+            &[("card_present[number]", "4242424242424242")],
+        )
+        .expect("/action/status", json!("succeeded")),
+        get_at("/v1/setup_intents/{intent}", "/v1/setup_intents/{present_si}", &[
+            ("expand[]", "latest_attempt.payment_method_details.card_present.generated_card"),
+        ])
+        .expect("/status", json!("succeeded")),
+        // Declined at the reader, then canceled.
+        post("/v1/setup_intents", &[
+            ("customer", "{customer}"),
+            ("allowed_payment_method_types[]", "card_present"),
+        ])
+        .save("declined_si", "/id"),
+        post_at(
+            "/v1/terminal/readers/{reader}/process_setup_intent",
+            "/v1/terminal/readers/{setup_reader}/process_setup_intent",
+            &[("setup_intent", "{declined_si}"), ("allow_redisplay", "limited")],
+        ),
+        post_at(
+            "/v1/test_helpers/terminal/readers/{reader}/present_payment_method",
+            "/v1/test_helpers/terminal/readers/{setup_reader}/present_payment_method",
+            &[("card_present[number]", "4000000000000002")],
+        )
+        .expect("/action/status", json!("failed")),
+        get_at("/v1/setup_intents/{intent}", "/v1/setup_intents/{declined_si}", &[
+            ("expand[]", "latest_attempt"),
+        ])
+        .expect("/latest_attempt/status", json!("failed")),
+        post_at(
+            "/v1/terminal/readers/{reader}/process_setup_intent",
+            "/v1/terminal/readers/{setup_reader}/process_setup_intent",
+            &[("setup_intent", "{declined_si}"), ("allow_redisplay", "limited")],
+        ),
+        post_at("/v1/terminal/readers/{reader}/cancel_action", "/v1/terminal/readers/{setup_reader}/cancel_action", &[]),
+        post_at("/v1/setup_intents/{intent}/cancel", "/v1/setup_intents/{declined_si}/cancel", &[
+            ("cancellation_reason", "abandoned"),
+        ])
+        .expect("/status", json!("canceled")),
+        error("canceling a canceled SetupIntent", "POST", "/v1/setup_intents/{declined_si}/cancel", &[]),
         // Checkout in both modes.
         post("/v1/checkout/sessions", &[
             ("mode", "setup"),

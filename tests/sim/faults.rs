@@ -171,6 +171,8 @@ async fn every_operation_can_fail() {
                 "success_url" => vec![("success_url", "https://shop.example/ok")],
                 "customer" => vec![("customer", "cus_x_fault")],
                 "payment_intent" => vec![("payment_intent", "pi_x_fault")],
+                "setup_intent" => vec![("setup_intent", "seti_x_fault")],
+                "allow_redisplay" => vec![("allow_redisplay", "limited")],
                 "registration_code" => vec![("registration_code", "simulated-wpe")],
                 "type" => vec![("type", "cart")],
                 "display_name" => vec![("display_name", "Fault St")],

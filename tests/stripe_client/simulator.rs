@@ -134,7 +134,7 @@ struct Run {
 type Case = for<'a> fn(&'a mut Run) -> BoxFuture<'a, ()>;
 
 /// Every operation of the client, in an order where each case finds what it needs.
-const CASES: [(&str, Case); 17] = [
+const CASES: [(&str, Case); 18] = [
     ("terminal", terminal),
     ("tipping_configuration", tipping_configuration),
     ("customers", customers),
@@ -149,6 +149,7 @@ const CASES: [(&str, Case); 17] = [
     ("checkout_payment", checkout_payment),
     ("reader_action", reader_action),
     ("collect_then_confirm", collect_then_confirm),
+    ("reader_refund", reader_refund),
     ("fleet", fleet),
     ("events", events),
     ("webhook_endpoints", webhook_endpoints),
@@ -242,6 +243,7 @@ async fn every_operation_sends_only_parameters_the_spec_declares() {
         "POST /v1/payment_methods/{payment_method}/detach",
         "POST /v1/refunds",
         "POST /v1/setup_intents",
+        "POST /v1/setup_intents/{intent}/cancel",
         "POST /v1/terminal/configurations",
         "POST /v1/terminal/configurations/{configuration}",
         "POST /v1/terminal/connection_tokens",
@@ -255,6 +257,9 @@ async fn every_operation_sends_only_parameters_the_spec_declares() {
         "POST /v1/terminal/readers/{reader}/collect_payment_method",
         "POST /v1/terminal/readers/{reader}/confirm_payment_intent",
         "POST /v1/terminal/readers/{reader}/process_payment_intent",
+        "POST /v1/terminal/readers/{reader}/refund_payment",
+        "GET /v1/refunds",
+        "POST /v1/terminal/readers/{reader}/process_setup_intent",
         "POST /v1/test_helpers/terminal/readers/{reader}/present_payment_method",
         "POST /v1/webhook_endpoints",
         "POST /v1/webhook_endpoints/{webhook_endpoint}",
@@ -896,6 +901,111 @@ fn setup_intents(run: &mut Run) -> BoxFuture<'_, ()> {
             .await
             .unwrap();
         assert_eq!(setup.customer.unwrap().id(), run.customer);
+
+        // Saved on the reader without a payment: a card_present SetupIntent processed by the
+        // reader; its SetupAttempt names the generated card.
+        let present = c
+            .create_setup_intent(
+                &a,
+                &CreateSetupIntent {
+                    customer: Some(&run.customer),
+                    payment_method_types: &["card_present"],
+                    usage: Some(SetupFutureUsage::OffSession),
+                    ..Default::default()
+                },
+                &key("setup-present"),
+            )
+            .await
+            .unwrap();
+        assert_eq!(present.payment_method_types, ["card_present"]);
+        let reader = c
+            .process_setup_intent(
+                &a,
+                &run.reader,
+                &ProcessSetupIntent {
+                    setup_intent: &present.id,
+                    allow_redisplay: AllowRedisplay::Limited,
+                    enable_customer_cancellation: Some(false),
+                    expand: &[],
+                },
+                &key("process-setup"),
+            )
+            .await
+            .unwrap();
+        let action = reader.action.unwrap();
+        assert_eq!(action.action_type, ReaderActionType::ProcessSetupIntent);
+        assert_eq!(
+            action.process_setup_intent.unwrap().setup_intent.id(),
+            present.id
+        );
+        let reader = c
+            .present_payment_method(
+                &a,
+                &run.reader,
+                &PresentPaymentMethod {
+                    card_number: Some("4242424242424242"),
+                    ..Default::default()
+                },
+                &key("present-setup"),
+            )
+            .await
+            .unwrap();
+        let done = reader.action.unwrap();
+        assert_eq!(done.status, ReaderActionStatus::Succeeded);
+        let generated_on_action = done.process_setup_intent.unwrap().generated_card;
+        let present = c
+            .retrieve_setup_intent(
+                &a,
+                &present.id,
+                &["latest_attempt.payment_method_details.card_present.generated_card"],
+            )
+            .await
+            .unwrap();
+        assert_eq!(present.status, SetupIntentStatus::Succeeded);
+        let card = present
+            .generated_card()
+            .unwrap()
+            .as_object()
+            .unwrap()
+            .clone();
+        assert_eq!(Some(card.id.clone()), generated_on_action);
+        assert_eq!(
+            card.customer.as_ref().map(|c| c.id()),
+            Some(run.customer.as_str())
+        );
+        let details = card.card.unwrap();
+        assert_eq!(details.last4, "4242");
+        let from = details.generated_from.unwrap();
+        assert_eq!(from.charge, None);
+        assert_eq!(
+            from.setup_attempt.map(|s| s.id().to_string()),
+            present.latest_attempt.map(|a| a.id().to_string())
+        );
+
+        // Canceled before a card was read.
+        let abandoned = c
+            .create_setup_intent(
+                &a,
+                &CreateSetupIntent {
+                    customer: Some(&run.customer),
+                    payment_method_types: &["card_present"],
+                    ..Default::default()
+                },
+                &key("setup-abandoned"),
+            )
+            .await
+            .unwrap();
+        let canceled = c
+            .cancel_setup_intent(
+                &a,
+                &abandoned.id,
+                Some(SetupCancellationReason::Abandoned),
+                &key("setup-cancel"),
+            )
+            .await
+            .unwrap();
+        assert_eq!(canceled.status, SetupIntentStatus::Canceled);
+        assert_eq!(canceled.cancellation_reason.as_deref(), Some("abandoned"));
     })
 }
 
@@ -1047,6 +1157,136 @@ fn reader_action(run: &mut Run) -> BoxFuture<'_, ()> {
         assert!(idle
             .action
             .is_none_or(|action| action.status != ReaderActionStatus::InProgress));
+    })
+}
+
+/// A refund in person: an Interac payment refunded on the reader in part, with metadata (copied
+/// onto the refund) and a cancel button; the typed action names the refund, which the intent's
+/// refund list shows; another card fails the next action with Stripe's code.
+fn reader_refund(run: &mut Run) -> BoxFuture<'_, ()> {
+    Box::pin(async move {
+        let (c, a) = (run.c.clone(), run.a.clone());
+        let pi = c
+            .create_payment_intent(
+                &a,
+                &CreatePaymentIntent {
+                    payment_method_types: &["card_present", "interac_present"],
+                    ..CreatePaymentIntent::new(2500, "cad")
+                },
+                &key("pi-interac"),
+            )
+            .await
+            .unwrap();
+        c.process_payment_intent(
+            &a,
+            &run.reader,
+            &ProcessPaymentIntent {
+                payment_intent: &pi.id,
+                ..Default::default()
+            },
+            &key("process-interac"),
+        )
+        .await
+        .unwrap();
+        let interac = PresentPaymentMethod {
+            payment_type: Some("interac_present"),
+            interac_number: Some("4506445006931933"),
+            ..Default::default()
+        };
+        c.present_payment_method(&a, &run.reader, &interac, &key("present-interac"))
+            .await
+            .unwrap();
+        let mut metadata = Metadata::new();
+        metadata.insert("reader_refund_id".into(), "rrf_client".into());
+        let started = c
+            .refund_payment(
+                &a,
+                &run.reader,
+                &RefundPayment {
+                    payment_intent: Some(&pi.id),
+                    amount: Some(1000),
+                    metadata: Some(&metadata),
+                    enable_customer_cancellation: Some(true),
+                    ..Default::default()
+                },
+                &key("refund-payment"),
+            )
+            .await
+            .unwrap();
+        let action = started.action.unwrap();
+        assert_eq!(
+            (action.action_type, action.status),
+            (
+                ReaderActionType::RefundPayment,
+                ReaderActionStatus::InProgress
+            )
+        );
+        assert_eq!(action.refund_payment.as_ref().unwrap().amount, Some(1000));
+        let done = c
+            .present_payment_method(&a, &run.reader, &interac, &key("present-refund"))
+            .await
+            .unwrap();
+        let action = done.action.unwrap();
+        assert_eq!(action.status, ReaderActionStatus::Succeeded);
+        let refund_payment = action.refund_payment.unwrap();
+        assert_eq!(
+            refund_payment
+                .metadata
+                .get("reader_refund_id")
+                .map(String::as_str),
+            Some("rrf_client")
+        );
+        let refund = refund_payment.refund.unwrap().id().to_string();
+        let listed = c
+            .list_refunds(
+                &a,
+                &ListRefunds {
+                    payment_intent: Some(&pi.id),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(listed.data.len(), 1);
+        assert_eq!(
+            (listed.data[0].id.as_str(), listed.data[0].amount),
+            (refund.as_str(), 1000)
+        );
+        assert_eq!(
+            listed.data[0]
+                .metadata
+                .get("reader_refund_id")
+                .map(String::as_str),
+            Some("rrf_client")
+        );
+
+        c.refund_payment(
+            &a,
+            &run.reader,
+            &RefundPayment {
+                payment_intent: Some(&pi.id),
+                ..Default::default()
+            },
+            &key("refund-payment-2"),
+        )
+        .await
+        .unwrap();
+        let failed = c
+            .present_payment_method(
+                &a,
+                &run.reader,
+                &PresentPaymentMethod {
+                    card_number: Some("4242424242424242"),
+                    ..Default::default()
+                },
+                &key("present-wrong-card"),
+            )
+            .await
+            .unwrap();
+        let action = failed.action.unwrap();
+        assert_eq!(action.status, ReaderActionStatus::Failed);
+        assert_eq!(action.failure_code.as_deref(), Some("card_mismatch"));
+        assert_eq!(action.refund_payment.unwrap().amount, Some(1500));
     })
 }
 

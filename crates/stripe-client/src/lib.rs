@@ -62,8 +62,11 @@ pub use payment_intents::{
 pub use payment_methods::{
     GeneratedFrom, ListCustomerPaymentMethods, PaymentMethod, PaymentMethodCard, PaymentMethodType,
 };
-pub use refunds::{CreateRefund, Refund, RefundReason, RefundStatus};
-pub use setup_intents::{CreateSetupIntent, SetupIntent, SetupIntentStatus};
+pub use refunds::{CreateRefund, ListRefunds, Refund, RefundReason, RefundStatus};
+pub use setup_intents::{
+    CreateSetupIntent, SetupAttempt, SetupAttemptCardPresent, SetupAttemptDetails,
+    SetupCancellationReason, SetupIntent, SetupIntentStatus,
+};
 pub use terminal::{
     AddressParams, AllowRedisplay, ConnectionToken, CreateLocation, CreateReader, ListLocations,
     ListReaders, Location, PresentPaymentMethod, ProcessConfig, ProcessPaymentIntent,
@@ -76,6 +79,8 @@ pub use terminal::{
 };
 pub use terminal::{DeletedTerminalObject, ReaderStatus, UpdateReader};
 pub use terminal::{DisplayedCart, DisplayedLine, SetReaderDisplayAction};
+pub use terminal::{ProcessSetupIntent, ProcessSetupIntentAction};
+pub use terminal::{RefundPayment, RefundPaymentAction};
 pub use terminal_configurations::{
     ConfigurationParams, CurrencyTipping, DeletedConfiguration, TerminalConfiguration,
 };

@@ -25,6 +25,9 @@ string_enum! {
 pub struct GeneratedFrom {
     /// The card-present charge the card was generated from.
     pub charge: Option<String>,
+    /// The SetupAttempt (`setatt_…`) of a card saved at a reader without a payment.
+    #[serde(default)]
+    pub setup_attempt: Option<Expandable<crate::setup_intents::SetupAttempt>>,
 }
 
 /// `card` on a PaymentMethod.

@@ -1,4 +1,5 @@
-//! Refunds: create (full or partial, by PaymentIntent or charge) and retrieve.
+//! Refunds: create (full or partial, by PaymentIntent or charge), retrieve and list (those of a
+//! PaymentIntent, including the ones made in person on a reader).
 
 use serde::Deserialize;
 
@@ -7,7 +8,7 @@ use super::client::{id_path, StripeAccount, StripeClient};
 use super::error::StripeError;
 use super::form::Form;
 use super::payment_intents::PaymentIntent;
-use super::types::{null_default, string_enum, Expandable, HasId, Metadata};
+use super::types::{null_default, string_enum, Expandable, HasId, List, ListParams, Metadata};
 
 string_enum! {
     pub enum RefundStatus {
@@ -74,6 +75,24 @@ impl CreateRefund<'_> {
     }
 }
 
+/// `GET /v1/refunds`: newest first, filtered by `payment_intent` or `charge`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ListRefunds<'a> {
+    pub payment_intent: Option<&'a str>,
+    pub charge: Option<&'a str>,
+    pub page: ListParams<'a>,
+}
+
+impl ListRefunds<'_> {
+    fn encode(&self) -> Form {
+        let mut f = Form::new();
+        f.push_opt("payment_intent", self.payment_intent);
+        f.push_opt("charge", self.charge);
+        self.page.encode(&mut f);
+        f
+    }
+}
+
 const PATH: &str = "/v1/refunds";
 
 impl StripeClient {
@@ -85,6 +104,14 @@ impl StripeClient {
     ) -> Result<Refund, StripeError> {
         self.post(account, PATH, params.encode(), idempotency_key)
             .await
+    }
+
+    pub async fn list_refunds(
+        &self,
+        account: &StripeAccount,
+        params: &ListRefunds<'_>,
+    ) -> Result<List<Refund>, StripeError> {
+        self.get(account, PATH, params.encode()).await
     }
 
     pub async fn retrieve_refund(

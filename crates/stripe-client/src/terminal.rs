@@ -1,15 +1,18 @@
 //! Stripe Terminal: connection tokens, locations, readers, the server-driven flow
 //! (`process_payment_intent`, or its two halves `collect_payment_method` and
-//! `confirm_payment_intent`; `set_reader_display`, `cancel_action`) and the test helper that
-//! presents a card on a simulated reader.
+//! `confirm_payment_intent`; `process_setup_intent`, `set_reader_display`, `refund_payment`,
+//! `cancel_action`) and the test helper that presents a card on a simulated reader.
 
 use serde::Deserialize;
 
+use super::charges::Charge;
 use super::client::{id_path, StripeAccount, StripeClient};
 use super::error::StripeError;
 use super::form::Form;
 use super::payment_intents::PaymentIntent;
 use super::payment_methods::PaymentMethod;
+use super::refunds::Refund;
+use super::setup_intents::SetupIntent;
 use super::types::{
     null_default, secret, string_enum, Address, Expandable, HasId, List, ListParams, Metadata,
 };
@@ -93,6 +96,15 @@ pub struct ProcessPaymentIntentAction {
     pub payment_intent: Expandable<PaymentIntent>,
 }
 
+/// `action.process_setup_intent` on a reader.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ProcessSetupIntentAction {
+    pub setup_intent: Expandable<SetupIntent>,
+    /// The `card` PaymentMethod generated once the action succeeded.
+    #[serde(default)]
+    pub generated_card: Option<String>,
+}
+
 /// What a reader is doing (or last did) for a server-driven request.
 #[derive(Debug, Clone, Deserialize)]
 pub struct ReaderAction {
@@ -107,9 +119,25 @@ pub struct ReaderAction {
     pub collect_payment_method: Option<CollectPaymentMethodAction>,
     #[serde(default)]
     pub confirm_payment_intent: Option<ConfirmPaymentIntentAction>,
+    #[serde(default)]
+    pub process_setup_intent: Option<ProcessSetupIntentAction>,
     /// What a `set_reader_display` action shows.
     #[serde(default)]
     pub set_reader_display: Option<SetReaderDisplayAction>,
+    /// The refund a `refund_payment` action makes.
+    #[serde(default)]
+    pub refund_payment: Option<RefundPaymentAction>,
+}
+
+/// `action.refund_payment` on a reader: the charge refunded in person, and the refund once made.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RefundPaymentAction {
+    pub amount: Option<i64>,
+    pub charge: Option<Expandable<Charge>>,
+    pub payment_intent: Option<Expandable<PaymentIntent>>,
+    pub refund: Option<Expandable<Refund>>,
+    #[serde(default, deserialize_with = "null_default")]
+    pub metadata: Metadata,
 }
 
 /// `action.collect_payment_method` on a reader.
@@ -436,6 +464,33 @@ impl ReaderConfirmPaymentIntent<'_> {
     }
 }
 
+/// `POST /v1/terminal/readers/{id}/process_setup_intent`: the reader reads a card for a
+/// `card_present` SetupIntent and confirms it (saving a card without a payment).
+#[derive(Debug, Clone, Copy)]
+pub struct ProcessSetupIntent<'a> {
+    pub setup_intent: &'a str,
+    /// The customer's consent to see the saved card again (required).
+    pub allow_redisplay: AllowRedisplay,
+    /// `process_config[enable_customer_cancellation]`.
+    pub enable_customer_cancellation: Option<bool>,
+    pub expand: &'a [&'a str],
+}
+
+impl ProcessSetupIntent<'_> {
+    fn encode(&self) -> Form {
+        let mut f = Form::new();
+        f.push("setup_intent", self.setup_intent);
+        f.push("allow_redisplay", self.allow_redisplay.as_str());
+        if let Some(enable) = self.enable_customer_cancellation {
+            f.key("process_config")
+                .field("enable_customer_cancellation")
+                .value(enable);
+        }
+        f.push_expand(self.expand);
+        f
+    }
+}
+
 /// `cart[line_items][i]`: one line of a cart shown on a reader.
 #[derive(Debug, Clone, Copy)]
 pub struct CartLineItem<'a> {
@@ -513,6 +568,37 @@ impl PresentPaymentMethod<'_> {
             f.key("interac_present").field("number").value(number);
         }
         f.push_opt("amount_tip", self.amount_tip);
+        f
+    }
+}
+
+/// `POST /v1/terminal/readers/{id}/refund_payment`: the reader asks for the card of the charge
+/// (give `payment_intent` or `charge`) and refunds `amount` (default: what is left) to it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RefundPayment<'a> {
+    pub payment_intent: Option<&'a str>,
+    pub charge: Option<&'a str>,
+    /// Minor units.
+    pub amount: Option<i64>,
+    pub metadata: Option<&'a Metadata>,
+    /// `refund_payment_config[enable_customer_cancellation]`: a cancel button on the reader.
+    pub enable_customer_cancellation: Option<bool>,
+    pub expand: &'a [&'a str],
+}
+
+impl RefundPayment<'_> {
+    fn encode(&self) -> Form {
+        let mut f = Form::new();
+        f.push_opt("payment_intent", self.payment_intent);
+        f.push_opt("charge", self.charge);
+        f.push_opt("amount", self.amount);
+        f.push_map_opt("metadata", self.metadata);
+        if let Some(enable) = self.enable_customer_cancellation {
+            f.key("refund_payment_config")
+                .field("enable_customer_cancellation")
+                .value(enable);
+        }
+        f.push_expand(self.expand);
         f
     }
 }
@@ -705,6 +791,20 @@ impl StripeClient {
             .await
     }
 
+    /// Hands a `card_present` SetupIntent to a smart reader (`terminal_reader_busy` /
+    /// `terminal_reader_offline` as for a payment).
+    pub async fn process_setup_intent(
+        &self,
+        account: &StripeAccount,
+        reader: &str,
+        params: &ProcessSetupIntent<'_>,
+        idempotency_key: &str,
+    ) -> Result<Reader, StripeError> {
+        let path = id_path(READERS, reader, "/process_setup_intent")?;
+        self.post(account, &path, params.encode(), idempotency_key)
+            .await
+    }
+
     /// Shows a cart on a smart reader (refused with `terminal_reader_busy` while it processes a
     /// payment).
     pub async fn set_reader_display(
@@ -715,6 +815,20 @@ impl StripeClient {
         idempotency_key: &str,
     ) -> Result<Reader, StripeError> {
         let path = id_path(READERS, reader, "/set_reader_display")?;
+        self.post(account, &path, params.encode(), idempotency_key)
+            .await
+    }
+
+    /// Starts a refund in person on a smart reader (Interac must be refunded so); the reader's
+    /// `action` tracks the outcome, and the refund made carries the action's `metadata`.
+    pub async fn refund_payment(
+        &self,
+        account: &StripeAccount,
+        reader: &str,
+        params: &RefundPayment<'_>,
+        idempotency_key: &str,
+    ) -> Result<Reader, StripeError> {
+        let path = id_path(READERS, reader, "/refund_payment")?;
         self.post(account, &path, params.encode(), idempotency_key)
             .await
     }

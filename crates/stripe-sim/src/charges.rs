@@ -5,7 +5,8 @@ use super::cards::Decline;
 use super::error::ApiError;
 use super::payment_intents::Status;
 use super::state::{
-    created_matches, find, find_mut, list, metadata_json, newest_first, Ctx, Meta, Object, State,
+    created_matches, find, find_mut, list, metadata_json, newest_first, Ctx, Meta, Object, Origin,
+    State,
 };
 use crate::currencies::Currency;
 use serde_json::{json, Value};
@@ -42,6 +43,11 @@ impl Object for Charge {
 }
 
 impl Charge {
+    /// `payment_method_details.type` (`card_present`, `interac_present`, `card`).
+    pub fn method_type(&self) -> Option<&str> {
+        self.details["type"].as_str()
+    }
+
     pub fn succeeded(&self) -> bool {
         self.failure.is_none()
     }
@@ -227,8 +233,9 @@ pub(crate) fn retrieve(state: &mut State, ctx: &Ctx) -> Result<Value, ApiError> 
         .ok_or_else(|| ApiError::no_such("charge", id, "charge"))
 }
 
-/// `POST /v1/refunds`
-pub(crate) fn create_refund(state: &mut State, ctx: &Ctx) -> Result<Value, ApiError> {
+/// The charge a refund names: `charge`, or the successful charge of `payment_intent` (one of
+/// the two).
+pub(crate) fn refunded_charge(state: &State, ctx: &Ctx) -> Result<String, ApiError> {
     let p = ctx.params;
     let charge_id = match (p.str("payment_intent"), p.str("charge")) {
         (Some(_), Some(_)) => {
@@ -257,9 +264,57 @@ pub(crate) fn create_refund(state: &mut State, ctx: &Ctx) -> Result<Value, ApiEr
         }
         (None, Some(ch)) => ch.to_string(),
     };
+    Ok(charge_id)
+}
+
+/// `POST /v1/refunds`
+pub(crate) fn create_refund(state: &mut State, ctx: &Ctx) -> Result<Value, ApiError> {
+    let p = ctx.params;
+    let charge_id = refunded_charge(state, ctx)?;
     let charge = find(&state.charges, ctx.ns(), &charge_id)
         .cloned()
         .ok_or_else(|| ApiError::no_such_param("charge", &charge_id, "charge"))?;
+    // Interac is refunded in person only: "In-person refunds are mandatory for Interac
+    // transactions in Canada. You can't create refunds in the API or in the Dashboard for these
+    // payments" (Stripe Terminal, refunds).
+    if charge.method_type() == Some("interac_present") {
+        return Err(ApiError::invalid(format!(
+            "Charge {charge_id} was paid with interac_present: Interac payments can only be refunded in person, with the card presented on a reader (refund_payment on the reader, or the Terminal SDK's collectRefundPaymentMethod and processRefund). Refunds through the API or the Dashboard are not supported."
+        ))
+        .with_code("charge_not_refundable")
+        .with_param("charge"));
+    }
+    let mut metadata = BTreeMap::new();
+    if let Some(update) = p.metadata() {
+        update.apply(&mut metadata);
+    }
+    refund_charge(
+        state,
+        &ctx.origin,
+        ctx.now,
+        &charge_id,
+        p.int("amount"),
+        p.str("reason").map(str::to_string),
+        metadata,
+    )
+    .map(|refund| refund.render())
+}
+
+/// Refunds `amount` (default: what is left) of a captured charge, as `POST /v1/refunds` and a
+/// reader's `refund_payment` do: never more than captured minus refunded; emits
+/// `refund.created`, `charge.refunded` and `charge.refund.updated`.
+pub(crate) fn refund_charge(
+    state: &mut State,
+    origin: &Origin,
+    now: i64,
+    charge_id: &str,
+    amount: Option<i64>,
+    reason: Option<String>,
+    metadata: BTreeMap<String, String>,
+) -> Result<Refund, ApiError> {
+    let charge = find(&state.charges, &origin.ns, charge_id)
+        .cloned()
+        .ok_or_else(|| ApiError::no_such_param("charge", charge_id, "charge"))?;
     if !charge.succeeded() || !charge.captured {
         return Err(ApiError::invalid(format!(
             "Charge {charge_id} has not been captured; cancel its PaymentIntent to release the authorization instead."
@@ -275,7 +330,7 @@ pub(crate) fn create_refund(state: &mut State, ctx: &Ctx) -> Result<Value, ApiEr
                 .with_param("charge"),
         );
     }
-    let amount = match p.int("amount") {
+    let amount = match amount {
         None => remaining,
         Some(a) if a <= 0 => {
             return Err(ApiError::invalid("Invalid positive integer")
@@ -293,51 +348,29 @@ pub(crate) fn create_refund(state: &mut State, ctx: &Ctx) -> Result<Value, ApiEr
         }
         Some(a) => a,
     };
-    let mut metadata = BTreeMap::new();
-    if let Some(update) = p.metadata() {
-        update.apply(&mut metadata);
-    }
-    let meta = state.meta("re", ctx.ns(), ctx.now);
+    let meta = state.meta("re", &origin.ns, now);
     let refund = Refund {
         meta,
         amount,
-        charge: charge_id.clone(),
+        charge: charge_id.to_string(),
         payment_intent: charge.payment_intent.clone(),
         customer: charge.customer.clone(),
         payment_method: charge.payment_method.clone(),
         currency: charge.currency.clone(),
-        reason: p.str("reason").map(str::to_string),
+        reason,
         metadata,
     };
     let rendered = refund.render();
-    state.refunds.insert(refund.meta.id.clone(), refund);
-    let charge = find_mut(&mut state.charges, ctx.ns(), &charge_id).expect("found above");
+    state.refunds.insert(refund.meta.id.clone(), refund.clone());
+    let charge = find_mut(&mut state.charges, &origin.ns, charge_id).expect("found above");
     let previous =
         json!({ "amount_refunded": charge.amount_refunded, "refunded": charge.refunded() });
     charge.amount_refunded += amount;
     let charge_json = charge.render();
-    state.emit(
-        &ctx.origin,
-        "refund.created",
-        rendered.clone(),
-        None,
-        ctx.now,
-    );
-    state.emit(
-        &ctx.origin,
-        "charge.refunded",
-        charge_json,
-        Some(previous),
-        ctx.now,
-    );
-    state.emit(
-        &ctx.origin,
-        "charge.refund.updated",
-        rendered.clone(),
-        None,
-        ctx.now,
-    );
-    Ok(rendered)
+    state.emit(origin, "refund.created", rendered.clone(), None, now);
+    state.emit(origin, "charge.refunded", charge_json, Some(previous), now);
+    state.emit(origin, "charge.refund.updated", rendered, None, now);
+    Ok(refund)
 }
 
 /// `GET /v1/refunds`: newest first, filtered by `charge`, `payment_intent` and `created`.

@@ -562,6 +562,7 @@ pub(crate) fn complete(
                 usage: "off_session".to_string(),
                 metadata: session.intent_metadata.clone(),
                 description: session.intent_description.clone(),
+                payment_method_types: Vec::new(),
             },
         );
         let s = state.checkout_sessions.get_mut(id).expect("exists");

@@ -86,6 +86,7 @@ mod idempotency;
 mod params;
 mod payment_intents;
 mod payment_methods;
+mod reader_refunds;
 mod retention;
 mod routes;
 mod search;

@@ -888,7 +888,10 @@ pub(crate) fn confirm_intent(
                 let generated = payment_methods::create(state, &ns, now, Kind::Card, pm.card);
                 let gm = state.payment_methods.get_mut(&generated).expect("created");
                 gm.customer = Some(customer.clone());
-                gm.generated_from = Some((charge_id.clone(), source));
+                gm.generated_from = Some(payment_methods::GeneratedFrom::Charge(
+                    charge_id.clone(),
+                    source,
+                ));
                 gm.allow_redisplay = pm.allow_redisplay.clone();
                 let rendered = gm.render();
                 charge.details["card_present"]["generated_card"] = json!(generated);

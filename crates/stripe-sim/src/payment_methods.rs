@@ -32,12 +32,37 @@ pub(crate) struct PaymentMethod {
     pub card: &'static TestCard,
     pub customer: Option<String>,
     pub metadata: BTreeMap<String, String>,
-    /// For a `card` generated from a card-present payment: the charge and its card-present
-    /// details.
-    pub generated_from: Option<(String, Value)>,
+    /// For a `card` generated from a card-present payment or setup.
+    pub generated_from: Option<GeneratedFrom>,
     pub allow_redisplay: String,
     /// Detached, or used once without a customer: Stripe refuses to use it again.
     pub consumed: bool,
+}
+
+/// What a generated `card` PaymentMethod was generated from (its `card.generated_from`).
+#[derive(Debug, Clone)]
+pub(crate) enum GeneratedFrom {
+    /// A card-present payment: the charge and its card-present details.
+    Charge(String, Value),
+    /// A card-present SetupIntent: the SetupAttempt (`setatt_…`) that read the card.
+    SetupAttempt(String),
+}
+
+impl GeneratedFrom {
+    fn render(&self) -> Value {
+        match self {
+            GeneratedFrom::Charge(charge, details) => json!({
+                "charge": charge,
+                "payment_method_details": { "card_present": details, "type": "card_present" },
+                "setup_attempt": null,
+            }),
+            GeneratedFrom::SetupAttempt(attempt) => json!({
+                "charge": null,
+                "payment_method_details": null,
+                "setup_attempt": attempt,
+            }),
+        }
+    }
 }
 
 impl Object for PaymentMethod {
@@ -88,11 +113,7 @@ impl PaymentMethod {
                 "exp_year": EXP_YEAR,
                 "fingerprint": card.fingerprint(),
                 "funding": card.funding,
-                "generated_from": self.generated_from.as_ref().map(|(charge, details)| json!({
-                    "charge": charge,
-                    "payment_method_details": { "card_present": details, "type": "card_present" },
-                    "setup_attempt": null,
-                })),
+                "generated_from": self.generated_from.as_ref().map(GeneratedFrom::render),
                 "last4": card.last4(),
                 "networks": networks(card),
                 "regulated_status": "unregulated",

@@ -5,7 +5,7 @@ use super::error::ApiError;
 use super::state::{Ctx, State};
 use super::{
     charges, checkout, customers, disputes, events, files, payment_intents, payment_methods,
-    setup_intents, terminal, terminal_configurations, webhook_endpoints,
+    reader_refunds, setup_intents, terminal, terminal_configurations, webhook_endpoints,
 };
 use serde_json::Value;
 
@@ -176,8 +176,18 @@ pub(crate) static ROUTES: &[Route] = &[
     ),
     route(
         "POST",
+        "/v1/terminal/readers/{reader}/process_setup_intent",
+        terminal::process_setup_intent,
+    ),
+    route(
+        "POST",
         "/v1/terminal/readers/{reader}/cancel_action",
         terminal::cancel_action,
+    ),
+    route(
+        "POST",
+        "/v1/terminal/readers/{reader}/refund_payment",
+        reader_refunds::refund_payment,
     ),
     route(
         "POST",
@@ -195,6 +205,11 @@ pub(crate) static ROUTES: &[Route] = &[
         "POST",
         "/v1/setup_intents/{intent}/confirm",
         setup_intents::confirm,
+    ),
+    route(
+        "POST",
+        "/v1/setup_intents/{intent}/cancel",
+        setup_intents::cancel,
     ),
     route("POST", "/v1/checkout/sessions", checkout::create),
     route("GET", "/v1/checkout/sessions", checkout::list_all),

@@ -14,6 +14,19 @@
 //!   `payment_method` expanded (the collected `card_present` PaymentMethod); `…/process`
 //!   `{session, client_secret}` → the confirmed PaymentIntent, or a 402 card error carrying it
 //!   back in requires_payment_method; `…/cancel_collect` → requires_payment_method;
+//! - the simulated JS SDK's in-person refunds (`reader_refunds`): `POST
+//!   /_sim/terminal/refunds/collect` `{session, charge, amount, currency, card_number?}`
+//!   (`collectRefundPaymentMethod`; the card presented, default the charge's own) → `{charge,
+//!   amount, currency}`; `…/process` `{session}` (`processRefund`) → the refund made, with its
+//!   events; `…/cancel` `{session}` → `{canceled}`;
+//! - saving a card without a sale on the simulated JS terminal (the Terminal SDK's
+//!   `collectSetupIntentPaymentMethod` and `confirmSetupIntent`): `…/setup/collect` `{session,
+//!   client_secret, card_number?, allow_redisplay}` (a `card_present` SetupIntent's client secret;
+//!   `allow_redisplay` required, as the SDK requires it) → the SetupIntent in
+//!   requires_confirmation with `payment_method` expanded; `…/setup/confirm` `{session,
+//!   client_secret}` → the succeeded SetupIntent with `latest_attempt` expanded (its
+//!   `payment_method_details.card_present.generated_card` is the saved card), or a 402 card error
+//!   carrying it back in requires_payment_method; `…/setup/cancel` → requires_payment_method;
 //! - `POST /_sim/terminal/tip_options` `{session, client_secret, skip_tipping?,
 //!   tip_eligible_amount?}` → `{screen, amount, currency, tip_options}` as below: the tipping
 //!   screen the simulated JS reader would show for the intent (no state changes);
@@ -35,11 +48,12 @@ use super::error::ApiError;
 use super::faults::FaultRule;
 use super::payment_intents::{self, PaymentIntent, Status};
 use super::payment_methods::{self, Kind};
+use super::setup_intents;
 use super::state::{now, random_id, Origin, State};
 use super::terminal::{self, reader_screen, TerminalSession};
 use super::terminal_configurations::tip_options;
 use super::webhooks::Endpoint;
-use super::{hosted, take_jobs, Simulator};
+use super::{hosted, reader_refunds, take_jobs, Simulator};
 use actix_web::http::{Method, StatusCode};
 use actix_web::{HttpRequest, HttpResponse};
 use serde::de::DeserializeOwned;
@@ -170,8 +184,14 @@ pub(crate) async fn handle(
         ("POST", ["terminal", "tip_options"]) => {
             body(bytes).and_then(|b| session_tip_options(sim, b))
         }
+        ("POST", ["terminal", "refunds", step @ ("collect" | "process" | "cancel")]) => {
+            body(bytes).and_then(|b| terminal_refund(sim, step, b))
+        }
         ("POST", ["terminal", action @ ("collect" | "process" | "cancel_collect")]) => {
             body(bytes).and_then(|b| terminal_action(sim, action, b, base_url))
+        }
+        ("POST", ["terminal", "setup", action @ ("collect" | "confirm" | "cancel")]) => {
+            body(bytes).and_then(|b| setup_action(sim, action, b))
         }
         _ => Err(
             ApiError::invalid(format!("Unrecognized request URL ({method}: {path})."))
@@ -387,6 +407,120 @@ fn terminal_action(
     result.map(|()| rendered)
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SetupBody {
+    session: String,
+    client_secret: String,
+    card_number: Option<String>,
+    allow_redisplay: Option<String>,
+}
+
+/// The simulated JS terminal saving a card for a `card_present` SetupIntent.
+fn setup_action(sim: &Simulator, action: &str, b: SetupBody) -> Result<Value, ApiError> {
+    if action != "collect" {
+        let given = [
+            ("card_number", b.card_number.is_some()),
+            ("allow_redisplay", b.allow_redisplay.is_some()),
+        ];
+        if let Some((field, _)) = given.iter().find(|(_, set)| *set) {
+            return Err(ApiError::unknown_param(field));
+        }
+    }
+    let mut state = sim.inner().lock();
+    let (ns, _) = session_of(&state, &b.session)?;
+    let si = setup_intents::by_client_secret(&state, &ns, &b.client_secret)?.clone();
+    let id = si.meta.id.clone();
+    let origin = Origin::simulator(&ns, &format!("/_sim/terminal/setup/{action}"));
+    let now = now();
+    let result = match action {
+        "collect" => collect_setup(&mut state, &ns, now, &id, &b),
+        "confirm" => {
+            if si.status != setup_intents::Status::RequiresConfirmation {
+                Err(ApiError::invalid(format!(
+                    "This SetupIntent has a status of {}; collect a payment method first (it must be requires_confirmation to be confirmed).",
+                    si.status.as_str()
+                ))
+                .with_code("setup_intent_unexpected_state"))
+            } else {
+                setup_intents::confirm_setup(&mut state, &origin, now, &id)
+            }
+        }
+        _ => {
+            if si.status == setup_intents::Status::RequiresConfirmation {
+                let intent = state.setup_intents.get_mut(&id).expect("found");
+                intent.payment_method = None;
+                intent.status = setup_intents::Status::RequiresPaymentMethod;
+                Ok(())
+            } else {
+                Err(ApiError::invalid(format!(
+                    "This SetupIntent has a status of {}; there is no collected payment method to cancel.",
+                    si.status.as_str()
+                ))
+                .with_code("setup_intent_unexpected_state"))
+            }
+        }
+    };
+    let jobs = take_jobs(&mut state);
+    let mut rendered = state.setup_intents[&id].render();
+    let expand = match action {
+        "collect" => "payment_method",
+        _ => "latest_attempt",
+    };
+    state.expand(&ns, &mut rendered, &[expand.to_string()])?;
+    drop(state);
+    sim.spawn_deliveries(jobs);
+    result.map(|()| rendered)
+}
+
+fn collect_setup(
+    state: &mut State,
+    ns: &str,
+    now: i64,
+    id: &str,
+    b: &SetupBody,
+) -> Result<(), ApiError> {
+    let allow_redisplay = match b.allow_redisplay.as_deref() {
+        Some(v @ ("always" | "limited" | "unspecified")) => v,
+        Some(other) => {
+            return Err(ApiError::invalid(format!(
+                "Invalid allow_redisplay: must be one of always, limited or unspecified (got {other})"
+            ))
+            .with_param("allow_redisplay"))
+        }
+        // The Terminal SDK's `collectSetupIntentPaymentMethod` requires it.
+        None => {
+            return Err(ApiError::invalid(
+                "collectSetupIntentPaymentMethod requires allow_redisplay (always, limited or unspecified).",
+            )
+            .with_code("parameter_missing")
+            .with_param("allow_redisplay"))
+        }
+    };
+    let card = cards::lookup(
+        b.card_number.as_deref().unwrap_or(DEFAULT_NUMBER),
+        "card_number",
+    )?;
+    if card.interac {
+        return Err(ApiError::invalid(
+            "A SetupIntent saves card_present cards; this test card is interac_present.",
+        )
+        .with_code("payment_method_not_available")
+        .with_param("card_number"));
+    }
+    let pm = payment_methods::create(state, ns, now, Kind::CardPresent, card);
+    state
+        .payment_methods
+        .get_mut(&pm)
+        .expect("created")
+        .allow_redisplay = allow_redisplay.to_string();
+    let collected = setup_intents::collect_present(state, id, &pm);
+    if collected.is_err() {
+        state.payment_methods.remove(&pm);
+    }
+    collected
+}
+
 fn collect(
     state: &mut State,
     ns: &str,
@@ -495,4 +629,59 @@ fn collected_tip(
             Ok(Some(t))
         }
     }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RefundBody {
+    session: String,
+    charge: Option<String>,
+    amount: Option<i64>,
+    currency: Option<String>,
+    card_number: Option<String>,
+}
+
+/// The simulated JS SDK's refund steps (`reader_refunds`).
+fn terminal_refund(sim: &Simulator, step: &str, b: RefundBody) -> Result<Value, ApiError> {
+    let mut state = sim.inner().lock();
+    let (ns, _) = session_of(&state, &b.session)?;
+    let origin = Origin::simulator(&ns, &format!("/_sim/terminal/refunds/{step}"));
+    let result = match step {
+        "collect" => {
+            let charge = b.charge.ok_or_else(|| ApiError::missing_param("charge"))?;
+            let amount = b.amount.ok_or_else(|| ApiError::missing_param("amount"))?;
+            let currency = b
+                .currency
+                .ok_or_else(|| ApiError::missing_param("currency"))?;
+            reader_refunds::collect(
+                &mut state,
+                &ns,
+                &b.session,
+                &charge,
+                amount,
+                &currency,
+                b.card_number.as_deref(),
+            )
+        }
+        _ => {
+            let given = [
+                ("charge", b.charge.is_some()),
+                ("amount", b.amount.is_some()),
+                ("currency", b.currency.is_some()),
+                ("card_number", b.card_number.is_some()),
+            ];
+            if let Some((field, _)) = given.iter().find(|(_, set)| *set) {
+                return Err(ApiError::unknown_param(field));
+            }
+            if step == "process" {
+                reader_refunds::process(&mut state, &origin, now(), &b.session)
+            } else {
+                Ok(reader_refunds::cancel(&mut state, &b.session))
+            }
+        }
+    };
+    let jobs = take_jobs(&mut state);
+    drop(state);
+    sim.spawn_deliveries(jobs);
+    result
 }

@@ -123,6 +123,8 @@ pub(crate) struct State {
     /// By secret.
     pub connection_tokens: HashMap<String, ConnectionToken>,
     pub terminal_sessions: HashMap<String, TerminalSession>,
+    /// Refunds the simulated JS SDK collected, by terminal session (`reader_refunds`).
+    pub sdk_refunds: HashMap<String, crate::reader_refunds::CollectedRefund>,
     /// In creation order; the oldest are evicted beyond the limits (`retention`).
     pub events: VecDeque<Event>,
     /// How many events were evicted from the front of `events`: event number `n` (counting
@@ -230,6 +232,7 @@ impl State {
             "file" => find(&self.files, ns, id).map(|o| o.render()),
             "pm" => find(&self.payment_methods, ns, id).map(|o| o.render()),
             "seti" => find(&self.setup_intents, ns, id).map(|o| o.render()),
+            "setatt" => super::setup_intents::render_attempt(self, ns, id),
             "cs" => find(&self.checkout_sessions, ns, id).map(|o| o.render()),
             "tml" => find(&self.locations, ns, id).map(|o| o.render()),
             "tmr" => find(&self.readers, ns, id).map(|o| o.render()),

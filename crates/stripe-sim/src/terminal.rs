@@ -1,14 +1,15 @@
 //! Stripe Terminal: connection tokens, locations, simulated readers (`simulated-wpe`), the
-//! server-driven `process_payment_intent` / `set_reader_display` / `cancel_action` flow, its split
-//! into `collect_payment_method` (the reader reads the card and attaches it, the intent awaits
-//! confirmation) and `confirm_payment_intent` (the simulated reader confirms at once), and the
-//! `present_payment_method` test helper (the card the customer presents and the tip they choose
-//! on the reader's tipping screen, `amount_tip`).
+//! server-driven `process_payment_intent` / `process_setup_intent` / `set_reader_display` /
+//! `cancel_action` flow, the payment's split into `collect_payment_method` (the reader reads the
+//! card and attaches it, the intent awaits confirmation) and `confirm_payment_intent` (the
+//! simulated reader confirms at once), and the `present_payment_method` test helper (the card the
+//! customer presents and the tip they choose on the reader's tipping screen, `amount_tip`).
 
 use super::cards::{self, DEFAULT_NUMBER};
 use super::error::ApiError;
 use super::payment_intents::{self, Status};
 use super::payment_methods::{self, Kind};
+use super::setup_intents;
 use super::state::{
     find, find_mut, list, metadata_json, newest_first, random_id, Ctx, Meta, Object, State,
 };
@@ -100,8 +101,20 @@ pub(crate) enum ActionKind {
         payment_intent: String,
         confirm_config: Option<Value>,
     },
+    /// Saving a card without a payment: the reader reads a card for a `card_present`
+    /// SetupIntent and confirms it.
+    ProcessSetupIntent {
+        setup_intent: String,
+        process_config: Value,
+        /// `allow_redisplay` (required): given to the generated card.
+        allow_redisplay: String,
+        /// The `card` PaymentMethod generated once the action succeeded.
+        generated_card: Option<String>,
+    },
     /// The cart shown on the reader's screen until `cancel_action` or the next payment.
     SetReaderDisplay { cart: Value },
+    /// A refund waiting for the card of the charge (`reader_refunds`).
+    RefundPayment(super::reader_refunds::RefundAction),
 }
 
 /// The reader's current (or last) action.
@@ -120,7 +133,9 @@ impl ReaderAction {
             ActionKind::ProcessPaymentIntent { payment_intent, .. }
             | ActionKind::CollectPaymentMethod { payment_intent, .. }
             | ActionKind::ConfirmPaymentIntent { payment_intent, .. } => Some(payment_intent),
-            ActionKind::SetReaderDisplay { .. } => None,
+            ActionKind::ProcessSetupIntent { .. }
+            | ActionKind::SetReaderDisplay { .. }
+            | ActionKind::RefundPayment(_) => None,
         }
     }
 
@@ -170,9 +185,28 @@ impl ReaderAction {
                 }
                 out["confirm_payment_intent"] = action;
             }
+            ActionKind::ProcessSetupIntent {
+                setup_intent,
+                process_config,
+                generated_card,
+                ..
+            } => {
+                out["type"] = json!("process_setup_intent");
+                out["process_setup_intent"] = json!({
+                    "setup_intent": setup_intent,
+                    "process_config": process_config,
+                });
+                if let Some(card) = generated_card {
+                    out["process_setup_intent"]["generated_card"] = json!(card);
+                }
+            }
             ActionKind::SetReaderDisplay { cart } => {
                 out["type"] = json!("set_reader_display");
                 out["set_reader_display"] = json!({ "cart": cart, "type": "cart" });
+            }
+            ActionKind::RefundPayment(refund) => {
+                out["type"] = json!("refund_payment");
+                out["refund_payment"] = refund.render();
             }
         }
         out
@@ -221,7 +255,7 @@ impl Reader {
     }
 
     /// Server-driven actions need the reader online: Stripe answers `terminal_reader_offline`.
-    fn require_online(&self) -> Result<(), ApiError> {
+    pub(crate) fn require_online(&self) -> Result<(), ApiError> {
         if self.online {
             Ok(())
         } else {
@@ -232,7 +266,7 @@ impl Reader {
         }
     }
 
-    fn busy(&self) -> bool {
+    pub(crate) fn busy(&self) -> bool {
         self.action
             .as_ref()
             .is_some_and(|a| a.status == "in_progress")
@@ -419,7 +453,7 @@ pub(crate) fn list_readers(state: &mut State, ctx: &Ctx) -> Result<Value, ApiErr
     list(items, Reader::render, ctx.params, "/v1/terminal/readers")
 }
 
-fn path_reader<'a>(state: &'a State, ctx: &Ctx) -> Result<&'a Reader, ApiError> {
+pub(crate) fn path_reader<'a>(state: &'a State, ctx: &Ctx) -> Result<&'a Reader, ApiError> {
     let id = ctx.path_param(0);
     find(&state.readers, ctx.ns(), id)
         .ok_or_else(|| ApiError::no_such("terminal.reader", id, "reader"))
@@ -779,6 +813,64 @@ fn start_collection(state: &State, ctx: &Ctx, config_param: &str) -> Result<Coll
     })
 }
 
+/// `POST /v1/terminal/readers/{reader}/process_setup_intent`: hands a `card_present` SetupIntent
+/// in requires_payment_method to the reader, which reads a card and confirms the intent
+/// (`present_payment_method`). `allow_redisplay` (required) is the customer's consent, given to
+/// the saved card; `process_config[enable_customer_cancellation]` is shown in the action.
+pub(crate) fn process_setup_intent(state: &mut State, ctx: &Ctx) -> Result<Value, ApiError> {
+    let p = ctx.params;
+    let reader = path_reader(state, ctx)?;
+    reader.require_online()?;
+    if reader.busy() {
+        return Err(ApiError::invalid(
+            "Reader is currently busy processing another request. Cancel the current action or wait for it to finish.",
+        )
+        .with_code("terminal_reader_busy"));
+    }
+    let reader_id = reader.meta.id.clone();
+    let si_id = p.str("setup_intent").unwrap_or_default().to_string();
+    let si = find(&state.setup_intents, ctx.ns(), &si_id)
+        .ok_or_else(|| ApiError::no_such_param("setup_intent", &si_id, "setup_intent"))?;
+    if si.status != setup_intents::Status::RequiresPaymentMethod {
+        return Err(ApiError::invalid(format!(
+            "This SetupIntent has a status of {} and cannot be processed by a reader. It must have a status of requires_payment_method.",
+            si.status.as_str()
+        ))
+        .with_code("setup_intent_unexpected_state")
+        .with_param("setup_intent"));
+    }
+    if !si.payment_method_types.iter().any(|t| t == "card_present") {
+        return Err(ApiError::invalid(
+            "This SetupIntent cannot be processed by a reader: its payment_method_types do not include card_present.",
+        )
+        .with_param("setup_intent"));
+    }
+    // Declared required, so the parameter table has refused a request without it.
+    let allow_redisplay = p
+        .str("allow_redisplay")
+        .unwrap_or("unspecified")
+        .to_string();
+    let config = json!({
+        "enable_customer_cancellation": p
+            .at_bool(&["process_config", "enable_customer_cancellation"])
+            .unwrap_or(false),
+    });
+    let reader = find_mut(&mut state.readers, ctx.ns(), &reader_id).expect("found");
+    reader.action = Some(ReaderAction {
+        kind: ActionKind::ProcessSetupIntent {
+            setup_intent: si_id,
+            process_config: config,
+            allow_redisplay,
+            generated_card: None,
+        },
+        status: "in_progress",
+        failure_code: None,
+        failure_message: None,
+    });
+    reader.last_seen_at = ctx.now * 1000;
+    Ok(reader.render())
+}
+
 /// `POST /v1/terminal/readers/{reader}/set_reader_display`: shows a cart (line items, tax,
 /// total; display only, nothing is checked against a payment) until `cancel_action` clears it or
 /// a payment replaces it. Refused while the reader is processing a payment.
@@ -874,11 +966,8 @@ pub(crate) fn cancel_action(state: &mut State, ctx: &Ctx) -> Result<Value, ApiEr
 /// What a reader's screen shows, for `/_sim`: its cart, the tipping screen (with its choices) or
 /// card prompt of the payment in progress, or nothing (`idle`).
 pub(crate) fn reader_screen(reader: &Reader, state: &State) -> Value {
-    let collecting = reader
-        .action
-        .as_ref()
-        .filter(|a| a.status == "in_progress")
-        .and_then(|a| match &a.kind {
+    match reader.action.as_ref().map(|a| (&a.kind, a.status)) {
+        Some((
             ActionKind::ProcessPaymentIntent {
                 payment_intent,
                 tip_options,
@@ -888,21 +977,26 @@ pub(crate) fn reader_screen(reader: &Reader, state: &State) -> Value {
                 payment_intent,
                 tip_options,
                 ..
-            } => Some((payment_intent, tip_options)),
-            _ => None,
-        });
-    if let Some((payment_intent, tip_options)) = collecting {
-        let pi = state.payment_intents.get(payment_intent);
-        return json!({
-            "screen": if tip_options.is_some() { "tipping" } else { "collect_payment_method" },
-            "payment_intent": payment_intent,
-            "amount": pi.map(|pi| pi.amount),
-            "currency": pi.map(|pi| pi.currency.clone()),
-            "tip_options": tip_options,
-        });
-    }
-    match reader.action.as_ref().map(|a| &a.kind) {
-        Some(ActionKind::SetReaderDisplay { cart }) => json!({ "screen": "cart", "cart": cart }),
+            },
+            "in_progress",
+        )) => {
+            let pi = state.payment_intents.get(payment_intent);
+            json!({
+                "screen": if tip_options.is_some() { "tipping" } else { "collect_payment_method" },
+                "payment_intent": payment_intent,
+                "amount": pi.map(|pi| pi.amount),
+                "currency": pi.map(|pi| pi.currency.clone()),
+                "tip_options": tip_options,
+            })
+        }
+        Some((ActionKind::ProcessSetupIntent { setup_intent, .. }, "in_progress")) => json!({
+            "screen": "collect_payment_method",
+            "setup_intent": setup_intent,
+        }),
+        Some((ActionKind::SetReaderDisplay { cart }, _)) => {
+            json!({ "screen": "cart", "cart": cart })
+        }
+        Some((ActionKind::RefundPayment(refund), "in_progress")) => refund.screen(state),
         _ => json!({ "screen": "idle" }),
     }
 }
@@ -914,10 +1008,23 @@ pub(crate) fn present_payment_method(state: &mut State, ctx: &Ctx) -> Result<Val
     let reader = path_reader(state, ctx)?;
     let Some(current) = reader.action.clone().filter(|a| a.status == "in_progress") else {
         return Err(ApiError::invalid(
-            "This Reader has no in-progress action; call process_payment_intent first.",
+            "This Reader has no in-progress action; call process_payment_intent or process_setup_intent first.",
         )
         .with_code("terminal_reader_action_not_found"));
     };
+    let reader_id = reader.meta.id.clone();
+    match current.kind.clone() {
+        ActionKind::RefundPayment(refund) => {
+            let (kind, card) = presented_card(ctx)?;
+            return super::reader_refunds::present(state, ctx, &reader_id, refund, kind, card);
+        }
+        ActionKind::ProcessSetupIntent {
+            setup_intent,
+            allow_redisplay,
+            ..
+        } => return present_for_setup(state, ctx, &reader_id, &setup_intent, &allow_redisplay),
+        _ => {}
+    }
     // Collecting only (`collect_payment_method`): the card is attached, not confirmed.
     let (action_intent, allow_redisplay, tip_options, collect_only) = match &current.kind {
         ActionKind::ProcessPaymentIntent {
@@ -949,37 +1056,7 @@ pub(crate) fn present_payment_method(state: &mut State, ctx: &Ctx) -> Result<Val
             .with_code("terminal_reader_action_not_found"))
         }
     };
-    let reader_id = reader.meta.id.clone();
-    let kind = match p.str("type").unwrap_or("card_present") {
-        "interac_present" => Kind::InteracPresent,
-        "card_present" => Kind::CardPresent,
-        other => {
-            return Err(ApiError::invalid(format!(
-                "Invalid type: must be one of card_present or interac_present (got {other})"
-            ))
-            .with_param("type"))
-        }
-    };
-    let (param, number) = match kind {
-        Kind::InteracPresent => (
-            "interac_present[number]",
-            p.at_str(&["interac_present", "number"])
-                .unwrap_or(INTERAC_DEFAULT_NUMBER),
-        ),
-        _ => (
-            "card_present[number]",
-            p.at_str(&["card_present", "number"])
-                .unwrap_or(DEFAULT_NUMBER),
-        ),
-    };
-    let card = cards::lookup(number, param)?;
-    if card.interac != (kind == Kind::InteracPresent) {
-        return Err(ApiError::invalid(format!(
-            "The test card {number} cannot be presented as {}.",
-            kind.as_str()
-        ))
-        .with_param(param));
-    }
+    let (kind, card) = presented_card(ctx)?;
     let pi = state.payment_intents[&action_intent].clone();
     // The tip the customer picks on the tipping screen (any amount: the screen has a custom
     // choice); a tip where the reader shows no tipping screen cannot happen.
@@ -1066,4 +1143,112 @@ pub(crate) fn present_payment_method(state: &mut State, ctx: &Ctx) -> Result<Val
         *payment_method = collected;
     }
     finish_action(state, ctx, &reader_id, action, outcome)
+}
+
+/// The card `present_payment_method` presents: `type` (`card_present`, default, or
+/// `interac_present`) and the test card number of that type.
+fn presented_card(ctx: &Ctx) -> Result<(Kind, &'static cards::TestCard), ApiError> {
+    let p = ctx.params;
+    let kind = match p.str("type").unwrap_or("card_present") {
+        "interac_present" => Kind::InteracPresent,
+        "card_present" => Kind::CardPresent,
+        other => {
+            return Err(ApiError::invalid(format!(
+                "Invalid type: must be one of card_present or interac_present (got {other})"
+            ))
+            .with_param("type"))
+        }
+    };
+    let (param, number) = match kind {
+        Kind::InteracPresent => (
+            "interac_present[number]",
+            p.at_str(&["interac_present", "number"])
+                .unwrap_or(INTERAC_DEFAULT_NUMBER),
+        ),
+        _ => (
+            "card_present[number]",
+            p.at_str(&["card_present", "number"])
+                .unwrap_or(DEFAULT_NUMBER),
+        ),
+    };
+    let card = cards::lookup(number, param)?;
+    if card.interac != (kind == Kind::InteracPresent) {
+        return Err(ApiError::invalid(format!(
+            "The test card {number} cannot be presented as {}.",
+            kind.as_str()
+        ))
+        .with_param(param));
+    }
+    Ok((kind, card))
+}
+
+/// `present_payment_method` for a reader saving a card (`process_setup_intent`): the card read
+/// confirms the SetupIntent; a declining test card fails the action with Stripe's error code and
+/// message (and the intent's `setup_intent.setup_failed`). Only `card_present` cards.
+fn present_for_setup(
+    state: &mut State,
+    ctx: &Ctx,
+    reader_id: &str,
+    setup_intent: &str,
+    allow_redisplay: &str,
+) -> Result<Value, ApiError> {
+    let p = ctx.params;
+    if let Some(t) = p.str("type").filter(|t| *t != "card_present") {
+        return Err(ApiError::invalid(format!(
+            "The reader is saving a card for a SetupIntent: only card_present can be presented (got {t})."
+        ))
+        .with_param("type"));
+    }
+    if p.int("amount_tip").is_some_and(|t| t != 0) {
+        return Err(ApiError::invalid(
+            "The reader shows no tipping screen when saving a card (process_setup_intent).",
+        )
+        .with_param("amount_tip"));
+    }
+    let param = "card_present[number]";
+    let number = p
+        .at_str(&["card_present", "number"])
+        .unwrap_or(DEFAULT_NUMBER);
+    let card = cards::lookup(number, param)?;
+    if card.interac {
+        return Err(ApiError::invalid(format!(
+            "The test card {number} cannot be presented as card_present."
+        ))
+        .with_param(param));
+    }
+    let pm = payment_methods::create(state, ctx.ns(), ctx.now, Kind::CardPresent, card);
+    state
+        .payment_methods
+        .get_mut(&pm)
+        .expect("created")
+        .allow_redisplay = allow_redisplay.to_string();
+    let outcome = setup_intents::collect_present(state, setup_intent, &pm)
+        .and_then(|()| setup_intents::confirm_setup(state, &ctx.origin, ctx.now, setup_intent));
+    let generated = state.setup_intents[setup_intent]
+        .latest_attempt
+        .as_ref()
+        .and_then(|a| a.generated_card.clone());
+    let reader = find_mut(&mut state.readers, ctx.ns(), reader_id).expect("found");
+    let current = reader.action.as_mut().expect("in progress");
+    match &outcome {
+        Ok(()) => {
+            current.status = "succeeded";
+            if let ActionKind::ProcessSetupIntent { generated_card, .. } = &mut current.kind {
+                *generated_card = generated;
+            }
+        }
+        Err(e) => {
+            current.status = "failed";
+            current.failure_code = Some(e.code.clone().unwrap_or_else(|| e.kind.to_string()));
+            current.failure_message = Some(e.message.clone());
+        }
+    }
+    let rendered = reader.render();
+    let event = if outcome.is_ok() {
+        "terminal.reader.action_succeeded"
+    } else {
+        "terminal.reader.action_failed"
+    };
+    state.emit(&ctx.origin, event, rendered.clone(), None, ctx.now);
+    Ok(rendered)
 }

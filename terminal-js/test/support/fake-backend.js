@@ -93,6 +93,8 @@ export async function startFakeBackend(options = {}) {
     cards: [], // saved cards
     connectionTokenCalls: 0,
     collects: [], // {payment_id, card_number, allow_redisplay}
+    readerRefunds: new Map(), // rrf id → reader refund (see 'POST /v1/payment/refund/reader')
+    readerRefundKeys: new Map(), // account|Idempotency-Key → rrf id
   };
   const requests = [];
   const faults = [];
@@ -181,8 +183,59 @@ export async function startFakeBackend(options = {}) {
     return pi;
   }
 
+  /** A reader refund as the backend answers it. */
+  const readerRefund = (r) => {
+    const pi = state.intents.get(r.payment_id);
+    return {
+      id: r.id,
+      object: 'reader_refund',
+      payment_id: r.payment_id,
+      mode: r.reader_id ? 'server_driven' : 'sdk',
+      reader_id: r.reader_id ?? null,
+      status: r.status,
+      amount: formatAmount(r.amount, pi.currency),
+      currency: pi.currency,
+      stripe_refund_id: r.stripe_refund_id ?? null,
+      failure_code: null,
+      failure_message: null,
+      sdk: r.reader_id ? null : { charge_id: pi.charge?.id ?? `ch_${pi.id}`, amount: r.amount, currency: pi.currency },
+      created_at: r.created_at,
+      payment: record(pi),
+    };
+  };
+
   const routes = {
     // ---- contract ----
+    // Refunds on the reader: recorded pending; `completeReaderRefund` (a test's stand-in for
+    // Stripe's events) records the outcome.
+    'POST /v1/payment/refund/reader': (req, body) => {
+      checkFields(body, ['payment_id', 'external_account_id', 'amount', 'reader_id'], ['payment_id', 'external_account_id']);
+      auth(req, body.external_account_id);
+      const key = req.headers['idempotency-key'];
+      const known = key && state.readerRefundKeys.get(`${body.external_account_id}|${key}`);
+      if (known) return readerRefund(state.readerRefunds.get(known));
+      const pi = findIntent(body.payment_id, body.external_account_id);
+      if (pi.status !== 'succeeded') throw conflict('payment_not_refundable', `Payment is ${pi.status}`, { status: pi.status });
+      const amount = body.amount === undefined ? pi.amount_captured : parseAmount(body.amount, pi.currency);
+      if (amount > pi.amount_captured) throw invalid('amount', 'amount exceeds what is left to refund');
+      const r = { id: rid('rrf'), payment_id: pi.id, reader_id: body.reader_id ?? null, amount, status: 'pending',
+        created_at: new Date().toISOString() };
+      state.readerRefunds.set(r.id, r);
+      if (key) state.readerRefundKeys.set(`${body.external_account_id}|${key}`, r.id);
+      return readerRefund(r);
+    },
+
+    'GET /v1/payment/refund/reader/': (req, _body, url) => {
+      const id = url.pathname.slice('/v1/payment/refund/reader/'.length);
+      const account = url.searchParams.get('external_account_id');
+      auth(req, account);
+      const r = state.readerRefunds.get(id);
+      if (!r || state.intents.get(r.payment_id).external_account_id !== account) {
+        throw new HttpError(404, 'invalid_request_error', 'resource_missing', `No reader refund ${id}`);
+      }
+      return readerRefund(r);
+    },
+
     'POST /v1/terminal/connection_token': (req, body) => {
       checkFields(body, ['external_account_id', 'location'], ['external_account_id']);
       auth(req, body.external_account_id);
@@ -429,6 +482,9 @@ export async function startFakeBackend(options = {}) {
   function route(method, pathname) {
     const exact = routes[`${method} ${pathname}`];
     if (exact) return exact;
+    if (method === 'GET' && pathname.startsWith('/v1/payment/refund/reader/')) {
+      return routes['GET /v1/payment/refund/reader/'];
+    }
     if (method === 'GET' && pathname.startsWith('/v1/payment/') && pathname.length > '/v1/payment/'.length) {
       return routes['GET /v1/payment/'];
     }
@@ -514,6 +570,12 @@ export async function startFakeBackend(options = {}) {
     state,
     requests,
     failNext,
+    /** Records a reader refund's refund as Stripe's events would (`re_…`). */
+    completeReaderRefund(id, stripeRefundId) {
+      const r = state.readerRefunds.get(id);
+      r.status = 'succeeded';
+      r.stripe_refund_id = stripeRefundId;
+    },
     /** Sets a payment's status directly (tests of states the flow cannot reach on its own). */
     setStatus(id, status) { state.intents.get(id).status = status; },
     async close() {

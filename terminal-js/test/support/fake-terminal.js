@@ -79,6 +79,17 @@ export function createFakeTerminal(props = {}, script = {}) {
       processing.cancel();
       return {};
     },
+    /** In-person refunds: script.collectRefund / script.processRefund may answer. */
+    async collectRefundPaymentMethod(chargeId, amount, currency, options) {
+      record('collectRefundPaymentMethod', [chargeId, amount, currency, options]);
+      if (script.collectRefund) return script.collectRefund(chargeId, amount, currency, options);
+      return {};
+    },
+    async processRefund() {
+      record('processRefund', []);
+      if (script.processRefund) return script.processRefund();
+      return { refund: { id: 're_fake', amount: 0, status: 'succeeded' } };
+    },
     count(name) {
       return calls.filter((c) => c.name === name).length;
     },

@@ -227,3 +227,21 @@ test('a slow reader cancelled before it sends the request charges nothing; uncan
   terminal.simulateFault({ operation: 'process', delayMs: 30 });
   assert.equal((await terminal.processPayment(collected.paymentIntent)).paymentIntent.status, 'requires_capture');
 });
+
+test('saving a card without a payment: the SDK-shaped checks before the simulator is asked', async (t) => {
+  const { terminal, fake } = await env(t);
+  const notConnected = await terminal.collectSetupIntentPaymentMethod('seti_1_secret_2', 'limited', null);
+  assert.equal(notConnected.error.code, 'no_established_connection');
+  const { discoveredReaders } = await terminal.discoverReaders({ simulated: true });
+  await terminal.connectReader(discoveredReaders[0]);
+  const before = fake.requests.length;
+  const paymentSecret = await terminal.collectSetupIntentPaymentMethod('pi_1_secret_2', 'limited', null);
+  assert.equal(paymentSecret.error.code, 'invalid_setup_intent_client_secret');
+  const consent = await terminal.collectSetupIntentPaymentMethod('seti_1_secret_2', 'sometimes', null);
+  assert.equal(consent.error.code, 'invalid_required_parameter');
+  const nothingCollected = await terminal.confirmSetupIntent({ id: 'seti_unknown' });
+  assert.equal(nothingCollected.error.code, 'invalid_setup_intent_input_shape');
+  const noCollect = await terminal.cancelCollectSetupIntentPaymentMethod();
+  assert.equal(noCollect.error.code, 'no_active_collect_payment_method_attempt');
+  assert.equal(fake.requests.length, before, 'nothing was sent');
+});

@@ -1,0 +1,2 @@
+DROP TABLE payment_charge_methods;
+DROP TABLE reader_refunds;
