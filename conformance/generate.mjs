@@ -82,6 +82,8 @@ const OPERATIONS = [
   ['POST', '/v1/terminal/readers', 'Terminal/Readers', 'create'],
   ['POST', '/v1/terminal/readers/{reader}/cancel_action', 'Terminal/Readers', 'cancelAction'],
   ['POST', '/v1/terminal/readers/{reader}/process_payment_intent', 'Terminal/Readers', 'processPaymentIntent'],
+  ['POST', '/v1/terminal/readers/{reader}/collect_payment_method', 'Terminal/Readers', 'collectPaymentMethod'],
+  ['POST', '/v1/terminal/readers/{reader}/confirm_payment_intent', 'Terminal/Readers', 'confirmPaymentIntent'],
   ['POST', '/v1/terminal/readers/{reader}/refund_payment', 'Terminal/Readers', 'refundPayment'],
   ['POST', '/v1/terminal/readers/{reader}/process_setup_intent', 'Terminal/Readers', 'processSetupIntent'],
   ['POST', '/v1/terminal/readers/{reader}/set_reader_display', 'Terminal/Readers', 'setReaderDisplay'],

@@ -18,5 +18,6 @@ pub mod jobs;
 pub mod money;
 pub mod payment_state;
 pub mod payout_state;
+pub mod reader_action_state;
 pub mod reader_refund_state;
 pub mod reader_setup_state;

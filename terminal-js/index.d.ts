@@ -393,7 +393,7 @@ export interface Receipt {
 export type ReceiptOf<F extends ReceiptFormat> = F extends 'json' ? Receipt : string;
 
 export interface BackendClient {
-  request<R = unknown>(method: string, path: string, body?: object, options?: { retry?: boolean; paymentIntentId?: string }): Promise<R>;
+  request<R = unknown>(method: string, path: string, body?: object, options?: { retry?: boolean; paymentIntentId?: string; text?: boolean; timeoutMs?: number }): Promise<R>;
   connectionToken(params: { external_account_id: string; location?: string }): Promise<string>;
   createIntent(params: CreateIntentParams): Promise<PaymentIntentRecord>;
   capture(params: { payment_id: string; amount?: Amount; external_account_id: string }): Promise<Payment>;
@@ -429,6 +429,51 @@ export interface BackendClient {
   }): Promise<ReaderSetup>;
   getReaderSetup(params: { setup_id: string; external_account_id: string }): Promise<ReaderSetup>;
   cancelReaderSetup(params: { setup_id: string; external_account_id: string }): Promise<ReaderSetup>;
+  /** The reader only reads the card (server-driven collect); never retried automatically. */
+  collectOnReader(params: {
+    reader_id: string;
+    external_account_id: string;
+    payment_id: string;
+    allow_redisplay?: 'always' | 'limited' | 'unspecified';
+    skip_tipping?: boolean;
+    tip_eligible_amount?: Amount;
+  }): Promise<ReaderRecord>;
+  /** The reader confirms the card it collected; never retried automatically. */
+  confirmOnReader(params: { reader_id: string; external_account_id: string; payment_id: string }): Promise<ReaderRecord>;
+  /** Long poll: answers when the reader's action changes past `after`, or after `timeout` s (0–30). */
+  readerEvents(params: { reader_id: string; external_account_id: string; after?: number; timeout?: number }): Promise<ReaderEvents>;
+}
+
+/** The card a reader collected (server-driven collect), for the till to inspect. */
+export interface CollectedCard {
+  payment_method: string;
+  type: string;
+  brand: string | null;
+  last4: string | null;
+  funding: string | null;
+  wallet: string | null;
+}
+
+/** A reader's action as recorded from our requests and Stripe's events. */
+export interface ReaderActionState {
+  type: string;
+  status: 'in_progress' | 'succeeded' | 'failed' | 'canceled';
+  payment_id: string | null;
+  object_id: string | null;
+  failure_code: string | null;
+  failure_message: string | null;
+  card: CollectedCard | null;
+  updated_at: string | null;
+}
+
+/** GET /v1/terminal/readers/{id}/events. */
+export interface ReaderEvents {
+  reader_id: string;
+  /** Pass it as the next `after`. */
+  version: number;
+  /** false: the wait timed out. */
+  changed: boolean;
+  action: ReaderActionState | null;
 }
 
 export declare function createBackendClient(options: BackendClientOptions): BackendClient;
@@ -681,6 +726,32 @@ export interface PosTerminal<T extends TerminalLike = TerminalLike> {
     external_account_id?: string;
   }): Promise<ReaderRecord>;
   getReader(readerId: string, externalAccountId?: string): Promise<ReaderRecord>;
+  /** Long-polls the reader's events until its action ends (or `until` holds); `timeout` error past `deadlineMs`. */
+  waitForReaderAction(readerId: string, options?: {
+    paymentId?: string;
+    until?: (action: ReaderActionState | null) => boolean;
+    after?: number;
+    deadlineMs?: number;
+    external_account_id?: string;
+  }): Promise<ReaderEvents>;
+  /** processOnReader, then waits (events, no polling) for the ended action. */
+  processOnReaderAndWait(readerId: string, paymentId: string, options?: {
+    skipTipping?: boolean;
+    tipEligibleAmount?: Amount;
+    allowRedisplay?: 'always' | 'limited' | 'unspecified';
+    deadlineMs?: number;
+    external_account_id?: string;
+  }): Promise<ReaderActionState>;
+  /** Collect only, then waits for the card (the ended collect action, its `card`). */
+  collectOnReader(readerId: string, paymentId: string, options?: {
+    skipTipping?: boolean;
+    tipEligibleAmount?: Amount;
+    allowRedisplay?: 'always' | 'limited' | 'unspecified';
+    deadlineMs?: number;
+    external_account_id?: string;
+  }): Promise<ReaderActionState>;
+  /** The reader confirms the payment whose card it collected. */
+  confirmOnReader(readerId: string, paymentId: string, options?: { external_account_id?: string }): Promise<ReaderRecord>;
   /**
    * Refunds a paid payment in person (Interac must be). With `readerId` (server-driven) it
    * resolves with the pending reader refund once the reader asks for the card; without, the

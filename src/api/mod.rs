@@ -16,10 +16,12 @@ pub mod openapi;
 pub mod ops;
 pub mod payments;
 pub mod payouts;
+pub mod reader_events;
 pub mod reader_refunds;
 pub mod reader_setup;
 pub mod receipts;
 pub mod reports;
+pub mod splashscreen;
 pub mod terminal;
 pub mod webhooks;
 
@@ -121,6 +123,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::delete().to(terminal::delete_location)),
         )
         .service(
+            web::resource("/v1/terminal/locations/{id}/splashscreen")
+                .app_data(web::PayloadConfig::new(splashscreen::SPLASH_BODY_LIMIT))
+                .route(web::put().to(splashscreen::put))
+                .route(web::get().to(splashscreen::get))
+                .route(web::delete().to(splashscreen::delete)),
+        )
+        .service(
             web::resource("/v1/terminal/locations/{id}/tipping")
                 .route(web::put().to(terminal::put_tipping))
                 .route(web::get().to(terminal::get_tipping))
@@ -140,6 +149,18 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(
             web::resource("/v1/terminal/readers/{id}/process")
                 .route(web::post().to(terminal::process)),
+        )
+        .service(
+            web::resource("/v1/terminal/readers/{id}/collect")
+                .route(web::post().to(terminal::collect)),
+        )
+        .service(
+            web::resource("/v1/terminal/readers/{id}/confirm")
+                .route(web::post().to(reader_events::confirm)),
+        )
+        .service(
+            web::resource("/v1/terminal/readers/{id}/events")
+                .route(web::get().to(reader_events::events)),
         )
         .service(
             web::resource("/v1/terminal/readers/{id}/display")

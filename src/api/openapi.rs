@@ -78,6 +78,10 @@ pub enum Schema {
     PayoutId,
     LocationId,
     ReaderStatus,
+    /// The `version` of a reader's last events answer.
+    EventsCursor,
+    /// Seconds a long poll waits.
+    WaitSeconds,
 }
 
 use Auth::{Bearer, Public};
@@ -167,6 +171,9 @@ pub const OPERATIONS: &[Operation] = &[
     Operation { method: "get", path: "/v1/terminal/locations", id: "listLocations", tag: "terminal", summary: "The account's Terminal locations.", auth: Bearer(Scope::Terminal), calls: Database, query: ACCOUNT_Q, body: None, ok: &[(200, "The locations.", "LocationList")] },
     Operation { method: "post", path: "/v1/terminal/locations/{id}", id: "updateLocation", tag: "terminal", summary: "Rename a location and/or change fields of its address (not its country: 400). Idempotency-Key like every POST.", auth: Bearer(Scope::Terminal), calls: Stripe, query: &[], body: Some("LocationUpdateRequest"), ok: &[(200, "The location.", "Location")] },
     Operation { method: "delete", path: "/v1/terminal/locations/{id}", id: "deleteLocation", tag: "terminal", summary: "Delete a location at Stripe and here; 409 location_has_readers while readers of the account are registered there (delete them first).", auth: Bearer(Scope::Terminal), calls: Stripe, query: ACCOUNT_Q, body: None, ok: &[(200, "The deleted location.", "Deleted")] },
+    Operation { method: "put", path: "/v1/terminal/locations/{id}/splashscreen", id: "putLocationSplashscreen", tag: "terminal", summary: "Set the image the location's smart readers show while idle (Stripe's terminal configuration splash screen, BBPOS WisePOS E): `image` base64, a JPEG or PNG less than 2 MB or a GIF less than 4 MB (crop JPEG/PNG to 720 x 1280). Uploaded to Stripe as a File of purpose terminal_reader_splashscreen, set on the location's configuration (the one its tipping uses; made when it has none).", auth: Bearer(Scope::Terminal), calls: Stripe, query: &[], body: Some("SplashscreenRequest"), ok: &[(200, "The location's splash screen.", "LocationSplashscreen")] },
+    Operation { method: "get", path: "/v1/terminal/locations/{id}/splashscreen", id: "getLocationSplashscreen", tag: "terminal", summary: "The location's splash screen (a Stripe File id; null: the default).", auth: Bearer(Scope::Terminal), calls: Stripe, query: ACCOUNT_Q, body: None, ok: &[(200, "The location's splash screen.", "LocationSplashscreen")] },
+    Operation { method: "delete", path: "/v1/terminal/locations/{id}/splashscreen", id: "deleteLocationSplashscreen", tag: "terminal", summary: "Back to the default splash screen: a configuration of ours with nothing else is deleted, otherwise its splash screen is unset.", auth: Bearer(Scope::Terminal), calls: Stripe, query: ACCOUNT_Q, body: None, ok: &[(200, "The location's splash screen (null).", "LocationSplashscreen")] },
     Operation { method: "put", path: "/v1/terminal/locations/{id}/tipping", id: "putLocationTipping", tag: "terminal", summary: "Set one currency's tip choices on the location's readers (a Stripe Terminal Configuration assigned to the location; other currencies kept).", auth: Bearer(Scope::Terminal), calls: Stripe, query: &[], body: Some("TippingRequest"), ok: &[(200, "The location's tipping.", "LocationTipping")] },
     Operation { method: "get", path: "/v1/terminal/locations/{id}/tipping", id: "getLocationTipping", tag: "terminal", summary: "The tip choices of the location's readers, per currency (read from Stripe).", auth: Bearer(Scope::Terminal), calls: Stripe, query: ACCOUNT_Q, body: None, ok: &[(200, "The location's tipping.", "LocationTipping")] },
     Operation { method: "delete", path: "/v1/terminal/locations/{id}/tipping", id: "deleteLocationTipping", tag: "terminal", summary: "No tipping screen at the location any more (a configuration made by this service is deleted; the merchant's own keeps its other settings).", auth: Bearer(Scope::Terminal), calls: Stripe, query: ACCOUNT_Q, body: None, ok: &[(200, "The location's tipping (now none).", "LocationTipping")] },
@@ -180,6 +187,9 @@ pub const OPERATIONS: &[Operation] = &[
     Operation { method: "post", path: "/v1/terminal/readers/{id}", id: "renameReader", tag: "terminal", summary: "Rename a reader (label). A reader moves to another location by being deleted and registered again: `location` is a 400. Idempotency-Key like every POST.", auth: Bearer(Scope::Terminal), calls: Stripe, query: &[], body: Some("ReaderUpdateRequest"), ok: &[(200, "The reader.", "Reader")] },
     Operation { method: "delete", path: "/v1/terminal/readers/{id}", id: "deleteReader", tag: "terminal", summary: "Delete a reader at Stripe and here (its past payments keep its id).", auth: Bearer(Scope::Terminal), calls: Stripe, query: ACCOUNT_Q, body: None, ok: &[(200, "The deleted reader.", "Deleted")] },
     Operation { method: "post", path: "/v1/terminal/readers/{id}/process", id: "processOnReader", tag: "terminal", summary: "Hand a payment to a smart reader (server-driven).", auth: Bearer(Scope::Terminal), calls: Stripe, query: &[], body: Some("ProcessRequest"), ok: &[(200, "The reader.", "Reader")] },
+    Operation { method: "post", path: "/v1/terminal/readers/{id}/collect", id: "collectOnReader", tag: "terminal", summary: "Have a smart reader read the card for a payment without confirming it (Stripe's collect_payment_method; the options of process). The card read (brand, last4, funding, wallet) then shows in the reader's action (GET reader, the events endpoint); confirm or cancel next.", auth: Bearer(Scope::Terminal), calls: Stripe, query: &[], body: Some("ProcessRequest"), ok: &[(200, "The reader, its action collect_payment_method in progress.", "Reader")] },
+    Operation { method: "post", path: "/v1/terminal/readers/{id}/confirm", id: "confirmOnReader", tag: "terminal", summary: "Have the reader confirm the payment whose card it collected (Stripe's confirm_payment_intent). A decline shows as the action failed with Stripe's failure_code and failure_message; 409 payment_not_confirmable when no card was collected.", auth: Bearer(Scope::Terminal), calls: Stripe, query: &[], body: Some("ConfirmOnReaderRequest"), ok: &[(200, "The reader, its action confirm_payment_intent.", "Reader")] },
+    Operation { method: "get", path: "/v1/terminal/readers/{id}/events", id: "waitForReaderEvents", tag: "terminal", summary: "Long poll: answers as soon as the reader's action (recorded from our requests and Stripe's terminal.reader.action_* events) changes past `after`, or after `timeout` seconds with the current state (`changed: false`). Pass the answer's `version` as the next `after`.", auth: Bearer(Scope::Terminal), calls: Database, query: &[("external_account_id", true, ExternalId), ("after", false, Schema::EventsCursor), ("timeout", false, Schema::WaitSeconds)], body: None, ok: &[(200, "The reader's action state.", "ReaderEvents")] },
     Operation { method: "post", path: "/v1/terminal/readers/{id}/display", id: "displayCartOnReader", tag: "terminal", summary: "Show a cart (lines, tax, total) on a smart reader until cancel clears it or a payment replaces it; 409 reader_busy during a payment.", auth: Bearer(Scope::Terminal), calls: Stripe, query: &[], body: Some("DisplayRequest"), ok: &[(200, "The reader, its action set_reader_display.", "Reader")] },
     Operation { method: "post", path: "/v1/terminal/readers/{id}/cancel", id: "cancelReaderAction", tag: "terminal", summary: "Cancel the reader's current action, or clear the cart it shows.", auth: Bearer(Scope::Terminal), calls: Stripe, query: &[], body: Some("AccountRequest"), ok: &[(200, "The reader.", "Reader")] },
     Operation { method: "put", path: "/v1/accounts/{external_account_id}", id: "putAccount", tag: "accounts", summary: "Create or update a merchant account: absent fields keep their value, null clears.", auth: Bearer(Scope::AccountsAdmin), calls: Database, query: &[], body: Some("AccountRequest_Put"), ok: &[(200, "Updated.", "Account"), (201, "Created.", "Account")] },
@@ -394,6 +404,12 @@ fn query_schema(schema: Schema) -> Value {
         }
         Schema::GroupBy => {
             json!({"type": "string", "enum": ["day", "location", "reader", "cashier", "currency"], "default": "currency"})
+        }
+        Schema::EventsCursor => {
+            json!({"type": "integer", "minimum": 0, "description": "The `version` of the last answer: the wait ends once the reader's action changes past it (absent: answer at once)."})
+        }
+        Schema::WaitSeconds => {
+            json!({"type": "integer", "minimum": 0, "maximum": 30, "default": 25})
         }
         Schema::DisputeStatus => json!({"$ref": "#/components/schemas/DisputeStatus"}),
         Schema::DisputeId => json!({"$ref": "#/components/schemas/DisputeId"}),
@@ -1321,11 +1337,12 @@ fn schemas() -> Value {
                     "device_sw_version": nstring(),
                     "serial_number": string(),
                     "action": nullable(response(json!({
-                        "type": {"type": "string", "enum": ["process_payment_intent", "process_setup_intent", "refund_payment", "set_reader_display"]},
+                        "type": r("ReaderActionType"),
                         "status": {"type": "string", "enum": ["in_progress", "succeeded", "failed"]},
                         "failure_code": nstring(),
                         "failure_message": nstring(),
                         "payment_id": nullable(r("PaymentId")),
+                        "card": nullable(r("CollectedCard")),
                     }))),
                     "cart": nullable(response(json!({
                         "currency": r("CurrencyCode"),
@@ -1341,6 +1358,67 @@ fn schemas() -> Value {
             }),
         ),
         ("ReaderList", list_of("Reader")),
+        (
+            "SplashscreenRequest",
+            request(
+                &["external_account_id", "image"],
+                json!({
+                    "external_account_id": r("ExternalId"),
+                    "image": {"type": "string", "description": "The image, base64: JPEG or PNG less than 2 MB, GIF less than 4 MB."},
+                }),
+            ),
+        ),
+        (
+            "LocationSplashscreen",
+            response(json!({
+                "location": id("tml"),
+                "configuration_id": nstring(),
+                "splashscreen": nullable(json!({"type": "string", "description": "The Stripe File id of the image."})),
+            })),
+        ),
+        (
+            "ReaderActionType",
+            json!({"type": "string", "description": "Stripe's action type (a newer one is passed through).", "enum": ["process_payment_intent", "collect_payment_method", "confirm_payment_intent", "process_setup_intent", "refund_payment", "set_reader_display"]}),
+        ),
+        (
+            "CollectedCard",
+            response(json!({
+                "payment_method": string(),
+                "type": string(),
+                "brand": nstring(),
+                "last4": nstring(),
+                "funding": nstring(),
+                "wallet": nstring(),
+            })),
+        ),
+        (
+            "ReaderEvents",
+            response(json!({
+                "reader_id": id("tmr"),
+                "version": {"type": "integer", "minimum": 0},
+                "changed": {"type": "boolean", "description": "false: the wait timed out (or nothing was recorded past `after`)."},
+                "action": nullable(response(json!({
+                    "type": r("ReaderActionType"),
+                    "status": {"type": "string", "enum": ["in_progress", "succeeded", "failed", "canceled"]},
+                    "payment_id": nullable(r("PaymentId")),
+                    "object_id": nstring(),
+                    "failure_code": nstring(),
+                    "failure_message": nstring(),
+                    "card": nullable(r("CollectedCard")),
+                    "updated_at": nullable(time()),
+                }))),
+            })),
+        ),
+        (
+            "ConfirmOnReaderRequest",
+            request(
+                &["external_account_id", "payment_id"],
+                json!({
+                    "external_account_id": r("ExternalId"),
+                    "payment_id": r("PaymentId"),
+                }),
+            ),
+        ),
         (
             "Deleted",
             response(json!({
@@ -1387,7 +1465,7 @@ fn schemas() -> Value {
             response(json!({
                 "id": string(),
                 "event_id": nstring(),
-                "event_type": {"type": "string", "enum": ["payment.authorized", "payment.amount_updated", "payment.authorization_expiring", "payment.captured", "payment.canceled", "payment.failed", "payment.refunded", "card.saved", "card.deleted", "card_setup.failed", "dispute.created", "dispute.updated", "dispute.closed", "dispute.funds_withdrawn", "dispute.funds_reinstated", "payout.paid", "payout.failed"]},
+                "event_type": {"type": "string", "enum": ["payment.authorized", "payment.amount_updated", "payment.authorization_expiring", "payment.captured", "payment.canceled", "payment.failed", "payment.refunded", "card.saved", "card.deleted", "card_setup.failed", "dispute.created", "dispute.updated", "dispute.closed", "dispute.funds_withdrawn", "dispute.funds_reinstated", "payout.paid", "payout.failed", "reader.action_succeeded", "reader.action_failed"]},
                 "status": {"type": "string", "enum": ["pending", "delivered", "failed"]},
                 "attempts": {"type": "integer", "minimum": 0},
                 "last_status": nullable(json!({"type": "integer", "description": "The merchant endpoint's HTTP status on the last attempt."})),

@@ -26,7 +26,7 @@ pub struct TokenRequest {
     location: Option<String>,
 }
 
-fn stripe_id(param: &str, prefix: &str, value: &str) -> Result<(), Error> {
+pub(super) fn stripe_id(param: &str, prefix: &str, value: &str) -> Result<(), Error> {
     super::extract::stripe_id(param, prefix, "Stripe", value)
 }
 
@@ -145,7 +145,7 @@ pub struct ReaderRequest {
     location: Option<String>,
 }
 
-fn reader_json(row: TerminalReader, live: Option<Reader>) -> Value {
+pub(super) fn reader_json(row: TerminalReader, live: Option<Reader>) -> Value {
     let mut body = json!({
         "id": row.stripe_reader_id,
         "label": row.label,
@@ -166,7 +166,8 @@ fn reader_json(row: TerminalReader, live: Option<Reader>) -> Value {
                 "status": a.status.as_str(),
                 "failure_code": a.failure_code,
                 "failure_message": a.failure_message,
-                "payment_id": a.process_payment_intent.map(|p| p.payment_intent.id().to_string()),
+                "payment_id": a.payment_intent_id(),
+                "card": crate::flows::reader_events::collected_card(&a),
             }),
             None => Value::Null,
         };
@@ -466,7 +467,48 @@ pub async fn process(
 ) -> Result<HttpResponse, Error> {
     let account = caller.for_account(Scope::Terminal, &body.external_account_id)?;
     let id = path.into_inner();
-    stripe_id("id", "tmr_", &id)?;
+    let (allow_redisplay, tipping) = hand_over_args(&id, &body)?;
+    let (row, reader) = terminal::process(
+        &services,
+        account.into_string(),
+        id,
+        body.payment_id,
+        allow_redisplay,
+        tipping,
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(reader_json(row, Some(reader))))
+}
+
+/// `POST /v1/terminal/readers/{id}/collect`: the reader reads the card only (the options of
+/// `process`); the card shows in the reader's action, then `confirm` or `cancel`.
+pub async fn collect(
+    services: web::Data<Services>,
+    caller: Caller,
+    path: web::Path<String>,
+    ApiJson(body): ApiJson<ProcessRequest>,
+) -> Result<HttpResponse, Error> {
+    let account = caller.for_account(Scope::Terminal, &body.external_account_id)?;
+    let id = path.into_inner();
+    let (allow_redisplay, tipping) = hand_over_args(&id, &body)?;
+    let (row, reader) = terminal::collect(
+        &services,
+        account.into_string(),
+        id,
+        body.payment_id,
+        allow_redisplay,
+        tipping,
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(reader_json(row, Some(reader))))
+}
+
+/// The checked options of a payment handed to a reader (`process`, `collect`).
+fn hand_over_args(
+    id: &str,
+    body: &ProcessRequest,
+) -> Result<(Option<AllowRedisplay>, terminal::Tipping), Error> {
+    stripe_id("id", "tmr_", id)?;
     payment_id(&body.payment_id)?;
     let allow_redisplay = body
         .allow_redisplay
@@ -493,18 +535,9 @@ pub async fn process(
     }
     let tipping = terminal::Tipping {
         skip: body.skip_tipping,
-        eligible_amount: body.tip_eligible_amount,
+        eligible_amount: body.tip_eligible_amount.clone(),
     };
-    let (row, reader) = terminal::process(
-        &services,
-        account.into_string(),
-        id,
-        body.payment_id,
-        allow_redisplay,
-        tipping,
-    )
-    .await?;
-    Ok(HttpResponse::Ok().json(reader_json(row, Some(reader))))
+    Ok((allow_redisplay, tipping))
 }
 
 #[derive(Deserialize)]

@@ -9,6 +9,7 @@ use super::schema::{
 };
 use crate::money::{Currency, MinorUnits};
 use crate::payment_state::PaymentStatus;
+use crate::reader_action_state::ActionStatus;
 use chrono::NaiveDateTime;
 use diesel::backend::Backend;
 use diesel::deserialize::{self, FromSql, FromSqlRow};
@@ -277,6 +278,25 @@ pub struct TerminalReader {
     pub stripe_location_id: Option<String>,
     pub device_type: String,
     pub created_at: NaiveDateTime,
+}
+
+/// A reader's action state as recorded on its row (`crate::reader_action_state`), with the
+/// version that grows with each change.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
+#[diesel(table_name = terminal_readers)]
+pub struct ReaderActionRow {
+    pub id: String,
+    pub account_id: String,
+    pub stripe_reader_id: String,
+    pub action_type: Option<String>,
+    pub action_status: Option<ActionStatus>,
+    pub action_object: Option<String>,
+    pub action_failure_code: Option<String>,
+    pub action_failure_message: Option<String>,
+    pub action_card: Option<String>,
+    pub action_updated_at: Option<NaiveDateTime>,
+    pub action_stripe_created: Option<i64>,
+    pub action_version: i64,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]

@@ -157,6 +157,15 @@ diesel::table! {
         stripe_location_id -> Nullable<Text>,
         device_type -> Text,
         created_at -> Timestamp,
+        action_type -> Nullable<Text>,
+        action_status -> Nullable<Text>,
+        action_object -> Nullable<Text>,
+        action_failure_code -> Nullable<Text>,
+        action_failure_message -> Nullable<Text>,
+        action_card -> Nullable<Text>,
+        action_updated_at -> Nullable<Timestamp>,
+        action_stripe_created -> Nullable<BigInt>,
+        action_version -> BigInt,
     }
 }
 

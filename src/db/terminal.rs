@@ -1,7 +1,7 @@
 //! `terminal_locations` and `terminal_readers`: the Stripe Terminal locations and readers each
 //! account registered through us.
 
-use super::models::{TerminalLocation, TerminalReader};
+use super::models::{ReaderActionRow, TerminalLocation, TerminalReader};
 use super::schema::{terminal_locations, terminal_readers};
 use super::DbConnection;
 use diesel::prelude::*;
@@ -116,4 +116,64 @@ pub fn find_reader(
         .select(TerminalReader::as_select())
         .first(conn)
         .optional()
+}
+
+/// A reader's action state, by our row id, locked for the rest of the transaction on PostgreSQL
+/// (racing recorders of the same reader are serialised; SQLite has one writer at a time).
+pub fn lock_action(conn: &mut DbConnection, id: &str) -> QueryResult<ReaderActionRow> {
+    match conn {
+        DbConnection::Pg(pg) => terminal_readers::table
+            .find(id)
+            .select(ReaderActionRow::as_select())
+            .for_update()
+            .first(pg),
+        DbConnection::Sqlite(sqlite) => terminal_readers::table
+            .find(id)
+            .select(ReaderActionRow::as_select())
+            .first(sqlite),
+    }
+}
+
+/// The action state of the reader with this Stripe id (any account: events name the reader only).
+pub fn action_by_stripe_id(
+    conn: &mut DbConnection,
+    stripe_reader_id: &str,
+) -> QueryResult<Option<ReaderActionRow>> {
+    terminal_readers::table
+        .filter(terminal_readers::stripe_reader_id.eq(stripe_reader_id))
+        .select(ReaderActionRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// The account's reader's action state (`None`: no such reader of the account).
+pub fn action_of(
+    conn: &mut DbConnection,
+    account_id: &str,
+    stripe_reader_id: &str,
+) -> QueryResult<Option<ReaderActionRow>> {
+    terminal_readers::table
+        .filter(terminal_readers::account_id.eq(account_id))
+        .filter(terminal_readers::stripe_reader_id.eq(stripe_reader_id))
+        .select(ReaderActionRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// Records the reader's action, one version later.
+pub fn set_action(conn: &mut DbConnection, row: &ReaderActionRow) -> QueryResult<()> {
+    diesel::update(terminal_readers::table.find(&row.id))
+        .set((
+            terminal_readers::action_type.eq(&row.action_type),
+            terminal_readers::action_status.eq(&row.action_status),
+            terminal_readers::action_object.eq(&row.action_object),
+            terminal_readers::action_failure_code.eq(&row.action_failure_code),
+            terminal_readers::action_failure_message.eq(&row.action_failure_message),
+            terminal_readers::action_card.eq(&row.action_card),
+            terminal_readers::action_updated_at.eq(&row.action_updated_at),
+            terminal_readers::action_stripe_created.eq(&row.action_stripe_created),
+            terminal_readers::action_version.eq(row.action_version),
+        ))
+        .execute(conn)
+        .map(|_| ())
 }

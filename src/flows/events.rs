@@ -1,7 +1,7 @@
 //! Events for merchants (`payment.authorized`, `payment.captured`, …, `card.saved`,
-//! `card.deleted`, `card_setup.failed`): written to the `webhook_deliveries` outbox in the same transaction as the change
-//! they announce, then delivered by the worker in `jobs::delivery`. Accounts without a webhook URL
-//! get no rows.
+//! `card.deleted`, `card_setup.failed`, `reader.action_succeeded`, `reader.action_failed`): written
+//! to the `webhook_deliveries` outbox in the same transaction as the change they announce, then
+//! delivered by the worker in `jobs::delivery`. Accounts without a webhook URL get no rows.
 
 use crate::db::models::{
     new_id, now, Account, Card, Customer, Dispute, Payment, Payout, ReaderSetup, WebhookDelivery,
@@ -194,6 +194,22 @@ pub fn emit_payout(
     });
     let dedupe_key = Some(format!("{}:{event_type}", payout.id));
     enqueue(conn, account, event_type, dedupe_key, object)
+}
+
+/// Queues a `reader.action_*` event (inside the caller's transaction): `object` says which
+/// reader, action type, object and Stripe failure; `dedupe_key` makes it once.
+pub fn emit_reader_action(
+    conn: &mut DbConnection,
+    account_id: &str,
+    event_type: &str,
+    dedupe_key: String,
+    mut object: Value,
+) -> Result<(), Error> {
+    let Some(account) = webhook_account(conn, account_id)? else {
+        return Ok(());
+    };
+    object["external_account_id"] = json!(account.external_account_id);
+    enqueue(conn, &account, event_type, Some(dedupe_key), object)
 }
 
 fn webhook_account(conn: &mut DbConnection, account_id: &str) -> Result<Option<Account>, Error> {

@@ -16,7 +16,8 @@ use stripe_client::secret::Secret;
 use stripe_client::terminal::{AddressParams, CartLineItem, SetReaderDisplay};
 use stripe_client::{
     AllowRedisplay, CreateLocation, CreateReader, ListParams, ListReaders, Metadata, ProcessConfig,
-    ProcessPaymentIntent, Reader, ReaderStatus, UpdateLocation, UpdateReader,
+    ProcessPaymentIntent, Reader, ReaderCollectPaymentMethod, ReaderConfirmPaymentIntent,
+    ReaderStatus, UpdateLocation, UpdateReader,
 };
 
 /// A fresh connection token (never cached: the SDK redeems each one once).
@@ -477,6 +478,68 @@ pub async fn process(
     allow_redisplay: Option<AllowRedisplay>,
     tipping: Tipping,
 ) -> Result<(TerminalReader, Reader), Error> {
+    hand_over(
+        services,
+        external_account_id,
+        reader_id,
+        payment_id,
+        allow_redisplay,
+        tipping,
+        HandOver::Process,
+    )
+    .await
+}
+
+/// Like [`process`], but the reader only reads the card (Stripe's `collect_payment_method`): the
+/// payment then awaits [`confirm`], and the card read shows in the reader's action (GET reader,
+/// the events endpoint) for the till to inspect first.
+pub async fn collect(
+    services: &Services,
+    external_account_id: String,
+    reader_id: String,
+    payment_id: String,
+    allow_redisplay: Option<AllowRedisplay>,
+    tipping: Tipping,
+) -> Result<(TerminalReader, Reader), Error> {
+    hand_over(
+        services,
+        external_account_id,
+        reader_id,
+        payment_id,
+        allow_redisplay,
+        tipping,
+        HandOver::Collect,
+    )
+    .await
+}
+
+/// What the reader does with a payment handed over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum HandOver {
+    /// Reads the card and confirms (`process_payment_intent`).
+    Process,
+    /// Reads the card only (`collect_payment_method`).
+    Collect,
+}
+
+impl HandOver {
+    fn allow_redisplay_param(self) -> &'static str {
+        match self {
+            HandOver::Process => ALLOW_REDISPLAY_PARAM,
+            HandOver::Collect => "collect_config[allow_redisplay]",
+        }
+    }
+}
+
+async fn hand_over(
+    services: &Services,
+    external_account_id: String,
+    reader_id: String,
+    payment_id: String,
+    allow_redisplay: Option<AllowRedisplay>,
+    tipping: Tipping,
+    mode: HandOver,
+) -> Result<(TerminalReader, Reader), Error> {
     // One hop: the reader, the payment, and — when it can be processed — the reader it is handed
     // to (for totals by reader and location; a later hand-over to another reader replaces it).
     let processed_at = services.clock.now();
@@ -539,25 +602,129 @@ pub async fn process(
         (given, _) => given,
     };
     let intent = payment.stripe_payment_intent_id.clone().unwrap_or_default();
+    let config = (allow_redisplay.is_some() || tipping.skip.is_some() || eligible.is_some())
+        .then_some(ProcessConfig {
+            allow_redisplay,
+            skip_tipping: tipping.skip,
+            tipping_amount_eligible: eligible,
+        });
+    let stripe_account = services.stripe_account(&account)?;
+    let requested_at = now();
+    let key = format!(
+        "{}:{}:{intent}:{}",
+        match mode {
+            HandOver::Process => "process",
+            HandOver::Collect => "collect",
+        },
+        row.stripe_reader_id,
+        uuid::Uuid::new_v4()
+    );
+    let allow_param = mode.allow_redisplay_param();
+    let answer = match mode {
+        HandOver::Process => {
+            services
+                .stripe
+                .process_payment_intent(
+                    &stripe_account,
+                    &row.stripe_reader_id,
+                    &ProcessPaymentIntent {
+                        payment_intent: &intent,
+                        process_config: config,
+                        ..Default::default()
+                    },
+                    &key,
+                )
+                .await
+        }
+        HandOver::Collect => {
+            services
+                .stripe
+                .collect_payment_method(
+                    &stripe_account,
+                    &row.stripe_reader_id,
+                    &ReaderCollectPaymentMethod {
+                        payment_intent: &intent,
+                        collect_config: config,
+                    },
+                    &key,
+                )
+                .await
+        }
+    };
+    let reader = answer.map_err(|e| match e.code() {
+        Some("intent_invalid_state" | "payment_intent_unexpected_state") => not_processable(None),
+        Some("terminal_reader_busy") => reader_busy(),
+        Some("terminal_reader_offline") => reader_offline(),
+        _ if e.param() == Some("payment_intent") => {
+            Error::from_stripe_input(e, Some("payment_intent"), "payment_id")
+        }
+        // Only the caller's own value is the caller's mistake; our default refused is ours.
+        _ if given && e.param() == Some(allow_param) => {
+            Error::from_stripe_input(e, Some(allow_param), "allow_redisplay")
+        }
+        _ => Error::from_stripe_input(e, None, "id"),
+    })?;
+    recorded(services, &row, &reader, requested_at).await;
+    Ok((row, reader))
+}
+
+/// Records the reader's action Stripe answered (a failure to record is logged: the reader did
+/// what Stripe said, and its events will record it).
+async fn recorded(
+    services: &Services,
+    row: &TerminalReader,
+    reader: &Reader,
+    requested_at: chrono::NaiveDateTime,
+) {
+    if let Err(e) = super::reader_events::record_answer(services, row, reader, requested_at).await {
+        log::warn!(
+            "reader {}: its action was not recorded: {e}",
+            row.stripe_reader_id
+        );
+    }
+}
+
+/// Has the reader confirm the payment with the card it collected ([`collect`]). 409
+/// `payment_not_confirmable` when the payment does not await confirmation (checked from our
+/// record, else as Stripe says), `reader_busy` / `reader_offline` as for [`process`]. A decline
+/// shows in the reader's action (`failed`, with Stripe's code and message); the payment's own
+/// status follows from Stripe's PaymentIntent events.
+pub async fn confirm(
+    services: &Services,
+    external_account_id: String,
+    reader_id: String,
+    payment_id: String,
+) -> Result<(TerminalReader, Reader), Error> {
+    let (account, row, payment) = services
+        .db
+        .run(move |conn| {
+            let account = super::accounts::require(conn, &external_account_id)?;
+            let reader = db::terminal::find_reader(conn, &account.id, &reader_id)?
+                .ok_or_else(|| Error::not_found("no such reader"))?;
+            let payment = db::payments::find_by_intent(conn, &account.id, &payment_id)?
+                .ok_or_else(|| {
+                    Error::not_found(format!("no such payment: '{payment_id}'"))
+                        .with_param("payment_id")
+                })?;
+            Ok::<_, Error>((account, reader, payment))
+        })
+        .await?;
+    if !PROCESSABLE.contains(&payment.status) {
+        return Err(not_confirmable(Some(payment.status.as_str())));
+    }
+    let intent = payment.stripe_payment_intent_id.clone().unwrap_or_default();
+    let requested_at = now();
     let reader = services
         .stripe
-        .process_payment_intent(
+        .confirm_reader_payment_intent(
             &services.stripe_account(&account)?,
             &row.stripe_reader_id,
-            &ProcessPaymentIntent {
+            &ReaderConfirmPaymentIntent {
                 payment_intent: &intent,
-                process_config: (allow_redisplay.is_some()
-                    || tipping.skip.is_some()
-                    || eligible.is_some())
-                .then_some(ProcessConfig {
-                    allow_redisplay,
-                    skip_tipping: tipping.skip,
-                    tipping_amount_eligible: eligible,
-                }),
-                ..Default::default()
+                return_url: None,
             },
             &format!(
-                "process:{}:{intent}:{}",
+                "confirm:{}:{intent}:{}",
                 row.stripe_reader_id,
                 uuid::Uuid::new_v4()
             ),
@@ -565,20 +732,29 @@ pub async fn process(
         .await
         .map_err(|e| match e.code() {
             Some("intent_invalid_state" | "payment_intent_unexpected_state") => {
-                not_processable(None)
+                not_confirmable(None)
             }
             Some("terminal_reader_busy") => reader_busy(),
             Some("terminal_reader_offline") => reader_offline(),
             _ if e.param() == Some("payment_intent") => {
                 Error::from_stripe_input(e, Some("payment_intent"), "payment_id")
             }
-            // Only the caller's own value is the caller's mistake; our default refused is ours.
-            _ if given && e.param() == Some(ALLOW_REDISPLAY_PARAM) => {
-                Error::from_stripe_input(e, Some(ALLOW_REDISPLAY_PARAM), "allow_redisplay")
-            }
             _ => Error::from_stripe_input(e, None, "id"),
         })?;
+    recorded(services, &row, &reader, requested_at).await;
     Ok((row, reader))
+}
+
+fn not_confirmable(status: Option<&str>) -> Error {
+    let mut e = Error::conflict(
+        "payment_not_confirmable",
+        match status {
+            Some(status) => format!("the payment cannot be confirmed by a reader in status '{status}': collect its card first (POST /v1/terminal/readers/{{id}}/collect)"),
+            None => "the payment has no card collected by a reader to confirm: collect it first (POST /v1/terminal/readers/{id}/collect)".to_string(),
+        },
+    );
+    e.payment_status = status.map(str::to_string);
+    e
 }
 
 /// A sale's tipping on the reader: `process_config[skip_tipping]`, and the amount the tip
@@ -629,6 +805,7 @@ pub async fn display_cart(
     cart: Cart,
 ) -> Result<(TerminalReader, Reader), Error> {
     let (account, row) = owned_reader(services, external_account_id, reader_id).await?;
+    let requested_at = now();
     let line_items: Vec<CartLineItem> = cart
         .line_items
         .iter()
@@ -657,6 +834,7 @@ pub async fn display_cart(
             Some("terminal_reader_offline") => reader_offline(),
             _ => Error::from_stripe_input(e, None, "id"),
         })?;
+    recorded(services, &row, &reader, requested_at).await;
     Ok((row, reader))
 }
 
@@ -693,6 +871,7 @@ pub async fn cancel_action(
     reader_id: String,
 ) -> Result<(TerminalReader, Reader), Error> {
     let (account, row) = owned_reader(services, external_account_id, reader_id).await?;
+    let requested_at = now();
     let reader = services
         .stripe
         .cancel_reader_action(
@@ -713,5 +892,6 @@ pub async fn cancel_action(
             Some("terminal_reader_offline") => reader_offline(),
             _ => Error::from_stripe_input(e, None, "id"),
         })?;
+    recorded(services, &row, &reader, requested_at).await;
     Ok((row, reader))
 }

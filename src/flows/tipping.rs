@@ -11,7 +11,8 @@ use crate::money::{Currency, MinorUnits};
 use std::collections::BTreeMap;
 use stripe_client::{ConfigurationParams, CurrencyTipping, StripeAccount, UpdateLocation};
 
-/// The name of the configurations this service makes.
+/// The name of the configurations this service makes (for tipping, and for the splash screen of
+/// `flows::splashscreen`, which shares the location's configuration).
 pub const NAME_PREFIX: &str = "pos-backend tipping";
 
 /// One currency's tipping options, checked by the caller (Stripe's limits: up to three
@@ -34,7 +35,7 @@ pub struct LocationTipping {
 }
 
 /// The location's configuration (id), if it has one.
-async fn location_configuration(
+pub(super) async fn location_configuration(
     services: &Services,
     stripe_account: &StripeAccount,
     location: &str,
@@ -47,7 +48,7 @@ async fn location_configuration(
     Ok(found.configuration_overrides.filter(|c| !c.is_empty()))
 }
 
-async fn owned(
+pub(super) async fn owned(
     services: &Services,
     external_account_id: String,
     location: &str,
@@ -150,6 +151,7 @@ pub async fn put(
     let params = ConfigurationParams {
         name: None,
         tipping: Some(&tipping),
+        wisepos_e_splashscreen: None,
     };
     let configuration = match existing {
         Some(c) => {
@@ -195,7 +197,8 @@ pub async fn put(
 }
 
 /// `DELETE`: no tipping at the location any more. A configuration of ours is deleted (Stripe
-/// unassigns it); the tipping of a merchant's own configuration is unset, its other settings kept.
+/// unassigns it) unless it also has the location's splash screen; the tipping of a merchant's own
+/// configuration (or of ours with a splash screen) is unset, its other settings kept.
 pub async fn delete(
     services: &Services,
     external_account_id: String,
@@ -213,7 +216,12 @@ pub async fn delete(
         .name
         .as_deref()
         .is_some_and(|n| n == format!("{NAME_PREFIX} {location}"));
-    if ours {
+    // A configuration of ours that also shows a splash screen keeps it: only its tipping goes.
+    let splash = configuration
+        .bbpos_wisepos_e
+        .as_ref()
+        .is_some_and(|d| d.splashscreen.is_some());
+    if ours && !splash {
         services
             .stripe
             .delete_terminal_configuration(&stripe_account, &id)
@@ -229,6 +237,7 @@ pub async fn delete(
             &ConfigurationParams {
                 name: None,
                 tipping: Some(&empty),
+                wisepos_e_splashscreen: None,
             },
             &format!("tipping:unset:{location}:{}", uuid::Uuid::new_v4()),
         )

@@ -241,6 +241,7 @@ pub enum HandledEvent {
     SetupIntentSetupFailed,
     TerminalReaderActionSucceeded,
     TerminalReaderActionFailed,
+    TerminalReaderActionUpdated,
     PaymentMethodDetached,
     ChargeDisputeCreated,
     ChargeDisputeUpdated,
@@ -257,7 +258,7 @@ pub enum HandledEvent {
 
 impl HandledEvent {
     /// Every handled event, in the order they are registered at Stripe.
-    pub const ALL: [HandledEvent; 25] = [
+    pub const ALL: [HandledEvent; 26] = [
         HandledEvent::PaymentIntentAmountCapturableUpdated,
         HandledEvent::PaymentIntentSucceeded,
         HandledEvent::PaymentIntentCanceled,
@@ -271,6 +272,7 @@ impl HandledEvent {
         HandledEvent::SetupIntentSetupFailed,
         HandledEvent::TerminalReaderActionSucceeded,
         HandledEvent::TerminalReaderActionFailed,
+        HandledEvent::TerminalReaderActionUpdated,
         HandledEvent::PaymentMethodDetached,
         HandledEvent::ChargeDisputeCreated,
         HandledEvent::ChargeDisputeUpdated,
@@ -303,6 +305,7 @@ impl HandledEvent {
             HandledEvent::SetupIntentSetupFailed => "setup_intent.setup_failed",
             HandledEvent::TerminalReaderActionSucceeded => "terminal.reader.action_succeeded",
             HandledEvent::TerminalReaderActionFailed => "terminal.reader.action_failed",
+            HandledEvent::TerminalReaderActionUpdated => "terminal.reader.action_updated",
             HandledEvent::PaymentMethodDetached => "payment_method.detached",
             HandledEvent::ChargeDisputeCreated => "charge.dispute.created",
             HandledEvent::ChargeDisputeUpdated => "charge.dispute.updated",
@@ -400,6 +403,24 @@ fn apply(conn: &mut DbConnection, event: &Event, scope: &Scope) -> Result<(), Er
             Some(dispute) => super::disputes::record(conn, &dispute, scope),
             None => Ok(()),
         },
+        // The reader's action, recorded forward only, whatever its type (dispatched there); a
+        // refund on the reader is recorded from it too (a card saved on the reader was completed
+        // before the event was stored, `store_and_apply`).
+        HandledEvent::TerminalReaderActionSucceeded
+        | HandledEvent::TerminalReaderActionFailed
+        | HandledEvent::TerminalReaderActionUpdated => match decode::<Reader>(event) {
+            Some(reader) => {
+                super::reader_events::on_reader_event(
+                    conn,
+                    &event.id,
+                    event.created,
+                    &reader,
+                    |account| scope.allows(account),
+                )?;
+                super::reader_refunds::on_reader_action(conn, &reader, scope)
+            }
+            None => Ok(()),
+        },
         // How the payment was charged (Interac is refunded on the reader only).
         HandledEvent::ChargeSucceeded => match decode::<Charge>(event) {
             Some(charge) => super::reader_refunds::on_charge_succeeded(conn, &charge, scope),
@@ -409,14 +430,6 @@ fn apply(conn: &mut DbConnection, event: &Event, scope: &Scope) -> Result<(), Er
             Some(refund) => super::reader_refunds::on_stripe_refund(conn, &refund, scope),
             None => Ok(()),
         },
-        // A reader's action ended: a refund on the reader is recorded here (a card saved on the
-        // reader was completed before the event was stored, `store_and_apply`).
-        HandledEvent::TerminalReaderActionSucceeded | HandledEvent::TerminalReaderActionFailed => {
-            match decode::<Reader>(event) {
-                Some(reader) => super::reader_refunds::on_reader_action(conn, &reader, scope),
-                None => Ok(()),
-            }
-        }
         // Completed before the event is stored (`store_and_apply`): they read from Stripe.
         HandledEvent::CheckoutSessionCompleted
         | HandledEvent::SetupIntentSucceeded

@@ -941,8 +941,53 @@ async function start() {
     });
     await connectReader();
     await refreshReaderScreen();
+    if (counter) void watchReader(counter.reader);
   } catch (err) {
     setReader('error', `Cannot start: ${err.message}`);
+  }
+}
+
+// ---- the counter reader's status (GET reader, then the events long poll) --------------------
+
+/** Describes an action of the reader events endpoint for the panel. */
+function describeAction(action) {
+  if (!action) return 'none';
+  const what = action.type.replaceAll('_', ' ');
+  const card = action.card ? ` · ${action.card.brand ?? 'card'} •••• ${action.card.last4 ?? '????'}` : '';
+  const failure = action.failure_code ? ` (${action.failure_code}: ${action.failure_message ?? ''})` : '';
+  return `${what}: ${action.status.replaceAll('_', ' ')}${card}${failure}`;
+}
+
+/** Online/offline and last seen, as Stripe has the reader now. */
+async function refreshReaderStatus(readerId) {
+  const reader = await state.pos.getReader(readerId);
+  const status = reader.status ?? 'unknown';
+  document.getElementById('reader-state').dataset.status = status;
+  document.getElementById('reader-state-status').textContent = status;
+  document.getElementById('reader-state-seen').textContent = reader.last_seen_at
+    ? new Date(reader.last_seen_at).toLocaleTimeString() : 'never';
+}
+
+/**
+ * Keeps the reader panel current without polling the reader: each answer of the events long poll
+ * (GET /v1/terminal/readers/{id}/events) shows the new action and refreshes the status.
+ */
+async function watchReader(readerId) {
+  let after;
+  for (;;) {
+    try {
+      await refreshReaderStatus(readerId);
+      const answer = await state.pos.backend.readerEvents({
+        reader_id: readerId, external_account_id: state.account, after, timeout: 25,
+      });
+      after = answer.version;
+      const el = document.getElementById('reader-state-action');
+      el.textContent = describeAction(answer.action);
+      el.dataset.status = answer.action?.status ?? 'none';
+    } catch (err) {
+      document.getElementById('reader-state-status').textContent = `unknown (${err.message})`;
+      await new Promise((resolve) => setTimeout(resolve, 5_000)); // back off before asking again
+    }
   }
 }
 

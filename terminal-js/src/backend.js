@@ -58,7 +58,7 @@ export function createBackendClient(options) {
   }
   const fetchFn = options.fetch ?? defaultFetch();
 
-  async function once(method, path, body, context, asText = false, idempotencyKey = undefined) {
+  async function once(method, path, body, context, asText = false, callTimeoutMs = timeoutMs, idempotencyKey = undefined) {
     const url = joinUrl(backendUrl, path);
     const token = await resolveToken(getAuthToken);
     const headers = { Accept: asText ? 'text/plain, text/html, application/json' : 'application/json' };
@@ -67,8 +67,8 @@ export function createBackendClient(options) {
     if (idempotencyKey) headers['Idempotency-Key'] = idempotencyKey;
     const controller = typeof AbortController === 'function' ? new AbortController() : null;
     let timedOut = false;
-    const timer = controller && timeoutMs > 0
-      ? setTimeout(() => { timedOut = true; controller.abort(); }, timeoutMs)
+    const timer = controller && callTimeoutMs > 0
+      ? setTimeout(() => { timedOut = true; controller.abort(); }, callTimeoutMs)
       : null;
     let res;
     let text;
@@ -105,16 +105,17 @@ export function createBackendClient(options) {
    * @param {string} method
    * @param {string} path
    * @param {object} [body]
-   * @param {{retry?: boolean, paymentIntentId?: string, text?: boolean, idempotencyKey?: string}} [opts]
+   * @param {{retry?: boolean, paymentIntentId?: string, text?: boolean, timeoutMs?: number, idempotencyKey?: string}} [opts]
    *   text: resolve the response body as a string (errors are still the JSON error envelope);
-   *   idempotencyKey: sent as Idempotency-Key, the same on every retry
+   *   timeoutMs: this call's own timeout (a long poll); idempotencyKey: sent as Idempotency-Key, the
+   *   same on every retry
    */
   async function request(method, path, body, opts = {}) {
     const retry = opts.retry ?? true;
     const context = opts.paymentIntentId ? { paymentIntentId: opts.paymentIntentId } : {};
     for (let attempt = 0; ; attempt++) {
       try {
-        return await once(method, path, body, context, opts.text === true, opts.idempotencyKey);
+        return await once(method, path, body, context, opts.text === true, opts.timeoutMs ?? timeoutMs, opts.idempotencyKey);
       } catch (err) {
         const canRetry = retry && err instanceof PosTerminalError && err.retryable && attempt < retries;
         if (!canRetry) throw err;
@@ -219,6 +220,35 @@ export function createBackendClient(options) {
         skip_tipping,
         tip_eligible_amount,
       }), { paymentIntentId: payment_id, retry: false });
+    },
+
+    /**
+     * POST /v1/terminal/readers/{id}/collect (server-driven): the reader only reads the card; it
+     * then shows in the reader's action (`action.card`) until confirmOnReader. Not retried.
+     */
+    collectOnReader({ reader_id, external_account_id, payment_id, allow_redisplay, skip_tipping, tip_eligible_amount }) {
+      return request('POST', `/v1/terminal/readers/${enc(reader_id)}/collect`, compact({
+        external_account_id, payment_id, allow_redisplay, skip_tipping, tip_eligible_amount,
+      }), { retry: false, paymentIntentId: payment_id });
+    },
+
+    /** POST /v1/terminal/readers/{id}/confirm: the reader confirms the card it collected. Not retried. */
+    confirmOnReader({ reader_id, external_account_id, payment_id }) {
+      return request('POST', `/v1/terminal/readers/${enc(reader_id)}/confirm`, compact({
+        external_account_id, payment_id,
+      }), { retry: false, paymentIntentId: payment_id });
+    },
+
+    /**
+     * GET /v1/terminal/readers/{id}/events: a long poll answering as soon as the reader's action
+     * changes past `after` (the `version` of the previous answer), or after `timeout` seconds
+     * (0 to 30) with `changed: false`. The request may take that long: its own timeout is longer.
+     */
+    readerEvents({ reader_id, external_account_id, after, timeout }) {
+      const query = new URLSearchParams(compact({ external_account_id, after, timeout }));
+      return request('GET', `/v1/terminal/readers/${enc(reader_id)}/events?${query}`, undefined, {
+        timeoutMs: ((timeout ?? 25) + 10) * 1000,
+      });
     },
 
     /**

@@ -990,5 +990,95 @@ export function createPosTerminal(options = {}) {
     getReader(readerId, account = externalAccountId) {
       return backend.getReader({ reader_id: readerId, external_account_id: account });
     },
+    /**
+     * Waits, without polling, for the reader's action to end (long polls of
+     * GET /v1/terminal/readers/{id}/events): resolves with the events answer whose action
+     * satisfies `until` (default: ended — succeeded, failed or canceled — and, with `paymentId`,
+     * about that payment). `deadlineMs` bounds the whole wait (a `timeout` error after it).
+     */
+    waitForReaderAction(readerId, options = {}) {
+      return waitForReaderAction(backend, readerId, { external_account_id: externalAccountId, ...options });
+    },
+    /**
+     * The server-driven flow to its end: hands `paymentId` to the reader (processOnReader) and
+     * waits for the reader's outcome via the events endpoint. Resolves with the ended action
+     * (`status` succeeded, failed with Stripe's failure_code / failure_message, or canceled).
+     */
+    processOnReaderAndWait(readerId, paymentId, options = {}) {
+      return (async () => {
+        const external_account_id = options.external_account_id ?? externalAccountId;
+        const { version } = await backend.readerEvents({ reader_id: readerId, external_account_id, timeout: 0 });
+        await backend.processOnReader({
+          reader_id: readerId,
+          external_account_id,
+          payment_id: paymentId,
+          allow_redisplay: options.allowRedisplay,
+          skip_tipping: options.skipTipping,
+          tip_eligible_amount: options.tipEligibleAmount,
+        });
+        const answer = await waitForReaderAction(backend, readerId, {
+          paymentId, after: version, deadlineMs: options.deadlineMs, external_account_id,
+        });
+        return answer.action;
+      })();
+    },
+    /**
+     * Collect only (POST /v1/terminal/readers/{id}/collect), then waits for the card: resolves
+     * with the ended collect action, whose `card` (brand, last4, funding, wallet) the till may
+     * inspect before confirmOnReader (or clearCart to cancel).
+     */
+    collectOnReader(readerId, paymentId, {
+      skipTipping, tipEligibleAmount, allowRedisplay, deadlineMs, external_account_id = externalAccountId,
+    } = {}) {
+      return (async () => {
+        const { version } = await backend.readerEvents({ reader_id: readerId, external_account_id, timeout: 0 });
+        await backend.collectOnReader({
+          reader_id: readerId,
+          external_account_id,
+          payment_id: paymentId,
+          allow_redisplay: allowRedisplay,
+          skip_tipping: skipTipping,
+          tip_eligible_amount: tipEligibleAmount,
+        });
+        const answer = await waitForReaderAction(backend, readerId, {
+          paymentId,
+          after: version,
+          deadlineMs,
+          external_account_id,
+          until: (a) => a && a.type === 'collect_payment_method' && a.status !== 'in_progress' && a.payment_id === paymentId,
+        });
+        return answer.action;
+      })();
+    },
+    /** The reader confirms the payment whose card it collected (POST …/confirm): the reader. */
+    confirmOnReader(readerId, paymentId, { external_account_id = externalAccountId } = {}) {
+      return backend.confirmOnReader({ reader_id: readerId, external_account_id, payment_id: paymentId });
+    },
   };
+}
+
+/**
+ * Long polls GET /v1/terminal/readers/{id}/events until the reader's action satisfies `until`
+ * (default: ended — succeeded, failed or canceled — and, with `paymentId`, about that payment).
+ */
+async function waitForReaderAction(backend, readerId, {
+  paymentId, until, after = 0, deadlineMs = 5 * 60_000, external_account_id,
+} = {}) {
+  const done = until ?? ((action) => Boolean(action) && action.status !== 'in_progress'
+    && (paymentId === undefined || action.payment_id === paymentId));
+  const deadline = Date.now() + deadlineMs;
+  let cursor = after;
+  for (;;) {
+    const left = Math.ceil((deadline - Date.now()) / 1000);
+    if (left <= 0) {
+      throw new PosTerminalError(ErrorKinds.TIMEOUT, 'the reader did not finish its action in time', {
+        code: 'reader_wait_timeout', paymentIntentId: paymentId,
+      });
+    }
+    const answer = await backend.readerEvents({
+      reader_id: readerId, external_account_id, after: cursor, timeout: Math.min(25, left),
+    });
+    if (answer.changed && done(answer.action)) return answer;
+    cursor = answer.version;
+  }
 }

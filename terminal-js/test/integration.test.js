@@ -61,6 +61,58 @@ if (requireBackend('integration.test.js')) {
     assert.equal(again.card.id, result.card.id);
   });
 
+  /** A smart reader registered for the session's account, and a card presented on it (Stripe's test helper). */
+  const smartReader = async (pos) => {
+    const reader = await pos.backend.request('POST', '/v1/terminal/readers', {
+      external_account_id: session.external_account_id, registration_code: 'simulated-wpe',
+    }, { retry: false });
+    const present = async (card) => {
+      const res = await fetch(`${BACKEND_URL}${session.stripe_api_base}/v1/test_helpers/terminal/readers/${reader.id}/present_payment_method`, {
+        method: 'POST',
+        headers: { Authorization: 'Bearer sk_test_simulator', 'Content-Type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ type: 'card_present', 'card_present[number]': card }),
+      });
+      assert.equal(res.status, 200, await res.text());
+    };
+    return { id: reader.id, present };
+  };
+
+  test('server-driven: the outcome arrives through the reader events, a decline with Stripe\'s code', async () => {
+    const pos = await makePos();
+    const reader = await smartReader(pos);
+    const intent = await pos.backend.createIntent({
+      external_account_id: session.external_account_id, amount: '9.40', external_transaction_id: unique('txn'),
+    });
+    const waiting = pos.processOnReaderAndWait(reader.id, intent.id, { skipTipping: true, deadlineMs: 30_000 });
+    // The reader shows the payment (recorded by the process answer), then the card declines.
+    await pos.waitForReaderAction(reader.id, { until: (a) => a?.payment_id === intent.id, deadlineMs: 30_000 });
+    await reader.present('4000000000009995');
+    const outcome = await waiting;
+    assert.equal(outcome.status, 'failed');
+    assert.equal(outcome.failure_code, 'card_declined');
+    assert.equal(outcome.payment_id, intent.id);
+  });
+
+  test('server-driven collect: the till inspects the card, then the reader confirms it', async () => {
+    const pos = await makePos();
+    const reader = await smartReader(pos);
+    const intent = await pos.backend.createIntent({
+      external_account_id: session.external_account_id, amount: '15.00', external_transaction_id: unique('txn'),
+    });
+    const collecting = pos.collectOnReader(reader.id, intent.id, { skipTipping: true, deadlineMs: 30_000 });
+    await pos.waitForReaderAction(reader.id, {
+      until: (a) => a?.type === 'collect_payment_method' && a.payment_id === intent.id, deadlineMs: 30_000,
+    });
+    await reader.present('4111111111111111');
+    const collected = await collecting;
+    assert.equal(collected.status, 'succeeded');
+    assert.deepEqual([collected.card.brand, collected.card.last4, collected.card.wallet], ['visa', '1111', 'apple_pay']);
+    const confirmed = await pos.confirmOnReader(reader.id, intent.id);
+    assert.equal(confirmed.action.type, 'confirm_payment_intent');
+    assert.equal(confirmed.action.status, 'succeeded');
+    await until(async () => (await pos.getPayment(intent.id)).status === 'requires_capture', 'authorised', 10_000);
+  });
+
   test('decline, then another card on the same intent (onDecline)', async () => {
     const pos = await makePos();
     pos.terminal.setSimulatorConfiguration({ testCardNumber: '4000000000000002' });

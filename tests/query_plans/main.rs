@@ -304,6 +304,17 @@ async fn hot_paths(app: &TestApp) {
         )
         .await;
     assert_eq!(status, 200, "{processing}");
+    // The till's wait for the reader (the long poll reads the reader's row until it changes).
+    let (status, events) = app
+        .get(
+            &format!(
+                "/v1/terminal/readers/{}/events?external_account_id=acme&after=0&timeout=0",
+                till["id"].as_str().unwrap()
+            ),
+            &token,
+        )
+        .await;
+    assert_eq!(status, 200, "{events}");
     let today = chrono::Utc::now().date_naive();
     let window = format!(
         "since={}&until={}",

@@ -431,6 +431,52 @@ fn card_present_payment(card: &str, pi: &'static str, reader: &'static str) -> V
     ]
 }
 
+/// A payment collected, inspected and confirmed in two reader actions (`collect_payment_method`,
+/// then `confirm_payment_intent`).
+fn collected_payment(pi: &'static str, reader: &'static str) -> Vec<Step> {
+    let (intent, at) = (format!("{{{pi}}}"), format!("{{{reader}}}"));
+    vec![
+        post(
+            "/v1/payment_intents",
+            &[
+                ("amount", "2000"),
+                ("currency", "usd"),
+                ("allowed_payment_method_types[]", "card_present"),
+                ("capture_method", "manual"),
+            ],
+        )
+        .save(pi, "/id"),
+        post(
+            "/v1/terminal/readers",
+            &[("registration_code", "simulated-wpe")],
+        )
+        .save(reader, "/id"),
+        post_at(
+            "/v1/terminal/readers/{reader}/collect_payment_method",
+            &format!("/v1/terminal/readers/{at}/collect_payment_method"),
+            &[
+                ("payment_intent", &intent),
+                ("collect_config[skip_tipping]", "true"),
+            ],
+        ),
+        post_at(
+            "/v1/test_helpers/terminal/readers/{reader}/present_payment_method",
+            &format!("/v1/test_helpers/terminal/readers/{at}/present_payment_method"),
+            &[("card_present[number]", "4111111111111111")],
+        ),
+        get_at(
+            "/v1/terminal/readers/{reader}",
+            &format!("/v1/terminal/readers/{at}"),
+            &[],
+        ),
+        post_at(
+            "/v1/terminal/readers/{reader}/confirm_payment_intent",
+            &format!("/v1/terminal/readers/{at}/confirm_payment_intent"),
+            &[("payment_intent", &intent)],
+        ),
+    ]
+}
+
 /// Every simulated operation, in an order where each finds what it needs.
 fn operations() -> Vec<Step> {
     let mut steps = vec![
@@ -498,6 +544,7 @@ fn operations() -> Vec<Step> {
     ];
     // A card-present payment with a saved card, and its reader.
     steps.extend(card_present_payment("4242424242424242", "pi", "reader"));
+    steps.extend(collected_payment("collected_pi", "collecting_reader"));
     // The cart on that reader, and clearing it.
     steps.push(post(
         "/v1/terminal/readers/{reader}/set_reader_display",

@@ -630,3 +630,217 @@ async fn an_offline_reader_refuses_server_driven_actions() {
         404
     );
 }
+
+/// `collect_payment_method` reads the card and attaches it without confirming (the card shows in
+/// the action for the till to inspect, the tip chosen is in the amount); `confirm_payment_intent`
+/// then authorises it, and each end is a `terminal.reader.action_*` event.
+#[tokio::test]
+async fn collect_then_confirm_in_two_actions() {
+    let sim = start().await;
+    let pi = sim.intent(&[]).await;
+    let rid = id(&sim.reader().await).to_string();
+    let collect = |config: &'static [(&'static str, &'static str)]| {
+        let sim = &sim;
+        let (rid, pi) = (rid.clone(), id(&pi).to_string());
+        async move {
+            let mut form = vec![("payment_intent", pi.as_str())];
+            form.extend_from_slice(config);
+            sim.post(
+                &format!("/v1/terminal/readers/{rid}/collect_payment_method"),
+                &form,
+            )
+            .await
+        }
+    };
+    let bad = collect(&[("collect_config[tipping][amount_eligible]", "0")]).await;
+    assert_eq!(
+        (bad.status, bad.body["error"]["param"].as_str()),
+        (400, Some("collect_config[tipping][amount_eligible]"))
+    );
+    // Nothing collected yet: nothing to confirm.
+    let confirm_path = format!("/v1/terminal/readers/{rid}/confirm_payment_intent");
+    let confirm_form = [("payment_intent", id(&pi))];
+    let confirm = || sim.post(&confirm_path, &confirm_form);
+    let early = confirm().await;
+    assert_eq!((early.status, early.code()), (400, "intent_invalid_state"));
+    let collecting = collect(&[]).await.ok();
+    assert_eq!(collecting["action"]["type"], "collect_payment_method");
+    assert_eq!(collecting["action"]["status"], "in_progress");
+    assert_eq!(
+        collecting["action"]["collect_payment_method"]["payment_intent"],
+        id(&pi)
+    );
+    assert!(collecting["action"]["collect_payment_method"]["payment_method"].is_null());
+    let busy = confirm().await;
+    assert_eq!((busy.status, busy.code()), (400, "terminal_reader_busy"));
+
+    let collected = sim
+        .post(
+            &format!("/v1/test_helpers/terminal/readers/{rid}/present_payment_method"),
+            &[("card_present[number]", "4111111111111111")],
+        )
+        .await
+        .ok();
+    assert_eq!(collected["action"]["status"], "succeeded");
+    let card = &collected["action"]["collect_payment_method"]["payment_method"];
+    assert_eq!(card["type"], "card_present");
+    assert_eq!(card["card_present"]["last4"], "1111");
+    assert_eq!(card["card_present"]["wallet"]["type"], "apple_pay");
+    let intent = sim
+        .get(&format!("/v1/payment_intents/{}", id(&pi)), &[])
+        .await
+        .ok();
+    assert_eq!(intent["status"], "requires_confirmation");
+    assert_eq!(intent["payment_method"], card["id"]);
+    assert!(intent["latest_charge"].is_null(), "not authorised yet");
+
+    let confirmed = confirm().await.ok();
+    assert_eq!(confirmed["action"]["type"], "confirm_payment_intent");
+    assert_eq!(confirmed["action"]["status"], "succeeded");
+    let intent = sim
+        .get(
+            &format!("/v1/payment_intents/{}", id(&pi)),
+            &[("expand[]", "latest_charge")],
+        )
+        .await
+        .ok();
+    assert_eq!(intent["status"], "requires_capture");
+    assert_eq!(
+        intent["latest_charge"]["payment_method_details"]["card_present"]["reader"],
+        rid.as_str()
+    );
+    let events = sim
+        .get(
+            "/v1/events",
+            &[("type", "terminal.reader.action_succeeded")],
+        )
+        .await
+        .ok();
+    let kinds: Vec<&str> = events["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["data"]["object"]["action"]["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["confirm_payment_intent", "collect_payment_method"]);
+}
+
+/// A card that declines at confirmation: the confirm action fails with Stripe's code and message
+/// (`terminal.reader.action_failed`), and the intent awaits another card.
+#[tokio::test]
+async fn a_collected_card_declined_at_confirmation() {
+    let sim = start().await;
+    let pi = sim.intent(&[]).await;
+    let rid = id(&sim.reader().await).to_string();
+    sim.post(
+        &format!("/v1/terminal/readers/{rid}/collect_payment_method"),
+        &[("payment_intent", id(&pi))],
+    )
+    .await
+    .ok();
+    sim.post(
+        &format!("/v1/test_helpers/terminal/readers/{rid}/present_payment_method"),
+        &[("card_present[number]", "4000000000009995")],
+    )
+    .await
+    .ok();
+    let failed = sim
+        .post(
+            &format!("/v1/terminal/readers/{rid}/confirm_payment_intent"),
+            &[("payment_intent", id(&pi))],
+        )
+        .await
+        .ok();
+    assert_eq!(failed["action"]["status"], "failed");
+    assert_eq!(failed["action"]["failure_code"], "card_declined");
+    assert_eq!(
+        failed["action"]["failure_message"],
+        "Your card has insufficient funds."
+    );
+    let intent = sim
+        .get(&format!("/v1/payment_intents/{}", id(&pi)), &[])
+        .await
+        .ok();
+    assert_eq!(intent["status"], "requires_payment_method");
+    let events = sim
+        .get("/v1/events", &[("type", "terminal.reader.action_failed")])
+        .await
+        .ok();
+    assert_eq!(events["data"].as_array().unwrap().len(), 1);
+}
+
+/// A splash screen: a `terminal_reader_splashscreen` File (JPEG or PNG less than 2 MB, GIF less
+/// than 4 MB) set as a configuration's `bbpos_wisepos_e[splashscreen]`, and unset with an empty
+/// value; a file of another purpose, another image type or a missing file are refused.
+#[tokio::test]
+async fn a_configurations_splash_screen_is_a_splashscreen_file() {
+    use crate::disputes::upload;
+    let sim = start().await;
+    let png = |size: usize| {
+        let mut bytes = b"\x89PNG\r\n\x1a\n".to_vec();
+        bytes.resize(size, 0);
+        bytes
+    };
+    let file = upload(&sim, "terminal_reader_splashscreen", "logo.png", &png(100))
+        .await
+        .ok();
+    assert_eq!(file["purpose"], "terminal_reader_splashscreen");
+    assert_eq!(file["type"], "png");
+    let too_big = upload(
+        &sim,
+        "terminal_reader_splashscreen",
+        "big.png",
+        &png(2 * 1024 * 1024),
+    )
+    .await;
+    assert_eq!(
+        (too_big.status, too_big.body["error"]["param"].as_str()),
+        (400, Some("file"))
+    );
+    let mut gif = b"GIF89a".to_vec();
+    gif.resize(3 * 1024 * 1024, 0);
+    let gif = upload(&sim, "terminal_reader_splashscreen", "logo.gif", &gif)
+        .await
+        .ok();
+    assert_eq!(gif["type"], "gif");
+    let pdf = upload(&sim, "terminal_reader_splashscreen", "a.pdf", b"%PDF-1.4 x").await;
+    assert_eq!(pdf.status, 400);
+    let evidence = upload(&sim, "dispute_evidence", "e.png", &png(100))
+        .await
+        .ok();
+
+    let configuration = sim
+        .post(
+            "/v1/terminal/configurations",
+            &[("bbpos_wisepos_e[splashscreen]", id(&file))],
+        )
+        .await
+        .ok();
+    assert_eq!(configuration["bbpos_wisepos_e"]["splashscreen"], id(&file));
+    let path = format!("/v1/terminal/configurations/{}", id(&configuration));
+    let wrong = sim
+        .post(&path, &[("bbpos_wisepos_e[splashscreen]", id(&evidence))])
+        .await;
+    assert_eq!(
+        (wrong.status, wrong.body["error"]["param"].as_str()),
+        (400, Some("bbpos_wisepos_e[splashscreen]"))
+    );
+    let missing = sim
+        .post(&path, &[("bbpos_wisepos_e[splashscreen]", "file_nope")])
+        .await;
+    assert_eq!((missing.status, missing.code()), (400, "resource_missing"));
+    let other_setting = sim
+        .post(&path, &[("verifone_p400[splashscreen]", id(&file))])
+        .await;
+    assert_eq!(other_setting.status, 400);
+    let replaced = sim
+        .post(&path, &[("bbpos_wisepos_e[splashscreen]", id(&gif))])
+        .await
+        .ok();
+    assert_eq!(replaced["bbpos_wisepos_e"]["splashscreen"], id(&gif));
+    let unset = sim
+        .post(&path, &[("bbpos_wisepos_e[splashscreen]", "")])
+        .await
+        .ok();
+    assert!(unset["bbpos_wisepos_e"].is_null(), "{unset}");
+}

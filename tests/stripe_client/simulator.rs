@@ -134,7 +134,7 @@ struct Run {
 type Case = for<'a> fn(&'a mut Run) -> BoxFuture<'a, ()>;
 
 /// Every operation of the client, in an order where each case finds what it needs.
-const CASES: [(&str, Case); 18] = [
+const CASES: [(&str, Case); 19] = [
     ("terminal", terminal),
     ("tipping_configuration", tipping_configuration),
     ("customers", customers),
@@ -148,6 +148,7 @@ const CASES: [(&str, Case); 18] = [
     ("checkout_setup", checkout_setup),
     ("checkout_payment", checkout_payment),
     ("reader_action", reader_action),
+    ("collect_then_confirm", collect_then_confirm),
     ("reader_refund", reader_refund),
     ("fleet", fleet),
     ("events", events),
@@ -258,6 +259,8 @@ async fn every_operation_sends_only_parameters_the_spec_declares() {
         "POST /v1/terminal/readers/{reader}",
         "DELETE /v1/terminal/readers/{reader}",
         "POST /v1/terminal/readers/{reader}/cancel_action",
+        "POST /v1/terminal/readers/{reader}/collect_payment_method",
+        "POST /v1/terminal/readers/{reader}/confirm_payment_intent",
         "POST /v1/terminal/readers/{reader}/process_payment_intent",
         "POST /v1/terminal/readers/{reader}/refund_payment",
         "GET /v1/refunds",
@@ -290,6 +293,7 @@ fn tipping_configuration(run: &mut Run) -> BoxFuture<'_, ()> {
                 &ConfigurationParams {
                     name: Some("Bar tips"),
                     tipping: Some(&tipping),
+                    wisepos_e_splashscreen: None,
                 },
                 &key("tmc"),
             )
@@ -330,6 +334,7 @@ fn tipping_configuration(run: &mut Run) -> BoxFuture<'_, ()> {
                 &ConfigurationParams {
                     name: None,
                     tipping: Some(&empty),
+                    wisepos_e_splashscreen: None,
                 },
                 &key("tmc-update"),
             )
@@ -1287,6 +1292,85 @@ fn reader_refund(run: &mut Run) -> BoxFuture<'_, ()> {
         assert_eq!(action.status, ReaderActionStatus::Failed);
         assert_eq!(action.failure_code.as_deref(), Some("card_mismatch"));
         assert_eq!(action.refund_payment.unwrap().amount, Some(1500));
+    })
+}
+
+/// The two halves of a reader payment: the card collected (and decoded from the action, Apple
+/// Pay and all), then confirmed by the reader.
+fn collect_then_confirm(run: &mut Run) -> BoxFuture<'_, ()> {
+    Box::pin(async move {
+        let (c, a) = (run.c.clone(), run.a.clone());
+        let pi = c
+            .create_payment_intent(
+                &a,
+                &CreatePaymentIntent {
+                    payment_method_types: &["card_present"],
+                    capture_method: Some(CaptureMethod::Manual),
+                    ..CreatePaymentIntent::new(700, "usd")
+                },
+                &key("pi-collect"),
+            )
+            .await
+            .unwrap();
+        let collecting = c
+            .collect_payment_method(
+                &a,
+                &run.reader,
+                &ReaderCollectPaymentMethod {
+                    payment_intent: &pi.id,
+                    collect_config: Some(ProcessConfig {
+                        skip_tipping: Some(true),
+                        ..Default::default()
+                    }),
+                },
+                &key("collect"),
+            )
+            .await
+            .unwrap();
+        let action = collecting.action.unwrap();
+        assert_eq!(action.action_type, ReaderActionType::CollectPaymentMethod);
+        assert_eq!(action.payment_intent_id(), Some(pi.id.as_str()));
+        let collected = c
+            .present_payment_method(
+                &a,
+                &run.reader,
+                &PresentPaymentMethod {
+                    card_number: Some("4111111111111111"),
+                    ..Default::default()
+                },
+                &key("present-collect"),
+            )
+            .await
+            .unwrap();
+        let action = collected.action.unwrap();
+        assert_eq!(action.status, ReaderActionStatus::Succeeded);
+        let method = action
+            .collect_payment_method
+            .and_then(|c| c.payment_method)
+            .unwrap();
+        let card = method.card_present.unwrap();
+        assert_eq!(card.last4.as_deref(), Some("1111"));
+        assert_eq!(
+            card.wallet.map(|w| w.wallet_type).as_deref(),
+            Some("apple_pay")
+        );
+        let confirmed = c
+            .confirm_reader_payment_intent(
+                &a,
+                &run.reader,
+                &ReaderConfirmPaymentIntent {
+                    payment_intent: &pi.id,
+                    return_url: None,
+                },
+                &key("confirm"),
+            )
+            .await
+            .unwrap();
+        let action = confirmed.action.unwrap();
+        assert_eq!(action.action_type, ReaderActionType::ConfirmPaymentIntent);
+        assert_eq!(action.status, ReaderActionStatus::Succeeded);
+        let pi = c.retrieve_payment_intent(&a, &pi.id, &[]).await.unwrap();
+        assert_eq!(pi.status, PaymentIntentStatus::RequiresCapture);
     })
 }
 

@@ -14,6 +14,7 @@ string_enum! {
     /// What a file is for (the purposes this client uploads).
     pub enum FilePurpose {
         DisputeEvidence = "dispute_evidence",
+        TerminalReaderSplashscreen = "terminal_reader_splashscreen",
     }
 }
 
@@ -41,7 +42,7 @@ pub struct UploadFile<'a> {
     pub purpose: FilePurpose,
     /// The name Stripe shows; quotes, backslashes and line breaks are replaced by `_`.
     pub filename: &'a str,
-    /// `application/pdf`, `image/png`, `image/jpeg`.
+    /// `application/pdf`, `image/png`, `image/jpeg`, `image/gif`.
     pub content_type: &'a str,
     pub bytes: &'a [u8],
 }

@@ -78,6 +78,10 @@ pub use terminal::{
     ProcessPaymentIntentAction, Reader, ReaderAction, ReaderActionStatus, ReaderActionType,
     UpdateLocation,
 };
+pub use terminal::{
+    CollectPaymentMethodAction, ConfirmPaymentIntentAction, ReaderCollectPaymentMethod,
+    ReaderConfirmPaymentIntent,
+};
 pub use terminal::{DeletedTerminalObject, ReaderStatus, UpdateReader};
 pub use terminal::{DisplayedCart, DisplayedLine, SetReaderDisplayAction};
 pub use terminal::{ProcessSetupIntent, ProcessSetupIntentAction};

@@ -5,7 +5,7 @@
 
 use serde::Deserialize;
 
-use super::charges::Wallet;
+use super::charges::{CardPresentDetails, Wallet};
 use super::client::{id_path, StripeAccount, StripeClient};
 use super::customers::Customer;
 use super::error::StripeError;
@@ -50,6 +50,12 @@ pub struct PaymentMethod {
     #[serde(rename = "type")]
     pub method_type: PaymentMethodType,
     pub card: Option<PaymentMethodCard>,
+    /// A card read by a reader (`card_present`, `interac_present`): brand, last4, funding,
+    /// wallet.
+    #[serde(default)]
+    pub card_present: Option<CardPresentDetails>,
+    #[serde(default)]
+    pub interac_present: Option<CardPresentDetails>,
     pub customer: Option<Expandable<Customer>>,
     #[serde(default, deserialize_with = "null_default")]
     pub metadata: Metadata,

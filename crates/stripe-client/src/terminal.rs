@@ -1,5 +1,6 @@
 //! Stripe Terminal: connection tokens, locations, readers, the server-driven flow
-//! (`process_payment_intent`, `process_setup_intent`, `set_reader_display`, `refund_payment`,
+//! (`process_payment_intent`, or its two halves `collect_payment_method` and
+//! `confirm_payment_intent`; `process_setup_intent`, `set_reader_display`, `refund_payment`,
 //! `cancel_action`) and the test helper that presents a card on a simulated reader.
 
 use serde::Deserialize;
@@ -9,6 +10,7 @@ use super::client::{id_path, StripeAccount, StripeClient};
 use super::error::StripeError;
 use super::form::Form;
 use super::payment_intents::PaymentIntent;
+use super::payment_methods::PaymentMethod;
 use super::refunds::Refund;
 use super::setup_intents::SetupIntent;
 use super::types::{
@@ -72,6 +74,8 @@ impl HasId for Location {
 string_enum! {
     pub enum ReaderActionType {
         ProcessPaymentIntent = "process_payment_intent",
+        CollectPaymentMethod = "collect_payment_method",
+        ConfirmPaymentIntent = "confirm_payment_intent",
         ProcessSetupIntent = "process_setup_intent",
         RefundPayment = "refund_payment",
         SetReaderDisplay = "set_reader_display",
@@ -110,6 +114,11 @@ pub struct ReaderAction {
     pub failure_code: Option<String>,
     pub failure_message: Option<String>,
     pub process_payment_intent: Option<ProcessPaymentIntentAction>,
+    /// A `collect_payment_method` action: the intent and, once read, the card.
+    #[serde(default)]
+    pub collect_payment_method: Option<CollectPaymentMethodAction>,
+    #[serde(default)]
+    pub confirm_payment_intent: Option<ConfirmPaymentIntentAction>,
     #[serde(default)]
     pub process_setup_intent: Option<ProcessSetupIntentAction>,
     /// What a `set_reader_display` action shows.
@@ -129,6 +138,41 @@ pub struct RefundPaymentAction {
     pub refund: Option<Expandable<Refund>>,
     #[serde(default, deserialize_with = "null_default")]
     pub metadata: Metadata,
+}
+
+/// `action.collect_payment_method` on a reader.
+#[derive(Debug, Clone, Deserialize)]
+pub struct CollectPaymentMethodAction {
+    pub payment_intent: Expandable<PaymentIntent>,
+    /// The card the reader read (set once collected).
+    #[serde(default)]
+    pub payment_method: Option<PaymentMethod>,
+}
+
+/// `action.confirm_payment_intent` on a reader.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ConfirmPaymentIntentAction {
+    pub payment_intent: Expandable<PaymentIntent>,
+}
+
+impl ReaderAction {
+    /// The PaymentIntent a payment action (`process_payment_intent`, `collect_payment_method`,
+    /// `confirm_payment_intent`) is about.
+    pub fn payment_intent_id(&self) -> Option<&str> {
+        self.process_payment_intent
+            .as_ref()
+            .map(|a| a.payment_intent.id())
+            .or_else(|| {
+                self.collect_payment_method
+                    .as_ref()
+                    .map(|a| a.payment_intent.id())
+            })
+            .or_else(|| {
+                self.confirm_payment_intent
+                    .as_ref()
+                    .map(|a| a.payment_intent.id())
+            })
+    }
 }
 
 /// `action.set_reader_display` on a reader.
@@ -355,22 +399,67 @@ impl ProcessPaymentIntent<'_> {
         let mut f = Form::new();
         f.push("payment_intent", self.payment_intent);
         if let Some(config) = &self.process_config {
-            if let Some(skip) = config.skip_tipping {
-                f.key("process_config").field("skip_tipping").value(skip);
-            }
-            if let Some(amount) = config.tipping_amount_eligible {
-                f.key("process_config")
-                    .field("tipping")
-                    .field("amount_eligible")
-                    .value(amount);
-            }
-            if let Some(allow) = config.allow_redisplay {
-                f.key("process_config")
-                    .field("allow_redisplay")
-                    .value(allow.as_str());
-            }
+            config.encode_into(&mut f, "process_config");
         }
         f.push_expand(self.expand);
+        f
+    }
+}
+
+impl ProcessConfig {
+    /// `{key}[skip_tipping]`, `{key}[tipping][amount_eligible]`, `{key}[allow_redisplay]`.
+    fn encode_into(&self, f: &mut Form, key: &str) {
+        if let Some(skip) = self.skip_tipping {
+            f.key(key).field("skip_tipping").value(skip);
+        }
+        if let Some(amount) = self.tipping_amount_eligible {
+            f.key(key)
+                .field("tipping")
+                .field("amount_eligible")
+                .value(amount);
+        }
+        if let Some(allow) = self.allow_redisplay {
+            f.key(key).field("allow_redisplay").value(allow.as_str());
+        }
+    }
+}
+
+/// `POST /v1/terminal/readers/{id}/collect_payment_method`: the reader reads a card and attaches
+/// it to the intent without confirming it; `collect_config[…]` takes the options of
+/// `process_config[…]`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ReaderCollectPaymentMethod<'a> {
+    pub payment_intent: &'a str,
+    pub collect_config: Option<ProcessConfig>,
+}
+
+impl ReaderCollectPaymentMethod<'_> {
+    fn encode(&self) -> Form {
+        let mut f = Form::new();
+        f.push("payment_intent", self.payment_intent);
+        if let Some(config) = &self.collect_config {
+            config.encode_into(&mut f, "collect_config");
+        }
+        f
+    }
+}
+
+/// `POST /v1/terminal/readers/{id}/confirm_payment_intent`: the reader confirms the intent with
+/// the card it collected.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ReaderConfirmPaymentIntent<'a> {
+    pub payment_intent: &'a str,
+    /// `confirm_config[return_url]`.
+    pub return_url: Option<&'a str>,
+}
+
+impl ReaderConfirmPaymentIntent<'_> {
+    fn encode(&self) -> Form {
+        let mut f = Form::new();
+        f.push("payment_intent", self.payment_intent);
+        if let Some(url) = self.return_url {
+            f.key("confirm_config").field("return_url").value(url);
+        }
         f
     }
 }
@@ -675,6 +764,33 @@ impl StripeClient {
             .await
     }
 
+    /// Has a smart reader read a card for a PaymentIntent without confirming it; the reader's
+    /// `action.collect_payment_method.payment_method` shows the card once read.
+    pub async fn collect_payment_method(
+        &self,
+        account: &StripeAccount,
+        reader: &str,
+        params: &ReaderCollectPaymentMethod<'_>,
+        idempotency_key: &str,
+    ) -> Result<Reader, StripeError> {
+        let path = id_path(READERS, reader, "/collect_payment_method")?;
+        self.post(account, &path, params.encode(), idempotency_key)
+            .await
+    }
+
+    /// Has the reader confirm the PaymentIntent with the card it collected.
+    pub async fn confirm_reader_payment_intent(
+        &self,
+        account: &StripeAccount,
+        reader: &str,
+        params: &ReaderConfirmPaymentIntent<'_>,
+        idempotency_key: &str,
+    ) -> Result<Reader, StripeError> {
+        let path = id_path(READERS, reader, "/confirm_payment_intent")?;
+        self.post(account, &path, params.encode(), idempotency_key)
+            .await
+    }
+
     /// Hands a `card_present` SetupIntent to a smart reader (`terminal_reader_busy` /
     /// `terminal_reader_offline` as for a payment).
     pub async fn process_setup_intent(
@@ -799,6 +915,24 @@ mod tests {
             "payment_intent=pi_1&process_config[skip_tipping]=true\
              &process_config[allow_redisplay]=always"
         );
+        let collect = ReaderCollectPaymentMethod {
+            payment_intent: "pi_1",
+            collect_config: Some(ProcessConfig {
+                skip_tipping: None,
+                tipping_amount_eligible: Some(500),
+                allow_redisplay: Some(AllowRedisplay::Limited),
+            }),
+        };
+        assert_eq!(
+            collect.encode().as_str(),
+            "payment_intent=pi_1&collect_config[tipping][amount_eligible]=500\
+             &collect_config[allow_redisplay]=limited"
+        );
+        let confirm = ReaderConfirmPaymentIntent {
+            payment_intent: "pi_1",
+            return_url: None,
+        };
+        assert_eq!(confirm.encode().as_str(), "payment_intent=pi_1");
         let present = PresentPaymentMethod {
             card_number: Some("4242424242424242"),
             ..Default::default()

@@ -34,8 +34,19 @@ pub struct TerminalConfiguration {
     /// By lower-case currency code; absent when none is set.
     #[serde(default)]
     pub tipping: Option<BTreeMap<String, CurrencyTipping>>,
+    /// The BBPOS WisePOS E's settings: its splash screen.
+    #[serde(default)]
+    pub bbpos_wisepos_e: Option<DeviceSplashscreen>,
     #[serde(default)]
     pub livemode: bool,
+}
+
+/// A reader type's settings of a configuration: the splash screen (a File id, or the File when
+/// expanded).
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct DeviceSplashscreen {
+    #[serde(default)]
+    pub splashscreen: Option<super::types::Expandable<super::files::File>>,
 }
 
 impl HasId for TerminalConfiguration {
@@ -58,12 +69,18 @@ pub struct DeletedConfiguration {
 pub struct ConfigurationParams<'a> {
     pub name: Option<&'a str>,
     pub tipping: Option<&'a BTreeMap<String, CurrencyTipping>>,
+    /// `bbpos_wisepos_e[splashscreen]`: a File of purpose `terminal_reader_splashscreen`;
+    /// `Some("")` unsets it.
+    pub wisepos_e_splashscreen: Option<&'a str>,
 }
 
 impl ConfigurationParams<'_> {
     fn encode(&self) -> Form {
         let mut f = Form::new();
         f.push_opt("name", self.name);
+        if let Some(file) = self.wisepos_e_splashscreen {
+            f.key("bbpos_wisepos_e").field("splashscreen").value(file);
+        }
         match self.tipping {
             None => {}
             Some(map) if map.is_empty() => f.push("tipping", ""),
@@ -162,6 +179,7 @@ mod tests {
         let params = ConfigurationParams {
             name: Some("Bar"),
             tipping: Some(&map),
+            wisepos_e_splashscreen: None,
         };
         assert_eq!(
             params.encode().as_str(),

@@ -1,7 +1,9 @@
 //! File uploads (`POST /v1/files`, Stripe's `files.stripe.com`, served on the simulator's own
-//! base URL): `multipart/form-data` with `purpose` and a `file` part. Only `dispute_evidence`
-//! files are taken (PDF, JPEG or PNG, at most 5 MB, as Stripe documents for dispute evidence);
-//! the simulator keeps their name, type and size, not their bytes.
+//! base URL): `multipart/form-data` with `purpose` and a `file` part. Two purposes are taken:
+//! `dispute_evidence` (PDF, JPEG or PNG, at most 5 MB, as Stripe documents for dispute evidence)
+//! and `terminal_reader_splashscreen` (a reader's splash screen: JPEG or PNG under 2 MB, GIF
+//! under 4 MB, as Stripe's splash screen guide says); the simulator keeps their name, type and
+//! size, not their bytes.
 
 use super::error::ApiError;
 use super::state::{find, Ctx, Meta, Object, State};
@@ -9,6 +11,10 @@ use serde_json::{json, Value};
 
 /// Stripe's limit on one dispute evidence file.
 const MAX_EVIDENCE_BYTES: usize = 5 * 1024 * 1024;
+/// Stripe's limits on a splash screen: JPEG and PNG less than 2 MB, GIF less than 4 MB.
+const MAX_SPLASH_BYTES: usize = 2 * 1024 * 1024;
+const MAX_SPLASH_GIF_BYTES: usize = 4 * 1024 * 1024;
+pub(crate) const SPLASHSCREEN: &str = "terminal_reader_splashscreen";
 
 /// The file part of a multipart request.
 #[derive(Debug, Clone)]
@@ -117,7 +123,7 @@ fn find_bytes(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
 
-/// The file type of an upload, from its content (PDF, JPEG, PNG); `None`: another kind.
+/// The file type of an upload, from its content (PDF, JPEG, PNG, GIF); `None`: another kind.
 fn sniff(bytes: &[u8]) -> Option<&'static str> {
     if bytes.starts_with(b"%PDF-") {
         Some("pdf")
@@ -125,6 +131,8 @@ fn sniff(bytes: &[u8]) -> Option<&'static str> {
         Some("jpg")
     } else if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
         Some("png")
+    } else if bytes.starts_with(b"GIF87a") || bytes.starts_with(b"GIF89a") {
+        Some("gif")
     } else {
         None
     }
@@ -139,28 +147,53 @@ pub(crate) fn create(state: &mut State, ctx: &Ctx) -> Result<Value, ApiError> {
         )
         .with_param("file"));
     };
-    if purpose != "dispute_evidence" {
-        return Err(ApiError::invalid(format!(
-            "The simulator only takes files of purpose dispute_evidence, not {purpose}."
-        ))
-        .with_param("purpose"));
-    }
     if upload.bytes.is_empty() {
         return Err(ApiError::invalid("The file is empty.").with_param("file"));
     }
-    if upload.bytes.len() > MAX_EVIDENCE_BYTES {
-        return Err(ApiError::invalid(format!(
-            "The file is {} bytes; dispute evidence files must be at most {MAX_EVIDENCE_BYTES} bytes.",
-            upload.bytes.len()
-        ))
-        .with_param("file"));
+    let kind = sniff(&upload.bytes);
+    match purpose {
+        "dispute_evidence" => {
+            if upload.bytes.len() > MAX_EVIDENCE_BYTES {
+                return Err(ApiError::invalid(format!(
+                    "The file is {} bytes; dispute evidence files must be at most {MAX_EVIDENCE_BYTES} bytes.",
+                    upload.bytes.len()
+                ))
+                .with_param("file"));
+            }
+            if !matches!(kind, Some("pdf" | "jpg" | "png")) {
+                return Err(
+                    ApiError::invalid("Dispute evidence must be a PDF, JPEG or PNG file.")
+                        .with_param("file"),
+                );
+            }
+        }
+        SPLASHSCREEN => {
+            let limit = match kind {
+                Some("jpg" | "png") => MAX_SPLASH_BYTES,
+                Some("gif") => MAX_SPLASH_GIF_BYTES,
+                _ => {
+                    return Err(ApiError::invalid(
+                        "A reader splash screen must be a JPEG, PNG or GIF image.",
+                    )
+                    .with_param("file"))
+                }
+            };
+            if upload.bytes.len() >= limit {
+                return Err(ApiError::invalid(format!(
+                    "The file is {} bytes; a splash screen must be less than {limit} bytes (JPEG and PNG less than 2 MB, GIF less than 4 MB).",
+                    upload.bytes.len()
+                ))
+                .with_param("file"));
+            }
+        }
+        other => {
+            return Err(ApiError::invalid(format!(
+                "The simulator only takes files of purpose dispute_evidence or {SPLASHSCREEN}, not {other}."
+            ))
+            .with_param("purpose"))
+        }
     }
-    let Some(kind) = sniff(&upload.bytes) else {
-        return Err(
-            ApiError::invalid("Dispute evidence must be a PDF, JPEG or PNG file.")
-                .with_param("file"),
-        );
-    };
+    let kind = kind.expect("checked");
     let file = File {
         meta: state.meta("file", ctx.ns(), ctx.now),
         purpose: purpose.to_string(),

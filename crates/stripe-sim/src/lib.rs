@@ -124,6 +124,9 @@ use webhooks::{Endpoint, Job};
 /// The API version the simulator reports (`Stripe-Version`) unless the request pins one.
 pub const API_VERSION: &str = "2026-11-18.endive";
 
+/// The largest request body the simulator reads (file uploads with their multipart framing).
+pub const MAX_REQUEST_BYTES: usize = 8 * 1024 * 1024;
+
 /// Stripe's limit on `Idempotency-Key` length.
 const MAX_IDEMPOTENCY_KEY_LEN: usize = 255;
 
@@ -230,13 +233,15 @@ impl Simulator {
     pub fn scope(&self, prefix: &str) -> Scope {
         let sim = self.clone();
         let prefix = prefix.trim_end_matches('/').to_string();
-        web::scope(&prefix.clone()).default_service(web::to(
-            move |req: HttpRequest, body: web::Bytes| {
+        web::scope(&prefix.clone())
+            // File uploads: the largest Stripe takes here (5 MB of dispute evidence, a 4 MB GIF
+            // splash screen) in a multipart body, whatever limit the host app sets for its own.
+            .app_data(web::PayloadConfig::new(MAX_REQUEST_BYTES))
+            .default_service(web::to(move |req: HttpRequest, body: web::Bytes| {
                 let sim = sim.clone();
                 let prefix = prefix.clone();
                 async move { sim.handle(req, body, &prefix).await }
-            },
-        ))
+            }))
     }
 
     async fn handle(&self, req: HttpRequest, body: web::Bytes, prefix: &str) -> HttpResponse {

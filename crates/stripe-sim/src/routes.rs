@@ -171,6 +171,16 @@ pub(crate) static ROUTES: &[Route] = &[
     ),
     route(
         "POST",
+        "/v1/terminal/readers/{reader}/collect_payment_method",
+        terminal::collect_payment_method,
+    ),
+    route(
+        "POST",
+        "/v1/terminal/readers/{reader}/confirm_payment_intent",
+        terminal::confirm_payment_intent,
+    ),
+    route(
+        "POST",
         "/v1/terminal/readers/{reader}/process_setup_intent",
         terminal::process_setup_intent,
     ),

@@ -1,7 +1,9 @@
 //! Stripe Terminal: connection tokens, locations, simulated readers (`simulated-wpe`), the
 //! server-driven `process_payment_intent` / `process_setup_intent` / `set_reader_display` /
-//! `cancel_action` flow and the `present_payment_method` test helper (the card the customer
-//! presents and the tip they choose on the reader's tipping screen, `amount_tip`).
+//! `cancel_action` flow, the payment's split into `collect_payment_method` (the reader reads the
+//! card and attaches it, the intent awaits confirmation) and `confirm_payment_intent` (the
+//! simulated reader confirms at once), and the `present_payment_method` test helper (the card the
+//! customer presents and the tip they choose on the reader's tipping screen, `amount_tip`).
 
 use super::cards::{self, DEFAULT_NUMBER};
 use super::error::ApiError;
@@ -18,8 +20,6 @@ use std::collections::BTreeMap;
 
 const SIMULATED_REGISTRATION_CODE: &str = "simulated-wpe";
 const INTERAC_DEFAULT_NUMBER: &str = "4506445006931933";
-const ALLOW_REDISPLAY: &str = "process_config[allow_redisplay]";
-const AMOUNT_ELIGIBLE: &str = "process_config[tipping][amount_eligible]";
 
 /// A connection token (`pst_test_…`); the simulated JS terminal redeems each one once.
 #[derive(Debug, Clone)]
@@ -85,6 +85,22 @@ pub(crate) enum ActionKind {
         /// reader's location).
         tip_options: Option<Value>,
     },
+    /// `collect_payment_method`: the reader reads a card and attaches it to the intent without
+    /// confirming it (the intent then `requires_confirmation`); the collected PaymentMethod is
+    /// shown in the action once read.
+    CollectPaymentMethod {
+        payment_intent: String,
+        collect_config: Value,
+        allow_redisplay: Option<String>,
+        tip_options: Option<Value>,
+        /// The PaymentMethod read (rendered when read), once the customer presented a card.
+        payment_method: Option<Value>,
+    },
+    /// `confirm_payment_intent`: the reader confirms the intent with the card it collected.
+    ConfirmPaymentIntent {
+        payment_intent: String,
+        confirm_config: Option<Value>,
+    },
     /// Saving a card without a payment: the reader reads a card for a `card_present`
     /// SetupIntent and confirms it.
     ProcessSetupIntent {
@@ -114,7 +130,9 @@ impl ReaderAction {
     /// The PaymentIntent a `process_payment_intent` action is for.
     pub fn payment_intent(&self) -> Option<&str> {
         match &self.kind {
-            ActionKind::ProcessPaymentIntent { payment_intent, .. } => Some(payment_intent),
+            ActionKind::ProcessPaymentIntent { payment_intent, .. }
+            | ActionKind::CollectPaymentMethod { payment_intent, .. }
+            | ActionKind::ConfirmPaymentIntent { payment_intent, .. } => Some(payment_intent),
             ActionKind::ProcessSetupIntent { .. }
             | ActionKind::SetReaderDisplay { .. }
             | ActionKind::RefundPayment(_) => None,
@@ -139,6 +157,33 @@ impl ReaderAction {
                     "payment_intent": payment_intent,
                     "process_config": process_config,
                 });
+            }
+            ActionKind::CollectPaymentMethod {
+                payment_intent,
+                collect_config,
+                payment_method,
+                ..
+            } => {
+                out["type"] = json!("collect_payment_method");
+                let mut action = json!({
+                    "collect_config": collect_config,
+                    "payment_intent": payment_intent,
+                });
+                if let Some(pm) = payment_method {
+                    action["payment_method"] = pm.clone();
+                }
+                out["collect_payment_method"] = action;
+            }
+            ActionKind::ConfirmPaymentIntent {
+                payment_intent,
+                confirm_config,
+            } => {
+                out["type"] = json!("confirm_payment_intent");
+                let mut action = json!({ "payment_intent": payment_intent });
+                if let Some(config) = confirm_config {
+                    action["confirm_config"] = config.clone();
+                }
+                out["confirm_payment_intent"] = action;
             }
             ActionKind::ProcessSetupIntent {
                 setup_intent,
@@ -499,14 +544,192 @@ pub(crate) fn location_tipping(
 /// not `skip_tipping`; the suggestions are computed on `process_config[tipping][amount_eligible]`
 /// (default: the intent's amount).
 pub(crate) fn process_payment_intent(state: &mut State, ctx: &Ctx) -> Result<Value, ApiError> {
+    let c = start_collection(state, ctx, "process_config")?;
+    let reader = find_mut(&mut state.readers, ctx.ns(), &c.reader).expect("found");
+    reader.action = Some(ReaderAction {
+        kind: ActionKind::ProcessPaymentIntent {
+            payment_intent: c.payment_intent,
+            process_config: c.config,
+            allow_redisplay: c.allow_redisplay,
+            tip_options: c.tip_options,
+        },
+        status: "in_progress",
+        failure_code: None,
+        failure_message: None,
+    });
+    reader.last_seen_at = ctx.now * 1000;
+    Ok(reader.render())
+}
+
+/// `POST /v1/terminal/readers/{reader}/collect_payment_method`: the first half of
+/// `process_payment_intent` (same rules, with `collect_config`): the reader reads the card the
+/// customer presents and attaches it to the intent, which then awaits `confirm_payment_intent`.
+pub(crate) fn collect_payment_method(state: &mut State, ctx: &Ctx) -> Result<Value, ApiError> {
+    let c = start_collection(state, ctx, "collect_config")?;
+    let reader = find_mut(&mut state.readers, ctx.ns(), &c.reader).expect("found");
+    reader.action = Some(ReaderAction {
+        kind: ActionKind::CollectPaymentMethod {
+            payment_intent: c.payment_intent,
+            collect_config: c.config,
+            allow_redisplay: c.allow_redisplay,
+            tip_options: c.tip_options,
+            payment_method: None,
+        },
+        status: "in_progress",
+        failure_code: None,
+        failure_message: None,
+    });
+    reader.last_seen_at = ctx.now * 1000;
+    Ok(reader.render())
+}
+
+/// `POST /v1/terminal/readers/{reader}/confirm_payment_intent`: the reader confirms the intent
+/// with the card it collected (`collect_payment_method`). The intent must await confirmation with
+/// a card read by a reader. The simulated reader confirms at once: the answer already shows the
+/// action `succeeded` (or `failed`, with Stripe's code and message, the intent back to
+/// `requires_payment_method`), and the matching `terminal.reader.action_*` event is sent.
+pub(crate) fn confirm_payment_intent(state: &mut State, ctx: &Ctx) -> Result<Value, ApiError> {
     let p = ctx.params;
     let reader = path_reader(state, ctx)?;
     reader.require_online()?;
     if reader.busy() {
-        return Err(ApiError::invalid(
-            "Reader is currently busy processing another request. Cancel the current action or wait for it to finish.",
-        )
-        .with_code("terminal_reader_busy"));
+        return Err(busy());
+    }
+    let reader_id = reader.meta.id.clone();
+    let Some(pi_id) = p.str("payment_intent").map(str::to_string) else {
+        return Err(ApiError::missing_param("payment_intent"));
+    };
+    let pi = find(&state.payment_intents, ctx.ns(), &pi_id)
+        .ok_or_else(|| ApiError::no_such_param("payment_intent", &pi_id, "payment_intent"))?
+        .clone();
+    let collected = pi
+        .payment_method
+        .as_ref()
+        .and_then(|pm| state.payment_methods.get(pm))
+        .is_some_and(|pm| matches!(pm.kind, Kind::CardPresent | Kind::InteracPresent));
+    if pi.status != Status::RequiresConfirmation || !collected {
+        return Err(ApiError::invalid(format!(
+            "This PaymentIntent has a status of {} and cannot be confirmed by a reader. Collect a payment method with collect_payment_method first: the PaymentIntent must have a status of requires_confirmation with a card read by a reader.",
+            pi.status.as_str()
+        ))
+        .with_code("intent_invalid_state")
+        .with_param("payment_intent"));
+    }
+    let confirm_config = match p.value("confirm_config") {
+        None => None,
+        Some(Value::Object(_)) => Some(json!({
+            "return_url": p.at_str(&["confirm_config", "return_url"]),
+        })),
+        Some(_) => return Err(ApiError::invalid("Invalid object").with_param("confirm_config")),
+    };
+    let outcome =
+        payment_intents::confirm_intent(state, &ctx.origin, ctx.now, &pi_id, false, &ctx.base_url);
+    if let Some(intent) = state.payment_intents.get_mut(&pi_id) {
+        if outcome.is_err() {
+            // A declined card: the next card starts from the amount before the tip.
+            if let Some(tip) = intent.tip.take() {
+                intent.amount -= tip;
+            }
+        }
+    }
+    let location = state.readers[&reader_id].location.clone();
+    note_reader(state, &pi_id, &reader_id, location, outcome.is_ok());
+    let action = ReaderAction {
+        kind: ActionKind::ConfirmPaymentIntent {
+            payment_intent: pi_id,
+            confirm_config,
+        },
+        status: "in_progress",
+        failure_code: None,
+        failure_message: None,
+    };
+    finish_action(state, ctx, &reader_id, action, outcome)
+}
+
+/// Where the card was read, as Stripe records it on the charge of a confirmed intent.
+fn note_reader(
+    state: &mut State,
+    pi_id: &str,
+    reader_id: &str,
+    location: Option<String>,
+    confirmed: bool,
+) {
+    let Some(intent) = state.payment_intents.get(pi_id) else {
+        return;
+    };
+    let kind = intent
+        .payment_method
+        .as_ref()
+        .and_then(|pm| state.payment_methods.get(pm))
+        .map(|pm| pm.kind);
+    let charge = intent.latest_charge.clone().filter(|_| confirmed);
+    if let (Some(kind), Some(charge)) = (kind, charge.and_then(|c| state.charges.get_mut(&c))) {
+        let details = &mut charge.details[kind.as_str()];
+        details["reader"] = json!(reader_id);
+        if let Some(location) = location {
+            details["location"] = json!(location);
+        }
+    }
+}
+
+/// Ends the reader's action `action` with `outcome` (a failure keeps Stripe's code and message),
+/// emits `terminal.reader.action_succeeded` or `…action_failed` and answers the reader.
+fn finish_action(
+    state: &mut State,
+    ctx: &Ctx,
+    reader_id: &str,
+    mut action: ReaderAction,
+    outcome: Result<(), ApiError>,
+) -> Result<Value, ApiError> {
+    match &outcome {
+        Ok(()) => action.status = "succeeded",
+        Err(e) => {
+            action.status = "failed";
+            action.failure_code = Some(e.code.clone().unwrap_or_else(|| e.kind.to_string()));
+            action.failure_message = Some(e.message.clone());
+        }
+    }
+    let reader = find_mut(&mut state.readers, ctx.ns(), reader_id).expect("found");
+    reader.action = Some(action);
+    reader.last_seen_at = ctx.now * 1000;
+    let rendered = reader.render();
+    let event = if outcome.is_ok() {
+        "terminal.reader.action_succeeded"
+    } else {
+        "terminal.reader.action_failed"
+    };
+    state.emit(&ctx.origin, event, rendered.clone(), None, ctx.now);
+    Ok(rendered)
+}
+
+fn busy() -> ApiError {
+    ApiError::invalid(
+        "Reader is currently busy processing another request. Cancel the current action or wait for it to finish.",
+    )
+    .with_code("terminal_reader_busy")
+}
+
+/// A card collection about to start on a reader (`process_payment_intent` or
+/// `collect_payment_method`), checked.
+struct Collection {
+    reader: String,
+    payment_intent: String,
+    /// The action's `process_config` / `collect_config` as Stripe shows it.
+    config: Value,
+    allow_redisplay: Option<String>,
+    tip_options: Option<Value>,
+}
+
+/// The checks shared by `process_payment_intent` and `collect_payment_method`, whose options are
+/// the same under `config_param` (`process_config` / `collect_config`).
+fn start_collection(state: &State, ctx: &Ctx, config_param: &str) -> Result<Collection, ApiError> {
+    let p = ctx.params;
+    let allow_param = format!("{config_param}[allow_redisplay]");
+    let eligible_param = format!("{config_param}[tipping][amount_eligible]");
+    let reader = path_reader(state, ctx)?;
+    reader.require_online()?;
+    if reader.busy() {
+        return Err(busy());
     }
     let reader = reader.clone();
     let pi_id = p.str("payment_intent").unwrap_or_default().to_string();
@@ -535,32 +758,30 @@ pub(crate) fn process_payment_intent(state: &mut State, ctx: &Ctx) -> Result<Val
     }
     // Since 2024-09-30.acacia, saving the card (the intent has `setup_future_usage`) needs the
     // customer's consent: `allow_redisplay` `always` or `limited`, given before the card is read.
-    let allow_redisplay = p.at_str(&["process_config", "allow_redisplay"]);
+    let allow_redisplay = p.at_str(&[config_param, "allow_redisplay"]);
     if pi
         .setup_future_usage
         .as_deref()
         .is_some_and(|u| !u.is_empty())
     {
         match allow_redisplay {
-            None => return Err(ApiError::missing_param(ALLOW_REDISPLAY)),
+            None => return Err(ApiError::missing_param(&allow_param)),
             Some("unspecified") => {
                 return Err(ApiError::invalid(format!(
-                    "This PaymentIntent has setup_future_usage: {ALLOW_REDISPLAY} must be always or limited to save its payment method with Terminal."
+                    "This PaymentIntent has setup_future_usage: {allow_param} must be always or limited to save its payment method with Terminal."
                 ))
-                .with_param(ALLOW_REDISPLAY))
+                .with_param(&allow_param))
             }
             Some(_) => {}
         }
     }
-    let skip_tipping = p
-        .at_bool(&["process_config", "skip_tipping"])
-        .unwrap_or(false);
-    let eligible = p.at_int(&["process_config", "tipping", "amount_eligible"]);
+    let skip_tipping = p.at_bool(&[config_param, "skip_tipping"]).unwrap_or(false);
+    let eligible = p.at_int(&[config_param, "tipping", "amount_eligible"]);
     if let Some(e) = eligible {
         if e <= 0 {
             return Err(ApiError::invalid("Invalid positive integer")
                 .with_code("parameter_invalid_integer")
-                .with_param(AMOUNT_ELIGIBLE));
+                .with_param(&eligible_param));
         }
     }
     let tip_options = if skip_tipping {
@@ -576,28 +797,20 @@ pub(crate) fn process_payment_intent(state: &mut State, ctx: &Ctx) -> Result<Val
     config.insert(
         "enable_customer_cancellation".into(),
         json!(p
-            .at_bool(&["process_config", "enable_customer_cancellation"])
+            .at_bool(&[config_param, "enable_customer_cancellation"])
             .unwrap_or(false)),
     );
     config.insert("skip_tipping".into(), json!(skip_tipping));
     if let Some(eligible) = eligible {
         config.insert("tipping".into(), json!({ "amount_eligible": eligible }));
     }
-
-    let reader = find_mut(&mut state.readers, ctx.ns(), &reader.meta.id).expect("found");
-    reader.action = Some(ReaderAction {
-        kind: ActionKind::ProcessPaymentIntent {
-            payment_intent: pi_id,
-            process_config: Value::Object(config),
-            allow_redisplay: allow_redisplay.map(str::to_string),
-            tip_options,
-        },
-        status: "in_progress",
-        failure_code: None,
-        failure_message: None,
-    });
-    reader.last_seen_at = ctx.now * 1000;
-    Ok(reader.render())
+    Ok(Collection {
+        reader: reader.meta.id.clone(),
+        payment_intent: pi_id,
+        config: Value::Object(config),
+        allow_redisplay: allow_redisplay.map(str::to_string),
+        tip_options,
+    })
 }
 
 /// `POST /v1/terminal/readers/{reader}/process_setup_intent`: hands a `card_present` SetupIntent
@@ -759,6 +972,11 @@ pub(crate) fn reader_screen(reader: &Reader, state: &State) -> Value {
                 payment_intent,
                 tip_options,
                 ..
+            }
+            | ActionKind::CollectPaymentMethod {
+                payment_intent,
+                tip_options,
+                ..
             },
             "in_progress",
         )) => {
@@ -788,41 +1006,56 @@ pub(crate) fn reader_screen(reader: &Reader, state: &State) -> Value {
 pub(crate) fn present_payment_method(state: &mut State, ctx: &Ctx) -> Result<Value, ApiError> {
     let p = ctx.params;
     let reader = path_reader(state, ctx)?;
-    let action = reader
-        .action
-        .clone()
-        .filter(|a| a.status == "in_progress")
-        .map(|a| a.kind);
-    let reader_id = reader.meta.id.clone();
-    match action {
-        Some(ActionKind::RefundPayment(refund)) => {
-            let (kind, card) = presented_card(ctx)?;
-            return super::reader_refunds::present(state, ctx, &reader_id, refund, kind, card);
-        }
-        Some(ActionKind::ProcessSetupIntent {
-            setup_intent,
-            allow_redisplay,
-            ..
-        }) => return present_for_setup(state, ctx, &reader_id, &setup_intent, &allow_redisplay),
-        _ => {}
-    }
-    let Some(ActionKind::ProcessPaymentIntent {
-        payment_intent: action_intent,
-        allow_redisplay,
-        tip_options,
-        ..
-    }) = reader
-        .action
-        .clone()
-        .filter(|a| a.status == "in_progress")
-        .map(|a| a.kind)
-    else {
+    let Some(current) = reader.action.clone().filter(|a| a.status == "in_progress") else {
         return Err(ApiError::invalid(
             "This Reader has no in-progress action; call process_payment_intent or process_setup_intent first.",
         )
         .with_code("terminal_reader_action_not_found"));
     };
     let reader_id = reader.meta.id.clone();
+    match current.kind.clone() {
+        ActionKind::RefundPayment(refund) => {
+            let (kind, card) = presented_card(ctx)?;
+            return super::reader_refunds::present(state, ctx, &reader_id, refund, kind, card);
+        }
+        ActionKind::ProcessSetupIntent {
+            setup_intent,
+            allow_redisplay,
+            ..
+        } => return present_for_setup(state, ctx, &reader_id, &setup_intent, &allow_redisplay),
+        _ => {}
+    }
+    // Collecting only (`collect_payment_method`): the card is attached, not confirmed.
+    let (action_intent, allow_redisplay, tip_options, collect_only) = match &current.kind {
+        ActionKind::ProcessPaymentIntent {
+            payment_intent,
+            allow_redisplay,
+            tip_options,
+            ..
+        } => (
+            payment_intent.clone(),
+            allow_redisplay.clone(),
+            tip_options.clone(),
+            false,
+        ),
+        ActionKind::CollectPaymentMethod {
+            payment_intent,
+            allow_redisplay,
+            tip_options,
+            ..
+        } => (
+            payment_intent.clone(),
+            allow_redisplay.clone(),
+            tip_options.clone(),
+            true,
+        ),
+        _ => {
+            return Err(ApiError::invalid(
+                "This Reader has no in-progress action; call process_payment_intent first.",
+            )
+            .with_code("terminal_reader_action_not_found"))
+        }
+    };
     let (kind, card) = presented_card(ctx)?;
     let pi = state.payment_intents[&action_intent].clone();
     // The tip the customer picks on the tipping screen (any amount: the screen has a custom
@@ -846,6 +1079,7 @@ pub(crate) fn present_payment_method(state: &mut State, ctx: &Ctx) -> Result<Val
             Some(t)
         }
     };
+    let mut collected = None;
     let outcome: Result<(), ApiError> = if !matches!(
         pi.status,
         Status::RequiresPaymentMethod | Status::RequiresConfirmation
@@ -873,52 +1107,42 @@ pub(crate) fn present_payment_method(state: &mut State, ctx: &Ctx) -> Result<Val
             intent.amount += tip;
             intent.tip = Some(tip);
         }
-        intent.payment_method = Some(pm);
+        intent.payment_method = Some(pm.clone());
         intent.status = Status::RequiresConfirmation;
-        payment_intents::confirm_intent(
-            state,
-            &ctx.origin,
-            ctx.now,
-            &pi.meta.id,
-            false,
-            &ctx.base_url,
-        )
+        if collect_only {
+            collected = state.payment_methods.get(&pm).map(|m| m.render());
+            Ok(())
+        } else {
+            payment_intents::confirm_intent(
+                state,
+                &ctx.origin,
+                ctx.now,
+                &pi.meta.id,
+                false,
+                &ctx.base_url,
+            )
+        }
     };
-    let location = state.readers[&reader_id].location.clone();
-    if let Some(intent) = state.payment_intents.get_mut(&pi.meta.id) {
-        if outcome.is_err() && tip.is_some() {
+    if outcome.is_err() && tip.is_some() {
+        if let Some(intent) = state.payment_intents.get_mut(&pi.meta.id) {
             // A declined card: the next card starts from the amount before the tip.
             intent.amount = pi.amount;
             intent.tip = pi.tip;
         }
-        // Where the card was read, as Stripe records it on the charge.
-        let charge = intent.latest_charge.clone().filter(|_| outcome.is_ok());
-        if let Some(charge) = charge.and_then(|c| state.charges.get_mut(&c)) {
-            let details = &mut charge.details[kind.as_str()];
-            details["reader"] = json!(reader_id);
-            if let Some(location) = location {
-                details["location"] = json!(location);
-            }
-        }
     }
-    let reader = find_mut(&mut state.readers, ctx.ns(), &reader_id).expect("found");
-    let current = reader.action.as_mut().expect("in progress");
-    match &outcome {
-        Ok(()) => current.status = "succeeded",
-        Err(e) => {
-            current.status = "failed";
-            current.failure_code = Some(e.code.clone().unwrap_or_else(|| e.kind.to_string()));
-            current.failure_message = Some(e.message.clone());
-        }
+    let location = state.readers[&reader_id].location.clone();
+    note_reader(
+        state,
+        &pi.meta.id,
+        &reader_id,
+        location,
+        outcome.is_ok() && !collect_only,
+    );
+    let mut action = current;
+    if let ActionKind::CollectPaymentMethod { payment_method, .. } = &mut action.kind {
+        *payment_method = collected;
     }
-    let rendered = reader.render();
-    let event = if outcome.is_ok() {
-        "terminal.reader.action_succeeded"
-    } else {
-        "terminal.reader.action_failed"
-    };
-    state.emit(&ctx.origin, event, rendered.clone(), None, ctx.now);
-    Ok(rendered)
+    finish_action(state, ctx, &reader_id, action, outcome)
 }
 
 /// The card `present_payment_method` presents: `type` (`card_present`, default, or

@@ -1,9 +1,11 @@
 //! Terminal Configurations (`/v1/terminal/configurations`: create, retrieve, update, list,
 //! delete) and what the simulator models of them: on-reader tipping per currency (`percentages`,
-//! `fixed_amounts`, `smart_tip_threshold`). A location uses one through its
-//! `configuration_overrides`; the tip choices a reader offers for a payment follow from it
-//! (`tip_options`). Device settings (splash screens, Wi-Fi, offline mode, …) are not modelled:
-//! a request that sets one is refused rather than ignored.
+//! `fixed_amounts`, `smart_tip_threshold`) and the BBPOS WisePOS E's splash screen
+//! (`bbpos_wisepos_e[splashscreen]`, a File of purpose `terminal_reader_splashscreen` of the same
+//! account; empty unsets it). A location uses one through its `configuration_overrides`; the tip
+//! choices a reader offers for a payment follow from it (`tip_options`). Other device settings
+//! (other readers' splash screens, Wi-Fi, offline mode, …) are not modelled: a request that sets
+//! one is refused rather than ignored.
 
 use super::error::ApiError;
 use super::state::{find, find_mut, list, newest_first, Ctx, Meta, Object, State};
@@ -28,6 +30,8 @@ pub(crate) struct Configuration {
     pub name: Option<String>,
     /// By lower-case currency code.
     pub tipping: BTreeMap<String, Tipping>,
+    /// `bbpos_wisepos_e[splashscreen]`: a File id.
+    pub wisepos_e_splashscreen: Option<String>,
 }
 
 impl Object for Configuration {
@@ -45,6 +49,9 @@ impl Configuration {
             "livemode": false,
             "name": self.name,
         });
+        if let Some(file) = &self.wisepos_e_splashscreen {
+            out["bbpos_wisepos_e"] = json!({ "splashscreen": file });
+        }
         if !self.tipping.is_empty() {
             let mut tipping = Map::new();
             for (currency, t) in &self.tipping {
@@ -176,10 +183,46 @@ const DEVICE_SETTINGS: &[&str] = &[
     "wifi",
 ];
 
+const WISEPOS_E_SPLASH: &str = "bbpos_wisepos_e[splashscreen]";
+
+/// `bbpos_wisepos_e[splashscreen]` when given: `Some(None)` unsets it (empty), else the File of
+/// purpose `terminal_reader_splashscreen` of the account it names.
+fn parse_splashscreen(state: &State, ctx: &Ctx) -> Result<Option<Option<String>>, ApiError> {
+    let Some(device) = ctx.params.value("bbpos_wisepos_e") else {
+        return Ok(None);
+    };
+    let Some(fields) = device.as_object() else {
+        return Err(ApiError::invalid("Invalid object").with_param("bbpos_wisepos_e"));
+    };
+    if let Some(other) = fields.keys().find(|k| k.as_str() != "splashscreen") {
+        return Err(ApiError::invalid(format!(
+            "Received unknown parameter: bbpos_wisepos_e[{other}]"
+        ))
+        .with_param(&format!("bbpos_wisepos_e[{other}]")));
+    }
+    match ctx.params.at_str(&["bbpos_wisepos_e", "splashscreen"]) {
+        None | Some("") => Ok(Some(None)),
+        Some(id) => match find(&state.files, ctx.ns(), id) {
+            None => Err(ApiError::no_such_param("file", id, WISEPOS_E_SPLASH)),
+            Some(f) if f.purpose != super::files::SPLASHSCREEN => Err(ApiError::invalid(format!(
+                "File {id} has purpose {}; a splash screen needs a file of purpose {}.",
+                f.purpose,
+                super::files::SPLASHSCREEN
+            ))
+            .with_param(WISEPOS_E_SPLASH)),
+            Some(_) => Ok(Some(Some(id.to_string()))),
+        },
+    }
+}
+
 fn refuse_device_settings(ctx: &Ctx) -> Result<(), ApiError> {
-    match DEVICE_SETTINGS.iter().find(|name| ctx.params.has(name)) {
+    match DEVICE_SETTINGS
+        .iter()
+        .filter(|name| **name != "bbpos_wisepos_e")
+        .find(|name| ctx.params.has(name))
+    {
         Some(name) => Err(ApiError::invalid(format!(
-            "The simulator models the name and tipping of Terminal configurations only, not {name}."
+            "The simulator models the name, tipping and WisePOS E splash screen of Terminal configurations only, not {name}."
         ))
         .with_param(name)),
         None => Ok(()),
@@ -190,10 +233,12 @@ fn refuse_device_settings(ctx: &Ctx) -> Result<(), ApiError> {
 pub(crate) fn create(state: &mut State, ctx: &Ctx) -> Result<Value, ApiError> {
     refuse_device_settings(ctx)?;
     let tipping = parse_tipping(ctx)?.unwrap_or_default();
+    let splash = parse_splashscreen(state, ctx)?.flatten();
     let configuration = Configuration {
         meta: state.meta("tmc", ctx.ns(), ctx.now),
         name: ctx.params.str("name").map(str::to_string),
         tipping,
+        wisepos_e_splashscreen: splash,
     };
     let rendered = configuration.render();
     state
@@ -220,7 +265,11 @@ pub(crate) fn update(state: &mut State, ctx: &Ctx) -> Result<Value, ApiError> {
     let id = path_id(state, ctx)?.to_string();
     refuse_device_settings(ctx)?;
     let tipping = parse_tipping(ctx)?;
+    let splash = parse_splashscreen(state, ctx)?;
     let c = find_mut(&mut state.configurations, ctx.ns(), &id).expect("found");
+    if let Some(splash) = splash {
+        c.wisepos_e_splashscreen = splash;
+    }
     if ctx.params.has("name") {
         c.name = ctx.params.str("name").map(str::to_string);
     }

@@ -326,3 +326,47 @@ test('simulated reader: a bad onTipScreen answer is a reader error, not a tip', 
   assert.equal(result.error.code, 'reader_error');
   assert.equal(sim.calls.some((c) => c.path.endsWith('/collect')), false);
 });
+
+test('processOnReaderAndWait long-polls the reader events (no polling of the reader) until the outcome', async () => {
+  const events = [
+    { reader_id: 'tmr_1', version: 3, changed: true, action: null },
+    // A wait that timed out: asked again from the same cursor.
+    { reader_id: 'tmr_1', version: 3, changed: false, action: null },
+    { reader_id: 'tmr_1', version: 4, changed: true, action: { type: 'process_payment_intent', status: 'in_progress', payment_id: 'pi_1' } },
+    { reader_id: 'tmr_1', version: 5, changed: true, action: { type: 'process_payment_intent', status: 'failed', payment_id: 'pi_1', failure_code: 'card_declined', failure_message: 'Your card has insufficient funds.' } },
+  ];
+  const { pos: p, calls } = pos((method, path) => (path.endsWith('/events')
+    ? { status: 200, body: events.shift() }
+    : { status: 200, body: { id: 'tmr_1', action: { type: 'process_payment_intent', status: 'in_progress' } } }));
+  const outcome = await p.processOnReaderAndWait('tmr_1', 'pi_1', { skipTipping: true });
+  assert.equal(outcome.status, 'failed');
+  assert.equal(outcome.failure_code, 'card_declined');
+  assert.deepEqual(calls.map((c) => [c.method, c.path, c.search]), [
+    ['GET', '/v1/terminal/readers/tmr_1/events', '?external_account_id=acct-1&timeout=0'],
+    ['POST', '/v1/terminal/readers/tmr_1/process', ''],
+    ['GET', '/v1/terminal/readers/tmr_1/events', '?external_account_id=acct-1&after=3&timeout=25'],
+    ['GET', '/v1/terminal/readers/tmr_1/events', '?external_account_id=acct-1&after=3&timeout=25'],
+    ['GET', '/v1/terminal/readers/tmr_1/events', '?external_account_id=acct-1&after=4&timeout=25'],
+  ]);
+  assert.deepEqual(calls[1].body, { external_account_id: 'acct-1', payment_id: 'pi_1', skip_tipping: true });
+});
+
+test('collectOnReader waits for the card, confirmOnReader confirms it; a wait past its deadline is a timeout', async () => {
+  const card = { payment_method: 'pm_1', type: 'card_present', brand: 'visa', last4: '1111', funding: 'credit', wallet: 'apple_pay' };
+  const events = [
+    { reader_id: 'tmr_1', version: 0, changed: true, action: null },
+    { reader_id: 'tmr_1', version: 2, changed: true, action: { type: 'collect_payment_method', status: 'succeeded', payment_id: 'pi_1', card } },
+  ];
+  const { pos: p, calls } = pos((method, path) => (path.endsWith('/events')
+    ? { status: 200, body: events.shift() }
+    : { status: 200, body: { id: 'tmr_1', action: null } }));
+  const collected = await p.collectOnReader('tmr_1', 'pi_1');
+  assert.deepEqual(collected.card, card);
+  await p.confirmOnReader('tmr_1', 'pi_1');
+  assert.deepEqual(calls.filter((c) => c.method === 'POST').map((c) => [c.path, c.body]), [
+    ['/v1/terminal/readers/tmr_1/collect', { external_account_id: 'acct-1', payment_id: 'pi_1' }],
+    ['/v1/terminal/readers/tmr_1/confirm', { external_account_id: 'acct-1', payment_id: 'pi_1' }],
+  ]);
+  await assert.rejects(p.waitForReaderAction('tmr_1', { deadlineMs: 0 }),
+    (e) => e.kind === 'timeout' && e.code === 'reader_wait_timeout');
+});

@@ -1,0 +1,9 @@
+ALTER TABLE terminal_readers DROP COLUMN action_version;
+ALTER TABLE terminal_readers DROP COLUMN action_stripe_created;
+ALTER TABLE terminal_readers DROP COLUMN action_updated_at;
+ALTER TABLE terminal_readers DROP COLUMN action_card;
+ALTER TABLE terminal_readers DROP COLUMN action_failure_message;
+ALTER TABLE terminal_readers DROP COLUMN action_failure_code;
+ALTER TABLE terminal_readers DROP COLUMN action_object;
+ALTER TABLE terminal_readers DROP COLUMN action_status;
+ALTER TABLE terminal_readers DROP COLUMN action_type;
