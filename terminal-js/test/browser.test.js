@@ -202,6 +202,27 @@ if (requireBackend('browser.test.js')) {
     assert.deepEqual(pageErrors.map(String), []);
   });
 
+  test('demo POS page: the reader panel shows the counter reader online and the action it was given', async (t) => {
+    const { page, tid, pageErrors } = await openPos(t);
+    // The panel reads the reader's status from Stripe (through the backend) and then waits on the
+    // events long poll; no polling of the reader.
+    await page.locator('[data-testid="reader-state"][data-status="online"]').waitFor({ timeout: 15_000 });
+    assert.notEqual(await page.locator('#reader-state-seen').textContent(), '…');
+
+    // Ringing up an item hands the cart to the counter reader (server-driven set_reader_display):
+    // the long poll answers with the reader's new action at once.
+    await tid('item-coffee').click();
+    await page.locator('[data-testid="reader-screen"][data-screen="cart"]').waitFor({ timeout: 10_000 });
+    const action = page.locator('[data-testid="reader-state-action"]');
+    await action.filter({ hasText: /set reader display: succeeded/ }).waitFor({ timeout: 10_000 });
+    const { reader } = await page.evaluate(() => window.posDemo.state.counter);
+    const events = await api('GET', `/v1/terminal/readers/${reader}/events?external_account_id=demo-merchant&timeout=0`);
+    assert.equal(events.action.type, 'set_reader_display');
+    assert.equal(await action.getAttribute('data-status'), events.action.status);
+    await page.screenshot({ path: `${OUTPUT}pos-reader-panel.png`, fullPage: true });
+    assert.deepEqual(pageErrors.map(String), []);
+  });
+
   test('demo POS page: paid sales refunded on the reader — Interac through the SDK, Visa on the counter', async (t) => {
     const { page, tid, typeAmount, pageErrors } = await openPos(t, '', { tips: false });
     const session = await backendSession();
