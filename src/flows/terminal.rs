@@ -362,9 +362,9 @@ pub async fn update_location(
     Ok(row)
 }
 
-/// Deletes a location at Stripe and our record of it: 409 `location_has_readers` while readers
-/// of the account are registered there (delete them first; a reader moves by being registered
-/// again).
+/// Deletes a location at Stripe and our record of it, and the Terminal configuration this service
+/// made for it (tipping, splash screen): 409 `location_has_readers` while readers of the account
+/// are registered there (delete them first; a reader moves by being registered again).
 pub async fn delete_location(
     services: &Services,
     external_account_id: String,
@@ -384,12 +384,24 @@ pub async fn delete_location(
             format!("{readers} reader(s) are registered at this location; delete them first (DELETE /v1/terminal/readers/{{id}})"),
         ));
     }
+    let stripe_account = services.stripe_account(&account)?;
+    let configuration =
+        super::tipping::made_for_location(services, &stripe_account, &row.stripe_location_id)
+            .await?;
     deleted_at_stripe(
         services
             .stripe
-            .delete_location(&services.stripe_account(&account)?, &row.stripe_location_id)
+            .delete_location(&stripe_account, &row.stripe_location_id)
             .await,
     )?;
+    if let Some(configuration) = configuration {
+        deleted_at_stripe(
+            services
+                .stripe
+                .delete_terminal_configuration(&stripe_account, &configuration)
+                .await,
+        )?;
+    }
     let id = row.id.clone();
     services
         .db

@@ -48,6 +48,34 @@ pub(super) async fn location_configuration(
     Ok(found.configuration_overrides.filter(|c| !c.is_empty()))
 }
 
+/// The Terminal configuration this service made for the location (tipping, splash screen), if it
+/// has one: a location being deleted takes it along, or it would stay at Stripe unused. `None`
+/// also when the location is already gone at Stripe.
+pub(super) async fn made_for_location(
+    services: &Services,
+    stripe_account: &StripeAccount,
+    location: &str,
+) -> Result<Option<String>, Error> {
+    let found = match services
+        .stripe
+        .retrieve_location(stripe_account, location)
+        .await
+    {
+        Ok(found) => found,
+        Err(e) if e.code() == Some("resource_missing") => return Ok(None),
+        Err(e) => return Err(Error::from_stripe_input(e, None, "id")),
+    };
+    let Some(id) = found.configuration_overrides.filter(|c| !c.is_empty()) else {
+        return Ok(None);
+    };
+    let configuration = services
+        .stripe
+        .retrieve_terminal_configuration(stripe_account, &id)
+        .await?;
+    let ours = configuration.name.as_deref() == Some(&format!("{NAME_PREFIX} {location}"));
+    Ok(ours.then_some(id))
+}
+
 pub(super) async fn owned(
     services: &Services,
     external_account_id: String,

@@ -216,6 +216,25 @@ both_backends! {
         assert_eq!(status, 400);
     }
 
+    async fn a_deleted_location_takes_its_tipping_configuration_along(app) {
+        let (token, location, reader) = till(&app).await;
+        let (status, tipping) = put_tipping(&app, &token, &location, json!({
+            "external_account_id": "acme", "currency": "usd", "percentages": [10, 15, 20],
+        })).await;
+        assert_eq!(status, 200, "{tipping}");
+        let configuration = tipping["configuration_id"].as_str().unwrap().to_string();
+        let configurations = || async {
+            let listed = app.sim_get("/v1/terminal/configurations?limit=100").await;
+            listed["data"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap().to_string()).collect::<Vec<_>>()
+        };
+        assert!(configurations().await.contains(&configuration));
+        let (status, _) = app.send(Method::DELETE, &format!("/v1/terminal/readers/{reader}?external_account_id=acme"), Some(&token), None).await;
+        assert_eq!(status, 200);
+        let (status, deleted) = app.send(Method::DELETE, &format!("/v1/terminal/locations/{location}?external_account_id=acme"), Some(&token), None).await;
+        assert_eq!(status, 200, "{deleted}");
+        assert!(!configurations().await.contains(&configuration), "the location's configuration went with it");
+    }
+
     async fn tipping_and_tip_requests_are_checked_before_stripe(app) {
         let (token, location, reader) = till(&app).await;
         let id = sale(&app, &token, "checked", "12.99").await;
