@@ -13,11 +13,7 @@ pub fn insert(conn: &mut DbConnection, row: &Dispute) -> QueryResult<Inserted<()
         conn,
         diesel::insert_into(disputes::table).values(row.clone())
     )?;
-    Ok(if count > 0 {
-        Inserted::New(())
-    } else {
-        Inserted::Duplicate
-    })
+    Ok(Inserted::from_count(count, ()))
 }
 
 /// The dispute with this Stripe id, locked until the end of the transaction (PostgreSQL

@@ -115,7 +115,7 @@ pub enum Inserted<T> {
 
 impl<T> Inserted<T> {
     /// `Inserted::New(value)` if `count` rows were written, else `Duplicate`.
-    fn from_count(count: usize, value: T) -> Inserted<T> {
+    pub(crate) fn from_count(count: usize, value: T) -> Inserted<T> {
         if count > 0 {
             Inserted::New(value)
         } else {

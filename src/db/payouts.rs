@@ -13,11 +13,7 @@ pub fn insert(conn: &mut DbConnection, row: &Payout) -> QueryResult<Inserted<()>
         conn,
         diesel::insert_into(payouts::table).values(row.clone())
     )?;
-    Ok(if count > 0 {
-        Inserted::New(())
-    } else {
-        Inserted::Duplicate
-    })
+    Ok(Inserted::from_count(count, ()))
 }
 
 /// The payout with this Stripe id, locked until the end of the transaction (PostgreSQL

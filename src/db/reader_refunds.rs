@@ -16,11 +16,7 @@ pub fn insert(conn: &mut DbConnection, row: &ReaderRefund) -> QueryResult<Insert
         conn,
         diesel::insert_into(reader_refunds::table).values(row.clone())
     )?;
-    Ok(if count > 0 {
-        Inserted::New(())
-    } else {
-        Inserted::Duplicate
-    })
+    Ok(Inserted::from_count(count, ()))
 }
 
 /// The account's reader refund written under the caller's Idempotency-Key.
