@@ -8,8 +8,7 @@ use super::tipping::{location_configuration, owned, NAME_PREFIX};
 use super::Services;
 use crate::error::Error;
 use stripe_client::{
-    ConfigurationParams, FilePurpose, StripeAccount, TerminalConfiguration, UpdateLocation,
-    UploadFile,
+    ConfigurationParams, FilePurpose, StripeAccount, TerminalConfiguration, UploadFile,
 };
 
 /// An image for a reader's screen, checked by the caller: its bytes and their type.
@@ -141,42 +140,16 @@ pub async fn put(
         wisepos_e_splashscreen: Some(&file.id),
         ..Default::default()
     };
-    let configuration = match configuration_of(services, &stripe_account, &location).await? {
-        Some(c) => {
-            services
-                .stripe
-                .update_terminal_configuration(&stripe_account, &c.id, &params, &key("update"))
-                .await?
-        }
-        None => {
-            let name = format!("{NAME_PREFIX} {location}");
-            let made = services
-                .stripe
-                .create_terminal_configuration(
-                    &stripe_account,
-                    &ConfigurationParams {
-                        name: Some(&name),
-                        ..params
-                    },
-                    &key("create"),
-                )
-                .await?;
-            services
-                .stripe
-                .update_location(
-                    &stripe_account,
-                    &location,
-                    &UpdateLocation {
-                        configuration_overrides: Some(&made.id),
-                        ..Default::default()
-                    },
-                    &key("assign"),
-                )
-                .await
-                .map_err(|e| Error::from_stripe_input(e, None, "id"))?;
-            made
-        }
-    };
+    let existing = configuration_of(services, &stripe_account, &location).await?;
+    let configuration = super::tipping::set_on_location(
+        services,
+        &stripe_account,
+        &location,
+        existing.map(|c| c.id).as_deref(),
+        params,
+        key,
+    )
+    .await?;
     Ok(of_stripe(&location, Some(&configuration)))
 }
 

@@ -76,6 +76,51 @@ pub(super) async fn made_for_location(
     Ok(ours.then_some(id))
 }
 
+/// Sets `params` on the location's configuration `existing`, or makes one of ours
+/// ([`NAME_PREFIX`]` <location>`) with them and assigns it to the location; `key` names each
+/// Stripe request's Idempotency-Key (`update`, `create`, `assign`).
+pub(super) async fn set_on_location(
+    services: &Services,
+    stripe_account: &StripeAccount,
+    location: &str,
+    existing: Option<&str>,
+    params: ConfigurationParams<'_>,
+    key: impl Fn(&str) -> String,
+) -> Result<stripe_client::TerminalConfiguration, Error> {
+    if let Some(id) = existing {
+        return Ok(services
+            .stripe
+            .update_terminal_configuration(stripe_account, id, &params, &key("update"))
+            .await?);
+    }
+    let name = format!("{NAME_PREFIX} {location}");
+    let made = services
+        .stripe
+        .create_terminal_configuration(
+            stripe_account,
+            &ConfigurationParams {
+                name: Some(&name),
+                ..params
+            },
+            &key("create"),
+        )
+        .await?;
+    services
+        .stripe
+        .update_location(
+            stripe_account,
+            location,
+            &UpdateLocation {
+                configuration_overrides: Some(&made.id),
+                ..Default::default()
+            },
+            &key("assign"),
+        )
+        .await
+        .map_err(|e| Error::from_stripe_input(e, None, "id"))?;
+    Ok(made)
+}
+
 pub(super) async fn owned(
     services: &Services,
     external_account_id: String,
@@ -181,42 +226,15 @@ pub async fn put(
         tipping: Some(&tipping),
         wisepos_e_splashscreen: None,
     };
-    let configuration = match existing {
-        Some(c) => {
-            services
-                .stripe
-                .update_terminal_configuration(&stripe_account, &c.id, &params, &key("update"))
-                .await?
-        }
-        None => {
-            let name = format!("{NAME_PREFIX} {location}");
-            let made = services
-                .stripe
-                .create_terminal_configuration(
-                    &stripe_account,
-                    &ConfigurationParams {
-                        name: Some(&name),
-                        ..params
-                    },
-                    &key("create"),
-                )
-                .await?;
-            services
-                .stripe
-                .update_location(
-                    &stripe_account,
-                    &location,
-                    &UpdateLocation {
-                        configuration_overrides: Some(&made.id),
-                        ..Default::default()
-                    },
-                    &key("assign"),
-                )
-                .await
-                .map_err(|e| Error::from_stripe_input(e, None, "id"))?;
-            made
-        }
-    };
+    let configuration = set_on_location(
+        services,
+        &stripe_account,
+        &location,
+        existing.map(|c| c.id).as_deref(),
+        params,
+        key,
+    )
+    .await?;
     Ok(of_stripe(
         &location,
         Some(configuration.id),
