@@ -194,22 +194,7 @@ pub async fn list(
         .into_iter()
         .map(|v| DisputeResponse::of(v, &external))
         .collect();
-    let next = if has_more {
-        data.last().map(|d| d.id.clone())
-    } else {
-        None
-    };
-    #[derive(Serialize)]
-    struct Page {
-        data: Vec<DisputeResponse>,
-        has_more: bool,
-        next_starting_after: Option<String>,
-    }
-    Ok(HttpResponse::Ok().json(Page {
-        data,
-        has_more,
-        next_starting_after: next,
-    }))
+    Ok(super::Page::new(data, has_more, |d| Some(d.id.clone())).response())
 }
 
 /// `GET /v1/dispute/{id}`

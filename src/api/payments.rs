@@ -741,24 +741,7 @@ pub async fn list(
         .into_iter()
         .map(|v| PaymentResponse::from_view(v, false))
         .collect();
-    let next = if has_more {
-        data.last().and_then(|p| p.id.clone())
-    } else {
-        None
-    };
-    // Serialised straight from the structs: through a `serde_json::Value` the page costs ~7× as
-    // much to encode (benches/latency.rs).
-    #[derive(Serialize)]
-    struct Page {
-        data: Vec<PaymentResponse>,
-        has_more: bool,
-        next_starting_after: Option<String>,
-    }
-    Ok(HttpResponse::Ok().json(Page {
-        data,
-        has_more,
-        next_starting_after: next,
-    }))
+    Ok(super::Page::new(data, has_more, |p| p.id.clone()).response())
 }
 
 /// The list's filters (also the export's), checked; the amount bounds are in `currency`, else in

@@ -193,22 +193,7 @@ pub async fn list(
         .into_iter()
         .map(|(p, t)| PayoutResponse::of(p, &t, &external))
         .collect();
-    let next = if has_more {
-        data.last().map(|d| d.id.clone())
-    } else {
-        None
-    };
-    #[derive(Serialize)]
-    struct Page {
-        data: Vec<PayoutResponse>,
-        has_more: bool,
-        next_starting_after: Option<String>,
-    }
-    Ok(HttpResponse::Ok().json(Page {
-        data,
-        has_more,
-        next_starting_after: next,
-    }))
+    Ok(super::Page::new(data, has_more, |p| Some(p.id.clone())).response())
 }
 
 /// `GET /v1/payout/{id}`: the payout with its items.
