@@ -574,6 +574,27 @@ async fn in_progress_rows(app: &TestApp) -> i64 {
 }
 
 /// Waits (up to 10 s) until some request holds a key.
+/// The latest heartbeat of the instance holding an `in_progress` key.
+async fn holder_heartbeat(app: &TestApp) -> Option<chrono::NaiveDateTime> {
+    use pos_backend::db::schema::instances;
+    with_db(app, |c| {
+        let holder: Option<Option<String>> = dsl::api_idempotency
+            .filter(dsl::status.eq("in_progress"))
+            .select(dsl::instance_id)
+            .first(c)
+            .optional()?;
+        match holder.flatten() {
+            Some(id) => instances::table
+                .find(id)
+                .select(instances::heartbeat_at)
+                .first(c)
+                .optional(),
+            None => Ok(None),
+        }
+    })
+    .await
+}
+
 async fn until_a_key_is_held(app: &TestApp) {
     eventually(10, "a key is claimed", || async {
         in_progress_rows(app).await > 0
@@ -607,9 +628,13 @@ async fn two_live_instances_never_run_the_same_key(backend: Backend) {
             );
             assert_eq!(error["error"]["retryable"], true);
             refused += 1;
-            // A timing test: duplicates paced over three heartbeat timeouts of real time (the
-            // heartbeats are another task's, on the system clock), not a wait for an event.
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            // The next duplicate after the holder's next heartbeat: over three heartbeat
+            // timeouts of real time, each beat keeps the key its own.
+            let beat = holder_heartbeat(&one).await;
+            until_some(10, "the key's holder beats again", || async {
+                (holder_heartbeat(&one).await > beat).then_some(())
+            })
+            .await;
         }
         refused
     };
