@@ -103,7 +103,7 @@ both_backends! {
 
         // Bad filters: 400 naming the field, no Stripe call.
         let calls = app.stripe_calls().await.len();
-        for (query, param) in [("&status=asleep", "status"), ("&location=nope", "location")] {
+        for (query, param) in [("&status=napping", "status"), ("&location=nope", "location")] {
             let (status, error) = app
                 .get(&format!("/v1/terminal/readers?external_account_id=acme{query}"), &token)
                 .await;

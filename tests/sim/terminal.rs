@@ -505,7 +505,7 @@ async fn readers_and_locations_are_updated_listed_and_deleted() {
         [id(&reader)]
     );
     let bad_status = sim
-        .get("/v1/terminal/readers", &[("status", "asleep")])
+        .get("/v1/terminal/readers", &[("status", "napping")])
         .await;
     assert_eq!(bad_status.status, 400);
 
@@ -618,7 +618,7 @@ async fn an_offline_reader_refuses_server_driven_actions() {
         .await
         .ok();
     assert_eq!(taken["action"]["status"], "in_progress");
-    assert_eq!(network(&sim, &rid, "asleep").await.status, 404);
+    assert_eq!(network(&sim, &rid, "napping").await.status, 404);
     assert_eq!(
         sim.sim(
             reqwest::Method::POST,

@@ -306,7 +306,7 @@ async fn a_client_error_is_not_retried() {
 #[tokio::test]
 async fn a_timeout_is_outcome_unknown_after_one_attempt() {
     let mock = MockStripe::start(vec![
-        Reply::Hang(Duration::from_secs(3)),
+        Reply::Hang,
         Reply::json(200, PI),
     ])
     .await;

@@ -6,7 +6,6 @@ use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
@@ -20,8 +19,9 @@ pub enum Reply {
     },
     /// Read the request, then reset the connection (RST) without answering.
     Reset,
-    /// Read the request, then say nothing for this long.
-    Hang(Duration),
+    /// Read the request, then say nothing until the client gives up and closes the connection
+    /// (its timeout).
+    Hang,
 }
 
 impl Reply {
@@ -188,9 +188,10 @@ async fn serve(
                 drop(stream);
                 return;
             }
-            Reply::Hang(duration) => {
-                // A timing test's tool: silence past the client's timeout.
-                tokio::time::sleep(duration).await;
+            Reply::Hang => {
+                // Silence until the client hangs up: its read ends at EOF (or an error).
+                let mut rest = Vec::new();
+                let _ = reader.read_to_end(&mut rest).await;
                 return;
             }
         }
