@@ -297,6 +297,26 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Patch<T> {
     }
 }
 
+/// A list's `status` filter: `parse` of the value, else a 400 naming `status` with the values
+/// `names` it takes.
+pub fn status_filter<T>(
+    value: Option<&str>,
+    parse: impl Fn(&str) -> Option<T>,
+    names: impl Iterator<Item = &'static str>,
+) -> Result<Option<T>, Error> {
+    value
+        .map(|s| {
+            parse(s).ok_or_else(|| {
+                let all: Vec<&str> = names.collect();
+                Error::invalid(
+                    "status",
+                    format!("'status' must be one of {}", all.join(", ")),
+                )
+            })
+        })
+        .transpose()
+}
+
 /// A list's `limit` query parameter: 1 to 100, `default` when absent.
 pub fn page_limit(value: Option<&str>, default: i64) -> Result<i64, Error> {
     match value.map(str::parse::<i64>) {

@@ -769,21 +769,13 @@ pub async fn filter_of(
         .as_deref()
         .map(|c| Currency::parse(c).map_err(|e| Error::invalid("currency", e.to_string())))
         .transpose()?;
-    let status = match q.status.as_deref() {
-        None => None,
-        Some(s) => Some(
-            crate::payment_state::PaymentStatus::parse(s).ok_or_else(|| {
-                let all: Vec<&str> = crate::payment_state::PaymentStatus::ALL
-                    .iter()
-                    .map(|s| s.as_str())
-                    .collect();
-                Error::invalid(
-                    "status",
-                    format!("'status' must be one of {}", all.join(", ")),
-                )
-            })?,
-        ),
-    };
+    let status = super::extract::status_filter(
+        q.status.as_deref(),
+        crate::payment_state::PaymentStatus::parse,
+        crate::payment_state::PaymentStatus::ALL
+            .iter()
+            .map(|s| s.as_str()),
+    )?;
     if let Some(c) = &q.external_customer_id {
         external_id("external_customer_id", c)?;
     }

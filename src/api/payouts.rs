@@ -166,19 +166,11 @@ pub async fn list(
 ) -> Result<HttpResponse, Error> {
     let account = caller.for_account(Scope::PaymentsRead, &q.external_account_id)?;
     let limit = super::extract::page_limit(q.limit.as_deref(), 20)?;
-    let status = q
-        .status
-        .as_deref()
-        .map(|s| {
-            PayoutStatus::parse(s).ok_or_else(|| {
-                let all: Vec<&str> = PayoutStatus::ALL.iter().map(|s| s.as_str()).collect();
-                Error::invalid(
-                    "status",
-                    format!("'status' must be one of {}", all.join(", ")),
-                )
-            })
-        })
-        .transpose()?;
+    let status = super::extract::status_filter(
+        q.status.as_deref(),
+        PayoutStatus::parse,
+        PayoutStatus::ALL.iter().map(|s| s.as_str()),
+    )?;
     if let Some(cursor) = &q.starting_after {
         payout_id("starting_after", cursor)?;
     }

@@ -305,11 +305,7 @@ async fn a_client_error_is_not_retried() {
 
 #[tokio::test]
 async fn a_timeout_is_outcome_unknown_after_one_attempt() {
-    let mock = MockStripe::start(vec![
-        Reply::Hang,
-        Reply::json(200, PI),
-    ])
-    .await;
+    let mock = MockStripe::start(vec![Reply::Hang, Reply::json(200, PI)]).await;
     let started = Instant::now();
     let err = client_with(&mock, Duration::from_millis(300))
         .create_payment_intent(&account(), &create_params(), "key-timeout")
