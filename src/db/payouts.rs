@@ -99,6 +99,16 @@ pub fn insert_items(conn: &mut DbConnection, items: &[PayoutItem]) -> QueryResul
     Ok(())
 }
 
+/// The items of several payouts (a page of the list) in one statement, each payout's in the order
+/// Stripe listed them.
+pub fn items_of(conn: &mut DbConnection, payout_ids: &[&str]) -> QueryResult<Vec<PayoutItem>> {
+    payout_items::table
+        .filter(payout_items::payout_id.eq_any(payout_ids))
+        .order((payout_items::payout_id.asc(), payout_items::id.asc()))
+        .select(PayoutItem::as_select())
+        .load(conn)
+}
+
 /// A payout's items, in the order Stripe listed them.
 pub fn items(conn: &mut DbConnection, payout_id: &str) -> QueryResult<Vec<PayoutItem>> {
     payout_items::table

@@ -440,11 +440,20 @@ pub async fn list(
             )?;
             let has_more = rows.len() as i64 > filter.limit;
             rows.truncate(filter.limit as usize);
-            let mut out = Vec::with_capacity(rows.len());
-            for payout in rows {
-                let totals = Totals::of(&db::payouts::items(conn, &payout.id)?);
-                out.push((payout, totals));
+            // The page's items in one statement, summed per payout.
+            let ids: Vec<&str> = rows.iter().map(|p| p.id.as_str()).collect();
+            let mut items: std::collections::HashMap<String, Vec<PayoutItem>> =
+                std::collections::HashMap::new();
+            for item in db::payouts::items_of(conn, &ids)? {
+                items.entry(item.payout_id.clone()).or_default().push(item);
             }
+            let out = rows
+                .into_iter()
+                .map(|payout| {
+                    let totals = Totals::of(items.get(&payout.id).map_or(&[][..], Vec::as_slice));
+                    (payout, totals)
+                })
+                .collect();
             Ok((out, has_more))
         })
         .await

@@ -349,6 +349,16 @@ async fn hot_paths(app: &TestApp) {
             .await;
         assert_eq!(answer.status, 200, "{query}: {}", answer.text);
     }
+    // The back office's payouts: the list (and its items, summed per payout) by status.
+    for query in ["", "&status=paid", "&limit=5"] {
+        let (status, page) = app
+            .get(
+                &format!("/v1/payouts?external_account_id=acme{query}"),
+                &token,
+            )
+            .await;
+        assert_eq!(status, 200, "{query}: {page}");
+    }
     assert!(hook.count() > 0, "merchant webhooks were delivered");
 }
 
