@@ -405,6 +405,12 @@ async fn sales_round(
     n: usize,
     backend: bool,
 ) -> (Duration, Vec<[Duration; 5]>) {
+    // LOAD_ONLY=backend|direct: the other side's rounds make no sales (for profiling one side).
+    let skipped = if backend { "direct" } else { "backend" };
+    let n = match std::env::var("LOAD_ONLY") {
+        Ok(only) if only == skipped => 0,
+        _ => n,
+    };
     let next = std::cell::Cell::new(0usize);
     let samples = RefCell::new(Vec::with_capacity(n));
     let start = Instant::now();

@@ -42,7 +42,7 @@ use super::extract::{external_id, idempotency_key, BODY_LIMIT};
 use crate::auth::Caller;
 use crate::db::api_idempotency::{COMPLETED, IN_PROGRESS};
 use crate::db::models::{self, ApiIdempotency};
-use crate::db::{self, write_transaction, Db, DbConnection, DbError, Inserted};
+use crate::db::{self, Db, DbConnection, DbError, Inserted};
 use crate::error;
 use crate::flows::Services;
 use crate::jobs::instances::Instance;
@@ -314,9 +314,8 @@ async fn begin(
         let instance = instance.clone();
         let claimed = db
             .run(move |conn| {
-                write_transaction(conn, |c| {
-                    // A lost claim is only a missed duplicate after a database crash.
-                    db::relax_commit(c)?;
+                // A lost claim is only a missed duplicate after a database crash.
+                db::relaxed_write_transaction(conn, |c| {
                     claim(c, &instance, scope, key, fingerprint)
                 })
             })

@@ -549,15 +549,42 @@ where
     }
 }
 
-/// Inside a write transaction: lets PostgreSQL commit it without waiting for the WAL flush. Only
-/// for rows whose loss in a database crash is harmless because a later, synchronous commit of the
-/// same request flushes them (PostgreSQL flushes the WAL in order) and a retry recreates them — the
-/// `creating` payment row before its Stripe call, an Idempotency-Key claim. No-op on SQLite.
-pub fn relax_commit(conn: &mut DbConnection) -> Result<(), DbError> {
-    if let DbConnection::Pg(pg) = conn {
-        pg.batch_execute("SET LOCAL synchronous_commit = off")?;
+/// [`write_transaction`], committed by PostgreSQL without waiting for the WAL flush
+/// (`synchronous_commit = off`, set by the same round trip as `BEGIN`). Only for rows whose loss
+/// in a database crash is harmless because a later, synchronous commit of the same request
+/// flushes them (PostgreSQL flushes the WAL in order) and a retry recreates them — the `creating`
+/// payment row before its Stripe call, an Idempotency-Key claim. Plain on SQLite.
+pub fn relaxed_write_transaction<T, E, F>(conn: &mut DbConnection, f: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConnection) -> Result<T, E>,
+    E: From<DbError>,
+{
+    use diesel::connection::{AnsiTransactionManager, TransactionManager};
+    if !matches!(conn, DbConnection::Pg(_)) {
+        return write_transaction(conn, f);
     }
-    Ok(())
+    let db = |e: DieselError| E::from(DbError::Query(e));
+    if let DbConnection::Pg(pg) = conn {
+        AnsiTransactionManager::begin_transaction_sql(
+            pg,
+            "BEGIN; SET LOCAL synchronous_commit = off",
+        )
+        .map_err(db)?;
+    }
+    let outcome = f(conn);
+    let DbConnection::Pg(pg) = conn else {
+        unreachable!("checked above")
+    };
+    match outcome {
+        Ok(value) => {
+            AnsiTransactionManager::commit_transaction(pg).map_err(db)?;
+            Ok(value)
+        }
+        Err(e) => match AnsiTransactionManager::rollback_transaction(pg) {
+            Ok(()) | Err(DieselError::BrokenTransactionManager) => Err(e),
+            Err(rollback) => Err(db(rollback)),
+        },
+    }
 }
 
 enum TxError<E> {
@@ -774,7 +801,7 @@ mod tests {
         }
         // The connection left inside that transaction is not handed out again: the next write
         // transaction (on the pool's only connection) starts and commits.
-        db.run(|conn| write_transaction(conn, relax_commit))
+        db.run(|conn| relaxed_write_transaction(conn, |_| Ok::<_, DbError>(())))
             .await
             .unwrap();
         db.ping().await.unwrap();

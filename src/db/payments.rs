@@ -44,6 +44,92 @@ pub fn lock(conn: &mut DbConnection, id: &str) -> QueryResult<Payment> {
     }
 }
 
+/// The account (by the caller's `external_account_id`), its payment with this PaymentIntent id
+/// and the payment's customer, in one statement: one probe of the unique
+/// `stripe_payment_intent_id` index, then the account's and the customer's primary keys. `None`
+/// when the account or the payment is unknown, or the payment is another account's.
+pub fn find_viewed_by_intent(
+    conn: &mut DbConnection,
+    external_account_id: &str,
+    intent_id: &str,
+) -> QueryResult<Option<(Account, Payment, Option<Customer>)>> {
+    on_backend!(conn, conn => {
+        payments::table
+            .inner_join(accounts::table.on(accounts::id.eq(payments::account_id)))
+            .left_join(customers::table.on(customers::id.nullable().eq(payments::customer_id)))
+            .filter(payments::stripe_payment_intent_id.eq(intent_id))
+            .filter(accounts::external_account_id.eq(external_account_id))
+            .select((
+                Account::as_select(),
+                Payment::as_select(),
+                Option::<Customer>::as_select(),
+            ))
+            .first(conn)
+            .optional()
+    })
+}
+
+/// The account, its payment for an `external_transaction_id` and its customer for an
+/// `external_customer_id`, as [`find_for_intent`] reads them.
+pub type ForIntent = (Account, Option<Payment>, Option<Customer>);
+
+/// What an intent request reads before it writes, in one statement: the account (by the
+/// caller's `external_account_id`), its payment for `external_transaction_id` (an earlier
+/// identical request) and its customer for `external_customer_id` (none asked: `None`) — each a
+/// probe of a unique index. `None` when the account is unknown.
+pub fn find_for_intent(
+    conn: &mut DbConnection,
+    external_account_id: &str,
+    external_transaction_id: &str,
+    external_customer_id: Option<&str>,
+) -> QueryResult<Option<ForIntent>> {
+    // Owned: a join's ON clause is part of the statement's type, which the cache keys as 'static.
+    let (account, transaction, customer) = (
+        external_account_id.to_string(),
+        external_transaction_id.to_string(),
+        external_customer_id.map(str::to_string),
+    );
+    // The payment and the customer are joined on the account's id read by a subquery (a
+    // constant to the planner), not on the outer `accounts.id`: so each is one probe of its
+    // unique (account_id, external id) index whatever the planner estimates (joined on the outer
+    // column, PostgreSQL may scan that index by its second column alone).
+    let owner = diesel::alias!(accounts as owner);
+    let account_id = || {
+        owner
+            .filter(
+                owner
+                    .field(accounts::external_account_id)
+                    .eq(account.clone()),
+            )
+            .select(owner.field(accounts::id))
+            .single_value()
+    };
+    on_backend!(conn, conn => {
+        accounts::table
+            .left_join(
+                payments::table.on(payments::account_id
+                    .nullable()
+                    .eq(account_id())
+                    .and(payments::external_transaction_id.eq(transaction))),
+            )
+            .left_join(
+                customers::table.on(customers::account_id
+                    .nullable()
+                    .eq(account_id())
+                    // `= NULL` matches nothing: no customer asked, none read.
+                    .and(customers::external_customer_id.nullable().eq(customer))),
+            )
+            .filter(accounts::external_account_id.eq(external_account_id))
+            .select((
+                Account::as_select(),
+                Option::<Payment>::as_select(),
+                Option::<Customer>::as_select(),
+            ))
+            .first(conn)
+            .optional()
+    })
+}
+
 /// The account's payment for the caller's `external_transaction_id`.
 pub fn find_by_external_id(
     conn: &mut DbConnection,

@@ -258,7 +258,12 @@ pub(crate) fn require(
     conn: &mut DbConnection,
     external_account_id: &str,
 ) -> Result<Account, Error> {
-    find(conn, external_account_id)?.ok_or_else(|| Error::not_found("no such account"))
+    find(conn, external_account_id)?.ok_or_else(not_found)
+}
+
+/// 404: the caller's `external_account_id` names no account.
+pub(crate) fn not_found() -> Error {
+    Error::not_found("no such account")
 }
 
 pub(crate) fn find(

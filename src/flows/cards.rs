@@ -46,9 +46,10 @@ pub async fn save_from_payment(
     let (account, payment, customer, saved) = services
         .db
         .run(move |conn| {
-            let (account, payment) = payments::load_in(conn, &external_account_id, &payment_id)?;
-            let customer = match &payment.customer_id {
-                Some(id) => super::customers::by_id(conn, id)?,
+            let (account, payment, customer) =
+                payments::load_viewed_in(conn, &external_account_id, &payment_id)?;
+            let customer = match customer {
+                Some(customer) => customer,
                 None => {
                     return Err(Error::conflict(
                         "card_not_saveable",

@@ -13,7 +13,7 @@ use super::{customers, Services};
 use crate::db::models::{
     new_id, Account, Customer, Dispute, MethodTypes, Payment, PaymentHistory, PaymentLineItem,
 };
-use crate::db::{self, write_transaction, DbConnection, Inserted};
+use crate::db::{self, DbConnection, Inserted};
 use crate::error::Error;
 use crate::money::{Currency, DecimalText, MinorUnits, Money};
 use crate::payment_state::{PaymentStatus, PaymentUpdate, Source};
@@ -247,13 +247,13 @@ fn prepare_intent(
     actor: &str,
     at: chrono::NaiveDateTime,
 ) -> Result<Prepared, Error> {
-    let account = super::accounts::require(conn, &input.external_account_id)?;
-    let existing =
-        db::payments::find_by_external_id(conn, &account.id, &input.external_transaction_id)?;
-    let known_customer = match &input.external_customer_id {
-        Some(external) => customers::find(conn, &account.id, external)?,
-        None => None,
-    };
+    let (account, existing, known_customer) = db::payments::find_for_intent(
+        conn,
+        &input.external_account_id,
+        &input.external_transaction_id,
+        input.external_customer_id.as_deref(),
+    )?
+    .ok_or_else(super::accounts::not_found)?;
     let currency = input.currency.unwrap_or(account.default_currency);
     let money = Money::parse_charge(&input.amount.0, currency)
         .map_err(|e| Error::invalid("amount", format!("'amount' {e}")))?;
@@ -372,9 +372,8 @@ fn insert_creating(
     sale: Option<&Sale>,
     actor: &str,
 ) -> Result<Payment, Error> {
-    let inserted = write_transaction(conn, |conn| {
-        // Flushed by the synchronous commit that records Stripe's answer.
-        db::relax_commit(conn)?;
+    // Flushed by the synchronous commit that records Stripe's answer.
+    let inserted = db::relaxed_write_transaction(conn, |conn| {
         let inserted = db::payments::insert(conn, row.clone())?;
         if let Inserted::New(row) = &inserted {
             if let Some(sale) = sale {
@@ -879,15 +878,27 @@ pub async fn load_viewed(
 ) -> Result<(Account, Payment, Option<Customer>), Error> {
     services
         .db
-        .run(move |conn| {
-            let (account, payment) = load_in(conn, &external_account_id, &payment_id)?;
-            let customer = match &payment.customer_id {
-                Some(id) => Some(customers::by_id(conn, id)?),
-                None => None,
-            };
-            Ok((account, payment, customer))
-        })
+        .run(move |conn| load_viewed_in(conn, &external_account_id, &payment_id))
         .await
+}
+
+/// [`load_viewed`] on a connection in hand: one statement, unless an id is unknown (then the
+/// separate reads tell which).
+pub fn load_viewed_in(
+    conn: &mut DbConnection,
+    external_account_id: &str,
+    payment_id: &str,
+) -> Result<(Account, Payment, Option<Customer>), Error> {
+    if let Some(found) = db::payments::find_viewed_by_intent(conn, external_account_id, payment_id)?
+    {
+        return Ok(found);
+    }
+    let (account, payment) = load_in(conn, external_account_id, payment_id)?;
+    let customer = match &payment.customer_id {
+        Some(id) => Some(customers::by_id(conn, id)?),
+        None => None,
+    };
+    Ok((account, payment, customer))
 }
 
 /// [`load`] on a connection in hand.
