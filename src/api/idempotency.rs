@@ -422,8 +422,16 @@ async fn complete(
 ) {
     let done = db
         .run(move |conn| {
-            db::api_idempotency::complete(conn, &id, i64::from(status.as_u16()), content_type, body)
-                .map_err(DbError::from)
+            db::write_alone(conn, |c| {
+                db::api_idempotency::complete(
+                    c,
+                    &id,
+                    i64::from(status.as_u16()),
+                    content_type,
+                    body,
+                )
+            })
+            .map_err(DbError::from)
         })
         .await;
     if let Err(e) = done {

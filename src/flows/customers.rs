@@ -83,13 +83,20 @@ pub async fn create_at_stripe(
     })
 }
 
-/// The database half of [`create`]: records the customer Stripe made, on a connection in hand.
+/// The database half of [`create`]: records the customer Stripe made, on a connection in hand,
+/// in a write transaction of its own (on SQLite every write takes the process's writer lock:
+/// `db::write_transaction`).
 pub fn record(conn: &mut DbConnection, row: Customer) -> Result<Customer, Error> {
+    write_transaction(conn, |conn| record_in(conn, row))
+}
+
+/// [`record`] inside a write transaction in hand.
+pub fn record_in(conn: &mut DbConnection, row: Customer) -> Result<Customer, Error> {
     match db::customers::insert(conn, row.clone())? {
         Inserted::New(row) => Ok(row),
         // Recorded already: by a concurrent request (the same Stripe customer, by idempotency),
         // or in another Stripe context, which from now on names this one.
-        Inserted::Duplicate => write_transaction(conn, |conn| repoint(conn, row)),
+        Inserted::Duplicate => repoint(conn, row),
     }
 }
 

@@ -150,16 +150,15 @@ pub async fn create_intent(
             let (payment, customer) = services
                 .db
                 .run(move |conn| {
-                    let customer = match recorded {
-                        true => customer,
-                        false => customers::record(conn, customer)?,
-                    };
                     let row = Payment {
                         customer_id: Some(customer.id.clone()),
                         ..row
                     };
-                    let payment = insert_creating(conn, row, sale.as_ref(), &actor)?;
-                    Ok::<_, Error>((payment, customer))
+                    // Stripe's new customer recorded in the payment row's transaction.
+                    let new_customer = (!recorded).then(|| customer.clone());
+                    let (payment, recorded_now) =
+                        insert_creating(conn, row, sale.as_ref(), &actor, new_customer)?;
+                    Ok::<_, Error>((payment, recorded_now.unwrap_or(customer)))
                 })
                 .await?;
             (account, stripe_account, payment, Some(customer))
@@ -305,7 +304,7 @@ fn prepare_intent(
         customer_id: customer.as_ref().map(|c| c.id.clone()),
         ..row
     };
-    let payment = insert_creating(conn, row, sale.as_ref(), actor)?;
+    let (payment, _) = insert_creating(conn, row, sale.as_ref(), actor, None)?;
     Ok(Prepared::Recorded {
         account,
         stripe_account,
@@ -364,27 +363,40 @@ fn new_row(
 }
 
 /// Records the `creating` row, its line items and its first history entry, before Stripe is
-/// called; a concurrent identical request that recorded it first is continued with (its row), a
-/// different one is 409.
+/// called — and first, in the same transaction, `new_customer`, a customer just made at Stripe
+/// (the row then names the recorded one); a concurrent identical request that recorded the row
+/// first is continued with (its row), a different one is 409.
 fn insert_creating(
     conn: &mut DbConnection,
     row: Payment,
     sale: Option<&Sale>,
     actor: &str,
-) -> Result<Payment, Error> {
-    // Flushed by the synchronous commit that records Stripe's answer.
-    let inserted = db::relaxed_write_transaction(conn, |conn| {
-        let inserted = db::payments::insert(conn, row.clone())?;
+    new_customer: Option<Customer>,
+) -> Result<(Payment, Option<Customer>), Error> {
+    // Flushed by the synchronous commit that records Stripe's answer (a customer lost with it is
+    // made again, under the same Stripe Idempotency-Key, by the retry).
+    let (inserted, customer) = db::relaxed_write_transaction(conn, |conn| {
+        let customer = new_customer
+            .map(|c| customers::record_in(conn, c))
+            .transpose()?;
+        let row = Payment {
+            customer_id: customer
+                .as_ref()
+                .map(|c| c.id.clone())
+                .or_else(|| row.customer_id.clone()),
+            ..row.clone()
+        };
+        let inserted = db::payments::insert(conn, row)?;
         if let Inserted::New(row) = &inserted {
             if let Some(sale) = sale {
                 db::line_items::insert(conn, &sale.rows(&row.id))?;
             }
             insert_history(conn, row, "create", Some(row.amount), actor, None)?;
         }
-        Ok::<_, Error>(inserted)
+        Ok::<_, Error>((inserted, customer))
     })?;
-    match inserted {
-        Inserted::New(row) => Ok(row),
+    let payment = match inserted {
+        Inserted::New(row) => row,
         // A concurrent identical request wrote it first: continue with theirs.
         Inserted::Duplicate => {
             let theirs = db::payments::find_by_external_id(
@@ -396,9 +408,10 @@ fn insert_creating(
             if theirs.request_fingerprint != row.request_fingerprint {
                 return Err(idempotency_conflict());
             }
-            Ok(theirs)
+            theirs
         }
-    }
+    };
+    Ok((payment, customer))
 }
 
 /// The PaymentIntent request for a payment row. Built only from the row, so a replay sends

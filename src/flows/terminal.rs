@@ -92,7 +92,7 @@ pub async fn create_location(
     services
         .db
         .run(move |conn| {
-            db::terminal::insert_location(conn, &row)?;
+            db::write_alone(conn, |c| db::terminal::insert_location(c, &row))?;
             Ok(row)
         })
         .await
@@ -176,7 +176,7 @@ pub async fn register_reader(
     services
         .db
         .run(move |conn| {
-            db::terminal::insert_reader(conn, &row)?;
+            db::write_alone(conn, |c| db::terminal::insert_reader(c, &row))?;
             Ok(row)
         })
         .await

@@ -98,8 +98,10 @@ impl Instance {
 /// long stall) and prunes long-dead instances.
 fn beat(conn: &mut DbConnection, id: &str) -> Result<(), DbError> {
     let at = now();
-    db::instances::beat(conn, id, at)?;
-    db::instances::prune(conn, at - PRUNE_AFTER)?;
+    db::write_alone(conn, |c| {
+        db::instances::beat(c, id, at)?;
+        db::instances::prune(c, at - PRUNE_AFTER)
+    })?;
     Ok(())
 }
 
