@@ -81,6 +81,11 @@ impl PgDatabase {
 
 impl Drop for PgDatabase {
     fn drop(&mut self) {
+        // KEEP_TEST_DATABASE=1: left for inspection (e.g. EXPLAIN after a bench's seeding).
+        if std::env::var_os("KEEP_TEST_DATABASE").is_some() {
+            eprintln!("kept test database {}", self.name);
+            return;
+        }
         if let Ok(mut admin) = PgConnection::establish(&postgres_url("postgres")) {
             if let Err(e) = diesel::sql_query(format!(
                 "DROP DATABASE IF EXISTS {} WITH (FORCE)",
