@@ -360,6 +360,9 @@ impl Checkpoints {
                     Ok(conn) => conn,
                     Err(e) => return log::error!("SQLite checkpoints: cannot open {path}: {e}"),
                 };
+                // Background work, not a request's: kept out of any default instrumentation (the
+                // benches count each request's statements with one).
+                conn.set_instrumentation(|_: InstrumentationEvent<'_>| {});
                 // Returns when the `Db` is dropped (the sender with it).
                 while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
                     stopped.recv_timeout(CHECKPOINT_EVERY)
