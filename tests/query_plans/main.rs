@@ -1,7 +1,8 @@
 //! Query plans of the hot paths: every distinct SQL statement the service runs during a POS sale
 //! and the calls around it is captured (diesel's instrumentation) and explained on the same
 //! database; a statement that only a scan of a whole table can serve fails the test, as does a
-//! lookup by a unique key that the planner serves from a non-unique index.
+//! lookup by a unique key that the planner serves from a non-unique index, and (PostgreSQL) an
+//! index scan whose condition does not bound the index's leading column (the whole index walked).
 //!
 //! PostgreSQL: each statement is prepared and explained as a generic plan (`plan_cache_mode =
 //! force_generic_plan`, every parameter NULL) with `enable_seqscan = off`, so a `Seq Scan` left in
@@ -386,6 +387,61 @@ struct PgPlanLine {
 }
 
 #[derive(diesel::QueryableByName)]
+struct IndexLead {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    index: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    lead: String,
+}
+
+/// Each PostgreSQL index of the database's tables and its leading column (expression indexes
+/// left out).
+fn pg_index_leads(conn: &mut PgConnection) -> Vec<(String, String)> {
+    diesel::sql_query(
+        "SELECT c.relname::text AS index, a.attname::text AS lead
+         FROM pg_index i
+         JOIN pg_class c ON c.oid = i.indexrelid
+         JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = 'public'
+         JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]",
+    )
+    .load::<IndexLead>(conn)
+    .expect("the indexes' leading columns")
+    .into_iter()
+    .map(|l| (l.index, l.lead))
+    .collect()
+}
+
+/// The index scans of a PostgreSQL `plan` whose `Index Cond` does not bound the index's leading
+/// column: a B-tree walked whole, entry by entry, for a condition on a later column.
+fn leading_column_missed(plan: &str, leads: &[(String, String)]) -> Vec<String> {
+    let mut missed = Vec::new();
+    let lines: Vec<&str> = plan.lines().map(str::trim).collect();
+    for (i, line) in lines.iter().enumerate() {
+        let Some(index) = line
+            .split(" using ")
+            .nth(1)
+            .filter(|_| line.contains("Index Scan") || line.contains("Index Only Scan"))
+            .and_then(|rest| rest.split_whitespace().next())
+        else {
+            continue;
+        };
+        let Some((_, lead)) = leads.iter().find(|(name, _)| name == index) else {
+            continue;
+        };
+        let cond = lines[i + 1..]
+            .iter()
+            .take_while(|l| !l.starts_with("->"))
+            .find_map(|l| l.strip_prefix("Index Cond:"));
+        if let Some(cond) = cond {
+            if !cond.contains(&format!("({lead} ")) {
+                missed.push(format!("{index} (leading column {lead}): {}", cond.trim()));
+            }
+        }
+    }
+    missed
+}
+
+#[derive(diesel::QueryableByName)]
 struct SqlitePlanLine {
     #[diesel(sql_type = diesel::sql_types::Text)]
     detail: String,
@@ -477,7 +533,11 @@ fn whole_table_scans(plan: &str) -> Vec<String> {
 }
 
 /// Every statement's plan, and what is wrong with it.
-fn check(statements: &BTreeSet<String>, mut plan: impl FnMut(&str) -> Result<String, String>) {
+fn check(
+    statements: &BTreeSet<String>,
+    leads: &[(String, String)],
+    mut plan: impl FnMut(&str) -> Result<String, String>,
+) {
     let mut problems = Vec::new();
     for sql in statements {
         let plan = match plan(sql) {
@@ -494,6 +554,9 @@ fn check(statements: &BTreeSet<String>, mut plan: impl FnMut(&str) -> Result<Str
             if !allowed(&table) {
                 problems.push(format!("{sql}\n  scans all of `{table}`:\n{plan}"));
             }
+        }
+        for scan in leading_column_missed(&plan, leads) {
+            problems.push(format!("{sql}\n  walks an index whole: {scan}:\n{plan}"));
         }
         for (what, predicate, index) in UNIQUE_LOOKUPS {
             if sql.contains(predicate) && !plan.contains(index) {
@@ -519,7 +582,14 @@ async fn postgres() {
         statements.iter().any(|s| s.contains(UNIQUE_LOOKUPS[0].1)),
         "the sale looked its payment up by external_transaction_id: {statements:#?}"
     );
-    check(&statements, |sql| pg_plan(&mut conn, sql));
+    let leads = pg_index_leads(&mut conn);
+    assert!(
+        leads
+            .iter()
+            .any(|(index, lead)| index == "payments_listed" && lead == "account_id"),
+        "the indexes' leading columns were read: {leads:?}"
+    );
+    check(&statements, &leads, |sql| pg_plan(&mut conn, sql));
 }
 
 #[actix_web::test]
@@ -527,7 +597,26 @@ async fn sqlite() {
     let (app, statements) = captured(Backend::Sqlite).await;
     let mut conn =
         SqliteConnection::establish(&app.database_url).expect("a connection to the app's database");
-    check(&statements, |sql| sqlite_plan(&mut conn, sql));
+    check(&statements, &[], |sql| sqlite_plan(&mut conn, sql));
+}
+
+/// An index scan bounded only by a later column of the index is told from one bounded by its
+/// leading column (the plan of the first shape of `payments::find_for_intent`).
+#[test]
+fn an_index_walked_by_its_second_column_is_told() {
+    let leads = vec![(
+        "payments_account_id_external_transaction_id_key".to_string(),
+        "account_id".to_string(),
+    )];
+    let walked = "Nested Loop Left Join
+  Join Filter: (payments.account_id = accounts.id)
+  ->  Index Scan using payments_account_id_external_transaction_id_key on payments  (cost=0.14..12.98 rows=1 width=684)
+        Index Cond: (external_transaction_id = $1)";
+    let probed = "Nested Loop Left Join
+  ->  Index Scan using payments_account_id_external_transaction_id_key on payments  (cost=0.14..8.16 rows=1 width=684)
+        Index Cond: ((account_id = $0) AND (external_transaction_id = $3))";
+    assert_eq!(leading_column_missed(walked, &leads).len(), 1);
+    assert!(leading_column_missed(probed, &leads).is_empty());
 }
 
 /// The scan detector on both dialects' plans.
