@@ -77,11 +77,14 @@ test('cancel() while waiting on onDecline stops the sale', async (t) => {
 });
 
 test('cancel() once processing started is refused and the payment completes', async (t) => {
+  // The reader finishes processing only once cancel() has been asked (during processing).
+  let cancelAsked;
+  const asked = new Promise((r) => { cancelAsked = r; });
   const env = await setup({
     terminal: 'fake',
     script: {
       async process(pi) {
-        await new Promise((r) => setTimeout(r, 50));
+        await asked;
         env.fake.setStatus(pi.id, 'requires_capture');
         return { paymentIntent: { ...pi, status: 'requires_capture' } };
       },
@@ -91,7 +94,12 @@ test('cancel() once processing started is refused and the payment completes', as
   let cancelResult;
   const result = await env.pos.charge({
     amount: '3.00', external_transaction_id: txn(),
-    onStep: (s) => { if (s.step === 'process') cancelResult = env.pos.cancel(); },
+    onStep: (s) => {
+      if (s.step === 'process') {
+        cancelResult = env.pos.cancel();
+        cancelAsked();
+      }
+    },
   });
   assert.equal(await cancelResult, false);
   assert.equal(result.payment.status, 'succeeded');
