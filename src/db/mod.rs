@@ -331,7 +331,8 @@ pub struct Db {
     backend: Backend,
     /// Hops run ([`Db::run`] calls), for the benchmarks' per-request counts.
     hops: Arc<AtomicU64>,
-    /// SQLite: the thread that checkpoints the WAL, until the last clone of this `Db` is dropped.
+    /// SQLite: the thread that checkpoints the WAL, shared by every `Db` on the file, until the
+    /// last of them is dropped.
     _checkpoints: Option<Arc<Checkpoints>>,
 }
 
@@ -344,12 +345,36 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
 /// 4.8–5.6 ms against 1.2–2.0 ms without). The pool's connections never checkpoint
 /// (`wal_autocheckpoint = 0`); this thread, on a connection of its own, runs a `PASSIVE`
 /// checkpoint every [`CHECKPOINT_EVERY`] (which waits for no reader or writer), so the WAL stays
-/// small and the sync happens beside the requests. It stops when its `Db` is dropped.
+/// small and the sync happens beside the requests. One per file per process (every `Db` on the
+/// file shares it); it stops when the last of them is dropped.
 struct Checkpoints {
     _stop: std::sync::mpsc::Sender<()>,
 }
 
+/// The checkpoint thread of each SQLite file this process has open, by canonical path: every
+/// `Db` on a file (the server's pool, its heartbeat's) shares one.
+static CHECKPOINTERS: std::sync::Mutex<Vec<(std::path::PathBuf, std::sync::Weak<Checkpoints>)>> =
+    std::sync::Mutex::new(Vec::new());
+
 impl Checkpoints {
+    /// The running checkpoint thread of the file at `path` (which exists), or a new one.
+    fn of_file(path: &str) -> Result<Arc<Checkpoints>, DbError> {
+        let canonical = std::fs::canonicalize(path)
+            .map_err(|e| DbError::Unavailable(format!("{path}: {e}")))?;
+        let mut running = CHECKPOINTERS.lock().unwrap_or_else(|e| e.into_inner());
+        running.retain(|(_, thread)| thread.strong_count() > 0);
+        if let Some(shared) = running
+            .iter()
+            .find(|(file, _)| *file == canonical)
+            .and_then(|(_, thread)| thread.upgrade())
+        {
+            return Ok(shared);
+        }
+        let started = Arc::new(Checkpoints::start(path)?);
+        running.push((canonical, Arc::downgrade(&started)));
+        Ok(started)
+    }
+
     fn start(path: &str) -> Result<Checkpoints, DbError> {
         let (stop, stopped) = std::sync::mpsc::channel::<()>();
         let path = path.to_string();
@@ -426,7 +451,7 @@ impl Db {
             .build(Manager(ConnectionManager::<DbConnection>::new(url.clone())))
             .map_err(|e| DbError::Unavailable(e.to_string()))?;
         let checkpoints = match backend {
-            Backend::Sqlite => Some(Arc::new(Checkpoints::start(&url)?)),
+            Backend::Sqlite => Some(Checkpoints::of_file(&url)?),
             Backend::Postgres => None,
         };
         let db = Db {
@@ -705,10 +730,8 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_payments_state_update_is_prepared_once_and_then_reused() {
-        use std::sync::Mutex;
-        let dir = tempfile::tempdir().unwrap();
+    /// A migrated SQLite database in `dir` with account `a`.
+    fn sqlite_with_account(dir: &tempfile::TempDir) -> DbConnection {
         let path = dir.path().join("c.db");
         let mut conn =
             DbConnection::Sqlite(SqliteConnection::establish(path.to_str().unwrap()).unwrap());
@@ -720,6 +743,95 @@ mod tests {
             )
             .unwrap();
         });
+        conn
+    }
+
+    /// From now on, how many statements starting with `verb` diesel has put in `conn`'s statement
+    /// cache (as its instrumentation reports them).
+    fn count_cached(conn: &mut DbConnection, verb: &'static str) -> impl Fn() -> usize {
+        use std::sync::Mutex;
+        let cached = Arc::new(Mutex::new(Vec::<String>::new()));
+        let seen = cached.clone();
+        conn.set_instrumentation(move |event: InstrumentationEvent<'_>| {
+            if let InstrumentationEvent::CacheQuery { sql, .. } = event {
+                seen.lock().unwrap().push(sql.to_string());
+            }
+        });
+        move || {
+            cached
+                .lock()
+                .unwrap()
+                .iter()
+                .filter(|sql| sql.starts_with(verb))
+                .count()
+        }
+    }
+
+    #[test]
+    fn every_db_on_a_sqlite_file_shares_one_checkpoint_thread() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("one.db");
+        let same_file = dir.path().join(".").join("one.db");
+        let thread = |db: &Db| db._checkpoints.clone().expect("SQLite checkpoints");
+        let pool = Db::connect(file.to_str().unwrap(), 2).unwrap();
+        let heartbeat = Db::connect(same_file.to_str().unwrap(), 1).unwrap();
+        assert!(Arc::ptr_eq(&thread(&pool), &thread(&heartbeat)));
+        let other = Db::connect(dir.path().join("two.db").to_str().unwrap(), 1).unwrap();
+        assert!(!Arc::ptr_eq(&thread(&pool), &thread(&other)));
+        // Once every `Db` on the file is gone its thread stops; the next one starts another.
+        let first = Arc::downgrade(&thread(&pool));
+        drop((pool, heartbeat));
+        assert!(
+            first.upgrade().is_none(),
+            "stopped with the last Db on its file"
+        );
+        let again = Db::connect(file.to_str().unwrap(), 1).unwrap();
+        assert_eq!(
+            Arc::strong_count(&thread(&again)),
+            2,
+            "a live one of its own"
+        );
+    }
+
+    #[test]
+    fn a_payment_insert_is_prepared_once_whichever_fields_are_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = sqlite_with_account(&dir);
+        let inserts = count_cached(&mut conn, "INSERT");
+        let first = models::Payment {
+            id: "p1".into(),
+            account_id: "a".into(),
+            external_transaction_id: "t1".into(),
+            description: Some("first".into()),
+            stripe_payment_intent_id: Some("pi_1".into()),
+            ..models::Payment::sample()
+        };
+        assert!(matches!(
+            payments::insert(&mut conn, first.clone()).unwrap(),
+            Inserted::New(_)
+        ));
+        assert_eq!(inserts(), 1, "the INSERT went into the statement cache");
+        // NULLs where there were values (diesel would otherwise leave those columns out, a new
+        // SQL text each time, never cached): the same statement, reused.
+        let second = models::Payment {
+            id: "p2".into(),
+            external_transaction_id: "t2".into(),
+            description: None,
+            stripe_payment_intent_id: None,
+            ..first.clone()
+        };
+        assert!(matches!(
+            payments::insert(&mut conn, second.clone()).unwrap(),
+            Inserted::New(_)
+        ));
+        assert_eq!(inserts(), 1, "the cached INSERT was reused");
+        assert_eq!(payments::by_id(&mut conn, "p2").unwrap(), second);
+    }
+
+    #[test]
+    fn a_payments_state_update_is_prepared_once_and_then_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = sqlite_with_account(&dir);
         let row = models::Payment {
             id: "p".into(),
             account_id: "a".into(),
@@ -729,22 +841,7 @@ mod tests {
             payments::insert(&mut conn, row.clone()).unwrap(),
             Inserted::New(_)
         ));
-        // The statements diesel puts in its cache, as its instrumentation reports them.
-        let cached = Arc::new(Mutex::new(Vec::<String>::new()));
-        let seen = cached.clone();
-        conn.set_instrumentation(move |event: InstrumentationEvent<'_>| {
-            if let InstrumentationEvent::CacheQuery { sql, .. } = event {
-                seen.lock().unwrap().push(sql.to_string());
-            }
-        });
-        let updates = || {
-            cached
-                .lock()
-                .unwrap()
-                .iter()
-                .filter(|sql| sql.starts_with("UPDATE"))
-                .count()
-        };
+        let updates = count_cached(&mut conn, "UPDATE");
         let mut after = row.clone();
         after.description = Some("first".into());
         payments::record_state(&mut conn, &after).unwrap();

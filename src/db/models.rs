@@ -1,6 +1,11 @@
 //! Rows as Rust structs, one per table, and the typed columns they carry (a currency, an amount
 //! in minor units, a payment's status, a list of payment method types) instead of the strings and
 //! integers stored.
+//!
+//! Every `Insertable` binds NULL for a `None` (`treat_none_as_default_value = false`; no nullable
+//! column has a default): diesel would otherwise leave the column out, so an insert's SQL text
+//! would vary with which fields are `None` and diesel would never cache it — each one parsed and
+//! planned again (on PostgreSQL a Parse of its own, seen as `<unnamed>` in the server's log).
 
 use super::schema::{
     accounts, cards, checkout_sessions, customers, disputes, payment_charge_methods,
@@ -17,7 +22,7 @@ use diesel::prelude::*;
 use diesel::sql_types::Text;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
-#[diesel(table_name = accounts, treat_none_as_null = true)]
+#[diesel(table_name = accounts, treat_none_as_null = true, treat_none_as_default_value = false)]
 pub struct Account {
     pub id: String,
     pub external_account_id: String,
@@ -45,7 +50,7 @@ pub struct Account {
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = customers)]
+#[diesel(table_name = customers, treat_none_as_default_value = false)]
 pub struct Customer {
     pub id: String,
     pub account_id: String,
@@ -96,7 +101,7 @@ where
 }
 
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
-#[diesel(table_name = payments)]
+#[diesel(table_name = payments, treat_none_as_default_value = false)]
 pub struct Payment {
     pub id: String,
     pub account_id: String,
@@ -145,7 +150,7 @@ pub struct Payment {
 
 /// One line of what a payment paid for, in the payment's currency.
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
-#[diesel(table_name = payment_line_items)]
+#[diesel(table_name = payment_line_items, treat_none_as_default_value = false)]
 pub struct PaymentLineItem {
     pub payment_id: String,
     /// 0, 1, …: the order the lines were given in.
@@ -157,7 +162,7 @@ pub struct PaymentLineItem {
 
 /// The reader a payment was last handed to, and the reader's location then (end-of-day totals).
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = payment_readers)]
+#[diesel(table_name = payment_readers, treat_none_as_default_value = false)]
 pub struct PaymentReader {
     pub payment_id: String,
     pub stripe_reader_id: String,
@@ -208,7 +213,7 @@ impl Payment {
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = cards)]
+#[diesel(table_name = cards, treat_none_as_default_value = false)]
 pub struct Card {
     pub id: String,
     pub account_id: String,
@@ -229,7 +234,7 @@ pub struct Card {
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = payment_history)]
+#[diesel(table_name = payment_history, treat_none_as_default_value = false)]
 pub struct PaymentHistory {
     pub id: String,
     pub payment_id: String,
@@ -244,7 +249,7 @@ pub struct PaymentHistory {
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = refunds)]
+#[diesel(table_name = refunds, treat_none_as_default_value = false)]
 pub struct Refund {
     pub id: String,
     pub payment_id: String,
@@ -259,7 +264,7 @@ pub struct Refund {
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = terminal_locations)]
+#[diesel(table_name = terminal_locations, treat_none_as_default_value = false)]
 pub struct TerminalLocation {
     pub id: String,
     pub account_id: String,
@@ -269,7 +274,7 @@ pub struct TerminalLocation {
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = terminal_readers)]
+#[diesel(table_name = terminal_readers, treat_none_as_default_value = false)]
 pub struct TerminalReader {
     pub id: String,
     pub account_id: String,
@@ -300,7 +305,7 @@ pub struct ReaderActionRow {
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = stripe_events)]
+#[diesel(table_name = stripe_events, treat_none_as_default_value = false)]
 pub struct StripeEvent {
     pub id: String,
     pub event_type: String,
@@ -310,7 +315,7 @@ pub struct StripeEvent {
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = webhook_deliveries)]
+#[diesel(table_name = webhook_deliveries, treat_none_as_default_value = false)]
 pub struct WebhookDelivery {
     pub id: String,
     pub account_id: String,
@@ -354,7 +359,7 @@ pub fn new_id() -> String {
 /// A caller's `Idempotency-Key` on one of our POSTs and, once the handler has answered, the
 /// response to replay (`api::idempotency`).
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = super::schema::api_idempotency)]
+#[diesel(table_name = super::schema::api_idempotency, treat_none_as_default_value = false)]
 pub struct ApiIdempotency {
     pub id: String,
     /// `account:{external_account_id}`, or `subject:{sub}` when the body names no account.
@@ -376,7 +381,7 @@ pub struct ApiIdempotency {
 
 /// A Checkout Session we created (setup or payment mode) and how it ended.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = checkout_sessions)]
+#[diesel(table_name = checkout_sessions, treat_none_as_default_value = false)]
 pub struct CheckoutSessionRow {
     pub id: String,
     pub account_id: String,
@@ -411,7 +416,7 @@ pub struct CheckoutSessionRow {
 /// A dispute of one of our payments (`payment_id`/`account_id` NULL: parked until a payment
 /// records its PaymentIntent). Amounts in minor units of `currency`.
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable, AsChangeset)]
-#[diesel(table_name = disputes, treat_none_as_null = true)]
+#[diesel(table_name = disputes, treat_none_as_null = true, treat_none_as_default_value = false)]
 pub struct Dispute {
     pub id: String,
     pub stripe_dispute_id: String,
@@ -439,7 +444,7 @@ pub struct Dispute {
 /// A refund on a reader (see `reader_refund_state`): written before Stripe is asked; amounts in
 /// minor units of the payment's currency. `stripe_reader_id` `None`: collected by the tablet's SDK.
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
-#[diesel(table_name = reader_refunds)]
+#[diesel(table_name = reader_refunds, treat_none_as_default_value = false)]
 pub struct ReaderRefund {
     pub id: String,
     pub account_id: String,
@@ -461,7 +466,7 @@ pub struct ReaderRefund {
 
 /// How a payment was charged, from its charge (`card_present`, `interac_present`, `card`).
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
-#[diesel(table_name = payment_charge_methods)]
+#[diesel(table_name = payment_charge_methods, treat_none_as_default_value = false)]
 pub struct PaymentChargeMethod {
     pub payment_id: String,
     pub stripe_charge_id: String,
@@ -470,7 +475,7 @@ pub struct PaymentChargeMethod {
 
 /// A card saved on a reader without a sale (`db::reader_setups`).
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = reader_setups)]
+#[diesel(table_name = reader_setups, treat_none_as_default_value = false)]
 pub struct ReaderSetup {
     pub id: String,
     pub account_id: String,
@@ -496,7 +501,7 @@ pub struct ReaderSetup {
 /// A Stripe automatic payout of a merchant's Stripe account (`payouts`), recorded from Stripe's
 /// `payout.*` events; `reconciled` once its balance transactions are stored as items.
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable, AsChangeset)]
-#[diesel(table_name = super::schema::payouts, treat_none_as_null = true)]
+#[diesel(table_name = super::schema::payouts, treat_none_as_null = true, treat_none_as_default_value = false)]
 pub struct Payout {
     pub id: String,
     pub stripe_payout_id: String,
@@ -516,7 +521,7 @@ pub struct Payout {
 /// or a dispute's adjustment) or refund when we know it; signed minor units of the payout's
 /// currency.
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
-#[diesel(table_name = super::schema::payout_items)]
+#[diesel(table_name = super::schema::payout_items, treat_none_as_default_value = false)]
 pub struct PayoutItem {
     pub id: String,
     pub payout_id: String,
