@@ -44,6 +44,30 @@ pub fn lock(conn: &mut DbConnection, id: &str) -> QueryResult<Payment> {
     }
 }
 
+/// [`lock`], and whether the payment's account has a webhook endpoint, in the same statement: a
+/// change with no one to tell then queues nothing without reading the account again (one round
+/// trip fewer per change on PostgreSQL). Only the payment row is locked.
+pub fn lock_with_webhook(conn: &mut DbConnection, id: &str) -> QueryResult<(Payment, bool)> {
+    let has_webhook = || {
+        diesel::dsl::exists(
+            accounts::table
+                .filter(accounts::id.eq(payments::account_id))
+                .filter(accounts::webhook_url.is_not_null()),
+        )
+    };
+    match conn {
+        DbConnection::Pg(pg) => payments::table
+            .find(id)
+            .select((Payment::as_select(), has_webhook()))
+            .for_update()
+            .first(pg),
+        DbConnection::Sqlite(sqlite) => payments::table
+            .find(id)
+            .select((Payment::as_select(), has_webhook()))
+            .first(sqlite),
+    }
+}
+
 /// The account (by the caller's `external_account_id`), its payment with this PaymentIntent id
 /// and the payment's customer, in one statement: one probe of the unique
 /// `stripe_payment_intent_id` index, then the account's and the customer's primary keys. `None`

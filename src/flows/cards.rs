@@ -167,8 +167,7 @@ where
             let inserted = db::write_transaction(conn, |conn| {
                 let inserted = db::cards::insert(conn, card.clone())?;
                 if let Inserted::New(card) = &inserted {
-                    let customer = super::customers::by_id(conn, &card.customer_id)?;
-                    super::events::emit_card(conn, card, &customer, "card.saved")?;
+                    super::events::emit_card(conn, card, None, "card.saved")?;
                     then.take().expect("called once")(conn, card)?;
                 }
                 Ok::<_, Error>(inserted)
@@ -324,7 +323,7 @@ pub async fn delete(
                 db::cards::mark_deleted(conn, &id)?;
                 let card = db::cards::by_id(conn, &id)?;
                 // Once, whether this or Stripe's payment_method.detached webhook records it first.
-                super::events::emit_card(conn, &card, &customer, "card.deleted")?;
+                super::events::emit_card(conn, &card, Some(&customer), "card.deleted")?;
                 Ok::<_, Error>(card)
             })
         })

@@ -62,15 +62,24 @@ pub fn emit_payment(
     enqueue(conn, &account, event_type, dedupe_key, object)
 }
 
-/// Queues `card.saved` / `card.deleted` (inside the caller's transaction).
+/// Queues `card.saved` / `card.deleted` (inside the caller's transaction). The card's customer,
+/// when the caller has not read it, is read only if there is a webhook endpoint to tell.
 pub fn emit_card(
     conn: &mut DbConnection,
     card: &Card,
-    customer: &Customer,
+    customer: Option<&Customer>,
     event_type: &str,
 ) -> Result<(), Error> {
     let Some(account) = webhook_account(conn, &card.account_id)? else {
         return Ok(());
+    };
+    let read;
+    let customer = match customer {
+        Some(customer) => customer,
+        None => {
+            read = db::customers::by_id(conn, &card.customer_id)?;
+            &read
+        }
     };
     let object = json!({
         "object": "card",

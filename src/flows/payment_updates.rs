@@ -1,4 +1,5 @@
-//! The one path that changes a payment row after its insert. [`apply`] locks the row, asks the
+//! The one path that changes a payment row after its insert. [`apply`] locks the row (reading
+//! whether its account has a webhook endpoint in the same statement), asks the
 //! state machine (`crate::payment_state::decide`) what the proposed update does, writes the row,
 //! appends the history entry and queues the merchant event, all in the caller's transaction. A
 //! stale or forbidden update changes nothing and is recorded as an `ignored` history entry saying
@@ -30,7 +31,7 @@ pub fn apply(
     update: PaymentUpdate,
     actor: &str,
 ) -> Result<Applied, Error> {
-    let current = super::payments::lock(conn, payment_id)?;
+    let (current, has_webhook) = db::payments::lock_with_webhook(conn, payment_id)?;
     match decide(&current, &update, now()) {
         Decision::Same => Ok(Applied {
             payment: current,
@@ -74,7 +75,9 @@ pub fn apply(
                 super::disputes::adopt(conn, &after)?;
             }
             insert_history(conn, &after, action, amount, actor, None)?;
-            if let Some(event) = event {
+            // An account without a webhook endpoint is told nothing (`emit_payment` would read
+            // the account again to find that out).
+            if let Some(event) = event.filter(|_| has_webhook) {
                 super::events::emit_payment(conn, &after, event)?;
             }
             Ok(Applied {

@@ -580,12 +580,11 @@ fn payment_method_detached(
         return Ok(());
     };
     db::cards::mark_deleted(conn, &card.id)?;
-    let customer = db::customers::by_id(conn, &card.customer_id)?;
     let card = Card {
         deleted: true,
         ..card
     };
-    super::events::emit_card(conn, &card, &customer, "card.deleted")
+    super::events::emit_card(conn, &card, None, "card.deleted")
 }
 
 #[cfg(test)]
