@@ -184,6 +184,43 @@ impl<T, C, W> diesel::query_builder::QueryId for CachedUpdate<T, C, W> {
 
 impl<T, C, W, Conn> RunQueryDsl<Conn> for CachedUpdate<T, C, W> {}
 
+/// `WITH first AS (first) then`: PostgreSQL runs both statements, in one round trip and one
+/// snapshot (a data-modifying `WITH` always runs to completion, read or not); the row count is
+/// `then`'s. Cached like any statement of a fixed text.
+pub fn with_first<A, B>(first: A, then: B) -> WithFirst<A, B> {
+    WithFirst { first, then }
+}
+
+/// See [`with_first`].
+#[derive(Debug, Clone, Copy)]
+pub struct WithFirst<A, B> {
+    first: A,
+    then: B,
+}
+
+impl<A, B> diesel::query_builder::QueryFragment<diesel::pg::Pg> for WithFirst<A, B>
+where
+    A: diesel::query_builder::QueryFragment<diesel::pg::Pg>,
+    B: diesel::query_builder::QueryFragment<diesel::pg::Pg>,
+{
+    fn walk_ast<'b>(
+        &'b self,
+        mut out: diesel::query_builder::AstPass<'_, 'b, diesel::pg::Pg>,
+    ) -> QueryResult<()> {
+        out.push_sql("WITH first AS (");
+        self.first.walk_ast(out.reborrow())?;
+        out.push_sql(") ");
+        self.then.walk_ast(out.reborrow())
+    }
+}
+
+impl<A, B> diesel::query_builder::QueryId for WithFirst<A, B> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<A, B, Conn> RunQueryDsl<Conn> for WithFirst<A, B> {}
+
 /// Which backend a URL selects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -828,6 +865,20 @@ mod tests {
         assert_eq!(payments::by_id(&mut conn, "p2").unwrap(), second);
     }
 
+    /// A history entry of `payment` as it is.
+    fn entry(payment: &models::Payment) -> models::PaymentHistory {
+        models::PaymentHistory {
+            id: models::new_id(),
+            payment_id: payment.id.clone(),
+            action: "test".into(),
+            status: payment.status,
+            amount: None,
+            actor: "test".into(),
+            created_at: models::now(),
+            detail: None,
+        }
+    }
+
     #[test]
     fn a_payments_state_update_is_prepared_once_and_then_reused() {
         let dir = tempfile::tempdir().unwrap();
@@ -844,12 +895,12 @@ mod tests {
         let updates = count_cached(&mut conn, "UPDATE");
         let mut after = row.clone();
         after.description = Some("first".into());
-        payments::record_state(&mut conn, &after).unwrap();
+        payments::record_state(&mut conn, &after, &entry(&after)).unwrap();
         assert_eq!(updates(), 1, "the UPDATE went into the statement cache");
         // Other values, NULLs where there were values: the same statement, not prepared again.
         after.description = None;
         after.stripe_charge_id = Some("ch_1".into());
-        payments::record_state(&mut conn, &after).unwrap();
+        payments::record_state(&mut conn, &after, &entry(&after)).unwrap();
         assert_eq!(updates(), 1, "the cached UPDATE was reused");
         assert_eq!(payments::by_id(&mut conn, "p").unwrap(), after);
     }

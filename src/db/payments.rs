@@ -1,9 +1,9 @@
 //! `payments`: one row per payment, written by its creation ([`insert`]) and afterwards only
 //! through the state machine ([`record_state`], under [`lock`]).
 
-use super::models::{Account, Customer, Payment};
+use super::models::{Account, Customer, Payment, PaymentHistory};
 use super::schema::{accounts, customers, payment_history, payments};
-use super::{update_cached, DbConnection, Inserted};
+use super::{update_cached, with_first, DbConnection, Inserted};
 use crate::money::MinorUnits;
 use crate::payment_state::PaymentStatus;
 use chrono::NaiveDateTime;
@@ -215,38 +215,48 @@ pub fn find_unrecorded(
     })
 }
 
-/// Writes what the state machine may change: the intent id, status, amounts (the authorised
+/// Writes what the state machine may change — the intent id, status, amounts (the authorised
 /// amount and its tip too), charge, failure, the card's authorisation facts, the details a
-/// merchant may update (description, metadata, receipt e-mail) and `updated_at`.
-pub fn record_state(conn: &mut DbConnection, after: &Payment) -> QueryResult<()> {
-    on_backend!(conn, conn => {
-        update_cached(
-            payments::table,
-            payments::id.eq(&after.id),
-            (
-                payments::stripe_payment_intent_id.eq(&after.stripe_payment_intent_id),
-                payments::status.eq(after.status),
-                payments::amount_capturable.eq(after.amount_capturable),
-                payments::amount_captured.eq(after.amount_captured),
-                payments::amount_refunded.eq(after.amount_refunded),
-                payments::stripe_charge_id.eq(&after.stripe_charge_id),
-                payments::failure_code.eq(&after.failure_code),
-                payments::decline_code.eq(&after.decline_code),
-                payments::amount.eq(after.amount),
-                payments::amount_tip.eq(after.amount_tip),
-                payments::capture_before.eq(after.capture_before),
-                payments::incremental_authorization_supported
-                    .eq(after.incremental_authorization_supported),
-                payments::overcapture_supported.eq(after.overcapture_supported),
-                payments::description.eq(&after.description),
-                payments::metadata.eq(&after.metadata),
-                payments::receipt_email.eq(&after.receipt_email),
-                payments::updated_at.eq(after.updated_at),
-            ),
-        )
-        .execute(conn)
-        .map(|_| ())
-    })
+/// merchant may update (description, metadata, receipt e-mail) and `updated_at` — and appends
+/// `entry` to the payment's history: on PostgreSQL in one statement (one round trip, see
+/// [`super::with_first`]).
+pub fn record_state(
+    conn: &mut DbConnection,
+    after: &Payment,
+    entry: &PaymentHistory,
+) -> QueryResult<()> {
+    let update = update_cached(
+        payments::table,
+        payments::id.eq(&after.id),
+        (
+            payments::stripe_payment_intent_id.eq(&after.stripe_payment_intent_id),
+            payments::status.eq(after.status),
+            payments::amount_capturable.eq(after.amount_capturable),
+            payments::amount_captured.eq(after.amount_captured),
+            payments::amount_refunded.eq(after.amount_refunded),
+            payments::stripe_charge_id.eq(&after.stripe_charge_id),
+            payments::failure_code.eq(&after.failure_code),
+            payments::decline_code.eq(&after.decline_code),
+            payments::amount.eq(after.amount),
+            payments::amount_tip.eq(after.amount_tip),
+            payments::capture_before.eq(after.capture_before),
+            payments::incremental_authorization_supported
+                .eq(after.incremental_authorization_supported),
+            payments::overcapture_supported.eq(after.overcapture_supported),
+            payments::description.eq(&after.description),
+            payments::metadata.eq(&after.metadata),
+            payments::receipt_email.eq(&after.receipt_email),
+            payments::updated_at.eq(after.updated_at),
+        ),
+    );
+    let history = diesel::insert_into(payment_history::table).values(entry);
+    match conn {
+        DbConnection::Pg(pg) => with_first(history, update).execute(pg).map(|_| ()),
+        DbConnection::Sqlite(sqlite) => {
+            update.execute(sqlite)?;
+            history.execute(sqlite).map(|_| ())
+        }
+    }
 }
 
 /// The row id of the account's payment with this PaymentIntent id (a list cursor).

@@ -1,9 +1,9 @@
 //! The one path that changes a payment row after its insert. [`apply`] locks the row (reading
-//! whether its account has a webhook endpoint in the same statement), asks the
-//! state machine (`crate::payment_state::decide`) what the proposed update does, writes the row,
-//! appends the history entry and queues the merchant event, all in the caller's transaction. A
-//! stale or forbidden update changes nothing and is recorded as an `ignored` history entry saying
-//! what was refused.
+//! whether its account has a webhook endpoint in the same statement), asks the state machine
+//! (`crate::payment_state::decide`) what the proposed update does, writes the row and appends the
+//! history entry (one statement on PostgreSQL), and queues the merchant event, all in the
+//! caller's transaction. A stale or forbidden update changes nothing and is recorded as an
+//! `ignored` history entry saying what was refused.
 
 use super::Services;
 use crate::db::models::{new_id, now, Payment, PaymentHistory};
@@ -63,8 +63,11 @@ pub fn apply(
                 updated_at: current.updated_at,
                 ..after.clone()
             } != current;
+            let entry = history_entry(&after, action, amount, actor, None);
             if row_changed {
-                db::payments::record_state(conn, &after)?;
+                db::payments::record_state(conn, &after, &entry)?;
+            } else {
+                db::payment_history::insert(conn, &entry)?;
             }
             // Disputes that arrived before the payment was recorded: only possible for a charge
             // made before our row left `creating` (a Checkout payment, a saved-card charge, a
@@ -74,7 +77,6 @@ pub fn apply(
             if current.status == PaymentStatus::Creating && after.stripe_charge_id.is_some() {
                 super::disputes::adopt(conn, &after)?;
             }
-            insert_history(conn, &after, action, amount, actor, None)?;
             // An account without a webhook endpoint is told nothing (`emit_payment` would read
             // the account again to find that out).
             if let Some(event) = event.filter(|_| has_webhook) {
@@ -144,18 +146,27 @@ pub fn insert_history(
     actor: &str,
     detail: Option<String>,
 ) -> Result<(), Error> {
-    db::payment_history::insert(
-        conn,
-        &PaymentHistory {
-            id: new_id(),
-            payment_id: payment.id.clone(),
-            action: action.to_string(),
-            status: payment.status,
-            amount,
-            actor: actor.to_string(),
-            created_at: now(),
-            detail,
-        },
-    )?;
+    let entry = history_entry(payment, action, amount, actor, detail);
+    db::payment_history::insert(conn, &entry)?;
     Ok(())
+}
+
+/// A history entry of `payment` as it now is.
+fn history_entry(
+    payment: &Payment,
+    action: &str,
+    amount: Option<MinorUnits>,
+    actor: &str,
+    detail: Option<String>,
+) -> PaymentHistory {
+    PaymentHistory {
+        id: new_id(),
+        payment_id: payment.id.clone(),
+        action: action.to_string(),
+        status: payment.status,
+        amount,
+        actor: actor.to_string(),
+        created_at: now(),
+        detail,
+    }
 }
