@@ -19,6 +19,73 @@ pub fn insert(conn: &mut DbConnection, row: Payment) -> QueryResult<Inserted<Pay
     Ok(Inserted::from_count(count, row))
 }
 
+/// [`insert`], and `entry` appended to the new row's history (nothing when the row is a
+/// duplicate): on PostgreSQL in one statement, `WITH first AS (INSERT INTO payments … ON CONFLICT
+/// DO NOTHING RETURNING id) INSERT INTO payment_history … SELECT … FROM first`.
+pub fn insert_with_history(
+    conn: &mut DbConnection,
+    row: Payment,
+    entry: &PaymentHistory,
+) -> QueryResult<Inserted<Payment>> {
+    match conn {
+        DbConnection::Pg(pg) => {
+            let insert = diesel::insert_into(payments::table)
+                .values(row.clone())
+                .on_conflict_do_nothing()
+                .returning(payments::id);
+            let count = with_first(insert, HistoryOfFirst(entry)).execute(pg)?;
+            Ok(Inserted::from_count(count, row))
+        }
+        DbConnection::Sqlite(_) => {
+            let inserted = insert(conn, row)?;
+            if let Inserted::New(_) = inserted {
+                super::payment_history::insert(conn, entry)?;
+            }
+            Ok(inserted)
+        }
+    }
+}
+
+/// `INSERT INTO payment_history (…) SELECT <the entry> FROM first`: one entry per row `first`
+/// returned (see [`insert_with_history`]).
+struct HistoryOfFirst<'a>(&'a PaymentHistory);
+
+impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for HistoryOfFirst<'_> {
+    fn walk_ast<'b>(
+        &'b self,
+        mut out: diesel::query_builder::AstPass<'_, 'b, diesel::pg::Pg>,
+    ) -> QueryResult<()> {
+        type Of<C> = <C as Expression>::SqlType;
+        let e = self.0;
+        out.push_sql(
+            "INSERT INTO payment_history (id, payment_id, action, status, amount, actor, \
+             created_at, detail) SELECT ",
+        );
+        out.push_bind_param::<Of<payment_history::id>, _>(&e.id)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Of<payment_history::payment_id>, _>(&e.payment_id)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Of<payment_history::action>, _>(&e.action)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Of<payment_history::status>, _>(&e.status)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Of<payment_history::amount>, _>(&e.amount)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Of<payment_history::actor>, _>(&e.actor)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Of<payment_history::created_at>, _>(&e.created_at)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Of<payment_history::detail>, _>(&e.detail)?;
+        out.push_sql(" FROM first");
+        Ok(())
+    }
+}
+
+impl diesel::query_builder::QueryId for HistoryOfFirst<'_> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
 pub fn by_id(conn: &mut DbConnection, id: &str) -> QueryResult<Payment> {
     on_backend!(conn, conn => {
         payments::table

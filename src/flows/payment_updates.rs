@@ -152,7 +152,7 @@ pub fn insert_history(
 }
 
 /// A history entry of `payment` as it now is.
-fn history_entry(
+pub fn history_entry(
     payment: &Payment,
     action: &str,
     amount: Option<MinorUnits>,

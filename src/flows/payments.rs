@@ -8,7 +8,7 @@
 //! same key and parameters, so it can only ever find the one PaymentIntent.
 
 use super::line_items::{LineInput, Sale};
-use super::payment_updates::{apply_now, insert_history, observe, observe_intent};
+use super::payment_updates::{apply_now, history_entry, observe, observe_intent};
 use super::{customers, Services};
 use crate::db::models::{
     new_id, Account, Customer, Dispute, MethodTypes, Payment, PaymentHistory, PaymentLineItem,
@@ -386,12 +386,10 @@ fn insert_creating(
                 .or_else(|| row.customer_id.clone()),
             ..row.clone()
         };
-        let inserted = db::payments::insert(conn, row)?;
-        if let Inserted::New(row) = &inserted {
-            if let Some(sale) = sale {
-                db::line_items::insert(conn, &sale.rows(&row.id))?;
-            }
-            insert_history(conn, row, "create", Some(row.amount), actor, None)?;
+        let entry = history_entry(&row, "create", Some(row.amount), actor, None);
+        let inserted = db::payments::insert_with_history(conn, row, &entry)?;
+        if let (Inserted::New(row), Some(sale)) = (&inserted, sale) {
+            db::line_items::insert(conn, &sale.rows(&row.id))?;
         }
         Ok::<_, Error>((inserted, customer))
     })?;

@@ -82,6 +82,27 @@ fn charge_body(customer: &str, card_id: &str, tx: &str, amount: &str) -> Value {
 }
 
 both_backends! {
+    async fn concurrent_identical_intents_make_one_payment(app) {
+        // Eight tills' retries of one sale at once: the losers of the insert race (ON CONFLICT)
+        // carry on with the winner's row. One payment, one history entry of its creation.
+        let token = app.merchant("acme", "usd").await;
+        let body = json!({"external_account_id": "acme", "amount": "7.00", "external_transaction_id": "twin",
+            "external_customer_id": "zoe"});
+        let answers = futures_util::future::join_all((0..8).map(|_| app.post("/v1/payment/intent", &token, body.clone()))).await;
+        let ids: BTreeSet<String> = answers.iter().map(|(status, answer)| {
+            assert_eq!(*status, 200, "{answer}");
+            answer["id"].as_str().unwrap().to_string()
+        }).collect();
+        assert_eq!(ids.len(), 1, "{answers:?}");
+        let id = ids.into_iter().next().unwrap();
+        let (_, list) = app.get("/v1/payments?external_account_id=acme", &token).await;
+        assert_eq!(list["data"].as_array().unwrap().len(), 1, "{list}");
+        let (_, record) = app.get(&format!("/v1/payment/{id}?external_account_id=acme"), &token).await;
+        let creations = record["history"].as_array().unwrap().iter().filter(|h| h["action"] == "create").count();
+        assert_eq!(creations, 1, "{record}");
+        assert_eq!(record["status"], "requires_payment_method", "{record}");
+    }
+
     async fn cancel_before_and_after_capture(app) {
         let token = app.merchant("acme", "usd").await;
         let reader = app.register_reader().await;
