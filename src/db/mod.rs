@@ -9,8 +9,8 @@
 //! Connections are not tested on checkout (no `SELECT 1` per hop). A PostgreSQL connection that
 //! died while idle in the pool (server restart, `pg_terminate_backend`, a proxy's idle timeout)
 //! fails the first statement of the next hop; [`Db::run`] then discards it and runs the hop again
-//! on another connection, but only when that first statement could not have changed anything (a
-//! `SELECT` or a `BEGIN`). A failure after anything may have been committed — a later statement, a
+//! on another connection, but only when that first statement is safe to run again (a `SELECT`, a
+//! `BEGIN`, a guarded state change that a second run leaves alone). A failure after anything may have been committed — a later statement, a
 //! `COMMIT`, an autocommit write — is never retried (docs/decisions.md, "Dead connections").
 
 /// `INSERT … ON CONFLICT DO NOTHING` on either backend (diesel's `MultiConnection` has no upsert
@@ -246,8 +246,8 @@ struct HopEvents {
     statements: u32,
     /// A statement failed because the connection is gone: the pool must not hand it out again.
     lost: bool,
-    /// …and that statement was the hop's first and could not change anything: the hop may run
-    /// again on another connection.
+    /// …and that statement was the hop's first and safe to run again (`safe_to_run_again`): the
+    /// hop may run again on another connection.
     retryable: bool,
 }
 
@@ -280,7 +280,7 @@ impl Instrumentation for HopWatch {
                     events.lost = true;
                     // Formatted only here, on the error path.
                     events.retryable =
-                        events.statements == 1 && changes_nothing(&query.to_string());
+                        events.statements == 1 && safe_to_run_again(&query.to_string());
                 }
                 hop.set(events);
             }),
@@ -302,14 +302,19 @@ fn connection_lost(error: &DieselError) -> bool {
     )
 }
 
-/// A statement that cannot have changed the database, whether or not the server ran it: a
-/// `SELECT` (outside a transaction: its own, read-only) or the `BEGIN` of a transaction.
-fn changes_nothing(sql: &str) -> bool {
+/// A statement that may run again whether or not the server ran it: a `SELECT` (outside a
+/// transaction: its own, read-only), the `BEGIN` of a transaction, or a guarded state change
+/// (`payments::record_state_if_unchanged`, the only statement that starts `WITH first AS
+/// (UPDATE`): once it has run, the row is no longer what its guard asks for, so running it again
+/// writes nothing and the hop goes on to the locked path.
+fn safe_to_run_again(sql: &str) -> bool {
     let head = sql.trim_start();
-    ["SELECT", "BEGIN"].iter().any(|keyword| {
-        head.get(..keyword.len())
-            .is_some_and(|h| h.eq_ignore_ascii_case(keyword))
-    })
+    ["SELECT", "BEGIN", "WITH first AS (UPDATE"]
+        .iter()
+        .any(|start| {
+            head.get(..start.len())
+                .is_some_and(|h| h.eq_ignore_ascii_case(start))
+        })
 }
 
 /// Sets up each new connection: SQLite's pragmas; the [`HopWatch`] on PostgreSQL.
@@ -802,6 +807,23 @@ mod tests {
                 .filter(|sql| sql.starts_with(verb))
                 .count()
         }
+    }
+
+    #[test]
+    fn only_reads_begins_and_guarded_state_changes_run_again() {
+        assert!(safe_to_run_again("SELECT 1"));
+        assert!(safe_to_run_again("  begin"));
+        assert!(safe_to_run_again(
+            r#"WITH first AS (UPDATE "payments" SET "status" = $1 WHERE ("payments"."id" = $2) RETURNING id) INSERT INTO payment_history"#
+        ));
+        assert!(!safe_to_run_again(
+            r#"WITH first AS (INSERT INTO "payment_history" ("id") VALUES ($1)) UPDATE "payments""#
+        ));
+        assert!(!safe_to_run_again(r#"UPDATE "payments" SET "status" = $1"#));
+        assert!(!safe_to_run_again(
+            r#"INSERT INTO "payments" ("id") VALUES ($1)"#
+        ));
+        assert!(!safe_to_run_again("COMMIT"));
     }
 
     #[test]

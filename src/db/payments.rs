@@ -282,6 +282,32 @@ pub fn find_unrecorded(
     })
 }
 
+/// The columns the state machine may change, set to `$after`'s values (see [`record_state`]).
+macro_rules! state_of {
+    ($after:expr) => {
+        (
+            payments::stripe_payment_intent_id.eq(&$after.stripe_payment_intent_id),
+            payments::status.eq($after.status),
+            payments::amount_capturable.eq($after.amount_capturable),
+            payments::amount_captured.eq($after.amount_captured),
+            payments::amount_refunded.eq($after.amount_refunded),
+            payments::stripe_charge_id.eq(&$after.stripe_charge_id),
+            payments::failure_code.eq(&$after.failure_code),
+            payments::decline_code.eq(&$after.decline_code),
+            payments::amount.eq($after.amount),
+            payments::amount_tip.eq($after.amount_tip),
+            payments::capture_before.eq($after.capture_before),
+            payments::incremental_authorization_supported
+                .eq($after.incremental_authorization_supported),
+            payments::overcapture_supported.eq($after.overcapture_supported),
+            payments::description.eq(&$after.description),
+            payments::metadata.eq(&$after.metadata),
+            payments::receipt_email.eq(&$after.receipt_email),
+            payments::updated_at.eq($after.updated_at),
+        )
+    };
+}
+
 /// Writes what the state machine may change — the intent id, status, amounts (the authorised
 /// amount and its tip too), charge, failure, the card's authorisation facts, the details a
 /// merchant may update (description, metadata, receipt e-mail) and `updated_at` — and appends
@@ -295,26 +321,7 @@ pub fn record_state(
     let update = update_cached(
         payments::table,
         payments::id.eq(&after.id),
-        (
-            payments::stripe_payment_intent_id.eq(&after.stripe_payment_intent_id),
-            payments::status.eq(after.status),
-            payments::amount_capturable.eq(after.amount_capturable),
-            payments::amount_captured.eq(after.amount_captured),
-            payments::amount_refunded.eq(after.amount_refunded),
-            payments::stripe_charge_id.eq(&after.stripe_charge_id),
-            payments::failure_code.eq(&after.failure_code),
-            payments::decline_code.eq(&after.decline_code),
-            payments::amount.eq(after.amount),
-            payments::amount_tip.eq(after.amount_tip),
-            payments::capture_before.eq(after.capture_before),
-            payments::incremental_authorization_supported
-                .eq(after.incremental_authorization_supported),
-            payments::overcapture_supported.eq(after.overcapture_supported),
-            payments::description.eq(&after.description),
-            payments::metadata.eq(&after.metadata),
-            payments::receipt_email.eq(&after.receipt_email),
-            payments::updated_at.eq(after.updated_at),
-        ),
+        state_of!(after),
     );
     let history = diesel::insert_into(payment_history::table).values(entry);
     match conn {
@@ -323,6 +330,72 @@ pub fn record_state(
             update.execute(sqlite)?;
             history.execute(sqlite).map(|_| ())
         }
+    }
+}
+
+/// PostgreSQL: [`record_state`] as one autocommit statement, written only if the row is still
+/// `before` in every column it writes and its account has no webhook endpoint (`WITH first AS
+/// (UPDATE … WHERE id = $1 AND <each column IS NOT DISTINCT FROM before's> AND NOT EXISTS (<a
+/// webhook endpoint>) RETURNING id) INSERT INTO payment_history … FROM first`): `true` when it
+/// was; `false`, with nothing written, otherwise. A row equal to `before` in every column the
+/// state machine writes is the row `before` was (the others never change after the insert), so a
+/// decision made on `before` holds for it; with no endpoint, the change has no event to queue.
+pub fn record_state_if_unchanged(
+    pg: &mut diesel::PgConnection,
+    before: &Payment,
+    after: &Payment,
+    entry: &PaymentHistory,
+) -> QueryResult<bool> {
+    use diesel::PgExpressionMethods;
+    let b = before;
+    let still = payments::id
+        .eq(&b.id)
+        .and(payments::stripe_payment_intent_id.is_not_distinct_from(&b.stripe_payment_intent_id))
+        .and(payments::status.eq(b.status))
+        .and(payments::amount_capturable.eq(b.amount_capturable))
+        .and(payments::amount_captured.eq(b.amount_captured))
+        .and(payments::amount_refunded.eq(b.amount_refunded))
+        .and(payments::stripe_charge_id.is_not_distinct_from(&b.stripe_charge_id))
+        .and(payments::failure_code.is_not_distinct_from(&b.failure_code))
+        .and(payments::decline_code.is_not_distinct_from(&b.decline_code))
+        .and(payments::amount.eq(b.amount))
+        .and(payments::amount_tip.eq(b.amount_tip))
+        .and(payments::capture_before.is_not_distinct_from(b.capture_before))
+        .and(
+            payments::incremental_authorization_supported
+                .is_not_distinct_from(b.incremental_authorization_supported),
+        )
+        .and(payments::overcapture_supported.is_not_distinct_from(b.overcapture_supported))
+        .and(payments::description.is_not_distinct_from(&b.description))
+        .and(payments::metadata.is_not_distinct_from(&b.metadata))
+        .and(payments::receipt_email.is_not_distinct_from(&b.receipt_email))
+        .and(payments::updated_at.eq(b.updated_at))
+        // …and its account still has no webhook endpoint: a change that would queue an event
+        // goes through the locked path, which queues it.
+        .and(diesel::dsl::not(diesel::dsl::exists(
+            accounts::table
+                .filter(accounts::id.eq(payments::account_id))
+                .filter(accounts::webhook_url.is_not_null()),
+        )));
+    let update = ReturningId(update_cached(payments::table, still, state_of!(after)));
+    let written = with_first(update, HistoryOfFirst(entry)).execute(pg)?;
+    Ok(written == 1)
+}
+
+/// `… RETURNING id` after an `UPDATE payments` (for [`with_first`]).
+struct ReturningId<U>(U);
+
+impl<U> diesel::query_builder::QueryFragment<diesel::pg::Pg> for ReturningId<U>
+where
+    U: diesel::query_builder::QueryFragment<diesel::pg::Pg>,
+{
+    fn walk_ast<'b>(
+        &'b self,
+        mut out: diesel::query_builder::AstPass<'_, 'b, diesel::pg::Pg>,
+    ) -> QueryResult<()> {
+        self.0.walk_ast(out.reborrow())?;
+        out.push_sql(" RETURNING id");
+        Ok(())
     }
 }
 

@@ -11,6 +11,8 @@ use crate::db::{self, write_transaction, DbConnection};
 use crate::error::Error;
 use crate::money::MinorUnits;
 use crate::payment_state::{decide, Decision, IntentState, PaymentStatus, PaymentUpdate, Source};
+use std::collections::BTreeMap;
+use std::sync::Mutex;
 use stripe_client::PaymentIntent;
 
 /// The action of history entries that record a refused update.
@@ -32,6 +34,7 @@ pub fn apply(
     actor: &str,
 ) -> Result<Applied, Error> {
     let (current, has_webhook) = db::payments::lock_with_webhook(conn, payment_id)?;
+    learn_webhook(&current.account_id, has_webhook);
     match decide(&current, &update, now()) {
         Decision::Same => Ok(Applied {
             payment: current,
@@ -74,7 +77,7 @@ pub fn apply(
             // creation completed late), so looked for only when a row leaves `creating` with a
             // charge — not on a card-present intent's creation (no charge yet), nor later (its
             // intent was known before any charge, so its disputes find it).
-            if current.status == PaymentStatus::Creating && after.stripe_charge_id.is_some() {
+            if adopts_disputes(&current, &after) {
                 super::disputes::adopt(conn, &after)?;
             }
             // An account without a webhook endpoint is told nothing (`emit_payment` would read
@@ -90,18 +93,92 @@ pub fn apply(
     }
 }
 
-/// [`apply`] in a transaction of its own.
+/// Whether a change from `current` to `after` must look for disputes that arrived before the
+/// payment was recorded (see [`apply`]).
+fn adopts_disputes(current: &Payment, after: &Payment) -> bool {
+    current.status == PaymentStatus::Creating && after.stripe_charge_id.is_some()
+}
+
+/// [`apply`] to the payment `seen` (the row as the caller last read it), in a transaction of its
+/// own; on PostgreSQL a plain change first goes through [`apply_unlocked`].
 pub async fn apply_now(
     services: &Services,
-    payment_id: &str,
+    seen: &Payment,
     update: PaymentUpdate,
     actor: &str,
 ) -> Result<Applied, Error> {
-    let (id, actor) = (payment_id.to_string(), actor.to_string());
+    let (seen, actor) = (seen.clone(), actor.to_string());
     services
         .db
-        .run(move |conn| write_transaction(conn, |conn| apply(conn, &id, update, &actor)))
+        .run(move |conn| {
+            if let Some(applied) = apply_unlocked(conn, &seen, &update, &actor)? {
+                return Ok(applied);
+            }
+            write_transaction(conn, |conn| apply(conn, &seen.id, update, &actor))
+        })
         .await
+}
+
+/// Whether an account has a webhook endpoint, as the last locked change of one of its payments
+/// found: which changes [`apply_unlocked`] need not try. Only a hint (the unlocked write checks
+/// the endpoint itself), so being stale or shared by everything in the process costs at most a
+/// failed attempt or a locked change, never a wrong one.
+static HAS_WEBHOOK: Mutex<BTreeMap<String, bool>> = Mutex::new(BTreeMap::new());
+
+fn learn_webhook(account_id: &str, has_webhook: bool) {
+    let mut known = HAS_WEBHOOK.lock().unwrap_or_else(|e| e.into_inner());
+    if known.get(account_id) != Some(&has_webhook) {
+        known.insert(account_id.to_string(), has_webhook);
+    }
+}
+
+/// PostgreSQL: a change decided on `seen` (the caller's read of the row, not locked) that writes
+/// nothing but the row and its history entry — one autocommit statement, written only if the row
+/// is still `seen` and its account has no webhook endpoint (so no event to queue;
+/// `db::payments::record_state_if_unchanged`). One round trip instead of four (`BEGIN`, the lock,
+/// the write, `COMMIT`). `None` — nothing written — otherwise: a refused or unchanged update, a
+/// dispute to adopt, a row that moved, an account with an endpoint, and always on SQLite (where
+/// a statement costs no round trip); then [`apply`] runs under the lock and decides again.
+fn apply_unlocked(
+    conn: &mut DbConnection,
+    seen: &Payment,
+    update: &PaymentUpdate,
+    actor: &str,
+) -> Result<Option<Applied>, Error> {
+    let DbConnection::Pg(pg) = conn else {
+        return Ok(None);
+    };
+    let known = HAS_WEBHOOK
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(&seen.account_id)
+        .copied();
+    if known == Some(true) {
+        return Ok(None);
+    }
+    let Decision::Change {
+        after,
+        action,
+        amount,
+        ..
+    } = decide(seen, update, now())
+    else {
+        return Ok(None);
+    };
+    let after = *after;
+    let row_changed = Payment {
+        updated_at: seen.updated_at,
+        ..after.clone()
+    } != *seen;
+    if !row_changed || adopts_disputes(seen, &after) {
+        return Ok(None);
+    }
+    let entry = history_entry(&after, action, amount, actor, None);
+    let written = db::payments::record_state_if_unchanged(pg, seen, &after, &entry)?;
+    Ok(written.then_some(Applied {
+        payment: after,
+        changed: true,
+    }))
 }
 
 /// Reads an intent Stripe showed us; `None` (logged, without secrets) if it contradicts itself.
@@ -129,7 +206,7 @@ pub async fn observe_intent(
     };
     apply_now(
         services,
-        &payment.id,
+        &payment,
         PaymentUpdate::Intent { state, source },
         actor,
     )

@@ -490,7 +490,7 @@ async fn fail(
         code: code.unwrap_or("card_declined").to_string(),
         decline_code: decline_code.map(str::to_string),
     };
-    apply_now(services, &payment.id, update, actor)
+    apply_now(services, &payment, update, actor)
         .await
         .map(|applied| applied.payment)
 }
@@ -532,7 +532,7 @@ pub(crate) async fn complete(
         state,
         source: Source::Sync,
     };
-    apply_now(services, &payment.id, update, actor)
+    apply_now(services, &payment, update, actor)
         .await
         .map(|applied| applied.payment)
 }
@@ -760,7 +760,7 @@ pub async fn increment(
                 amount,
                 decline_code: decline_code.clone(),
             };
-            apply_now(services, &payment.id, update, actor).await?;
+            apply_now(services, &payment, update, actor).await?;
             let mut e = Error::card_declined(
                 code.as_deref().unwrap_or("card_declined"),
                 decline_code,
@@ -1143,7 +1143,7 @@ pub async fn update_details(
             .then(|| serde_json::to_string(&theirs).expect("string map serializes")),
         receipt_email: intent.receipt_email.clone().filter(|e| !e.is_empty()),
     };
-    let applied = apply_now(services, &payment.id, update, actor).await?;
+    let applied = apply_now(services, &payment, update, actor).await?;
     Ok(view_of(account, applied.payment, customer))
 }
 

@@ -266,7 +266,7 @@ async fn repair_one(
         state,
         source: Source::Sync,
     };
-    let applied = apply_now(services, &payment.id, update, "reconciler").await?;
+    let applied = apply_now(services, &payment, update, "reconciler").await?;
     Ok(applied.changed.then(|| {
         format!(
             "payment {} ({intent_id}, account {}): {before} → {} at Stripe: drift repaired",
