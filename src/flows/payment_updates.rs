@@ -3,7 +3,9 @@
 //! (`crate::payment_state::decide`) what the proposed update does, writes the row and appends the
 //! history entry (one statement on PostgreSQL), and queues the merchant event, all in the
 //! caller's transaction. A stale or forbidden update changes nothing and is recorded as an
-//! `ignored` history entry saying what was refused.
+//! `ignored` history entry saying what was refused. On PostgreSQL, [`apply_now`] first tries a
+//! plain change as one guarded statement ([`apply_unlocked`]), which writes only what `apply`
+//! would have written under the lock.
 
 use super::Services;
 use crate::db::models::{new_id, now, Payment, PaymentHistory};
@@ -62,10 +64,7 @@ pub fn apply(
             event,
         } => {
             let after = *after;
-            let row_changed = Payment {
-                updated_at: current.updated_at,
-                ..after.clone()
-            } != current;
+            let row_changed = changes_row(&current, &after);
             let entry = history_entry(&after, action, amount, actor, None);
             if row_changed {
                 db::payments::record_state(conn, &after, &entry)?;
@@ -91,6 +90,15 @@ pub fn apply(
             })
         }
     }
+}
+
+/// Whether `after` differs from `current` in more than `updated_at` (else the change is only a
+/// history entry).
+fn changes_row(current: &Payment, after: &Payment) -> bool {
+    Payment {
+        updated_at: current.updated_at,
+        ..after.clone()
+    } != *current
 }
 
 /// Whether a change from `current` to `after` must look for disputes that arrived before the
@@ -166,11 +174,7 @@ fn apply_unlocked(
         return Ok(None);
     };
     let after = *after;
-    let row_changed = Payment {
-        updated_at: seen.updated_at,
-        ..after.clone()
-    } != *seen;
-    if !row_changed || adopts_disputes(seen, &after) {
+    if !changes_row(seen, &after) || adopts_disputes(seen, &after) {
         return Ok(None);
     }
     let entry = history_entry(&after, action, amount, actor, None);
