@@ -283,6 +283,8 @@ pub fn find_unrecorded(
 }
 
 /// The columns the state machine may change, set to `$after`'s values (see [`record_state`]).
+/// The only columns written after the insert: [`record_state_if_unchanged`]'s guard compares
+/// every one of them, so a column added here must be added there.
 macro_rules! state_of {
     ($after:expr) => {
         (
