@@ -13,8 +13,6 @@ use crate::db::{self, write_transaction, DbConnection};
 use crate::error::Error;
 use crate::money::MinorUnits;
 use crate::payment_state::{decide, Decision, IntentState, PaymentStatus, PaymentUpdate, Source};
-use std::collections::BTreeMap;
-use std::sync::Mutex;
 use stripe_client::PaymentIntent;
 
 /// The action of history entries that record a refused update.
@@ -36,7 +34,9 @@ pub fn apply(
     actor: &str,
 ) -> Result<Applied, Error> {
     let (current, has_webhook) = db::payments::lock_with_webhook(conn, payment_id)?;
-    learn_webhook(&current.account_id, has_webhook);
+    if let DbConnection::Pg(_) = conn {
+        webhook_hint::learn(&current.account_id, has_webhook);
+    }
     match decide(&current, &update, now()) {
         Decision::Same => Ok(Applied {
             payment: current,
@@ -128,15 +128,28 @@ pub async fn apply_now(
 }
 
 /// Whether an account has a webhook endpoint, as the last locked change of one of its payments
-/// found: which changes [`apply_unlocked`] need not try. Only a hint (the unlocked write checks
-/// the endpoint itself), so being stale or shared by everything in the process costs at most a
-/// failed attempt or a locked change, never a wrong one.
-static HAS_WEBHOOK: Mutex<BTreeMap<String, bool>> = Mutex::new(BTreeMap::new());
+/// found (PostgreSQL only, the one reader): which changes [`apply_unlocked`] need not try. Only a
+/// hint (the unlocked write checks the endpoint itself), so being stale or shared by everything
+/// in the process costs at most a failed attempt or a locked change, never a wrong one.
+mod webhook_hint {
+    use std::collections::BTreeMap;
+    use std::sync::Mutex;
 
-fn learn_webhook(account_id: &str, has_webhook: bool) {
-    let mut known = HAS_WEBHOOK.lock().unwrap_or_else(|e| e.into_inner());
-    if known.get(account_id) != Some(&has_webhook) {
-        known.insert(account_id.to_string(), has_webhook);
+    static HAS_WEBHOOK: Mutex<BTreeMap<String, bool>> = Mutex::new(BTreeMap::new());
+
+    fn known() -> std::sync::MutexGuard<'static, BTreeMap<String, bool>> {
+        HAS_WEBHOOK.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn learn(account_id: &str, has_webhook: bool) {
+        let mut known = known();
+        if known.get(account_id) != Some(&has_webhook) {
+            known.insert(account_id.to_string(), has_webhook);
+        }
+    }
+
+    pub fn has_webhook(account_id: &str) -> Option<bool> {
+        known().get(account_id).copied()
     }
 }
 
@@ -156,12 +169,7 @@ fn apply_unlocked(
     let DbConnection::Pg(pg) = conn else {
         return Ok(None);
     };
-    let known = HAS_WEBHOOK
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .get(&seen.account_id)
-        .copied();
-    if known == Some(true) {
+    if webhook_hint::has_webhook(&seen.account_id) == Some(true) {
         return Ok(None);
     }
     let Decision::Change {
