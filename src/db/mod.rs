@@ -10,8 +10,9 @@
 //! died while idle in the pool (server restart, `pg_terminate_backend`, a proxy's idle timeout)
 //! fails the first statement of the next hop; [`Db::run`] then discards it and runs the hop again
 //! on another connection, but only when that first statement is safe to run again (a `SELECT`, a
-//! `BEGIN`, a guarded state change that a second run leaves alone). A failure after anything may have been committed — a later statement, a
-//! `COMMIT`, an autocommit write — is never retried (docs/decisions.md, "Dead connections").
+//! `BEGIN`, a guarded state change that a second run leaves alone). A failure after anything may
+//! have been committed — a later statement, a `COMMIT`, an autocommit write — is never retried
+//! (docs/decisions.md, "Dead connections").
 
 /// `INSERT … ON CONFLICT DO NOTHING` on either backend (diesel's `MultiConnection` has no upsert
 /// support of its own): the number of rows inserted, 0 when a unique index already held the row.
@@ -430,7 +431,7 @@ impl Checkpoints {
                 // Background work, not a request's: kept out of any default instrumentation (the
                 // benches count each request's statements with one).
                 conn.set_instrumentation(|_: InstrumentationEvent<'_>| {});
-                // Returns when the `Db` is dropped (the sender with it).
+                // Returns when the last `Db` on the file is dropped (the sender with it).
                 while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
                     stopped.recv_timeout(CHECKPOINT_EVERY)
                 {
