@@ -26,6 +26,64 @@ pub fn insert(conn: &mut DbConnection, card: Card) -> QueryResult<Inserted<Card>
     Ok(Inserted::from_count(count, card))
 }
 
+/// Inserts the card in one autocommit statement when nothing else is due, `true` when it did:
+/// the account has no webhook endpoint (no `card.saved` to queue with it), the customer has no
+/// live card of the same fingerprint saved with no Stripe context (a duplicate the unique index
+/// cannot see: its NULL context is distinct from any), and no unique index holds the card (its
+/// PaymentMethod, live or deleted; the same fingerprint in the same context). `false`, with
+/// nothing written, sends the caller to the checks and the transaction of the full path. (`INSERT
+/// INTO cards … SELECT $1, … FROM accounts WHERE id = $2 AND webhook_url IS NULL AND NOT EXISTS
+/// (…) ON CONFLICT DO NOTHING`.)
+pub fn insert_if_nothing_due(conn: &mut DbConnection, card: &Card) -> QueryResult<bool> {
+    use super::schema::accounts;
+    use diesel::sql_types::{BigInt, Bool, Nullable, Text, Timestamp};
+    let values = (
+        card.id.as_str().into_sql::<Text>(),
+        card.account_id.as_str().into_sql::<Text>(),
+        card.customer_id.as_str().into_sql::<Text>(),
+        card.stripe_payment_method_id.as_str().into_sql::<Text>(),
+        card.fingerprint.as_str().into_sql::<Text>(),
+        card.brand.as_str().into_sql::<Text>(),
+        card.last4.as_str().into_sql::<Text>(),
+        card.exp_month.into_sql::<BigInt>(),
+        card.exp_year.into_sql::<BigInt>(),
+        card.source_payment_id
+            .as_deref()
+            .into_sql::<Nullable<Text>>(),
+        card.deleted.into_sql::<Bool>(),
+        card.created_at.into_sql::<Timestamp>(),
+        card.updated_at.into_sql::<Timestamp>(),
+        card.stripe_context.as_deref().into_sql::<Nullable<Text>>(),
+    );
+    let same_without_context = cards::table
+        .filter(cards::customer_id.eq(&card.customer_id))
+        .filter(live())
+        .filter(cards::fingerprint.eq(&card.fingerprint))
+        .filter(cards::stripe_context.is_null());
+    let row = accounts::table
+        .filter(accounts::id.eq(&card.account_id))
+        .filter(accounts::webhook_url.is_null())
+        .filter(diesel::dsl::not(diesel::dsl::exists(same_without_context)))
+        .select(values);
+    let insert = diesel::insert_into(cards::table).values(row).into_columns((
+        cards::id,
+        cards::account_id,
+        cards::customer_id,
+        cards::stripe_payment_method_id,
+        cards::fingerprint,
+        cards::brand,
+        cards::last4,
+        cards::exp_month,
+        cards::exp_year,
+        cards::source_payment_id,
+        cards::deleted,
+        cards::created_at,
+        cards::updated_at,
+        cards::stripe_context,
+    ));
+    Ok(insert_or_skip!(conn, insert)? == 1)
+}
+
 pub fn by_id(conn: &mut DbConnection, id: &str) -> QueryResult<Card> {
     on_backend!(conn, conn => {
         cards::table.find(id).select(Card::as_select()).first(conn)

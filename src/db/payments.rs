@@ -1,8 +1,8 @@
 //! `payments`: one row per payment, written by its creation ([`insert`]) and afterwards only
 //! through the state machine ([`record_state`], under [`lock`]).
 
-use super::models::{Account, Customer, Payment, PaymentHistory};
-use super::schema::{accounts, customers, payment_history, payments};
+use super::models::{Account, Card, Customer, Payment, PaymentHistory};
+use super::schema::{accounts, cards, customers, payment_history, payments};
 use super::{update_cached, with_first, DbConnection, Inserted};
 use crate::money::MinorUnits;
 use crate::payment_state::PaymentStatus;
@@ -154,6 +154,38 @@ pub fn find_viewed_by_intent(
                 Account::as_select(),
                 Payment::as_select(),
                 Option::<Customer>::as_select(),
+            ))
+            .first(conn)
+            .optional()
+    })
+}
+
+/// [`find_viewed_by_intent`], and the card saved from the payment (live, else deleted), in the
+/// same statement: the card save's first read. The card is found through `cards_saved_from`
+/// (customer, source payment).
+pub fn find_viewed_by_intent_with_card(
+    conn: &mut DbConnection,
+    external_account_id: &str,
+    intent_id: &str,
+) -> QueryResult<Option<(Account, Payment, Option<Customer>, Option<Card>)>> {
+    on_backend!(conn, conn => {
+        payments::table
+            .inner_join(accounts::table.on(accounts::id.eq(payments::account_id)))
+            .left_join(customers::table.on(customers::id.nullable().eq(payments::customer_id)))
+            .left_join(
+                cards::table.on(cards::customer_id
+                    .nullable()
+                    .eq(payments::customer_id)
+                    .and(cards::source_payment_id.eq(payments::id.nullable()))),
+            )
+            .filter(payments::stripe_payment_intent_id.eq(intent_id))
+            .filter(accounts::external_account_id.eq(external_account_id))
+            .order(cards::deleted.asc())
+            .select((
+                Account::as_select(),
+                Payment::as_select(),
+                Option::<Customer>::as_select(),
+                Option::<Card>::as_select(),
             ))
             .first(conn)
             .optional()

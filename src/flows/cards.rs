@@ -42,12 +42,28 @@ pub async fn save_from_payment(
     payment_id: String,
     external_customer_id: String,
 ) -> Result<CardView, Error> {
-    // One hop: the account, the payment, its customer and a card already saved from it.
+    // One hop, one statement: the account, the payment, its customer and a card already saved
+    // from it (the separate reads only to tell which id is unknown).
     let (account, payment, customer, saved) = services
         .db
         .run(move |conn| {
-            let (account, payment, customer) =
-                payments::load_viewed_in(conn, &external_account_id, &payment_id)?;
+            let found = db::payments::find_viewed_by_intent_with_card(
+                conn,
+                &external_account_id,
+                &payment_id,
+            )?;
+            let (account, payment, customer, saved) = match found {
+                Some(found) => found,
+                None => {
+                    let (account, payment, customer) =
+                        payments::load_viewed_in(conn, &external_account_id, &payment_id)?;
+                    let saved = match &customer {
+                        Some(customer) => db::cards::find_saved_from(conn, &customer.id, &payment.id)?,
+                        None => None,
+                    };
+                    (account, payment, customer, saved)
+                }
+            };
             let customer = match customer {
                 Some(customer) => customer,
                 None => {
@@ -64,7 +80,6 @@ pub async fn save_from_payment(
                 )
                 .with_param("external_customer_id"));
             }
-            let saved = db::cards::find_saved_from(conn, &customer.id, &payment.id)?;
             Ok((account, payment, customer, saved))
         })
         .await?;
@@ -131,15 +146,26 @@ pub async fn save_from_payment(
         updated_at: at,
         stripe_context: Some(context.clone()),
     };
-    let card = store_card(services, card).await?;
+    let card = store_card(services, card, account.webhook_url.is_none()).await?;
     Ok(CardView::new(card, customer, &context))
 }
 
 /// Records a saved card on its customer, unless the same physical card (fingerprint) or the same
 /// PaymentMethod is already saved for them: then that card is returned instead. A PaymentMethod
-/// whose card was deleted is 409 `card_deleted`.
-pub async fn store_card(services: &Services, card: Card) -> Result<Card, Error> {
-    store_card_then(services, card, |_, _| Ok(())).await
+/// whose card was deleted is 409 `card_deleted`. `no_webhook`: the account had no webhook
+/// endpoint when read, so there is likely no `card.saved` to queue and the card is first offered
+/// to the one-statement insert (`db::cards::insert_if_nothing_due`, which checks that again);
+/// otherwise, or when it writes nothing, the checks and the transaction of the full path.
+async fn store_card(services: &Services, card: Card, no_webhook: bool) -> Result<Card, Error> {
+    services
+        .db
+        .run(move |conn| {
+            if no_webhook && db::cards::insert_if_nothing_due(conn, &card)? {
+                return Ok(card);
+            }
+            store_in(conn, card, |_, _| Ok(()))
+        })
+        .await
 }
 
 /// [`store_card`], then `then` with the card saved (new or the existing one): in the transaction
@@ -151,45 +177,51 @@ where
 {
     services
         .db
-        .run(move |conn| {
-            if db::cards::was_deleted(conn, &card.stripe_payment_method_id)? {
-                return Err(card_deleted());
-            }
-            let existing = |conn: &mut DbConnection, existing: Card, then: F| {
-                db::write_transaction(conn, |conn| then(conn, &existing))?;
-                Ok(existing)
-            };
-            // The same physical card (or the same payment method) already saved: that one.
-            if let Some(found) = db::cards::find_same(conn, &card)? {
-                return existing(conn, found, then);
-            }
-            let mut then = Some(then);
-            let inserted = db::write_transaction(conn, |conn| {
-                let inserted = db::cards::insert(conn, card.clone())?;
-                if let Inserted::New(card) = &inserted {
-                    super::events::emit_card(conn, card, None, "card.saved")?;
-                    then.take().expect("called once")(conn, card)?;
-                }
-                Ok::<_, Error>(inserted)
-            })?;
-            match inserted {
-                Inserted::New(card) => Ok(card),
-                // Saved concurrently by another request (or deleted meanwhile).
-                Inserted::Duplicate => match db::cards::find_same(conn, &card)? {
-                    Some(found) => existing(
-                        conn,
-                        found,
-                        then.take()
-                            .ok_or_else(|| Error::internal("card saved twice"))?,
-                    ),
-                    None if db::cards::was_deleted(conn, &card.stripe_payment_method_id)? => {
-                        Err(card_deleted())
-                    }
-                    None => Err(Error::internal("card vanished after a duplicate insert")),
-                },
-            }
-        })
+        .run(move |conn| store_in(conn, card, then))
         .await
+}
+
+/// [`store_card_then`] on a connection in hand.
+fn store_in<F>(conn: &mut DbConnection, card: Card, then: F) -> Result<Card, Error>
+where
+    F: FnOnce(&mut DbConnection, &Card) -> Result<(), Error> + Clone,
+{
+    if db::cards::was_deleted(conn, &card.stripe_payment_method_id)? {
+        return Err(card_deleted());
+    }
+    let existing = |conn: &mut DbConnection, existing: Card, then: F| {
+        db::write_transaction(conn, |conn| then(conn, &existing))?;
+        Ok(existing)
+    };
+    // The same physical card (or the same payment method) already saved: that one.
+    if let Some(found) = db::cards::find_same(conn, &card)? {
+        return existing(conn, found, then);
+    }
+    let mut then = Some(then);
+    let inserted = db::write_transaction(conn, |conn| {
+        let inserted = db::cards::insert(conn, card.clone())?;
+        if let Inserted::New(card) = &inserted {
+            super::events::emit_card(conn, card, None, "card.saved")?;
+            then.take().expect("called once")(conn, card)?;
+        }
+        Ok::<_, Error>(inserted)
+    })?;
+    match inserted {
+        Inserted::New(card) => Ok(card),
+        // Saved concurrently by another request (or deleted meanwhile).
+        Inserted::Duplicate => match db::cards::find_same(conn, &card)? {
+            Some(found) => existing(
+                conn,
+                found,
+                then.take()
+                    .ok_or_else(|| Error::internal("card saved twice"))?,
+            ),
+            None if db::cards::was_deleted(conn, &card.stripe_payment_method_id)? => {
+                Err(card_deleted())
+            }
+            None => Err(Error::internal("card vanished after a duplicate insert")),
+        },
+    }
 }
 
 fn card_unavailable() -> Error {

@@ -282,6 +282,18 @@ async fn from_the_platform_to_an_own_key(app) {
     assert_eq!(customers_in(&app, Context::OwnKey("sk_test_ownKey"), "c1").await.len(), 1);
 }
 
+async fn the_same_card_again_finds_the_one_saved_before_contexts(app) {
+    let token = app.merchant("acme", "usd").await;
+    set_context(&app, Context::Connected("acct_Same1")).await;
+    let first = saved_card(&app, &token, Context::Connected("acct_Same1"), "first-tap", "regular").await;
+    // As a card saved before contexts were recorded: no unique index tells the same fingerprint
+    // with no context from the same fingerprint in the current one.
+    forget_contexts(&app).await;
+    let again = saved_card(&app, &token, Context::Connected("acct_Same1"), "second-tap", "regular").await;
+    assert_eq!(again["id"], first["id"], "{again}");
+    assert_eq!(cards(&app, &token, "regular").await.len(), 1);
+}
+
 async fn rows_from_before_contexts_belong_to_the_account_they_were_made_in(app) {
     let token = app.merchant("acme", "usd").await;
     set_context(&app, Context::Connected("acct_Old1")).await;

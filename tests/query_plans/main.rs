@@ -361,6 +361,21 @@ async fn hot_paths(app: &TestApp) {
         assert_eq!(status, 200, "{query}: {page}");
     }
     assert!(hook.count() > 0, "merchant webhooks were delivered");
+
+    // A merchant without a webhook endpoint: its state changes and card saves have no event to
+    // queue (PostgreSQL's one-statement change; the one-statement card insert).
+    let (status, account) = app.put_account("acme", json!({"webhook_url": null})).await;
+    assert_eq!(status, 200, "{account}");
+    let quiet = authorised("sale-5", Some("frank")).await;
+    capture(quiet.clone()).await;
+    let (status, card) = app
+        .post(
+            "/v1/customer/card",
+            &token,
+            json!({"payment_id": quiet, "external_customer_id": "frank", "external_account_id": "acme"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{card}");
 }
 
 /// Captures the hot paths' statements on a fresh app on `backend`.
