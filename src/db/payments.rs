@@ -160,6 +160,10 @@ pub fn find_viewed_by_intent(
     })
 }
 
+/// What a card save reads first: the account, the payment, its customer and the card saved from
+/// the payment, as [`find_viewed_by_intent_with_card`] reads them.
+pub type ViewedWithCard = (Account, Payment, Option<Customer>, Option<Card>);
+
 /// [`find_viewed_by_intent`], and the card saved from the payment (live, else deleted), in the
 /// same statement: the card save's first read. The card is found through `cards_saved_from`
 /// (customer, source payment).
@@ -167,7 +171,7 @@ pub fn find_viewed_by_intent_with_card(
     conn: &mut DbConnection,
     external_account_id: &str,
     intent_id: &str,
-) -> QueryResult<Option<(Account, Payment, Option<Customer>, Option<Card>)>> {
+) -> QueryResult<Option<ViewedWithCard>> {
     on_backend!(conn, conn => {
         payments::table
             .inner_join(accounts::table.on(accounts::id.eq(payments::account_id)))
