@@ -923,7 +923,7 @@ const BARS: [(&str, u32, u32, u32); 11] = [
     ("GET /v1/payments?limit=20", 2, 2, 1),
     ("POST /v1/terminal/locations", 2, 2, 2),
     ("POST /v1/terminal/locations +Idempotency-Key", 7, 7, 4),
-    ("POST /v1/customer/card", 9, 9, 2),
+    ("POST /v1/customer/card", 8, 8, 2),
     ("POST /v1/customer/card (no webhook endpoint)", 2, 2, 2),
 ];
 

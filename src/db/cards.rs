@@ -90,14 +90,19 @@ pub fn by_id(conn: &mut DbConnection, id: &str) -> QueryResult<Card> {
     })
 }
 
-/// A live card of the same customer with the same payment method, or the same fingerprint in the
-/// same Stripe context (NULL: the current one, where new cards are saved).
-pub fn find_same(conn: &mut DbConnection, card: &Card) -> QueryResult<Option<Card>> {
+/// What stands in the way of saving `card`, in one statement: a deleted card with its
+/// PaymentMethod (detached at Stripe: it cannot be saved again), else a live card of the same
+/// customer with the same PaymentMethod, or with the same fingerprint in the same Stripe context
+/// (NULL: the current one, where new cards are saved) — the card to return instead.
+pub fn find_in_the_way(conn: &mut DbConnection, card: &Card) -> QueryResult<Option<Card>> {
     on_backend!(conn, conn => {
-        cards::table
-            .filter(cards::customer_id.eq(&card.customer_id))
-            .filter(live())
-            .filter(
+        let deleted_method = cards::stripe_payment_method_id
+            .eq(&card.stripe_payment_method_id)
+            .and(cards::deleted);
+        let same_live = cards::customer_id
+            .eq(&card.customer_id)
+            .and(live())
+            .and(
                 cards::fingerprint
                     .eq(&card.fingerprint)
                     .and(
@@ -106,22 +111,13 @@ pub fn find_same(conn: &mut DbConnection, card: &Card) -> QueryResult<Option<Car
                             .or(cards::stripe_context.is_null()),
                     )
                     .or(cards::stripe_payment_method_id.eq(&card.stripe_payment_method_id)),
-            )
+            );
+        cards::table
+            .filter(deleted_method.or(same_live))
+            .order(cards::deleted.desc())
             .select(Card::as_select())
             .first(conn)
             .optional()
-    })
-}
-
-/// Whether a card with this PaymentMethod was saved and deleted.
-pub fn was_deleted(conn: &mut DbConnection, payment_method: &str) -> QueryResult<bool> {
-    on_backend!(conn, conn => {
-        diesel::select(diesel::dsl::exists(
-            cards::table
-                .filter(cards::stripe_payment_method_id.eq(payment_method))
-                .filter(cards::deleted.eq(true)),
-        ))
-        .get_result(conn)
     })
 }
 

@@ -186,15 +186,16 @@ fn store_in<F>(conn: &mut DbConnection, card: Card, then: F) -> Result<Card, Err
 where
     F: FnOnce(&mut DbConnection, &Card) -> Result<(), Error> + Clone,
 {
-    if db::cards::was_deleted(conn, &card.stripe_payment_method_id)? {
-        return Err(card_deleted());
-    }
     let existing = |conn: &mut DbConnection, existing: Card, then: F| {
+        if existing.deleted {
+            return Err(card_deleted());
+        }
         db::write_transaction(conn, |conn| then(conn, &existing))?;
         Ok(existing)
     };
-    // The same physical card (or the same payment method) already saved: that one.
-    if let Some(found) = db::cards::find_same(conn, &card)? {
+    // Its PaymentMethod deleted: refused; the same physical card (or the same payment method)
+    // already saved: that one.
+    if let Some(found) = db::cards::find_in_the_way(conn, &card)? {
         return existing(conn, found, then);
     }
     let mut then = Some(then);
@@ -209,16 +210,13 @@ where
     match inserted {
         Inserted::New(card) => Ok(card),
         // Saved concurrently by another request (or deleted meanwhile).
-        Inserted::Duplicate => match db::cards::find_same(conn, &card)? {
+        Inserted::Duplicate => match db::cards::find_in_the_way(conn, &card)? {
             Some(found) => existing(
                 conn,
                 found,
                 then.take()
                     .ok_or_else(|| Error::internal("card saved twice"))?,
             ),
-            None if db::cards::was_deleted(conn, &card.stripe_payment_method_id)? => {
-                Err(card_deleted())
-            }
             None => Err(Error::internal("card vanished after a duplicate insert")),
         },
     }
