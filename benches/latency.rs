@@ -821,7 +821,10 @@ async fn run(full: bool, postgres: bool) {
     // webhook endpoint (the `card.saved` event queued with the card), then none (the card inserted
     // by one statement). The Stripe call is the intent with its latest charge.
     for (label, webhook_url) in [
-        ("POST /v1/customer/card", json!("http://127.0.0.1:9/pos-events")),
+        (
+            "POST /v1/customer/card",
+            json!("http://127.0.0.1:9/pos-events"),
+        ),
         ("POST /v1/customer/card (no webhook endpoint)", Value::Null),
     ] {
         let r = b
@@ -841,9 +844,7 @@ async fn run(full: bool, postgres: bool) {
         let base = sales[..n]
             .iter()
             .map(|(id, _)| {
-                one(b.stripe_get(&format!(
-                    "/v1/payment_intents/{id}?expand[]=latest_charge"
-                )))
+                one(b.stripe_get(&format!("/v1/payment_intents/{id}?expand[]=latest_charge")))
             })
             .collect();
         let counted_reqs = sales[n..]
