@@ -56,7 +56,7 @@ pub async fn save_from_payment(
                 Some(found) => found,
                 None => {
                     let (account, payment, customer) =
-                        payments::load_viewed_in(conn, &external_account_id, &payment_id)?;
+                        payments::load_viewed_apart(conn, &external_account_id, &payment_id)?;
                     let saved = match &customer {
                         Some(customer) => db::cards::find_saved_from(conn, &customer.id, &payment.id)?,
                         None => None,

@@ -904,6 +904,16 @@ pub fn load_viewed_in(
     {
         return Ok(found);
     }
+    load_viewed_apart(conn, external_account_id, payment_id)
+}
+
+/// [`load_viewed_in`] by separate reads, after its one statement found nothing: the error that
+/// tells an unknown account from an unknown payment (or the row, if it appeared meanwhile).
+pub fn load_viewed_apart(
+    conn: &mut DbConnection,
+    external_account_id: &str,
+    payment_id: &str,
+) -> Result<(Account, Payment, Option<Customer>), Error> {
     let (account, payment) = load_in(conn, external_account_id, payment_id)?;
     let customer = match &payment.customer_id {
         Some(id) => Some(customers::by_id(conn, id)?),
