@@ -149,17 +149,25 @@ async fn hot_paths(app: &TestApp) {
         }
     };
 
+    let save_card = |id: String, customer: &'static str| {
+        let token = token.clone();
+        async move {
+            let (status, card) = app
+                .post(
+                    "/v1/customer/card",
+                    &token,
+                    json!({"payment_id": id, "external_customer_id": customer, "external_account_id": "acme"}),
+                )
+                .await;
+            assert_eq!(status, 200, "{card}");
+            card
+        }
+    };
+
     // The sale: intent for a customer → reader → capture → save the card.
     let sale = authorised("sale-1", Some("erin")).await;
     capture(sale.clone()).await;
-    let (status, card) = app
-        .post(
-            "/v1/customer/card",
-            &token,
-            json!({"payment_id": sale, "external_customer_id": "erin", "external_account_id": "acme"}),
-        )
-        .await;
-    assert_eq!(status, 200, "{card}");
+    let card = save_card(sale.clone(), "erin").await;
     app.settle().await;
 
     let (status, payment) = app
@@ -368,14 +376,7 @@ async fn hot_paths(app: &TestApp) {
     assert_eq!(status, 200, "{account}");
     let quiet = authorised("sale-5", Some("frank")).await;
     capture(quiet.clone()).await;
-    let (status, card) = app
-        .post(
-            "/v1/customer/card",
-            &token,
-            json!({"payment_id": quiet, "external_customer_id": "frank", "external_account_id": "acme"}),
-        )
-        .await;
-    assert_eq!(status, 200, "{card}");
+    save_card(quiet, "frank").await;
 }
 
 /// Captures the hot paths' statements on a fresh app on `backend`.
